@@ -1,0 +1,46 @@
+// The process configuration: one zod schema over GLASSDOME_* environment variables.
+// Nothing else reads process.env; everything else receives a Config.
+import path from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.ts';
+
+const configSchema = z.object({
+  GLASSDOME_DATA_DIR: z.string().min(1).default('./data'),
+  GLASSDOME_HOST: z.string().min(1).default('127.0.0.1'),
+  GLASSDOME_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  GLASSDOME_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Divides every simulated duration: 1 is real time, 1000 makes a 30 s clone take 30 ms. */
+  GLASSDOME_SIM_SPEED: z.coerce.number().positive().default(20),
+  GLASSDOME_SIM_SEED: z.coerce.number().int().default(1),
+});
+
+export interface Config {
+  dataDir: string;
+  dbFile: string;
+  host: string;
+  port: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  sim: { speed: number; seed: number };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('GLASSDOME_') && v !== ''));
+  const parsed = configSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    throw new AppError('invalid_input', `Invalid environment: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      issues,
+      hint: 'Fix or unset the GLASSDOME_* variables named above.',
+    });
+  }
+  const c = parsed.data;
+  const dataDir = path.resolve(c.GLASSDOME_DATA_DIR);
+  return {
+    dataDir,
+    dbFile: path.join(dataDir, 'glassdome.db'),
+    host: c.GLASSDOME_HOST,
+    port: c.GLASSDOME_PORT,
+    logLevel: c.GLASSDOME_LOG_LEVEL,
+    sim: { speed: c.GLASSDOME_SIM_SPEED, seed: c.GLASSDOME_SIM_SEED },
+  };
+}

@@ -1,0 +1,347 @@
+// Planning: a pure function from scenario + platform + instance count + allocations to every network,
+// machine and step of a deployment. Same input, same plan; no I/O and no secrets.
+import { AppError } from '../errors.ts';
+import { intToIp, ipToInt, isUsableHost, parseSubnet, type Subnet } from '../ipam/cidr.ts';
+import type { PlatformKind } from '../platforms/kinds.ts';
+import { osCatalog, routerOs, sizes } from './catalog.ts';
+import { replicaNames, type Scenario, type ScenarioMachine, type ScenarioRule } from './scenario.ts';
+
+/** Platforms on premises need a router machine per instance; clouds route and filter natively. */
+export const onPremises: Record<PlatformKind, boolean> = { simulator: true, proxmox: true, esxi: true, aws: false, azure: false };
+
+/** Where pools are involved, what the deployment was given; produced by the IPAM before planning. */
+export interface Allocations {
+  /** Network name -> CIDR, for scenario networks without one. Shared by every instance (they are isolated). */
+  subnets: Record<string, string>;
+  /** `${instance}/${network}` -> VLAN id, for on-premises platforms. */
+  vlans: Record<string, number>;
+}
+
+export interface PlanInput {
+  deploymentId: string;
+  scenario: Scenario;
+  platform: PlatformKind;
+  instances: number;
+  allocations: Allocations;
+}
+
+export interface PlannedNetwork {
+  /** Unique in the plan: `i1.dmz`; `uplink` for the platform's own outside network. */
+  key: string;
+  instance: number;
+  /** Scenario network name (`uplink` for the uplink). */
+  name: string;
+  /** The platform resource name, carrying the deployment id. */
+  resourceName: string;
+  kind: 'isolated' | 'uplink';
+  cidr: string;
+  gateway: string;
+  vlan?: number;
+  dhcp: boolean;
+  internet: boolean;
+}
+
+export interface PlannedNic {
+  networkKey: string;
+  /** Static address; absent on the router's uplink, which takes DHCP. */
+  ip?: string;
+  prefix: number;
+  /** The default route goes through the first NIC that has a gateway. */
+  gateway?: string;
+}
+
+export interface PlannedUser {
+  name: string;
+  sudo: boolean;
+  sshKeys: string[];
+  groups: string[];
+  shell: string;
+  /** `scenario`: the scenario file gives it; `generated`: derived from the deployment's secret at run time. */
+  password: 'scenario' | 'generated';
+}
+
+export interface FirewallRule {
+  /** CIDRs or single addresses (/32). */
+  from: string[];
+  to: string[];
+  protocol: ScenarioRule['protocol'];
+  ports: Array<[number, number]>;
+  action: 'allow' | 'deny';
+}
+
+export interface RouterConfig {
+  /** Isolated networks, in NIC order. */
+  lans: Array<{ networkKey: string; cidr: string; address: string; prefix: number; dhcp: boolean; internet: boolean }>;
+  /** Present when any network has internet egress: the NIC index that faces the platform's network. */
+  uplinkNic?: number;
+  forwardDefault: 'allow' | 'deny';
+  rules: FirewallRule[];
+  /** CIDRs masqueraded out of the uplink. */
+  nat: string[];
+}
+
+export interface PlannedMachine {
+  /** Unique in the plan: `i1.web-1`. */
+  key: string;
+  instance: number;
+  /** The scenario machine it comes from (`router` for the router). */
+  source: string;
+  hostname: string;
+  resourceName: string;
+  role: 'machine' | 'router';
+  os: string;
+  size: { cpus: number; memoryMb: number; diskGb: number };
+  nics: PlannedNic[];
+  dns: string[];
+  dependsOn: string[];
+  users: PlannedUser[];
+  packages: string[];
+  files: ScenarioMachine['files'];
+  run: string[];
+  vulnerabilities: string[];
+  overrides: ScenarioMachine['platform'];
+  router?: RouterConfig;
+}
+
+export type StepKind = 'network' | 'create' | 'start' | 'address' | 'ready';
+
+export interface PlannedStep {
+  /** `net:i1.dmz`, `i1.web-1:create`, ... */
+  key: string;
+  kind: StepKind;
+  /** The network or machine key it acts on. */
+  target: string;
+  dependsOn: string[];
+}
+
+export interface Plan {
+  deploymentId: string;
+  scenario: string;
+  platform: PlatformKind;
+  instances: number;
+  networks: PlannedNetwork[];
+  machines: PlannedMachine[];
+  steps: PlannedStep[];
+}
+
+/** The first host address given to machines without a static one; lower ones stay free for gateways and services. */
+const firstDynamicHost = 10;
+export const defaultUserName = 'glassdome';
+export const uplinkKey = 'uplink';
+
+/** What the IPAM must allocate before this scenario can be planned. */
+export function allocationNeeds(scenario: Scenario, platform: PlatformKind, instances: number): { subnets: string[]; vlans: string[] } {
+  const subnets = scenario.networks.filter((n) => n.cidr === undefined).map((n) => n.name);
+  const vlans: string[] = [];
+  if (onPremises[platform]) for (let i = 1; i <= instances; i++) for (const n of scenario.networks) if (n.vlan === undefined) vlans.push(`${i}/${n.name}`);
+  return { subnets, vlans };
+}
+
+export function instanceLabel(instance: number): string {
+  return `i${instance}`;
+}
+
+export function resourceName(deploymentId: string, instance: number, name: string): string {
+  return `gd-${deploymentId}-${instanceLabel(instance)}-${name}`;
+}
+
+export function planDeployment(input: PlanInput): Plan {
+  const { scenario, platform, instances, deploymentId, allocations } = input;
+  if (!Number.isInteger(instances) || instances < 1) throw new AppError('invalid_input', `Unable to plan "${scenario.name}": instances must be a whole number of at least 1, not ${instances}`);
+  const withRouter = onPremises[platform] && (scenario.networks.length > 1 || scenario.networks.some((n) => n.internet));
+
+  // Subnets and gateways are the same in every instance; instances are isolated from each other.
+  const subnetOf: SubnetMap = new Map();
+  for (const n of scenario.networks) {
+    const cidr = n.cidr ?? allocations.subnets[n.name];
+    if (!cidr) throw new AppError('invalid_input', `Unable to plan network "${n.name}": no CIDR given and none allocated`);
+    const sub = parseSubnet(cidr);
+    if ('error' in sub) throw new AppError('invalid_input', `Unable to plan network "${n.name}": ${sub.error}`);
+    subnetOf.set(n.name, { sub, gateway: n.gateway ? ipToInt(n.gateway)! : sub.base + 1 });
+  }
+  const addressing = assignAddresses(scenario, subnetOf);
+
+  const networks: PlannedNetwork[] = [];
+  const machines: PlannedMachine[] = [];
+  const anyInternet = scenario.networks.some((n) => n.internet);
+  if (withRouter && anyInternet) {
+    networks.push({ key: uplinkKey, instance: 0, name: uplinkKey, resourceName: `gd-${deploymentId}-${uplinkKey}`, kind: 'uplink', cidr: '0.0.0.0/0', gateway: '0.0.0.0', dhcp: true, internet: true });
+  }
+
+  for (let inst = 1; inst <= instances; inst++) {
+    const il = instanceLabel(inst);
+    for (const n of scenario.networks) {
+      const { sub, gateway } = subnetOf.get(n.name)!;
+      const vlan = onPremises[platform] ? (n.vlan ?? allocations.vlans[`${inst}/${n.name}`]) : undefined;
+      if (onPremises[platform] && vlan === undefined) throw new AppError('invalid_input', `Unable to plan network "${n.name}" of instance ${inst}: no VLAN given and none allocated`);
+      networks.push({
+        key: `${il}.${n.name}`,
+        instance: inst,
+        name: n.name,
+        resourceName: resourceName(deploymentId, inst, n.name),
+        kind: 'isolated',
+        cidr: sub.cidr,
+        gateway: intToIp(gateway),
+        ...(vlan === undefined ? {} : { vlan }),
+        dhcp: n.dhcp,
+        internet: n.internet,
+      });
+    }
+
+    const routerKey = `${il}.router`;
+    if (withRouter) machines.push(planRouter(input, inst, subnetOf, addressing, anyInternet));
+
+    for (const m of scenario.machines) {
+      const names = replicaNames(m.name, m.count);
+      names.forEach((hostname, r) => {
+        const nics = m.nics.map((nic, j): PlannedNic => {
+          const { sub, gateway } = subnetOf.get(nic.network)!;
+          const ip = addressing.get(`${m.name}#${r}#${nic.network}`)!;
+          // One default route: through the first NIC, via the router (or the cloud's gateway).
+          return { networkKey: `${il}.${nic.network}`, ip: intToIp(ip), prefix: sub.prefix, ...(j === 0 ? { gateway: intToIp(gateway) } : {}) };
+        });
+        const deps = m.dependsOn.flatMap((d) => {
+          const dep = scenario.machines.find((x) => x.name === d)!;
+          return replicaNames(dep.name, dep.count).map((n) => `${il}.${n}`);
+        });
+        machines.push({
+          key: `${il}.${hostname}`,
+          instance: inst,
+          source: m.name,
+          hostname,
+          resourceName: resourceName(deploymentId, inst, hostname),
+          role: 'machine',
+          os: m.os,
+          size: m.size,
+          nics,
+          dns: [nics[0]!.gateway!],
+          dependsOn: withRouter ? [routerKey, ...deps] : deps,
+          users: planUsers(m.users),
+          packages: m.packages,
+          files: m.files,
+          run: m.run,
+          vulnerabilities: m.vulnerabilities,
+          overrides: m.platform,
+        });
+      });
+    }
+  }
+
+  return { deploymentId, scenario: scenario.name, platform, instances, networks, machines, steps: planSteps(networks, machines) };
+}
+
+function planUsers(users: ScenarioMachine['users']): PlannedUser[] {
+  const list = users.length > 0 ? users : [{ name: defaultUserName, sudo: true, sshKeys: [], groups: [], shell: '/bin/bash' }];
+  return list.map((u) => ({
+    name: u.name,
+    sudo: u.sudo,
+    sshKeys: u.sshKeys,
+    groups: u.groups,
+    shell: u.shell,
+    password: 'password' in u && u.password !== undefined ? 'scenario' : 'generated',
+  }));
+}
+
+/** Static addresses for every machine replica and NIC: given ones first, then the lowest free host from .10 up. */
+function assignAddresses(scenario: Scenario, subnetOf: SubnetMap): Map<string, number> {
+  const taken = new Map<string, Set<number>>();
+  const out = new Map<string, number>();
+  for (const n of scenario.networks) taken.set(n.name, new Set([subnetOf.get(n.name)!.gateway]));
+  for (const m of scenario.machines)
+    for (const nic of m.nics)
+      if (nic.ip)
+        for (let r = 0; r < m.count; r++) {
+          const ip = ipToInt(nic.ip)! + r;
+          taken.get(nic.network)!.add(ip);
+          out.set(`${m.name}#${r}#${nic.network}`, ip);
+        }
+  const cursor = new Map<string, number>();
+  for (const m of scenario.machines)
+    for (const nic of m.nics) {
+      if (nic.ip) continue;
+      const { sub } = subnetOf.get(nic.network)!;
+      const used = taken.get(nic.network)!;
+      for (let r = 0; r < m.count; r++) {
+        let ip = cursor.get(nic.network) ?? sub.base + (sub.prefix <= 26 ? firstDynamicHost : 2);
+        while (used.has(ip)) ip++;
+        if (!isUsableHost(sub, ip)) throw new AppError('invalid_input', `Unable to plan machine "${m.name}": network "${nic.network}" (${sub.cidr}) has no free address left for ${m.count > 1 ? `replica ${r + 1}` : 'it'}`, { hint: 'Give the network a wider cidr.' });
+        used.add(ip);
+        cursor.set(nic.network, ip + 1);
+        out.set(`${m.name}#${r}#${nic.network}`, ip);
+      }
+    }
+  return out;
+}
+
+type SubnetMap = Map<string, { sub: Subnet; gateway: number }>;
+
+function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, addressing: Map<string, number>, anyInternet: boolean): PlannedMachine {
+  const { scenario, deploymentId } = input;
+  const il = instanceLabel(inst);
+  const lans = scenario.networks.map((n) => {
+    const { sub, gateway } = subnetOf.get(n.name)!;
+    return { networkKey: `${il}.${n.name}`, cidr: sub.cidr, address: intToIp(gateway), prefix: sub.prefix, dhcp: n.dhcp, internet: n.internet };
+  });
+  const nics: PlannedNic[] = lans.map((l) => ({ networkKey: l.networkKey, ip: l.address, prefix: l.prefix }));
+  if (anyInternet) nics.push({ networkKey: uplinkKey, prefix: 0 });
+  const size = { ...sizes.small, memoryMb: 1024, diskGb: Math.max(sizes.small.diskGb / 2, osCatalog[routerOs]!.minDiskGb) };
+  return {
+    key: `${il}.router`,
+    instance: inst,
+    source: 'router',
+    hostname: 'router',
+    resourceName: resourceName(deploymentId, inst, 'router'),
+    role: 'router',
+    os: routerOs,
+    size,
+    nics,
+    dns: [],
+    dependsOn: [],
+    users: planUsers([]),
+    packages: ['nftables', ...(lans.some((l) => l.dhcp) ? ['dnsmasq'] : [])],
+    files: [],
+    run: [],
+    vulnerabilities: [],
+    overrides: {},
+    router: {
+      lans,
+      ...(anyInternet ? { uplinkNic: lans.length } : {}),
+      forwardDefault: scenario.firewall.default,
+      rules: scenario.firewall.rules.map((r) => ({
+        from: resolveEndpoint(r.from, scenario, subnetOf, addressing),
+        to: resolveEndpoint(r.to, scenario, subnetOf, addressing),
+        protocol: r.protocol,
+        ports: r.ports,
+        action: r.action,
+      })),
+      nat: lans.filter((l) => l.internet).map((l) => l.cidr),
+    },
+  };
+}
+
+/** A rule endpoint as addresses: a network's CIDR, a machine's addresses (every replica, every NIC), or any. */
+function resolveEndpoint(name: string, scenario: Scenario, subnetOf: SubnetMap, addressing: Map<string, number>): string[] {
+  if (name === '*') return ['0.0.0.0/0'];
+  const net = subnetOf.get(name);
+  if (net) return [net.sub.cidr];
+  const m = scenario.machines.find((x) => x.name === name)!;
+  const out: string[] = [];
+  for (let r = 0; r < m.count; r++) for (const nic of m.nics) out.push(`${intToIp(addressing.get(`${m.name}#${r}#${nic.network}`)!)}/32`);
+  return out;
+}
+
+/**
+ * Steps and their dependencies. A machine's disk is created as soon as its networks exist; it is started only once
+ * every machine it depends on is ready, so chains wait on readiness and nothing else waits at all.
+ */
+function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): PlannedStep[] {
+  const steps: PlannedStep[] = networks.map((n) => ({ key: `net:${n.key}`, kind: 'network', target: n.key, dependsOn: [] }));
+  for (const m of machines) {
+    const nets = [...new Set(m.nics.map((n) => `net:${n.networkKey}`))];
+    steps.push({ key: `${m.key}:create`, kind: 'create', target: m.key, dependsOn: nets });
+    steps.push({ key: `${m.key}:start`, kind: 'start', target: m.key, dependsOn: [`${m.key}:create`, ...m.dependsOn.map((d) => `${d}:ready`)] });
+    steps.push({ key: `${m.key}:address`, kind: 'address', target: m.key, dependsOn: [`${m.key}:start`] });
+    steps.push({ key: `${m.key}:ready`, kind: 'ready', target: m.key, dependsOn: [`${m.key}:address`] });
+  }
+  return steps;
+}

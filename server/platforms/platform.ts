@@ -1,0 +1,162 @@
+// The interface every deployment target implements: simulator, Proxmox VE, ESXi, AWS, Azure.
+// Drivers know nothing of scenarios or plans: they receive concrete network and machine specs.
+// Every resource a driver creates carries the deployment id (tag, label or name prefix) so orphans can be found.
+import type { PlatformKind } from './kinds.ts';
+
+export type { PlatformKind };
+
+export interface CallOptions {
+  /** Aborts the call; a driver stops waiting and throws. */
+  signal?: AbortSignal;
+}
+
+export interface ConnectionReport {
+  ok: boolean;
+  /** e.g. "Proxmox VE 9.1.2", "VMware ESXi 8.0.3", "simulator". */
+  product: string;
+  version?: string;
+  /** What the driver checked, one line each, including what is missing (privileges, datastores). */
+  details: string[];
+  /** What the target offers, for the setup wizard's choices. */
+  choices?: { nodes?: string[]; storages?: string[]; networks?: string[]; templates?: TemplateInfo[] };
+}
+
+export interface TemplateInfo {
+  id: string;
+  name: string;
+  /** The catalog OS key the template is mapped to, if known. */
+  os?: string;
+}
+
+export interface NetworkSpec {
+  deploymentId: string;
+  /** Unique platform name, carrying the deployment id: gd-<id>-i1-dmz. */
+  name: string;
+  /** `isolated`: a segment the driver creates; `uplink`: the platform's existing outside network (nothing is created). */
+  kind: 'isolated' | 'uplink';
+  cidr: string;
+  gateway: string;
+  vlan?: number;
+}
+
+export interface NetworkRef {
+  /** The platform's id: a bridge+tag, a port group name, a subnet id. */
+  id: string;
+  name: string;
+}
+
+export interface MachineSpec {
+  deploymentId: string;
+  /** Unique platform name, carrying the deployment id: gd-<id>-i1-web-1. Creating is idempotent by this name. */
+  name: string;
+  hostname: string;
+  /** Catalog OS key; the driver maps it to a template or image. */
+  os: string;
+  /** A platform-specific template or image that overrides the catalog mapping. */
+  template?: string;
+  cpus: number;
+  memoryMb: number;
+  diskGb: number;
+  /** In NIC order; `ip` is informational for drivers that must reserve it (clouds), the guest configures itself. */
+  nics: Array<{ network: NetworkRef; ip?: string }>;
+  /** First-boot configuration (cloud-init NoCloud documents). */
+  cloudInit?: { userData: string; networkConfig: string; metaData: string };
+  /** Driver-specific options from the scenario's `platform` block. */
+  options?: Record<string, unknown>;
+}
+
+export interface MachineRef {
+  /** The platform's id: a VMID, a MoRef, an instance id. */
+  id: string;
+  name: string;
+}
+
+export type PowerState = 'running' | 'stopped' | 'paused' | 'missing';
+
+export interface MachineState {
+  power: PowerState;
+  /** Guest addresses reported so far (loopback, link-local and APIPA removed). */
+  addresses: string[];
+}
+
+export interface SnapshotInfo {
+  name: string;
+  createdAt?: string;
+}
+
+export interface OwnedResource {
+  kind: 'machine' | 'network' | 'disk' | 'other';
+  id: string;
+  name: string;
+}
+
+export interface Platform {
+  readonly kind: PlatformKind;
+  /** Which optional capabilities this driver has. */
+  readonly supports: { snapshots: boolean };
+
+  /** Checks credentials, reachability and privileges. Never throws for a bad target: reports `ok: false` with why. */
+  testConnection(opts?: CallOptions): Promise<ConnectionReport>;
+
+  /**
+   * Creates the isolated segment, or returns the existing one of the same name (idempotent).
+   * For `uplink`, returns the platform's configured outside network without creating anything.
+   * Throws AppError (transient for lock/rate-limit errors, platform_error otherwise).
+   */
+  ensureNetwork(spec: NetworkSpec, opts?: CallOptions): Promise<NetworkRef>;
+
+  /** Removes a segment this driver created. Succeeds when it is already gone. */
+  deleteNetwork(ref: NetworkRef, opts?: CallOptions): Promise<void>;
+
+  /**
+   * Creates a stopped machine from its template or image, configured (CPU, memory, disk, NICs, first-boot data).
+   * Idempotent by `spec.name`: when a machine of that name and deployment exists, returns it and creates nothing.
+   * A half-created machine from an interrupted call is completed or replaced, never duplicated.
+   */
+  createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef>;
+
+  /** Powers on. Succeeds when already running. Throws not_found when the machine is gone. */
+  startMachine(ref: MachineRef, opts?: CallOptions): Promise<void>;
+
+  /** Powers off (graceful shutdown first unless `force`). Succeeds when already stopped or gone. */
+  stopMachine(ref: MachineRef, opts?: CallOptions & { force?: boolean }): Promise<void>;
+
+  /** Current power state and addresses. A machine that does not exist is `{ power: 'missing' }`, not an error. */
+  getMachineState(ref: MachineRef, opts?: CallOptions): Promise<MachineState>;
+
+  /**
+   * Waits, bounded by `timeoutMs`, until the guest reports at least one usable address; returns them.
+   * Throws AppError('timeout') naming the machine when none appears in time.
+   */
+  waitForAddress(ref: MachineRef, opts: CallOptions & { timeoutMs: number }): Promise<string[]>;
+
+  /**
+   * Waits, bounded by `timeoutMs`, until first-boot configuration has finished in the guest (cloud-init done).
+   * Throws AppError('platform_error') when the guest reports that it failed, AppError('timeout') when it takes too long.
+   */
+  waitForReady(ref: MachineRef, opts: CallOptions & { timeoutMs: number }): Promise<void>;
+
+  /** Snapshots; each throws AppError('invalid_input') where `supports.snapshots` is false. */
+  createSnapshot(ref: MachineRef, name: string, opts?: CallOptions): Promise<void>;
+  listSnapshots(ref: MachineRef, opts?: CallOptions): Promise<SnapshotInfo[]>;
+  revertSnapshot(ref: MachineRef, name: string, opts?: CallOptions): Promise<void>;
+  /** Succeeds when the snapshot is already gone. */
+  deleteSnapshot(ref: MachineRef, name: string, opts?: CallOptions): Promise<void>;
+
+  /** Stops and deletes the machine with its disks and first-boot media. Succeeds when it is already gone. */
+  destroyMachine(ref: MachineRef, opts?: CallOptions): Promise<void>;
+
+  /** Everything on the platform that carries this deployment's id: what teardown and the overseer work from. */
+  listOwned(deploymentId: string, opts?: CallOptions): Promise<OwnedResource[]>;
+
+  /** Releases sessions and timers. */
+  close(): Promise<void>;
+}
+
+/** Addresses worth reporting: not loopback, not link-local (IPv4 APIPA 169.254/16, IPv6 fe80::/10). */
+export function isUsableGuestAddress(ip: string): boolean {
+  const v = ip.toLowerCase();
+  if (v.startsWith('127.') || v === '::1' || v.startsWith('169.254.')) return false;
+  if (/^fe[89ab][0-9a-f]:/.test(v)) return false;
+  return v.length > 0;
+}
