@@ -1,5 +1,6 @@
 // Planning: a pure function from scenario + platform + instance count + allocations to every network,
 // machine and step of a deployment. Same input, same plan; no I/O and no secrets.
+import crypto from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { intToIp, ipToInt, isUsableHost, parseSubnet, type Subnet } from '../ipam/cidr.ts';
 import type { PlatformKind } from '../platforms/kinds.ts';
@@ -43,6 +44,8 @@ export interface PlannedNetwork {
 
 export interface PlannedNic {
   networkKey: string;
+  /** Deterministic MAC, so first-boot network configuration can match the NIC on any platform. */
+  mac: string;
   /** Static address; absent on the router's uplink, which takes DHCP. */
   ip?: string;
   prefix: number;
@@ -198,7 +201,7 @@ export function planDeployment(input: PlanInput): Plan {
           const { sub, gateway } = subnetOf.get(nic.network)!;
           const ip = addressing.get(`${m.name}#${r}#${nic.network}`)!;
           // One default route: through the first NIC, via the router (or the cloud's gateway).
-          return { networkKey: `${il}.${nic.network}`, ip: intToIp(ip), prefix: sub.prefix, ...(j === 0 ? { gateway: intToIp(gateway) } : {}) };
+          return { networkKey: `${il}.${nic.network}`, mac: macAddress(platform, deploymentId, `${il}.${hostname}`, j), ip: intToIp(ip), prefix: sub.prefix, ...(j === 0 ? { gateway: intToIp(gateway) } : {}) };
         });
         const deps = m.dependsOn.flatMap((d) => {
           const dep = scenario.machines.find((x) => x.name === d)!;
@@ -282,8 +285,9 @@ function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, address
     const { sub, gateway } = subnetOf.get(n.name)!;
     return { networkKey: `${il}.${n.name}`, cidr: sub.cidr, address: intToIp(gateway), prefix: sub.prefix, dhcp: n.dhcp, internet: n.internet };
   });
-  const nics: PlannedNic[] = lans.map((l) => ({ networkKey: l.networkKey, ip: l.address, prefix: l.prefix }));
-  if (anyInternet) nics.push({ networkKey: uplinkKey, prefix: 0 });
+  const mac = (j: number) => macAddress(input.platform, deploymentId, `${il}.router`, j);
+  const nics: PlannedNic[] = lans.map((l, j) => ({ networkKey: l.networkKey, mac: mac(j), ip: l.address, prefix: l.prefix }));
+  if (anyInternet) nics.push({ networkKey: uplinkKey, mac: mac(lans.length), prefix: 0 });
   const size = { ...sizes.small, memoryMb: 1024, diskGb: Math.max(sizes.small.diskGb / 2, osCatalog[routerOs]!.minDiskGb) };
   return {
     key: `${il}.router`,
@@ -317,6 +321,16 @@ function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, address
       nat: lans.filter((l) => l.internet).map((l) => l.cidr),
     },
   };
+}
+
+/**
+ * A stable MAC for a NIC. ESXi accepts manually set MACs only in 00:50:56:00:00:00-00:50:56:3f:ff:ff;
+ * elsewhere a locally administered unicast address (02:...) cannot clash with a vendor's.
+ */
+export function macAddress(platform: PlatformKind, deploymentId: string, machineKey: string, nic: number): string {
+  const h = crypto.createHash('sha256').update(`${deploymentId}/${machineKey}/${nic}`).digest();
+  const bytes = platform === 'esxi' ? [0x00, 0x50, 0x56, h[0]! & 0x3f, h[1]!, h[2]!] : [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 /** A rule endpoint as addresses: a network's CIDR, a machine's addresses (every replica, every NIC), or any. */

@@ -58,7 +58,7 @@ export interface MachineSpec {
   memoryMb: number;
   diskGb: number;
   /** In NIC order; `ip` is informational for drivers that must reserve it (clouds), the guest configures itself. */
-  nics: Array<{ network: NetworkRef; ip?: string }>;
+  nics: Array<{ network: NetworkRef; mac: string; ip?: string }>;
   /** First-boot configuration (cloud-init NoCloud documents). */
   cloudInit?: { userData: string; networkConfig: string; metaData: string };
   /** Driver-specific options from the scenario's `platform` block. */
