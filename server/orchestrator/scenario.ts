@@ -103,7 +103,7 @@ export const scenarioSchema = z.strictObject({
     .strictObject({
       os: z.string().default('ubuntu-22.04'),
       size: sizeSchema.default('small'),
-      user: z.union([z.string(), userSchema]).optional(),
+      user: z.union([userSchema.shape.name, userSchema]).optional(),
     })
     .default({ os: 'ubuntu-22.04', size: 'small' }),
   networks: z.array(networkSchema).min(1, 'a scenario needs at least one network'),
@@ -192,7 +192,12 @@ export function validateScenario(text: string, file = 'scenario.yaml'): Validati
   };
   if (doc.errors.length > 0) {
     return {
-      issues: doc.errors.map((e) => ({ path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}`, at: locate(e.pos[0]) })),
+      issues: doc.errors.map((e) => {
+        // The document is still built around a duplicate key, so the key's field path can be named.
+        const keyPath = e.code === 'DUPLICATE_KEY' ? pathOfKeyAt(doc.contents, e.pos[0], []) : undefined;
+        if (keyPath) return { path: joinPath(keyPath), message: `duplicate key "${String(keyPath.at(-1))}"; a key may appear only once in a mapping`, at: locate(e.pos[0]) };
+        return { path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}`, at: locate(e.pos[0]) };
+      }),
     };
   }
   const data: unknown = doc.toJS();
@@ -200,7 +205,8 @@ export function validateScenario(text: string, file = 'scenario.yaml'): Validati
     return { issues: [{ path: '', message: 'expected a mapping with glassdome: 1, name, title, networks and machines', at: locate(0) }] };
   }
 
-  const parsed = scenarioSchema.safeParse(data);
+  // reportInput: without it zod leaves issue.input unset, and a wrong type would read as a missing field.
+  const parsed = scenarioSchema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const issues: InputIssue[] = [];
     for (const issue of parsed.error.issues) {
@@ -222,7 +228,9 @@ export function validateScenario(text: string, file = 'scenario.yaml'): Validati
   const scenario = normalize(parsed.data);
   const semantic = checkScenario(parsed.data, scenario);
   if (semantic.length > 0) {
-    return { issues: sortIssues(semantic.map((i) => ({ path: joinPath(i.path), message: i.message, at: locateNode(doc, i.path, locate) }))) };
+    // A check on a shared default (defaults.os) fires once per machine using it; report it once.
+    const unique = new Map(semantic.map((i) => [`${joinPath(i.path)}\n${i.message}`, i]));
+    return { issues: sortIssues([...unique.values()].map((i) => ({ path: joinPath(i.path), message: i.message, at: locateNode(doc, i.path, locate) }))) };
   }
   return { scenario, issues: [] };
 }
@@ -317,6 +325,25 @@ function locateNode(doc: Document, path: Path, locate: (offset: number) => Input
   }
   const offset = best?.range?.[0] ?? 0;
   return locate(offset);
+}
+
+/** The field path of the mapping key that starts at `offset`, if any. */
+function pathOfKeyAt(node: unknown, offset: number, path: PropertyKey[]): PropertyKey[] | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isScalar(pair.key)) continue;
+      const keyPath = [...path, String(pair.key.value)];
+      if (pair.key.range?.[0] === offset) return keyPath;
+      const inner = pathOfKeyAt(pair.value, offset, keyPath);
+      if (inner) return inner;
+    }
+  } else if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      const inner = pathOfKeyAt(node.items[i], offset, [...path, i]);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
 }
 
 function sortIssues(issues: InputIssue[]): InputIssue[] {
