@@ -152,6 +152,10 @@ export function planDeployment(input: PlanInput): Plan {
   const { scenario, platform, instances, deploymentId, allocations } = input;
   if (!Number.isInteger(instances) || instances < 1) throw new AppError('invalid_input', `Unable to plan "${scenario.name}": instances must be a whole number of at least 1, not ${instances}`);
   const withRouter = onPremises[platform] && (scenario.networks.length > 1 || scenario.networks.some((n) => n.internet));
+  // The scenario check sees only the file's own `instances`; a deployment may ask for more.
+  const fixedVlan = onPremises[platform] && instances > 1 ? scenario.networks.find((n) => n.vlan !== undefined) : undefined;
+  if (fixedVlan) throw new AppError('invalid_input', `Unable to plan network "${fixedVlan.name}": its fixed VLAN ${fixedVlan.vlan} cannot isolate ${instances} instances`, { hint: 'Remove "vlan" from the network to allocate one per instance, or deploy a single instance.' });
+  const mac = createMacAllocator(platform, deploymentId);
 
   // Subnets and gateways are the same in every instance; instances are isolated from each other.
   const subnetOf: SubnetMap = new Map();
@@ -192,7 +196,7 @@ export function planDeployment(input: PlanInput): Plan {
     }
 
     const routerKey = `${il}.router`;
-    if (withRouter) machines.push(planRouter(input, inst, subnetOf, addressing, anyInternet));
+    if (withRouter) machines.push(planRouter(input, inst, subnetOf, addressing, anyInternet, mac));
 
     for (const m of scenario.machines) {
       const names = replicaNames(m.name, m.count);
@@ -201,7 +205,7 @@ export function planDeployment(input: PlanInput): Plan {
           const { sub, gateway } = subnetOf.get(nic.network)!;
           const ip = addressing.get(`${m.name}#${r}#${nic.network}`)!;
           // One default route: through the first NIC, via the router (or the cloud's gateway).
-          return { networkKey: `${il}.${nic.network}`, mac: macAddress(platform, deploymentId, `${il}.${hostname}`, j), ip: intToIp(ip), prefix: sub.prefix, ...(j === 0 ? { gateway: intToIp(gateway) } : {}) };
+          return { networkKey: `${il}.${nic.network}`, mac: mac(`${il}.${hostname}`, j), ip: intToIp(ip), prefix: sub.prefix, ...(j === 0 ? { gateway: intToIp(gateway) } : {}) };
         });
         const deps = m.dependsOn.flatMap((d) => {
           const dep = scenario.machines.find((x) => x.name === d)!;
@@ -278,16 +282,15 @@ function assignAddresses(scenario: Scenario, subnetOf: SubnetMap): Map<string, n
 
 type SubnetMap = Map<string, { sub: Subnet; gateway: number }>;
 
-function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, addressing: Map<string, number>, anyInternet: boolean): PlannedMachine {
+function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, addressing: Map<string, number>, anyInternet: boolean, mac: MacAllocator): PlannedMachine {
   const { scenario, deploymentId } = input;
   const il = instanceLabel(inst);
   const lans = scenario.networks.map((n) => {
     const { sub, gateway } = subnetOf.get(n.name)!;
     return { networkKey: `${il}.${n.name}`, cidr: sub.cidr, address: intToIp(gateway), prefix: sub.prefix, dhcp: n.dhcp, internet: n.internet };
   });
-  const mac = (j: number) => macAddress(input.platform, deploymentId, `${il}.router`, j);
-  const nics: PlannedNic[] = lans.map((l, j) => ({ networkKey: l.networkKey, mac: mac(j), ip: l.address, prefix: l.prefix }));
-  if (anyInternet) nics.push({ networkKey: uplinkKey, mac: mac(lans.length), prefix: 0 });
+  const nics: PlannedNic[] = lans.map((l, j) => ({ networkKey: l.networkKey, mac: mac(`${il}.router`, j), ip: l.address, prefix: l.prefix }));
+  if (anyInternet) nics.push({ networkKey: uplinkKey, mac: mac(`${il}.router`, lans.length), prefix: 0 });
   const size = { ...sizes.small, memoryMb: 1024, diskGb: Math.max(sizes.small.diskGb / 2, osCatalog[routerOs]!.minDiskGb) };
   return {
     key: `${il}.router`,
@@ -327,10 +330,27 @@ function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, address
  * A stable MAC for a NIC. ESXi accepts manually set MACs only in 00:50:56:00:00:00-00:50:56:3f:ff:ff;
  * elsewhere a locally administered unicast address (02:...) cannot clash with a vendor's.
  */
-export function macAddress(platform: PlatformKind, deploymentId: string, machineKey: string, nic: number): string {
-  const h = crypto.createHash('sha256').update(`${deploymentId}/${machineKey}/${nic}`).digest();
+export function macAddress(platform: PlatformKind, deploymentId: string, machineKey: string, nic: number, attempt = 0): string {
+  const h = crypto.createHash('sha256').update(`${deploymentId}/${machineKey}/${nic}${attempt ? `/${attempt}` : ''}`).digest();
   const bytes = platform === 'esxi' ? [0x00, 0x50, 0x56, h[0]! & 0x3f, h[1]!, h[2]!] : [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+type MacAllocator = (machineKey: string, nic: number) => string;
+
+/**
+ * MACs unique within the plan. ESXi's range leaves 22 bits, so a large class (a few thousand NICs) would otherwise
+ * likely get two NICs with the same MAC; a clash is rehashed, and the plan's fixed order keeps the result stable.
+ */
+function createMacAllocator(platform: PlatformKind, deploymentId: string): MacAllocator {
+  const used = new Set<string>();
+  return (machineKey, nic) => {
+    let attempt = 0;
+    let mac = macAddress(platform, deploymentId, machineKey, nic);
+    while (used.has(mac)) mac = macAddress(platform, deploymentId, machineKey, nic, ++attempt);
+    used.add(mac);
+    return mac;
+  };
 }
 
 /** A rule endpoint as addresses: a network's CIDR, a machine's addresses (every replica, every NIC), or any. */
