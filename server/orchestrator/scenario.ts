@@ -416,28 +416,31 @@ function checkScenario(raw: RawScenario, s: Scenario): PathIssue[] {
   const gateways = new Map<string, number>();
   const networkIndex = new Map<string, number>();
   raw.networks.forEach((n, i) => {
-    if (networkIndex.has(n.name)) add(['networks', i, 'name'], `duplicate network name "${n.name}" (first defined at networks[${networkIndex.get(n.name)}])`);
+    // A duplicate is reported, and is otherwise checked on its own: machines' NICs refer to the first definition.
+    const first = !networkIndex.has(n.name);
+    if (!first) add(['networks', i, 'name'], `duplicate network name "${n.name}" (first defined at networks[${networkIndex.get(n.name)}])`);
     else networkIndex.set(n.name, i);
+    let sub: Subnet | undefined;
     if (n.cidr !== undefined) {
-      const sub = parseSubnet(n.cidr);
-      if ('error' in sub) add(['networks', i, 'cidr'], sub.error);
+      const parsed = parseSubnet(n.cidr);
+      if ('error' in parsed) add(['networks', i, 'cidr'], parsed.error);
       else {
+        sub = parsed;
         if (sub.prefix > 29) add(['networks', i, 'cidr'], `"${n.cidr}" is too small for a lab network; expected a prefix of /29 or wider`);
         for (const [other, os] of subnets) if (overlaps(sub, os)) add(['networks', i, 'cidr'], `${sub.cidr} overlaps network "${other}" (${os.cidr})`);
-        subnets.set(n.name, sub);
       }
     }
+    let gateway = sub && sub.base + 1;
     if (n.gateway !== undefined) {
       const gw = ipToInt(n.gateway);
-      const sub = subnets.get(n.name);
+      gateway = undefined;
       if (gw === undefined) add(['networks', i, 'gateway'], `"${n.gateway}" is not an IPv4 address`);
       else if (n.cidr === undefined) add(['networks', i, 'gateway'], 'a gateway needs the network\'s cidr; remove it to let Glassdome choose both');
       else if (sub && !isUsableHost(sub, gw)) add(['networks', i, 'gateway'], `${n.gateway} is not a usable host address of ${sub.cidr}`);
-      else if (sub) gateways.set(n.name, gw);
-    } else {
-      const sub = subnets.get(n.name);
-      if (sub) gateways.set(n.name, sub.base + 1);
+      else if (sub) gateway = gw;
     }
+    if (first && sub) subnets.set(n.name, sub);
+    if (first && gateway !== undefined) gateways.set(n.name, gateway);
   });
   const vlanOwner = new Map<number, number>();
   raw.networks.forEach((n, i) => {
