@@ -76,6 +76,9 @@ export const deployments = sqliteTable(
     /** Sealed per-deployment secret from which generated machine passwords are derived. */
     secret: text('secret').notNull(),
     error: text('error'),
+    /** The process executing it and until when its claim holds; an expired lease means it was interrupted. */
+    leaseOwner: text('lease_owner'),
+    leaseUntil: integer('lease_until'),
     createdAt: text('created_at').notNull().default(now),
     updatedAt: text('updated_at').notNull().default(now),
     finishedAt: text('finished_at'),
@@ -148,6 +151,9 @@ export const simMachines = sqliteTable(
     memoryMb: integer('memory_mb').notNull(),
     addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
     snapshots: text('snapshots', { mode: 'json' }).$type<Array<{ name: string; createdAt: string; power: string }>>().notNull(),
+    /** While a clone task runs, the epoch ms it completes at; the machine is locked until then. */
+    busyUntil: integer('busy_until').notNull(),
+    storage: text('storage').notNull(),
     /** When the guest finishes first boot (epoch ms), set at power-on. */
     readyAt: integer('ready_at'),
     addressAt: integer('address_at'),

@@ -94,6 +94,8 @@ export interface Platform {
   readonly kind: PlatformKind;
   /** Which optional capabilities this driver has. */
   readonly supports: { snapshots: boolean };
+  /** Simulated platforms run faster than real time; the runner scales its timeouts and backoff by this (default 1). */
+  readonly timeScale?: number;
 
   /** Checks credentials, reachability and privileges. Never throws for a bad target: reports `ok: false` with why. */
   testConnection(opts?: CallOptions): Promise<ConnectionReport>;

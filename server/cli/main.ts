@@ -1,0 +1,260 @@
+// The `glassdome` command: validate and plan scenarios, deploy them, follow, list and destroy deployments.
+// Exit codes: 0 success, 1 failure, 2 invalid input (bad file, bad arguments).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.ts';
+import { AppError, errorMessage, formatIssue, isAppError } from '../errors.ts';
+import { createDeployment, getDeployment, listDeployments, machineStatus } from '../orchestrator/deployments.ts';
+import { allocationNeeds, planDeployment, type Plan } from '../orchestrator/plan.ts';
+import { scenarioJsonSchema, validateScenario } from '../orchestrator/scenario.ts';
+import type { DeploymentState } from '../orchestrator/states.ts';
+import { platformKinds, type PlatformKind } from '../platforms/kinds.ts';
+import { createServices, type Services } from '../services.ts';
+
+const usage = `Usage: glassdome <command> [options]
+
+Scenarios
+  validate FILE...                          check scenario files; every problem with its line and field
+  plan FILE [--platform KIND] [--instances N] [--json]
+                                            show what a deployment would create
+  schema [--out FILE]                       print the scenario JSON Schema (for editors)
+
+Deployments
+  deploy FILE [--platform NAME] [--instances N] [--wait]
+                                            deploy a scenario (default platform: simulator)
+  status [ID] [--json]                      a deployment's machines and steps (default: the latest)
+  list                                      recent deployments
+  cancel ID                                 stop a deployment in progress
+  retry ID [--wait]                         run failed machines again
+  destroy ID                                remove everything a deployment created
+  platforms                                 configured platforms
+
+Exit codes: 0 success, 1 failure, 2 invalid input.`;
+
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  const print = (s = '') => out.write(`${s}\n`);
+  const [command, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        platform: { type: 'string' },
+        instances: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        wait: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    err.write(`glassdome: ${errorMessage(e)}\n\n${usage}\n`);
+    return 2;
+  }
+  const { values: o, positionals: args } = parsed;
+  if (!command || command === 'help' || o.help) {
+    print(usage);
+    return command ? 0 : 2;
+  }
+  const instances = o.instances === undefined ? undefined : Number(o.instances);
+  if (instances !== undefined && (!Number.isInteger(instances) || instances < 1)) {
+    err.write(`glassdome: --instances must be a whole number of at least 1, not "${o.instances}"\n`);
+    return 2;
+  }
+
+  let services: Services | undefined;
+  const domain = () => (services ??= createServices({ config: loadConfig(), runner: {} }));
+  try {
+    switch (command) {
+      case 'validate':
+        return validate(args, print, err);
+      case 'plan':
+        return planCommand(args, o.platform ?? 'simulator', instances, o.json, print, err);
+      case 'schema': {
+        const text = `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`;
+        if (o.out) fs.writeFileSync(o.out, text);
+        else out.write(text);
+        return 0;
+      }
+      case 'deploy':
+        return await deploy(domain(), args, o.platform ?? 'simulator', instances, o.wait, print, err);
+      case 'status':
+        return status(domain(), args[0], o.json, print);
+      case 'list': {
+        const rows = listDeployments(domain().db);
+        if (o.json) print(JSON.stringify(rows, null, 2));
+        else if (rows.length === 0) print('No deployments yet. Start one with: glassdome deploy FILE');
+        else for (const r of rows) print(`${r.id}  ${r.state.padEnd(14)} ${r.scenarioName.padEnd(24)} x${r.instances}  ${r.createdAt}${r.error ? `  ${r.error}` : ''}`);
+        return 0;
+      }
+      case 'cancel':
+        return finalCode(await domain().runner.cancel(need(args[0], 'ID')), print);
+      case 'retry': {
+        const id = need(args[0], 'ID');
+        const done = domain().runner.retryFailed(id);
+        return await follow(domain(), id, done, print);
+      }
+      case 'destroy': {
+        const id = need(args[0], 'ID');
+        return await follow(domain(), id, domain().runner.destroy(id), print);
+      }
+      case 'resume': {
+        // Internal: the background worker that `deploy` without --wait starts.
+        const id = need(args[0], 'ID');
+        return finalCode(await domain().runner.run(id), print);
+      }
+      case 'platforms':
+        for (const p of domain().platforms.list()) print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);
+        return 0;
+      default:
+        err.write(`glassdome: unknown command "${command}"\n\n${usage}\n`);
+        return 2;
+    }
+  } catch (e) {
+    if (isAppError(e)) {
+      err.write(`glassdome: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      return e.code === 'invalid_input' || e.code === 'not_found' ? 2 : 1;
+    }
+    err.write(`glassdome: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  } finally {
+    await services?.close();
+  }
+}
+
+function need(value: string | undefined, name: string): string {
+  if (!value) throw new AppError('invalid_input', `missing ${name}; see glassdome --help`);
+  return value;
+}
+
+function validate(files: string[], print: (s?: string) => void, err: NodeJS.WritableStream): number {
+  if (files.length === 0) throw new AppError('invalid_input', 'validate needs at least one FILE');
+  let bad = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      err.write(`${file}: cannot read: ${errorMessage(e)}\n`);
+      bad++;
+      continue;
+    }
+    const r = validateScenario(text, file);
+    if (r.scenario) {
+      const machines = r.scenario.machines.reduce((n, m) => n + m.count, 0);
+      print(`ok ${file}: ${r.scenario.name} (${r.scenario.networks.length} networks, ${machines} machines, ${r.scenario.instances} instance${r.scenario.instances > 1 ? 's' : ''})`);
+    } else {
+      bad++;
+      for (const issue of r.issues) err.write(`${formatIssue(issue)}\n`);
+      err.write(`${file}: ${r.issues.length} problem${r.issues.length > 1 ? 's' : ''}\n`);
+    }
+  }
+  return bad > 0 ? 2 : 0;
+}
+
+function readScenario(file: string | undefined): { text: string; file: string } {
+  const f = need(file, 'FILE');
+  try {
+    return { text: fs.readFileSync(f, 'utf8'), file: f };
+  } catch (e) {
+    throw new AppError('invalid_input', `cannot read ${f}: ${errorMessage(e)}`);
+  }
+}
+
+function planCommand(args: string[], kind: string, instances: number | undefined, json: boolean, print: (s?: string) => void, err: NodeJS.WritableStream): number {
+  if (!(platformKinds as readonly string[]).includes(kind)) throw new AppError('invalid_input', `unknown platform kind "${kind}"; expected one of ${platformKinds.join(', ')}`);
+  const { text, file } = readScenario(args[0]);
+  const r = validateScenario(text, file);
+  if (!r.scenario) {
+    for (const issue of r.issues) err.write(`${formatIssue(issue)}\n`);
+    return 2;
+  }
+  const scenario = r.scenario;
+  const n = instances ?? scenario.instances;
+  // A preview: pool subnets and VLANs are shown as the first ones a fresh appliance would give.
+  const needs = allocationNeeds(scenario, kind as PlatformKind, n);
+  const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
+  const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
+  const plan = planDeployment({ deploymentId: 'preview', scenario, platform: kind as PlatformKind, instances: n, allocations: { subnets, vlans } });
+  if (json) print(JSON.stringify(plan, null, 2));
+  else printPlan(plan, print);
+  return 0;
+}
+
+function printPlan(plan: Plan, print: (s?: string) => void) {
+  print(`Plan for ${plan.scenario} on ${plan.platform}: ${plan.instances} instance(s), ${plan.networks.length} networks, ${plan.machines.length} machines, ${plan.steps.length} steps`);
+  for (let i = 1; i <= plan.instances; i++) {
+    print(`\ninstance ${i}`);
+    for (const n of plan.networks.filter((x) => x.instance === i)) print(`  network ${n.name.padEnd(14)} ${n.cidr.padEnd(18)} gw ${n.gateway}${n.vlan ? `  vlan ${n.vlan}` : ''}${n.internet ? '  internet' : ''}`);
+    for (const m of plan.machines.filter((x) => x.instance === i))
+      print(`  ${m.role === 'router' ? 'router ' : 'machine'} ${m.hostname.padEnd(14)} ${m.os.padEnd(20)} ${m.size.cpus} vCPU ${m.size.memoryMb} MiB  ${m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}${m.dependsOn.length ? `  after ${m.dependsOn.map((d) => d.split('.')[1]).join(', ')}` : ''}`);
+  }
+}
+
+async function deploy(s: Services, args: string[], platform: string, instances: number | undefined, wait: boolean, print: (s?: string) => void, err: NodeJS.WritableStream): Promise<number> {
+  const { text, file } = readScenario(args[0]);
+  const { id, plan } = createDeployment(s, { yaml: text, file: path.resolve(file), platform, ...(instances ? { instances } : {}) });
+  print(`deployment ${id}: ${plan.scenario} on ${platform}, ${plan.instances} instance(s), ${plan.machines.length} machines`);
+  if (!wait) {
+    const logDir = path.join(s.config.dataDir, 'logs');
+    fs.mkdirSync(logDir, { recursive: true });
+    const log = fs.openSync(path.join(logDir, `${id}.log`), 'a');
+    const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
+    spawn(process.execPath, [bin, 'resume', id], { detached: true, stdio: ['ignore', log, log], env: process.env }).unref();
+    print(`running in the background; follow it with: glassdome status ${id}`);
+    return 0;
+  }
+  void err;
+  return follow(s, id, s.runner.run(id), print);
+}
+
+/** Shows progress until `done` settles: one updating line on a terminal, event lines otherwise. */
+async function follow(s: Services, id: string, done: Promise<DeploymentState>, print: (s?: string) => void): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  const total = getDeployment(s.db, id).plan.machines.length;
+  let ready = 0;
+  const unsubscribe = s.events.subscribe(id, (e) => {
+    if (e.type === 'step.finished' && e.stepKey?.endsWith(':ready')) ready++;
+    if (tty) {
+      if (e.type === 'step.failed' || e.type === 'deployment') process.stdout.write(`\r\x1b[K${e.stepKey ?? ''} ${e.type}: ${e.message}\n`);
+      process.stdout.write(`\r\x1b[K${ready}/${total} machines ready`);
+    } else if (e.type !== 'step.started') print(`${e.at} ${e.stepKey ?? id} ${e.type}: ${e.message}`);
+  });
+  try {
+    const final = await done;
+    if (tty) process.stdout.write('\n');
+    return finalCode(final, print);
+  } finally {
+    unsubscribe();
+  }
+}
+
+function finalCode(state: DeploymentState, print: (s?: string) => void): number {
+  print(`final state: ${state}`);
+  return state === 'ready' || state === 'destroyed' || state === 'cancelled' || state === 'cancelling' ? 0 : 1;
+}
+
+function status(s: Services, id: string | undefined, json: boolean, print: (s?: string) => void): number {
+  const target = id ?? listDeployments(s.db, 1)[0]?.id;
+  if (!target) throw new AppError('not_found', 'There are no deployments yet');
+  const view = getDeployment(s.db, target);
+  const machines = machineStatus(view);
+  if (json) {
+    const { plan, steps, resources, ...head } = view;
+    void steps;
+    void resources;
+    print(JSON.stringify({ ...head, machines, networks: plan.networks }, null, 2));
+  } else {
+    print(`${view.id}  ${view.scenarioName}  ${view.state}${view.error ? `: ${view.error}` : ''}`);
+    for (const m of machines) print(`  ${m.key.padEnd(22)} ${m.state.padEnd(10)} ${(m.platformId ?? '-').padEnd(8)} ${m.addresses.join(', ')}${m.steps.find((x) => x.error) ? `  ${m.steps.find((x) => x.error)!.error}` : ''}`);
+  }
+  return view.state === 'failed' || view.state === 'destroy_failed' ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

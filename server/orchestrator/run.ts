@@ -1,0 +1,491 @@
+// The executor: runs a deployment's steps as soon as their dependencies are done, within per-platform limits,
+// retrying transient errors with backoff; destroys everything a deployment owns. Every step's state is in SQLite
+// and every platform call is idempotent, so a process killed at any moment resumes without creating anything twice.
+import crypto from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { and, eq, inArray, isNull, lt, or } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { deployments, resources, steps } from '../db/schema.ts';
+import { AppError, errorMessage, isAppError } from '../errors.ts';
+import type { Ipam } from '../ipam/pools.ts';
+import type { MachineRef, NetworkRef, Platform } from '../platforms/platform.ts';
+import type { PlatformStore } from '../platforms/store.ts';
+import type { SecretBox } from '../secret-box.ts';
+import type { EventBus } from './events.ts';
+import { firstBootFor } from './first-boot.ts';
+import type { Plan, PlannedStep, StepKind } from './plan.ts';
+import { assertDeploymentTransition, type DeploymentState, type StepState } from './states.ts';
+
+export interface RunnerOptions {
+  db: Db;
+  events: EventBus;
+  platforms: PlatformStore;
+  ipam: Ipam;
+  box: SecretBox;
+  /** Platform calls (networks, create, start) running at once per platform; waits are not limited. */
+  concurrency?: number;
+  retry?: { attempts: number; baseMs: number; maxMs: number };
+  /** Real-time limits; a simulated platform scales them by its timeScale. */
+  timeouts?: { addressMs: number; readyMs: number };
+  leaseMs?: number;
+}
+
+/** Nominal seconds per step kind, to order ready work by the longest chain still behind it. */
+const nominalSeconds: Record<StepKind, number> = { network: 2, create: 30, start: 2, address: 45, ready: 60 };
+const limitedKinds = new Set<StepKind>(['network', 'create', 'start']);
+
+export function createRunner(opts: RunnerOptions) {
+  const { db, events, platforms, ipam, box } = opts;
+  const concurrency = opts.concurrency ?? 16;
+  const retry = opts.retry ?? { attempts: 8, baseMs: 1000, maxMs: 30_000 };
+  const timeouts = opts.timeouts ?? { addressMs: 15 * 60_000, readyMs: 45 * 60_000 };
+  const leaseMs = opts.leaseMs ?? 15_000;
+  const owner = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const runs = new Map<string, { controller: AbortController; done: Promise<DeploymentState> }>();
+  const gates = new Map<string, PriorityGate>();
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  const now = () => new Date().toISOString();
+  const gateFor = (platformId: string) => {
+    let g = gates.get(platformId);
+    if (!g) gates.set(platformId, (g = new PriorityGate(concurrency)));
+    return g;
+  };
+
+  function setState(id: string, to: DeploymentState, error: string | null = null) {
+    const d = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get();
+    if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
+    if (d.state === to) return;
+    assertDeploymentTransition(id, d.state as DeploymentState, to);
+    const final = ['ready', 'failed', 'cancelled', 'destroyed', 'destroy_failed'].includes(to);
+    db.update(deployments).set({ state: to, error, updatedAt: now(), ...(final ? { finishedAt: now() } : {}) }).where(eq(deployments.id, id)).run();
+    events.publish(id, 'deployment', error ? `${to}: ${error}` : to);
+  }
+
+  /** Claims the deployment for this process unless another live process holds it. */
+  function claim(id: string): boolean {
+    const t = Date.now();
+    const r = db
+      .update(deployments)
+      .set({ leaseOwner: owner, leaseUntil: t + leaseMs })
+      .where(and(eq(deployments.id, id), or(isNull(deployments.leaseOwner), eq(deployments.leaseOwner, owner), lt(deployments.leaseUntil, t))))
+      .run();
+    return r.changes === 1;
+  }
+
+  function releaseLease(id: string) {
+    db.update(deployments).set({ leaseOwner: null, leaseUntil: null }).where(and(eq(deployments.id, id), eq(deployments.leaseOwner, owner))).run();
+  }
+
+  function ensureHeartbeat() {
+    if (heartbeat) return;
+    heartbeat = setInterval(() => {
+      const ids = [...runs.keys()];
+      if (ids.length === 0) return;
+      db.update(deployments).set({ leaseUntil: Date.now() + leaseMs }).where(and(inArray(deployments.id, ids), eq(deployments.leaseOwner, owner))).run();
+    }, Math.max(50, Math.floor(leaseMs / 3)));
+    heartbeat.unref();
+  }
+
+  function launch(id: string, work: (controller: AbortController) => Promise<DeploymentState>): Promise<DeploymentState> {
+    const existing = runs.get(id);
+    if (existing) return existing.done;
+    if (!claim(id)) throw new AppError('conflict', `Deployment ${id} is being worked on by another Glassdome process`, { hint: 'Wait for it, or stop that process; its claim expires on its own if it died.' });
+    ensureHeartbeat();
+    const controller = new AbortController();
+    // Every in-flight step listens on the one signal.
+    setMaxListeners(0, controller.signal);
+    const done = work(controller).finally(() => {
+      runs.delete(id);
+      releaseLease(id);
+    });
+    runs.set(id, { controller, done });
+    return done;
+  }
+
+  // ------------------------------------------------------------------------------------------------ deploying
+
+  async function deploy(id: string, controller: AbortController): Promise<DeploymentState> {
+    const signal = controller.signal;
+    const stop = () => controller.abort(new AppError('conflict', 'cancelled'));
+    const d = db.select().from(deployments).where(eq(deployments.id, id)).get()!;
+    const plan = d.plan as Plan;
+    const platform = await platforms.instance(d.platformId);
+    if (d.state !== 'deploying') setState(id, 'deploying');
+    const gate = gateFor(d.platformId);
+
+    // Steps a dead process left running are run again: every step is idempotent.
+    db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run();
+    const state = new Map(db.select({ key: steps.key, state: steps.state }).from(steps).where(eq(steps.deploymentId, id)).all().map((s) => [s.key, s.state as StepState]));
+    const byKey = new Map(plan.steps.map((s) => [s.key, s]));
+    const dependants = new Map<string, string[]>();
+    for (const s of plan.steps) for (const dep of s.dependsOn) dependants.set(dep, [...(dependants.get(dep) ?? []), s.key]);
+    const priority = bottomLevels(plan.steps, dependants);
+    const running = new Map<string, Promise<void>>();
+    const secret = box.open(d.secret);
+
+    const skipDependants = (key: string, why: string) => {
+      for (const next of dependants.get(key) ?? []) {
+        if (state.get(next) !== 'pending') continue;
+        state.set(next, 'skipped');
+        db.update(steps).set({ state: 'skipped', error: why, endedAt: now() }).where(and(eq(steps.deploymentId, id), eq(steps.key, next))).run();
+        skipDependants(next, why);
+      }
+    };
+    for (const [key, s] of state) if (s === 'failed' || s === 'skipped') skipDependants(key, `depends on ${key}, which did not finish`);
+
+    for (;;) {
+      if (signal.aborted) break;
+      const ready = [...state].filter(([key, s]) => s === 'pending' && !running.has(key) && byKey.get(key)!.dependsOn.every((dep) => state.get(dep) === 'done')).map(([key]) => key);
+      ready.sort((a, b) => priority.get(b)! - priority.get(a)!);
+      for (const key of ready) {
+        const step = byKey.get(key)!;
+        const p = (async () => {
+          const release = limitedKinds.has(step.kind) ? await gate.acquire(priority.get(key)!, signal) : () => {};
+          try {
+            const result = await runStep(id, plan, step, platform, secret, signal);
+            state.set(key, result);
+            if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
+          } finally {
+            release();
+          }
+        })()
+          .catch(() => {
+            state.set(key, 'cancelled');
+          })
+          .finally(() => running.delete(key));
+        running.set(key, p);
+      }
+      if (running.size === 0) break;
+      // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
+      const tick = sleep(1000, 'tick' as const, { signal }).catch(() => 'tick' as const);
+      if ((await Promise.race([...running.values(), tick])) === 'tick') {
+        const wanted = stateOf(id);
+        if (wanted === 'cancelling' || wanted === 'destroying') stop();
+      }
+    }
+    await Promise.allSettled(running.values());
+
+    if (signal.aborted) {
+      db.update(steps).set({ state: 'cancelled' }).where(and(eq(steps.deploymentId, id), inArray(steps.state, ['pending', 'running']))).run();
+      const current = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get()!.state as DeploymentState;
+      if (current === 'cancelling') setState(id, 'cancelled');
+      return current === 'cancelling' ? 'cancelled' : current;
+    }
+    const failed = [...state].filter(([, s]) => s === 'failed').map(([k]) => k);
+    if (failed.length > 0) {
+      const skipped = [...state].filter(([, s]) => s === 'skipped').length;
+      setState(id, 'failed', `${failed.length} step(s) failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', ...' : ''}); ${skipped} skipped`);
+      return 'failed';
+    }
+    setState(id, 'ready');
+    return 'ready';
+  }
+
+  async function runStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, signal: AbortSignal): Promise<StepState> {
+    const where = and(eq(steps.deploymentId, id), eq(steps.key, step.key));
+    const scale = platform.timeScale ?? 1;
+    for (let attempt = 1; ; attempt++) {
+      db.update(steps).set({ state: 'running', startedAt: now(), endedAt: null, error: null, attempts: attempt }).where(where).run();
+      events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
+      try {
+        await executeStep(id, plan, step, platform, secret, { signal, addressMs: timeouts.addressMs * scale, readyMs: timeouts.readyMs * scale });
+        db.update(steps).set({ state: 'done', endedAt: now() }).where(where).run();
+        events.publish(id, 'step.finished', 'done', step.key);
+        return 'done';
+      } catch (e) {
+        if (signal.aborted) throw e;
+        const message = errorMessage(e);
+        if (isAppError(e) && e.retryable && attempt < retry.attempts) {
+          const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2) * scale;
+          events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key);
+          await sleep(backoff, undefined, { signal });
+          continue;
+        }
+        db.update(steps).set({ state: 'failed', endedAt: now(), error: message }).where(where).run();
+        events.publish(id, 'step.failed', message, step.key);
+        return 'failed';
+      }
+    }
+  }
+
+  async function executeStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, o: { signal: AbortSignal; addressMs: number; readyMs: number }) {
+    const { signal } = o;
+    if (step.kind === 'network') {
+      const n = plan.networks.find((x) => x.key === step.target)!;
+      const ref = await platform.ensureNetwork({ deploymentId: id, name: n.resourceName, kind: n.kind, cidr: n.cidr, gateway: n.gateway, ...(n.vlan === undefined ? {} : { vlan: n.vlan }) }, { signal });
+      upsertResource(id, n.key, 'network', ref.name, ref.id, 'present');
+      return;
+    }
+    const m = plan.machines.find((x) => x.key === step.target)!;
+    if (step.kind === 'create') {
+      // Recorded before the call: whatever happens next, teardown knows to look for this name.
+      upsertResource(id, m.key, 'machine', m.resourceName, null, 'creating');
+      const nics = m.nics.map((nic) => ({ network: networkRef(id, nic.networkKey), mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) }));
+      const overrides = (m.overrides as Record<string, Record<string, unknown> | undefined>)[plan.platform] ?? {};
+      const template = overrides.template ?? overrides.ami ?? overrides.image;
+      const ref = await platform.createMachine(
+        {
+          deploymentId: id,
+          name: m.resourceName,
+          hostname: m.hostname,
+          os: m.os,
+          ...(template === undefined ? {} : { template: String(template) }),
+          cpus: m.size.cpus,
+          memoryMb: m.size.memoryMb,
+          diskGb: m.size.diskGb,
+          nics,
+          ...(m.os.startsWith('windows') ? {} : { cloudInit: firstBootFor(plan, m, secret, scenarioYaml(id)) }),
+          options: overrides,
+        },
+        { signal },
+      );
+      upsertResource(id, m.key, 'machine', ref.name, ref.id, 'present');
+      return;
+    }
+    const ref = machineRef(id, m.key);
+    if (step.kind === 'start') await platform.startMachine(ref, { signal });
+    else if (step.kind === 'address') {
+      const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: o.addressMs });
+      db.update(resources).set({ addresses, updatedAt: now() }).where(and(eq(resources.deploymentId, id), eq(resources.key, m.key))).run();
+    } else await platform.waitForReady(ref, { signal, timeoutMs: o.readyMs });
+  }
+
+  function scenarioYaml(id: string): string {
+    return db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get()!.yaml;
+  }
+
+  function upsertResource(id: string, key: string, kind: string, name: string, externalId: string | null, state: string) {
+    db.insert(resources)
+      .values({ deploymentId: id, key, kind, name, externalId, state })
+      .onConflictDoUpdate({ target: [resources.deploymentId, resources.key], set: { name, state, updatedAt: now(), ...(externalId ? { externalId } : {}) } })
+      .run();
+  }
+
+  function networkRef(id: string, key: string): NetworkRef {
+    const r = db.select().from(resources).where(and(eq(resources.deploymentId, id), eq(resources.key, key))).get();
+    if (!r?.externalId) throw new AppError('internal', `Network ${key} of deployment ${id} has no platform id although its step is done`);
+    return { id: r.externalId, name: r.name };
+  }
+
+  function machineRef(id: string, key: string): MachineRef {
+    const r = db.select().from(resources).where(and(eq(resources.deploymentId, id), eq(resources.key, key))).get();
+    if (!r?.externalId) throw new AppError('internal', `Machine ${key} of deployment ${id} has no platform id although its create step is done`);
+    return { id: r.externalId, name: r.name };
+  }
+
+  // ------------------------------------------------------------------------------------------------ destroying
+
+  async function teardown(id: string, controller: AbortController): Promise<DeploymentState> {
+    const signal = controller.signal;
+    const d = db.select().from(deployments).where(eq(deployments.id, id)).get()!;
+    const platform = await platforms.instance(d.platformId);
+    setState(id, 'destroying');
+    const gate = gateFor(d.platformId);
+    const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      const scale = platform.timeScale ?? 1;
+      for (let attempt = 1; ; attempt++) {
+        const release = await gate.acquire(Number.MAX_SAFE_INTEGER, signal);
+        try {
+          return await fn();
+        } catch (e) {
+          if (!(isAppError(e) && e.retryable) || attempt >= retry.attempts) throw e;
+          events.publish(id, 'log', `${what}: ${errorMessage(e)}; retrying`);
+        } finally {
+          release();
+        }
+        await sleep(Math.min(retry.maxMs, retry.baseMs * 2 ** attempt) * (0.5 + Math.random() / 2) * scale, undefined, { signal });
+      }
+    };
+
+    // What the database knows, plus what the platform says the deployment owns: nothing is left behind.
+    const known = db.select().from(resources).where(eq(resources.deploymentId, id)).all().filter((r) => r.state !== 'deleted');
+    const owned = await call('list owned resources', () => platform.listOwned(id, { signal }));
+    const machines = new Map<string, MachineRef>();
+    const nets = new Map<string, NetworkRef>();
+    for (const r of known) (r.kind === 'machine' ? machines : nets).set(r.name, { id: r.externalId ?? '', name: r.name });
+    for (const o of owned) if (o.kind === 'machine') machines.set(o.name, { id: o.id, name: o.name });
+    for (const o of owned) if (o.kind === 'network') nets.set(o.name, { id: o.id, name: o.name });
+
+    const failures: string[] = [];
+    const markDeleted = (name: string) => db.update(resources).set({ state: 'deleted', updatedAt: now() }).where(and(eq(resources.deploymentId, id), eq(resources.name, name))).run();
+    await Promise.all(
+      [...machines.values()].map(async (ref) => {
+        try {
+          // A ref with no id was recorded before its create call returned: find it by name on the platform.
+          const target = ref.id ? ref : owned.find((o) => o.name === ref.name);
+          if (target) await call(`destroy ${ref.name}`, () => platform.destroyMachine({ id: target.id, name: ref.name }, { signal }));
+          markDeleted(ref.name);
+          events.publish(id, 'log', `destroyed machine ${ref.name}`);
+        } catch (e) {
+          failures.push(`${ref.name}: ${errorMessage(e)}`);
+        }
+      }),
+    );
+    await Promise.all(
+      [...nets.values()].map(async (ref) => {
+        try {
+          await call(`delete network ${ref.name}`, () => platform.deleteNetwork(ref, { signal }));
+          markDeleted(ref.name);
+        } catch (e) {
+          failures.push(`${ref.name}: ${errorMessage(e)}`);
+        }
+      }),
+    );
+    const left = failures.length === 0 ? await call('list owned resources', () => platform.listOwned(id, { signal })) : [];
+    if (failures.length > 0 || left.length > 0) {
+      setState(id, 'destroy_failed', failures.length > 0 ? failures.join('; ') : `still present: ${left.map((l) => l.name).join(', ')}`);
+      return 'destroy_failed';
+    }
+    ipam.release(id);
+    setState(id, 'destroyed');
+    return 'destroyed';
+  }
+
+  // ------------------------------------------------------------------------------------------------ public
+
+  function stateOf(id: string): DeploymentState {
+    const d = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get();
+    if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
+    return d.state as DeploymentState;
+  }
+
+  return {
+    owner,
+    /** Runs (or resumes) a deployment to its end in this process. */
+    run(id: string): Promise<DeploymentState> {
+      const s = stateOf(id);
+      if (s === 'destroying') return launch(id, (c) => teardown(id, c));
+      if (s === 'cancelling') {
+        setState(id, 'cancelled');
+        return Promise.resolve('cancelled');
+      }
+      if (s !== 'pending' && s !== 'deploying') throw new AppError('conflict', `Deployment ${id} is ${s}; nothing to run`, { hint: s === 'failed' ? 'Retry its failed machines, or destroy it.' : undefined });
+      return launch(id, (c) => deploy(id, c));
+    },
+    /** Puts failed, skipped and cancelled steps back to pending and runs the deployment again. */
+    retryFailed(id: string): Promise<DeploymentState> {
+      const s = stateOf(id);
+      if (s !== 'failed' && s !== 'cancelled') throw new AppError('conflict', `Deployment ${id} is ${s}; only failed or cancelled deployments can be retried`);
+      db.update(steps).set({ state: 'pending', error: null }).where(and(eq(steps.deploymentId, id), inArray(steps.state, ['failed', 'skipped', 'cancelled']))).run();
+      setState(id, 'deploying');
+      return launch(id, (c) => deploy(id, c));
+    },
+    /** Stops a running deployment: in-flight calls are aborted, nothing new starts. What exists stays until destroy. */
+    async cancel(id: string): Promise<DeploymentState> {
+      const s = stateOf(id);
+      if (s !== 'pending' && s !== 'deploying') throw new AppError('conflict', `Deployment ${id} is ${s}; only a deployment in progress can be cancelled`);
+      setState(id, 'cancelling');
+      const r = runs.get(id);
+      if (r) {
+        r.controller.abort(new AppError('conflict', 'cancelled'));
+        return r.done;
+      }
+      // No process of ours runs it: the one that does sees `cancelling` at its next step; a dead one is resumed as cancelled.
+      return 'cancelling';
+    },
+    /** Destroys everything the deployment owns, after stopping its run if one is in progress here. */
+    async destroy(id: string): Promise<DeploymentState> {
+      const s = stateOf(id);
+      if (s === 'destroyed') return s;
+      const r = runs.get(id);
+      if (r) {
+        r.controller.abort(new AppError('conflict', 'destroy requested'));
+        await r.done.catch(() => undefined);
+      }
+      if (stateOf(id) !== 'destroying') setState(id, 'destroying');
+      return launch(id, (c) => teardown(id, c));
+    },
+    /** Resumes every deployment whose process died mid-way (its lease expired); returns their ids. */
+    resumeInterrupted(): string[] {
+      const t = Date.now();
+      const stale = db
+        .select({ id: deployments.id })
+        .from(deployments)
+        .where(and(inArray(deployments.state, ['pending', 'deploying', 'cancelling', 'destroying']), or(isNull(deployments.leaseUntil), lt(deployments.leaseUntil, t))))
+        .all()
+        .map((r) => r.id)
+        .filter((id) => !runs.has(id));
+      for (const id of stale) {
+        events.publish(id, 'log', `resuming after an interruption (process ${owner})`);
+        this.run(id).catch((e) => events.publish(id, 'log', `resume failed: ${errorMessage(e)}`));
+      }
+      return stale;
+    },
+    isRunning(id: string): boolean {
+      return runs.has(id);
+    },
+    /** Aborts this process's runs and gives up their leases, for a clean shutdown (they resume on next start). */
+    async shutdown(): Promise<void> {
+      if (heartbeat) clearInterval(heartbeat);
+      heartbeat = undefined;
+      for (const r of runs.values()) r.controller.abort(new AppError('conflict', 'shutting down'));
+      await Promise.allSettled([...runs.values()].map((r) => r.done));
+    },
+  };
+}
+
+export type Runner = ReturnType<typeof createRunner>;
+
+/** For each step, the nominal length of the longest chain from its start to the end of the deployment. */
+function bottomLevels(all: PlannedStep[], dependants: Map<string, string[]>): Map<string, number> {
+  const byKey = new Map(all.map((s) => [s.key, s]));
+  const memo = new Map<string, number>();
+  const level = (key: string): number => {
+    const cached = memo.get(key);
+    if (cached !== undefined) return cached;
+    const own = nominalSeconds[byKey.get(key)!.kind];
+    const after = Math.max(0, ...(dependants.get(key) ?? []).map(level));
+    memo.set(key, own + after);
+    return own + after;
+  };
+  for (const s of all) level(s.key);
+  return memo;
+}
+
+/** A counting semaphore whose waiters are served highest priority first. */
+class PriorityGate {
+  private free: number;
+  private waiting: Array<{ priority: number; seq: number; resolve: () => void }> = [];
+  private seq = 0;
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async acquire(priority: number, signal?: AbortSignal): Promise<() => void> {
+    if (this.free > 0) {
+      this.free--;
+      return this.releaser();
+    }
+    await new Promise<void>((resolve, reject) => {
+      const entry = { priority, seq: this.seq++, resolve };
+      this.waiting.push(entry);
+      this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) {
+            this.waiting.splice(i, 1);
+            reject(signal.reason);
+          }
+        },
+        { once: true },
+      );
+    });
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next.resolve();
+      else this.free++;
+    };
+  }
+}

@@ -1,0 +1,288 @@
+// The built-in simulator: a real platform modelled on a Proxmox node, not a test double. Operations are tasks with
+// seeded, reproducible durations (divided by a speed factor); clones per storage are bounded; capacity is finite;
+// faults can be injected; the inventory lives in SQLite, so a restarted process sees the machines it had and
+// clones that were running finish on time, as they would on a hypervisor.
+import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { and, eq, gt } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from '../db/client.ts';
+import { simMachines, simNetworks } from '../db/schema.ts';
+import { AppError } from '../errors.ts';
+import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from './platform.ts';
+
+const range = z.tuple([z.number().nonnegative(), z.number().nonnegative()]).refine(([a, b]) => a <= b, 'expected [min, max] with min <= max');
+
+export const simulatorConfigSchema = z.strictObject({
+  /** Divides every duration: 1 is real time. */
+  speed: z.number().positive().default(20),
+  seed: z.number().int().default(1),
+  storages: z.array(z.string().min(1)).min(1).default(['local-lvm']),
+  cloneSlotsPerStorage: z.number().int().min(1).max(64).default(4),
+  /** What a clone does when every slot of its storage is busy: queue, or fail after `lockTimeoutSec` like Proxmox. */
+  onCloneBusy: z.enum(['wait', 'fail']).default('wait'),
+  lockTimeoutSec: z.number().positive().default(60),
+  capacity: z.strictObject({ cpus: z.number().int().min(1).default(512), memoryMb: z.number().int().min(256).default(2 * 1024 * 1024) }).default({ cpus: 512, memoryMb: 2 * 1024 * 1024 }),
+  faults: z
+    .strictObject({
+      /** Probability that a call fails with a transient error, a lock timeout, or a rate-limit answer. */
+      transient: z.number().min(0).max(1).default(0),
+      lockTimeout: z.number().min(0).max(1).default(0),
+      rateLimit: z.number().min(0).max(1).default(0),
+      /** Hostnames or machine names whose clone always fails. */
+      failMachines: z.array(z.string()).default([]),
+    })
+    .default({ transient: 0, lockTimeout: 0, rateLimit: 0, failMachines: [] }),
+  durations: z
+    .strictObject({ cloneSec: range.default([20, 40]), bootSec: range.default([30, 60]), cloudInitSec: range.default([30, 90]), powerSec: range.default([1, 3]) })
+    .default({ cloneSec: [20, 40], bootSec: [30, 60], cloudInitSec: [30, 90], powerSec: [1, 3] }),
+});
+
+export type SimulatorConfig = z.output<typeof simulatorConfigSchema>;
+export type SimulatorConfigInput = z.input<typeof simulatorConfigSchema>;
+
+type Op = 'clone' | 'boot' | 'cloudInit' | 'power';
+
+/** Seeded duration in simulated seconds for one operation of one machine: the same whatever the order of calls. */
+export function simulatedSeconds(config: SimulatorConfig, machineName: string, op: Op): number {
+  const [lo, hi] = { clone: config.durations.cloneSec, boot: config.durations.bootSec, cloudInit: config.durations.cloudInitSec, power: config.durations.powerSec }[op];
+  return lo + (hi - lo) * unitHash(`${config.seed}/${machineName}/${op}`);
+}
+
+function unitHash(text: string): number {
+  return crypto.createHash('sha256').update(text).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db: Db; platformId: string }): Platform & { readonly timeScale: number } {
+  const config = simulatorConfigSchema.parse(input);
+  const { db, platformId } = deps;
+  const scale = 1 / config.speed;
+  const ms = (seconds: number) => Math.round(seconds * 1000 * scale);
+  const calls = new Map<string, number>();
+
+  const row = (name: string) => db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.name, name))).get();
+  const rowById = (id: string) => db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, id))).get();
+
+  /** Injected faults, drawn from the seed, the machine and how often it was called: reproducible runs. */
+  function maybeFail(action: string, name: string, vmid: string) {
+    const n = (calls.get(`${action}/${name}`) ?? 0) + 1;
+    calls.set(`${action}/${name}`, n);
+    const u = unitHash(`${config.seed}/fault/${action}/${name}/${n}`);
+    const { transient, lockTimeout, rateLimit } = config.faults;
+    if (u < lockTimeout) throw new AppError('transient', `[simulator] Unable to ${action} VM "${name}": can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`);
+    if (u < lockTimeout + rateLimit) throw new AppError('rate_limited', `[simulator] Unable to ${action} VM "${name}": too many requests (429), retry later`);
+    if (u < lockTimeout + rateLimit + transient) throw new AppError('transient', `[simulator] Unable to ${action} VM "${name}": 596 Connection timed out`);
+  }
+
+  async function waitUntil(at: number, signal?: AbortSignal) {
+    const delay = at - Date.now();
+    if (delay > 0) await sleep(delay, undefined, signal ? { signal } : {});
+  }
+
+  function machineRow(ref: MachineRef) {
+    return rowById(ref.id) ?? row(ref.name);
+  }
+
+  async function waitFor(ref: MachineRef, field: 'addressAt' | 'readyAt', what: string, opts: CallOptions & { timeoutMs: number }) {
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const m = machineRow(ref);
+      if (!m) throw new AppError('not_found', `[simulator] Unable to wait for ${what} of VM "${ref.name}": it does not exist`);
+      if (m.power !== 'running' || m[field] === null) throw new AppError('platform_error', `[simulator] Unable to wait for ${what} of VM "${ref.name}": it is not running`);
+      const at = m[field]!;
+      if (at <= Date.now()) return m;
+      if (at > deadline) {
+        await waitUntil(deadline, opts.signal);
+        throw new AppError('timeout', `[simulator] VM "${ref.name}" reported no ${what} within ${Math.round(opts.timeoutMs / scale / 1000)} s`);
+      }
+      await waitUntil(at, opts.signal);
+    }
+  }
+
+  return {
+    kind: 'simulator',
+    supports: { snapshots: true },
+    timeScale: scale,
+
+    async testConnection() {
+      const machines = db.select().from(simMachines).where(eq(simMachines.platformId, platformId)).all();
+      const usedMem = machines.reduce((s, m) => s + m.memoryMb, 0);
+      return {
+        ok: true,
+        product: 'Glassdome simulator',
+        version: '1',
+        details: [
+          `speed x${config.speed}, seed ${config.seed}`,
+          `${config.storages.length} storage(s), ${config.cloneSlotsPerStorage} concurrent clones each (${config.onCloneBusy === 'wait' ? 'excess clones queue' : `excess clones fail after ${config.lockTimeoutSec} s`})`,
+          `${machines.length} machines, ${usedMem} of ${config.capacity.memoryMb} MiB memory allocated`,
+        ],
+        choices: { nodes: ['sim'], storages: config.storages, networks: ['vmbr0'] },
+      };
+    },
+
+    async ensureNetwork(spec: NetworkSpec): Promise<NetworkRef> {
+      if (spec.kind === 'uplink') return { id: 'vmbr0', name: 'vmbr0' };
+      return db.$client.transaction((): NetworkRef => {
+        const existing = db.select().from(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, spec.name))).get();
+        if (existing) return { id: existing.id, name: existing.name };
+        if (spec.vlan !== undefined) {
+          const clash = db.select().from(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.vlan, spec.vlan))).get();
+          if (clash) throw new AppError('conflict', `[simulator] Unable to create network "${spec.name}": VLAN ${spec.vlan} already carries network "${clash.name}"`);
+        }
+        const id = `vmbr0.${spec.vlan ?? spec.name}`;
+        db.insert(simNetworks).values({ platformId, id, name: spec.name, deploymentId: spec.deploymentId, vlan: spec.vlan ?? null }).run();
+        return { id, name: spec.name };
+      }).immediate();
+    },
+
+    async deleteNetwork(ref: NetworkRef) {
+      if (ref.id === 'vmbr0') return;
+      db.delete(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, ref.name))).run();
+    },
+
+    async createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef> {
+      const existing = row(spec.name);
+      if (existing) {
+        if (existing.deploymentId !== spec.deploymentId) throw new AppError('conflict', `[simulator] Unable to clone VM "${spec.name}": the name belongs to deployment ${existing.deploymentId}`);
+        await waitUntil(existing.busyUntil, opts?.signal);
+        return { id: existing.id, name: existing.name };
+      }
+      if (config.faults.failMachines.includes(spec.hostname) || config.faults.failMachines.includes(spec.name) || spec.options?.failAlways === true)
+        throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`);
+      maybeFail('clone', spec.name, 'new');
+
+      const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : config.storages[Math.floor(unitHash(spec.name) * config.storages.length)]!;
+      const placed = db.$client.transaction(() => {
+        const again = row(spec.name);
+        if (again) return again;
+        const all = db.select().from(simMachines).where(eq(simMachines.platformId, platformId)).all();
+        const cpus = all.reduce((s, m) => s + m.cpus, 0);
+        const mem = all.reduce((s, m) => s + m.memoryMb, 0);
+        if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
+          throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": not enough capacity (${config.capacity.cpus - cpus} vCPUs and ${config.capacity.memoryMb - mem} MiB free, ${spec.cpus} vCPUs and ${spec.memoryMb} MiB asked)`, {
+            hint: 'Deploy fewer instances or raise the platform capacity.',
+          });
+        // Clones queue per storage: each slot is busy until the latest clone placed on it ends.
+        const now = Date.now();
+        const busy = db
+          .select({ until: simMachines.busyUntil })
+          .from(simMachines)
+          .where(and(eq(simMachines.platformId, platformId), eq(simMachines.storage, storage), gt(simMachines.busyUntil, now)))
+          .all()
+          .map((r) => r.until)
+          .sort((a, b) => b - a);
+        const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
+        if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
+        const maxId = all.reduce((mx, m) => Math.max(mx, Number(m.id)), 99);
+        return db
+          .insert(simMachines)
+          .values({
+            platformId,
+            id: String(maxId + 1),
+            name: spec.name,
+            deploymentId: spec.deploymentId,
+            power: 'stopped',
+            cpus: spec.cpus,
+            memoryMb: spec.memoryMb,
+            addresses: spec.nics.map((n, i) => n.ip ?? `203.0.113.${1 + Math.floor(unitHash(`${spec.name}/${i}`) * 250)}`),
+            snapshots: [],
+            busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')),
+            storage,
+          })
+          .returning()
+          .get();
+      }).immediate();
+      if (!placed) throw new AppError('transient', `[simulator] Unable to clone VM "${spec.name}": can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`);
+      await waitUntil(placed.busyUntil, opts?.signal);
+      return { id: placed.id, name: placed.name };
+    },
+
+    async startMachine(ref, opts) {
+      const m = machineRow(ref);
+      if (!m) throw new AppError('not_found', `[simulator] Unable to start VM "${ref.name}": it does not exist`);
+      if (m.busyUntil > Date.now()) throw new AppError('transient', `[simulator] Unable to start VM "${ref.name}": VM is locked (clone)`);
+      if (m.power === 'running') return;
+      maybeFail('start', ref.name, m.id);
+      await sleep(ms(simulatedSeconds(config, ref.name, 'power')), undefined, opts?.signal ? { signal: opts.signal } : {});
+      const now = Date.now();
+      const addressAt = now + ms(simulatedSeconds(config, ref.name, 'boot'));
+      db.update(simMachines)
+        .set({ power: 'running', addressAt, readyAt: addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')) })
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
+        .run();
+    },
+
+    async stopMachine(ref) {
+      const m = machineRow(ref);
+      if (!m || m.power === 'stopped') return;
+      db.update(simMachines).set({ power: 'stopped', addressAt: null, readyAt: null }).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
+    },
+
+    async getMachineState(ref): Promise<MachineState> {
+      const m = machineRow(ref);
+      if (!m) return { power: 'missing', addresses: [] };
+      const up = m.power === 'running' && m.addressAt !== null && m.addressAt <= Date.now();
+      return { power: m.power as MachineState['power'], addresses: up ? m.addresses : [] };
+    },
+
+    async waitForAddress(ref, opts) {
+      return (await waitFor(ref, 'addressAt', 'address', opts)).addresses;
+    },
+
+    async waitForReady(ref, opts) {
+      await waitFor(ref, 'readyAt', 'first-boot completion', opts);
+    },
+
+    async createSnapshot(ref, name) {
+      const m = machineRow(ref);
+      if (!m) throw new AppError('not_found', `[simulator] Unable to snapshot VM "${ref.name}": it does not exist`);
+      if (m.snapshots.some((s) => s.name === name)) throw new AppError('conflict', `[simulator] Unable to snapshot VM "${ref.name}": snapshot "${name}" already exists`);
+      const snapshots = [...m.snapshots, { name, createdAt: new Date().toISOString(), power: m.power }];
+      db.update(simMachines).set({ snapshots }).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
+    },
+
+    async listSnapshots(ref) {
+      const m = machineRow(ref);
+      if (!m) throw new AppError('not_found', `[simulator] Unable to list snapshots of VM "${ref.name}": it does not exist`);
+      return m.snapshots.map((s) => ({ name: s.name, createdAt: s.createdAt }));
+    },
+
+    async revertSnapshot(ref, name) {
+      const m = machineRow(ref);
+      const snap = m?.snapshots.find((s) => s.name === name);
+      if (!m || !snap) throw new AppError('not_found', `[simulator] Unable to revert VM "${ref.name}" to "${name}": ${m ? 'no such snapshot' : 'the VM does not exist'}`);
+      const now = Date.now();
+      const addressAt = snap.power === 'running' ? now + ms(simulatedSeconds(config, ref.name, 'power')) : null;
+      db.update(simMachines)
+        .set({ power: snap.power, addressAt, readyAt: addressAt })
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
+        .run();
+    },
+
+    async deleteSnapshot(ref, name) {
+      const m = machineRow(ref);
+      if (!m) return;
+      db.update(simMachines)
+        .set({ snapshots: m.snapshots.filter((s) => s.name !== name) })
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
+        .run();
+    },
+
+    async destroyMachine(ref, opts) {
+      const m = machineRow(ref);
+      if (!m) return;
+      // A clone still running holds the lock; a hypervisor makes the delete wait for it.
+      await waitUntil(m.busyUntil, opts?.signal);
+      maybeFail('destroy', ref.name, m.id);
+      db.delete(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
+    },
+
+    async listOwned(deploymentId): Promise<OwnedResource[]> {
+      const machines = db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.deploymentId, deploymentId))).all();
+      const networks = db.select().from(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.deploymentId, deploymentId))).all();
+      return [...machines.map((m) => ({ kind: 'machine' as const, id: m.id, name: m.name })), ...networks.map((n) => ({ kind: 'network' as const, id: n.id, name: n.name }))];
+    },
+
+    async close() {},
+  };
+}

@@ -1,0 +1,90 @@
+// Configured platforms: records in SQLite with their secret sealed, and one live driver instance per record.
+import crypto from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { platforms } from '../db/schema.ts';
+import { AppError } from '../errors.ts';
+import type { SecretBox } from '../secret-box.ts';
+import { driverFor } from './index.ts';
+import type { PlatformKind } from './kinds.ts';
+import type { Platform } from './platform.ts';
+
+export interface PlatformRecord {
+  id: string;
+  name: string;
+  kind: PlatformKind;
+  config: Record<string, unknown>;
+  hasSecret: boolean;
+}
+
+export function createPlatformStore(db: Db, box: SecretBox) {
+  const live = new Map<string, Promise<Platform>>();
+  const toRecord = (r: typeof platforms.$inferSelect): PlatformRecord => ({ id: r.id, name: r.name, kind: r.kind as PlatformKind, config: r.config, hasSecret: r.secret !== null });
+
+  function parseConfig(kind: string, config: unknown) {
+    const parsed = driverFor(kind).configSchema.safeParse(config);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+      throw new AppError('invalid_input', `Invalid ${kind} configuration: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, { issues });
+    }
+    return parsed.data as Record<string, unknown>;
+  }
+
+  return {
+    list(): PlatformRecord[] {
+      return db.select().from(platforms).all().map(toRecord);
+    },
+    get(idOrName: string): PlatformRecord {
+      const r = db.select().from(platforms).where(eq(platforms.id, idOrName)).get() ?? db.select().from(platforms).where(eq(platforms.name, idOrName)).get();
+      if (!r) throw new AppError('not_found', `Platform "${idOrName}" does not exist`, { hint: 'List the configured platforms with `glassdome platforms` or in Settings.' });
+      return toRecord(r);
+    },
+    /** Adds a platform; the secret is sealed with the appliance key and never returned. */
+    add(input: { name: string; kind: string; config: unknown; secret?: string }): PlatformRecord {
+      const config = parseConfig(input.kind, input.config);
+      if (db.select().from(platforms).where(eq(platforms.name, input.name)).get()) throw new AppError('conflict', `A platform named "${input.name}" already exists`);
+      const row = db
+        .insert(platforms)
+        .values({ id: `p${crypto.randomBytes(5).toString('hex')}`, name: input.name, kind: input.kind, config, secret: input.secret ? box.seal(input.secret) : null })
+        .returning()
+        .get();
+      return toRecord(row);
+    },
+    /** Updates config; the stored secret is kept unless a new one is given. */
+    update(id: string, input: { config: unknown; secret?: string }): PlatformRecord {
+      const current = this.get(id);
+      const config = parseConfig(current.kind, input.config);
+      const set = input.secret ? { config, secret: box.seal(input.secret), updatedAt: new Date().toISOString() } : { config, updatedAt: new Date().toISOString() };
+      db.update(platforms).set(set).where(eq(platforms.id, current.id)).run();
+      const old = live.get(current.id);
+      live.delete(current.id);
+      void old?.then((p) => p.close()).catch(() => undefined);
+      return this.get(current.id);
+    },
+    /** The live driver for a record, created once. */
+    instance(idOrName: string): Promise<Platform> {
+      const rec = this.get(idOrName);
+      let p = live.get(rec.id);
+      if (!p) {
+        const row = db.select().from(platforms).where(eq(platforms.id, rec.id)).get()!;
+        p = driverFor(rec.kind).create(rec.config, { db, platformId: rec.id, ...(row.secret ? { secret: box.open(row.secret) } : {}) });
+        p.catch(() => live.delete(rec.id));
+        live.set(rec.id, p);
+      }
+      return p;
+    },
+    /** Makes sure the built-in simulator platform exists, so a fresh appliance can deploy at once. */
+    ensureSimulator(config: Record<string, unknown>): PlatformRecord {
+      const existing = db.select().from(platforms).where(eq(platforms.name, 'simulator')).get();
+      if (existing) return toRecord(existing);
+      return this.add({ name: 'simulator', kind: 'simulator', config });
+    },
+    async closeAll(): Promise<void> {
+      const all = [...live.values()];
+      live.clear();
+      await Promise.allSettled(all.map(async (p) => (await p).close()));
+    },
+  };
+}
+
+export type PlatformStore = ReturnType<typeof createPlatformStore>;
