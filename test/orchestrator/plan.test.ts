@@ -1,0 +1,351 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../server/errors.ts';
+import { allocationNeeds, planDeployment, type Allocations, type Plan, type PlanInput } from '../../server/orchestrator/plan.ts';
+import { parseScenario, type Scenario } from '../../server/orchestrator/scenario.ts';
+import type { PlatformKind } from '../../server/platforms/kinds.ts';
+
+const yaml = (...lines: string[]) => `${lines.join('\n')}\n`;
+const head = ['glassdome: 1', 'name: lab', 'title: Lab'];
+
+/** dmz (internet) and lan, a web pair, a db depending on it, and a rule from web to db. */
+const dmzScenario = () =>
+  parseScenario(
+    yaml(
+      ...head,
+      'networks:',
+      '  - name: dmz',
+      '    cidr: 10.0.1.0/24',
+      '    internet: true',
+      '  - name: lan',
+      '    cidr: 10.0.2.0/24',
+      'firewall:',
+      '  rules:',
+      '    - from: web',
+      '      to: db',
+      '      ports: 5432',
+      '    - from: "*"',
+      '      to: lan',
+      '      action: deny',
+      'machines:',
+      '  - name: web',
+      '    count: 2',
+      '    networks: [dmz, lan]',
+      '  - name: db',
+      '    networks: [lan]',
+      '    dependsOn: [web]',
+    ),
+  );
+
+/** VLANs for every instance and network the scenario asks for, 100 upward. */
+function vlansFor(scenario: Scenario, platform: PlatformKind, instances: number): Allocations['vlans'] {
+  return Object.fromEntries(allocationNeeds(scenario, platform, instances).vlans.map((key, i) => [key, 100 + i]));
+}
+
+function plan(scenario: Scenario, platform: PlatformKind = 'simulator', instances = 1, extra: Partial<PlanInput> = {}): Plan {
+  return planDeployment({ deploymentId: 'dep1', scenario, platform, instances, allocations: { subnets: {}, vlans: vlansFor(scenario, platform, instances) }, ...extra });
+}
+
+const machine = (p: Plan, key: string) => {
+  const m = p.machines.find((x) => x.key === key);
+  if (!m) throw new Error(`no machine ${key} in ${p.machines.map((x) => x.key).join(', ')}`);
+  return m;
+};
+const ips = (p: Plan, key: string) => machine(p, key).nics.map((n) => n.ip);
+
+function planError(run: () => unknown): AppError {
+  try {
+    run();
+  } catch (e) {
+    if (e instanceof AppError) return e;
+    throw e;
+  }
+  throw new Error('expected an AppError');
+}
+
+describe('planDeployment', () => {
+  it('gives the same plan for the same input', () => {
+    const s = dmzScenario();
+    const input: PlanInput = { deploymentId: 'dep1', scenario: s, platform: 'proxmox', instances: 2, allocations: { subnets: {}, vlans: vlansFor(s, 'proxmox', 2) } };
+    const first = planDeployment(input);
+    const second = planDeployment(structuredClone(input));
+    expect(second).toEqual(first);
+    expect(planDeployment(input)).toEqual(first);
+  });
+
+  it('names every resource after the deployment, so two deployments differ', () => {
+    const s = dmzScenario();
+    const a = plan(s, 'proxmox', 1, { deploymentId: 'aaa' });
+    const b = plan(s, 'proxmox', 1, { deploymentId: 'bbb' });
+    expect(machine(a, 'i1.web-1').resourceName).toBe('gd-aaa-i1-web-1');
+    expect(a.networks.find((n) => n.key === 'i1.dmz')?.resourceName).toBe('gd-aaa-i1-dmz');
+    expect(machine(b, 'i1.web-1').resourceName).toBe('gd-bbb-i1-web-1');
+    expect(machine(a, 'i1.web-1').nics[0]!.mac).not.toBe(machine(b, 'i1.web-1').nics[0]!.mac);
+  });
+
+  describe('router', () => {
+    it('adds one router per instance on the simulator, with a NIC at each gateway and an uplink NIC for internet', () => {
+      const p = plan(dmzScenario(), 'simulator', 2);
+      const routers = p.machines.filter((m) => m.role === 'router');
+      expect(routers.map((r) => r.key)).toEqual(['i1.router', 'i2.router']);
+      const r2 = machine(p, 'i2.router');
+      expect(r2.hostname).toBe('router');
+      expect(r2.nics.map((n) => [n.networkKey, n.ip, n.prefix])).toEqual([
+        ['i2.dmz', '10.0.1.1', 24],
+        ['i2.lan', '10.0.2.1', 24],
+        ['uplink', undefined, 0],
+      ]);
+      expect(r2.router).toMatchObject({ uplinkNic: 2, forwardDefault: 'deny', nat: ['10.0.1.0/24'] });
+      expect(r2.router!.lans.map((l) => [l.networkKey, l.address, l.internet])).toEqual([
+        ['i2.dmz', '10.0.1.1', true],
+        ['i2.lan', '10.0.2.1', false],
+      ]);
+      // One uplink network for the whole deployment, besides each instance's own two.
+      expect(p.networks.map((n) => n.key)).toEqual(['uplink', 'i1.dmz', 'i1.lan', 'i2.dmz', 'i2.lan']);
+      expect(p.networks[0]).toMatchObject({ kind: 'uplink', instance: 0 });
+    });
+
+    it('gives a router without internet no uplink NIC and the plan no uplink network', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: a', '    cidr: 10.0.1.0/24', '  - name: b', '    cidr: 10.0.2.0/24', 'machines:', '  - name: m', '    networks: [a, b]'));
+      const p = plan(s, 'proxmox');
+      expect(machine(p, 'i1.router').nics.map((n) => n.networkKey)).toEqual(['i1.a', 'i1.b']);
+      expect(machine(p, 'i1.router').router).not.toHaveProperty('uplinkNic');
+      expect(machine(p, 'i1.router').router!.nat).toEqual([]);
+      expect(p.networks.map((n) => n.key)).toEqual(['i1.a', 'i1.b']);
+    });
+
+    it('adds no router to a single network without internet', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.1.0/24', 'machines:', '  - name: web', '    networks: [lan]'));
+      const p = plan(s, 'proxmox');
+      expect(p.machines.map((m) => m.key)).toEqual(['i1.web']);
+      expect(machine(p, 'i1.web').dependsOn).toEqual([]);
+    });
+
+    it('adds a router to a single network with internet, for its uplink', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.1.0/24', '    internet: true', 'machines:', '  - name: web', '    networks: [lan]'));
+      const p = plan(s, 'esxi');
+      expect(machine(p, 'i1.router').nics.map((n) => n.networkKey)).toEqual(['i1.lan', 'uplink']);
+    });
+
+    it.each(['aws', 'azure'] as const)('adds no router, no uplink and no VLANs on %s', (platform) => {
+      const p = plan(dmzScenario(), platform, 2);
+      expect(p.machines.some((m) => m.role === 'router')).toBe(false);
+      expect(p.networks.map((n) => n.key)).toEqual(['i1.dmz', 'i1.lan', 'i2.dmz', 'i2.lan']);
+      expect(p.networks.every((n) => n.vlan === undefined)).toBe(true);
+      expect(machine(p, 'i2.db').dependsOn).toEqual(['i2.web-1', 'i2.web-2']);
+    });
+  });
+
+  describe('addresses', () => {
+    it('keeps static IPs and allocates the others from .10 upward, skipping the gateway and taken ones', () => {
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          '    cidr: 10.0.0.0/24',
+          '    gateway: 10.0.0.11',
+          'machines:',
+          '  - name: a',
+          '    networks:',
+          '      - network: lan',
+          '        ip: 10.0.0.10',
+          '  - name: b',
+          '    networks: [lan]',
+          '  - name: c',
+          '    count: 2',
+          '    networks: [lan]',
+          '  - name: d',
+          '    networks:',
+          '      - network: lan',
+          '        ip: 10.0.0.12',
+        ),
+      );
+      const p = plan(s, 'aws');
+      expect(['i1.a', 'i1.b', 'i1.c-1', 'i1.c-2', 'i1.d'].map((k) => ips(p, k)[0])).toEqual(['10.0.0.10', '10.0.0.13', '10.0.0.14', '10.0.0.15', '10.0.0.12']);
+      expect(machine(p, 'i1.b').nics[0]).toMatchObject({ prefix: 24, gateway: '10.0.0.11' });
+    });
+
+    it('gives replicas of a static IP the following addresses', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.0.0/24', 'machines:', '  - name: web', '    count: 3', '    networks:', '      - network: lan', '        ip: 10.0.0.50'));
+      const p = plan(s, 'aws');
+      expect(['i1.web-1', 'i1.web-2', 'i1.web-3'].map((k) => ips(p, k)[0])).toEqual(['10.0.0.50', '10.0.0.51', '10.0.0.52']);
+    });
+
+    it('allocates from .2 on networks smaller than /26', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.0.0/28', 'machines:', '  - name: web', '    count: 2', '    networks: [lan]'));
+      const p = plan(s, 'aws');
+      expect([ips(p, 'i1.web-1')[0], ips(p, 'i1.web-2')[0]]).toEqual(['10.0.0.2', '10.0.0.3']);
+    });
+
+    it('uses the allocated subnet of a network without a cidr, the same in every instance', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]'));
+      const p = plan(s, 'proxmox', 2, { allocations: { subnets: { lan: '172.16.4.0/24' }, vlans: { '1/lan': 10, '2/lan': 11 } } });
+      expect(p.networks.map((n) => [n.key, n.cidr, n.gateway, n.vlan])).toEqual([
+        ['i1.lan', '172.16.4.0/24', '172.16.4.1', 10],
+        ['i2.lan', '172.16.4.0/24', '172.16.4.1', 11],
+      ]);
+      expect([ips(p, 'i1.web')[0], ips(p, 'i2.web')[0]]).toEqual(['172.16.4.10', '172.16.4.10']);
+    });
+
+    it('puts the default route and DNS on the first NIC only', () => {
+      const p = plan(dmzScenario(), 'simulator');
+      const web = machine(p, 'i1.web-1');
+      expect(web.nics.map((n) => [n.networkKey, n.ip, n.gateway])).toEqual([
+        ['i1.dmz', '10.0.1.10', '10.0.1.1'],
+        ['i1.lan', '10.0.2.10', undefined],
+      ]);
+      expect(web.dns).toEqual(['10.0.1.1']);
+    });
+
+    it('refuses a network too small for its machines with an AppError naming the machine', () => {
+      // A /29 leaves .2 to .6 once the gateway (.1) is taken: five machines fit, a sixth does not.
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    count: 6', '    networks: [lan]'));
+      const fits = { subnets: { lan: '10.0.0.0/29' }, vlans: {} };
+      const err = planError(() => plan(s, 'aws', 1, { allocations: fits }));
+      expect(err.code).toBe('invalid_input');
+      expect(err.message).toBe('Unable to plan machine "web": network "lan" (10.0.0.0/29) has no free address left for replica 6');
+      expect(err.hint).toMatch(/wider cidr/);
+      const five = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    count: 5', '    networks: [lan]'));
+      expect(ips(plan(five, 'aws', 1, { allocations: fits }), 'i1.web-5')).toEqual(['10.0.0.6']);
+    });
+
+    it('refuses a network with no CIDR and no allocation', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]'));
+      expect(planError(() => plan(s, 'aws')).message).toBe('Unable to plan network "lan": no CIDR given and none allocated');
+    });
+  });
+
+  describe('machines and steps', () => {
+    it('names replicas web-1..web-n and keeps a single machine\'s name', () => {
+      const p = plan(dmzScenario(), 'aws', 2);
+      expect(p.machines.map((m) => m.key)).toEqual(['i1.web-1', 'i1.web-2', 'i1.db', 'i2.web-1', 'i2.web-2', 'i2.db']);
+      expect(machine(p, 'i2.web-2')).toMatchObject({ hostname: 'web-2', source: 'web', instance: 2, resourceName: 'gd-dep1-i2-web-2' });
+      expect(machine(p, 'i1.db')).toMatchObject({ hostname: 'db', source: 'db' });
+    });
+
+    it('expands dependsOn to every replica of the dependency, in the same instance, and the router', () => {
+      const p = plan(dmzScenario(), 'proxmox', 2);
+      expect(machine(p, 'i1.db').dependsOn).toEqual(['i1.router', 'i1.web-1', 'i1.web-2']);
+      expect(machine(p, 'i2.db').dependsOn).toEqual(['i2.router', 'i2.web-1', 'i2.web-2']);
+      expect(machine(p, 'i2.web-1').dependsOn).toEqual(['i2.router']);
+      expect(machine(p, 'i2.router').dependsOn).toEqual([]);
+    });
+
+    it('creates a machine once its networks exist and starts it once it is created and its dependencies are ready', () => {
+      const p = plan(dmzScenario(), 'proxmox');
+      const step = (key: string) => p.steps.find((s) => s.key === key);
+      expect(step('net:i1.dmz')).toEqual({ key: 'net:i1.dmz', kind: 'network', target: 'i1.dmz', dependsOn: [] });
+      expect(step('i1.db:create')).toEqual({ key: 'i1.db:create', kind: 'create', target: 'i1.db', dependsOn: ['net:i1.lan'] });
+      expect(step('i1.db:start')?.dependsOn).toEqual(['i1.db:create', 'i1.router:ready', 'i1.web-1:ready', 'i1.web-2:ready']);
+      expect(step('i1.db:address')?.dependsOn).toEqual(['i1.db:start']);
+      expect(step('i1.db:ready')?.dependsOn).toEqual(['i1.db:address']);
+      expect(step('i1.router:create')?.dependsOn).toEqual(['net:i1.dmz', 'net:i1.lan', 'net:uplink']);
+      expect(step('i1.router:start')?.dependsOn).toEqual(['i1.router:create']);
+    });
+
+    it('gives a step graph whose dependencies all exist and that can be run to the end', () => {
+      const p = plan(dmzScenario(), 'esxi', 3);
+      const keys = new Set(p.steps.map((s) => s.key));
+      expect(keys.size).toBe(p.steps.length);
+      expect(p.steps.length).toBe(p.networks.length + 4 * p.machines.length);
+      for (const s of p.steps) for (const d of s.dependsOn) expect(keys.has(d), `${s.key} -> ${d}`).toBe(true);
+      // Kahn's algorithm: every step becomes runnable.
+      const done = new Set<string>();
+      let progressed = true;
+      while (progressed) {
+        progressed = false;
+        for (const s of p.steps) if (!done.has(s.key) && s.dependsOn.every((d) => done.has(d))) done.add(s.key), (progressed = true);
+      }
+      expect(done.size).toBe(p.steps.length);
+    });
+
+    it('gives machines without users the glassdome sudo user with a generated password, and keeps scenario passwords', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: a', '    networks: [lan]', '  - name: b', '    networks: [lan]', '    users:', '      - name: eve', '        password: secret'));
+      const p = plan(s, 'aws', 1, { allocations: { subnets: { lan: '10.0.0.0/24' }, vlans: {} } });
+      expect(machine(p, 'i1.a').users).toEqual([{ name: 'glassdome', sudo: true, sshKeys: [], groups: [], shell: '/bin/bash', password: 'generated' }]);
+      expect(machine(p, 'i1.b').users).toEqual([{ name: 'eve', sudo: false, sshKeys: [], groups: [], shell: '/bin/bash', password: 'scenario' }]);
+      expect(JSON.stringify(p)).not.toContain('secret');
+    });
+  });
+
+  describe('firewall rules', () => {
+    it('resolves machine names to a /32 per replica and NIC, networks to their CIDR and * to anywhere', () => {
+      const p = plan(dmzScenario(), 'proxmox');
+      expect(machine(p, 'i1.router').router!.rules).toEqual([
+        { from: ['10.0.1.10/32', '10.0.2.10/32', '10.0.1.11/32', '10.0.2.11/32'], to: ['10.0.2.12/32'], protocol: 'tcp', ports: [[5432, 5432]], action: 'allow' },
+        { from: ['0.0.0.0/0'], to: ['10.0.2.0/24'], protocol: 'tcp', ports: [], action: 'deny' },
+      ]);
+    });
+  });
+
+  describe('MAC addresses', () => {
+    const macs = (p: Plan) => p.machines.flatMap((m) => m.nics.map((n) => n.mac));
+
+    it('are the same for the same deployment and differ per NIC', () => {
+      const a = macs(plan(dmzScenario(), 'proxmox', 2));
+      expect(macs(plan(dmzScenario(), 'proxmox', 2))).toEqual(a);
+      expect(new Set(a).size).toBe(a.length);
+    });
+
+    it('are locally administered unicast addresses outside ESXi', () => {
+      for (const mac of macs(plan(dmzScenario(), 'proxmox', 2))) expect(mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+    });
+
+    it('fall in ESXi\'s manual range 00:50:56:00:00:00-00:50:56:3f:ff:ff on esxi', () => {
+      const all = macs(plan(dmzScenario(), 'esxi', 20));
+      for (const mac of all) expect(mac).toMatch(/^00:50:56:[0-3][0-9a-f](:[0-9a-f]{2}){2}$/);
+      // The fourth byte still varies: the hash spreads over the range rather than pinning it.
+      expect(new Set(all.map((m) => m.slice(9, 10))).size).toBeGreaterThan(1);
+    });
+
+    it('are unique across a large ESXi plan, where 22 bits of hash alone would clash', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: dmz', '    cidr: 10.0.1.0/24', '    internet: true', '  - name: lan', '    cidr: 10.0.2.0/24', 'machines:', '  - name: web', '    count: 10', '    networks: [dmz, lan]'));
+      // 200 instances x (10 machines x 2 NICs + a router's 3) = 4600 NICs; with deployment id "d1" two pairs clash.
+      const all = macs(plan(s, 'esxi', 200, { deploymentId: 'd1' }));
+      expect(all).toHaveLength(4600);
+      expect(new Set(all).size).toBe(4600);
+    });
+  });
+
+  describe('VLANs', () => {
+    it('uses the allocated VLAN of each instance and network on premises', () => {
+      const p = plan(dmzScenario(), 'proxmox', 2, { allocations: { subnets: {}, vlans: { '1/dmz': 201, '1/lan': 202, '2/dmz': 203, '2/lan': 204 } } });
+      expect(p.networks.filter((n) => n.kind === 'isolated').map((n) => [n.key, n.vlan])).toEqual([
+        ['i1.dmz', 201],
+        ['i1.lan', 202],
+        ['i2.dmz', 203],
+        ['i2.lan', 204],
+      ]);
+    });
+
+    it('refuses an on-premises plan missing a VLAN, naming the network and instance', () => {
+      const err = planError(() => plan(dmzScenario(), 'proxmox', 2, { allocations: { subnets: {}, vlans: { '1/dmz': 201, '1/lan': 202, '2/dmz': 203 } } }));
+      expect(err.message).toBe('Unable to plan network "lan" of instance 2: no VLAN given and none allocated');
+    });
+
+    it('uses a fixed VLAN for a single instance and refuses it for several', () => {
+      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.0.0/24', '    vlan: 42', 'machines:', '  - name: web', '    networks: [lan]'));
+      expect(plan(s, 'proxmox', 1).networks[0]!.vlan).toBe(42);
+      const err = planError(() => plan(s, 'proxmox', 3));
+      expect(err.message).toBe('Unable to plan network "lan": its fixed VLAN 42 cannot isolate 3 instances');
+      // Clouds ignore VLANs, so several instances are fine there.
+      expect(plan(s, 'aws', 3).networks.map((n) => n.vlan)).toEqual([undefined, undefined, undefined]);
+    });
+
+    it('refuses an instance count below 1', () => {
+      expect(planError(() => plan(dmzScenario(), 'aws', 0)).message).toMatch(/instances must be a whole number of at least 1, not 0/);
+    });
+  });
+});
+
+describe('allocationNeeds', () => {
+  const s = parseScenario(yaml(...head, 'networks:', '  - name: dmz', '  - name: lan', '    cidr: 10.0.2.0/24', '  - name: mgmt', '    cidr: 10.0.3.0/24', '    vlan: 7', 'machines:', '  - name: web', '    networks: [dmz]'));
+
+  it.each(['simulator', 'proxmox', 'esxi'] as const)('asks for a VLAN per instance and network without a fixed one on %s', (platform) => {
+    expect(allocationNeeds(s, platform, 2)).toEqual({ subnets: ['dmz'], vlans: ['1/dmz', '1/lan', '2/dmz', '2/lan'] });
+  });
+
+  it.each(['aws', 'azure'] as const)('asks for no VLANs on %s, only the missing subnets', (platform) => {
+    expect(allocationNeeds(s, platform, 5)).toEqual({ subnets: ['dmz'], vlans: [] });
+  });
+});
