@@ -1,0 +1,204 @@
+// The files that make a Debian machine the router of one lab instance: an nftables ruleset (filtering between lab
+// networks, egress and NAT out of the uplink), IPv4 forwarding, and dnsmasq for DNS and DHCP on the lab networks.
+import { AppError } from '../errors.ts';
+import { intToIp, ipToInt, lastAddress, netmask, parseSubnet, subnetSize } from '../ipam/cidr.ts';
+import type { FirewallRule, PlannedMachine, RouterConfig } from '../orchestrator/plan.ts';
+import type { ScenarioMachine } from '../orchestrator/scenario.ts';
+
+/** The name the network-config gives the machine's NIC number `index`; the router's rules refer to the same names. */
+export function interfaceName(index: number): string {
+  return `nic${index}`;
+}
+
+/** The DNS domain lab machines live in; `.internal` is reserved for private use, so it never leaks to the internet. */
+export const labDomain = 'lab.internal';
+
+export const nftablesPath = '/etc/nftables.conf';
+export const sysctlPath = '/etc/sysctl.d/90-glassdome-router.conf';
+export const dnsmasqPath = '/etc/dnsmasq.d/glassdome.conf';
+
+export interface RouterFiles {
+  nftables: string;
+  sysctl: string;
+  /** Present when any lab network has DHCP: dnsmasq then serves DNS on every lab network and DHCP where asked. */
+  dnsmasq?: string;
+}
+
+/** What a router adds to its cloud-init: packages, files and commands (run after the files are written). */
+export interface RouterSetup {
+  packages: string[];
+  files: ScenarioMachine['files'];
+  run: string[];
+}
+
+interface Lan {
+  ifname: string;
+  cidr: string;
+  address: string;
+  prefix: number;
+  dhcp: boolean;
+}
+
+export function buildRouterFiles(machine: PlannedMachine): RouterFiles {
+  const { router, lans, uplink } = resolveInterfaces(machine);
+  const withDnsmasq = lans.some((l) => l.dhcp);
+  return {
+    nftables: renderNftables(machine.key, router, lans, uplink, withDnsmasq),
+    sysctl: 'net.ipv4.ip_forward = 1\n',
+    ...(withDnsmasq ? { dnsmasq: renderDnsmasq(machine.key, lans) } : {}),
+  };
+}
+
+export function routerSetup(machine: PlannedMachine): RouterSetup {
+  const files = buildRouterFiles(machine);
+  const file = (path: string, content: string, mode = '0644') => ({ path, content, mode, owner: 'root:root' });
+  return {
+    packages: ['nftables', ...(files.dnsmasq ? ['dnsmasq'] : [])],
+    files: [file(nftablesPath, files.nftables, '0755'), file(sysctlPath, files.sysctl), ...(files.dnsmasq ? [file(dnsmasqPath, files.dnsmasq)] : [])],
+    // restart, not `enable --now`: a service the package already started must reload the files written after it.
+    run: [
+      'sysctl --system',
+      'systemctl enable nftables',
+      'systemctl restart nftables',
+      ...(files.dnsmasq ? ['systemctl enable dnsmasq', 'systemctl restart dnsmasq'] : []),
+    ],
+  };
+}
+
+function resolveInterfaces(machine: PlannedMachine): { router: RouterConfig; lans: Lan[]; uplink?: string } {
+  const router = machine.router;
+  const fail = (why: string) => new AppError('internal', `Unable to build the router configuration of machine "${machine.key}": ${why}`);
+  if (machine.role !== 'router' || !router) throw fail('it is not a router');
+  const lans = router.lans.map((l): Lan => {
+    const index = machine.nics.findIndex((n) => n.networkKey === l.networkKey);
+    if (index < 0) throw fail(`it has no NIC on network "${l.networkKey}"`);
+    return { ifname: interfaceName(index), cidr: l.cidr, address: l.address, prefix: l.prefix, dhcp: l.dhcp };
+  });
+  if (router.uplinkNic === undefined) return { router, lans };
+  if (!machine.nics[router.uplinkNic]) throw fail(`its uplink NIC ${router.uplinkNic} does not exist`);
+  return { router, lans, uplink: interfaceName(router.uplinkNic) };
+}
+
+const anyAddress = '0.0.0.0/0';
+
+function nftSet(items: string[]): string {
+  return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
+}
+
+function quoted(ifnames: string[]): string {
+  return nftSet(ifnames.map((i) => `"${i}"`));
+}
+
+/** One scenario rule as one nft rule: addresses, protocol and ports matched, then accept or drop. */
+export function renderRule(rule: FirewallRule): string {
+  const parts: string[] = [];
+  if (!rule.from.includes(anyAddress)) parts.push(`ip saddr ${nftSet(rule.from)}`);
+  if (!rule.to.includes(anyAddress)) parts.push(`ip daddr ${nftSet(rule.to)}`);
+  if (rule.protocol === 'tcp' || rule.protocol === 'udp') {
+    if (rule.ports.length > 0) parts.push(`${rule.protocol} dport ${nftSet(rule.ports.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)))}`);
+    else parts.push(`meta l4proto ${rule.protocol}`);
+  } else if (rule.protocol === 'icmp') parts.push('meta l4proto icmp');
+  parts.push(rule.action === 'allow' ? 'accept' : 'drop');
+  return parts.join(' ');
+}
+
+function renderNftables(key: string, router: RouterConfig, lans: Lan[], uplink: string | undefined, withDnsmasq: boolean): string {
+  const lanIfs = lans.map((l) => l.ifname);
+  const dhcpIfs = lans.filter((l) => l.dhcp).map((l) => l.ifname);
+  const nat = uplink ? router.nat : [];
+
+  const input = [
+    'ct state established,related accept',
+    'ct state invalid drop',
+    'iifname "lo" accept',
+    'meta l4proto { icmp, ipv6-icmp } accept',
+    `iifname ${quoted(lanIfs)} tcp dport 22 accept`,
+    ...(withDnsmasq ? [`iifname ${quoted(lanIfs)} meta l4proto { tcp, udp } th dport 53 accept`] : []),
+    ...(dhcpIfs.length > 0 ? [`iifname ${quoted(dhcpIfs)} udp dport 67 accept`] : []),
+    // The router's own DHCP client on the uplink: unicast lease renewals arrive here.
+    ...(uplink ? [`iifname "${uplink}" udp sport 67 udp dport 68 accept`] : []),
+  ];
+
+  const forward = [
+    'ct state established,related accept',
+    'ct state invalid drop',
+    '# The lab is IPv4 only.',
+    'meta nfproto ipv6 drop',
+    ...(uplink
+      ? [
+          '# Nothing outside starts a connection into the lab; only networks with internet access leave through the uplink.',
+          `iifname "${uplink}" drop`,
+          nat.length > 0 ? `oifname "${uplink}" ip saddr != ${nftSet(nat)} drop` : `oifname "${uplink}" drop`,
+        ]
+      : []),
+    ...router.rules.flatMap((r, i) => [`# rule ${i + 1}`, renderRule(r)]),
+    ...(uplink && nat.length > 0 ? ['# Internet egress of networks with internet access, unless a rule above dropped it.', `oifname "${uplink}" accept`] : []),
+  ];
+
+  const lines = [
+    '#!/usr/sbin/nft -f',
+    `# Generated by Glassdome for router "${key}"; rewritten on every deployment.`,
+    'flush ruleset',
+    '',
+    'table inet filter {',
+    '\tchain input {',
+    '\t\ttype filter hook input priority filter; policy drop;',
+    ...input.map((l) => `\t\t${l}`),
+    '\t}',
+    '',
+    '\tchain forward {',
+    `\t\ttype filter hook forward priority filter; policy ${router.forwardDefault === 'allow' ? 'accept' : 'drop'};`,
+    ...forward.map((l) => `\t\t${l}`),
+    '\t}',
+    '',
+    '\tchain output {',
+    '\t\ttype filter hook output priority filter; policy accept;',
+    '\t}',
+    '}',
+  ];
+  if (uplink && nat.length > 0) {
+    lines.push(
+      '',
+      'table ip nat {',
+      '\tchain postrouting {',
+      '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+      `\t\toifname "${uplink}" ip saddr ${nftSet(nat)} masquerade`,
+      '\t}',
+      '}',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * DHCP hands out the upper half of a subnet (the planner assigns static addresses from the bottom), skipping the
+ * router's own address. Ranges as [first, last] addresses.
+ */
+export function dhcpRanges(cidr: string, routerAddress: string): Array<[string, string]> {
+  const sub = parseSubnet(cidr);
+  const router = ipToInt(routerAddress);
+  if ('error' in sub || router === undefined) throw new AppError('internal', `Unable to compute a DHCP range for ${cidr}: ${'error' in sub ? sub.error : `"${routerAddress}" is not an address`}`);
+  const first = sub.base + subnetSize(sub) / 2;
+  const last = lastAddress(sub) - 1;
+  const pieces: Array<[number, number]> = router >= first && router <= last ? [[first, router - 1], [router + 1, last]] : [[first, last]];
+  return pieces.filter(([a, b]) => a <= b).map(([a, b]) => [intToIp(a), intToIp(b)]);
+}
+
+function renderDnsmasq(key: string, lans: Lan[]): string {
+  const lines = [
+    `# Generated by Glassdome for router "${key}"; rewritten on every deployment.`,
+    '# DNS on every lab network (machines use the router as their resolver); DHCP only where the scenario asks.',
+    // bind-dynamic: listen on the lab interfaces only, so a local stub resolver on 127.0.0.53 is left alone.
+    'bind-dynamic',
+    ...lans.map((l) => `interface=${l.ifname}`),
+    ...lans.filter((l) => !l.dhcp).map((l) => `no-dhcp-interface=${l.ifname}`),
+    `domain=${labDomain}`,
+    `local=/${labDomain}/`,
+    'dhcp-authoritative',
+  ];
+  for (const l of lans.filter((x) => x.dhcp)) {
+    for (const [a, b] of dhcpRanges(l.cidr, l.address)) lines.push(`dhcp-range=set:${l.ifname},${a},${b},${netmask(l.prefix)},12h`);
+    lines.push(`dhcp-option=tag:${l.ifname},option:router,${l.address}`, `dhcp-option=tag:${l.ifname},option:dns-server,${l.address}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

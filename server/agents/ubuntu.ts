@@ -1,0 +1,105 @@
+// First-boot configuration for the cloud-init OSes (Ubuntu, Debian, Kali): user-data, network-config (v2) and
+// meta-data for a NoCloud seed or a cloud's user-data field. Routers get their nftables/dnsmasq files here too.
+import { stringify } from 'yaml';
+import { AppError } from '../errors.ts';
+import { osCatalog } from '../orchestrator/catalog.ts';
+import type { PlannedMachine, PlannedNetwork } from '../orchestrator/plan.ts';
+import { deriveSalt, hashPassword } from './credentials.ts';
+import { interfaceName, labDomain, routerSetup } from './router.ts';
+
+export interface CloudInitContext {
+  networks: PlannedNetwork[];
+  /** User name -> plain password: the scenario's, or derivePassword()'s. */
+  passwords: Record<string, string>;
+  instanceId: string;
+  /** The deployment's secret; crypt salts are derived from it so the same deployment gives the same user-data. */
+  secret: string;
+}
+
+export interface CloudInitMedia {
+  userData: string;
+  networkConfig: string;
+  metaData: string;
+}
+
+/** Printed on the console as cloud-init's last message: the machine has finished its first boot. */
+export const readyMarker = 'GLASSDOME-READY';
+
+export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): CloudInitMedia {
+  const fail = (why: string, code: 'internal' | 'invalid_input' = 'internal') => new AppError(code, `Unable to build cloud-init for machine "${machine.key}": ${why}`);
+  const os = osCatalog[machine.os];
+  if (!os) throw fail(`unknown OS "${machine.os}"`, 'invalid_input');
+  if (os.installer !== 'cloud-init') throw fail(`${os.title} is not installed with cloud-init`, 'invalid_input');
+  for (const nic of machine.nics) if (!ctx.networks.some((n) => n.key === nic.networkKey)) throw fail(`its NIC on "${nic.networkKey}" refers to no planned network`);
+
+  const router = machine.role === 'router' ? routerSetup(machine) : undefined;
+  const users = machine.users.map((u) => {
+    const plain = ctx.passwords[u.name];
+    if (plain === undefined) throw fail(`no password was given for user "${u.name}"`);
+    const groups = [...new Set([...(u.sudo ? ['sudo'] : []), ...u.groups])];
+    return {
+      name: u.name,
+      ...(groups.length > 0 ? { groups } : {}),
+      shell: u.shell,
+      lock_passwd: false,
+      passwd: hashPassword(plain, deriveSalt(ctx.secret, machine.key, u.name)),
+      ...(u.sshKeys.length > 0 ? { ssh_authorized_keys: u.sshKeys } : {}),
+    };
+  });
+  const packages = [...new Set(['qemu-guest-agent', ...(router?.packages ?? []), ...machine.packages])];
+  const files = [...machine.files, ...(router?.files ?? [])].map((f) => ({
+    path: f.path,
+    content: f.content,
+    permissions: f.mode.padStart(4, '0'),
+    owner: f.owner,
+    // Deferred to the final stage: after users exist (they may own files) and after packages are installed
+    // (a package's own copy of a config file must not win over ours).
+    defer: true,
+  }));
+
+  const userData = {
+    hostname: machine.hostname,
+    fqdn: `${machine.hostname}.${labDomain}`,
+    preserve_hostname: false,
+    manage_etc_hosts: true,
+    users,
+    ssh_pwauth: true,
+    package_update: packages.length > 0,
+    packages,
+    ...(files.length > 0 ? { write_files: files } : {}),
+    runcmd: ['systemctl enable --now qemu-guest-agent', ...(router?.run ?? []), ...machine.run],
+    final_message: `${readyMarker} ${machine.key} after $UPTIME seconds`,
+  };
+
+  return {
+    userData: `#cloud-config\n${toYaml(userData)}`,
+    networkConfig: toYaml(buildNetworkConfig(machine)),
+    metaData: toYaml({ 'instance-id': ctx.instanceId, 'local-hostname': machine.hostname }),
+  };
+}
+
+function buildNetworkConfig(machine: PlannedMachine): { version: 2; ethernets: Record<string, unknown> } {
+  const routed = machine.nics.findIndex((n) => n.gateway !== undefined);
+  // Resolvers go with the default route; a machine without one puts them on its first static NIC.
+  const dnsNic = routed >= 0 ? routed : machine.nics.findIndex((n) => n.ip !== undefined);
+  const ethernets: Record<string, unknown> = {};
+  machine.nics.forEach((nic, j) => {
+    const name = interfaceName(j);
+    ethernets[name] = {
+      match: { macaddress: nic.mac },
+      'set-name': name,
+      ...(nic.ip === undefined ? { dhcp4: true } : { dhcp4: false, addresses: [`${nic.ip}/${nic.prefix}`] }),
+      // 0.0.0.0/0, not netplan's `default`: Debian 12's cloud-init (22.4) fails on `default` when it renders for
+      // ifupdown or systemd-networkd instead of netplan.
+      ...(j === routed ? { routes: [{ to: '0.0.0.0/0', via: nic.gateway }] } : {}),
+      ...(j === dnsNic && machine.dns.length > 0 ? { nameservers: { addresses: machine.dns, search: [labDomain] } } : {}),
+    };
+  });
+  return { version: 2, ethernets };
+}
+
+// cloud-init reads YAML 1.1 (PyYAML): emitting 1.1 makes the library quote strings such as "yes", "on" or "0644"
+// that a 1.1 reader would otherwise turn into booleans and numbers. No line folding, so keys and commands stay whole.
+function toYaml(value: unknown): string {
+  return stringify(value, { version: '1.1', lineWidth: 0 });
+}
