@@ -12,6 +12,8 @@ const configSchema = z.object({
   /** Divides every simulated duration: 1 is real time, 1000 makes a 30 s clone take 30 ms. */
   GLASSDOME_SIM_SPEED: z.coerce.number().positive().default(20),
   GLASSDOME_SIM_SEED: z.coerce.number().int().default(1),
+  /** How long a process's claim on a running deployment lasts without renewal; after that another process resumes it. */
+  GLASSDOME_LEASE_SEC: z.coerce.number().positive().default(15),
 });
 
 export interface Config {
@@ -21,6 +23,7 @@ export interface Config {
   port: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   sim: { speed: number; seed: number };
+  leaseMs: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -42,5 +45,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: c.GLASSDOME_PORT,
     logLevel: c.GLASSDOME_LOG_LEVEL,
     sim: { speed: c.GLASSDOME_SIM_SPEED, seed: c.GLASSDOME_SIM_SEED },
+    leaseMs: c.GLASSDOME_LEASE_SEC * 1000,
   };
 }

@@ -26,7 +26,7 @@ export function createServices(opts: ServiceOptions) {
   const ipam = createIpam(db);
   const platforms = createPlatformStore(db, box);
   const events = createEventBus(db);
-  const runner = createRunner({ db, events, platforms, ipam, box, ...opts.runner });
+  const runner = createRunner({ db, events, platforms, ipam, box, leaseMs: config.leaseMs, ...opts.runner });
   ipam.seedDefaults();
   platforms.ensureSimulator({ speed: config.sim.speed, seed: config.sim.seed });
   return {

@@ -105,7 +105,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       case 'resume': {
         // Internal: the background worker that `deploy` without --wait starts.
         const id = need(args[0], 'ID');
-        return finalCode(await domain().runner.run(id), print);
+        return finalCode(await domain().runner.resume(id), print);
       }
       case 'platforms':
         for (const p of domain().platforms.list()) print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);

@@ -159,7 +159,8 @@ export const simMachines = sqliteTable(
     addressAt: integer('address_at'),
     createdAt: text('created_at').notNull().default(now),
   },
-  (t) => [primaryKey({ columns: [t.platformId, t.id] }), uniqueIndex('sim_machines_name').on(t.platformId, t.name), index('sim_machines_deployment').on(t.platformId, t.deploymentId)],
+  // Names are not unique, as on a real hypervisor: idempotent creation is the driver's and the runner's job.
+  (t) => [primaryKey({ columns: [t.platformId, t.id] }), index('sim_machines_name').on(t.platformId, t.name), index('sim_machines_deployment').on(t.platformId, t.deploymentId)],
 );
 
 export const simNetworks = sqliteTable(

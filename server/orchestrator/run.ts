@@ -353,6 +353,18 @@ export function createRunner(opts: RunnerOptions) {
 
   return {
     owner,
+    /** Runs (or resumes) a deployment to its end in this process, after waiting out a dead process's claim. */
+    async resume(id: string): Promise<DeploymentState> {
+      for (let tries = 0; ; tries++) {
+        try {
+          return await this.run(id);
+        } catch (e) {
+          if (!(isAppError(e) && e.code === 'conflict' && e.message.includes('another Glassdome process')) || tries > 3) throw e;
+          const until = db.select({ until: deployments.leaseUntil }).from(deployments).where(eq(deployments.id, id)).get()?.until ?? 0;
+          await sleep(Math.max(50, until - Date.now() + 50));
+        }
+      }
+    },
     /** Runs (or resumes) a deployment to its end in this process. */
     run(id: string): Promise<DeploymentState> {
       const s = stateOf(id);

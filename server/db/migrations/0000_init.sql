@@ -84,7 +84,7 @@ CREATE TABLE `sim_machines` (
 	PRIMARY KEY(`platform_id`, `id`)
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `sim_machines_name` ON `sim_machines` (`platform_id`,`name`);--> statement-breakpoint
+CREATE INDEX `sim_machines_name` ON `sim_machines` (`platform_id`,`name`);--> statement-breakpoint
 CREATE INDEX `sim_machines_deployment` ON `sim_machines` (`platform_id`,`deployment_id`);--> statement-breakpoint
 CREATE TABLE `sim_networks` (
 	`platform_id` text NOT NULL,

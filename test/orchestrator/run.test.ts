@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDeployment, getDeployment, machineStatus } from '../../server/orchestrator/deployments.ts';
+import type { Services } from '../../server/services.ts';
+import { testServices, twoTierScenario } from './helpers.ts';
+
+let s: Services;
+afterEach(async () => s?.close());
+
+const deploy = (yaml = twoTierScenario, instances = 1) => createDeployment(s, { yaml, file: 'two-tier.yaml', platform: 'simulator', instances });
+const stepOf = (id: string, key: string) => getDeployment(s.db, id).steps.find((x) => x.key === key)!;
+
+describe('executor', () => {
+  it('deploys every machine of every instance and records platform ids and addresses', async () => {
+    s = testServices();
+    const { id } = deploy(twoTierScenario, 2);
+    expect(await s.runner.run(id)).toBe('ready');
+    const machines = machineStatus(getDeployment(s.db, id));
+    expect(machines).toHaveLength(2 * 5);
+    for (const m of machines) {
+      expect(m.state).toBe('ready');
+      expect(m.platformId).toMatch(/^\d+$/);
+      expect(m.addresses.length).toBeGreaterThan(0);
+    }
+    const web = machines.find((m) => m.key === 'i2.web-1')!;
+    expect(web.addresses).toEqual(expect.arrayContaining(web.plannedAddresses));
+    expect(await s.platforms.instance('simulator').then((p) => p.listOwned(id))).toHaveLength(10 + 4);
+  });
+
+  it('starts a machine only after everything it depends on is ready, and no later than needed', async () => {
+    s = testServices();
+    const { id } = deploy();
+    await s.runner.run(id);
+    const dbReady = stepOf(id, 'i1.db:ready').endedAt!;
+    const routerReady = stepOf(id, 'i1.router:ready').endedAt!;
+    const webStart = stepOf(id, 'i1.web-1:start').startedAt!;
+    expect(webStart >= dbReady && webStart >= routerReady).toBe(true);
+    // The web disk was cloned while db was still booting: creation does not wait on dependencies.
+    expect(stepOf(id, 'i1.web-1:create').startedAt! < dbReady).toBe(true);
+  });
+
+  it('fails the dependants of a failing machine, finishes the independent ones, and says what failed and why', async () => {
+    s = testServices({ faults: { failMachines: ['db'] } });
+    const { id } = deploy();
+    expect(await s.runner.run(id)).toBe('failed');
+    const view = getDeployment(s.db, id);
+    expect(view.error).toMatch(/1 step\(s\) failed \(i1\.db:create\); 9 skipped/);
+    const byKey = Object.fromEntries(machineStatus(view).map((m) => [m.key, m]));
+    expect(byKey['i1.db']!.state).toBe('failed');
+    expect(byKey['i1.db']!.steps[0]!.error).toMatch(/Unable to clone VM "gd-.*-i1-db": template disk is unreadable/);
+    expect(byKey['i1.web-1']!.state).toBe('skipped');
+    expect(byKey['i1.kali']!.state).toBe('ready');
+    expect(byKey['i1.router']!.state).toBe('ready');
+  });
+
+  it('completes a deployment with 10% injected transient faults by retrying them', async () => {
+    s = testServices({ seed: 11, faults: { transient: 0.1 } });
+    const { id } = deploy(twoTierScenario, 4);
+    expect(await s.runner.run(id)).toBe('ready');
+    const retries = s.events.history(id).filter((e) => e.type === 'step.retry');
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries[0]!.message).toMatch(/596 Connection timed out; retrying/);
+    const owned = await (await s.platforms.instance('simulator')).listOwned(id);
+    expect(owned.filter((o) => o.kind === 'machine')).toHaveLength(4 * 5);
+  });
+
+  it('retries the failed machines once the cause is gone', async () => {
+    s = testServices({ faults: { failMachines: ['db'] } });
+    const { id } = deploy();
+    expect(await s.runner.run(id)).toBe('failed');
+    s.platforms.update('simulator', { config: { speed: 2000 } });
+    expect(await s.runner.retryFailed(id)).toBe('ready');
+  });
+
+  it('destroys everything after a partial failure, releases its pools, and leaves nothing behind', async () => {
+    s = testServices({ faults: { failMachines: ['web-2'] } });
+    const { id } = deploy();
+    expect(await s.runner.run(id)).toBe('failed');
+    expect(s.ipam.forDeployment(id).vlans).not.toEqual({});
+    expect(await s.runner.destroy(id)).toBe('destroyed');
+    expect(await (await s.platforms.instance('simulator')).listOwned(id)).toEqual([]);
+    expect(s.ipam.forDeployment(id)).toEqual({ subnets: {}, vlans: {} });
+    expect(await s.runner.destroy(id)).toBe('destroyed');
+  });
+
+  it('cancels a deployment in progress: nothing new starts and it ends cancelled', async () => {
+    s = testServices({ speed: 200 });
+    const { id } = deploy(twoTierScenario, 2);
+    const run = s.runner.run(id);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await s.runner.cancel(id)).toBe('cancelled');
+    expect(await run).toBe('cancelled');
+    const view = getDeployment(s.db, id);
+    expect(view.steps.some((x) => x.state === 'cancelled')).toBe(true);
+    expect(view.steps.some((x) => x.state === 'running' || x.state === 'pending')).toBe(false);
+    expect(await s.runner.destroy(id)).toBe('destroyed');
+  });
+
+  it('stores and emits events for every step', async () => {
+    s = testServices();
+    const { id, plan } = deploy();
+    const live: string[] = [];
+    const off = s.events.subscribe(id, (e) => live.push(`${e.type}:${e.stepKey ?? ''}`));
+    await s.runner.run(id);
+    off();
+    const stored = s.events.history(id).map((e) => `${e.type}:${e.stepKey ?? ''}`);
+    expect(live).toEqual(stored);
+    for (const step of plan.steps) expect(stored).toContain(`step.finished:${step.key}`);
+  });
+
+  it('refuses to run a deployment another live process holds', async () => {
+    s = testServices();
+    const { id } = deploy();
+    s.db.$client.prepare('UPDATE deployments SET lease_owner = ?, lease_until = ? WHERE id = ?').run('other', Date.now() + 60_000, id);
+    expect(() => s.runner.run(id)).toThrow(/being worked on by another Glassdome process/);
+    expect(s.runner.resumeInterrupted()).toEqual([]);
+  });
+});

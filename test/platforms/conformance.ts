@@ -1,0 +1,144 @@
+// The platform conformance suite: every driver runs these same cases against its most faithful stand-in.
+// A driver that cannot do something lists it in `skip` with the reason, and the skip is printed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MachineSpec, NetworkRef, Platform } from '../../server/platforms/platform.ts';
+
+export interface ConformanceTarget {
+  platform: Platform;
+  /** Fresh per run, so repeated runs against a persistent stand-in do not collide. */
+  deploymentId: string;
+  /** The OS key (and template, where the stand-in needs one) a machine is created from. */
+  machine: Pick<MachineSpec, 'os'> & Partial<Pick<MachineSpec, 'template' | 'options'>>;
+  /** Bounded waits in ms for address and readiness on this stand-in. */
+  waitMs: number;
+  cleanup?: () => Promise<void>;
+}
+
+export function testPlatform(name: string, setup: () => Promise<ConformanceTarget | { skip: string }>, skip: Record<string, string> = {}) {
+  describe(`platform conformance: ${name}`, () => {
+    let t: ConformanceTarget | undefined;
+    let unavailable: string | undefined;
+    let net: NetworkRef;
+
+    beforeAll(async () => {
+      const r = await setup();
+      if ('skip' in r) {
+        unavailable = r.skip;
+        console.warn(`[conformance:${name}] skipped: ${r.skip}`);
+        return;
+      }
+      t = r;
+    });
+    afterAll(async () => {
+      await t?.platform.close();
+      await t?.cleanup?.();
+    });
+
+    const spec = (suffix: string, nic?: NetworkRef): MachineSpec => ({
+      deploymentId: t!.deploymentId,
+      name: `gd-${t!.deploymentId}-i1-${suffix}`,
+      hostname: suffix,
+      ...t!.machine,
+      cpus: 1,
+      memoryMb: 1024,
+      diskGb: 10,
+      nics: [{ network: nic ?? net, mac: '00:50:56:01:02:03', ip: '10.77.0.10' }],
+      cloudInit: { userData: '#cloud-config\nhostname: ' + suffix + '\n', networkConfig: 'version: 2\nethernets: {}\n', metaData: `instance-id: ${suffix}\nlocal-hostname: ${suffix}\n` },
+    });
+
+    const when = (caseName: string, fn: () => Promise<void>) => {
+      const reason = skip[caseName];
+      if (reason) {
+        it.skip(`${caseName} (skipped: ${reason})`, fn);
+        return;
+      }
+      it(caseName, async (ctx) => {
+        if (unavailable) {
+          ctx.skip();
+          return;
+        }
+        await fn();
+      });
+    };
+
+    when('reports a working connection', async () => {
+      const report = await t!.platform.testConnection();
+      expect(report.ok, report.details.join('\n')).toBe(true);
+      expect(report.product.length).toBeGreaterThan(0);
+    });
+
+    when('creates a network once, however often it is asked', async () => {
+      const nspec = { deploymentId: t!.deploymentId, name: `gd-${t!.deploymentId}-i1-lan`, kind: 'isolated' as const, cidr: '10.77.0.0/24', gateway: '10.77.0.1', vlan: 3001 };
+      net = await t!.platform.ensureNetwork(nspec);
+      const again = await t!.platform.ensureNetwork(nspec);
+      expect(again.id).toBe(net.id);
+      const owned = await t!.platform.listOwned(t!.deploymentId);
+      expect(owned.filter((o) => o.kind === 'network' && o.name === nspec.name)).toHaveLength(1);
+    });
+
+    when('creates a stopped machine, and a retried create returns the same machine', async () => {
+      const ref = await t!.platform.createMachine(spec('web'));
+      expect((await t!.platform.getMachineState(ref)).power).toBe('stopped');
+      const again = await t!.platform.createMachine(spec('web'));
+      expect(again.id).toBe(ref.id);
+      const owned = await t!.platform.listOwned(t!.deploymentId);
+      expect(owned.filter((o) => o.kind === 'machine' && o.name === spec('web').name)).toHaveLength(1);
+    });
+
+    when('starts a machine, reports its address and readiness', async () => {
+      const ref = await t!.platform.createMachine(spec('web'));
+      await t!.platform.startMachine(ref);
+      await t!.platform.startMachine(ref); // already running: succeeds
+      const addresses = await t!.platform.waitForAddress(ref, { timeoutMs: t!.waitMs });
+      expect(addresses.length).toBeGreaterThan(0);
+      for (const a of addresses) expect(a).not.toMatch(/^(127\.|169\.254\.|fe80:)/);
+      await t!.platform.waitForReady(ref, { timeoutMs: t!.waitMs });
+      const st = await t!.platform.getMachineState(ref);
+      expect(st.power).toBe('running');
+      expect(st.addresses.length).toBeGreaterThan(0);
+    });
+
+    when('takes, lists, reverts to and deletes a snapshot', async () => {
+      if (!t!.platform.supports.snapshots) return;
+      const ref = await t!.platform.createMachine(spec('web'));
+      await t!.platform.createSnapshot(ref, 'clean');
+      expect((await t!.platform.listSnapshots(ref)).map((s) => s.name)).toContain('clean');
+      await t!.platform.revertSnapshot(ref, 'clean');
+      await t!.platform.deleteSnapshot(ref, 'clean');
+      await t!.platform.deleteSnapshot(ref, 'clean'); // already gone: succeeds
+      expect((await t!.platform.listSnapshots(ref)).map((s) => s.name)).not.toContain('clean');
+    });
+
+    when('stops a machine, and stopping it again succeeds', async () => {
+      const ref = await t!.platform.createMachine(spec('web'));
+      await t!.platform.stopMachine(ref, { force: true });
+      await t!.platform.stopMachine(ref, { force: true });
+      expect((await t!.platform.getMachineState(ref)).power).toBe('stopped');
+    });
+
+    when('lists only what belongs to the deployment', async () => {
+      const owned = await t!.platform.listOwned(t!.deploymentId);
+      expect(owned.map((o) => o.name).sort()).toEqual([spec('web').name, `gd-${t!.deploymentId}-i1-lan`].sort());
+      expect(await t!.platform.listOwned(`${t!.deploymentId}x`)).toEqual([]);
+    });
+
+    when('destroys a machine, and destroying it again succeeds', async () => {
+      const ref = await t!.platform.createMachine(spec('web'));
+      await t!.platform.destroyMachine(ref);
+      expect((await t!.platform.getMachineState(ref)).power).toBe('missing');
+      await t!.platform.destroyMachine(ref);
+    });
+
+    when('treats a machine that never existed as missing, and destroying it succeeds', async () => {
+      const ghost = { id: '987654', name: `gd-${t!.deploymentId}-i1-ghost` };
+      expect((await t!.platform.getMachineState(ghost)).power).toBe('missing');
+      await t!.platform.destroyMachine(ghost);
+    });
+
+    when('deletes its network, and deleting it again succeeds', async () => {
+      await t!.platform.deleteNetwork(net);
+      await t!.platform.deleteNetwork(net);
+      expect(await t!.platform.listOwned(t!.deploymentId)).toEqual([]);
+    });
+  });
+}
