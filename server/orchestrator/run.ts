@@ -116,7 +116,8 @@ export function createRunner(opts: RunnerOptions) {
     const gate = gateFor(d.platformId);
 
     // Steps a dead process left running are run again: every step is idempotent.
-    db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run();
+    const interrupted = db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run().changes;
+    if (interrupted > 0) events.publish(id, 'log', `resumed by process ${owner}: ${interrupted} interrupted step(s) run again`);
     const state = new Map(db.select({ key: steps.key, state: steps.state }).from(steps).where(eq(steps.deploymentId, id)).all().map((s) => [s.key, s.state as StepState]));
     const byKey = new Map(plan.steps.map((s) => [s.key, s]));
     const dependants = new Map<string, string[]>();
@@ -356,6 +357,9 @@ export function createRunner(opts: RunnerOptions) {
     /** Runs (or resumes) a deployment to its end in this process, after waiting out a dead process's claim. */
     async resume(id: string): Promise<DeploymentState> {
       for (let tries = 0; ; tries++) {
+        const s = stateOf(id);
+        // Already at rest (another process finished it): nothing to resume.
+        if (!['pending', 'deploying', 'cancelling', 'destroying'].includes(s)) return s;
         try {
           return await this.run(id);
         } catch (e) {
