@@ -28,7 +28,8 @@ export const xsdString = (value: string) => ({
 export function xsiType(value: unknown): string | undefined {
   const attrs = (value as { attributes?: Record<string, unknown> } | null)?.attributes;
   if (!attrs) return undefined;
-  const key = Object.keys(attrs).find((k) => k === 'type' || k.endsWith(':type'));
+  // A bare `type` attribute is a MoRef's own type, not an xsi:type.
+  const key = Object.keys(attrs).find((k) => k.endsWith(':type'));
   const t = key ? attrs[key] : undefined;
   return typeof t === 'string' ? t.replace(/^[^:]*:/, '') : undefined;
 }
@@ -41,7 +42,10 @@ export function anyValue(value: unknown): unknown {
 /** A property value as parsed: scalars lose their { attributes, $value } wrapper, ArrayOfX becomes an array. */
 export function unwrap(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  if ('$value' in value) return (value as { $value: unknown }).$value;
+  if ('$value' in value) {
+    const v = value as { attributes?: { type?: unknown }; $value: unknown };
+    return typeof v.attributes?.type === 'string' ? moRef(v.attributes.type, String(v.$value)) : v.$value;
+  }
   const t = xsiType(value);
   if (t?.startsWith('ArrayOf')) {
     const key = Object.keys(value).find((k) => k !== 'attributes');
@@ -136,6 +140,7 @@ export interface ServiceContent {
   authorizationManager: MoRef;
   fileManager: MoRef;
   virtualDiskManager: MoRef;
+  searchIndex: MoRef;
   [k: string]: unknown;
 }
 

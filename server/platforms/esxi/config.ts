@@ -1,0 +1,42 @@
+// The ESXi driver's configuration: one standalone host, its datastore and standard vSwitch, and how TLS is trusted.
+import { z } from 'zod';
+
+const fingerprint = z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
+
+export const esxiConfigSchema = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(443),
+  username: z.string().min(1),
+  /** Kept sealed in the platform's secret; the registry merges it in. */
+  password: z.string().min(1),
+  tls: z
+    .object({
+      fingerprint: fingerprint.optional(),
+      caFile: z.string().min(1).optional(),
+      /** Disables certificate verification; shown in every connection report. */
+      insecure: z.boolean().default(false),
+    })
+    .refine((t) => [t.fingerprint !== undefined, t.caFile !== undefined, t.insecure].filter(Boolean).length === 1, {
+      message: 'choose exactly one of tls.fingerprint, tls.caFile or tls.insecure: true',
+    }),
+  /** Where VM folders, copied disks and seed ISOs go. */
+  datastore: z.string().min(1).default('datastore1'),
+  /** The standard vSwitch that carries one port group per scenario network. */
+  vswitch: z.string().min(1).default('vSwitch0'),
+  /** The existing port group returned for `uplink` networks. */
+  uplinkPortGroup: z.string().min(1).default('VM Network'),
+  /** Catalog OS key -> name of a powered-off template VM on the host. */
+  templates: z.record(z.string(), z.string()).default({}),
+  timeouts: z
+    .object({
+      callMs: z.number().int().positive().default(60_000),
+      taskMs: z.number().int().positive().default(30 * 60_000),
+      shutdownMs: z.number().int().positive().default(120_000),
+    })
+    .prefault({}),
+  /** WSDL path or URL; default: the host's own /sdk/vimService.wsdl. */
+  wsdl: z.string().min(1).optional(),
+});
+
+export type EsxiConfig = z.output<typeof esxiConfigSchema>;
+export type EsxiConfigInput = z.input<typeof esxiConfigSchema>;

@@ -1,0 +1,499 @@
+// The ESXi driver: one standalone host over the vSphere SOAP API. Port groups on a standard vSwitch, VMs built from a
+// template VM's disk (standalone ESXi has no clone), a NoCloud seed ISO on the datastore, ownership in extraConfig.
+//
+// Cloud images (not automated yet): convert with `qemu-img convert -O vmdk -o subformat=streamOptimized img.qcow2 x.vmdk`,
+// PUT it to /folder/<vm>/<vm>.vmdk?dcPath=ha-datacenter&dsName=<ds> (session cookie), then inflate it into a host
+// disk with VirtualDiskManager.CopyVirtualDisk_Task, which is what this driver does with a template's disk.
+import { AppError, errorMessage } from '../../errors.ts';
+import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from '../platform.ts';
+import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
+import { buildSeedIso } from './seed-iso.ts';
+import { asArray, connectVim, faultTypeOf, moRef, sleep, unwrap, xsiType, type MoRef, type VimClient, type VimFault } from './soap.ts';
+import { describeTrust } from './tls.ts';
+import * as spec from './vm-spec.ts';
+
+export { esxiConfigSchema };
+
+export interface EsxiDeps {
+  /** WSDL path or URL overriding config.wsdl (tests load the reference copy; vcsim serves none). */
+  wsdl?: string;
+}
+
+interface Inventory {
+  vim: VimClient;
+  datacenter: MoRef;
+  vmFolder: MoRef;
+  pool: MoRef;
+  host: MoRef;
+  networkSystem: MoRef;
+  browser: MoRef | undefined;
+}
+
+const createPrivileges = ['VirtualMachine.Inventory.Create', 'VirtualMachine.Config.AddNewDisk', 'VirtualMachine.Interact.PowerOn', 'Datastore.AllocateSpace', 'Datastore.FileManagement', 'Host.Config.Network', 'Network.Assign'];
+
+/** `[esxi] Unable to <action> <kind> "<name>": <cause>`, keeping the code (transient, not_found...) and the cause. */
+function unable(action: string, kind: string, name: string, e: unknown, hint?: string): AppError {
+  const f = e instanceof AppError ? (e.cause as Partial<VimFault> | undefined) : undefined;
+  const cause = f?.faultType ? `${f.faultType}${f.message ? `: ${f.message}` : ''}` : errorMessage(e).replace(/^\[esxi\] /, '');
+  const code = e instanceof AppError ? e.code : 'platform_error';
+  return new AppError(code, `[esxi] Unable to ${action} ${kind} "${name}": ${cause}`, { cause: e, hint: hint ?? (e instanceof AppError ? e.hint : undefined) });
+}
+
+async function attempt<T>(action: string, kind: string, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof AppError && e.message.startsWith('[esxi] Unable to')) throw e;
+    if (!(e instanceof AppError)) throw e; // aborts and programming errors pass through unchanged
+    throw unable(action, kind, name, e);
+  }
+}
+
+export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}): Platform {
+  const config: EsxiConfig = esxiConfigSchema.parse(input);
+  const ds = config.datastore;
+  let connecting: Promise<Inventory> | undefined;
+
+  async function connect(): Promise<Inventory> {
+    const vim = await connectVim({ host: config.host, port: config.port, username: config.username, password: config.password, tls: config.tls, wsdl: deps.wsdl ?? config.wsdl, callTimeoutMs: config.timeouts.callMs });
+    const [dc] = await vim.list('Datacenter', ['vmFolder']);
+    const [host] = await vim.list('HostSystem', ['configManager.networkSystem', 'parent']);
+    if (!dc || !host) throw new AppError('platform_error', '[esxi] The host reports no datacenter or host system');
+    // A missing datastore is reported by testConnection; the calls that need it fail on use.
+    const store = (await vim.list('Datastore', ['name', 'browser'])).find((d) => d.props.name === ds);
+    const [cr] = await vim.retrieve([host.props.parent as MoRef], 'ComputeResource', ['resourcePool']);
+    return {
+      vim,
+      datacenter: dc.obj,
+      vmFolder: dc.props.vmFolder as MoRef,
+      pool: cr?.props.resourcePool as MoRef,
+      host: host.obj,
+      networkSystem: host.props['configManager.networkSystem'] as MoRef,
+      browser: store?.props.browser as MoRef | undefined,
+    };
+  }
+
+  const inv = (): Promise<Inventory> =>
+    (connecting ??= connect().catch((e: unknown) => {
+      connecting = undefined;
+      throw e;
+    }));
+
+  const taskOpts = (o?: CallOptions) => ({ timeoutMs: config.timeouts.taskMs, ...(o?.signal ? { signal: o.signal } : {}) });
+
+  async function runTask(i: Inventory, method: string, args: Record<string, unknown>, o?: CallOptions, onPoll?: () => Promise<void>): Promise<unknown> {
+    const task = await i.vim.call<MoRef>(method, args, o);
+    return i.vim.waitForTask(method, task, { ...taskOpts(o), ...(onPoll ? { onPoll } : {}) });
+  }
+
+  async function findVm(i: Inventory, name: string, o?: CallOptions): Promise<MoRef | undefined> {
+    const r = await i.vim.call<MoRef | null>('FindChild', { _this: i.vim.content.searchIndex, entity: i.vmFolder, name }, o);
+    return r ?? undefined;
+  }
+
+  /** The VM behind a ref: by MoRef when it still carries that name (ids can be reused), else by name. */
+  async function resolveVm(i: Inventory, ref: MachineRef, o?: CallOptions): Promise<MoRef | undefined> {
+    const byId = moRef('VirtualMachine', ref.id);
+    try {
+      const [r] = await i.vim.retrieve([byId], 'VirtualMachine', ['name'], o);
+      if (r?.props.name === ref.name) return byId;
+    } catch (e) {
+      if (faultTypeOf(e) !== 'ManagedObjectNotFound') throw e;
+    }
+    return findVm(i, ref.name, o);
+  }
+
+  async function vmProps(i: Inventory, vm: MoRef, paths: string[], o?: CallOptions): Promise<Record<string, unknown> | undefined> {
+    try {
+      const [r] = await i.vim.retrieve([vm], 'VirtualMachine', paths, o);
+      return r?.props;
+    } catch (e) {
+      if (faultTypeOf(e) === 'ManagedObjectNotFound') return undefined;
+      throw e;
+    }
+  }
+
+  async function portGroups(i: Inventory, o?: CallOptions) {
+    const [r] = await i.vim.retrieve([i.networkSystem], 'HostNetworkSystem', ['networkInfo.portgroup', 'networkInfo.vswitch'], o);
+    return {
+      portgroups: asArray(r?.props['networkInfo.portgroup'] as Array<{ spec: { name: string; vlanId: number; vswitchName: string } }>),
+      vswitches: asArray(r?.props['networkInfo.vswitch'] as Array<{ name: string }>).map((v) => v.name),
+    };
+  }
+
+  async function deleteFile(i: Inventory, path: string, o?: CallOptions): Promise<void> {
+    try {
+      await runTask(i, 'DeleteDatastoreFile_Task', { _this: i.vim.content.fileManager, name: path, datacenter: i.datacenter }, o);
+    } catch (e) {
+      // ESXi says FileNotFound; vcsim says CannotDeleteFile for a path that is not there.
+      if (faultTypeOf(e) === 'FileNotFound') return;
+      if (faultTypeOf(e) === 'CannotDeleteFile' && !(await datastoreHas(i, path, o))) return;
+      throw e;
+    }
+  }
+
+  /** Files under the datastore root whose name matches, by folder. */
+  async function searchDatastore(i: Inventory, patterns: string[], o?: CallOptions): Promise<Array<{ folder: string; file: string }>> {
+    if (!i.browser) throw new AppError('not_found', `[esxi] Datastore "${ds}" not found on ${config.host}`, { hint: "Set the platform's datastore to one the host has." });
+    const raw = await runTask(i, 'SearchDatastoreSubFolders_Task', { _this: i.browser, datastorePath: `[${ds}]`, searchSpec: { matchPattern: patterns } }, o);
+    return asArray(unwrap(raw) as Array<{ folderPath: string; file?: unknown }>).flatMap((r) =>
+      asArray(r.file as Array<{ path: string }> | undefined).map((f) => ({ folder: r.folderPath.replace(/^\[[^\]]*\]\s*/, '').replace(/\/$/, ''), file: f.path })),
+    );
+  }
+
+  async function datastoreHas(i: Inventory, path: string, o?: CallOptions): Promise<boolean> {
+    const rel = path.replace(/^\[[^\]]*\]\s*/, '');
+    const base = rel.split('/').pop() ?? rel;
+    const hits = await searchDatastore(i, [base], o);
+    return hits.some((h) => (h.folder ? `${h.folder}/${h.file}` : h.file) === rel) || hits.some((h) => h.folder === rel || h.folder.startsWith(`${rel}/`));
+  }
+
+  async function powerOff(i: Inventory, vm: MoRef, o?: CallOptions): Promise<void> {
+    try {
+      await runTask(i, 'PowerOffVM_Task', { _this: vm }, o);
+    } catch (e) {
+      if (faultTypeOf(e) !== 'InvalidPowerState') throw e;
+    }
+  }
+
+  /** Answers the "guest has locked the CD-ROM door" question ESXi raises when a running guest's CD-ROM is emptied. */
+  async function answerCdromQuestion(i: Inventory, vm: MoRef, o?: CallOptions): Promise<void> {
+    const p = await vmProps(i, vm, ['runtime.question'], o);
+    const q = p?.['runtime.question'] as { id: string; choice?: { choiceInfo?: unknown; defaultIndex?: number } } | undefined;
+    if (!q?.id) return;
+    const choices = asArray(q.choice?.choiceInfo as Array<{ key: string; label?: string; summary?: string }> | undefined);
+    const yes = choices.find((c) => /^yes$/i.test(c.label ?? c.summary ?? '')) ?? choices[q.choice?.defaultIndex ?? 0];
+    if (yes) await i.vim.call('AnswerVM', { _this: vm, questionId: q.id, answerChoice: yes.key }, o);
+  }
+
+  async function detachSeed(i: Inventory, vm: MoRef, name: string, o?: CallOptions): Promise<void> {
+    const p = await vmProps(i, vm, ['config.hardware.device'], o);
+    const cdrom = spec.seedCdrom(spec.devicesOf(p?.['config.hardware.device']));
+    if (cdrom) await runTask(i, 'ReconfigVM_Task', { _this: vm, spec: spec.detachCdromConfig(cdrom) }, o, () => answerCdromQuestion(i, vm, o));
+    await deleteFile(i, `[${ds}] ${spec.seedIsoPath(name)}`, o);
+  }
+
+  async function destroyVm(i: Inventory, vm: MoRef | undefined, name: string, o?: CallOptions): Promise<void> {
+    if (vm) {
+      const p = await vmProps(i, vm, ['runtime.powerState'], o);
+      if (p && p['runtime.powerState'] !== 'poweredOff') await powerOff(i, vm, o);
+      try {
+        if (p) await runTask(i, 'Destroy_Task', { _this: vm }, o);
+      } catch (e) {
+        if (faultTypeOf(e) !== 'ManagedObjectNotFound') throw e;
+      }
+    }
+    // The VM's folder holds the seed ISO and anything an interrupted create left; its name carries the deployment id.
+    if (await datastoreHas(i, spec.vmDir(ds, name), o)) await deleteFile(i, spec.vmDir(ds, name), o);
+  }
+
+  async function snapshotTree(i: Inventory, ref: MachineRef, o?: CallOptions) {
+    const vm = await resolveVm(i, ref, o);
+    if (!vm) throw new AppError('not_found', `[esxi] VM "${ref.name}" does not exist`);
+    const p = await vmProps(i, vm, ['snapshot'], o);
+    const info = p?.snapshot as { rootSnapshotList?: unknown } | undefined;
+    return { vm, nodes: spec.flattenSnapshots(info?.rootSnapshotList) };
+  }
+
+  async function state(i: Inventory, ref: MachineRef, o?: CallOptions): Promise<MachineState & { tools?: string }> {
+    const vm = await resolveVm(i, ref, o);
+    const p = vm && (await vmProps(i, vm, ['runtime.powerState', 'guest.net', 'guest.ipAddress', 'guest.toolsRunningStatus'], o));
+    if (!p) return { power: 'missing', addresses: [] };
+    const power = spec.powerStates[p['runtime.powerState'] as keyof typeof spec.powerStates] ?? 'stopped';
+    return { power, addresses: power === 'running' ? spec.guestAddresses(p['guest.net'], p['guest.ipAddress']) : [], tools: p['guest.toolsRunningStatus'] as string | undefined };
+  }
+
+  /** Polls until `done` returns a value, bounded by timeoutMs; backoff with jitter. */
+  async function poll<T>(ref: MachineRef, what: string, o: CallOptions & { timeoutMs: number }, done: (s: MachineState & { tools?: string }) => T | undefined): Promise<T> {
+    const i = await inv();
+    const deadline = Date.now() + o.timeoutMs;
+    let delay = 250;
+    for (;;) {
+      const s = await state(i, ref, o);
+      if (s.power === 'missing') throw new AppError('not_found', `[esxi] VM "${ref.name}" does not exist`);
+      const v = done(s);
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) {
+        throw new AppError('timeout', `[esxi] VM "${ref.name}" did not ${what} within ${Math.round(o.timeoutMs / 1000)} s (power ${s.power}, tools ${s.tools ?? 'unknown'})`, {
+          hint: 'Check that the template has VMware Tools (open-vm-tools) and that its network comes up.',
+        });
+      }
+      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())) + Math.random() * 100, o.signal);
+      delay = Math.min(5000, delay * 1.5);
+    }
+  }
+
+  return {
+    kind: 'esxi',
+    supports: { snapshots: true },
+
+    async testConnection(o) {
+      const details: string[] = [`Host ${config.host}:${config.port}, user ${config.username}`, describeTrust(config.tls)];
+      try {
+        const i = await inv();
+        const about = i.vim.content.about;
+        details.push(`${about.fullName}; API type ${about.apiType}, API version ${i.vim.apiVersion}`);
+        let ok = true;
+        if (about.apiType !== 'HostAgent') {
+          ok = false;
+          details.push('This is a vCenter Server, not a standalone ESXi host: point the platform at the ESXi host itself.');
+        }
+        const datastores = (await i.vim.list('Datastore', ['name', 'summary.freeSpace'], o)).map((d) => ({ name: String(d.props.name), free: Number(d.props['summary.freeSpace'] ?? 0) }));
+        const networks = (await i.vim.list('Network', ['name'], o)).map((n) => String(n.props.name));
+        const vms = (await i.vim.list('VirtualMachine', ['name'], o)).map((v) => String(v.props.name)).filter((n) => !n.startsWith('gd-'));
+        const { vswitches } = await portGroups(i, o);
+        const dsHit = datastores.find((d) => d.name === ds);
+        details.push(dsHit ? `Datastore ${ds}: ${Math.round(dsHit.free / 2 ** 30)} GiB free` : `Datastore ${ds} not found (have: ${datastores.map((d) => d.name).join(', ') || 'none'})`);
+        details.push(vswitches.includes(config.vswitch) ? `vSwitch ${config.vswitch} present` : `vSwitch ${config.vswitch} not found (have: ${vswitches.join(', ') || 'none'})`);
+        details.push(networks.includes(config.uplinkPortGroup) ? `Uplink port group "${config.uplinkPortGroup}" present` : `Uplink port group "${config.uplinkPortGroup}" not found`);
+        ok &&= dsHit !== undefined && vswitches.includes(config.vswitch) && networks.includes(config.uplinkPortGroup);
+        for (const [os, t] of Object.entries(config.templates)) {
+          if (!vms.includes(t)) {
+            ok = false;
+            details.push(`Template "${t}" for ${os} not found`);
+          }
+        }
+        const granted = await i.vim.call<boolean[]>('HasPrivilegeOnEntity', { _this: i.vim.content.authorizationManager, entity: i.vim.content.rootFolder, sessionId: await i.vim.sessionKey(), privId: createPrivileges }, o);
+        const missing = createPrivileges.filter((_, n) => asArray(granted)[n] !== true);
+        details.push(missing.length ? `Missing privileges on the root folder: ${missing.join(', ')}` : 'The account can create VMs, port groups and datastore files');
+        ok &&= missing.length === 0;
+        const osOf = Object.fromEntries(Object.entries(config.templates).map(([os, t]) => [t, os]));
+        return {
+          ok,
+          product: `${about.name} ${about.version}`,
+          version: `${about.version} build ${about.build}`,
+          details,
+          choices: { storages: datastores.map((d) => d.name), networks, templates: vms.map((v) => ({ id: v, name: v, ...(osOf[v] ? { os: osOf[v] } : {}) })) },
+        };
+      } catch (e) {
+        if (o?.signal?.aborted) throw o.signal.reason;
+        details.push(errorMessage(e), ...(e instanceof AppError && e.hint ? [e.hint] : []));
+        return { ok: false, product: 'VMware ESXi', details };
+      }
+    },
+
+    async ensureNetwork(net: NetworkSpec, o) {
+      if (net.kind === 'uplink') return { id: config.uplinkPortGroup, name: config.uplinkPortGroup };
+      // Without a VLAN the port group is untagged: isolated only on a vSwitch without physical uplinks.
+      const vlanId = net.vlan ?? 0;
+      return attempt('create', 'port group', net.name, async () => {
+        const i = await inv();
+        const existing = (await portGroups(i, o)).portgroups.find((p) => p.spec.name === net.name);
+        const pgSpec = { name: net.name, vlanId, vswitchName: config.vswitch, policy: {} };
+        if (existing && existing.spec.vlanId !== vlanId) await i.vim.call('UpdatePortGroup', { _this: i.networkSystem, pgName: net.name, portgrp: pgSpec }, o);
+        if (!existing) {
+          try {
+            await i.vim.call('AddPortGroup', { _this: i.networkSystem, portgrp: pgSpec }, o);
+          } catch (e) {
+            // A concurrent or repeated create: it exists now, which is what was asked.
+            if (faultTypeOf(e) !== 'AlreadyExists' && faultTypeOf(e) !== 'DuplicateName') throw e;
+          }
+        }
+        return { id: net.name, name: net.name };
+      });
+    },
+
+    async deleteNetwork(ref: NetworkRef, o) {
+      if (ref.name === config.uplinkPortGroup) return;
+      await attempt('delete', 'port group', ref.name, async () => {
+        const i = await inv();
+        try {
+          await i.vim.call('RemovePortGroup', { _this: i.networkSystem, pgName: ref.id }, o);
+        } catch (e) {
+          if (faultTypeOf(e) !== 'NotFound') throw e;
+        }
+      });
+    },
+
+    async createMachine(m: MachineSpec, o) {
+      return attempt('create', 'VM', m.name, async () => {
+        const i = await inv();
+        const existing = await findVm(i, m.name, o);
+        if (existing) {
+          const p = await vmProps(i, existing, ['config.extraConfig'], o);
+          const owner = spec.extraConfigValue(p?.['config.extraConfig'], spec.ownerKey);
+          if (owner !== m.deploymentId) {
+            throw new AppError('conflict', `[esxi] Unable to create VM "${m.name}": a VM of that name exists and belongs to ${owner ? `deployment ${owner}` : 'no Glassdome deployment'}`);
+          }
+          if (spec.extraConfigValue(p?.['config.extraConfig'], spec.stateKey) === 'created') return { id: existing.$value, name: m.name };
+          await destroyVm(i, existing, m.name, o); // half-created by an interrupted call: replace it
+        }
+        const templateName = m.template ?? config.templates[m.os];
+        if (!templateName) throw new AppError('invalid_input', `[esxi] Unable to create VM "${m.name}": no template for OS ${m.os}`, { hint: `Add templates.${m.os} (a template VM on the host) to the platform settings.` });
+        const template = await findVm(i, templateName, o);
+        if (!template) throw new AppError('not_found', `[esxi] Unable to create VM "${m.name}": template VM "${templateName}" not found`);
+        const tp = (await vmProps(i, template, ['config.hardware.device', 'config.guestId', 'config.version', 'config.firmware'], o)) ?? {};
+        const devices = spec.devicesOf(tp['config.hardware.device']);
+        const disk = devices.find((d) => xsiType(d) === 'VirtualDisk');
+        const controller = devices.find((d) => d.key === disk?.controllerKey);
+        if (!disk?.backing?.fileName || !controller) throw new AppError('invalid_input', `[esxi] Unable to create VM "${m.name}": template "${templateName}" has no disk`);
+
+        const dir = spec.vmDir(ds, m.name);
+        try {
+          await i.vim.call('MakeDirectory', { _this: i.vim.content.fileManager, name: dir, datacenter: i.datacenter, createParentDirectories: true }, o);
+        } catch (e) {
+          if (faultTypeOf(e) !== 'FileAlreadyExists') throw e;
+        }
+        const diskFile = `${dir}/${m.name}.vmdk`;
+        await runTask(i, 'CopyVirtualDisk_Task', { _this: i.vim.content.virtualDiskManager, sourceName: disk.backing.fileName, sourceDatacenter: i.datacenter, destName: diskFile, destDatacenter: i.datacenter, destSpec: { diskType: 'thin', adapterType: 'lsiLogic' }, force: true }, o);
+        let isoFile: string | undefined;
+        if (m.cloudInit) {
+          await i.vim.putFile(ds, spec.seedIsoPath(m.name), buildSeedIso(m.cloudInit), o);
+          isoFile = `[${ds}] ${spec.seedIsoPath(m.name)}`;
+        }
+        const configSpec = spec.createVmConfig({
+          name: m.name,
+          deploymentId: m.deploymentId,
+          datastore: ds,
+          guestId: String(tp['config.guestId'] ?? 'otherGuest64'),
+          ...(tp['config.version'] ? { version: String(tp['config.version']) } : {}),
+          ...(tp['config.firmware'] ? { firmware: String(tp['config.firmware']) } : {}),
+          cpus: m.cpus,
+          memoryMb: m.memoryMb,
+          controllerType: xsiType(controller) ?? 'ParaVirtualSCSIController',
+          diskFile,
+          diskCapacityKb: disk.capacityInKB ?? 0,
+          nics: m.nics.map((n) => ({ portGroup: n.network.id, mac: n.mac })),
+          ...(isoFile ? { isoFile } : {}),
+        });
+        const vm = (await runTask(i, 'CreateVM_Task', { _this: i.vmFolder, config: configSpec, pool: i.pool, host: i.host }, o)) as MoRef;
+        const created = await vmProps(i, vm, ['config.hardware.device'], o);
+        await runTask(i, 'ReconfigVM_Task', { _this: vm, spec: spec.finishVmConfig(spec.devicesOf(created?.['config.hardware.device']), m.diskGb) }, o);
+        return { id: vm.$value, name: m.name };
+      });
+    },
+
+    async startMachine(ref, o) {
+      await attempt('power on', 'VM', ref.name, async () => {
+        const i = await inv();
+        const vm = await resolveVm(i, ref, o);
+        const p = vm && (await vmProps(i, vm, ['runtime.powerState'], o));
+        if (!vm || !p) throw new AppError('not_found', `[esxi] VM "${ref.name}" does not exist`);
+        if (p['runtime.powerState'] === 'poweredOn') return;
+        try {
+          await runTask(i, 'PowerOnVM_Task', { _this: vm }, o);
+        } catch (e) {
+          if (faultTypeOf(e) !== 'InvalidPowerState') throw e;
+        }
+      });
+    },
+
+    async stopMachine(ref, o) {
+      await attempt('power off', 'VM', ref.name, async () => {
+        const i = await inv();
+        const vm = await resolveVm(i, ref, o);
+        const p = vm && (await vmProps(i, vm, ['runtime.powerState', 'guest.toolsRunningStatus'], o));
+        if (!vm || !p || p['runtime.powerState'] === 'poweredOff') return;
+        if (!o?.force && p['runtime.powerState'] === 'poweredOn' && p['guest.toolsRunningStatus'] === 'guestToolsRunning') {
+          try {
+            await i.vim.call('ShutdownGuest', { _this: vm }, o);
+            await poll(ref, 'shut down', { ...o, timeoutMs: config.timeouts.shutdownMs }, (s) => (s.power !== 'running' ? true : undefined));
+          } catch (e) {
+            if (o?.signal?.aborted) throw e; // otherwise fall through to a hard power-off
+          }
+        }
+        const now = await vmProps(i, vm, ['runtime.powerState'], o);
+        if (now && now['runtime.powerState'] !== 'poweredOff') await powerOff(i, vm, o);
+      });
+    },
+
+    async getMachineState(ref, o) {
+      const s = await attempt('read', 'VM', ref.name, async () => state(await inv(), ref, o));
+      return { power: s.power, addresses: s.addresses };
+    },
+
+    waitForAddress(ref, o) {
+      return poll(ref, 'report an address', o, (s) => (s.addresses.length ? s.addresses : undefined));
+    },
+
+    // vSphere cannot see cloud-init itself: "ready" is VMware Tools running plus a usable address, which the guest
+    // reaches after cloud-init's local and network stages have read the seed. Failures inside cloud-init are not visible.
+    async waitForReady(ref, o) {
+      await poll(ref, 'become ready', o, (s) => (s.tools === 'guestToolsRunning' && s.addresses.length ? true : undefined));
+      await attempt('detach the seed ISO from', 'VM', ref.name, async () => {
+        const i = await inv();
+        const vm = await resolveVm(i, ref, o);
+        if (vm) await detachSeed(i, vm, ref.name, o);
+      });
+    },
+
+    async createSnapshot(ref, name, o) {
+      await attempt('snapshot', 'VM', ref.name, async () => {
+        const i = await inv();
+        const { vm, nodes } = await snapshotTree(i, ref, o);
+        if (nodes.some((n) => n.name === name)) return;
+        await runTask(i, 'CreateSnapshot_Task', { _this: vm, name, description: 'Glassdome', memory: false, quiesce: false }, o);
+      });
+    },
+
+    async listSnapshots(ref, o) {
+      return attempt('list snapshots of', 'VM', ref.name, async () => {
+        const i = await inv();
+        const vm = await resolveVm(i, ref, o);
+        const p = vm && (await vmProps(i, vm, ['snapshot'], o));
+        if (!p) throw new AppError('not_found', `[esxi] VM "${ref.name}" does not exist`);
+        return spec.snapshotInfos((p.snapshot as { rootSnapshotList?: unknown } | undefined)?.rootSnapshotList);
+      });
+    },
+
+    async revertSnapshot(ref, name, o) {
+      await attempt('revert', 'VM', ref.name, async () => {
+        const i = await inv();
+        const hit = (await snapshotTree(i, ref, o)).nodes.find((n) => n.name === name);
+        if (!hit) throw new AppError('not_found', `[esxi] Snapshot "${name}" does not exist`);
+        await runTask(i, 'RevertToSnapshot_Task', { _this: hit.snapshot }, o);
+      });
+    },
+
+    async deleteSnapshot(ref, name, o) {
+      await attempt('delete a snapshot of', 'VM', ref.name, async () => {
+        const i = await inv();
+        const hit = (await snapshotTree(i, ref, o)).nodes.find((n) => n.name === name);
+        if (!hit) return;
+        try {
+          await runTask(i, 'RemoveSnapshot_Task', { _this: hit.snapshot, removeChildren: false }, o);
+        } catch (e) {
+          if (faultTypeOf(e) !== 'ManagedObjectNotFound') throw e;
+        }
+      });
+    },
+
+    async destroyMachine(ref, o) {
+      await attempt('destroy', 'VM', ref.name, async () => {
+        const i = await inv();
+        await destroyVm(i, await resolveVm(i, ref, o), ref.name, o);
+      });
+    },
+
+    async listOwned(deploymentId, o) {
+      const prefix = spec.namePrefix(deploymentId);
+      const i = await inv();
+      const out: OwnedResource[] = [];
+      const vms = await i.vim.list('VirtualMachine', ['name', 'config.extraConfig'], o);
+      const vmNames = new Set<string>();
+      for (const v of vms) {
+        const name = String(v.props.name);
+        if (name.startsWith(prefix) || spec.extraConfigValue(v.props['config.extraConfig'], spec.ownerKey) === deploymentId) {
+          out.push({ kind: 'machine', id: v.obj.$value, name });
+          vmNames.add(name);
+        }
+      }
+      for (const pg of (await portGroups(i, o)).portgroups) if (pg.spec.name.startsWith(prefix)) out.push({ kind: 'network', id: pg.spec.name, name: pg.spec.name });
+      // Seed ISOs and disks in folders whose VM is gone (an interrupted create or destroy). A live VM's folder
+      // goes with the VM, so its files are not listed separately.
+      for (const f of await searchDatastore(i, ['*-seed.iso', '*.vmdk'], o)) {
+        if (!f.folder.startsWith(prefix) || vmNames.has(f.folder)) continue;
+        const path = `[${ds}] ${f.folder}/${f.file}`;
+        out.push({ kind: f.file.endsWith('-seed.iso') ? 'other' : 'disk', id: path, name: f.file });
+      }
+      return out;
+    },
+
+    async close() {
+      const c = connecting;
+      connecting = undefined;
+      if (c) await c.then((i) => i.vim.logout(), () => undefined);
+    },
+  };
+}
+
