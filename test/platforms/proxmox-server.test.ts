@@ -236,6 +236,33 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect(asserted.body?.errors).toEqual({ vmid: 'VM 100 already exists' });
     });
 
+    it('creates a VM: allocates disks, gives NICs a MAC, fails on a storage without images', async () => {
+      const s = await start();
+      const call = api(s);
+      const upid = (await call('POST', '/nodes/pve/qemu', { params: { vmid: 250, name: 'router', scsi0: 'local-lvm:8', net0: 'virtio,bridge=vmbr0,tag=10', memory: '1024', agent: 'enabled=1' } })).body?.data;
+      expect(parseUpid(String(upid))).toMatchObject({ type: 'qmcreate', id: '250' });
+      expect(await waitTask(s, upid)).toMatchObject({ exitstatus: 'OK' });
+      const cfg = (await call('GET', '/nodes/pve/qemu/250/config')).body?.data as Record<string, unknown>;
+      expect(cfg.scsi0).toBe('local-lvm:vm-250-disk-0,size=8G');
+      expect(cfg.net0).toMatch(/^virtio=BC:24:11:[0-9A-F:]{8},bridge=vmbr0,tag=10$/);
+      const bad = (await call('POST', '/nodes/pve/qemu', { params: { vmid: 251, scsi0: 'local:8' } })).body?.data;
+      expect(await waitTask(s, bad)).toMatchObject({ exitstatus: "storage: storage 'local' does not support vm images" });
+      expect(s.state.vms.has(251)).toBe(false);
+    });
+
+    it('lets further clones of a template share its flock while a config change waits', async () => {
+      const s = await start({ timing: { taskMs: { qmclone: 400 }, lockTimeoutMs: 300, cloneLockTimeoutMs: 100 } });
+      const call = api(s);
+      const first = (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 260 } })).body?.data;
+      await sleep(30);
+      const change = call('PUT', '/nodes/pve/qemu/9000/config', { params: { description: 'waits' } });
+      await sleep(30);
+      const second = (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 261 } })).body?.data;
+      expect(await waitTask(s, first)).toMatchObject({ exitstatus: 'OK' });
+      expect(await waitTask(s, second)).toMatchObject({ exitstatus: 'OK' });
+      expect((await change).reason).toBe("can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout");
+    });
+
     it('applies the linked-clone rules', async () => {
       const s = await start({ storages: [{ id: 'thick', type: 'lvm', content: ['images'], linkedClones: false }], templates: [{ vmid: 9000, name: 'ubuntu-2204-template' }, { vmid: 9001, name: 'thick-template', storage: 'thick' }] });
       const call = api(s);

@@ -36,8 +36,9 @@ export function callPve(server: { apiUrl: string; fingerprint: string }, method:
   return new Promise((resolve, reject) => {
     const req = request(url, {
       // Self-signed: chain verification is off and the fingerprint is compared instead (Node skips
-      // checkServerIdentity when the chain fails, so the check is on the socket).
-      method, headers, rejectUnauthorized: false,
+      // checkServerIdentity when the chain fails, so the check is on the socket). No agent: a resumed TLS session
+      // shows no peer certificate.
+      method, headers, rejectUnauthorized: false, agent: false,
     }, (res) => {
       const cert = (res.socket as TLSSocket).getPeerCertificate();
       if (cert.fingerprint256 !== server.fingerprint) {

@@ -37,12 +37,11 @@ export function createLockTable(): LockTable {
     mode === 'shared' ? e.exclusive === 0 : e.shared === 0 && e.exclusive < e.slots;
 
   const pump = (e: LockEntry): void => {
-    // FIFO: a waiting exclusive request is not overtaken by later shared ones.
-    while (e.queue.length > 0) {
-      const head = e.queue[0];
-      if (!head || !fits(e, head.mode)) return;
-      e.queue.shift();
-      head.grant();
+    // flock(2) is not fair: any waiter that fits now gets the lock, so shared holders can starve an exclusive one.
+    for (const w of [...e.queue]) {
+      if (!fits(e, w.mode)) continue;
+      e.queue.splice(e.queue.indexOf(w), 1);
+      w.grant();
     }
   };
 
@@ -63,7 +62,7 @@ export function createLockTable(): LockTable {
           else e.exclusive++;
           resolve(release);
         };
-        if (e.queue.length === 0 && fits(e, mode)) return take();
+        if (fits(e, mode)) return take();
         const waiter: Waiter = {
           mode,
           grant: () => {

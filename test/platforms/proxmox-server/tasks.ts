@@ -101,7 +101,9 @@ export function createTaskRegistry(random: () => number): TaskRegistry {
           await worker(ctx);
           task.exitstatus = 'OK';
         } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
+          // A parameter exception inside a worker is reported by its per-parameter lines (an approximation).
+          const errors = (e as { errors?: Record<string, string> }).errors;
+          const message = errors ? Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join('\n') : e instanceof Error ? e.message : String(e);
           task.exitstatus = message.split('\n')[0] ?? message;
           for (const line of message.split('\n')) if (line) task.log.push(line);
         }
