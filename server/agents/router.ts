@@ -20,7 +20,7 @@ export const dnsmasqPath = '/etc/dnsmasq.d/glassdome.conf';
 export interface RouterFiles {
   nftables: string;
   sysctl: string;
-  /** Present when any lab network has DHCP: dnsmasq then serves DNS on every lab network and DHCP where asked. */
+  /** dnsmasq: DNS on every lab network, DHCP where asked. */
   dnsmasq?: string;
 }
 
@@ -41,7 +41,8 @@ interface Lan {
 
 export function buildRouterFiles(machine: PlannedMachine): RouterFiles {
   const { router, lans, uplink } = resolveInterfaces(machine);
-  const withDnsmasq = lans.some((l) => l.dhcp);
+  // Every lab machine's resolver is its router (the plan sets it so), so DNS is always served; DHCP only where asked.
+  const withDnsmasq = true;
   return {
     nftables: renderNftables(machine.key, router, lans, uplink, withDnsmasq),
     sysctl: 'net.ipv4.ip_forward = 1\n',

@@ -305,7 +305,8 @@ function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, address
     dns: [],
     dependsOn: [],
     users: planUsers([]),
-    packages: ['nftables', ...(lans.some((l) => l.dhcp) ? ['dnsmasq'] : [])],
+    // dnsmasq always: every machine resolves names through its router.
+    packages: ['nftables', 'dnsmasq'],
     files: [],
     run: [],
     vulnerabilities: [],

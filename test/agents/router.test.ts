@@ -114,7 +114,8 @@ describe('router nftables ruleset', () => {
     expect(text).not.toContain('table ip nat');
     expect(text).not.toContain('oifname');
     expect(chain(text, 'forward')[0]).toContain('policy accept;');
-    expect(chain(text, 'input')).not.toContain('iifname { "nic0", "nic1" } meta l4proto { tcp, udp } th dport 53 accept');
+    // DNS is served on every lab network even without internet: machines resolve through their router.
+    expect(chain(text, 'input')).toContain('iifname { "nic0", "nic1" } meta l4proto { tcp, udp } th dport 53 accept');
   });
 
   it('refuses a machine that is not a router, naming it', () => {
@@ -133,7 +134,9 @@ describe('router dnsmasq and sysctl', () => {
     const conf = buildRouterFiles(labRouter).dnsmasq!.split('\n');
     expect(conf).toEqual(expect.arrayContaining(['interface=nic0', 'interface=nic1', 'no-dhcp-interface=nic1', 'dhcp-range=set:nic0,10.0.1.128,10.0.1.254,255.255.255.0,12h', 'dhcp-option=tag:nic0,option:router,10.0.1.1']));
     expect(conf.filter((l) => l.startsWith('dhcp-range='))).toHaveLength(1);
-    expect(buildRouterFiles(offlineRouter).dnsmasq).toBeUndefined();
+    const offline = buildRouterFiles(offlineRouter).dnsmasq!.split('\n');
+    expect(offline).toEqual(expect.arrayContaining(['interface=nic0', 'interface=nic1']));
+    expect(offline.filter((l) => l.startsWith('dhcp-range='))).toEqual([]);
   });
 
   it('hands out the upper half of the subnet and never the router address', () => {

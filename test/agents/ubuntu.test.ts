@@ -143,11 +143,11 @@ describe('buildCloudInit for routers', () => {
     ]);
   });
 
-  it('leaves dnsmasq out when no network has DHCP', () => {
+  it('runs dnsmasq for DNS even when no network has DHCP', () => {
     const ud = load(build(offline, 'i1.router').media.userData);
-    expect(ud.packages).toEqual(['qemu-guest-agent', 'nftables']);
-    expect(ud.write_files.map((f: any) => f.path)).toEqual([nftablesPath, sysctlPath]);
-    expect(ud.runcmd.join('\n')).not.toContain('dnsmasq');
+    expect(ud.packages).toEqual(['qemu-guest-agent', 'nftables', 'dnsmasq']);
+    expect(ud.write_files.map((f: any) => f.path)).toEqual([nftablesPath, sysctlPath, dnsmasqPath]);
+    expect(ud.runcmd.join('\n')).toContain('systemctl restart dnsmasq');
   });
 });
 
