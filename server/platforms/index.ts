@@ -5,6 +5,7 @@ import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
 import { platformKinds, type PlatformKind } from './kinds.ts';
 import type { Platform } from './platform.ts';
+import { esxiConfigSchema, type EsxiConfigInput } from './esxi/config.ts';
 import { createSimulatorPlatform, simulatorConfigSchema } from './simulator.ts';
 
 export interface DriverDeps {
@@ -44,7 +45,17 @@ export const drivers: Record<PlatformKind, Driver> = {
     },
   },
   proxmox: notYetAvailable('proxmox', 'Proxmox VE'),
-  esxi: notYetAvailable('esxi', 'VMware ESXi'),
+  esxi: {
+    title: 'VMware ESXi',
+    available: true,
+    // The password is the platform's sealed secret, never part of its stored config.
+    configSchema: esxiConfigSchema.omit({ password: true }),
+    async create(config, deps) {
+      if (!deps.secret) throw new AppError('invalid_input', '[esxi] The platform has no password; edit it and type one');
+      const { createEsxiPlatform } = await import('./esxi/driver.ts');
+      return createEsxiPlatform({ ...(config as Record<string, unknown>), password: deps.secret } as EsxiConfigInput);
+    },
+  },
   aws: notYetAvailable('aws', 'AWS EC2'),
   azure: notYetAvailable('azure', 'Azure'),
 };
