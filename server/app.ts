@@ -1,35 +1,52 @@
 // The HTTP application: middleware, every route mount, one onError. Tests build it with an in-memory database.
 import { Hono } from 'hono';
 import { AppError, isAppError } from './errors.ts';
-import { listDeployments } from './orchestrator/deployments.ts';
 import type { Services } from './services.ts';
+import { createWebDomain, type AppEnv, type WebOptions } from './web/context.ts';
+import { authRoutes } from './web/auth.tsx';
+import { apiRoutes } from './web/api.ts';
+import { dashboardRoutes } from './web/dashboard.tsx';
+import { deploymentRoutes } from './web/deployments.tsx';
+import { errorResponse } from './web/errors.tsx';
+import { createLive } from './web/live.tsx';
+import { machineRoutes } from './web/machines.tsx';
+import { createRateLimiter } from './web/rate-limit.ts';
+import { layoutRenderer } from './web/render.tsx';
+import { scenarioRoutes } from './web/scenarios.tsx';
+import { authenticate, clientIp, csrfProtection, open, securityHeaders, setupGate } from './web/security.ts';
+import { settingsRoutes } from './web/settings.tsx';
+import { setupRoutes } from './web/setup.tsx';
+import { staticRoutes } from './web/static.ts';
 
-export function createApp(services: Services) {
-  const app = new Hono();
+export function createApp(services: Services, options: WebOptions = {}) {
+  const web = createWebDomain(services, options);
+  const limiter = createRateLimiter();
+  const live = createLive(web);
+  if (web.setup.isComplete()) web.library.seedBundled();
 
-  app.get('/healthz', (c) => {
+  const app = new Hono<AppEnv>();
+  app.use(clientIp(), securityHeaders(options.secure === true), layoutRenderer(), authenticate(web), csrfProtection(), setupGate(web));
+
+  app.get('/healthz', open(), (c) => {
     services.db.$client.prepare('SELECT 1').get();
-    return c.json({ ok: true, platforms: services.platforms.list().length });
+    return c.json({ ok: true, setup: web.setup.isComplete() });
   });
+  app.route('/', staticRoutes());
+  app.route('/', setupRoutes(web, limiter));
+  app.route('/', authRoutes(web, limiter));
+  app.route('/', dashboardRoutes(web));
+  app.route('/', scenarioRoutes(web));
+  app.route('/', deploymentRoutes(web, live));
+  app.route('/', machineRoutes(web));
+  app.route('/', settingsRoutes(web));
+  app.route('/api/v1', apiRoutes(web, live, limiter));
 
-  app.get('/', (c) => {
-    const rows = listDeployments(services.db, 20);
-    const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-    return c.html(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Glassdome</title></head><body>` +
-        `<h1>Glassdome</h1><p>Cyber range appliance. ${services.platforms.list().length} platform(s) configured.</p>` +
-        `<h2>Deployments</h2>${rows.length === 0 ? '<p>None yet. Deploy a scenario with <code>npx glassdome deploy server/scenarios/example.yaml</code>.</p>' : `<ul>${rows.map((r) => `<li>${esc(r.id)} ${esc(r.scenarioName)}: ${esc(r.state)}</li>`).join('')}</ul>`}` +
-        `</body></html>`,
-    );
-  });
-
-  app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
-
+  app.notFound((c) => errorResponse(c, new AppError('not_found', `No page at ${c.req.path}`)));
   app.onError((e, c) => {
     const err = isAppError(e) ? e : new AppError('internal', 'Internal error', { cause: e });
     if (err.code === 'internal') console.error(e);
-    return c.json({ error: { code: err.code, message: err.message, hint: err.hint, issues: err.issues } }, err.status as 500);
+    return errorResponse(c, err);
   });
 
-  return app;
+  return Object.assign(app, { web, live });
 }

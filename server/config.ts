@@ -14,6 +14,13 @@ const configSchema = z.object({
   GLASSDOME_SIM_SEED: z.coerce.number().int().default(1),
   /** How long a process's claim on a running deployment lasts without renewal; after that another process resumes it. */
   GLASSDOME_LEASE_SEC: z.coerce.number().positive().default(15),
+  /** HTTPS with a certificate made at first boot; `auto` serves plain HTTP only when bound to loopback (development). */
+  GLASSDOME_TLS: z.enum(['on', 'off', 'auto']).default('auto'),
+  /** A second, plain-HTTP port that only redirects to HTTPS (80 on the appliance); unset: none. */
+  GLASSDOME_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** The CLI drives a running appliance through its API when these are set (or given as --server/--token). */
+  GLASSDOME_SERVER: z.url().optional(),
+  GLASSDOME_TOKEN: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -24,7 +31,12 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   sim: { speed: number; seed: number };
   leaseMs: number;
+  tls: boolean;
+  httpPort?: number;
+  remote: { server?: string; token?: string };
 }
+
+const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('GLASSDOME_') && v !== ''));
@@ -46,5 +58,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: c.GLASSDOME_LOG_LEVEL,
     sim: { speed: c.GLASSDOME_SIM_SPEED, seed: c.GLASSDOME_SIM_SEED },
     leaseMs: c.GLASSDOME_LEASE_SEC * 1000,
+    tls: c.GLASSDOME_TLS === 'auto' ? !loopback.has(c.GLASSDOME_HOST) : c.GLASSDOME_TLS === 'on',
+    ...(c.GLASSDOME_HTTP_PORT === undefined ? {} : { httpPort: c.GLASSDOME_HTTP_PORT }),
+    remote: { ...(c.GLASSDOME_SERVER ? { server: c.GLASSDOME_SERVER } : {}), ...(c.GLASSDOME_TOKEN ? { token: c.GLASSDOME_TOKEN } : {}) },
   };
 }

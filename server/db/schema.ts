@@ -175,3 +175,95 @@ export const simNetworks = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.platformId, t.id] }), uniqueIndex('sim_networks_name').on(t.platformId, t.name)],
 );
+
+// ------------------------------------------------------------------------------------------------ the appliance's users
+
+/** People who sign in. `role`: admin (everything), instructor (scenarios and deployments), trainee (assigned ranges). */
+export const users = sqliteTable('users', {
+  id: text('id').primaryKey(),
+  username: text('username').notNull().unique(),
+  /** argon2id PHC string. */
+  passwordHash: text('password_hash').notNull(),
+  role: text('role').notNull(),
+  disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+/** Browser sessions; `id` is the SHA-256 of the cookie's token, so a copy of the database signs nobody in. */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    ip: text('ip').notNull(),
+    createdAt: text('created_at').notNull().default(now),
+    /** Epoch ms; idle sessions expire, and every session expires at `absoluteUntil`. */
+    lastSeenAt: integer('last_seen_at').notNull(),
+    absoluteUntil: integer('absolute_until').notNull(),
+  },
+  (t) => [index('sessions_user').on(t.userId)],
+);
+
+/** Bearer tokens for scripts and the CLI; only the SHA-256 of the token is kept. */
+export const apiTokens = sqliteTable(
+  'api_tokens',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    /** The first characters of the token, to recognise it in a list. */
+    prefix: text('prefix').notNull(),
+    createdAt: text('created_at').notNull().default(now),
+    lastUsedAt: text('last_used_at'),
+  },
+  (t) => [index('api_tokens_user').on(t.userId)],
+);
+
+/** Every change, with who made it, from where and when. Never holds a secret. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: text('at').notNull().default(now),
+    userId: text('user_id'),
+    username: text('username').notNull(),
+    ip: text('ip').notNull(),
+    action: text('action').notNull(),
+    target: text('target').notNull(),
+    detail: text('detail').notNull().default(''),
+  },
+  (t) => [index('audit_log_at').on(t.at)],
+);
+
+/** Which trainee works in which instance of a deployment. */
+export const deploymentAssignments = sqliteTable(
+  'deployment_assignments',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    instance: integer('instance').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.instance] }), index('deployment_assignments_user').on(t.userId)],
+);
+
+/** The scenario library: bundled samples (imported once) and uploaded files, kept as their YAML text. */
+export const scenarios = sqliteTable('scenarios', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  title: text('title').notNull(),
+  yaml: text('yaml').notNull(),
+  source: text('source').notNull(),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+});

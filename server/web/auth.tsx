@@ -1,0 +1,72 @@
+// Sign-in and sign-out: argon2 verification, attempts limited per address and per username, a session cookie
+// (HttpOnly, SameSite=Strict, Secure under TLS) whose token the database keeps only as a hash.
+import { Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import type { User } from '../accounts/users.ts';
+import { LoginPage } from '../../views/pages/login.tsx';
+import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
+import { formFields, parseFields } from './forms.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { sessionLimits } from '../accounts/sessions.ts';
+import { allow, cookieNames, open } from './security.ts';
+import { loginSchema } from './schemas.ts';
+
+export function startSession(c: Ctx, web: WebDomain, user: User): void {
+  const { token, csrfToken } = web.sessions.start(user.id, c.get('ip'));
+  setCookie(c, cookieNames.session, token, { httpOnly: true, sameSite: 'Strict', secure: web.options.secure === true, path: '/', maxAge: Math.floor(sessionLimits.absoluteMs / 1000) });
+  c.set('viewer', { user, via: 'session' });
+  c.set('csrf', csrfToken);
+}
+
+/** Only paths on this site: never `//host` or a full URL. */
+export function safeNext(next: string | undefined): string {
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+}
+
+export function authRoutes(web: WebDomain, limiter: RateLimiter) {
+  const app = new Hono<AppEnv>();
+
+  app.get('/login', open(), (c) => {
+    if (c.get('viewer')) return c.redirect('/', 303);
+    return c.render(<LoginPage csrf={c.get('csrf')} values={{}} errors={{}} next={safeNext(c.req.query('next'))} />, { title: 'Sign in' });
+  });
+
+  app.post('/login', open(), async (c) => {
+    const fields = await formFields(c);
+    const next = safeNext(fields.next);
+    const parsed = parseFields(loginSchema, fields, ['password']);
+    if ('form' in parsed) {
+      c.status(422);
+      return c.render(<LoginPage csrf={c.get('csrf')} {...parsed.form} next={next} />, { title: 'Sign in' });
+    }
+    const { username, password } = parsed.data;
+    const keys = [`ip:${c.get('ip')}`, `user:${username}`];
+    const wait = limiter.retryAfter(keys);
+    if (wait > 0) {
+      c.status(429);
+      c.header('Retry-After', String(Math.ceil(wait / 1000)));
+      return c.render(<LoginPage csrf={c.get('csrf')} values={{ username }} errors={{}} message={`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`} next={next} />, { title: 'Sign in' });
+    }
+    const user = await web.users.verifyLogin(username, password);
+    if (!user) {
+      limiter.fail(keys);
+      web.audit.record({ ...actorOf(c), username }, 'login.failed', `user:${username}`);
+      c.status(401);
+      return c.render(<LoginPage csrf={c.get('csrf')} values={{ username }} errors={{}} message="Wrong username or password." next={next} />, { title: 'Sign in' });
+    }
+    limiter.reset(keys);
+    startSession(c, web, user);
+    web.audit.record(actorOf(c), 'login', `user:${user.username}`);
+    return c.redirect(web.setup.isComplete() ? next : '/setup', 303);
+  });
+
+  app.post('/logout', allow(), (c) => {
+    const token = getCookie(c, cookieNames.session);
+    if (token) web.sessions.end(token);
+    deleteCookie(c, cookieNames.session, { path: '/' });
+    web.audit.record(actorOf(c), 'logout', `user:${c.get('viewer')!.user.username}`);
+    return c.redirect('/login', 303);
+  });
+
+  return app;
+}

@@ -1,0 +1,181 @@
+// The scenario library pages: list and upload, check as you type (errors at their line), edit, and deploy
+// (platform, instances, optional trainee per instance, plan preview, start).
+import { Hono } from 'hono';
+import { AppError, isAppError, type InputIssue } from '../errors.ts';
+import { createDeployment } from '../orchestrator/deployments.ts';
+import { allocationNeeds, planDeployment, type Plan } from '../orchestrator/plan.ts';
+import { validateScenario } from '../orchestrator/scenario.ts';
+import type { PlatformKind } from '../platforms/kinds.ts';
+import { DeployPage, ScenarioPage, ScenariosPage } from '../../views/pages/scenarios.tsx';
+import { PlanPreview, ScenarioCheck } from '../../views/partials/scenario.tsx';
+import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
+import { inBackground } from './deployments.tsx';
+import { errorsOf, formFields } from './forms.ts';
+import { allow } from './security.ts';
+import { deployInputSchema } from './schemas.ts';
+
+/** A plan as a fresh appliance would make it: pool subnets and VLANs are previews, nothing is reserved. */
+export function previewPlan(yaml: string, kind: PlatformKind, instances: number | undefined): Plan {
+  const r = validateScenario(yaml);
+  if (!r.scenario) throw new AppError('invalid_input', 'The scenario has problems; fix them first', { issues: r.issues });
+  const n = instances ?? r.scenario.instances;
+  const needs = allocationNeeds(r.scenario, kind, n);
+  const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
+  const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
+  return planDeployment({ deploymentId: 'preview', scenario: r.scenario, platform: kind, instances: n, allocations: { subnets, vlans } });
+}
+
+/** Creates and starts a deployment; assignments are checked before anything is created. Shared with the API. */
+export function startDeployment(c: Ctx, web: WebDomain, input: { yaml: string; file: string; platform: string; instances?: number | undefined; assignments: Record<string, string> }) {
+  const instances = input.instances ?? validateScenario(input.yaml).scenario?.instances ?? 1;
+  const trainees = new Map(web.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => [u.id, u]));
+  const byInstance: Record<number, string> = {};
+  for (const [inst, userId] of Object.entries(input.assignments)) {
+    if (!userId) continue;
+    const i = Number(inst);
+    if (!Number.isInteger(i) || i < 1 || i > instances) throw new AppError('invalid_input', `Instance ${inst} does not exist; there are ${instances}`, { issues: [{ path: `assign.${inst}`, message: 'no such instance' }] });
+    if (!trainees.has(userId)) throw new AppError('invalid_input', `User ${userId} is not an active trainee`, { issues: [{ path: `assign.${inst}`, message: 'not a trainee' }] });
+    byInstance[i] = userId;
+  }
+  const { id, plan } = createDeployment(web, { yaml: input.yaml, file: input.file, platform: input.platform, ...(input.instances ? { instances: input.instances } : {}) });
+  if (Object.keys(byInstance).length > 0) web.assignments.assign(id, byInstance);
+  inBackground(web, id, () => web.runner.run(id));
+  web.audit.record(actorOf(c), 'deployment.create', `deployment:${id}`, `${plan.scenario} on ${input.platform}, ${plan.instances} instance(s)${Object.keys(byInstance).length ? `, ${Object.keys(byInstance).length} assigned` : ''}`);
+  return { id, plan };
+}
+
+export function scenarioRoutes(web: WebDomain) {
+  const app = new Hono<AppEnv>();
+  const staff = allow('admin', 'instructor');
+
+  const listPage = (c: Ctx, upload: { yaml: string; issues: InputIssue[]; message?: string | undefined } = { yaml: '', issues: [] }) =>
+    c.render(<ScenariosPage rows={web.library.list()} csrf={c.get('csrf')} upload={upload} />, { title: 'Scenarios' });
+
+  app.get('/scenarios', staff, (c) => listPage(c));
+
+  app.post('/scenarios', staff, async (c) => {
+    const fields = await formFields(c);
+    const yaml = fields.file?.trim() ? fields.file : (fields.yaml ?? '');
+    if (!yaml.trim()) return (c.status(422), listPage(c, { yaml: '', issues: [], message: 'Choose a file or paste a scenario.' }));
+    try {
+      const s = web.library.add(yaml, 'upload.yaml');
+      web.audit.record(actorOf(c), 'scenario.create', `scenario:${s.name}`);
+      return c.redirect(`/scenarios/${s.id}`, 303);
+    } catch (e) {
+      if (!isAppError(e) || (e.code !== 'invalid_input' && e.code !== 'conflict')) throw e;
+      c.status(422);
+      return listPage(c, { yaml, issues: e.code === 'invalid_input' ? (e.issues ?? []) : [], message: e.code === 'conflict' ? e.message : undefined });
+    }
+  });
+
+  // Checked as the user types: the summary, or every problem at its line.
+  app.post('/scenarios/check', staff, async (c) => {
+    const yaml = (await formFields(c)).yaml ?? '';
+    const r = yaml.trim() ? validateScenario(yaml, 'scenario.yaml') : { issues: [] };
+    return c.html(<ScenarioCheck yaml={yaml} scenario={r.scenario} issues={r.issues} />);
+  });
+
+  const scenarioPage = (c: Ctx, id: string, yaml?: string, message?: string) => {
+    const s = web.library.get(id);
+    const text = yaml ?? s.yaml;
+    const r = validateScenario(text, `${s.name}.yaml`);
+    return c.render(
+      <ScenarioPage id={s.id} name={s.name} source={s.source} yaml={text} scenario={r.scenario} issues={r.issues} csrf={c.get('csrf')} canEdit message={message} saved={c.req.query('saved') === '1'} />,
+      { title: s.name },
+    );
+  };
+
+  app.get('/scenarios/:id', staff, (c) => scenarioPage(c, c.req.param('id')));
+
+  app.post('/scenarios/:id', staff, async (c) => {
+    const id = c.req.param('id');
+    const yaml = (await formFields(c)).yaml ?? '';
+    try {
+      const s = web.library.update(id, yaml);
+      web.audit.record(actorOf(c), 'scenario.update', `scenario:${s.name}`);
+      return c.redirect(`/scenarios/${id}?saved=1`, 303);
+    } catch (e) {
+      if (!isAppError(e) || (e.code !== 'invalid_input' && e.code !== 'conflict')) throw e;
+      c.status(422);
+      return scenarioPage(c, id, yaml, e.code === 'conflict' ? e.message : undefined);
+    }
+  });
+
+  app.post('/scenarios/:id/delete', staff, (c) => {
+    const s = web.library.get(c.req.param('id'));
+    web.library.delete(s.id);
+    web.audit.record(actorOf(c), 'scenario.delete', `scenario:${s.name}`);
+    return c.redirect('/scenarios', 303);
+  });
+
+  const trainees = () => web.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => ({ id: u.id, username: u.username }));
+  const platformOptions = () => web.platforms.list().map((p) => ({ value: p.id, label: `${p.name} (${p.kind})` }));
+  const assignmentsOf = (fields: Record<string, string>) => Object.fromEntries(Object.entries(fields).filter(([k, v]) => k.startsWith('assign.') && v).map(([k, v]) => [k.slice(7), v]));
+
+  const deployPage = (c: Ctx, id: string, fields: Record<string, string>, errors: Record<string, string> = {}, message?: string) => {
+    const s = web.library.get(id);
+    const scenario = validateScenario(s.yaml, `${s.name}.yaml`).scenario;
+    if (!scenario) return c.redirect(`/scenarios/${id}`, 303);
+    const platforms = platformOptions();
+    const platformId = fields.platform ?? platforms[0]?.value ?? '';
+    const instances = fields.instances ? Number(fields.instances) : scenario.instances;
+    let plan: Plan | undefined;
+    let planError: string | undefined;
+    try {
+      const kind = web.platforms.list().find((p) => p.id === platformId)?.kind ?? 'simulator';
+      plan = previewPlan(s.yaml, kind, Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances);
+    } catch (e) {
+      planError = e instanceof Error ? e.message : String(e);
+    }
+    return c.render(
+      <DeployPage
+        id={id}
+        name={s.name}
+        scenario={scenario}
+        platforms={platforms}
+        values={{ platform: platformId, instances: fields.instances ?? String(scenario.instances) }}
+        errors={errors}
+        message={message}
+        plan={plan}
+        planError={planError}
+        trainees={trainees()}
+        assignments={assignmentsOf(fields)}
+        csrf={c.get('csrf')}
+      />,
+      { title: `Deploy ${s.name}` },
+    );
+  };
+
+  app.get('/scenarios/:id/deploy', staff, (c) => deployPage(c, c.req.param('id'), {}));
+
+  app.post('/scenarios/:id/plan', staff, async (c) => {
+    const s = web.library.get(c.req.param('id'));
+    const fields = await formFields(c);
+    const kind = web.platforms.list().find((p) => p.id === fields.platform)?.kind ?? 'simulator';
+    const n = Number(fields.instances);
+    try {
+      const plan = previewPlan(s.yaml, kind, Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined);
+      return c.html(<PlanPreview plan={plan} trainees={trainees()} assignments={assignmentsOf(fields)} />);
+    } catch (e) {
+      return c.html(<PlanPreview error={e instanceof Error ? e.message : String(e)} trainees={[]} assignments={{}} />);
+    }
+  });
+
+  app.post('/scenarios/:id/deploy', staff, async (c) => {
+    const id = c.req.param('id');
+    const s = web.library.get(id);
+    const fields = await formFields(c);
+    const parsed = deployInputSchema.safeParse({ scenarioId: id, platform: fields.platform, instances: fields.instances || undefined, assignments: assignmentsOf(fields) });
+    if (!parsed.success) return (c.status(422), deployPage(c, id, fields, errorsOf(parsed.error.issues)));
+    try {
+      const { id: deploymentId } = startDeployment(c, web, { yaml: s.yaml, file: `${s.name}.yaml`, platform: parsed.data.platform, instances: parsed.data.instances, assignments: parsed.data.assignments });
+      return c.redirect(`/deployments/${deploymentId}`, 303);
+    } catch (e) {
+      if (!isAppError(e) || !['invalid_input', 'conflict', 'not_found'].includes(e.code)) throw e;
+      c.status(422);
+      return deployPage(c, id, fields, errorsOf(e.issues ?? []), e.message);
+    }
+  });
+
+  return app;
+}

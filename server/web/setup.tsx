@@ -1,0 +1,150 @@
+// The first-boot wizard: setup code + admin account, a platform (simulator preselected, Test connection runs
+// the driver's real check), pools, done. Gone once finished (the setup gate answers 404 under /setup).
+import { Hono } from 'hono';
+import { removeSetupCodeFile } from '../accounts/setup.ts';
+import { AppError } from '../errors.ts';
+import type { PlatformKind } from '../platforms/kinds.ts';
+import { SetupAdminPage, SetupDonePage, SetupPlatformPage, SetupPoolsPage } from '../../views/pages/setup.tsx';
+import { ConnectionReportView } from '../../views/partials/connection-report.tsx';
+import { startSession } from './auth.tsx';
+import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
+import { emptyForm, formFields, formFromError, parseFields, type FormState } from './forms.ts';
+import { configFromFields, fieldsFromConfig, platformKindForms, probePlatform } from './platform-form.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { allow, open } from './security.ts';
+import { cidrPoolSchema, platformNameSchema, setupAdminSchema, vlanPoolSchema } from './schemas.ts';
+
+export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
+  const app = new Hono<AppEnv>();
+  const title = 'Setup';
+
+  app.get('/setup', open(), (c) => {
+    if (web.users.count() > 0) return c.redirect(c.get('viewer')?.user.role === 'admin' ? '/setup/platform' : '/login?next=/setup', 303);
+    return c.render(<SetupAdminPage csrf={c.get('csrf')} values={{}} errors={{}} />, { title });
+  });
+
+  app.post('/setup', open(), async (c) => {
+    if (web.users.count() > 0) throw new AppError('conflict', 'The admin account already exists', { hint: 'Sign in to continue the setup.' });
+    const fields = await formFields(c);
+    const secretFields = ['password', 'confirm', 'code'];
+    const render = (form: FormState, status: 401 | 422 | 429) => {
+      c.status(status);
+      return c.render(<SetupAdminPage csrf={c.get('csrf')} {...form} />, { title });
+    };
+    const keys = [`setup:${c.get('ip')}`];
+    const wait = limiter.retryAfter(keys);
+    if (wait > 0) return render({ values: { username: fields.username }, errors: {}, message: `Too many wrong codes. Try again in ${Math.ceil(wait / 60_000)} minute(s).` }, 429);
+    const parsed = parseFields(setupAdminSchema, fields, secretFields);
+    if ('form' in parsed) return render(parsed.form, 422);
+    if (!web.setup.checkCode(parsed.data.code)) {
+      limiter.fail(keys);
+      web.audit.record(actorOf(c), 'setup.code_rejected', 'setup');
+      return render({ values: { username: fields.username }, errors: { code: 'this is not the setup code; look in setup-code.txt in the data folder' } }, 401);
+    }
+    const user = await web.users.create({ username: parsed.data.username, password: parsed.data.password, role: 'admin' });
+    web.setup.consumeCode();
+    removeSetupCodeFile(web.config.dataDir);
+    startSession(c, web, user);
+    web.audit.record(actorOf(c), 'user.create', `user:${user.username}`, 'first admin, from the setup wizard');
+    return c.redirect('/setup/platform', 303);
+  });
+
+  const platformPage = (c: Ctx, kind: string, form: FormState, report?: Awaited<ReturnType<typeof probePlatform>>) => {
+    const kinds = platformKindForms();
+    const selected = kinds.some((k) => k.kind === kind) ? kind : 'simulator';
+    let values = form.values;
+    if (Object.keys(values).length === 0) {
+      const existing = web.platforms.list().find((p) => p.kind === selected);
+      if (existing) values = { name: existing.name, ...fieldsFromConfig(existing.config) };
+    }
+    return c.render(<SetupPlatformPage csrf={c.get('csrf')} kinds={kinds} selected={selected} values={values} errors={form.errors} message={form.message} report={report} />, { title });
+  };
+
+  app.get('/setup/platform', allow('admin'), (c) => platformPage(c, c.req.query('kind') ?? 'simulator', emptyForm));
+
+  const readPlatformForm = (fields: Record<string, string>) => {
+    const kind = (platformKindForms().some((k) => k.kind === fields.kind) ? fields.kind : 'simulator') as PlatformKind;
+    const { config, errors } = configFromFields(kind, fields);
+    const name = platformNameSchema.safeParse(fields.name ?? '');
+    if (!name.success) errors.name = name.error.issues[0]!.message;
+    return { kind, config, errors, name: name.success ? name.data : '', secret: fields.secret || undefined };
+  };
+
+  app.post('/setup/platform/test', allow('admin'), async (c) => {
+    const f = readPlatformForm(await formFields(c));
+    const existing = web.platforms.list().find((p) => p.name === f.name && p.kind === f.kind);
+    const report = await probePlatform(web, f.kind, f.config, f.secret, existing?.id);
+    web.audit.record(actorOf(c), 'platform.test', `platform:${f.name}`, report.ok ? 'ok' : 'failed');
+    return c.html(<ConnectionReportView report={report} />);
+  });
+
+  app.post('/setup/platform', allow('admin'), async (c) => {
+    const fields = await formFields(c);
+    const f = readPlatformForm(fields);
+    if (Object.keys(f.errors).length > 0) {
+      c.status(422);
+      return platformPage(c, f.kind, { values: { ...fields, secret: undefined }, errors: f.errors });
+    }
+    try {
+      const existing = web.platforms.list().find((p) => p.name === f.name);
+      if (existing && existing.kind === f.kind) {
+        web.platforms.update(existing.id, { config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+        web.audit.record(actorOf(c), 'platform.update', `platform:${f.name}`, f.secret ? 'secret replaced' : '');
+      } else {
+        web.platforms.add({ name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+        web.audit.record(actorOf(c), 'platform.create', `platform:${f.name}`, f.kind);
+      }
+    } catch (e) {
+      const form = formFromError(e, fields, ['secret']);
+      form.errors = Object.fromEntries(Object.entries(form.errors).map(([k, v]) => [k === '_form' ? k : k === 'name' || k === 'secret' ? k : `config.${k}`, v]));
+      c.status(422);
+      return platformPage(c, f.kind, form);
+    }
+    return c.redirect('/setup/pools', 303);
+  });
+
+  const poolsPage = (c: Ctx, cidrForm: FormState = emptyForm, vlanForm: FormState = emptyForm) =>
+    c.render(<SetupPoolsPage csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title });
+
+  app.get('/setup/pools', allow('admin'), (c) => poolsPage(c));
+  app.post('/setup/pools/cidr', allow('admin'), async (c) => {
+    const fields = await formFields(c);
+    const parsed = parseFields(cidrPoolSchema, fields);
+    if ('form' in parsed) return (c.status(422), poolsPage(c, parsed.form));
+    try {
+      web.ipam.addCidrPool(parsed.data.cidr, parsed.data.subnetPrefix);
+    } catch (e) {
+      return (c.status(422), poolsPage(c, formFromError(e, fields)));
+    }
+    web.audit.record(actorOf(c), 'pool.create', `cidr:${parsed.data.cidr}`, `/${parsed.data.subnetPrefix} subnets`);
+    return c.redirect('/setup/pools', 303);
+  });
+  app.post('/setup/pools/vlan', allow('admin'), async (c) => {
+    const fields = await formFields(c);
+    const parsed = parseFields(vlanPoolSchema, fields);
+    if ('form' in parsed) return (c.status(422), poolsPage(c, emptyForm, parsed.form));
+    try {
+      web.ipam.addVlanPool(parsed.data.first, parsed.data.last);
+    } catch (e) {
+      return (c.status(422), poolsPage(c, emptyForm, formFromError(e, fields)));
+    }
+    web.audit.record(actorOf(c), 'pool.create', `vlan:${parsed.data.first}-${parsed.data.last}`);
+    return c.redirect('/setup/pools', 303);
+  });
+  app.post('/setup/pools/done', allow('admin'), (c) => c.redirect('/setup/done', 303));
+
+  app.get('/setup/done', allow('admin'), (c) => {
+    web.library.seedBundled();
+    return c.render(<SetupDonePage csrf={c.get('csrf')} platforms={web.platforms.list().map((p) => p.name)} scenarios={web.library.list().map((s) => s.name)} />, { title });
+  });
+
+  app.post('/setup/finish', allow('admin'), (c) => {
+    web.library.seedBundled();
+    web.setup.complete();
+    removeSetupCodeFile(web.config.dataDir);
+    web.audit.record(actorOf(c), 'setup.complete', 'appliance');
+    return c.redirect('/', 303);
+  });
+
+  return app;
+}

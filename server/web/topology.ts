@@ -1,0 +1,95 @@
+// The drawing of each instance as data: network columns under the router, machines under their first network with
+// their addresses, links to the other networks they sit on, and the router's firewall rules named by network.
+import type { FirewallRule } from '../orchestrator/plan.ts';
+import type { DeploymentModel } from './deployment-view.ts';
+
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface TopologyInstance {
+  instance: number;
+  assignedTo: string | null;
+  width: number;
+  height: number;
+  uplink?: Box;
+  router?: Box & { hostname: string; state: string; key: string; addresses: string[] };
+  networks: Array<Box & { key: string; name: string; cidr: string; vlan?: number; internet: boolean }>;
+  machines: Array<Box & { key: string; hostname: string; os: string; state: string; addresses: string[] }>;
+  links: Array<{ x1: number; y1: number; x2: number; y2: number; kind: 'router' | 'primary' | 'secondary' | 'uplink' }>;
+  rules: Array<{ from: string; to: string; protocol: string; ports: string; action: string }>;
+  forwardDefault?: string;
+}
+
+const col = 210;
+const margin = 20;
+
+export function topologyOf(model: DeploymentModel): TopologyInstance[] {
+  const instances = [...new Set(model.machines.map((m) => m.instance))].sort((a, b) => a - b);
+  return instances.map((inst) => {
+    const nets = model.networks.filter((n) => n.instance === inst);
+    const machines = model.machines.filter((m) => m.instance === inst && m.role !== 'router');
+    const routerM = model.machines.find((m) => m.instance === inst && m.role === 'router');
+    const planned = model.plan.machines.find((m) => m.instance === inst && m.role === 'router');
+    const width = Math.max(nets.length * col + margin * 2, 460);
+    const netY = routerM ? 150 : 30;
+    const networks = nets.map((n, i) => ({ key: n.key, name: n.name, cidr: n.cidr, ...(n.vlan === undefined ? {} : { vlan: n.vlan }), internet: n.internet, x: margin + i * col, y: netY, w: col - 20, h: 46 }));
+    const netBox = new Map(networks.map((n) => [n.key, n]));
+    const links: TopologyInstance['links'] = [];
+    let uplink: Box | undefined;
+    let router: TopologyInstance['router'];
+    if (routerM) {
+      router = { x: width / 2 - 90, y: 64, w: 180, h: 46, hostname: routerM.hostname, state: routerM.state, key: routerM.key, addresses: routerM.plannedAddresses };
+      for (const n of networks) links.push({ x1: width / 2, y1: router.y + router.h, x2: n.x + n.w / 2, y2: n.y, kind: 'router' });
+      if (planned?.router?.uplinkNic !== undefined) {
+        uplink = { x: width / 2 - 60, y: 8, w: 120, h: 30 };
+        links.push({ x1: width / 2, y1: uplink.y + uplink.h, x2: width / 2, y2: router.y, kind: 'uplink' });
+      }
+    }
+    const perColumn = new Map<string, number>();
+    const machineBoxes = machines.map((m) => {
+      const nics = model.plan.machines.find((p) => p.key === m.key)?.nics ?? [];
+      const primary = nics.find((n) => netBox.has(n.networkKey))?.networkKey ?? networks[0]?.key ?? '';
+      const row = perColumn.get(primary) ?? 0;
+      perColumn.set(primary, row + 1);
+      const nb = netBox.get(primary) ?? { x: margin, y: netY, w: col - 20, h: 46 };
+      const box = { key: m.key, hostname: m.hostname, os: m.os, state: m.state, addresses: m.addresses.length > 0 ? m.addresses : m.plannedAddresses, x: nb.x + 10, y: netY + 80 + row * 66, w: nb.w - 20, h: 52 };
+      links.push({ x1: nb.x + nb.w / 2, y1: nb.y + nb.h, x2: box.x + box.w / 2, y2: box.y, kind: 'primary' });
+      for (const nic of nics.slice(1)) {
+        const other = netBox.get(nic.networkKey);
+        if (other) links.push({ x1: other.x + other.w / 2, y1: other.y + other.h, x2: box.x + box.w, y2: box.y + box.h / 2, kind: 'secondary' });
+      }
+      return box;
+    });
+    const rows = Math.max(0, ...perColumn.values());
+    const nameOf = (cidr: string) => {
+      const n = nets.find((x) => x.cidr === cidr);
+      if (n) return n.name;
+      const m = model.plan.machines.find((x) => x.instance === inst && x.nics.some((nic) => `${nic.ip}/32` === cidr));
+      return m ? `${m.hostname} (${cidr.replace('/32', '')})` : cidr;
+    };
+    const rules = (planned?.router?.rules ?? []).map((r: FirewallRule) => ({
+      from: r.from.map(nameOf).join(', '),
+      to: r.to.map(nameOf).join(', '),
+      protocol: r.protocol,
+      ports: r.ports.length === 0 ? 'all' : r.ports.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(', '),
+      action: r.action,
+    }));
+    return {
+      instance: inst,
+      assignedTo: model.assigned.get(inst)?.username ?? null,
+      width,
+      height: netY + 80 + rows * 66 + 10,
+      ...(uplink ? { uplink } : {}),
+      ...(router ? { router } : {}),
+      networks,
+      machines: machineBoxes,
+      links,
+      rules,
+      ...(planned?.router ? { forwardDefault: planned.router.forwardDefault } : {}),
+    };
+  });
+}

@@ -1,0 +1,63 @@
+// The fields of a platform form for one driver kind, generated from the driver's config schema.
+import type { PlatformKindForm } from '../../server/web/platform-form.ts';
+import { Field } from './form.tsx';
+
+export function PlatformConfigFields({ form, values, errors, hasSecret }: { form: PlatformKindForm; values: Record<string, unknown>; errors: Record<string, string>; hasSecret?: boolean }) {
+  return (
+    <fieldset class="config" data-kind={form.kind}>
+      <legend>{form.title}</legend>
+      <input type="hidden" name="config.__present" value="1" />
+      {form.fields.map((f) => {
+        const name = `config.${f.name}`;
+        const error = errors[name];
+        const value = values[name] === undefined ? undefined : String(values[name]);
+        const hint = [f.description, f.default !== undefined ? `default: ${f.default}` : undefined].filter(Boolean).join('; ');
+        if (f.type === 'enum')
+          return (
+            <div class={`field${error ? ' has-error' : ''}`}>
+              <label for={`f-${f.name}`}>{f.label}</label>
+              <select id={`f-${f.name}`} name={name}>
+                {!f.required && <option value="">(default{f.default ? `: ${f.default}` : ''})</option>}
+                {(f.options ?? []).map((o) => (
+                  <option value={o} selected={value === o}>
+                    {o}
+                  </option>
+                ))}
+              </select>
+              {error && <p class="error">{error}</p>}
+            </div>
+          );
+        if (f.type === 'boolean')
+          return (
+            <div class="field check">
+              <label>
+                <input type="checkbox" name={name} checked={value === undefined ? f.default === 'true' : value === 'true' || value === 'on'} /> {f.label}
+              </label>
+              {error && <p class="error">{error}</p>}
+            </div>
+          );
+        if (f.type === 'json')
+          return (
+            <details class="field advanced">
+              <summary>{f.label} (advanced, JSON)</summary>
+              <textarea name={name} rows={3} placeholder={f.default}>
+                {value ?? ''}
+              </textarea>
+              {error && <p class="error">{error}</p>}
+            </details>
+          );
+        return <Field name={name} label={f.label} type={f.type === 'number' ? 'number' : 'text'} values={values} errors={errors} required={f.required} placeholder={f.default} hint={hint || undefined} />;
+      })}
+      {form.secret && (
+        <Field
+          name="secret"
+          label="Password, token or key"
+          type="password"
+          errors={errors}
+          autocomplete="new-password"
+          hint={hasSecret ? 'A secret is stored. Leave this empty to keep it; type a new one to replace it.' : 'Stored encrypted; never shown again.'}
+        />
+      )}
+    </fieldset>
+  );
+}

@@ -1,0 +1,127 @@
+// The pieces of the deployment page. Each renders on first load and again, identical, when pushed over SSE:
+// the summary (state, progress, actions), one row per network and per machine, and log lines.
+import type { DeploymentEvent } from '../../server/orchestrator/events.ts';
+import type { DeploymentModel, MachineModel, NetworkModel } from '../../server/web/deployment-view.ts';
+import { ActionButton, Csrf } from '../components/form.tsx';
+import { Progress, StateBadge } from '../components/state.tsx';
+
+export const domId = (prefix: string, key: string) => `${prefix}-${key.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
+
+const cancellable = ['pending', 'deploying'];
+const retryable = ['failed', 'cancelled'];
+const destroyable = ['ready', 'failed', 'cancelled', 'destroy_failed', 'pending', 'deploying', 'cancelling'];
+
+export function DeploymentSummary({ model, csrf, canManage }: { model: Pick<DeploymentModel, 'head' | 'counts'>; csrf: string; canManage: boolean }) {
+  const { head, counts } = model;
+  const base = `/deployments/${head.id}`;
+  return (
+    <section id="dep-summary" class="card summary" data-state={head.state}>
+      <div class="card-head">
+        <h1>
+          {head.scenarioName} <small class="mono">{head.id}</small>
+        </h1>
+        <StateBadge state={head.state} />
+      </div>
+      <p class="meta">
+        on <strong>{head.platformName}</strong> ({head.platformKind}) · {head.instances} instance{head.instances === 1 ? '' : 's'} · started {head.createdAt.replace('T', ' ').slice(0, 19)}
+        {head.finishedAt ? ` · finished ${head.finishedAt.replace('T', ' ').slice(0, 19)}` : ''}
+      </p>
+      <Progress done={counts.machinesReady} total={counts.machinesTotal} failed={counts.machinesFailed} label="machines ready" />
+      <Progress done={counts.stepsDone} total={counts.stepsTotal} failed={counts.stepsFailed} label="steps done" />
+      {head.error && <p class="alert">{head.error}</p>}
+      <div class="buttons">
+        <a class="button" href={`${base}/topology`}>
+          Topology
+        </a>
+        {canManage && cancellable.includes(head.state) && <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />}
+        {canManage && retryable.includes(head.state) && <ActionButton action={`${base}/retry`} csrf={csrf} label="Retry failed machines" class="primary" />}
+        {canManage && destroyable.includes(head.state) && (
+          <details class="danger-zone">
+            <summary class="button danger">Destroy…</summary>
+            <form method="post" action={`${base}/destroy`} class="stack">
+              <Csrf token={csrf} />
+              <p>
+                This deletes every machine and network of this deployment on its platform. Type <code>{head.id}</code> to confirm.
+              </p>
+              <input name="confirm" autocomplete="off" aria-label="Deployment id to confirm" />
+              <button type="submit" class="danger">
+                Destroy {head.id}
+              </button>
+            </form>
+          </details>
+        )}
+      </div>
+    </section>
+  );
+}
+
+const stepKinds = ['create', 'start', 'address', 'ready'] as const;
+
+export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId: string }) {
+  const failed = m.steps.find((s) => s.error);
+  return (
+    <tr id={domId('m', m.key)} data-state={m.state}>
+      <td>
+        <a href={`/deployments/${deploymentId}/machines/${encodeURIComponent(m.key)}`}>{m.hostname}</a>
+        {m.role === 'router' && <small> router</small>}
+      </td>
+      <td>
+        i{m.instance}
+        {m.assignedTo && <small> · {m.assignedTo}</small>}
+      </td>
+      <td>{m.os}</td>
+      <td class="mono">{(m.addresses.length > 0 ? m.addresses : m.plannedAddresses).join(', ')}</td>
+      <td>
+        <ol class="timeline">
+          {stepKinds.map((k) => {
+            const s = m.steps.find((x) => x.kind === k);
+            return (
+              <li class={`step step-${s?.state ?? 'pending'}`} title={`${k}: ${s?.state ?? 'pending'}${s?.attempts && s.attempts > 1 ? ` (attempt ${s.attempts})` : ''}${s?.error ? ` — ${s.error}` : ''}`}>
+                {k}
+              </li>
+            );
+          })}
+        </ol>
+      </td>
+      <td>
+        <StateBadge state={m.state} />
+        {failed && <p class="error small">{failed.error}</p>}
+      </td>
+    </tr>
+  );
+}
+
+export function NetworkRow({ n }: { n: NetworkModel }) {
+  return (
+    <tr id={domId('n', n.key)}>
+      <td>{n.name}</td>
+      <td>{n.instance === 0 ? 'shared' : `i${n.instance}`}</td>
+      <td class="mono">{n.cidr}</td>
+      <td class="mono">{n.gateway}</td>
+      <td>{n.vlan ?? ''}</td>
+      <td>{n.internet ? 'yes' : ''}</td>
+      <td>
+        <StateBadge state={n.state} />
+      </td>
+    </tr>
+  );
+}
+
+export function LogLine({ e }: { e: DeploymentEvent }) {
+  return (
+    <li data-event-id={String(e.id)} class={`ev ev-${e.type.replace('.', '-')}`}>
+      <time>{e.at.slice(11, 19)}</time> <span class="key">{e.stepKey ?? 'deployment'}</span> <span class="type">{e.type}</span> <span class="msg">{e.message}</span>
+    </li>
+  );
+}
+
+/** Log lines to append to #log: what the live stream sends for new events. */
+export function LogAppend({ events }: { events: DeploymentEvent[] }) {
+  return (
+    <ul id="log" data-append="true">
+      {events.map((e) => (
+        <LogLine e={e} />
+      ))}
+    </ul>
+  );
+}
