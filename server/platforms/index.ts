@@ -6,6 +6,7 @@ import { AppError } from '../errors.ts';
 import { platformKinds, type PlatformKind } from './kinds.ts';
 import type { Platform } from './platform.ts';
 import { esxiConfigSchema, type EsxiConfigInput } from './esxi/config.ts';
+import { proxmoxConfigSchema } from './proxmox/config.ts';
 import { createSimulatorPlatform, simulatorConfigSchema } from './simulator.ts';
 
 export interface DriverDeps {
@@ -44,7 +45,15 @@ export const drivers: Record<PlatformKind, Driver> = {
       return createSimulatorPlatform(simulatorConfigSchema.parse(config), deps);
     },
   },
-  proxmox: notYetAvailable('proxmox', 'Proxmox VE'),
+  proxmox: {
+    title: 'Proxmox VE',
+    available: true,
+    configSchema: proxmoxConfigSchema,
+    async create(config, deps) {
+      const { createProxmoxPlatform } = await import('./proxmox/driver.ts');
+      return createProxmoxPlatform(proxmoxConfigSchema.parse(config), deps);
+    },
+  },
   esxi: {
     title: 'VMware ESXi',
     available: true,

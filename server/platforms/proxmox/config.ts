@@ -1,0 +1,79 @@
+// The Proxmox VE driver's configuration: where the cluster is, how it is trusted and signed in to, where clones go,
+// how isolated networks are made (VLAN tags or SDN VNets) and which template each OS is cloned from.
+// The token secret or password is never here: it comes sealed in the platform record (deps.secret).
+import { z } from 'zod';
+
+const fingerprint = z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
+const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, dot, dash or underscore');
+
+export const proxmoxConfigSchema = z.object({
+  /** `https://pve.example.org:8006`; the API lives under /api2/json. */
+  url: z.url().refine((u) => u.startsWith('https://'), 'the Proxmox API is HTTPS only'),
+  auth: z.discriminatedUnion('mode', [
+    /** `user@realm!name`; the secret is the token's UUID. */
+    z.object({ mode: z.literal('token'), tokenId: z.string().regex(/^[^\s:/]+@[A-Za-z][\w.-]*![A-Za-z][\w.-]*$/, 'user@realm!tokenname') }),
+    /** Tickets for `user@realm` (renewed before their 2-hour expiry); the secret is the password. */
+    z.object({ mode: z.literal('password'), username: z.string().regex(/^[^\s:/]+@[A-Za-z][\w.-]*$/, 'user@realm') }),
+  ]),
+  tls: z
+    .object({
+      fingerprint: fingerprint.optional(),
+      caFile: z.string().min(1).optional(),
+      /** Disables certificate verification; shown in every connection report. */
+      insecure: z.boolean().default(false),
+    })
+    .refine((t) => [t.fingerprint !== undefined, t.caFile !== undefined, t.insecure].filter(Boolean).length === 1, {
+      message: 'choose exactly one of tls.fingerprint, tls.caFile or tls.insecure: true',
+    }),
+  /** The node that holds the templates; clones are made there. */
+  node: name,
+  /** Further nodes a clone may be placed on when the template sits on shared storage (default: only `node`). */
+  nodes: z.array(name).default([]),
+  /** Where clone disks go; a linked clone stays on its template's storage. */
+  storage: name.default('local-lvm'),
+  /** The VLAN-aware bridge isolated networks are tagged on (and the SDN zone's bridge). */
+  bridge: name.default('vmbr0'),
+  /** The existing network `uplink` NICs attach to (default: `bridge` untagged). */
+  uplink: z.object({ bridge: name.optional(), vlan: z.number().int().min(1).max(4094).optional() }).default({}),
+  network: z
+    .discriminatedUnion('mode', [
+      /** Tags on `bridge`; each segment is recorded as an empty resource pool named after it, so it can be listed. */
+      z.object({ mode: z.literal('vlan') }),
+      /** One VNet per segment in a VLAN zone (created on `bridge` when missing); applies are batched. */
+      z.object({
+        mode: z.literal('sdn'),
+        zone: z.string().regex(/^[a-z][a-z0-9]{0,7}$/, 'an SDN zone id: a lowercase letter, then up to 7 letters or digits'),
+        /** How long changes wait for others before one SDN apply (it is cluster-wide, synchronous and slow). */
+        applyDebounceMs: z.number().int().min(0).default(1000),
+      }),
+    ])
+    .default({ mode: 'vlan' }),
+  /** Catalog OS key -> VMID of a cloud-init-ready template on `node`. */
+  templates: z.record(z.string(), z.number().int().min(100)).default({}),
+  /** Clones running at once per target storage; more make Proxmox's storage lock time out. */
+  cloneSlotsPerStorage: z.number().int().min(1).max(32).default(2),
+  /** Full copies instead of linked clones (linked clones need the template's storage to support them). */
+  fullClone: z.boolean().default(false),
+  /**
+   * Full user-data through `cicustom` needs a snippets file on the node, and the API cannot upload snippets.
+   * `path` is where this appliance sees the storage's directory (a shared NFS/CIFS mount); files go to <path>/snippets/.
+   * Without it, cloud-init gets only the API fields (user, password hash, SSH keys, addresses, DNS).
+   */
+  snippets: z.object({ storage: name, path: z.string().min(1) }).optional(),
+  timeouts: z
+    .object({
+      callMs: z.number().int().positive().default(60_000),
+      taskMs: z.number().int().positive().default(30 * 60_000),
+      shutdownSec: z.number().int().positive().default(120),
+    })
+    .prefault({}),
+  /** Lock timeouts and 595/596 are retried with exponential backoff and jitter, this many times. */
+  retry: z
+    .object({ attempts: z.number().int().min(1).default(20), baseMs: z.number().int().min(1).default(1000), maxMs: z.number().int().min(1).default(15_000) })
+    .prefault({}),
+  /** Task and guest polling interval bounds. */
+  poll: z.object({ minMs: z.number().int().min(1).default(250), maxMs: z.number().int().min(1).default(3000) }).prefault({}),
+});
+
+export type ProxmoxConfig = z.output<typeof proxmoxConfigSchema>;
+export type ProxmoxConfigInput = z.input<typeof proxmoxConfigSchema>;

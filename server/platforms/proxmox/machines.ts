@@ -1,0 +1,288 @@
+// VMs on Proxmox: found by name and deployment tag among the cluster's resources, cloned from a template with a
+// VMID claimed safely under concurrency, configured, and destroyed with their disks. Clones are limited per storage
+// and lock timeouts or 595/596 answers are retried; a half-made VM left by a killed process is completed, not copied.
+import { AppError } from '../../errors.ts';
+import type { MachineRef, MachineSpec } from '../platform.ts';
+import { removeSnippets, writeSnippets, type SnippetStore } from './cloud-init.ts';
+import { causeText, isUpid, type CallOpts, type PveClient } from './client.ts';
+import type { ProxmoxConfig } from './config.ts';
+import { createSemaphore, pollUntil, withRetry, type Semaphore } from './retry.ts';
+import { bootDisk, deploymentTag, diskSizeGb, machineConfig, parseTags, tagPrefix } from './vm-config.ts';
+
+export interface VmRow {
+  vmid: number;
+  node: string;
+  name?: string;
+  status: string;
+  template?: number | boolean;
+  tags?: string;
+  lock?: string;
+}
+
+interface TemplateInfo {
+  vmid: number;
+  node: string;
+  storage: string;
+  linkable: boolean;
+}
+
+/** `[proxmox] Unable to <action> VM "<name>": <cause>`, keeping the code (transient, not_found...), hint and cause. */
+export function unable(action: string, name: string, e: unknown, resource = 'VM'): unknown {
+  if (!(e instanceof AppError) || e.message.startsWith('[proxmox] Unable to')) return e;
+  return new AppError(e.code, `[proxmox] Unable to ${action} ${resource} "${name}": ${causeText(e)}`, { cause: e, ...(e.hint ? { hint: e.hint } : {}), ...(e.issues ? { issues: e.issues } : {}) });
+}
+
+// Storage types whose images can be linked clones of a template's base volume (thick LVM and iSCSI LUNs cannot).
+const linkedTypes = new Set(['lvmthin', 'zfspool', 'zfs', 'rbd', 'dir', 'nfs', 'cifs', 'glusterfs', 'btrfs', 'cephfs']);
+
+const isTemplate = (r: VmRow) => r.template === 1 || r.template === true;
+
+export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: SnippetStore | undefined) {
+  const slots = new Map<string, Semaphore>();
+  const claimed = new Set<number>();
+  let floor = 0;
+  let allocating: Promise<unknown> = Promise.resolve();
+  const storageTypes = new Map<string, Promise<Map<string, string>>>();
+  let retries = 0;
+  const retry = <T>(fn: () => Promise<T>, o: CallOpts) => withRetry(config.retry, fn, { ...o, onRetry: () => void retries++ });
+  const vmPath = (r: { node: string; vmid: number }) => `/nodes/${encodeURIComponent(r.node)}/qemu/${r.vmid}`;
+  const task = async (result: Promise<unknown>, o: CallOpts) => api.settle(await result, o);
+
+  async function resources(o: CallOpts): Promise<VmRow[]> {
+    const rows = await retry(() => api.get<Array<VmRow & { type: string }>>('/cluster/resources', { type: 'vm' }, o), o);
+    return rows.filter((r) => r.type === 'qemu').map((r) => ({ ...r, vmid: Number(r.vmid) }));
+  }
+
+  /** The VM a ref points at: its VMID while the name still matches (VMIDs are reused), else the VM of that name. */
+  async function locate(ref: MachineRef, o: CallOpts): Promise<VmRow | undefined> {
+    const rows = (await resources(o)).filter((r) => !isTemplate(r));
+    const byId = rows.find((r) => String(r.vmid) === ref.id);
+    if (byId && (byId.name === ref.name || (byId.name === undefined && byId.lock !== undefined))) return byId;
+    return rows.find((r) => r.name === ref.name && r.name.startsWith(tagPrefix));
+  }
+
+  /** Waits until the VM has no config lock (a clone or create in progress); undefined when it disappeared. */
+  async function waitUnlocked(vmid: number, o: CallOpts): Promise<VmRow | undefined> {
+    const deadline = Date.now() + config.timeouts.taskMs;
+    const found = await pollUntil(
+      async () => {
+        const r = (await resources(o)).find((x) => x.vmid === vmid);
+        if (!r) return { gone: true as const };
+        return r.lock === undefined ? { row: r } : undefined;
+      },
+      { deadline, minMs: config.poll.minMs, maxMs: config.poll.maxMs, ...(o.signal ? { signal: o.signal } : {}) },
+    );
+    if (!found) throw new AppError('timeout', `[proxmox] VM ${vmid} stayed locked for ${Math.round(config.timeouts.taskMs / 1000)} s`);
+    return 'row' in found ? found.row : undefined;
+  }
+
+  /**
+   * Nextid reserves nothing: ids are handed out one at a time in this process (never twice while a clone runs),
+   * each checked free with nextid?vmid=N; another client taking one makes the clone fail with "already exists".
+   */
+  function allocateVmid(o: CallOpts): Promise<number> {
+    const next = allocating.then(async () => {
+      if (claimed.size === 0) floor = 0;
+      let id = Math.max(Number(await api.get<string | number>('/cluster/nextid', {}, o)), floor);
+      for (;;) {
+        while (claimed.has(id)) id++;
+        try {
+          await api.get('/cluster/nextid', { vmid: id }, o);
+          break;
+        } catch (e) {
+          if (!(e instanceof AppError && e.code === 'invalid_input')) throw e;
+          id++;
+        }
+      }
+      claimed.add(id);
+      floor = id + 1;
+      return id;
+    });
+    allocating = next.catch(() => undefined);
+    return next;
+  }
+
+  async function storageType(node: string, storage: string, o: CallOpts): Promise<string | undefined> {
+    let p = storageTypes.get(node);
+    if (!p) {
+      p = api.get<Array<{ storage: string; type: string }>>(`/nodes/${encodeURIComponent(node)}/storage`, {}, o).then((rows) => new Map(rows.map((r) => [r.storage, r.type])));
+      p.catch(() => storageTypes.delete(node));
+      storageTypes.set(node, p);
+    }
+    return (await p).get(storage);
+  }
+
+  async function resolveTemplate(spec: MachineSpec, o: CallOpts): Promise<TemplateInfo> {
+    const rows = (await resources(o)).filter(isTemplate);
+    const wanted = spec.template ?? (config.templates[spec.os] === undefined ? undefined : String(config.templates[spec.os]));
+    const row = wanted === undefined ? undefined : rows.find((r) => String(r.vmid) === wanted || r.name === wanted);
+    if (!row) {
+      const offered = rows.map((r) => `${r.vmid} (${r.name ?? 'unnamed'})`).join(', ') || 'none';
+      throw new AppError('invalid_input', `[proxmox] Unable to clone VM "${spec.name}": ${wanted === undefined ? `no template is mapped for OS "${spec.os}"` : `template "${wanted}" is not a template on the cluster`}`, {
+        hint: `Map the OS to a template VMID in the platform's templates setting. Templates found: ${offered}.`,
+      });
+    }
+    const cfg = await retry(() => api.get<Record<string, unknown>>(`${vmPath(row)}/config`, {}, o), o);
+    const disk = bootDisk(cfg);
+    const volid = disk ? String(cfg[disk]).split(',')[0]! : '';
+    const storage = volid.split(':')[0] ?? '';
+    const type = await storageType(row.node, storage, o);
+    // File storages link only qcow2 images; block storages link their base volumes.
+    const linkable = type !== undefined && linkedTypes.has(type) && (!['dir', 'nfs', 'cifs', 'glusterfs', 'btrfs', 'cephfs'].includes(type) || /\.qcow2$/.test(volid));
+    return { vmid: row.vmid, node: row.node, storage, linkable };
+  }
+
+  /** Clones the template into a new VMID and waits for the task; lock errors are retried with a fresh VMID. */
+  async function cloneFrom(spec: MachineSpec, tmpl: TemplateInfo, o: CallOpts): Promise<VmRow> {
+    const full = config.fullClone || spec.options?.fullClone === true || !tmpl.linkable;
+    const target = typeof spec.options?.storage === 'string' ? spec.options.storage : config.storage;
+    const storage = full ? target : tmpl.storage;
+    let sem = slots.get(storage);
+    if (!sem) slots.set(storage, (sem = createSemaphore(config.cloneSlotsPerStorage)));
+    const release = await sem.acquire(o.signal);
+    try {
+      return await retry(async () => {
+        const newid = await allocateVmid(o);
+        try {
+          let upid: unknown;
+          try {
+            upid = await api.post(`${vmPath(tmpl)}/clone`, { newid, name: spec.name, full: full ? 1 : 0, ...(full ? { storage } : {}) }, o);
+          } catch (e) {
+            if (e instanceof AppError && /config file already exists/.test(e.message)) throw new AppError('transient', e.message, { cause: e });
+            if (!(e instanceof AppError && /^59[56] /.test(causeText(e)))) throw e;
+            // The proxy gave up waiting; the daemon may still have started the clone: follow it if it did.
+            const after = await waitUnlocked(newid, o);
+            if (after?.name === spec.name) return after;
+            throw e;
+          }
+          if (!isUpid(upid)) throw new AppError('platform_error', `[proxmox] clone answered ${JSON.stringify(upid)} instead of a task id`);
+          await api.waitTask(upid, o);
+          return { vmid: newid, node: tmpl.node, name: spec.name, status: 'stopped' };
+        } finally {
+          claimed.delete(newid);
+        }
+      }, o);
+    } finally {
+      release();
+    }
+  }
+
+  /** Disk size, cloud-init snippets, then one config update that ends with the deployment tag. */
+  async function configure(vm: VmRow, spec: MachineSpec, o: CallOpts): Promise<void> {
+    const current = await retry(() => api.get<Record<string, unknown>>(`${vmPath(vm)}/config`, {}, o), o);
+    const disk = bootDisk(current);
+    const size = disk ? diskSizeGb(String(current[disk])) : undefined;
+    if (disk && size !== undefined && size < spec.diskGb) {
+      // PVE >= 8 answers a UPID, 7.x null; shrinking is refused, so only ever grow.
+      await retry(() => task(api.put(`${vmPath(vm)}/resize`, { disk, size: `${spec.diskGb}G` }, o), o), o);
+    }
+    const cicustom = snippets ? await writeSnippets(snippets, spec) : undefined;
+    const { params, remove } = machineConfig(spec, current, cicustom);
+    await retry(() => task(api.post(`${vmPath(vm)}/config`, { ...params, ...(remove.length > 0 ? { delete: remove.join(',') } : {}) }, o), o), o);
+  }
+
+  async function destroyRow(vm: VmRow, o: CallOpts): Promise<void> {
+    if (isTemplate(vm)) throw new AppError('platform_error', `[proxmox] VM ${vm.vmid} is a template; Glassdome never deletes templates`);
+    let row: VmRow | undefined = vm;
+    if (row.lock === 'clone' || row.lock === 'create') row = await waitUnlocked(vm.vmid, o);
+    if (!row) return;
+    await retry(async () => {
+      try {
+        const st = await api.get<{ status: string }>(`${vmPath(vm)}/status/current`, {}, o);
+        if (st.status !== 'stopped') await task(api.post(`${vmPath(vm)}/status/stop`, {}, o), o);
+        await task(api.del(vmPath(vm), { purge: 1, 'destroy-unreferenced-disks': 1 }, o), o);
+      } catch (e) {
+        if (e instanceof AppError && /does not exist/.test(causeText(e))) return; // gone: done
+        throw e;
+      }
+    }, o);
+  }
+
+  return {
+    resources,
+    locate,
+    get retries() {
+      return retries;
+    },
+
+    async create(spec: MachineSpec, o: CallOpts): Promise<MachineRef> {
+      try {
+        const tag = deploymentTag(spec.deploymentId);
+        let rows = (await resources(o)).filter((r) => !isTemplate(r));
+        let same = rows.filter((r) => r.name === spec.name);
+        if (same.length === 0) {
+          // Clones in flight that this process did not start show no name yet; one may be this machine, started by
+          // a process that was killed. Wait for them (bounded) before cloning, so the machine is not made twice.
+          const foreign = rows.filter((r) => r.lock === 'clone' && r.name === undefined && !claimed.has(r.vmid));
+          if (foreign.length > 0) {
+            await Promise.all(foreign.map((r) => waitUnlocked(r.vmid, o)));
+            rows = (await resources(o)).filter((r) => !isTemplate(r));
+            same = rows.filter((r) => r.name === spec.name);
+          }
+        }
+        const other = same.find((r) => parseTags(r.tags).some((t) => t.startsWith(tagPrefix) && t !== tag));
+        if (other) throw new AppError('conflict', `[proxmox] Unable to clone VM "${spec.name}": VM ${other.vmid} of that name belongs to another deployment (${other.tags})`);
+        const settled = (await Promise.all(same.map((r) => (r.lock ? waitUnlocked(r.vmid, o) : r)))).filter((r): r is VmRow => r !== undefined).sort((a, b) => a.vmid - b.vmid);
+        let vm = settled.find((r) => parseTags(r.tags).includes(tag)) ?? settled[0];
+        for (const r of settled) if (r !== vm) await destroyRow(r, o); // a duplicate from an interrupted run: keep one
+        if (vm && parseTags(vm.tags).includes(tag)) return { id: String(vm.vmid), name: spec.name };
+        // Not there, or cloned but never configured (the tag is set last): clone and/or configure it now.
+        vm ??= await cloneFrom(spec, await resolveTemplate(spec, o), o);
+        await configure(vm, spec, o);
+        return { id: String(vm.vmid), name: spec.name };
+      } catch (e) {
+        throw unable('clone', spec.name, e);
+      }
+    },
+
+    async destroy(ref: MachineRef, o: CallOpts): Promise<void> {
+      try {
+        const vm = await locate(ref, o);
+        if (vm) await destroyRow(vm, o);
+        if (snippets) await removeSnippets(snippets, ref.name);
+      } catch (e) {
+        throw unable('destroy', ref.name, e);
+      }
+    },
+
+    async start(ref: MachineRef, o: CallOpts): Promise<void> {
+      try {
+        let vm = await locate(ref, o);
+        if (vm?.lock) vm = await waitUnlocked(vm.vmid, o);
+        if (!vm) throw new AppError('not_found', `[proxmox] Unable to start VM "${ref.name}": it does not exist`);
+        if (vm.status === 'running') return;
+        const row = vm;
+        await retry(async () => {
+          try {
+            await task(api.post(`${vmPath(row)}/status/start`, {}, o), o);
+          } catch (e) {
+            if (!(e instanceof AppError && /already running/.test(e.message))) throw e;
+          }
+        }, o);
+      } catch (e) {
+        throw unable('start', ref.name, e);
+      }
+    },
+
+    async stop(ref: MachineRef, force: boolean, o: CallOpts): Promise<void> {
+      try {
+        const vm = await locate(ref, o);
+        if (!vm || vm.status === 'stopped') return;
+        if (!force) {
+          try {
+            // ACPI (or the guest agent) first; a guest that ignores it is stopped hard below.
+            await task(api.post(`${vmPath(vm)}/status/shutdown`, { timeout: config.timeouts.shutdownSec }, o), o);
+            return;
+          } catch (e) {
+            if (o.signal?.aborted) throw e;
+          }
+        }
+        await retry(() => task(api.post(`${vmPath(vm)}/status/stop`, {}, o), o), o);
+      } catch (e) {
+        throw unable('stop', ref.name, e);
+      }
+    },
+  };
+}
+
+export type Machines = ReturnType<typeof createMachines>;
