@@ -25,7 +25,7 @@ export function createApp(services: Services, options: WebOptions = {}) {
   if (web.setup.isComplete()) web.library.seedBundled();
 
   const app = new Hono<AppEnv>();
-  app.use(clientIp(), securityHeaders(options.secure === true), layoutRenderer(), authenticate(web), csrfProtection(), setupGate(web));
+  app.use(clientIp(), securityHeaders(options.secure === true), layoutRenderer(), authenticate(web), setupGate(web), csrfProtection());
 
   app.get('/healthz', open(), (c) => {
     services.db.$client.prepare('SELECT 1').get();

@@ -19,7 +19,7 @@ import * as s from './schemas.ts';
 
 export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
   const app = new Hono<AppEnv>();
-  const api = createApiBuilder(app, '/api/v1');
+  const api = createApiBuilder(app, '/api/v1', (c, id) => void scopeFor(web, c.get('viewer')!, id));
   const staff = ['admin', 'instructor'] as const satisfies Array<'admin' | 'instructor'>;
   const actions = deploymentActions(web);
 
@@ -128,12 +128,12 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
       return c.json(deploymentJson(id, 'all'), 202);
     },
   );
-  api.route({ method: 'get', path: '/deployments/:id', summary: 'A deployment with its machines and networks', tag: 'deployments', roles: 'any', response: s.deploymentResponse }, (c) => {
+  api.route({ method: 'get', path: '/deployments/:id', summary: 'A deployment with its machines and networks', tag: 'deployments', roles: 'any', scoped: true, response: s.deploymentResponse }, (c) => {
     const id = c.req.param('id')!;
     return c.json(deploymentJson(id, scopeFor(web, c.get('viewer')!, id)));
   });
   for (const action of ['cancel', 'retry', 'destroy'] as const) {
-    api.route({ method: 'post', path: `/deployments/:id/${action}`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a deployment (in the background)`, tag: 'deployments', roles: [...staff], response: s.stateResponse, status: 202 }, (c) => {
+    api.route({ method: 'post', path: `/deployments/:id/${action}`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a deployment (in the background)`, tag: 'deployments', roles: [...staff], scoped: true, response: s.stateResponse, status: 202 }, (c) => {
       const id = c.req.param('id')!;
       actions[action](c, id);
       return c.json({ id, state: deploymentModel(web, id, 'all').head.state }, 202);
@@ -146,6 +146,7 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
       summary: 'Follow a deployment: its events after `after` (or Last-Event-ID), then live',
       tag: 'deployments',
       roles: 'any',
+      scoped: true,
       stream: true,
       query: { after: { description: 'Replay events after this id', type: 'integer' } },
     },
@@ -184,12 +185,12 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
 
   // ------------------------------------------------------------------------------------------------ machines
   const mpath = '/deployments/:id/machines/:key';
-  api.route({ method: 'get', path: mpath, summary: 'A machine: live state, addresses, credentials for those allowed, snapshots', tag: 'machines', roles: 'any', response: s.machineDetail }, async (c) => {
+  api.route({ method: 'get', path: mpath, summary: 'A machine: live state, addresses, credentials for those allowed, snapshots', tag: 'machines', roles: 'any', scoped: true, response: s.machineDetail }, async (c) => {
     const d = await machineDetail(web, c.get('viewer')!, c.req.param('id')!, c.req.param('key')!);
     const { resourceName: _r, ...m } = d.m;
     return c.json({ ...m, power: d.state.power, liveAddresses: d.state.addresses, credentials: d.credentials, snapshots: d.snapshots, supportsSnapshots: d.supportsSnapshots });
   });
-  api.route({ method: 'post', path: `${mpath}/power`, summary: 'Start, shut down or reset a machine', tag: 'machines', roles: 'any', body: s.powerSchema, response: s.okResponse }, async (c, b) => {
+  api.route({ method: 'post', path: `${mpath}/power`, summary: 'Start, shut down or reset a machine', tag: 'machines', roles: 'any', scoped: true, body: s.powerSchema, response: s.okResponse }, async (c, b) => {
     const id = c.req.param('id')!;
     const key = c.req.param('key')!;
     visibleMachine(web, c.get('viewer')!, id, key);
@@ -197,7 +198,7 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
     web.audit.record(actorOf(c), `machine.${b.action}`, `machine:${id}/${key}`);
     return c.json({ ok: true as const });
   });
-  api.route({ method: 'post', path: `${mpath}/snapshots`, summary: 'Take a snapshot', tag: 'machines', roles: [...staff], body: s.snapshotSchema, response: s.okResponse, status: 201 }, async (c, b) => {
+  api.route({ method: 'post', path: `${mpath}/snapshots`, summary: 'Take a snapshot', tag: 'machines', roles: [...staff], scoped: true, body: s.snapshotSchema, response: s.okResponse, status: 201 }, async (c, b) => {
     const id = c.req.param('id')!;
     const key = c.req.param('key')!;
     visibleMachine(web, c.get('viewer')!, id, key);
@@ -205,7 +206,7 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
     web.audit.record(actorOf(c), 'machine.snapshot', `machine:${id}/${key}`, b.name);
     return c.json({ ok: true as const }, 201);
   });
-  api.route({ method: 'post', path: `${mpath}/snapshots/revert`, summary: 'Revert to a snapshot', tag: 'machines', roles: [...staff], body: s.snapshotSchema, response: s.okResponse }, async (c, b) => {
+  api.route({ method: 'post', path: `${mpath}/snapshots/revert`, summary: 'Revert to a snapshot', tag: 'machines', roles: [...staff], scoped: true, body: s.snapshotSchema, response: s.okResponse }, async (c, b) => {
     const id = c.req.param('id')!;
     const key = c.req.param('key')!;
     visibleMachine(web, c.get('viewer')!, id, key);

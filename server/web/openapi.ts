@@ -24,6 +24,8 @@ export interface OperationSpec<B extends z.ZodType | undefined> {
   query?: Record<string, { description: string; type: 'string' | 'integer' }>;
   response?: z.ZodType;
   status?: 200 | 201 | 202 | 204;
+  /** The route acts on deployment :id: a trainee outside it gets 404 before anything else is looked at. */
+  scoped?: boolean;
   /** A text/event-stream response instead of JSON. */
   stream?: boolean;
   description?: string;
@@ -34,13 +36,14 @@ const jsonSchema = (s: z.ZodType, io: 'input' | 'output') => {
   return rest;
 };
 
-export function createApiBuilder(app: Hono<AppEnv>, base: string) {
+export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c: Ctx, deploymentId: string) => void) {
   const ops: Array<OperationSpec<z.ZodType | undefined>> = [];
 
   function route<B extends z.ZodType | undefined = undefined>(spec: OperationSpec<B>, handler: (c: Ctx, body: B extends z.ZodType ? z.output<B> : undefined) => Response | Promise<Response>) {
     ops.push(spec as OperationSpec<z.ZodType | undefined>);
     const guard = spec.roles === 'public' ? open() : spec.roles === 'any' ? allow() : allow(...spec.roles);
     const h: Handler<AppEnv> = async (c) => {
+      if (spec.scoped) checkScope(c, c.req.param('id')!);
       let body: unknown;
       if (spec.body) {
         const r = spec.body.safeParse(await jsonBody(c));

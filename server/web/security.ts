@@ -10,6 +10,7 @@ import type { AppEnv, Ctx, WebDomain } from './context.ts';
 
 export const cookieNames = { session: 'gd_session', csrf: 'gd_csrf' } as const;
 const unsafe = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const anonymousForms = ['/login', '/setup'];
 
 export const isApi = (c: Ctx) => c.req.path.startsWith('/api/');
 
@@ -86,6 +87,8 @@ export function authenticate(web: WebDomain): MiddlewareHandler<AppEnv> {
 export function csrfProtection(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (!unsafe.has(c.req.method) || c.get('viewer')?.via === 'token') return next();
+    // Signed out, only the sign-in and setup forms act; every other route refuses the request as unauthenticated.
+    if (!c.get('viewer') && !anonymousForms.includes(c.req.path)) return next();
     const origin = c.req.header('Origin');
     if (origin && origin !== 'null') {
       const host = c.req.header('Host');
