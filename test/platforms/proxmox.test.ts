@@ -295,12 +295,13 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     }
   });
 
-  it('sets sshkeys in the encoding Proxmox accepts, and the clone fails clearly when a privilege is missing', async () => {
+  it('sets sshkeys in the encoding Proxmox accepts; a clone fails clearly for a local template on another node or a missing privilege', async () => {
     const s = track(await server({ auth: { tokens: [{ tokenid: 'root@pam!glassdome', secret: 'x', privs: ['*'] }, { tokenid: 'weak@pve!t', secret: 'y', privs: ['VM.Audit'] }] } }));
     const p = track(driver(s, {}, 'x'));
     const cloudInit = { userData: `#cloud-config\nusers:\n  - name: lab\n    ssh_authorized_keys: ["${sshKey}", "${sshKey.replace('lab@', 'other@')}"]\n`, networkConfig: 'version: 2\n', metaData: 'instance-id: k\n' };
     const ref = await p.createMachine(spec('keys', 'a', { cloudInit }));
     expect(s.state.vms.get(Number(ref.id))?.config.sshkeys).toBe(encodeURIComponent(`${sshKey}\n${sshKey.replace('lab@', 'other@')}`));
+    await expect(p.createMachine(spec('keys', 'c', { options: { node: 'pve2' } }))).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/to node pve2: template 9000 is on local storage local-lvm/) });
     const weak = track(driver(s, { auth: { mode: 'token', tokenId: 'weak@pve!t' } }, 'y'));
     const e = await weak.createMachine(spec('keys', 'b')).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(AppError);

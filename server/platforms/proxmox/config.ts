@@ -27,7 +27,7 @@ export const proxmoxConfigSchema = z.object({
     }),
   /** The node that holds the templates; clones are made there. */
   node: name,
-  /** Further nodes a clone may be placed on when the template sits on shared storage (default: only `node`). */
+  /** Further nodes clones are spread over when the template sits on shared storage (default: only `node`). */
   nodes: z.array(name).default([]),
   /** Where clone disks go; a linked clone stays on its template's storage. */
   storage: name.default('local-lvm'),

@@ -24,6 +24,8 @@ interface TemplateInfo {
   node: string;
   storage: string;
   linkable: boolean;
+  /** The template's disks are on shared storage, so clones may be made on another node. */
+  shared: boolean;
 }
 
 /** `[proxmox] Unable to <action> VM "<name>": <cause>`, keeping the code (transient, not_found...), hint and cause. */
@@ -42,7 +44,7 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
   const claimed = new Set<number>();
   let floor = 0;
   let allocating: Promise<unknown> = Promise.resolve();
-  const storageTypes = new Map<string, Promise<Map<string, string>>>();
+  const storageTypes = new Map<string, Promise<Map<string, { type: string; shared: boolean }>>>();
   let retries = 0;
   const retry = <T>(fn: () => Promise<T>, o: CallOpts) => withRetry(config.retry, fn, { ...o, onRetry: () => void retries++ });
   const vmPath = (r: { node: string; vmid: number }) => `/nodes/${encodeURIComponent(r.node)}/qemu/${r.vmid}`;
@@ -102,10 +104,12 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
     return next;
   }
 
-  async function storageType(node: string, storage: string, o: CallOpts): Promise<string | undefined> {
+  async function storageInfo(node: string, storage: string, o: CallOpts): Promise<{ type: string; shared: boolean } | undefined> {
     let p = storageTypes.get(node);
     if (!p) {
-      p = api.get<Array<{ storage: string; type: string }>>(`/nodes/${encodeURIComponent(node)}/storage`, {}, o).then((rows) => new Map(rows.map((r) => [r.storage, r.type])));
+      p = api
+        .get<Array<{ storage: string; type: string; shared?: number | boolean }>>(`/nodes/${encodeURIComponent(node)}/storage`, {}, o)
+        .then((rows) => new Map(rows.map((r) => [r.storage, { type: r.type, shared: Boolean(Number(r.shared ?? 0)) }])));
       p.catch(() => storageTypes.delete(node));
       storageTypes.set(node, p);
     }
@@ -126,17 +130,28 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
     const disk = bootDisk(cfg);
     const volid = disk ? String(cfg[disk]).split(',')[0]! : '';
     const storage = volid.split(':')[0] ?? '';
-    const type = await storageType(row.node, storage, o);
+    const info = await storageInfo(row.node, storage, o);
+    const type = info?.type;
     // File storages link only qcow2 images; block storages link their base volumes.
     const linkable = type !== undefined && linkedTypes.has(type) && (!['dir', 'nfs', 'cifs', 'glusterfs', 'btrfs', 'cephfs'].includes(type) || /\.qcow2$/.test(volid));
-    return { vmid: row.vmid, node: row.node, storage, linkable };
+    return { vmid: row.vmid, node: row.node, storage, linkable, shared: info?.shared ?? false };
+  }
+
+  /** Another node for the clone: the scenario's choice, or spread over `nodes` by name; only from shared storage. */
+  function placement(spec: MachineSpec, tmpl: TemplateInfo): string | undefined {
+    const asked = typeof spec.options?.node === 'string' ? spec.options.node : undefined;
+    if (asked !== undefined && asked !== tmpl.node && !tmpl.shared)
+      throw new AppError('invalid_input', `[proxmox] Unable to clone VM "${spec.name}" to node ${asked}: template ${tmpl.vmid} is on local storage ${tmpl.storage} of node ${tmpl.node}`, { hint: 'Put the template on shared storage, or leave the node to Glassdome.' });
+    const candidates = [...new Set([tmpl.node, ...config.nodes])];
+    const chosen = asked ?? (tmpl.shared && candidates.length > 1 ? candidates[[...spec.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % candidates.length] : undefined);
+    return chosen === tmpl.node ? undefined : chosen;
   }
 
   /** Clones the template into a new VMID and waits for the task; lock errors are retried with a fresh VMID. */
   async function cloneFrom(spec: MachineSpec, tmpl: TemplateInfo, o: CallOpts): Promise<VmRow> {
     const full = config.fullClone || spec.options?.fullClone === true || !tmpl.linkable;
-    const target = typeof spec.options?.storage === 'string' ? spec.options.storage : config.storage;
-    const storage = full ? target : tmpl.storage;
+    const storage = full ? (typeof spec.options?.storage === 'string' ? spec.options.storage : config.storage) : tmpl.storage;
+    const target = placement(spec, tmpl);
     let sem = slots.get(storage);
     if (!sem) slots.set(storage, (sem = createSemaphore(config.cloneSlotsPerStorage)));
     const release = await sem.acquire(o.signal);
@@ -146,7 +161,7 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
         try {
           let upid: unknown;
           try {
-            upid = await api.post(`${vmPath(tmpl)}/clone`, { newid, name: spec.name, full: full ? 1 : 0, ...(full ? { storage } : {}) }, o);
+            upid = await api.post(`${vmPath(tmpl)}/clone`, { newid, name: spec.name, full: full ? 1 : 0, ...(full ? { storage } : {}), ...(target ? { target } : {}) }, o);
           } catch (e) {
             if (e instanceof AppError && /config file already exists/.test(e.message)) throw new AppError('transient', e.message, { cause: e });
             if (!(e instanceof AppError && /^59[56] /.test(causeText(e)))) throw e;
@@ -157,7 +172,7 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
           }
           if (!isUpid(upid)) throw new AppError('platform_error', `[proxmox] clone answered ${JSON.stringify(upid)} instead of a task id`);
           await api.waitTask(upid, o);
-          return { vmid: newid, node: tmpl.node, name: spec.name, status: 'stopped' };
+          return { vmid: newid, node: target ?? tmpl.node, name: spec.name, status: 'stopped' };
         } finally {
           claimed.delete(newid);
         }
