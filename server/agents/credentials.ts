@@ -61,14 +61,15 @@ export function hashPassword(plain: string, salt: string, rounds?: number): stri
   for (let i = 0; i < 16 + A[0]!; i++) ds.update(S);
   const Sseq = repeatTo(ds.digest(), S.length);
 
+  // The rounds dominate the cost: one-shot hashes over a reused buffer leave no hash object per round for the GC.
   let C = A;
+  const scratch = Buffer.allocUnsafe(64 + Sseq.length + 2 * Pseq.length + 64);
   for (let i = 0; i < r; i++) {
-    const c = sha();
-    c.update(i & 1 ? Pseq : C);
-    if (i % 3) c.update(Sseq);
-    if (i % 7) c.update(Pseq);
-    c.update(i & 1 ? C : Pseq);
-    C = c.digest();
+    let off = (i & 1 ? Pseq : C).copy(scratch, 0);
+    if (i % 3) off += Sseq.copy(scratch, off);
+    if (i % 7) off += Pseq.copy(scratch, off);
+    off += (i & 1 ? C : Pseq).copy(scratch, off);
+    C = crypto.hash('sha512', scratch.subarray(0, off), 'buffer');
   }
 
   // The digest's bytes are emitted in the spec's fixed interleaving: groups (i, i+21, i+42) rotated by i mod 3.

@@ -47,9 +47,22 @@ export function createRunner(opts: RunnerOptions) {
   let heartbeat: NodeJS.Timeout | undefined;
 
   const now = () => new Date().toISOString();
-  const gateFor = (platformId: string) => {
-    let g = gates.get(platformId);
-    if (!g) gates.set(platformId, (g = new PriorityGate(concurrency)));
+  // The per-step statements run thousands of times in a large deployment: prepared once, not rebuilt per call.
+  const sql = {
+    stepRunning: db.$client.prepare("UPDATE steps SET state = 'running', started_at = ?, ended_at = NULL, error = NULL, attempts = ? WHERE deployment_id = ? AND key = ?"),
+    stepEnded: db.$client.prepare('UPDATE steps SET state = ?, ended_at = ?, error = ? WHERE deployment_id = ? AND key = ?'),
+    resource: db.$client.prepare<[string, string], { name: string; external_id: string | null }>('SELECT name, external_id FROM resources WHERE deployment_id = ? AND key = ?'),
+    upsertResource: db.$client.prepare(
+      'INSERT INTO resources (deployment_id, key, kind, name, external_id, state) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (deployment_id, key) DO UPDATE SET name = excluded.name, state = excluded.state, updated_at = excluded.updated_at, external_id = coalesce(excluded.external_id, resources.external_id)',
+    ),
+    addresses: db.$client.prepare('UPDATE resources SET addresses = ?, updated_at = ? WHERE deployment_id = ? AND key = ?'),
+  };
+  // Clones are slow and queue on the platform; power and network calls are quick. Separate gates keep a start
+  // from waiting behind clones that are themselves only waiting for a storage slot.
+  const gateFor = (platformId: string, lane: 'create' | 'control') => {
+    let g = gates.get(`${platformId}/${lane}`);
+    if (!g) gates.set(`${platformId}/${lane}`, (g = new PriorityGate(concurrency)));
     return g;
   };
 
@@ -113,7 +126,7 @@ export function createRunner(opts: RunnerOptions) {
     const plan = d.plan as Plan;
     const platform = await platforms.instance(d.platformId);
     if (d.state !== 'deploying') setState(id, 'deploying');
-    const gate = gateFor(d.platformId);
+    const lanes = { create: gateFor(d.platformId, 'create'), control: gateFor(d.platformId, 'control') };
 
     // Steps a dead process left running are run again: every step is idempotent.
     const interrupted = db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run().changes;
@@ -130,42 +143,55 @@ export function createRunner(opts: RunnerOptions) {
       for (const next of dependants.get(key) ?? []) {
         if (state.get(next) !== 'pending') continue;
         state.set(next, 'skipped');
-        db.update(steps).set({ state: 'skipped', error: why, endedAt: now() }).where(and(eq(steps.deploymentId, id), eq(steps.key, next))).run();
+        sql.stepEnded.run('skipped', now(), why, id, next);
         skipDependants(next, why);
       }
     };
     for (const [key, s] of state) if (s === 'failed' || s === 'skipped') skipDependants(key, `depends on ${key}, which did not finish`);
 
-    for (;;) {
-      if (signal.aborted) break;
-      const ready = [...state].filter(([key, s]) => s === 'pending' && !running.has(key) && byKey.get(key)!.dependsOn.every((dep) => state.get(dep) === 'done')).map(([key]) => key);
+    // Event-driven: each finished step counts down its dependants' open dependencies and starts those that reach 0.
+    const open = new Map(plan.steps.map((st) => [st.key, st.dependsOn.filter((dep) => state.get(dep) !== 'done').length]));
+    let finished!: () => void;
+    const allDone = new Promise<void>((resolve) => (finished = resolve));
+    const launchStep = (key: string) => {
+      const step = byKey.get(key)!;
+      const p = (async () => {
+        const release = limitedKinds.has(step.kind) ? await lanes[step.kind === 'create' ? 'create' : 'control'].acquire(priority.get(key)!, signal) : () => {};
+        try {
+          const result = await runStep(id, plan, step, platform, secret, signal);
+          state.set(key, result);
+          if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
+          else if (!signal.aborted) launchReady((dependants.get(key) ?? []).filter((next) => open.set(next, open.get(next)! - 1).get(next) === 0));
+        } finally {
+          release();
+        }
+      })()
+        .catch((e: unknown) => {
+          // Aborted while waiting for a gate, or a bug: never let a step vanish without a state.
+          const to: StepState = signal.aborted ? 'cancelled' : 'failed';
+          state.set(key, to);
+          sql.stepEnded.run(to, now(), errorMessage(e), id, key);
+          if (to === 'failed') skipDependants(key, `depends on ${key}, which failed`);
+        })
+        .finally(() => {
+          running.delete(key);
+          if (running.size === 0) finished();
+        });
+      running.set(key, p);
+    };
+    const launchReady = (keys: string[]) => {
+      const ready = keys.filter((k) => state.get(k) === 'pending' && !running.has(k) && open.get(k) === 0);
       ready.sort((a, b) => priority.get(b)! - priority.get(a)!);
-      for (const key of ready) {
-        const step = byKey.get(key)!;
-        const p = (async () => {
-          const release = limitedKinds.has(step.kind) ? await gate.acquire(priority.get(key)!, signal) : () => {};
-          try {
-            const result = await runStep(id, plan, step, platform, secret, signal);
-            state.set(key, result);
-            if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
-          } finally {
-            release();
-          }
-        })()
-          .catch(() => {
-            state.set(key, 'cancelled');
-          })
-          .finally(() => running.delete(key));
-        running.set(key, p);
-      }
-      if (running.size === 0) break;
-      // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
-      const tick = sleep(1000, 'tick' as const, { signal }).catch(() => 'tick' as const);
-      if ((await Promise.race([...running.values(), tick])) === 'tick') {
-        const wanted = stateOf(id);
-        if (wanted === 'cancelling' || wanted === 'destroying') stop();
-      }
-    }
+      for (const key of ready) launchStep(key);
+    };
+    // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
+    const poll = setInterval(() => {
+      const wanted = stateOf(id);
+      if (wanted === 'cancelling' || wanted === 'destroying') stop();
+    }, 1000);
+    launchReady([...state.keys()]);
+    if (running.size > 0) await allDone;
+    clearInterval(poll);
     await Promise.allSettled(running.values());
 
     if (signal.aborted) {
@@ -174,7 +200,7 @@ export function createRunner(opts: RunnerOptions) {
       if (current === 'cancelling') setState(id, 'cancelled');
       return current === 'cancelling' ? 'cancelled' : current;
     }
-    const failed = [...state].filter(([, s]) => s === 'failed').map(([k]) => k);
+    const failed = [...state].filter(([, s]) => s !== 'done' && s !== 'skipped').map(([k]) => k);
     if (failed.length > 0) {
       const skipped = [...state].filter(([, s]) => s === 'skipped').length;
       setState(id, 'failed', `${failed.length} step(s) failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', ...' : ''}); ${skipped} skipped`);
@@ -185,14 +211,13 @@ export function createRunner(opts: RunnerOptions) {
   }
 
   async function runStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, signal: AbortSignal): Promise<StepState> {
-    const where = and(eq(steps.deploymentId, id), eq(steps.key, step.key));
     const scale = platform.timeScale ?? 1;
     for (let attempt = 1; ; attempt++) {
-      db.update(steps).set({ state: 'running', startedAt: now(), endedAt: null, error: null, attempts: attempt }).where(where).run();
+      sql.stepRunning.run(now(), attempt, id, step.key);
       events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
       try {
         await executeStep(id, plan, step, platform, secret, { signal, addressMs: timeouts.addressMs * scale, readyMs: timeouts.readyMs * scale });
-        db.update(steps).set({ state: 'done', endedAt: now() }).where(where).run();
+        sql.stepEnded.run('done', now(), null, id, step.key);
         events.publish(id, 'step.finished', 'done', step.key);
         return 'done';
       } catch (e) {
@@ -204,7 +229,7 @@ export function createRunner(opts: RunnerOptions) {
           await sleep(backoff, undefined, { signal });
           continue;
         }
-        db.update(steps).set({ state: 'failed', endedAt: now(), error: message }).where(where).run();
+        sql.stepEnded.run('failed', now(), message, id, step.key);
         events.publish(id, 'step.failed', message, step.key);
         return 'failed';
       }
@@ -249,7 +274,7 @@ export function createRunner(opts: RunnerOptions) {
     if (step.kind === 'start') await platform.startMachine(ref, { signal });
     else if (step.kind === 'address') {
       const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: o.addressMs });
-      db.update(resources).set({ addresses, updatedAt: now() }).where(and(eq(resources.deploymentId, id), eq(resources.key, m.key))).run();
+      sql.addresses.run(JSON.stringify(addresses), now(), id, m.key);
     } else await platform.waitForReady(ref, { signal, timeoutMs: o.readyMs });
   }
 
@@ -258,22 +283,19 @@ export function createRunner(opts: RunnerOptions) {
   }
 
   function upsertResource(id: string, key: string, kind: string, name: string, externalId: string | null, state: string) {
-    db.insert(resources)
-      .values({ deploymentId: id, key, kind, name, externalId, state })
-      .onConflictDoUpdate({ target: [resources.deploymentId, resources.key], set: { name, state, updatedAt: now(), ...(externalId ? { externalId } : {}) } })
-      .run();
+    sql.upsertResource.run(id, key, kind, name, externalId, state);
   }
 
   function networkRef(id: string, key: string): NetworkRef {
-    const r = db.select().from(resources).where(and(eq(resources.deploymentId, id), eq(resources.key, key))).get();
-    if (!r?.externalId) throw new AppError('internal', `Network ${key} of deployment ${id} has no platform id although its step is done`);
-    return { id: r.externalId, name: r.name };
+    const r = sql.resource.get(id, key);
+    if (!r?.external_id) throw new AppError('internal', `Network ${key} of deployment ${id} has no platform id although its step is done`);
+    return { id: r.external_id, name: r.name };
   }
 
   function machineRef(id: string, key: string): MachineRef {
-    const r = db.select().from(resources).where(and(eq(resources.deploymentId, id), eq(resources.key, key))).get();
-    if (!r?.externalId) throw new AppError('internal', `Machine ${key} of deployment ${id} has no platform id although its create step is done`);
-    return { id: r.externalId, name: r.name };
+    const r = sql.resource.get(id, key);
+    if (!r?.external_id) throw new AppError('internal', `Machine ${key} of deployment ${id} has no platform id although its create step is done`);
+    return { id: r.external_id, name: r.name };
   }
 
   // ------------------------------------------------------------------------------------------------ destroying
@@ -283,7 +305,7 @@ export function createRunner(opts: RunnerOptions) {
     const d = db.select().from(deployments).where(eq(deployments.id, id)).get()!;
     const platform = await platforms.instance(d.platformId);
     setState(id, 'destroying');
-    const gate = gateFor(d.platformId);
+    const gate = gateFor(d.platformId, 'control');
     const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       const scale = platform.timeScale ?? 1;
       for (let attempt = 1; ; attempt++) {

@@ -4,7 +4,7 @@
 // clones that were running finish on time, as they would on a hypervisor.
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { and, eq, gt } from 'drizzle-orm';
+import { and, eq, gt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
@@ -45,8 +45,19 @@ type Op = 'clone' | 'boot' | 'cloudInit' | 'power';
 
 /** Seeded duration in simulated seconds for one operation of one machine: the same whatever the order of calls. */
 export function simulatedSeconds(config: SimulatorConfig, machineName: string, op: Op): number {
+  machineName = stableName(machineName);
   const [lo, hi] = { clone: config.durations.cloneSec, boot: config.durations.bootSec, cloudInit: config.durations.cloudInitSec, power: config.durations.powerSec }[op];
   return lo + (hi - lo) * unitHash(`${config.seed}/${machineName}/${op}`);
+}
+
+/** The storage a machine is cloned onto when its options name none: a hash of its name. */
+export function storageFor(config: SimulatorConfig, machineName: string): string {
+  return config.storages[Math.floor(unitHash(stableName(machineName)) * config.storages.length)]!;
+}
+
+/** A machine's name without its deployment id, so the same scenario draws the same durations in every deployment. */
+function stableName(name: string): string {
+  return name.replace(/^gd-[a-z0-9]+-/, '');
 }
 
 function unitHash(text: string): number {
@@ -60,8 +71,15 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
   const ms = (seconds: number) => Math.round(seconds * 1000 * scale);
   const calls = new Map<string, number>();
 
-  const row = (name: string) => db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.name, name))).get();
-  const rowById = (id: string) => db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, id))).get();
+  const byName = db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.name, sql.placeholder('name')))).prepare();
+  const byId = db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, sql.placeholder('id')))).prepare();
+  const totals = db
+    .select({ cpus: sql<number>`coalesce(sum(${simMachines.cpus}), 0)`, memoryMb: sql<number>`coalesce(sum(${simMachines.memoryMb}), 0)`, maxId: sql<number>`coalesce(max(cast(${simMachines.id} as integer)), 99)` })
+    .from(simMachines)
+    .where(eq(simMachines.platformId, platformId))
+    .prepare();
+  const row = (name: string) => byName.get({ name });
+  const rowById = (id: string) => byId.get({ id });
 
   /** Injected faults, drawn from the seed, the machine and how often it was called: reproducible runs. */
   function maybeFail(action: string, name: string, vmid: string) {
@@ -151,13 +169,11 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
         throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`);
       maybeFail('clone', spec.name, 'new');
 
-      const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : config.storages[Math.floor(unitHash(spec.name) * config.storages.length)]!;
+      const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : storageFor(config, spec.name);
       const placed = db.$client.transaction(() => {
         const again = row(spec.name);
         if (again) return again;
-        const all = db.select().from(simMachines).where(eq(simMachines.platformId, platformId)).all();
-        const cpus = all.reduce((s, m) => s + m.cpus, 0);
-        const mem = all.reduce((s, m) => s + m.memoryMb, 0);
+        const { cpus, memoryMb: mem, maxId } = totals.get()!;
         if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
           throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": not enough capacity (${config.capacity.cpus - cpus} vCPUs and ${config.capacity.memoryMb - mem} MiB free, ${spec.cpus} vCPUs and ${spec.memoryMb} MiB asked)`, {
             hint: 'Deploy fewer instances or raise the platform capacity.',
@@ -173,7 +189,6 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
           .sort((a, b) => b - a);
         const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
         if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
-        const maxId = all.reduce((mx, m) => Math.max(mx, Number(m.id)), 99);
         return db
           .insert(simMachines)
           .values({

@@ -52,12 +52,14 @@ describe('buildCloudInit user-data', () => {
         groups: ['sudo', 'adm', 'www-data'],
         shell: '/bin/bash',
         lock_passwd: false,
-        passwd: hashPassword('pw-alice', deriveSalt('deployment-secret', 'i1.web', 'alice')),
+        // alice's password is generated (high entropy): crypt's minimum rounds; bob's comes from the scenario: the default.
+        passwd: hashPassword('pw-alice', deriveSalt('deployment-secret', 'i1.web', 'alice'), 1000),
         ssh_authorized_keys: [aliceKey],
       },
       { name: 'bob', shell: '/bin/bash', lock_passwd: false, passwd: hashPassword('pw-bob', deriveSalt('deployment-secret', 'i1.web', 'bob')) },
     ]);
-    expect(ud.users[0].passwd).toMatch(/^\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
+    expect(ud.users[0].passwd).toMatch(/^\$6\$rounds=1000\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
+    expect(ud.users[1].passwd).toMatch(/^\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
     expect(ud.ssh_pwauth).toBe(true);
     expect(media.userData).not.toContain('pw-alice');
   });
