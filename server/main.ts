@@ -1,10 +1,14 @@
-// The only file with side effects: config -> db + migrations -> resume interrupted runs -> serve.
-import { serve } from '@hono/node-server';
+// The only file with side effects: config -> db + migrations -> resume interrupted runs -> setup code -> TLS -> serve.
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import { createSetup, writeSetupCodeFile } from './accounts/setup.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { errorMessage } from './errors.ts';
 import { createServices } from './services.ts';
+import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from './web/tls.ts';
 
 const config = loadConfig();
 const services = createServices({ config });
@@ -22,9 +26,35 @@ if (!setup.isComplete()) {
   console.log(`glassdome: setup code ${code} (also in ${file}); open the appliance in a browser to set it up`);
 }
 
-const server = serve({ fetch: createApp(services).fetch, hostname: config.host, port: config.port }, (info) => {
-  console.log(`glassdome: serving http://${info.address}:${info.port} (data in ${config.dataDir})`);
-});
+const closers: Array<() => void> = [];
+let port = config.port;
+if (config.tls) {
+  const pem = await loadOrCreateCertificate(config.dataDir);
+  if (pem.created) console.log(`glassdome: generated a self-signed certificate in ${config.dataDir}/tls (upload your own in Settings > HTTPS)`);
+  const httpsServer = https.createServer({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
+  const app = createApp(services, { secure: true, tls: createTlsControl(config.dataDir, httpsServer, pem) });
+  httpsServer.on('request', getRequestListener(app.fetch));
+  const redirect = createRedirectServer(() => port, config.host);
+  const front = createFrontDoor(httpsServer, redirect);
+  front.listen(config.port, config.host, () => {
+    port = (front.address() as AddressInfo).port;
+    console.log(`glassdome: serving https://${config.host}:${port} (data in ${config.dataDir})`);
+  });
+  closers.push(() => front.close(), () => httpsServer.close(), () => redirect.close());
+  if (config.httpPort !== undefined) {
+    const plain = createRedirectServer(() => port, config.host);
+    plain.listen(config.httpPort, config.host, () => console.log(`glassdome: redirecting http://${config.host}:${(plain.address() as AddressInfo).port} to HTTPS`));
+    closers.push(() => plain.close());
+  }
+} else {
+  const app = createApp(services, { secure: false });
+  const server = http.createServer(getRequestListener(app.fetch));
+  server.listen(config.port, config.host, () => {
+    port = (server.address() as AddressInfo).port;
+    console.log(`glassdome: serving http://${config.host}:${port} (plain HTTP for development; data in ${config.dataDir})`);
+  });
+  closers.push(() => server.close());
+}
 
 let stopping = false;
 async function stop(signal: string) {
@@ -32,7 +62,7 @@ async function stop(signal: string) {
   stopping = true;
   console.log(`glassdome: ${signal}, stopping`);
   clearInterval(sweep);
-  server.close();
+  for (const close of closers) close();
   try {
     await services.close();
   } catch (e) {
