@@ -82,7 +82,8 @@ export function getDeployment(db: Db, id: string) {
   if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`, { hint: 'List deployments with `glassdome list`.' });
   const stepRows = db.select().from(steps).where(eq(steps.deploymentId, id)).orderBy(asc(steps.key)).all();
   const resourceRows = db.select().from(resources).where(eq(resources.deploymentId, id)).all();
-  const { secret: _secret, plan, ...rest } = d;
+  // The secret and the scenario text (which may hold lab passwords) never leave through a view.
+  const { secret: _secret, scenarioYaml: _yaml, plan, ...rest } = d;
   return {
     ...rest,
     state: d.state as DeploymentState,
@@ -93,6 +94,13 @@ export function getDeployment(db: Db, id: string) {
 }
 
 export type DeploymentView = ReturnType<typeof getDeployment>;
+
+/** The scenario text a deployment was made from; it may hold lab passwords, so it is read only where needed. */
+export function deploymentScenarioYaml(db: Db, id: string): string {
+  const d = db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get();
+  if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
+  return d.yaml;
+}
 
 export function listDeployments(db: Db, limit = 100) {
   return db

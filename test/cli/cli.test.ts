@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../server/cli/main.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-cli-'));
+const saved = { ...process.env };
+beforeAll(() => {
+  process.env.GLASSDOME_DATA_DIR = dir;
+  process.env.GLASSDOME_SIM_SPEED = '3000';
+});
+afterAll(() => {
+  process.env = saved;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const sink = (append: (s: string) => void) => new Writable({ write: (chunk, _enc, cb) => (append(String(chunk)), cb()) });
+  const code = await main(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+  return { code, out, err };
+}
+
+const samples = fs.readdirSync('server/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => path.join('server/scenarios', f));
+
+describe('glassdome CLI', () => {
+  it('validates the bundled samples with exit code 0', async () => {
+    const r = await run('validate', ...samples);
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n')).toHaveLength(samples.length);
+  });
+
+  it('reports every problem with file, line and field, and exits 2 for invalid input', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'glassdome: 1\nname: Bad\ntitle: x\nnetworks:\n  - name: lan\n    vlan: 5000\nmachines:\n  - name: a\n    networks: [wan]\n');
+    const r = await run('validate', bad);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${bad}:2:7: name:`);
+    expect(r.err).toContain(`${bad}:6:11: networks[0].vlan: expected a VLAN id from 1 to 4094`);
+    expect(r.err).toContain(`${bad}: 2 problems`);
+  });
+
+  it('exits 2 for unknown commands, bad options and missing files', async () => {
+    expect((await run('frobnicate')).code).toBe(2);
+    expect((await run('plan', samples[0]!, '--instances', 'zero')).code).toBe(2);
+    expect((await run('plan', path.join(dir, 'missing.yaml'))).code).toBe(2);
+    expect((await run('status', 'nosuchid')).code).toBe(2);
+  });
+
+  it('prints a plan as JSON with routers, addresses and VLANs per instance', async () => {
+    const r = await run('plan', 'server/scenarios/web-dmz.yaml', '--instances', '2', '--json');
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.out);
+    expect(plan.instances).toBe(2);
+    expect(plan.machines.filter((m: { role: string }) => m.role === 'router')).toHaveLength(2);
+    const vlans = plan.networks.filter((n: { kind: string }) => n.kind === 'isolated').map((n: { vlan: number }) => n.vlan);
+    expect(new Set(vlans).size).toBe(vlans.length);
+  });
+
+  it.each(samples)('deploys %s on the simulator, reports it, and destroys it leaving nothing behind', async (file) => {
+    const deployed = await run('deploy', file, '--wait');
+    expect(deployed.code, deployed.err).toBe(0);
+    const id = /deployment (\w+):/.exec(deployed.out)![1]!;
+    expect(deployed.out).toContain('final state: ready');
+
+    const status = await run('status', id, '--json');
+    expect(status.code).toBe(0);
+    const view = JSON.parse(status.out);
+    expect(view.state).toBe('ready');
+    for (const m of view.machines) {
+      expect(m.state).toBe('ready');
+      expect(m.platformId).toMatch(/^\d+$/);
+      expect(m.steps.map((s: { kind: string }) => s.kind)).toEqual(['create', 'start', 'address', 'ready']);
+      for (const s of m.steps) expect(Date.parse(s.endedAt)).toBeGreaterThanOrEqual(Date.parse(s.startedAt));
+    }
+    expect(JSON.stringify(view)).not.toMatch(/secret|passw/i);
+
+    const destroyed = await run('destroy', id);
+    expect(destroyed.code, destroyed.err).toBe(0);
+    expect(destroyed.out).toContain('final state: destroyed');
+    expect((await run('list')).out).toMatch(new RegExp(`${id}\\s+destroyed`));
+  }, 120_000);
+});
