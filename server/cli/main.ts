@@ -13,6 +13,10 @@ import { scenarioJsonSchema, validateScenario } from '../orchestrator/scenario.t
 import type { DeploymentState } from '../orchestrator/states.ts';
 import { platformKinds, type PlatformKind } from '../platforms/kinds.ts';
 import { createServices, type Services } from '../services.ts';
+import { createRemote, runRemote } from './remote.ts';
+
+/** Commands that run against a remote appliance when --server is given. */
+const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms'];
 
 const usage = `Usage: glassdome <command> [options]
 
@@ -32,6 +36,10 @@ Deployments
   destroy ID                                remove everything a deployment created
   platforms                                 configured platforms
 
+Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
+cancel, retry, destroy and platforms run on that appliance through its API. Create the token in Settings > API
+tokens; for the appliance's own HTTPS certificate add --ca FILE.
+
 Exit codes: 0 success, 1 failure, 2 invalid input.`;
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -48,6 +56,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         json: { type: 'boolean', default: false },
         wait: { type: 'boolean', default: false },
         out: { type: 'string' },
+        server: { type: 'string' },
+        token: { type: 'string' },
+        ca: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -66,8 +77,31 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     return 2;
   }
 
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    err.write(`glassdome: ${errorMessage(e)}\n`);
+    return 2;
+  }
+  const server = o.server ?? config.remote.server;
+  if (server && remoteCommands.includes(command)) {
+    const token = o.token ?? config.remote.token;
+    if (!token) {
+      err.write('glassdome: --server needs --token (or GLASSDOME_TOKEN): create one in Settings > API tokens\n');
+      return 2;
+    }
+    try {
+      return (await runRemote(createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }), command, args, { platform: o.platform, instances, json: o.json, wait: o.wait }, print))!;
+    } catch (e) {
+      if (!isAppError(e)) throw e;
+      err.write(`glassdome: ${e.message}\n${e.issues ? `${e.issues.map(formatIssue).join('\n')}\n` : ''}${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      return e.code === 'invalid_input' || e.code === 'not_found' ? 2 : 1;
+    }
+  }
+
   let services: Services | undefined;
-  const domain = () => (services ??= createServices({ config: loadConfig(), runner: {} }));
+  const domain = () => (services ??= createServices({ config, runner: {} }));
   try {
     switch (command) {
       case 'validate':
