@@ -540,3 +540,11 @@ describe('scenarioJsonSchema', () => {
     expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
   });
 });
+
+describe('the exported JSON Schema file', () => {
+  it('is up to date with the zod schema (regenerate with npm run schema:scenario)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { scenarioJsonSchema: current } = await import('../../server/orchestrator/scenario.ts');
+    expect(JSON.parse(readFileSync('views/static/scenario.schema.json', 'utf8'))).toEqual(current());
+  });
+});
