@@ -35,16 +35,19 @@ export function topologyOf(model: DeploymentModel): TopologyInstance[] {
     const routerM = model.machines.find((m) => m.instance === inst && m.role === 'router');
     const planned = model.plan.machines.find((m) => m.instance === inst && m.role === 'router');
     const width = Math.max(nets.length * col + margin * 2, 460);
-    const netY = routerM ? 150 : 30;
+    const hasUplink = planned?.router?.uplinkNic !== undefined;
+    // Room for the uplink above the router only when there is one.
+    const routerY = hasUplink ? 64 : 14;
+    const netY = routerM ? routerY + 86 : 30;
     const networks = nets.map((n, i) => ({ key: n.key, name: n.name, cidr: n.cidr, ...(n.vlan === undefined ? {} : { vlan: n.vlan }), internet: n.internet, x: margin + i * col, y: netY, w: col - 20, h: 46 }));
     const netBox = new Map(networks.map((n) => [n.key, n]));
     const links: TopologyInstance['links'] = [];
     let uplink: Box | undefined;
     let router: TopologyInstance['router'];
     if (routerM) {
-      router = { x: width / 2 - 90, y: 64, w: 180, h: 46, hostname: routerM.hostname, state: routerM.state, key: routerM.key, addresses: routerM.plannedAddresses };
+      router = { x: width / 2 - 90, y: routerY, w: 180, h: 46, hostname: routerM.hostname, state: routerM.state, key: routerM.key, addresses: routerM.plannedAddresses };
       for (const n of networks) links.push({ x1: width / 2, y1: router.y + router.h, x2: n.x + n.w / 2, y2: n.y, kind: 'router' });
-      if (planned?.router?.uplinkNic !== undefined) {
+      if (hasUplink) {
         uplink = { x: width / 2 - 60, y: 8, w: 120, h: 30 };
         links.push({ x1: width / 2, y1: uplink.y + uplink.h, x2: width / 2, y2: router.y, kind: 'uplink' });
       }
