@@ -329,6 +329,17 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     expect(await p.waitForAddress(ref, { timeoutMs: 5000 })).toEqual(['10.185.0.100']);
     await expect(p.waitForReady(ref, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'platform_error', message: expect.stringMatching(/cloud-init reports an error/) });
   });
+
+  it('stops waiting for a guest that never answers when the call is aborted, and times out on its bound otherwise', async () => {
+    const s = track(await server({ guest: { agentDelayMs: 60_000 } }));
+    const p = track(driver(s));
+    const ref = await p.createMachine(spec('abort', 'a'));
+    await p.startMachine(ref);
+    const t0 = Date.now();
+    await expect(p.waitForAddress(ref, { timeoutMs: 60_000, signal: AbortSignal.timeout(100) })).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await expect(p.waitForReady(ref, { timeoutMs: 150 })).rejects.toMatchObject({ code: 'timeout', message: expect.stringContaining('"gd-abort-i1-a"') });
+  });
 });
 
 async function waitTask(s: ProxmoxServer, upid: string): Promise<void> {
