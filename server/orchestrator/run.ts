@@ -216,7 +216,7 @@ export function createRunner(opts: RunnerOptions) {
       sql.stepRunning.run(now(), attempt, id, step.key);
       events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
       try {
-        await executeStep(id, plan, step, platform, secret, { signal, addressMs: timeouts.addressMs * scale, readyMs: timeouts.readyMs * scale });
+        await executeStep(id, plan, step, platform, secret, { signal, addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
         sql.stepEnded.run('done', now(), null, id, step.key);
         events.publish(id, 'step.finished', 'done', step.key);
         return 'done';
@@ -465,6 +465,11 @@ export function createRunner(opts: RunnerOptions) {
 }
 
 export type Runner = ReturnType<typeof createRunner>;
+
+/** A limit for a sped-up platform; a floor keeps it above event-loop stalls on a loaded machine. */
+function scaled(ms: number, scale: number): number {
+  return scale < 1 ? Math.max(ms * scale, Math.min(ms, 10_000)) : ms;
+}
 
 /** For each step, the nominal length of the longest chain from its start to the end of the deployment. */
 function bottomLevels(all: PlannedStep[], dependants: Map<string, string[]>): Map<string, number> {
