@@ -1,9 +1,12 @@
 // What a viewer may see of a deployment, shaped for the pages, the live stream and the API: a trainee sees only
 // the instances assigned to them (machines, networks, addresses, events); everyone else sees all of it.
 import { and, desc, eq, gt, sql } from 'drizzle-orm';
-import { events as eventsTable } from '../db/schema.ts';
+import type { Database } from 'better-sqlite3';
+import { deployments as deploymentsTable, events as eventsTable } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
-import { getDeployment, listDeployments, machineStatus } from '../orchestrator/deployments.ts';
+import { listDeployments, machineStatus, type DeploymentView, type StepView } from '../orchestrator/deployments.ts';
+import type { Plan } from '../orchestrator/plan.ts';
+import type { DeploymentState } from '../orchestrator/states.ts';
 import type { DeploymentEvent } from '../orchestrator/events.ts';
 import type { Viewer, WebDomain } from './context.ts';
 
@@ -48,12 +51,115 @@ export interface NetworkModel {
   state: string;
 }
 
-export function deploymentModel(web: WebDomain, id: string, scope: Scope) {
-  const view = getDeployment(web.db, id);
+// A plan never changes once its deployment is created: parse it once (it is the largest part of a page's data).
+const planCache = new Map<string, Plan>();
+const viewCache = new Map<string, { version: string; view: DeploymentView; db: Database }>();
+const statements = new WeakMap<Database, { plan: ReturnType<Database['prepare']>; steps: ReturnType<Database['prepare']>; resources: ReturnType<Database['prepare']>; lastEvent: ReturnType<Database['prepare']> }>();
+
+function prepared(web: WebDomain) {
+  let st = statements.get(web.db.$client);
+  if (!st) {
+    const c = web.db.$client;
+    st = {
+      plan: c.prepare('SELECT plan FROM deployments WHERE id = ?'),
+      lastEvent: c.prepare('SELECT max(id) AS id FROM events WHERE deployment_id = ?'),
+      // Rows as arrays: a thousand-machine deployment has five thousand steps, and row objects cost twice as much.
+      steps: c.prepare('SELECT key, kind, target, state, attempts, started_at, ended_at, error FROM steps WHERE deployment_id = ? ORDER BY key').raw(true),
+      resources: c.prepare('SELECT key, kind, name, external_id, addresses, state, updated_at FROM resources WHERE deployment_id = ?').raw(true),
+    };
+    statements.set(web.db.$client, st);
+  }
+  return st;
+}
+
+/** What getDeployment returns, read lean for pages: the plan from a cache, steps and resources without the ORM. */
+export function loadDeployment(web: WebDomain, id: string): DeploymentView {
+  const d = web.db
+    .select({
+      id: deploymentsTable.id,
+      scenarioName: deploymentsTable.scenarioName,
+      scenarioFile: deploymentsTable.scenarioFile,
+      scenarioYaml: deploymentsTable.scenarioYaml,
+      platformId: deploymentsTable.platformId,
+      instances: deploymentsTable.instances,
+      state: deploymentsTable.state,
+      error: deploymentsTable.error,
+      leaseOwner: deploymentsTable.leaseOwner,
+      leaseUntil: deploymentsTable.leaseUntil,
+      createdAt: deploymentsTable.createdAt,
+      updatedAt: deploymentsTable.updatedAt,
+      finishedAt: deploymentsTable.finishedAt,
+    })
+    .from(deploymentsTable)
+    .where(eq(deploymentsTable.id, id))
+    .get();
+  if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
+  const st = prepared(web);
+  // Every step and resource change is followed by an event, so the newest event id (with the deployment's own
+  // state) names a version of its steps and resources: pages of an unchanged deployment reuse the last read.
+  const version = `${(st.lastEvent.get(id) as { id: number | null }).id ?? 0}|${d.state}|${d.updatedAt}`;
+  const cached = viewCache.get(id);
+  if (cached && cached.version === version && cached.db === web.db.$client) return { ...cached.view, ...d, state: d.state as DeploymentState };
+  let plan = planCache.get(id);
+  if (plan) planCache.delete(id);
+  else plan = JSON.parse((st.plan.get(id) as { plan: string }).plan) as Plan;
+  planCache.set(id, plan);
+  if (planCache.size > 32) planCache.delete(planCache.keys().next().value!);
+  type Cell = string | number | null;
+  const steps = (st.steps.all(id) as Cell[][]).map(
+    (r): StepView => ({ key: r[0] as string, kind: r[1] as string, target: r[2] as string, state: r[3] as StepView['state'], attempts: r[4] as number, startedAt: r[5] as string | null, endedAt: r[6] as string | null, error: r[7] as string | null }),
+  );
+  const resources = (st.resources.all(id) as Cell[][]).map((r) => ({
+    deploymentId: id,
+    key: r[0] as string,
+    kind: r[1] as string,
+    name: r[2] as string,
+    externalId: r[3] as string | null,
+    addresses: r[4] ? (JSON.parse(r[4] as string) as string[]) : null,
+    state: r[5] as string,
+    updatedAt: r[6] as string,
+  }));
+  const view = { ...d, state: d.state as DeploymentState, plan, steps, resources };
+  viewCache.delete(id);
+  viewCache.set(id, { version, view, db: web.db.$client });
+  if (viewCache.size > 8) viewCache.delete(viewCache.keys().next().value!);
+  return view;
+}
+
+export interface InstanceModel {
+  instance: number;
+  assignedTo: string | null;
+  total: number;
+  ready: number;
+  failed: number;
+}
+
+/** Which machines a page shows: one instance, or a window of `limit` from `offset`. */
+export interface MachineWindow {
+  instance?: number | undefined;
+  offset?: number;
+  limit?: number;
+}
+
+export const pageSize = 250;
+
+export function deploymentModel(web: WebDomain, id: string, scope: Scope, window?: MachineWindow) {
+  const view = loadDeployment(web, id);
   const assigned = web.assignments.ofDeployment(id);
-  const machines: MachineModel[] = machineStatus(view)
+  const all: MachineModel[] = machineStatus(view)
     .filter((m) => inScope(scope, m.instance))
     .map((m) => ({ ...m, assignedTo: assigned.get(m.instance)?.username ?? null }));
+  const byInstance = new Map<number, InstanceModel>();
+  for (const m of all) {
+    const i = byInstance.get(m.instance) ?? { instance: m.instance, assignedTo: m.assignedTo, total: 0, ready: 0, failed: 0 };
+    i.total++;
+    if (m.state === 'ready') i.ready++;
+    if (m.state === 'failed') i.failed++;
+    byInstance.set(m.instance, i);
+  }
+  const inWindow = window?.instance !== undefined ? all.filter((m) => m.instance === window.instance) : all;
+  const offset = window?.offset ?? 0;
+  const machines = window ? inWindow.slice(offset, offset + (window.limit ?? pageSize)) : inWindow;
   const stepState = new Map(view.steps.map((s) => [s.key, s.state]));
   const networks: NetworkModel[] = view.plan.networks
     .filter((n) => n.instance === 0 || inScope(scope, n.instance))
@@ -78,11 +184,16 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope) {
       stepsTotal: visibleSteps.length,
       stepsDone: visibleSteps.filter((s) => s.state === 'done').length,
       stepsFailed: visibleSteps.filter((s) => s.state === 'failed').length,
-      machinesTotal: machines.length,
-      machinesReady: machines.filter((m) => m.state === 'ready').length,
-      machinesFailed: machines.filter((m) => m.state === 'failed').length,
+      machinesTotal: all.length,
+      machinesReady: all.filter((m) => m.state === 'ready').length,
+      machinesFailed: all.filter((m) => m.state === 'failed').length,
     },
     machines,
+    /** How many machines the window selects from (the page's "of N"), and where the window starts. */
+    windowTotal: inWindow.length,
+    windowOffset: offset,
+    windowInstance: window?.instance,
+    instances: [...byInstance.values()].sort((a, b) => a.instance - b.instance),
     networks,
     plan: view.plan,
     assigned,

@@ -6,11 +6,18 @@ import { AppError, errorMessage } from '../errors.ts';
 import { DeploymentPage } from '../../views/pages/deployment.tsx';
 import { TopologyPage } from '../../views/pages/topology.tsx';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from './context.ts';
-import { deploymentModel, recentEvents, scopeFor } from './deployment-view.ts';
+import { deploymentModel, pageSize, recentEvents, scopeFor, type MachineWindow } from './deployment-view.ts';
 import { formFields } from './forms.ts';
 import type { Live, LiveMessage } from './live.tsx';
 import { allow } from './security.ts';
 import { topologyOf } from './topology.ts';
+
+/** The machines a page shows, from ?instance= and ?offset=. */
+function machineWindow(c: Ctx): MachineWindow {
+  const instance = Number(c.req.query('instance'));
+  const offset = Number(c.req.query('offset'));
+  return { ...(Number.isInteger(instance) && instance > 0 ? { instance } : {}), offset: Number.isInteger(offset) && offset > 0 ? offset : 0, limit: pageSize };
+}
 
 /** Starts work in the background; a failure becomes an event on the deployment, never an unhandled rejection. */
 export function inBackground(web: WebDomain, id: string, work: () => Promise<unknown>): void {
@@ -57,7 +64,7 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
   app.get('/deployments/:id', allow(), (c) => {
     const id = c.req.param('id');
     const scope = scopeFor(web, c.get('viewer')!, id);
-    const model = deploymentModel(web, id, scope);
+    const model = deploymentModel(web, id, scope, machineWindow(c));
     return c.render(<DeploymentPage model={model} log={recentEvents(web, id, scope)} csrf={c.get('csrf')} canManage={isRole(c.get('viewer'), 'admin', 'instructor')} />, { title: `Deployment ${id}` });
   });
 
@@ -73,7 +80,7 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
       const send = (m: LiveMessage) => {
         queue = queue.then(() => stream.writeSSE({ id: String(m.id), event: m.event, data: m.data })).catch(() => undefined);
       };
-      const stop = await live.follow(id, after, { scope, canManage: isRole(viewer, 'admin', 'instructor'), csrf: c.get('csrf'), send });
+      const stop = await live.follow(id, after, { scope, window: machineWindow(c), canManage: isRole(viewer, 'admin', 'instructor'), csrf: c.get('csrf'), send });
       const closed = new Promise<void>((resolve) => stream.onAbort(resolve));
       const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n').catch(() => undefined), 15_000);
       try {

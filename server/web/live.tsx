@@ -2,9 +2,9 @@
 // batched (at most every `flushMs`), the deployment is read once per batch and the partials are rendered once per
 // distinct viewer scope, then the same HTML goes to every subscriber of that scope: 100 followers cost one render.
 import type { DeploymentEvent } from '../orchestrator/events.ts';
-import { DeploymentSummary, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
+import { DeploymentSummary, InstanceRow, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
 import type { WebDomain } from './context.ts';
-import { deploymentModel, eventForScope, eventsAfter, scopeKey, type DeploymentModel, type Scope } from './deployment-view.ts';
+import { deploymentModel, eventForScope, eventsAfter, pageSize, scopeKey, type DeploymentModel, type MachineWindow, type Scope } from './deployment-view.ts';
 
 export interface LiveMessage {
   id: number;
@@ -14,6 +14,8 @@ export interface LiveMessage {
 
 interface Subscriber {
   scope: Scope;
+  /** The machines the page shows; a full refresh renders only those. */
+  window: MachineWindow;
   canManage: boolean;
   csrf: string;
   send(m: LiveMessage): void;
@@ -31,11 +33,23 @@ async function html(node: unknown): Promise<string> {
 }
 
 /** The partials to swap in for a batch: the summary, the touched (or all) rows in scope, and new log lines. */
-export async function renderPatch(model: DeploymentModel, events: DeploymentEvent[], opts: { all: boolean; csrf: string; canManage: boolean }): Promise<string> {
+export async function renderPatch(model: DeploymentModel, events: DeploymentEvent[], opts: { all: boolean; csrf: string; canManage: boolean; window?: MachineWindow }): Promise<string> {
   const touched = new Set<string>();
+  const instances = new Set<number>();
   for (const e of events) if (e.stepKey) touched.add(e.stepKey.startsWith('net:') ? `net:${e.stepKey.slice(4)}` : e.stepKey.split(':')[0]!);
   const parts: unknown[] = [<DeploymentSummary model={model} csrf={opts.csrf} canManage={opts.canManage} />];
-  for (const m of model.machines) if (opts.all || touched.has(m.key)) parts.push(<table><tbody><MachineRow m={m} deploymentId={model.head.id} /></tbody></table>);
+  let shown = model.machines;
+  if (opts.all && opts.window) {
+    const w = opts.window;
+    const offset = w.offset ?? 0;
+    shown = (w.instance !== undefined ? shown.filter((m) => m.instance === w.instance) : shown).slice(offset, offset + (w.limit ?? pageSize));
+  }
+  for (const m of shown)
+    if (opts.all || touched.has(m.key)) {
+      instances.add(m.instance);
+      parts.push(<table><tbody><MachineRow m={m} deploymentId={model.head.id} /></tbody></table>);
+    }
+  if (model.instances.length > 1) for (const i of model.instances) if (opts.all || instances.has(i.instance)) parts.push(<table><tbody><InstanceRow i={i} deploymentId={model.head.id} current={false} /></tbody></table>);
   for (const n of model.networks) if (opts.all || touched.has(`net:${n.key}`)) parts.push(<table><tbody><NetworkRow n={n} /></tbody></table>);
   if (events.length > 0) parts.push(<LogAppend events={events} />);
   return (await Promise.all(parts.map(html))).join('');
@@ -103,7 +117,7 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
       const missed = eventsAfter(web, id, afterId, sub.scope);
       if (missed.length > 0) {
         const model = deploymentModel(web, id, sub.scope);
-        sub.send({ id: missed.at(-1)!.id, event: 'patch', data: await renderPatch(model, missed, { all: true, csrf: sub.csrf, canManage: sub.canManage }) });
+        sub.send({ id: missed.at(-1)!.id, event: 'patch', data: await renderPatch(model, missed, { all: true, csrf: sub.csrf, canManage: sub.canManage, window: sub.window }) });
       }
       return stop;
     },

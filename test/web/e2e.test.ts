@@ -159,13 +159,13 @@ describe.skipIf(skip)('the appliance in a real browser', () => {
       await page.waitForURL(/\/deployments\/[a-z0-9]+$/);
       const id = page.url().split('/').pop()!;
       // Marks this document: a reload would lose it.
-      await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+      await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
       await page.waitForSelector('#live-status.on');
       await page.waitForSelector('#dep-summary[data-state="deploying"], #dep-summary[data-state="ready"]');
       await page.waitForTimeout(600);
       await shot('11-deployment-in-progress');
       await page.waitForSelector('#dep-summary[data-state="ready"]', { timeout: 120_000 });
-      expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+      expect(await page.evaluate(() => (globalThis as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
       const rows = await page.$$eval('tr[id^="m-"]', (trs) => trs.map((tr) => tr.getAttribute('data-state')));
       expect(rows.length).toBe(6);
       expect(rows.every((s) => s === 'ready')).toBe(true);
@@ -186,15 +186,15 @@ describe.skipIf(skip)('the appliance in a real browser', () => {
       await shot('14-machine');
 
       await page.goto(`${base}/deployments/${id}`);
-      await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+      await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
       await page.click('summary:has-text("Destroy")');
       await page.fill('input[name=confirm]', id);
       await shot('15-destroy-confirm');
       await page.click(`button:has-text("Destroy ${id}")`);
       await page.waitForURL(`${base}/deployments/${id}`);
-      await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+      await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
       await page.waitForSelector('#dep-summary[data-state="destroyed"]', { timeout: 60_000 });
-      expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+      expect(await page.evaluate(() => (globalThis as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
       await shot('16-destroyed');
 
       await page.goto(`${base}/settings/audit`);

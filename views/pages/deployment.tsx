@@ -1,18 +1,61 @@
 // The deployment page: summary, networks, machines with their step timelines, and the live log.
 import type { DeploymentEvent } from '../../server/orchestrator/events.ts';
-import type { DeploymentModel } from '../../server/web/deployment-view.ts';
-import { DeploymentSummary, LogLine, MachineRow, NetworkRow } from '../partials/deployment.tsx';
+import { pageSize, type DeploymentModel } from '../../server/web/deployment-view.ts';
+import { DeploymentSummary, InstanceRow, LogLine, MachineRow, NetworkRow } from '../partials/deployment.tsx';
+
+function windowQuery(model: DeploymentModel, offset: number) {
+  const q = new URLSearchParams();
+  if (model.windowInstance !== undefined) q.set('instance', String(model.windowInstance));
+  if (offset > 0) q.set('offset', String(offset));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
 
 export function DeploymentPage({ model, log, csrf, canManage }: { model: DeploymentModel; log: DeploymentEvent[]; csrf: string; canManage: boolean }) {
   const id = model.head.id;
+  const first = model.windowOffset;
+  const last = first + model.machines.length;
+  const live = new URLSearchParams({ after: String(model.lastEventId), ...(model.windowInstance !== undefined ? { instance: String(model.windowInstance) } : {}), ...(first > 0 ? { offset: String(first) } : {}) });
   return (
-    <div class="deployment" data-live={`/deployments/${id}/live?after=${model.lastEventId}`}>
+    <div class="deployment" data-live={`/deployments/${id}/live?${live}`}>
       <p class="crumbs">
         <a href="/deployments">Deployments</a> / {id}
       </p>
       <DeploymentSummary model={model} csrf={csrf} canManage={canManage} />
+      {model.instances.length > 1 && (
+        <section class="card">
+          <h2>Instances</h2>
+          <table class="instances">
+            <thead>
+              <tr>
+                <th>Instance</th>
+                <th>Trainee</th>
+                <th>Machines ready</th>
+                <th>Failed</th>
+              </tr>
+            </thead>
+            <tbody>
+              {model.instances.map((i) => (
+                <InstanceRow i={i} deploymentId={id} current={model.windowInstance === i.instance} />
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
       <section class="card">
-        <h2>Machines</h2>
+        <div class="card-head">
+          <h2>
+            Machines{model.windowInstance !== undefined ? ` of instance ${model.windowInstance}` : ''}{' '}
+            <small class="muted">
+              {model.windowTotal > model.machines.length ? `${first + 1}–${last} of ${model.windowTotal}` : `${model.windowTotal}`}
+            </small>
+          </h2>
+          <span class="buttons">
+            {model.windowInstance !== undefined && <a href={`/deployments/${id}`}>all instances</a>}
+            {first > 0 && <a href={`/deployments/${id}${windowQuery(model, Math.max(0, first - pageSize))}`}>← previous</a>}
+            {last < model.windowTotal && <a href={`/deployments/${id}${windowQuery(model, last)}`}>next →</a>}
+          </span>
+        </div>
         <table class="machines">
           <thead>
             <tr>

@@ -1,7 +1,7 @@
 // The pieces of the deployment page. Each renders on first load and again, identical, when pushed over SSE:
 // the summary (state, progress, actions), one row per network and per machine, and log lines.
 import type { DeploymentEvent } from '../../server/orchestrator/events.ts';
-import type { DeploymentModel, MachineModel, NetworkModel } from '../../server/web/deployment-view.ts';
+import type { DeploymentModel, InstanceModel, MachineModel, NetworkModel } from '../../server/web/deployment-view.ts';
 import { ActionButton, Csrf } from '../components/form.tsx';
 import { Progress, StateBadge } from '../components/state.tsx';
 
@@ -87,6 +87,21 @@ export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId:
         <StateBadge state={m.state} />
         {failed && <p class="error small">{failed.error}</p>}
       </td>
+    </tr>
+  );
+}
+
+export function InstanceRow({ i, deploymentId, current }: { i: InstanceModel; deploymentId: string; current: boolean }) {
+  return (
+    <tr id={`inst-${i.instance}`} class={current ? 'current' : ''}>
+      <td>
+        <a href={`/deployments/${deploymentId}?instance=${i.instance}`}>i{i.instance}</a>
+      </td>
+      <td>{i.assignedTo ?? <span class="muted">—</span>}</td>
+      <td>
+        <Progress done={i.ready} total={i.total} failed={i.failed} />
+      </td>
+      <td>{i.failed > 0 ? <span class="badge state-failed">{i.failed} failed</span> : ''}</td>
     </tr>
   );
 }
