@@ -27,12 +27,19 @@ if (!setup.isComplete()) {
 }
 
 const closers: Array<() => void> = [];
+/** Expired sessions are refused when used; this only keeps the table small. */
+function sweepSessions(app: ReturnType<typeof createApp>) {
+  const timer = setInterval(() => app.web.sessions.sweep(), 3600_000);
+  timer.unref();
+  closers.push(() => clearInterval(timer));
+}
 let port = config.port;
 if (config.tls) {
   const pem = await loadOrCreateCertificate(config.dataDir);
   if (pem.created) console.log(`glassdome: generated a self-signed certificate in ${config.dataDir}/tls (upload your own in Settings > HTTPS)`);
   const httpsServer = https.createServer({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
   const app = createApp(services, { secure: true, tls: createTlsControl(config.dataDir, httpsServer, pem) });
+  sweepSessions(app);
   httpsServer.on('request', getRequestListener(app.fetch));
   const redirect = createRedirectServer(() => port, config.host);
   const front = createFrontDoor(httpsServer, redirect);
@@ -48,6 +55,7 @@ if (config.tls) {
   }
 } else {
   const app = createApp(services, { secure: false });
+  sweepSessions(app);
   const server = http.createServer(getRequestListener(app.fetch));
   server.listen(config.port, config.host, () => {
     port = (server.address() as AddressInfo).port;

@@ -79,7 +79,6 @@ export function loadDeployment(web: WebDomain, id: string): DeploymentView {
       id: deploymentsTable.id,
       scenarioName: deploymentsTable.scenarioName,
       scenarioFile: deploymentsTable.scenarioFile,
-      scenarioYaml: deploymentsTable.scenarioYaml,
       platformId: deploymentsTable.platformId,
       instances: deploymentsTable.instances,
       state: deploymentsTable.state,
