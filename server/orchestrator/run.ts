@@ -45,6 +45,7 @@ export function createRunner(opts: RunnerOptions) {
   const runs = new Map<string, { controller: AbortController; done: Promise<DeploymentState> }>();
   const gates = new Map<string, PriorityGate>();
   let heartbeat: NodeJS.Timeout | undefined;
+  const counters = { firstBoots: 0, firstBootCpuUs: 0 };
 
   const now = () => new Date().toISOString();
   // The per-step statements run thousands of times in a large deployment: prepared once, not rebuilt per call.
@@ -60,9 +61,11 @@ export function createRunner(opts: RunnerOptions) {
   };
   // Clones are slow and queue on the platform; power and network calls are quick. Separate gates keep a start
   // from waiting behind clones that are themselves only waiting for a storage slot.
-  const gateFor = (platformId: string, lane: 'create' | 'control') => {
+  // The create lane submits at most twice the clones a platform runs at once: enough to keep its slots busy, few
+  // enough that the runner's priority order, not the platform's arrival order, decides which clone runs next.
+  const gateFor = (platformId: string, lane: 'create' | 'control', cloneSlots?: number) => {
     let g = gates.get(`${platformId}/${lane}`);
-    if (!g) gates.set(`${platformId}/${lane}`, (g = new PriorityGate(concurrency)));
+    if (!g) gates.set(`${platformId}/${lane}`, (g = new PriorityGate(lane === 'create' && cloneSlots ? Math.min(concurrency, 2 * cloneSlots) : concurrency)));
     return g;
   };
 
@@ -126,7 +129,7 @@ export function createRunner(opts: RunnerOptions) {
     const plan = d.plan as Plan;
     const platform = await platforms.instance(d.platformId);
     if (d.state !== 'deploying') setState(id, 'deploying');
-    const lanes = { create: gateFor(d.platformId, 'create'), control: gateFor(d.platformId, 'control') };
+    const lanes = { create: gateFor(d.platformId, 'create', platform.cloneSlots), control: gateFor(d.platformId, 'control') };
 
     // Steps a dead process left running are run again: every step is idempotent.
     const interrupted = db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run().changes;
@@ -213,12 +216,17 @@ export function createRunner(opts: RunnerOptions) {
   async function runStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, signal: AbortSignal): Promise<StepState> {
     const scale = platform.timeScale ?? 1;
     for (let attempt = 1; ; attempt++) {
-      sql.stepRunning.run(now(), attempt, id, step.key);
-      events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
+      // A step's state and its event are written together: one commit, and never one without the other.
+      db.$client.transaction(() => {
+        sql.stepRunning.run(now(), attempt, id, step.key);
+        events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
+      })();
       try {
         await executeStep(id, plan, step, platform, secret, { signal, addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
-        sql.stepEnded.run('done', now(), null, id, step.key);
-        events.publish(id, 'step.finished', 'done', step.key);
+        db.$client.transaction(() => {
+          sql.stepEnded.run('done', now(), null, id, step.key);
+          events.publish(id, 'step.finished', 'done', step.key);
+        })();
         return 'done';
       } catch (e) {
         if (signal.aborted) throw e;
@@ -262,7 +270,7 @@ export function createRunner(opts: RunnerOptions) {
           memoryMb: m.size.memoryMb,
           diskGb: m.size.diskGb,
           nics,
-          ...(m.os.startsWith('windows') ? {} : { cloudInit: firstBootFor(plan, m, secret, scenarioYaml(id)) }),
+          ...(m.os.startsWith('windows') ? {} : { cloudInit: measuredFirstBoot(plan, m, secret, id) }),
           options: overrides,
         },
         { signal },
@@ -278,8 +286,15 @@ export function createRunner(opts: RunnerOptions) {
     } else await platform.waitForReady(ref, { signal, timeoutMs: o.readyMs });
   }
 
-  function scenarioYaml(id: string): string {
-    return db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get()!.yaml;
+  /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
+  function measuredFirstBoot(plan: Plan, m: Plan['machines'][number], secret: string, id: string) {
+    const before = process.cpuUsage();
+    const yaml = db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get()!.yaml;
+    const media = firstBootFor(plan, m, secret, yaml);
+    const used = process.cpuUsage(before);
+    counters.firstBootCpuUs += used.user + used.system;
+    counters.firstBoots++;
+    return media;
   }
 
   function upsertResource(id: string, key: string, kind: string, name: string, externalId: string | null, state: string) {
@@ -451,6 +466,10 @@ export function createRunner(opts: RunnerOptions) {
       }
       return stale;
     },
+    /** Work counters of this process since it started. */
+    stats() {
+      return { ...counters };
+    },
     isRunning(id: string): boolean {
       return runs.has(id);
     },
@@ -487,25 +506,26 @@ function bottomLevels(all: PlannedStep[], dependants: Map<string, string[]>): Ma
   return memo;
 }
 
-/** A counting semaphore whose waiters are served highest priority first. */
+/**
+ * A counting semaphore whose waiters are served highest priority first. Grants are made once per event-loop turn,
+ * so work that becomes ready in one burst (a deployment's first creates) is ordered by priority, not arrival.
+ */
 class PriorityGate {
   private free: number;
   private waiting: Array<{ priority: number; seq: number; resolve: () => void }> = [];
   private seq = 0;
+  private draining = false;
 
   constructor(size: number) {
     this.free = size;
   }
 
   async acquire(priority: number, signal?: AbortSignal): Promise<() => void> {
-    if (this.free > 0) {
-      this.free--;
-      return this.releaser();
-    }
+    signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       const entry = { priority, seq: this.seq++, resolve };
       this.waiting.push(entry);
-      this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+      this.scheduleDrain();
       signal?.addEventListener(
         'abort',
         () => {
@@ -518,17 +538,25 @@ class PriorityGate {
         { once: true },
       );
     });
-    return this.releaser();
-  }
-
-  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
-      if (next) next.resolve();
-      else this.free++;
+      this.free++;
+      this.scheduleDrain();
     };
+  }
+
+  private scheduleDrain() {
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => {
+      this.draining = false;
+      this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+      while (this.free > 0 && this.waiting.length > 0) {
+        this.free--;
+        this.waiting.shift()!.resolve();
+      }
+    });
   }
 }

@@ -94,6 +94,8 @@ export interface Platform {
   readonly kind: PlatformKind;
   /** Which optional capabilities this driver has. */
   readonly supports: { snapshots: boolean };
+  /** How many machine creations (clones) the platform runs at once, over all its storages, when it knows. */
+  readonly cloneSlots?: number;
   /** Simulated platforms run faster than real time; the runner scales its timeouts and backoff by this (default 1). */
   readonly timeScale?: number;
 

@@ -121,6 +121,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
     kind: 'simulator',
     supports: { snapshots: true },
     timeScale: scale,
+    cloneSlots: config.storages.length * config.cloneSlotsPerStorage,
 
     async testConnection() {
       const machines = db.select().from(simMachines).where(eq(simMachines.platformId, platformId)).all();
