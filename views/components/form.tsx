@@ -16,6 +16,8 @@ export interface FieldProps {
   value?: string;
   min?: number;
   max?: number;
+  /** The id of a <datalist> offering choices (e.g. what "Test connection" found on the platform). */
+  list?: string;
 }
 
 export function Field(p: FieldProps) {
@@ -36,6 +38,7 @@ export function Field(p: FieldProps) {
         autocomplete={p.autocomplete}
         min={p.min}
         max={p.max}
+        list={p.list}
         aria-invalid={error ? 'true' : undefined}
         aria-describedby={error ? `${id}-error` : undefined}
       />

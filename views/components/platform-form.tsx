@@ -2,6 +2,17 @@
 import type { PlatformKindForm } from '../../server/web/platform-form.ts';
 import { Field } from './form.tsx';
 
+/** Config fields that name something on the platform, and the datalist "Test connection" fills with what it found. */
+const choiceList: Record<string, string> = {
+  node: 'choices-nodes',
+  nodes: 'choices-nodes',
+  storage: 'choices-storages',
+  datastore: 'choices-storages',
+  bridge: 'choices-networks',
+  vswitch: 'choices-networks',
+  uplinkPortGroup: 'choices-networks',
+};
+
 export function PlatformConfigFields({ form, values, errors, hasSecret }: { form: PlatformKindForm; values: Record<string, unknown>; errors: Record<string, string>; hasSecret?: boolean }) {
   return (
     <fieldset class="config" data-kind={form.kind}>
@@ -46,7 +57,8 @@ export function PlatformConfigFields({ form, values, errors, hasSecret }: { form
               {error && <p class="error">{error}</p>}
             </details>
           );
-        return <Field name={name} label={f.label} type={f.type === 'number' ? 'number' : 'text'} values={values} errors={errors} required={f.required} placeholder={f.default} hint={hint || undefined} />;
+        const list = choiceList[f.name];
+        return <Field name={name} label={f.label} type={f.type === 'number' ? 'number' : 'text'} values={values} errors={errors} required={f.required} placeholder={f.default} hint={hint || undefined} {...(list ? { list } : {})} />;
       })}
       {form.secret && (
         <Field
