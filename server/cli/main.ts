@@ -137,9 +137,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         return await follow(domain(), id, domain().runner.destroy(id), print);
       }
       case 'resume': {
-        // Internal: the background worker that `deploy` without --wait starts.
+        // The background worker that `deploy` without --wait starts; also resumes an interrupted deployment by hand.
         const id = need(args[0], 'ID');
-        return finalCode(await domain().runner.resume(id), print);
+        return await follow(domain(), id, domain().runner.resume(id), print);
       }
       case 'platforms':
         for (const p of domain().platforms.list()) print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);

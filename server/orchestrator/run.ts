@@ -47,6 +47,27 @@ export function createRunner(opts: RunnerOptions) {
   let heartbeat: NodeJS.Timeout | undefined;
   const counters = { firstBoots: 0, firstBootCpuUs: 0 };
 
+  // Group commit: step states, their events and guest addresses written in one event-loop turn share one
+  // transaction. A crash can lose at most that turn's writes, and every step is idempotent, so the resumed run
+  // simply does those steps again. Resource records, which the next step reads, are written at once.
+  const pending: Array<() => void> = [];
+  let flushScheduled = false;
+  function later(write: () => void) {
+    pending.push(write);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  }
+  function flush() {
+    flushScheduled = false;
+    if (pending.length === 0) return;
+    const writes = pending.splice(0);
+    db.$client.transaction(() => {
+      for (const w of writes) w();
+    })();
+  }
+
   const now = () => new Date().toISOString();
   // The per-step statements run thousands of times in a large deployment: prepared once, not rebuilt per call.
   const sql = {
@@ -173,6 +194,7 @@ export function createRunner(opts: RunnerOptions) {
           // Aborted while waiting for a gate, or a bug: never let a step vanish without a state.
           const to: StepState = signal.aborted ? 'cancelled' : 'failed';
           state.set(key, to);
+          flush();
           sql.stepEnded.run(to, now(), errorMessage(e), id, key);
           if (to === 'failed') skipDependants(key, `depends on ${key}, which failed`);
         })
@@ -195,6 +217,7 @@ export function createRunner(opts: RunnerOptions) {
     launchReady([...state.keys()]);
     if (running.size > 0) await allDone;
     clearInterval(poll);
+    flush();
     await Promise.allSettled(running.values());
 
     if (signal.aborted) {
@@ -216,17 +239,18 @@ export function createRunner(opts: RunnerOptions) {
   async function runStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, signal: AbortSignal): Promise<StepState> {
     const scale = platform.timeScale ?? 1;
     for (let attempt = 1; ; attempt++) {
-      // A step's state and its event are written together: one commit, and never one without the other.
-      db.$client.transaction(() => {
-        sql.stepRunning.run(now(), attempt, id, step.key);
+      const startedAt = now();
+      later(() => {
+        sql.stepRunning.run(startedAt, attempt, id, step.key);
         events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
-      })();
+      });
       try {
         await executeStep(id, plan, step, platform, secret, { signal, addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
-        db.$client.transaction(() => {
-          sql.stepEnded.run('done', now(), null, id, step.key);
+        const endedAt = now();
+        later(() => {
+          sql.stepEnded.run('done', endedAt, null, id, step.key);
           events.publish(id, 'step.finished', 'done', step.key);
-        })();
+        });
         return 'done';
       } catch (e) {
         if (signal.aborted) throw e;
@@ -237,6 +261,7 @@ export function createRunner(opts: RunnerOptions) {
           await sleep(backoff, undefined, { signal });
           continue;
         }
+        flush();
         sql.stepEnded.run('failed', now(), message, id, step.key);
         events.publish(id, 'step.failed', message, step.key);
         return 'failed';
@@ -282,7 +307,8 @@ export function createRunner(opts: RunnerOptions) {
     if (step.kind === 'start') await platform.startMachine(ref, { signal });
     else if (step.kind === 'address') {
       const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: o.addressMs });
-      sql.addresses.run(JSON.stringify(addresses), now(), id, m.key);
+      const at = now();
+      later(() => sql.addresses.run(JSON.stringify(addresses), at, id, m.key));
     } else await platform.waitForReady(ref, { signal, timeoutMs: o.readyMs });
   }
 

@@ -52,11 +52,15 @@ describe('crash safety', () => {
 
     // Kill the resumed run again and again, each time at a different point.
     const kills = [[2, 0], [4, 30], [3, 120], [6, 10], [2, 250], [8, 60], [5, 5], [10, 90]] as const;
+    let killed = 0;
     for (const [lines, ms] of kills) {
       const p = start(['resume', id!]);
       const code = await killAfterProgress(p, lines, ms);
       if (code === 0) break; // finished before we could kill it
+      if (code === null) killed++;
     }
+    // The kills landed mid-run, not after the work was done.
+    expect(killed).toBeGreaterThanOrEqual(6);
     const last = start(['resume', id!]);
     expect(await last.exit, last.output()).toBe(0);
 
