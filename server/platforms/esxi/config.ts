@@ -1,7 +1,7 @@
 // The ESXi driver's configuration: one standalone host, its datastore and standard vSwitch, and how TLS is trusted.
 import { z } from 'zod';
+import { tlsTrustSchema } from '../tls-trust.ts';
 
-const fingerprint = z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
 
 export const esxiConfigSchema = z.object({
   host: z.string().min(1),
@@ -9,16 +9,7 @@ export const esxiConfigSchema = z.object({
   username: z.string().min(1),
   /** Kept sealed in the platform's secret; the registry merges it in. */
   password: z.string().min(1),
-  tls: z
-    .object({
-      fingerprint: fingerprint.optional(),
-      caFile: z.string().min(1).optional(),
-      /** Disables certificate verification; shown in every connection report. */
-      insecure: z.boolean().default(false),
-    })
-    .refine((t) => [t.fingerprint !== undefined, t.caFile !== undefined, t.insecure].filter(Boolean).length === 1, {
-      message: 'choose exactly one of tls.fingerprint, tls.caFile or tls.insecure: true',
-    }),
+  tls: tlsTrustSchema,
   /** Where VM folders, copied disks and seed ISOs go. */
   datastore: z.string().min(1).default('datastore1'),
   /** The standard vSwitch that carries one port group per scenario network. */

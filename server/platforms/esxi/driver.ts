@@ -9,7 +9,7 @@ import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, Ne
 import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
 import { buildSeedIso } from './seed-iso.ts';
 import { asArray, connectVim, faultTypeOf, moRef, sleep, unwrap, xsiType, type MoRef, type VimClient, type VimFault } from './soap.ts';
-import { describeTrust } from './tls.ts';
+import { describeTrust } from '../tls-trust.ts';
 import * as spec from './vm-spec.ts';
 
 export { esxiConfigSchema };

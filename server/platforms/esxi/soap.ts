@@ -4,7 +4,7 @@
 import type https from 'node:https';
 import type { AxiosInstance } from 'axios';
 import { AppError, type ErrorCode } from '../../errors.ts';
-import { createHttpsAgent, type EsxiTlsOptions } from './tls.ts';
+import { createHttpsAgent, type TlsTrust } from '../tls-trust.ts';
 
 export interface MoRef {
   attributes: { type: string };
@@ -120,7 +120,7 @@ export interface VimConnectOptions {
   port: number;
   username: string;
   password: string;
-  tls: EsxiTlsOptions;
+  tls: TlsTrust;
   /** WSDL path or URL; default the host's own https://HOST/sdk/vimService.wsdl. */
   wsdl?: string;
   callTimeoutMs: number;
@@ -179,7 +179,7 @@ type SoapMethod = (args: unknown, options?: unknown) => Promise<[unknown, ...unk
 
 export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
   const [{ default: axios }, soap] = await Promise.all([import('axios'), import('soap')]);
-  const agent: https.Agent = createHttpsAgent(opts.tls);
+  const agent: https.Agent = createHttpsAgent(opts.tls, { driver: 'esxi', maxSockets: 8, renewHint: 'Host > Manage > Security & users > Certificates' });
   const baseUrl = `https://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
   const cookies = new Map<string, string>();
   const http: AxiosInstance = axios.create({ httpsAgent: agent, timeout: opts.callTimeoutMs, maxRedirects: 0 });

@@ -5,7 +5,7 @@ import axios, { type AxiosInstance } from 'axios';
 import { AppError, type ErrorCode, type InputIssue } from '../../errors.ts';
 import type { ProxmoxConfig } from './config.ts';
 import { pollUntil } from './retry.ts';
-import { createHttpsAgent } from './tls.ts';
+import { createHttpsAgent } from '../tls-trust.ts';
 
 export type Params = Record<string, string | number | boolean | string[] | undefined>;
 
@@ -96,7 +96,7 @@ export function isUpid(v: unknown): v is string {
 const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNABORTED']);
 
 export function createPveClient(config: ProxmoxConfig, secret: string | undefined): PveClient {
-  const agent = createHttpsAgent(config.tls);
+  const agent = createHttpsAgent(config.tls, { driver: 'proxmox', maxSockets: 16, renewHint: 'Datacenter > node > System > Certificates' });
   const http: AxiosInstance = axios.create({
     baseURL: `${config.url.replace(/\/+$/, '')}/api2/json`,
     httpsAgent: agent,

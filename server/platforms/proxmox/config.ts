@@ -2,8 +2,8 @@
 // how isolated networks are made (VLAN tags or SDN VNets) and which template each OS is cloned from.
 // The token secret or password is never here: it comes sealed in the platform record (deps.secret).
 import { z } from 'zod';
+import { tlsTrustSchema } from '../tls-trust.ts';
 
-const fingerprint = z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, dot, dash or underscore');
 
 export const proxmoxConfigSchema = z.object({
@@ -15,16 +15,7 @@ export const proxmoxConfigSchema = z.object({
     /** Tickets for `user@realm` (renewed before their 2-hour expiry); the secret is the password. */
     z.object({ mode: z.literal('password'), username: z.string().regex(/^[^\s:/]+@[A-Za-z][\w.-]*$/, 'user@realm') }),
   ]),
-  tls: z
-    .object({
-      fingerprint: fingerprint.optional(),
-      caFile: z.string().min(1).optional(),
-      /** Disables certificate verification; shown in every connection report. */
-      insecure: z.boolean().default(false),
-    })
-    .refine((t) => [t.fingerprint !== undefined, t.caFile !== undefined, t.insecure].filter(Boolean).length === 1, {
-      message: 'choose exactly one of tls.fingerprint, tls.caFile or tls.insecure: true',
-    }),
+  tls: tlsTrustSchema,
   /** The node that holds the templates; clones are made there. */
   node: name,
   /** Further nodes clones are spread over when the template sits on shared storage (default: only `node`). */

@@ -10,7 +10,7 @@ import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
 import { pollUntil } from './retry.ts';
 import { listTemplates } from './templates.ts';
-import { describeTrust } from './tls.ts';
+import { describeTrust } from '../tls-trust.ts';
 
 type Permissions = Record<string, Record<string, number | boolean>>;
 
