@@ -7,8 +7,9 @@ import { ConnectionReportView } from '../../views/partials/connection-report.tsx
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from './context.ts';
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from './forms.ts';
 import { configFromFields, fieldsFromConfig, platformKindForms, probePlatform } from './platform-form.ts';
+import { mountPoolRoutes } from './pool-routes.ts';
 import { allow } from './security.ts';
-import { cidrPoolSchema, platformNameSchema, tokenCreateSchema, userCreateSchema, userUpdateSchema, vlanPoolSchema } from './schemas.ts';
+import { platformNameSchema, tokenCreateSchema, userCreateSchema, userUpdateSchema } from './schemas.ts';
 
 const prefixConfigErrors = (form: FormState): FormState => ({
   ...form,
@@ -93,30 +94,7 @@ export function settingsRoutes(web: WebDomain) {
   const poolsPage = (c: Ctx, cidrForm: FormState = emptyForm, vlanForm: FormState = emptyForm) =>
     c.render(<PoolsTab csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title: 'Pools' });
   app.get('/settings/pools', admin, (c) => poolsPage(c));
-  app.post('/settings/pools/cidr', admin, async (c) => {
-    const fields = await formFields(c);
-    const parsed = parseFields(cidrPoolSchema, fields);
-    if ('form' in parsed) return (c.status(422), poolsPage(c, parsed.form));
-    try {
-      web.ipam.addCidrPool(parsed.data.cidr, parsed.data.subnetPrefix);
-    } catch (e) {
-      return (c.status(422), poolsPage(c, formFromError(e, fields)));
-    }
-    web.audit.record(actorOf(c), 'pool.create', `cidr:${parsed.data.cidr}`, `/${parsed.data.subnetPrefix} subnets`);
-    return c.redirect('/settings/pools', 303);
-  });
-  app.post('/settings/pools/vlan', admin, async (c) => {
-    const fields = await formFields(c);
-    const parsed = parseFields(vlanPoolSchema, fields);
-    if ('form' in parsed) return (c.status(422), poolsPage(c, emptyForm, parsed.form));
-    try {
-      web.ipam.addVlanPool(parsed.data.first, parsed.data.last);
-    } catch (e) {
-      return (c.status(422), poolsPage(c, emptyForm, formFromError(e, fields)));
-    }
-    web.audit.record(actorOf(c), 'pool.create', `vlan:${parsed.data.first}-${parsed.data.last}`);
-    return c.redirect('/settings/pools', 303);
-  });
+  mountPoolRoutes(app, web, '/settings/pools', admin, poolsPage);
 
   // ------------------------------------------------------------------------------------------------ users
   const usersPage = (c: Ctx, form: FormState = emptyForm) => c.render(<UsersTab users={web.users.list()} form={form} csrf={c.get('csrf')} selfId={c.get('viewer')!.user.id} />, { title: 'Users' });

@@ -11,8 +11,9 @@ import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from './forms.ts';
 import { configFromFields, fieldsFromConfig, platformKindForms, probePlatform } from './platform-form.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import { mountPoolRoutes } from './pool-routes.ts';
 import { allow, open } from './security.ts';
-import { cidrPoolSchema, platformNameSchema, setupAdminSchema, vlanPoolSchema } from './schemas.ts';
+import { platformNameSchema, setupAdminSchema } from './schemas.ts';
 
 export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   const app = new Hono<AppEnv>();
@@ -107,30 +108,7 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     c.render(<SetupPoolsPage csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title });
 
   app.get('/setup/pools', allow('admin'), (c) => poolsPage(c));
-  app.post('/setup/pools/cidr', allow('admin'), async (c) => {
-    const fields = await formFields(c);
-    const parsed = parseFields(cidrPoolSchema, fields);
-    if ('form' in parsed) return (c.status(422), poolsPage(c, parsed.form));
-    try {
-      web.ipam.addCidrPool(parsed.data.cidr, parsed.data.subnetPrefix);
-    } catch (e) {
-      return (c.status(422), poolsPage(c, formFromError(e, fields)));
-    }
-    web.audit.record(actorOf(c), 'pool.create', `cidr:${parsed.data.cidr}`, `/${parsed.data.subnetPrefix} subnets`);
-    return c.redirect('/setup/pools', 303);
-  });
-  app.post('/setup/pools/vlan', allow('admin'), async (c) => {
-    const fields = await formFields(c);
-    const parsed = parseFields(vlanPoolSchema, fields);
-    if ('form' in parsed) return (c.status(422), poolsPage(c, emptyForm, parsed.form));
-    try {
-      web.ipam.addVlanPool(parsed.data.first, parsed.data.last);
-    } catch (e) {
-      return (c.status(422), poolsPage(c, emptyForm, formFromError(e, fields)));
-    }
-    web.audit.record(actorOf(c), 'pool.create', `vlan:${parsed.data.first}-${parsed.data.last}`);
-    return c.redirect('/setup/pools', 303);
-  });
+  mountPoolRoutes(app, web, '/setup/pools', allow('admin'), poolsPage);
   app.post('/setup/pools/done', allow('admin'), (c) => c.redirect('/setup/done', 303));
 
   app.get('/setup/done', allow('admin'), (c) => {

@@ -1,7 +1,7 @@
 // Pure translation between Glassdome's specs and Proxmox config values: tags, NIC strings, network ids,
 // disk sizes, the config update a clone receives. Tested by value, no I/O.
 import { createHash } from 'node:crypto';
-import type { MachineSpec, NetworkRef } from '../platform.ts';
+import type { MachineSpec } from '../platform.ts';
 import { cloudInitFields } from './cloud-init.ts';
 
 export const tagPrefix = 'gd-';
