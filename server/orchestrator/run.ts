@@ -79,6 +79,7 @@ export function createRunner(opts: RunnerOptions) {
         'ON CONFLICT (deployment_id, key) DO UPDATE SET name = excluded.name, state = excluded.state, updated_at = excluded.updated_at, external_id = coalesce(excluded.external_id, resources.external_id)',
     ),
     addresses: db.$client.prepare('UPDATE resources SET addresses = ?, updated_at = ? WHERE deployment_id = ? AND key = ?'),
+    scenarioYaml: db.$client.prepare<[string], string>('SELECT scenario_yaml FROM deployments WHERE id = ?').pluck(),
   };
   // Clones are slow and queue on the platform; power and network calls are quick. Separate gates keep a start
   // from waiting behind clones that are themselves only waiting for a storage slot.
@@ -315,8 +316,7 @@ export function createRunner(opts: RunnerOptions) {
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
   function measuredFirstBoot(plan: Plan, m: Plan['machines'][number], secret: string, id: string) {
     const before = process.cpuUsage();
-    const yaml = db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get()!.yaml;
-    const media = firstBootFor(plan, m, secret, yaml);
+    const media = firstBootFor(plan, m, secret, sql.scenarioYaml.get(id)!);
     const used = process.cpuUsage(before);
     counters.firstBootCpuUs += used.user + used.system;
     counters.firstBoots++;

@@ -4,7 +4,7 @@
 // clones that were running finish on time, as they would on a hypervisor.
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { and, eq, gt, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
@@ -78,6 +78,17 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
     .from(simMachines)
     .where(eq(simMachines.platformId, platformId))
     .prepare();
+  // The clones still running on a storage, latest end first; each slot is busy until the latest clone placed on it.
+  const busyClones = db
+    .select({ until: simMachines.busyUntil })
+    .from(simMachines)
+    .where(and(eq(simMachines.platformId, platformId), eq(simMachines.storage, sql.placeholder('storage')), gt(simMachines.busyUntil, sql.placeholder('now'))))
+    .orderBy(desc(simMachines.busyUntil))
+    .prepare();
+  const insertMachine = db.$client.prepare(
+    "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage)",
+  );
+  const setPower = db.$client.prepare('UPDATE sim_machines SET power = ?, address_at = ?, ready_at = ? WHERE platform_id = ? AND id = ?');
   const row = (name: string) => byName.get({ name });
   const rowById = (id: string) => byId.get({ id });
 
@@ -181,32 +192,22 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
           });
         // Clones queue per storage: each slot is busy until the latest clone placed on it ends.
         const now = Date.now();
-        const busy = db
-          .select({ until: simMachines.busyUntil })
-          .from(simMachines)
-          .where(and(eq(simMachines.platformId, platformId), eq(simMachines.storage, storage), gt(simMachines.busyUntil, now)))
-          .all()
-          .map((r) => r.until)
-          .sort((a, b) => b - a);
+        const busy = busyClones.all({ storage, now }).map((r) => r.until);
         const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
         if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
-        return db
-          .insert(simMachines)
-          .values({
-            platformId,
-            id: String(maxId + 1),
-            name: spec.name,
-            deploymentId: spec.deploymentId,
-            power: 'stopped',
-            cpus: spec.cpus,
-            memoryMb: spec.memoryMb,
-            addresses: spec.nics.map((n, i) => n.ip ?? `203.0.113.${1 + Math.floor(unitHash(`${spec.name}/${i}`) * 250)}`),
-            snapshots: [],
-            busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')),
-            storage,
-          })
-          .returning()
-          .get();
+        const placed = { id: String(maxId + 1), name: spec.name, busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')) };
+        insertMachine.run({
+          platformId,
+          id: placed.id,
+          name: spec.name,
+          deploymentId: spec.deploymentId,
+          cpus: spec.cpus,
+          memoryMb: spec.memoryMb,
+          addresses: JSON.stringify(spec.nics.map((n, i) => n.ip ?? `203.0.113.${1 + Math.floor(unitHash(`${spec.name}/${i}`) * 250)}`)),
+          busyUntil: placed.busyUntil,
+          storage,
+        });
+        return placed;
       }).immediate();
       if (!placed) throw new AppError('transient', `[simulator] Unable to clone VM "${spec.name}": can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`);
       await waitUntil(placed.busyUntil, opts?.signal);
@@ -222,16 +223,13 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       await sleep(ms(simulatedSeconds(config, ref.name, 'power')), undefined, opts?.signal ? { signal: opts.signal } : {});
       const now = Date.now();
       const addressAt = now + ms(simulatedSeconds(config, ref.name, 'boot'));
-      db.update(simMachines)
-        .set({ power: 'running', addressAt, readyAt: addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')) })
-        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
-        .run();
+      setPower.run('running', addressAt, addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')), platformId, m.id);
     },
 
     async stopMachine(ref) {
       const m = machineRow(ref);
       if (!m || m.power === 'stopped') return;
-      db.update(simMachines).set({ power: 'stopped', addressAt: null, readyAt: null }).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
+      setPower.run('stopped', null, null, platformId, m.id);
     },
 
     async getMachineState(ref): Promise<MachineState> {

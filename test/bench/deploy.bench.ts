@@ -188,11 +188,13 @@ async function main() {
   const { id, plan } = createDeployment(services, { yaml: scenario, file: 'bench.yaml', platform: 'simulator', instances });
 
   const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   const t0Wall = Date.now();
   const final = await services.runner.run(id);
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
   if (final !== 'ready') throw new Error(`deployment ended ${final}: ${getDeployment(services.db, id).error}`);
 
   // First-boot media (SHA-512 crypt dominates it) is guest configuration, counted apart by the runner itself.
@@ -214,6 +216,7 @@ async function main() {
   row('pool of 10 ignoring readiness, Terraform (s)', `${poolOf10(plan, d, config.cloneSlotsPerStorage).toFixed(1)}`);
   row('CPU per machine, all (ms)', `${cpuMsPerMachine.toFixed(2)}  (user ${(cpu.user / 1000 / machines).toFixed(2)}, system ${(cpu.system / 1000 / machines).toFixed(2)})`);
   row('  of which first-boot media (ms)', firstBootMs.toFixed(2));
+  row('main thread busy per machine (ms)', (elu.active / machines).toFixed(2));
   row('  control plane: executor + driver (ms)', `${(cpuMsPerMachine - firstBootMs).toFixed(2)}  (target < 2)`);
   row('peak RSS (MB)', `${rssMb.toFixed(0)}  (target < 200)`);
   row('wall time (ms)', wallMs.toFixed(0));
