@@ -9,7 +9,7 @@ import { validateScenario } from '../orchestrator/scenario.ts';
 import { actorOf, isRole, type AppEnv, type WebDomain } from './context.ts';
 import { deploymentModel, eventForScope, eventsAfter, scopeFor, visibleDeployments } from './deployment-view.ts';
 import { deploymentActions } from './deployments.tsx';
-import type { Live } from './live.tsx';
+import { holdOpen, type Live } from './live.tsx';
 import { machineDetail, visibleMachine } from './machines.tsx';
 import { createApiBuilder } from './openapi.ts';
 import { probePlatform } from './platform-form.ts';
@@ -171,14 +171,7 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
         for (const e of eventsAfter(web, id, after, scope)) send(e);
         replaying = false;
         for (const e of buffered) send(e);
-        const closed = new Promise<void>((resolve) => stream.onAbort(resolve));
-        const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n').catch(() => undefined), 15_000);
-        try {
-          await closed;
-        } finally {
-          clearInterval(heartbeat);
-          unsubscribe();
-        }
+        await holdOpen(stream, unsubscribe);
       });
     },
   );

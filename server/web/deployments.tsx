@@ -8,7 +8,7 @@ import { TopologyPage } from '../../views/pages/topology.tsx';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from './context.ts';
 import { deploymentModel, pageSize, recentEvents, scopeFor, type MachineWindow } from './deployment-view.ts';
 import { formFields } from './forms.ts';
-import type { Live, LiveMessage } from './live.tsx';
+import { holdOpen, type Live, type LiveMessage } from './live.tsx';
 import { allow } from './security.ts';
 import { topologyOf } from './topology.ts';
 
@@ -81,14 +81,7 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
         queue = queue.then(() => stream.writeSSE({ id: String(m.id), event: m.event, data: m.data })).catch(() => undefined);
       };
       const stop = await live.follow(id, after, { scope, window: machineWindow(c), canManage: isRole(viewer, 'admin', 'instructor'), csrf: c.get('csrf'), send });
-      const closed = new Promise<void>((resolve) => stream.onAbort(resolve));
-      const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n').catch(() => undefined), 15_000);
-      try {
-        await closed;
-      } finally {
-        clearInterval(heartbeat);
-        stop();
-      }
+      await holdOpen(stream, stop);
     });
   });
 

@@ -1,10 +1,23 @@
 // Live deployment pages over SSE. One channel per followed deployment subscribes to the event bus once; events are
 // batched (at most every `flushMs`), the deployment is read once per batch and the partials are rendered once per
 // distinct viewer scope, then the same HTML goes to every subscriber of that scope: 100 followers cost one render.
+import type { SSEStreamingApi } from 'hono/streaming';
 import type { DeploymentEvent } from '../orchestrator/events.ts';
 import { DeploymentSummary, InstanceRow, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
 import type { WebDomain } from './context.ts';
 import { deploymentModel, eventForScope, eventsAfter, pageSize, scopeKey, type DeploymentModel, type MachineWindow, type Scope } from './deployment-view.ts';
+
+/** Holds an SSE stream open, with a keep-alive comment every 15 s, until the client goes away; then runs `stop`. */
+export async function holdOpen(stream: SSEStreamingApi, stop: () => void): Promise<void> {
+  const closed = new Promise<void>((resolve) => stream.onAbort(resolve));
+  const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n').catch(() => undefined), 15_000);
+  try {
+    await closed;
+  } finally {
+    clearInterval(heartbeat);
+    stop();
+  }
+}
 
 export interface LiveMessage {
   id: number;
