@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { tlsTrustSchema } from '../tls-trust.ts';
 
-
 export const esxiConfigSchema = z.object({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(443),
@@ -18,11 +17,15 @@ export const esxiConfigSchema = z.object({
   uplinkPortGroup: z.string().min(1).default('VM Network'),
   /** Catalog OS key -> name of a powered-off template VM on the host. */
   templates: z.record(z.string(), z.string()).default({}),
+  /** Catalog OS key -> path of a qcow2 or raw cloud image on the appliance, used when no template is mapped. */
+  images: z.record(z.string(), z.string().min(1)).default({}),
   timeouts: z
     .object({
       callMs: z.number().int().positive().default(60_000),
       taskMs: z.number().int().positive().default(30 * 60_000),
       shutdownMs: z.number().int().positive().default(120_000),
+      /** Converting a cloud image on the appliance, and uploading it, each. */
+      imageMs: z.number().int().positive().default(60 * 60_000),
     })
     .prefault({}),
   /** WSDL path or URL; default: the host's own /sdk/vimService.wsdl. */

@@ -1,14 +1,15 @@
 // The ESXi driver: one standalone host over the vSphere SOAP API. Port groups on a standard vSwitch, VMs built from a
-// template VM's disk (standalone ESXi has no clone), a NoCloud seed ISO on the datastore, ownership in extraConfig.
-//
-// Cloud images (not automated yet): convert with `qemu-img convert -O vmdk -o subformat=streamOptimized img.qcow2 x.vmdk`,
-// PUT it to /folder/<vm>/<vm>.vmdk?dcPath=ha-datacenter&dsName=<ds> (session cookie), then inflate it into a host
-// disk with VirtualDiskManager.CopyVirtualDisk_Task, which is what this driver does with a template's disk.
+// template VM's disk or from a cloud image converted on the appliance (machines.ts; standalone ESXi has no clone),
+// a NoCloud seed ISO on the datastore, ownership in extraConfig. What each path needs is in README.md.
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { AppError, errorMessage } from '../../errors.ts';
 import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from '../platform.ts';
 import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
-import { buildSeedIso } from './seed-iso.ts';
-import { asArray, connectVim, faultTypeOf, moRef, sleep, unwrap, xsiType, type MoRef, type VimClient, type VimFault } from './soap.ts';
+import { createImageCache, qemuImgVersion } from './images.ts';
+import { createMachineBuilder, type Inventory } from './machines.ts';
+import { asArray, connectVim, faultTypeOf, moRef, sleep, unwrap, type MoRef, type VimFault } from './soap.ts';
 import { describeTrust } from '../tls-trust.ts';
 import * as spec from './vm-spec.ts';
 
@@ -17,16 +18,10 @@ export { esxiConfigSchema };
 export interface EsxiDeps {
   /** WSDL path or URL overriding config.wsdl (tests load the reference copy; vcsim serves none). */
   wsdl?: string;
-}
-
-interface Inventory {
-  vim: VimClient;
-  datacenter: MoRef;
-  vmFolder: MoRef;
-  pool: MoRef;
-  host: MoRef;
-  networkSystem: MoRef;
-  browser: MoRef | undefined;
+  /** Where converted cloud images are cached (the appliance's data dir); default os.tmpdir()/glassdome-esxi-images. */
+  cacheDir?: string;
+  /** Told when a cloud image was converted or uploaded (not for cache hits), with how long it took. */
+  onImage?: (e: { step: 'converted' | 'uploaded'; key: string; ms: number; bytes: number }) => void;
 }
 
 const createPrivileges = ['VirtualMachine.Inventory.Create', 'VirtualMachine.Config.AddNewDisk', 'VirtualMachine.Interact.PowerOn', 'Datastore.AllocateSpace', 'Datastore.FileManagement', 'Host.Config.Network', 'Network.Assign'];
@@ -78,6 +73,12 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
       connecting = undefined;
       throw e;
     }));
+
+  const images = createImageCache({
+    dir: deps.cacheDir ?? path.join(tmpdir(), 'glassdome-esxi-images'),
+    timeoutMs: config.timeouts.imageMs,
+    onConverted: (e) => deps.onImage?.({ step: 'converted', key: e.key, ms: e.ms, bytes: e.bytes }),
+  });
 
   const taskOpts = (o?: CallOptions) => ({ timeoutMs: config.timeouts.taskMs, ...(o?.signal ? { signal: o.signal } : {}) });
 
@@ -223,6 +224,8 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
     }
   }
 
+  const machines = createMachineBuilder({ config, images, runTask, findVm, vmProps, destroyVm, onUploaded: (e) => deps.onImage?.({ step: 'uploaded', ...e }) });
+
   return {
     kind: 'esxi',
     supports: { snapshots: true },
@@ -252,6 +255,16 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
             ok = false;
             details.push(`Template "${t}" for ${os} not found`);
           }
+        }
+        for (const [os, file] of Object.entries(config.images)) {
+          if (config.templates[os]) continue; // the template wins
+          ok &&= existsSync(file);
+          details.push(existsSync(file) ? `Image for ${os}: ${file}` : `Image file ${file} for ${os} not found on the appliance`);
+        }
+        if (Object.keys(config.images).length) {
+          const qemu = await qemuImgVersion();
+          ok &&= qemu !== undefined;
+          details.push(qemu ?? 'qemu-img not found on the appliance (Debian: apt-get install qemu-utils): cloud images cannot be converted');
         }
         const granted = await i.vim.call<boolean[]>('HasPrivilegeOnEntity', { _this: i.vim.content.authorizationManager, entity: i.vim.content.rootFolder, sessionId: await i.vim.sessionKey(), privId: createPrivileges }, o);
         const missing = createPrivileges.filter((_, n) => asArray(granted)[n] !== true);
@@ -306,61 +319,7 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
     },
 
     async createMachine(m: MachineSpec, o) {
-      return attempt('create', 'VM', m.name, async () => {
-        const i = await inv();
-        const existing = await findVm(i, m.name, o);
-        if (existing) {
-          const p = await vmProps(i, existing, ['config.extraConfig'], o);
-          const owner = spec.extraConfigValue(p?.['config.extraConfig'], spec.ownerKey);
-          if (owner !== m.deploymentId) {
-            throw new AppError('conflict', `[esxi] Unable to create VM "${m.name}": a VM of that name exists and belongs to ${owner ? `deployment ${owner}` : 'no Glassdome deployment'}`);
-          }
-          if (spec.extraConfigValue(p?.['config.extraConfig'], spec.stateKey) === 'created') return { id: existing.$value, name: m.name };
-          await destroyVm(i, existing, m.name, o); // half-created by an interrupted call: replace it
-        }
-        const templateName = m.template ?? config.templates[m.os];
-        if (!templateName) throw new AppError('invalid_input', `[esxi] Unable to create VM "${m.name}": no template for OS ${m.os}`, { hint: `Add templates.${m.os} (a template VM on the host) to the platform settings.` });
-        const template = await findVm(i, templateName, o);
-        if (!template) throw new AppError('not_found', `[esxi] Unable to create VM "${m.name}": template VM "${templateName}" not found`);
-        const tp = (await vmProps(i, template, ['config.hardware.device', 'config.guestId', 'config.version', 'config.firmware'], o)) ?? {};
-        const devices = spec.devicesOf(tp['config.hardware.device']);
-        const disk = devices.find((d) => xsiType(d) === 'VirtualDisk');
-        const controller = devices.find((d) => d.key === disk?.controllerKey);
-        if (!disk?.backing?.fileName || !controller) throw new AppError('invalid_input', `[esxi] Unable to create VM "${m.name}": template "${templateName}" has no disk`);
-
-        const dir = spec.vmDir(ds, m.name);
-        try {
-          await i.vim.call('MakeDirectory', { _this: i.vim.content.fileManager, name: dir, datacenter: i.datacenter, createParentDirectories: true }, o);
-        } catch (e) {
-          if (faultTypeOf(e) !== 'FileAlreadyExists') throw e;
-        }
-        const diskFile = `${dir}/${m.name}.vmdk`;
-        await runTask(i, 'CopyVirtualDisk_Task', { _this: i.vim.content.virtualDiskManager, sourceName: disk.backing.fileName, sourceDatacenter: i.datacenter, destName: diskFile, destDatacenter: i.datacenter, destSpec: { diskType: 'thin', adapterType: 'lsiLogic' }, force: true }, o);
-        let isoFile: string | undefined;
-        if (m.cloudInit) {
-          await i.vim.putFile(ds, spec.seedIsoPath(m.name), buildSeedIso(m.cloudInit), o);
-          isoFile = `[${ds}] ${spec.seedIsoPath(m.name)}`;
-        }
-        const configSpec = spec.createVmConfig({
-          name: m.name,
-          deploymentId: m.deploymentId,
-          datastore: ds,
-          guestId: String(tp['config.guestId'] ?? 'otherGuest64'),
-          ...(tp['config.version'] ? { version: String(tp['config.version']) } : {}),
-          ...(tp['config.firmware'] ? { firmware: String(tp['config.firmware']) } : {}),
-          cpus: m.cpus,
-          memoryMb: m.memoryMb,
-          controllerType: xsiType(controller) ?? 'ParaVirtualSCSIController',
-          diskFile,
-          diskCapacityKb: disk.capacityInKB ?? 0,
-          nics: m.nics.map((n) => ({ portGroup: n.network.id, mac: n.mac })),
-          ...(isoFile ? { isoFile } : {}),
-        });
-        const vm = (await runTask(i, 'CreateVM_Task', { _this: i.vmFolder, config: configSpec, pool: i.pool, host: i.host }, o)) as MoRef;
-        const created = await vmProps(i, vm, ['config.hardware.device'], o);
-        await runTask(i, 'ReconfigVM_Task', { _this: vm, spec: spec.finishVmConfig(spec.devicesOf(created?.['config.hardware.device']), m.diskGb) }, o);
-        return { id: vm.$value, name: m.name };
-      });
+      return attempt('create', 'VM', m.name, async () => machines.create(await inv(), m, o));
     },
 
     async startMachine(ref, o) {

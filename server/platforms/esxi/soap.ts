@@ -1,6 +1,7 @@
 // The vSphere (vim25) SOAP layer over node-soap: session cookie and re-login, MoRef and xsi:type helpers,
 // faults turned into AppError, PropertyCollector retrieval, a task waiter and datastore file transfer.
 // Quirks of node-soap and vcsim it works around are described in the vsphere reference notes; each is marked here.
+import { createReadStream } from 'node:fs';
 import type https from 'node:https';
 import type { AxiosInstance } from 'axios';
 import { AppError, type ErrorCode } from '../../errors.ts';
@@ -154,8 +155,8 @@ export interface VimClient {
   /** Every object of `type` in the inventory, with the given properties. */
   list(type: string, paths: string[], opts?: CallOptions): Promise<PropertyResult[]>;
   waitForTask(method: string, task: MoRef, opts: CallOptions & { timeoutMs: number; onPoll?: () => Promise<void> }): Promise<unknown>;
-  /** PUT a file to a datastore over /folder (with the session cookie). */
-  putFile(datastore: string, path: string, body: Buffer, opts?: CallOptions): Promise<void>;
+  /** PUT a file to a datastore over /folder (with the session cookie): a buffer, or a local file streamed from disk. */
+  putFile(datastore: string, path: string, body: Buffer | { file: string; bytes: number }, opts?: CallOptions & { timeoutMs?: number }): Promise<void>;
   sessionKey(): Promise<string>;
   logout(): Promise<void>;
 }
@@ -301,7 +302,10 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
   const putFile: VimClient['putFile'] = async (datastore, path, body, o) => {
     const url = `${baseUrl}/folder/${path.split('/').map(encodeURIComponent).join('/')}?dcPath=ha-datacenter&dsName=${encodeURIComponent(datastore)}`;
     await withSession(async () => {
-      const res = await http.put(url, body, { signal: o?.signal, headers: { 'Content-Type': 'application/octet-stream' }, validateStatus: () => true }).catch((e: unknown) => {
+      // A file is opened per attempt: a re-login repeats the PUT, and a stream cannot be sent twice.
+      const data = Buffer.isBuffer(body) ? body : createReadStream(body.file);
+      const headers = { 'Content-Type': 'application/octet-stream', ...(Buffer.isBuffer(body) ? {} : { 'Content-Length': String(body.bytes) }) };
+      const res = await http.put(url, data, { signal: o?.signal, headers, validateStatus: () => true, maxBodyLength: Infinity, ...(o?.timeoutMs ? { timeout: o.timeoutMs } : {}) }).catch((e: unknown) => {
         throw toAppError('upload', e, o?.signal);
       });
       if (res.status === 401 || res.status === 403) throw vimFault('upload', 'NotAuthenticated', `HTTP ${res.status}`);

@@ -49,6 +49,14 @@ export function retype<T>(value: T): T {
 
 const scsiTypes = /SCSI|LsiLogic/;
 
+/** guestId for a VM built from a cloud image (a template brings its own); ids that ESXi 7.0 and later know. */
+export function guestIdForOs(os: string): string {
+  if (os.startsWith('ubuntu')) return 'ubuntu64Guest';
+  if (os.startsWith('debian')) return 'debian11_64Guest';
+  if (/^(rocky|alma|centos|rhel)/.test(os)) return 'rhel8_64Guest';
+  return 'otherLinux64Guest';
+}
+
 export interface CreateVmInput {
   name: string;
   deploymentId: string;
