@@ -89,6 +89,18 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
+  it('connection test names the image and qemu-img, and fails for a missing image file', async () => {
+    const ok = await driver().testConnection();
+    expect(ok.ok, ok.details.join('\n')).toBe(true);
+    expect(ok.details.join('\n')).toContain(`Image for ubuntu-22.04: ${image}`);
+    expect(ok.details.join('\n')).toMatch(/qemu-img version \d/);
+    const missing = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { fingerprint: sim.fingerprint256 }, images: { 'debian-12': '/nonexistent.img' } }, { wsdl: wsdl! });
+    drivers.push(missing);
+    const r = await missing.testConnection();
+    expect(r.ok).toBe(false);
+    expect(r.details.join('\n')).toContain('Image file /nonexistent.img for debian-12 not found on the appliance');
+  });
+
   let web: { id: string; name: string };
   let db: { id: string; name: string };
 

@@ -216,7 +216,7 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
       if (v !== undefined) return v;
       if (Date.now() > deadline) {
         throw new AppError('timeout', `[esxi] VM "${ref.name}" did not ${what} within ${Math.round(o.timeoutMs / 1000)} s (power ${s.power}, tools ${s.tools ?? 'unknown'})`, {
-          hint: 'Check that the template has VMware Tools (open-vm-tools) and that its network comes up.',
+          hint: 'Check that the template or image has VMware Tools (open-vm-tools) and that its network comes up.',
         });
       }
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())) + Math.random() * 100, o.signal);

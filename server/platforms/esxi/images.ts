@@ -99,7 +99,7 @@ export function createImageCache(opts: ImageCacheOptions): ImageCache {
   return {
     async prepare(source, o) {
       const s = await stat(source).catch((e: unknown) => {
-        throw new AppError('not_found', `[esxi] Image file ${source} not found on the appliance`, { cause: e, hint: 'Check the path in the platform\'s images settings (the offline bundle puts cloud images under its images/ folder).' });
+        throw new AppError('not_found', `[esxi] Image file ${source} not found on the appliance`, { cause: e, hint: "Check the path in the platform's images settings." });
       });
       const id = `${source}\0${s.size}\0${s.mtimeMs}`;
       let hash = hashes.get(id);
