@@ -142,6 +142,16 @@ export function createRunner(opts: RunnerOptions) {
     return done;
   }
 
+  /** The platform's driver, or, when it cannot be had (bad config, missing secret), the deployment ends in `orElse`. */
+  async function connect(id: string, platformId: string, orElse: 'failed' | 'destroy_failed'): Promise<Platform | undefined> {
+    try {
+      return await platforms.instance(platformId);
+    } catch (e) {
+      setState(id, orElse, `the platform's driver could not be started: ${errorMessage(e)}`);
+      return undefined;
+    }
+  }
+
   // ------------------------------------------------------------------------------------------------ deploying
 
   async function deploy(id: string, controller: AbortController): Promise<DeploymentState> {
@@ -149,8 +159,9 @@ export function createRunner(opts: RunnerOptions) {
     const stop = () => controller.abort(new AppError('conflict', 'cancelled'));
     const d = db.select().from(deployments).where(eq(deployments.id, id)).get()!;
     const plan = d.plan as Plan;
-    const platform = await platforms.instance(d.platformId);
     if (d.state !== 'deploying') setState(id, 'deploying');
+    const platform = await connect(id, d.platformId, 'failed');
+    if (!platform) return 'failed';
     const lanes = { create: gateFor(d.platformId, 'create', platform.cloneSlots), control: gateFor(d.platformId, 'control') };
 
     // Steps a dead process left running are run again: every step is idempotent.
@@ -344,8 +355,9 @@ export function createRunner(opts: RunnerOptions) {
   async function teardown(id: string, controller: AbortController): Promise<DeploymentState> {
     const signal = controller.signal;
     const d = db.select().from(deployments).where(eq(deployments.id, id)).get()!;
-    const platform = await platforms.instance(d.platformId);
     setState(id, 'destroying');
+    const platform = await connect(id, d.platformId, 'destroy_failed');
+    if (!platform) return 'destroy_failed';
     const gate = gateFor(d.platformId, 'control');
     const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       const scale = platform.timeScale ?? 1;

@@ -115,3 +115,16 @@ describe('executor', () => {
     expect(s.runner.resumeInterrupted()).toEqual([]);
   });
 });
+
+describe('executor, when the platform cannot be reached at all', () => {
+  it('ends the deployment failed, saying why, instead of leaving it pending', async () => {
+    s = testServices();
+    // An ESXi record without its password: the driver refuses to start.
+    s.platforms.add({ name: 'esx', kind: 'esxi', config: { host: '127.0.0.1', username: 'root', tls: { insecure: true } } });
+    const { id } = createDeployment(s, { yaml: twoTierScenario, file: 'two-tier.yaml', platform: 'esx' });
+    expect(await s.runner.run(id)).toBe('failed');
+    expect(getDeployment(s.db, id).error).toMatch(/driver could not be started: \[esxi\] The platform has no password/);
+    expect(s.runner.resumeInterrupted()).toEqual([]);
+    expect(await s.runner.destroy(id)).toBe('destroy_failed');
+  });
+});
