@@ -128,3 +128,31 @@ describe('executor, when the platform cannot be reached at all', () => {
     expect(await s.runner.destroy(id)).toBe('destroy_failed');
   });
 });
+
+describe('executor, across processes sharing one database', () => {
+  it('stops a run when another process asks to cancel it, and lets that process destroy it afterwards', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadConfig } = await import('../../server/config.ts');
+    const { createServices } = await import('../../server/services.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'glassdome-two-'));
+    const config = loadConfig({ GLASSDOME_DATA_DIR: dir, GLASSDOME_SIM_SPEED: '100', GLASSDOME_LEASE_SEC: '1' });
+    const a = createServices({ config });
+    const b = createServices({ config });
+    try {
+      const { id } = createDeployment(a, { yaml: twoTierScenario, file: 'two-tier.yaml', platform: 'simulator', instances: 2 });
+      const run = a.runner.run(id);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(() => b.runner.run(id)).toThrow(/another Glassdome process/);
+      expect(await b.runner.cancel(id)).toBe('cancelling');
+      expect(await run).toBe('cancelled');
+      expect(await b.runner.destroy(id)).toBe('destroyed');
+      expect(await (await b.platforms.instance('simulator')).listOwned(id)).toEqual([]);
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
