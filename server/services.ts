@@ -8,6 +8,7 @@ import { createRunner, type RunnerOptions } from './orchestrator/run.ts';
 import { createPlatformStore } from './platforms/store.ts';
 import { createSecretBox, loadOrCreateKey } from './secret-box.ts';
 import crypto from 'node:crypto';
+import path from 'node:path';
 
 export interface ServiceOptions {
   config: Config;
@@ -24,7 +25,8 @@ export function createServices(opts: ServiceOptions) {
   const key = opts.key ?? (opts.db ? crypto.randomBytes(32) : loadOrCreateKey(config.dataDir));
   const box = createSecretBox(key);
   const ipam = createIpam(db);
-  const platforms = createPlatformStore(db, box);
+  // An in-memory database (tests) gets no cache folder; the drivers fall back to a temporary one.
+  const platforms = createPlatformStore(db, box, opts.db ? {} : { cacheDir: path.join(config.dataDir, 'cache') });
   const events = createEventBus(db);
   const runner = createRunner({ db, events, platforms, ipam, box, leaseMs: config.leaseMs, ...opts.runner });
   ipam.seedDefaults();

@@ -1,5 +1,6 @@
 // The driver registry: one exhaustive entry per platform kind, each a config schema and a factory.
 // Heavy SDKs are imported lazily inside the factories, so starting the appliance loads only what it uses.
+import path from 'node:path';
 import type { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
@@ -15,6 +16,8 @@ export interface DriverDeps {
   platformId: string;
   /** The opened secret (password, token, key) of the platform record, if it has one. */
   secret?: string;
+  /** A folder the driver may keep caches in (converted disk images); inside the appliance's data folder. */
+  cacheDir?: string;
 }
 
 export interface Driver {
@@ -62,7 +65,7 @@ export const drivers: Record<PlatformKind, Driver> = {
     async create(config, deps) {
       if (!deps.secret) throw new AppError('invalid_input', '[esxi] The platform has no password; edit it and type one');
       const { createEsxiPlatform } = await import('./esxi/driver.ts');
-      return createEsxiPlatform({ ...(config as Record<string, unknown>), password: deps.secret } as EsxiConfigInput);
+      return createEsxiPlatform({ ...(config as Record<string, unknown>), password: deps.secret } as EsxiConfigInput, deps.cacheDir ? { cacheDir: path.join(deps.cacheDir, 'esxi-images') } : {});
     },
   },
   aws: notYetAvailable('aws', 'AWS EC2'),

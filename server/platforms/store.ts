@@ -17,7 +17,7 @@ export interface PlatformRecord {
   hasSecret: boolean;
 }
 
-export function createPlatformStore(db: Db, box: SecretBox) {
+export function createPlatformStore(db: Db, box: SecretBox, opts: { cacheDir?: string } = {}) {
   const live = new Map<string, Promise<Platform>>();
   const toRecord = (r: typeof platforms.$inferSelect): PlatformRecord => ({ id: r.id, name: r.name, kind: r.kind as PlatformKind, config: r.config, hasSecret: r.secret !== null });
 
@@ -67,7 +67,7 @@ export function createPlatformStore(db: Db, box: SecretBox) {
       let p = live.get(rec.id);
       if (!p) {
         const row = db.select().from(platforms).where(eq(platforms.id, rec.id)).get()!;
-        p = driverFor(rec.kind).create(rec.config, { db, platformId: rec.id, ...(row.secret ? { secret: box.open(row.secret) } : {}) });
+        p = driverFor(rec.kind).create(rec.config, { db, platformId: rec.id, ...(row.secret ? { secret: box.open(row.secret) } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) });
         p.catch(() => live.delete(rec.id));
         live.set(rec.id, p);
       }
