@@ -18,7 +18,8 @@ export const simulatorConfigSchema = z.strictObject({
   speed: z.number().positive().default(20),
   seed: z.number().int().default(1),
   storages: z.array(z.string().min(1)).min(1).default(['local-lvm']),
-  cloneSlotsPerStorage: z.number().int().min(1).max(64).default(4),
+  // Two, as the Proxmox driver defaults to: more concurrent clones per storage make a real Proxmox storage lock time out.
+  cloneSlotsPerStorage: z.number().int().min(1).max(64).default(2),
   /** What a clone does when every slot of its storage is busy: queue, or fail after `lockTimeoutSec` like Proxmox. */
   onCloneBusy: z.enum(['wait', 'fail']).default('wait'),
   lockTimeoutSec: z.number().positive().default(60),

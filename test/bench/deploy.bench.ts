@@ -14,7 +14,7 @@ import { createServices } from '../../server/services.ts';
 // x50: a 30 s clone takes 0.6 s; faster, and the event loop's own latency starts to show in the figures.
 const speed = Number(process.env.BENCH_SPEED ?? 50);
 const instances = Number(process.env.BENCH_INSTANCES ?? 20);
-const simInput = { speed, seed: 42, storages: ['local-lvm', 'ceph'], cloneSlotsPerStorage: Number(process.env.BENCH_SLOTS ?? 4), capacity: { cpus: 4096, memoryMb: 8 * 1024 * 1024 } };
+const simInput = { speed, seed: 42, storages: ['local-lvm', 'ceph'], cloneSlotsPerStorage: Number(process.env.BENCH_SLOTS ?? 2), capacity: { cpus: 4096, memoryMb: 8 * 1024 * 1024 } };
 
 const scenario = `
 glassdome: 1
