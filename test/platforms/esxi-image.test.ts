@@ -50,7 +50,7 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
       onImage: (e) => {
         events.push(e);
         // vcsim's CopyVirtualDisk copies a descriptor + "-flat" pair and faults when the -flat file is missing; a
-        // streamOptimized VMDK is one file, so give vcsim an empty companion (real ESXi reads the one file).
+        // monolithicSparse VMDK is one file, so give vcsim an empty companion (real ESXi reads the one file).
         if (e.step === 'converted') {
           mkdirSync(path.join(dsDir(), imageFolder), { recursive: true });
           writeFileSync(path.join(dsDir(), imageFolder, `${e.key}-flat.vmdk`), '');
@@ -111,9 +111,9 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     const { key, bytes } = events[0]!;
     for (const e of events) console.log(`[esxi] image ${e.step}: ${(e.bytes / 2 ** 20).toFixed(2)} MiB in ${e.ms} ms`);
 
-    // The cached conversion is a real streamOptimized VMDK of the image's virtual size.
+    // The cached conversion is a real monolithicSparse (hosted) VMDK of the image's virtual size.
     const cached = path.join(cacheDir, `${key}.vmdk`);
-    expect(info(cached)).toMatchObject({ format: 'vmdk', 'virtual-size': 64 * 2 ** 20, 'format-specific': { data: { 'create-type': 'streamOptimized' } } });
+    expect(info(cached)).toMatchObject({ format: 'vmdk', 'virtual-size': 64 * 2 ** 20, 'format-specific': { data: { 'create-type': 'monolithicSparse' } } });
     expect(statSync(cached).size).toBe(bytes);
     // Uploaded once into the shared folder, byte for byte.
     const uploaded = path.join(dsDir(), imageFolder, `${key}.vmdk`);

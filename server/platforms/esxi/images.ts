@@ -1,4 +1,4 @@
-// Cloud images on the appliance: converts a qcow2 or raw image to a streamOptimized VMDK with qemu-img, once per image
+// Cloud images on the appliance: converts a qcow2 or raw image to a monolithicSparse VMDK with qemu-img, once per image
 // content (sha256 + mtime), into a cache folder. Concurrent callers for the same image share one conversion.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,7 +10,7 @@ import { AppError } from '../../errors.ts';
 export interface ConvertedImage {
   /** Cache key: the first 16 hex digits of the source's sha256, and its mtime in ms. */
   key: string;
-  /** The streamOptimized VMDK in the cache folder. */
+  /** The monolithicSparse (hosted, single-file) VMDK in the cache folder. */
   file: string;
   /** Its size in bytes (what the datastore must hold after upload). */
   bytes: number;
@@ -85,7 +85,9 @@ export function createImageCache(opts: ImageCacheOptions): ImageCache {
     // Convert beside the final name and rename, so a crash or a parallel process never leaves a half-written cache entry.
     const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await qemuImg(['convert', '-f', info.format, '-O', 'vmdk', '-o', 'subformat=streamOptimized', source, tmp], opts.timeoutMs);
+      // monolithicSparse: the hosted single-file format ESXi imports into a VMFS disk (vmkfstools -i, CopyVirtualDisk);
+      // streamOptimized is an OVF transport format the copy does not take.
+      await qemuImg(['convert', '-f', info.format, '-O', 'vmdk', '-o', 'subformat=monolithicSparse', source, tmp], opts.timeoutMs);
       await rename(tmp, file);
     } finally {
       await rm(tmp, { force: true });
