@@ -51,6 +51,8 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
   return {
     kind: 'proxmox',
     supports: { snapshots: true },
+    // Clones go to one target storage (linked clones stay on their template's), each limited to this many at once.
+    cloneSlots: config.cloneSlotsPerStorage,
 
     stats: () => ({ retries: machines.retries, sdnApplies: networks.applies }),
 
