@@ -105,8 +105,8 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
   }
 
   async function waitUntil(at: number, signal?: AbortSignal) {
-    const delay = at - Date.now();
-    if (delay > 0) await sleep(delay, undefined, signal ? { signal } : {});
+    // Timers run on a monotonic clock and may fire a millisecond before Date.now() reaches `at`: wait the rest.
+    for (let delay = at - Date.now(); delay > 0; delay = at - Date.now()) await sleep(delay, undefined, signal ? { signal } : {});
   }
 
   function machineRow(ref: MachineRef) {

