@@ -3,7 +3,7 @@
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, isPair, type Document } from 'yaml';
 import { z } from 'zod';
 import { AppError, formatIssue, type InputIssue } from '../errors.ts';
-import { intToIp, ipToInt, isUsableHost, overlaps, parseSubnet, type Subnet } from '../ipam/cidr.ts';
+import { containsIp, intToIp, ipToInt, isUsableHost, overlaps, parseSubnet, type Subnet } from '../ipam/cidr.ts';
 import { osCatalog, sizes, vulnerabilityCatalog, type SizeName } from './catalog.ts';
 
 const slug = z
@@ -500,7 +500,8 @@ function checkScenario(raw: RawScenario, s: Scenario): PathIssue[] {
       for (let r = 0; r < m.count; r++) {
         const rip = ip + r;
         const label = m.count > 1 ? `${intToIp(rip)} (replica ${m.name}-${r + 1})` : intToIp(rip);
-        if (!isUsableHost(sub, rip)) add(ipPath, `${label} is outside network "${nic.network}" (${sub.cidr}) or is its network or broadcast address`);
+        if (!containsIp(sub, rip)) add(ipPath, `${label} is outside network "${nic.network}" (${sub.cidr})`);
+        else if (!isUsableHost(sub, rip)) add(ipPath, `${label} is the ${rip === sub.base ? 'network' : 'broadcast'} address of network "${nic.network}" (${sub.cidr}), not a host`);
         else if (gateways.get(nic.network) === rip) add(ipPath, `${label} is the gateway of network "${nic.network}"`);
         const list = usedIps.get(nic.network) ?? [];
         const dup = list.find((u) => u.ip === rip);

@@ -204,12 +204,15 @@ describe('validateScenario: cross-field checks', () => {
 
   it('rejects an IP outside its network', () => {
     const text = yaml('glassdome: 1', 'name: lab', 'title: Lab', 'networks:', '  - name: lan', '    cidr: 10.0.0.0/24', 'machines:', '  - name: web', '    networks:', '      - network: lan', '        ip: 10.0.1.5');
-    expectOnlyIssue(text, { line: 11, column: 13, path: 'machines[0].networks[0].ip', message: '10.0.1.5 is outside network "lan" (10.0.0.0/24) or is its network or broadcast address' });
+    expectOnlyIssue(text, { line: 11, column: 13, path: 'machines[0].networks[0].ip', message: '10.0.1.5 is outside network "lan" (10.0.0.0/24)' });
   });
 
-  it.each(['10.0.0.0', '10.0.0.255'])('rejects the network or broadcast address %s as an IP', (ip) => {
+  it.each([
+    ['10.0.0.0', 'network'],
+    ['10.0.0.255', 'broadcast'],
+  ])('rejects the %s address as an IP, saying it is the %s address', (ip, which) => {
     const text = yaml('glassdome: 1', 'name: lab', 'title: Lab', 'networks:', '  - name: lan', '    cidr: 10.0.0.0/24', 'machines:', '  - name: web', '    networks:', '      - network: lan', `        ip: ${ip}`);
-    expectOnlyIssue(text, { line: 11, column: 13, path: 'machines[0].networks[0].ip', message: /is outside network "lan"/ });
+    expectOnlyIssue(text, { line: 11, column: 13, path: 'machines[0].networks[0].ip', message: `${ip} is the ${which} address of network "lan" (10.0.0.0/24), not a host` });
   });
 
   it('rejects an IP given twice at the second machine, naming the first', () => {
@@ -281,7 +284,7 @@ describe('validateScenario: cross-field checks', () => {
       '      - network: lan',
       '        ip: 10.0.0.5',
     );
-    expectOnlyIssue(text, { line: 12, column: 13, path: 'machines[0].networks[0].ip', message: '10.0.0.7 (replica web-3) is outside network "lan" (10.0.0.0/29) or is its network or broadcast address' });
+    expectOnlyIssue(text, { line: 12, column: 13, path: 'machines[0].networks[0].ip', message: '10.0.0.7 (replica web-3) is the broadcast address of network "lan" (10.0.0.0/29), not a host' });
   });
 
   it('rejects another machine taking an address a replica takes', () => {
