@@ -8,7 +8,6 @@ const configSchema = z.object({
   GLASSDOME_DATA_DIR: z.string().min(1).default('./data'),
   GLASSDOME_HOST: z.string().min(1).default('127.0.0.1'),
   GLASSDOME_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  GLASSDOME_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** Divides every simulated duration: 1 is real time, 1000 makes a 30 s clone take 30 ms. */
   GLASSDOME_SIM_SPEED: z.coerce.number().positive().default(20),
   GLASSDOME_SIM_SEED: z.coerce.number().int().default(1),
@@ -28,7 +27,6 @@ export interface Config {
   dbFile: string;
   host: string;
   port: number;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
   sim: { speed: number; seed: number };
   leaseMs: number;
   tls: boolean;
@@ -55,7 +53,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbFile: path.join(dataDir, 'glassdome.db'),
     host: c.GLASSDOME_HOST,
     port: c.GLASSDOME_PORT,
-    logLevel: c.GLASSDOME_LOG_LEVEL,
     sim: { speed: c.GLASSDOME_SIM_SPEED, seed: c.GLASSDOME_SIM_SEED },
     leaseMs: c.GLASSDOME_LEASE_SEC * 1000,
     tls: c.GLASSDOME_TLS === 'auto' ? !loopback.has(c.GLASSDOME_HOST) : c.GLASSDOME_TLS === 'on',
