@@ -102,7 +102,9 @@ export const steps = sqliteTable(
     endedAt: text('ended_at'),
     error: text('error'),
   },
-  (t) => [primaryKey({ columns: [t.deploymentId, t.key] }), index('steps_state').on(t.deploymentId, t.state)],
+  // No index on state: a deployment's steps are read through the primary key, and an index that moves on every
+  // state change would add a page to each commit.
+  (t) => [primaryKey({ columns: [t.deploymentId, t.key] })],
 );
 
 /** What a deployment has on its platform: written before and after each create, so nothing is ever lost track of. */
@@ -126,7 +128,9 @@ export const resources = sqliteTable(
 export const events = sqliteTable(
   'events',
   {
-    id: integer('id').primaryKey({ autoIncrement: true }),
+    // The rowid: increasing, which is all that replay (Last-Event-ID) needs. AUTOINCREMENT would only add the
+    // sqlite_sequence page to every commit, to guard against reusing ids of deleted events, which no reader holds.
+    id: integer('id').primaryKey(),
     deploymentId: text('deployment_id')
       .notNull()
       .references(() => deployments.id, { onDelete: 'cascade' }),

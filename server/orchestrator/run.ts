@@ -47,25 +47,54 @@ export function createRunner(opts: RunnerOptions) {
   let heartbeat: NodeJS.Timeout | undefined;
   const counters = { firstBoots: 0, firstBootCpuUs: 0 };
 
-  // Group commit: step states, their events and guest addresses written in one event-loop turn share one
-  // transaction. A crash can lose at most that turn's writes, and every step is idempotent, so the resumed run
-  // simply does those steps again. Resource records, which the next step reads, are written at once.
+  // One turn of the event loop ends with one transaction. Steps that became ready in the turn are started first, in
+  // priority order within their platform's gates, so their start is written with the end of the steps they waited
+  // for: one commit per turn, however many steps moved. A crash loses at most that turn's writes, and every step is
+  // idempotent, so the resumed run simply does those steps again.
   const pending: Array<() => void> = [];
-  let flushScheduled = false;
-  function later(write: () => void) {
-    pending.push(write);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
+  let commitWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  let turnScheduled = false;
+  let inTurn = false;
+  function scheduleTurn() {
+    if (turnScheduled || inTurn) return;
+    turnScheduled = true;
+    setImmediate(endTurn);
+  }
+  function endTurn() {
+    turnScheduled = false;
+    inTurn = true;
+    try {
+      for (const g of gates.values()) g.drain();
+      flush();
+    } finally {
+      inTurn = false;
     }
   }
+  function later(write: () => void) {
+    pending.push(write);
+    scheduleTurn();
+  }
+  /** Resolves once everything written so far is committed (at the end of this turn). */
+  function committed(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      commitWaiters.push({ resolve, reject });
+      scheduleTurn();
+    });
+  }
   function flush() {
-    flushScheduled = false;
-    if (pending.length === 0) return;
     const writes = pending.splice(0);
-    db.$client.transaction(() => {
-      for (const w of writes) w();
-    })();
+    const waiters = commitWaiters;
+    commitWaiters = [];
+    try {
+      if (writes.length > 0)
+        db.$client.transaction(() => {
+          for (const w of writes) w();
+        })();
+    } catch (e) {
+      for (const w of waiters) w.reject(e);
+      throw e;
+    }
+    for (const w of waiters) w.resolve();
   }
 
   const now = () => new Date().toISOString();
@@ -87,7 +116,7 @@ export function createRunner(opts: RunnerOptions) {
   // enough that the runner's priority order, not the platform's arrival order, decides which clone runs next.
   const gateFor = (platformId: string, lane: 'create' | 'control', cloneSlots?: number) => {
     let g = gates.get(`${platformId}/${lane}`);
-    if (!g) gates.set(`${platformId}/${lane}`, (g = new PriorityGate(lane === 'create' && cloneSlots ? Math.min(concurrency, 2 * cloneSlots) : concurrency)));
+    if (!g) gates.set(`${platformId}/${lane}`, (g = new PriorityGate(lane === 'create' && cloneSlots ? Math.min(concurrency, 2 * cloneSlots) : concurrency, scheduleTurn)));
     return g;
   };
 
@@ -173,7 +202,16 @@ export function createRunner(opts: RunnerOptions) {
     for (const s of plan.steps) for (const dep of s.dependsOn) dependants.set(dep, [...(dependants.get(dep) ?? []), s.key]);
     const priority = bottomLevels(plan.steps, dependants);
     const running = new Map<string, Promise<void>>();
-    const secret = box.open(d.secret);
+    const ctx: StepContext = {
+      id,
+      plan,
+      platform,
+      secret: box.open(d.secret),
+      signal,
+      networks: new Map(plan.networks.map((n) => [n.key, n])),
+      machines: new Map(plan.machines.map((m) => [m.key, m])),
+      refs: new Map(),
+    };
 
     const skipDependants = (key: string, why: string) => {
       for (const next of dependants.get(key) ?? []) {
@@ -191,35 +229,39 @@ export function createRunner(opts: RunnerOptions) {
     const allDone = new Promise<void>((resolve) => (finished = resolve));
     const launchStep = (key: string) => {
       const step = byKey.get(key)!;
-      const p = (async () => {
-        const release = limitedKinds.has(step.kind) ? await lanes[step.kind === 'create' ? 'create' : 'control'].acquire(priority.get(key)!, signal) : () => {};
-        try {
-          const result = await runStep(id, plan, step, platform, secret, signal);
-          state.set(key, result);
-          if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
-          else if (!signal.aborted) launchReady((dependants.get(key) ?? []).filter((next) => open.set(next, open.get(next)! - 1).get(next) === 0));
-        } finally {
-          release();
-        }
-      })()
-        .catch((e: unknown) => {
+      const p = new Promise<void>((resolve) => {
+        const settle = (to: StepState, e: unknown) => {
           // Aborted while waiting for a gate, or a bug: never let a step vanish without a state.
-          const to: StepState = signal.aborted ? 'cancelled' : 'failed';
           state.set(key, to);
-          flush();
-          sql.stepEnded.run(to, now(), errorMessage(e), id, key);
+          later(() => sql.stepEnded.run(to, now(), errorMessage(e), id, key));
           if (to === 'failed') skipDependants(key, `depends on ${key}, which failed`);
-        })
-        .finally(() => {
-          running.delete(key);
-          if (running.size === 0) finished();
+        };
+        const begin = (release: () => void) => {
+          runStep(ctx, step)
+            .then((result) => {
+              state.set(key, result);
+              if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
+              else if (!signal.aborted) launchReady((dependants.get(key) ?? []).filter((next) => open.set(next, open.get(next)! - 1).get(next) === 0));
+            })
+            .catch((e: unknown) => settle(signal.aborted ? 'cancelled' : 'failed', e))
+            .finally(() => {
+              release();
+              resolve();
+            });
+        };
+        if (!limitedKinds.has(step.kind)) return begin(() => {});
+        lanes[step.kind === 'create' ? 'create' : 'control'].submit(priority.get(key)!, begin, signal, (e) => {
+          settle('cancelled', e);
+          resolve();
         });
+      }).finally(() => {
+        running.delete(key);
+        if (running.size === 0) finished();
+      });
       running.set(key, p);
     };
     const launchReady = (keys: string[]) => {
-      const ready = keys.filter((k) => state.get(k) === 'pending' && !running.has(k) && open.get(k) === 0);
-      ready.sort((a, b) => priority.get(b)! - priority.get(a)!);
-      for (const key of ready) launchStep(key);
+      for (const key of keys) if (state.get(key) === 'pending' && !running.has(key) && open.get(key) === 0) launchStep(key);
     };
     // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
     const poll = setInterval(() => {
@@ -248,7 +290,8 @@ export function createRunner(opts: RunnerOptions) {
     return 'ready';
   }
 
-  async function runStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, signal: AbortSignal): Promise<StepState> {
+  async function runStep(ctx: StepContext, step: PlannedStep): Promise<StepState> {
+    const { id, platform, signal } = ctx;
     const scale = platform.timeScale ?? 1;
     for (let attempt = 1; ; attempt++) {
       const startedAt = now();
@@ -257,7 +300,7 @@ export function createRunner(opts: RunnerOptions) {
         events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
       });
       try {
-        await executeStep(id, plan, step, platform, secret, { signal, addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
+        await executeStep(ctx, step, { addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
         const endedAt = now();
         later(() => {
           sql.stepEnded.run('done', endedAt, null, id, step.key);
@@ -273,27 +316,30 @@ export function createRunner(opts: RunnerOptions) {
           await sleep(backoff, undefined, { signal });
           continue;
         }
-        flush();
-        sql.stepEnded.run('failed', now(), message, id, step.key);
-        events.publish(id, 'step.failed', message, step.key);
+        const endedAt = now();
+        later(() => {
+          sql.stepEnded.run('failed', endedAt, message, id, step.key);
+          events.publish(id, 'step.failed', message, step.key);
+        });
         return 'failed';
       }
     }
   }
 
-  async function executeStep(id: string, plan: Plan, step: PlannedStep, platform: Platform, secret: string, o: { signal: AbortSignal; addressMs: number; readyMs: number }) {
-    const { signal } = o;
+  async function executeStep(ctx: StepContext, step: PlannedStep, limits: { addressMs: number; readyMs: number }) {
+    const { id, plan, platform, signal } = ctx;
     if (step.kind === 'network') {
-      const n = plan.networks.find((x) => x.key === step.target)!;
+      const n = ctx.networks.get(step.target)!;
       const ref = await platform.ensureNetwork({ deploymentId: id, name: n.resourceName, kind: n.kind, cidr: n.cidr, gateway: n.gateway, ...(n.vlan === undefined ? {} : { vlan: n.vlan }) }, { signal });
-      upsertResource(id, n.key, 'network', ref.name, ref.id, 'present');
+      recordPresent(ctx, n.key, 'network', ref);
       return;
     }
-    const m = plan.machines.find((x) => x.key === step.target)!;
+    const m = ctx.machines.get(step.target)!;
     if (step.kind === 'create') {
-      // Recorded before the call: whatever happens next, teardown knows to look for this name.
-      upsertResource(id, m.key, 'machine', m.resourceName, null, 'creating');
-      const nics = m.nics.map((nic) => ({ network: networkRef(id, nic.networkKey), mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) }));
+      // Recorded, with the step's start, before the call: whatever happens next, teardown knows to look for this name.
+      later(() => sql.upsertResource.run(id, m.key, 'machine', m.resourceName, null, 'creating'));
+      await committed();
+      const nics = m.nics.map((nic) => ({ network: refOf(ctx, nic.networkKey, 'Network'), mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) }));
       const overrides = (m.overrides as Record<string, Record<string, unknown> | undefined>)[plan.platform] ?? {};
       const template = overrides.template ?? overrides.ami ?? overrides.image;
       const ref = await platform.createMachine(
@@ -307,21 +353,21 @@ export function createRunner(opts: RunnerOptions) {
           memoryMb: m.size.memoryMb,
           diskGb: m.size.diskGb,
           nics,
-          ...(m.os.startsWith('windows') ? {} : { cloudInit: measuredFirstBoot(plan, m, secret, id) }),
+          ...(m.os.startsWith('windows') ? {} : { cloudInit: measuredFirstBoot(plan, m, ctx.secret, id) }),
           options: overrides,
         },
         { signal },
       );
-      upsertResource(id, m.key, 'machine', ref.name, ref.id, 'present');
+      recordPresent(ctx, m.key, 'machine', ref);
       return;
     }
-    const ref = machineRef(id, m.key);
+    const ref = refOf(ctx, m.key, 'Machine');
     if (step.kind === 'start') await platform.startMachine(ref, { signal });
     else if (step.kind === 'address') {
-      const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: o.addressMs });
+      const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: limits.addressMs });
       const at = now();
       later(() => sql.addresses.run(JSON.stringify(addresses), at, id, m.key));
-    } else await platform.waitForReady(ref, { signal, timeoutMs: o.readyMs });
+    } else await platform.waitForReady(ref, { signal, timeoutMs: limits.readyMs });
   }
 
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
@@ -334,20 +380,24 @@ export function createRunner(opts: RunnerOptions) {
     return media;
   }
 
-  function upsertResource(id: string, key: string, kind: string, name: string, externalId: string | null, state: string) {
-    sql.upsertResource.run(id, key, kind, name, externalId, state);
+  /**
+   * A created resource's platform id, kept in memory for the steps after it and written with the step's end: if
+   * the process dies before that commit, the resumed run creates it again, which finds it by name.
+   */
+  function recordPresent(ctx: StepContext, key: string, kind: 'network' | 'machine', ref: NetworkRef | MachineRef) {
+    ctx.refs.set(key, ref);
+    later(() => sql.upsertResource.run(ctx.id, key, kind, ref.name, ref.id, 'present'));
   }
 
-  function networkRef(id: string, key: string): NetworkRef {
-    const r = sql.resource.get(id, key);
-    if (!r?.external_id) throw new AppError('internal', `Network ${key} of deployment ${id} has no platform id although its step is done`);
-    return { id: r.external_id, name: r.name };
-  }
-
-  function machineRef(id: string, key: string): MachineRef {
-    const r = sql.resource.get(id, key);
-    if (!r?.external_id) throw new AppError('internal', `Machine ${key} of deployment ${id} has no platform id although its create step is done`);
-    return { id: r.external_id, name: r.name };
+  /** The platform id of a network or machine whose step is done: from memory, or from the database after a restart. */
+  function refOf(ctx: StepContext, key: string, what: 'Network' | 'Machine'): NetworkRef | MachineRef {
+    const known = ctx.refs.get(key);
+    if (known) return known;
+    const r = sql.resource.get(ctx.id, key);
+    if (!r?.external_id) throw new AppError('internal', `${what} ${key} of deployment ${ctx.id} has no platform id although its ${what === 'Machine' ? 'create ' : ''}step is done`);
+    const ref = { id: r.external_id, name: r.name };
+    ctx.refs.set(key, ref);
+    return ref;
   }
 
   // ------------------------------------------------------------------------------------------------ destroying
@@ -523,6 +573,19 @@ export function createRunner(opts: RunnerOptions) {
 
 export type Runner = ReturnType<typeof createRunner>;
 
+/** What every step of one deployment run shares. */
+interface StepContext {
+  id: string;
+  plan: Plan;
+  platform: Platform;
+  secret: string;
+  signal: AbortSignal;
+  networks: Map<string, Plan['networks'][number]>;
+  machines: Map<string, Plan['machines'][number]>;
+  /** Platform ids of the networks and machines created so far, by plan key. */
+  refs: Map<string, NetworkRef | MachineRef>;
+}
+
 /** A limit for a sped-up platform; a floor keeps it above event-loop stalls on a loaded machine. */
 function scaled(ms: number, scale: number): number {
   return scale < 1 ? Math.max(ms * scale, Math.min(ms, 10_000)) : ms;
@@ -545,56 +608,61 @@ function bottomLevels(all: PlannedStep[], dependants: Map<string, string[]>): Ma
 }
 
 /**
- * A counting semaphore whose waiters are served highest priority first. Grants are made once per event-loop turn,
- * so work that becomes ready in one burst (a deployment's first creates) is ordered by priority, not arrival.
+ * A counting semaphore whose waiters are served highest priority first, then in arrival order. Grants are made by
+ * `drain`, once per event-loop turn, so work that becomes ready in one turn (a deployment's first creates, the
+ * dependants of several finished steps) is ordered by priority, not by arrival.
  */
 class PriorityGate {
   private free: number;
-  private waiting: Array<{ priority: number; seq: number; resolve: () => void }> = [];
+  private waiting: Array<{ priority: number; seq: number; start: (release: () => void) => void; signal: AbortSignal | undefined; onAbort: () => void }> = [];
   private seq = 0;
-  private draining = false;
 
-  constructor(size: number) {
+  /** `wake` asks for a drain at the end of the current turn. */
+  constructor(
+    size: number,
+    private readonly wake: () => void,
+  ) {
     this.free = size;
   }
 
-  async acquire(priority: number, signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted();
-    await new Promise<void>((resolve, reject) => {
-      const entry = { priority, seq: this.seq++, resolve };
-      this.waiting.push(entry);
-      this.scheduleDrain();
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) {
-            this.waiting.splice(i, 1);
-            reject(signal.reason);
-          }
-        },
-        { once: true },
-      );
-    });
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.free++;
-      this.scheduleDrain();
+  /** Queues `start`, called with the slot's release function when granted; `aborted` if the signal fires first. */
+  submit(priority: number, start: (release: () => void) => void, signal: AbortSignal | undefined, aborted: (reason: unknown) => void): void {
+    if (signal?.aborted) return aborted(signal.reason);
+    const entry = {
+      priority,
+      seq: this.seq++,
+      start,
+      signal,
+      onAbort: () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        aborted(signal!.reason);
+      },
     };
+    this.waiting.push(entry);
+    signal?.addEventListener('abort', entry.onAbort, { once: true });
+    this.wake();
   }
 
-  private scheduleDrain() {
-    if (this.draining) return;
-    this.draining = true;
-    setImmediate(() => {
-      this.draining = false;
-      this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
-      while (this.free > 0 && this.waiting.length > 0) {
-        this.free--;
-        this.waiting.shift()!.resolve();
-      }
-    });
+  /** A slot as a promise, for callers that simply wait their turn. */
+  acquire(priority: number, signal?: AbortSignal): Promise<() => void> {
+    return new Promise((resolve, reject) => this.submit(priority, resolve, signal, reject));
+  }
+
+  drain(): void {
+    if (this.free === 0 || this.waiting.length === 0) return;
+    this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+    while (this.free > 0 && this.waiting.length > 0) {
+      const w = this.waiting.shift()!;
+      w.signal?.removeEventListener('abort', w.onAbort);
+      this.free--;
+      let released = false;
+      w.start(() => {
+        if (released) return;
+        released = true;
+        this.free++;
+        if (this.waiting.length > 0) this.wake();
+      });
+    }
   }
 }

@@ -4,7 +4,7 @@
 // clones that were running finish on time, as they would on a hypervisor.
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { and, desc, eq, gt, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
@@ -62,7 +62,21 @@ function stableName(name: string): string {
 }
 
 function unitHash(text: string): number {
-  return crypto.createHash('sha256').update(text).digest().readUInt32BE(0) / 2 ** 32;
+  return crypto.hash('sha256', text, 'buffer').readUInt32BE(0) / 2 ** 32;
+}
+
+const inventoryColumns = 'id, name, deployment_id AS deploymentId, power, busy_until AS busyUntil, address_at AS addressAt, ready_at AS readyAt, addresses';
+
+/** What the hot paths read of a machine; `addresses` is the stored JSON array. */
+interface InventoryRow {
+  id: string;
+  name: string;
+  deploymentId: string;
+  power: string;
+  busyUntil: number;
+  addressAt: number | null;
+  readyAt: number | null;
+  addresses: string;
 }
 
 export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db: Db; platformId: string }): Platform & { readonly timeScale: number } {
@@ -72,29 +86,28 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
   const ms = (seconds: number) => Math.round(seconds * 1000 * scale);
   const calls = new Map<string, number>();
 
-  const byName = db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.name, sql.placeholder('name')))).prepare();
-  const byId = db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, sql.placeholder('id')))).prepare();
-  const totals = db
-    .select({ cpus: sql<number>`coalesce(sum(${simMachines.cpus}), 0)`, memoryMb: sql<number>`coalesce(sum(${simMachines.memoryMb}), 0)`, maxId: sql<number>`coalesce(max(cast(${simMachines.id} as integer)), 99)` })
-    .from(simMachines)
-    .where(eq(simMachines.platformId, platformId))
-    .prepare();
-  // The clones still running on a storage, latest end first; each slot is busy until the latest clone placed on it.
-  const busyClones = db
-    .select({ until: simMachines.busyUntil })
-    .from(simMachines)
-    .where(and(eq(simMachines.platformId, platformId), eq(simMachines.storage, sql.placeholder('storage')), gt(simMachines.busyUntil, sql.placeholder('now'))))
-    .orderBy(desc(simMachines.busyUntil))
-    .prepare();
-  const insertMachine = db.$client.prepare(
-    "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage)",
-  );
-  const setPower = db.$client.prepare('UPDATE sim_machines SET power = ?, address_at = ?, ready_at = ? WHERE platform_id = ? AND id = ?');
-  const row = (name: string) => byName.get({ name });
-  const rowById = (id: string) => byId.get({ id });
+  // The hot paths (every machine's create, start and waits) use plain prepared statements over the few columns they
+  // need: this inventory is read thousands of times in a large deployment.
+  const q = {
+    byName: db.$client.prepare<[string, string], InventoryRow>(`SELECT ${inventoryColumns} FROM sim_machines WHERE platform_id = ? AND name = ?`),
+    byId: db.$client.prepare<[string, string], InventoryRow>(`SELECT ${inventoryColumns} FROM sim_machines WHERE platform_id = ? AND id = ?`),
+    totals: db.$client.prepare<[string], { cpus: number; memoryMb: number; maxId: number }>(
+      'SELECT coalesce(sum(cpus), 0) AS cpus, coalesce(sum(memory_mb), 0) AS memoryMb, coalesce(max(cast(id AS integer)), 99) AS maxId FROM sim_machines WHERE platform_id = ?',
+    ),
+    // The clones still running on a storage, latest end first; each slot is busy until the latest clone placed on it.
+    busyClones: db.$client.prepare<[string, string, number], number>('SELECT busy_until FROM sim_machines WHERE platform_id = ? AND storage = ? AND busy_until > ? ORDER BY busy_until DESC').pluck(),
+    insert: db.$client.prepare(
+      "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage)",
+    ),
+    setPower: db.$client.prepare('UPDATE sim_machines SET power = ?, address_at = ?, ready_at = ? WHERE platform_id = ? AND id = ?'),
+  };
+  const row = (name: string) => q.byName.get(platformId, name);
+  const rowById = (id: string) => q.byId.get(platformId, id);
+  const noFaults = config.faults.transient + config.faults.lockTimeout + config.faults.rateLimit === 0;
 
   /** Injected faults, drawn from the seed, the machine and how often it was called: reproducible runs. */
   function maybeFail(action: string, name: string, vmid: string) {
+    if (noFaults) return;
     const n = (calls.get(`${action}/${name}`) ?? 0) + 1;
     calls.set(`${action}/${name}`, n);
     const u = unitHash(`${config.seed}/fault/${action}/${name}/${n}`);
@@ -111,6 +124,10 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
 
   function machineRow(ref: MachineRef) {
     return rowById(ref.id) ?? row(ref.name);
+  }
+
+  function snapshotsOf(id: string) {
+    return db.select({ snapshots: simMachines.snapshots }).from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, id))).get()?.snapshots ?? [];
   }
 
   async function waitFor(ref: MachineRef, field: 'addressAt' | 'readyAt', what: string, opts: CallOptions & { timeoutMs: number }) {
@@ -186,18 +203,18 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       const placed = db.$client.transaction(() => {
         const again = row(spec.name);
         if (again) return again;
-        const { cpus, memoryMb: mem, maxId } = totals.get()!;
+        const { cpus, memoryMb: mem, maxId } = q.totals.get(platformId)!;
         if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
           throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": not enough capacity (${config.capacity.cpus - cpus} vCPUs and ${config.capacity.memoryMb - mem} MiB free, ${spec.cpus} vCPUs and ${spec.memoryMb} MiB asked)`, {
             hint: 'Deploy fewer instances or raise the platform capacity.',
           });
         // Clones queue per storage: each slot is busy until the latest clone placed on it ends.
         const now = Date.now();
-        const busy = busyClones.all({ storage, now }).map((r) => r.until);
+        const busy = q.busyClones.all(platformId, storage, now);
         const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
         if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
         const placed = { id: String(maxId + 1), name: spec.name, busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')) };
-        insertMachine.run({
+        q.insert.run({
           platformId,
           id: placed.id,
           name: spec.name,
@@ -224,24 +241,24 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       await sleep(ms(simulatedSeconds(config, ref.name, 'power')), undefined, opts?.signal ? { signal: opts.signal } : {});
       const now = Date.now();
       const addressAt = now + ms(simulatedSeconds(config, ref.name, 'boot'));
-      setPower.run('running', addressAt, addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')), platformId, m.id);
+      q.setPower.run('running', addressAt, addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')), platformId, m.id);
     },
 
     async stopMachine(ref) {
       const m = machineRow(ref);
       if (!m || m.power === 'stopped') return;
-      setPower.run('stopped', null, null, platformId, m.id);
+      q.setPower.run('stopped', null, null, platformId, m.id);
     },
 
     async getMachineState(ref): Promise<MachineState> {
       const m = machineRow(ref);
       if (!m) return { power: 'missing', addresses: [] };
       const up = m.power === 'running' && m.addressAt !== null && m.addressAt <= Date.now();
-      return { power: m.power as MachineState['power'], addresses: up ? m.addresses : [] };
+      return { power: m.power as MachineState['power'], addresses: up ? (JSON.parse(m.addresses) as string[]) : [] };
     },
 
     async waitForAddress(ref, opts) {
-      return (await waitFor(ref, 'addressAt', 'address', opts)).addresses;
+      return JSON.parse((await waitFor(ref, 'addressAt', 'address', opts)).addresses) as string[];
     },
 
     async waitForReady(ref, opts) {
@@ -251,20 +268,21 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
     async createSnapshot(ref, name) {
       const m = machineRow(ref);
       if (!m) throw new AppError('not_found', `[simulator] Unable to snapshot VM "${ref.name}": it does not exist`);
-      if (m.snapshots.some((s) => s.name === name)) throw new AppError('conflict', `[simulator] Unable to snapshot VM "${ref.name}": snapshot "${name}" already exists`);
-      const snapshots = [...m.snapshots, { name, createdAt: new Date().toISOString(), power: m.power }];
+      const existing = snapshotsOf(m.id);
+      if (existing.some((s) => s.name === name)) throw new AppError('conflict', `[simulator] Unable to snapshot VM "${ref.name}": snapshot "${name}" already exists`);
+      const snapshots = [...existing, { name, createdAt: new Date().toISOString(), power: m.power }];
       db.update(simMachines).set({ snapshots }).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
     },
 
     async listSnapshots(ref) {
       const m = machineRow(ref);
       if (!m) throw new AppError('not_found', `[simulator] Unable to list snapshots of VM "${ref.name}": it does not exist`);
-      return m.snapshots.map((s) => ({ name: s.name, createdAt: s.createdAt }));
+      return snapshotsOf(m.id).map((s) => ({ name: s.name, createdAt: s.createdAt }));
     },
 
     async revertSnapshot(ref, name) {
       const m = machineRow(ref);
-      const snap = m?.snapshots.find((s) => s.name === name);
+      const snap = m ? snapshotsOf(m.id).find((s) => s.name === name) : undefined;
       if (!m || !snap) throw new AppError('not_found', `[simulator] Unable to revert VM "${ref.name}" to "${name}": ${m ? 'no such snapshot' : 'the VM does not exist'}`);
       const now = Date.now();
       const addressAt = snap.power === 'running' ? now + ms(simulatedSeconds(config, ref.name, 'power')) : null;
@@ -278,7 +296,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       const m = machineRow(ref);
       if (!m) return;
       db.update(simMachines)
-        .set({ snapshots: m.snapshots.filter((s) => s.name !== name) })
+        .set({ snapshots: snapshotsOf(m.id).filter((s) => s.name !== name) })
         .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
         .run();
     },
