@@ -268,7 +268,8 @@ export function createRunner(opts: RunnerOptions) {
       const wanted = stateOf(id);
       if (wanted === 'cancelling' || wanted === 'destroying') stop();
     }, 1000);
-    launchReady([...state.keys()]);
+    // In plan order: among steps of equal priority, the earlier instance goes first, which keeps the clone pipeline full.
+    launchReady(plan.steps.map((s) => s.key));
     if (running.size > 0) await allDone;
     clearInterval(poll);
     flush();
