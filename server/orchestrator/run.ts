@@ -48,13 +48,23 @@ export function createRunner(opts: RunnerOptions) {
   const counters = { firstBoots: 0, firstBootCpuUs: 0 };
 
   // One turn of the event loop ends with one transaction. Steps that became ready in the turn are started first, in
-  // priority order within their platform's gates, so their start is written with the end of the steps they waited
-  // for: one commit per turn, however many steps moved. A crash loses at most that turn's writes, and every step is
-  // idempotent, so the resumed run simply does those steps again.
+  // priority order within their platform's gates, inside that transaction, so their start is written with the end of
+  // the steps they waited for (and so are any writes their platforms make synchronously, like the simulator's
+  // power-on): one commit per turn, however many steps moved. A crash loses at most that turn's writes, and every
+  // step is idempotent, so the resumed run simply does those steps again.
   const pending: Array<() => void> = [];
   let commitWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   let turnScheduled = false;
   let inTurn = false;
+  const turn = db.$client.transaction(() => {
+    for (const g of gates.values()) g.drain();
+    applyPending();
+  });
+  const commitPending = db.$client.transaction(applyPending);
+  function applyPending() {
+    // A write may queue another (an event after a state): drain until empty.
+    for (let w = pending.shift(); w; w = pending.shift()) w();
+  }
   function scheduleTurn() {
     if (turnScheduled || inTurn) return;
     turnScheduled = true;
@@ -62,13 +72,27 @@ export function createRunner(opts: RunnerOptions) {
   }
   function endTurn() {
     turnScheduled = false;
+    if (pending.length === 0 && commitWaiters.length === 0 && ![...gates.values()].some((g) => g.canGrant())) return;
     inTurn = true;
     try {
-      for (const g of gates.values()) g.drain();
-      flush();
+      settleCommit(turn);
     } finally {
       inTurn = false;
     }
+  }
+  function settleCommit(commit: () => void) {
+    let failure: unknown;
+    try {
+      commit();
+    } catch (e) {
+      failure = e;
+    }
+    // Waiters registered during the commit (a create started in this turn) are covered by it too.
+    const waiters = commitWaiters;
+    commitWaiters = [];
+    for (const w of waiters) if (failure === undefined) w.resolve();
+    else w.reject(failure);
+    if (failure !== undefined) throw failure;
   }
   function later(write: () => void) {
     pending.push(write);
@@ -81,20 +105,9 @@ export function createRunner(opts: RunnerOptions) {
       scheduleTurn();
     });
   }
+  /** Commits what is pending now, outside a turn (at the end of a run). */
   function flush() {
-    const writes = pending.splice(0);
-    const waiters = commitWaiters;
-    commitWaiters = [];
-    try {
-      if (writes.length > 0)
-        db.$client.transaction(() => {
-          for (const w of writes) w();
-        })();
-    } catch (e) {
-      for (const w of waiters) w.reject(e);
-      throw e;
-    }
-    for (const w of waiters) w.resolve();
+    settleCommit(commitPending);
   }
 
   const now = () => new Date().toISOString();
@@ -650,8 +663,12 @@ class PriorityGate {
     return new Promise((resolve, reject) => this.submit(priority, resolve, signal, reject));
   }
 
+  canGrant(): boolean {
+    return this.free > 0 && this.waiting.length > 0;
+  }
+
   drain(): void {
-    if (this.free === 0 || this.waiting.length === 0) return;
+    if (!this.canGrant()) return;
     this.waiting.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
     while (this.free > 0 && this.waiting.length > 0) {
       const w = this.waiting.shift()!;

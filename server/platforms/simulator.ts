@@ -238,10 +238,11 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       if (m.busyUntil > Date.now()) throw new AppError('transient', `[simulator] Unable to start VM "${ref.name}": VM is locked (clone)`);
       if (m.power === 'running') return;
       maybeFail('start', ref.name, m.id);
-      await sleep(ms(simulatedSeconds(config, ref.name, 'power')), undefined, opts?.signal ? { signal: opts.signal } : {});
-      const now = Date.now();
-      const addressAt = now + ms(simulatedSeconds(config, ref.name, 'boot'));
+      // The machine runs from the start task on, as `qm status` reports it; the task itself takes the power-on time.
+      const poweredAt = Date.now() + ms(simulatedSeconds(config, ref.name, 'power'));
+      const addressAt = poweredAt + ms(simulatedSeconds(config, ref.name, 'boot'));
       q.setPower.run('running', addressAt, addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')), platformId, m.id);
+      await waitUntil(poweredAt, opts?.signal);
     },
 
     async stopMachine(ref) {
