@@ -62,8 +62,9 @@ export function createRunner(opts: RunnerOptions) {
   });
   const commitPending = db.$client.transaction(applyPending);
   function applyPending() {
-    // A write may queue another (an event after a state): drain until empty.
-    for (let w = pending.shift(); w; w = pending.shift()) w();
+    // A write may queue another: the loop sees those too.
+    for (let i = 0; i < pending.length; i++) pending[i]!();
+    pending.length = 0;
   }
   function scheduleTurn() {
     if (turnScheduled || inTurn) return;
@@ -75,7 +76,9 @@ export function createRunner(opts: RunnerOptions) {
     if (pending.length === 0 && commitWaiters.length === 0 && ![...gates.values()].some((g) => g.canGrant())) return;
     inTurn = true;
     try {
-      settleCommit(turn);
+      // IMMEDIATE: the write lock is taken first, so a step's read then write in the turn never meets a snapshot
+      // another process has made stale since (SQLITE_BUSY_SNAPSHOT); other processes are waited for instead.
+      settleCommit(turn.immediate);
     } finally {
       inTurn = false;
     }
@@ -107,7 +110,7 @@ export function createRunner(opts: RunnerOptions) {
   }
   /** Commits what is pending now, outside a turn (at the end of a run). */
   function flush() {
-    settleCommit(commitPending);
+    settleCommit(commitPending.immediate);
   }
 
   const now = () => new Date().toISOString();

@@ -107,6 +107,25 @@ describe('executor', () => {
     for (const step of plan.steps) expect(stored).toContain(`step.finished:${step.key}`);
   });
 
+  it('has a create step and its machine record committed before it asks the platform for the machine', async () => {
+    s = testServices();
+    const { id, plan } = deploy(twoTierScenario, 2);
+    const platform = await s.platforms.instance('simulator');
+    const create = platform.createMachine.bind(platform);
+    const seen: string[] = [];
+    platform.createMachine = async (spec, opts) => {
+      const m = plan.machines.find((x) => x.resourceName === spec.name)!;
+      const step = s.db.$client.prepare('SELECT state FROM steps WHERE deployment_id = ? AND key = ?').pluck().get(id, `${m.key}:create`);
+      const record = s.db.$client.prepare('SELECT state FROM resources WHERE deployment_id = ? AND key = ?').pluck().get(id, m.key);
+      // Outside any open transaction, what it reads is committed.
+      expect(s.db.$client.inTransaction).toBe(false);
+      seen.push(`${m.key} ${String(step)} ${String(record)}`);
+      return create(spec, opts);
+    };
+    expect(await s.runner.run(id)).toBe('ready');
+    expect(seen.sort()).toEqual(plan.machines.map((m) => `${m.key} running creating`).sort());
+  });
+
   it('refuses to run a deployment another live process holds', async () => {
     s = testServices();
     const { id } = deploy();
