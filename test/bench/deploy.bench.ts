@@ -1,7 +1,8 @@
 // npm run bench:deploy — a 10-machine scenario with three levels of dependencies x 20 instances (220 machines with
 // the routers) on the simulator, fixed seed, high speed. Prints the makespan against its lower bound, and what the
 // same durations give under fixed batches of 5 (Ludus) and a pool of 10 that ignores readiness (Terraform), plus
-// control-plane CPU per machine and peak RSS. Targets: within 5% of the bound, < 2 ms CPU/machine, < 200 MB RSS.
+// control-plane CPU per machine and peak RSS, as the median of BENCH_RUNS runs (3) in one warmed-up process.
+// Targets: within 5% of the bound, < 2 ms CPU/machine, < 200 MB RSS.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
