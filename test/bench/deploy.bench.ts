@@ -1,8 +1,8 @@
 // npm run bench:deploy — a 10-machine scenario with three levels of dependencies x 20 instances (220 machines with
 // the routers) on the simulator, fixed seed, high speed. Prints the makespan against its lower bound, and what the
 // same durations give under fixed batches of 5 (Ludus) and a pool of 10 that ignores readiness (Terraform), plus
-// control-plane CPU per machine and peak RSS, as the median of BENCH_RUNS runs (3) after BENCH_WARMUPS (2) fast
-// full-size deployments in the same process.
+// control-plane CPU per machine and peak RSS, as the median of BENCH_RUNS runs (3) after BENCH_WARMUPS (1)
+// full-size deployment in the same process.
 // Targets: within 5% of the bound, < 2 ms CPU/machine, < 200 MB RSS.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -243,17 +243,15 @@ async function main() {
   const idleMsPerSec = (idleCpu.user + idleCpu.system) / 1000 / 5;
   const wakeUs = await wakeUpCostUs();
 
-  // Warm-up deployments first, full size and fast (x400), deployed and destroyed: one-time costs (module
-  // compilation, V8's optimizing compiler, which keeps recompiling through the first few thousand steps, prepared
-  // statements) belong to the start of a long-running appliance, not to each machine of the measured runs.
-  const warmups = Number(process.env.BENCH_WARMUPS ?? 2);
-  services.platforms.update('simulator', { config: { ...simInput, speed: 400 } });
+  // A warm-up deployment first, full size, on the same driver instance, deployed and destroyed: one-time costs
+  // (module compilation, V8's optimizing compiler, which keeps compiling through the first thousands of steps,
+  // prepared statements) belong to the start of a long-running appliance, not to each machine of the measured runs.
+  const warmups = Number(process.env.BENCH_WARMUPS ?? 1);
   for (let i = 0; i < warmups; i++) {
     const warm = createDeployment(services, { yaml: scenario, file: 'bench.yaml', platform: 'simulator', instances });
     await services.runner.run(warm.id);
     await services.runner.destroy(warm.id);
   }
-  services.platforms.update('simulator', { config: simInput });
 
   let plan!: Plan;
   const figures: RunFigures[] = [];
