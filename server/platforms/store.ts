@@ -1,8 +1,8 @@
 // Configured platforms: records in SQLite with their secret sealed, and one live driver instance per record.
 import crypto from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq, ne } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { platforms } from '../db/schema.ts';
+import { deployments, platforms, simMachines, simNetworks } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { driverFor } from './index.ts';
@@ -16,6 +16,8 @@ export interface PlatformRecord {
   config: Record<string, unknown>;
   hasSecret: boolean;
 }
+
+const builtInSimulator = 'simulator';
 
 export function createPlatformStore(db: Db, box: SecretBox, opts: { cacheDir?: string } = {}) {
   const live = new Map<string, Promise<Platform>>();
@@ -75,9 +77,38 @@ export function createPlatformStore(db: Db, box: SecretBox, opts: { cacheDir?: s
     },
     /** Makes sure the built-in simulator platform exists, so a fresh appliance can deploy at once. */
     ensureSimulator(config: Record<string, unknown>): PlatformRecord {
-      const existing = db.select().from(platforms).where(eq(platforms.name, 'simulator')).get();
+      const existing = db.select().from(platforms).where(eq(platforms.name, builtInSimulator)).get();
       if (existing) return toRecord(existing);
-      return this.add({ name: 'simulator', kind: 'simulator', config });
+      return this.add({ name: builtInSimulator, kind: 'simulator', config });
+    },
+    /** The simulator every appliance has (recreated at start): it cannot be removed. */
+    isBuiltIn(rec: PlatformRecord): boolean {
+      return rec.name === builtInSimulator && rec.kind === 'simulator';
+    },
+    /**
+     * Removes a platform, refused while any of its deployments is not destroyed (their machines would be lost track
+     * of). The records of its destroyed deployments go with it; returns how many. The built-in simulator stays.
+     */
+    remove(idOrName: string): { platform: PlatformRecord; destroyedDeployments: number } {
+      const rec = this.get(idOrName);
+      if (this.isBuiltIn(rec))
+        throw new AppError('conflict', `The built-in simulator cannot be removed: every appliance has it, and it comes back at the next start`, { hint: 'It needs no hypervisor and creates nothing outside this appliance.' });
+      const removed = db.$client.transaction(() => {
+        const open = db.select({ id: deployments.id, state: deployments.state }).from(deployments).where(and(eq(deployments.platformId, rec.id), ne(deployments.state, 'destroyed'))).all();
+        if (open.length > 0)
+          throw new AppError('conflict', `Platform "${rec.name}" still has ${open.length} deployment(s) that are not destroyed: ${open.slice(0, 5).map((d) => `${d.id} (${d.state})`).join(', ')}${open.length > 5 ? ', ...' : ''}`, {
+            hint: 'Destroy them first, so that nothing they created is left on the platform untracked.',
+          });
+        const gone = db.delete(deployments).where(eq(deployments.platformId, rec.id)).run().changes;
+        db.delete(simMachines).where(eq(simMachines.platformId, rec.id)).run();
+        db.delete(simNetworks).where(eq(simNetworks.platformId, rec.id)).run();
+        db.delete(platforms).where(eq(platforms.id, rec.id)).run();
+        return gone;
+      }).immediate();
+      const driver = live.get(rec.id);
+      live.delete(rec.id);
+      void driver?.then((p) => p.close()).catch(() => undefined);
+      return { platform: rec, destroyedDeployments: removed };
     },
     async closeAll(): Promise<void> {
       const all = [...live.values()];

@@ -44,6 +44,14 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
       return c.json(p);
     },
   );
+  api.route(
+    { method: 'delete', path: '/platforms/:id', summary: 'Remove a platform whose deployments are all destroyed (their records go with it)', tag: 'platforms', roles: ['admin'], status: 204 },
+    (c) => {
+      const { platform, destroyedDeployments } = web.platforms.remove(c.req.param('id')!);
+      web.audit.record(actorOf(c), 'platform.delete', `platform:${platform.name}`, `${destroyedDeployments} destroyed deployment record(s) removed`);
+      return c.body(null, 204);
+    },
+  );
   api.route({ method: 'post', path: '/platforms/:id/test', summary: "Run the driver's connection check", tag: 'platforms', roles: ['admin'], response: s.connectionReport }, async (c) => {
     const p = web.platforms.get(c.req.param('id')!);
     const report = await probePlatform(web, p.kind, p.config, undefined, p.id);

@@ -61,7 +61,7 @@ export function settingsRoutes(web: WebDomain) {
     const platform = web.platforms.get(id);
     const kind = platformKindForms().find((k) => k.kind === platform.kind);
     if (!kind) throw new AppError('conflict', `The ${platform.kind} driver is not available in this version`, { hint: 'The platform is kept; it cannot be edited here.' });
-    return c.render(<PlatformEditTab platform={platform} kind={kind} form={form ?? { values: fieldsFromConfig(platform.config), errors: {} }} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} />, { title: platform.name });
+    return c.render(<PlatformEditTab platform={platform} kind={kind} form={form ?? { values: fieldsFromConfig(platform.config), errors: {} }} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} builtIn={web.platforms.isBuiltIn(platform)} />, { title: platform.name });
   };
   app.get('/settings/platforms/:id', admin, (c) => editPage(c, c.req.param('id')));
 
@@ -79,6 +79,21 @@ export function settingsRoutes(web: WebDomain) {
     }
     web.audit.record(actorOf(c), 'platform.update', `platform:${platform.name}`, fields.secret ? 'secret replaced' : 'secret kept');
     return c.redirect(`/settings/platforms/${platform.id}?saved=1`, 303);
+  });
+
+  app.post('/settings/platforms/:id/delete', admin, async (c) => {
+    const id = c.req.param('id');
+    const fields = await formFields(c);
+    const refused = (status: 409 | 422, message: string) => (c.status(status), editPage(c, id, { values: fieldsFromConfig(web.platforms.get(id).config), errors: {}, message }));
+    if (fields.confirm !== 'yes') return refused(422, 'Tick the box to confirm the removal.');
+    try {
+      const { platform, destroyedDeployments } = web.platforms.remove(id);
+      web.audit.record(actorOf(c), 'platform.delete', `platform:${platform.name}`, `${destroyedDeployments} destroyed deployment record(s) removed`);
+    } catch (e) {
+      if (!isAppError(e) || e.code !== 'conflict') throw e;
+      return refused(409, e.hint ? `${e.message}. ${e.hint}` : e.message);
+    }
+    return c.redirect('/settings/platforms', 303);
   });
 
   app.post('/settings/platforms/:id/test', admin, async (c) => {

@@ -100,7 +100,7 @@ export function PlatformsTab(p: { platforms: PlatformRecord[]; kinds: PlatformKi
   );
 }
 
-export function PlatformEditTab(p: { platform: PlatformRecord; kind: PlatformKindForm; form: FormProps; csrf: string; saved: boolean }) {
+export function PlatformEditTab(p: { platform: PlatformRecord; kind: PlatformKindForm; form: FormProps; csrf: string; saved: boolean; builtIn: boolean }) {
   return (
     <SettingsFrame tab="platforms" admin>
       <Card title={`Platform ${p.platform.name}`}>
@@ -119,6 +119,17 @@ export function PlatformEditTab(p: { platform: PlatformRecord; kind: PlatformKin
             </button>
           </div>
         </form>
+        {!p.builtIn && (
+          <form method="post" action={`/settings/platforms/${p.platform.id}/delete`} class="inline">
+            <Csrf token={p.csrf} />
+            <label>
+              <input type="checkbox" name="confirm" value="yes" required /> Remove {p.platform.name}: only when all of its deployments are destroyed, whose records go with it
+            </label>
+            <button type="submit" class="danger">
+              Remove platform
+            </button>
+          </form>
+        )}
       </Card>
     </SettingsFrame>
   );
