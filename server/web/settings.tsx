@@ -163,7 +163,17 @@ export function settingsRoutes(web: WebDomain) {
   });
 
   // ------------------------------------------------------------------------------------------------ audit, HTTPS
-  app.get('/settings/audit', admin, (c) => c.render(<AuditTab entries={web.audit.list(500)} />, { title: 'Audit log' }));
+  const auditPage = 100;
+  app.get('/settings/audit', admin, (c) => {
+    const raw = c.req.query('before');
+    const before = raw === undefined ? undefined : Number(raw);
+    if (before !== undefined && !(Number.isSafeInteger(before) && before > 0))
+      throw new AppError('invalid_input', `Unable to page the audit log: query parameter "before" must be a positive entry id, not "${raw}"`);
+    // One entry more than a page says whether there are older ones.
+    const entries = web.audit.list(auditPage + 1, before);
+    const older = entries.length > auditPage ? entries[auditPage - 1]!.id : undefined;
+    return c.render(<AuditTab entries={entries.slice(0, auditPage)} older={older} paged={before !== undefined} />, { title: 'Audit log' });
+  });
 
   const tlsPage = (c: Ctx, form: FormState = emptyForm) => c.render(<TlsTab info={web.options.tls?.info()} form={form} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} />, { title: 'HTTPS' });
   app.get('/settings/tls', admin, (c) => tlsPage(c));

@@ -240,6 +240,23 @@ describe('authorization', () => {
     expect(entries.every((e) => e.ip.length > 0)).toBe(true);
     expect((await ctx.clients.instructor.get('/settings/audit')).status).toBe(403);
   });
+
+  it('pages the audit log in the settings, newest first, every entry once', async () => {
+    for (let i = 0; i < 230; i++) app.web.audit.record({ userId: null, username: 'pager', ip: '127.0.0.1' }, 'test.page', `entry:${i}`);
+    const all = app.web.audit.list(100_000).map((e) => e.id);
+    const seen: number[] = [];
+    let path: string | undefined = '/settings/audit';
+    for (let pages = 0; path && pages < 20; pages++) {
+      const page = await ctx.clients.admin.get(path);
+      expect(page.status).toBe(200);
+      seen.push(...[...page.text.matchAll(/data-audit-id="(\d+)"/g)].map((m) => Number(m[1])));
+      path = /href="(\/settings\/audit\?before=\d+)"/.exec(page.text)?.[1];
+    }
+    expect(seen).toEqual(all);
+    const bad = await ctx.clients.admin.get('/settings/audit?before=abc');
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('query parameter &quot;before&quot; must be a positive entry id');
+  });
   it('answers every route for every role as the table says (last: it destroys the deployment)', async () => {
     const scenarioId = app.web.library.list()[0]!.id;
     const fill = (path: string) =>

@@ -265,7 +265,8 @@ export function TokensTab(p: { tokens: TokenInfo[]; created?: string | undefined
   );
 }
 
-export function AuditTab({ entries }: { entries: AuditEntry[] }) {
+/** `older`: the id to page back from, when there are older entries; `paged`: this is not the newest page. */
+export function AuditTab({ entries, older, paged }: { entries: AuditEntry[]; older?: number | undefined; paged: boolean }) {
   return (
     <SettingsFrame tab="audit" admin>
       <Card title="Audit log">
@@ -282,7 +283,7 @@ export function AuditTab({ entries }: { entries: AuditEntry[] }) {
           </thead>
           <tbody>
             {entries.map((e) => (
-              <tr>
+              <tr data-audit-id={e.id}>
                 <td>{e.at.replace('T', ' ').slice(0, 19)}</td>
                 <td>{e.username}</td>
                 <td class="mono">{e.ip}</td>
@@ -293,6 +294,10 @@ export function AuditTab({ entries }: { entries: AuditEntry[] }) {
             ))}
           </tbody>
         </table>
+        <p class="buttons">
+          {paged && <a href="/settings/audit">Newest</a>}
+          {older !== undefined && <a href={`/settings/audit?before=${older}`}>Older entries</a>}
+        </p>
       </Card>
     </SettingsFrame>
   );
