@@ -10,7 +10,7 @@ import { twoTierScenario } from './helpers.ts';
 
 const bin = path.resolve('server/cli/bin.mjs');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-crash-'));
-const env = { ...process.env, GLASSDOME_DATA_DIR: dir, GLASSDOME_SIM_SPEED: '60', GLASSDOME_LEASE_SEC: '0.4' };
+const env = { ...process.env, GLASSDOME_DATA_DIR: dir, GLASSDOME_SIM_SPEED: '40', GLASSDOME_LEASE_SEC: '0.4' };
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function start(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
@@ -60,7 +60,7 @@ describe('crash safety', () => {
       if (code === null) killed++;
     }
     // The kills landed mid-run, not after the work was done.
-    expect(killed).toBeGreaterThanOrEqual(6);
+    expect(killed, `kills of ${kills.length} that landed mid-run`).toBeGreaterThanOrEqual(6);
     const last = start(['resume', id!]);
     expect(await last.exit, last.output()).toBe(0);
 
