@@ -14,7 +14,17 @@ export interface CloudInitContext {
   instanceId: string;
   /** The deployment's secret; crypt salts are derived from it so the same deployment gives the same user-data. */
   secret: string;
+  /** The package and service through which the platform sees the guest; QEMU's agent unless said otherwise. */
+  guestAgent?: GuestAgent;
 }
+
+export interface GuestAgent {
+  package: string;
+  service: string;
+}
+
+export const qemuGuestAgent: GuestAgent = { package: 'qemu-guest-agent', service: 'qemu-guest-agent' };
+export const vmwareTools: GuestAgent = { package: 'open-vm-tools', service: 'open-vm-tools' };
 
 export interface CloudInitMedia {
   userData: string;
@@ -53,7 +63,14 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
       ...(u.sshKeys.length > 0 ? { ssh_authorized_keys: u.sshKeys } : {}),
     };
   });
-  const packages = [...new Set(['qemu-guest-agent', ...(router?.packages ?? []), ...machine.packages])];
+  const agent = ctx.guestAgent ?? qemuGuestAgent;
+  const packages = [...new Set([agent.package, ...(router?.packages ?? []), ...machine.packages])];
+  // cloud-init runs `apt-get update` whenever `packages` is set (22.4, Debian 12's, does so whatever
+  // package_update says), and on a machine with no way out that fails its whole first boot. So only a machine on a
+  // network with internet installs packages; an offline one checks that its template already has them, and its
+  // first boot fails naming any that is missing.
+  const online = machine.nics.some((nic) => ctx.networks.find((n) => n.key === nic.networkKey)?.internet === true);
+  const offlineCheck = ['dpkg-query', '--show', ...packages.map((p) => p.split('=')[0]!)];
   const files = [...machine.files, ...(router?.files ?? [])].map((f) => ({
     path: f.path,
     content: f.content,
@@ -71,10 +88,9 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
     manage_etc_hosts: true,
     users,
     ssh_pwauth: true,
-    package_update: packages.length > 0,
-    packages,
+    ...(online ? { package_update: true, packages } : {}),
     ...(files.length > 0 ? { write_files: files } : {}),
-    runcmd: ['systemctl enable --now qemu-guest-agent', ...(router?.run ?? []), ...machine.run],
+    runcmd: [...(online ? [] : [offlineCheck]), `systemctl enable --now ${agent.service}`, ...(router?.run ?? []), ...machine.run],
     final_message: `${readyMarker} ${machine.key} after $UPTIME seconds`,
   };
 

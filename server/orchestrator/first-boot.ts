@@ -1,6 +1,6 @@
 // First-boot configuration of a planned machine: passwords resolved (from the scenario, or derived from the
 // deployment's secret) and handed to the OS's installer agent. Nothing here is stored: it is rebuilt when needed.
-import { buildCloudInit } from '../agents/ubuntu.ts';
+import { buildCloudInit, qemuGuestAgent, vmwareTools } from '../agents/ubuntu.ts';
 import { derivePassword } from '../agents/credentials.ts';
 import type { Plan, PlannedMachine } from './plan.ts';
 import { parseScenario } from './scenario.ts';
@@ -23,5 +23,7 @@ export function firstBootFor(plan: Plan, machine: PlannedMachine, secret: string
     passwords: machinePasswords(machine, secret, scenarioYaml),
     instanceId: `${plan.deploymentId}-${machine.key}`,
     secret,
+    // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
+    guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
   });
 }

@@ -8,7 +8,9 @@ import { deriveSalt, hashPassword } from '../../server/agents/credentials.ts';
 import { buildRouterFiles, dnsmasqPath, nftablesPath, sysctlPath } from '../../server/agents/router.ts';
 import { buildCloudInit, readyMarker, type CloudInitContext } from '../../server/agents/ubuntu.ts';
 import { AppError } from '../../server/errors.ts';
-import type { Plan, PlannedMachine } from '../../server/orchestrator/plan.ts';
+import { firstBootFor } from '../../server/orchestrator/first-boot.ts';
+import { planDeployment, type Plan, type PlannedMachine } from '../../server/orchestrator/plan.ts';
+import { parseScenario } from '../../server/orchestrator/scenario.ts';
 import { aliceKey, labScenario, machine, offlineScenario, passwordsFor, planOf, probe, run, tempFile } from './lab-plan.ts';
 
 const lab = planOf(labScenario);
@@ -67,6 +69,26 @@ describe('buildCloudInit user-data', () => {
   it('installs the guest agent first, then the machine packages', () => {
     expect(ud.packages).toEqual(['qemu-guest-agent', 'nginx', 'on']);
     expect(ud.package_update).toBe(true);
+  });
+
+  it('installs nothing on a machine without internet (apt-get update would fail its first boot): it checks the template instead', () => {
+    const ud = load(build(offline, 'i1.kali').media.userData);
+    expect(ud.packages).toBeUndefined();
+    expect(ud.package_update).toBeUndefined();
+    expect(ud.runcmd).toEqual([['dpkg-query', '--show', 'qemu-guest-agent'], 'systemctl enable --now qemu-guest-agent']);
+    // A version pin is checked by name.
+    const pinned = { ...machine(offline, 'i1.target'), packages: ['nginx=1.22.1-9'] };
+    expect(load(buildCloudInit(pinned, ctxFor(offline, pinned)).userData).runcmd[0]).toEqual(['dpkg-query', '--show', 'qemu-guest-agent', 'nginx']);
+  });
+
+  it('uses the guest agent of the platform: VMware Tools on ESXi, QEMU\'s agent elsewhere', () => {
+    const esxi = planDeployment({ deploymentId: 'd1', scenario: parseScenario(labScenario), platform: 'esxi', instances: 1, allocations: { subnets: {}, vlans: {} } });
+    const m = machine(esxi, 'i1.web');
+    const viaPlan = load(firstBootFor(esxi, m, 'deployment-secret', labScenario).userData);
+    expect(viaPlan.packages).toEqual(['open-vm-tools', 'nginx', 'on']);
+    expect(viaPlan.runcmd[0]).toBe('systemctl enable --now open-vm-tools');
+    const viaProxmox = load(firstBootFor(lab, machine(lab, 'i1.web'), 'deployment-secret', labScenario).userData);
+    expect(viaProxmox.packages[0]).toBe('qemu-guest-agent');
   });
 
   it('writes the machine files with mode and owner, after users and packages exist', () => {
@@ -147,9 +169,15 @@ describe('buildCloudInit for routers', () => {
 
   it('runs dnsmasq for DNS even when no network has DHCP', () => {
     const ud = load(build(offline, 'i1.router').media.userData);
-    expect(ud.packages).toEqual(['qemu-guest-agent', 'nftables', 'dnsmasq']);
     expect(ud.write_files.map((f: any) => f.path)).toEqual([nftablesPath, sysctlPath, dnsmasqPath]);
-    expect(ud.runcmd.join('\n')).toContain('systemctl restart dnsmasq');
+    expect(ud.runcmd).toContain('systemctl restart dnsmasq');
+  });
+
+  it('installs nothing on a router without internet: it checks that its template has the packages', () => {
+    const ud = load(build(offline, 'i1.router').media.userData);
+    expect(ud.packages).toBeUndefined();
+    expect(ud.package_update).toBeUndefined();
+    expect(ud.runcmd[0]).toEqual(['dpkg-query', '--show', 'qemu-guest-agent', 'nftables', 'dnsmasq']);
   });
 });
 
