@@ -70,7 +70,9 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
   // network with internet installs packages; an offline one checks that its template already has them, and its
   // first boot fails naming any that is missing.
   const online = machine.nics.some((nic) => ctx.networks.find((n) => n.key === nic.networkKey)?.internet === true);
-  const offlineCheck = ['dpkg-query', '--show', ...packages.map((p) => p.split('=')[0]!)];
+  // cloud-init runs runcmd as one `sh` script without -e: the check must end the script itself.
+  const names = packages.map((p) => p.split('=')[0]!);
+  const offlineCheck = `dpkg-query --show ${names.map(shellQuote).join(' ')} || { echo ${shellQuote(`glassdome: no internet here, so the image must already hold: ${names.join(' ')}`)} >&2; exit 1; }`;
   const files = [...machine.files, ...(router?.files ?? [])].map((f) => ({
     path: f.path,
     content: f.content,
@@ -99,6 +101,10 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
     networkConfig: toYaml(buildNetworkConfig(machine)),
     metaData: toYaml({ 'instance-id': ctx.instanceId, 'local-hostname': machine.hostname }),
   };
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 function buildNetworkConfig(machine: PlannedMachine): { version: 2; ethernets: Record<string, unknown> } {
