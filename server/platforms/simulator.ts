@@ -119,7 +119,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
 
   async function waitUntil(at: number, signal?: AbortSignal) {
     // Timers run on a monotonic clock and may fire a millisecond before Date.now() reaches `at`: wait the rest.
-    for (let delay = at - Date.now(); delay > 0; delay = at - Date.now()) await sleep(delay, undefined, signal ? { signal } : {});
+    for (let delay = at - Date.now(); delay > 0; delay = at - Date.now()) await sleep(delay, undefined, { signal });
   }
 
   function machineRow(ref: MachineRef) {
