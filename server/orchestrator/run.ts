@@ -29,6 +29,8 @@ export interface RunnerOptions {
   /** Real-time limits; a simulated platform scales them by its timeScale. */
   timeouts?: { addressMs: number; readyMs: number };
   leaseMs?: number;
+  /** How long the transitions of steps that create nothing may wait for a commit (ms). */
+  lazyMs?: number;
 }
 
 /** Nominal seconds per step kind, to order ready work by the longest chain still behind it. */
@@ -41,6 +43,7 @@ export function createRunner(opts: RunnerOptions) {
   const retry = opts.retry ?? { attempts: 8, baseMs: 1000, maxMs: 30_000 };
   const timeouts = opts.timeouts ?? { addressMs: 15 * 60_000, readyMs: 45 * 60_000 };
   const leaseMs = opts.leaseMs ?? 15_000;
+  const lazyMs = opts.lazyMs ?? 200;
   const owner = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   const runs = new Map<string, { controller: AbortController; done: Promise<DeploymentState> }>();
   const gates = new Map<string, PriorityGate>();
@@ -52,10 +55,17 @@ export function createRunner(opts: RunnerOptions) {
   // the steps they waited for (and so are any writes their platforms make synchronously, like the simulator's
   // power-on): one commit per turn, however many steps moved. A crash loses at most that turn's writes, and every
   // step is idempotent, so the resumed run simply does those steps again.
+  // Transitions of steps that create nothing (start, address, ready) need no commit of their own: they are written
+  // with the next turn that commits anyway, or at the latest `lazyMs` later. A commit costs far more after the process
+  // has been idle (npm run bench:host), and this halves the commits of a deployment; a crash loses at most `lazyMs`
+  // of such transitions, whose steps are run again and find their machine already started, addressed or ready.
   const pending: Array<() => void> = [];
   let commitWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   let turnScheduled = false;
   let inTurn = false;
+  /** A write other than a lazy one, or a commit waiter, is pending: the turn must commit. */
+  let urgent = false;
+  let lazyTimer: NodeJS.Timeout | undefined;
   const turn = db.$client.transaction(() => {
     for (const g of gates.values()) g.drain();
     applyPending();
@@ -65,6 +75,9 @@ export function createRunner(opts: RunnerOptions) {
     // A write may queue another: the loop sees those too.
     for (let i = 0; i < pending.length; i++) pending[i]!();
     pending.length = 0;
+    urgent = false;
+    if (lazyTimer) clearTimeout(lazyTimer);
+    lazyTimer = undefined;
   }
   function scheduleTurn() {
     if (turnScheduled || inTurn) return;
@@ -73,7 +86,7 @@ export function createRunner(opts: RunnerOptions) {
   }
   function endTurn() {
     turnScheduled = false;
-    if (pending.length === 0 && commitWaiters.length === 0 && ![...gates.values()].some((g) => g.canGrant())) return;
+    if (!urgent && commitWaiters.length === 0 && ![...gates.values()].some((g) => g.canGrant())) return;
     inTurn = true;
     try {
       // IMMEDIATE: the write lock is taken first, so a step's read then write in the turn never meets a snapshot
@@ -99,7 +112,18 @@ export function createRunner(opts: RunnerOptions) {
   }
   function later(write: () => void) {
     pending.push(write);
+    urgent = true;
     scheduleTurn();
+  }
+  /** A write that may wait for the next commit, `lazyMs` at the latest. */
+  function lazily(write: () => void) {
+    pending.push(write);
+    lazyTimer ??= setTimeout(() => {
+      lazyTimer = undefined;
+      if (pending.length === 0) return;
+      urgent = true;
+      scheduleTurn();
+    }, lazyMs);
   }
   /** Resolves once everything written so far is committed (at the end of this turn). */
   function committed(): Promise<void> {
@@ -310,16 +334,18 @@ export function createRunner(opts: RunnerOptions) {
   async function runStep(ctx: StepContext, step: PlannedStep): Promise<StepState> {
     const { id, platform, signal } = ctx;
     const scale = platform.timeScale ?? 1;
+    // Networks and machines are created by their steps: those transitions are committed promptly.
+    const write = step.kind === 'network' || step.kind === 'create' ? later : lazily;
     for (let attempt = 1; ; attempt++) {
       const startedAt = now();
-      later(() => {
+      write(() => {
         sql.stepRunning.run(startedAt, attempt, id, step.key);
         events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
       });
       try {
         await executeStep(ctx, step, { addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
         const endedAt = now();
-        later(() => {
+        write(() => {
           sql.stepEnded.run('done', endedAt, null, id, step.key);
           events.publish(id, 'step.finished', 'done', step.key);
         });
@@ -329,7 +355,8 @@ export function createRunner(opts: RunnerOptions) {
         const message = errorMessage(e);
         if (isAppError(e) && e.retryable && attempt < retry.attempts) {
           const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2) * scale;
-          events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key);
+          // Queued behind the attempt's start, which may not be written yet, so the events keep their order.
+          later(() => events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key));
           await sleep(backoff, undefined, { signal });
           continue;
         }
@@ -383,7 +410,7 @@ export function createRunner(opts: RunnerOptions) {
     else if (step.kind === 'address') {
       const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: limits.addressMs });
       const at = now();
-      later(() => sql.addresses.run(JSON.stringify(addresses), at, id, m.key));
+      lazily(() => sql.addresses.run(JSON.stringify(addresses), at, id, m.key));
     } else await platform.waitForReady(ref, { signal, timeoutMs: limits.readyMs });
   }
 

@@ -59,6 +59,9 @@ describe('executor', () => {
     const retries = s.events.history(id).filter((e) => e.type === 'step.retry');
     expect(retries.length).toBeGreaterThan(0);
     expect(retries[0]!.message).toMatch(/596 Connection timed out; retrying/);
+    // Each retry is stored after the start of the attempt that failed, although that start may be written lazily.
+    const stored = s.events.history(id);
+    for (const r of retries) expect(stored.findIndex((e) => e.type === 'step.started' && e.stepKey === r.stepKey)).toBeLessThan(stored.indexOf(stored.find((e) => e.id === r.id)!));
     const owned = await (await s.platforms.instance('simulator')).listOwned(id);
     expect(owned.filter((o) => o.kind === 'machine')).toHaveLength(4 * 5);
   });
@@ -124,6 +127,21 @@ describe('executor', () => {
     };
     expect(await s.runner.run(id)).toBe('ready');
     expect(seen.sort()).toEqual(plan.machines.map((m) => `${m.key} running creating`).sort());
+  });
+
+  it('commits the transitions of steps that create nothing within lazyMs, even when nothing else commits', async () => {
+    // One machine: its address comes 0.4 s in, its first boot ends 4 s later, and nothing else happens in between.
+    s = testServices({ speed: 10, durations: { cloneSec: [1, 1], powerSec: [1, 1], bootSec: [2, 2], cloudInitSec: [40, 40] } }, { lazyMs: 100 });
+    const { id } = createDeployment(s, { yaml: 'glassdome: 1\nname: one\ntitle: One\nnetworks:\n  - name: lan\n    cidr: 10.9.0.0/24\nmachines:\n  - name: solo\n    networks: [lan]\n', file: 'one.yaml', platform: 'simulator', instances: 1 });
+    const committed = new Promise<number>((resolve) => s.events.subscribe(id, (e) => e.type === 'step.finished' && e.stepKey === 'i1.solo:address' && resolve(Date.now())));
+    const run = s.runner.run(id);
+    const at = await committed;
+    const address = stepOf(id, 'i1.solo:address');
+    expect(address.state).toBe('done');
+    expect(at - Date.parse(address.endedAt!)).toBeLessThan(100 + 400);
+    expect(stepOf(id, 'i1.solo:ready').state).toBe('running');
+    expect(await s.runner.cancel(id)).toBe('cancelled');
+    await run;
   });
 
   it('refuses to run a deployment another live process holds', async () => {
