@@ -238,7 +238,8 @@ async function deploy(s: Services, args: string[], platform: string, instances: 
     fs.mkdirSync(logDir, { recursive: true });
     const log = fs.openSync(path.join(logDir, `${id}.log`), 'a');
     const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
-    spawn(process.execPath, [bin, 'resume', id], { detached: true, stdio: ['ignore', log, log], env: process.env }).unref();
+    // A long run, started as `npm start` starts the server (see the README on --no-memory-reducer).
+    spawn(process.execPath, ['--no-memory-reducer', bin, 'resume', id], { detached: true, stdio: ['ignore', log, log], env: process.env }).unref();
     print(`running in the background; follow it with: glassdome status ${id}`);
     return 0;
   }
