@@ -149,6 +149,7 @@ export function createRunner(opts: RunnerOptions) {
     ),
     addresses: db.$client.prepare('UPDATE resources SET addresses = ?, updated_at = ? WHERE deployment_id = ? AND key = ?'),
     scenarioYaml: db.$client.prepare<[string], string>('SELECT scenario_yaml FROM deployments WHERE id = ?').pluck(),
+    deploymentState: db.$client.prepare<[string], string>('SELECT state FROM deployments WHERE id = ?').pluck(),
   };
   // Clones are slow and queue on the platform; power and network calls are quick. Separate gates keep a start
   // from waiting behind clones that are themselves only waiting for a storage slot.
@@ -516,9 +517,9 @@ export function createRunner(opts: RunnerOptions) {
   // ------------------------------------------------------------------------------------------------ public
 
   function stateOf(id: string): DeploymentState {
-    const d = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get();
-    if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
-    return d.state as DeploymentState;
+    const state = sql.deploymentState.get(id);
+    if (state === undefined) throw new AppError('not_found', `Deployment ${id} does not exist`);
+    return state as DeploymentState;
   }
 
   return {

@@ -3,7 +3,6 @@
 // faults can be injected; the inventory lives in SQLite, so a restarted process sees the machines it had and
 // clones that were running finish on time, as they would on a hypervisor.
 import crypto from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
@@ -46,19 +45,70 @@ type Op = 'clone' | 'boot' | 'cloudInit' | 'power';
 
 /** Seeded duration in simulated seconds for one operation of one machine: the same whatever the order of calls. */
 export function simulatedSeconds(config: SimulatorConfig, machineName: string, op: Op): number {
-  machineName = stableName(machineName);
   const [lo, hi] = { clone: config.durations.cloneSec, boot: config.durations.bootSec, cloudInit: config.durations.cloudInitSec, power: config.durations.powerSec }[op];
-  return lo + (hi - lo) * unitHash(`${config.seed}/${machineName}/${op}`);
+  return lo + (hi - lo) * stableHash(`${config.seed}/${stableName(machineName)}/${op}`);
 }
 
 /** The storage a machine is cloned onto when its options name none: a hash of its name. */
 export function storageFor(config: SimulatorConfig, machineName: string): string {
-  return config.storages[Math.floor(unitHash(stableName(machineName)) * config.storages.length)]!;
+  return config.storages[Math.floor(stableHash(stableName(machineName)) * config.storages.length)]!;
+}
+
+// Every deployment of a scenario draws the same values for the same machine names: computed once.
+const hashes = new Map<string, number>();
+
+/** unitHash() of a text without a deployment id in it, remembered. */
+function stableHash(text: string): number {
+  let u = hashes.get(text);
+  if (u === undefined) {
+    u = unitHash(text);
+    // Bounded by the machine names of the scenarios deployed; cleared should a long-lived process see very many.
+    if (hashes.size >= 100_000) hashes.clear();
+    hashes.set(text, u);
+  }
+  return u;
 }
 
 /** A machine's name without its deployment id, so the same scenario draws the same durations in every deployment. */
 function stableName(name: string): string {
   return name.replace(/^gd-[a-z0-9]+-/, '');
+}
+
+// Every wait of a deployment run listens on the run's one signal: one abort listener per signal, not one per wait
+// added and removed again (EventTarget removal is linear in the listeners, and hundreds of machines wait at once).
+const waitsBySignal = new WeakMap<AbortSignal, Set<{ timer: NodeJS.Timeout; reject: (reason: unknown) => void }>>();
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return new Promise((resolve) => setTimeout(resolve, ms));
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let waits = waitsBySignal.get(signal);
+  if (!waits) {
+    const all = (waits = new Set());
+    waitsBySignal.set(signal, all);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const w of all) {
+          clearTimeout(w.timer);
+          w.reject(signal.reason);
+        }
+        all.clear();
+      },
+      { once: true },
+    );
+  }
+  const set = waits;
+  return new Promise((resolve, reject) => {
+    const wait = {
+      timer: setTimeout(() => {
+        set.delete(wait);
+        resolve();
+      }, ms),
+      reject,
+    };
+    set.add(wait);
+  });
 }
 
 function unitHash(text: string): number {
@@ -119,7 +169,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
 
   async function waitUntil(at: number, signal?: AbortSignal) {
     // Timers run on a monotonic clock and may fire a millisecond before Date.now() reaches `at`: wait the rest.
-    for (let delay = at - Date.now(); delay > 0; delay = at - Date.now()) await sleep(delay, undefined, { signal });
+    for (let delay = at - Date.now(); delay > 0; delay = at - Date.now()) await sleep(delay, signal);
   }
 
   function machineRow(ref: MachineRef) {
@@ -189,20 +239,14 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
     },
 
     async createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef> {
-      const existing = row(spec.name);
-      if (existing) {
-        if (existing.deploymentId !== spec.deploymentId) throw new AppError('conflict', `[simulator] Unable to clone VM "${spec.name}": the name belongs to deployment ${existing.deploymentId}`);
-        await waitUntil(existing.busyUntil, opts?.signal);
-        return { id: existing.id, name: existing.name };
-      }
-      if (config.faults.failMachines.includes(spec.hostname) || config.faults.failMachines.includes(spec.name) || spec.options?.failAlways === true)
-        throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`);
-      maybeFail('clone', spec.name, 'new');
-
       const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : storageFor(config, spec.name);
-      const placed = db.$client.transaction(() => {
-        const again = row(spec.name);
-        if (again) return again;
+      // One transaction finds a machine of that name (a retried call) or places a new clone: one read, one commit.
+      const placed = db.$client.transaction((): Pick<InventoryRow, 'id' | 'name' | 'deploymentId' | 'busyUntil'> | undefined => {
+        const existing = row(spec.name);
+        if (existing) return existing;
+        if (config.faults.failMachines.includes(spec.hostname) || config.faults.failMachines.includes(spec.name) || spec.options?.failAlways === true)
+          throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`);
+        maybeFail('clone', spec.name, 'new');
         const { cpus, memoryMb: mem, maxId } = q.totals.get(platformId)!;
         if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
           throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": not enough capacity (${config.capacity.cpus - cpus} vCPUs and ${config.capacity.memoryMb - mem} MiB free, ${spec.cpus} vCPUs and ${spec.memoryMb} MiB asked)`, {
@@ -213,7 +257,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
         const busy = q.busyClones.all(platformId, storage, now);
         const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
         if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
-        const placed = { id: String(maxId + 1), name: spec.name, busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')) };
+        const placed = { id: String(maxId + 1), name: spec.name, deploymentId: spec.deploymentId, busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')) };
         q.insert.run({
           platformId,
           id: placed.id,
@@ -228,6 +272,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
         return placed;
       }).immediate();
       if (!placed) throw new AppError('transient', `[simulator] Unable to clone VM "${spec.name}": can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`);
+      if (placed.deploymentId !== spec.deploymentId) throw new AppError('conflict', `[simulator] Unable to clone VM "${spec.name}": the name belongs to deployment ${placed.deploymentId}`);
       await waitUntil(placed.busyUntil, opts?.signal);
       return { id: placed.id, name: placed.name };
     },
