@@ -35,7 +35,9 @@ machines:
 `;
 
 async function startAppliance(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn('npx', ['tsx', 'server/main.ts'], {
+  // The very command `npm start` runs, Node's flags included.
+  const start = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
+  const child = spawn(start[0] === 'node' ? process.execPath : start[0]!, start.slice(1), {
     env: { ...process.env, GLASSDOME_DATA_DIR: dataDir, GLASSDOME_PORT: '0', GLASSDOME_HOST: '127.0.0.1', GLASSDOME_TLS: 'on', GLASSDOME_SIM_SPEED: '150' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
