@@ -83,4 +83,20 @@ describe('glassdome CLI', () => {
     expect(destroyed.out).toContain('final state: destroyed');
     expect((await run('list')).out).toMatch(new RegExp(`${id}\\s+destroyed`));
   }, 120_000);
+
+  it('runs a deployment without --wait in a background process of its own, which takes it to ready', async () => {
+    const deployed = await run('deploy', 'server/scenarios/web-dmz.yaml');
+    expect(deployed.code, deployed.err).toBe(0);
+    expect(deployed.out).toContain('running in the background');
+    const id = /deployment (\w+):/.exec(deployed.out)![1]!;
+    let state = '';
+    for (let i = 0; i < 300 && !['ready', 'failed'].includes(state); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = JSON.parse((await run('status', id, '--json')).out).state;
+    }
+    // A Node flag the background command line passes that this runtime refused would leave it pending, with the
+    // reason in the deployment's log.
+    expect(state, fs.readFileSync(path.join(dir, 'logs', `${id}.log`), 'utf8')).toBe('ready');
+    expect((await run('destroy', id)).code).toBe(0);
+  }, 60_000);
 });
