@@ -1,5 +1,6 @@
 // One error type for the whole process: a code, a message naming the object, a hint for the user, the cause kept.
 // Handlers, the step runner and the overseer turn it into a response, a state or a finding.
+import type { InputIssue } from './model/issues.ts';
 
 export const errorStatus = {
   invalid_input: 400,
@@ -15,19 +16,6 @@ export const errorStatus = {
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
-
-export interface SourceLocation {
-  file: string;
-  line: number;
-  column: number;
-}
-
-/** One problem in an input, located as precisely as the input allows. */
-export interface InputIssue {
-  path: string;
-  message: string;
-  at?: SourceLocation;
-}
 
 export class AppError extends Error {
   readonly code: ErrorCode;

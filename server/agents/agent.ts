@@ -1,32 +1,19 @@
-// Installer agents: the lifecycle an agent run goes through, and the registry that picks the agent building a
-// machine's first-boot media from its OS entry's installer. Agents are pure: machine spec in, boot media out.
+// The one entry the orchestrator calls to get a machine's first-boot media: the OS entry's installer picks the
+// agent. Agents are pure: a planned machine and its passwords in, boot media out; nothing is stored.
 import { AppError } from '../errors.ts';
-import { osCatalog, type OsEntry } from '../orchestrator/catalog.ts';
-import type { PlannedMachine } from '../orchestrator/plan.ts';
-import { buildCloudInit, type CloudInitContext, type CloudInitMedia } from './ubuntu.ts';
+import { osCatalog, type OsEntry } from '../model/catalog.ts';
+import type { Plan, PlannedMachine } from '../model/plan.ts';
+import { buildCloudInit, qemuGuestAgent, vmwareTools, type CloudInitContext, type CloudInitMedia } from './cloud-init.ts';
 
-export type AgentState = 'idle' | 'validating' | 'running' | 'completed' | 'failed';
-
-/** Completed and failed are final: a retry is a new agent run. */
-export const agentTransitions: Record<AgentState, AgentState[]> = {
-  idle: ['validating'],
-  validating: ['running', 'failed'],
-  running: ['completed', 'failed'],
-  completed: [],
-  failed: [],
-};
-
-export function transition(from: AgentState, to: AgentState): AgentState {
-  if (!agentTransitions[from].includes(to)) {
-    const allowed = agentTransitions[from];
-    throw new AppError('internal', `Unable to move an agent from "${from}" to "${to}": ${allowed.length > 0 ? `from "${from}" it may go only to ${allowed.map((s) => `"${s}"`).join(', ')}` : `"${from}" is final`}`);
-  }
-  return to;
+export interface BootContext {
+  /** The deployment's secret: crypt salts derive from it, so the same deployment gives the same media. */
+  secret: string;
+  /** User name -> plain password, for every user of the machine. */
+  passwords: Record<string, string>;
 }
 
-export type InstallContext = CloudInitContext;
 export type BootMedia = { kind: 'cloud-init' } & CloudInitMedia;
-export type Installer = (machine: PlannedMachine, ctx: InstallContext) => BootMedia;
+export type Installer = (machine: PlannedMachine, ctx: CloudInitContext) => BootMedia;
 
 export const installers: Record<OsEntry['installer'], Installer> = {
   'cloud-init': (machine, ctx) => ({ kind: 'cloud-init', ...buildCloudInit(machine, ctx) }),
@@ -37,8 +24,16 @@ export const installers: Record<OsEntry['installer'], Installer> = {
   },
 };
 
-export function buildBootMedia(machine: PlannedMachine, ctx: InstallContext): BootMedia {
+/** The first-boot media of one planned machine, built by its OS's installer. */
+export function buildBootMedia(plan: Plan, machine: PlannedMachine, ctx: BootContext): BootMedia {
   const os = osCatalog[machine.os];
   if (!os) throw new AppError('invalid_input', `Unable to build boot media for machine "${machine.key}": unknown OS "${machine.os}"`, { hint: `Use one of ${Object.keys(osCatalog).join(', ')}.` });
-  return installers[os.installer](machine, ctx);
+  return installers[os.installer](machine, {
+    networks: plan.networks,
+    passwords: ctx.passwords,
+    instanceId: `${plan.deploymentId}-${machine.key}`,
+    secret: ctx.secret,
+    // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
+    guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
+  });
 }

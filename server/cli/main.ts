@@ -8,10 +8,11 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { AppError, errorMessage, formatIssue, isAppError } from '../errors.ts';
 import { createDeployment, getDeployment, listDeployments, machineStatus } from '../orchestrator/deployments.ts';
-import { allocationNeeds, planDeployment, type Plan } from '../orchestrator/plan.ts';
+import { allocationNeeds, planDeployment } from '../orchestrator/plan.ts';
+import type { Plan } from '../model/plan.ts';
 import { scenarioJsonSchema, validateScenario } from '../orchestrator/scenario.ts';
-import type { DeploymentState } from '../orchestrator/states.ts';
-import { platformKinds, type PlatformKind } from '../platforms/kinds.ts';
+import type { DeploymentState } from '../model/states.ts';
+import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
 import { createRemote, runRemote } from './remote.ts';
 

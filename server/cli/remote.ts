@@ -6,6 +6,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, type ErrorCode } from '../errors.ts';
+import { restingDeploymentStates } from '../model/states.ts';
 
 export interface RemoteOptions {
   server: string;
@@ -79,7 +80,7 @@ interface RemoteDeployment {
   machines: RemoteMachine[];
 }
 
-const finalStates = ['ready', 'failed', 'cancelled', 'destroyed', 'destroy_failed'];
+const finalStates: readonly string[] = restingDeploymentStates;
 
 /** Runs one CLI command against the appliance; returns the exit code, or undefined for commands it does not serve. */
 export async function runRemote(
@@ -93,7 +94,7 @@ export async function runRemote(
     print(`final state: ${state}`);
     return ['ready', 'destroyed', 'cancelled', 'cancelling'].includes(state) ? 0 : 1;
   };
-  const follow = async (id: string, until: string[]) => {
+  const follow = async (id: string, until: readonly string[]) => {
     let last = '';
     for (;;) {
       const d = await remote.call<RemoteDeployment>('GET', `/deployments/${id}`);

@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { cidrPools, settings, subnetAllocations, vlanAllocations, vlanPools } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
-import type { Allocations } from '../orchestrator/plan.ts';
+import type { Allocations } from '../model/plan.ts';
 import { intToIp, lastAddress, overlaps, parseSubnet, type Subnet } from './cidr.ts';
 
 export interface AllocationRequest {

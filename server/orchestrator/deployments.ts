@@ -8,9 +8,10 @@ import { AppError } from '../errors.ts';
 import type { Ipam } from '../ipam/pools.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
-import { allocationNeeds, planDeployment, type Plan } from './plan.ts';
+import { allocationNeeds, planDeployment } from './plan.ts';
+import type { Plan } from '../model/plan.ts';
 import { parseScenario } from './scenario.ts';
-import type { DeploymentState, StepState } from './states.ts';
+import type { DeploymentState, StepState } from '../model/states.ts';
 
 export interface CreateDeploymentInput {
   yaml: string;

@@ -3,17 +3,7 @@ import { EventEmitter } from 'node:events';
 import { and, asc, eq, gt } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
-
-export type EventType = 'deployment' | 'step.started' | 'step.finished' | 'step.failed' | 'step.retry' | 'log';
-
-export interface DeploymentEvent {
-  id: number;
-  deploymentId: string;
-  at: string;
-  type: EventType;
-  stepKey: string | null;
-  message: string;
-}
+import type { DeploymentEvent, EventType } from '../model/events.ts';
 
 export function createEventBus(db: Db) {
   const emitter = new EventEmitter();

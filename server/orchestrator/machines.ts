@@ -7,8 +7,8 @@ import { AppError } from '../errors.ts';
 import type { MachineRef, MachineState, SnapshotInfo } from '../platforms/platform.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
-import { machinePasswords } from './first-boot.ts';
-import type { Plan, PlannedMachine } from './plan.ts';
+import { machinePasswords } from './passwords.ts';
+import type { Plan, PlannedMachine } from '../model/plan.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reset';
 

@@ -3,19 +3,21 @@
 // and every platform call is idempotent, so a process killed at any moment resumes without creating anything twice.
 import crypto from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { and, eq, inArray, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { deployments, resources, steps } from '../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../errors.ts';
 import type { Ipam } from '../ipam/pools.ts';
 import type { MachineRef, NetworkRef, Platform } from '../platforms/platform.ts';
+import { backoffDelay } from '../platforms/shared/retry.ts';
+import { sleep } from '../platforms/shared/wait.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { EventBus } from './events.ts';
-import { firstBootFor } from './first-boot.ts';
-import type { Plan, PlannedStep, StepKind } from './plan.ts';
-import { assertDeploymentTransition, type DeploymentState, type StepState } from './states.ts';
+import { buildBootMedia } from '../agents/agent.ts';
+import { machinePasswords } from './passwords.ts';
+import type { Plan, PlannedStep, StepKind } from '../model/plan.ts';
+import { activeDeploymentStates, assertDeploymentTransition, restingDeploymentStates, type DeploymentState, type StepState } from '../model/states.ts';
 
 export interface RunnerOptions {
   db: Db;
@@ -166,7 +168,7 @@ export function createRunner(opts: RunnerOptions) {
     if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
     if (d.state === to) return;
     assertDeploymentTransition(id, d.state as DeploymentState, to);
-    const final = ['ready', 'failed', 'cancelled', 'destroyed', 'destroy_failed'].includes(to);
+    const final = restingDeploymentStates.includes(to);
     db.update(deployments).set({ state: to, error, updatedAt: now(), ...(final ? { finishedAt: now() } : {}) }).where(eq(deployments.id, id)).run();
     events.publish(id, 'deployment', error ? `${to}: ${error}` : to);
   }
@@ -355,10 +357,10 @@ export function createRunner(opts: RunnerOptions) {
         if (signal.aborted) throw e;
         const message = errorMessage(e);
         if (isAppError(e) && e.retryable && attempt < retry.attempts) {
-          const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2) * scale;
+          const backoff = backoffDelay(attempt, retry) * scale;
           // Queued behind the attempt's start, which may not be written yet, so the events keep their order.
           later(() => events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key));
-          await sleep(backoff, undefined, { signal });
+          await sleep(backoff, signal);
           continue;
         }
         const endedAt = now();
@@ -418,7 +420,7 @@ export function createRunner(opts: RunnerOptions) {
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
   function measuredFirstBoot(plan: Plan, m: Plan['machines'][number], secret: string, id: string) {
     const before = process.cpuUsage();
-    const media = firstBootFor(plan, m, secret, sql.scenarioYaml.get(id)!);
+    const media = buildBootMedia(plan, m, { secret, passwords: machinePasswords(m, secret, sql.scenarioYaml.get(id)!) });
     const used = process.cpuUsage(before);
     counters.firstBootCpuUs += used.user + used.system;
     counters.firstBoots++;
@@ -466,7 +468,7 @@ export function createRunner(opts: RunnerOptions) {
         } finally {
           release();
         }
-        await sleep(Math.min(retry.maxMs, retry.baseMs * 2 ** attempt) * (0.5 + Math.random() / 2) * scale, undefined, { signal });
+        await sleep(backoffDelay(attempt + 1, retry) * scale, signal);
       }
     };
 
@@ -529,7 +531,7 @@ export function createRunner(opts: RunnerOptions) {
       for (let tries = 0; ; tries++) {
         const s = stateOf(id);
         // Already at rest (another process finished it): nothing to resume.
-        if (!['pending', 'deploying', 'cancelling', 'destroying'].includes(s)) return s;
+        if (!activeDeploymentStates.includes(s)) return s;
         try {
           return await this.run(id);
         } catch (e) {
@@ -589,7 +591,7 @@ export function createRunner(opts: RunnerOptions) {
       const stale = db
         .select({ id: deployments.id })
         .from(deployments)
-        .where(and(inArray(deployments.state, ['pending', 'deploying', 'cancelling', 'destroying']), or(isNull(deployments.leaseUntil), lt(deployments.leaseUntil, t))))
+        .where(and(inArray(deployments.state, [...activeDeploymentStates]), or(isNull(deployments.leaseUntil), lt(deployments.leaseUntil, t))))
         .all()
         .map((r) => r.id)
         .filter((id) => !runs.has(id));

@@ -2,9 +2,11 @@
 // of a file at once with its file, line, column and field path.
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, isPair, type Document } from 'yaml';
 import { z } from 'zod';
-import { AppError, formatIssue, type InputIssue } from '../errors.ts';
+import { AppError, formatIssue } from '../errors.ts';
+import type { InputIssue } from '../model/issues.ts';
 import { containsIp, intToIp, ipToInt, isUsableHost, overlaps, parseSubnet, type Subnet } from '../ipam/cidr.ts';
-import { osCatalog, sizes, vulnerabilityCatalog, type SizeName } from './catalog.ts';
+import { osCatalog, sizes, vulnerabilityCatalog, type SizeName } from '../model/catalog.ts';
+import type { Scenario, ScenarioMachine } from '../model/scenario.ts';
 
 const slug = z
   .string()
@@ -118,61 +120,6 @@ export const scenarioSchema = z.strictObject({
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 type RawScenario = z.output<typeof scenarioSchema>;
-
-export interface ScenarioUser {
-  name: string;
-  password?: string;
-  sudo: boolean;
-  sshKeys: string[];
-  groups: string[];
-  shell: string;
-}
-
-export interface ScenarioNetwork {
-  name: string;
-  /** Absent: allocated from the appliance's address pool. */
-  cidr?: string;
-  gateway?: string;
-  vlan?: number;
-  dhcp: boolean;
-  internet: boolean;
-}
-
-export interface ScenarioRule {
-  from: string;
-  to: string;
-  protocol: 'tcp' | 'udp' | 'icmp' | 'any';
-  /** Single ports and ranges as [first, last]; empty means all ports. */
-  ports: Array<[number, number]>;
-  action: 'allow' | 'deny';
-}
-
-export interface ScenarioMachine {
-  name: string;
-  os: string;
-  size: { cpus: number; memoryMb: number; diskGb: number };
-  count: number;
-  nics: Array<{ network: string; ip?: string }>;
-  dependsOn: string[];
-  users: ScenarioUser[];
-  packages: string[];
-  files: Array<{ path: string; content: string; mode: string; owner: string }>;
-  run: string[];
-  vulnerabilities: string[];
-  platform: RawScenario['machines'][number]['platform'];
-}
-
-/** A validated scenario with defaults applied: what planning works from. */
-export interface Scenario {
-  glassdome: 1;
-  name: string;
-  title: string;
-  description: string;
-  instances: number;
-  networks: ScenarioNetwork[];
-  firewall: { default: 'allow' | 'deny'; rules: ScenarioRule[] };
-  machines: ScenarioMachine[];
-}
 
 export interface ValidationResult {
   scenario?: Scenario;

@@ -1,30 +1,24 @@
-// The driver registry: one exhaustive entry per platform kind, each a config schema and a factory.
-// Heavy SDKs are imported lazily inside the factories, so starting the appliance loads only what it uses.
-import path from 'node:path';
+// The driver registry: one exhaustive entry per platform kind, each a config schema and a factory with the same
+// signature, create(config, deps). Heavy SDKs are imported lazily inside the factories, so starting the appliance
+// loads only the drivers it uses.
 import type { z } from 'zod';
-import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
-import { platformKinds, type PlatformKind } from './kinds.ts';
-import type { Platform } from './platform.ts';
-import { esxiConfigSchema, type EsxiConfigInput } from './esxi/config.ts';
+import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
+import type { DriverDeps, Platform } from './platform.ts';
+import { esxiConfigSchema } from './esxi/config.ts';
 import { proxmoxConfigSchema } from './proxmox/config.ts';
 import { createSimulatorPlatform, simulatorConfigSchema } from './simulator.ts';
 
-export interface DriverDeps {
-  db: Db;
-  /** The platform record's id: scopes a driver's state (the simulator's inventory, caches). */
-  platformId: string;
-  /** The opened secret (password, token, key) of the platform record, if it has one. */
-  secret?: string;
-  /** A folder the driver may keep caches in (converted disk images); inside the appliance's data folder. */
-  cacheDir?: string;
-}
+export type { DriverDeps };
 
 export interface Driver {
   title: string;
   /** False for targets whose driver has not landed yet; the UI lists them as coming. */
   available: boolean;
+  /** The stored config (never the secret, which the platform record keeps sealed). */
   configSchema: z.ZodType;
+  /** What the platform's secret is, for forms and the CLI; absent when the driver takes none. */
+  secret?: { label: string };
   create(config: unknown, deps: DriverDeps): Promise<Platform>;
 }
 
@@ -52,6 +46,7 @@ export const drivers: Record<PlatformKind, Driver> = {
     title: 'Proxmox VE',
     available: true,
     configSchema: proxmoxConfigSchema,
+    secret: { label: 'API token secret (or password)' },
     async create(config, deps) {
       const { createProxmoxPlatform } = await import('./proxmox/driver.ts');
       return createProxmoxPlatform(proxmoxConfigSchema.parse(config), deps);
@@ -60,12 +55,11 @@ export const drivers: Record<PlatformKind, Driver> = {
   esxi: {
     title: 'VMware ESXi',
     available: true,
-    // The password is the platform's sealed secret, never part of its stored config.
-    configSchema: esxiConfigSchema.omit({ password: true }),
+    configSchema: esxiConfigSchema,
+    secret: { label: 'Password' },
     async create(config, deps) {
-      if (!deps.secret) throw new AppError('invalid_input', '[esxi] The platform has no password; edit it and type one');
       const { createEsxiPlatform } = await import('./esxi/driver.ts');
-      return createEsxiPlatform({ ...(config as Record<string, unknown>), password: deps.secret } as EsxiConfigInput, deps.cacheDir ? { cacheDir: path.join(deps.cacheDir, 'esxi-images') } : {});
+      return createEsxiPlatform(esxiConfigSchema.parse(config), deps);
     },
   },
   aws: notYetAvailable('aws', 'AWS EC2'),

@@ -1,9 +1,8 @@
 // The interface every deployment target implements: simulator, Proxmox VE, ESXi, AWS, Azure.
 // Drivers know nothing of scenarios or plans: they receive concrete network and machine specs.
 // Every resource a driver creates carries the deployment id (tag, label or name prefix) so orphans can be found.
-import type { PlatformKind } from './kinds.ts';
-
-export type { PlatformKind };
+import type { Db } from '../db/client.ts';
+import type { PlatformKind } from '../model/platform-kind.ts';
 
 export interface CallOptions {
   /** Aborts the call; a driver stops waiting and throws. */
@@ -163,4 +162,15 @@ export function isUsableGuestAddress(ip: string): boolean {
   if (v.startsWith('127.') || v === '::1' || v.startsWith('169.254.')) return false;
   if (/^fe[89ab][0-9a-f]:/.test(v)) return false;
   return v.length > 0;
+}
+
+/** What the registry hands every driver factory, beside its parsed config; a driver takes the part it uses. */
+export interface DriverDeps {
+  db: Db;
+  /** The platform record's id: scopes a driver's state (the simulator's inventory, caches). */
+  platformId: string;
+  /** The opened secret (password, token, key) of the platform record, if it has one. */
+  secret?: string;
+  /** A folder the driver may keep caches in (converted disk images); inside the appliance's data folder. */
+  cacheDir?: string;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
+import { sleep } from './shared/wait.ts';
 import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from './platform.ts';
 
 const range = z.tuple([z.number().nonnegative(), z.number().nonnegative()]).refine(([a, b]) => a <= b, 'expected [min, max] with min <= max');
@@ -72,43 +73,6 @@ function stableHash(text: string): number {
 /** A machine's name without its deployment id, so the same scenario draws the same durations in every deployment. */
 function stableName(name: string): string {
   return name.replace(/^gd-[a-z0-9]+-/, '');
-}
-
-// Every wait of a deployment run listens on the run's one signal: one abort listener per signal, not one per wait
-// added and removed again (EventTarget removal is linear in the listeners, and hundreds of machines wait at once).
-const waitsBySignal = new WeakMap<AbortSignal, Set<{ timer: NodeJS.Timeout; reject: (reason: unknown) => void }>>();
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return new Promise((resolve) => setTimeout(resolve, ms));
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let waits = waitsBySignal.get(signal);
-  if (!waits) {
-    const all = (waits = new Set());
-    waitsBySignal.set(signal, all);
-    signal.addEventListener(
-      'abort',
-      () => {
-        for (const w of all) {
-          clearTimeout(w.timer);
-          w.reject(signal.reason);
-        }
-        all.clear();
-      },
-      { once: true },
-    );
-  }
-  const set = waits;
-  return new Promise((resolve, reject) => {
-    const wait = {
-      timer: setTimeout(() => {
-        set.delete(wait);
-        resolve();
-      }, ms),
-      reject,
-    };
-    set.add(wait);
-  });
 }
 
 function unitHash(text: string): number {

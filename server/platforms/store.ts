@@ -6,7 +6,7 @@ import { deployments, platforms, simMachines, simNetworks } from '../db/schema.t
 import { AppError } from '../errors.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { driverFor } from './index.ts';
-import type { PlatformKind } from './kinds.ts';
+import type { PlatformKind } from '../model/platform-kind.ts';
 import type { Platform } from './platform.ts';
 
 export interface PlatformRecord {

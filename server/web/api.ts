@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
-import type { DeploymentEvent } from '../orchestrator/events.ts';
+import type { DeploymentEvent } from '../model/events.ts';
 import { validateScenario } from '../orchestrator/scenario.ts';
 import { actorOf, isRole, type AppEnv, type WebDomain } from './context.ts';
 import { deploymentModel, eventForScope, eventsAfter, scopeFor, visibleDeployments } from './deployment-view.ts';

@@ -5,8 +5,8 @@ import { DashboardPage, DeploymentsPage, type DashboardRow } from '../../views/p
 import type { AppEnv, Viewer, WebDomain } from './context.ts';
 import { visibleDeployments } from './deployment-view.ts';
 import { allow } from './security.ts';
+import { activeDeploymentStates, type DeploymentState } from '../model/states.ts';
 
-const activeStates = ['pending', 'deploying', 'cancelling', 'destroying'];
 const attentionStates = ['failed', 'destroy_failed'];
 
 /** Machine counts per deployment from the `ready` steps: one grouped query, no plan parsing. */
@@ -61,7 +61,7 @@ export function dashboardRoutes(web: WebDomain) {
           const h = health.get(p.id);
           return { id: p.id, name: p.name, kind: p.kind, health: h && h.at > 0 ? h.report : undefined };
         })}
-        active={rows.filter((r) => activeStates.includes(r.state))}
+        active={rows.filter((r) => activeDeploymentStates.includes(r.state as DeploymentState))}
         recent={rows.slice(0, 10)}
         attention={rows.filter((r) => attentionStates.includes(r.state))}
         totals={{ deployments: live.length, machines: live.reduce((n, r) => n + r.machines, 0), ready: live.reduce((n, r) => n + r.ready, 0) }}

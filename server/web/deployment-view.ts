@@ -5,9 +5,9 @@ import type { Database } from 'better-sqlite3';
 import { deployments as deploymentsTable, events as eventsTable } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { listDeployments, machineStatus, type DeploymentView, type StepView } from '../orchestrator/deployments.ts';
-import type { Plan } from '../orchestrator/plan.ts';
-import type { DeploymentState } from '../orchestrator/states.ts';
-import type { DeploymentEvent } from '../orchestrator/events.ts';
+import type { Plan } from '../model/plan.ts';
+import type { DeploymentState } from '../model/states.ts';
+import type { DeploymentEvent } from '../model/events.ts';
 import type { Viewer, WebDomain } from './context.ts';
 
 /** `all`, or the instance numbers a trainee may see. */

@@ -1,7 +1,7 @@
 // Form handling for pages: a zod schema over the submitted fields, errors per field, typed values kept
 // (except secrets, which a page never sends back).
 import { z } from 'zod';
-import type { InputIssue } from '../errors.ts';
+import type { InputIssue } from '../model/issues.ts';
 import { AppError, isAppError } from '../errors.ts';
 import type { Ctx } from './context.ts';
 

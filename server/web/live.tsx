@@ -2,7 +2,7 @@
 // batched (at most every `flushMs`), the deployment is read once per batch and the partials are rendered once per
 // distinct viewer scope, then the same HTML goes to every subscriber of that scope: 100 followers cost one render.
 import type { SSEStreamingApi } from 'hono/streaming';
-import type { DeploymentEvent } from '../orchestrator/events.ts';
+import type { DeploymentEvent } from '../model/events.ts';
 import { DeploymentSummary, InstanceRow, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
 import type { WebDomain } from './context.ts';
 import { deploymentModel, eventForScope, eventsAfter, pageSize, scopeKey, type DeploymentModel, type MachineWindow, type Scope } from './deployment-view.ts';

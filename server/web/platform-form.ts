@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { platforms as platformsTable } from '../db/schema.ts';
 import { errorMessage } from '../errors.ts';
 import { drivers } from '../platforms/index.ts';
-import { platformKinds, type PlatformKind } from '../platforms/kinds.ts';
+import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import type { ConnectionReport } from '../platforms/platform.ts';
 import type { WebDomain } from './context.ts';
 

@@ -1,11 +1,13 @@
 // The scenario library pages: list and upload, check as you type (errors at their line), edit, and deploy
 // (platform, instances, optional trainee per instance, plan preview, start).
 import { Hono } from 'hono';
-import { AppError, isAppError, type InputIssue } from '../errors.ts';
+import { AppError, isAppError } from '../errors.ts';
+import type { InputIssue } from '../model/issues.ts';
 import { createDeployment } from '../orchestrator/deployments.ts';
-import { allocationNeeds, planDeployment, type Plan } from '../orchestrator/plan.ts';
+import { allocationNeeds, planDeployment } from '../orchestrator/plan.ts';
+import type { Plan } from '../model/plan.ts';
 import { validateScenario } from '../orchestrator/scenario.ts';
-import type { PlatformKind } from '../platforms/kinds.ts';
+import type { PlatformKind } from '../model/platform-kind.ts';
 import { DeployPage, ScenarioPage, ScenariosPage } from '../../views/pages/scenarios.tsx';
 import { PlanPreview, ScenarioCheck } from '../../views/partials/scenario.tsx';
 import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { passwordSchema, roleSchema, usernameSchema } from '../accounts/users.ts';
 import { tokenNameSchema } from '../accounts/tokens.ts';
-import { platformKinds } from '../platforms/kinds.ts';
+import { platformKinds } from '../model/platform-kind.ts';
 
 const optionalText = z.preprocess((v) => (v === '' || v === null ? undefined : v), z.string().optional());
 

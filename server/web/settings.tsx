@@ -1,7 +1,7 @@
 // Settings: platforms (secrets kept unless a new one is typed), pools, users, API tokens, audit log, HTTPS certificate.
 import { Hono } from 'hono';
 import { AppError, isAppError } from '../errors.ts';
-import type { PlatformKind } from '../platforms/kinds.ts';
+import type { PlatformKind } from '../model/platform-kind.ts';
 import { AuditTab, PlatformEditTab, PlatformsTab, PoolsTab, TlsTab, TokensTab, UsersTab } from '../../views/pages/settings.tsx';
 import { ConnectionReportView } from '../../views/partials/connection-report.tsx';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from './context.ts';

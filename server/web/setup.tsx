@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { removeSetupCodeFile } from '../accounts/setup.ts';
 import { AppError } from '../errors.ts';
-import type { PlatformKind } from '../platforms/kinds.ts';
+import type { PlatformKind } from '../model/platform-kind.ts';
 import { SetupAdminPage, SetupDonePage, SetupPlatformPage, SetupPoolsPage } from '../../views/pages/setup.tsx';
 import { ConnectionReportView } from '../../views/partials/connection-report.tsx';
 import { startSession } from './auth.tsx';

@@ -1,6 +1,6 @@
 // The drawing of each instance as data: network columns under the router, machines under their first network with
 // their addresses, links to the other networks they sit on, and the router's firewall rules named by network.
-import type { FirewallRule } from '../orchestrator/plan.ts';
+import type { FirewallRule } from '../model/plan.ts';
 import type { DeploymentModel } from './deployment-view.ts';
 
 export interface Box {

@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { planDeployment, type Plan, type PlannedMachine } from '../../server/orchestrator/plan.ts';
+import { planDeployment } from '../../server/orchestrator/plan.ts';
+import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario.ts';
 
 export const aliceKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPk6bXl0ZXN0a2V5Zm9yZ2xhc3Nkb21lYWdlbnRz alice@lab';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { createDeployment, getDeployment } from '../../server/orchestrator/deployments.ts';
-import type { Plan, PlannedMachine } from '../../server/orchestrator/plan.ts';
+import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { simulatedSeconds, simulatorConfigSchema, storageFor, type SimulatorConfig } from '../../server/platforms/simulator.ts';
 import { createServices } from '../../server/services.ts';
 

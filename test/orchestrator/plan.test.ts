@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../server/errors.ts';
-import { allocationNeeds, planDeployment, type Allocations, type Plan, type PlanInput } from '../../server/orchestrator/plan.ts';
-import { parseScenario, type Scenario } from '../../server/orchestrator/scenario.ts';
-import type { PlatformKind } from '../../server/platforms/kinds.ts';
+import { allocationNeeds, planDeployment } from '../../server/orchestrator/plan.ts';
+import type { Allocations, Plan, PlanInput } from '../../server/model/plan.ts';
+import { parseScenario } from '../../server/orchestrator/scenario.ts';
+import type { Scenario } from '../../server/model/scenario.ts';
+import type { PlatformKind } from '../../server/model/platform-kind.ts';
 
 const yaml = (...lines: string[]) => `${lines.join('\n')}\n`;
 const head = ['glassdome: 1', 'name: lab', 'title: Lab'];

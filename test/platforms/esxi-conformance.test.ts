@@ -10,8 +10,8 @@ testPlatform('esxi (vcsim)', async () => {
   const sim = await startVcsim(located.binary, { guestIp: '10.78.0.0/24' });
   return {
     platform: createEsxiPlatform(
-      { host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { caFile: sim.certFile }, templates: { 'debian-12': 'vm1' } },
-      { wsdl },
+      { host: sim.host, port: sim.port, username: sim.username, tls: { caFile: sim.certFile }, templates: { 'debian-12': 'vm1' } },
+      { wsdl, secret: sim.password },
     ),
     deploymentId: 'conf1',
     machine: { os: 'debian-12' },

@@ -46,6 +46,7 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
   const driver = (extra: Partial<EsxiDeps> = {}) => {
     const deps: EsxiDeps = {
       wsdl: wsdl!,
+      secret: sim.password,
       cacheDir,
       onImage: (e) => {
         events.push(e);
@@ -58,7 +59,7 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
       },
       ...extra,
     };
-    const p = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { fingerprint: sim.fingerprint256 }, images: { 'ubuntu-22.04': image }, timeouts: { shutdownMs: 2000 } }, deps);
+    const p = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, tls: { fingerprint: sim.fingerprint256 }, images: { 'ubuntu-22.04': image }, timeouts: { shutdownMs: 2000 } }, deps);
     drivers.push(p);
     return p;
   };
@@ -94,7 +95,7 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     expect(ok.ok, ok.details.join('\n')).toBe(true);
     expect(ok.details.join('\n')).toContain(`Image for ubuntu-22.04: ${image}`);
     expect(ok.details.join('\n')).toMatch(/qemu-img version \d/);
-    const missing = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { fingerprint: sim.fingerprint256 }, images: { 'debian-12': '/nonexistent.img' } }, { wsdl: wsdl! });
+    const missing = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, tls: { fingerprint: sim.fingerprint256 }, images: { 'debian-12': '/nonexistent.img' } }, { wsdl: wsdl!, secret: sim.password });
     drivers.push(missing);
     const r = await missing.testConnection();
     expect(r.ok).toBe(false);
@@ -112,7 +113,7 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     for (const e of events) console.log(`[esxi] image ${e.step}: ${(e.bytes / 2 ** 20).toFixed(2)} MiB in ${e.ms} ms`);
 
     // The cached conversion is a real monolithicSparse (hosted) VMDK of the image's virtual size.
-    const cached = path.join(cacheDir, `${key}.vmdk`);
+    const cached = path.join(cacheDir, 'esxi-images', `${key}.vmdk`);
     expect(info(cached)).toMatchObject({ format: 'vmdk', 'virtual-size': 64 * 2 ** 20, 'format-specific': { data: { 'create-type': 'monolithicSparse' } } });
     expect(statSync(cached).size).toBe(bytes);
     // Uploaded once into the shared folder, byte for byte.
@@ -154,7 +155,7 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     await p.destroyMachine(db);
     expect(readdirSync(dsDir()).filter((f) => f.startsWith(`gd-${dep}-`))).toEqual([]);
     expect(readdirSync(path.join(dsDir(), imageFolder)).some((f) => f === `${events[0]!.key}.vmdk`)).toBe(true);
-    expect(existsSync(path.join(cacheDir, `${events[0]!.key}.vmdk`))).toBe(true);
+    expect(existsSync(path.join(cacheDir, 'esxi-images', `${events[0]!.key}.vmdk`))).toBe(true);
     expect(await p.listOwned(dep)).toEqual([]);
   });
 

@@ -76,7 +76,7 @@ describe('esxi requests as data', () => {
   });
 
   it('requires exactly one way to trust TLS', () => {
-    const base = { host: 'esx', username: 'root', password: 'x' };
+    const base = { host: 'esx', username: 'root' };
     expect(esxiConfigSchema.safeParse({ ...base, tls: {} }).success).toBe(false);
     expect(esxiConfigSchema.safeParse({ ...base, tls: { insecure: true, caFile: '/ca.pem' } }).success).toBe(false);
     expect(esxiConfigSchema.parse({ ...base, tls: { insecure: true } })).toMatchObject({ port: 443, vswitch: 'vSwitch0', uplinkPortGroup: 'VM Network', timeouts: { callMs: 60_000 } });
@@ -94,7 +94,7 @@ describe.skipIf(unavailable !== undefined)('esxi driver against vcsim', () => {
   let admin: VimClient;
   const dep = 'd7';
   const nets: NetworkRef[] = [];
-  const config = () => ({ host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { fingerprint: sim.fingerprint256 }, templates: { 'debian-12': 'vm1' }, timeouts: { shutdownMs: 2000 } });
+  const config = () => ({ host: sim.host, port: sim.port, username: sim.username, tls: { fingerprint: sim.fingerprint256 }, templates: { 'debian-12': 'vm1' }, timeouts: { shutdownMs: 2000 } });
   const machine = (suffix: string, extra: Partial<MachineSpec> = {}): MachineSpec => ({
     deploymentId: dep,
     name: `gd-${dep}-i1-${suffix}`,
@@ -112,7 +112,7 @@ describe.skipIf(unavailable !== undefined)('esxi driver against vcsim', () => {
 
   beforeAll(async () => {
     sim = await startVcsim((located as { binary: string }).binary, { guestIp: '10.77.0.0/24' });
-    p = createEsxiPlatform(config(), { wsdl: wsdl! });
+    p = createEsxiPlatform(config(), { wsdl: wsdl!, secret: sim.password });
     admin = await connectVim({ host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { caFile: sim.certFile }, wsdl: wsdl!, callTimeoutMs: 10_000 });
   });
   afterAll(async () => {
@@ -133,15 +133,15 @@ describe.skipIf(unavailable !== undefined)('esxi driver against vcsim', () => {
   });
 
   it('reports ok: false, without throwing, for a wrong pin, a wrong password and a missing template', async () => {
-    const wrongPin = createEsxiPlatform({ ...config(), tls: { fingerprint: 'AA:'.repeat(31) + 'AA' } }, { wsdl: wsdl! });
+    const wrongPin = createEsxiPlatform({ ...config(), tls: { fingerprint: 'AA:'.repeat(31) + 'AA' } }, { wsdl: wsdl!, secret: sim.password });
     const r1 = await wrongPin.testConnection();
     expect(r1.ok).toBe(false);
     expect(r1.details.join('\n')).toMatch(/does not match the pinned fingerprint/);
-    const wrongPass = createEsxiPlatform({ ...config(), password: 'nope' }, { wsdl: wsdl! });
+    const wrongPass = createEsxiPlatform(config(), { wsdl: wsdl!, secret: 'nope' });
     const r2 = await wrongPass.testConnection();
     expect(r2.ok).toBe(false);
     expect(r2.details.join('\n')).toMatch(/InvalidLogin/);
-    const insecure = createEsxiPlatform({ ...config(), tls: { insecure: true }, templates: { 'debian-12': 'no-such-vm' } }, { wsdl: wsdl! });
+    const insecure = createEsxiPlatform({ ...config(), tls: { insecure: true }, templates: { 'debian-12': 'no-such-vm' } }, { wsdl: wsdl!, secret: sim.password });
     const r3 = await insecure.testConnection();
     expect(r3.ok).toBe(false);
     expect(r3.details.join('\n')).toMatch(/verification DISABLED[\s\S]*Template "no-such-vm" for debian-12 not found/);

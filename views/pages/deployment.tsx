@@ -1,5 +1,5 @@
 // The deployment page: summary, networks, machines with their step timelines, and the live log.
-import type { DeploymentEvent } from '../../server/orchestrator/events.ts';
+import type { DeploymentEvent } from '../../server/model/events.ts';
 import { pageSize, type DeploymentModel } from '../../server/web/deployment-view.ts';
 import { DeploymentSummary, InstanceRow, LogLine, MachineRow, NetworkRow } from '../partials/deployment.tsx';
 

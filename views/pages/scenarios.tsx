@@ -1,7 +1,7 @@
 // The scenario library: list and upload, one scenario (summary and YAML editor), and the deploy form.
-import type { InputIssue } from '../../server/errors.ts';
-import type { Plan } from '../../server/orchestrator/plan.ts';
-import type { Scenario } from '../../server/orchestrator/scenario.ts';
+import type { InputIssue } from '../../server/model/issues.ts';
+import type { Plan } from '../../server/model/plan.ts';
+import type { Scenario } from '../../server/model/scenario.ts';
 import { Card, Csrf, Field, FormMessage, Select } from '../components/form.tsx';
 import { PlanPreview, ScenarioCheck } from '../partials/scenario.tsx';
 

@@ -1,7 +1,7 @@
 // A scenario's rendered summary, its validation problems at their lines, and a plan preview.
-import type { InputIssue } from '../../server/errors.ts';
-import type { Plan } from '../../server/orchestrator/plan.ts';
-import type { Scenario } from '../../server/orchestrator/scenario.ts';
+import type { InputIssue } from '../../server/model/issues.ts';
+import type { Plan } from '../../server/model/plan.ts';
+import type { Scenario } from '../../server/model/scenario.ts';
 
 export function ScenarioSummary({ s }: { s: Scenario }) {
   return (

@@ -1,13 +1,12 @@
 // The ESXi driver's configuration: one standalone host, its datastore and standard vSwitch, and how TLS is trusted.
+// The password is the platform's sealed secret (DriverDeps.secret), never part of the stored config.
 import { z } from 'zod';
-import { tlsTrustSchema } from '../tls-trust.ts';
+import { tlsTrustSchema } from '../shared/tls-trust.ts';
 
 export const esxiConfigSchema = z.object({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(443),
   username: z.string().min(1),
-  /** Kept sealed in the platform's secret; the registry merges it in. */
-  password: z.string().min(1),
   tls: tlsTrustSchema,
   /** Where VM folders, copied disks and seed ISOs go. */
   datastore: z.string().min(1).default('datastore1'),

@@ -5,21 +5,21 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AppError, errorMessage } from '../../errors.ts';
-import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from '../platform.ts';
+import type { CallOptions, DriverDeps, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from '../platform.ts';
 import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
 import { createImageCache, qemuImgVersion } from './images.ts';
 import { createMachineBuilder, type Inventory } from './machines.ts';
-import { asArray, connectVim, faultTypeOf, moRef, sleep, unwrap, type MoRef, type VimFault } from './soap.ts';
-import { describeTrust } from '../tls-trust.ts';
+import { asArray, connectVim, faultTypeOf, moRef, unwrap, type MoRef, type VimFault } from './soap.ts';
+import { unable as unableTo } from '../shared/errors.ts';
+import { pollUntil } from '../shared/wait.ts';
+import { describeTrust } from '../shared/tls-trust.ts';
 import * as spec from './vm-spec.ts';
 
 export { esxiConfigSchema };
 
-export interface EsxiDeps {
+export interface EsxiDeps extends Pick<DriverDeps, 'secret' | 'cacheDir'> {
   /** WSDL path or URL overriding config.wsdl (tests load the reference copy; vcsim serves none). */
   wsdl?: string;
-  /** Where converted cloud images are cached (the appliance's data dir); default os.tmpdir()/glassdome-esxi-images. */
-  cacheDir?: string;
   /** Told when a cloud image was converted or uploaded (not for cache hits), with how long it took. */
   onImage?: (e: { step: 'converted' | 'uploaded'; key: string; ms: number; bytes: number }) => void;
 }
@@ -29,9 +29,7 @@ const createPrivileges = ['VirtualMachine.Inventory.Create', 'VirtualMachine.Con
 /** `[esxi] Unable to <action> <kind> "<name>": <cause>`, keeping the code (transient, not_found...) and the cause. */
 function unable(action: string, kind: string, name: string, e: unknown, hint?: string): AppError {
   const f = e instanceof AppError ? (e.cause as Partial<VimFault> | undefined) : undefined;
-  const cause = f?.faultType ? `${f.faultType}${f.message ? `: ${f.message}` : ''}` : errorMessage(e).replace(/^\[esxi\] /, '');
-  const code = e instanceof AppError ? e.code : 'platform_error';
-  return new AppError(code, `[esxi] Unable to ${action} ${kind} "${name}": ${cause}`, { cause: e, hint: hint ?? (e instanceof AppError ? e.hint : undefined) });
+  return unableTo('esxi', action, kind, name, e, { ...(f?.faultType ? { cause: `${f.faultType}${f.message ? `: ${f.message}` : ''}` } : {}), ...(hint ? { hint } : {}) });
 }
 
 async function attempt<T>(action: string, kind: string, name: string, fn: () => Promise<T>): Promise<T> {
@@ -44,13 +42,15 @@ async function attempt<T>(action: string, kind: string, name: string, fn: () => 
   }
 }
 
-export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}): Platform {
+export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Platform {
   const config: EsxiConfig = esxiConfigSchema.parse(input);
+  if (!deps.secret) throw new AppError('invalid_input', '[esxi] The platform has no password; edit it and type one');
+  const password = deps.secret;
   const ds = config.datastore;
   let connecting: Promise<Inventory> | undefined;
 
   async function connect(): Promise<Inventory> {
-    const vim = await connectVim({ host: config.host, port: config.port, username: config.username, password: config.password, tls: config.tls, wsdl: deps.wsdl ?? config.wsdl, callTimeoutMs: config.timeouts.callMs });
+    const vim = await connectVim({ host: config.host, port: config.port, username: config.username, password, tls: config.tls, wsdl: deps.wsdl ?? config.wsdl, callTimeoutMs: config.timeouts.callMs });
     const [dc] = await vim.list('Datacenter', ['vmFolder']);
     const [host] = await vim.list('HostSystem', ['configManager.networkSystem', 'parent']);
     if (!dc || !host) throw new AppError('platform_error', '[esxi] The host reports no datacenter or host system');
@@ -75,7 +75,7 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
     }));
 
   const images = createImageCache({
-    dir: deps.cacheDir ?? path.join(tmpdir(), 'glassdome-esxi-images'),
+    dir: deps.cacheDir ? path.join(deps.cacheDir, 'esxi-images') : path.join(tmpdir(), 'glassdome-esxi-images'),
     timeoutMs: config.timeouts.imageMs,
     onConverted: (e) => deps.onImage?.({ step: 'converted', key: e.key, ms: e.ms, bytes: e.bytes }),
   });
@@ -204,24 +204,23 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps = {}):
     return { power, addresses: power === 'running' ? spec.guestAddresses(p['guest.net'], p['guest.ipAddress']) : [], tools: p['guest.toolsRunningStatus'] as string | undefined };
   }
 
-  /** Polls until `done` returns a value, bounded by timeoutMs; backoff with jitter. */
+  /** Polls until `done` returns a value, bounded by timeoutMs; growing intervals with jitter. */
   async function poll<T>(ref: MachineRef, what: string, o: CallOptions & { timeoutMs: number }, done: (s: MachineState & { tools?: string }) => T | undefined): Promise<T> {
     const i = await inv();
-    const deadline = Date.now() + o.timeoutMs;
-    let delay = 250;
-    for (;;) {
-      const s = await state(i, ref, o);
-      if (s.power === 'missing') throw new AppError('not_found', `[esxi] VM "${ref.name}" does not exist`);
-      const v = done(s);
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) {
-        throw new AppError('timeout', `[esxi] VM "${ref.name}" did not ${what} within ${Math.round(o.timeoutMs / 1000)} s (power ${s.power}, tools ${s.tools ?? 'unknown'})`, {
-          hint: 'Check that the template or image has VMware Tools (open-vm-tools) and that its network comes up.',
-        });
-      }
-      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())) + Math.random() * 100, o.signal);
-      delay = Math.min(5000, delay * 1.5);
-    }
+    let last: MachineState & { tools?: string } = { power: 'missing', addresses: [] };
+    const found = await pollUntil(
+      async () => {
+        last = await state(i, ref, o);
+        if (last.power === 'missing') throw new AppError('not_found', `[esxi] VM "${ref.name}" does not exist`);
+        const v = done(last);
+        return v === undefined ? undefined : { v };
+      },
+      { deadline: Date.now() + o.timeoutMs, minMs: 250, maxMs: 5000, jitterMs: 100, ...(o.signal ? { signal: o.signal } : {}) },
+    );
+    if (found) return found.v;
+    throw new AppError('timeout', `[esxi] VM "${ref.name}" did not ${what} within ${Math.round(o.timeoutMs / 1000)} s (power ${last.power}, tools ${last.tools ?? 'unknown'})`, {
+      hint: 'Check that the template or image has VMware Tools (open-vm-tools) and that its network comes up.',
+    });
   }
 
   const machines = createMachineBuilder({ config, images, runTask, findVm, vmProps, destroyVm, onUploaded: (e) => deps.onImage?.({ step: 'uploaded', ...e }) });

@@ -5,7 +5,8 @@ import { createReadStream } from 'node:fs';
 import type https from 'node:https';
 import type { AxiosInstance } from 'axios';
 import { AppError, type ErrorCode } from '../../errors.ts';
-import { createHttpsAgent, type TlsTrust } from '../tls-trust.ts';
+import { createHttpsAgent, type TlsTrust } from '../shared/tls-trust.ts';
+import { pollUntil } from '../shared/wait.ts';
 
 export interface MoRef {
   attributes: { type: string };
@@ -282,21 +283,21 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
     });
 
   const waitForTask: VimClient['waitForTask'] = async (method, task, o) => {
-    const deadline = Date.now() + o.timeoutMs;
-    let delay = 100;
-    for (;;) {
-      o.signal?.throwIfAborted();
-      const [r] = await retrieve([task], 'Task', ['info'], o);
-      const info = r?.props.info as { state?: string; error?: unknown; result?: unknown } | undefined;
-      if (info?.state === 'success') return info.result;
-      if (info?.state === 'error') throw localizedFault(method, info.error);
-      if (o.onPoll) await o.onPoll();
-      if (Date.now() > deadline) {
-        throw new AppError('timeout', `[esxi] ${method}: task ${task.$value} still ${info?.state ?? 'unknown'} after ${Math.round(o.timeoutMs / 1000)} s`);
-      }
-      await sleep(delay, o.signal);
-      delay = Math.min(2000, Math.round(delay * 1.5));
-    }
+    let state: string | undefined;
+    const done = await pollUntil(
+      async () => {
+        const [r] = await retrieve([task], 'Task', ['info'], o);
+        const info = r?.props.info as { state?: string; error?: unknown; result?: unknown } | undefined;
+        state = info?.state;
+        if (info?.state === 'success') return { result: info.result };
+        if (info?.state === 'error') throw localizedFault(method, info.error);
+        if (o.onPoll) await o.onPoll();
+        return undefined;
+      },
+      { deadline: Date.now() + o.timeoutMs, minMs: 100, maxMs: 2000, ...(o.signal ? { signal: o.signal } : {}) },
+    );
+    if (done) return done.result;
+    throw new AppError('timeout', `[esxi] ${method}: task ${task.$value} still ${state ?? 'unknown'} after ${Math.round(o.timeoutMs / 1000)} s`);
   };
 
   const putFile: VimClient['putFile'] = async (datastore, path, body, o) => {
@@ -334,19 +335,4 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
       agent.destroy();
     },
   };
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -2,10 +2,11 @@
 // renewed before the 2-hour expiry), TLS pinning, a timeout and AbortSignal on every call, Proxmox's error shapes
 // turned into AppError codes, and a waiter that follows a task (UPID) to its exit status and log.
 import axios, { type AxiosInstance } from 'axios';
-import { AppError, type ErrorCode, type InputIssue } from '../../errors.ts';
+import { AppError, type ErrorCode } from '../../errors.ts';
+import type { InputIssue } from '../../model/issues.ts';
 import type { ProxmoxConfig } from './config.ts';
-import { pollUntil } from './retry.ts';
-import { createHttpsAgent } from '../tls-trust.ts';
+import { pollUntil } from '../shared/wait.ts';
+import { createHttpsAgent } from '../shared/tls-trust.ts';
 
 export type Params = Record<string, string | number | boolean | string[] | undefined>;
 

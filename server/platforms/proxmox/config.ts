@@ -2,7 +2,7 @@
 // how isolated networks are made (VLAN tags or SDN VNets) and which template each OS is cloned from.
 // The token secret or password is never here: it comes sealed in the platform record (deps.secret).
 import { z } from 'zod';
-import { tlsTrustSchema } from '../tls-trust.ts';
+import { tlsTrustSchema } from '../shared/tls-trust.ts';
 
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, dot, dash or underscore');
 

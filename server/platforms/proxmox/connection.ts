@@ -8,9 +8,9 @@ import { AppError, errorMessage } from '../../errors.ts';
 import type { ConnectionReport } from '../platform.ts';
 import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
-import { pollUntil } from './retry.ts';
+import { pollUntil } from '../shared/wait.ts';
 import { listTemplates } from './templates.ts';
-import { describeTrust } from '../tls-trust.ts';
+import { describeTrust } from '../shared/tls-trust.ts';
 
 type Permissions = Record<string, Record<string, number | boolean>>;
 

@@ -10,7 +10,7 @@ import { checkConnection } from './connection.ts';
 import { createGuest } from './guest.ts';
 import { createMachines, unable, type VmRow } from './machines.ts';
 import { createNetworks } from './networks.ts';
-import { withRetry } from './retry.ts';
+import { withRetry } from '../shared/retry.ts';
 import { deploymentTag, parseTags } from './vm-config.ts';
 
 export { proxmoxConfigSchema };

@@ -6,7 +6,7 @@ import { isUsableGuestAddress, type MachineRef } from '../platform.ts';
 import { causeText, type CallOpts, type PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
 import type { VmRow } from './machines.ts';
-import { pollUntil } from './retry.ts';
+import { pollUntil } from '../shared/wait.ts';
 
 interface GuestInterface {
   name?: string;

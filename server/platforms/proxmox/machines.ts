@@ -6,7 +6,9 @@ import type { MachineRef, MachineSpec } from '../platform.ts';
 import { removeSnippets, writeSnippets, type SnippetStore } from './cloud-init.ts';
 import { causeText, isUpid, type CallOpts, type PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
-import { createSemaphore, pollUntil, withRetry, type Semaphore } from './retry.ts';
+import { createSemaphore, withRetry, type Semaphore } from '../shared/retry.ts';
+import { pollUntil } from '../shared/wait.ts';
+import { unable as unableTo } from '../shared/errors.ts';
 import { bootDisk, deploymentTag, diskSizeGb, machineConfig, parseTags, tagPrefix } from './vm-config.ts';
 
 export interface VmRow {
@@ -31,7 +33,7 @@ interface TemplateInfo {
 /** `[proxmox] Unable to <action> VM "<name>": <cause>`, keeping the code (transient, not_found...), hint and cause. */
 export function unable(action: string, name: string, e: unknown, resource = 'VM'): unknown {
   if (!(e instanceof AppError) || e.message.startsWith('[proxmox] Unable to')) return e;
-  return new AppError(e.code, `[proxmox] Unable to ${action} ${resource} "${name}": ${causeText(e)}`, { cause: e, ...(e.hint ? { hint: e.hint } : {}), ...(e.issues ? { issues: e.issues } : {}) });
+  return unableTo('proxmox', action, resource, name, e, { cause: causeText(e) });
 }
 
 // Storage types whose images can be linked clones of a template's base volume (thick LVM and iSCSI LUNs cannot).

@@ -6,7 +6,8 @@ import { AppError } from '../../errors.ts';
 import type { NetworkRef, NetworkSpec, OwnedResource } from '../platform.ts';
 import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
-import { sleep, withRetry } from './retry.ts';
+import { sleep } from '../shared/wait.ts';
+import { withRetry } from '../shared/retry.ts';
 import { networkId, vnetId } from './vm-config.ts';
 
 const poolComment = 'Glassdome network';

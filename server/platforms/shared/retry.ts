@@ -1,7 +1,7 @@
-// Waiting and retrying for the Proxmox driver: abortable sleeps, bounded retries of transient errors (lock
-// timeouts, 595/596) with exponential backoff and full jitter, and a counting semaphore for clone slots.
-import { setTimeout as sleepFor } from 'node:timers/promises';
+// Retrying, for every driver and the executor: the one backoff formula (exponential, equal jitter), bounded
+// retries of transient errors, and a counting semaphore for slots a platform limits (clones per storage).
 import { AppError } from '../../errors.ts';
+import { sleep } from './wait.ts';
 
 export interface RetryPolicy {
   attempts: number;
@@ -9,15 +9,21 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return sleepFor(Math.max(0, ms), undefined, signal ? { signal } : {});
+/** The wait before retry number `attempt` (1 = the first retry): half of min(max, base * 2^(attempt-1)) plus up to as much again at random. */
+export function backoffDelay(attempt: number, policy: Pick<RetryPolicy, 'baseMs' | 'maxMs'>): number {
+  const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  return cap / 2 + Math.random() * (cap / 2);
 }
 
-/** Only transient errors are retried here: a lock that timed out or a proxy that gave up (595/596). */
+/**
+ * Worth retrying inside a driver: a lock that timed out, a proxy that gave up, throttling. Not `timeout`: a driver's
+ * own wait that ran out is final there (the executor decides whether the whole step runs again).
+ */
 export function isTransient(e: unknown): e is AppError {
   return e instanceof AppError && (e.code === 'transient' || e.code === 'rate_limited');
 }
 
+/** Runs `fn` until it succeeds, a non-transient error, the last attempt, or the signal. */
 export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, opts: { signal?: AbortSignal; onRetry?: (e: AppError, attempt: number) => void } = {}): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -25,22 +31,8 @@ export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) =>
     } catch (e) {
       if (!isTransient(e) || attempt >= policy.attempts || opts.signal?.aborted) throw e;
       opts.onRetry?.(e, attempt);
-      const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-      await sleep(cap / 2 + Math.random() * (cap / 2), opts.signal);
+      await sleep(backoffDelay(attempt, policy), opts.signal);
     }
-  }
-}
-
-/** Polls `probe` until it returns a value, with growing intervals, until `deadline` (epoch ms). */
-export async function pollUntil<T>(probe: () => Promise<T | undefined>, o: { deadline: number; minMs: number; maxMs: number; signal?: AbortSignal }): Promise<T | undefined> {
-  let wait = o.minMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    const left = o.deadline - Date.now();
-    if (left <= 0) return undefined;
-    await sleep(Math.min(wait, left), o.signal);
-    wait = Math.min(o.maxMs, Math.ceil(wait * 1.5));
   }
 }
 

@@ -2,10 +2,10 @@
 // meta-data for a NoCloud seed or a cloud's user-data field. Routers get their nftables/dnsmasq files here too.
 import { stringify } from 'yaml';
 import { AppError } from '../errors.ts';
-import { osCatalog } from '../orchestrator/catalog.ts';
-import type { PlannedMachine, PlannedNetwork } from '../orchestrator/plan.ts';
+import { osCatalog } from '../model/catalog.ts';
+import type { PlannedMachine, PlannedNetwork } from '../model/plan.ts';
 import { deriveSalt, hashPassword } from './credentials.ts';
-import { interfaceName, labDomain, routerSetup } from './router.ts';
+import { interfaceName, labDomain, routerSetup } from './lab-router.ts';
 
 export interface CloudInitContext {
   networks: PlannedNetwork[];

@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { deriveSalt, hashPassword } from '../../server/agents/credentials.ts';
-import { buildRouterFiles, dnsmasqPath, nftablesPath, sysctlPath } from '../../server/agents/router.ts';
-import { buildCloudInit, readyMarker, type CloudInitContext } from '../../server/agents/ubuntu.ts';
+import { buildRouterFiles, dnsmasqPath, nftablesPath, sysctlPath } from '../../server/agents/lab-router.ts';
+import { buildCloudInit, readyMarker, type CloudInitContext } from '../../server/agents/cloud-init.ts';
 import { AppError } from '../../server/errors.ts';
-import { firstBootFor } from '../../server/orchestrator/first-boot.ts';
-import { planDeployment, type Plan, type PlannedMachine } from '../../server/orchestrator/plan.ts';
+import { buildBootMedia } from '../../server/agents/agent.ts';
+import { machinePasswords } from '../../server/orchestrator/passwords.ts';
+import { planDeployment } from '../../server/orchestrator/plan.ts';
+import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario.ts';
 import { aliceKey, labScenario, machine, offlineScenario, passwordsFor, planOf, probe, run, tempFile } from './lab-plan.ts';
 
@@ -86,10 +88,10 @@ describe('buildCloudInit user-data', () => {
   it('uses the guest agent of the platform: VMware Tools on ESXi, QEMU\'s agent elsewhere', () => {
     const esxi = planDeployment({ deploymentId: 'd1', scenario: parseScenario(labScenario), platform: 'esxi', instances: 1, allocations: { subnets: {}, vlans: {} } });
     const m = machine(esxi, 'i1.web');
-    const viaPlan = load(firstBootFor(esxi, m, 'deployment-secret', labScenario).userData);
+    const viaPlan = load(buildBootMedia(esxi, m, { secret: 'deployment-secret', passwords: machinePasswords(m, 'deployment-secret', labScenario) }).userData);
     expect(viaPlan.packages).toEqual(['open-vm-tools', 'nginx', 'on']);
     expect(viaPlan.runcmd[0]).toBe('systemctl enable --now open-vm-tools');
-    const viaProxmox = load(firstBootFor(lab, machine(lab, 'i1.web'), 'deployment-secret', labScenario).userData);
+    const viaProxmox = load(buildBootMedia(lab, machine(lab, 'i1.web'), { secret: 'deployment-secret', passwords: machinePasswords(machine(lab, 'i1.web'), 'deployment-secret', labScenario) }).userData);
     expect(viaProxmox.packages[0]).toBe('qemu-guest-agent');
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildRouterFiles, dhcpRanges, renderRule } from '../../server/agents/router.ts';
+import { buildRouterFiles, dhcpRanges, renderRule } from '../../server/agents/lab-router.ts';
 import { AppError } from '../../server/errors.ts';
-import type { FirewallRule, PlannedMachine } from '../../server/orchestrator/plan.ts';
+import type { FirewallRule, PlannedMachine } from '../../server/model/plan.ts';
 import { labScenario, machine, offlineScenario, planOf, probe, run, tempFile } from './lab-plan.ts';
 
 const labRouter = machine(planOf(labScenario), 'i1.router');

@@ -2,8 +2,8 @@
 // networks, egress and NAT out of the uplink), IPv4 forwarding, and dnsmasq for DNS and DHCP on the lab networks.
 import { AppError } from '../errors.ts';
 import { intToIp, ipToInt, lastAddress, netmask, parseSubnet, subnetSize } from '../ipam/cidr.ts';
-import type { FirewallRule, PlannedMachine, RouterConfig } from '../orchestrator/plan.ts';
-import type { ScenarioMachine } from '../orchestrator/scenario.ts';
+import type { FirewallRule, PlannedMachine, RouterConfig } from '../model/plan.ts';
+import type { ScenarioMachine } from '../model/scenario.ts';
 
 /** The name the network-config gives the machine's NIC number `index`; the router's rules refer to the same names. */
 export function interfaceName(index: number): string {

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../errors.ts';
 
 const fingerprint = z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
 

@@ -16,7 +16,10 @@ export const deploymentTransitions: Record<DeploymentState, DeploymentState[]> =
 };
 
 /** States in which a process is (or should be) working on the deployment. */
-export const activeDeploymentStates: DeploymentState[] = ['pending', 'deploying', 'cancelling', 'destroying'];
+export const activeDeploymentStates: readonly DeploymentState[] = ['pending', 'deploying', 'cancelling', 'destroying'];
+
+/** States a deployment rests in: no process works on it until someone acts. */
+export const restingDeploymentStates: readonly DeploymentState[] = ['ready', 'failed', 'cancelled', 'destroyed', 'destroy_failed'];
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
 

@@ -1,0 +1,121 @@
+// The plan of a deployment as data: every network, machine and step, with the addresses and VLANs it was given.
+// Planning (orchestrator/plan.ts) produces it; the executor, agents, drivers and pages read it.
+import type { PlatformKind } from './platform-kind.ts';
+import type { Scenario, ScenarioMachine, ScenarioRule } from './scenario.ts';
+
+/** Where pools are involved, what the deployment was given; produced by the IPAM before planning. */
+export interface Allocations {
+  /** Network name -> CIDR, for scenario networks without one. Shared by every instance (they are isolated). */
+  subnets: Record<string, string>;
+  /** `${instance}/${network}` -> VLAN id, for on-premises platforms. */
+  vlans: Record<string, number>;
+}
+
+export interface PlanInput {
+  deploymentId: string;
+  scenario: Scenario;
+  platform: PlatformKind;
+  instances: number;
+  allocations: Allocations;
+}
+
+export interface PlannedNetwork {
+  /** Unique in the plan: `i1.dmz`; `uplink` for the platform's own outside network. */
+  key: string;
+  instance: number;
+  /** Scenario network name (`uplink` for the uplink). */
+  name: string;
+  /** The platform resource name, carrying the deployment id. */
+  resourceName: string;
+  kind: 'isolated' | 'uplink';
+  cidr: string;
+  gateway: string;
+  vlan?: number;
+  dhcp: boolean;
+  internet: boolean;
+}
+
+export interface PlannedNic {
+  networkKey: string;
+  /** Deterministic MAC, so first-boot network configuration can match the NIC on any platform. */
+  mac: string;
+  /** Static address; absent on the router's uplink, which takes DHCP. */
+  ip?: string;
+  prefix: number;
+  /** The default route goes through the first NIC that has a gateway. */
+  gateway?: string;
+}
+
+export interface PlannedUser {
+  name: string;
+  sudo: boolean;
+  sshKeys: string[];
+  groups: string[];
+  shell: string;
+  /** `scenario`: the scenario file gives it; `generated`: derived from the deployment's secret at run time. */
+  password: 'scenario' | 'generated';
+}
+
+export interface FirewallRule {
+  /** CIDRs or single addresses (/32). */
+  from: string[];
+  to: string[];
+  protocol: ScenarioRule['protocol'];
+  ports: Array<[number, number]>;
+  action: 'allow' | 'deny';
+}
+
+export interface RouterConfig {
+  /** Isolated networks, in NIC order. */
+  lans: Array<{ networkKey: string; cidr: string; address: string; prefix: number; dhcp: boolean; internet: boolean }>;
+  /** Present when any network has internet egress: the NIC index that faces the platform's network. */
+  uplinkNic?: number;
+  forwardDefault: 'allow' | 'deny';
+  rules: FirewallRule[];
+  /** CIDRs masqueraded out of the uplink. */
+  nat: string[];
+}
+
+export interface PlannedMachine {
+  /** Unique in the plan: `i1.web-1`. */
+  key: string;
+  instance: number;
+  /** The scenario machine it comes from (`router` for the router). */
+  source: string;
+  hostname: string;
+  resourceName: string;
+  role: 'machine' | 'router';
+  os: string;
+  size: { cpus: number; memoryMb: number; diskGb: number };
+  nics: PlannedNic[];
+  dns: string[];
+  dependsOn: string[];
+  users: PlannedUser[];
+  packages: string[];
+  files: ScenarioMachine['files'];
+  run: string[];
+  vulnerabilities: string[];
+  overrides: ScenarioMachine['platform'];
+  router?: RouterConfig;
+}
+
+export type StepKind = 'network' | 'create' | 'start' | 'address' | 'ready';
+
+export interface PlannedStep {
+  /** `net:i1.dmz`, `i1.web-1:create`, ... */
+  key: string;
+  kind: StepKind;
+  /** The network or machine key it acts on. */
+  target: string;
+  dependsOn: string[];
+}
+
+export interface Plan {
+  deploymentId: string;
+  scenario: string;
+  platform: PlatformKind;
+  instances: number;
+  networks: PlannedNetwork[];
+  machines: PlannedMachine[];
+  steps: PlannedStep[];
+}
