@@ -78,6 +78,12 @@ export interface MachineState {
   addresses: string[];
 }
 
+export interface GuestExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
 export interface SnapshotInfo {
   name: string;
   createdAt?: string;
@@ -92,7 +98,7 @@ export interface OwnedResource {
 export interface Platform {
   readonly kind: PlatformKind;
   /** Which optional capabilities this driver has. */
-  readonly supports: { snapshots: boolean };
+  readonly supports: { snapshots: boolean; guestExec: boolean };
   /** How many machine creations (clones) the platform runs at once, over all its storages, when it knows. */
   readonly cloneSlots?: number;
   /** Simulated platforms run faster than real time; the runner scales its timeouts and backoff by this (default 1). */
@@ -138,6 +144,14 @@ export interface Platform {
    * Throws AppError('platform_error') when the guest reports that it failed, AppError('timeout') when it takes too long.
    */
   waitForReady(ref: MachineRef, opts: CallOptions & { timeoutMs: number }): Promise<void>;
+
+  /**
+   * Runs a program in the guest through the platform's own channel to it (the QEMU guest agent, VMware Tools guest
+   * operations) and returns its exit code and output; a non-zero exit is a result, not an error. Only where
+   * `supports.guestExec`; throws AppError('platform_error') naming the machine when the channel does not answer,
+   * AppError('timeout') after `timeoutMs`. Used to verify what first boot did (the router's firewall, addresses).
+   */
+  guestExec?(ref: MachineRef, argv: string[], opts: CallOptions & { timeoutMs: number }): Promise<GuestExecResult>;
 
   /** Snapshots; each throws AppError('invalid_input') where `supports.snapshots` is false. */
   createSnapshot(ref: MachineRef, name: string, opts?: CallOptions): Promise<void>;

@@ -162,7 +162,7 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
 
   return {
     kind: 'simulator',
-    supports: { snapshots: true },
+    supports: { snapshots: true, guestExec: false },
     timeScale: scale,
     cloneSlots: config.storages.length * config.cloneSlotsPerStorage,
 

@@ -227,7 +227,7 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
 
   return {
     kind: 'esxi',
-    supports: { snapshots: true },
+    supports: { snapshots: true, guestExec: false },
 
     async testConnection(o) {
       const details: string[] = [`Host ${config.host}:${config.port}, user ${config.username}`, describeTrust(config.tls)];

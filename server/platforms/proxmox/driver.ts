@@ -50,7 +50,7 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
 
   return {
     kind: 'proxmox',
-    supports: { snapshots: true },
+    supports: { snapshots: true, guestExec: false },
     // Clones go to one target storage (linked clones stay on their template's), each limited to this many at once.
     cloneSlots: config.cloneSlotsPerStorage,
 
