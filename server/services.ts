@@ -4,7 +4,7 @@ import type { Config } from './config.ts';
 import { openDb, type Db } from './db/client.ts';
 import { createIpam } from './ipam/pools.ts';
 import { createEventBus } from './orchestrator/events.ts';
-import { createRunner, type RunnerOptions } from './orchestrator/run.ts';
+import { createRunner, type RunnerOptions } from './orchestrator/run/runner.ts';
 import { createPlatformStore } from './platforms/store.ts';
 import { createSecretBox, loadOrCreateKey } from './secret-box.ts';
 import crypto from 'node:crypto';

@@ -1,0 +1,280 @@
+// Deploying: runs a deployment's steps as soon as their dependencies are done, within per-platform gates, retrying
+// transient errors with backoff. Every step's state is in SQLite and every platform call is idempotent, so a run
+// killed at any moment resumes without creating anything twice.
+import { and, eq, inArray } from 'drizzle-orm';
+import { buildBootMedia } from '../../agents/agent.ts';
+import { deployments, steps } from '../../db/schema.ts';
+import { AppError, errorMessage, isAppError } from '../../errors.ts';
+import type { Plan, PlannedStep, StepKind } from '../../model/plan.ts';
+import type { DeploymentState, StepState } from '../../model/states.ts';
+import type { MachineRef, NetworkRef, Platform } from '../../platforms/platform.ts';
+import { backoffDelay } from '../../platforms/shared/retry.ts';
+import { sleep } from '../../platforms/shared/wait.ts';
+import { machinePasswords } from '../passwords.ts';
+import type { RunContext } from './context.ts';
+
+/** Nominal seconds per step kind, to order ready work by the longest chain still behind it. */
+const nominalSeconds: Record<StepKind, number> = { network: 2, create: 30, start: 2, address: 45, ready: 60 };
+const limitedKinds = new Set<StepKind>(['network', 'create', 'start']);
+
+export function createDeployer(rc: RunContext) {
+  const { db, events, box, sql, retry, timeouts, counters, owner, now, setState, stateOf, connect, gateFor } = rc;
+  const { later, lazily, committed, flush } = rc.commit;
+
+  async function deploy(id: string, controller: AbortController): Promise<DeploymentState> {
+    const signal = controller.signal;
+    const stop = () => controller.abort(new AppError('conflict', 'cancelled'));
+    const d = db.select().from(deployments).where(eq(deployments.id, id)).get()!;
+    const plan = d.plan as Plan;
+    if (d.state !== 'deploying') setState(id, 'deploying');
+    const platform = await connect(id, d.platformId, 'failed');
+    if (!platform) return 'failed';
+    const lanes = { create: gateFor(d.platformId, 'create', platform.cloneSlots), control: gateFor(d.platformId, 'control') };
+
+    // Steps a dead process left running are run again: every step is idempotent.
+    const interrupted = db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run().changes;
+    if (interrupted > 0) events.publish(id, 'log', `resumed by process ${owner}: ${interrupted} interrupted step(s) run again`);
+    const state = new Map(db.select({ key: steps.key, state: steps.state }).from(steps).where(eq(steps.deploymentId, id)).all().map((s) => [s.key, s.state as StepState]));
+    const byKey = new Map(plan.steps.map((s) => [s.key, s]));
+    const dependants = new Map<string, string[]>();
+    for (const s of plan.steps) for (const dep of s.dependsOn) dependants.set(dep, [...(dependants.get(dep) ?? []), s.key]);
+    const priority = bottomLevels(plan.steps, dependants);
+    const running = new Map<string, Promise<void>>();
+    const ctx: StepContext = {
+      id,
+      plan,
+      platform,
+      secret: box.open(d.secret),
+      signal,
+      networks: new Map(plan.networks.map((n) => [n.key, n])),
+      machines: new Map(plan.machines.map((m) => [m.key, m])),
+      refs: new Map(),
+    };
+
+    const skipDependants = (key: string, why: string) => {
+      for (const next of dependants.get(key) ?? []) {
+        if (state.get(next) !== 'pending') continue;
+        state.set(next, 'skipped');
+        sql.stepEnded.run('skipped', now(), why, id, next);
+        skipDependants(next, why);
+      }
+    };
+    for (const [key, s] of state) if (s === 'failed' || s === 'skipped') skipDependants(key, `depends on ${key}, which did not finish`);
+
+    // Event-driven: each finished step counts down its dependants' open dependencies and starts those that reach 0.
+    const open = new Map(plan.steps.map((st) => [st.key, st.dependsOn.filter((dep) => state.get(dep) !== 'done').length]));
+    let finished!: () => void;
+    const allDone = new Promise<void>((resolve) => (finished = resolve));
+    const launchStep = (key: string) => {
+      const step = byKey.get(key)!;
+      const p = new Promise<void>((resolve) => {
+        const settle = (to: StepState, e: unknown) => {
+          // Aborted while waiting for a gate, or a bug: never let a step vanish without a state.
+          state.set(key, to);
+          later(() => sql.stepEnded.run(to, now(), errorMessage(e), id, key));
+          if (to === 'failed') skipDependants(key, `depends on ${key}, which failed`);
+        };
+        const begin = (release: () => void) => {
+          runStep(ctx, step)
+            .then((result) => {
+              state.set(key, result);
+              if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
+              else if (!signal.aborted) launchReady((dependants.get(key) ?? []).filter((next) => open.set(next, open.get(next)! - 1).get(next) === 0));
+            })
+            .catch((e: unknown) => settle(signal.aborted ? 'cancelled' : 'failed', e))
+            .finally(() => {
+              release();
+              resolve();
+            });
+        };
+        if (!limitedKinds.has(step.kind)) return begin(() => {});
+        lanes[step.kind === 'create' ? 'create' : 'control'].submit(priority.get(key)!, begin, signal, (e) => {
+          settle('cancelled', e);
+          resolve();
+        });
+      }).finally(() => {
+        running.delete(key);
+        if (running.size === 0) finished();
+      });
+      running.set(key, p);
+    };
+    const launchReady = (keys: string[]) => {
+      for (const key of keys) if (state.get(key) === 'pending' && !running.has(key) && open.get(key) === 0) launchStep(key);
+    };
+    // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
+    const poll = setInterval(() => {
+      const wanted = stateOf(id);
+      if (wanted === 'cancelling' || wanted === 'destroying') stop();
+    }, 1000);
+    // In plan order: among steps of equal priority, the earlier instance goes first, which keeps the clone pipeline full.
+    launchReady(plan.steps.map((s) => s.key));
+    if (running.size > 0) await allDone;
+    clearInterval(poll);
+    flush();
+    await Promise.allSettled(running.values());
+
+    if (signal.aborted) {
+      db.update(steps).set({ state: 'cancelled' }).where(and(eq(steps.deploymentId, id), inArray(steps.state, ['pending', 'running']))).run();
+      const current = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get()!.state as DeploymentState;
+      if (current === 'cancelling') setState(id, 'cancelled');
+      return current === 'cancelling' ? 'cancelled' : current;
+    }
+    const failed = [...state].filter(([, s]) => s !== 'done' && s !== 'skipped').map(([k]) => k);
+    if (failed.length > 0) {
+      const skipped = [...state].filter(([, s]) => s === 'skipped').length;
+      setState(id, 'failed', `${failed.length} step(s) failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', ...' : ''}); ${skipped} skipped`);
+      return 'failed';
+    }
+    setState(id, 'ready');
+    return 'ready';
+  }
+
+  async function runStep(ctx: StepContext, step: PlannedStep): Promise<StepState> {
+    const { id, platform, signal } = ctx;
+    const scale = platform.timeScale ?? 1;
+    // Networks and machines are created by their steps: those transitions are committed promptly.
+    const write = step.kind === 'network' || step.kind === 'create' ? later : lazily;
+    for (let attempt = 1; ; attempt++) {
+      const startedAt = now();
+      write(() => {
+        sql.stepRunning.run(startedAt, attempt, id, step.key);
+        events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
+      });
+      try {
+        await executeStep(ctx, step, { addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
+        const endedAt = now();
+        write(() => {
+          sql.stepEnded.run('done', endedAt, null, id, step.key);
+          events.publish(id, 'step.finished', 'done', step.key);
+        });
+        return 'done';
+      } catch (e) {
+        if (signal.aborted) throw e;
+        const message = errorMessage(e);
+        if (isAppError(e) && e.retryable && attempt < retry.attempts) {
+          const backoff = backoffDelay(attempt, retry) * scale;
+          // Queued behind the attempt's start, which may not be written yet, so the events keep their order.
+          later(() => events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key));
+          await sleep(backoff, signal);
+          continue;
+        }
+        const endedAt = now();
+        later(() => {
+          sql.stepEnded.run('failed', endedAt, message, id, step.key);
+          events.publish(id, 'step.failed', message, step.key);
+        });
+        return 'failed';
+      }
+    }
+  }
+
+  async function executeStep(ctx: StepContext, step: PlannedStep, limits: { addressMs: number; readyMs: number }) {
+    const { id, plan, platform, signal } = ctx;
+    if (step.kind === 'network') {
+      const n = ctx.networks.get(step.target)!;
+      const ref = await platform.ensureNetwork({ deploymentId: id, name: n.resourceName, kind: n.kind, cidr: n.cidr, gateway: n.gateway, ...(n.vlan === undefined ? {} : { vlan: n.vlan }) }, { signal });
+      recordPresent(ctx, n.key, 'network', ref);
+      return;
+    }
+    const m = ctx.machines.get(step.target)!;
+    if (step.kind === 'create') {
+      // Recorded, with the step's start, before the call: whatever happens next, teardown knows to look for this name.
+      later(() => sql.upsertResource.run(id, m.key, 'machine', m.resourceName, null, 'creating'));
+      await committed();
+      const nics = m.nics.map((nic) => ({ network: refOf(ctx, nic.networkKey, 'Network'), mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) }));
+      const overrides = (m.overrides as Record<string, Record<string, unknown> | undefined>)[plan.platform] ?? {};
+      const template = overrides.template ?? overrides.ami ?? overrides.image;
+      const ref = await platform.createMachine(
+        {
+          deploymentId: id,
+          name: m.resourceName,
+          hostname: m.hostname,
+          os: m.os,
+          ...(template === undefined ? {} : { template: String(template) }),
+          cpus: m.size.cpus,
+          memoryMb: m.size.memoryMb,
+          diskGb: m.size.diskGb,
+          nics,
+          ...(m.os.startsWith('windows') ? {} : { cloudInit: measuredFirstBoot(plan, m, ctx.secret, id) }),
+          options: overrides,
+        },
+        { signal },
+      );
+      recordPresent(ctx, m.key, 'machine', ref);
+      return;
+    }
+    const ref = refOf(ctx, m.key, 'Machine');
+    if (step.kind === 'start') await platform.startMachine(ref, { signal });
+    else if (step.kind === 'address') {
+      const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: limits.addressMs });
+      const at = now();
+      lazily(() => sql.addresses.run(JSON.stringify(addresses), at, id, m.key));
+    } else await platform.waitForReady(ref, { signal, timeoutMs: limits.readyMs });
+  }
+
+  /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
+  function measuredFirstBoot(plan: Plan, m: Plan['machines'][number], secret: string, id: string) {
+    const before = process.cpuUsage();
+    const media = buildBootMedia(plan, m, { secret, passwords: machinePasswords(m, secret, sql.scenarioYaml.get(id)!) });
+    const used = process.cpuUsage(before);
+    counters.firstBootCpuUs += used.user + used.system;
+    counters.firstBoots++;
+    return media;
+  }
+
+  /**
+   * A created resource's platform id, kept in memory for the steps after it and written with the step's end: if
+   * the process dies before that commit, the resumed run creates it again, which finds it by name.
+   */
+  function recordPresent(ctx: StepContext, key: string, kind: 'network' | 'machine', ref: NetworkRef | MachineRef) {
+    ctx.refs.set(key, ref);
+    later(() => sql.upsertResource.run(ctx.id, key, kind, ref.name, ref.id, 'present'));
+  }
+
+  /** The platform id of a network or machine whose step is done: from memory, or from the database after a restart. */
+  function refOf(ctx: StepContext, key: string, what: 'Network' | 'Machine'): NetworkRef | MachineRef {
+    const known = ctx.refs.get(key);
+    if (known) return known;
+    const r = sql.resource.get(ctx.id, key);
+    if (!r?.external_id) throw new AppError('internal', `${what} ${key} of deployment ${ctx.id} has no platform id although its ${what === 'Machine' ? 'create ' : ''}step is done`);
+    const ref = { id: r.external_id, name: r.name };
+    ctx.refs.set(key, ref);
+    return ref;
+  }
+
+  return { deploy };
+}
+
+/** What every step of one deployment run shares. */
+interface StepContext {
+  id: string;
+  plan: Plan;
+  platform: Platform;
+  secret: string;
+  signal: AbortSignal;
+  networks: Map<string, Plan['networks'][number]>;
+  machines: Map<string, Plan['machines'][number]>;
+  /** Platform ids of the networks and machines created so far, by plan key. */
+  refs: Map<string, NetworkRef | MachineRef>;
+}
+
+/** A limit for a sped-up platform; a floor keeps it above event-loop stalls on a loaded machine. */
+function scaled(ms: number, scale: number): number {
+  return scale < 1 ? Math.max(ms * scale, Math.min(ms, 10_000)) : ms;
+}
+
+/** For each step, the nominal length of the longest chain from its start to the end of the deployment. */
+function bottomLevels(all: PlannedStep[], dependants: Map<string, string[]>): Map<string, number> {
+  const byKey = new Map(all.map((s) => [s.key, s]));
+  const memo = new Map<string, number>();
+  const level = (key: string): number => {
+    const cached = memo.get(key);
+    if (cached !== undefined) return cached;
+    const own = nominalSeconds[byKey.get(key)!.kind];
+    const after = Math.max(0, ...(dependants.get(key) ?? []).map(level));
+    memo.set(key, own + after);
+    return own + after;
+  };
+  for (const s of all) level(s.key);
+  return memo;
+}
