@@ -1,7 +1,7 @@
 // The README's scenario examples are documentation users copy: they must stay valid.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { validateScenario } from '../server/orchestrator/scenario.ts';
+import { validateScenario } from '../server/orchestrator/scenario/parse.ts';
 
 describe('README', () => {
   const blocks = [...readFileSync('README.md', 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);

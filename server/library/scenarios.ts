@@ -8,7 +8,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { scenarios, settings } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
-import { parseScenario, validateScenario } from '../orchestrator/scenario.ts';
+import { parseScenario, validateScenario } from '../orchestrator/scenario/parse.ts';
 
 export const bundledDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'scenarios');
 

@@ -10,7 +10,7 @@ import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { allocationNeeds, planDeployment } from './plan.ts';
 import type { Plan } from '../model/plan.ts';
-import { parseScenario } from './scenario.ts';
+import { parseScenario } from './scenario/parse.ts';
 import type { DeploymentState, StepState } from '../model/states.ts';
 
 export interface CreateDeploymentInput {

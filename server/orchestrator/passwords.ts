@@ -2,7 +2,7 @@
 // deployment's secret. What first boot sets and what an allowed viewer is shown; never stored in clear.
 import { derivePassword } from '../agents/credentials.ts';
 import type { PlannedMachine } from '../model/plan.ts';
-import { parseScenario } from './scenario.ts';
+import { parseScenario } from './scenario/parse.ts';
 
 export function machinePasswords(machine: PlannedMachine, secret: string, scenarioYaml: string): Record<string, string> {
   const given = new Map<string, string>();

@@ -7,7 +7,7 @@ import { osCatalog, routerOs, sizes } from '../model/catalog.ts';
 import type { Plan, PlanInput, PlannedMachine, PlannedNetwork, PlannedNic, PlannedStep, PlannedUser } from '../model/plan.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 import type { Scenario, ScenarioMachine } from '../model/scenario.ts';
-import { replicaNames } from './scenario.ts';
+import { replicaNames } from './scenario/normalize.ts';
 
 /** Platforms on premises need a router machine per instance; clouds route and filter natively. */
 export const onPremises: Record<PlatformKind, boolean> = { simulator: true, proxmox: true, esxi: true, aws: false, azure: false };

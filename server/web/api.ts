@@ -5,7 +5,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import type { DeploymentEvent } from '../model/events.ts';
-import { validateScenario } from '../orchestrator/scenario.ts';
+import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import { actorOf, isRole, type AppEnv, type WebDomain } from './context.ts';
 import { deploymentModel, eventForScope, eventsAfter, scopeFor, visibleDeployments } from './deployment-view.ts';
 import { deploymentActions } from './deployments.tsx';

@@ -6,7 +6,7 @@ import type { InputIssue } from '../model/issues.ts';
 import { createDeployment } from '../orchestrator/deployments.ts';
 import { allocationNeeds, planDeployment } from '../orchestrator/plan.ts';
 import type { Plan } from '../model/plan.ts';
-import { validateScenario } from '../orchestrator/scenario.ts';
+import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 import { DeployPage, ScenarioPage, ScenariosPage } from '../../views/pages/scenarios.tsx';
 import { PlanPreview, ScenarioCheck } from '../../views/partials/scenario.tsx';
@@ -73,7 +73,7 @@ export function scenarioRoutes(web: WebDomain) {
   // Checked as the user types: the summary, or every problem at its line.
   app.post('/scenarios/check', staff, async (c) => {
     const yaml = (await formFields(c)).yaml ?? '';
-    const r = yaml.trim() ? validateScenario(yaml, 'scenario.yaml') : { issues: [] };
+    const r = yaml.trim() ? validateScenario(yaml, 'scenario.yaml') : { issues: [], scenario: undefined };
     return c.html(<ScenarioCheck yaml={yaml} scenario={r.scenario} issues={r.issues} />);
   });
 

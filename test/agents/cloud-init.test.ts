@@ -12,7 +12,7 @@ import { buildBootMedia } from '../../server/agents/agent.ts';
 import { machinePasswords } from '../../server/orchestrator/passwords.ts';
 import { planDeployment } from '../../server/orchestrator/plan.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
-import { parseScenario } from '../../server/orchestrator/scenario.ts';
+import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
 import { aliceKey, labScenario, machine, offlineScenario, passwordsFor, planOf, probe, run, tempFile } from './lab-plan.ts';
 
 const lab = planOf(labScenario);

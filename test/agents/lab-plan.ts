@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planDeployment } from '../../server/orchestrator/plan.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
-import { parseScenario } from '../../server/orchestrator/scenario.ts';
+import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
 
 export const aliceKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPk6bXl0ZXN0a2V5Zm9yZ2xhc3Nkb21lYWdlbnRz alice@lab';
 

@@ -1,7 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '../../server/errors.ts';
-import { parseScenario, scenarioJsonSchema, validateScenario } from '../../server/orchestrator/scenario.ts';
+import { parseScenario, validateScenario } from '../../server/orchestrator/scenario/parse.ts';
+import { scenarioJsonSchema } from '../../server/orchestrator/scenario/schema.ts';
 import { planDeployment, allocationNeeds } from '../../server/orchestrator/plan.ts';
 
 const file = 'lab.yaml';
@@ -108,8 +109,18 @@ describe('validateScenario: schema', () => {
   });
 
   it('rejects a missing top-level field at the start of the file', () => {
+    const text = yaml('glassdome: 1', 'title: Lab', 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]');
+    expectOnlyIssue(text, { line: 1, column: 1, path: 'name', message: 'is required (expected string)' });
+  });
+
+  it('takes the name as the title when the file gives none (a title is a label)', () => {
     const text = yaml('glassdome: 1', 'name: lab', 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]');
-    expectOnlyIssue(text, { line: 1, column: 1, path: 'title', message: 'is required (expected string)' });
+    expect(validateScenario(text, file)).toMatchObject({ scenario: { name: 'lab', title: 'lab' }, issues: [] });
+  });
+
+  it('refuses a title longer than 200 characters at the title', () => {
+    const text = yaml('glassdome: 1', 'name: lab', `title: ${'x'.repeat(201)}`, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]');
+    expectOnlyIssue(text, { line: 3, column: 8, path: 'title', message: 'expected at most 200 characters' });
   });
 
   it('rejects a missing nested field at the object that lacks it', () => {
@@ -319,9 +330,24 @@ describe('validateScenario: cross-field checks', () => {
     expectOnlyIssue(text, { line: 5, column: 7, path: 'defaults.os', message: /^unknown OS "plan9"/ });
   });
 
-  it('rejects a size below what the OS needs', () => {
-    const text = yaml('glassdome: 1', 'name: lab', 'title: Lab', 'networks:', '  - name: lan', 'machines:', '  - name: dc', '    os: windows-server-2022', '    size: small', '    networks: [lan]');
-    expectOnlyIssue(text, { line: 9, column: 11, path: 'machines[0].size', message: 'Windows Server 2022 needs a disk of at least 32 GiB; this size gives 20' });
+  it('rejects a size with less memory than the OS needs, naming the machine', () => {
+    const text = yaml('glassdome: 1', 'name: lab', 'title: Lab', 'networks:', '  - name: lan', 'machines:', '  - name: pc', '    os: windows-11', '    size: small', '    networks: [lan]');
+    expectOnlyIssue(text, { line: 9, column: 11, path: 'machines[0].size', message: 'machine "pc": Windows 11 needs at least 4096 MiB of memory; this size gives 2048' });
+  });
+
+  it('reports too little memory inherited from defaults at the machine that inherits it, by name', () => {
+    const text = yaml('glassdome: 1', 'name: lab', 'defaults: { size: small }', 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]', '  - name: pc', '    os: windows-11', '    networks: [lan]');
+    expectOnlyIssue(text, { line: 9, column: 11, path: 'machines[1].name', message: 'machine "pc": Windows 11 needs at least 4096 MiB of memory; the size from defaults gives 2048' });
+  });
+
+  it('grows a disk below what the OS needs to its minimum, with a warning at the machine, and lets a machine set disk', () => {
+    const text = yaml('glassdome: 1', 'name: lab', 'networks:', '  - name: lan', 'machines:', '  - name: dc', '    os: windows-server-2022', '    networks: [lan]', '  - name: fs', '    os: windows-server-2022', '    disk: 100G', '    networks: [lan]');
+    const r = validateScenario(text, file);
+    expect(r.issues).toEqual([]);
+    expect(r.scenario!.machines.map((m) => m.size.diskGb)).toEqual([32, 100]);
+    expect(r.warnings.map((w) => `${w.at?.line}:${w.at?.column} ${w.path}: ${w.message}`)).toEqual([
+      '6:11 machines[0].name: machine "dc": disk grown from 20 to 32 GiB, the least Windows Server 2022 needs (set "disk:" on the machine to choose more)',
+    ]);
   });
 
   it('rejects a Windows replica name longer than 15 characters', () => {
@@ -534,7 +560,8 @@ describe('scenarioJsonSchema', () => {
     expect(schema.type).toBe('object');
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties as object)).toEqual(expect.arrayContaining(['glassdome', 'name', 'networks', 'machines']));
-    expect(schema.required).toEqual(expect.arrayContaining(['glassdome', 'name', 'title', 'networks', 'machines']));
+    expect(schema.required).toEqual(expect.arrayContaining(['glassdome', 'name', 'networks', 'machines']));
+    expect(schema.required).not.toContain('title');
     expect(schema.required).not.toContain('instances');
   });
 
@@ -547,7 +574,7 @@ describe('scenarioJsonSchema', () => {
 describe('the exported JSON Schema file', () => {
   it('is up to date with the zod schema (regenerate with npm run schema:scenario)', async () => {
     const { readFileSync } = await import('node:fs');
-    const { scenarioJsonSchema: current } = await import('../../server/orchestrator/scenario.ts');
+    const { scenarioJsonSchema: current } = await import('../../server/orchestrator/scenario/schema.ts');
     expect(JSON.parse(readFileSync('views/static/scenario.schema.json', 'utf8'))).toEqual(current());
   });
 });
