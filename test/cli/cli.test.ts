@@ -40,7 +40,9 @@ describe('glassdome CLI', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain(`${bad}:2:7: name:`);
     expect(r.err).toContain(`${bad}:6:11: networks[0].vlan: expected a VLAN id from 1 to 4094`);
-    expect(r.err).toContain(`${bad}: 2 problems`);
+    // The schema problems do not hide the cross-field one.
+    expect(r.err).toContain(`${bad}:9:16: machines[0].networks[0]: unknown network "wan"; expected one of lan`);
+    expect(r.err).toContain(`${bad}: 3 problems`);
   });
 
   it('exits 2 for unknown commands, bad options and missing files', async () => {
