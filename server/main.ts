@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { createSetup, writeSetupCodeFile } from './accounts/setup.ts';
+import { writeSetupCodeFile } from './accounts/setup.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { errorMessage } from './errors.ts';
@@ -19,7 +19,7 @@ const sweep = setInterval(() => services.runner.resumeInterrupted(), 30_000);
 sweep.unref();
 
 // Until setup is complete, only someone who can read this process's output or data folder may claim the appliance.
-const setup = createSetup(services.db);
+const setup = services.setup;
 if (!setup.isComplete()) {
   const code = setup.issueCode();
   const file = writeSetupCodeFile(config.dataDir, code);
@@ -38,7 +38,7 @@ if (config.tls) {
   const pem = await loadOrCreateCertificate(config.dataDir);
   if (pem.created) console.log(`glassdome: generated a self-signed certificate in ${config.dataDir}/tls (upload your own in Settings > HTTPS)`);
   const httpsServer = https.createServer({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-  const app = createApp(services, { secure: true, tls: createTlsControl(config.dataDir, httpsServer, pem) });
+  const app = createApp(services, { secure: true, tls: createTlsControl(config.dataDir, httpsServer, pem, services.audit) });
   sweepSessions(app);
   httpsServer.on('request', getRequestListener(app.fetch));
   const redirect = createRedirectServer(() => port, config.host);

@@ -1,14 +1,23 @@
-// Wires the domain once for a process (the server or the CLI): database, key, pools, platforms, events, runner.
-// Pure construction: nothing starts running here.
+// Wires the domain once for a process (the server or the CLI): database, key, audit log, accounts, pools, platforms,
+// events, the executor, deployments, machines and the scenario library. Pure construction: nothing starts here.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { createAssignments } from './accounts/assignments.ts';
+import { createAudit } from './accounts/audit.ts';
+import { createSessions } from './accounts/sessions.ts';
+import { createSetup } from './accounts/setup.ts';
+import { createTokens } from './accounts/tokens.ts';
+import { createUsers } from './accounts/users.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/client.ts';
 import { createIpam } from './ipam/pools.ts';
+import { createDeployments } from './orchestrator/deployments.ts';
 import { createEventBus } from './orchestrator/events.ts';
+import { createLibrary } from './orchestrator/library.ts';
+import { createMachineActions } from './orchestrator/machines.ts';
 import { createRunner, type RunnerOptions } from './orchestrator/run/runner.ts';
 import { createPlatformStore } from './platforms/store.ts';
 import { createSecretBox, loadOrCreateKey } from './secret-box.ts';
-import crypto from 'node:crypto';
-import path from 'node:path';
 
 export interface ServiceOptions {
   config: Config;
@@ -24,9 +33,14 @@ export function createServices(opts: ServiceOptions) {
   const db = opts.db ?? openDb(config.dbFile);
   const key = opts.key ?? (opts.db ? crypto.randomBytes(32) : loadOrCreateKey(config.dataDir));
   const box = createSecretBox(key);
-  const ipam = createIpam(db);
+  const audit = createAudit(db);
+  const sessions = createSessions(db, audit);
+  const tokens = createTokens(db, audit);
+  const users = createUsers(db, { audit, sessions, tokens });
+  const assignments = createAssignments(db);
+  const ipam = createIpam(db, audit);
   // An in-memory database (tests) gets no cache folder; the drivers fall back to a temporary one.
-  const platforms = createPlatformStore(db, box, opts.db ? {} : { cacheDir: path.join(config.dataDir, 'cache') });
+  const platforms = createPlatformStore(db, box, audit, opts.db ? {} : { cacheDir: path.join(config.dataDir, 'cache') });
   const events = createEventBus(db);
   const runner = createRunner({ db, events, platforms, ipam, box, leaseMs: config.leaseMs, ...opts.runner });
   ipam.seedDefaults();
@@ -35,10 +49,19 @@ export function createServices(opts: ServiceOptions) {
     config,
     db,
     box,
+    audit,
+    sessions,
+    tokens,
+    users,
+    assignments,
+    setup: createSetup(db, audit),
     ipam,
     platforms,
     events,
     runner,
+    deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users }),
+    machines: createMachineActions({ db, platforms, box, audit }),
+    library: createLibrary(db, audit),
     async close() {
       await runner.shutdown();
       await platforms.closeAll();

@@ -2,16 +2,11 @@
 import { desc, lt } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
-
-export interface Actor {
-  userId: string | null;
-  username: string;
-  ip: string;
-}
+import type { Actor, AuditSink } from '../model/audit.ts';
 
 export type AuditEntry = typeof auditLog.$inferSelect;
 
-export function createAudit(db: Db) {
+export function createAudit(db: Db): AuditSink & { list(limit?: number, before?: number): AuditEntry[] } {
   return {
     record(actor: Actor, action: string, target: string, detail = ''): void {
       db.insert(auditLog).values({ userId: actor.userId, username: actor.username, ip: actor.ip, action, target, detail: detail.slice(0, 500), at: new Date().toISOString() }).run();

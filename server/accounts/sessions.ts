@@ -1,9 +1,10 @@
 // Browser sessions: a random token in an HttpOnly cookie; the database keeps only its SHA-256 and a CSRF token.
 // A session ends after `idleMs` without use, and in any case `absoluteMs` after sign-in.
 import crypto from 'node:crypto';
-import { eq, lt, or } from 'drizzle-orm';
+import { and, eq, lt, ne, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { sessions, users } from '../db/schema.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
 import type { Role, User } from './users.ts';
 
 export const sessionLimits = { idleMs: 12 * 3600_000, absoluteMs: 7 * 24 * 3600_000 };
@@ -15,7 +16,7 @@ export interface SessionInfo {
   csrfToken: string;
 }
 
-export function createSessions(db: Db) {
+export function createSessions(db: Db, audit: AuditSink) {
   return {
     /** Starts a session; returns the cookie value, shown once. */
     start(userId: string, ip: string): { token: string; csrfToken: string } {
@@ -46,12 +47,17 @@ export function createSessions(db: Db) {
         csrfToken: row.s.csrfToken,
       };
     },
-    end(token: string): void {
+    /** Sign-out: ends the session of this cookie value (recorded). */
+    end(actor: Actor, token: string): void {
       db.delete(sessions).where(eq(sessions.id, sha256(token))).run();
+      audit.record(actor, 'logout', `user:${actor.username}`);
     },
-    /** Signs a user out everywhere (password changed, account disabled). */
-    endAllOf(userId: string): void {
-      db.delete(sessions).where(eq(sessions.userId, userId)).run();
+    /** Signs a user out everywhere (password changed, account disabled), but for the session `keepToken`; returns how many ended. */
+    endAllOf(userId: string, keepToken?: string): number {
+      return db
+        .delete(sessions)
+        .where(keepToken ? and(eq(sessions.userId, userId), ne(sessions.id, sha256(keepToken))) : eq(sessions.userId, userId))
+        .run().changes;
     },
     sweep(): number {
       const t = Date.now();

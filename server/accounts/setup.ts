@@ -6,13 +6,14 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { settings } from '../db/schema.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
 import { sha256 } from './sessions.ts';
 
 const keys = { completed: 'setup.completed', codeHash: 'setup.code_hash' } as const;
 
 export const setupCodeFile = (dataDir: string) => path.join(dataDir, 'setup-code.txt');
 
-export function createSetup(db: Db) {
+export function createSetup(db: Db, audit: AuditSink) {
   const get = (key: string) => db.select().from(settings).where(eq(settings.key, key)).get()?.value;
   const put = (key: string, value: string) => db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
   return {
@@ -28,19 +29,21 @@ export function createSetup(db: Db) {
       return code;
     },
     /** Whether `code` is the current one (case and spaces forgiven); compared in constant time. */
-    checkCode(code: string): boolean {
+    checkCode(actor: Actor, code: string): boolean {
       const stored = get(keys.codeHash);
-      if (!stored) return false;
       const given = sha256(code.trim().toUpperCase().replace(/\s+/g, ''));
-      return crypto.timingSafeEqual(Buffer.from(stored), Buffer.from(given));
+      const ok = stored !== undefined && crypto.timingSafeEqual(Buffer.from(stored), Buffer.from(given));
+      if (!ok) audit.record(actor, 'setup.code_rejected', 'setup');
+      return ok;
     },
     /** The code is used up once the admin account exists. */
     consumeCode(): void {
       db.delete(settings).where(eq(settings.key, keys.codeHash)).run();
     },
-    complete(): void {
+    complete(actor: Actor): void {
       put(keys.completed, new Date().toISOString());
       db.delete(settings).where(eq(settings.key, keys.codeHash)).run();
+      audit.record(actor, 'setup.complete', 'appliance');
     },
   };
 }

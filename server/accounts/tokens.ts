@@ -1,10 +1,11 @@
 // API tokens for scripts and the CLI: `gd_` + 32 random bytes, shown once; only the SHA-256 is stored.
 import crypto from 'node:crypto';
-import { and, desc, eq } from 'drizzle-orm';
+import { desc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { apiTokens, users } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
 import { sha256 } from './sessions.ts';
 import type { Role, User } from './users.ts';
 
@@ -20,7 +21,7 @@ export interface TokenInfo {
   lastUsedAt: string | null;
 }
 
-export function createTokens(db: Db) {
+export function createTokens(db: Db, audit: AuditSink) {
   const select = () =>
     db
       .select({ id: apiTokens.id, userId: apiTokens.userId, username: users.username, name: apiTokens.name, prefix: apiTokens.prefix, createdAt: apiTokens.createdAt, lastUsedAt: apiTokens.lastUsedAt })
@@ -28,11 +29,13 @@ export function createTokens(db: Db) {
       .innerJoin(users, eq(users.id, apiTokens.userId));
   return {
     /** Creates a token; the returned `token` is the only time it is ever visible. */
-    create(userId: string, name: string): { token: string; info: TokenInfo } {
+    create(actor: Actor, userId: string, name: string): { token: string; info: TokenInfo } {
       const token = `gd_${crypto.randomBytes(32).toString('base64url')}`;
       const id = `t${crypto.randomBytes(6).toString('hex')}`;
       db.insert(apiTokens).values({ id, userId, name, tokenHash: sha256(token), prefix: token.slice(0, 9) }).run();
-      return { token, info: select().where(eq(apiTokens.id, id)).get()! };
+      const info = select().where(eq(apiTokens.id, id)).get()!;
+      audit.record(actor, 'token.create', `token:${info.prefix}`, `${info.name} for ${info.username}`);
+      return { token, info };
     },
     /** Tokens of one user, or of everyone when `userId` is undefined. */
     list(userId?: string): TokenInfo[] {
@@ -44,9 +47,14 @@ export function createTokens(db: Db) {
       if (!t) throw new AppError('not_found', `API token ${id} does not exist`);
       return t;
     },
-    revoke(id: string, userId?: string): void {
-      const r = db.delete(apiTokens).where(userId ? and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)) : eq(apiTokens.id, id)).run();
-      if (r.changes === 0) throw new AppError('not_found', `API token ${id} does not exist`);
+    revoke(actor: Actor, id: string): void {
+      const t = this.get(id);
+      db.delete(apiTokens).where(eq(apiTokens.id, id)).run();
+      audit.record(actor, 'token.revoke', `token:${t.prefix}`, t.name);
+    },
+    /** Revokes every token of a user (password reset, account disabled); returns how many. */
+    revokeAllOf(userId: string): number {
+      return db.delete(apiTokens).where(eq(apiTokens.userId, userId)).run().changes;
     },
     resolve(token: string): User | undefined {
       const row = db.select({ t: apiTokens, u: users }).from(apiTokens).innerJoin(users, eq(users.id, apiTokens.userId)).where(eq(apiTokens.tokenHash, sha256(token))).get();

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { AppError, errorMessage, formatIssue, isAppError } from '../errors.ts';
-import { createDeployment, getDeployment, listDeployments, machineStatus } from '../orchestrator/deployments.ts';
-import { allocationNeeds, planDeployment } from '../orchestrator/plan.ts';
+import { cliActor } from '../model/audit.ts';
+import { machineStatus } from '../orchestrator/deployment-reads.ts';
+import { previewPlan } from '../orchestrator/plan.ts';
 import type { Plan } from '../model/plan.ts';
 import { scenarioJsonSchema } from '../orchestrator/scenario/schema.ts';
 import { validateScenario } from '../orchestrator/scenario/parse.ts';
@@ -121,22 +122,22 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       case 'status':
         return status(domain(), args[0], o.json, print);
       case 'list': {
-        const rows = listDeployments(domain().db);
+        const rows = domain().deployments.list();
         if (o.json) print(JSON.stringify(rows, null, 2));
         else if (rows.length === 0) print('No deployments yet. Start one with: glassdome deploy FILE');
         else for (const r of rows) print(`${r.id}  ${r.state.padEnd(14)} ${r.scenarioName.padEnd(24)} x${r.instances}  ${r.createdAt}${r.error ? `  ${r.error}` : ''}`);
         return 0;
       }
       case 'cancel':
-        return finalCode(await domain().runner.cancel(need(args[0], 'ID')), print);
+        return finalCode(await domain().deployments.cancel(cliActor(), need(args[0], 'ID')), print);
       case 'retry': {
         const id = need(args[0], 'ID');
-        const done = domain().runner.retryFailed(id);
+        const done = domain().deployments.retry(cliActor(), id);
         return await follow(domain(), id, done, print);
       }
       case 'destroy': {
         const id = need(args[0], 'ID');
-        return await follow(domain(), id, domain().runner.destroy(id), print);
+        return await follow(domain(), id, domain().deployments.destroy(cliActor(), id), print);
       }
       case 'resume': {
         // The background worker that `deploy` without --wait starts; also resumes an interrupted deployment by hand.
@@ -212,10 +213,7 @@ function planCommand(args: string[], kind: string, instances: number | undefined
   const scenario = r.scenario;
   const n = instances ?? scenario.instances;
   // A preview: pool subnets and VLANs are shown as the first ones a fresh appliance would give.
-  const needs = allocationNeeds(scenario, kind as PlatformKind, n);
-  const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
-  const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
-  const plan = planDeployment({ deploymentId: 'preview', scenario, platform: kind as PlatformKind, instances: n, allocations: { subnets, vlans } });
+  const plan = previewPlan(scenario, kind as PlatformKind, n);
   if (json) print(JSON.stringify(plan, null, 2));
   else printPlan(plan, print);
   return 0;
@@ -233,7 +231,7 @@ function printPlan(plan: Plan, print: (s?: string) => void) {
 
 async function deploy(s: Services, args: string[], platform: string, instances: number | undefined, wait: boolean, print: (s?: string) => void, err: NodeJS.WritableStream): Promise<number> {
   const { text, file } = readScenario(args[0]);
-  const { id, plan } = createDeployment(s, { yaml: text, file: path.resolve(file), platform, ...(instances ? { instances } : {}) });
+  const { id, plan } = s.deployments.create(cliActor(), { yaml: text, file: path.resolve(file), platform, ...(instances ? { instances } : {}) });
   print(`deployment ${id}: ${plan.scenario} on ${platform}, ${plan.instances} instance(s), ${plan.machines.length} machines`);
   if (!wait) {
     const logDir = path.join(s.config.dataDir, 'logs');
@@ -252,7 +250,7 @@ async function deploy(s: Services, args: string[], platform: string, instances: 
 /** Shows progress until `done` settles: one updating line on a terminal, event lines otherwise. */
 async function follow(s: Services, id: string, done: Promise<DeploymentState>, print: (s?: string) => void): Promise<number> {
   const tty = process.stdout.isTTY === true;
-  const total = getDeployment(s.db, id).plan.machines.length;
+  const total = s.deployments.get(id).plan.machines.length;
   let ready = 0;
   const unsubscribe = s.events.subscribe(id, (e) => {
     if (e.type === 'step.finished' && e.stepKey?.endsWith(':ready')) ready++;
@@ -276,9 +274,9 @@ function finalCode(state: DeploymentState, print: (s?: string) => void): number 
 }
 
 function status(s: Services, id: string | undefined, json: boolean, print: (s?: string) => void): number {
-  const target = id ?? listDeployments(s.db, 1)[0]?.id;
+  const target = id ?? s.deployments.list(1)[0]?.id;
   if (!target) throw new AppError('not_found', 'There are no deployments yet');
-  const view = getDeployment(s.db, target);
+  const view = s.deployments.get(target);
   const machines = machineStatus(view);
   if (json) {
     const { plan, steps, resources, ...head } = view;

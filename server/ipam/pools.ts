@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { cidrPools, settings, subnetAllocations, vlanAllocations, vlanPools } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
 import type { Allocations } from '../model/plan.ts';
 import { intToIp, lastAddress, overlaps, parseSubnet, type Subnet } from './cidr.ts';
 
@@ -21,10 +22,10 @@ export interface AllocationRequest {
 
 export const defaultPools = { cidr: '10.200.0.0/16', subnetPrefix: 24, vlans: { first: 2000, last: 2999 } };
 
-export function createIpam(db: Db) {
+export function createIpam(db: Db, audit: AuditSink) {
   const sqlite = db.$client;
 
-  function addCidrPool(cidr: string, subnetPrefix = 24) {
+  function addCidrPool(actor: Actor, cidr: string, subnetPrefix = 24) {
     const sub = parseSubnet(cidr);
     if ('error' in sub) throw new AppError('invalid_input', `Unable to add address pool: ${sub.error}`, { issues: [{ path: 'cidr', message: sub.error }] });
     if (subnetPrefix < sub.prefix || subnetPrefix > 29)
@@ -34,17 +35,21 @@ export function createIpam(db: Db) {
         const other = parseSubnet(p.cidr) as Subnet;
         if (overlaps(sub, other)) throw new AppError('conflict', `Unable to add address pool ${sub.cidr}: it overlaps pool ${p.cidr}`, { issues: [{ path: 'cidr', message: `overlaps ${p.cidr}` }] });
       }
-      return db.insert(cidrPools).values({ cidr: sub.cidr, subnetPrefix }).returning().get();
+      const row = db.insert(cidrPools).values({ cidr: sub.cidr, subnetPrefix }).returning().get();
+      audit.record(actor, 'pool.create', `cidr:${sub.cidr}`, `/${subnetPrefix} subnets`);
+      return row;
     }).immediate();
   }
 
-  function addVlanPool(first: number, last: number) {
+  function addVlanPool(actor: Actor, first: number, last: number) {
     if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 4094 || first > last)
       throw new AppError('invalid_input', `Unable to add VLAN pool ${first}-${last}: expected 1 <= first <= last <= 4094`, { issues: [{ path: 'first', message: 'expected 1 <= first <= last <= 4094' }] });
     return sqlite.transaction(() => {
       for (const p of db.select().from(vlanPools).all())
         if (first <= p.last && p.first <= last) throw new AppError('conflict', `Unable to add VLAN pool ${first}-${last}: it overlaps pool ${p.first}-${p.last}`);
-      return db.insert(vlanPools).values({ first, last }).returning().get();
+      const row = db.insert(vlanPools).values({ first, last }).returning().get();
+      audit.record(actor, 'pool.create', `vlan:${first}-${last}`);
+      return row;
     }).immediate();
   }
 

@@ -1,17 +1,23 @@
-// Creating and reading deployments: a scenario is validated, given its pools' subnets and VLANs, planned,
-// and stored with every step in one transaction, so a deployment either exists whole or not at all.
+// Deployments as the domain offers them to every entry point (pages, API, CLI): created from a scenario (validated,
+// given its pools' subnets and VLANs, planned and stored with every step in one transaction, so a deployment either
+// exists whole or not at all), read, cancelled, retried and destroyed, each change recorded in the audit log.
 import crypto from 'node:crypto';
-import { asc, desc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
+import type { Assignments } from '../accounts/assignments.ts';
+import type { Users } from '../accounts/users.ts';
 import type { Db } from '../db/client.ts';
-import { deployments, resources, steps } from '../db/schema.ts';
+import { deployments } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { Ipam } from '../ipam/pools.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
+import type { Plan } from '../model/plan.ts';
+import type { DeploymentState, StepState } from '../model/states.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
+import { createDeploymentReads } from './deployment-reads.ts';
 import { allocationNeeds, planDeployment } from './plan.ts';
-import type { Plan } from '../model/plan.ts';
+import type { Runner } from './run/runner.ts';
 import { parseScenario } from './scenario/parse.ts';
-import type { DeploymentState, StepState } from '../model/states.ts';
 
 export interface CreateDeploymentInput {
   yaml: string;
@@ -67,90 +73,81 @@ export function createDeployment(deps: { db: Db; ipam: Ipam; platforms: Platform
   }).immediate();
 }
 
-export interface StepView {
-  key: string;
-  kind: string;
-  target: string;
-  state: StepState;
-  attempts: number;
-  startedAt: string | null;
-  endedAt: string | null;
-  error: string | null;
+export interface DeploymentDeps {
+  db: Db;
+  ipam: Ipam;
+  platforms: PlatformStore;
+  box: SecretBox;
+  runner: Runner;
+  audit: AuditSink;
+  assignments: Assignments;
+  users: Users;
 }
 
-export function getDeployment(db: Db, id: string) {
-  const d = db.select().from(deployments).where(eq(deployments.id, id)).get();
-  if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`, { hint: 'List deployments with `glassdome list`.' });
-  const stepRows = db.select().from(steps).where(eq(steps.deploymentId, id)).orderBy(asc(steps.key)).all();
-  const resourceRows = db.select().from(resources).where(eq(resources.deploymentId, id)).all();
-  // The secret and the scenario text (which may hold lab passwords) never leave through a view.
-  const { secret: _secret, scenarioYaml: _yaml, plan, ...rest } = d;
+export interface StartInput extends CreateDeploymentInput {
+  /** instance number -> id of an active trainee who works in it. */
+  assignments?: Record<string, string>;
+}
+
+export function createDeployments(deps: DeploymentDeps) {
+  const { db, runner, audit } = deps;
+  const reads = createDeploymentReads(db);
+  const refuse = (id: string, s: DeploymentState, what: string) => {
+    throw new AppError('conflict', `Deployment ${id} is ${s}; ${what}`);
+  };
   return {
-    ...rest,
-    state: d.state as DeploymentState,
-    plan: plan as Plan,
-    steps: stepRows.map(({ deploymentId: _d, dependsOn: _deps, ...s }) => ({ ...s, state: s.state as StepState })) as StepView[],
-    resources: resourceRows,
+    ...reads,
+    /**
+     * Creates a deployment (nothing runs yet: the caller starts it here or in a worker) with its trainee assignments,
+     * checked before anything is stored.
+     */
+    create(actor: Actor, input: StartInput): { id: string; plan: Plan } {
+      const byInstance: Record<number, string> = {};
+      const assignments = Object.entries(input.assignments ?? {}).filter(([, userId]) => userId);
+      if (assignments.length > 0) {
+        const instances = input.instances ?? parseScenario(input.yaml, input.file).instances;
+        const trainees = new Set(deps.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => u.id));
+        for (const [inst, userId] of assignments) {
+          const i = Number(inst);
+          if (!Number.isInteger(i) || i < 1 || i > instances) throw new AppError('invalid_input', `Instance ${inst} does not exist; there are ${instances}`, { issues: [{ path: `assign.${inst}`, message: 'no such instance' }] });
+          if (!trainees.has(userId)) throw new AppError('invalid_input', `User ${userId} is not an active trainee`, { issues: [{ path: `assign.${inst}`, message: 'not a trainee' }] });
+          byInstance[i] = userId;
+        }
+      }
+      const { id, plan } = createDeployment(deps, input);
+      if (Object.keys(byInstance).length > 0) deps.assignments.assign(id, byInstance);
+      const assigned = Object.keys(byInstance).length;
+      audit.record(actor, 'deployment.create', `deployment:${id}`, `${plan.scenario} on ${deps.platforms.get(input.platform).name}, ${plan.instances} instance(s)${assigned ? `, ${assigned} assigned` : ''}`);
+      return { id, plan };
+    },
+    /** Stops a deployment in progress; resolves with its state once stopped. */
+    cancel(actor: Actor, id: string): Promise<DeploymentState> {
+      const s = reads.get(id).state;
+      if (s !== 'pending' && s !== 'deploying') refuse(id, s, 'only a deployment in progress can be cancelled');
+      audit.record(actor, 'deployment.cancel', `deployment:${id}`);
+      return runner.cancel(id);
+    },
+    /** Runs failed, skipped and cancelled steps again; resolves with the final state. */
+    retry(actor: Actor, id: string): Promise<DeploymentState> {
+      const s = reads.get(id).state;
+      if (s !== 'failed' && s !== 'cancelled') refuse(id, s, 'only failed or cancelled deployments can be retried');
+      audit.record(actor, 'deployment.retry', `deployment:${id}`);
+      return runner.retryFailed(id);
+    },
+    /** Removes everything the deployment created, stopping its run first; resolves with the final state. */
+    destroy(actor: Actor, id: string): Promise<DeploymentState> {
+      const s = reads.get(id).state;
+      if (s === 'destroyed') refuse(id, s, 'there is nothing left to destroy');
+      audit.record(actor, 'deployment.destroy', `deployment:${id}`);
+      return runner.destroy(id);
+    },
+    /** The scenario text a deployment was made from; it may hold lab passwords, so it is read only where needed. */
+    scenarioYaml(id: string): string {
+      const d = db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get();
+      if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
+      return d.yaml;
+    },
   };
 }
 
-export type DeploymentView = ReturnType<typeof getDeployment>;
-
-/** The scenario text a deployment was made from; it may hold lab passwords, so it is read only where needed. */
-export function deploymentScenarioYaml(db: Db, id: string): string {
-  const d = db.select({ yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, id)).get();
-  if (!d) throw new AppError('not_found', `Deployment ${id} does not exist`);
-  return d.yaml;
-}
-
-export function listDeployments(db: Db, limit = 100) {
-  return db
-    .select({
-      id: deployments.id,
-      scenarioName: deployments.scenarioName,
-      platformId: deployments.platformId,
-      instances: deployments.instances,
-      state: deployments.state,
-      error: deployments.error,
-      createdAt: deployments.createdAt,
-      finishedAt: deployments.finishedAt,
-    })
-    .from(deployments)
-    .orderBy(desc(deployments.createdAt))
-    .limit(limit)
-    .all();
-}
-
-/** Per machine: its steps in order, its platform id and addresses; what `status --json` and the pages show. */
-export function machineStatus(view: DeploymentView) {
-  const stepsByTarget = new Map<string, StepView[]>();
-  for (const s of view.steps) stepsByTarget.set(s.target, [...(stepsByTarget.get(s.target) ?? []), s]);
-  const order = ['network', 'create', 'start', 'address', 'ready'];
-  const resourceOf = new Map(view.resources.map((r) => [r.key, r]));
-  return view.plan.machines.map((m) => {
-    const ms = (stepsByTarget.get(m.key) ?? []).sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
-    const r = resourceOf.get(m.key);
-    const state = ms.find((s) => s.state === 'failed')
-      ? 'failed'
-      : ms.every((s) => s.state === 'done')
-        ? 'ready'
-        : ms.some((s) => s.state === 'running')
-          ? (ms.find((s) => s.state === 'running')!.kind as string)
-          : ms.some((s) => s.state === 'skipped' || s.state === 'cancelled')
-            ? 'skipped'
-            : 'pending';
-    return {
-      key: m.key,
-      hostname: m.hostname,
-      instance: m.instance,
-      role: m.role,
-      os: m.os,
-      state,
-      platformId: r?.externalId ?? null,
-      resourceName: m.resourceName,
-      addresses: r?.addresses ?? [],
-      plannedAddresses: m.nics.flatMap((n) => (n.ip ? [n.ip] : [])),
-      steps: ms.map((s) => ({ kind: s.kind, state: s.state, attempts: s.attempts, startedAt: s.startedAt, endedAt: s.endedAt, error: s.error })),
-    };
-  });
-}
+export type Deployments = ReturnType<typeof createDeployments>;

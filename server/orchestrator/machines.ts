@@ -4,6 +4,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { deployments, resources } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
 import type { MachineRef, MachineState, SnapshotInfo } from '../platforms/platform.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
@@ -16,6 +17,7 @@ interface Deps {
   db: Db;
   platforms: PlatformStore;
   box: SecretBox;
+  audit: AuditSink;
 }
 
 const callTimeoutMs = 20_000;
@@ -34,7 +36,7 @@ function needRef(deploymentId: string, key: string, ref: MachineRef | undefined)
   return ref;
 }
 
-export function createMachineActions({ db, platforms, box }: Deps) {
+export function createMachineActions({ db, platforms, box, audit }: Deps) {
   return {
     /** What the platform says now; `missing` when the machine was never created or is gone. Never throws for a slow platform. */
     async state(deploymentId: string, key: string): Promise<MachineState & { error?: string }> {
@@ -57,7 +59,7 @@ export function createMachineActions({ db, platforms, box }: Deps) {
       }
     },
     /** start, stop (graceful), or reset (forced off, then on). */
-    async power(deploymentId: string, key: string, action: PowerAction): Promise<void> {
+    async power(actor: Actor, deploymentId: string, key: string, action: PowerAction): Promise<void> {
       const { ref, platformId } = find(db, deploymentId, key);
       const r = needRef(deploymentId, key, ref);
       const p = await platforms.instance(platformId);
@@ -68,6 +70,7 @@ export function createMachineActions({ db, platforms, box }: Deps) {
         await p.stopMachine(r, { signal, force: true });
         await p.startMachine(r, { signal });
       }
+      audit.record(actor, `machine.${action}`, `machine:${deploymentId}/${key}`);
     },
     async snapshots(deploymentId: string, key: string): Promise<SnapshotInfo[]> {
       const { ref, platformId } = find(db, deploymentId, key);
@@ -76,13 +79,15 @@ export function createMachineActions({ db, platforms, box }: Deps) {
       if (!p.supports.snapshots) return [];
       return p.listSnapshots(ref, { signal: AbortSignal.timeout(callTimeoutMs) });
     },
-    async snapshot(deploymentId: string, key: string, name: string): Promise<void> {
+    async snapshot(actor: Actor, deploymentId: string, key: string, name: string): Promise<void> {
       const { ref, platformId } = find(db, deploymentId, key);
       await (await platforms.instance(platformId)).createSnapshot(needRef(deploymentId, key, ref), name, { signal: AbortSignal.timeout(callTimeoutMs) });
+      audit.record(actor, 'machine.snapshot', `machine:${deploymentId}/${key}`, name);
     },
-    async revert(deploymentId: string, key: string, name: string): Promise<void> {
+    async revert(actor: Actor, deploymentId: string, key: string, name: string): Promise<void> {
       const { ref, platformId } = find(db, deploymentId, key);
       await (await platforms.instance(platformId)).revertSnapshot(needRef(deploymentId, key, ref), name, { signal: AbortSignal.timeout(callTimeoutMs) });
+      audit.record(actor, 'machine.revert', `machine:${deploymentId}/${key}`, name);
     },
     /** Every user's password on the machine. Only for viewers allowed to see them; never logged. */
     credentials(deploymentId: string, key: string): Record<string, string> {

@@ -265,3 +265,11 @@ function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): Plan
   }
   return steps;
 }
+
+/** A plan as a fresh appliance would make it, for previews: pool subnets and VLANs are the first ones, nothing is reserved. */
+export function previewPlan(scenario: Scenario, platform: PlatformKind, instances = scenario.instances): Plan {
+  const needs = allocationNeeds(scenario, platform, instances);
+  const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
+  const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
+  return planDeployment({ deploymentId: 'preview', scenario, platform, instances, allocations: { subnets, vlans } });
+}

@@ -2,29 +2,12 @@
 // Drivers know nothing of scenarios or plans: they receive concrete network and machine specs.
 // Every resource a driver creates carries the deployment id (tag, label or name prefix) so orphans can be found.
 import type { Db } from '../db/client.ts';
+import type { ConnectionReport } from '../model/connection-report.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 
 export interface CallOptions {
   /** Aborts the call; a driver stops waiting and throws. */
   signal?: AbortSignal;
-}
-
-export interface ConnectionReport {
-  ok: boolean;
-  /** e.g. "Proxmox VE 9.1.2", "VMware ESXi 8.0.3", "simulator". */
-  product: string;
-  version?: string;
-  /** What the driver checked, one line each, including what is missing (privileges, datastores). */
-  details: string[];
-  /** What the target offers, for the setup wizard's choices. */
-  choices?: { nodes?: string[]; storages?: string[]; networks?: string[]; templates?: TemplateInfo[] };
-}
-
-export interface TemplateInfo {
-  id: string;
-  name: string;
-  /** The catalog OS key the template is mapped to, if known. */
-  os?: string;
 }
 
 export interface NetworkSpec {

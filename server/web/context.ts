@@ -1,20 +1,14 @@
-// What every web handler receives: the domain (services plus accounts, library and machine actions) and, per request,
+// What every web handler receives: the domain (the process's services) with the web's own options, and, per request,
 // the signed-in viewer. Built once by createApp; tests build it with an in-memory database and the simulator.
 import type { Context } from 'hono';
-import { createAssignments } from '../accounts/assignments.ts';
-import { createAudit, type Actor } from '../accounts/audit.ts';
-import { createSessions } from '../accounts/sessions.ts';
-import { createSetup } from '../accounts/setup.ts';
-import { createTokens } from '../accounts/tokens.ts';
-import { createUsers, type Role, type User } from '../accounts/users.ts';
-import { createLibrary } from '../library/scenarios.ts';
-import { createMachineActions } from '../orchestrator/machines.ts';
+import type { Role, User } from '../accounts/users.ts';
+import type { Actor } from '../model/audit.ts';
 import type { Services } from '../services.ts';
 
 /** The running certificate and a way to replace it (the admin's own); absent when serving plain HTTP. */
 export interface TlsControl {
   info(): { subject: string; issuer: string; validTo: string; fingerprint256: string; selfSigned: boolean };
-  replace(certPem: string, keyPem: string): void;
+  replace(actor: Actor, certPem: string, keyPem: string): void;
 }
 
 export interface WebOptions {
@@ -23,23 +17,7 @@ export interface WebOptions {
   tls?: TlsControl;
 }
 
-export function createWebDomain(services: Services, options: WebOptions = {}) {
-  const { db } = services;
-  return {
-    ...services,
-    users: createUsers(db),
-    sessions: createSessions(db),
-    tokens: createTokens(db),
-    audit: createAudit(db),
-    setup: createSetup(db),
-    assignments: createAssignments(db),
-    library: createLibrary(db),
-    machines: createMachineActions(services),
-    options,
-  };
-}
-
-export type WebDomain = ReturnType<typeof createWebDomain>;
+export type WebDomain = Services & { options: WebOptions };
 
 export interface Viewer {
   user: User;
@@ -60,8 +38,15 @@ export type Ctx = Context<AppEnv>;
 
 export const isRole = (viewer: Viewer | undefined, ...roles: Role[]) => viewer !== undefined && roles.includes(viewer.user.role);
 
-/** Who is acting, for the audit log. */
+/** Who is acting, for the audit log the domain writes. */
 export function actorOf(c: Ctx): Actor {
   const v = c.get('viewer');
   return { userId: v?.user.id ?? null, username: v?.user.username ?? '(anonymous)', ip: c.get('ip') };
+}
+
+/** Starts long work in the background; a failure becomes an event on the deployment, never an unhandled rejection. */
+export function inBackground(web: WebDomain, deploymentId: string, work: () => Promise<unknown>): void {
+  void Promise.resolve()
+    .then(work)
+    .catch((e: unknown) => web.events.publish(deploymentId, 'log', `background work failed: ${e instanceof Error ? e.message : String(e)}`));
 }

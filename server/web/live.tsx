@@ -4,8 +4,9 @@
 import type { SSEStreamingApi } from 'hono/streaming';
 import type { DeploymentEvent } from '../model/events.ts';
 import { DeploymentSummary, InstanceRow, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
+import { machinePageSize, type DeploymentModel } from '../../views/props.ts';
 import type { WebDomain } from './context.ts';
-import { deploymentModel, eventForScope, eventsAfter, pageSize, scopeKey, type DeploymentModel, type MachineWindow, type Scope } from './deployment-view.ts';
+import { deploymentModel, eventForScope, eventsAfter, scopeKey, type MachineWindow, type Scope } from './deployment-model.ts';
 
 /** Holds an SSE stream open, with a keep-alive comment every 15 s, until the client goes away; then runs `stop`. */
 export async function holdOpen(stream: SSEStreamingApi, stop: () => void): Promise<void> {
@@ -55,7 +56,7 @@ export async function renderPatch(model: DeploymentModel, events: DeploymentEven
   if (opts.all && opts.window) {
     const w = opts.window;
     const offset = w.offset ?? 0;
-    shown = (w.instance !== undefined ? shown.filter((m) => m.instance === w.instance) : shown).slice(offset, offset + (w.limit ?? pageSize));
+    shown = (w.instance !== undefined ? shown.filter((m) => m.instance === w.instance) : shown).slice(offset, offset + (w.limit ?? machinePageSize));
   }
   for (const m of shown)
     if (opts.all || touched.has(m.key)) {

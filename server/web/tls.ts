@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { AppError } from '../errors.ts';
+import type { AuditSink } from '../model/audit.ts';
 import type { TlsControl } from './context.ts';
 
 interface Pem {
@@ -77,17 +78,18 @@ export function checkPair(cert: string, key: string): crypto.X509Certificate {
   return x509;
 }
 
-export function createTlsControl(dataDir: string, server: https.Server, initial: Pem): TlsControl {
+export function createTlsControl(dataDir: string, server: https.Server, initial: Pem, audit: AuditSink): TlsControl {
   const f = files(dataDir);
   let current = new crypto.X509Certificate(initial.cert);
   return {
     info: () => ({ subject: current.subject.replace(/\n/g, ', '), issuer: current.issuer.replace(/\n/g, ', '), validTo: current.validTo, fingerprint256: current.fingerprint256, selfSigned: !fs.existsSync(f.uploaded) }),
-    replace(cert, key) {
+    replace(actor, cert, key) {
       const x509 = checkPair(cert, key);
       server.setSecureContext({ cert, key });
       write(f, { cert, key });
       fs.writeFileSync(f.uploaded, new Date().toISOString());
       current = x509;
+      audit.record(actor, 'tls.replace', 'certificate', x509.subject.replace(/\n/g, ', '));
     },
   };
 }

@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
-import { createDeployment, getDeployment } from '../../server/orchestrator/deployments.ts';
+import { createDeployment } from '../../server/orchestrator/deployments.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { simulatedSeconds, simulatorConfigSchema, storageFor, type SimulatorConfig } from '../../server/platforms/simulator.ts';
 import { createServices } from '../../server/services.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 // x50: a 30 s clone takes 0.6 s; faster, and the event loop's own latency starts to show in the figures.
 const speed = Number(process.env.BENCH_SPEED ?? 50);
@@ -233,7 +234,7 @@ async function main() {
     config: loadConfig({ GLASSDOME_DATA_DIR: dir, GLASSDOME_SIM_SPEED: String(speed) }),
     runner: { concurrency: 32, retry: { attempts: 8, baseMs: 1000, maxMs: 30_000 } },
   });
-  services.platforms.update('simulator', { config: simInput });
+  services.platforms.update(systemActor, 'simulator', { config: simInput });
   const config = simulatorConfigSchema.parse(simInput);
 
   // A warm-up deployment first, full size, on the same driver instance, deployed and destroyed: one-time costs
@@ -275,7 +276,7 @@ async function main() {
     const threads = threadCpuMs();
     const elu = performance.eventLoopUtilization(elu0);
     if (profiler) fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(await profiler()));
-    if (final !== 'ready') throw new Error(`deployment ended ${final}: ${getDeployment(services.db, created.id).error}`);
+    if (final !== 'ready') throw new Error(`deployment ended ${final}: ${services.deployments.get(created.id).error}`);
     // First-boot media (SHA-512 crypt dominates it) is guest configuration, counted apart by the runner itself.
     const after = services.runner.stats();
     const machines = plan.machines.length;

@@ -9,6 +9,7 @@ import { loadConfig } from '../../server/config.ts';
 import { openDb } from '../../server/db/client.ts';
 import { createDeployment } from '../../server/orchestrator/deployments.ts';
 import { createServices } from '../../server/services.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 const targetMs = 50;
 const samples = 200;
@@ -38,10 +39,10 @@ const services = createServices({
   db: openDb(':memory:'),
   runner: { retry: { attempts: 8, baseMs: 50, maxMs: 500 }, concurrency: 64 },
 });
-services.platforms.update('simulator', { config: { speed: 20000, cloneSlotsPerStorage: 64, capacity: { cpus: 4096, memoryMb: 8 * 1024 * 1024 } } });
+services.platforms.update(systemActor, 'simulator', { config: { speed: 20000, cloneSlotsPerStorage: 64, capacity: { cpus: 4096, memoryMb: 8 * 1024 * 1024 } } });
 const app = createApp(services);
-const admin = await app.web.users.create({ username: 'admin', password: 'benchmark password', role: 'admin' });
-app.web.setup.complete();
+const admin = await app.web.users.create(systemActor, { username: 'admin', password: 'benchmark password', role: 'admin' });
+app.web.setup.complete(systemActor);
 const { token: session } = app.web.sessions.start(admin.id, 'bench');
 const cookie = `gd_session=${session}`;
 

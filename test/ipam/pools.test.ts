@@ -5,11 +5,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDb } from '../../server/db/client.ts';
 import { createIpam } from '../../server/ipam/pools.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 const fresh = () => {
-  const ipam = createIpam(openDb(':memory:'));
-  ipam.addCidrPool('10.50.0.0/22', 24);
-  ipam.addVlanPool(100, 103);
+  const ipam = createIpam(openDb(':memory:'), { record() {} });
+  ipam.addCidrPool(systemActor, '10.50.0.0/22', 24);
+  ipam.addVlanPool(systemActor, 100, 103);
   return ipam;
 };
 
@@ -52,18 +53,18 @@ describe('address and VLAN pools', () => {
 
   it('rejects pools that overlap, are malformed or out of range, naming the field', () => {
     const ipam = fresh();
-    expect(() => ipam.addCidrPool('10.50.2.0/24')).toThrow(/overlaps pool 10.50.0.0\/22/);
-    expect(() => ipam.addCidrPool('10.60.0.1/16')).toThrow(/host bits set/);
-    expect(() => ipam.addVlanPool(4000, 4095)).toThrow(/1 <= first <= last <= 4094/);
-    expect(() => ipam.addVlanPool(103, 110)).toThrow(/overlaps pool 100-103/);
+    expect(() => ipam.addCidrPool(systemActor, '10.50.2.0/24')).toThrow(/overlaps pool 10.50.0.0\/22/);
+    expect(() => ipam.addCidrPool(systemActor, '10.60.0.1/16')).toThrow(/host bits set/);
+    expect(() => ipam.addVlanPool(systemActor, 4000, 4095)).toThrow(/1 <= first <= last <= 4094/);
+    expect(() => ipam.addVlanPool(systemActor, 103, 110)).toThrow(/overlaps pool 100-103/);
   });
 
   it('never hands the same subnet or VLAN to deployments allocating at once from several processes', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-ipam-'));
     const file = path.join(dir, 'db.sqlite');
-    const ipam = createIpam(openDb(file));
-    ipam.addCidrPool('10.60.0.0/16', 24);
-    ipam.addVlanPool(1000, 1999);
+    const ipam = createIpam(openDb(file), { record() {} });
+    ipam.addCidrPool(systemActor, '10.60.0.0/16', 24);
+    ipam.addVlanPool(systemActor, 1000, 1999);
     const script = `
       import { openDb } from ${JSON.stringify(path.resolve('server/db/client.ts'))};
       import { createIpam } from ${JSON.stringify(path.resolve('server/ipam/pools.ts'))};

@@ -2,6 +2,7 @@
 import { loadConfig } from '../../server/config.ts';
 import { openDb } from '../../server/db/client.ts';
 import { createServices } from '../../server/services.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 export function testServices(sim: Record<string, unknown> = {}, runner: Record<string, unknown> = {}) {
   const services = createServices({
@@ -9,7 +10,7 @@ export function testServices(sim: Record<string, unknown> = {}, runner: Record<s
     db: openDb(':memory:'),
     runner: { retry: { attempts: 8, baseMs: 200, maxMs: 2000 }, leaseMs: 2000, ...runner },
   });
-  if (Object.keys(sim).length > 0) services.platforms.update('simulator', { config: { speed: 2000, ...sim } });
+  if (Object.keys(sim).length > 0) services.platforms.update(systemActor, 'simulator', { config: { speed: 2000, ...sim } });
   return services;
 }
 

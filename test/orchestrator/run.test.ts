@@ -1,20 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDeployment, getDeployment, machineStatus } from '../../server/orchestrator/deployments.ts';
+import { createDeployment } from '../../server/orchestrator/deployments.ts';
+import { machineStatus } from '../../server/orchestrator/deployment-reads.ts';
 import type { Services } from '../../server/services.ts';
 import { testServices, twoTierScenario } from './helpers.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 let s: Services;
 afterEach(async () => s?.close());
 
 const deploy = (yaml = twoTierScenario, instances = 1) => createDeployment(s, { yaml, file: 'two-tier.yaml', platform: 'simulator', instances });
-const stepOf = (id: string, key: string) => getDeployment(s.db, id).steps.find((x) => x.key === key)!;
+const stepOf = (id: string, key: string) => s.deployments.get(id).steps.find((x) => x.key === key)!;
 
 describe('executor', () => {
   it('deploys every machine of every instance and records platform ids and addresses', async () => {
     s = testServices();
     const { id } = deploy(twoTierScenario, 2);
     expect(await s.runner.run(id)).toBe('ready');
-    const machines = machineStatus(getDeployment(s.db, id));
+    const machines = machineStatus(s.deployments.get(id));
     expect(machines).toHaveLength(2 * 5);
     for (const m of machines) {
       expect(m.state).toBe('ready');
@@ -42,7 +44,7 @@ describe('executor', () => {
     s = testServices({ faults: { failMachines: ['db'] } });
     const { id } = deploy();
     expect(await s.runner.run(id)).toBe('failed');
-    const view = getDeployment(s.db, id);
+    const view = s.deployments.get(id);
     expect(view.error).toMatch(/1 step\(s\) failed \(i1\.db:create\); 9 skipped/);
     const byKey = Object.fromEntries(machineStatus(view).map((m) => [m.key, m]));
     expect(byKey['i1.db']!.state).toBe('failed');
@@ -70,7 +72,7 @@ describe('executor', () => {
     s = testServices({ faults: { failMachines: ['db'] } });
     const { id } = deploy();
     expect(await s.runner.run(id)).toBe('failed');
-    s.platforms.update('simulator', { config: { speed: 2000 } });
+    s.platforms.update(systemActor, 'simulator', { config: { speed: 2000 } });
     expect(await s.runner.retryFailed(id)).toBe('ready');
   });
 
@@ -92,7 +94,7 @@ describe('executor', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(await s.runner.cancel(id)).toBe('cancelled');
     expect(await run).toBe('cancelled');
-    const view = getDeployment(s.db, id);
+    const view = s.deployments.get(id);
     expect(view.steps.some((x) => x.state === 'cancelled')).toBe(true);
     expect(view.steps.some((x) => x.state === 'running' || x.state === 'pending')).toBe(false);
     expect(await s.runner.destroy(id)).toBe('destroyed');
@@ -157,10 +159,10 @@ describe('executor, when the platform cannot be reached at all', () => {
   it('ends the deployment failed, saying why, instead of leaving it pending', async () => {
     s = testServices();
     // An ESXi record without its password: the driver refuses to start.
-    s.platforms.add({ name: 'esx', kind: 'esxi', config: { host: '127.0.0.1', username: 'root', tls: { insecure: true } } });
+    s.platforms.add(systemActor, { name: 'esx', kind: 'esxi', config: { host: '127.0.0.1', username: 'root', tls: { insecure: true } } });
     const { id } = createDeployment(s, { yaml: twoTierScenario, file: 'two-tier.yaml', platform: 'esx' });
     expect(await s.runner.run(id)).toBe('failed');
-    expect(getDeployment(s.db, id).error).toMatch(/driver could not be started: \[esxi\] The platform has no password/);
+    expect(s.deployments.get(id).error).toMatch(/driver could not be started: \[esxi\] The platform has no password/);
     expect(s.runner.resumeInterrupted()).toEqual([]);
     expect(await s.runner.destroy(id)).toBe('destroy_failed');
   });

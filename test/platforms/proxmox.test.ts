@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { openDb } from '../../server/db/client.ts';
 import { AppError } from '../../server/errors.ts';
-import { createDeployment, getDeployment, machineStatus } from '../../server/orchestrator/deployments.ts';
+import { createDeployment } from '../../server/orchestrator/deployments.ts';
+import { machineStatus } from '../../server/orchestrator/deployment-reads.ts';
 import type { MachineSpec } from '../../server/platforms/platform.ts';
 import { classify } from '../../server/platforms/proxmox/client.ts';
 import { cloudInitFields, encodeSshKeys } from '../../server/platforms/proxmox/cloud-init.ts';
@@ -18,6 +19,7 @@ import { createProxmoxPlatform, type ProxmoxPlatform } from '../../server/platfo
 import { createServices } from '../../server/services.ts';
 import { testPlatform } from './conformance.ts';
 import { callPve, schemaMissingReason, startProxmoxServer, type ProxmoxServer, type ProxmoxServerOptions } from './proxmox-server/index.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 const missing = schemaMissingReason('9.1') ?? schemaMissingReason('8.4');
 if (missing) console.warn(`skipping Proxmox driver tests: ${missing}`);
@@ -158,7 +160,7 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     cleanups.push(mirrorSnippets(s, dir), () => rmSync(dir, { recursive: true, force: true }));
     const services = createServices({ config: loadConfig({ GLASSDOME_DATA_DIR: '/nonexistent-test-dir' }), db: openDb(':memory:'), runner: { retry: { attempts: 8, baseMs: 50, maxMs: 500 }, leaseMs: 2000 } });
     cleanups.push(() => services.close());
-    services.platforms.add({ name: 'pve', kind: 'proxmox', config: driverConfig(s, { snippets: { storage: 'local', path: dir } }), secret: s.tokens[0]!.secret });
+    services.platforms.add(systemActor, { name: 'pve', kind: 'proxmox', config: driverConfig(s, { snippets: { storage: 'local', path: dir } }), secret: s.tokens[0]!.secret });
     const platform = await services.platforms.instance('pve');
     const report = await platform.testConnection();
     expect(report.ok, report.details.join('\n')).toBe(true);
@@ -167,8 +169,8 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const yaml = `glassdome: 1\nname: two-tier\ntitle: Two tiers\nnetworks:\n  - name: lan\n    cidr: 10.1.0.0/24\n  - name: dmz\n    internet: true\nmachines:\n  - name: db\n    networks: [lan]\n    users: [{ name: lab, sudo: true, sshKeys: ["${sshKey}"] }]\n  - name: web\n    count: 2\n    networks: [dmz, lan]\n    dependsOn: [db]\n  - name: kali\n    os: kali-rolling\n    networks: [dmz]\n`;
     const { id } = createDeployment(services, { yaml, file: 'two-tier.yaml', platform: 'pve', instances: 1 });
     const outcome = await services.runner.run(id);
-    expect(outcome, JSON.stringify(getDeployment(services.db, id).steps.filter((x) => x.error).map((x) => x.error))).toBe('ready');
-    const machines = machineStatus(getDeployment(services.db, id));
+    expect(outcome, JSON.stringify(services.deployments.get(id).steps.filter((x) => x.error).map((x) => x.error))).toBe('ready');
+    const machines = machineStatus(services.deployments.get(id));
     expect(machines.map((m) => m.state)).toEqual(machines.map(() => 'ready'));
     const db = machines.find((m) => m.key === 'i1.db')!;
     expect(db.addresses).toEqual(expect.arrayContaining(db.plannedAddresses));

@@ -2,6 +2,7 @@
 // The route table is checked against the app's registered routes: a route added without a row here fails.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { api, Client, setUpAppliance, twoTierScenario, waitForState, webTestApp, type TestApp } from './helpers.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 /** Who may call a route. `scoped`: any signed-in user, but a trainee only for a deployment assigned to them. */
 type Policy = 'public' | 'any' | 'staff' | 'admin' | 'scoped' | 'scoped-staff';
@@ -147,8 +148,8 @@ describe('authorization', () => {
     deploymentId = created.body.id;
     await waitForState(app, deploymentId, ['ready']);
     machineKey = 'i1.db';
-    spareUser = (await app.web.users.create({ username: 'spare', password: 'spare password 1', role: 'trainee' })).id;
-    spareToken = app.web.tokens.create(ctx.users.admin.id, 'spare').info.id;
+    spareUser = (await app.web.users.create(systemActor, { username: 'spare', password: 'spare password 1', role: 'trainee' })).id;
+    spareToken = app.web.tokens.create(systemActor, ctx.users.admin.id, 'spare').info.id;
   });
 
   it('has a row for every registered route, and no row for a route that does not exist', () => {
@@ -212,7 +213,7 @@ describe('authorization', () => {
     const secret = 'S3cr3t-P@ssw0rd-do-not-leak';
     const admin = ctx.clients.admin;
     // A platform with a secret (the simulator kind ignores it, which is fine for this check).
-    const p = app.web.platforms.add({ name: 'with-secret', kind: 'simulator', config: { speed: 2000 }, secret });
+    const p = app.web.platforms.add(systemActor, { name: 'with-secret', kind: 'simulator', config: { speed: 2000 }, secret });
     const bodies: string[] = [];
     const pages = ['/', '/deployments', `/deployments/${deploymentId}`, `/deployments/${deploymentId}/topology`, `/deployments/${deploymentId}/machines/${machineKey}`, '/scenarios', '/settings/platforms', `/settings/platforms/${p.id}`, '/settings/audit', '/settings/users', '/settings/tokens', '/settings/pools', '/settings/tls'];
     for (const path of pages) bodies.push((await admin.get(path)).text);
@@ -320,8 +321,8 @@ describe('authorization', () => {
 describe('sign-in', () => {
   it('limits failed attempts per address and username, and sets a strict HttpOnly cookie', async () => {
     const { app } = webTestApp({ secure: true });
-    await app.web.users.create({ username: 'admin', password: 'correct horse battery', role: 'admin' });
-    app.web.setup.complete();
+    await app.web.users.create(systemActor, { username: 'admin', password: 'correct horse battery', role: 'admin' });
+    app.web.setup.complete(systemActor);
     const c = new Client(app);
     await c.get('/login');
     for (let i = 0; i < 5; i++) expect((await c.post('/login', { username: 'admin', password: `wrong ${i}` })).status).toBe(401);
@@ -330,8 +331,8 @@ describe('sign-in', () => {
     expect(limited.headers.get('Retry-After')).toBeTruthy();
 
     const { app: app2 } = webTestApp({ secure: true });
-    await app2.web.users.create({ username: 'admin', password: 'correct horse battery', role: 'admin' });
-    app2.web.setup.complete();
+    await app2.web.users.create(systemActor, { username: 'admin', password: 'correct horse battery', role: 'admin' });
+    app2.web.setup.complete(systemActor);
     const d = new Client(app2);
     await d.get('/login');
     const ok = await d.post('/login', { username: 'admin', password: 'correct horse battery', next: '//evil.example/' });

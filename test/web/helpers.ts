@@ -2,6 +2,7 @@
 // CSRF token like a browser form would, and a set-up appliance with one user per role.
 import { createApp } from '../../server/app.ts';
 import { testServices, twoTierScenario } from '../orchestrator/helpers.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 export type TestApp = ReturnType<typeof createApp>;
 
@@ -74,14 +75,14 @@ export const password = 'correct horse battery';
 export async function setUpAppliance(app: TestApp) {
   const web = app.web;
   const users = {
-    admin: await web.users.create({ username: 'admin', password, role: 'admin' }),
-    instructor: await web.users.create({ username: 'teacher', password, role: 'instructor' }),
-    trainee: await web.users.create({ username: 'alice', password, role: 'trainee' }),
-    other: await web.users.create({ username: 'bob', password, role: 'trainee' }),
+    admin: await web.users.create(systemActor, { username: 'admin', password, role: 'admin' }),
+    instructor: await web.users.create(systemActor, { username: 'teacher', password, role: 'instructor' }),
+    trainee: await web.users.create(systemActor, { username: 'alice', password, role: 'trainee' }),
+    other: await web.users.create(systemActor, { username: 'bob', password, role: 'trainee' }),
   };
-  web.setup.complete();
+  web.setup.complete(systemActor);
   web.library.seedBundled();
-  const tokens = Object.fromEntries(Object.entries(users).map(([k, u]) => [k, web.tokens.create(u.id, `${k}-token`).token])) as Record<keyof typeof users, string>;
+  const tokens = Object.fromEntries(Object.entries(users).map(([k, u]) => [k, web.tokens.create(systemActor, u.id, `${k}-token`).token])) as Record<keyof typeof users, string>;
   const clients = {} as Record<keyof typeof users, Client>;
   for (const [k, u] of Object.entries(users)) {
     const c = new Client(app);

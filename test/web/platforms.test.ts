@@ -2,6 +2,7 @@
 // otherwise it goes, with the records of its destroyed deployments, and the removal is audited.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { api, setUpAppliance, twoTierScenario, waitForState, webTestApp, type TestApp } from './helpers.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 describe('platform removal', () => {
   let app: TestApp;
@@ -13,7 +14,7 @@ describe('platform removal', () => {
   });
 
   it('refuses while a deployment on it is not destroyed, naming it, then removes it and its destroyed records', async () => {
-    const lab = app.web.platforms.add({ name: 'lab-sim', kind: 'simulator', config: { speed: 2000 } });
+    const lab = app.web.platforms.add(systemActor, { name: 'lab-sim', kind: 'simulator', config: { speed: 2000 } });
     const created = await api(app, 'POST', '/api/v1/deployments', ctx.tokens.instructor, { yaml: twoTierScenario, platform: 'lab-sim', instances: 1 });
     expect(created.status).toBe(202);
     const id = created.body.id as string;
@@ -42,7 +43,7 @@ describe('platform removal', () => {
     expect(refused.text).toContain('built-in simulator cannot be removed');
     expect((await ctx.clients.admin.get(`/settings/platforms/${sim.id}`)).text).not.toContain('Remove platform');
 
-    const spare = app.web.platforms.add({ name: 'spare', kind: 'simulator', config: {} });
+    const spare = app.web.platforms.add(systemActor, { name: 'spare', kind: 'simulator', config: {} });
     const admin = ctx.clients.admin;
     expect((await admin.get(`/settings/platforms/${spare.id}`)).text).toContain('Remove platform');
     const unconfirmed = await admin.post(`/settings/platforms/${spare.id}/delete`, {});

@@ -1,6 +1,7 @@
 // The first-boot wizard: everything leads to it, only the setup code opens it, and it is gone afterwards.
 import { describe, expect, it } from 'vitest';
 import { Client, password, webTestApp } from './helpers.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 describe('first-boot setup', () => {
   it('leads every page to the wizard, refuses a wrong code, and walks admin -> platform -> pools -> done', async () => {
@@ -34,7 +35,7 @@ describe('first-boot setup', () => {
     expect(ok.status).toBe(303);
     expect(ok.location).toBe('/setup/platform');
     // The code is used up.
-    expect(app.web.setup.checkCode(code)).toBe(false);
+    expect(app.web.setup.checkCode(systemActor, code)).toBe(false);
 
     const platform = await c.get('/setup/platform');
     expect(platform.text).toContain('Simulator (built in)');

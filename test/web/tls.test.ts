@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from '../../server/web/tls.ts';
+import { systemActor } from '../../server/model/audit.ts';
 
 function get(url: string): Promise<{ status: number; location?: string; fingerprint?: string }> {
   const mod = url.startsWith('https') ? https : http;
@@ -47,12 +48,12 @@ describe('HTTPS', () => {
       expect(plain.status).toBe(308);
       expect(plain.location).toBe(`https://127.0.0.1:${port}/deployments?x=1`);
 
-      const control = createTlsControl(dir, server, pem);
+      const control = createTlsControl(dir, server, pem, { record() {} });
       expect(control.info().selfSigned).toBe(true);
       const other = await loadOrCreateCertificate(fs.mkdtempSync(path.join(os.tmpdir(), 'gd-tls-')));
-      expect(() => control.replace(other.cert, pem.key)).toThrow(/does not belong/);
-      expect(() => control.replace('nonsense', pem.key)).toThrow(/not a PEM/);
-      control.replace(other.cert, other.key);
+      expect(() => control.replace(systemActor, other.cert, pem.key)).toThrow(/does not belong/);
+      expect(() => control.replace(systemActor, 'nonsense', pem.key)).toThrow(/not a PEM/);
+      control.replace(systemActor, other.cert, other.key);
       expect(control.info().selfSigned).toBe(false);
       expect((await get(`https://127.0.0.1:${port}/x`)).fingerprint).toBe(new crypto.X509Certificate(other.cert).fingerprint256);
       expect(fs.readFileSync(path.join(dir, 'tls', 'cert.pem'), 'utf8')).toBe(other.cert);

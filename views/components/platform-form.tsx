@@ -1,5 +1,5 @@
 // The fields of a platform form for one driver kind, generated from the driver's config schema.
-import type { PlatformKindForm } from '../../server/web/platform-form.ts';
+import type { PlatformKindForm } from '../props.ts';
 import { Field } from './form.tsx';
 
 /** Config fields that name something on the platform, and the datalist "Test connection" fills with what it found. */
@@ -60,10 +60,10 @@ export function PlatformConfigFields({ form, values, errors, hasSecret }: { form
         const list = choiceList[f.name];
         return <Field name={name} label={f.label} type={f.type === 'number' ? 'number' : 'text'} values={values} errors={errors} required={f.required} placeholder={f.default} hint={hint || undefined} {...(list ? { list } : {})} />;
       })}
-      {form.secret && (
+      {form.secretLabel && (
         <Field
           name="secret"
-          label="Password, token or key"
+          label={form.secretLabel}
           type="password"
           errors={errors}
           autocomplete="new-password"

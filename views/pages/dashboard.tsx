@@ -1,23 +1,11 @@
 // The dashboard: platforms and their health, deployments in progress and recent, machine counts, failures.
-import type { ConnectionReport } from '../../server/platforms/platform.ts';
+import type { DashboardRow, PlatformHealth, Role } from '../props.ts';
 import { Card } from '../components/form.tsx';
 import { StateBadge } from '../components/state.tsx';
 
-export interface DashboardRow {
-  id: string;
-  scenarioName: string;
-  platformName: string;
-  instances: number;
-  state: string;
-  error: string | null;
-  createdAt: string;
-  machines: number;
-  ready: number;
-}
-
 export interface DashboardProps {
-  role: 'admin' | 'instructor' | 'trainee';
-  platforms: Array<{ id: string; name: string; kind: string; health?: ConnectionReport | undefined }>;
+  role: Role;
+  platforms: PlatformHealth[];
   active: DashboardRow[];
   recent: DashboardRow[];
   attention: DashboardRow[];

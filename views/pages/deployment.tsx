@@ -1,6 +1,6 @@
 // The deployment page: summary, networks, machines with their step timelines, and the live log.
 import type { DeploymentEvent } from '../../server/model/events.ts';
-import { pageSize, type DeploymentModel } from '../../server/web/deployment-view.ts';
+import { machinePageSize, type DeploymentModel } from '../props.ts';
 import { DeploymentSummary, InstanceRow, LogLine, MachineRow, NetworkRow } from '../partials/deployment.tsx';
 
 function windowQuery(model: DeploymentModel, offset: number) {
@@ -52,7 +52,7 @@ export function DeploymentPage({ model, log, csrf, canManage }: { model: Deploym
           </h2>
           <span class="buttons">
             {model.windowInstance !== undefined && <a href={`/deployments/${id}`}>all instances</a>}
-            {first > 0 && <a href={`/deployments/${id}${windowQuery(model, Math.max(0, first - pageSize))}`}>← previous</a>}
+            {first > 0 && <a href={`/deployments/${id}${windowQuery(model, Math.max(0, first - machinePageSize))}`}>← previous</a>}
             {last < model.windowTotal && <a href={`/deployments/${id}${windowQuery(model, last)}`}>next →</a>}
           </span>
         </div>

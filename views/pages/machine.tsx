@@ -1,5 +1,5 @@
 // One machine: address, OS, state, credentials for those allowed, power actions, snapshots where supported.
-import type { MachineModel } from '../../server/web/deployment-view.ts';
+import type { MachineModel } from '../props.ts';
 import { ActionButton, Card, Csrf, Field, FormMessage } from '../components/form.tsx';
 import { StateBadge } from '../components/state.tsx';
 

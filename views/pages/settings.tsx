@@ -1,10 +1,6 @@
 // Settings: platforms, pools, users, API tokens, audit log and the HTTPS certificate, one tab each.
 import type { Child } from 'hono/jsx';
-import type { AuditEntry } from '../../server/accounts/audit.ts';
-import type { TokenInfo } from '../../server/accounts/tokens.ts';
-import type { User } from '../../server/accounts/users.ts';
-import type { PlatformRecord } from '../../server/platforms/store.ts';
-import type { PlatformKindForm } from '../../server/web/platform-form.ts';
+import type { AuditRow, PlatformKindForm, PlatformRow, TokenRow, UserRow } from '../props.ts';
 import { ActionButton, Card, Csrf, Field, FormMessage, Select } from '../components/form.tsx';
 import { PlatformConfigFields } from '../components/platform-form.tsx';
 import { ConnectionReportView } from '../partials/connection-report.tsx';
@@ -43,7 +39,7 @@ export function SettingsFrame({ tab, admin, children }: { tab: string; admin: bo
   );
 }
 
-export function PlatformsTab(p: { platforms: PlatformRecord[]; kinds: PlatformKindForm[]; selected: string; form: FormProps; csrf: string }) {
+export function PlatformsTab(p: { platforms: PlatformRow[]; kinds: PlatformKindForm[]; selected: string; form: FormProps; csrf: string }) {
   const form = p.kinds.find((k) => k.kind === p.selected) ?? p.kinds[0]!;
   return (
     <SettingsFrame tab="platforms" admin>
@@ -100,7 +96,7 @@ export function PlatformsTab(p: { platforms: PlatformRecord[]; kinds: PlatformKi
   );
 }
 
-export function PlatformEditTab(p: { platform: PlatformRecord; kind: PlatformKindForm; form: FormProps; csrf: string; saved: boolean; builtIn: boolean }) {
+export function PlatformEditTab(p: { platform: PlatformRow; kind: PlatformKindForm; form: FormProps; csrf: string; saved: boolean; builtIn: boolean }) {
   return (
     <SettingsFrame tab="platforms" admin>
       <Card title={`Platform ${p.platform.name}`}>
@@ -145,7 +141,7 @@ export function PoolsTab(p: PoolsProps) {
   );
 }
 
-export function UsersTab(p: { users: User[]; form: FormProps; csrf: string; selfId: string }) {
+export function UsersTab(p: { users: UserRow[]; form: FormProps; csrf: string; selfId: string }) {
   const roleOptions = [
     { value: 'trainee', label: 'trainee: sees the ranges assigned to them' },
     { value: 'instructor', label: 'instructor: scenarios and deployments' },
@@ -210,7 +206,7 @@ export function UsersTab(p: { users: User[]; form: FormProps; csrf: string; self
   );
 }
 
-export function TokensTab(p: { tokens: TokenInfo[]; created?: string | undefined; form: FormProps; csrf: string; admin: boolean; serverUrl: string }) {
+export function TokensTab(p: { tokens: TokenRow[]; created?: string | undefined; form: FormProps; csrf: string; admin: boolean; serverUrl: string }) {
   return (
     <SettingsFrame tab="tokens" admin={p.admin}>
       {p.created && (
@@ -266,7 +262,7 @@ export function TokensTab(p: { tokens: TokenInfo[]; created?: string | undefined
 }
 
 /** `older`: the id to page back from, when there are older entries; `paged`: this is not the newest page. */
-export function AuditTab({ entries, older, paged }: { entries: AuditEntry[]; older?: number | undefined; paged: boolean }) {
+export function AuditTab({ entries, older, paged }: { entries: AuditRow[]; older?: number | undefined; paged: boolean }) {
   return (
     <SettingsFrame tab="audit" admin>
       <Card title="Audit log">

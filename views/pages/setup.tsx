@@ -1,6 +1,6 @@
 // The first-boot wizard: setup code and admin account -> platform -> pools -> done.
-import type { ConnectionReport } from '../../server/platforms/platform.ts';
-import type { PlatformKindForm } from '../../server/web/platform-form.ts';
+import type { ConnectionReport } from '../../server/model/connection-report.ts';
+import type { PlatformKindForm } from '../props.ts';
 import { Card, Csrf, Field, FormMessage } from '../components/form.tsx';
 import { PlatformConfigFields } from '../components/platform-form.tsx';
 import { ConnectionReportView } from '../partials/connection-report.tsx';

@@ -1,6 +1,5 @@
 // Topology: one SVG per instance (router, networks, machines with addresses) and its firewall rules.
-import type { DeploymentModel } from '../../server/web/deployment-view.ts';
-import type { TopologyInstance } from '../../server/web/topology.ts';
+import type { DeploymentModel, TopologyInstance } from '../props.ts';
 import { StateBadge } from '../components/state.tsx';
 
 function InstanceSvg({ t, deploymentId }: { t: TopologyInstance; deploymentId: string }) {

@@ -1,5 +1,5 @@
 // The result of a platform's "Test connection": what the driver checked, and its error in plain words.
-import type { ConnectionReport } from '../../server/platforms/platform.ts';
+import type { ConnectionReport } from '../../server/model/connection-report.ts';
 
 export function ConnectionReportView({ report }: { report?: ConnectionReport | undefined }) {
   if (!report) return <div id="connection-report" class="report" />;

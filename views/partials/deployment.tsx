@@ -1,7 +1,7 @@
 // The pieces of the deployment page. Each renders on first load and again, identical, when pushed over SSE:
 // the summary (state, progress, actions), one row per network and per machine, and log lines.
 import type { DeploymentEvent } from '../../server/model/events.ts';
-import type { DeploymentModel, InstanceModel, MachineModel, NetworkModel } from '../../server/web/deployment-view.ts';
+import type { DeploymentModel, InstanceModel, MachineModel, NetworkModel } from '../props.ts';
 import { ActionButton, Csrf } from '../components/form.tsx';
 import { Progress, StateBadge } from '../components/state.tsx';
 

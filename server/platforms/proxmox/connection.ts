@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errorMessage } from '../../errors.ts';
-import type { ConnectionReport } from '../platform.ts';
+import type { ConnectionReport } from '../../model/connection-report.ts';
 import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
 import { pollUntil } from '../shared/wait.ts';

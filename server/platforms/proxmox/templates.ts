@@ -1,6 +1,6 @@
 // The templates on a Proxmox cluster, for the OS catalog mapping and the setup wizard: every VM marked as a
 // template, with the catalog OS it is mapped to (configured), or the one its name suggests.
-import type { TemplateInfo } from '../platform.ts';
+import type { TemplateInfo } from '../../model/connection-report.ts';
 import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
 

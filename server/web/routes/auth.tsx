@@ -1,15 +1,16 @@
-// Sign-in and sign-out: argon2 verification, attempts limited per address and per username, a session cookie
-// (HttpOnly, SameSite=Strict, Secure under TLS) whose token the database keeps only as a hash.
+// /login and /logout (mounted at the root: the two sign-in URLs): argon2 verification, attempts limited per address
+// and per username, a session cookie (HttpOnly, SameSite=Strict, Secure under TLS) whose token the database keeps
+// only as a hash.
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import type { User } from '../accounts/users.ts';
-import { LoginPage } from '../../views/pages/login.tsx';
-import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
-import { formFields, parseFields } from './forms.ts';
-import type { RateLimiter } from './rate-limit.ts';
-import { sessionLimits } from '../accounts/sessions.ts';
-import { allow, cookieNames, open } from './security.ts';
-import { loginSchema } from './schemas.ts';
+import type { User } from '../../accounts/users.ts';
+import { LoginPage } from '../../../views/pages/login.tsx';
+import { sessionLimits } from '../../accounts/sessions.ts';
+import { actorOf, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
+import { formFields, parseFields } from '../forms.ts';
+import type { RateLimiter } from '../rate-limit.ts';
+import { loginSchema } from '../schemas.ts';
+import { allow, cookieNames, open } from '../security.ts';
 
 export function startSession(c: Ctx, web: WebDomain, user: User): void {
   const { token, csrfToken } = web.sessions.start(user.id, c.get('ip'));
@@ -47,24 +48,21 @@ export function authRoutes(web: WebDomain, limiter: RateLimiter) {
       c.header('Retry-After', String(Math.ceil(wait / 1000)));
       return c.render(<LoginPage csrf={c.get('csrf')} values={{ username }} errors={{}} message={`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`} next={next} />, { title: 'Sign in' });
     }
-    const user = await web.users.verifyLogin(username, password);
+    const user = await web.users.signIn(actorOf(c), username, password);
     if (!user) {
       limiter.fail(keys);
-      web.audit.record({ ...actorOf(c), username }, 'login.failed', `user:${username}`);
       c.status(401);
       return c.render(<LoginPage csrf={c.get('csrf')} values={{ username }} errors={{}} message="Wrong username or password." next={next} />, { title: 'Sign in' });
     }
     limiter.reset(keys);
     startSession(c, web, user);
-    web.audit.record(actorOf(c), 'login', `user:${user.username}`);
     return c.redirect(web.setup.isComplete() ? next : '/setup', 303);
   });
 
   app.post('/logout', allow(), (c) => {
     const token = getCookie(c, cookieNames.session);
-    if (token) web.sessions.end(token);
+    if (token) web.sessions.end(actorOf(c), token);
     deleteCookie(c, cookieNames.session, { path: '/' });
-    web.audit.record(actorOf(c), 'logout', `user:${c.get('viewer')!.user.username}`);
     return c.redirect('/login', 303);
   });
 

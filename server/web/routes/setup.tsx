@@ -1,30 +1,31 @@
-// The first-boot wizard: setup code + admin account, a platform (simulator preselected, Test connection runs
+// /setup, the first-boot wizard: setup code + admin account, a platform (simulator preselected, Test connection runs
 // the driver's real check), pools, done. Gone once finished (the setup gate answers 404 under /setup).
 import { Hono } from 'hono';
-import { removeSetupCodeFile } from '../accounts/setup.ts';
-import { AppError } from '../errors.ts';
-import type { PlatformKind } from '../model/platform-kind.ts';
-import { SetupAdminPage, SetupDonePage, SetupPlatformPage, SetupPoolsPage } from '../../views/pages/setup.tsx';
-import { ConnectionReportView } from '../../views/partials/connection-report.tsx';
+import { removeSetupCodeFile } from '../../accounts/setup.ts';
+import { AppError } from '../../errors.ts';
+import type { PlatformKind } from '../../model/platform-kind.ts';
+import { SetupAdminPage, SetupDonePage, SetupPlatformPage, SetupPoolsPage } from '../../../views/pages/setup.tsx';
+import { ConnectionReportView } from '../../../views/partials/connection-report.tsx';
+import type { ConnectionReport } from '../../model/connection-report.ts';
+import { actorOf, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
+import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
+import { configFromFields, fieldsFromConfig, platformKindForms } from '../platform-fields.ts';
+import { mountPoolForms } from '../pool-forms.ts';
+import type { RateLimiter } from '../rate-limit.ts';
+import { platformNameSchema, setupAdminSchema } from '../schemas.ts';
+import { allow, open } from '../security.ts';
 import { startSession } from './auth.tsx';
-import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
-import { emptyForm, formFields, formFromError, parseFields, type FormState } from './forms.ts';
-import { configFromFields, fieldsFromConfig, platformKindForms, probePlatform } from './platform-form.ts';
-import type { RateLimiter } from './rate-limit.ts';
-import { mountPoolRoutes } from './pool-routes.ts';
-import { allow, open } from './security.ts';
-import { platformNameSchema, setupAdminSchema } from './schemas.ts';
 
 export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   const app = new Hono<AppEnv>();
   const title = 'Setup';
 
-  app.get('/setup', open(), (c) => {
+  app.get('/', open(), (c) => {
     if (web.users.count() > 0) return c.redirect(c.get('viewer')?.user.role === 'admin' ? '/setup/platform' : '/login?next=/setup', 303);
     return c.render(<SetupAdminPage csrf={c.get('csrf')} values={{}} errors={{}} />, { title });
   });
 
-  app.post('/setup', open(), async (c) => {
+  app.post('/', open(), async (c) => {
     if (web.users.count() > 0) throw new AppError('conflict', 'The admin account already exists', { hint: 'Sign in to continue the setup.' });
     const fields = await formFields(c);
     const secretFields = ['password', 'confirm', 'code'];
@@ -37,20 +38,18 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     if (wait > 0) return render({ values: { username: fields.username }, errors: {}, message: `Too many wrong codes. Try again in ${Math.ceil(wait / 60_000)} minute(s).` }, 429);
     const parsed = parseFields(setupAdminSchema, fields, secretFields);
     if ('form' in parsed) return render(parsed.form, 422);
-    if (!web.setup.checkCode(parsed.data.code)) {
+    if (!web.setup.checkCode(actorOf(c), parsed.data.code)) {
       limiter.fail(keys);
-      web.audit.record(actorOf(c), 'setup.code_rejected', 'setup');
       return render({ values: { username: fields.username }, errors: { code: 'this is not the setup code; look in setup-code.txt in the data folder' } }, 401);
     }
-    const user = await web.users.create({ username: parsed.data.username, password: parsed.data.password, role: 'admin' });
+    const user = await web.users.create({ ...actorOf(c), username: '(setup code)' }, { username: parsed.data.username, password: parsed.data.password, role: 'admin' });
     web.setup.consumeCode();
     removeSetupCodeFile(web.config.dataDir);
     startSession(c, web, user);
-    web.audit.record(actorOf(c), 'user.create', `user:${user.username}`, 'first admin, from the setup wizard');
     return c.redirect('/setup/platform', 303);
   });
 
-  const platformPage = (c: Ctx, kind: string, form: FormState, report?: Awaited<ReturnType<typeof probePlatform>>) => {
+  const platformPage = (c: Ctx, kind: string, form: FormState, report?: ConnectionReport) => {
     const kinds = platformKindForms();
     const selected = kinds.some((k) => k.kind === kind) ? kind : 'simulator';
     let values = form.values;
@@ -61,7 +60,7 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     return c.render(<SetupPlatformPage csrf={c.get('csrf')} kinds={kinds} selected={selected} values={values} errors={form.errors} message={form.message} report={report} />, { title });
   };
 
-  app.get('/setup/platform', allow('admin'), (c) => platformPage(c, c.req.query('kind') ?? 'simulator', emptyForm));
+  app.get('/platform', allow('admin'), (c) => platformPage(c, c.req.query('kind') ?? 'simulator', emptyForm));
 
   const readPlatformForm = (fields: Record<string, string>) => {
     const kind = (platformKindForms().some((k) => k.kind === fields.kind) ? fields.kind : 'simulator') as PlatformKind;
@@ -71,15 +70,14 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     return { kind, config, errors, name: name.success ? name.data : '', secret: fields.secret || undefined };
   };
 
-  app.post('/setup/platform/test', allow('admin'), async (c) => {
+  app.post('/platform/test', allow('admin'), async (c) => {
     const f = readPlatformForm(await formFields(c));
     const existing = web.platforms.list().find((p) => p.name === f.name && p.kind === f.kind);
-    const report = await probePlatform(web, f.kind, f.config, f.secret, existing?.id);
-    web.audit.record(actorOf(c), 'platform.test', `platform:${f.name}`, report.ok ? 'ok' : 'failed');
+    const report = await web.platforms.probe(actorOf(c), { kind: f.kind, name: f.name, config: f.config, ...(f.secret ? { secret: f.secret } : {}), ...(existing ? { existingId: existing.id } : {}) });
     return c.html(<ConnectionReportView report={report} />);
   });
 
-  app.post('/setup/platform', allow('admin'), async (c) => {
+  app.post('/platform', allow('admin'), async (c) => {
     const fields = await formFields(c);
     const f = readPlatformForm(fields);
     if (Object.keys(f.errors).length > 0) {
@@ -88,13 +86,8 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     }
     try {
       const existing = web.platforms.list().find((p) => p.name === f.name);
-      if (existing && existing.kind === f.kind) {
-        web.platforms.update(existing.id, { config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
-        web.audit.record(actorOf(c), 'platform.update', `platform:${f.name}`, f.secret ? 'secret replaced' : '');
-      } else {
-        web.platforms.add({ name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
-        web.audit.record(actorOf(c), 'platform.create', `platform:${f.name}`, f.kind);
-      }
+      if (existing && existing.kind === f.kind) web.platforms.update(actorOf(c), existing.id, { config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+      else web.platforms.add(actorOf(c), { name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
     } catch (e) {
       const form = formFromError(e, fields, ['secret']);
       form.errors = Object.fromEntries(Object.entries(form.errors).map(([k, v]) => [k === '_form' ? k : k === 'name' || k === 'secret' ? k : `config.${k}`, v]));
@@ -107,20 +100,19 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   const poolsPage = (c: Ctx, cidrForm: FormState = emptyForm, vlanForm: FormState = emptyForm) =>
     c.render(<SetupPoolsPage csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title });
 
-  app.get('/setup/pools', allow('admin'), (c) => poolsPage(c));
-  mountPoolRoutes(app, web, '/setup/pools', allow('admin'), poolsPage);
-  app.post('/setup/pools/done', allow('admin'), (c) => c.redirect('/setup/done', 303));
+  app.get('/pools', allow('admin'), (c) => poolsPage(c));
+  mountPoolForms(app, web, '/setup/pools', allow('admin'), poolsPage);
+  app.post('/pools/done', allow('admin'), (c) => c.redirect('/setup/done', 303));
 
-  app.get('/setup/done', allow('admin'), (c) => {
+  app.get('/done', allow('admin'), (c) => {
     web.library.seedBundled();
     return c.render(<SetupDonePage csrf={c.get('csrf')} platforms={web.platforms.list().map((p) => p.name)} scenarios={web.library.list().map((s) => s.name)} />, { title });
   });
 
-  app.post('/setup/finish', allow('admin'), (c) => {
+  app.post('/finish', allow('admin'), (c) => {
     web.library.seedBundled();
-    web.setup.complete();
+    web.setup.complete(actorOf(c));
     removeSetupCodeFile(web.config.dataDir);
-    web.audit.record(actorOf(c), 'setup.complete', 'appliance');
     return c.redirect('/', 303);
   });
 

@@ -1,32 +1,13 @@
-// The dashboard and the deployments list: what is running, what finished, what needs attention.
+// / : the dashboard: platforms and their health, what is running, what finished, what needs attention.
 import { Hono } from 'hono';
-import type { ConnectionReport } from '../platforms/platform.ts';
-import { DashboardPage, DeploymentsPage, type DashboardRow } from '../../views/pages/dashboard.tsx';
-import type { AppEnv, Viewer, WebDomain } from './context.ts';
-import { visibleDeployments } from './deployment-view.ts';
-import { allow } from './security.ts';
-import { activeDeploymentStates, type DeploymentState } from '../model/states.ts';
+import type { ConnectionReport } from '../../model/connection-report.ts';
+import { activeDeploymentStates, type DeploymentState } from '../../model/states.ts';
+import { DashboardPage } from '../../../views/pages/dashboard.tsx';
+import type { AppEnv, WebDomain } from '../context.ts';
+import { deploymentRows } from '../deployment-model.ts';
+import { allow } from '../security.ts';
 
 const attentionStates = ['failed', 'destroy_failed'];
-
-/** Machine counts per deployment from the `ready` steps: one grouped query, no plan parsing. */
-function machineCounts(web: WebDomain): Map<string, { machines: number; ready: number }> {
-  const rows = web.db.$client
-    .prepare(`SELECT deployment_id AS id, count(*) AS machines, sum(state = 'done') AS ready FROM steps WHERE kind = 'ready' GROUP BY deployment_id`)
-    .all() as Array<{ id: string; machines: number; ready: number }>;
-  return new Map(rows.map((r) => [r.id, { machines: r.machines, ready: r.ready ?? 0 }]));
-}
-
-export function deploymentRows(web: WebDomain, viewer: Viewer, limit = 100): DashboardRow[] {
-  const counts = machineCounts(web);
-  const names = new Map(web.platforms.list().map((p) => [p.id, p.name]));
-  return visibleDeployments(web, viewer, limit).map((d) => ({
-    ...d,
-    platformName: names.get(d.platformId) ?? d.platformId,
-    machines: counts.get(d.id)?.machines ?? 0,
-    ready: counts.get(d.id)?.ready ?? 0,
-  }));
-}
 
 export function dashboardRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();
@@ -65,15 +46,10 @@ export function dashboardRoutes(web: WebDomain) {
         recent={rows.slice(0, 10)}
         attention={rows.filter((r) => attentionStates.includes(r.state))}
         totals={{ deployments: live.length, machines: live.reduce((n, r) => n + r.machines, 0), ready: live.reduce((n, r) => n + r.ready, 0) }}
-        scenarios={viewer.user.role === 'trainee' ? 0 : (web.db.$client.prepare('SELECT count(*) AS n FROM scenarios').get() as { n: number }).n}
+        scenarios={viewer.user.role === 'trainee' ? 0 : web.library.count()}
       />,
       { title: 'Dashboard' },
     );
-  });
-
-  app.get('/deployments', allow(), (c) => {
-    const viewer = c.get('viewer')!;
-    return c.render(<DeploymentsPage rows={deploymentRows(web, viewer, 500)} role={viewer.user.role} />, { title: 'Deployments' });
   });
 
   return app;

@@ -1,38 +1,20 @@
-// Platform forms generated from each driver's own config schema (its JSON Schema), so a driver that lands
-// gets a form without a page change; the submitted strings are turned back into config values here.
-import crypto from 'node:crypto';
-import { eq } from 'drizzle-orm';
+// Platform forms generated from each driver's own config schema (its JSON Schema), so a driver that lands gets a
+// form without a page change; the submitted strings are turned back into config values here.
 import { z } from 'zod';
-import { platforms as platformsTable } from '../db/schema.ts';
-import { errorMessage } from '../errors.ts';
-import { drivers } from '../platforms/index.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
-import type { ConnectionReport } from '../platforms/platform.ts';
-import type { WebDomain } from './context.ts';
-
-export interface ConfigField {
-  name: string;
-  label: string;
-  type: 'text' | 'number' | 'boolean' | 'enum' | 'list' | 'json';
-  options?: string[];
-  default?: string;
-  required: boolean;
-  description?: string;
-}
-
-export interface PlatformKindForm {
-  kind: PlatformKind;
-  title: string;
-  fields: ConfigField[];
-  /** Whether the driver takes a secret (everything but the simulator). */
-  secret: boolean;
-}
+import { drivers } from '../platforms/index.ts';
+import type { ConfigField, PlatformKindForm } from '../../views/props.ts';
 
 type JsonSchema = { type?: string | string[]; enum?: unknown[]; default?: unknown; description?: string; items?: JsonSchema; properties?: Record<string, JsonSchema>; required?: string[]; anyOf?: JsonSchema[] };
 
+/** "uplinkPortGroup" -> "Uplink port group": the label a config field gets when its schema has no title. */
+function labelOf(name: string): string {
+  const words = name.replace(/([A-Z]+)/g, ' $1').trim().toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 function describe(name: string, s: JsonSchema, required: boolean): ConfigField {
-  const label = name.replace(/([A-Z])/g, ' $1').replace(/^./, (ch) => ch.toUpperCase());
-  const base = { name, label, required, ...(s.description ? { description: s.description } : {}) };
+  const base = { name, label: labelOf(name), required, ...(s.description ? { description: s.description } : {}) };
   const dflt = s.default === undefined ? undefined : typeof s.default === 'object' ? JSON.stringify(s.default) : String(s.default);
   const withDefault = dflt === undefined ? {} : { default: Array.isArray(s.default) && s.items?.type === 'string' ? (s.default as string[]).join(', ') : dflt };
   if (s.enum) return { ...base, ...withDefault, type: 'enum', options: s.enum.map(String) };
@@ -44,14 +26,15 @@ function describe(name: string, s: JsonSchema, required: boolean): ConfigField {
 }
 
 /** Forms for the kinds whose drivers are available, in registry order. */
-export function platformKindForms(): PlatformKindForm[] {
+export function platformKindForms(): Array<PlatformKindForm & { kind: PlatformKind }> {
   return platformKinds
     .filter((k) => drivers[k].available)
     .map((kind) => {
       const schema = z.toJSONSchema(drivers[kind].configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
       const required = new Set(schema.required ?? []);
       const fields = Object.entries(schema.properties ?? {}).map(([name, s]) => describe(name, s, required.has(name)));
-      return { kind, title: drivers[kind].title, fields, secret: kind !== 'simulator' };
+      const secret = drivers[kind].secret;
+      return { kind, title: drivers[kind].title, fields, ...(secret ? { secretLabel: secret.label } : {}) };
     });
 }
 
@@ -72,7 +55,11 @@ export function configFromFields(kind: PlatformKind, fields: Record<string, stri
       const n = Number(raw);
       if (Number.isNaN(n)) errors[`config.${f.name}`] = 'expected a number';
       else config[f.name] = n;
-    } else if (f.type === 'list') config[f.name] = raw.split(',').map((x) => x.trim()).filter(Boolean);
+    } else if (f.type === 'list')
+      config[f.name] = raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
     else if (f.type === 'json') {
       try {
         config[f.name] = JSON.parse(raw);
@@ -87,26 +74,4 @@ export function configFromFields(kind: PlatformKind, fields: Record<string, stri
 /** Config values as form strings, to fill an edit form. */
 export function fieldsFromConfig(config: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(Object.entries(config).map(([k, v]) => [`config.${k}`, typeof v === 'object' ? (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(', ') : JSON.stringify(v)) : String(v)]));
-}
-
-/** Runs the driver's real connection check on an unsaved config; with `existingId` and no new secret, the stored one. */
-export async function probePlatform(web: WebDomain, kind: PlatformKind, config: Record<string, unknown>, secret: string | undefined, existingId?: string): Promise<ConnectionReport> {
-  let useSecret = secret;
-  if (!useSecret && existingId) {
-    const row = web.db.select({ secret: platformsTable.secret }).from(platformsTable).where(eq(platformsTable.id, existingId)).get();
-    if (row?.secret) useSecret = web.box.open(row.secret);
-  }
-  const driver = drivers[kind];
-  const parsed = driver.configSchema.safeParse(config);
-  if (!parsed.success) return { ok: false, product: driver.title, details: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`) };
-  try {
-    const p = await driver.create(parsed.data, { db: web.db, platformId: existingId ?? `probe-${crypto.randomBytes(4).toString('hex')}`, ...(useSecret ? { secret: useSecret } : {}) });
-    try {
-      return await p.testConnection({ signal: AbortSignal.timeout(20_000) });
-    } finally {
-      await p.close().catch(() => undefined);
-    }
-  } catch (e) {
-    return { ok: false, product: driver.title, details: [errorMessage(e)] };
-  }
 }

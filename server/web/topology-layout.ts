@@ -1,28 +1,7 @@
 // The drawing of each instance as data: network columns under the router, machines under their first network with
 // their addresses, links to the other networks they sit on, and the router's firewall rules named by network.
 import type { FirewallRule } from '../model/plan.ts';
-import type { DeploymentModel } from './deployment-view.ts';
-
-export interface Box {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-export interface TopologyInstance {
-  instance: number;
-  assignedTo: string | null;
-  width: number;
-  height: number;
-  uplink?: Box;
-  router?: Box & { hostname: string; state: string; key: string; addresses: string[] };
-  networks: Array<Box & { key: string; name: string; cidr: string; vlan?: number; internet: boolean }>;
-  machines: Array<Box & { key: string; hostname: string; os: string; state: string; addresses: string[] }>;
-  links: Array<{ x1: number; y1: number; x2: number; y2: number; kind: 'router' | 'primary' | 'secondary' | 'uplink' }>;
-  rules: Array<{ from: string; to: string; protocol: string; ports: string; action: string }>;
-  forwardDefault?: string;
-}
+import type { Box, DeploymentModel, TopologyInstance } from '../../views/props.ts';
 
 const col = 210;
 const margin = 20;

@@ -1,27 +1,24 @@
-// The JSON API under /api/v1: everything the pages do, for scripts and the CLI, with the same schemas and checks.
+// /api/v1, the JSON API: everything the pages do, for scripts and the CLI, with the same schemas and checks.
 // Its OpenAPI 3.1 document (/api/v1/openapi.json) is generated from the route declarations below.
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { AppError } from '../errors.ts';
-import type { DeploymentEvent } from '../model/events.ts';
-import { validateScenario } from '../orchestrator/scenario/parse.ts';
-import { actorOf, isRole, type AppEnv, type WebDomain } from './context.ts';
-import { deploymentModel, eventForScope, eventsAfter, scopeFor, visibleDeployments } from './deployment-view.ts';
-import { deploymentActions } from './deployments.tsx';
-import { holdOpen, type Live } from './live.tsx';
-import { machineDetail, visibleMachine } from './machines.tsx';
-import { createApiBuilder } from './openapi.ts';
-import { probePlatform } from './platform-form.ts';
-import type { RateLimiter } from './rate-limit.ts';
-import { previewPlan, startDeployment } from './scenarios.tsx';
-import * as s from './schemas.ts';
+import { AppError } from '../../errors.ts';
+import type { DeploymentEvent } from '../../model/events.ts';
+import { validateScenario } from '../../orchestrator/scenario/parse.ts';
+import { actorOf, isRole, type AppEnv, type WebDomain } from '../context.ts';
+import { deploymentModel, eventForScope, eventsAfter, scopeFor, visibleDeployments, type Scope } from '../deployment-model.ts';
+import { holdOpen } from '../live.tsx';
+import { machineDetail, visibleMachine } from '../machine-model.ts';
+import { createApiBuilder } from '../openapi.ts';
+import * as s from '../schemas.ts';
+import { startAction } from './deployments.tsx';
+import { previewOf, startDeployment } from './scenarios.tsx';
 
-export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
+export function apiRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();
   const api = createApiBuilder(app, '/api/v1', (c, id) => void scopeFor(web, c.get('viewer')!, id));
   const staff = ['admin', 'instructor'] as const satisfies Array<'admin' | 'instructor'>;
-  const actions = deploymentActions(web);
 
   api.route({ method: 'get', path: '/openapi.json', summary: 'This document', tag: 'meta', roles: 'public', response: z.record(z.string(), z.unknown()) }, (c) =>
     c.json(api.document({ title: 'Glassdome API', version: '1', description: 'Everything the Glassdome pages do, as JSON. Authenticate with an API token: `Authorization: Bearer gd_...`.' })),
@@ -31,53 +28,43 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
   // ------------------------------------------------------------------------------------------------ platforms
   api.route({ method: 'get', path: '/platforms', summary: 'Configured platforms (never their secrets)', tag: 'platforms', roles: [...staff], response: z.array(s.platformResponse) }, (c) => c.json(web.platforms.list()));
   api.route({ method: 'post', path: '/platforms', summary: 'Add a platform', tag: 'platforms', roles: ['admin'], body: s.platformCreateSchema, response: s.platformResponse, status: 201 }, (c, b) => {
-    const p = web.platforms.add({ name: b.name, kind: b.kind, config: b.config, ...(b.secret ? { secret: b.secret } : {}) });
-    web.audit.record(actorOf(c), 'platform.create', `platform:${p.name}`, p.kind);
-    return c.json(p, 201);
+    return c.json(web.platforms.add(actorOf(c), { name: b.name, kind: b.kind, config: b.config, ...(b.secret ? { secret: b.secret } : {}) }), 201);
   });
   api.route({ method: 'get', path: '/platforms/:id', summary: 'One platform', tag: 'platforms', roles: [...staff], response: s.platformResponse }, (c) => c.json(web.platforms.get(c.req.param('id')!)));
   api.route(
     { method: 'patch', path: '/platforms/:id', summary: 'Change a platform; its secret is kept unless a new one is given', tag: 'platforms', roles: ['admin'], body: s.platformUpdateSchema, response: s.platformResponse },
     (c, b) => {
-      const p = web.platforms.update(web.platforms.get(c.req.param('id')!).id, { config: b.config, ...(b.secret ? { secret: b.secret } : {}) });
-      web.audit.record(actorOf(c), 'platform.update', `platform:${p.name}`, b.secret ? 'secret replaced' : 'secret kept');
-      return c.json(p);
+      return c.json(web.platforms.update(actorOf(c), web.platforms.get(c.req.param('id')!).id, { config: b.config, ...(b.secret ? { secret: b.secret } : {}) }));
     },
   );
   api.route(
     { method: 'delete', path: '/platforms/:id', summary: 'Remove a platform whose deployments are all destroyed (their records go with it)', tag: 'platforms', roles: ['admin'], status: 204 },
     (c) => {
-      const { platform, destroyedDeployments } = web.platforms.remove(c.req.param('id')!);
-      web.audit.record(actorOf(c), 'platform.delete', `platform:${platform.name}`, `${destroyedDeployments} destroyed deployment record(s) removed`);
+      web.platforms.remove(actorOf(c), c.req.param('id')!);
       return c.body(null, 204);
     },
   );
   api.route({ method: 'post', path: '/platforms/:id/test', summary: "Run the driver's connection check", tag: 'platforms', roles: ['admin'], response: s.connectionReport }, async (c) => {
     const p = web.platforms.get(c.req.param('id')!);
-    const report = await probePlatform(web, p.kind, p.config, undefined, p.id);
-    web.audit.record(actorOf(c), 'platform.test', `platform:${p.name}`, report.ok ? 'ok' : 'failed');
+    const report = await web.platforms.probe(actorOf(c), { kind: p.kind, name: p.name, config: p.config, existingId: p.id });
     return c.json({ ok: report.ok, product: report.product, ...(report.version ? { version: report.version } : {}), details: report.details });
   });
 
   // ------------------------------------------------------------------------------------------------ pools
   api.route({ method: 'get', path: '/pools', summary: 'Address and VLAN pools with their use', tag: 'pools', roles: [...staff], response: s.poolsResponse }, (c) => c.json(web.ipam.listPools()));
   api.route({ method: 'post', path: '/pools/cidr', summary: 'Add an address pool', tag: 'pools', roles: ['admin'], body: s.cidrPoolSchema, response: s.okResponse, status: 201 }, (c, b) => {
-    web.ipam.addCidrPool(b.cidr, b.subnetPrefix);
-    web.audit.record(actorOf(c), 'pool.create', `cidr:${b.cidr}`, `/${b.subnetPrefix} subnets`);
+    web.ipam.addCidrPool(actorOf(c), b.cidr, b.subnetPrefix);
     return c.json({ ok: true as const }, 201);
   });
   api.route({ method: 'post', path: '/pools/vlan', summary: 'Add a VLAN pool', tag: 'pools', roles: ['admin'], body: s.vlanPoolSchema, response: s.okResponse, status: 201 }, (c, b) => {
-    web.ipam.addVlanPool(b.first, b.last);
-    web.audit.record(actorOf(c), 'pool.create', `vlan:${b.first}-${b.last}`);
+    web.ipam.addVlanPool(actorOf(c), b.first, b.last);
     return c.json({ ok: true as const }, 201);
   });
 
   // ------------------------------------------------------------------------------------------------ scenarios
   api.route({ method: 'get', path: '/scenarios', summary: 'The scenario library', tag: 'scenarios', roles: [...staff], response: z.array(s.scenarioSummary) }, (c) => c.json(web.library.list()));
   api.route({ method: 'post', path: '/scenarios', summary: 'Add a scenario (validated; problems come back located in the file)', tag: 'scenarios', roles: [...staff], body: s.scenarioInputSchema, response: s.scenarioResponse, status: 201 }, (c, b) => {
-    const sc = web.library.add(b.yaml, 'upload.yaml');
-    web.audit.record(actorOf(c), 'scenario.create', `scenario:${sc.name}`);
-    return c.json(sc, 201);
+    return c.json(web.library.add(actorOf(c), b.yaml, 'upload.yaml'), 201);
   });
   api.route({ method: 'post', path: '/scenarios/validate', summary: 'Check a scenario without saving it', tag: 'scenarios', roles: [...staff], body: s.scenarioInputSchema, response: s.validationResponse }, (c, b) => {
     const r = validateScenario(b.yaml);
@@ -89,14 +76,10 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
   });
   api.route({ method: 'get', path: '/scenarios/:id', summary: 'One scenario with its YAML', tag: 'scenarios', roles: [...staff], response: s.scenarioResponse }, (c) => c.json(web.library.get(c.req.param('id')!)));
   api.route({ method: 'put', path: '/scenarios/:id', summary: 'Replace a scenario', tag: 'scenarios', roles: [...staff], body: s.scenarioInputSchema, response: s.scenarioResponse }, (c, b) => {
-    const sc = web.library.update(c.req.param('id')!, b.yaml);
-    web.audit.record(actorOf(c), 'scenario.update', `scenario:${sc.name}`);
-    return c.json(sc);
+    return c.json(web.library.update(actorOf(c), c.req.param('id')!, b.yaml));
   });
   api.route({ method: 'delete', path: '/scenarios/:id', summary: 'Remove a scenario from the library', tag: 'scenarios', roles: [...staff], status: 204 }, (c) => {
-    const sc = web.library.get(c.req.param('id')!);
-    web.library.delete(sc.id);
-    web.audit.record(actorOf(c), 'scenario.delete', `scenario:${sc.name}`);
+    web.library.delete(actorOf(c), c.req.param('id')!);
     return c.body(null, 204);
   });
   api.route(
@@ -104,12 +87,12 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
     (c, b) => {
       const yaml = b.yaml ?? (b.scenarioId ? web.library.get(b.scenarioId).yaml : undefined);
       if (!yaml) throw new AppError('invalid_input', 'Give a scenarioId or the scenario yaml', { issues: [{ path: 'yaml', message: 'required without scenarioId' }] });
-      return c.json(previewPlan(yaml, web.platforms.get(b.platform).kind, b.instances) as unknown as Record<string, unknown>);
+      return c.json(previewOf(yaml, web.platforms.get(b.platform).kind, b.instances) as unknown as Record<string, unknown>);
     },
   );
 
   // ------------------------------------------------------------------------------------------------ deployments
-  const deploymentJson = (id: string, scope: ReturnType<typeof scopeFor>) => {
+  const deploymentJson = (id: string, scope: Scope) => {
     const m = deploymentModel(web, id, scope);
     return {
       id: m.head.id,
@@ -143,7 +126,7 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
   for (const action of ['cancel', 'retry', 'destroy'] as const) {
     api.route({ method: 'post', path: `/deployments/:id/${action}`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a deployment (in the background)`, tag: 'deployments', roles: [...staff], scoped: true, response: s.stateResponse, status: 202 }, (c) => {
       const id = c.req.param('id')!;
-      actions[action](c, id);
+      startAction(c, web, action, id);
       return c.json({ id, state: deploymentModel(web, id, 'all').head.state }, 202);
     });
   }
@@ -195,48 +178,35 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
     const id = c.req.param('id')!;
     const key = c.req.param('key')!;
     visibleMachine(web, c.get('viewer')!, id, key);
-    await web.machines.power(id, key, b.action);
-    web.audit.record(actorOf(c), `machine.${b.action}`, `machine:${id}/${key}`);
+    await web.machines.power(actorOf(c), id, key, b.action);
     return c.json({ ok: true as const });
   });
   api.route({ method: 'post', path: `${mpath}/snapshots`, summary: 'Take a snapshot', tag: 'machines', roles: [...staff], scoped: true, body: s.snapshotSchema, response: s.okResponse, status: 201 }, async (c, b) => {
     const id = c.req.param('id')!;
     const key = c.req.param('key')!;
     visibleMachine(web, c.get('viewer')!, id, key);
-    await web.machines.snapshot(id, key, b.name);
-    web.audit.record(actorOf(c), 'machine.snapshot', `machine:${id}/${key}`, b.name);
+    await web.machines.snapshot(actorOf(c), id, key, b.name);
     return c.json({ ok: true as const }, 201);
   });
   api.route({ method: 'post', path: `${mpath}/snapshots/revert`, summary: 'Revert to a snapshot', tag: 'machines', roles: [...staff], scoped: true, body: s.snapshotSchema, response: s.okResponse }, async (c, b) => {
     const id = c.req.param('id')!;
     const key = c.req.param('key')!;
     visibleMachine(web, c.get('viewer')!, id, key);
-    await web.machines.revert(id, key, b.name);
-    web.audit.record(actorOf(c), 'machine.revert', `machine:${id}/${key}`, b.name);
+    await web.machines.revert(actorOf(c), id, key, b.name);
     return c.json({ ok: true as const });
   });
 
   // ------------------------------------------------------------------------------------------------ users, tokens, audit
   api.route({ method: 'get', path: '/users', summary: 'Users', tag: 'users', roles: ['admin'], response: z.array(s.userResponse) }, (c) => c.json(web.users.list()));
   api.route({ method: 'post', path: '/users', summary: 'Add a user', tag: 'users', roles: ['admin'], body: s.userCreateSchema, response: s.userResponse, status: 201 }, async (c, b) => {
-    const u = await web.users.create(b);
-    web.audit.record(actorOf(c), 'user.create', `user:${u.username}`, u.role);
-    return c.json(u, 201);
+    return c.json(await web.users.create(actorOf(c), b), 201);
   });
   api.route({ method: 'patch', path: '/users/:id', summary: "Change a user's role, password or status", tag: 'users', roles: ['admin'], body: s.userUpdateSchema, response: s.userResponse }, async (c, b) => {
-    const id = c.req.param('id')!;
-    if (id === c.get('viewer')!.user.id) throw new AppError('conflict', 'Change your own account from another admin account');
-    const u = await web.users.update(id, b);
-    if (b.password || b.disabled) web.sessions.endAllOf(id);
-    web.audit.record(actorOf(c), 'user.update', `user:${u.username}`, [b.role && `role ${b.role}`, b.password && 'password reset', b.disabled !== undefined && (b.disabled ? 'disabled' : 'enabled')].filter(Boolean).join(', '));
+    const { tokensRevoked: _t, ...u } = await web.users.update(actorOf(c), c.req.param('id')!, b);
     return c.json(u);
   });
   api.route({ method: 'delete', path: '/users/:id', summary: 'Remove a user', tag: 'users', roles: ['admin'], status: 204 }, (c) => {
-    const id = c.req.param('id')!;
-    if (id === c.get('viewer')!.user.id) throw new AppError('conflict', 'You cannot remove your own account');
-    const u = web.users.get(id);
-    web.users.delete(id);
-    web.audit.record(actorOf(c), 'user.delete', `user:${u.username}`);
+    web.users.delete(actorOf(c), c.req.param('id')!);
     return c.body(null, 204);
   });
   api.route({ method: 'get', path: '/tokens', summary: 'API tokens (yours; an admin sees all)', tag: 'tokens', roles: 'any', response: z.array(s.tokenResponse) }, (c) => {
@@ -244,16 +214,13 @@ export function apiRoutes(web: WebDomain, _live: Live, _limiter: RateLimiter) {
     return c.json(web.tokens.list(isRole(v, 'admin') ? undefined : v.user.id));
   });
   api.route({ method: 'post', path: '/tokens', summary: 'Create an API token for yourself; the token is returned only now', tag: 'tokens', roles: 'any', body: s.tokenCreateSchema, response: s.tokenCreated, status: 201 }, (c, b) => {
-    const created = web.tokens.create(c.get('viewer')!.user.id, b.name);
-    web.audit.record(actorOf(c), 'token.create', `token:${created.info.prefix}`, created.info.name);
-    return c.json(created, 201);
+    return c.json(web.tokens.create(actorOf(c), c.get('viewer')!.user.id, b.name), 201);
   });
   api.route({ method: 'delete', path: '/tokens/:id', summary: 'Revoke an API token', tag: 'tokens', roles: 'any', status: 204 }, (c) => {
     const v = c.get('viewer')!;
     const t = web.tokens.get(c.req.param('id')!);
     if (!isRole(v, 'admin') && t.userId !== v.user.id) throw new AppError('not_found', `API token ${t.id} does not exist`);
-    web.tokens.revoke(t.id);
-    web.audit.record(actorOf(c), 'token.revoke', `token:${t.prefix}`, t.name);
+    web.tokens.revoke(actorOf(c), t.id);
     return c.body(null, 204);
   });
   api.route(

@@ -8,13 +8,14 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { scenarios, settings } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
-import { parseScenario, validateScenario } from '../orchestrator/scenario/parse.ts';
+import type { Actor, AuditSink } from '../model/audit.ts';
+import { parseScenario, validateScenario } from './scenario/parse.ts';
 
 export const bundledDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'scenarios');
 
 export type LibraryScenario = typeof scenarios.$inferSelect;
 
-export function createLibrary(db: Db) {
+export function createLibrary(db: Db, audit: AuditSink) {
   const byId = (id: string) => db.select().from(scenarios).where(eq(scenarios.id, id)).get();
   return {
     /** Imports the bundled samples the first time; an admin may then edit or delete them like any other. */
@@ -44,23 +45,30 @@ export function createLibrary(db: Db) {
       return r;
     },
     /** Adds a scenario; throws AppError('invalid_input') with every problem located in the file. */
-    add(yaml: string, file = 'upload.yaml'): LibraryScenario {
+    add(actor: Actor, yaml: string, file = 'upload.yaml'): LibraryScenario {
       const s = parseScenario(yaml, file);
       if (db.select().from(scenarios).where(eq(scenarios.name, s.name)).get())
         throw new AppError('conflict', `A scenario named "${s.name}" is already in the library`, { hint: 'Edit that one, or change `name` in the file.', issues: [{ path: 'name', message: `"${s.name}" is taken` }] });
-      return db.insert(scenarios).values({ id: newId(), name: s.name, title: s.title, yaml, source: 'uploaded' }).returning().get();
+      const row = db.insert(scenarios).values({ id: newId(), name: s.name, title: s.title, yaml, source: 'uploaded' }).returning().get();
+      audit.record(actor, 'scenario.create', `scenario:${s.name}`);
+      return row;
     },
-    update(id: string, yaml: string): LibraryScenario {
+    count(): number {
+      return (db.$client.prepare('SELECT count(*) AS n FROM scenarios').get() as { n: number }).n;
+    },
+    update(actor: Actor, id: string, yaml: string): LibraryScenario {
       const current = this.get(id);
       const s = parseScenario(yaml, `${current.name}.yaml`);
       const other = db.select().from(scenarios).where(eq(scenarios.name, s.name)).get();
       if (other && other.id !== id) throw new AppError('conflict', `A scenario named "${s.name}" is already in the library`, { issues: [{ path: 'name', message: `"${s.name}" is taken` }] });
       db.update(scenarios).set({ name: s.name, title: s.title, yaml, updatedAt: new Date().toISOString() }).where(eq(scenarios.id, id)).run();
+      audit.record(actor, 'scenario.update', `scenario:${s.name}`);
       return this.get(id);
     },
-    delete(id: string): void {
-      this.get(id);
+    delete(actor: Actor, id: string): void {
+      const s = this.get(id);
       db.delete(scenarios).where(eq(scenarios.id, id)).run();
+      audit.record(actor, 'scenario.delete', `scenario:${s.name}`);
     },
   };
 }

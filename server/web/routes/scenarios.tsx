@@ -1,49 +1,31 @@
-// The scenario library pages: list and upload, check as you type (errors at their line), edit, and deploy
+// /scenarios, the scenario library: list and upload, check as you type (errors at their line), edit, and deploy
 // (platform, instances, optional trainee per instance, plan preview, start).
 import { Hono } from 'hono';
-import { AppError, isAppError } from '../errors.ts';
-import type { InputIssue } from '../model/issues.ts';
-import { createDeployment } from '../orchestrator/deployments.ts';
-import { allocationNeeds, planDeployment } from '../orchestrator/plan.ts';
-import type { Plan } from '../model/plan.ts';
-import { validateScenario } from '../orchestrator/scenario/parse.ts';
-import type { PlatformKind } from '../model/platform-kind.ts';
-import { DeployPage, ScenarioPage, ScenariosPage } from '../../views/pages/scenarios.tsx';
-import { PlanPreview, ScenarioCheck } from '../../views/partials/scenario.tsx';
-import { actorOf, type AppEnv, type Ctx, type WebDomain } from './context.ts';
-import { inBackground } from './deployments.tsx';
-import { errorsOf, formFields } from './forms.ts';
-import { allow } from './security.ts';
-import { deployInputSchema } from './schemas.ts';
+import { AppError, isAppError } from '../../errors.ts';
+import type { InputIssue } from '../../model/issues.ts';
+import type { Plan } from '../../model/plan.ts';
+import type { PlatformKind } from '../../model/platform-kind.ts';
+import { previewPlan } from '../../orchestrator/plan.ts';
+import { validateScenario } from '../../orchestrator/scenario/parse.ts';
+import { DeployPage, ScenarioPage, ScenariosPage } from '../../../views/pages/scenarios.tsx';
+import { PlanPreview, ScenarioCheck } from '../../../views/partials/scenario.tsx';
+import { actorOf, inBackground, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
+import { errorsOf, formFields } from '../forms.ts';
+import { deployInputSchema } from '../schemas.ts';
+import { allow } from '../security.ts';
 
-/** A plan as a fresh appliance would make it: pool subnets and VLANs are previews, nothing is reserved. */
-export function previewPlan(yaml: string, kind: PlatformKind, instances: number | undefined): Plan {
+/** A plan preview of a scenario's text; throws invalid_input with the scenario's problems. */
+export function previewOf(yaml: string, kind: PlatformKind, instances: number | undefined): Plan {
   const r = validateScenario(yaml);
   if (!r.scenario) throw new AppError('invalid_input', 'The scenario has problems; fix them first', { issues: r.issues });
-  const n = instances ?? r.scenario.instances;
-  const needs = allocationNeeds(r.scenario, kind, n);
-  const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
-  const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
-  return planDeployment({ deploymentId: 'preview', scenario: r.scenario, platform: kind, instances: n, allocations: { subnets, vlans } });
+  return previewPlan(r.scenario, kind, instances ?? r.scenario.instances);
 }
 
-/** Creates and starts a deployment; assignments are checked before anything is created. Shared with the API. */
+/** Creates a deployment and starts it in the background; shared with the API. */
 export function startDeployment(c: Ctx, web: WebDomain, input: { yaml: string; file: string; platform: string; instances?: number | undefined; assignments: Record<string, string> }) {
-  const instances = input.instances ?? validateScenario(input.yaml).scenario?.instances ?? 1;
-  const trainees = new Map(web.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => [u.id, u]));
-  const byInstance: Record<number, string> = {};
-  for (const [inst, userId] of Object.entries(input.assignments)) {
-    if (!userId) continue;
-    const i = Number(inst);
-    if (!Number.isInteger(i) || i < 1 || i > instances) throw new AppError('invalid_input', `Instance ${inst} does not exist; there are ${instances}`, { issues: [{ path: `assign.${inst}`, message: 'no such instance' }] });
-    if (!trainees.has(userId)) throw new AppError('invalid_input', `User ${userId} is not an active trainee`, { issues: [{ path: `assign.${inst}`, message: 'not a trainee' }] });
-    byInstance[i] = userId;
-  }
-  const { id, plan } = createDeployment(web, { yaml: input.yaml, file: input.file, platform: input.platform, ...(input.instances ? { instances: input.instances } : {}) });
-  if (Object.keys(byInstance).length > 0) web.assignments.assign(id, byInstance);
-  inBackground(web, id, () => web.runner.run(id));
-  web.audit.record(actorOf(c), 'deployment.create', `deployment:${id}`, `${plan.scenario} on ${input.platform}, ${plan.instances} instance(s)${Object.keys(byInstance).length ? `, ${Object.keys(byInstance).length} assigned` : ''}`);
-  return { id, plan };
+  const created = web.deployments.create(actorOf(c), { yaml: input.yaml, file: input.file, platform: input.platform, ...(input.instances ? { instances: input.instances } : {}), assignments: input.assignments });
+  inBackground(web, created.id, () => web.runner.run(created.id));
+  return created;
 }
 
 export function scenarioRoutes(web: WebDomain) {
@@ -53,15 +35,14 @@ export function scenarioRoutes(web: WebDomain) {
   const listPage = (c: Ctx, upload: { yaml: string; issues: InputIssue[]; message?: string | undefined } = { yaml: '', issues: [] }) =>
     c.render(<ScenariosPage rows={web.library.list()} csrf={c.get('csrf')} upload={upload} />, { title: 'Scenarios' });
 
-  app.get('/scenarios', staff, (c) => listPage(c));
+  app.get('/', staff, (c) => listPage(c));
 
-  app.post('/scenarios', staff, async (c) => {
+  app.post('/', staff, async (c) => {
     const fields = await formFields(c);
     const yaml = fields.file?.trim() ? fields.file : (fields.yaml ?? '');
     if (!yaml.trim()) return (c.status(422), listPage(c, { yaml: '', issues: [], message: 'Choose a file or paste a scenario.' }));
     try {
-      const s = web.library.add(yaml, 'upload.yaml');
-      web.audit.record(actorOf(c), 'scenario.create', `scenario:${s.name}`);
+      const s = web.library.add(actorOf(c), yaml, 'upload.yaml');
       return c.redirect(`/scenarios/${s.id}`, 303);
     } catch (e) {
       if (!isAppError(e) || (e.code !== 'invalid_input' && e.code !== 'conflict')) throw e;
@@ -71,7 +52,7 @@ export function scenarioRoutes(web: WebDomain) {
   });
 
   // Checked as the user types: the summary, or every problem at its line.
-  app.post('/scenarios/check', staff, async (c) => {
+  app.post('/check', staff, async (c) => {
     const yaml = (await formFields(c)).yaml ?? '';
     const r = yaml.trim() ? validateScenario(yaml, 'scenario.yaml') : { issues: [], scenario: undefined };
     return c.html(<ScenarioCheck yaml={yaml} scenario={r.scenario} issues={r.issues} />);
@@ -87,14 +68,13 @@ export function scenarioRoutes(web: WebDomain) {
     );
   };
 
-  app.get('/scenarios/:id', staff, (c) => scenarioPage(c, c.req.param('id')));
+  app.get('/:id', staff, (c) => scenarioPage(c, c.req.param('id')));
 
-  app.post('/scenarios/:id', staff, async (c) => {
+  app.post('/:id', staff, async (c) => {
     const id = c.req.param('id');
     const yaml = (await formFields(c)).yaml ?? '';
     try {
-      const s = web.library.update(id, yaml);
-      web.audit.record(actorOf(c), 'scenario.update', `scenario:${s.name}`);
+      web.library.update(actorOf(c), id, yaml);
       return c.redirect(`/scenarios/${id}?saved=1`, 303);
     } catch (e) {
       if (!isAppError(e) || (e.code !== 'invalid_input' && e.code !== 'conflict')) throw e;
@@ -103,16 +83,15 @@ export function scenarioRoutes(web: WebDomain) {
     }
   });
 
-  app.post('/scenarios/:id/delete', staff, (c) => {
-    const s = web.library.get(c.req.param('id'));
-    web.library.delete(s.id);
-    web.audit.record(actorOf(c), 'scenario.delete', `scenario:${s.name}`);
+  app.post('/:id/delete', staff, (c) => {
+    web.library.delete(actorOf(c), c.req.param('id'));
     return c.redirect('/scenarios', 303);
   });
 
   const trainees = () => web.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => ({ id: u.id, username: u.username }));
   const platformOptions = () => web.platforms.list().map((p) => ({ value: p.id, label: `${p.name} (${p.kind})` }));
   const assignmentsOf = (fields: Record<string, string>) => Object.fromEntries(Object.entries(fields).filter(([k, v]) => k.startsWith('assign.') && v).map(([k, v]) => [k.slice(7), v]));
+  const kindOf = (platformId: string | undefined) => web.platforms.list().find((p) => p.id === platformId)?.kind ?? 'simulator';
 
   const deployPage = (c: Ctx, id: string, fields: Record<string, string>, errors: Record<string, string> = {}, message?: string) => {
     const s = web.library.get(id);
@@ -124,8 +103,7 @@ export function scenarioRoutes(web: WebDomain) {
     let plan: Plan | undefined;
     let planError: string | undefined;
     try {
-      const kind = web.platforms.list().find((p) => p.id === platformId)?.kind ?? 'simulator';
-      plan = previewPlan(s.yaml, kind, Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances);
+      plan = previewPlan(scenario, kindOf(platformId), Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances);
     } catch (e) {
       planError = e instanceof Error ? e.message : String(e);
     }
@@ -148,22 +126,21 @@ export function scenarioRoutes(web: WebDomain) {
     );
   };
 
-  app.get('/scenarios/:id/deploy', staff, (c) => deployPage(c, c.req.param('id'), {}));
+  app.get('/:id/deploy', staff, (c) => deployPage(c, c.req.param('id'), {}));
 
-  app.post('/scenarios/:id/plan', staff, async (c) => {
+  app.post('/:id/plan', staff, async (c) => {
     const s = web.library.get(c.req.param('id'));
     const fields = await formFields(c);
-    const kind = web.platforms.list().find((p) => p.id === fields.platform)?.kind ?? 'simulator';
     const n = Number(fields.instances);
     try {
-      const plan = previewPlan(s.yaml, kind, Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined);
+      const plan = previewOf(s.yaml, kindOf(fields.platform), Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined);
       return c.html(<PlanPreview plan={plan} trainees={trainees()} assignments={assignmentsOf(fields)} />);
     } catch (e) {
       return c.html(<PlanPreview error={e instanceof Error ? e.message : String(e)} trainees={[]} assignments={{}} />);
     }
   });
 
-  app.post('/scenarios/:id/deploy', staff, async (c) => {
+  app.post('/:id/deploy', staff, async (c) => {
     const id = c.req.param('id');
     const s = web.library.get(id);
     const fields = await formFields(c);

@@ -1,15 +1,15 @@
-// Settings: platforms (secrets kept unless a new one is typed), pools, users, API tokens, audit log, HTTPS certificate.
+// /settings: platforms (secrets kept unless a new one is typed), pools, users, API tokens, audit log, HTTPS certificate.
 import { Hono } from 'hono';
-import { AppError, isAppError } from '../errors.ts';
-import type { PlatformKind } from '../model/platform-kind.ts';
-import { AuditTab, PlatformEditTab, PlatformsTab, PoolsTab, TlsTab, TokensTab, UsersTab } from '../../views/pages/settings.tsx';
-import { ConnectionReportView } from '../../views/partials/connection-report.tsx';
-import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from './context.ts';
-import { emptyForm, formFields, formFromError, parseFields, type FormState } from './forms.ts';
-import { configFromFields, fieldsFromConfig, platformKindForms, probePlatform } from './platform-form.ts';
-import { mountPoolRoutes } from './pool-routes.ts';
-import { allow } from './security.ts';
-import { platformNameSchema, tokenCreateSchema, userCreateSchema, userUpdateSchema } from './schemas.ts';
+import { AppError, isAppError } from '../../errors.ts';
+import type { PlatformKind } from '../../model/platform-kind.ts';
+import { AuditTab, PlatformEditTab, PlatformsTab, PoolsTab, TlsTab, TokensTab, UsersTab } from '../../../views/pages/settings.tsx';
+import { ConnectionReportView } from '../../../views/partials/connection-report.tsx';
+import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
+import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
+import { configFromFields, fieldsFromConfig, platformKindForms } from '../platform-fields.ts';
+import { mountPoolForms } from '../pool-forms.ts';
+import { platformNameSchema, tokenCreateSchema, userCreateSchema, userUpdateSchema } from '../schemas.ts';
+import { allow } from '../security.ts';
 
 const prefixConfigErrors = (form: FormState): FormState => ({
   ...form,
@@ -20,14 +20,14 @@ export function settingsRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();
   const admin = allow('admin');
 
-  app.get('/settings', admin, (c) => c.redirect('/settings/platforms', 303));
+  app.get('/', admin, (c) => c.redirect('/settings/platforms', 303));
 
   // ------------------------------------------------------------------------------------------------ platforms
   const platformsPage = (c: Ctx, kind: string, form: FormState = emptyForm) => {
     const kinds = platformKindForms();
     return c.render(<PlatformsTab platforms={web.platforms.list()} kinds={kinds} selected={kinds.some((k) => k.kind === kind) ? kind : 'simulator'} form={form} csrf={c.get('csrf')} />, { title: 'Platforms' });
   };
-  app.get('/settings/platforms', admin, (c) => platformsPage(c, c.req.query('kind') ?? 'simulator'));
+  app.get('/platforms', admin, (c) => platformsPage(c, c.req.query('kind') ?? 'simulator'));
 
   const readNew = (fields: Record<string, string>) => {
     const kind = (platformKindForms().some((k) => k.kind === fields.kind) ? fields.kind : 'simulator') as PlatformKind;
@@ -37,23 +37,21 @@ export function settingsRoutes(web: WebDomain) {
     return { kind, config, errors, name: name.success ? name.data : '', secret: fields.secret || undefined };
   };
 
-  app.post('/settings/platforms', admin, async (c) => {
+  app.post('/platforms', admin, async (c) => {
     const fields = await formFields(c);
     const f = readNew(fields);
     if (Object.keys(f.errors).length > 0) return (c.status(422), platformsPage(c, f.kind, { values: { ...fields, secret: undefined }, errors: f.errors }));
     try {
-      const p = web.platforms.add({ name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
-      web.audit.record(actorOf(c), 'platform.create', `platform:${p.name}`, p.kind);
+      web.platforms.add(actorOf(c), { name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
     } catch (e) {
       return (c.status(422), platformsPage(c, f.kind, prefixConfigErrors(formFromError(e, fields, ['secret']))));
     }
     return c.redirect('/settings/platforms', 303);
   });
 
-  app.post('/settings/platforms/test', admin, async (c) => {
+  app.post('/platforms/test', admin, async (c) => {
     const f = readNew(await formFields(c));
-    const report = await probePlatform(web, f.kind, f.config, f.secret);
-    web.audit.record(actorOf(c), 'platform.test', `platform:${f.name || '(new)'}`, report.ok ? 'ok' : 'failed');
+    const report = await web.platforms.probe(actorOf(c), { kind: f.kind, name: f.name, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
     return c.html(<ConnectionReportView report={report} />);
   });
 
@@ -63,9 +61,9 @@ export function settingsRoutes(web: WebDomain) {
     if (!kind) throw new AppError('conflict', `The ${platform.kind} driver is not available in this version`, { hint: 'The platform is kept; it cannot be edited here.' });
     return c.render(<PlatformEditTab platform={platform} kind={kind} form={form ?? { values: fieldsFromConfig(platform.config), errors: {} }} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} builtIn={web.platforms.isBuiltIn(platform)} />, { title: platform.name });
   };
-  app.get('/settings/platforms/:id', admin, (c) => editPage(c, c.req.param('id')));
+  app.get('/platforms/:id', admin, (c) => editPage(c, c.req.param('id')));
 
-  app.post('/settings/platforms/:id', admin, async (c) => {
+  app.post('/platforms/:id', admin, async (c) => {
     const id = c.req.param('id');
     const platform = web.platforms.get(id);
     const fields = await formFields(c);
@@ -73,22 +71,20 @@ export function settingsRoutes(web: WebDomain) {
     if (Object.keys(errors).length > 0) return (c.status(422), editPage(c, id, { values: { ...fields, secret: undefined }, errors }));
     try {
       // The stored secret stays unless a new one was typed.
-      web.platforms.update(platform.id, { config, ...(fields.secret ? { secret: fields.secret } : {}) });
+      web.platforms.update(actorOf(c), platform.id, { config, ...(fields.secret ? { secret: fields.secret } : {}) });
     } catch (e) {
       return (c.status(422), editPage(c, id, prefixConfigErrors(formFromError(e, fields, ['secret']))));
     }
-    web.audit.record(actorOf(c), 'platform.update', `platform:${platform.name}`, fields.secret ? 'secret replaced' : 'secret kept');
     return c.redirect(`/settings/platforms/${platform.id}?saved=1`, 303);
   });
 
-  app.post('/settings/platforms/:id/delete', admin, async (c) => {
+  app.post('/platforms/:id/delete', admin, async (c) => {
     const id = c.req.param('id');
     const fields = await formFields(c);
     const refused = (status: 409 | 422, message: string) => (c.status(status), editPage(c, id, { values: fieldsFromConfig(web.platforms.get(id).config), errors: {}, message }));
     if (fields.confirm !== 'yes') return refused(422, 'Tick the box to confirm the removal.');
     try {
-      const { platform, destroyedDeployments } = web.platforms.remove(id);
-      web.audit.record(actorOf(c), 'platform.delete', `platform:${platform.name}`, `${destroyedDeployments} destroyed deployment record(s) removed`);
+      web.platforms.remove(actorOf(c), id);
     } catch (e) {
       if (!isAppError(e) || e.code !== 'conflict') throw e;
       return refused(409, e.hint ? `${e.message}. ${e.hint}` : e.message);
@@ -96,44 +92,38 @@ export function settingsRoutes(web: WebDomain) {
     return c.redirect('/settings/platforms', 303);
   });
 
-  app.post('/settings/platforms/:id/test', admin, async (c) => {
+  app.post('/platforms/:id/test', admin, async (c) => {
     const platform = web.platforms.get(c.req.param('id'));
     const fields = await formFields(c);
     const { config } = configFromFields(platform.kind, fields);
-    const report = await probePlatform(web, platform.kind, config, fields.secret || undefined, platform.id);
-    web.audit.record(actorOf(c), 'platform.test', `platform:${platform.name}`, report.ok ? 'ok' : 'failed');
+    const report = await web.platforms.probe(actorOf(c), { kind: platform.kind, name: platform.name, config, ...(fields.secret ? { secret: fields.secret } : {}), existingId: platform.id });
     return c.html(<ConnectionReportView report={report} />);
   });
 
   // ------------------------------------------------------------------------------------------------ pools
   const poolsPage = (c: Ctx, cidrForm: FormState = emptyForm, vlanForm: FormState = emptyForm) =>
     c.render(<PoolsTab csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title: 'Pools' });
-  app.get('/settings/pools', admin, (c) => poolsPage(c));
-  mountPoolRoutes(app, web, '/settings/pools', admin, poolsPage);
+  app.get('/pools', admin, (c) => poolsPage(c));
+  mountPoolForms(app, web, '/settings/pools', admin, poolsPage);
 
   // ------------------------------------------------------------------------------------------------ users
   const usersPage = (c: Ctx, form: FormState = emptyForm) => c.render(<UsersTab users={web.users.list()} form={form} csrf={c.get('csrf')} selfId={c.get('viewer')!.user.id} />, { title: 'Users' });
-  app.get('/settings/users', admin, (c) => usersPage(c));
-  app.post('/settings/users', admin, async (c) => {
+  app.get('/users', admin, (c) => usersPage(c));
+  app.post('/users', admin, async (c) => {
     const fields = await formFields(c);
     const parsed = parseFields(userCreateSchema, fields, ['password']);
     if ('form' in parsed) return (c.status(422), usersPage(c, parsed.form));
     try {
-      const u = await web.users.create(parsed.data);
-      web.audit.record(actorOf(c), 'user.create', `user:${u.username}`, u.role);
+      await web.users.create(actorOf(c), parsed.data);
     } catch (e) {
       return (c.status(422), usersPage(c, formFromError(e, fields, ['password'])));
     }
     return c.redirect('/settings/users', 303);
   });
-  app.post('/settings/users/:id', admin, async (c) => {
-    const id = c.req.param('id');
-    if (id === c.get('viewer')!.user.id) throw new AppError('conflict', 'Change your own account from another admin account', { hint: 'This keeps at least one admin able to sign in.' });
+  app.post('/users/:id', admin, async (c) => {
     const parsed = userUpdateSchema.safeParse(await formFields(c));
     if (!parsed.success) throw new AppError('invalid_input', `Invalid change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const u = await web.users.update(id, parsed.data);
-    if (parsed.data.password || parsed.data.disabled) web.sessions.endAllOf(id);
-    web.audit.record(actorOf(c), 'user.update', `user:${u.username}`, [parsed.data.role && `role ${parsed.data.role}`, parsed.data.password && 'password reset', parsed.data.disabled !== undefined && (parsed.data.disabled ? 'disabled' : 'enabled')].filter(Boolean).join(', '));
+    await web.users.update(actorOf(c), c.req.param('id'), parsed.data);
     return c.redirect('/settings/users', 303);
   });
 
@@ -144,27 +134,25 @@ export function settingsRoutes(web: WebDomain) {
     const adminView = isRole(viewer, 'admin');
     return c.render(<TokensTab tokens={web.tokens.list(adminView ? undefined : viewer.user.id)} created={created} form={form} csrf={c.get('csrf')} admin={adminView} serverUrl={serverUrl(c)} />, { title: 'API tokens' });
   };
-  app.get('/settings/tokens', allow(), (c) => tokensPage(c));
-  app.post('/settings/tokens', allow(), async (c) => {
+  app.get('/tokens', allow(), (c) => tokensPage(c));
+  app.post('/tokens', allow(), async (c) => {
     const fields = await formFields(c);
     const parsed = parseFields(tokenCreateSchema, fields);
     if ('form' in parsed) return (c.status(422), tokensPage(c, undefined, parsed.form));
-    const { token, info } = web.tokens.create(c.get('viewer')!.user.id, parsed.data.name);
-    web.audit.record(actorOf(c), 'token.create', `token:${info.prefix}`, info.name);
+    const { token } = web.tokens.create(actorOf(c), c.get('viewer')!.user.id, parsed.data.name);
     return tokensPage(c, token);
   });
-  app.post('/settings/tokens/:id/revoke', allow(), (c) => {
+  app.post('/tokens/:id/revoke', allow(), (c) => {
     const viewer = c.get('viewer')!;
     const t = web.tokens.get(c.req.param('id'));
     if (!isRole(viewer, 'admin') && t.userId !== viewer.user.id) throw new AppError('not_found', `API token ${t.id} does not exist`);
-    web.tokens.revoke(t.id);
-    web.audit.record(actorOf(c), 'token.revoke', `token:${t.prefix}`, t.name);
+    web.tokens.revoke(actorOf(c), t.id);
     return c.redirect('/settings/tokens', 303);
   });
 
   // ------------------------------------------------------------------------------------------------ audit, HTTPS
   const auditPage = 100;
-  app.get('/settings/audit', admin, (c) => {
+  app.get('/audit', admin, (c) => {
     const raw = c.req.query('before');
     const before = raw === undefined ? undefined : Number(raw);
     if (before !== undefined && !(Number.isSafeInteger(before) && before > 0))
@@ -176,8 +164,8 @@ export function settingsRoutes(web: WebDomain) {
   });
 
   const tlsPage = (c: Ctx, form: FormState = emptyForm) => c.render(<TlsTab info={web.options.tls?.info()} form={form} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} />, { title: 'HTTPS' });
-  app.get('/settings/tls', admin, (c) => tlsPage(c));
-  app.post('/settings/tls', admin, async (c) => {
+  app.get('/tls', admin, (c) => tlsPage(c));
+  app.post('/tls', admin, async (c) => {
     const tls = web.options.tls;
     if (!tls) throw new AppError('conflict', 'This appliance serves plain HTTP', { hint: 'Start it with GLASSDOME_TLS=on to serve HTTPS.' });
     const fields = await formFields(c);
@@ -186,12 +174,11 @@ export function settingsRoutes(web: WebDomain) {
     if (!fields.key?.includes('PRIVATE KEY')) errors.key = 'choose a PEM private key file';
     if (Object.keys(errors).length > 0) return (c.status(422), tlsPage(c, { values: {}, errors }));
     try {
-      tls.replace(fields.cert!, fields.key!);
+      tls.replace(actorOf(c), fields.cert!, fields.key!);
     } catch (e) {
       if (!isAppError(e)) throw e;
       return (c.status(422), tlsPage(c, { values: {}, errors: {}, message: e.message }));
     }
-    web.audit.record(actorOf(c), 'tls.replace', 'certificate', tls.info().subject);
     return c.redirect('/settings/tls?saved=1', 303);
   });
 

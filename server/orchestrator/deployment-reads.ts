@@ -1,0 +1,135 @@
+// Reading deployments for the pages, the API, the live stream and the CLI: lean (prepared statements, rows as arrays)
+// and cached, because a page of a thousand-machine deployment reads five thousand steps. A plan never changes once
+// its deployment exists, so it is parsed once; steps and resources are reread only when the deployment changed.
+import type { Statement } from 'better-sqlite3';
+import type { Db } from '../db/client.ts';
+import { AppError } from '../errors.ts';
+import type { DeploymentSummary, DeploymentView, MachineStatus, ResourceView, StepView } from '../model/deployment.ts';
+import type { DeploymentEvent } from '../model/events.ts';
+import type { Plan } from '../model/plan.ts';
+import type { DeploymentState } from '../model/states.ts';
+
+type Cell = string | number | null;
+
+export function createDeploymentReads(db: Db) {
+  const c = db.$client;
+  const st = {
+    head: c.prepare<[string], Omit<DeploymentView, 'plan' | 'steps' | 'resources'>>(
+      'SELECT id, scenario_name AS scenarioName, scenario_file AS scenarioFile, platform_id AS platformId, instances, state, error, lease_owner AS leaseOwner, ' +
+        'lease_until AS leaseUntil, created_at AS createdAt, updated_at AS updatedAt, finished_at AS finishedAt FROM deployments WHERE id = ?',
+    ),
+    plan: c.prepare<[string], string>('SELECT plan FROM deployments WHERE id = ?').pluck(),
+    lastEvent: c.prepare<[string], number | null>('SELECT max(id) FROM events WHERE deployment_id = ?').pluck(),
+    // Rows as arrays: a thousand-machine deployment has five thousand steps, and row objects cost twice as much.
+    steps: c.prepare('SELECT key, kind, target, state, attempts, started_at, ended_at, error FROM steps WHERE deployment_id = ? ORDER BY key').raw(true) as Statement<[string], Cell[]>,
+    resources: c.prepare('SELECT key, kind, name, external_id, addresses, state, updated_at FROM resources WHERE deployment_id = ?').raw(true) as Statement<[string], Cell[]>,
+    list: c.prepare<[number], DeploymentSummary>(
+      'SELECT id, scenario_name AS scenarioName, platform_id AS platformId, instances, state, error, created_at AS createdAt, finished_at AS finishedAt FROM deployments ORDER BY created_at DESC LIMIT ?',
+    ),
+    machineCounts: c.prepare<[], { id: string; machines: number; ready: number | null }>(
+      "SELECT deployment_id AS id, count(*) AS machines, sum(state = 'done') AS ready FROM steps WHERE kind = 'ready' GROUP BY deployment_id",
+    ),
+    eventsAfter: c.prepare<[string, number, number], DeploymentEvent>(
+      'SELECT id, deployment_id AS deploymentId, at, type, step_key AS stepKey, message FROM events WHERE deployment_id = ? AND id > ? ORDER BY id LIMIT ?',
+    ),
+    latestEvents: c.prepare<[string, number], DeploymentEvent>(
+      'SELECT id, deployment_id AS deploymentId, at, type, step_key AS stepKey, message FROM events WHERE deployment_id = ? ORDER BY id DESC LIMIT ?',
+    ),
+  };
+  const plans = new Map<string, Plan>();
+  const views = new Map<string, { version: string; view: DeploymentView }>();
+
+  return {
+    /** A deployment with its plan, steps and resources; not_found when it does not exist. */
+    get(id: string): DeploymentView {
+      const head = st.head.get(id);
+      if (!head) throw new AppError('not_found', `Deployment ${id} does not exist`, { hint: 'List deployments with `glassdome list` or on the Deployments page.' });
+      const d = { ...head, state: head.state as DeploymentState };
+      // Every step and resource change is followed by an event, so the newest event id (with the deployment's own
+      // state) names a version of its steps and resources: reads of an unchanged deployment reuse the last one.
+      const version = `${st.lastEvent.get(id) ?? 0}|${d.state}|${d.updatedAt}`;
+      const cached = views.get(id);
+      if (cached && cached.version === version) return { ...cached.view, ...d };
+      let plan = plans.get(id);
+      if (plan) plans.delete(id);
+      else plan = JSON.parse(st.plan.get(id)!) as Plan;
+      plans.set(id, plan);
+      if (plans.size > 32) plans.delete(plans.keys().next().value!);
+      const steps = st.steps.all(id).map(
+        (r): StepView => ({ key: r[0] as string, kind: r[1] as string, target: r[2] as string, state: r[3] as StepView['state'], attempts: r[4] as number, startedAt: r[5] as string | null, endedAt: r[6] as string | null, error: r[7] as string | null }),
+      );
+      const resources = st.resources.all(id).map(
+        (r): ResourceView => ({ key: r[0] as string, kind: r[1] as string, name: r[2] as string, externalId: r[3] as string | null, addresses: r[4] ? (JSON.parse(r[4] as string) as string[]) : null, state: r[5] as string, updatedAt: r[6] as string }),
+      );
+      const view = { ...d, plan, steps, resources };
+      views.delete(id);
+      views.set(id, { version, view });
+      if (views.size > 8) views.delete(views.keys().next().value!);
+      return view;
+    },
+    /** Newest first. */
+    list(limit = 100): DeploymentSummary[] {
+      return st.list.all(limit).map((r) => ({ ...r, state: r.state as DeploymentState }));
+    },
+    /** Machines and ready machines per deployment, from the `ready` steps: one grouped query, no plan parsing. */
+    machineCounts(): Map<string, { machines: number; ready: number }> {
+      return new Map(st.machineCounts.all().map((r) => [r.id, { machines: r.machines, ready: r.ready ?? 0 }]));
+    },
+    lastEventId(id: string): number {
+      return st.lastEvent.get(id) ?? 0;
+    },
+    /** Events after `afterId`, oldest first (a reconnecting page replays these). */
+    eventsAfter(id: string, afterId: number, limit = 10_000): DeploymentEvent[] {
+      return st.eventsAfter.all(id, afterId, limit);
+    },
+    /** The newest `limit` events, newest first. */
+    latestEvents(id: string, limit: number): DeploymentEvent[] {
+      return st.latestEvents.all(id, limit);
+    },
+  };
+}
+
+export type DeploymentReads = ReturnType<typeof createDeploymentReads>;
+
+const stepOrder = ['network', 'create', 'start', 'address', 'ready'];
+
+/** Per machine: its steps in order, its platform id and addresses; what `status --json` and the pages show. */
+export function machineStatus(view: DeploymentView): MachineStatus[] {
+  const stepsByTarget = new Map<string, StepView[]>();
+  for (const s of view.steps) {
+    const list = stepsByTarget.get(s.target);
+    if (list) list.push(s);
+    else stepsByTarget.set(s.target, [s]);
+  }
+  const resourceOf = new Map(view.resources.map((r) => [r.key, r]));
+  return view.plan.machines.map((m) => {
+    const ms = (stepsByTarget.get(m.key) ?? []).sort((a, b) => stepOrder.indexOf(a.kind) - stepOrder.indexOf(b.kind));
+    const r = resourceOf.get(m.key);
+    const running = ms.find((s) => s.state === 'running');
+    const state =
+      r?.state === 'deleted'
+        ? 'destroyed'
+        : ms.some((s) => s.state === 'failed')
+          ? 'failed'
+          : ms.every((s) => s.state === 'done')
+            ? 'ready'
+            : running
+              ? running.kind
+              : ms.some((s) => s.state === 'skipped' || s.state === 'cancelled')
+                ? 'skipped'
+                : 'pending';
+    return {
+      key: m.key,
+      hostname: m.hostname,
+      instance: m.instance,
+      role: m.role,
+      os: m.os,
+      state,
+      platformId: r?.externalId ?? null,
+      resourceName: m.resourceName,
+      addresses: r?.state === 'deleted' ? [] : (r?.addresses ?? []),
+      plannedAddresses: m.nics.flatMap((n) => (n.ip ? [n.ip] : [])),
+      steps: ms.map((s) => ({ kind: s.kind, state: s.state, attempts: s.attempts, startedAt: s.startedAt, endedAt: s.endedAt, error: s.error })),
+    };
+  });
+}

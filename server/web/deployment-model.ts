@@ -1,0 +1,154 @@
+// What a viewer may see of a deployment, shaped for the pages, the live stream and the API: a trainee sees only
+// the instances assigned to them (machines, networks, addresses, events); everyone else sees all of it. No SQL here:
+// the domain's reads (orchestrator/deployment-reads.ts) do the reading and caching.
+import { AppError } from '../errors.ts';
+import type { DeploymentEvent } from '../model/events.ts';
+import { machineStatus } from '../orchestrator/deployment-reads.ts';
+import { machinePageSize, type DashboardRow, type DeploymentModel, type InstanceModel, type MachineModel, type NetworkModel } from '../../views/props.ts';
+import type { Viewer, WebDomain } from './context.ts';
+
+/** `all`, or the instance numbers a trainee may see. */
+export type Scope = 'all' | ReadonlySet<number>;
+
+export const scopeKey = (s: Scope) => (s === 'all' ? 'all' : [...s].sort((a, b) => a - b).join(','));
+export const inScope = (s: Scope, instance: number) => s === 'all' || s.has(instance);
+
+/** The viewer's scope in a deployment; a trainee with no instance in it gets not_found, as if it did not exist. */
+export function scopeFor(web: WebDomain, viewer: Viewer, deploymentId: string): Scope {
+  if (viewer.user.role !== 'trainee') return 'all';
+  const mine = web.assignments.instancesOf(viewer.user.id, deploymentId);
+  if (mine.length === 0) throw new AppError('not_found', `Deployment ${deploymentId} does not exist`);
+  return new Set(mine);
+}
+
+export function instanceOfStep(stepKey: string | null): number | undefined {
+  const m = stepKey ? /^(?:net:)?i(\d+)\./.exec(stepKey) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** An event as this scope may see it, or undefined. Deployment-wide messages show trainees only the state. */
+export function eventForScope(e: DeploymentEvent, scope: Scope): DeploymentEvent | undefined {
+  if (scope === 'all') return e;
+  const inst = instanceOfStep(e.stepKey);
+  if (inst !== undefined) return scope.has(inst) ? e : undefined;
+  if (e.type === 'deployment') return { ...e, message: e.message.split(':')[0]! };
+  return undefined;
+}
+
+/** Which machines a page shows: one instance, or a window of `limit` from `offset`. */
+export interface MachineWindow {
+  instance?: number | undefined;
+  offset?: number;
+  limit?: number;
+}
+
+export function deploymentModel(web: WebDomain, id: string, scope: Scope, window?: MachineWindow): DeploymentModel {
+  const view = web.deployments.get(id);
+  const assigned = web.assignments.ofDeployment(id);
+  const all: MachineModel[] = machineStatus(view)
+    .filter((m) => inScope(scope, m.instance))
+    .map((m) => ({ ...m, assignedTo: assigned.get(m.instance)?.username ?? null }));
+  const byInstance = new Map<number, InstanceModel>();
+  for (const m of all) {
+    const i = byInstance.get(m.instance) ?? { instance: m.instance, assignedTo: m.assignedTo, total: 0, ready: 0, failed: 0 };
+    i.total++;
+    if (m.state === 'ready') i.ready++;
+    if (m.state === 'failed') i.failed++;
+    byInstance.set(m.instance, i);
+  }
+  const inWindow = window?.instance !== undefined ? all.filter((m) => m.instance === window.instance) : all;
+  const offset = window?.offset ?? 0;
+  const machines = window ? inWindow.slice(offset, offset + (window.limit ?? machinePageSize)) : inWindow;
+  const stepState = new Map(view.steps.map((s) => [s.key, s.state]));
+  const deleted = new Set(view.resources.filter((r) => r.state === 'deleted').map((r) => r.key));
+  const networks: NetworkModel[] = view.plan.networks
+    .filter((n) => n.instance === 0 || inScope(scope, n.instance))
+    .map((n) => ({
+      key: n.key,
+      instance: n.instance,
+      name: n.name,
+      cidr: n.cidr,
+      gateway: n.gateway,
+      ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
+      internet: n.internet,
+      state: deleted.has(n.key) ? 'destroyed' : (stepState.get(`net:${n.key}`) ?? 'pending'),
+    }));
+  const visibleSteps = scope === 'all' ? view.steps : view.steps.filter((s) => {
+    const i = instanceOfStep(s.key);
+    return i === undefined || scope.has(i);
+  });
+  const platform = web.platforms.list().find((p) => p.id === view.platformId);
+  return {
+    head: {
+      id: view.id,
+      scenarioName: view.scenarioName,
+      platformId: view.platformId,
+      platformName: platform?.name ?? view.platformId,
+      platformKind: platform?.kind ?? 'simulator',
+      instances: view.instances,
+      state: view.state,
+      error: scope === 'all' ? view.error : null,
+      createdAt: view.createdAt,
+      finishedAt: view.finishedAt,
+    },
+    counts: {
+      stepsTotal: visibleSteps.length,
+      stepsDone: visibleSteps.filter((s) => s.state === 'done').length,
+      stepsFailed: visibleSteps.filter((s) => s.state === 'failed').length,
+      machinesTotal: all.length,
+      machinesReady: all.filter((m) => m.state === 'ready').length,
+      machinesFailed: all.filter((m) => m.state === 'failed').length,
+      machinesDestroyed: all.filter((m) => m.state === 'destroyed').length,
+    },
+    machines,
+    windowTotal: inWindow.length,
+    windowOffset: offset,
+    windowInstance: window?.instance,
+    instances: [...byInstance.values()].sort((a, b) => a.instance - b.instance),
+    networks,
+    plan: view.plan,
+    assigned,
+    lastEventId: web.deployments.lastEventId(id),
+  };
+}
+
+/** The latest `limit` events the scope may see, oldest first. */
+export function recentEvents(web: WebDomain, id: string, scope: Scope, limit = 200): DeploymentEvent[] {
+  return web.deployments
+    .latestEvents(id, scope === 'all' ? limit : limit * 20)
+    .map((e) => eventForScope(e, scope))
+    .filter((e): e is DeploymentEvent => e !== undefined)
+    .slice(0, limit)
+    .reverse();
+}
+
+/** Events after `afterId` the scope may see, oldest first (reconnects replay these). */
+export function eventsAfter(web: WebDomain, id: string, afterId: number, scope: Scope): DeploymentEvent[] {
+  return web.deployments
+    .eventsAfter(id, afterId)
+    .map((e) => eventForScope(e, scope))
+    .filter((e): e is DeploymentEvent => e !== undefined);
+}
+
+/** Deployments the viewer may see, newest first. */
+export function visibleDeployments(web: WebDomain, viewer: Viewer, limit = 100) {
+  const all = web.deployments.list(viewer.user.role === 'trainee' ? 10_000 : limit);
+  if (viewer.user.role !== 'trainee') return all;
+  const mine = new Set(web.assignments.deploymentsOf(viewer.user.id));
+  return all.filter((d) => mine.has(d.id)).slice(0, limit);
+}
+
+/** The rows of the dashboard and the deployments list. A trainee's counts are of their own instances only. */
+export function deploymentRows(web: WebDomain, viewer: Viewer, limit = 100): DashboardRow[] {
+  const names = new Map(web.platforms.list().map((p) => [p.id, p.name]));
+  const visible = visibleDeployments(web, viewer, limit);
+  const counts = viewer.user.role === 'trainee' ? undefined : web.deployments.machineCounts();
+  return visible.map((d) => {
+    let c = counts?.get(d.id);
+    if (!counts) {
+      const m = deploymentModel(web, d.id, scopeFor(web, viewer, d.id));
+      c = { machines: m.counts.machinesTotal, ready: m.counts.machinesReady };
+    }
+    return { ...d, platformName: names.get(d.platformId) ?? d.platformId, machines: c?.machines ?? 0, ready: c?.ready ?? 0 };
+  });
+}

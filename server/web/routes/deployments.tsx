@@ -1,0 +1,89 @@
+// /deployments: the list, a deployment's page and its live stream, its actions (cancel, retry, destroy), its topology,
+// and its machines (routes/machines.tsx, mounted under /deployments/:id/machines). Long work never blocks a request:
+// an action starts in the background and the page follows it over SSE.
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { AppError } from '../../errors.ts';
+import type { DeploymentState } from '../../model/states.ts';
+import { DeploymentsPage } from '../../../views/pages/dashboard.tsx';
+import { DeploymentPage } from '../../../views/pages/deployment.tsx';
+import { TopologyPage } from '../../../views/pages/topology.tsx';
+import { machinePageSize } from '../../../views/props.ts';
+import { actorOf, inBackground, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
+import { deploymentModel, deploymentRows, recentEvents, scopeFor, type MachineWindow } from '../deployment-model.ts';
+import { formFields } from '../forms.ts';
+import { holdOpen, type Live, type LiveMessage } from '../live.tsx';
+import { allow } from '../security.ts';
+import { topologyOf } from '../topology-layout.ts';
+import { machineRoutes } from './machines.tsx';
+
+/** The machines a page shows, from ?instance= and ?offset=. */
+function machineWindow(c: Ctx): MachineWindow {
+  const instance = Number(c.req.query('instance'));
+  const offset = Number(c.req.query('offset'));
+  return { ...(Number.isInteger(instance) && instance > 0 ? { instance } : {}), offset: Number.isInteger(offset) && offset > 0 ? offset : 0, limit: machinePageSize };
+}
+
+export type DeploymentAction = 'cancel' | 'retry' | 'destroy';
+
+/** Starts an action in the background after the domain has checked (and recorded) it; shared with the API. */
+export function startAction(c: Ctx, web: WebDomain, action: DeploymentAction, id: string): void {
+  const done: Promise<DeploymentState> = web.deployments[action](actorOf(c), id);
+  inBackground(web, id, () => done);
+}
+
+export function deploymentRoutes(web: WebDomain, live: Live) {
+  const app = new Hono<AppEnv>();
+
+  app.get('/', allow(), (c) => {
+    const viewer = c.get('viewer')!;
+    return c.render(<DeploymentsPage rows={deploymentRows(web, viewer, 500)} role={viewer.user.role} />, { title: 'Deployments' });
+  });
+
+  app.get('/:id', allow(), (c) => {
+    const id = c.req.param('id');
+    const scope = scopeFor(web, c.get('viewer')!, id);
+    const model = deploymentModel(web, id, scope, machineWindow(c));
+    return c.render(<DeploymentPage model={model} log={recentEvents(web, id, scope)} csrf={c.get('csrf')} canManage={isRole(c.get('viewer'), 'admin', 'instructor')} />, { title: `Deployment ${id}` });
+  });
+
+  app.get('/:id/live', allow(), (c) => {
+    const id = c.req.param('id');
+    const viewer = c.get('viewer')!;
+    const scope = scopeFor(web, viewer, id);
+    // A reconnecting EventSource sends Last-Event-ID; a fresh page passes the id it was rendered at.
+    const after = Number(c.req.header('Last-Event-ID') ?? c.req.query('after') ?? 0) || 0;
+    c.header('X-Accel-Buffering', 'no');
+    return streamSSE(c, async (stream) => {
+      let queue = Promise.resolve();
+      const send = (m: LiveMessage) => {
+        queue = queue.then(() => stream.writeSSE({ id: String(m.id), event: m.event, data: m.data })).catch(() => undefined);
+      };
+      const stop = await live.follow(id, after, { scope, window: machineWindow(c), canManage: isRole(viewer, 'admin', 'instructor'), csrf: c.get('csrf'), send });
+      await holdOpen(stream, stop);
+    });
+  });
+
+  for (const action of ['cancel', 'retry', 'destroy'] as const) {
+    app.post(`/:id/${action}`, allow('admin', 'instructor'), async (c) => {
+      const id = c.req.param('id');
+      if (action === 'destroy') {
+        const fields = await formFields(c);
+        if (fields.confirm?.trim() !== id) throw new AppError('invalid_input', `Type the deployment id ${id} to confirm destroying it`, { issues: [{ path: 'confirm', message: `type ${id}` }] });
+      }
+      startAction(c, web, action, id);
+      return c.redirect(`/deployments/${id}`, 303);
+    });
+  }
+
+  app.get('/:id/topology', allow(), (c) => {
+    const id = c.req.param('id');
+    const scope = scopeFor(web, c.get('viewer')!, id);
+    const model = deploymentModel(web, id, scope);
+    return c.render(<TopologyPage head={model.head} instances={topologyOf(model)} />, { title: `Topology ${id}` });
+  });
+
+  app.route('/:id/machines', machineRoutes(web));
+
+  return app;
+}
