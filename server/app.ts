@@ -25,7 +25,14 @@ export function createApp(services: Services, options: WebOptions = {}) {
   if (web.setup.isComplete()) web.library.seedBundled();
 
   const app = new Hono<AppEnv>();
-  app.use(clientIp(), securityHeaders(options.secure === true), layoutRenderer(), authenticate(web), setupGate(web), csrfProtection());
+  app.use(
+    clientIp(),
+    securityHeaders(options.secure === true),
+    layoutRenderer(),
+    authenticate(web),
+    setupGate(web),
+    csrfProtection(),
+  );
 
   app.get('/healthz', open(), (c) => c.json({ ok: true, setup: web.setup.isComplete() }));
   app.route('/static', staticRoutes());

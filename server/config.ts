@@ -41,10 +41,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = configSchema.safeParse(picked);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    throw new AppError('invalid_input', `Invalid environment: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
-      issues,
-      hint: 'Fix or unset the GLASSDOME_* variables named above.',
-    });
+    throw new AppError(
+      'invalid_input',
+      `Invalid environment: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      {
+        issues,
+        hint: 'Fix or unset the GLASSDOME_* variables named above.',
+      },
+    );
   }
   const c = parsed.data;
   const dataDir = path.resolve(c.GLASSDOME_DATA_DIR);
@@ -57,6 +61,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: c.GLASSDOME_LEASE_SEC * 1000,
     tls: c.GLASSDOME_TLS === 'auto' ? !loopback.has(c.GLASSDOME_HOST) : c.GLASSDOME_TLS === 'on',
     ...(c.GLASSDOME_HTTP_PORT === undefined ? {} : { httpPort: c.GLASSDOME_HTTP_PORT }),
-    remote: { ...(c.GLASSDOME_SERVER ? { server: c.GLASSDOME_SERVER } : {}), ...(c.GLASSDOME_TOKEN ? { token: c.GLASSDOME_TOKEN } : {}) },
+    remote: {
+      ...(c.GLASSDOME_SERVER ? { server: c.GLASSDOME_SERVER } : {}),
+      ...(c.GLASSDOME_TOKEN ? { token: c.GLASSDOME_TOKEN } : {}),
+    },
   };
 }

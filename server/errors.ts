@@ -22,7 +22,11 @@ export class AppError extends Error {
   readonly hint?: string;
   readonly issues?: InputIssue[];
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; issues?: InputIssue[] } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; cause?: unknown; issues?: InputIssue[] } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;

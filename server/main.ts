@@ -13,7 +13,8 @@ import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCe
 const config = loadConfig();
 const services = createServices({ config });
 const resumed = services.runner.resumeInterrupted();
-if (resumed.length > 0) console.log(`glassdome: resuming ${resumed.length} interrupted deployment(s): ${resumed.join(', ')}`);
+if (resumed.length > 0)
+  console.log(`glassdome: resuming ${resumed.length} interrupted deployment(s): ${resumed.join(', ')}`);
 // Processes that die leave their deployments behind: look for them again once their claims have expired.
 const sweep = setInterval(() => services.runner.resumeInterrupted(), 30_000);
 sweep.unref();
@@ -36,9 +37,15 @@ function sweepSessions(app: ReturnType<typeof createApp>) {
 let port = config.port;
 if (config.tls) {
   const pem = await loadOrCreateCertificate(config.dataDir);
-  if (pem.created) console.log(`glassdome: generated a self-signed certificate in ${config.dataDir}/tls (upload your own in Settings > HTTPS)`);
+  if (pem.created)
+    console.log(
+      `glassdome: generated a self-signed certificate in ${config.dataDir}/tls (upload your own in Settings > HTTPS)`,
+    );
   const httpsServer = https.createServer({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-  const app = createApp(services, { secure: true, tls: createTlsControl(config.dataDir, httpsServer, pem, services.audit) });
+  const app = createApp(services, {
+    secure: true,
+    tls: createTlsControl(config.dataDir, httpsServer, pem, services.audit),
+  });
   sweepSessions(app);
   httpsServer.on('request', getRequestListener(app.fetch));
   const redirect = createRedirectServer(() => port, config.host);
@@ -47,10 +54,16 @@ if (config.tls) {
     port = (front.address() as AddressInfo).port;
     console.log(`glassdome: serving https://${config.host}:${port} (data in ${config.dataDir})`);
   });
-  closers.push(() => front.close(), () => httpsServer.close(), () => redirect.close());
+  closers.push(
+    () => front.close(),
+    () => httpsServer.close(),
+    () => redirect.close(),
+  );
   if (config.httpPort !== undefined) {
     const plain = createRedirectServer(() => port, config.host);
-    plain.listen(config.httpPort, config.host, () => console.log(`glassdome: redirecting http://${config.host}:${(plain.address() as AddressInfo).port} to HTTPS`));
+    plain.listen(config.httpPort, config.host, () =>
+      console.log(`glassdome: redirecting http://${config.host}:${(plain.address() as AddressInfo).port} to HTTPS`),
+    );
     closers.push(() => plain.close());
   }
 } else {
@@ -59,7 +72,9 @@ if (config.tls) {
   const server = http.createServer(getRequestListener(app.fetch));
   server.listen(config.port, config.host, () => {
     port = (server.address() as AddressInfo).port;
-    console.log(`glassdome: serving http://${config.host}:${port} (plain HTTP for development; data in ${config.dataDir})`);
+    console.log(
+      `glassdome: serving http://${config.host}:${port} (plain HTTP for development; data in ${config.dataDir})`,
+    );
   });
   closers.push(() => server.close());
 }

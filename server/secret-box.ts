@@ -17,17 +17,26 @@ export function createSecretBox(key: Buffer): SecretBox {
       const iv = crypto.randomBytes(12);
       const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
       const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-      return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+      return [
+        'v1',
+        iv.toString('base64url'),
+        cipher.getAuthTag().toString('base64url'),
+        body.toString('base64url'),
+      ].join('.');
     },
     open(sealed) {
       const [v, iv, tag, body] = sealed.split('.');
-      if (v !== 'v1' || !iv || !tag || body === undefined) throw new AppError('internal', 'A sealed secret is malformed');
+      if (v !== 'v1' || !iv || !tag || body === undefined)
+        throw new AppError('internal', 'A sealed secret is malformed');
       try {
         const decipher = crypto.createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
         decipher.setAuthTag(Buffer.from(tag, 'base64url'));
         return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
       } catch (cause) {
-        throw new AppError('internal', 'A sealed secret cannot be opened with this appliance key', { cause, hint: 'The key file in the data folder was replaced or the database copied from another appliance.' });
+        throw new AppError('internal', 'A sealed secret cannot be opened with this appliance key', {
+          cause,
+          hint: 'The key file in the data folder was replaced or the database copied from another appliance.',
+        });
       }
     },
   };

@@ -40,7 +40,12 @@ export function createServices(opts: ServiceOptions) {
   const assignments = createAssignments(db);
   const ipam = createIpam(db, audit);
   // An in-memory database (tests) gets no cache folder; the drivers fall back to a temporary one.
-  const platforms = createPlatformStore(db, box, audit, opts.db ? {} : { cacheDir: path.join(config.dataDir, 'cache') });
+  const platforms = createPlatformStore(
+    db,
+    box,
+    audit,
+    opts.db ? {} : { cacheDir: path.join(config.dataDir, 'cache') },
+  );
   const events = createEventBus(db);
   const runner = createRunner({ db, events, platforms, ipam, box, leaseMs: config.leaseMs, ...opts.runner });
   ipam.seedDefaults();

@@ -43,7 +43,10 @@ export function Layout({ title, viewer, csrf, children }: LayoutProps) {
       <body hx-headers={JSON.stringify({ 'X-CSRF-Token': csrf })}>
         <header class="top">
           <a class="brand" href="/">
-            <span class="logo" aria-hidden="true">◍</span> Glassdome
+            <span class="logo" aria-hidden="true">
+              ◍
+            </span>{' '}
+            Glassdome
           </a>
           {viewer ? (
             <nav>

@@ -47,7 +47,15 @@ export interface DeploymentHead {
 
 export interface DeploymentModel {
   head: DeploymentHead;
-  counts: { stepsTotal: number; stepsDone: number; stepsFailed: number; machinesTotal: number; machinesReady: number; machinesFailed: number; machinesDestroyed: number };
+  counts: {
+    stepsTotal: number;
+    stepsDone: number;
+    stepsFailed: number;
+    machinesTotal: number;
+    machinesReady: number;
+    machinesFailed: number;
+    machinesDestroyed: number;
+  };
   /** The machines of the window the page shows. */
   machines: MachineModel[];
   /** How many machines the window selects from (the page's "of N"), and where the window starts. */

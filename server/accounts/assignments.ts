@@ -13,13 +13,22 @@ export function createAssignments(db: Db) {
         const found = db.select({ id: users.id, role: users.role }).from(users).where(inArray(users.id, ids)).all();
         for (const id of ids) {
           const u = found.find((f) => f.id === id);
-          if (!u) throw new AppError('invalid_input', `User ${id} does not exist`, { issues: [{ path: 'assignments', message: `unknown user ${id}` }] });
-          if (u.role !== 'trainee') throw new AppError('invalid_input', `User ${id} is not a trainee`, { issues: [{ path: 'assignments', message: 'only trainees are assigned to instances' }] });
+          if (!u)
+            throw new AppError('invalid_input', `User ${id} does not exist`, {
+              issues: [{ path: 'assignments', message: `unknown user ${id}` }],
+            });
+          if (u.role !== 'trainee')
+            throw new AppError('invalid_input', `User ${id} is not a trainee`, {
+              issues: [{ path: 'assignments', message: 'only trainees are assigned to instances' }],
+            });
         }
       }
       db.$client.transaction(() => {
         db.delete(deploymentAssignments).where(eq(deploymentAssignments.deploymentId, deploymentId)).run();
-        for (const [instance, userId] of Object.entries(byInstance)) db.insert(deploymentAssignments).values({ deploymentId, instance: Number(instance), userId }).run();
+        for (const [instance, userId] of Object.entries(byInstance))
+          db.insert(deploymentAssignments)
+            .values({ deploymentId, instance: Number(instance), userId })
+            .run();
       })();
     },
     /** instance -> username for a deployment. */
@@ -43,7 +52,16 @@ export function createAssignments(db: Db) {
     },
     /** Deployment ids where the user has an instance. */
     deploymentsOf(userId: string): string[] {
-      return [...new Set(db.select({ d: deploymentAssignments.deploymentId }).from(deploymentAssignments).where(eq(deploymentAssignments.userId, userId)).all().map((r) => r.d))];
+      return [
+        ...new Set(
+          db
+            .select({ d: deploymentAssignments.deploymentId })
+            .from(deploymentAssignments)
+            .where(eq(deploymentAssignments.userId, userId))
+            .all()
+            .map((r) => r.d),
+        ),
+      ];
     },
   };
 }

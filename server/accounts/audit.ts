@@ -9,7 +9,17 @@ export type AuditEntry = typeof auditLog.$inferSelect;
 export function createAudit(db: Db): AuditSink & { list(limit?: number, before?: number): AuditEntry[] } {
   return {
     record(actor: Actor, action: string, target: string, detail = ''): void {
-      db.insert(auditLog).values({ userId: actor.userId, username: actor.username, ip: actor.ip, action, target, detail: detail.slice(0, 500), at: new Date().toISOString() }).run();
+      db.insert(auditLog)
+        .values({
+          userId: actor.userId,
+          username: actor.username,
+          ip: actor.ip,
+          action,
+          target,
+          detail: detail.slice(0, 500),
+          at: new Date().toISOString(),
+        })
+        .run();
     },
     /** Newest first; `before` pages back by id. */
     list(limit = 200, before?: number): AuditEntry[] {

@@ -23,7 +23,16 @@ export function createSessions(db: Db, audit: AuditSink) {
       const token = crypto.randomBytes(32).toString('base64url');
       const csrfToken = crypto.randomBytes(24).toString('base64url');
       const t = Date.now();
-      db.insert(sessions).values({ id: sha256(token), userId, csrfToken, ip, lastSeenAt: t, absoluteUntil: t + sessionLimits.absoluteMs }).run();
+      db.insert(sessions)
+        .values({
+          id: sha256(token),
+          userId,
+          csrfToken,
+          ip,
+          lastSeenAt: t,
+          absoluteUntil: t + sessionLimits.absoluteMs,
+        })
+        .run();
       return { token, csrfToken };
     },
     /** The signed-in user of a cookie value, or undefined when it is unknown, expired or the user is disabled. */
@@ -41,22 +50,35 @@ export function createSessions(db: Db, audit: AuditSink) {
         return undefined;
       }
       // Written at most once a minute: reads of a busy page stay reads.
-      if (t - row.s.lastSeenAt > 60_000) db.update(sessions).set({ lastSeenAt: t }).where(eq(sessions.id, row.s.id)).run();
+      if (t - row.s.lastSeenAt > 60_000)
+        db.update(sessions).set({ lastSeenAt: t }).where(eq(sessions.id, row.s.id)).run();
       return {
-        user: { id: row.u.id, username: row.u.username, role: row.u.role as Role, disabled: row.u.disabled, createdAt: row.u.createdAt },
+        user: {
+          id: row.u.id,
+          username: row.u.username,
+          role: row.u.role as Role,
+          disabled: row.u.disabled,
+          createdAt: row.u.createdAt,
+        },
         csrfToken: row.s.csrfToken,
       };
     },
     /** Sign-out: ends the session of this cookie value (recorded). */
     end(actor: Actor, token: string): void {
-      db.delete(sessions).where(eq(sessions.id, sha256(token))).run();
+      db.delete(sessions)
+        .where(eq(sessions.id, sha256(token)))
+        .run();
       audit.record(actor, 'logout', `user:${actor.username}`);
     },
     /** Signs a user out everywhere (password changed, account disabled), but for the session `keepToken`; returns how many ended. */
     endAllOf(userId: string, keepToken?: string): number {
       return db
         .delete(sessions)
-        .where(keepToken ? and(eq(sessions.userId, userId), ne(sessions.id, sha256(keepToken))) : eq(sessions.userId, userId))
+        .where(
+          keepToken
+            ? and(eq(sessions.userId, userId), ne(sessions.id, sha256(keepToken)))
+            : eq(sessions.userId, userId),
+        )
         .run().changes;
     },
     sweep(): number {

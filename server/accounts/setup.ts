@@ -15,7 +15,8 @@ export const setupCodeFile = (dataDir: string) => path.join(dataDir, 'setup-code
 
 export function createSetup(db: Db, audit: AuditSink) {
   const get = (key: string) => db.select().from(settings).where(eq(settings.key, key)).get()?.value;
-  const put = (key: string, value: string) => db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
+  const put = (key: string, value: string) =>
+    db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
   return {
     isComplete(): boolean {
       return get(keys.completed) !== undefined;

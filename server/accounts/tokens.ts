@@ -24,7 +24,15 @@ export interface TokenInfo {
 export function createTokens(db: Db, audit: AuditSink) {
   const select = () =>
     db
-      .select({ id: apiTokens.id, userId: apiTokens.userId, username: users.username, name: apiTokens.name, prefix: apiTokens.prefix, createdAt: apiTokens.createdAt, lastUsedAt: apiTokens.lastUsedAt })
+      .select({
+        id: apiTokens.id,
+        userId: apiTokens.userId,
+        username: users.username,
+        name: apiTokens.name,
+        prefix: apiTokens.prefix,
+        createdAt: apiTokens.createdAt,
+        lastUsedAt: apiTokens.lastUsedAt,
+      })
       .from(apiTokens)
       .innerJoin(users, eq(users.id, apiTokens.userId));
   return {
@@ -32,7 +40,9 @@ export function createTokens(db: Db, audit: AuditSink) {
     create(actor: Actor, userId: string, name: string): { token: string; info: TokenInfo } {
       const token = `gd_${crypto.randomBytes(32).toString('base64url')}`;
       const id = `t${crypto.randomBytes(6).toString('hex')}`;
-      db.insert(apiTokens).values({ id, userId, name, tokenHash: sha256(token), prefix: token.slice(0, 9) }).run();
+      db.insert(apiTokens)
+        .values({ id, userId, name, tokenHash: sha256(token), prefix: token.slice(0, 9) })
+        .run();
       const info = select().where(eq(apiTokens.id, id)).get()!;
       audit.record(actor, 'token.create', `token:${info.prefix}`, `${info.name} for ${info.username}`);
       return { token, info };
@@ -57,11 +67,23 @@ export function createTokens(db: Db, audit: AuditSink) {
       return db.delete(apiTokens).where(eq(apiTokens.userId, userId)).run().changes;
     },
     resolve(token: string): User | undefined {
-      const row = db.select({ t: apiTokens, u: users }).from(apiTokens).innerJoin(users, eq(users.id, apiTokens.userId)).where(eq(apiTokens.tokenHash, sha256(token))).get();
+      const row = db
+        .select({ t: apiTokens, u: users })
+        .from(apiTokens)
+        .innerJoin(users, eq(users.id, apiTokens.userId))
+        .where(eq(apiTokens.tokenHash, sha256(token)))
+        .get();
       if (!row || row.u.disabled) return undefined;
       const today = new Date().toISOString();
-      if (!row.t.lastUsedAt || row.t.lastUsedAt.slice(0, 16) !== today.slice(0, 16)) db.update(apiTokens).set({ lastUsedAt: today }).where(eq(apiTokens.id, row.t.id)).run();
-      return { id: row.u.id, username: row.u.username, role: row.u.role as Role, disabled: row.u.disabled, createdAt: row.u.createdAt };
+      if (!row.t.lastUsedAt || row.t.lastUsedAt.slice(0, 16) !== today.slice(0, 16))
+        db.update(apiTokens).set({ lastUsedAt: today }).where(eq(apiTokens.id, row.t.id)).run();
+      return {
+        id: row.u.id,
+        username: row.u.username,
+        role: row.u.role as Role,
+        disabled: row.u.disabled,
+        createdAt: row.u.createdAt,
+      };
     },
   };
 }

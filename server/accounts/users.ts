@@ -18,7 +18,10 @@ export const usernameSchema = z
   .trim()
   .min(2, 'at least 2 characters')
   .max(64, 'at most 64 characters')
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, dot, dash and underscore; starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]*$/,
+    'lowercase letters, digits, dot, dash and underscore; starting with a letter or digit',
+  );
 export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
 export const roleSchema = z.enum(roles);
 
@@ -30,7 +33,13 @@ export interface User {
   createdAt: string;
 }
 
-const toUser = (r: typeof users.$inferSelect): User => ({ id: r.id, username: r.username, role: r.role as Role, disabled: r.disabled, createdAt: r.createdAt });
+const toUser = (r: typeof users.$inferSelect): User => ({
+  id: r.id,
+  username: r.username,
+  role: r.role as Role,
+  disabled: r.disabled,
+  createdAt: r.createdAt,
+});
 
 // A hash to verify against when the user does not exist, so a wrong username costs as long as a wrong password.
 let dummyHash: Promise<string> | undefined;
@@ -43,7 +52,12 @@ export interface UserDeps {
 
 export function createUsers(db: Db, deps: UserDeps) {
   const { audit, sessions, tokens } = deps;
-  const adminsLeft = (except: string) => (db.$client.prepare("SELECT count(*) AS n FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?").get(except) as { n: number }).n;
+  const adminsLeft = (except: string) =>
+    (
+      db.$client
+        .prepare("SELECT count(*) AS n FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?")
+        .get(except) as { n: number }
+    ).n;
   return {
     count(): number {
       return (db.$client.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
@@ -62,9 +76,20 @@ export function createUsers(db: Db, deps: UserDeps) {
     },
     async create(actor: Actor, input: { username: string; password: string; role: Role }): Promise<User> {
       if (db.select().from(users).where(eq(users.username, input.username)).get())
-        throw new AppError('conflict', `A user named "${input.username}" already exists`, { issues: [{ path: 'username', message: 'already taken' }] });
+        throw new AppError('conflict', `A user named "${input.username}" already exists`, {
+          issues: [{ path: 'username', message: 'already taken' }],
+        });
       const passwordHash = await hash(input.password);
-      const row = db.insert(users).values({ id: `u${crypto.randomBytes(6).toString('hex')}`, username: input.username, passwordHash, role: input.role }).returning().get();
+      const row = db
+        .insert(users)
+        .values({
+          id: `u${crypto.randomBytes(6).toString('hex')}`,
+          username: input.username,
+          passwordHash,
+          role: input.role,
+        })
+        .returning()
+        .get();
       audit.record(actor, 'user.create', `user:${row.username}`, row.role);
       return toUser(row);
     },
@@ -73,11 +98,24 @@ export function createUsers(db: Db, deps: UserDeps) {
      * user out everywhere and revokes their API tokens. Nobody changes their own account here (see changeOwnPassword),
      * and the last enabled admin cannot be demoted or disabled.
      */
-    async update(actor: Actor, id: string, input: { role?: Role; password?: string; disabled?: boolean }): Promise<User & { tokensRevoked: number }> {
+    async update(
+      actor: Actor,
+      id: string,
+      input: { role?: Role; password?: string; disabled?: boolean },
+    ): Promise<User & { tokensRevoked: number }> {
       const current = this.get(id);
-      if (actor.userId === id) throw new AppError('conflict', 'Change your own account from another admin account', { hint: 'Change your own password in Account; this keeps at least one admin able to sign in.' });
-      if (current.role === 'admin' && ((input.role && input.role !== 'admin') || input.disabled) && adminsLeft(id) === 0)
-        throw new AppError('conflict', `"${current.username}" is the last enabled admin`, { hint: 'Make another user admin first.' });
+      if (actor.userId === id)
+        throw new AppError('conflict', 'Change your own account from another admin account', {
+          hint: 'Change your own password in Account; this keeps at least one admin able to sign in.',
+        });
+      if (
+        current.role === 'admin' &&
+        ((input.role && input.role !== 'admin') || input.disabled) &&
+        adminsLeft(id) === 0
+      )
+        throw new AppError('conflict', `"${current.username}" is the last enabled admin`, {
+          hint: 'Make another user admin first.',
+        });
       const set: Partial<typeof users.$inferInsert> = { updatedAt: new Date().toISOString() };
       if (input.role) set.role = input.role;
       if (input.disabled !== undefined) set.disabled = input.disabled;
@@ -88,7 +126,12 @@ export function createUsers(db: Db, deps: UserDeps) {
         sessions.endAllOf(id);
         tokensRevoked = tokens.revokeAllOf(id);
       }
-      const what = [input.role && `role ${input.role}`, input.password && 'password reset', input.disabled !== undefined && (input.disabled ? 'disabled' : 'enabled'), tokensRevoked > 0 && `${tokensRevoked} API token(s) revoked`];
+      const what = [
+        input.role && `role ${input.role}`,
+        input.password && 'password reset',
+        input.disabled !== undefined && (input.disabled ? 'disabled' : 'enabled'),
+        tokensRevoked > 0 && `${tokensRevoked} API token(s) revoked`,
+      ];
       audit.record(actor, 'user.update', `user:${current.username}`, what.filter(Boolean).join(', '));
       return { ...this.get(id), tokensRevoked };
     },
@@ -99,17 +142,33 @@ export function createUsers(db: Db, deps: UserDeps) {
       if (!r) throw new AppError('not_found', `User ${actor.userId} does not exist`);
       if (!(await verify(r.passwordHash, current).catch(() => false))) {
         audit.record(actor, 'user.password_rejected', `user:${r.username}`, 'wrong current password');
-        throw new AppError('invalid_input', 'The current password is wrong', { issues: [{ path: 'current', message: 'this is not your current password' }] });
+        throw new AppError('invalid_input', 'The current password is wrong', {
+          issues: [{ path: 'current', message: 'this is not your current password' }],
+        });
       }
-      if (current === next) throw new AppError('invalid_input', 'The new password is the current one', { issues: [{ path: 'password', message: 'choose a different password' }] });
-      db.update(users).set({ passwordHash: await hash(next), updatedAt: new Date().toISOString() }).where(eq(users.id, r.id)).run();
+      if (current === next)
+        throw new AppError('invalid_input', 'The new password is the current one', {
+          issues: [{ path: 'password', message: 'choose a different password' }],
+        });
+      db.update(users)
+        .set({ passwordHash: await hash(next), updatedAt: new Date().toISOString() })
+        .where(eq(users.id, r.id))
+        .run();
       const ended = sessions.endAllOf(r.id, keepSessionToken);
-      audit.record(actor, 'user.password', `user:${r.username}`, `own password changed; ${ended} other session(s) ended`);
+      audit.record(
+        actor,
+        'user.password',
+        `user:${r.username}`,
+        `own password changed; ${ended} other session(s) ended`,
+      );
     },
     delete(actor: Actor, id: string): void {
       if (actor.userId === id) throw new AppError('conflict', 'You cannot remove your own account');
       const u = this.get(id);
-      if (u.role === 'admin' && adminsLeft(id) === 0) throw new AppError('conflict', `"${u.username}" is the last enabled admin`, { hint: 'Make another user admin first.' });
+      if (u.role === 'admin' && adminsLeft(id) === 0)
+        throw new AppError('conflict', `"${u.username}" is the last enabled admin`, {
+          hint: 'Make another user admin first.',
+        });
       db.delete(users).where(eq(users.id, id)).run();
       audit.record(actor, 'user.delete', `user:${u.username}`);
     },
@@ -124,7 +183,7 @@ export function createUsers(db: Db, deps: UserDeps) {
     async verifyLogin(username: string, password: string): Promise<User | undefined> {
       const r = db.select().from(users).where(eq(users.username, username.trim().toLowerCase())).get();
       if (!r) {
-        await verify((await (dummyHash ??= hash(crypto.randomBytes(16).toString('hex')))), password).catch(() => false);
+        await verify(await (dummyHash ??= hash(crypto.randomBytes(16).toString('hex'))), password).catch(() => false);
         return undefined;
       }
       const ok = await verify(r.passwordHash, password).catch(() => false);

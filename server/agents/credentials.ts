@@ -42,7 +42,11 @@ const defaultRounds = 5000;
  */
 export function hashPassword(plain: string, salt: string, rounds?: number): string {
   const s = salt.slice(0, 16);
-  if (!/^[./0-9A-Za-z]+$/.test(s)) throw new AppError('invalid_input', `Unable to hash a password: salt "${salt}" must be 1-16 characters of ./0-9A-Za-z`);
+  if (!/^[./0-9A-Za-z]+$/.test(s))
+    throw new AppError(
+      'invalid_input',
+      `Unable to hash a password: salt "${salt}" must be 1-16 characters of ./0-9A-Za-z`,
+    );
   const r = rounds === undefined ? defaultRounds : Math.min(999_999_999, Math.max(1000, Math.floor(rounds)));
   const P = Buffer.from(plain, 'utf8');
   const S = Buffer.from(s, 'utf8');

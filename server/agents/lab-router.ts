@@ -55,7 +55,11 @@ export function routerSetup(machine: PlannedMachine): RouterSetup {
   const file = (path: string, content: string, mode = '0644') => ({ path, content, mode, owner: 'root:root' });
   return {
     packages: ['nftables', ...(files.dnsmasq ? ['dnsmasq'] : [])],
-    files: [file(nftablesPath, files.nftables, '0755'), file(sysctlPath, files.sysctl), ...(files.dnsmasq ? [file(dnsmasqPath, files.dnsmasq)] : [])],
+    files: [
+      file(nftablesPath, files.nftables, '0755'),
+      file(sysctlPath, files.sysctl),
+      ...(files.dnsmasq ? [file(dnsmasqPath, files.dnsmasq)] : []),
+    ],
     // restart, not `enable --now`: a service the package already started must reload the files written after it.
     run: [
       'sysctl --system',
@@ -68,7 +72,8 @@ export function routerSetup(machine: PlannedMachine): RouterSetup {
 
 function resolveInterfaces(machine: PlannedMachine): { router: RouterConfig; lans: Lan[]; uplink?: string } {
   const router = machine.router;
-  const fail = (why: string) => new AppError('internal', `Unable to build the router configuration of machine "${machine.key}": ${why}`);
+  const fail = (why: string) =>
+    new AppError('internal', `Unable to build the router configuration of machine "${machine.key}": ${why}`);
   if (machine.role !== 'router' || !router) throw fail('it is not a router');
   const lans = router.lans.map((l): Lan => {
     const index = machine.nics.findIndex((n) => n.networkKey === l.networkKey);
@@ -96,14 +101,21 @@ export function renderRule(rule: FirewallRule): string {
   if (!rule.from.includes(anyAddress)) parts.push(`ip saddr ${nftSet(rule.from)}`);
   if (!rule.to.includes(anyAddress)) parts.push(`ip daddr ${nftSet(rule.to)}`);
   if (rule.protocol === 'tcp' || rule.protocol === 'udp') {
-    if (rule.ports.length > 0) parts.push(`${rule.protocol} dport ${nftSet(rule.ports.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)))}`);
+    if (rule.ports.length > 0)
+      parts.push(`${rule.protocol} dport ${nftSet(rule.ports.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)))}`);
     else parts.push(`meta l4proto ${rule.protocol}`);
   } else if (rule.protocol === 'icmp') parts.push('meta l4proto icmp');
   parts.push(rule.action === 'allow' ? 'accept' : 'drop');
   return parts.join(' ');
 }
 
-function renderNftables(key: string, router: RouterConfig, lans: Lan[], uplink: string | undefined, withDnsmasq: boolean): string {
+function renderNftables(
+  key: string,
+  router: RouterConfig,
+  lans: Lan[],
+  uplink: string | undefined,
+  withDnsmasq: boolean,
+): string {
   const lanIfs = lans.map((l) => l.ifname);
   const dhcpIfs = lans.filter((l) => l.dhcp).map((l) => l.ifname);
   const nat = uplink ? router.nat : [];
@@ -133,7 +145,12 @@ function renderNftables(key: string, router: RouterConfig, lans: Lan[], uplink: 
         ]
       : []),
     ...router.rules.flatMap((r, i) => [`# rule ${i + 1}`, renderRule(r)]),
-    ...(uplink && nat.length > 0 ? ['# Internet egress of networks with internet access, unless a rule above dropped it.', `oifname "${uplink}" accept`] : []),
+    ...(uplink && nat.length > 0
+      ? [
+          '# Internet egress of networks with internet access, unless a rule above dropped it.',
+          `oifname "${uplink}" accept`,
+        ]
+      : []),
   ];
 
   const lines = [
@@ -178,10 +195,20 @@ function renderNftables(key: string, router: RouterConfig, lans: Lan[], uplink: 
 export function dhcpRanges(cidr: string, routerAddress: string): Array<[string, string]> {
   const sub = parseSubnet(cidr);
   const router = ipToInt(routerAddress);
-  if ('error' in sub || router === undefined) throw new AppError('internal', `Unable to compute a DHCP range for ${cidr}: ${'error' in sub ? sub.error : `"${routerAddress}" is not an address`}`);
+  if ('error' in sub || router === undefined)
+    throw new AppError(
+      'internal',
+      `Unable to compute a DHCP range for ${cidr}: ${'error' in sub ? sub.error : `"${routerAddress}" is not an address`}`,
+    );
   const first = sub.base + subnetSize(sub) / 2;
   const last = lastAddress(sub) - 1;
-  const pieces: Array<[number, number]> = router >= first && router <= last ? [[first, router - 1], [router + 1, last]] : [[first, last]];
+  const pieces: Array<[number, number]> =
+    router >= first && router <= last
+      ? [
+          [first, router - 1],
+          [router + 1, last],
+        ]
+      : [[first, last]];
   return pieces.filter(([a, b]) => a <= b).map(([a, b]) => [intToIp(a), intToIp(b)]);
 }
 
@@ -198,8 +225,12 @@ function renderDnsmasq(key: string, lans: Lan[]): string {
     'dhcp-authoritative',
   ];
   for (const l of lans.filter((x) => x.dhcp)) {
-    for (const [a, b] of dhcpRanges(l.cidr, l.address)) lines.push(`dhcp-range=set:${l.ifname},${a},${b},${netmask(l.prefix)},12h`);
-    lines.push(`dhcp-option=tag:${l.ifname},option:router,${l.address}`, `dhcp-option=tag:${l.ifname},option:dns-server,${l.address}`);
+    for (const [a, b] of dhcpRanges(l.cidr, l.address))
+      lines.push(`dhcp-range=set:${l.ifname},${a},${b},${netmask(l.prefix)},12h`);
+    lines.push(
+      `dhcp-option=tag:${l.ifname},option:router,${l.address}`,
+      `dhcp-option=tag:${l.ifname},option:dns-server,${l.address}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

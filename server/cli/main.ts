@@ -45,7 +45,11 @@ tokens; for the appliance's own HTTPS certificate add --ca FILE.
 
 Exit codes: 0 success, 1 failure, 2 invalid input.`;
 
-export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function main(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const print = (s = '') => out.write(`${s}\n`);
   const [command, ...rest] = argv;
   let parsed;
@@ -95,10 +99,18 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       return 2;
     }
     try {
-      return (await runRemote(createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }), command, args, { platform: o.platform, instances, json: o.json, wait: o.wait }, print))!;
+      return (await runRemote(
+        createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
+        command,
+        args,
+        { platform: o.platform, instances, json: o.json, wait: o.wait },
+        print,
+      ))!;
     } catch (e) {
       if (!isAppError(e)) throw e;
-      err.write(`glassdome: ${e.message}\n${e.issues ? `${e.issues.map(formatIssue).join('\n')}\n` : ''}${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      err.write(
+        `glassdome: ${e.message}\n${e.issues ? `${e.issues.map(formatIssue).join('\n')}\n` : ''}${e.hint ? `hint: ${e.hint}\n` : ''}`,
+      );
       return e.code === 'invalid_input' || e.code === 'not_found' ? 2 : 1;
     }
   }
@@ -125,7 +137,11 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         const rows = domain().deployments.list();
         if (o.json) print(JSON.stringify(rows, null, 2));
         else if (rows.length === 0) print('No deployments yet. Start one with: glassdome deploy FILE');
-        else for (const r of rows) print(`${r.id}  ${r.state.padEnd(14)} ${r.scenarioName.padEnd(24)} x${r.instances}  ${r.createdAt}${r.error ? `  ${r.error}` : ''}`);
+        else
+          for (const r of rows)
+            print(
+              `${r.id}  ${r.state.padEnd(14)} ${r.scenarioName.padEnd(24)} x${r.instances}  ${r.createdAt}${r.error ? `  ${r.error}` : ''}`,
+            );
         return 0;
       }
       case 'cancel':
@@ -183,7 +199,9 @@ function validate(files: string[], print: (s?: string) => void, err: NodeJS.Writ
     const r = validateScenario(text, file);
     if (r.scenario) {
       const machines = r.scenario.machines.reduce((n, m) => n + m.count, 0);
-      print(`ok ${file}: ${r.scenario.name} (${r.scenario.networks.length} networks, ${machines} machines, ${r.scenario.instances} instance${r.scenario.instances > 1 ? 's' : ''})`);
+      print(
+        `ok ${file}: ${r.scenario.name} (${r.scenario.networks.length} networks, ${machines} machines, ${r.scenario.instances} instance${r.scenario.instances > 1 ? 's' : ''})`,
+      );
     } else {
       bad++;
       for (const issue of r.issues) err.write(`${formatIssue(issue)}\n`);
@@ -202,8 +220,16 @@ function readScenario(file: string | undefined): { text: string; file: string } 
   }
 }
 
-function planCommand(args: string[], kind: string, instances: number | undefined, json: boolean, print: (s?: string) => void, err: NodeJS.WritableStream): number {
-  if (!(platformKinds as readonly string[]).includes(kind)) throw new AppError('invalid_input', `unknown platform kind "${kind}"; expected one of ${platformKinds.join(', ')}`);
+function planCommand(
+  args: string[],
+  kind: string,
+  instances: number | undefined,
+  json: boolean,
+  print: (s?: string) => void,
+  err: NodeJS.WritableStream,
+): number {
+  if (!(platformKinds as readonly string[]).includes(kind))
+    throw new AppError('invalid_input', `unknown platform kind "${kind}"; expected one of ${platformKinds.join(', ')}`);
   const { text, file } = readScenario(args[0]);
   const r = validateScenario(text, file);
   if (!r.scenario) {
@@ -220,26 +246,52 @@ function planCommand(args: string[], kind: string, instances: number | undefined
 }
 
 function printPlan(plan: Plan, print: (s?: string) => void) {
-  print(`Plan for ${plan.scenario} on ${plan.platform}: ${plan.instances} instance(s), ${plan.networks.length} networks, ${plan.machines.length} machines, ${plan.steps.length} steps`);
+  print(
+    `Plan for ${plan.scenario} on ${plan.platform}: ${plan.instances} instance(s), ${plan.networks.length} networks, ${plan.machines.length} machines, ${plan.steps.length} steps`,
+  );
   for (let i = 1; i <= plan.instances; i++) {
     print(`\ninstance ${i}`);
-    for (const n of plan.networks.filter((x) => x.instance === i)) print(`  network ${n.name.padEnd(14)} ${n.cidr.padEnd(18)} gw ${n.gateway}${n.vlan ? `  vlan ${n.vlan}` : ''}${n.internet ? '  internet' : ''}`);
+    for (const n of plan.networks.filter((x) => x.instance === i))
+      print(
+        `  network ${n.name.padEnd(14)} ${n.cidr.padEnd(18)} gw ${n.gateway}${n.vlan ? `  vlan ${n.vlan}` : ''}${n.internet ? '  internet' : ''}`,
+      );
     for (const m of plan.machines.filter((x) => x.instance === i))
-      print(`  ${m.role === 'router' ? 'router ' : 'machine'} ${m.hostname.padEnd(14)} ${m.os.padEnd(20)} ${m.size.cpus} vCPU ${m.size.memoryMb} MiB  ${m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}${m.dependsOn.length ? `  after ${m.dependsOn.map((d) => d.split('.')[1]).join(', ')}` : ''}`);
+      print(
+        `  ${m.role === 'router' ? 'router ' : 'machine'} ${m.hostname.padEnd(14)} ${m.os.padEnd(20)} ${m.size.cpus} vCPU ${m.size.memoryMb} MiB  ${m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}${m.dependsOn.length ? `  after ${m.dependsOn.map((d) => d.split('.')[1]).join(', ')}` : ''}`,
+      );
   }
 }
 
-async function deploy(s: Services, args: string[], platform: string, instances: number | undefined, wait: boolean, print: (s?: string) => void, err: NodeJS.WritableStream): Promise<number> {
+async function deploy(
+  s: Services,
+  args: string[],
+  platform: string,
+  instances: number | undefined,
+  wait: boolean,
+  print: (s?: string) => void,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   const { text, file } = readScenario(args[0]);
-  const { id, plan } = s.deployments.create(cliActor(), { yaml: text, file: path.resolve(file), platform, ...(instances ? { instances } : {}) });
-  print(`deployment ${id}: ${plan.scenario} on ${platform}, ${plan.instances} instance(s), ${plan.machines.length} machines`);
+  const { id, plan } = s.deployments.create(cliActor(), {
+    yaml: text,
+    file: path.resolve(file),
+    platform,
+    ...(instances ? { instances } : {}),
+  });
+  print(
+    `deployment ${id}: ${plan.scenario} on ${platform}, ${plan.instances} instance(s), ${plan.machines.length} machines`,
+  );
   if (!wait) {
     const logDir = path.join(s.config.dataDir, 'logs');
     fs.mkdirSync(logDir, { recursive: true });
     const log = fs.openSync(path.join(logDir, `${id}.log`), 'a');
     const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
     // A long run, started as `npm start` starts the server (see the README on --no-memory-reducer).
-    spawn(process.execPath, ['--no-memory-reducer', bin, 'resume', id], { detached: true, stdio: ['ignore', log, log], env: process.env }).unref();
+    spawn(process.execPath, ['--no-memory-reducer', bin, 'resume', id], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: process.env,
+    }).unref();
     print(`running in the background; follow it with: glassdome status ${id}`);
     return 0;
   }
@@ -248,14 +300,20 @@ async function deploy(s: Services, args: string[], platform: string, instances: 
 }
 
 /** Shows progress until `done` settles: one updating line on a terminal, event lines otherwise. */
-async function follow(s: Services, id: string, done: Promise<DeploymentState>, print: (s?: string) => void): Promise<number> {
+async function follow(
+  s: Services,
+  id: string,
+  done: Promise<DeploymentState>,
+  print: (s?: string) => void,
+): Promise<number> {
   const tty = process.stdout.isTTY === true;
   const total = s.deployments.get(id).plan.machines.length;
   let ready = 0;
   const unsubscribe = s.events.subscribe(id, (e) => {
     if (e.type === 'step.finished' && e.stepKey?.endsWith(':ready')) ready++;
     if (tty) {
-      if (e.type === 'step.failed' || e.type === 'deployment') process.stdout.write(`\r\x1b[K${e.stepKey ?? ''} ${e.type}: ${e.message}\n`);
+      if (e.type === 'step.failed' || e.type === 'deployment')
+        process.stdout.write(`\r\x1b[K${e.stepKey ?? ''} ${e.type}: ${e.message}\n`);
       process.stdout.write(`\r\x1b[K${ready}/${total} machines ready`);
     } else if (e.type !== 'step.started') print(`${e.at} ${e.stepKey ?? id} ${e.type}: ${e.message}`);
   });
@@ -285,7 +343,10 @@ function status(s: Services, id: string | undefined, json: boolean, print: (s?: 
     print(JSON.stringify({ ...head, machines, networks: plan.networks }, null, 2));
   } else {
     print(`${view.id}  ${view.scenarioName}  ${view.state}${view.error ? `: ${view.error}` : ''}`);
-    for (const m of machines) print(`  ${m.key.padEnd(22)} ${m.state.padEnd(10)} ${(m.platformId ?? '-').padEnd(8)} ${m.addresses.join(', ')}${m.steps.find((x) => x.error) ? `  ${m.steps.find((x) => x.error)!.error}` : ''}`);
+    for (const m of machines)
+      print(
+        `  ${m.key.padEnd(22)} ${m.state.padEnd(10)} ${(m.platformId ?? '-').padEnd(8)} ${m.addresses.join(', ')}${m.steps.find((x) => x.error) ? `  ${m.steps.find((x) => x.error)!.error}` : ''}`,
+      );
   }
   return view.state === 'failed' || view.state === 'destroy_failed' ? 1 : 0;
 }

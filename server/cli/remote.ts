@@ -28,7 +28,11 @@ export function createRemote(opts: RemoteOptions) {
         url,
         {
           method,
-          headers: { Authorization: `Bearer ${opts.token}`, Accept: 'application/json', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}) },
+          headers: {
+            Authorization: `Bearer ${opts.token}`,
+            Accept: 'application/json',
+            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+          },
           ...(ca ? { ca } : {}),
           signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
         },
@@ -46,13 +50,26 @@ export function createRemote(opts: RemoteOptions) {
             if ((res.statusCode ?? 500) >= 400) {
               const e = json?.error;
               const code = (e?.code ?? (res.statusCode === 401 ? 'unauthorized' : 'internal')) as ErrorCode;
-              reject(new AppError(code in codeOk ? code : 'internal', `${base.origin}: ${e?.message ?? `HTTP ${res.statusCode}`}`, { ...(e?.hint ? { hint: e.hint } : {}), ...(e?.issues ? { issues: e.issues } : {}) }));
+              reject(
+                new AppError(
+                  code in codeOk ? code : 'internal',
+                  `${base.origin}: ${e?.message ?? `HTTP ${res.statusCode}`}`,
+                  { ...(e?.hint ? { hint: e.hint } : {}), ...(e?.issues ? { issues: e.issues } : {}) },
+                ),
+              );
             } else resolve(json as T);
           });
         },
       );
       req.on('error', (cause) =>
-        reject(new AppError('transient', `Unable to reach ${base.origin}: ${cause.message}`, { cause, hint: cause.message.includes('certificate') ? 'Pass the appliance certificate with --ca FILE (Settings > HTTPS shows its fingerprint).' : 'Check --server.' })),
+        reject(
+          new AppError('transient', `Unable to reach ${base.origin}: ${cause.message}`, {
+            cause,
+            hint: cause.message.includes('certificate')
+              ? 'Pass the appliance certificate with --ca FILE (Settings > HTTPS shows its fingerprint).'
+              : 'Check --server.',
+          }),
+        ),
       );
       if (payload) req.write(payload);
       req.end();
@@ -61,7 +78,18 @@ export function createRemote(opts: RemoteOptions) {
   return { call, origin: base.origin };
 }
 
-const codeOk: Record<ErrorCode, true> = { invalid_input: true, unauthorized: true, forbidden: true, not_found: true, conflict: true, rate_limited: true, platform_error: true, transient: true, timeout: true, internal: true };
+const codeOk: Record<ErrorCode, true> = {
+  invalid_input: true,
+  unauthorized: true,
+  forbidden: true,
+  not_found: true,
+  conflict: true,
+  rate_limited: true,
+  platform_error: true,
+  transient: true,
+  timeout: true,
+  internal: true,
+};
 
 interface RemoteMachine {
   key: string;
@@ -119,8 +147,15 @@ export async function runRemote(
       } catch (e) {
         throw new AppError('invalid_input', `cannot read ${file}: ${(e as Error).message}`);
       }
-      const d = await remote.call<RemoteDeployment>('POST', '/deployments', { yaml, file: path.basename(file), platform: o.platform ?? 'simulator', ...(o.instances ? { instances: o.instances } : {}) });
-      print(`deployment ${d.id}: ${d.scenarioName} on ${remote.origin}, ${d.instances} instance(s), ${d.machines.length} machines`);
+      const d = await remote.call<RemoteDeployment>('POST', '/deployments', {
+        yaml,
+        file: path.basename(file),
+        platform: o.platform ?? 'simulator',
+        ...(o.instances ? { instances: o.instances } : {}),
+      });
+      print(
+        `deployment ${d.id}: ${d.scenarioName} on ${remote.origin}, ${d.instances} instance(s), ${d.machines.length} machines`,
+      );
       if (!o.wait) {
         print(`running on the appliance; follow it with: glassdome --server ${remote.origin} status ${d.id}`);
         return 0;
@@ -134,7 +169,10 @@ export async function runRemote(
       if (o.json) print(JSON.stringify(d, null, 2));
       else {
         print(`${d.id}  ${d.scenarioName}  ${d.state}${d.error ? `: ${d.error}` : ''}`);
-        for (const m of d.machines) print(`  ${m.key.padEnd(22)} ${m.state.padEnd(10)} ${(m.platformId ?? '-').padEnd(8)} ${m.addresses.join(', ')}${m.steps.find((x) => x.error) ? `  ${m.steps.find((x) => x.error)!.error}` : ''}`);
+        for (const m of d.machines)
+          print(
+            `  ${m.key.padEnd(22)} ${m.state.padEnd(10)} ${(m.platformId ?? '-').padEnd(8)} ${m.addresses.join(', ')}${m.steps.find((x) => x.error) ? `  ${m.steps.find((x) => x.error)!.error}` : ''}`,
+          );
       }
       return d.state === 'failed' || d.state === 'destroy_failed' ? 1 : 0;
     }
@@ -142,7 +180,11 @@ export async function runRemote(
       const rows = await remote.call<Array<RemoteDeployment>>('GET', '/deployments');
       if (o.json) print(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) print('No deployments yet. Start one with: glassdome deploy FILE');
-      else for (const r of rows) print(`${r.id}  ${r.state.padEnd(14)} ${r.scenarioName.padEnd(24)} x${r.instances}  ${r.createdAt}${r.error ? `  ${r.error}` : ''}`);
+      else
+        for (const r of rows)
+          print(
+            `${r.id}  ${r.state.padEnd(14)} ${r.scenarioName.padEnd(24)} x${r.instances}  ${r.createdAt}${r.error ? `  ${r.error}` : ''}`,
+          );
       return 0;
     }
     case 'cancel': {
@@ -162,7 +204,8 @@ export async function runRemote(
       return finalCode(await follow(id, ['destroyed', 'destroy_failed']));
     }
     case 'platforms': {
-      for (const p of await remote.call<Array<{ name: string; kind: string; id: string }>>('GET', '/platforms')) print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);
+      for (const p of await remote.call<Array<{ name: string; kind: string; id: string }>>('GET', '/platforms'))
+        print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);
       return 0;
     }
     default:

@@ -39,7 +39,9 @@ export const subnetAllocations = sqliteTable(
   'subnet_allocations',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    poolId: integer('pool_id').notNull().references(() => cidrPools.id),
+    poolId: integer('pool_id')
+      .notNull()
+      .references(() => cidrPools.id),
     cidr: text('cidr').notNull().unique(),
     deploymentId: text('deployment_id').notNull(),
     network: text('network').notNull(),
@@ -68,7 +70,9 @@ export const deployments = sqliteTable(
     scenarioName: text('scenario_name').notNull(),
     scenarioFile: text('scenario_file').notNull(),
     scenarioYaml: text('scenario_yaml').notNull(),
-    platformId: text('platform_id').notNull().references(() => platforms.id),
+    platformId: text('platform_id')
+      .notNull()
+      .references(() => platforms.id),
     instances: integer('instances').notNull(),
     state: text('state').notNull(),
     /** The plan (JSON); it holds no secrets. */
@@ -154,7 +158,9 @@ export const simMachines = sqliteTable(
     cpus: integer('cpus').notNull(),
     memoryMb: integer('memory_mb').notNull(),
     addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
-    snapshots: text('snapshots', { mode: 'json' }).$type<Array<{ name: string; createdAt: string; power: string }>>().notNull(),
+    snapshots: text('snapshots', { mode: 'json' })
+      .$type<Array<{ name: string; createdAt: string; power: string }>>()
+      .notNull(),
     /** While a clone task runs, the epoch ms it completes at; the machine is locked until then. */
     busyUntil: integer('busy_until').notNull(),
     storage: text('storage').notNull(),
@@ -164,7 +170,11 @@ export const simMachines = sqliteTable(
     createdAt: text('created_at').notNull().default(now),
   },
   // Names are not unique, as on a real hypervisor: idempotent creation is the driver's and the runner's job.
-  (t) => [primaryKey({ columns: [t.platformId, t.id] }), index('sim_machines_name').on(t.platformId, t.name), index('sim_machines_deployment').on(t.platformId, t.deploymentId)],
+  (t) => [
+    primaryKey({ columns: [t.platformId, t.id] }),
+    index('sim_machines_name').on(t.platformId, t.name),
+    index('sim_machines_deployment').on(t.platformId, t.deploymentId),
+  ],
 );
 
 export const simNetworks = sqliteTable(

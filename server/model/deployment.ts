@@ -57,5 +57,12 @@ export interface MachineStatus {
   resourceName: string;
   addresses: string[];
   plannedAddresses: string[];
-  steps: Array<{ kind: string; state: StepState; attempts: number; startedAt: string | null; endedAt: string | null; error: string | null }>;
+  steps: Array<{
+    kind: string;
+    state: StepState;
+    attempts: number;
+    startedAt: string | null;
+    endedAt: string | null;
+    error: string | null;
+  }>;
 }

@@ -15,11 +15,19 @@ export function firstBootOutcome(consoleText: string, resourceName: string): Fir
   for (const raw of consoleText.split(/\r?\n/)) {
     const line = raw.trim();
     const at = line.indexOf(readyMarker);
-    if (at >= 0 && line.slice(at + readyMarker.length).trim().split(/\s/)[0] === resourceName) outcome = { state: 'ready' };
+    if (
+      at >= 0 &&
+      line
+        .slice(at + readyMarker.length)
+        .trim()
+        .split(/\s/)[0] === resourceName
+    )
+      outcome = { state: 'ready' };
     const failedAt = line.indexOf(failedMarker);
     if (failedAt >= 0) {
       const rest = line.slice(failedAt + failedMarker.length).trim();
-      if (rest.startsWith(`${resourceName}:`) || rest === resourceName) outcome = { state: 'failed', reason: rest.slice(resourceName.length + 1).trim() || 'first boot failed' };
+      if (rest.startsWith(`${resourceName}:`) || rest === resourceName)
+        outcome = { state: 'failed', reason: rest.slice(resourceName.length + 1).trim() || 'first boot failed' };
     }
   }
   return outcome;

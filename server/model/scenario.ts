@@ -4,7 +4,14 @@
 /** Per-platform settings of a machine from the scenario's `platform` block. */
 export interface PlatformOverrides {
   simulator?: { failAlways?: boolean | undefined } | undefined;
-  proxmox?: { template?: number | string | undefined; node?: string | undefined; storage?: string | undefined; fullClone?: boolean | undefined } | undefined;
+  proxmox?:
+    | {
+        template?: number | string | undefined;
+        node?: string | undefined;
+        storage?: string | undefined;
+        fullClone?: boolean | undefined;
+      }
+    | undefined;
   esxi?: { template?: string | undefined; image?: string | undefined; datastore?: string | undefined } | undefined;
   aws?: { ami?: string | undefined; instanceType?: string | undefined } | undefined;
   azure?: { image?: string | undefined; vmSize?: string | undefined } | undefined;

@@ -1,7 +1,16 @@
 // Deployment and step states as explicit unions, each with one transition table.
 import { AppError } from '../errors.ts';
 
-export type DeploymentState = 'pending' | 'deploying' | 'ready' | 'failed' | 'cancelling' | 'cancelled' | 'destroying' | 'destroyed' | 'destroy_failed';
+export type DeploymentState =
+  | 'pending'
+  | 'deploying'
+  | 'ready'
+  | 'failed'
+  | 'cancelling'
+  | 'cancelled'
+  | 'destroying'
+  | 'destroyed'
+  | 'destroy_failed';
 
 export const deploymentTransitions: Record<DeploymentState, DeploymentState[]> = {
   pending: ['deploying', 'cancelled', 'destroying'],
@@ -19,7 +28,13 @@ export const deploymentTransitions: Record<DeploymentState, DeploymentState[]> =
 export const activeDeploymentStates: readonly DeploymentState[] = ['pending', 'deploying', 'cancelling', 'destroying'];
 
 /** States a deployment rests in: no process works on it until someone acts. */
-export const restingDeploymentStates: readonly DeploymentState[] = ['ready', 'failed', 'cancelled', 'destroyed', 'destroy_failed'];
+export const restingDeploymentStates: readonly DeploymentState[] = [
+  'ready',
+  'failed',
+  'cancelled',
+  'destroyed',
+  'destroy_failed',
+];
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
 
@@ -36,6 +51,9 @@ export const stepTransitions: Record<StepState, StepState[]> = {
 export function assertDeploymentTransition(id: string, from: DeploymentState, to: DeploymentState): void {
   if (!deploymentTransitions[from].includes(to))
     throw new AppError('conflict', `Unable to move deployment ${id} from ${from} to ${to}`, {
-      hint: from === 'destroyed' ? 'It has been destroyed; deploy the scenario again.' : `Allowed from ${from}: ${deploymentTransitions[from].join(', ') || 'nothing'}.`,
+      hint:
+        from === 'destroyed'
+          ? 'It has been destroyed; deploy the scenario again.'
+          : `Allowed from ${from}: ${deploymentTransitions[from].join(', ') || 'nothing'}.`,
     });
 }

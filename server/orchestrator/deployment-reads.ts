@@ -21,8 +21,16 @@ export function createDeploymentReads(db: Db) {
     plan: c.prepare<[string], string>('SELECT plan FROM deployments WHERE id = ?').pluck(),
     lastEvent: c.prepare<[string], number | null>('SELECT max(id) FROM events WHERE deployment_id = ?').pluck(),
     // Rows as arrays: a thousand-machine deployment has five thousand steps, and row objects cost twice as much.
-    steps: c.prepare('SELECT key, kind, target, state, attempts, started_at, ended_at, error FROM steps WHERE deployment_id = ? ORDER BY key').raw(true) as Statement<[string], Cell[]>,
-    resources: c.prepare('SELECT key, kind, name, external_id, addresses, state, updated_at FROM resources WHERE deployment_id = ?').raw(true) as Statement<[string], Cell[]>,
+    steps: c
+      .prepare(
+        'SELECT key, kind, target, state, attempts, started_at, ended_at, error FROM steps WHERE deployment_id = ? ORDER BY key',
+      )
+      .raw(true) as Statement<[string], Cell[]>,
+    resources: c
+      .prepare(
+        'SELECT key, kind, name, external_id, addresses, state, updated_at FROM resources WHERE deployment_id = ?',
+      )
+      .raw(true) as Statement<[string], Cell[]>,
     list: c.prepare<[number], DeploymentSummary>(
       'SELECT id, scenario_name AS scenarioName, platform_id AS platformId, instances, state, error, created_at AS createdAt, finished_at AS finishedAt FROM deployments ORDER BY created_at DESC LIMIT ?',
     ),
@@ -43,7 +51,10 @@ export function createDeploymentReads(db: Db) {
     /** A deployment with its plan, steps and resources; not_found when it does not exist. */
     get(id: string): DeploymentView {
       const head = st.head.get(id);
-      if (!head) throw new AppError('not_found', `Deployment ${id} does not exist`, { hint: 'List deployments with `glassdome list` or on the Deployments page.' });
+      if (!head)
+        throw new AppError('not_found', `Deployment ${id} does not exist`, {
+          hint: 'List deployments with `glassdome list` or on the Deployments page.',
+        });
       const d = { ...head, state: head.state as DeploymentState };
       // Every step and resource change is followed by an event, so the newest event id (with the deployment's own
       // state) names a version of its steps and resources: reads of an unchanged deployment reuse the last one.
@@ -55,12 +66,25 @@ export function createDeploymentReads(db: Db) {
       else plan = JSON.parse(st.plan.get(id)!) as Plan;
       plans.set(id, plan);
       if (plans.size > 32) plans.delete(plans.keys().next().value!);
-      const steps = st.steps.all(id).map(
-        (r): StepView => ({ key: r[0] as string, kind: r[1] as string, target: r[2] as string, state: r[3] as StepView['state'], attempts: r[4] as number, startedAt: r[5] as string | null, endedAt: r[6] as string | null, error: r[7] as string | null }),
-      );
-      const resources = st.resources.all(id).map(
-        (r): ResourceView => ({ key: r[0] as string, kind: r[1] as string, name: r[2] as string, externalId: r[3] as string | null, addresses: r[4] ? (JSON.parse(r[4] as string) as string[]) : null, state: r[5] as string, updatedAt: r[6] as string }),
-      );
+      const steps = st.steps.all(id).map((r): StepView => ({
+        key: r[0] as string,
+        kind: r[1] as string,
+        target: r[2] as string,
+        state: r[3] as StepView['state'],
+        attempts: r[4] as number,
+        startedAt: r[5] as string | null,
+        endedAt: r[6] as string | null,
+        error: r[7] as string | null,
+      }));
+      const resources = st.resources.all(id).map((r): ResourceView => ({
+        key: r[0] as string,
+        kind: r[1] as string,
+        name: r[2] as string,
+        externalId: r[3] as string | null,
+        addresses: r[4] ? (JSON.parse(r[4] as string) as string[]) : null,
+        state: r[5] as string,
+        updatedAt: r[6] as string,
+      }));
       const view = { ...d, plan, steps, resources };
       views.delete(id);
       views.set(id, { version, view });
@@ -129,7 +153,14 @@ export function machineStatus(view: DeploymentView): MachineStatus[] {
       resourceName: m.resourceName,
       addresses: r?.state === 'deleted' ? [] : (r?.addresses ?? []),
       plannedAddresses: m.nics.flatMap((n) => (n.ip ? [n.ip] : [])),
-      steps: ms.map((s) => ({ kind: s.kind, state: s.state, attempts: s.attempts, startedAt: s.startedAt, endedAt: s.endedAt, error: s.error })),
+      steps: ms.map((s) => ({
+        kind: s.kind,
+        state: s.state,
+        attempts: s.attempts,
+        startedAt: s.startedAt,
+        endedAt: s.endedAt,
+        error: s.error,
+      })),
     };
   });
 }

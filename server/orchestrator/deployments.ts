@@ -35,42 +35,56 @@ export function newDeploymentId(): string {
   return Array.from(bytes, (b) => idAlphabet[b % idAlphabet.length]).join('');
 }
 
-export function createDeployment(deps: { db: Db; ipam: Ipam; platforms: PlatformStore; box: SecretBox }, input: CreateDeploymentInput) {
+export function createDeployment(
+  deps: { db: Db; ipam: Ipam; platforms: PlatformStore; box: SecretBox },
+  input: CreateDeploymentInput,
+) {
   const { db, ipam, platforms, box } = deps;
   const scenario = parseScenario(input.yaml, input.file);
   const platform = platforms.get(input.platform);
   const instances = input.instances ?? scenario.instances;
   if (!Number.isInteger(instances) || instances < 1 || instances > 200)
-    throw new AppError('invalid_input', `Unable to deploy "${scenario.name}": instances must be from 1 to 200, not ${instances}`, { issues: [{ path: 'instances', message: 'expected 1..200' }] });
+    throw new AppError(
+      'invalid_input',
+      `Unable to deploy "${scenario.name}": instances must be from 1 to 200, not ${instances}`,
+      { issues: [{ path: 'instances', message: 'expected 1..200' }] },
+    );
   const id = newDeploymentId();
   const needs = allocationNeeds(scenario, platform.kind, instances);
 
-  return db.$client.transaction(() => {
-    const allocations = ipam.allocate({
-      deploymentId: id,
-      subnets: needs.subnets,
-      vlans: needs.vlans,
-      fixedVlans: scenario.networks.filter((n) => n.vlan !== undefined).map((n) => ({ vlan: n.vlan!, label: `1/${n.name}` })),
-      avoid: scenario.networks.flatMap((n) => (n.cidr ? [n.cidr] : [])),
-    });
-    const plan = planDeployment({ deploymentId: id, scenario, platform: platform.kind, instances, allocations });
-    db.insert(deployments)
-      .values({
-        id,
-        scenarioName: scenario.name,
-        scenarioFile: input.file,
-        scenarioYaml: input.yaml,
-        platformId: platform.id,
-        instances,
-        state: 'pending' satisfies DeploymentState,
-        plan,
-        secret: box.seal(crypto.randomBytes(32).toString('base64url')),
-      })
-      .run();
-    const insertStep = db.$client.prepare('INSERT INTO steps (deployment_id, key, kind, target, state, depends_on) VALUES (?, ?, ?, ?, ?, ?)');
-    for (const s of plan.steps) insertStep.run(id, s.key, s.kind, s.target, 'pending' satisfies StepState, JSON.stringify(s.dependsOn));
-    return { id, plan };
-  }).immediate();
+  return db.$client
+    .transaction(() => {
+      const allocations = ipam.allocate({
+        deploymentId: id,
+        subnets: needs.subnets,
+        vlans: needs.vlans,
+        fixedVlans: scenario.networks
+          .filter((n) => n.vlan !== undefined)
+          .map((n) => ({ vlan: n.vlan!, label: `1/${n.name}` })),
+        avoid: scenario.networks.flatMap((n) => (n.cidr ? [n.cidr] : [])),
+      });
+      const plan = planDeployment({ deploymentId: id, scenario, platform: platform.kind, instances, allocations });
+      db.insert(deployments)
+        .values({
+          id,
+          scenarioName: scenario.name,
+          scenarioFile: input.file,
+          scenarioYaml: input.yaml,
+          platformId: platform.id,
+          instances,
+          state: 'pending' satisfies DeploymentState,
+          plan,
+          secret: box.seal(crypto.randomBytes(32).toString('base64url')),
+        })
+        .run();
+      const insertStep = db.$client.prepare(
+        'INSERT INTO steps (deployment_id, key, kind, target, state, depends_on) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      for (const s of plan.steps)
+        insertStep.run(id, s.key, s.kind, s.target, 'pending' satisfies StepState, JSON.stringify(s.dependsOn));
+      return { id, plan };
+    })
+    .immediate();
 }
 
 export interface DeploymentDeps {
@@ -106,18 +120,34 @@ export function createDeployments(deps: DeploymentDeps) {
       const assignments = Object.entries(input.assignments ?? {}).filter(([, userId]) => userId);
       if (assignments.length > 0) {
         const instances = input.instances ?? parseScenario(input.yaml, input.file).instances;
-        const trainees = new Set(deps.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => u.id));
+        const trainees = new Set(
+          deps.users
+            .list()
+            .filter((u) => u.role === 'trainee' && !u.disabled)
+            .map((u) => u.id),
+        );
         for (const [inst, userId] of assignments) {
           const i = Number(inst);
-          if (!Number.isInteger(i) || i < 1 || i > instances) throw new AppError('invalid_input', `Instance ${inst} does not exist; there are ${instances}`, { issues: [{ path: `assign.${inst}`, message: 'no such instance' }] });
-          if (!trainees.has(userId)) throw new AppError('invalid_input', `User ${userId} is not an active trainee`, { issues: [{ path: `assign.${inst}`, message: 'not a trainee' }] });
+          if (!Number.isInteger(i) || i < 1 || i > instances)
+            throw new AppError('invalid_input', `Instance ${inst} does not exist; there are ${instances}`, {
+              issues: [{ path: `assign.${inst}`, message: 'no such instance' }],
+            });
+          if (!trainees.has(userId))
+            throw new AppError('invalid_input', `User ${userId} is not an active trainee`, {
+              issues: [{ path: `assign.${inst}`, message: 'not a trainee' }],
+            });
           byInstance[i] = userId;
         }
       }
       const { id, plan } = createDeployment(deps, input);
       if (Object.keys(byInstance).length > 0) deps.assignments.assign(id, byInstance);
       const assigned = Object.keys(byInstance).length;
-      audit.record(actor, 'deployment.create', `deployment:${id}`, `${plan.scenario} on ${deps.platforms.get(input.platform).name}, ${plan.instances} instance(s)${assigned ? `, ${assigned} assigned` : ''}`);
+      audit.record(
+        actor,
+        'deployment.create',
+        `deployment:${id}`,
+        `${plan.scenario} on ${deps.platforms.get(input.platform).name}, ${plan.instances} instance(s)${assigned ? `, ${assigned} assigned` : ''}`,
+      );
       return { id, plan };
     },
     /** Stops a deployment in progress; resolves with its state once stopped. */

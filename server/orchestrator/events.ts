@@ -8,7 +8,9 @@ import type { DeploymentEvent, EventType } from '../model/events.ts';
 export function createEventBus(db: Db) {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
-  const insert = db.$client.prepare('INSERT INTO events (deployment_id, at, type, step_key, message) VALUES (?, ?, ?, ?, ?)');
+  const insert = db.$client.prepare(
+    'INSERT INTO events (deployment_id, at, type, step_key, message) VALUES (?, ?, ?, ?, ?)',
+  );
 
   return {
     publish(deploymentId: string, type: EventType, message: string, stepKey: string | null = null): DeploymentEvent {

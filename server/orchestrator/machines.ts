@@ -22,17 +22,38 @@ interface Deps {
 
 const callTimeoutMs = 20_000;
 
-function find(db: Db, deploymentId: string, key: string): { machine: PlannedMachine; platformId: string; ref?: MachineRef } {
-  const d = db.select({ plan: deployments.plan, platformId: deployments.platformId }).from(deployments).where(eq(deployments.id, deploymentId)).get();
+function find(
+  db: Db,
+  deploymentId: string,
+  key: string,
+): { machine: PlannedMachine; platformId: string; ref?: MachineRef } {
+  const d = db
+    .select({ plan: deployments.plan, platformId: deployments.platformId })
+    .from(deployments)
+    .where(eq(deployments.id, deploymentId))
+    .get();
   if (!d) throw new AppError('not_found', `Deployment ${deploymentId} does not exist`);
   const machine = (d.plan as Plan).machines.find((m) => m.key === key);
   if (!machine) throw new AppError('not_found', `Machine "${key}" is not part of deployment ${deploymentId}`);
-  const r = db.select().from(resources).where(and(eq(resources.deploymentId, deploymentId), eq(resources.key, key))).get();
-  return { machine, platformId: d.platformId, ...(r?.externalId && r.state !== 'deleted' ? { ref: { id: r.externalId, name: r.name } } : {}) };
+  const r = db
+    .select()
+    .from(resources)
+    .where(and(eq(resources.deploymentId, deploymentId), eq(resources.key, key)))
+    .get();
+  return {
+    machine,
+    platformId: d.platformId,
+    ...(r?.externalId && r.state !== 'deleted' ? { ref: { id: r.externalId, name: r.name } } : {}),
+  };
 }
 
 function needRef(deploymentId: string, key: string, ref: MachineRef | undefined): MachineRef {
-  if (!ref) throw new AppError('conflict', `Machine "${key}" of deployment ${deploymentId} has not been created (or was destroyed)`, { hint: 'Wait for its create step, or retry the deployment.' });
+  if (!ref)
+    throw new AppError(
+      'conflict',
+      `Machine "${key}" of deployment ${deploymentId} has not been created (or was destroyed)`,
+      { hint: 'Wait for its create step, or retry the deployment.' },
+    );
   return ref;
 }
 
@@ -50,7 +71,11 @@ export function createMachineActions({ db, platforms, box, audit }: Deps) {
       }
     },
     async supportsSnapshots(deploymentId: string): Promise<boolean> {
-      const d = db.select({ platformId: deployments.platformId }).from(deployments).where(eq(deployments.id, deploymentId)).get();
+      const d = db
+        .select({ platformId: deployments.platformId })
+        .from(deployments)
+        .where(eq(deployments.id, deploymentId))
+        .get();
       if (!d) throw new AppError('not_found', `Deployment ${deploymentId} does not exist`);
       try {
         return (await platforms.instance(d.platformId)).supports.snapshots;
@@ -81,18 +106,26 @@ export function createMachineActions({ db, platforms, box, audit }: Deps) {
     },
     async snapshot(actor: Actor, deploymentId: string, key: string, name: string): Promise<void> {
       const { ref, platformId } = find(db, deploymentId, key);
-      await (await platforms.instance(platformId)).createSnapshot(needRef(deploymentId, key, ref), name, { signal: AbortSignal.timeout(callTimeoutMs) });
+      await (
+        await platforms.instance(platformId)
+      ).createSnapshot(needRef(deploymentId, key, ref), name, { signal: AbortSignal.timeout(callTimeoutMs) });
       audit.record(actor, 'machine.snapshot', `machine:${deploymentId}/${key}`, name);
     },
     async revert(actor: Actor, deploymentId: string, key: string, name: string): Promise<void> {
       const { ref, platformId } = find(db, deploymentId, key);
-      await (await platforms.instance(platformId)).revertSnapshot(needRef(deploymentId, key, ref), name, { signal: AbortSignal.timeout(callTimeoutMs) });
+      await (
+        await platforms.instance(platformId)
+      ).revertSnapshot(needRef(deploymentId, key, ref), name, { signal: AbortSignal.timeout(callTimeoutMs) });
       audit.record(actor, 'machine.revert', `machine:${deploymentId}/${key}`, name);
     },
     /** Every user's password on the machine. Only for viewers allowed to see them; never logged. */
     credentials(deploymentId: string, key: string): Record<string, string> {
       const { machine } = find(db, deploymentId, key);
-      const d = db.select({ secret: deployments.secret, yaml: deployments.scenarioYaml }).from(deployments).where(eq(deployments.id, deploymentId)).get()!;
+      const d = db
+        .select({ secret: deployments.secret, yaml: deployments.scenarioYaml })
+        .from(deployments)
+        .where(eq(deployments.id, deploymentId))
+        .get()!;
       return machinePasswords(machine, box.open(d.secret), d.yaml);
     },
   };

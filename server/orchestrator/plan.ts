@@ -4,13 +4,27 @@ import crypto from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { intToIp, ipToInt, isUsableHost, parseSubnet, type Subnet } from '../ipam/cidr.ts';
 import { osCatalog, routerOs, sizes } from '../model/catalog.ts';
-import type { Plan, PlanInput, PlannedMachine, PlannedNetwork, PlannedNic, PlannedStep, PlannedUser } from '../model/plan.ts';
+import type {
+  Plan,
+  PlanInput,
+  PlannedMachine,
+  PlannedNetwork,
+  PlannedNic,
+  PlannedStep,
+  PlannedUser,
+} from '../model/plan.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 import type { Scenario, ScenarioMachine } from '../model/scenario.ts';
 import { replicaNames } from './scenario/normalize.ts';
 
 /** Platforms on premises need a router machine per instance; clouds route and filter natively. */
-export const onPremises: Record<PlatformKind, boolean> = { simulator: true, proxmox: true, esxi: true, aws: false, azure: false };
+export const onPremises: Record<PlatformKind, boolean> = {
+  simulator: true,
+  proxmox: true,
+  esxi: true,
+  aws: false,
+  azure: false,
+};
 
 /** The first host address given to machines without a static one; lower ones stay free for gateways and services. */
 const firstDynamicHost = 10;
@@ -18,10 +32,16 @@ export const defaultUserName = 'glassdome';
 export const uplinkKey = 'uplink';
 
 /** What the IPAM must allocate before this scenario can be planned. */
-export function allocationNeeds(scenario: Scenario, platform: PlatformKind, instances: number): { subnets: string[]; vlans: string[] } {
+export function allocationNeeds(
+  scenario: Scenario,
+  platform: PlatformKind,
+  instances: number,
+): { subnets: string[]; vlans: string[] } {
   const subnets = scenario.networks.filter((n) => n.cidr === undefined).map((n) => n.name);
   const vlans: string[] = [];
-  if (onPremises[platform]) for (let i = 1; i <= instances; i++) for (const n of scenario.networks) if (n.vlan === undefined) vlans.push(`${i}/${n.name}`);
+  if (onPremises[platform])
+    for (let i = 1; i <= instances; i++)
+      for (const n of scenario.networks) if (n.vlan === undefined) vlans.push(`${i}/${n.name}`);
   return { subnets, vlans };
 }
 
@@ -35,18 +55,30 @@ export function resourceName(deploymentId: string, instance: number, name: strin
 
 export function planDeployment(input: PlanInput): Plan {
   const { scenario, platform, instances, deploymentId, allocations } = input;
-  if (!Number.isInteger(instances) || instances < 1) throw new AppError('invalid_input', `Unable to plan "${scenario.name}": instances must be a whole number of at least 1, not ${instances}`);
-  const withRouter = onPremises[platform] && (scenario.networks.length > 1 || scenario.networks.some((n) => n.internet));
+  if (!Number.isInteger(instances) || instances < 1)
+    throw new AppError(
+      'invalid_input',
+      `Unable to plan "${scenario.name}": instances must be a whole number of at least 1, not ${instances}`,
+    );
+  const withRouter =
+    onPremises[platform] && (scenario.networks.length > 1 || scenario.networks.some((n) => n.internet));
   // The scenario check sees only the file's own `instances`; a deployment may ask for more.
-  const fixedVlan = onPremises[platform] && instances > 1 ? scenario.networks.find((n) => n.vlan !== undefined) : undefined;
-  if (fixedVlan) throw new AppError('invalid_input', `Unable to plan network "${fixedVlan.name}": its fixed VLAN ${fixedVlan.vlan} cannot isolate ${instances} instances`, { hint: 'Remove "vlan" from the network to allocate one per instance, or deploy a single instance.' });
+  const fixedVlan =
+    onPremises[platform] && instances > 1 ? scenario.networks.find((n) => n.vlan !== undefined) : undefined;
+  if (fixedVlan)
+    throw new AppError(
+      'invalid_input',
+      `Unable to plan network "${fixedVlan.name}": its fixed VLAN ${fixedVlan.vlan} cannot isolate ${instances} instances`,
+      { hint: 'Remove "vlan" from the network to allocate one per instance, or deploy a single instance.' },
+    );
   const mac = createMacAllocator(platform, deploymentId);
 
   // Subnets and gateways are the same in every instance; instances are isolated from each other.
   const subnetOf: SubnetMap = new Map();
   for (const n of scenario.networks) {
     const cidr = n.cidr ?? allocations.subnets[n.name];
-    if (!cidr) throw new AppError('invalid_input', `Unable to plan network "${n.name}": no CIDR given and none allocated`);
+    if (!cidr)
+      throw new AppError('invalid_input', `Unable to plan network "${n.name}": no CIDR given and none allocated`);
     const sub = parseSubnet(cidr);
     if ('error' in sub) throw new AppError('invalid_input', `Unable to plan network "${n.name}": ${sub.error}`);
     subnetOf.set(n.name, { sub, gateway: n.gateway ? ipToInt(n.gateway)! : sub.base + 1 });
@@ -57,7 +89,17 @@ export function planDeployment(input: PlanInput): Plan {
   const machines: PlannedMachine[] = [];
   const anyInternet = scenario.networks.some((n) => n.internet);
   if (withRouter && anyInternet) {
-    networks.push({ key: uplinkKey, instance: 0, name: uplinkKey, resourceName: `gd-${deploymentId}-${uplinkKey}`, kind: 'uplink', cidr: '0.0.0.0/0', gateway: '0.0.0.0', dhcp: true, internet: true });
+    networks.push({
+      key: uplinkKey,
+      instance: 0,
+      name: uplinkKey,
+      resourceName: `gd-${deploymentId}-${uplinkKey}`,
+      kind: 'uplink',
+      cidr: '0.0.0.0/0',
+      gateway: '0.0.0.0',
+      dhcp: true,
+      internet: true,
+    });
   }
 
   for (let inst = 1; inst <= instances; inst++) {
@@ -65,7 +107,11 @@ export function planDeployment(input: PlanInput): Plan {
     for (const n of scenario.networks) {
       const { sub, gateway } = subnetOf.get(n.name)!;
       const vlan = onPremises[platform] ? (n.vlan ?? allocations.vlans[`${inst}/${n.name}`]) : undefined;
-      if (onPremises[platform] && vlan === undefined) throw new AppError('invalid_input', `Unable to plan network "${n.name}" of instance ${inst}: no VLAN given and none allocated`);
+      if (onPremises[platform] && vlan === undefined)
+        throw new AppError(
+          'invalid_input',
+          `Unable to plan network "${n.name}" of instance ${inst}: no VLAN given and none allocated`,
+        );
       networks.push({
         key: `${il}.${n.name}`,
         instance: inst,
@@ -90,7 +136,13 @@ export function planDeployment(input: PlanInput): Plan {
           const { sub, gateway } = subnetOf.get(nic.network)!;
           const ip = addressing.get(`${m.name}#${r}#${nic.network}`)!;
           // One default route: through the first NIC, via the router (or the cloud's gateway).
-          return { networkKey: `${il}.${nic.network}`, mac: mac(`${il}.${hostname}`, j), ip: intToIp(ip), prefix: sub.prefix, ...(j === 0 ? { gateway: intToIp(gateway) } : {}) };
+          return {
+            networkKey: `${il}.${nic.network}`,
+            mac: mac(`${il}.${hostname}`, j),
+            ip: intToIp(ip),
+            prefix: sub.prefix,
+            ...(j === 0 ? { gateway: intToIp(gateway) } : {}),
+          };
         });
         const deps = m.dependsOn.flatMap((d) => {
           const dep = scenario.machines.find((x) => x.name === d)!;
@@ -119,11 +171,20 @@ export function planDeployment(input: PlanInput): Plan {
     }
   }
 
-  return { deploymentId, scenario: scenario.name, platform, instances, networks, machines, steps: planSteps(networks, machines) };
+  return {
+    deploymentId,
+    scenario: scenario.name,
+    platform,
+    instances,
+    networks,
+    machines,
+    steps: planSteps(networks, machines),
+  };
 }
 
 function planUsers(users: ScenarioMachine['users']): PlannedUser[] {
-  const list = users.length > 0 ? users : [{ name: defaultUserName, sudo: true, sshKeys: [], groups: [], shell: '/bin/bash' }];
+  const list =
+    users.length > 0 ? users : [{ name: defaultUserName, sudo: true, sshKeys: [], groups: [], shell: '/bin/bash' }];
   return list.map((u) => ({
     name: u.name,
     sudo: u.sudo,
@@ -156,7 +217,12 @@ function assignAddresses(scenario: Scenario, subnetOf: SubnetMap): Map<string, n
       for (let r = 0; r < m.count; r++) {
         let ip = cursor.get(nic.network) ?? sub.base + (sub.prefix <= 26 ? firstDynamicHost : 2);
         while (used.has(ip)) ip++;
-        if (!isUsableHost(sub, ip)) throw new AppError('invalid_input', `Unable to plan machine "${m.name}": network "${nic.network}" (${sub.cidr}) has no free address left for ${m.count > 1 ? `replica ${r + 1}` : 'it'}`, { hint: 'Give the network a wider cidr.' });
+        if (!isUsableHost(sub, ip))
+          throw new AppError(
+            'invalid_input',
+            `Unable to plan machine "${m.name}": network "${nic.network}" (${sub.cidr}) has no free address left for ${m.count > 1 ? `replica ${r + 1}` : 'it'}`,
+            { hint: 'Give the network a wider cidr.' },
+          );
         used.add(ip);
         cursor.set(nic.network, ip + 1);
         out.set(`${m.name}#${r}#${nic.network}`, ip);
@@ -167,16 +233,39 @@ function assignAddresses(scenario: Scenario, subnetOf: SubnetMap): Map<string, n
 
 type SubnetMap = Map<string, { sub: Subnet; gateway: number }>;
 
-function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, addressing: Map<string, number>, anyInternet: boolean, mac: MacAllocator): PlannedMachine {
+function planRouter(
+  input: PlanInput,
+  inst: number,
+  subnetOf: SubnetMap,
+  addressing: Map<string, number>,
+  anyInternet: boolean,
+  mac: MacAllocator,
+): PlannedMachine {
   const { scenario, deploymentId } = input;
   const il = instanceLabel(inst);
   const lans = scenario.networks.map((n) => {
     const { sub, gateway } = subnetOf.get(n.name)!;
-    return { networkKey: `${il}.${n.name}`, cidr: sub.cidr, address: intToIp(gateway), prefix: sub.prefix, dhcp: n.dhcp, internet: n.internet };
+    return {
+      networkKey: `${il}.${n.name}`,
+      cidr: sub.cidr,
+      address: intToIp(gateway),
+      prefix: sub.prefix,
+      dhcp: n.dhcp,
+      internet: n.internet,
+    };
   });
-  const nics: PlannedNic[] = lans.map((l, j) => ({ networkKey: l.networkKey, mac: mac(`${il}.router`, j), ip: l.address, prefix: l.prefix }));
+  const nics: PlannedNic[] = lans.map((l, j) => ({
+    networkKey: l.networkKey,
+    mac: mac(`${il}.router`, j),
+    ip: l.address,
+    prefix: l.prefix,
+  }));
   if (anyInternet) nics.push({ networkKey: uplinkKey, mac: mac(`${il}.router`, lans.length), prefix: 0 });
-  const size = { ...sizes.small, memoryMb: 1024, diskGb: Math.max(sizes.small.diskGb / 2, osCatalog[routerOs]!.minDiskGb) };
+  const size = {
+    ...sizes.small,
+    memoryMb: 1024,
+    diskGb: Math.max(sizes.small.diskGb / 2, osCatalog[routerOs]!.minDiskGb),
+  };
   return {
     key: `${il}.router`,
     instance: inst,
@@ -216,9 +305,19 @@ function planRouter(input: PlanInput, inst: number, subnetOf: SubnetMap, address
  * A stable MAC for a NIC. ESXi accepts manually set MACs only in 00:50:56:00:00:00-00:50:56:3f:ff:ff;
  * elsewhere a locally administered unicast address (02:...) cannot clash with a vendor's.
  */
-export function macAddress(platform: PlatformKind, deploymentId: string, machineKey: string, nic: number, attempt = 0): string {
-  const h = crypto.createHash('sha256').update(`${deploymentId}/${machineKey}/${nic}${attempt ? `/${attempt}` : ''}`).digest();
-  const bytes = platform === 'esxi' ? [0x00, 0x50, 0x56, h[0]! & 0x3f, h[1]!, h[2]!] : [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
+export function macAddress(
+  platform: PlatformKind,
+  deploymentId: string,
+  machineKey: string,
+  nic: number,
+  attempt = 0,
+): string {
+  const h = crypto
+    .createHash('sha256')
+    .update(`${deploymentId}/${machineKey}/${nic}${attempt ? `/${attempt}` : ''}`)
+    .digest();
+  const bytes =
+    platform === 'esxi' ? [0x00, 0x50, 0x56, h[0]! & 0x3f, h[1]!, h[2]!] : [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
@@ -240,13 +339,19 @@ function createMacAllocator(platform: PlatformKind, deploymentId: string): MacAl
 }
 
 /** A rule endpoint as addresses: a network's CIDR, a machine's addresses (every replica, every NIC), or any. */
-function resolveEndpoint(name: string, scenario: Scenario, subnetOf: SubnetMap, addressing: Map<string, number>): string[] {
+function resolveEndpoint(
+  name: string,
+  scenario: Scenario,
+  subnetOf: SubnetMap,
+  addressing: Map<string, number>,
+): string[] {
   if (name === '*') return ['0.0.0.0/0'];
   const net = subnetOf.get(name);
   if (net) return [net.sub.cidr];
   const m = scenario.machines.find((x) => x.name === name)!;
   const out: string[] = [];
-  for (let r = 0; r < m.count; r++) for (const nic of m.nics) out.push(`${intToIp(addressing.get(`${m.name}#${r}#${nic.network}`)!)}/32`);
+  for (let r = 0; r < m.count; r++)
+    for (const nic of m.nics) out.push(`${intToIp(addressing.get(`${m.name}#${r}#${nic.network}`)!)}/32`);
   return out;
 }
 
@@ -255,11 +360,21 @@ function resolveEndpoint(name: string, scenario: Scenario, subnetOf: SubnetMap, 
  * every machine it depends on is ready, so chains wait on readiness and nothing else waits at all.
  */
 function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): PlannedStep[] {
-  const steps: PlannedStep[] = networks.map((n) => ({ key: `net:${n.key}`, kind: 'network', target: n.key, dependsOn: [] }));
+  const steps: PlannedStep[] = networks.map((n) => ({
+    key: `net:${n.key}`,
+    kind: 'network',
+    target: n.key,
+    dependsOn: [],
+  }));
   for (const m of machines) {
     const nets = [...new Set(m.nics.map((n) => `net:${n.networkKey}`))];
     steps.push({ key: `${m.key}:create`, kind: 'create', target: m.key, dependsOn: nets });
-    steps.push({ key: `${m.key}:start`, kind: 'start', target: m.key, dependsOn: [`${m.key}:create`, ...m.dependsOn.map((d) => `${d}:ready`)] });
+    steps.push({
+      key: `${m.key}:start`,
+      kind: 'start',
+      target: m.key,
+      dependsOn: [`${m.key}:create`, ...m.dependsOn.map((d) => `${d}:ready`)],
+    });
     steps.push({ key: `${m.key}:address`, kind: 'address', target: m.key, dependsOn: [`${m.key}:start`] });
     steps.push({ key: `${m.key}:ready`, kind: 'ready', target: m.key, dependsOn: [`${m.key}:address`] });
   }

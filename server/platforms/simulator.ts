@@ -9,9 +9,20 @@ import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { sleep } from './shared/wait.ts';
-import type { CallOptions, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from './platform.ts';
+import type {
+  CallOptions,
+  MachineRef,
+  MachineSpec,
+  MachineState,
+  NetworkRef,
+  NetworkSpec,
+  OwnedResource,
+  Platform,
+} from './platform.ts';
 
-const range = z.tuple([z.number().nonnegative(), z.number().nonnegative()]).refine(([a, b]) => a <= b, 'expected [min, max] with min <= max');
+const range = z
+  .tuple([z.number().nonnegative(), z.number().nonnegative()])
+  .refine(([a, b]) => a <= b, 'expected [min, max] with min <= max');
 
 export const simulatorConfigSchema = z.strictObject({
   /** Divides every duration: 1 is real time. */
@@ -23,7 +34,16 @@ export const simulatorConfigSchema = z.strictObject({
   /** What a clone does when every slot of its storage is busy: queue, or fail after `lockTimeoutSec` like Proxmox. */
   onCloneBusy: z.enum(['wait', 'fail']).default('wait'),
   lockTimeoutSec: z.number().positive().default(60),
-  capacity: z.strictObject({ cpus: z.number().int().min(1).default(512), memoryMb: z.number().int().min(256).default(2 * 1024 * 1024) }).default({ cpus: 512, memoryMb: 2 * 1024 * 1024 }),
+  capacity: z
+    .strictObject({
+      cpus: z.number().int().min(1).default(512),
+      memoryMb: z
+        .number()
+        .int()
+        .min(256)
+        .default(2 * 1024 * 1024),
+    })
+    .default({ cpus: 512, memoryMb: 2 * 1024 * 1024 }),
   faults: z
     .strictObject({
       /** Probability that a call fails with a transient error, a lock timeout, or a rate-limit answer. */
@@ -35,7 +55,12 @@ export const simulatorConfigSchema = z.strictObject({
     })
     .default({ transient: 0, lockTimeout: 0, rateLimit: 0, failMachines: [] }),
   durations: z
-    .strictObject({ cloneSec: range.default([20, 40]), bootSec: range.default([30, 60]), cloudInitSec: range.default([30, 90]), powerSec: range.default([1, 3]) })
+    .strictObject({
+      cloneSec: range.default([20, 40]),
+      bootSec: range.default([30, 60]),
+      cloudInitSec: range.default([30, 90]),
+      powerSec: range.default([1, 3]),
+    })
     .default({ cloneSec: [20, 40], bootSec: [30, 60], cloudInitSec: [30, 90], powerSec: [1, 3] }),
 });
 
@@ -46,7 +71,12 @@ type Op = 'clone' | 'boot' | 'cloudInit' | 'power';
 
 /** Seeded duration in simulated seconds for one operation of one machine: the same whatever the order of calls. */
 export function simulatedSeconds(config: SimulatorConfig, machineName: string, op: Op): number {
-  const [lo, hi] = { clone: config.durations.cloneSec, boot: config.durations.bootSec, cloudInit: config.durations.cloudInitSec, power: config.durations.powerSec }[op];
+  const [lo, hi] = {
+    clone: config.durations.cloneSec,
+    boot: config.durations.bootSec,
+    cloudInit: config.durations.cloudInitSec,
+    power: config.durations.powerSec,
+  }[op];
   return lo + (hi - lo) * stableHash(`${config.seed}/${stableName(machineName)}/${op}`);
 }
 
@@ -79,7 +109,8 @@ function unitHash(text: string): number {
   return crypto.hash('sha256', text, 'buffer').readUInt32BE(0) / 2 ** 32;
 }
 
-const inventoryColumns = 'id, name, deployment_id AS deploymentId, power, busy_until AS busyUntil, address_at AS addressAt, ready_at AS readyAt, addresses';
+const inventoryColumns =
+  'id, name, deployment_id AS deploymentId, power, busy_until AS busyUntil, address_at AS addressAt, ready_at AS readyAt, addresses';
 
 /** What the hot paths read of a machine; `addresses` is the stored JSON array. */
 interface InventoryRow {
@@ -93,7 +124,10 @@ interface InventoryRow {
   addresses: string;
 }
 
-export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db: Db; platformId: string }): Platform & { readonly timeScale: number } {
+export function createSimulatorPlatform(
+  input: SimulatorConfigInput,
+  deps: { db: Db; platformId: string },
+): Platform & { readonly timeScale: number } {
   const config = simulatorConfigSchema.parse(input);
   const { db, platformId } = deps;
   const scale = 1 / config.speed;
@@ -103,17 +137,27 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
   // The hot paths (every machine's create, start and waits) use plain prepared statements over the few columns they
   // need: this inventory is read thousands of times in a large deployment.
   const q = {
-    byName: db.$client.prepare<[string, string], InventoryRow>(`SELECT ${inventoryColumns} FROM sim_machines WHERE platform_id = ? AND name = ?`),
-    byId: db.$client.prepare<[string, string], InventoryRow>(`SELECT ${inventoryColumns} FROM sim_machines WHERE platform_id = ? AND id = ?`),
+    byName: db.$client.prepare<[string, string], InventoryRow>(
+      `SELECT ${inventoryColumns} FROM sim_machines WHERE platform_id = ? AND name = ?`,
+    ),
+    byId: db.$client.prepare<[string, string], InventoryRow>(
+      `SELECT ${inventoryColumns} FROM sim_machines WHERE platform_id = ? AND id = ?`,
+    ),
     totals: db.$client.prepare<[string], { cpus: number; memoryMb: number; maxId: number }>(
       'SELECT coalesce(sum(cpus), 0) AS cpus, coalesce(sum(memory_mb), 0) AS memoryMb, coalesce(max(cast(id AS integer)), 99) AS maxId FROM sim_machines WHERE platform_id = ?',
     ),
     // The clones still running on a storage, latest end first; each slot is busy until the latest clone placed on it.
-    busyClones: db.$client.prepare<[string, string, number], number>('SELECT busy_until FROM sim_machines WHERE platform_id = ? AND storage = ? AND busy_until > ? ORDER BY busy_until DESC').pluck(),
+    busyClones: db.$client
+      .prepare<[string, string, number], number>(
+        'SELECT busy_until FROM sim_machines WHERE platform_id = ? AND storage = ? AND busy_until > ? ORDER BY busy_until DESC',
+      )
+      .pluck(),
     insert: db.$client.prepare(
       "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage)",
     ),
-    setPower: db.$client.prepare('UPDATE sim_machines SET power = ?, address_at = ?, ready_at = ? WHERE platform_id = ? AND id = ?'),
+    setPower: db.$client.prepare(
+      'UPDATE sim_machines SET power = ?, address_at = ?, ready_at = ? WHERE platform_id = ? AND id = ?',
+    ),
   };
   const row = (name: string) => q.byName.get(platformId, name);
   const rowById = (id: string) => q.byId.get(platformId, id);
@@ -126,9 +170,18 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
     calls.set(`${action}/${name}`, n);
     const u = unitHash(`${config.seed}/fault/${action}/${name}/${n}`);
     const { transient, lockTimeout, rateLimit } = config.faults;
-    if (u < lockTimeout) throw new AppError('transient', `[simulator] Unable to ${action} VM "${name}": can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`);
-    if (u < lockTimeout + rateLimit) throw new AppError('rate_limited', `[simulator] Unable to ${action} VM "${name}": too many requests (429), retry later`);
-    if (u < lockTimeout + rateLimit + transient) throw new AppError('transient', `[simulator] Unable to ${action} VM "${name}": 596 Connection timed out`);
+    if (u < lockTimeout)
+      throw new AppError(
+        'transient',
+        `[simulator] Unable to ${action} VM "${name}": can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`,
+      );
+    if (u < lockTimeout + rateLimit)
+      throw new AppError(
+        'rate_limited',
+        `[simulator] Unable to ${action} VM "${name}": too many requests (429), retry later`,
+      );
+    if (u < lockTimeout + rateLimit + transient)
+      throw new AppError('transient', `[simulator] Unable to ${action} VM "${name}": 596 Connection timed out`);
   }
 
   async function waitUntil(at: number, signal?: AbortSignal) {
@@ -141,20 +194,42 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
   }
 
   function snapshotsOf(id: string) {
-    return db.select({ snapshots: simMachines.snapshots }).from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, id))).get()?.snapshots ?? [];
+    return (
+      db
+        .select({ snapshots: simMachines.snapshots })
+        .from(simMachines)
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, id)))
+        .get()?.snapshots ?? []
+    );
   }
 
-  async function waitFor(ref: MachineRef, field: 'addressAt' | 'readyAt', what: string, opts: CallOptions & { timeoutMs: number }) {
+  async function waitFor(
+    ref: MachineRef,
+    field: 'addressAt' | 'readyAt',
+    what: string,
+    opts: CallOptions & { timeoutMs: number },
+  ) {
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
       const m = machineRow(ref);
-      if (!m) throw new AppError('not_found', `[simulator] Unable to wait for ${what} of VM "${ref.name}": it does not exist`);
-      if (m.power !== 'running' || m[field] === null) throw new AppError('platform_error', `[simulator] Unable to wait for ${what} of VM "${ref.name}": it is not running`);
+      if (!m)
+        throw new AppError(
+          'not_found',
+          `[simulator] Unable to wait for ${what} of VM "${ref.name}": it does not exist`,
+        );
+      if (m.power !== 'running' || m[field] === null)
+        throw new AppError(
+          'platform_error',
+          `[simulator] Unable to wait for ${what} of VM "${ref.name}": it is not running`,
+        );
       const at = m[field]!;
       if (at <= Date.now()) return m;
       if (at > deadline) {
         await waitUntil(deadline, opts.signal);
-        throw new AppError('timeout', `[simulator] VM "${ref.name}" reported no ${what} within ${Math.round(opts.timeoutMs / scale / 1000)} s`);
+        throw new AppError(
+          'timeout',
+          `[simulator] VM "${ref.name}" reported no ${what} within ${Math.round(opts.timeoutMs / scale / 1000)} s`,
+        );
       }
       await waitUntil(at, opts.signal);
     }
@@ -184,59 +259,105 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
 
     async ensureNetwork(spec: NetworkSpec): Promise<NetworkRef> {
       if (spec.kind === 'uplink') return { id: 'vmbr0', name: 'vmbr0' };
-      return db.$client.transaction((): NetworkRef => {
-        const existing = db.select().from(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, spec.name))).get();
-        if (existing) return { id: existing.id, name: existing.name };
-        if (spec.vlan !== undefined) {
-          const clash = db.select().from(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.vlan, spec.vlan))).get();
-          if (clash) throw new AppError('conflict', `[simulator] Unable to create network "${spec.name}": VLAN ${spec.vlan} already carries network "${clash.name}"`);
-        }
-        const id = `vmbr0.${spec.vlan ?? spec.name}`;
-        db.insert(simNetworks).values({ platformId, id, name: spec.name, deploymentId: spec.deploymentId, vlan: spec.vlan ?? null }).run();
-        return { id, name: spec.name };
-      }).immediate();
+      return db.$client
+        .transaction((): NetworkRef => {
+          const existing = db
+            .select()
+            .from(simNetworks)
+            .where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, spec.name)))
+            .get();
+          if (existing) return { id: existing.id, name: existing.name };
+          if (spec.vlan !== undefined) {
+            const clash = db
+              .select()
+              .from(simNetworks)
+              .where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.vlan, spec.vlan)))
+              .get();
+            if (clash)
+              throw new AppError(
+                'conflict',
+                `[simulator] Unable to create network "${spec.name}": VLAN ${spec.vlan} already carries network "${clash.name}"`,
+              );
+          }
+          const id = `vmbr0.${spec.vlan ?? spec.name}`;
+          db.insert(simNetworks)
+            .values({ platformId, id, name: spec.name, deploymentId: spec.deploymentId, vlan: spec.vlan ?? null })
+            .run();
+          return { id, name: spec.name };
+        })
+        .immediate();
     },
 
     async deleteNetwork(ref: NetworkRef) {
       if (ref.id === 'vmbr0') return;
-      db.delete(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, ref.name))).run();
+      db.delete(simNetworks)
+        .where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, ref.name)))
+        .run();
     },
 
     async createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef> {
       const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : storageFor(config, spec.name);
       // One transaction finds a machine of that name (a retried call) or places a new clone: one read, one commit.
-      const placed = db.$client.transaction((): Pick<InventoryRow, 'id' | 'name' | 'deploymentId' | 'busyUntil'> | undefined => {
-        const existing = row(spec.name);
-        if (existing) return existing;
-        if (config.faults.failMachines.includes(spec.hostname) || config.faults.failMachines.includes(spec.name) || spec.options?.failAlways === true)
-          throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`);
-        maybeFail('clone', spec.name, 'new');
-        const { cpus, memoryMb: mem, maxId } = q.totals.get(platformId)!;
-        if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
-          throw new AppError('platform_error', `[simulator] Unable to clone VM "${spec.name}": not enough capacity (${config.capacity.cpus - cpus} vCPUs and ${config.capacity.memoryMb - mem} MiB free, ${spec.cpus} vCPUs and ${spec.memoryMb} MiB asked)`, {
-            hint: 'Deploy fewer instances or raise the platform capacity.',
+      const placed = db.$client
+        .transaction((): Pick<InventoryRow, 'id' | 'name' | 'deploymentId' | 'busyUntil'> | undefined => {
+          const existing = row(spec.name);
+          if (existing) return existing;
+          if (
+            config.faults.failMachines.includes(spec.hostname) ||
+            config.faults.failMachines.includes(spec.name) ||
+            spec.options?.failAlways === true
+          )
+            throw new AppError(
+              'platform_error',
+              `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`,
+            );
+          maybeFail('clone', spec.name, 'new');
+          const { cpus, memoryMb: mem, maxId } = q.totals.get(platformId)!;
+          if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
+            throw new AppError(
+              'platform_error',
+              `[simulator] Unable to clone VM "${spec.name}": not enough capacity (${config.capacity.cpus - cpus} vCPUs and ${config.capacity.memoryMb - mem} MiB free, ${spec.cpus} vCPUs and ${spec.memoryMb} MiB asked)`,
+              {
+                hint: 'Deploy fewer instances or raise the platform capacity.',
+              },
+            );
+          // Clones queue per storage: each slot is busy until the latest clone placed on it ends.
+          const now = Date.now();
+          const busy = q.busyClones.all(platformId, storage, now);
+          const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
+          if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
+          const placed = {
+            id: String(maxId + 1),
+            name: spec.name,
+            deploymentId: spec.deploymentId,
+            busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')),
+          };
+          q.insert.run({
+            platformId,
+            id: placed.id,
+            name: spec.name,
+            deploymentId: spec.deploymentId,
+            cpus: spec.cpus,
+            memoryMb: spec.memoryMb,
+            addresses: JSON.stringify(
+              spec.nics.map((n, i) => n.ip ?? `203.0.113.${1 + Math.floor(unitHash(`${spec.name}/${i}`) * 250)}`),
+            ),
+            busyUntil: placed.busyUntil,
+            storage,
           });
-        // Clones queue per storage: each slot is busy until the latest clone placed on it ends.
-        const now = Date.now();
-        const busy = q.busyClones.all(platformId, storage, now);
-        const start = busy.length < config.cloneSlotsPerStorage ? now : busy[config.cloneSlotsPerStorage - 1]!;
-        if (config.onCloneBusy === 'fail' && start - now > ms(config.lockTimeoutSec)) return undefined;
-        const placed = { id: String(maxId + 1), name: spec.name, deploymentId: spec.deploymentId, busyUntil: start + ms(simulatedSeconds(config, spec.name, 'clone')) };
-        q.insert.run({
-          platformId,
-          id: placed.id,
-          name: spec.name,
-          deploymentId: spec.deploymentId,
-          cpus: spec.cpus,
-          memoryMb: spec.memoryMb,
-          addresses: JSON.stringify(spec.nics.map((n, i) => n.ip ?? `203.0.113.${1 + Math.floor(unitHash(`${spec.name}/${i}`) * 250)}`)),
-          busyUntil: placed.busyUntil,
-          storage,
-        });
-        return placed;
-      }).immediate();
-      if (!placed) throw new AppError('transient', `[simulator] Unable to clone VM "${spec.name}": can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`);
-      if (placed.deploymentId !== spec.deploymentId) throw new AppError('conflict', `[simulator] Unable to clone VM "${spec.name}": the name belongs to deployment ${placed.deploymentId}`);
+          return placed;
+        })
+        .immediate();
+      if (!placed)
+        throw new AppError(
+          'transient',
+          `[simulator] Unable to clone VM "${spec.name}": can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`,
+        );
+      if (placed.deploymentId !== spec.deploymentId)
+        throw new AppError(
+          'conflict',
+          `[simulator] Unable to clone VM "${spec.name}": the name belongs to deployment ${placed.deploymentId}`,
+        );
       await waitUntil(placed.busyUntil, opts?.signal);
       return { id: placed.id, name: placed.name };
     },
@@ -244,13 +365,20 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
     async startMachine(ref, opts) {
       const m = machineRow(ref);
       if (!m) throw new AppError('not_found', `[simulator] Unable to start VM "${ref.name}": it does not exist`);
-      if (m.busyUntil > Date.now()) throw new AppError('transient', `[simulator] Unable to start VM "${ref.name}": VM is locked (clone)`);
+      if (m.busyUntil > Date.now())
+        throw new AppError('transient', `[simulator] Unable to start VM "${ref.name}": VM is locked (clone)`);
       if (m.power === 'running') return;
       maybeFail('start', ref.name, m.id);
       // The machine runs from the start task on, as `qm status` reports it; the task itself takes the power-on time.
       const poweredAt = Date.now() + ms(simulatedSeconds(config, ref.name, 'power'));
       const addressAt = poweredAt + ms(simulatedSeconds(config, ref.name, 'boot'));
-      q.setPower.run('running', addressAt, addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')), platformId, m.id);
+      q.setPower.run(
+        'running',
+        addressAt,
+        addressAt + ms(simulatedSeconds(config, ref.name, 'cloudInit')),
+        platformId,
+        m.id,
+      );
       await waitUntil(poweredAt, opts?.signal);
     },
 
@@ -279,21 +407,33 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       const m = machineRow(ref);
       if (!m) throw new AppError('not_found', `[simulator] Unable to snapshot VM "${ref.name}": it does not exist`);
       const existing = snapshotsOf(m.id);
-      if (existing.some((s) => s.name === name)) throw new AppError('conflict', `[simulator] Unable to snapshot VM "${ref.name}": snapshot "${name}" already exists`);
+      if (existing.some((s) => s.name === name))
+        throw new AppError(
+          'conflict',
+          `[simulator] Unable to snapshot VM "${ref.name}": snapshot "${name}" already exists`,
+        );
       const snapshots = [...existing, { name, createdAt: new Date().toISOString(), power: m.power }];
-      db.update(simMachines).set({ snapshots }).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
+      db.update(simMachines)
+        .set({ snapshots })
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
+        .run();
     },
 
     async listSnapshots(ref) {
       const m = machineRow(ref);
-      if (!m) throw new AppError('not_found', `[simulator] Unable to list snapshots of VM "${ref.name}": it does not exist`);
+      if (!m)
+        throw new AppError('not_found', `[simulator] Unable to list snapshots of VM "${ref.name}": it does not exist`);
       return snapshotsOf(m.id).map((s) => ({ name: s.name, createdAt: s.createdAt }));
     },
 
     async revertSnapshot(ref, name) {
       const m = machineRow(ref);
       const snap = m ? snapshotsOf(m.id).find((s) => s.name === name) : undefined;
-      if (!m || !snap) throw new AppError('not_found', `[simulator] Unable to revert VM "${ref.name}" to "${name}": ${m ? 'no such snapshot' : 'the VM does not exist'}`);
+      if (!m || !snap)
+        throw new AppError(
+          'not_found',
+          `[simulator] Unable to revert VM "${ref.name}" to "${name}": ${m ? 'no such snapshot' : 'the VM does not exist'}`,
+        );
       const now = Date.now();
       const addressAt = snap.power === 'running' ? now + ms(simulatedSeconds(config, ref.name, 'power')) : null;
       db.update(simMachines)
@@ -317,13 +457,26 @@ export function createSimulatorPlatform(input: SimulatorConfigInput, deps: { db:
       // A clone still running holds the lock; a hypervisor makes the delete wait for it.
       await waitUntil(m.busyUntil, opts?.signal);
       maybeFail('destroy', ref.name, m.id);
-      db.delete(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id))).run();
+      db.delete(simMachines)
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
+        .run();
     },
 
     async listOwned(deploymentId): Promise<OwnedResource[]> {
-      const machines = db.select().from(simMachines).where(and(eq(simMachines.platformId, platformId), eq(simMachines.deploymentId, deploymentId))).all();
-      const networks = db.select().from(simNetworks).where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.deploymentId, deploymentId))).all();
-      return [...machines.map((m) => ({ kind: 'machine' as const, id: m.id, name: m.name })), ...networks.map((n) => ({ kind: 'network' as const, id: n.id, name: n.name }))];
+      const machines = db
+        .select()
+        .from(simMachines)
+        .where(and(eq(simMachines.platformId, platformId), eq(simMachines.deploymentId, deploymentId)))
+        .all();
+      const networks = db
+        .select()
+        .from(simNetworks)
+        .where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.deploymentId, deploymentId)))
+        .all();
+      return [
+        ...machines.map((m) => ({ kind: 'machine' as const, id: m.id, name: m.name })),
+        ...networks.map((n) => ({ kind: 'network' as const, id: n.id, name: n.name })),
+      ];
     },
 
     async close() {},

@@ -23,23 +23,40 @@ const builtInSimulator = 'simulator';
 
 export function createPlatformStore(db: Db, box: SecretBox, audit: AuditSink, opts: { cacheDir?: string } = {}) {
   const live = new Map<string, Promise<Platform>>();
-  const toRecord = (r: typeof platforms.$inferSelect): PlatformRecord => ({ id: r.id, name: r.name, kind: r.kind as PlatformKind, config: r.config, hasSecret: r.secret !== null });
+  const toRecord = (r: typeof platforms.$inferSelect): PlatformRecord => ({
+    id: r.id,
+    name: r.name,
+    kind: r.kind as PlatformKind,
+    config: r.config,
+    hasSecret: r.secret !== null,
+  });
 
   function parseConfig(kind: string, config: unknown) {
     const parsed = driverFor(kind).configSchema.safeParse(config);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-      throw new AppError('invalid_input', `Invalid ${kind} configuration: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, { issues });
+      throw new AppError(
+        'invalid_input',
+        `Invalid ${kind} configuration: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+        { issues },
+      );
     }
     return parsed.data as Record<string, unknown>;
   }
 
   function insert(input: { name: string; kind: string; config: unknown; secret?: string }): PlatformRecord {
     const config = parseConfig(input.kind, input.config);
-    if (db.select().from(platforms).where(eq(platforms.name, input.name)).get()) throw new AppError('conflict', `A platform named "${input.name}" already exists`);
+    if (db.select().from(platforms).where(eq(platforms.name, input.name)).get())
+      throw new AppError('conflict', `A platform named "${input.name}" already exists`);
     const row = db
       .insert(platforms)
-      .values({ id: `p${crypto.randomBytes(5).toString('hex')}`, name: input.name, kind: input.kind, config, secret: input.secret ? box.seal(input.secret) : null })
+      .values({
+        id: `p${crypto.randomBytes(5).toString('hex')}`,
+        name: input.name,
+        kind: input.kind,
+        config,
+        secret: input.secret ? box.seal(input.secret) : null,
+      })
       .returning()
       .get();
     return toRecord(row);
@@ -50,8 +67,13 @@ export function createPlatformStore(db: Db, box: SecretBox, audit: AuditSink, op
       return db.select().from(platforms).all().map(toRecord);
     },
     get(idOrName: string): PlatformRecord {
-      const r = db.select().from(platforms).where(eq(platforms.id, idOrName)).get() ?? db.select().from(platforms).where(eq(platforms.name, idOrName)).get();
-      if (!r) throw new AppError('not_found', `Platform "${idOrName}" does not exist`, { hint: 'List the configured platforms with `glassdome platforms` or in Settings.' });
+      const r =
+        db.select().from(platforms).where(eq(platforms.id, idOrName)).get() ??
+        db.select().from(platforms).where(eq(platforms.name, idOrName)).get();
+      if (!r)
+        throw new AppError('not_found', `Platform "${idOrName}" does not exist`, {
+          hint: 'List the configured platforms with `glassdome platforms` or in Settings.',
+        });
       return toRecord(r);
     },
     /** Adds a platform; the secret is sealed with the appliance key and never returned. */
@@ -64,30 +86,60 @@ export function createPlatformStore(db: Db, box: SecretBox, audit: AuditSink, op
     update(actor: Actor, id: string, input: { config: unknown; secret?: string }): PlatformRecord {
       const current = this.get(id);
       const config = parseConfig(current.kind, input.config);
-      const set = input.secret ? { config, secret: box.seal(input.secret), updatedAt: new Date().toISOString() } : { config, updatedAt: new Date().toISOString() };
+      const set = input.secret
+        ? { config, secret: box.seal(input.secret), updatedAt: new Date().toISOString() }
+        : { config, updatedAt: new Date().toISOString() };
       db.update(platforms).set(set).where(eq(platforms.id, current.id)).run();
       const old = live.get(current.id);
       live.delete(current.id);
       void old?.then((p) => p.close()).catch(() => undefined);
-      audit.record(actor, 'platform.update', `platform:${current.name}`, input.secret ? 'secret replaced' : 'secret kept');
+      audit.record(
+        actor,
+        'platform.update',
+        `platform:${current.name}`,
+        input.secret ? 'secret replaced' : 'secret kept',
+      );
       return this.get(current.id);
     },
     /**
      * Runs the driver's real connection check on a config that need not be saved; with `existingId` and no new
      * secret, the stored one is used. Never throws for a bad target: the report says why.
      */
-    async probe(actor: Actor, input: { kind: PlatformKind; name: string; config: Record<string, unknown>; secret?: string; existingId?: string }): Promise<ConnectionReport> {
+    async probe(
+      actor: Actor,
+      input: {
+        kind: PlatformKind;
+        name: string;
+        config: Record<string, unknown>;
+        secret?: string;
+        existingId?: string;
+      },
+    ): Promise<ConnectionReport> {
       let secret = input.secret;
       if (!secret && input.existingId) {
-        const row = db.select({ secret: platforms.secret }).from(platforms).where(eq(platforms.id, input.existingId)).get();
+        const row = db
+          .select({ secret: platforms.secret })
+          .from(platforms)
+          .where(eq(platforms.id, input.existingId))
+          .get();
         if (row?.secret) secret = box.open(row.secret);
       }
       const driver = driverFor(input.kind);
       const report = await (async (): Promise<ConnectionReport> => {
         const parsed = driver.configSchema.safeParse(input.config);
-        if (!parsed.success) return { ok: false, product: driver.title, details: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`) };
+        if (!parsed.success)
+          return {
+            ok: false,
+            product: driver.title,
+            details: parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`),
+          };
         try {
-          const p = await driver.create(parsed.data, { db, platformId: input.existingId ?? `probe-${crypto.randomBytes(4).toString('hex')}`, ...(secret ? { secret } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) });
+          const p = await driver.create(parsed.data, {
+            db,
+            platformId: input.existingId ?? `probe-${crypto.randomBytes(4).toString('hex')}`,
+            ...(secret ? { secret } : {}),
+            ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+          });
           try {
             return await p.testConnection({ signal: AbortSignal.timeout(20_000) });
           } finally {
@@ -106,7 +158,12 @@ export function createPlatformStore(db: Db, box: SecretBox, audit: AuditSink, op
       let p = live.get(rec.id);
       if (!p) {
         const row = db.select().from(platforms).where(eq(platforms.id, rec.id)).get()!;
-        p = driverFor(rec.kind).create(rec.config, { db, platformId: rec.id, ...(row.secret ? { secret: box.open(row.secret) } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) });
+        p = driverFor(rec.kind).create(rec.config, {
+          db,
+          platformId: rec.id,
+          ...(row.secret ? { secret: box.open(row.secret) } : {}),
+          ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+        });
         p.catch(() => live.delete(rec.id));
         live.set(rec.id, p);
       }
@@ -129,23 +186,45 @@ export function createPlatformStore(db: Db, box: SecretBox, audit: AuditSink, op
     remove(actor: Actor, idOrName: string): { platform: PlatformRecord; destroyedDeployments: number } {
       const rec = this.get(idOrName);
       if (this.isBuiltIn(rec))
-        throw new AppError('conflict', `The built-in simulator cannot be removed: every appliance has it, and it comes back at the next start`, { hint: 'It needs no hypervisor and creates nothing outside this appliance.' });
-      const removed = db.$client.transaction(() => {
-        const open = db.select({ id: deployments.id, state: deployments.state }).from(deployments).where(and(eq(deployments.platformId, rec.id), ne(deployments.state, 'destroyed'))).all();
-        if (open.length > 0)
-          throw new AppError('conflict', `Platform "${rec.name}" still has ${open.length} deployment(s) that are not destroyed: ${open.slice(0, 5).map((d) => `${d.id} (${d.state})`).join(', ')}${open.length > 5 ? ', ...' : ''}`, {
-            hint: 'Destroy them first, so that nothing they created is left on the platform untracked.',
-          });
-        const gone = db.delete(deployments).where(eq(deployments.platformId, rec.id)).run().changes;
-        db.delete(simMachines).where(eq(simMachines.platformId, rec.id)).run();
-        db.delete(simNetworks).where(eq(simNetworks.platformId, rec.id)).run();
-        db.delete(platforms).where(eq(platforms.id, rec.id)).run();
-        return gone;
-      }).immediate();
+        throw new AppError(
+          'conflict',
+          `The built-in simulator cannot be removed: every appliance has it, and it comes back at the next start`,
+          { hint: 'It needs no hypervisor and creates nothing outside this appliance.' },
+        );
+      const removed = db.$client
+        .transaction(() => {
+          const open = db
+            .select({ id: deployments.id, state: deployments.state })
+            .from(deployments)
+            .where(and(eq(deployments.platformId, rec.id), ne(deployments.state, 'destroyed')))
+            .all();
+          if (open.length > 0)
+            throw new AppError(
+              'conflict',
+              `Platform "${rec.name}" still has ${open.length} deployment(s) that are not destroyed: ${open
+                .slice(0, 5)
+                .map((d) => `${d.id} (${d.state})`)
+                .join(', ')}${open.length > 5 ? ', ...' : ''}`,
+              {
+                hint: 'Destroy them first, so that nothing they created is left on the platform untracked.',
+              },
+            );
+          const gone = db.delete(deployments).where(eq(deployments.platformId, rec.id)).run().changes;
+          db.delete(simMachines).where(eq(simMachines.platformId, rec.id)).run();
+          db.delete(simNetworks).where(eq(simNetworks.platformId, rec.id)).run();
+          db.delete(platforms).where(eq(platforms.id, rec.id)).run();
+          return gone;
+        })
+        .immediate();
       const driver = live.get(rec.id);
       live.delete(rec.id);
       void driver?.then((p) => p.close()).catch(() => undefined);
-      audit.record(actor, 'platform.delete', `platform:${rec.name}`, `${removed} destroyed deployment record(s) removed`);
+      audit.record(
+        actor,
+        'platform.delete',
+        `platform:${rec.name}`,
+        `${removed} destroyed deployment record(s) removed`,
+      );
       return { platform: rec, destroyedDeployments: removed };
     },
     async closeAll(): Promise<void> {

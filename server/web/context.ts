@@ -36,7 +36,8 @@ export type AppEnv = {
 
 export type Ctx = Context<AppEnv>;
 
-export const isRole = (viewer: Viewer | undefined, ...roles: Role[]) => viewer !== undefined && roles.includes(viewer.user.role);
+export const isRole = (viewer: Viewer | undefined, ...roles: Role[]) =>
+  viewer !== undefined && roles.includes(viewer.user.role);
 
 /** Who is acting, for the audit log the domain writes. */
 export function actorOf(c: Ctx): Actor {
@@ -48,5 +49,7 @@ export function actorOf(c: Ctx): Actor {
 export function inBackground(web: WebDomain, deploymentId: string, work: () => Promise<unknown>): void {
   void Promise.resolve()
     .then(work)
-    .catch((e: unknown) => web.events.publish(deploymentId, 'log', `background work failed: ${e instanceof Error ? e.message : String(e)}`));
+    .catch((e: unknown) =>
+      web.events.publish(deploymentId, 'log', `background work failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
 }

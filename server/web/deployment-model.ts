@@ -4,7 +4,14 @@
 import { AppError } from '../errors.ts';
 import type { DeploymentEvent } from '../model/events.ts';
 import { machineStatus } from '../orchestrator/deployment-reads.ts';
-import { machinePageSize, type DashboardRow, type DeploymentModel, type InstanceModel, type MachineModel, type NetworkModel } from '../../views/props.ts';
+import {
+  machinePageSize,
+  type DashboardRow,
+  type DeploymentModel,
+  type InstanceModel,
+  type MachineModel,
+  type NetworkModel,
+} from '../../views/props.ts';
 import type { Viewer, WebDomain } from './context.ts';
 
 /** `all`, or the instance numbers a trainee may see. */
@@ -50,7 +57,13 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
     .map((m) => ({ ...m, assignedTo: assigned.get(m.instance)?.username ?? null }));
   const byInstance = new Map<number, InstanceModel>();
   for (const m of all) {
-    const i = byInstance.get(m.instance) ?? { instance: m.instance, assignedTo: m.assignedTo, total: 0, ready: 0, failed: 0 };
+    const i = byInstance.get(m.instance) ?? {
+      instance: m.instance,
+      assignedTo: m.assignedTo,
+      total: 0,
+      ready: 0,
+      failed: 0,
+    };
     i.total++;
     if (m.state === 'ready') i.ready++;
     if (m.state === 'failed') i.failed++;
@@ -73,10 +86,13 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
       internet: n.internet,
       state: deleted.has(n.key) ? 'destroyed' : (stepState.get(`net:${n.key}`) ?? 'pending'),
     }));
-  const visibleSteps = scope === 'all' ? view.steps : view.steps.filter((s) => {
-    const i = instanceOfStep(s.key);
-    return i === undefined || scope.has(i);
-  });
+  const visibleSteps =
+    scope === 'all'
+      ? view.steps
+      : view.steps.filter((s) => {
+          const i = instanceOfStep(s.key);
+          return i === undefined || scope.has(i);
+        });
   const platform = web.platforms.list().find((p) => p.id === view.platformId);
   return {
     head: {
@@ -149,6 +165,11 @@ export function deploymentRows(web: WebDomain, viewer: Viewer, limit = 100): Das
       const m = deploymentModel(web, d.id, scopeFor(web, viewer, d.id));
       c = { machines: m.counts.machinesTotal, ready: m.counts.machinesReady };
     }
-    return { ...d, platformName: names.get(d.platformId) ?? d.platformId, machines: c?.machines ?? 0, ready: c?.ready ?? 0 };
+    return {
+      ...d,
+      platformName: names.get(d.platformId) ?? d.platformId,
+      machines: c?.machines ?? 0,
+      ready: c?.ready ?? 0,
+    };
   });
 }

@@ -39,7 +39,11 @@ export function errorsOf(issues: Array<{ path: PropertyKey[] | string; message: 
 }
 
 /** Parses fields with a schema: the data, or the form state to render again. */
-export function parseFields<S extends z.ZodType>(schema: S, fields: Record<string, unknown>, secretFields: string[] = []): { data: z.output<S> } | { form: FormState } {
+export function parseFields<S extends z.ZodType>(
+  schema: S,
+  fields: Record<string, unknown>,
+  secretFields: string[] = [],
+): { data: z.output<S> } | { form: FormState } {
   const r = schema.safeParse(fields);
   if (r.success) return { data: r.data };
   return { form: { values: keepValues(fields, secretFields), errors: errorsOf(r.error.issues) } };
@@ -51,8 +55,13 @@ export function keepValues(fields: Record<string, unknown>, secretFields: string
 
 /** Turns a domain error into form state (field errors from its issues); rethrows anything else. */
 export function formFromError(e: unknown, fields: Record<string, unknown>, secretFields: string[] = []): FormState {
-  if (!isAppError(e) || !['invalid_input', 'conflict', 'platform_error', 'transient', 'timeout'].includes(e.code)) throw e;
-  return { values: keepValues(fields, secretFields), errors: errorsOf((e.issues ?? []) as InputIssue[]), message: e.message };
+  if (!isAppError(e) || !['invalid_input', 'conflict', 'platform_error', 'transient', 'timeout'].includes(e.code))
+    throw e;
+  return {
+    values: keepValues(fields, secretFields),
+    errors: errorsOf((e.issues ?? []) as InputIssue[]),
+    message: e.message,
+  };
 }
 
 /** Body of an API request as JSON, or an AppError naming what is wrong. */

@@ -6,7 +6,14 @@ import type { DeploymentEvent } from '../model/events.ts';
 import { DeploymentSummary, InstanceRow, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
 import { machinePageSize, type DeploymentModel } from '../../views/props.ts';
 import type { WebDomain } from './context.ts';
-import { deploymentModel, eventForScope, eventsAfter, scopeKey, type MachineWindow, type Scope } from './deployment-model.ts';
+import {
+  deploymentModel,
+  eventForScope,
+  eventsAfter,
+  scopeKey,
+  type MachineWindow,
+  type Scope,
+} from './deployment-model.ts';
 
 /** Holds an SSE stream open, with a keep-alive comment every 15 s, until the client goes away; then runs `stop`. */
 export async function holdOpen(stream: SSEStreamingApi, stop: () => void): Promise<void> {
@@ -47,24 +54,55 @@ async function html(node: unknown): Promise<string> {
 }
 
 /** The partials to swap in for a batch: the summary, the touched (or all) rows in scope, and new log lines. */
-export async function renderPatch(model: DeploymentModel, events: DeploymentEvent[], opts: { all: boolean; csrf: string; canManage: boolean; window?: MachineWindow }): Promise<string> {
+export async function renderPatch(
+  model: DeploymentModel,
+  events: DeploymentEvent[],
+  opts: { all: boolean; csrf: string; canManage: boolean; window?: MachineWindow },
+): Promise<string> {
   const touched = new Set<string>();
   const instances = new Set<number>();
-  for (const e of events) if (e.stepKey) touched.add(e.stepKey.startsWith('net:') ? `net:${e.stepKey.slice(4)}` : e.stepKey.split(':')[0]!);
+  for (const e of events)
+    if (e.stepKey) touched.add(e.stepKey.startsWith('net:') ? `net:${e.stepKey.slice(4)}` : e.stepKey.split(':')[0]!);
   const parts: unknown[] = [<DeploymentSummary model={model} csrf={opts.csrf} canManage={opts.canManage} />];
   let shown = model.machines;
   if (opts.all && opts.window) {
     const w = opts.window;
     const offset = w.offset ?? 0;
-    shown = (w.instance !== undefined ? shown.filter((m) => m.instance === w.instance) : shown).slice(offset, offset + (w.limit ?? machinePageSize));
+    shown = (w.instance !== undefined ? shown.filter((m) => m.instance === w.instance) : shown).slice(
+      offset,
+      offset + (w.limit ?? machinePageSize),
+    );
   }
   for (const m of shown)
     if (opts.all || touched.has(m.key)) {
       instances.add(m.instance);
-      parts.push(<table><tbody><MachineRow m={m} deploymentId={model.head.id} /></tbody></table>);
+      parts.push(
+        <table>
+          <tbody>
+            <MachineRow m={m} deploymentId={model.head.id} />
+          </tbody>
+        </table>,
+      );
     }
-  if (model.instances.length > 1) for (const i of model.instances) if (opts.all || instances.has(i.instance)) parts.push(<table><tbody><InstanceRow i={i} deploymentId={model.head.id} current={false} /></tbody></table>);
-  for (const n of model.networks) if (opts.all || touched.has(`net:${n.key}`)) parts.push(<table><tbody><NetworkRow n={n} /></tbody></table>);
+  if (model.instances.length > 1)
+    for (const i of model.instances)
+      if (opts.all || instances.has(i.instance))
+        parts.push(
+          <table>
+            <tbody>
+              <InstanceRow i={i} deploymentId={model.head.id} current={false} />
+            </tbody>
+          </table>,
+        );
+  for (const n of model.networks)
+    if (opts.all || touched.has(`net:${n.key}`))
+      parts.push(
+        <table>
+          <tbody>
+            <NetworkRow n={n} />
+          </tbody>
+        </table>,
+      );
   if (events.length > 0) parts.push(<LogAppend events={events} />);
   return (await Promise.all(parts.map(html))).join('');
 }
@@ -90,7 +128,9 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
       const sk = scopeKey(first.scope);
       let model = models.get(sk);
       if (!model) models.set(sk, (model = deploymentModel(web, id, first.scope)));
-      const visible = batch.map((e) => eventForScope(e, first.scope)).filter((e): e is DeploymentEvent => e !== undefined);
+      const visible = batch
+        .map((e) => eventForScope(e, first.scope))
+        .filter((e): e is DeploymentEvent => e !== undefined);
       const data = await renderPatch(model, visible, { all: false, csrf: first.csrf, canManage: first.canManage });
       for (const s of subs) s.send({ id: lastId, event: 'patch', data });
     }
@@ -104,7 +144,10 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
       pending: [],
       unsubscribe: web.events.subscribe(id, (e) => {
         created.pending.push(e);
-        created.timer ??= setTimeout(() => void flush(id, created).catch((err) => console.error(`glassdome: live update of ${id}: ${err}`)), flushMs);
+        created.timer ??= setTimeout(
+          () => void flush(id, created).catch((err) => console.error(`glassdome: live update of ${id}: ${err}`)),
+          flushMs,
+        );
       }),
     };
     channels.set(id, created);
@@ -131,7 +174,16 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
       const missed = eventsAfter(web, id, afterId, sub.scope);
       if (missed.length > 0) {
         const model = deploymentModel(web, id, sub.scope);
-        sub.send({ id: missed.at(-1)!.id, event: 'patch', data: await renderPatch(model, missed, { all: true, csrf: sub.csrf, canManage: sub.canManage, window: sub.window }) });
+        sub.send({
+          id: missed.at(-1)!.id,
+          event: 'patch',
+          data: await renderPatch(model, missed, {
+            all: true,
+            csrf: sub.csrf,
+            canManage: sub.canManage,
+            window: sub.window,
+          }),
+        });
       }
       return stop;
     },

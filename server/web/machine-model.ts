@@ -16,9 +16,16 @@ export function visibleMachine(web: WebDomain, viewer: Viewer, deploymentId: str
 /** Everything the machine view shows; also the API's machine detail. */
 export async function machineDetail(web: WebDomain, viewer: Viewer, deploymentId: string, key: string) {
   const m = visibleMachine(web, viewer, deploymentId, key);
-  const [state, supportsSnapshots] = await Promise.all([web.machines.state(deploymentId, key), web.machines.supportsSnapshots(deploymentId)]);
+  const [state, supportsSnapshots] = await Promise.all([
+    web.machines.state(deploymentId, key),
+    web.machines.supportsSnapshots(deploymentId),
+  ]);
   const canSnapshot = supportsSnapshots && isRole(viewer, 'admin', 'instructor');
-  const snapshots = canSnapshot && state.power !== 'missing' ? await web.machines.snapshots(deploymentId, key).catch(() => []) : [];
-  const credentials = m.state === 'destroyed' ? [] : Object.entries(web.machines.credentials(deploymentId, key)).map(([user, password]) => ({ user, password }));
+  const snapshots =
+    canSnapshot && state.power !== 'missing' ? await web.machines.snapshots(deploymentId, key).catch(() => []) : [];
+  const credentials =
+    m.state === 'destroyed'
+      ? []
+      : Object.entries(web.machines.credentials(deploymentId, key)).map(([user, password]) => ({ user, password }));
   return { m, state, supportsSnapshots, canSnapshot, snapshots, credentials };
 }

@@ -39,7 +39,10 @@ const jsonSchema = (s: z.ZodType, io: 'input' | 'output') => {
 export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c: Ctx, deploymentId: string) => void) {
   const ops: Array<OperationSpec<z.ZodType | undefined>> = [];
 
-  function route<B extends z.ZodType | undefined = undefined>(spec: OperationSpec<B>, handler: (c: Ctx, body: B extends z.ZodType ? z.output<B> : undefined) => Response | Promise<Response>) {
+  function route<B extends z.ZodType | undefined = undefined>(
+    spec: OperationSpec<B>,
+    handler: (c: Ctx, body: B extends z.ZodType ? z.output<B> : undefined) => Response | Promise<Response>,
+  ) {
     ops.push(spec as OperationSpec<z.ZodType | undefined>);
     const guard = spec.roles === 'public' ? open() : spec.roles === 'any' ? allow() : allow(...spec.roles);
     const h: Handler<AppEnv> = async (c) => {
@@ -48,9 +51,13 @@ export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c
       if (spec.body) {
         const r = spec.body.safeParse(await jsonBody(c));
         if (!r.success)
-          throw new AppError('invalid_input', `Invalid request: ${r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, {
-            issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-          });
+          throw new AppError(
+            'invalid_input',
+            `Invalid request: ${r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`,
+            {
+              issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+            },
+          );
         body = r.data;
       }
       return handler(c, body as B extends z.ZodType ? z.output<B> : undefined);
@@ -62,14 +69,31 @@ export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c
     const paths: Record<string, Record<string, unknown>> = {};
     for (const op of ops) {
       const path = `${base}${op.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`;
-      const params = [...op.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-      const query = Object.entries(op.query ?? {}).map(([name, q]) => ({ name, in: 'query', required: false, description: q.description, schema: { type: q.type } }));
+      const params = [...op.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+        name: m[1],
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+      }));
+      const query = Object.entries(op.query ?? {}).map(([name, q]) => ({
+        name,
+        in: 'query',
+        required: false,
+        description: q.description,
+        schema: { type: q.type },
+      }));
       const status = String(op.status ?? 200);
       const ok = op.stream
-        ? { description: 'A stream of Server-Sent Events; each event is one JSON object.', content: { 'text/event-stream': { schema: { type: 'string' } } } }
+        ? {
+            description: 'A stream of Server-Sent Events; each event is one JSON object.',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          }
         : op.status === 204
           ? { description: 'Done' }
-          : { description: 'Success', content: { 'application/json': { schema: op.response ? jsonSchema(op.response, 'output') : {} } } };
+          : {
+              description: 'Success',
+              content: { 'application/json': { schema: op.response ? jsonSchema(op.response, 'output') : {} } },
+            };
       paths[path] ??= {};
       paths[path][op.method] = {
         operationId: `${op.method}${op.path.replace(/[:/{}-]+([a-zA-Z])?/g, (_m, ch: string | undefined) => (ch ? ch.toUpperCase() : ''))}`,
@@ -79,10 +103,20 @@ export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c
         ...(op.roles === 'public' ? { security: [] } : {}),
         'x-roles': op.roles,
         ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
-        ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body, 'input') } } } } : {}),
+        ...(op.body
+          ? {
+              requestBody: {
+                required: true,
+                content: { 'application/json': { schema: jsonSchema(op.body, 'input') } },
+              },
+            }
+          : {}),
         responses: {
           [status]: ok,
-          default: { description: 'An error: code, message, hint, and the problems of an invalid input', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          default: {
+            description: 'An error: code, message, hint, and the problems of an invalid input',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
         },
       };
     }
@@ -97,7 +131,12 @@ export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c
         schemas: { Error: jsonSchema(errorResponse, 'output') },
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token from Settings > API tokens.' },
-          sessionCookie: { type: 'apiKey', in: 'cookie', name: 'gd_session', description: 'A browser session; state-changing requests also need the X-CSRF-Token header.' },
+          sessionCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'gd_session',
+            description: 'A browser session; state-changing requests also need the X-CSRF-Token header.',
+          },
         },
       },
     };

@@ -5,18 +5,34 @@ import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { drivers } from '../platforms/index.ts';
 import type { ConfigField, PlatformKindForm } from '../../views/props.ts';
 
-type JsonSchema = { type?: string | string[]; enum?: unknown[]; default?: unknown; description?: string; items?: JsonSchema; properties?: Record<string, JsonSchema>; required?: string[]; anyOf?: JsonSchema[] };
+type JsonSchema = {
+  type?: string | string[];
+  enum?: unknown[];
+  default?: unknown;
+  description?: string;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  anyOf?: JsonSchema[];
+};
 
 /** "uplinkPortGroup" -> "Uplink port group": the label a config field gets when its schema has no title. */
 function labelOf(name: string): string {
-  const words = name.replace(/([A-Z]+)/g, ' $1').trim().toLowerCase();
+  const words = name
+    .replace(/([A-Z]+)/g, ' $1')
+    .trim()
+    .toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 function describe(name: string, s: JsonSchema, required: boolean): ConfigField {
   const base = { name, label: labelOf(name), required, ...(s.description ? { description: s.description } : {}) };
-  const dflt = s.default === undefined ? undefined : typeof s.default === 'object' ? JSON.stringify(s.default) : String(s.default);
-  const withDefault = dflt === undefined ? {} : { default: Array.isArray(s.default) && s.items?.type === 'string' ? (s.default as string[]).join(', ') : dflt };
+  const dflt =
+    s.default === undefined ? undefined : typeof s.default === 'object' ? JSON.stringify(s.default) : String(s.default);
+  const withDefault =
+    dflt === undefined
+      ? {}
+      : { default: Array.isArray(s.default) && s.items?.type === 'string' ? (s.default as string[]).join(', ') : dflt };
   if (s.enum) return { ...base, ...withDefault, type: 'enum', options: s.enum.map(String) };
   if (s.type === 'number' || s.type === 'integer') return { ...base, ...withDefault, type: 'number' };
   if (s.type === 'boolean') return { ...base, ...withDefault, type: 'boolean' };
@@ -39,7 +55,10 @@ export function platformKindForms(): Array<PlatformKindForm & { kind: PlatformKi
 }
 
 /** Form fields (`config.<name>`) back to a config object; blanks are left out so the driver's defaults apply. */
-export function configFromFields(kind: PlatformKind, fields: Record<string, string>): { config: Record<string, unknown>; errors: Record<string, string> } {
+export function configFromFields(
+  kind: PlatformKind,
+  fields: Record<string, string>,
+): { config: Record<string, unknown>; errors: Record<string, string> } {
   const form = platformKindForms().find((f) => f.kind === kind);
   const config: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
@@ -73,5 +92,14 @@ export function configFromFields(kind: PlatformKind, fields: Record<string, stri
 
 /** Config values as form strings, to fill an edit form. */
 export function fieldsFromConfig(config: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(config).map(([k, v]) => [`config.${k}`, typeof v === 'object' ? (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(', ') : JSON.stringify(v)) : String(v)]));
+  return Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [
+      `config.${k}`,
+      typeof v === 'object'
+        ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+          ? v.join(', ')
+          : JSON.stringify(v)
+        : String(v),
+    ]),
+  );
 }

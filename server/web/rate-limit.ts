@@ -8,7 +8,9 @@ export interface RateLimiter {
   reset(keys: string[]): void;
 }
 
-export function createRateLimiter(opts: { max: number; windowMs: number } = { max: 5, windowMs: 15 * 60_000 }): RateLimiter {
+export function createRateLimiter(
+  opts: { max: number; windowMs: number } = { max: 5, windowMs: 15 * 60_000 },
+): RateLimiter {
   const failures = new Map<string, number[]>();
   const recent = (key: string, t: number) => {
     const list = (failures.get(key) ?? []).filter((at) => at > t - opts.windowMs);

@@ -14,7 +14,11 @@ export function layoutRenderer() {
     ({ children, title }, c) => {
       const v = c.get('viewer');
       return (
-        <Layout title={title} viewer={v ? { username: v.user.username, role: v.user.role } : undefined} csrf={c.get('csrf')}>
+        <Layout
+          title={title}
+          viewer={v ? { username: v.user.username, role: v.user.role } : undefined}
+          csrf={c.get('csrf')}
+        >
           {children}
         </Layout>
       );

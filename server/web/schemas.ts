@@ -6,7 +6,10 @@ import { platformKinds } from '../model/platform-kind.ts';
 
 const optionalText = z.preprocess((v) => (v === '' || v === null ? undefined : v), z.string().optional());
 
-export const loginSchema = z.object({ username: z.string().trim().toLowerCase().min(1, 'enter your username'), password: z.string().min(1, 'enter your password') });
+export const loginSchema = z.object({
+  username: z.string().trim().toLowerCase().min(1, 'enter your username'),
+  password: z.string().min(1, 'enter your password'),
+});
 
 export const setupAdminSchema = z
   .object({
@@ -21,7 +24,10 @@ export const userCreateSchema = z.object({ username: usernameSchema, password: p
 export const userUpdateSchema = z.object({
   role: roleSchema.optional(),
   password: z.preprocess((v) => (v === '' ? undefined : v), passwordSchema.optional()),
-  disabled: z.preprocess((v) => (v === 'on' || v === 'true' ? true : v === 'off' || v === 'false' ? false : v), z.boolean().optional()),
+  disabled: z.preprocess(
+    (v) => (v === 'on' || v === 'true' ? true : v === 'off' || v === 'false' ? false : v),
+    z.boolean().optional(),
+  ),
 });
 
 export const tokenCreateSchema = z.object({ name: tokenNameSchema });
@@ -31,7 +37,10 @@ export const cidrPoolSchema = z.object({
   subnetPrefix: z.coerce.number().int('a whole number').min(8).max(29).default(24),
 });
 export const vlanPoolSchema = z
-  .object({ first: z.coerce.number().int('a whole number').min(1).max(4094), last: z.coerce.number().int('a whole number').min(1).max(4094) })
+  .object({
+    first: z.coerce.number().int('a whole number').min(1).max(4094),
+    last: z.coerce.number().int('a whole number').min(1).max(4094),
+  })
   .refine((v) => v.first <= v.last, { path: ['last'], message: 'must not be below the first VLAN' });
 
 export const platformNameSchema = z
@@ -49,7 +58,9 @@ export const platformCreateSchema = z.object({
 });
 export const platformUpdateSchema = z.object({ config: z.record(z.string(), z.unknown()), secret: optionalText });
 
-export const scenarioInputSchema = z.object({ yaml: z.string().min(1, 'paste or upload a scenario file').max(1_000_000) });
+export const scenarioInputSchema = z.object({
+  yaml: z.string().min(1, 'paste or upload a scenario file').max(1_000_000),
+});
 
 export const deployInputSchema = z.object({
   scenarioId: z.string().min(1).optional(),
@@ -80,21 +91,63 @@ export const errorResponse = z.object({
     code: z.string(),
     message: z.string(),
     hint: z.string().optional(),
-    issues: z.array(z.object({ path: z.string(), message: z.string(), at: z.object({ file: z.string(), line: z.number(), column: z.number() }).optional() })).optional(),
+    issues: z
+      .array(
+        z.object({
+          path: z.string(),
+          message: z.string(),
+          at: z.object({ file: z.string(), line: z.number(), column: z.number() }).optional(),
+        }),
+      )
+      .optional(),
   }),
 });
-export const userResponse = z.object({ id: z.string(), username: z.string(), role: roleSchema, disabled: z.boolean(), createdAt: z.string() });
-export const platformResponse = z.object({ id: z.string(), name: z.string(), kind: z.enum(platformKinds), config: z.record(z.string(), z.unknown()), hasSecret: z.boolean() });
-export const connectionReport = z.object({ ok: z.boolean(), product: z.string(), version: z.string().optional(), details: z.array(z.string()) });
-export const poolsResponse = z.object({
-  cidr: z.array(z.object({ id: z.number(), cidr: z.string(), subnetPrefix: z.number(), capacity: z.number(), used: z.number() })),
-  vlan: z.array(z.object({ id: z.number(), first: z.number(), last: z.number(), capacity: z.number(), used: z.number() })),
+export const userResponse = z.object({
+  id: z.string(),
+  username: z.string(),
+  role: roleSchema,
+  disabled: z.boolean(),
+  createdAt: z.string(),
 });
-export const scenarioSummary = z.object({ id: z.string(), name: z.string(), title: z.string(), source: z.string(), createdAt: z.string(), updatedAt: z.string() });
+export const platformResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.enum(platformKinds),
+  config: z.record(z.string(), z.unknown()),
+  hasSecret: z.boolean(),
+});
+export const connectionReport = z.object({
+  ok: z.boolean(),
+  product: z.string(),
+  version: z.string().optional(),
+  details: z.array(z.string()),
+});
+export const poolsResponse = z.object({
+  cidr: z.array(
+    z.object({ id: z.number(), cidr: z.string(), subnetPrefix: z.number(), capacity: z.number(), used: z.number() }),
+  ),
+  vlan: z.array(
+    z.object({ id: z.number(), first: z.number(), last: z.number(), capacity: z.number(), used: z.number() }),
+  ),
+});
+export const scenarioSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  title: z.string(),
+  source: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
 export const scenarioResponse = scenarioSummary.extend({ yaml: z.string() });
 export const validationResponse = z.object({
   ok: z.boolean(),
-  issues: z.array(z.object({ path: z.string(), message: z.string(), at: z.object({ file: z.string(), line: z.number(), column: z.number() }).optional() })),
+  issues: z.array(
+    z.object({
+      path: z.string(),
+      message: z.string(),
+      at: z.object({ file: z.string(), line: z.number(), column: z.number() }).optional(),
+    }),
+  ),
   summary: z.object({ name: z.string(), title: z.string(), networks: z.number(), machines: z.number() }).optional(),
 });
 export const deploymentSummary = z.object({
@@ -118,11 +171,29 @@ export const machineResponse = z.object({
   addresses: z.array(z.string()),
   plannedAddresses: z.array(z.string()),
   assignedTo: z.string().nullable(),
-  steps: z.array(z.object({ kind: z.string(), state: z.string(), attempts: z.number(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), error: z.string().nullable() })),
+  steps: z.array(
+    z.object({
+      kind: z.string(),
+      state: z.string(),
+      attempts: z.number(),
+      startedAt: z.string().nullable(),
+      endedAt: z.string().nullable(),
+      error: z.string().nullable(),
+    }),
+  ),
 });
 export const deploymentResponse = deploymentSummary.extend({
   machines: z.array(machineResponse),
-  networks: z.array(z.object({ key: z.string(), instance: z.number(), name: z.string(), cidr: z.string(), gateway: z.string(), vlan: z.number().optional() })),
+  networks: z.array(
+    z.object({
+      key: z.string(),
+      instance: z.number(),
+      name: z.string(),
+      cidr: z.string(),
+      gateway: z.string(),
+      vlan: z.number().optional(),
+    }),
+  ),
   lastEventId: z.number(),
 });
 export const machineDetail = machineResponse.extend({
@@ -132,9 +203,33 @@ export const machineDetail = machineResponse.extend({
   snapshots: z.array(z.object({ name: z.string(), createdAt: z.string().optional() })),
   supportsSnapshots: z.boolean(),
 });
-export const eventResponse = z.object({ id: z.number(), deploymentId: z.string(), at: z.string(), type: z.string(), stepKey: z.string().nullable(), message: z.string() });
-export const tokenResponse = z.object({ id: z.string(), userId: z.string(), username: z.string(), name: z.string(), prefix: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() });
+export const eventResponse = z.object({
+  id: z.number(),
+  deploymentId: z.string(),
+  at: z.string(),
+  type: z.string(),
+  stepKey: z.string().nullable(),
+  message: z.string(),
+});
+export const tokenResponse = z.object({
+  id: z.string(),
+  userId: z.string(),
+  username: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
 export const tokenCreated = z.object({ token: z.string(), info: tokenResponse });
-export const auditResponse = z.object({ id: z.number(), at: z.string(), userId: z.string().nullable(), username: z.string(), ip: z.string(), action: z.string(), target: z.string(), detail: z.string() });
+export const auditResponse = z.object({
+  id: z.number(),
+  at: z.string(),
+  userId: z.string().nullable(),
+  username: z.string(),
+  ip: z.string(),
+  action: z.string(),
+  target: z.string(),
+  detail: z.string(),
+});
 export const stateResponse = z.object({ id: z.string(), state: z.string() });
 export const okResponse = z.object({ ok: z.literal(true) });

@@ -48,7 +48,8 @@ export function securityHeaders(secure: boolean): MiddlewareHandler<AppEnv> {
     c.header('Cross-Origin-Opener-Policy', 'same-origin');
     c.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
     if (secure) c.header('Strict-Transport-Security', 'max-age=31536000');
-    if (!c.res.headers.has('Cache-Control') && !c.req.path.startsWith('/static/')) c.header('Cache-Control', 'no-store');
+    if (!c.res.headers.has('Cache-Control') && !c.req.path.startsWith('/static/'))
+      c.header('Cache-Control', 'no-store');
   };
 }
 
@@ -60,7 +61,10 @@ export function authenticate(web: WebDomain): MiddlewareHandler<AppEnv> {
     const auth = c.req.header('Authorization');
     if (auth?.startsWith('Bearer ')) {
       const user = web.tokens.resolve(auth.slice(7).trim());
-      if (!user) throw new AppError('unauthorized', 'The API token is unknown or revoked', { hint: 'Create a token in Settings > API tokens.' });
+      if (!user)
+        throw new AppError('unauthorized', 'The API token is unknown or revoked', {
+          hint: 'Create a token in Settings > API tokens.',
+        });
       c.set('viewer', { user, via: 'token' });
       c.set('csrf', '');
       return next();
@@ -109,21 +113,37 @@ export function csrfProtection(): MiddlewareHandler<AppEnv> {
       }
     }
     const expected = c.get('csrf');
-    if (!sent || !expected || sent.length !== expected.length || !crypto.timingSafeEqual(Buffer.from(sent), Buffer.from(expected)))
+    if (
+      !sent ||
+      !expected ||
+      sent.length !== expected.length ||
+      !crypto.timingSafeEqual(Buffer.from(sent), Buffer.from(expected))
+    )
       throw new AppError('forbidden', 'Missing or wrong CSRF token', { hint: 'Reload the page and try again.' });
     return next();
   };
 }
 
-const openDuringSetup = [/^\/setup(\/|$)/, /^\/static\//, /^\/healthz$/, /^\/login$/, /^\/logout$/, /^\/api\/v1\/openapi\.json$/];
+const openDuringSetup = [
+  /^\/setup(\/|$)/,
+  /^\/static\//,
+  /^\/healthz$/,
+  /^\/login$/,
+  /^\/logout$/,
+  /^\/api\/v1\/openapi\.json$/,
+];
 
 /** Until setup is complete every page leads to the wizard; afterwards the wizard is gone. */
 export function setupGate(web: WebDomain): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const complete = web.setup.isComplete();
-    if (complete && /^\/setup(\/|$)/.test(c.req.path)) throw new AppError('not_found', 'Setup is complete', { hint: 'Sign in instead.' });
+    if (complete && /^\/setup(\/|$)/.test(c.req.path))
+      throw new AppError('not_found', 'Setup is complete', { hint: 'Sign in instead.' });
     if (!complete && !openDuringSetup.some((r) => r.test(c.req.path))) {
-      if (isApi(c)) throw new AppError('conflict', 'This appliance is not set up yet', { hint: 'Open it in a browser and finish the setup wizard.' });
+      if (isApi(c))
+        throw new AppError('conflict', 'This appliance is not set up yet', {
+          hint: 'Open it in a browser and finish the setup wizard.',
+        });
       return c.redirect('/setup', 303);
     }
     return next();
@@ -138,7 +158,8 @@ export function allow(...roles: Role[]): MiddlewareHandler<AppEnv> {
       if (isApi(c) || c.req.method !== 'GET') throw new AppError('unauthorized', 'Sign in first');
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
     }
-    if (roles.length > 0 && !roles.includes(viewer.user.role)) throw new AppError('forbidden', `Your role (${viewer.user.role}) may not do this`);
+    if (roles.length > 0 && !roles.includes(viewer.user.role))
+      throw new AppError('forbidden', `Your role (${viewer.user.role}) may not do this`);
     return next();
   };
 }

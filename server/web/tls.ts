@@ -18,13 +18,19 @@ interface Pem {
 
 const files = (dataDir: string) => {
   const dir = path.join(dataDir, 'tls');
-  return { dir, cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem'), uploaded: path.join(dir, 'uploaded') };
+  return {
+    dir,
+    cert: path.join(dir, 'cert.pem'),
+    key: path.join(dir, 'key.pem'),
+    uploaded: path.join(dir, 'uploaded'),
+  };
 };
 
 /** Names the certificate should answer to: localhost, this host's name and every address it has. */
 function altNames() {
   const ips = new Set(['127.0.0.1', '::1']);
-  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) ips.add(a.address.split('%')[0]!);
+  for (const list of Object.values(os.networkInterfaces()))
+    for (const a of list ?? []) ips.add(a.address.split('%')[0]!);
   const dns = [...new Set(['localhost', os.hostname()])];
   return [...dns.map((value) => ({ type: 2 as const, value })), ...[...ips].map((ip) => ({ type: 7 as const, ip }))];
 }
@@ -32,7 +38,8 @@ function altNames() {
 /** Reads the certificate in the data folder, generating a self-signed one on first boot. */
 export async function loadOrCreateCertificate(dataDir: string): Promise<Pem & { created: boolean }> {
   const f = files(dataDir);
-  if (fs.existsSync(f.cert) && fs.existsSync(f.key)) return { cert: fs.readFileSync(f.cert, 'utf8'), key: fs.readFileSync(f.key, 'utf8'), created: false };
+  if (fs.existsSync(f.cert) && fs.existsSync(f.key))
+    return { cert: fs.readFileSync(f.cert, 'utf8'), key: fs.readFileSync(f.key, 'utf8'), created: false };
   const { generate } = await import('selfsigned');
   const notAfter = new Date(Date.now() + 825 * 24 * 3600_000);
   const pems = await generate([{ name: 'commonName', value: `Glassdome appliance ${os.hostname()}` }], {
@@ -66,15 +73,27 @@ export function checkPair(cert: string, key: string): crypto.X509Certificate {
   try {
     x509 = new crypto.X509Certificate(cert);
   } catch (cause) {
-    throw new AppError('invalid_input', 'Unable to read the certificate: it is not a PEM X.509 certificate', { cause, issues: [{ path: 'cert', message: 'not a PEM certificate' }] });
+    throw new AppError('invalid_input', 'Unable to read the certificate: it is not a PEM X.509 certificate', {
+      cause,
+      issues: [{ path: 'cert', message: 'not a PEM certificate' }],
+    });
   }
   try {
     privateKey = crypto.createPrivateKey(key);
   } catch (cause) {
-    throw new AppError('invalid_input', 'Unable to read the private key: it is not an unencrypted PEM key', { cause, issues: [{ path: 'key', message: 'not an unencrypted PEM key' }] });
+    throw new AppError('invalid_input', 'Unable to read the private key: it is not an unencrypted PEM key', {
+      cause,
+      issues: [{ path: 'key', message: 'not an unencrypted PEM key' }],
+    });
   }
-  if (!x509.checkPrivateKey(privateKey)) throw new AppError('invalid_input', 'The private key does not belong to the certificate', { issues: [{ path: 'key', message: 'does not match the certificate' }] });
-  if (new Date(x509.validTo).getTime() < Date.now()) throw new AppError('invalid_input', `The certificate expired on ${x509.validTo}`, { issues: [{ path: 'cert', message: 'expired' }] });
+  if (!x509.checkPrivateKey(privateKey))
+    throw new AppError('invalid_input', 'The private key does not belong to the certificate', {
+      issues: [{ path: 'key', message: 'does not match the certificate' }],
+    });
+  if (new Date(x509.validTo).getTime() < Date.now())
+    throw new AppError('invalid_input', `The certificate expired on ${x509.validTo}`, {
+      issues: [{ path: 'cert', message: 'expired' }],
+    });
   return x509;
 }
 
@@ -82,7 +101,13 @@ export function createTlsControl(dataDir: string, server: https.Server, initial:
   const f = files(dataDir);
   let current = new crypto.X509Certificate(initial.cert);
   return {
-    info: () => ({ subject: current.subject.replace(/\n/g, ', '), issuer: current.issuer.replace(/\n/g, ', '), validTo: current.validTo, fingerprint256: current.fingerprint256, selfSigned: !fs.existsSync(f.uploaded) }),
+    info: () => ({
+      subject: current.subject.replace(/\n/g, ', '),
+      issuer: current.issuer.replace(/\n/g, ', '),
+      validTo: current.validTo,
+      fingerprint256: current.fingerprint256,
+      selfSigned: !fs.existsSync(f.uploaded),
+    }),
     replace(actor, cert, key) {
       const x509 = checkPair(cert, key);
       server.setSecureContext({ cert, key });
@@ -115,7 +140,10 @@ export function createRedirectServer(httpsPort: () => number, fallbackHost: stri
   return http.createServer((req, res) => {
     const host = (req.headers.host ?? fallbackHost).replace(/:\d+$/, '');
     const port = httpsPort();
-    res.writeHead(308, { Location: `https://${host}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`, 'Content-Type': 'text/plain' });
+    res.writeHead(308, {
+      Location: `https://${host}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`,
+      'Content-Type': 'text/plain',
+    });
     res.end('This appliance is served over HTTPS.\n');
   });
 }

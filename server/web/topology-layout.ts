@@ -18,14 +18,34 @@ export function topologyOf(model: DeploymentModel): TopologyInstance[] {
     // Room for the uplink above the router only when there is one.
     const routerY = hasUplink ? 64 : 14;
     const netY = routerM ? routerY + 86 : 30;
-    const networks = nets.map((n, i) => ({ key: n.key, name: n.name, cidr: n.cidr, ...(n.vlan === undefined ? {} : { vlan: n.vlan }), internet: n.internet, x: margin + i * col, y: netY, w: col - 20, h: 46 }));
+    const networks = nets.map((n, i) => ({
+      key: n.key,
+      name: n.name,
+      cidr: n.cidr,
+      ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
+      internet: n.internet,
+      x: margin + i * col,
+      y: netY,
+      w: col - 20,
+      h: 46,
+    }));
     const netBox = new Map(networks.map((n) => [n.key, n]));
     const links: TopologyInstance['links'] = [];
     let uplink: Box | undefined;
     let router: TopologyInstance['router'];
     if (routerM) {
-      router = { x: width / 2 - 90, y: routerY, w: 180, h: 46, hostname: routerM.hostname, state: routerM.state, key: routerM.key, addresses: routerM.plannedAddresses };
-      for (const n of networks) links.push({ x1: width / 2, y1: router.y + router.h, x2: n.x + n.w / 2, y2: n.y, kind: 'router' });
+      router = {
+        x: width / 2 - 90,
+        y: routerY,
+        w: 180,
+        h: 46,
+        hostname: routerM.hostname,
+        state: routerM.state,
+        key: routerM.key,
+        addresses: routerM.plannedAddresses,
+      };
+      for (const n of networks)
+        links.push({ x1: width / 2, y1: router.y + router.h, x2: n.x + n.w / 2, y2: n.y, kind: 'router' });
       if (hasUplink) {
         uplink = { x: width / 2 - 60, y: 8, w: 120, h: 30 };
         links.push({ x1: width / 2, y1: uplink.y + uplink.h, x2: width / 2, y2: router.y, kind: 'uplink' });
@@ -38,11 +58,28 @@ export function topologyOf(model: DeploymentModel): TopologyInstance[] {
       const row = perColumn.get(primary) ?? 0;
       perColumn.set(primary, row + 1);
       const nb = netBox.get(primary) ?? { x: margin, y: netY, w: col - 20, h: 46 };
-      const box = { key: m.key, hostname: m.hostname, os: m.os, state: m.state, addresses: m.addresses.length > 0 ? m.addresses : m.plannedAddresses, x: nb.x + 10, y: netY + 80 + row * 66, w: nb.w - 20, h: 52 };
+      const box = {
+        key: m.key,
+        hostname: m.hostname,
+        os: m.os,
+        state: m.state,
+        addresses: m.addresses.length > 0 ? m.addresses : m.plannedAddresses,
+        x: nb.x + 10,
+        y: netY + 80 + row * 66,
+        w: nb.w - 20,
+        h: 52,
+      };
       links.push({ x1: nb.x + nb.w / 2, y1: nb.y + nb.h, x2: box.x + box.w / 2, y2: box.y, kind: 'primary' });
       for (const nic of nics.slice(1)) {
         const other = netBox.get(nic.networkKey);
-        if (other) links.push({ x1: other.x + other.w / 2, y1: other.y + other.h, x2: box.x + box.w, y2: box.y + box.h / 2, kind: 'secondary' });
+        if (other)
+          links.push({
+            x1: other.x + other.w / 2,
+            y1: other.y + other.h,
+            x2: box.x + box.w,
+            y2: box.y + box.h / 2,
+            kind: 'secondary',
+          });
       }
       return box;
     });

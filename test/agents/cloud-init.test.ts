@@ -13,7 +13,17 @@ import { machinePasswords } from '../../server/orchestrator/passwords.ts';
 import { planDeployment } from '../../server/orchestrator/plan.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
-import { aliceKey, labScenario, machine, offlineScenario, passwordsFor, planOf, probe, run, tempFile } from './lab-plan.ts';
+import {
+  aliceKey,
+  labScenario,
+  machine,
+  offlineScenario,
+  passwordsFor,
+  planOf,
+  probe,
+  run,
+  tempFile,
+} from './lab-plan.ts';
 
 const lab = planOf(labScenario);
 const offline = planOf(offlineScenario);
@@ -46,7 +56,12 @@ describe('buildCloudInit user-data', () => {
   });
 
   it('sets hostname, fqdn and /etc/hosts', () => {
-    expect(ud).toMatchObject({ hostname: 'web', fqdn: 'web.lab.internal', manage_etc_hosts: true, preserve_hostname: false });
+    expect(ud).toMatchObject({
+      hostname: 'web',
+      fqdn: 'web.lab.internal',
+      manage_etc_hosts: true,
+      preserve_hostname: false,
+    });
   });
 
   it('creates the scenario users with sudo, groups, shell, keys and a SHA-512 crypt password', () => {
@@ -60,7 +75,12 @@ describe('buildCloudInit user-data', () => {
         passwd: hashPassword('pw-alice', deriveSalt('deployment-secret', 'i1.web', 'alice'), 1000),
         ssh_authorized_keys: [aliceKey],
       },
-      { name: 'bob', shell: '/bin/bash', lock_passwd: false, passwd: hashPassword('pw-bob', deriveSalt('deployment-secret', 'i1.web', 'bob')) },
+      {
+        name: 'bob',
+        shell: '/bin/bash',
+        lock_passwd: false,
+        passwd: hashPassword('pw-bob', deriveSalt('deployment-secret', 'i1.web', 'bob')),
+      },
     ]);
     expect(ud.users[0].passwd).toMatch(/^\$6\$rounds=1000\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
     expect(ud.users[1].passwd).toMatch(/^\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
@@ -82,21 +102,47 @@ describe('buildCloudInit user-data', () => {
     expect(ud.runcmd[1]).toBe('systemctl enable --now qemu-guest-agent');
     // A version pin is checked by name.
     const pinned = { ...machine(offline, 'i1.target'), packages: ['nginx=1.22.1-9'] };
-    expect(load(buildCloudInit(pinned, ctxFor(offline, pinned)).userData).runcmd[0]).toMatch(/^dpkg-query --show 'qemu-guest-agent' 'nginx' \|\| /);
+    expect(load(buildCloudInit(pinned, ctxFor(offline, pinned)).userData).runcmd[0]).toMatch(
+      /^dpkg-query --show 'qemu-guest-agent' 'nginx' \|\| /,
+    );
   });
 
-  it('uses the guest agent of the platform: VMware Tools on ESXi, QEMU\'s agent elsewhere', () => {
-    const esxi = planDeployment({ deploymentId: 'd1', scenario: parseScenario(labScenario), platform: 'esxi', instances: 1, allocations: { subnets: {}, vlans: {} } });
+  it("uses the guest agent of the platform: VMware Tools on ESXi, QEMU's agent elsewhere", () => {
+    const esxi = planDeployment({
+      deploymentId: 'd1',
+      scenario: parseScenario(labScenario),
+      platform: 'esxi',
+      instances: 1,
+      allocations: { subnets: {}, vlans: {} },
+    });
     const m = machine(esxi, 'i1.web');
-    const viaPlan = load(buildBootMedia(esxi, m, { secret: 'deployment-secret', passwords: machinePasswords(m, 'deployment-secret', labScenario) }).userData);
+    const viaPlan = load(
+      buildBootMedia(esxi, m, {
+        secret: 'deployment-secret',
+        passwords: machinePasswords(m, 'deployment-secret', labScenario),
+      }).userData,
+    );
     expect(viaPlan.packages).toEqual(['open-vm-tools', 'nginx', 'on']);
     expect(viaPlan.runcmd[0]).toBe('systemctl enable --now open-vm-tools');
-    const viaProxmox = load(buildBootMedia(lab, machine(lab, 'i1.web'), { secret: 'deployment-secret', passwords: machinePasswords(machine(lab, 'i1.web'), 'deployment-secret', labScenario) }).userData);
+    const viaProxmox = load(
+      buildBootMedia(lab, machine(lab, 'i1.web'), {
+        secret: 'deployment-secret',
+        passwords: machinePasswords(machine(lab, 'i1.web'), 'deployment-secret', labScenario),
+      }).userData,
+    );
     expect(viaProxmox.packages[0]).toBe('qemu-guest-agent');
   });
 
   it('writes the machine files with mode and owner, after users and packages exist', () => {
-    expect(ud.write_files).toEqual([{ path: '/var/www/html/index.html', content: 'yes\nno: 1\n', permissions: '0640', owner: 'alice:alice', defer: true }]);
+    expect(ud.write_files).toEqual([
+      {
+        path: '/var/www/html/index.html',
+        content: 'yes\nno: 1\n',
+        permissions: '0640',
+        owner: 'alice:alice',
+        defer: true,
+      },
+    ]);
   });
 
   it('enables the guest agent before the machine commands, and ends with the ready marker', () => {
@@ -115,7 +161,9 @@ describe('buildCloudInit user-data', () => {
   });
 
   it('fails naming the machine and user when a password is missing', () => {
-    expect(() => buildCloudInit(web, { ...ctxFor(lab, web), passwords: { alice: 'x' } })).toThrow(/machine "i1\.web": no password was given for user "bob"/);
+    expect(() => buildCloudInit(web, { ...ctxFor(lab, web), passwords: { alice: 'x' } })).toThrow(
+      /machine "i1\.web": no password was given for user "bob"/,
+    );
   });
 
   it('refuses a Windows machine', () => {
@@ -138,7 +186,12 @@ describe('buildCloudInit network-config', () => {
       routes: [{ to: '0.0.0.0/0', via: '10.0.1.1' }],
       nameservers: { addresses: ['10.0.1.1'], search: ['lab.internal'] },
     });
-    expect(nc.ethernets.nic1).toEqual({ match: { macaddress: db.nics[1]!.mac }, 'set-name': 'nic1', dhcp4: false, addresses: ['10.0.2.5/24'] });
+    expect(nc.ethernets.nic1).toEqual({
+      match: { macaddress: db.nics[1]!.mac },
+      'set-name': 'nic1',
+      dhcp4: false,
+      addresses: ['10.0.2.5/24'],
+    });
   });
 
   it('gives the router static LAN addresses and a DHCP uplink', () => {
@@ -192,7 +245,11 @@ describe('user-data as cloud-init reads it', () => {
   it.skipIf(!py.has)('loads under PyYAML to exactly the intended values (yes, on and modes stay strings)', () => {
     for (const c of cases) {
       const { media } = build(c.plan, c.key);
-      const r = spawnSync('/usr/bin/python3', ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], { input: media.userData, encoding: 'utf8' });
+      const r = spawnSync(
+        '/usr/bin/python3',
+        ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'],
+        { input: media.userData, encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       // The same text read as YAML 1.2 keeps "on" and "yes" as strings: both readers must agree.
       expect(JSON.parse(r.stdout)).toEqual(parse(media.userData));
@@ -215,7 +272,20 @@ describe('user-data as cloud-init reads it', () => {
       const file = tempFile(`${c.key}.network-config`, build(c.plan, c.key).media.networkConfig);
       for (const output of ['netplan', 'networkd', 'eni']) {
         const out = mkdtempSync(join(tmpdir(), 'glassdome-net-'));
-        const r = run('cloud-init', ['devel', 'net-convert', '-p', file, '-k', 'yaml', '-d', out, '-D', 'debian', '-O', output]);
+        const r = run('cloud-init', [
+          'devel',
+          'net-convert',
+          '-p',
+          file,
+          '-k',
+          'yaml',
+          '-d',
+          out,
+          '-D',
+          'debian',
+          '-O',
+          output,
+        ]);
         expect(r.status, `${output}: ${r.out}`).toBe(0);
       }
     });
@@ -226,9 +296,16 @@ describe('the offline package check as cloud-init runs it', () => {
   // cloud-init turns runcmd into one `#!/bin/sh` script with its own shellify() and runs it without -e.
   const shellify = spawnSync('/usr/bin/python3', ['-c', 'from cloudinit.util import shellify'], { encoding: 'utf8' });
   const has = !shellify.error && shellify.status === 0;
-  if (!has) console.warn('skipping the runcmd script check: cloud-init (its Python module) is not installed (apt-get install cloud-init)');
+  if (!has)
+    console.warn(
+      'skipping the runcmd script check: cloud-init (its Python module) is not installed (apt-get install cloud-init)',
+    );
   const script = (runcmd: unknown) => {
-    const r = spawnSync('/usr/bin/python3', ['-c', 'import json, sys; from cloudinit.util import shellify; sys.stdout.write(shellify(json.load(sys.stdin)))'], { input: JSON.stringify(runcmd), encoding: 'utf8' });
+    const r = spawnSync(
+      '/usr/bin/python3',
+      ['-c', 'import json, sys; from cloudinit.util import shellify; sys.stdout.write(shellify(json.load(sys.stdin)))'],
+      { input: JSON.stringify(runcmd), encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(r.stderr);
     return r.stdout;
   };
@@ -236,7 +313,11 @@ describe('the offline package check as cloud-init runs it', () => {
   const runWith = (text: string, installed: string[]) => {
     const bin = mkdtempSync(join(tmpdir(), 'glassdome-runcmd-'));
     const log = join(bin, 'ran.log');
-    writeFileSync(join(bin, 'dpkg-query'), `#!/bin/sh\nshift\nfor p in "$@"; do case " ${installed.join(' ')} " in *" $p "*) echo "$p\t1.0";; *) echo "dpkg-query: no packages found matching $p" >&2; exit 1;; esac; done\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, 'dpkg-query'),
+      `#!/bin/sh\nshift\nfor p in "$@"; do case " ${installed.join(' ')} " in *" $p "*) echo "$p\t1.0";; *) echo "dpkg-query: no packages found matching $p" >&2; exit 1;; esac; done\n`,
+      { mode: 0o755 },
+    );
     writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> ${log}\n`, { mode: 0o755 });
     writeFileSync(join(bin, 'run.sh'), text, { mode: 0o755 });
     const r = spawnSync('/bin/sh', [join(bin, 'run.sh')], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
@@ -244,17 +325,20 @@ describe('the offline package check as cloud-init runs it', () => {
     return { status: r.status, out: `${r.stdout}${r.stderr}`, ran };
   };
 
-  it.skipIf(!has)('stops the first boot, naming the package, when the image lacks one; runs on when it has them all', () => {
-    const runcmd = load(build(offline, 'i1.router').media.userData).runcmd;
-    const missing = runWith(script(runcmd), ['qemu-guest-agent', 'dnsmasq']);
-    expect(missing.status).toBe(1);
-    expect(missing.out).toContain('no packages found matching nftables');
-    expect(missing.out).toContain('the image must already hold: qemu-guest-agent nftables dnsmasq');
-    expect(missing.ran).toEqual([]);
-    const complete = runWith(script(runcmd), ['qemu-guest-agent', 'nftables', 'dnsmasq']);
-    expect(complete.status).toBe(0);
-    expect(complete.ran).toContain('systemctl restart dnsmasq');
-  });
+  it.skipIf(!has)(
+    'stops the first boot, naming the package, when the image lacks one; runs on when it has them all',
+    () => {
+      const runcmd = load(build(offline, 'i1.router').media.userData).runcmd;
+      const missing = runWith(script(runcmd), ['qemu-guest-agent', 'dnsmasq']);
+      expect(missing.status).toBe(1);
+      expect(missing.out).toContain('no packages found matching nftables');
+      expect(missing.out).toContain('the image must already hold: qemu-guest-agent nftables dnsmasq');
+      expect(missing.ran).toEqual([]);
+      const complete = runWith(script(runcmd), ['qemu-guest-agent', 'nftables', 'dnsmasq']);
+      expect(complete.status).toBe(0);
+      expect(complete.ran).toContain('systemctl restart dnsmasq');
+    },
+  );
 });
 
 function existsPython() {

@@ -1,23 +1,58 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { derivePassword, deriveSalt, hashPassword, passwordAlphabet, passwordLength } from '../../server/agents/credentials.ts';
+import {
+  derivePassword,
+  deriveSalt,
+  hashPassword,
+  passwordAlphabet,
+  passwordLength,
+} from '../../server/agents/credentials.ts';
 import { AppError } from '../../server/errors.ts';
 import { probe } from './lab-plan.ts';
 
 // The test vectors published with Drepper's specification ("Unix crypt using SHA-256 and SHA-512").
 const vectors: Array<{ salt: string; rounds?: number; key: string; hash: string }> = [
-  { salt: 'saltstring', key: 'Hello world!', hash: '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1' },
-  { salt: 'saltstringsaltstring', rounds: 10000, key: 'Hello world!', hash: '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.' },
-  { salt: 'toolongsaltstring', rounds: 5000, key: 'This is just a test', hash: '$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0' },
+  {
+    salt: 'saltstring',
+    key: 'Hello world!',
+    hash: '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1',
+  },
+  {
+    salt: 'saltstringsaltstring',
+    rounds: 10000,
+    key: 'Hello world!',
+    hash: '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.',
+  },
+  {
+    salt: 'toolongsaltstring',
+    rounds: 5000,
+    key: 'This is just a test',
+    hash: '$6$rounds=5000$toolongsaltstrin$lQ8jolhgVRVhY4b5pZKaysCLi0QBxGoNeKQzQ3glMhwllF7oGDZxUhx1yxdYcz/e1JSbq3y6JMxxl8audkUEm0',
+  },
   {
     salt: 'anotherlongsaltstring',
     rounds: 1400,
     key: 'a very much longer text to encrypt.  This one even stretches over morethan one line.',
     hash: '$6$rounds=1400$anotherlongsalts$POfYwTEok97VWcjxIiSOjiykti.o/pQs.wPvMxQ6Fm7I6IoYN3CmLs66x9t0oSwbtEW7o7UmJEiDwGqd8p4ur1',
   },
-  { salt: 'short', rounds: 77777, key: 'we have a short salt string but not a short password', hash: '$6$rounds=77777$short$WuQyW2YR.hBNpjjRhpYD/ifIw05xdfeEyQoMxIXbkvr0gge1a1x3yRULJ5CCaUeOxFmtlcGZelFl5CxtgfiAc0' },
-  { salt: 'asaltof16chars..', rounds: 123456, key: 'a short string', hash: '$6$rounds=123456$asaltof16chars..$BtCwjqMJGx5hrJhZywWvt0RLE8uZ4oPwcelCjmw2kSYu.Ec6ycULevoBK25fs2xXgMNrCzIMVcgEJAstJeonj1' },
-  { salt: 'roundstoolow', rounds: 10, key: 'the minimum number is still observed', hash: '$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.' },
+  {
+    salt: 'short',
+    rounds: 77777,
+    key: 'we have a short salt string but not a short password',
+    hash: '$6$rounds=77777$short$WuQyW2YR.hBNpjjRhpYD/ifIw05xdfeEyQoMxIXbkvr0gge1a1x3yRULJ5CCaUeOxFmtlcGZelFl5CxtgfiAc0',
+  },
+  {
+    salt: 'asaltof16chars..',
+    rounds: 123456,
+    key: 'a short string',
+    hash: '$6$rounds=123456$asaltof16chars..$BtCwjqMJGx5hrJhZywWvt0RLE8uZ4oPwcelCjmw2kSYu.Ec6ycULevoBK25fs2xXgMNrCzIMVcgEJAstJeonj1',
+  },
+  {
+    salt: 'roundstoolow',
+    rounds: 10,
+    key: 'the minimum number is still observed',
+    hash: '$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.',
+  },
 ];
 
 describe('hashPassword (SHA-512 crypt)', () => {
@@ -28,7 +63,9 @@ describe('hashPassword (SHA-512 crypt)', () => {
   }
 
   it('hashes the empty password as glibc crypt(3) does', () => {
-    expect(hashPassword('', 'abc')).toBe('$6$abc$mJP3a6FyA8uCnzRtlnNypPwjnvpi5TP9qOrInzrfDmwxUQG38PkpCPdqfTb8JQfAngapMxeim4AZ..hSdRRzD.');
+    expect(hashPassword('', 'abc')).toBe(
+      '$6$abc$mJP3a6FyA8uCnzRtlnNypPwjnvpi5TP9qOrInzrfDmwxUQG38PkpCPdqfTb8JQfAngapMxeim4AZ..hSdRRzD.',
+    );
   });
 
   it('rejects a salt with characters crypt does not allow', () => {
@@ -41,8 +78,15 @@ describe('hashPassword (SHA-512 crypt)', () => {
   const openssl = probe('openssl', ['version']);
   if (!openssl.has) console.warn(`skipping the OpenSSL cross-check: ${openssl.why}`);
   it.skipIf(!openssl.has)('agrees with `openssl passwd -6` on edge-case passwords', () => {
-    for (const [plain, salt] of [['x'.repeat(64), 'abc'], ['y'.repeat(150), 'ABCDEFGHIJKLMNOP'], ['pässwörd ✓ 密码', 'uni.code/']] as const) {
-      const r = spawnSync('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], { input: `${plain}\n`, encoding: 'utf8' });
+    for (const [plain, salt] of [
+      ['x'.repeat(64), 'abc'],
+      ['y'.repeat(150), 'ABCDEFGHIJKLMNOP'],
+      ['pässwörd ✓ 密码', 'uni.code/'],
+    ] as const) {
+      const r = spawnSync('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], {
+        input: `${plain}\n`,
+        encoding: 'utf8',
+      });
       expect(r.status).toBe(0);
       expect(hashPassword(plain, salt)).toBe(r.stdout.trim());
     }

@@ -56,7 +56,13 @@ machines:
 `;
 
 export function planOf(text: string): Plan {
-  return planDeployment({ deploymentId: 'd1', scenario: parseScenario(text), platform: 'proxmox', instances: 1, allocations: { subnets: {}, vlans: {} } });
+  return planDeployment({
+    deploymentId: 'd1',
+    scenario: parseScenario(text),
+    platform: 'proxmox',
+    instances: 1,
+    allocations: { subnets: {}, vlans: {} },
+  });
 }
 
 export function machine(plan: Plan, key: string): PlannedMachine {
@@ -78,7 +84,11 @@ export interface Tool {
 export function probe(name: string, args: string[], input?: string, install = name): Tool {
   const r = spawnSync(name, args, { input, encoding: 'utf8' });
   if (r.error) return { has: false, why: `${name} is not installed (apt-get install ${install})` };
-  if (r.status !== 0) return { has: false, why: `${name} is installed but cannot run here: ${(r.stderr || r.stdout).trim().split('\n')[0]}` };
+  if (r.status !== 0)
+    return {
+      has: false,
+      why: `${name} is installed but cannot run here: ${(r.stderr || r.stdout).trim().split('\n')[0]}`,
+    };
   return { has: true, why: '' };
 }
 

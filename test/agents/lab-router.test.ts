@@ -15,7 +15,10 @@ function withRouter(m: PlannedMachine, change: Partial<NonNullable<PlannedMachin
 function chain(ruleset: string, name: string): string[] {
   const m = new RegExp(`chain ${name} \\{\\n([\\s\\S]*?)\\n\\s*\\}`).exec(ruleset);
   if (!m) throw new Error(`no chain ${name} in:\n${ruleset}`);
-  return m[1]!.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return m[1]!
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 describe('router nftables ruleset', () => {
@@ -57,7 +60,10 @@ describe('router nftables ruleset', () => {
   });
 
   it('masquerades only the internet networks out of the uplink', () => {
-    expect(chain(nft, 'postrouting')).toEqual(['type nat hook postrouting priority srcnat; policy accept;', 'oifname "nic2" ip saddr 10.0.1.0/24 masquerade']);
+    expect(chain(nft, 'postrouting')).toEqual([
+      'type nat hook postrouting priority srcnat; policy accept;',
+      'oifname "nic2" ip saddr 10.0.1.0/24 masquerade',
+    ]);
   });
 
   it('with a deny default really drops: policy drop and no accept between lab networks beyond the rules', () => {
@@ -72,7 +78,10 @@ describe('router nftables ruleset', () => {
     ]);
     // With no rules at all, nothing new crosses between lab networks.
     const bare = chain(buildRouterFiles(withRouter(labRouter, { rules: [] })).nftables, 'forward');
-    expect(bare.filter((l) => /\baccept$/.test(l))).toEqual(['ct state established,related accept', 'oifname "nic2" accept']);
+    expect(bare.filter((l) => /\baccept$/.test(l))).toEqual([
+      'ct state established,related accept',
+      'oifname "nic2" accept',
+    ]);
   });
 
   it('with an allow default accepts by policy but still keeps non-internet networks off the uplink', () => {
@@ -84,29 +93,51 @@ describe('router nftables ruleset', () => {
 
   it('changes exactly the rule that changed', () => {
     const rules = labRouter.router!.rules;
-    const changed: FirewallRule = { ...rules[0]!, protocol: 'udp', ports: [[53, 53], [1000, 2000]], action: 'deny' };
+    const changed: FirewallRule = {
+      ...rules[0]!,
+      protocol: 'udp',
+      ports: [
+        [53, 53],
+        [1000, 2000],
+      ],
+      action: 'deny',
+    };
     const after = buildRouterFiles(withRouter(labRouter, { rules: [changed, ...rules.slice(1)] })).nftables;
     const before = nft.split('\n');
     const diff = after.split('\n').flatMap((l, i) => (l === before[i] ? [] : [[before[i]!.trim(), l.trim()]]));
     expect(diff).toEqual([
-      ['ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } tcp dport { 5432, 8000-8080 } accept', 'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } udp dport { 53, 1000-2000 } drop'],
+      [
+        'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } tcp dport { 5432, 8000-8080 } accept',
+        'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } udp dport { 53, 1000-2000 } drop',
+      ],
     ]);
   });
 
   it('keeps rule order, so a deny above an allow wins', () => {
-    const deny: FirewallRule = { from: ['10.0.1.0/24'], to: ['10.0.2.0/24'], protocol: 'any', ports: [], action: 'deny' };
+    const deny: FirewallRule = {
+      from: ['10.0.1.0/24'],
+      to: ['10.0.2.0/24'],
+      protocol: 'any',
+      ports: [],
+      action: 'deny',
+    };
     const allow: FirewallRule = { ...deny, protocol: 'tcp', ports: [[22, 22]], action: 'allow' };
     const forward = chain(buildRouterFiles(withRouter(labRouter, { rules: [deny, allow] })).nftables, 'forward');
-    expect(forward.indexOf('ip saddr 10.0.1.0/24 ip daddr 10.0.2.0/24 drop')).toBeLessThan(forward.indexOf('ip saddr 10.0.1.0/24 ip daddr 10.0.2.0/24 tcp dport 22 accept'));
+    expect(forward.indexOf('ip saddr 10.0.1.0/24 ip daddr 10.0.2.0/24 drop')).toBeLessThan(
+      forward.indexOf('ip saddr 10.0.1.0/24 ip daddr 10.0.2.0/24 tcp dport 22 accept'),
+    );
   });
 
   it('renders each protocol and port form', () => {
-    const r = (p: Partial<FirewallRule>) => renderRule({ from: ['0.0.0.0/0'], to: ['0.0.0.0/0'], protocol: 'tcp', ports: [], action: 'allow', ...p });
+    const r = (p: Partial<FirewallRule>) =>
+      renderRule({ from: ['0.0.0.0/0'], to: ['0.0.0.0/0'], protocol: 'tcp', ports: [], action: 'allow', ...p });
     expect(r({})).toBe('meta l4proto tcp accept');
     expect(r({ protocol: 'udp', ports: [[161, 162]] })).toBe('udp dport 161-162 accept');
     expect(r({ protocol: 'icmp', action: 'deny' })).toBe('meta l4proto icmp drop');
     expect(r({ protocol: 'any' })).toBe('accept');
-    expect(r({ protocol: 'any', from: ['10.0.0.5/32', '10.0.0.6/32'], action: 'deny' })).toBe('ip saddr { 10.0.0.5/32, 10.0.0.6/32 } drop');
+    expect(r({ protocol: 'any', from: ['10.0.0.5/32', '10.0.0.6/32'], action: 'deny' })).toBe(
+      'ip saddr { 10.0.0.5/32, 10.0.0.6/32 } drop',
+    );
   });
 
   it('without internet has no uplink, no egress and no NAT', () => {
@@ -132,7 +163,15 @@ describe('router dnsmasq and sysctl', () => {
 
   it('serves DNS on every lab network and DHCP only on those that ask for it', () => {
     const conf = buildRouterFiles(labRouter).dnsmasq!.split('\n');
-    expect(conf).toEqual(expect.arrayContaining(['interface=nic0', 'interface=nic1', 'no-dhcp-interface=nic1', 'dhcp-range=set:nic0,10.0.1.128,10.0.1.254,255.255.255.0,12h', 'dhcp-option=tag:nic0,option:router,10.0.1.1']));
+    expect(conf).toEqual(
+      expect.arrayContaining([
+        'interface=nic0',
+        'interface=nic1',
+        'no-dhcp-interface=nic1',
+        'dhcp-range=set:nic0,10.0.1.128,10.0.1.254,255.255.255.0,12h',
+        'dhcp-option=tag:nic0,option:router,10.0.1.1',
+      ]),
+    );
     expect(conf.filter((l) => l.startsWith('dhcp-range='))).toHaveLength(1);
     const offline = buildRouterFiles(offlineRouter).dnsmasq!.split('\n');
     expect(offline).toEqual(expect.arrayContaining(['interface=nic0', 'interface=nic1']));
@@ -141,7 +180,10 @@ describe('router dnsmasq and sysctl', () => {
 
   it('hands out the upper half of the subnet and never the router address', () => {
     expect(dhcpRanges('10.0.1.0/24', '10.0.1.1')).toEqual([['10.0.1.128', '10.0.1.254']]);
-    expect(dhcpRanges('10.0.1.0/24', '10.0.1.200')).toEqual([['10.0.1.128', '10.0.1.199'], ['10.0.1.201', '10.0.1.254']]);
+    expect(dhcpRanges('10.0.1.0/24', '10.0.1.200')).toEqual([
+      ['10.0.1.128', '10.0.1.199'],
+      ['10.0.1.201', '10.0.1.254'],
+    ]);
     expect(dhcpRanges('10.0.1.0/24', '10.0.1.254')).toEqual([['10.0.1.128', '10.0.1.253']]);
     expect(dhcpRanges('192.168.8.0/29', '192.168.8.1')).toEqual([['192.168.8.4', '192.168.8.6']]);
     expect(dhcpRanges('172.16.0.0/16', '172.16.0.1')).toEqual([['172.16.128.0', '172.16.255.254']]);
@@ -149,7 +191,12 @@ describe('router dnsmasq and sysctl', () => {
 });
 
 describe('router files as the real tools read them', () => {
-  const nftProbe = probe('nft', ['-c', '-f', tempFile('probe.nft', 'table inet glassdome_probe {\n}\n')], undefined, 'nftables');
+  const nftProbe = probe(
+    'nft',
+    ['-c', '-f', tempFile('probe.nft', 'table inet glassdome_probe {\n}\n')],
+    undefined,
+    'nftables',
+  );
   if (!nftProbe.has) console.warn(`skipping nft -c checks: ${nftProbe.why}`);
   const rulesets: Array<[string, PlannedMachine]> = [
     ['a router with internet and DHCP', labRouter],
@@ -159,7 +206,16 @@ describe('router files as the real tools read them', () => {
       'a router with every rule form',
       withRouter(labRouter, {
         rules: [
-          { from: ['0.0.0.0/0'], to: ['10.0.2.5/32'], protocol: 'udp', ports: [[53, 53], [5000, 5010]], action: 'allow' },
+          {
+            from: ['0.0.0.0/0'],
+            to: ['10.0.2.5/32'],
+            protocol: 'udp',
+            ports: [
+              [53, 53],
+              [5000, 5010],
+            ],
+            action: 'allow',
+          },
           { from: ['10.0.1.10/32', '10.0.1.11/32'], to: ['0.0.0.0/0'], protocol: 'icmp', ports: [], action: 'deny' },
           { from: ['0.0.0.0/0'], to: ['0.0.0.0/0'], protocol: 'any', ports: [], action: 'allow' },
           { from: ['10.0.2.0/24'], to: ['10.0.1.0/24'], protocol: 'tcp', ports: [], action: 'deny' },

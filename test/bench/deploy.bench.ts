@@ -10,14 +10,25 @@ import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { createDeployment } from '../../server/orchestrator/deployments.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
-import { simulatedSeconds, simulatorConfigSchema, storageFor, type SimulatorConfig } from '../../server/platforms/simulator.ts';
+import {
+  simulatedSeconds,
+  simulatorConfigSchema,
+  storageFor,
+  type SimulatorConfig,
+} from '../../server/platforms/simulator.ts';
 import { createServices } from '../../server/services.ts';
 import { systemActor } from '../../server/model/audit.ts';
 
 // x50: a 30 s clone takes 0.6 s; faster, and the event loop's own latency starts to show in the figures.
 const speed = Number(process.env.BENCH_SPEED ?? 50);
 const instances = Number(process.env.BENCH_INSTANCES ?? 20);
-const simInput = { speed, seed: 42, storages: ['local-lvm', 'ceph'], cloneSlotsPerStorage: Number(process.env.BENCH_SLOTS ?? 2), capacity: { cpus: 4096, memoryMb: 8 * 1024 * 1024 } };
+const simInput = {
+  speed,
+  seed: 42,
+  storages: ['local-lvm', 'ceph'],
+  cloneSlotsPerStorage: Number(process.env.BENCH_SLOTS ?? 2),
+  capacity: { cpus: 4096, memoryMb: 8 * 1024 * 1024 },
+};
 
 const scenario = `
 glassdome: 1
@@ -77,7 +88,6 @@ function durationsOf(plan: Plan, config: SimulatorConfig): Map<string, Durations
   );
 }
 
-
 /**
  * Two lower bounds on the makespan; the larger holds. The dependency chain: every machine's readiness with unlimited
  * clone slots. The clone slots: after its clone a machine still needs its own boot and its dependants' (its tail), so
@@ -109,7 +119,9 @@ function lowerBound(plan: Plan, d: Map<string, Durations>, slots: number) {
   };
   let slotBound = 0;
   for (const storage of new Set([...d.values()].map((x) => x.storage))) {
-    const on = plan.machines.filter((m) => d.get(m.key)!.storage === storage).map((m) => ({ clone: d.get(m.key)!.clone, tail: tail(m) }));
+    const on = plan.machines
+      .filter((m) => d.get(m.key)!.storage === storage)
+      .map((m) => ({ clone: d.get(m.key)!.clone, tail: tail(m) }));
     on.sort((a, b) => b.tail - a.tail);
     let work = 0;
     for (const j of on) {
@@ -157,7 +169,12 @@ function batchesOf5(plan: Plan, d: Map<string, Durations>, slots: number) {
   let t = 0;
   for (let i = 0; i < order.length; i += 5) {
     const batch = order.slice(i, i + 5);
-    t = Math.max(...batch.map((m) => { const x = d.get(m.key)!; return clone(x.storage, t, x.clone) + x.power + x.boot + x.cloudInit; }));
+    t = Math.max(
+      ...batch.map((m) => {
+        const x = d.get(m.key)!;
+        return clone(x.storage, t, x.clone) + x.power + x.boot + x.cloudInit;
+      }),
+    );
   }
   return t;
 }
@@ -184,7 +201,11 @@ function poolOf10(plan: Plan, d: Map<string, Durations>, slots: number) {
 function threadCpuMs(): Map<number, number> | undefined {
   try {
     const dir = '/proc/self/task';
-    return new Map(fs.readdirSync(dir).map((tid) => [Number(tid), Number(fs.readFileSync(`${dir}/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6]));
+    return new Map(
+      fs
+        .readdirSync(dir)
+        .map((tid) => [Number(tid), Number(fs.readFileSync(`${dir}/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6]),
+    );
   } catch {
     return undefined;
   }
@@ -262,7 +283,12 @@ async function main() {
   let plan!: Plan;
   const figures: RunFigures[] = [];
   for (let run = 0; run < runs; run++) {
-    const created = createDeployment(services, { yaml: scenario, file: 'bench.yaml', platform: 'simulator', instances });
+    const created = createDeployment(services, {
+      yaml: scenario,
+      file: 'bench.yaml',
+      platform: 'simulator',
+      instances,
+    });
     plan = created.plan;
     const before = services.runner.stats();
     const profiler = process.env.BENCH_PROFILE && run === 0 ? await startProfile() : undefined;
@@ -283,8 +309,13 @@ async function main() {
     const firstBootMs = (after.firstBootCpuUs - before.firstBootCpuUs) / 1000 / (after.firstBoots - before.firstBoots);
     const cpuMs = (cpu.user + cpu.system) / 1000 / machines;
     const idleMs = (idleMsPerSec * wallMs) / 1000 / machines;
-    const mainMs = threads && threads0 ? ((threads.get(process.pid) ?? 0) - (threads0.get(process.pid) ?? 0)) / machines : undefined;
-    const allThreadsMs = threads && threads0 ? ([...threads.values()].reduce((a, b) => a + b, 0) - [...threads0.values()].reduce((a, b) => a + b, 0)) / machines : undefined;
+    const mainMs =
+      threads && threads0 ? ((threads.get(process.pid) ?? 0) - (threads0.get(process.pid) ?? 0)) / machines : undefined;
+    const allThreadsMs =
+      threads && threads0
+        ? ([...threads.values()].reduce((a, b) => a + b, 0) - [...threads0.values()].reduce((a, b) => a + b, 0)) /
+          machines
+        : undefined;
     const lb = lowerBound(plan, durationsOf(plan, config), config.cloneSlotsPerStorage);
     const makespan = (wallMs * speed) / 1000;
     figures.push({
@@ -297,10 +328,14 @@ async function main() {
       idleMs,
       controlMs: cpuMs - firstBootMs - idleMs,
       busyMs: elu.active / machines,
-      ...(mainMs === undefined || allThreadsMs === undefined ? {} : { mainThreadMs: mainMs, otherThreadsMs: allThreadsMs - mainMs }),
+      ...(mainMs === undefined || allThreadsMs === undefined
+        ? {}
+        : { mainThreadMs: mainMs, otherThreadsMs: allThreadsMs - mainMs }),
       wallMs,
     });
-    console.log(`run ${run + 1}/${runs}: makespan ${makespan.toFixed(1)} s (x${(makespan / lb.bound).toFixed(3)}), control plane ${(cpuMs - firstBootMs - idleMs).toFixed(2)} ms/machine`);
+    console.log(
+      `run ${run + 1}/${runs}: makespan ${makespan.toFixed(1)} s (x${(makespan / lb.bound).toFixed(3)}), control plane ${(cpuMs - firstBootMs - idleMs).toFixed(2)} ms/machine`,
+    );
     await services.runner.destroy(created.id);
   }
 
@@ -310,22 +345,42 @@ async function main() {
   const m = (f: (r: RunFigures) => number | undefined) => median(figures.map((r) => f(r) ?? Number.NaN));
   const rssMb = process.resourceUsage().maxRSS / 1024;
   const row = (label: string, value: string) => console.log(`${label.padEnd(46)} ${value}`);
-  console.log(`bench:deploy  ${machines} machines (${instances} instances x ${machines / instances}), seed ${config.seed}, speed x${speed}, ${config.storages.length} storages x ${config.cloneSlotsPerStorage} clone slots, median of ${runs} runs`);
+  console.log(
+    `bench:deploy  ${machines} machines (${instances} instances x ${machines / instances}), seed ${config.seed}, speed x${speed}, ${config.storages.length} storages x ${config.cloneSlotsPerStorage} clone slots, median of ${runs} runs`,
+  );
   row('makespan (simulated s)', m((r) => r.makespan).toFixed(1));
-  row('lower bound (simulated s)', `${lb.bound.toFixed(1)}  (dependency chain ${lb.chain.toFixed(1)}, clone slots ${lb.slotBound.toFixed(1)})`);
+  row(
+    'lower bound (simulated s)',
+    `${lb.bound.toFixed(1)}  (dependency chain ${lb.chain.toFixed(1)}, clone slots ${lb.slotBound.toFixed(1)})`,
+  );
   row('makespan / lower bound', `${m((r) => r.ratio).toFixed(3)}  (target <= 1.050)`);
   row('fixed batches of 5, Ludus (simulated s)', `${batchesOf5(plan, d, config.cloneSlotsPerStorage).toFixed(1)}`);
   row('pool of 10 ignoring readiness, Terraform (s)', `${poolOf10(plan, d, config.cloneSlotsPerStorage).toFixed(1)}`);
-  row('CPU per machine, all (ms)', `${m((r) => r.cpuMs).toFixed(2)}  (user ${m((r) => r.userMs).toFixed(2)}, system ${m((r) => r.systemMs).toFixed(2)})`);
+  row(
+    'CPU per machine, all (ms)',
+    `${m((r) => r.cpuMs).toFixed(2)}  (user ${m((r) => r.userMs).toFixed(2)}, system ${m((r) => r.systemMs).toFixed(2)})`,
+  );
   row('  of which first-boot media (ms)', m((r) => r.firstBootMs).toFixed(2));
-  row('  of which idle background (ms)', `${m((r) => r.idleMs).toFixed(2)}  (${idleMsPerSec.toFixed(1)} ms/s with nothing to do, over ${(m((r) => r.wallMs) / 1000).toFixed(1)} s)`);
+  row(
+    '  of which idle background (ms)',
+    `${m((r) => r.idleMs).toFixed(2)}  (${idleMsPerSec.toFixed(1)} ms/s with nothing to do, over ${(m((r) => r.wallMs) / 1000).toFixed(1)} s)`,
+  );
   const controlMs = m((r) => r.controlMs);
-  row('  control plane: executor + driver (ms)', `${controlMs.toFixed(2)}  (target < 2; runs: ${figures.map((r) => r.controlMs.toFixed(2)).join(', ')})`);
+  row(
+    '  control plane: executor + driver (ms)',
+    `${controlMs.toFixed(2)}  (target < 2; runs: ${figures.map((r) => r.controlMs.toFixed(2)).join(', ')})`,
+  );
   row('main thread busy per machine (ms)', m((r) => r.busyMs).toFixed(2));
   if (figures[0]!.mainThreadMs !== undefined)
-    row('CPU per machine: main thread / other threads', `${m((r) => r.mainThreadMs).toFixed(2)} / ${m((r) => r.otherThreadsMs).toFixed(2)}  (other: GC, compiler, loader)`);
+    row(
+      'CPU per machine: main thread / other threads',
+      `${m((r) => r.mainThreadMs).toFixed(2)} / ${m((r) => r.otherThreadsMs).toFixed(2)}  (other: GC, compiler, loader)`,
+    );
   // Each simulated task (clone, power-on, address, first boot) ends with a timer: four wake-ups per machine.
-  row('one timer wake-up on this machine (us)', `${wakeUs.toFixed(0)}  (x4 simulated task ends per machine = ${((4 * wakeUs) / 1000).toFixed(2)} ms of the control plane)`);
+  row(
+    'one timer wake-up on this machine (us)',
+    `${wakeUs.toFixed(0)}  (x4 simulated task ends per machine = ${((4 * wakeUs) / 1000).toFixed(2)} ms of the control plane)`,
+  );
   row('peak RSS (MB)', `${rssMb.toFixed(0)}  (target < 200)`);
   row('wall time per run (ms)', m((r) => r.wallMs).toFixed(0));
   await services.close();

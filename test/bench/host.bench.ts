@@ -28,7 +28,12 @@ machines:
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-host-'));
 const services = createServices({ config: loadConfig({ GLASSDOME_DATA_DIR: dir }) });
-const { id, plan } = createDeployment(services, { yaml: scenario, file: 'host.yaml', platform: 'simulator', instances: 1 });
+const { id, plan } = createDeployment(services, {
+  yaml: scenario,
+  file: 'host.yaml',
+  platform: 'simulator',
+  instances: 1,
+});
 const keys = plan.steps.map((s) => s.key);
 const { db, events } = services;
 
@@ -37,7 +42,10 @@ const commit = db.$client.transaction(() => {
   const at = new Date().toISOString();
   for (let i = 0; i < 2; i++) {
     const key = keys[n++ % keys.length]!;
-    db.update(steps).set({ state: 'running', startedAt: at }).where(and(eq(steps.deploymentId, id), eq(steps.key, key))).run();
+    db.update(steps)
+      .set({ state: 'running', startedAt: at })
+      .where(and(eq(steps.deploymentId, id), eq(steps.key, key)))
+      .run();
     events.publish(id, 'step.started', 'started', key);
   }
 });
@@ -65,9 +73,15 @@ for (const gap of [5, 20, 50]) {
   const bare = await perIteration(count, gap, () => {});
   const spaced = await perIteration(count, gap, () => commit.immediate());
   console.log(`${`after ${gap} ms idle: wake-up alone`.padEnd(40)} ${bare.toFixed(0)}`);
-  console.log(`${`after ${gap} ms idle: wake-up + commit`.padEnd(40)} ${spaced.toFixed(0)}  (the commit: ${(spaced - bare).toFixed(0)}, ${((spaced - bare) / dense).toFixed(1)}x back to back)`);
+  console.log(
+    `${`after ${gap} ms idle: wake-up + commit`.padEnd(40)} ${spaced.toFixed(0)}  (the commit: ${(spaced - bare).toFixed(0)}, ${((spaced - bare) / dense).toFixed(1)}x back to back)`,
+  );
 }
-const steal = fs.existsSync('/proc/stat') ? Number(fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)[8]) : Number.NaN;
-console.log(`steal time reported by the kernel: ${Number.isNaN(steal) ? 'unknown' : steal === 0 ? 'none (a hypervisor that preempts this VM is not accounted for: it shows as our CPU)' : `${steal} ticks`}`);
+const steal = fs.existsSync('/proc/stat')
+  ? Number(fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)[8])
+  : Number.NaN;
+console.log(
+  `steal time reported by the kernel: ${Number.isNaN(steal) ? 'unknown' : steal === 0 ? 'none (a hypervisor that preempts this VM is not accounted for: it shows as our CPU)' : `${steal} ticks`}`,
+);
 await services.close();
 fs.rmSync(dir, { recursive: true, force: true });

@@ -19,12 +19,20 @@ afterAll(() => {
 async function run(...argv: string[]) {
   let out = '';
   let err = '';
-  const sink = (append: (s: string) => void) => new Writable({ write: (chunk, _enc, cb) => (append(String(chunk)), cb()) });
-  const code = await main(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+  const sink = (append: (s: string) => void) =>
+    new Writable({ write: (chunk, _enc, cb) => (append(String(chunk)), cb()) });
+  const code = await main(
+    argv,
+    sink((s) => (out += s)),
+    sink((s) => (err += s)),
+  );
   return { code, out, err };
 }
 
-const samples = fs.readdirSync('server/scenarios').filter((f) => f.endsWith('.yaml')).map((f) => path.join('server/scenarios', f));
+const samples = fs
+  .readdirSync('server/scenarios')
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => path.join('server/scenarios', f));
 
 describe('glassdome CLI', () => {
   it('validates the bundled samples with exit code 0', async () => {
@@ -35,7 +43,10 @@ describe('glassdome CLI', () => {
 
   it('reports every problem with file, line and field, and exits 2 for invalid input', async () => {
     const bad = path.join(dir, 'bad.yaml');
-    fs.writeFileSync(bad, 'glassdome: 1\nname: Bad\ntitle: x\nnetworks:\n  - name: lan\n    vlan: 5000\nmachines:\n  - name: a\n    networks: [wan]\n');
+    fs.writeFileSync(
+      bad,
+      'glassdome: 1\nname: Bad\ntitle: x\nnetworks:\n  - name: lan\n    vlan: 5000\nmachines:\n  - name: a\n    networks: [wan]\n',
+    );
     const r = await run('validate', bad);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`${bad}:2:7: name:`);
@@ -58,33 +69,39 @@ describe('glassdome CLI', () => {
     const plan = JSON.parse(r.out);
     expect(plan.instances).toBe(2);
     expect(plan.machines.filter((m: { role: string }) => m.role === 'router')).toHaveLength(2);
-    const vlans = plan.networks.filter((n: { kind: string }) => n.kind === 'isolated').map((n: { vlan: number }) => n.vlan);
+    const vlans = plan.networks
+      .filter((n: { kind: string }) => n.kind === 'isolated')
+      .map((n: { vlan: number }) => n.vlan);
     expect(new Set(vlans).size).toBe(vlans.length);
   });
 
-  it.each(samples)('deploys %s on the simulator, reports it, and destroys it leaving nothing behind', async (file) => {
-    const deployed = await run('deploy', file, '--wait');
-    expect(deployed.code, deployed.err).toBe(0);
-    const id = /deployment (\w+):/.exec(deployed.out)![1]!;
-    expect(deployed.out).toContain('final state: ready');
+  it.each(samples)(
+    'deploys %s on the simulator, reports it, and destroys it leaving nothing behind',
+    async (file) => {
+      const deployed = await run('deploy', file, '--wait');
+      expect(deployed.code, deployed.err).toBe(0);
+      const id = /deployment (\w+):/.exec(deployed.out)![1]!;
+      expect(deployed.out).toContain('final state: ready');
 
-    const status = await run('status', id, '--json');
-    expect(status.code).toBe(0);
-    const view = JSON.parse(status.out);
-    expect(view.state).toBe('ready');
-    for (const m of view.machines) {
-      expect(m.state).toBe('ready');
-      expect(m.platformId).toMatch(/^\d+$/);
-      expect(m.steps.map((s: { kind: string }) => s.kind)).toEqual(['create', 'start', 'address', 'ready']);
-      for (const s of m.steps) expect(Date.parse(s.endedAt)).toBeGreaterThanOrEqual(Date.parse(s.startedAt));
-    }
-    expect(JSON.stringify(view)).not.toMatch(/secret|passw/i);
+      const status = await run('status', id, '--json');
+      expect(status.code).toBe(0);
+      const view = JSON.parse(status.out);
+      expect(view.state).toBe('ready');
+      for (const m of view.machines) {
+        expect(m.state).toBe('ready');
+        expect(m.platformId).toMatch(/^\d+$/);
+        expect(m.steps.map((s: { kind: string }) => s.kind)).toEqual(['create', 'start', 'address', 'ready']);
+        for (const s of m.steps) expect(Date.parse(s.endedAt)).toBeGreaterThanOrEqual(Date.parse(s.startedAt));
+      }
+      expect(JSON.stringify(view)).not.toMatch(/secret|passw/i);
 
-    const destroyed = await run('destroy', id);
-    expect(destroyed.code, destroyed.err).toBe(0);
-    expect(destroyed.out).toContain('final state: destroyed');
-    expect((await run('list')).out).toMatch(new RegExp(`${id}\\s+destroyed`));
-  }, 120_000);
+      const destroyed = await run('destroy', id);
+      expect(destroyed.code, destroyed.err).toBe(0);
+      expect(destroyed.out).toContain('final state: destroyed');
+      expect((await run('list')).out).toMatch(new RegExp(`${id}\\s+destroyed`));
+    },
+    120_000,
+  );
 
   it('runs a deployment without --wait in a background process of its own, which takes it to ready', async () => {
     const deployed = await run('deploy', 'server/scenarios/web-dmz.yaml');

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { containsIp, intToIp, ipToInt, isUsableHost, lastAddress, netmask, nthHost, overlaps, parseSubnet, subnetSize, type Subnet } from '../../server/ipam/cidr.ts';
+import {
+  containsIp,
+  intToIp,
+  ipToInt,
+  isUsableHost,
+  lastAddress,
+  netmask,
+  nthHost,
+  overlaps,
+  parseSubnet,
+  subnetSize,
+  type Subnet,
+} from '../../server/ipam/cidr.ts';
 
 function subnet(text: string): Subnet {
   const s = parseSubnet(text);
@@ -22,12 +34,16 @@ describe('ipToInt and intToIp', () => {
     expect(ipToInt('10.0.1.2')).toBe(10 * 2 ** 24 + 1 * 2 ** 8 + 2);
     expect(ipToInt('255.255.255.255')).toBe(2 ** 32 - 1);
     expect(ipToInt('128.0.0.1')).toBe(2 ** 31 + 1);
-    for (const text of ['0.0.0.0', '10.0.1.2', '128.0.0.1', '192.168.255.254', '255.255.255.255']) expect(intToIp(ip(text))).toBe(text);
+    for (const text of ['0.0.0.0', '10.0.1.2', '128.0.0.1', '192.168.255.254', '255.255.255.255'])
+      expect(intToIp(ip(text))).toBe(text);
   });
 
-  it.each(['10.0.1', '10.0.1.2.3', '256.0.0.1', '010.0.0.1', ' 10.0.0.1', '10.0.0.1/24', 'localhost', ''])('rejects %j', (text) => {
-    expect(ipToInt(text)).toBeUndefined();
-  });
+  it.each(['10.0.1', '10.0.1.2.3', '256.0.0.1', '010.0.0.1', ' 10.0.0.1', '10.0.0.1/24', 'localhost', ''])(
+    'rejects %j',
+    (text) => {
+      expect(ipToInt(text)).toBeUndefined();
+    },
+  );
 });
 
 describe('parseSubnet', () => {
@@ -39,14 +55,23 @@ describe('parseSubnet', () => {
   });
 
   it('rejects host bits set, naming the network that was probably meant', () => {
-    expect(parseSubnet('10.0.1.5/24')).toEqual({ error: '"10.0.1.5/24" has host bits set; the network is 10.0.1.0/24' });
-    expect(parseSubnet('10.0.1.7/31')).toEqual({ error: '"10.0.1.7/31" has host bits set; the network is 10.0.1.6/31' });
-    expect(parseSubnet('192.168.1.0/16')).toEqual({ error: '"192.168.1.0/16" has host bits set; the network is 192.168.0.0/16' });
+    expect(parseSubnet('10.0.1.5/24')).toEqual({
+      error: '"10.0.1.5/24" has host bits set; the network is 10.0.1.0/24',
+    });
+    expect(parseSubnet('10.0.1.7/31')).toEqual({
+      error: '"10.0.1.7/31" has host bits set; the network is 10.0.1.6/31',
+    });
+    expect(parseSubnet('192.168.1.0/16')).toEqual({
+      error: '"192.168.1.0/16" has host bits set; the network is 192.168.0.0/16',
+    });
   });
 
-  it.each(['10.0.1.0', '10.0.1.0/33', '10.0.1/24', '300.0.0.0/8', '10.0.1.0/-1', 'ten/8', ''])('rejects %j as not a CIDR', (text) => {
-    expect(parseSubnet(text)).toEqual({ error: `"${text}" is not an IPv4 CIDR such as 10.0.1.0/24` });
-  });
+  it.each(['10.0.1.0', '10.0.1.0/33', '10.0.1/24', '300.0.0.0/8', '10.0.1.0/-1', 'ten/8', ''])(
+    'rejects %j as not a CIDR',
+    (text) => {
+      expect(parseSubnet(text)).toEqual({ error: `"${text}" is not an IPv4 CIDR such as 10.0.1.0/24` });
+    },
+  );
 });
 
 describe('subnet size, last address and containment', () => {
@@ -82,9 +107,18 @@ describe('isUsableHost', () => {
 
   it('counts both addresses of a /31 (point-to-point) and the one address of a /32 as usable', () => {
     const p2p = subnet('10.0.1.6/31');
-    expect([ip('10.0.1.5'), ip('10.0.1.6'), ip('10.0.1.7'), ip('10.0.1.8')].map((a) => isUsableHost(p2p, a))).toEqual([false, true, true, false]);
+    expect([ip('10.0.1.5'), ip('10.0.1.6'), ip('10.0.1.7'), ip('10.0.1.8')].map((a) => isUsableHost(p2p, a))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
     const single = subnet('10.0.1.7/32');
-    expect([ip('10.0.1.6'), ip('10.0.1.7'), ip('10.0.1.8')].map((a) => isUsableHost(single, a))).toEqual([false, true, false]);
+    expect([ip('10.0.1.6'), ip('10.0.1.7'), ip('10.0.1.8')].map((a) => isUsableHost(single, a))).toEqual([
+      false,
+      true,
+      false,
+    ]);
   });
 });
 
@@ -119,7 +153,12 @@ describe('nthHost', () => {
 
   it('gives a /31 both of its addresses and a /32 its only one', () => {
     const p2p = subnet('10.0.1.6/31');
-    expect([host(p2p, 0), host(p2p, 1), host(p2p, 2), host(p2p, 3)]).toEqual([undefined, '10.0.1.6', '10.0.1.7', undefined]);
+    expect([host(p2p, 0), host(p2p, 1), host(p2p, 2), host(p2p, 3)]).toEqual([
+      undefined,
+      '10.0.1.6',
+      '10.0.1.7',
+      undefined,
+    ]);
     const single = subnet('10.0.1.7/32');
     expect([host(single, 0), host(single, 1), host(single, 2)]).toEqual([undefined, '10.0.1.7', undefined]);
   });

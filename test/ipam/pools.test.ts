@@ -26,21 +26,29 @@ describe('address and VLAN pools', () => {
 
   it('skips subnets that overlap what the scenario uses itself', () => {
     const ipam = fresh();
-    expect(ipam.allocate({ deploymentId: 'a', subnets: ['lan'], vlans: [], avoid: ['10.50.0.0/23'] }).subnets).toEqual({ lan: '10.50.2.0/24' });
+    expect(ipam.allocate({ deploymentId: 'a', subnets: ['lan'], vlans: [], avoid: ['10.50.0.0/23'] }).subnets).toEqual({
+      lan: '10.50.2.0/24',
+    });
   });
 
   it('fails whole when a pool runs out, naming the network, and allocates nothing', () => {
     const ipam = fresh();
-    expect(() => ipam.allocate({ deploymentId: 'a', subnets: [], vlans: ['1/a', '1/b', '1/c', '1/d', '1/e'] })).toThrow(/Unable to allocate a VLAN for "1\/e": every VLAN pool is full/);
+    expect(() => ipam.allocate({ deploymentId: 'a', subnets: [], vlans: ['1/a', '1/b', '1/c', '1/d', '1/e'] })).toThrow(
+      /Unable to allocate a VLAN for "1\/e": every VLAN pool is full/,
+    );
     expect(ipam.forDeployment('a')).toEqual({ subnets: {}, vlans: {} });
-    expect(() => ipam.allocate({ deploymentId: 'b', subnets: ['a', 'b', 'c', 'd', 'e'], vlans: [] })).toThrow(/subnet for network "e": every address pool is full/);
+    expect(() => ipam.allocate({ deploymentId: 'b', subnets: ['a', 'b', 'c', 'd', 'e'], vlans: [] })).toThrow(
+      /subnet for network "e": every address pool is full/,
+    );
     expect(ipam.forDeployment('b')).toEqual({ subnets: {}, vlans: {} });
   });
 
   it('reserves a fixed VLAN and refuses it to a second deployment', () => {
     const ipam = fresh();
     ipam.allocate({ deploymentId: 'a', subnets: [], vlans: [], fixedVlans: [{ vlan: 42, label: '1/lan' }] });
-    expect(() => ipam.allocate({ deploymentId: 'b', subnets: [], vlans: [], fixedVlans: [{ vlan: 42, label: '1/lan' }] })).toThrow(/Unable to reserve VLAN 42 for network "1\/lan": another deployment uses it/);
+    expect(() =>
+      ipam.allocate({ deploymentId: 'b', subnets: [], vlans: [], fixedVlans: [{ vlan: 42, label: '1/lan' }] }),
+    ).toThrow(/Unable to reserve VLAN 42 for network "1\/lan": another deployment uses it/);
   });
 
   it('returns released subnets and VLANs to the pool', () => {
@@ -48,7 +56,10 @@ describe('address and VLAN pools', () => {
     ipam.allocate({ deploymentId: 'a', subnets: ['lan'], vlans: ['1/lan'] });
     ipam.release('a');
     ipam.release('a');
-    expect(ipam.allocate({ deploymentId: 'b', subnets: ['lan'], vlans: ['1/lan'] })).toEqual({ subnets: { lan: '10.50.0.0/24' }, vlans: { '1/lan': 100 } });
+    expect(ipam.allocate({ deploymentId: 'b', subnets: ['lan'], vlans: ['1/lan'] })).toEqual({
+      subnets: { lan: '10.50.0.0/24' },
+      vlans: { '1/lan': 100 },
+    });
   });
 
   it('rejects pools that overlap, are malformed or out of range, naming the field', () => {
@@ -75,7 +86,9 @@ describe('address and VLAN pools', () => {
     const workers = ['w1', 'w2', 'w3', 'w4'].map(
       (w) =>
         new Promise<number | null>((resolve) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file, w], { stdio: ['ignore', 'inherit', 'inherit'] });
+          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file, w], {
+            stdio: ['ignore', 'inherit', 'inherit'],
+          });
           child.on('exit', resolve);
         }),
     );

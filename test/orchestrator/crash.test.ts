@@ -25,7 +25,8 @@ function start(args: string[]): { child: ChildProcess; output: () => string; exi
 /** Waits until the process has made `lines` more lines of progress, then kills it with SIGKILL. */
 async function killAfterProgress(p: ReturnType<typeof start>, lines: number, extraMs: number) {
   const deadline = Date.now() + 60_000;
-  while (p.output().split('\n').length < lines + 1 && Date.now() < deadline && p.child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+  while (p.output().split('\n').length < lines + 1 && Date.now() < deadline && p.child.exitCode === null)
+    await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, extraMs));
   p.child.kill('SIGKILL');
   return p.exit;
@@ -51,7 +52,16 @@ describe('crash safety', () => {
     expect(id, first.output()).toBeDefined();
 
     // Kill the resumed run again and again, each time at a different point.
-    const kills = [[2, 0], [4, 30], [3, 120], [6, 10], [2, 250], [8, 60], [5, 5], [10, 90]] as const;
+    const kills = [
+      [2, 0],
+      [4, 30],
+      [3, 120],
+      [6, 10],
+      [2, 250],
+      [8, 60],
+      [5, 5],
+      [10, 90],
+    ] as const;
     let killed = 0;
     for (const [lines, ms] of kills) {
       const p = start(['resume', id!]);
@@ -66,12 +76,20 @@ describe('crash safety', () => {
 
     const [dep] = query<{ state: string; plan: string }>('SELECT state, plan FROM deployments WHERE id = ?', id);
     expect(dep!.state).toBe('ready');
-    const planned = (JSON.parse(dep!.plan) as { machines: Array<{ resourceName: string }> }).machines.map((m) => m.resourceName).sort();
-    const machines = query<{ name: string; n: number }>('SELECT name, count(*) AS n FROM sim_machines WHERE deployment_id = ? GROUP BY name ORDER BY name', id);
+    const planned = (JSON.parse(dep!.plan) as { machines: Array<{ resourceName: string }> }).machines
+      .map((m) => m.resourceName)
+      .sort();
+    const machines = query<{ name: string; n: number }>(
+      'SELECT name, count(*) AS n FROM sim_machines WHERE deployment_id = ? GROUP BY name ORDER BY name',
+      id,
+    );
     expect(machines.map((m) => m.name)).toEqual(planned);
     expect(machines.filter((m) => m.n !== 1)).toEqual([]);
     expect(query('SELECT key FROM steps WHERE deployment_id = ? AND state != ?', id, 'done')).toEqual([]);
-    const resumedLines = query<{ message: string }>("SELECT message FROM events WHERE deployment_id = ? AND message LIKE 'resumed by process%'", id);
+    const resumedLines = query<{ message: string }>(
+      "SELECT message FROM events WHERE deployment_id = ? AND message LIKE 'resumed by process%'",
+      id,
+    );
     expect(resumedLines.length).toBeGreaterThan(0);
 
     // Teardown killed half-way also completes on restart, leaving no machine, network, VLAN or subnet behind.

@@ -10,7 +10,8 @@ export function testServices(sim: Record<string, unknown> = {}, runner: Record<s
     db: openDb(':memory:'),
     runner: { retry: { attempts: 8, baseMs: 200, maxMs: 2000 }, leaseMs: 2000, ...runner },
   });
-  if (Object.keys(sim).length > 0) services.platforms.update(systemActor, 'simulator', { config: { speed: 2000, ...sim } });
+  if (Object.keys(sim).length > 0)
+    services.platforms.update(systemActor, 'simulator', { config: { speed: 2000, ...sim } });
   return services;
 }
 

@@ -43,8 +43,20 @@ function vlansFor(scenario: Scenario, platform: PlatformKind, instances: number)
   return Object.fromEntries(allocationNeeds(scenario, platform, instances).vlans.map((key, i) => [key, 100 + i]));
 }
 
-function plan(scenario: Scenario, platform: PlatformKind = 'simulator', instances = 1, extra: Partial<PlanInput> = {}): Plan {
-  return planDeployment({ deploymentId: 'dep1', scenario, platform, instances, allocations: { subnets: {}, vlans: vlansFor(scenario, platform, instances) }, ...extra });
+function plan(
+  scenario: Scenario,
+  platform: PlatformKind = 'simulator',
+  instances = 1,
+  extra: Partial<PlanInput> = {},
+): Plan {
+  return planDeployment({
+    deploymentId: 'dep1',
+    scenario,
+    platform,
+    instances,
+    allocations: { subnets: {}, vlans: vlansFor(scenario, platform, instances) },
+    ...extra,
+  });
 }
 
 const machine = (p: Plan, key: string) => {
@@ -67,7 +79,13 @@ function planError(run: () => unknown): AppError {
 describe('planDeployment', () => {
   it('gives the same plan for the same input', () => {
     const s = dmzScenario();
-    const input: PlanInput = { deploymentId: 'dep1', scenario: s, platform: 'proxmox', instances: 2, allocations: { subnets: {}, vlans: vlansFor(s, 'proxmox', 2) } };
+    const input: PlanInput = {
+      deploymentId: 'dep1',
+      scenario: s,
+      platform: 'proxmox',
+      instances: 2,
+      allocations: { subnets: {}, vlans: vlansFor(s, 'proxmox', 2) },
+    };
     const first = planDeployment(input);
     const second = planDeployment(structuredClone(input));
     expect(second).toEqual(first);
@@ -107,7 +125,19 @@ describe('planDeployment', () => {
     });
 
     it('gives a router without internet no uplink NIC and the plan no uplink network', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: a', '    cidr: 10.0.1.0/24', '  - name: b', '    cidr: 10.0.2.0/24', 'machines:', '  - name: m', '    networks: [a, b]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: a',
+          '    cidr: 10.0.1.0/24',
+          '  - name: b',
+          '    cidr: 10.0.2.0/24',
+          'machines:',
+          '  - name: m',
+          '    networks: [a, b]',
+        ),
+      );
       const p = plan(s, 'proxmox');
       expect(machine(p, 'i1.router').nics.map((n) => n.networkKey)).toEqual(['i1.a', 'i1.b']);
       expect(machine(p, 'i1.router').router).not.toHaveProperty('uplinkNic');
@@ -116,14 +146,35 @@ describe('planDeployment', () => {
     });
 
     it('adds no router to a single network without internet', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.1.0/24', 'machines:', '  - name: web', '    networks: [lan]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          '    cidr: 10.0.1.0/24',
+          'machines:',
+          '  - name: web',
+          '    networks: [lan]',
+        ),
+      );
       const p = plan(s, 'proxmox');
       expect(p.machines.map((m) => m.key)).toEqual(['i1.web']);
       expect(machine(p, 'i1.web').dependsOn).toEqual([]);
     });
 
     it('adds a router to a single network with internet, for its uplink', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.1.0/24', '    internet: true', 'machines:', '  - name: web', '    networks: [lan]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          '    cidr: 10.0.1.0/24',
+          '    internet: true',
+          'machines:',
+          '  - name: web',
+          '    networks: [lan]',
+        ),
+      );
       const p = plan(s, 'esxi');
       expect(machine(p, 'i1.router').nics.map((n) => n.networkKey)).toEqual(['i1.lan', 'uplink']);
     });
@@ -163,25 +214,63 @@ describe('planDeployment', () => {
         ),
       );
       const p = plan(s, 'aws');
-      expect(['i1.a', 'i1.b', 'i1.c-1', 'i1.c-2', 'i1.d'].map((k) => ips(p, k)[0])).toEqual(['10.0.0.10', '10.0.0.13', '10.0.0.14', '10.0.0.15', '10.0.0.12']);
+      expect(['i1.a', 'i1.b', 'i1.c-1', 'i1.c-2', 'i1.d'].map((k) => ips(p, k)[0])).toEqual([
+        '10.0.0.10',
+        '10.0.0.13',
+        '10.0.0.14',
+        '10.0.0.15',
+        '10.0.0.12',
+      ]);
       expect(machine(p, 'i1.b').nics[0]).toMatchObject({ prefix: 24, gateway: '10.0.0.11' });
     });
 
     it('gives replicas of a static IP the following addresses', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.0.0/24', 'machines:', '  - name: web', '    count: 3', '    networks:', '      - network: lan', '        ip: 10.0.0.50'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          '    cidr: 10.0.0.0/24',
+          'machines:',
+          '  - name: web',
+          '    count: 3',
+          '    networks:',
+          '      - network: lan',
+          '        ip: 10.0.0.50',
+        ),
+      );
       const p = plan(s, 'aws');
-      expect(['i1.web-1', 'i1.web-2', 'i1.web-3'].map((k) => ips(p, k)[0])).toEqual(['10.0.0.50', '10.0.0.51', '10.0.0.52']);
+      expect(['i1.web-1', 'i1.web-2', 'i1.web-3'].map((k) => ips(p, k)[0])).toEqual([
+        '10.0.0.50',
+        '10.0.0.51',
+        '10.0.0.52',
+      ]);
     });
 
     it('allocates from .2 on networks smaller than /26', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.0.0/28', 'machines:', '  - name: web', '    count: 2', '    networks: [lan]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          '    cidr: 10.0.0.0/28',
+          'machines:',
+          '  - name: web',
+          '    count: 2',
+          '    networks: [lan]',
+        ),
+      );
       const p = plan(s, 'aws');
       expect([ips(p, 'i1.web-1')[0], ips(p, 'i1.web-2')[0]]).toEqual(['10.0.0.2', '10.0.0.3']);
     });
 
     it('uses the allocated subnet of a network without a cidr, the same in every instance', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]'));
-      const p = plan(s, 'proxmox', 2, { allocations: { subnets: { lan: '172.16.4.0/24' }, vlans: { '1/lan': 10, '2/lan': 11 } } });
+      const s = parseScenario(
+        yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]'),
+      );
+      const p = plan(s, 'proxmox', 2, {
+        allocations: { subnets: { lan: '172.16.4.0/24' }, vlans: { '1/lan': 10, '2/lan': 11 } },
+      });
       expect(p.networks.map((n) => [n.key, n.cidr, n.gateway, n.vlan])).toEqual([
         ['i1.lan', '172.16.4.0/24', '172.16.4.1', 10],
         ['i2.lan', '172.16.4.0/24', '172.16.4.1', 11],
@@ -201,27 +290,58 @@ describe('planDeployment', () => {
 
     it('refuses a network too small for its machines with an AppError naming the machine', () => {
       // A /29 leaves .2 to .6 once the gateway (.1) is taken: five machines fit, a sixth does not.
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    count: 6', '    networks: [lan]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          'machines:',
+          '  - name: web',
+          '    count: 6',
+          '    networks: [lan]',
+        ),
+      );
       const fits = { subnets: { lan: '10.0.0.0/29' }, vlans: {} };
       const err = planError(() => plan(s, 'aws', 1, { allocations: fits }));
       expect(err.code).toBe('invalid_input');
-      expect(err.message).toBe('Unable to plan machine "web": network "lan" (10.0.0.0/29) has no free address left for replica 6');
+      expect(err.message).toBe(
+        'Unable to plan machine "web": network "lan" (10.0.0.0/29) has no free address left for replica 6',
+      );
       expect(err.hint).toMatch(/wider cidr/);
-      const five = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    count: 5', '    networks: [lan]'));
+      const five = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          'machines:',
+          '  - name: web',
+          '    count: 5',
+          '    networks: [lan]',
+        ),
+      );
       expect(ips(plan(five, 'aws', 1, { allocations: fits }), 'i1.web-5')).toEqual(['10.0.0.6']);
     });
 
     it('refuses a network with no CIDR and no allocation', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]'));
-      expect(planError(() => plan(s, 'aws')).message).toBe('Unable to plan network "lan": no CIDR given and none allocated');
+      const s = parseScenario(
+        yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: web', '    networks: [lan]'),
+      );
+      expect(planError(() => plan(s, 'aws')).message).toBe(
+        'Unable to plan network "lan": no CIDR given and none allocated',
+      );
     });
   });
 
   describe('machines and steps', () => {
-    it('names replicas web-1..web-n and keeps a single machine\'s name', () => {
+    it("names replicas web-1..web-n and keeps a single machine's name", () => {
       const p = plan(dmzScenario(), 'aws', 2);
       expect(p.machines.map((m) => m.key)).toEqual(['i1.web-1', 'i1.web-2', 'i1.db', 'i2.web-1', 'i2.web-2', 'i2.db']);
-      expect(machine(p, 'i2.web-2')).toMatchObject({ hostname: 'web-2', source: 'web', instance: 2, resourceName: 'gd-dep1-i2-web-2' });
+      expect(machine(p, 'i2.web-2')).toMatchObject({
+        hostname: 'web-2',
+        source: 'web',
+        instance: 2,
+        resourceName: 'gd-dep1-i2-web-2',
+      });
       expect(machine(p, 'i1.db')).toMatchObject({ hostname: 'db', source: 'db' });
     });
 
@@ -237,8 +357,18 @@ describe('planDeployment', () => {
       const p = plan(dmzScenario(), 'proxmox');
       const step = (key: string) => p.steps.find((s) => s.key === key);
       expect(step('net:i1.dmz')).toEqual({ key: 'net:i1.dmz', kind: 'network', target: 'i1.dmz', dependsOn: [] });
-      expect(step('i1.db:create')).toEqual({ key: 'i1.db:create', kind: 'create', target: 'i1.db', dependsOn: ['net:i1.lan'] });
-      expect(step('i1.db:start')?.dependsOn).toEqual(['i1.db:create', 'i1.router:ready', 'i1.web-1:ready', 'i1.web-2:ready']);
+      expect(step('i1.db:create')).toEqual({
+        key: 'i1.db:create',
+        kind: 'create',
+        target: 'i1.db',
+        dependsOn: ['net:i1.lan'],
+      });
+      expect(step('i1.db:start')?.dependsOn).toEqual([
+        'i1.db:create',
+        'i1.router:ready',
+        'i1.web-1:ready',
+        'i1.web-2:ready',
+      ]);
       expect(step('i1.db:address')?.dependsOn).toEqual(['i1.db:start']);
       expect(step('i1.db:ready')?.dependsOn).toEqual(['i1.db:address']);
       expect(step('i1.router:create')?.dependsOn).toEqual(['net:i1.dmz', 'net:i1.lan', 'net:uplink']);
@@ -256,16 +386,35 @@ describe('planDeployment', () => {
       let progressed = true;
       while (progressed) {
         progressed = false;
-        for (const s of p.steps) if (!done.has(s.key) && s.dependsOn.every((d) => done.has(d))) done.add(s.key), (progressed = true);
+        for (const s of p.steps)
+          if (!done.has(s.key) && s.dependsOn.every((d) => done.has(d))) (done.add(s.key), (progressed = true));
       }
       expect(done.size).toBe(p.steps.length);
     });
 
     it('gives machines without users the glassdome sudo user with a generated password, and keeps scenario passwords', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', 'machines:', '  - name: a', '    networks: [lan]', '  - name: b', '    networks: [lan]', '    users:', '      - name: eve', '        password: secret'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          'machines:',
+          '  - name: a',
+          '    networks: [lan]',
+          '  - name: b',
+          '    networks: [lan]',
+          '    users:',
+          '      - name: eve',
+          '        password: secret',
+        ),
+      );
       const p = plan(s, 'aws', 1, { allocations: { subnets: { lan: '10.0.0.0/24' }, vlans: {} } });
-      expect(machine(p, 'i1.a').users).toEqual([{ name: 'glassdome', sudo: true, sshKeys: [], groups: [], shell: '/bin/bash', password: 'generated' }]);
-      expect(machine(p, 'i1.b').users).toEqual([{ name: 'eve', sudo: false, sshKeys: [], groups: [], shell: '/bin/bash', password: 'scenario' }]);
+      expect(machine(p, 'i1.a').users).toEqual([
+        { name: 'glassdome', sudo: true, sshKeys: [], groups: [], shell: '/bin/bash', password: 'generated' },
+      ]);
+      expect(machine(p, 'i1.b').users).toEqual([
+        { name: 'eve', sudo: false, sshKeys: [], groups: [], shell: '/bin/bash', password: 'scenario' },
+      ]);
       expect(JSON.stringify(p)).not.toContain('secret');
     });
   });
@@ -274,7 +423,13 @@ describe('planDeployment', () => {
     it('resolves machine names to a /32 per replica and NIC, networks to their CIDR and * to anywhere', () => {
       const p = plan(dmzScenario(), 'proxmox');
       expect(machine(p, 'i1.router').router!.rules).toEqual([
-        { from: ['10.0.1.10/32', '10.0.2.10/32', '10.0.1.11/32', '10.0.2.11/32'], to: ['10.0.2.12/32'], protocol: 'tcp', ports: [[5432, 5432]], action: 'allow' },
+        {
+          from: ['10.0.1.10/32', '10.0.2.10/32', '10.0.1.11/32', '10.0.2.11/32'],
+          to: ['10.0.2.12/32'],
+          protocol: 'tcp',
+          ports: [[5432, 5432]],
+          action: 'allow',
+        },
         { from: ['0.0.0.0/0'], to: ['10.0.2.0/24'], protocol: 'tcp', ports: [], action: 'deny' },
       ]);
     });
@@ -293,7 +448,7 @@ describe('planDeployment', () => {
       for (const mac of macs(plan(dmzScenario(), 'proxmox', 2))) expect(mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     });
 
-    it('fall in ESXi\'s manual range 00:50:56:00:00:00-00:50:56:3f:ff:ff on esxi', () => {
+    it("fall in ESXi's manual range 00:50:56:00:00:00-00:50:56:3f:ff:ff on esxi", () => {
       const all = macs(plan(dmzScenario(), 'esxi', 20));
       for (const mac of all) expect(mac).toMatch(/^00:50:56:[0-3][0-9a-f](:[0-9a-f]{2}){2}$/);
       // The fourth byte still varies: the hash spreads over the range rather than pinning it.
@@ -301,7 +456,21 @@ describe('planDeployment', () => {
     });
 
     it('are unique across a large ESXi plan, where 22 bits of hash alone would clash', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: dmz', '    cidr: 10.0.1.0/24', '    internet: true', '  - name: lan', '    cidr: 10.0.2.0/24', 'machines:', '  - name: web', '    count: 10', '    networks: [dmz, lan]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: dmz',
+          '    cidr: 10.0.1.0/24',
+          '    internet: true',
+          '  - name: lan',
+          '    cidr: 10.0.2.0/24',
+          'machines:',
+          '  - name: web',
+          '    count: 10',
+          '    networks: [dmz, lan]',
+        ),
+      );
       // 200 instances x (10 machines x 2 NICs + a router's 3) = 4600 NICs; with deployment id "d1" two pairs clash.
       const all = macs(plan(s, 'esxi', 200, { deploymentId: 'd1' }));
       expect(all).toHaveLength(4600);
@@ -311,7 +480,9 @@ describe('planDeployment', () => {
 
   describe('VLANs', () => {
     it('uses the allocated VLAN of each instance and network on premises', () => {
-      const p = plan(dmzScenario(), 'proxmox', 2, { allocations: { subnets: {}, vlans: { '1/dmz': 201, '1/lan': 202, '2/dmz': 203, '2/lan': 204 } } });
+      const p = plan(dmzScenario(), 'proxmox', 2, {
+        allocations: { subnets: {}, vlans: { '1/dmz': 201, '1/lan': 202, '2/dmz': 203, '2/lan': 204 } },
+      });
       expect(p.networks.filter((n) => n.kind === 'isolated').map((n) => [n.key, n.vlan])).toEqual([
         ['i1.dmz', 201],
         ['i1.lan', 202],
@@ -321,12 +492,27 @@ describe('planDeployment', () => {
     });
 
     it('refuses an on-premises plan missing a VLAN, naming the network and instance', () => {
-      const err = planError(() => plan(dmzScenario(), 'proxmox', 2, { allocations: { subnets: {}, vlans: { '1/dmz': 201, '1/lan': 202, '2/dmz': 203 } } }));
+      const err = planError(() =>
+        plan(dmzScenario(), 'proxmox', 2, {
+          allocations: { subnets: {}, vlans: { '1/dmz': 201, '1/lan': 202, '2/dmz': 203 } },
+        }),
+      );
       expect(err.message).toBe('Unable to plan network "lan" of instance 2: no VLAN given and none allocated');
     });
 
     it('uses a fixed VLAN for a single instance and refuses it for several', () => {
-      const s = parseScenario(yaml(...head, 'networks:', '  - name: lan', '    cidr: 10.0.0.0/24', '    vlan: 42', 'machines:', '  - name: web', '    networks: [lan]'));
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - name: lan',
+          '    cidr: 10.0.0.0/24',
+          '    vlan: 42',
+          'machines:',
+          '  - name: web',
+          '    networks: [lan]',
+        ),
+      );
       expect(plan(s, 'proxmox', 1).networks[0]!.vlan).toBe(42);
       const err = planError(() => plan(s, 'proxmox', 3));
       expect(err.message).toBe('Unable to plan network "lan": its fixed VLAN 42 cannot isolate 3 instances');
@@ -335,17 +521,39 @@ describe('planDeployment', () => {
     });
 
     it('refuses an instance count below 1', () => {
-      expect(planError(() => plan(dmzScenario(), 'aws', 0)).message).toMatch(/instances must be a whole number of at least 1, not 0/);
+      expect(planError(() => plan(dmzScenario(), 'aws', 0)).message).toMatch(
+        /instances must be a whole number of at least 1, not 0/,
+      );
     });
   });
 });
 
 describe('allocationNeeds', () => {
-  const s = parseScenario(yaml(...head, 'networks:', '  - name: dmz', '  - name: lan', '    cidr: 10.0.2.0/24', '  - name: mgmt', '    cidr: 10.0.3.0/24', '    vlan: 7', 'machines:', '  - name: web', '    networks: [dmz]'));
+  const s = parseScenario(
+    yaml(
+      ...head,
+      'networks:',
+      '  - name: dmz',
+      '  - name: lan',
+      '    cidr: 10.0.2.0/24',
+      '  - name: mgmt',
+      '    cidr: 10.0.3.0/24',
+      '    vlan: 7',
+      'machines:',
+      '  - name: web',
+      '    networks: [dmz]',
+    ),
+  );
 
-  it.each(['simulator', 'proxmox', 'esxi'] as const)('asks for a VLAN per instance and network without a fixed one on %s', (platform) => {
-    expect(allocationNeeds(s, platform, 2)).toEqual({ subnets: ['dmz'], vlans: ['1/dmz', '1/lan', '2/dmz', '2/lan'] });
-  });
+  it.each(['simulator', 'proxmox', 'esxi'] as const)(
+    'asks for a VLAN per instance and network without a fixed one on %s',
+    (platform) => {
+      expect(allocationNeeds(s, platform, 2)).toEqual({
+        subnets: ['dmz'],
+        vlans: ['1/dmz', '1/lan', '2/dmz', '2/lan'],
+      });
+    },
+  );
 
   it.each(['aws', 'azure'] as const)('asks for no VLANs on %s, only the missing subnets', (platform) => {
     expect(allocationNeeds(s, platform, 5)).toEqual({ subnets: ['dmz'], vlans: [] });

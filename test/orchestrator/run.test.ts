@@ -8,7 +8,8 @@ import { systemActor } from '../../server/model/audit.ts';
 let s: Services;
 afterEach(async () => s?.close());
 
-const deploy = (yaml = twoTierScenario, instances = 1) => createDeployment(s, { yaml, file: 'two-tier.yaml', platform: 'simulator', instances });
+const deploy = (yaml = twoTierScenario, instances = 1) =>
+  createDeployment(s, { yaml, file: 'two-tier.yaml', platform: 'simulator', instances });
 const stepOf = (id: string, key: string) => s.deployments.get(id).steps.find((x) => x.key === key)!;
 
 describe('executor', () => {
@@ -63,7 +64,10 @@ describe('executor', () => {
     expect(retries[0]!.message).toMatch(/596 Connection timed out; retrying/);
     // Each retry is stored after the start of the attempt that failed, although that start may be written lazily.
     const stored = s.events.history(id);
-    for (const r of retries) expect(stored.findIndex((e) => e.type === 'step.started' && e.stepKey === r.stepKey)).toBeLessThan(stored.indexOf(stored.find((e) => e.id === r.id)!));
+    for (const r of retries)
+      expect(stored.findIndex((e) => e.type === 'step.started' && e.stepKey === r.stepKey)).toBeLessThan(
+        stored.indexOf(stored.find((e) => e.id === r.id)!),
+      );
     const owned = await (await s.platforms.instance('simulator')).listOwned(id);
     expect(owned.filter((o) => o.kind === 'machine')).toHaveLength(4 * 5);
   });
@@ -120,8 +124,14 @@ describe('executor', () => {
     const seen: string[] = [];
     platform.createMachine = async (spec, opts) => {
       const m = plan.machines.find((x) => x.resourceName === spec.name)!;
-      const step = s.db.$client.prepare('SELECT state FROM steps WHERE deployment_id = ? AND key = ?').pluck().get(id, `${m.key}:create`);
-      const record = s.db.$client.prepare('SELECT state FROM resources WHERE deployment_id = ? AND key = ?').pluck().get(id, m.key);
+      const step = s.db.$client
+        .prepare('SELECT state FROM steps WHERE deployment_id = ? AND key = ?')
+        .pluck()
+        .get(id, `${m.key}:create`);
+      const record = s.db.$client
+        .prepare('SELECT state FROM resources WHERE deployment_id = ? AND key = ?')
+        .pluck()
+        .get(id, m.key);
       // Outside any open transaction, what it reads is committed.
       expect(s.db.$client.inTransaction).toBe(false);
       seen.push(`${m.key} ${String(step)} ${String(record)}`);
@@ -133,9 +143,22 @@ describe('executor', () => {
 
   it('commits the transitions of steps that create nothing within lazyMs, even when nothing else commits', async () => {
     // One machine: its address comes 0.4 s in, its first boot ends 4 s later, and nothing else happens in between.
-    s = testServices({ speed: 10, durations: { cloneSec: [1, 1], powerSec: [1, 1], bootSec: [2, 2], cloudInitSec: [40, 40] } }, { lazyMs: 100 });
-    const { id } = createDeployment(s, { yaml: 'glassdome: 1\nname: one\ntitle: One\nnetworks:\n  - name: lan\n    cidr: 10.9.0.0/24\nmachines:\n  - name: solo\n    networks: [lan]\n', file: 'one.yaml', platform: 'simulator', instances: 1 });
-    const committed = new Promise<number>((resolve) => s.events.subscribe(id, (e) => e.type === 'step.finished' && e.stepKey === 'i1.solo:address' && resolve(Date.now())));
+    s = testServices(
+      { speed: 10, durations: { cloneSec: [1, 1], powerSec: [1, 1], bootSec: [2, 2], cloudInitSec: [40, 40] } },
+      { lazyMs: 100 },
+    );
+    const { id } = createDeployment(s, {
+      yaml: 'glassdome: 1\nname: one\ntitle: One\nnetworks:\n  - name: lan\n    cidr: 10.9.0.0/24\nmachines:\n  - name: solo\n    networks: [lan]\n',
+      file: 'one.yaml',
+      platform: 'simulator',
+      instances: 1,
+    });
+    const committed = new Promise<number>((resolve) =>
+      s.events.subscribe(
+        id,
+        (e) => e.type === 'step.finished' && e.stepKey === 'i1.solo:address' && resolve(Date.now()),
+      ),
+    );
     const run = s.runner.run(id);
     const at = await committed;
     const address = stepOf(id, 'i1.solo:address');
@@ -149,7 +172,9 @@ describe('executor', () => {
   it('refuses to run a deployment another live process holds', async () => {
     s = testServices();
     const { id } = deploy();
-    s.db.$client.prepare('UPDATE deployments SET lease_owner = ?, lease_until = ? WHERE id = ?').run('other', Date.now() + 60_000, id);
+    s.db.$client
+      .prepare('UPDATE deployments SET lease_owner = ?, lease_until = ? WHERE id = ?')
+      .run('other', Date.now() + 60_000, id);
     expect(() => s.runner.run(id)).toThrow(/being worked on by another Glassdome process/);
     expect(s.runner.resumeInterrupted()).toEqual([]);
   });
@@ -159,7 +184,11 @@ describe('executor, when the platform cannot be reached at all', () => {
   it('ends the deployment failed, saying why, instead of leaving it pending', async () => {
     s = testServices();
     // An ESXi record without its password: the driver refuses to start.
-    s.platforms.add(systemActor, { name: 'esx', kind: 'esxi', config: { host: '127.0.0.1', username: 'root', tls: { insecure: true } } });
+    s.platforms.add(systemActor, {
+      name: 'esx',
+      kind: 'esxi',
+      config: { host: '127.0.0.1', username: 'root', tls: { insecure: true } },
+    });
     const { id } = createDeployment(s, { yaml: twoTierScenario, file: 'two-tier.yaml', platform: 'esx' });
     expect(await s.runner.run(id)).toBe('failed');
     expect(s.deployments.get(id).error).toMatch(/driver could not be started: \[esxi\] The platform has no password/);
@@ -180,7 +209,12 @@ describe('executor, across processes sharing one database', () => {
     const a = createServices({ config });
     const b = createServices({ config });
     try {
-      const { id } = createDeployment(a, { yaml: twoTierScenario, file: 'two-tier.yaml', platform: 'simulator', instances: 2 });
+      const { id } = createDeployment(a, {
+        yaml: twoTierScenario,
+        file: 'two-tier.yaml',
+        platform: 'simulator',
+        instances: 2,
+      });
       const run = a.runner.run(id);
       await new Promise((r) => setTimeout(r, 300));
       expect(() => b.runner.run(id)).toThrow(/another Glassdome process/);

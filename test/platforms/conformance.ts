@@ -14,7 +14,11 @@ export interface ConformanceTarget {
   cleanup?: () => Promise<void>;
 }
 
-export function testPlatform(name: string, setup: () => Promise<ConformanceTarget | { skip: string }>, skip: Record<string, string> = {}) {
+export function testPlatform(
+  name: string,
+  setup: () => Promise<ConformanceTarget | { skip: string }>,
+  skip: Record<string, string> = {},
+) {
   describe(`platform conformance: ${name}`, () => {
     let t: ConformanceTarget | undefined;
     let unavailable: string | undefined;
@@ -43,7 +47,11 @@ export function testPlatform(name: string, setup: () => Promise<ConformanceTarge
       memoryMb: 1024,
       diskGb: 10,
       nics: [{ network: nic ?? net, mac: '00:50:56:01:02:03', ip: '10.77.0.10' }],
-      cloudInit: { userData: '#cloud-config\nhostname: ' + suffix + '\n', networkConfig: 'version: 2\nethernets: {}\n', metaData: `instance-id: ${suffix}\nlocal-hostname: ${suffix}\n` },
+      cloudInit: {
+        userData: '#cloud-config\nhostname: ' + suffix + '\n',
+        networkConfig: 'version: 2\nethernets: {}\n',
+        metaData: `instance-id: ${suffix}\nlocal-hostname: ${suffix}\n`,
+      },
     });
 
     const when = (caseName: string, fn: () => Promise<void>) => {
@@ -68,7 +76,14 @@ export function testPlatform(name: string, setup: () => Promise<ConformanceTarge
     });
 
     when('creates a network once, however often it is asked', async () => {
-      const nspec = { deploymentId: t!.deploymentId, name: `gd-${t!.deploymentId}-i1-lan`, kind: 'isolated' as const, cidr: '10.77.0.0/24', gateway: '10.77.0.1', vlan: 3001 };
+      const nspec = {
+        deploymentId: t!.deploymentId,
+        name: `gd-${t!.deploymentId}-i1-lan`,
+        kind: 'isolated' as const,
+        cidr: '10.77.0.0/24',
+        gateway: '10.77.0.1',
+        vlan: 3001,
+      };
       net = await t!.platform.ensureNetwork(nspec);
       const again = await t!.platform.ensureNetwork(nspec);
       expect(again.id).toBe(net.id);

@@ -10,7 +10,13 @@ testPlatform('esxi (vcsim)', async () => {
   const sim = await startVcsim(located.binary, { guestIp: '10.78.0.0/24' });
   return {
     platform: createEsxiPlatform(
-      { host: sim.host, port: sim.port, username: sim.username, tls: { caFile: sim.certFile }, templates: { 'debian-12': 'vm1' } },
+      {
+        host: sim.host,
+        port: sim.port,
+        username: sim.username,
+        tls: { caFile: sim.certFile },
+        templates: { 'debian-12': 'vm1' },
+      },
       { wsdl, secret: sim.password },
     ),
     deploymentId: 'conf1',

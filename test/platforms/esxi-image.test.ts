@@ -1,6 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,10 +23,21 @@ import { localWsdl, locateVcsim, startVcsim, type Vcsim } from './vcsim.ts';
 const qemuImg = ['/usr/bin', '/usr/local/bin', '/bin'].map((d) => path.join(d, 'qemu-img')).find((f) => existsSync(f));
 const located = await locateVcsim();
 const wsdl = localWsdl();
-const unavailable = !qemuImg ? 'qemu-img is not installed (Debian: qemu-utils)' : 'skip' in located ? located.skip : wsdl ? undefined : 'the vim25 WSDL was not found (set GLASSDOME_VIM25_WSDL)';
+const unavailable = !qemuImg
+  ? 'qemu-img is not installed (Debian: qemu-utils)'
+  : 'skip' in located
+    ? located.skip
+    : wsdl
+      ? undefined
+      : 'the vim25 WSDL was not found (set GLASSDOME_VIM25_WSDL)';
 if (unavailable) console.warn(`[esxi] cloud-image tests skipped: ${unavailable}`);
 
-const info = (file: string) => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file]).toString()) as { format: string; 'virtual-size': number; 'format-specific'?: { data?: { 'create-type'?: string } } };
+const info = (file: string) =>
+  JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file]).toString()) as {
+    format: string;
+    'virtual-size': number;
+    'format-specific'?: { data?: { 'create-type'?: string } };
+  };
 
 /** A small real qcow2 image: 64 MiB virtual, its first 4 MiB random (so conversion and upload move real data). */
 function makeImage(dir: string): string {
@@ -59,7 +79,17 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
       },
       ...extra,
     };
-    const p = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, tls: { fingerprint: sim.fingerprint256 }, images: { 'ubuntu-22.04': image }, timeouts: { shutdownMs: 2000 } }, deps);
+    const p = createEsxiPlatform(
+      {
+        host: sim.host,
+        port: sim.port,
+        username: sim.username,
+        tls: { fingerprint: sim.fingerprint256 },
+        images: { 'ubuntu-22.04': image },
+        timeouts: { shutdownMs: 2000 },
+      },
+      deps,
+    );
     drivers.push(p);
     return p;
   };
@@ -80,7 +110,15 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     image = makeImage(work);
     cacheDir = path.join(work, 'cache');
     sim = await startVcsim((located as { binary: string }).binary, { guestIp: '10.79.0.0/24' });
-    admin = await connectVim({ host: sim.host, port: sim.port, username: sim.username, password: sim.password, tls: { caFile: sim.certFile }, wsdl: wsdl!, callTimeoutMs: 10_000 });
+    admin = await connectVim({
+      host: sim.host,
+      port: sim.port,
+      username: sim.username,
+      password: sim.password,
+      tls: { caFile: sim.certFile },
+      wsdl: wsdl!,
+      callTimeoutMs: 10_000,
+    });
   });
 
   afterAll(async () => {
@@ -95,7 +133,16 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     expect(ok.ok, ok.details.join('\n')).toBe(true);
     expect(ok.details.join('\n')).toContain(`Image for ubuntu-22.04: ${image}`);
     expect(ok.details.join('\n')).toMatch(/qemu-img version \d/);
-    const missing = createEsxiPlatform({ host: sim.host, port: sim.port, username: sim.username, tls: { fingerprint: sim.fingerprint256 }, images: { 'debian-12': '/nonexistent.img' } }, { wsdl: wsdl!, secret: sim.password });
+    const missing = createEsxiPlatform(
+      {
+        host: sim.host,
+        port: sim.port,
+        username: sim.username,
+        tls: { fingerprint: sim.fingerprint256 },
+        images: { 'debian-12': '/nonexistent.img' },
+      },
+      { wsdl: wsdl!, secret: sim.password },
+    );
     drivers.push(missing);
     const r = await missing.testConnection();
     expect(r.ok).toBe(false);
@@ -114,18 +161,28 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
 
     // The cached conversion is a real monolithicSparse (hosted) VMDK of the image's virtual size.
     const cached = path.join(cacheDir, 'esxi-images', `${key}.vmdk`);
-    expect(info(cached)).toMatchObject({ format: 'vmdk', 'virtual-size': 64 * 2 ** 20, 'format-specific': { data: { 'create-type': 'monolithicSparse' } } });
+    expect(info(cached)).toMatchObject({
+      format: 'vmdk',
+      'virtual-size': 64 * 2 ** 20,
+      'format-specific': { data: { 'create-type': 'monolithicSparse' } },
+    });
     expect(statSync(cached).size).toBe(bytes);
     // Uploaded once into the shared folder, byte for byte.
     const uploaded = path.join(dsDir(), imageFolder, `${key}.vmdk`);
     expect(readFileSync(uploaded).equals(readFileSync(cached))).toBe(true);
-    expect(readdirSync(path.join(dsDir(), imageFolder)).filter((f) => !f.endsWith('-flat.vmdk'))).toEqual([`${key}.vmdk`]);
+    expect(readdirSync(path.join(dsDir(), imageFolder)).filter((f) => !f.endsWith('-flat.vmdk'))).toEqual([
+      `${key}.vmdk`,
+    ]);
 
     for (const m of [web, db]) {
       // vcsim copies the file as is; ESXi would write a thin host disk here.
       const disk = path.join(dsDir(), m.name, `${m.name}.vmdk`);
       expect(info(disk)['virtual-size']).toBe(64 * 2 ** 20);
-      const [v] = await admin.retrieve([moRef('VirtualMachine', m.id)], 'VirtualMachine', ['config.hardware.device', 'config.guestId', 'config.extraConfig']);
+      const [v] = await admin.retrieve([moRef('VirtualMachine', m.id)], 'VirtualMachine', [
+        'config.hardware.device',
+        'config.guestId',
+        'config.extraConfig',
+      ]);
       const devices = v!.props['config.hardware.device'] as Array<Record<string, any>>;
       const vdisk = devices.find((d) => Object.values(d.attributes ?? {}).includes('VirtualDisk'))!;
       expect(vdisk.backing.fileName).toBe(`[datastore1] ${m.name}/${m.name}.vmdk`);
@@ -172,7 +229,10 @@ describe.skipIf(unavailable !== undefined)('esxi machines from a cloud image (vc
     process.env.PATH = path.join(work, 'empty-bin');
     try {
       const cache = createImageCache({ dir: path.join(work, 'cache2'), timeoutMs: 10_000 });
-      await expect(cache.prepare(image)).rejects.toMatchObject({ message: '[esxi] qemu-img is not installed on the appliance', hint: expect.stringMatching(/apt-get install qemu-utils/) });
+      await expect(cache.prepare(image)).rejects.toMatchObject({
+        message: '[esxi] qemu-img is not installed on the appliance',
+        hint: expect.stringMatching(/apt-get install qemu-utils/),
+      });
     } finally {
       process.env.PATH = path0;
     }

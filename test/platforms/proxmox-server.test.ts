@@ -16,14 +16,24 @@ afterEach(async () => {
 });
 
 async function start(opts: ProxmoxServerOptions = {}): Promise<ProxmoxServer> {
-  const s = await startProxmoxServer({ ...opts, timing: { authFailDelayMs: 0, lockTimeoutMs: 300, cloneLockTimeoutMs: 100, storageLockTimeoutMs: 100, ...opts.timing } });
+  const s = await startProxmoxServer({
+    ...opts,
+    timing: {
+      authFailDelayMs: 0,
+      lockTimeoutMs: 300,
+      cloneLockTimeoutMs: 100,
+      storageLockTimeoutMs: 100,
+      ...opts.timing,
+    },
+  });
   servers.push(s);
   return s;
 }
 
 function api(s: ProxmoxServer) {
   const headers = { Authorization: s.tokenHeader() };
-  return (method: string, path: string, spec: CallSpec = {}): Promise<RawAnswer> => callPve(s, method, path, { ...spec, headers: { ...headers, ...spec.headers } });
+  return (method: string, path: string, spec: CallSpec = {}): Promise<RawAnswer> =>
+    callPve(s, method, path, { ...spec, headers: { ...headers, ...spec.headers } });
 }
 
 async function waitTask(s: ProxmoxServer, upid: unknown): Promise<{ status: string; exitstatus?: string }> {
@@ -73,23 +83,37 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       const call = api(s);
       const ok = await call('PUT', '/nodes/pve/qemu/9000/config', { params: { net31: 'virtio,bridge=vmbr0' } });
       expect(ok.status).toBe(200);
-      const bad = await call('PUT', '/nodes/pve/qemu/9000/config', { params: { net32: 'virtio,bridge=vmbr0', ipconfig0: 'ip=dhcp' } });
-      expect(bad.body?.errors).toEqual({ net32: 'property is not defined in schema and the schema does not allow additional properties' });
+      const bad = await call('PUT', '/nodes/pve/qemu/9000/config', {
+        params: { net32: 'virtio,bridge=vmbr0', ipconfig0: 'ip=dhcp' },
+      });
+      expect(bad.body?.errors).toEqual({
+        net32: 'property is not defined in schema and the schema does not allow additional properties',
+      });
     });
 
     it('checks types, ranges, enums and property strings like JSONSchema.pm', async () => {
       const s = await start();
       const r = await api(s)('PUT', '/nodes/pve/qemu/9000/config', {
-        params: { onboot: 'true', cores: 0, ostype: 'dos', net0: 'virtio,bridge=vmbr0,tag=5000', ipconfig0: 'ip=10.0.0.5', scsi1: 'local-lvm:8,cache=fast' },
+        params: {
+          onboot: 'true',
+          cores: 0,
+          ostype: 'dos',
+          net0: 'virtio,bridge=vmbr0,tag=5000',
+          ipconfig0: 'ip=10.0.0.5',
+          scsi1: 'local-lvm:8,cache=fast',
+        },
       });
       expect(r.status).toBe(400);
       expect(r.body?.errors).toEqual({
         onboot: "type check ('boolean') failed - got 'true'",
         cores: 'value must have a minimum value of 1',
-        ostype: "value 'dos' does not have a value in the enumeration 'other, wxp, w2k, w2k3, w2k8, wvista, win7, win8, win10, win11, l24, l26, solaris'",
+        ostype:
+          "value 'dos' does not have a value in the enumeration 'other, wxp, w2k, w2k3, w2k8, wvista, win7, win8, win10, win11, l24, l26, solaris'",
         net0: 'invalid format - format error\nnet0.tag: value must have a maximum value of 4094\n',
-        ipconfig0: 'invalid format - format error\nip: invalid format - value does not look like a valid IPv4 network configuration\n',
-        scsi1: "invalid format - format error\nscsi1.cache: value 'fast' does not have a value in the enumeration 'none, writethrough, writeback, unsafe, directsync'\n",
+        ipconfig0:
+          'invalid format - format error\nip: invalid format - value does not look like a valid IPv4 network configuration\n',
+        scsi1:
+          "invalid format - format error\nscsi1.cache: value 'fast' does not have a value in the enumeration 'none, writethrough, writeback, unsafe, directsync'\n",
       });
       expect(s.requests.at(-1)?.valid).toBe(false);
     });
@@ -123,28 +147,42 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
     it('accepts an API token and rejects a wrong secret', async () => {
       const s = await start();
       expect((await api(s)('GET', '/nodes')).status).toBe(200);
-      const bad = await callPve(s, 'GET', '/nodes', { headers: { Authorization: 'PVEAPIToken=root@pam!glassdome=wrong' } });
+      const bad = await callPve(s, 'GET', '/nodes', {
+        headers: { Authorization: 'PVEAPIToken=root@pam!glassdome=wrong' },
+      });
       expect(bad).toMatchObject({ status: 401, reason: 'Authentication failed!', text: '' });
     });
 
     it('requires the CSRF token on non-GET ticket requests', async () => {
       const s = await start();
-      const login = await callPve(s, 'POST', '/access/ticket', { params: { username: 'root@pam', password: 'glassdome' } });
+      const login = await callPve(s, 'POST', '/access/ticket', {
+        params: { username: 'root@pam', password: 'glassdome' },
+      });
       const { ticket, CSRFPreventionToken } = login.body?.data as { ticket: string; CSRFPreventionToken: string };
       expect(ticket).toMatch(/^PVE:root@pam:[0-9A-F]{8}::/);
       const cookie = { Cookie: `PVEAuthCookie=${encodeURIComponent(ticket)}` };
       expect((await callPve(s, 'GET', '/nodes', { headers: cookie })).status).toBe(200);
-      const noCsrf = await callPve(s, 'POST', '/nodes/pve/qemu/9000/clone', { headers: cookie, params: { newid: 130 } });
+      const noCsrf = await callPve(s, 'POST', '/nodes/pve/qemu/9000/clone', {
+        headers: cookie,
+        params: { newid: 130 },
+      });
       expect(noCsrf).toMatchObject({ status: 401, reason: 'Permission denied - invalid csrf token', text: '' });
-      const withCsrf = await callPve(s, 'POST', '/nodes/pve/qemu/9000/clone', { headers: { ...cookie, CSRFPreventionToken }, params: { newid: 130 } });
+      const withCsrf = await callPve(s, 'POST', '/nodes/pve/qemu/9000/clone', {
+        headers: { ...cookie, CSRFPreventionToken },
+        params: { newid: 130 },
+      });
       expect(withCsrf.status).toBe(200);
     });
 
     it('expires tickets and renews them with the ticket as password', async () => {
       const s = await start({ timing: { ticketLifetimeMs: 150 } });
-      const login = await callPve(s, 'POST', '/access/ticket', { params: { username: 'root@pam', password: 'glassdome' } });
+      const login = await callPve(s, 'POST', '/access/ticket', {
+        params: { username: 'root@pam', password: 'glassdome' },
+      });
       const { ticket } = login.body?.data as { ticket: string };
-      const renewed = await callPve(s, 'POST', '/access/ticket', { params: { username: 'root@pam', password: ticket } });
+      const renewed = await callPve(s, 'POST', '/access/ticket', {
+        params: { username: 'root@pam', password: ticket },
+      });
       expect(renewed.status).toBe(200);
       await sleep(200);
       const late = await callPve(s, 'GET', '/nodes', { headers: { Cookie: `PVEAuthCookie=${ticket}` } });
@@ -154,7 +192,9 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
     });
 
     it('reports and enforces a token privilege set', async () => {
-      const s = await start({ auth: { tokens: [{ tokenid: 'glassdome@pve!lab', secret: 's3cret', privs: ['VM.Audit', 'Datastore.Audit'] }] } });
+      const s = await start({
+        auth: { tokens: [{ tokenid: 'glassdome@pve!lab', secret: 's3cret', privs: ['VM.Audit', 'Datastore.Audit'] }] },
+      });
       const call = api(s);
       const perms = await call('GET', '/access/permissions');
       expect(perms.body?.data).toEqual({ '/': { 'Datastore.Audit': 1, 'VM.Audit': 1 } });
@@ -176,7 +216,9 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect(upid).toMatch(/^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:qmclone:9000:root@pam!glassdome:$/);
       const during = await call('GET', '/nodes/pve/qemu/101/config');
       expect(during.body?.data).toMatchObject({ lock: 'clone' });
-      expect((await call('GET', `/nodes/pve/tasks/${encodeURIComponent(upid)}/status`)).body?.data).toMatchObject({ status: 'running' });
+      expect((await call('GET', `/nodes/pve/tasks/${encodeURIComponent(upid)}/status`)).body?.data).toMatchObject({
+        status: 'running',
+      });
       expect(await waitTask(s, upid)).toMatchObject({ status: 'stopped', exitstatus: 'OK' });
       const cfg = (await call('GET', '/nodes/pve/qemu/101/config')).body?.data as Record<string, unknown>;
       expect(cfg.name).toBe('web-1');
@@ -184,16 +226,25 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect(cfg.lock).toBeUndefined();
       expect(cfg.net0).toMatch(/^virtio=BC:24:11:[0-9A-F:]{8},bridge=vmbr0$/);
       expect(cfg.net0).not.toBe(s.state.vms.get(9000)?.config.net0);
-      expect(s.state.storages.get('local-lvm')?.volumes.get('local-lvm:vm-101-disk-0')?.base).toBe('local-lvm:base-9000-disk-0');
+      expect(s.state.storages.get('local-lvm')?.volumes.get('local-lvm:vm-101-disk-0')?.base).toBe(
+        'local-lvm:base-9000-disk-0',
+      );
       const log = await call('GET', `/nodes/pve/tasks/${encodeURIComponent(upid)}/log`);
       expect(log.body?.total).toBeGreaterThan(0);
       expect((log.body?.data as Array<{ t: string }>).at(-1)?.t).toBe('TASK OK');
     });
 
     it('fails clones past the storage lock slots with the storage lock timeout', async () => {
-      const s = await start({ storages: [{ id: 'local-lvm', cloneSlots: 2 }], timing: { taskMs: { qmclone: 400 }, storageLockTimeoutMs: 100 } });
+      const s = await start({
+        storages: [{ id: 'local-lvm', cloneSlots: 2 }],
+        timing: { taskMs: { qmclone: 400 }, storageLockTimeoutMs: 100 },
+      });
       const call = api(s);
-      const upids = await Promise.all([201, 202, 203, 204].map(async (newid) => (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid } })).body?.data));
+      const upids = await Promise.all(
+        [201, 202, 203, 204].map(
+          async (newid) => (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid } })).body?.data,
+        ),
+      );
       const results = await Promise.all(upids.map((u) => waitTask(s, u)));
       const ok = results.filter((r) => r.exitstatus === 'OK');
       const failed = results.filter((r) => r.exitstatus !== 'OK');
@@ -239,14 +290,27 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
     it('creates a VM: allocates disks, gives NICs a MAC, fails on a storage without images', async () => {
       const s = await start();
       const call = api(s);
-      const upid = (await call('POST', '/nodes/pve/qemu', { params: { vmid: 250, name: 'router', scsi0: 'local-lvm:8', net0: 'virtio,bridge=vmbr0,tag=10', memory: '1024', agent: 'enabled=1' } })).body?.data;
+      const upid = (
+        await call('POST', '/nodes/pve/qemu', {
+          params: {
+            vmid: 250,
+            name: 'router',
+            scsi0: 'local-lvm:8',
+            net0: 'virtio,bridge=vmbr0,tag=10',
+            memory: '1024',
+            agent: 'enabled=1',
+          },
+        })
+      ).body?.data;
       expect(parseUpid(String(upid))).toMatchObject({ type: 'qmcreate', id: '250' });
       expect(await waitTask(s, upid)).toMatchObject({ exitstatus: 'OK' });
       const cfg = (await call('GET', '/nodes/pve/qemu/250/config')).body?.data as Record<string, unknown>;
       expect(cfg.scsi0).toBe('local-lvm:vm-250-disk-0,size=8G');
       expect(cfg.net0).toMatch(/^virtio=BC:24:11:[0-9A-F:]{8},bridge=vmbr0,tag=10$/);
       const bad = (await call('POST', '/nodes/pve/qemu', { params: { vmid: 251, scsi0: 'local:8' } })).body?.data;
-      expect(await waitTask(s, bad)).toMatchObject({ exitstatus: "storage: storage 'local' does not support vm images" });
+      expect(await waitTask(s, bad)).toMatchObject({
+        exitstatus: "storage: storage 'local' does not support vm images",
+      });
       expect(s.state.vms.has(251)).toBe(false);
     });
 
@@ -264,26 +328,53 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
     });
 
     it('applies the linked-clone rules', async () => {
-      const s = await start({ storages: [{ id: 'thick', type: 'lvm', content: ['images'], linkedClones: false }], templates: [{ vmid: 9000, name: 'ubuntu-2204-template' }, { vmid: 9001, name: 'thick-template', storage: 'thick' }] });
+      const s = await start({
+        storages: [{ id: 'thick', type: 'lvm', content: ['images'], linkedClones: false }],
+        templates: [
+          { vmid: 9000, name: 'ubuntu-2204-template' },
+          { vmid: 9001, name: 'thick-template', storage: 'thick' },
+        ],
+      });
       const call = api(s);
-      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 300, full: 1 } })).body?.data)).toMatchObject({ exitstatus: 'OK' });
+      expect(
+        await waitTask(
+          s,
+          (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 300, full: 1 } })).body?.data,
+        ),
+      ).toMatchObject({ exitstatus: 'OK' });
       const linkedFromVm = await call('POST', '/nodes/pve/qemu/300/clone', { params: { newid: 301, full: 0 } });
       expect(linkedFromVm.reason).toBe("Linked clone feature is not supported for 'local-lvm:vm-300-disk-0' (scsi0)");
       const thick = await call('POST', '/nodes/pve/qemu/9001/clone', { params: { newid: 302 } });
       expect(thick.reason).toBe("Linked clone feature is not supported for 'thick:base-9001-disk-0' (scsi0)");
-      const storageOnLinked = await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 303, storage: 'local-lvm' } });
+      const storageOnLinked = await call('POST', '/nodes/pve/qemu/9000/clone', {
+        params: { newid: 303, storage: 'local-lvm' },
+      });
       expect(storageOnLinked.reason).toBe("parameter 'storage' not allowed for linked clones");
       const missingVm = await call('POST', '/nodes/pve/qemu/777/clone', { params: { newid: 304 } });
       expect(missingVm.reason).toBe("Configuration file 'nodes/pve/qemu-server/777.conf' does not exist");
     });
 
     it('injects task failures and 596s from seeded rules', async () => {
-      const s = await start({ faults: [{ effect: 'taskError', endpoint: '/nodes/{node}/qemu/{vmid}/clone', times: 1, message: 'injected storage failure' }, { effect: 'http596', method: 'GET', endpoint: '/nodes/{node}/qemu/{vmid}/status/current', times: 1 }] });
+      const s = await start({
+        faults: [
+          {
+            effect: 'taskError',
+            endpoint: '/nodes/{node}/qemu/{vmid}/clone',
+            times: 1,
+            message: 'injected storage failure',
+          },
+          { effect: 'http596', method: 'GET', endpoint: '/nodes/{node}/qemu/{vmid}/status/current', times: 1 },
+        ],
+      });
       const call = api(s);
       const first = await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 400 } });
-      expect(await waitTask(s, first.body?.data)).toMatchObject({ exitstatus: 'clone failed: injected storage failure' });
+      expect(await waitTask(s, first.body?.data)).toMatchObject({
+        exitstatus: 'clone failed: injected storage failure',
+      });
       expect(s.state.vms.has(400)).toBe(false);
-      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 400 } })).body?.data)).toMatchObject({ exitstatus: 'OK' });
+      expect(
+        await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 400 } })).body?.data),
+      ).toMatchObject({ exitstatus: 'OK' });
       const slow = await call('GET', '/nodes/pve/qemu/400/status/current');
       expect(slow).toMatchObject({ status: 596, text: '' });
       expect((await call('GET', '/nodes/pve/qemu/400/status/current')).status).toBe(200);
@@ -306,15 +397,24 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       const raw = await call('PUT', '/nodes/pve/qemu/9000/config', { params: { sshkeys: sshKey } });
       expect(raw.status).toBe(400);
       expect(raw.body?.errors).toEqual({ sshkeys: `invalid format - invalid urlencoded string: ${sshKey}\n` });
-      const plus = await call('PUT', '/nodes/pve/qemu/9000/config', { params: { sshkeys: encodeURIComponent(sshKey).replaceAll('%20', '+') } });
+      const plus = await call('PUT', '/nodes/pve/qemu/9000/config', {
+        params: { sshkeys: encodeURIComponent(sshKey).replaceAll('%20', '+') },
+      });
       expect(plus.status).toBe(400);
-      const notKey = await call('PUT', '/nodes/pve/qemu/9000/config', { params: { sshkeys: encodeURIComponent('hello world') } });
+      const notKey = await call('PUT', '/nodes/pve/qemu/9000/config', {
+        params: { sshkeys: encodeURIComponent('hello world') },
+      });
       expect(notKey).toMatchObject({ status: 500, reason: 'SSH public key validation error' });
-      const good = await call('PUT', '/nodes/pve/qemu/9000/config', { params: { sshkeys: encodeURIComponent(sshKey) } });
+      const good = await call('PUT', '/nodes/pve/qemu/9000/config', {
+        params: { sshkeys: encodeURIComponent(sshKey) },
+      });
       expect(good.status).toBe(200);
       const cfg = (await call('GET', '/nodes/pve/qemu/9000/config')).body?.data as Record<string, string>;
       expect(cfg.sshkeys).toBe(encodeURIComponent(sshKey));
-      const json = await call('PUT', '/nodes/pve/qemu/9000/config', { json: true, params: { sshkeys: encodeURIComponent(sshKey) } });
+      const json = await call('PUT', '/nodes/pve/qemu/9000/config', {
+        json: true,
+        params: { sshkeys: encodeURIComponent(sshKey) },
+      });
       expect(json.status).toBe(200);
     });
 
@@ -322,13 +422,19 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       const s = await start({ guest: { agentDelayMs: 150, addressDelayMs: 300 } });
       const call = api(s);
       await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 500 } })).body?.data);
-      await call('PUT', '/nodes/pve/qemu/500/config', { params: { net1: 'virtio,bridge=vmbr0,tag=20', ipconfig0: 'ip=10.20.0.5/24,gw=10.20.0.1' } });
+      await call('PUT', '/nodes/pve/qemu/500/config', {
+        params: { net1: 'virtio,bridge=vmbr0,tag=20', ipconfig0: 'ip=10.20.0.5/24,gw=10.20.0.1' },
+      });
       const stopped = await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces');
       expect(stopped.reason).toBe('VM 500 is not running');
       await waitTask(s, (await call('POST', '/nodes/pve/qemu/500/status/start')).body?.data);
-      expect((await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).reason).toBe('QEMU guest agent is not running');
+      expect((await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).reason).toBe(
+        'QEMU guest agent is not running',
+      );
       await sleep(150);
-      const early = (await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).body?.data as { result: Array<{ name: string; 'hardware-address': string; 'ip-addresses': Array<{ 'ip-address': string }> }> };
+      const early = (await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).body?.data as {
+        result: Array<{ name: string; 'hardware-address': string; 'ip-addresses': Array<{ 'ip-address': string }> }>;
+      };
       const cfg = s.state.vms.get(500)?.config ?? {};
       const macs = [cfg.net0, cfg.net1].map((n) => /=([0-9A-F:]{17})/.exec(n ?? '')?.[1]?.toLowerCase());
       expect(early.result.map((i) => i['hardware-address'])).toEqual(['00:00:00:00:00:00', ...macs]);
@@ -336,7 +442,10 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect(early.result[1]?.['ip-addresses'].map((a) => a['ip-address'])).toEqual([expect.stringMatching(/^fe80::/)]);
       await sleep(200);
       const late = (await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).body?.data as typeof early;
-      expect(late.result[1]?.['ip-addresses'].map((a) => a['ip-address'])).toEqual(['10.20.0.5', expect.stringMatching(/^fe80::/)]);
+      expect(late.result[1]?.['ip-addresses'].map((a) => a['ip-address'])).toEqual([
+        '10.20.0.5',
+        expect.stringMatching(/^fe80::/),
+      ]);
       expect(late.result[2]?.['ip-addresses'][0]?.['ip-address']).toBe('10.20.1.244');
     });
 
@@ -346,7 +455,9 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 600 } })).body?.data);
       await waitTask(s, (await call('POST', '/nodes/pve/qemu/600/status/start')).body?.data);
       const run = async () => {
-        const { pid } = (await call('POST', '/nodes/pve/qemu/600/agent/exec', { params: { command: ['cloud-init', 'status'] } })).body?.data as { pid: number };
+        const { pid } = (
+          await call('POST', '/nodes/pve/qemu/600/agent/exec', { params: { command: ['cloud-init', 'status'] } })
+        ).body?.data as { pid: number };
         await sleep(20);
         return (await call('GET', '/nodes/pve/qemu/600/agent/exec-status', { params: { pid } })).body?.data;
       };
@@ -363,40 +474,75 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       // allow-ksm (config) and lock-token (SDN) are new in PVE 9.
       expect((await api(v9)('PUT', '/nodes/pve/qemu/9000/config', { params: { 'allow-ksm': 0 } })).status).toBe(200);
       const old = await api(v8)('PUT', '/nodes/pve/qemu/9000/config', { params: { 'allow-ksm': 0 } });
-      expect(old.body?.errors).toEqual({ 'allow-ksm': 'property is not defined in schema and the schema does not allow additional properties' });
+      expect(old.body?.errors).toEqual({
+        'allow-ksm': 'property is not defined in schema and the schema does not allow additional properties',
+      });
       expect((await api(v8)('PUT', '/cluster/sdn', { params: { 'lock-token': 'x' } })).status).toBe(400);
       expect((await api(v8)('GET', '/version')).body?.data).toMatchObject({ release: '8.4' });
       // memory is a property string `[current=]<int>` in both (it was an integer only in 7.4).
       for (const s of [v8, v9]) {
-        expect((await api(s)('PUT', '/nodes/pve/qemu/9000/config', { params: { memory: 'current=4096' } })).status).toBe(200);
-        expect((await api(s)('PUT', '/nodes/pve/qemu/9000/config', { params: { memory: 'lots' } })).body?.errors).toEqual({ memory: "invalid format - format error\nmemory.current: type check ('integer') failed - got 'lots'\n" });
+        expect(
+          (await api(s)('PUT', '/nodes/pve/qemu/9000/config', { params: { memory: 'current=4096' } })).status,
+        ).toBe(200);
+        expect(
+          (await api(s)('PUT', '/nodes/pve/qemu/9000/config', { params: { memory: 'lots' } })).body?.errors,
+        ).toEqual({
+          memory: "invalid format - format error\nmemory.current: type check ('integer') failed - got 'lots'\n",
+        });
       }
     });
 
     it('starts, shuts down and refuses to start a template', async () => {
       const s = await start();
       const call = api(s);
-      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/status/start')).body?.data)).toMatchObject({ exitstatus: "you can't start a vm if it's a template" });
-      await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 700, full: 1 } })).body?.data);
+      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/status/start')).body?.data)).toMatchObject({
+        exitstatus: "you can't start a vm if it's a template",
+      });
+      await waitTask(
+        s,
+        (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 700, full: 1 } })).body?.data,
+      );
       await waitTask(s, (await call('POST', '/nodes/pve/qemu/700/status/start')).body?.data);
-      expect((await call('GET', '/nodes/pve/qemu/700/status/current')).body?.data).toMatchObject({ status: 'running', agent: 1 });
+      expect((await call('GET', '/nodes/pve/qemu/700/status/current')).body?.data).toMatchObject({
+        status: 'running',
+        agent: 1,
+      });
       expect((await call('DELETE', '/nodes/pve/qemu/700')).reason).toBe('VM 700 is running - destroy failed');
-      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/700/status/start')).body?.data)).toMatchObject({ exitstatus: 'VM 700 already running' });
-      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/700/status/shutdown')).body?.data)).toMatchObject({ exitstatus: 'OK' });
-      expect(await waitTask(s, (await call('DELETE', '/nodes/pve/qemu/700')).body?.data)).toMatchObject({ exitstatus: 'OK' });
-      expect((await call('GET', '/nodes/pve/qemu/700/status/current')).reason).toBe("Configuration file 'nodes/pve/qemu-server/700.conf' does not exist");
+      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/700/status/start')).body?.data)).toMatchObject({
+        exitstatus: 'VM 700 already running',
+      });
+      expect(await waitTask(s, (await call('POST', '/nodes/pve/qemu/700/status/shutdown')).body?.data)).toMatchObject({
+        exitstatus: 'OK',
+      });
+      expect(await waitTask(s, (await call('DELETE', '/nodes/pve/qemu/700')).body?.data)).toMatchObject({
+        exitstatus: 'OK',
+      });
+      expect((await call('GET', '/nodes/pve/qemu/700/status/current')).reason).toBe(
+        "Configuration file 'nodes/pve/qemu-server/700.conf' does not exist",
+      );
     });
 
     it('keeps SDN changes pending until PUT /cluster/sdn applies them', async () => {
       const s = await start();
       const call = api(s);
-      expect((await call('POST', '/cluster/sdn/zones', { params: { zone: 'gdzone', type: 'vlan', bridge: 'vmbr0' } })).status).toBe(200);
-      expect((await call('POST', '/cluster/sdn/vnets', { params: { vnet: 'gdnet1', zone: 'gdzone' } })).body?.errors).toEqual({ tag: 'missing vlan tag' });
-      expect((await call('POST', '/cluster/sdn/vnets', { params: { vnet: 'gdnet1', zone: 'gdzone', tag: 20 } })).status).toBe(200);
+      expect(
+        (await call('POST', '/cluster/sdn/zones', { params: { zone: 'gdzone', type: 'vlan', bridge: 'vmbr0' } }))
+          .status,
+      ).toBe(200);
+      expect(
+        (await call('POST', '/cluster/sdn/vnets', { params: { vnet: 'gdnet1', zone: 'gdzone' } })).body?.errors,
+      ).toEqual({ tag: 'missing vlan tag' });
+      expect(
+        (await call('POST', '/cluster/sdn/vnets', { params: { vnet: 'gdnet1', zone: 'gdzone', tag: 20 } })).status,
+      ).toBe(200);
       expect((await call('GET', '/cluster/sdn/vnets', { params: { running: 1 } })).body?.data).toEqual([]);
-      expect((await call('GET', '/cluster/sdn/vnets', { params: { pending: 1 } })).body?.data).toEqual([{ vnet: 'gdnet1', state: 'new', pending: { zone: 'gdzone', tag: 20 } }]);
+      expect((await call('GET', '/cluster/sdn/vnets', { params: { pending: 1 } })).body?.data).toEqual([
+        { vnet: 'gdnet1', state: 'new', pending: { zone: 'gdzone', tag: 20 } },
+      ]);
       expect(await waitTask(s, (await call('PUT', '/cluster/sdn')).body?.data)).toMatchObject({ exitstatus: 'OK' });
-      expect((await call('GET', '/cluster/sdn/vnets', { params: { running: 1 } })).body?.data).toEqual([{ vnet: 'gdnet1', zone: 'gdzone', tag: 20 }]);
+      expect((await call('GET', '/cluster/sdn/vnets', { params: { running: 1 } })).body?.data).toEqual([
+        { vnet: 'gdnet1', zone: 'gdzone', tag: 20 },
+      ]);
     });
 
     it('logs every request, and a well-behaved flow is all schema-valid', async () => {
@@ -404,16 +550,25 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       const call = api(s);
       await call('GET', '/version');
       await call('GET', '/cluster/resources', { params: { type: 'vm' } });
-      const upid = (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 800, name: 'db-1', full: 0 } })).body?.data;
+      const upid = (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 800, name: 'db-1', full: 0 } }))
+        .body?.data;
       await waitTask(s, upid);
-      await call('POST', '/nodes/pve/qemu/800/config', { params: { cores: 2, memory: 2048, net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=30', tags: 'gd-abc;lab' } });
+      await call('POST', '/nodes/pve/qemu/800/config', {
+        params: { cores: 2, memory: 2048, net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=30', tags: 'gd-abc;lab' },
+      });
       await s.idle();
       const stats = s.stats();
       expect(stats.invalid).toEqual([]);
       expect(stats.unmodelled).toEqual([]);
       expect(stats.byEndpoint['POST /nodes/{node}/qemu/{vmid}/clone']).toBe(1);
-      expect(s.state.vms.get(800)?.config).toMatchObject({ tags: 'gd-abc;lab', net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=30' });
-      const rows = (await call('GET', '/cluster/resources', { params: { type: 'vm' } })).body?.data as Array<{ vmid: number; tags?: string }>;
+      expect(s.state.vms.get(800)?.config).toMatchObject({
+        tags: 'gd-abc;lab',
+        net0: 'virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=30',
+      });
+      const rows = (await call('GET', '/cluster/resources', { params: { type: 'vm' } })).body?.data as Array<{
+        vmid: number;
+        tags?: string;
+      }>;
       expect(rows.find((r) => r.vmid === 800)?.tags).toBe('gd-abc;lab');
     });
   });

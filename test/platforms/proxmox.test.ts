@@ -18,7 +18,13 @@ import { proxmoxConfigSchema, type ProxmoxConfigInput } from '../../server/platf
 import { createProxmoxPlatform, type ProxmoxPlatform } from '../../server/platforms/proxmox/driver.ts';
 import { createServices } from '../../server/services.ts';
 import { testPlatform } from './conformance.ts';
-import { callPve, schemaMissingReason, startProxmoxServer, type ProxmoxServer, type ProxmoxServerOptions } from './proxmox-server/index.ts';
+import {
+  callPve,
+  schemaMissingReason,
+  startProxmoxServer,
+  type ProxmoxServer,
+  type ProxmoxServerOptions,
+} from './proxmox-server/index.ts';
 import { systemActor } from '../../server/model/audit.ts';
 
 const missing = schemaMissingReason('9.1') ?? schemaMissingReason('8.4');
@@ -35,7 +41,23 @@ async function server(opts: ProxmoxServerOptions = {}): Promise<ProxmoxServer> {
     templates,
     guest: { agentDelayMs: 30, addressDelayMs: 60, cloudInitMs: 120, ...opts.guest },
     ...opts,
-    timing: { authFailDelayMs: 0, lockTimeoutMs: 300, cloneLockTimeoutMs: 100, storageLockTimeoutMs: 300, execMs: 5, ...opts.timing, taskMs: { default: 10, qmclone: 40, qmcreate: 20, qmstart: 10, qmshutdown: 10, qmdestroy: 10, ...opts.timing?.taskMs } },
+    timing: {
+      authFailDelayMs: 0,
+      lockTimeoutMs: 300,
+      cloneLockTimeoutMs: 100,
+      storageLockTimeoutMs: 300,
+      execMs: 5,
+      ...opts.timing,
+      taskMs: {
+        default: 10,
+        qmclone: 40,
+        qmcreate: 20,
+        qmstart: 10,
+        qmshutdown: 10,
+        qmdestroy: 10,
+        ...opts.timing?.taskMs,
+      },
+    },
   });
 }
 
@@ -52,7 +74,11 @@ function driverConfig(s: ProxmoxServer, extra: Partial<ProxmoxConfigInput> = {})
   };
 }
 
-function driver(s: ProxmoxServer, extra: Partial<ProxmoxConfigInput> = {}, secret = s.tokens[0]!.secret): ProxmoxPlatform {
+function driver(
+  s: ProxmoxServer,
+  extra: Partial<ProxmoxConfigInput> = {},
+  secret = s.tokens[0]!.secret,
+): ProxmoxPlatform {
   return createProxmoxPlatform(proxmoxConfigSchema.parse(driverConfig(s, extra)), { secret });
 }
 
@@ -60,7 +86,13 @@ const conformance = (version: '9.1' | '8.4', network: ProxmoxConfigInput['networ
   const reason = schemaMissingReason(version);
   if (reason) return { skip: reason };
   const s = await server({ version });
-  return { platform: driver(s, { network }), deploymentId: 'conf1', machine: { os: 'ubuntu-22.04' }, waitMs: 10_000, cleanup: () => s.close() };
+  return {
+    platform: driver(s, { network }),
+    deploymentId: 'conf1',
+    machine: { os: 'ubuntu-22.04' },
+    waitMs: 10_000,
+    cleanup: () => s.close(),
+  };
 };
 
 testPlatform('proxmox 9.1 (VLAN tags)', conformance('9.1', { mode: 'vlan' }));
@@ -95,8 +127,16 @@ function mirrorSnippets(s: ProxmoxServer, dir: string): () => void {
     } catch {
       files = [];
     }
-    for (const [volid, v] of vols) if (v.content === 'snippets' && !files.includes(volid.slice('local:snippets/'.length))) vols.delete(volid);
-    for (const f of files) vols.set(`local:snippets/${f}`, { volid: `local:snippets/${f}`, content: 'snippets', format: 'raw', size: 100, ctime: 0 });
+    for (const [volid, v] of vols)
+      if (v.content === 'snippets' && !files.includes(volid.slice('local:snippets/'.length))) vols.delete(volid);
+    for (const f of files)
+      vols.set(`local:snippets/${f}`, {
+        volid: `local:snippets/${f}`,
+        content: 'snippets',
+        format: 'raw',
+        size: 100,
+        ctime: 0,
+      });
   };
   const timer = setInterval(sync, 2);
   return () => clearInterval(timer);
@@ -129,7 +169,8 @@ describe('proxmox driver: pure parts', () => {
       ],
       cloudInit: {
         userData: `#cloud-config\nusers:\n  - name: lab\n    passwd: $6$salt$hash\n    ssh_authorized_keys: ["${sshKey}"]\n`,
-        networkConfig: 'version: 2\nethernets:\n  eth1:\n    match: {macaddress: "02:00:00:00:00:02"}\n    dhcp4: true\n  eth0:\n    match: {macaddress: "02:00:00:00:00:01"}\n    addresses: [10.1.0.5/24]\n    routes: [{to: 0.0.0.0/0, via: 10.1.0.1}]\n    nameservers: {addresses: [10.1.0.1], search: [lab.test]}\n',
+        networkConfig:
+          'version: 2\nethernets:\n  eth1:\n    match: {macaddress: "02:00:00:00:00:02"}\n    dhcp4: true\n  eth0:\n    match: {macaddress: "02:00:00:00:00:01"}\n    addresses: [10.1.0.5/24]\n    routes: [{to: 0.0.0.0/0, via: 10.1.0.1}]\n    nameservers: {addresses: [10.1.0.1], search: [lab.test]}\n',
         metaData: 'instance-id: x\n',
       },
     });
@@ -149,7 +190,12 @@ describe('proxmox driver: pure parts', () => {
     const base = { url: 'https://pve:8006', auth: { mode: 'token', tokenId: 'a@pve!b' }, node: 'pve' };
     expect(proxmoxConfigSchema.safeParse({ ...base, tls: {} }).success).toBe(false);
     expect(proxmoxConfigSchema.safeParse({ ...base, tls: { insecure: true, caFile: '/x' } }).success).toBe(false);
-    expect(proxmoxConfigSchema.parse({ ...base, tls: { insecure: true } })).toMatchObject({ storage: 'local-lvm', cloneSlotsPerStorage: 2, fullClone: false, network: { mode: 'vlan' } });
+    expect(proxmoxConfigSchema.parse({ ...base, tls: { insecure: true } })).toMatchObject({
+      storage: 'local-lvm',
+      cloneSlotsPerStorage: 2,
+      fullClone: false,
+      network: { mode: 'vlan' },
+    });
   });
 });
 
@@ -158,9 +204,18 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const s = track(await server());
     const dir = mkdtempSync(path.join(tmpdir(), 'gd-snippets-'));
     cleanups.push(mirrorSnippets(s, dir), () => rmSync(dir, { recursive: true, force: true }));
-    const services = createServices({ config: loadConfig({ GLASSDOME_DATA_DIR: '/nonexistent-test-dir' }), db: openDb(':memory:'), runner: { retry: { attempts: 8, baseMs: 50, maxMs: 500 }, leaseMs: 2000 } });
+    const services = createServices({
+      config: loadConfig({ GLASSDOME_DATA_DIR: '/nonexistent-test-dir' }),
+      db: openDb(':memory:'),
+      runner: { retry: { attempts: 8, baseMs: 50, maxMs: 500 }, leaseMs: 2000 },
+    });
     cleanups.push(() => services.close());
-    services.platforms.add(systemActor, { name: 'pve', kind: 'proxmox', config: driverConfig(s, { snippets: { storage: 'local', path: dir } }), secret: s.tokens[0]!.secret });
+    services.platforms.add(systemActor, {
+      name: 'pve',
+      kind: 'proxmox',
+      config: driverConfig(s, { snippets: { storage: 'local', path: dir } }),
+      secret: s.tokens[0]!.secret,
+    });
     const platform = await services.platforms.instance('pve');
     const report = await platform.testConnection();
     expect(report.ok, report.details.join('\n')).toBe(true);
@@ -169,14 +224,31 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const yaml = `glassdome: 1\nname: two-tier\ntitle: Two tiers\nnetworks:\n  - name: lan\n    cidr: 10.1.0.0/24\n  - name: dmz\n    internet: true\nmachines:\n  - name: db\n    networks: [lan]\n    users: [{ name: lab, sudo: true, sshKeys: ["${sshKey}"] }]\n  - name: web\n    count: 2\n    networks: [dmz, lan]\n    dependsOn: [db]\n  - name: kali\n    os: kali-rolling\n    networks: [dmz]\n`;
     const { id } = createDeployment(services, { yaml, file: 'two-tier.yaml', platform: 'pve', instances: 1 });
     const outcome = await services.runner.run(id);
-    expect(outcome, JSON.stringify(services.deployments.get(id).steps.filter((x) => x.error).map((x) => x.error))).toBe('ready');
+    expect(
+      outcome,
+      JSON.stringify(
+        services.deployments
+          .get(id)
+          .steps.filter((x) => x.error)
+          .map((x) => x.error),
+      ),
+    ).toBe('ready');
     const machines = machineStatus(services.deployments.get(id));
     expect(machines.map((m) => m.state)).toEqual(machines.map(() => 'ready'));
     const db = machines.find((m) => m.key === 'i1.db')!;
     expect(db.addresses).toEqual(expect.arrayContaining(db.plannedAddresses));
     const vm = s.state.vms.get(Number(db.platformId))!;
-    expect(vm.config).toMatchObject({ name: db.resourceName, tags: `gd-${id}`, agent: 'enabled=1', ciuser: 'lab', sshkeys: encodeURIComponent(sshKey), cicustom: `user=local:snippets/${db.resourceName}-user.yaml,network=local:snippets/${db.resourceName}-network.yaml,meta=local:snippets/${db.resourceName}-meta.yaml` });
-    expect(readFileSync(path.join(dir, 'snippets', `${db.resourceName}-user.yaml`), 'utf8')).toMatch(/^#cloud-config\n[\s\S]*qemu-guest-agent/);
+    expect(vm.config).toMatchObject({
+      name: db.resourceName,
+      tags: `gd-${id}`,
+      agent: 'enabled=1',
+      ciuser: 'lab',
+      sshkeys: encodeURIComponent(sshKey),
+      cicustom: `user=local:snippets/${db.resourceName}-user.yaml,network=local:snippets/${db.resourceName}-network.yaml,meta=local:snippets/${db.resourceName}-meta.yaml`,
+    });
+    expect(readFileSync(path.join(dir, 'snippets', `${db.resourceName}-user.yaml`), 'utf8')).toMatch(
+      /^#cloud-config\n[\s\S]*qemu-guest-agent/,
+    );
     expect(vm.config.scsi0).toMatch(/size=20G$/);
 
     expect(await services.runner.destroy(id)).toBe('destroyed');
@@ -199,7 +271,13 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
         timing: { storageLockTimeoutMs: 20, taskMs: { qmclone: 40 } },
         faults: [
           { effect: 'http596', method: 'POST', endpoint: '/nodes/{node}/qemu/{vmid}/clone', probability: 0.1 },
-          { effect: 'http500', method: 'POST', endpoint: '/nodes/{node}/qemu/{vmid}/config', probability: 0.2, message: lockText },
+          {
+            effect: 'http500',
+            method: 'POST',
+            endpoint: '/nodes/{node}/qemu/{vmid}/config',
+            probability: 0.2,
+            message: lockText,
+          },
           { effect: 'http596', method: 'GET', endpoint: '/cluster/resources', probability: 0.05 },
         ],
       }),
@@ -209,21 +287,29 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const t0 = Date.now();
     const refs = await Promise.all(Array.from({ length: 50 }, (_, i) => p.createMachine(spec('storm', `m${i}`))));
     const ms = Date.now() - t0;
-    const names = [...s.state.vms.values()].filter((v) => v.config.tags === 'gd-storm').map((v) => v.config.name).sort();
+    const names = [...s.state.vms.values()]
+      .filter((v) => v.config.tags === 'gd-storm')
+      .map((v) => v.config.name)
+      .sort();
     expect(names).toEqual(Array.from({ length: 50 }, (_, i) => `gd-storm-i1-m${i}`).sort());
     expect(new Set(refs.map((r) => r.id)).size).toBe(50);
     expect(s.state.vms.size).toBe(50 + templates.length);
-    const storageTimeouts = s.tasks.list().filter((t) => /pve-storage-local-lvm' - got timeout/.test(t.exitstatus ?? '')).length;
+    const storageTimeouts = s.tasks
+      .list()
+      .filter((t) => /pve-storage-local-lvm' - got timeout/.test(t.exitstatus ?? '')).length;
     expect(storageTimeouts + s.faults.fired.http596 + s.faults.fired.http500).toBeGreaterThan(0);
     expect(p.stats().retries).toBeGreaterThanOrEqual(s.faults.fired.http500);
-    console.log(`[proxmox] 50 clones: ${ms} ms, ${p.stats().retries} retries (${storageTimeouts} storage lock timeouts, ${s.faults.fired.http500} config lock timeouts, ${s.faults.fired.http596} 596s), ${s.requests.length} requests`);
+    console.log(
+      `[proxmox] 50 clones: ${ms} ms, ${p.stats().retries} retries (${storageTimeouts} storage lock timeouts, ${s.faults.fired.http500} config lock timeouts, ${s.faults.fired.http596} 596s), ${s.requests.length} requests`,
+    );
     expect((await p.listOwned('storm')).filter((o) => o.kind === 'machine')).toHaveLength(50);
   });
 
   it('finds an orphan a killed process left (tagged, never recorded) and destroys it', async () => {
     const s = track(await server());
     const p = track(driver(s));
-    const call = (method: string, url: string, params: Record<string, string | number> = {}) => callPve(s, method, url, { params, headers: { Authorization: s.tokenHeader() } });
+    const call = (method: string, url: string, params: Record<string, string | number> = {}) =>
+      callPve(s, method, url, { params, headers: { Authorization: s.tokenHeader() } });
     const upid = (await call('POST', '/nodes/pve/qemu/9000/clone', { newid: 4321, name: 'gd-orph-i1-web' })).body?.data;
     await waitTask(s, String(upid));
     await call('PUT', '/nodes/pve/qemu/4321/config', { tags: 'gd-orph' });
@@ -237,14 +323,22 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
   it('completes a clone a killed process left unconfigured or still running, instead of cloning again', async () => {
     const s = track(await server({ timing: { taskMs: { qmclone: 300 } } }));
     const p = track(driver(s));
-    const call = (method: string, url: string, params: Record<string, string | number> = {}) => callPve(s, method, url, { params, headers: { Authorization: s.tokenHeader() } });
+    const call = (method: string, url: string, params: Record<string, string | number> = {}) =>
+      callPve(s, method, url, { params, headers: { Authorization: s.tokenHeader() } });
     // One clone finished but was never configured; another is still copying (locked, no name yet).
-    await waitTask(s, String((await call('POST', '/nodes/pve/qemu/9000/clone', { newid: 500, name: 'gd-kill-i1-a' })).body?.data));
+    await waitTask(
+      s,
+      String((await call('POST', '/nodes/pve/qemu/9000/clone', { newid: 500, name: 'gd-kill-i1-a' })).body?.data),
+    );
     await call('POST', '/nodes/pve/qemu/9000/clone', { newid: 501, name: 'gd-kill-i1-b' });
     const [a, b] = await Promise.all([p.createMachine(spec('kill', 'a')), p.createMachine(spec('kill', 'b'))]);
     expect([a.id, b.id]).toEqual(['500', '501']);
     expect(s.state.vms.size).toBe(2 + templates.length);
-    expect(s.state.vms.get(501)?.config).toMatchObject({ tags: 'gd-kill', cores: '2', net0: 'virtio=02:00:00:00:00:01,bridge=vmbr0,tag=3001' });
+    expect(s.state.vms.get(501)?.config).toMatchObject({
+      tags: 'gd-kill',
+      cores: '2',
+      net0: 'virtio=02:00:00:00:00:01,bridge=vmbr0,tag=3001',
+    });
     expect(s.stats().byEndpoint['POST /nodes/{node}/qemu/{vmid}/clone']).toBe(2);
   });
 
@@ -285,7 +379,20 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
 
   it('names the privileges a token lacks, with their paths, for PVE 9 and PVE 8', async () => {
     for (const version of ['9.1', '8.4'] as const) {
-      const s = track(await server({ version, auth: { tokens: [{ tokenid: 'glassdome@pve!lab', secret: 's3cret', privs: ['VM.Audit', 'VM.Clone', 'Datastore.Audit', 'Sys.Audit'] }] } }));
+      const s = track(
+        await server({
+          version,
+          auth: {
+            tokens: [
+              {
+                tokenid: 'glassdome@pve!lab',
+                secret: 's3cret',
+                privs: ['VM.Audit', 'VM.Clone', 'Datastore.Audit', 'Sys.Audit'],
+              },
+            ],
+          },
+        }),
+      );
       const report = await track(driver(s, {}, 's3cret')).testConnection();
       expect(report.ok).toBe(false);
       const line = report.details.find((d) => d.startsWith('missing privileges:'))!;
@@ -298,23 +405,55 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
   });
 
   it('sets sshkeys in the encoding Proxmox accepts; a clone fails clearly for a local template on another node or a missing privilege', async () => {
-    const s = track(await server({ auth: { tokens: [{ tokenid: 'root@pam!glassdome', secret: 'x', privs: ['*'] }, { tokenid: 'weak@pve!t', secret: 'y', privs: ['VM.Audit'] }] } }));
+    const s = track(
+      await server({
+        auth: {
+          tokens: [
+            { tokenid: 'root@pam!glassdome', secret: 'x', privs: ['*'] },
+            { tokenid: 'weak@pve!t', secret: 'y', privs: ['VM.Audit'] },
+          ],
+        },
+      }),
+    );
     const p = track(driver(s, {}, 'x'));
-    const cloudInit = { userData: `#cloud-config\nusers:\n  - name: lab\n    ssh_authorized_keys: ["${sshKey}", "${sshKey.replace('lab@', 'other@')}"]\n`, networkConfig: 'version: 2\n', metaData: 'instance-id: k\n' };
+    const cloudInit = {
+      userData: `#cloud-config\nusers:\n  - name: lab\n    ssh_authorized_keys: ["${sshKey}", "${sshKey.replace('lab@', 'other@')}"]\n`,
+      networkConfig: 'version: 2\n',
+      metaData: 'instance-id: k\n',
+    };
     const ref = await p.createMachine(spec('keys', 'a', { cloudInit }));
-    expect(s.state.vms.get(Number(ref.id))?.config.sshkeys).toBe(encodeURIComponent(`${sshKey}\n${sshKey.replace('lab@', 'other@')}`));
-    await expect(p.createMachine(spec('keys', 'c', { options: { node: 'pve2' } }))).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/to node pve2: template 9000 is on local storage local-lvm/) });
+    expect(s.state.vms.get(Number(ref.id))?.config.sshkeys).toBe(
+      encodeURIComponent(`${sshKey}\n${sshKey.replace('lab@', 'other@')}`),
+    );
+    await expect(p.createMachine(spec('keys', 'c', { options: { node: 'pve2' } }))).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/to node pve2: template 9000 is on local storage local-lvm/),
+    });
     const weak = track(driver(s, { auth: { mode: 'token', tokenId: 'weak@pve!t' } }, 'y'));
     const e = await weak.createMachine(spec('keys', 'b')).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(AppError);
-    expect(e).toMatchObject({ code: 'forbidden', message: '[proxmox] Unable to clone VM "gd-keys-i1-b": Permission check failed (/vms/9000, VM.Clone)' });
+    expect(e).toMatchObject({
+      code: 'forbidden',
+      message: '[proxmox] Unable to clone VM "gd-keys-i1-b": Permission check failed (/vms/9000, VM.Clone)',
+    });
     expect((e as AppError).hint).toMatch(/Grant VM.Clone on \/vms\/9000/);
   });
 
   it('batches SDN changes: many networks created together share one apply', async () => {
     const s = track(await server());
     const p = track(driver(s, { network: { mode: 'sdn', zone: 'gdlab', applyDebounceMs: 300 } }));
-    const nets = await Promise.all(Array.from({ length: 8 }, (_, i) => p.ensureNetwork({ deploymentId: 'sdn', name: `gd-sdn-i1-n${i}`, kind: 'isolated', cidr: '10.0.0.0/24', gateway: '10.0.0.1', vlan: 100 + i })));
+    const nets = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        p.ensureNetwork({
+          deploymentId: 'sdn',
+          name: `gd-sdn-i1-n${i}`,
+          kind: 'isolated',
+          cidr: '10.0.0.0/24',
+          gateway: '10.0.0.1',
+          vlan: 100 + i,
+        }),
+      ),
+    );
     expect(new Set(nets.map((n) => n.id)).size).toBe(8);
     expect(s.stats().byEndpoint['PUT /cluster/sdn']).toBe(1);
     expect([...s.state.sdn.vnets.values()].every((v) => v.running && !v.pending)).toBe(true);
@@ -329,7 +468,10 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const ref = await p.createMachine(spec('ci', 'a'));
     await p.startMachine(ref);
     expect(await p.waitForAddress(ref, { timeoutMs: 5000 })).toEqual(['10.185.0.100']);
-    await expect(p.waitForReady(ref, { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'platform_error', message: expect.stringMatching(/cloud-init reports an error/) });
+    await expect(p.waitForReady(ref, { timeoutMs: 5000 })).rejects.toMatchObject({
+      code: 'platform_error',
+      message: expect.stringMatching(/cloud-init reports an error/),
+    });
   });
 
   it('stops waiting for a guest that never answers when the call is aborted, and times out on its bound otherwise', async () => {
@@ -340,7 +482,10 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const t0 = Date.now();
     await expect(p.waitForAddress(ref, { timeoutMs: 60_000, signal: AbortSignal.timeout(100) })).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(2000);
-    await expect(p.waitForReady(ref, { timeoutMs: 150 })).rejects.toMatchObject({ code: 'timeout', message: expect.stringContaining('"gd-abort-i1-a"') });
+    await expect(p.waitForReady(ref, { timeoutMs: 150 })).rejects.toMatchObject({
+      code: 'timeout',
+      message: expect.stringContaining('"gd-abort-i1-a"'),
+    });
   });
 });
 

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { openDb } from '../../server/db/client.ts';
 import { AppError } from '../../server/errors.ts';
-import { createSimulatorPlatform, simulatedSeconds, simulatorConfigSchema, type SimulatorConfigInput } from '../../server/platforms/simulator.ts';
+import {
+  createSimulatorPlatform,
+  simulatedSeconds,
+  simulatorConfigSchema,
+  type SimulatorConfigInput,
+} from '../../server/platforms/simulator.ts';
 import type { MachineSpec } from '../../server/platforms/platform.ts';
 import { testPlatform } from './conformance.ts';
 
@@ -24,7 +29,8 @@ const spec = (name: string, extra: Partial<MachineSpec> = {}): MachineSpec => ({
   ...extra,
 });
 
-const sim = (config: SimulatorConfigInput, db = openDb(':memory:')) => createSimulatorPlatform(config, { db, platformId: 'sim' });
+const sim = (config: SimulatorConfigInput, db = openDb(':memory:')) =>
+  createSimulatorPlatform(config, { db, platformId: 'sim' });
 
 describe('simulator', () => {
   it('draws the same durations for the same seed and machine, whatever the order of calls', () => {
@@ -47,7 +53,13 @@ describe('simulator', () => {
   });
 
   it('fails excess clones with a Proxmox-style storage lock timeout when configured to', async () => {
-    const p = sim({ speed: 1000, cloneSlotsPerStorage: 1, onCloneBusy: 'fail', lockTimeoutSec: 10, durations: { cloneSec: [60, 60] } });
+    const p = sim({
+      speed: 1000,
+      cloneSlotsPerStorage: 1,
+      onCloneBusy: 'fail',
+      lockTimeoutSec: 10,
+      durations: { cloneSec: [60, 60] },
+    });
     const results = await Promise.allSettled([p.createMachine(spec('a')), p.createMachine(spec('b'))]);
     expect(results[0]!.status).toBe('fulfilled');
     const r = results[1] as PromiseRejectedResult;
@@ -60,7 +72,9 @@ describe('simulator', () => {
   it('refuses a placement beyond its memory capacity, naming what is free', async () => {
     const p = sim({ speed: 5000, capacity: { cpus: 64, memoryMb: 3000 } });
     await p.createMachine(spec('a', { memoryMb: 2048 }));
-    await expect(p.createMachine(spec('b', { memoryMb: 2048 }))).rejects.toThrow(/not enough capacity \(63 vCPUs and 952 MiB free/);
+    await expect(p.createMachine(spec('b', { memoryMb: 2048 }))).rejects.toThrow(
+      /not enough capacity \(63 vCPUs and 952 MiB free/,
+    );
   });
 
   it('always fails a machine named in failMachines, as a permanent error', async () => {
@@ -98,8 +112,24 @@ describe('simulator', () => {
 
   it('refuses a second network on a VLAN that is already in use', async () => {
     const p = sim({});
-    await p.ensureNetwork({ deploymentId: 'd1', name: 'gd-d1-i1-a', kind: 'isolated', cidr: '10.0.0.0/24', gateway: '10.0.0.1', vlan: 100 });
-    await expect(p.ensureNetwork({ deploymentId: 'd2', name: 'gd-d2-i1-a', kind: 'isolated', cidr: '10.0.0.0/24', gateway: '10.0.0.1', vlan: 100 })).rejects.toThrow(/VLAN 100 already carries network "gd-d1-i1-a"/);
+    await p.ensureNetwork({
+      deploymentId: 'd1',
+      name: 'gd-d1-i1-a',
+      kind: 'isolated',
+      cidr: '10.0.0.0/24',
+      gateway: '10.0.0.1',
+      vlan: 100,
+    });
+    await expect(
+      p.ensureNetwork({
+        deploymentId: 'd2',
+        name: 'gd-d2-i1-a',
+        kind: 'isolated',
+        cidr: '10.0.0.0/24',
+        gateway: '10.0.0.1',
+        vlan: 100,
+      }),
+    ).rejects.toThrow(/VLAN 100 already carries network "gd-d1-i1-a"/);
   });
 
   it('times out waiting for an address that comes later than the bound', async () => {

@@ -28,7 +28,8 @@ async function locate(): Promise<VcsimLocation> {
   if (fromEnv) return existsSync(fromEnv) ? { binary: fromEnv } : { skip: `GLASSDOME_VCSIM=${fromEnv} does not exist` };
   if (existsSync(cachedBinary)) return { binary: cachedBinary };
   const src = path.resolve(repoRoot, process.env.GLASSDOME_VCSIM_SRC ?? '../shared/tools/vcsim');
-  if (!existsSync(path.join(src, 'build.sh'))) return { skip: `vcsim-lite not found: set GLASSDOME_VCSIM, or GLASSDOME_VCSIM_SRC to its source (tried ${src})` };
+  if (!existsSync(path.join(src, 'build.sh')))
+    return { skip: `vcsim-lite not found: set GLASSDOME_VCSIM, or GLASSDOME_VCSIM_SRC to its source (tried ${src})` };
   const go = ['/usr/bin/go', '/usr/lib/go/bin/go'].find((p) => existsSync(p));
   if (!go) return { skip: 'vcsim-lite cannot be built: golang-go is not installed' };
   if (!existsSync('/usr/share/gocode/src/github.com/vmware/govmomi/simulator')) {
@@ -37,7 +38,10 @@ async function locate(): Promise<VcsimLocation> {
   // Build beside the final path and rename, so parallel test workers never run a half-written binary.
   const tmp = `${cachedBinary}.${process.pid}.tmp`;
   try {
-    await run('sh', [path.join(src, 'build.sh'), tmp], { env: { ...process.env, KEEP_GOCACHE: path.join(cacheDir, 'gocache') }, timeout: 300_000 });
+    await run('sh', [path.join(src, 'build.sh'), tmp], {
+      env: { ...process.env, KEEP_GOCACHE: path.join(cacheDir, 'gocache') },
+      timeout: 300_000,
+    });
     renameSync(tmp, cachedBinary);
     return { binary: cachedBinary };
   } catch (e) {
@@ -115,6 +119,9 @@ export async function startVcsim(binary: string, o: VcsimOptions = {}): Promise<
 
 /** The vim25 WSDL the tests load (a real host serves its own at /sdk/vimService.wsdl; vcsim serves none). */
 export function localWsdl(): string | undefined {
-  const p = path.resolve(repoRoot, process.env.GLASSDOME_VIM25_WSDL ?? '../shared/reference/vsphere/vim25/vimService.wsdl');
+  const p = path.resolve(
+    repoRoot,
+    process.env.GLASSDOME_VIM25_WSDL ?? '../shared/reference/vsphere/vim25/vimService.wsdl',
+  );
   return existsSync(p) ? p : undefined;
 }

@@ -143,34 +143,65 @@ describe('authorization', () => {
   beforeAll(async () => {
     ({ app } = webTestApp());
     ctx = await setUpAppliance(app);
-    const created = await api(app, 'POST', '/api/v1/deployments', ctx.tokens.instructor, { yaml: twoTierScenario, platform: 'simulator', instances: 2, assignments: { '1': ctx.users.trainee.id } });
+    const created = await api(app, 'POST', '/api/v1/deployments', ctx.tokens.instructor, {
+      yaml: twoTierScenario,
+      platform: 'simulator',
+      instances: 2,
+      assignments: { '1': ctx.users.trainee.id },
+    });
     expect(created.status).toBe(202);
     deploymentId = created.body.id;
     await waitForState(app, deploymentId, ['ready']);
     machineKey = 'i1.db';
-    spareUser = (await app.web.users.create(systemActor, { username: 'spare', password: 'spare password 1', role: 'trainee' })).id;
+    spareUser = (
+      await app.web.users.create(systemActor, { username: 'spare', password: 'spare password 1', role: 'trainee' })
+    ).id;
     spareToken = app.web.tokens.create(systemActor, ctx.users.admin.id, 'spare').info.id;
   });
 
   it('has a row for every registered route, and no row for a route that does not exist', () => {
     const registered = registeredRoutes(app);
-    expect(registered.filter((r) => !(r in table)), 'routes without an authorization row').toEqual([]);
-    expect(Object.keys(table).filter((r) => !registered.includes(r)), 'rows for routes that do not exist').toEqual([]);
+    expect(
+      registered.filter((r) => !(r in table)),
+      'routes without an authorization row',
+    ).toEqual([]);
+    expect(
+      Object.keys(table).filter((r) => !registered.includes(r)),
+      'rows for routes that do not exist',
+    ).toEqual([]);
   });
 
   it('refuses a state-changing browser request without its CSRF token, or from another origin', async () => {
     const admin = ctx.clients.admin;
-    const noToken = await admin.post('/settings/users', { username: 'mallory', password: 'mallory password', role: 'admin' }, { csrf: false });
+    const noToken = await admin.post(
+      '/settings/users',
+      { username: 'mallory', password: 'mallory password', role: 'admin' },
+      { csrf: false },
+    );
     expect(noToken.status).toBe(403);
     expect(noToken.text).toContain('CSRF');
-    const wrong = await admin.request('POST', '/settings/users', { form: { username: 'mallory', password: 'mallory password', role: 'admin', _csrf: 'x'.repeat(32) }, csrf: false });
+    const wrong = await admin.request('POST', '/settings/users', {
+      form: { username: 'mallory', password: 'mallory password', role: 'admin', _csrf: 'x'.repeat(32) },
+      csrf: false,
+    });
     expect(wrong.status).toBe(403);
-    const foreign = await admin.request('POST', '/settings/users', { form: { username: 'mallory', password: 'mallory password', role: 'admin' }, headers: { Origin: 'https://evil.example' } });
+    const foreign = await admin.request('POST', '/settings/users', {
+      form: { username: 'mallory', password: 'mallory password', role: 'admin' },
+      headers: { Origin: 'https://evil.example' },
+    });
     expect(foreign.status).toBe(403);
     // htmx requests carry the header instead of the field.
-    const htmxNoHeader = await admin.request('POST', '/scenarios/check', { form: { yaml: 'x' }, csrf: false, headers: { 'HX-Request': 'true' } });
+    const htmxNoHeader = await admin.request('POST', '/scenarios/check', {
+      form: { yaml: 'x' },
+      csrf: false,
+      headers: { 'HX-Request': 'true' },
+    });
     expect(htmxNoHeader.status).toBe(403);
-    const htmxHeader = await admin.request('POST', '/scenarios/check', { form: { yaml: 'x', _csrf: '' }, csrf: false, headers: { 'HX-Request': 'true', 'X-CSRF-Token': admin.csrf } });
+    const htmxHeader = await admin.request('POST', '/scenarios/check', {
+      form: { yaml: 'x', _csrf: '' },
+      csrf: false,
+      headers: { 'HX-Request': 'true', 'X-CSRF-Token': admin.csrf },
+    });
     expect(htmxHeader.status).toBe(200);
     // A JSON call with the session cookie needs the header too; a Bearer token needs none.
     const cookieApi = await admin.request('POST', '/api/v1/tokens', { json: { name: 'x' }, csrf: false });
@@ -181,7 +212,7 @@ describe('authorization', () => {
     expect((await anon.post('/login', { username: 'admin', password: 'whatever' }, { csrf: false })).status).toBe(403);
   });
 
-  it('never shows a trainee another trainee\'s range, machines, addresses or events', async () => {
+  it("never shows a trainee another trainee's range, machines, addresses or events", async () => {
     const bob = ctx.clients.other;
     expect((await bob.get(`/deployments/${deploymentId}`)).status).toBe(404);
     expect((await bob.get(`/deployments/${deploymentId}/machines/i1.db`)).status).toBe(404);
@@ -198,7 +229,13 @@ describe('authorization', () => {
     expect(page.text).not.toMatch(/i2\.[a-z]/);
     // Alice may not open instance 2's machines even by guessing the key.
     expect((await alice.get(`/deployments/${deploymentId}/machines/i2.db`)).status).toBe(404);
-    expect((await api(app, 'POST', `/api/v1/deployments/${deploymentId}/machines/i2.db/power`, ctx.tokens.trainee, { action: 'stop' })).status).toBe(404);
+    expect(
+      (
+        await api(app, 'POST', `/api/v1/deployments/${deploymentId}/machines/i2.db/power`, ctx.tokens.trainee, {
+          action: 'stop',
+        })
+      ).status,
+    ).toBe(404);
     const json = await api(app, 'GET', `/api/v1/deployments/${deploymentId}`, ctx.tokens.trainee);
     expect(json.body.machines.every((m: { instance: number }) => m.instance === 1)).toBe(true);
     expect(json.body.networks.every((n: { instance: number }) => n.instance !== 2)).toBe(true);
@@ -213,11 +250,37 @@ describe('authorization', () => {
     const secret = 'S3cr3t-P@ssw0rd-do-not-leak';
     const admin = ctx.clients.admin;
     // A platform with a secret (the simulator kind ignores it, which is fine for this check).
-    const p = app.web.platforms.add(systemActor, { name: 'with-secret', kind: 'simulator', config: { speed: 2000 }, secret });
+    const p = app.web.platforms.add(systemActor, {
+      name: 'with-secret',
+      kind: 'simulator',
+      config: { speed: 2000 },
+      secret,
+    });
     const bodies: string[] = [];
-    const pages = ['/', '/deployments', `/deployments/${deploymentId}`, `/deployments/${deploymentId}/topology`, `/deployments/${deploymentId}/machines/${machineKey}`, '/scenarios', '/settings/platforms', `/settings/platforms/${p.id}`, '/settings/audit', '/settings/users', '/settings/tokens', '/settings/pools', '/settings/tls'];
+    const pages = [
+      '/',
+      '/deployments',
+      `/deployments/${deploymentId}`,
+      `/deployments/${deploymentId}/topology`,
+      `/deployments/${deploymentId}/machines/${machineKey}`,
+      '/scenarios',
+      '/settings/platforms',
+      `/settings/platforms/${p.id}`,
+      '/settings/audit',
+      '/settings/users',
+      '/settings/tokens',
+      '/settings/pools',
+      '/settings/tls',
+    ];
     for (const path of pages) bodies.push((await admin.get(path)).text);
-    for (const path of ['/api/v1/platforms', `/api/v1/platforms/${p.id}`, '/api/v1/deployments', `/api/v1/deployments/${deploymentId}`, '/api/v1/audit', '/api/v1/openapi.json'])
+    for (const path of [
+      '/api/v1/platforms',
+      `/api/v1/platforms/${p.id}`,
+      '/api/v1/deployments',
+      `/api/v1/deployments/${deploymentId}`,
+      '/api/v1/audit',
+      '/api/v1/openapi.json',
+    ])
       bodies.push((await api(app, 'GET', path, ctx.tokens.admin)).text);
     bodies.push((await api(app, 'POST', `/api/v1/platforms/${p.id}/test`, ctx.tokens.admin)).text);
     bodies.push((await admin.post(`/settings/platforms/${p.id}/test`, { 'config.speed': '2000' })).text);
@@ -236,14 +299,19 @@ describe('authorization', () => {
   });
 
   it('records changes in the audit log with who, what and from where, shown to admins only', async () => {
-    const entries = (await api(app, 'GET', '/api/v1/audit', ctx.tokens.admin)).body as Array<{ username: string; action: string; ip: string }>;
+    const entries = (await api(app, 'GET', '/api/v1/audit', ctx.tokens.admin)).body as Array<{
+      username: string;
+      action: string;
+      ip: string;
+    }>;
     expect(entries.find((e) => e.action === 'deployment.create')?.username).toBe('teacher');
     expect(entries.every((e) => e.ip.length > 0)).toBe(true);
     expect((await ctx.clients.instructor.get('/settings/audit')).status).toBe(403);
   });
 
   it('pages the audit log in the settings, newest first, every entry once', async () => {
-    for (let i = 0; i < 230; i++) app.web.audit.record({ userId: null, username: 'pager', ip: '127.0.0.1' }, 'test.page', `entry:${i}`);
+    for (let i = 0; i < 230; i++)
+      app.web.audit.record({ userId: null, username: 'pager', ip: '127.0.0.1' }, 'test.page', `entry:${i}`);
     const all = app.web.audit.list(100_000).map((e) => e.id);
     const seen: number[] = [];
     let path: string | undefined = '/settings/audit';
@@ -287,7 +355,12 @@ describe('authorization', () => {
           const res = await app.request(path, {
             method,
             signal: controller.signal,
-            headers: { ...(who === 'anonymous' ? {} : { Authorization: `Bearer ${ctx.tokens[who === 'other' ? 'other' : who]}` }), 'Content-Type': 'application/json' },
+            headers: {
+              ...(who === 'anonymous'
+                ? {}
+                : { Authorization: `Bearer ${ctx.tokens[who === 'other' ? 'other' : who]}` }),
+              'Content-Type': 'application/json',
+            },
             ...(method === 'GET' || method === 'DELETE' ? {} : { body: '{}' }),
           });
           status = res.status;
@@ -296,7 +369,10 @@ describe('authorization', () => {
           else await res.body?.cancel();
         } else if (pattern.endsWith('/live')) {
           const controller = new AbortController();
-          const res = await app.request(path, { signal: controller.signal, headers: { Cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+          const res = await app.request(path, {
+            signal: controller.signal,
+            headers: { Cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+          });
           status = res.status;
           await res.body?.cancel();
           controller.abort();
@@ -309,13 +385,14 @@ describe('authorization', () => {
           continue;
         }
         if (allowed && [401, 403].includes(status)) failures.push(`${route} as ${who}: refused with ${status}`);
-        if (allowed && policy.startsWith('scoped') && status === 404) failures.push(`${route} as ${who}: 404 inside their scope`);
-        if (!allowed && status !== refusal(policy, who, method, isApi)) failures.push(`${route} as ${who}: ${status}, expected ${refusal(policy, who, method, isApi)}`);
+        if (allowed && policy.startsWith('scoped') && status === 404)
+          failures.push(`${route} as ${who}: 404 inside their scope`);
+        if (!allowed && status !== refusal(policy, who, method, isApi))
+          failures.push(`${route} as ${who}: ${status}, expected ${refusal(policy, who, method, isApi)}`);
       }
     }
     expect(failures).toEqual([]);
   });
-
 });
 
 describe('sign-in', () => {
@@ -325,7 +402,8 @@ describe('sign-in', () => {
     app.web.setup.complete(systemActor);
     const c = new Client(app);
     await c.get('/login');
-    for (let i = 0; i < 5; i++) expect((await c.post('/login', { username: 'admin', password: `wrong ${i}` })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await c.post('/login', { username: 'admin', password: `wrong ${i}` })).status).toBe(401);
     const limited = await c.post('/login', { username: 'admin', password: 'correct horse battery' });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('Retry-After')).toBeTruthy();
@@ -335,7 +413,11 @@ describe('sign-in', () => {
     app2.web.setup.complete(systemActor);
     const d = new Client(app2);
     await d.get('/login');
-    const ok = await d.post('/login', { username: 'admin', password: 'correct horse battery', next: '//evil.example/' });
+    const ok = await d.post('/login', {
+      username: 'admin',
+      password: 'correct horse battery',
+      next: '//evil.example/',
+    });
     expect(ok.status).toBe(303);
     expect(ok.location).toBe('/');
     const cookie = ok.headers.getSetCookie().find((x) => x.startsWith('gd_session='))!;

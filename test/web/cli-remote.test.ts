@@ -35,7 +35,15 @@ describe('CLI remote mode', () => {
   afterAll(() => server.close());
 
   it('deploys, shows status and the list, and destroys on the appliance', async () => {
-    const deployed = await cli(['deploy', 'server/scenarios/web-dmz.yaml', '--server', url, '--token', token, '--wait']);
+    const deployed = await cli([
+      'deploy',
+      'server/scenarios/web-dmz.yaml',
+      '--server',
+      url,
+      '--token',
+      token,
+      '--wait',
+    ]);
     expect(deployed.stderr).toBe('');
     expect(deployed.code).toBe(0);
     const id = /deployment (\w+):/.exec(deployed.stdout)![1]!;

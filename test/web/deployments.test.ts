@@ -8,7 +8,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { api, setUpAppliance, waitForState, webTestApp, type TestApp } from './helpers.ts';
 
 /** Reads an SSE response until `until` says enough (or the time is up); returns the events read. */
-async function readSse(res: Response, until: (events: Array<{ id: string; event: string; data: string }>) => boolean, timeoutMs = 20_000) {
+async function readSse(
+  res: Response,
+  until: (events: Array<{ id: string; event: string; data: string }>) => boolean,
+  timeoutMs = 20_000,
+) {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   const events: Array<{ id: string; event: string; data: string }> = [];
@@ -16,7 +20,12 @@ async function readSse(res: Response, until: (events: Array<{ id: string; event:
   const deadline = Date.now() + timeoutMs;
   try {
     while (!until(events) && Date.now() < deadline) {
-      const chunk = await Promise.race([reader.read(), new Promise<{ done: true; value: undefined }>((r) => setTimeout(() => r({ done: true, value: undefined }), deadline - Date.now()))]);
+      const chunk = await Promise.race([
+        reader.read(),
+        new Promise<{ done: true; value: undefined }>((r) =>
+          setTimeout(() => r({ done: true, value: undefined }), deadline - Date.now()),
+        ),
+      ]);
       if (chunk.done) break;
       buffer += decoder.decode(chunk.value, { stream: true });
       let end: number;
@@ -57,18 +66,30 @@ describe('deployments in the browser', () => {
     const form = await teacher.get(`/scenarios/${dmz.id}/deploy`);
     expect(form.status).toBe(200);
     expect(form.text).toContain('Start deployment');
-    const preview = await teacher.post(`/scenarios/${dmz.id}/plan`, { platform: app.web.platforms.get('simulator').id, instances: '2' }, { headers: { 'HX-Request': 'true' } });
+    const preview = await teacher.post(
+      `/scenarios/${dmz.id}/plan`,
+      { platform: app.web.platforms.get('simulator').id, instances: '2' },
+      { headers: { 'HX-Request': 'true' } },
+    );
     expect(preview.text).toContain('<strong>2</strong> instances');
     expect(preview.text).toContain('Instance 2');
     expect(preview.text).toContain('alice');
 
-    const started = await teacher.post(`/scenarios/${dmz.id}/deploy`, { platform: app.web.platforms.get('simulator').id, instances: '2', 'assign.1': ctx.users.trainee.id });
+    const started = await teacher.post(`/scenarios/${dmz.id}/deploy`, {
+      platform: app.web.platforms.get('simulator').id,
+      instances: '2',
+      'assign.1': ctx.users.trainee.id,
+    });
     expect(started.status).toBe(303);
     const id = started.location!.split('/').pop()!;
     // The request returned while the work goes on.
-    expect(['pending', 'deploying']).toContain((app.web.db.$client.prepare('SELECT state FROM deployments WHERE id = ?').get(id) as { state: string }).state);
+    expect(['pending', 'deploying']).toContain(
+      (app.web.db.$client.prepare('SELECT state FROM deployments WHERE id = ?').get(id) as { state: string }).state,
+    );
 
-    const res = await app.request(`/deployments/${id}/live?after=0`, { headers: { Cookie: `gd_session=${teacher.cookies.get('gd_session')}` } });
+    const res = await app.request(`/deployments/${id}/live?after=0`, {
+      headers: { Cookie: `gd_session=${teacher.cookies.get('gd_session')}` },
+    });
     expect(res.headers.get('Content-Type')).toContain('text/event-stream');
     const events = await readSse(res, (evs) => evs.some((e) => /id="dep-summary"[^>]*data-state="ready"/.test(e.data)));
     const html = events.map((e) => e.data).join('');
@@ -86,7 +107,9 @@ describe('deployments in the browser', () => {
 
     // A reconnect with Last-Event-ID gets what it missed and the current state at once.
     const middle = stored[Math.floor(stored.length / 2)]!;
-    const again = await app.request(`/deployments/${id}/live`, { headers: { Cookie: `gd_session=${teacher.cookies.get('gd_session')}`, 'Last-Event-ID': String(middle) } });
+    const again = await app.request(`/deployments/${id}/live`, {
+      headers: { Cookie: `gd_session=${teacher.cookies.get('gd_session')}`, 'Last-Event-ID': String(middle) },
+    });
     const replay = await readSse(again, (evs) => evs.length > 0, 5000);
     expect(replay.length).toBe(1);
     expect(eventIds(replay[0]!.data)).toEqual(stored.filter((e) => e > middle));
@@ -95,7 +118,9 @@ describe('deployments in the browser', () => {
 
     // The trainee's stream carries only her instance.
     const alice = ctx.clients.trainee;
-    const hers = await app.request(`/deployments/${id}/live?after=0`, { headers: { Cookie: `gd_session=${alice.cookies.get('gd_session')}` } });
+    const hers = await app.request(`/deployments/${id}/live?after=0`, {
+      headers: { Cookie: `gd_session=${alice.cookies.get('gd_session')}` },
+    });
     const hersEvents = await readSse(hers, (evs) => evs.length > 0, 5000);
     expect(hersEvents[0]!.data).toContain('m-i1_');
     expect(hersEvents[0]!.data).not.toContain('m-i2_');
@@ -113,24 +138,33 @@ describe('deployments in the browser', () => {
     expect(machine.text).toContain('Snapshots');
     expect((await teacher.post(`/deployments/${id}/machines/i1.db/snapshots`, { name: 'clean' })).status).toBe(303);
     expect((await teacher.get(`/deployments/${id}/machines/i1.db`)).text).toContain('clean');
-    expect((await teacher.post(`/deployments/${id}/machines/i1.db/snapshots/revert`, { name: 'clean' })).status).toBe(303);
+    expect((await teacher.post(`/deployments/${id}/machines/i1.db/snapshots/revert`, { name: 'clean' })).status).toBe(
+      303,
+    );
 
     // Destroy asks for the id, then runs in the background.
     expect((await teacher.post(`/deployments/${id}/destroy`, { confirm: 'nope' })).status).toBe(400);
     expect((await teacher.post(`/deployments/${id}/destroy`, { confirm: id })).status).toBe(303);
     await waitForState(app, id, ['destroyed']);
-    expect(app.web.audit.list().map((e) => e.action)).toEqual(expect.arrayContaining(['deployment.create', 'machine.snapshot', 'machine.revert', 'deployment.destroy']));
+    expect(app.web.audit.list().map((e) => e.action)).toEqual(
+      expect.arrayContaining(['deployment.create', 'machine.snapshot', 'machine.revert', 'deployment.destroy']),
+    );
   });
 
   it('shows scenario problems at their line and keeps the typed YAML', async () => {
     const teacher = ctx.clients.instructor;
-    const yaml = 'glassdome: 1\nname: broken\ntitle: Broken\nnetworks:\n  - name: lan\nmachines:\n  - name: a\n    os: windows-95\n    networks: [lan]\n';
+    const yaml =
+      'glassdome: 1\nname: broken\ntitle: Broken\nnetworks:\n  - name: lan\nmachines:\n  - name: a\n    os: windows-95\n    networks: [lan]\n';
     const r = await teacher.post('/scenarios', { yaml });
     expect(r.status).toBe(422);
     expect(r.text).toContain('line 8');
     expect(r.text).toMatch(/id="line-8" class="bad"/);
     expect(r.text).toContain('windows-95');
-    const check = await teacher.post('/scenarios/check', { yaml: yaml.replace('windows-95', 'debian-12') }, { headers: { 'HX-Request': 'true' } });
+    const check = await teacher.post(
+      '/scenarios/check',
+      { yaml: yaml.replace('windows-95', 'debian-12') },
+      { headers: { 'HX-Request': 'true' } },
+    );
     expect(check.text).toContain('Machines');
     const added = await teacher.post('/scenarios', { yaml: yaml.replace('windows-95', 'debian-12') });
     expect(added.status).toBe(303);
@@ -139,11 +173,18 @@ describe('deployments in the browser', () => {
 
   it('follows a deployment through the API event stream and answers the CLI-shaped calls', async () => {
     const token = ctx.tokens.instructor;
-    const created = await api(app, 'POST', '/api/v1/deployments', token, { scenarioId: app.web.library.list().find((s) => s.name === 'web-dmz')!.id, platform: 'simulator' });
+    const created = await api(app, 'POST', '/api/v1/deployments', token, {
+      scenarioId: app.web.library.list().find((s) => s.name === 'web-dmz')!.id,
+      platform: 'simulator',
+    });
     expect(created.status).toBe(202);
     const id = created.body.id as string;
-    const res = await app.request(`/api/v1/deployments/${id}/events?after=0`, { headers: { Authorization: `Bearer ${token}` } });
-    const events = await readSse(res, (evs) => evs.some((e) => e.event === 'deployment' && JSON.parse(e.data).message === 'ready'));
+    const res = await app.request(`/api/v1/deployments/${id}/events?after=0`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const events = await readSse(res, (evs) =>
+      evs.some((e) => e.event === 'deployment' && JSON.parse(e.data).message === 'ready'),
+    );
     const ids = events.map((e) => Number(e.id));
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect(new Set(ids).size).toBe(ids.length);
@@ -157,8 +198,16 @@ describe('deployments in the browser', () => {
 
   it('serves an OpenAPI 3.1 document that describes every API route and passes openapi-spec-validator', async (t) => {
     const doc = (await api(app, 'GET', '/api/v1/openapi.json', undefined)).body;
-    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`));
-    const registered = [...new Set(app.routes.filter((r) => r.path.startsWith('/api/v1') && r.method !== 'ALL').map((r) => `${r.method} ${r.path}`))];
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`),
+    );
+    const registered = [
+      ...new Set(
+        app.routes
+          .filter((r) => r.path.startsWith('/api/v1') && r.method !== 'ALL')
+          .map((r) => `${r.method} ${r.path}`),
+      ),
+    ];
     expect(documented.sort()).toEqual(registered.sort());
     let python = true;
     try {
@@ -173,7 +222,15 @@ describe('deployments in the browser', () => {
     }
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gd-openapi-')), 'openapi.json');
     fs.writeFileSync(file, JSON.stringify(doc));
-    const out = execFileSync('python3', ['-c', 'import sys, json\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint("valid")', file], { encoding: 'utf8' });
+    const out = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import sys, json\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint("valid")',
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(out.trim()).toBe('valid');
   });
 });

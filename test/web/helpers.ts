@@ -31,7 +31,11 @@ export class Client {
     }
   }
 
-  async request(method: string, path: string, init: { form?: Record<string, string>; json?: unknown; headers?: Record<string, string>; csrf?: boolean } = {}) {
+  async request(
+    method: string,
+    path: string,
+    init: { form?: Record<string, string>; json?: unknown; headers?: Record<string, string>; csrf?: boolean } = {},
+  ) {
     const headers: Record<string, string> = { Cookie: this.cookieHeader(), ...init.headers };
     let body: string | undefined;
     if (init.form) {
@@ -56,7 +60,11 @@ export class Client {
     return this.request('GET', path, headers ? { headers } : {});
   }
 
-  post(path: string, form: Record<string, string> = {}, opts: { csrf?: boolean; headers?: Record<string, string> } = {}) {
+  post(
+    path: string,
+    form: Record<string, string> = {},
+    opts: { csrf?: boolean; headers?: Record<string, string> } = {},
+  ) {
     return this.request('POST', path, { form, ...opts });
   }
 
@@ -82,7 +90,9 @@ export async function setUpAppliance(app: TestApp) {
   };
   web.setup.complete(systemActor);
   web.library.seedBundled();
-  const tokens = Object.fromEntries(Object.entries(users).map(([k, u]) => [k, web.tokens.create(systemActor, u.id, `${k}-token`).token])) as Record<keyof typeof users, string>;
+  const tokens = Object.fromEntries(
+    Object.entries(users).map(([k, u]) => [k, web.tokens.create(systemActor, u.id, `${k}-token`).token]),
+  ) as Record<keyof typeof users, string>;
   const clients = {} as Record<keyof typeof users, Client>;
   for (const [k, u] of Object.entries(users)) {
     const c = new Client(app);
@@ -95,7 +105,10 @@ export async function setUpAppliance(app: TestApp) {
 export async function api(app: TestApp, method: string, path: string, token: string | undefined, json?: unknown) {
   const res = await app.request(path, {
     method,
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(json === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
+    },
     ...(json === undefined ? {} : { body: JSON.stringify(json) }),
   });
   const text = await res.text();
@@ -113,7 +126,8 @@ export async function waitForState(app: TestApp, id: string, states: string[], t
   for (;;) {
     const s = app.web.db.$client.prepare('SELECT state FROM deployments WHERE id = ?').get(id) as { state: string };
     if (states.includes(s.state)) return s.state;
-    if (Date.now() > until) throw new Error(`deployment ${id} is ${s.state}, not ${states.join('/')} after ${timeoutMs} ms`);
+    if (Date.now() > until)
+      throw new Error(`deployment ${id} is ${s.state}, not ${states.join('/')} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

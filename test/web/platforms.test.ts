@@ -15,7 +15,11 @@ describe('platform removal', () => {
 
   it('refuses while a deployment on it is not destroyed, naming it, then removes it and its destroyed records', async () => {
     const lab = app.web.platforms.add(systemActor, { name: 'lab-sim', kind: 'simulator', config: { speed: 2000 } });
-    const created = await api(app, 'POST', '/api/v1/deployments', ctx.tokens.instructor, { yaml: twoTierScenario, platform: 'lab-sim', instances: 1 });
+    const created = await api(app, 'POST', '/api/v1/deployments', ctx.tokens.instructor, {
+      yaml: twoTierScenario,
+      platform: 'lab-sim',
+      instances: 1,
+    });
     expect(created.status).toBe(202);
     const id = created.body.id as string;
     await waitForState(app, id, ['ready']);
@@ -26,14 +30,28 @@ describe('platform removal', () => {
     expect(app.web.platforms.get(lab.id).name).toBe('lab-sim');
     expect((await api(app, 'DELETE', `/api/v1/platforms/${lab.id}`, ctx.tokens.instructor)).status).toBe(403);
 
-    expect((await api(app, 'POST', `/api/v1/deployments/${id}/destroy`, ctx.tokens.instructor)).status).toBeLessThan(300);
+    expect((await api(app, 'POST', `/api/v1/deployments/${id}/destroy`, ctx.tokens.instructor)).status).toBeLessThan(
+      300,
+    );
     await waitForState(app, id, ['destroyed']);
     expect((await api(app, 'DELETE', `/api/v1/platforms/${lab.id}`, ctx.tokens.admin)).status).toBe(204);
     expect(() => app.web.platforms.get(lab.id)).toThrow(/does not exist/);
-    const count = (table: string) => (app.web.db.$client.prepare(`SELECT count(*) AS n FROM ${table} WHERE deployment_id = ?`).get(id) as { n: number }).n;
+    const count = (table: string) =>
+      (
+        app.web.db.$client.prepare(`SELECT count(*) AS n FROM ${table} WHERE deployment_id = ?`).get(id) as {
+          n: number;
+        }
+      ).n;
     expect([count('steps'), count('events'), count('resources')]).toEqual([0, 0, 0]);
-    const audit = (await api(app, 'GET', '/api/v1/audit', ctx.tokens.admin)).body as Array<{ action: string; target: string; detail: string }>;
-    expect(audit.find((e) => e.action === 'platform.delete')).toMatchObject({ target: 'platform:lab-sim', detail: '1 destroyed deployment record(s) removed' });
+    const audit = (await api(app, 'GET', '/api/v1/audit', ctx.tokens.admin)).body as Array<{
+      action: string;
+      target: string;
+      detail: string;
+    }>;
+    expect(audit.find((e) => e.action === 'platform.delete')).toMatchObject({
+      target: 'platform:lab-sim',
+      detail: '1 destroyed deployment record(s) removed',
+    });
   });
 
   it('keeps the built-in simulator, and asks the settings page for a confirmation', async () => {

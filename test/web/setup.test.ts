@@ -41,19 +41,29 @@ describe('first-boot setup', () => {
     expect(platform.text).toContain('Simulator (built in)');
     expect(platform.text).toMatch(/value="simulator"[^>]*checked/);
     // The Proxmox and ESXi forms suggest nodes, storages and networks from what Test connection finds.
-    expect((await c.get('/setup/platform?kind=proxmox')).text).toMatch(/name="config\.storage"[^>]*list="choices-storages"/);
+    expect((await c.get('/setup/platform?kind=proxmox')).text).toMatch(
+      /name="config\.storage"[^>]*list="choices-storages"/,
+    );
     const esxi = (await c.get('/setup/platform?kind=esxi')).text;
     expect(esxi).toMatch(/name="config\.datastore"[^>]*list="choices-storages"/);
     expect(esxi).toMatch(/name="config\.vswitch"[^>]*list="choices-networks"/);
 
-    const test = await c.post('/setup/platform/test', { kind: 'simulator', name: 'simulator', 'config.speed': '500' }, { headers: { 'HX-Request': 'true' } });
+    const test = await c.post(
+      '/setup/platform/test',
+      { kind: 'simulator', name: 'simulator', 'config.speed': '500' },
+      { headers: { 'HX-Request': 'true' } },
+    );
     expect(test.status).toBe(200);
     expect(test.text).toContain('Connected');
     // What the platform offers comes back as datalists the form's storage and network fields suggest from.
     expect(test.text).toContain('<datalist id="choices-storages"><option value="local-lvm"></option></datalist>');
     expect(test.text).toContain('<datalist id="choices-networks"><option value="vmbr0"></option></datalist>');
 
-    const badTest = await c.post('/setup/platform/test', { kind: 'simulator', name: 'simulator', 'config.speed': '-1' });
+    const badTest = await c.post('/setup/platform/test', {
+      kind: 'simulator',
+      name: 'simulator',
+      'config.speed': '-1',
+    });
     expect(badTest.text).toContain('Connection failed');
     expect(badTest.text).toContain('speed');
 
@@ -85,6 +95,8 @@ describe('first-boot setup', () => {
     expect((await c.get('/setup')).status).toBe(404);
     expect((await c.post('/setup', { code, username: 'eve', password, confirm: password })).status).toBe(404);
     expect(app.web.library.list().length).toBeGreaterThanOrEqual(3);
-    expect(app.web.audit.list().map((e) => e.action)).toEqual(expect.arrayContaining(['user.create', 'platform.update', 'pool.create', 'setup.complete']));
+    expect(app.web.audit.list().map((e) => e.action)).toEqual(
+      expect.arrayContaining(['user.create', 'platform.update', 'pool.create', 'setup.complete']),
+    );
   });
 });

@@ -7,7 +7,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from '../../server/web/tls.ts';
+import {
+  createFrontDoor,
+  createRedirectServer,
+  createTlsControl,
+  loadOrCreateCertificate,
+} from '../../server/web/tls.ts';
 import { systemActor } from '../../server/model/audit.ts';
 
 function get(url: string): Promise<{ status: number; location?: string; fingerprint?: string }> {
@@ -16,9 +21,14 @@ function get(url: string): Promise<{ status: number; location?: string; fingerpr
     // A fresh connection each time (no keep-alive), so a replaced certificate is seen.
     const req = mod.get(url, { rejectUnauthorized: false, agent: false } as https.RequestOptions, (res) => {
       const socket = res.socket as import('node:tls').TLSSocket;
-      const fp = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().fingerprint256 : undefined;
+      const fp =
+        typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().fingerprint256 : undefined;
       res.resume();
-      resolve({ status: res.statusCode!, ...(res.headers.location ? { location: res.headers.location } : {}), ...(fp ? { fingerprint: fp } : {}) });
+      resolve({
+        status: res.statusCode!,
+        ...(res.headers.location ? { location: res.headers.location } : {}),
+        ...(fp ? { fingerprint: fp } : {}),
+      });
     });
     req.on('error', reject);
   });
@@ -37,7 +47,10 @@ describe('HTTPS', () => {
 
     const server = https.createServer({ cert: pem.cert, key: pem.key }, (_req, res) => res.end('ok'));
     let port = 0;
-    const front = createFrontDoor(server, createRedirectServer(() => port, 'localhost'));
+    const front = createFrontDoor(
+      server,
+      createRedirectServer(() => port, 'localhost'),
+    );
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
     port = (front.address() as AddressInfo).port;
     try {
@@ -55,7 +68,9 @@ describe('HTTPS', () => {
       expect(() => control.replace(systemActor, 'nonsense', pem.key)).toThrow(/not a PEM/);
       control.replace(systemActor, other.cert, other.key);
       expect(control.info().selfSigned).toBe(false);
-      expect((await get(`https://127.0.0.1:${port}/x`)).fingerprint).toBe(new crypto.X509Certificate(other.cert).fingerprint256);
+      expect((await get(`https://127.0.0.1:${port}/x`)).fingerprint).toBe(
+        new crypto.X509Certificate(other.cert).fingerprint256,
+      );
       expect(fs.readFileSync(path.join(dir, 'tls', 'cert.pem'), 'utf8')).toBe(other.cert);
     } finally {
       front.close();

@@ -23,7 +23,8 @@ export interface FieldProps {
 export function Field(p: FieldProps) {
   const error = p.errors?.[p.name];
   const raw = p.value ?? p.values?.[p.name];
-  const value = p.secret || p.type === 'password' ? undefined : raw === undefined || raw === null ? undefined : String(raw);
+  const value =
+    p.secret || p.type === 'password' ? undefined : raw === undefined || raw === null ? undefined : String(raw);
   const id = `f-${p.name.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
   return (
     <div class={`field${error ? ' has-error' : ''}`}>
@@ -52,7 +53,14 @@ export function Field(p: FieldProps) {
   );
 }
 
-export function Select(p: { name: string; label: string; options: Array<{ value: string; label: string }>; selected?: string | undefined; errors?: Record<string, string>; hint?: string }) {
+export function Select(p: {
+  name: string;
+  label: string;
+  options: Array<{ value: string; label: string }>;
+  selected?: string | undefined;
+  errors?: Record<string, string>;
+  hint?: string;
+}) {
   const error = p.errors?.[p.name];
   const id = `f-${p.name.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
   return (
@@ -76,7 +84,15 @@ export function Csrf({ token }: { token: string }) {
 }
 
 /** A one-button form that posts to `action` (power, cancel, retry...). */
-export function ActionButton(p: { action: string; csrf: string; label: string; class?: string; name?: string; value?: string; disabled?: boolean }) {
+export function ActionButton(p: {
+  action: string;
+  csrf: string;
+  label: string;
+  class?: string;
+  name?: string;
+  value?: string;
+  disabled?: boolean;
+}) {
   return (
     <form method="post" action={p.action} class="inline">
       <Csrf token={p.csrf} />

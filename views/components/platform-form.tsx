@@ -13,7 +13,17 @@ const choiceList: Record<string, string> = {
   uplinkPortGroup: 'choices-networks',
 };
 
-export function PlatformConfigFields({ form, values, errors, hasSecret }: { form: PlatformKindForm; values: Record<string, unknown>; errors: Record<string, string>; hasSecret?: boolean }) {
+export function PlatformConfigFields({
+  form,
+  values,
+  errors,
+  hasSecret,
+}: {
+  form: PlatformKindForm;
+  values: Record<string, unknown>;
+  errors: Record<string, string>;
+  hasSecret?: boolean;
+}) {
   return (
     <fieldset class="config" data-kind={form.kind}>
       <legend>{form.title}</legend>
@@ -22,7 +32,9 @@ export function PlatformConfigFields({ form, values, errors, hasSecret }: { form
         const name = `config.${f.name}`;
         const error = errors[name];
         const value = values[name] === undefined ? undefined : String(values[name]);
-        const hint = [f.description, f.default !== undefined ? `default: ${f.default}` : undefined].filter(Boolean).join('; ');
+        const hint = [f.description, f.default !== undefined ? `default: ${f.default}` : undefined]
+          .filter(Boolean)
+          .join('; ');
         if (f.type === 'enum')
           return (
             <div class={`field${error ? ' has-error' : ''}`}>
@@ -42,7 +54,12 @@ export function PlatformConfigFields({ form, values, errors, hasSecret }: { form
           return (
             <div class="field check">
               <label>
-                <input type="checkbox" name={name} checked={value === undefined ? f.default === 'true' : value === 'true' || value === 'on'} /> {f.label}
+                <input
+                  type="checkbox"
+                  name={name}
+                  checked={value === undefined ? f.default === 'true' : value === 'true' || value === 'on'}
+                />{' '}
+                {f.label}
               </label>
               {error && <p class="error">{error}</p>}
             </div>
@@ -58,7 +75,19 @@ export function PlatformConfigFields({ form, values, errors, hasSecret }: { form
             </details>
           );
         const list = choiceList[f.name];
-        return <Field name={name} label={f.label} type={f.type === 'number' ? 'number' : 'text'} values={values} errors={errors} required={f.required} placeholder={f.default} hint={hint || undefined} {...(list ? { list } : {})} />;
+        return (
+          <Field
+            name={name}
+            label={f.label}
+            type={f.type === 'number' ? 'number' : 'text'}
+            values={values}
+            errors={errors}
+            required={f.required}
+            placeholder={f.default}
+            hint={hint || undefined}
+            {...(list ? { list } : {})}
+          />
+        );
       })}
       {form.secretLabel && (
         <Field
@@ -67,7 +96,11 @@ export function PlatformConfigFields({ form, values, errors, hasSecret }: { form
           type="password"
           errors={errors}
           autocomplete="new-password"
-          hint={hasSecret ? 'A secret is stored. Leave this empty to keep it; type a new one to replace it.' : 'Stored encrypted; never shown again.'}
+          hint={
+            hasSecret
+              ? 'A secret is stored. Leave this empty to keep it; type a new one to replace it.'
+              : 'Stored encrypted; never shown again.'
+          }
         />
       )}
     </fieldset>

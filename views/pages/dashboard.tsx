@@ -81,7 +81,14 @@ export function DashboardPage(p: DashboardProps) {
             {p.platforms.map((pl) => (
               <li>
                 <span class={`dot ${pl.health === undefined ? 'unknown' : pl.health.ok ? 'ok' : 'bad'}`} />
-                <strong>{pl.name}</strong> <small>{pl.kind}</small> {pl.health ? <small class="muted">{pl.health.ok ? `${pl.health.product} ${pl.health.version ?? ''}` : pl.health.details[0]}</small> : <small class="muted">checking…</small>}
+                <strong>{pl.name}</strong> <small>{pl.kind}</small>{' '}
+                {pl.health ? (
+                  <small class="muted">
+                    {pl.health.ok ? `${pl.health.product} ${pl.health.version ?? ''}` : pl.health.details[0]}
+                  </small>
+                ) : (
+                  <small class="muted">checking…</small>
+                )}
               </li>
             ))}
           </ul>
@@ -105,7 +112,14 @@ export function DashboardPage(p: DashboardProps) {
           ) : undefined
         }
       >
-        <DeploymentTable rows={p.recent} empty={p.role === 'trainee' ? 'No range has been assigned to you yet.' : 'No deployments yet. Pick a scenario from the library to deploy it.'} />
+        <DeploymentTable
+          rows={p.recent}
+          empty={
+            p.role === 'trainee'
+              ? 'No range has been assigned to you yet.'
+              : 'No deployments yet. Pick a scenario from the library to deploy it.'
+          }
+        />
       </Card>
     </div>
   );
@@ -116,7 +130,10 @@ export function DeploymentsPage({ rows, role }: { rows: DashboardRow[]; role: st
     <div>
       <h1>Deployments</h1>
       <Card>
-        <DeploymentTable rows={rows} empty={role === 'trainee' ? 'No range has been assigned to you yet.' : 'No deployments yet.'} />
+        <DeploymentTable
+          rows={rows}
+          empty={role === 'trainee' ? 'No range has been assigned to you yet.' : 'No deployments yet.'}
+        />
       </Card>
     </div>
   );

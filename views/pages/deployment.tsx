@@ -11,11 +11,25 @@ function windowQuery(model: DeploymentModel, offset: number) {
   return s ? `?${s}` : '';
 }
 
-export function DeploymentPage({ model, log, csrf, canManage }: { model: DeploymentModel; log: DeploymentEvent[]; csrf: string; canManage: boolean }) {
+export function DeploymentPage({
+  model,
+  log,
+  csrf,
+  canManage,
+}: {
+  model: DeploymentModel;
+  log: DeploymentEvent[];
+  csrf: string;
+  canManage: boolean;
+}) {
   const id = model.head.id;
   const first = model.windowOffset;
   const last = first + model.machines.length;
-  const live = new URLSearchParams({ after: String(model.lastEventId), ...(model.windowInstance !== undefined ? { instance: String(model.windowInstance) } : {}), ...(first > 0 ? { offset: String(first) } : {}) });
+  const live = new URLSearchParams({
+    after: String(model.lastEventId),
+    ...(model.windowInstance !== undefined ? { instance: String(model.windowInstance) } : {}),
+    ...(first > 0 ? { offset: String(first) } : {}),
+  });
   return (
     <div class="deployment" data-live={`/deployments/${id}/live?${live}`}>
       <p class="crumbs">
@@ -47,12 +61,16 @@ export function DeploymentPage({ model, log, csrf, canManage }: { model: Deploym
           <h2>
             Machines{model.windowInstance !== undefined ? ` of instance ${model.windowInstance}` : ''}{' '}
             <small class="muted">
-              {model.windowTotal > model.machines.length ? `${first + 1}–${last} of ${model.windowTotal}` : `${model.windowTotal}`}
+              {model.windowTotal > model.machines.length
+                ? `${first + 1}–${last} of ${model.windowTotal}`
+                : `${model.windowTotal}`}
             </small>
           </h2>
           <span class="buttons">
             {model.windowInstance !== undefined && <a href={`/deployments/${id}`}>all instances</a>}
-            {first > 0 && <a href={`/deployments/${id}${windowQuery(model, Math.max(0, first - machinePageSize))}`}>← previous</a>}
+            {first > 0 && (
+              <a href={`/deployments/${id}${windowQuery(model, Math.max(0, first - machinePageSize))}`}>← previous</a>
+            )}
             {last < model.windowTotal && <a href={`/deployments/${id}${windowQuery(model, last)}`}>next →</a>}
           </span>
         </div>
@@ -97,7 +115,10 @@ export function DeploymentPage({ model, log, csrf, canManage }: { model: Deploym
       </section>
       <section class="card">
         <h2>
-          Log <small id="live-status" class="live-status">live</small>
+          Log{' '}
+          <small id="live-status" class="live-status">
+            live
+          </small>
         </h2>
         <ul id="log" class="log">
           {log.map((e) => (

@@ -1,7 +1,13 @@
 // Sign-in.
 import { Card, Csrf, Field, FormMessage } from '../components/form.tsx';
 
-export function LoginPage(p: { csrf: string; values: Record<string, unknown>; errors: Record<string, string>; message?: string | undefined; next: string }) {
+export function LoginPage(p: {
+  csrf: string;
+  values: Record<string, unknown>;
+  errors: Record<string, string>;
+  message?: string | undefined;
+  next: string;
+}) {
   return (
     <div class="narrow">
       <h1>Sign in</h1>
@@ -10,8 +16,22 @@ export function LoginPage(p: { csrf: string; values: Record<string, unknown>; er
           <Csrf token={p.csrf} />
           <input type="hidden" name="next" value={p.next} />
           <FormMessage message={p.message} />
-          <Field name="username" label="Username" values={p.values} errors={p.errors} required autocomplete="username" />
-          <Field name="password" label="Password" type="password" errors={p.errors} required autocomplete="current-password" />
+          <Field
+            name="username"
+            label="Username"
+            values={p.values}
+            errors={p.errors}
+            required
+            autocomplete="username"
+          />
+          <Field
+            name="password"
+            label="Password"
+            type="password"
+            errors={p.errors}
+            required
+            autocomplete="current-password"
+          />
           <button type="submit" class="primary">
             Sign in
           </button>

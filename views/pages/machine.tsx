@@ -22,7 +22,8 @@ export function MachinePage(p: MachinePageProps) {
   return (
     <div>
       <p class="crumbs">
-        <a href="/deployments">Deployments</a> / <a href={`/deployments/${p.deploymentId}`}>{p.deploymentId}</a> / {p.m.hostname}
+        <a href="/deployments">Deployments</a> / <a href={`/deployments/${p.deploymentId}`}>{p.deploymentId}</a> /{' '}
+        {p.m.hostname}
       </p>
       <h1>
         {p.m.hostname} <StateBadge state={p.m.state} />
@@ -38,7 +39,14 @@ export function MachinePage(p: MachinePageProps) {
           <dt>Operating system</dt>
           <dd>{p.m.os}</dd>
           <dt>Addresses</dt>
-          <dd class="mono">{(p.liveAddresses.length > 0 ? p.liveAddresses : p.m.addresses.length > 0 ? p.m.addresses : p.m.plannedAddresses).join(', ') || '—'}</dd>
+          <dd class="mono">
+            {(p.liveAddresses.length > 0
+              ? p.liveAddresses
+              : p.m.addresses.length > 0
+                ? p.m.addresses
+                : p.m.plannedAddresses
+            ).join(', ') || '—'}
+          </dd>
           <dt>Power</dt>
           <dd>
             <StateBadge state={p.power} />
@@ -48,9 +56,30 @@ export function MachinePage(p: MachinePageProps) {
           <dd class="mono">{p.m.platformId ?? '—'}</dd>
         </dl>
         <div class="buttons">
-          <ActionButton action={`${base}/power`} csrf={p.csrf} name="action" value="start" label="Start" disabled={p.power === 'running' || p.power === 'missing'} />
-          <ActionButton action={`${base}/power`} csrf={p.csrf} name="action" value="stop" label="Shut down" disabled={p.power !== 'running'} />
-          <ActionButton action={`${base}/power`} csrf={p.csrf} name="action" value="reset" label="Reset" disabled={p.power === 'missing'} />
+          <ActionButton
+            action={`${base}/power`}
+            csrf={p.csrf}
+            name="action"
+            value="start"
+            label="Start"
+            disabled={p.power === 'running' || p.power === 'missing'}
+          />
+          <ActionButton
+            action={`${base}/power`}
+            csrf={p.csrf}
+            name="action"
+            value="stop"
+            label="Shut down"
+            disabled={p.power !== 'running'}
+          />
+          <ActionButton
+            action={`${base}/power`}
+            csrf={p.csrf}
+            name="action"
+            value="reset"
+            label="Reset"
+            disabled={p.power === 'missing'}
+          />
         </div>
       </Card>
       {p.credentials && (
@@ -85,7 +114,13 @@ export function MachinePage(p: MachinePageProps) {
                     <td class="mono">{s.name}</td>
                     <td>{s.createdAt?.replace('T', ' ').slice(0, 19) ?? ''}</td>
                     <td>
-                      <ActionButton action={`${base}/snapshots/revert`} csrf={p.csrf} name="name" value={s.name} label="Revert" />
+                      <ActionButton
+                        action={`${base}/snapshots/revert`}
+                        csrf={p.csrf}
+                        name="name"
+                        value={s.name}
+                        label="Revert"
+                      />
                     </td>
                   </tr>
                 ))}
@@ -94,7 +129,13 @@ export function MachinePage(p: MachinePageProps) {
           )}
           <form method="post" action={`${base}/snapshots`} class="inline-form">
             <Csrf token={p.csrf} />
-            <Field name="name" label="New snapshot" values={p.snapshotForm.values} errors={p.snapshotForm.errors} placeholder="before-exercise" />
+            <Field
+              name="name"
+              label="New snapshot"
+              values={p.snapshotForm.values}
+              errors={p.snapshotForm.errors}
+              placeholder="before-exercise"
+            />
             <button type="submit">Take snapshot</button>
           </form>
         </Card>

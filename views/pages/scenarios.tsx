@@ -5,7 +5,11 @@ import type { Scenario } from '../../server/model/scenario.ts';
 import { Card, Csrf, Field, FormMessage, Select } from '../components/form.tsx';
 import { PlanPreview, ScenarioCheck } from '../partials/scenario.tsx';
 
-export function ScenariosPage(p: { rows: Array<{ id: string; name: string; title: string; source: string; updatedAt: string }>; csrf: string; upload: { yaml: string; issues: InputIssue[]; message?: string | undefined } }) {
+export function ScenariosPage(p: {
+  rows: Array<{ id: string; name: string; title: string; source: string; updatedAt: string }>;
+  csrf: string;
+  upload: { yaml: string; issues: InputIssue[]; message?: string | undefined };
+}) {
   return (
     <div>
       <h1>Scenario library</h1>
@@ -49,7 +53,17 @@ export function ScenariosPage(p: { rows: Array<{ id: string; name: string; title
           </div>
           <div class="field">
             <label for="f-yaml">…or paste YAML</label>
-            <textarea id="f-yaml" name="yaml" rows={14} class="code" spellcheck={false} hx-post="/scenarios/check" hx-trigger="input changed delay:800ms" hx-target="#scenario-check" hx-swap="outerHTML">
+            <textarea
+              id="f-yaml"
+              name="yaml"
+              rows={14}
+              class="code"
+              spellcheck={false}
+              hx-post="/scenarios/check"
+              hx-trigger="input changed delay:800ms"
+              hx-target="#scenario-check"
+              hx-swap="outerHTML"
+            >
               {p.upload.yaml}
             </textarea>
           </div>
@@ -63,7 +77,18 @@ export function ScenariosPage(p: { rows: Array<{ id: string; name: string; title
   );
 }
 
-export function ScenarioPage(p: { id: string; name: string; source: string; yaml: string; scenario?: Scenario | undefined; issues: InputIssue[]; csrf: string; canEdit: boolean; message?: string | undefined; saved?: boolean }) {
+export function ScenarioPage(p: {
+  id: string;
+  name: string;
+  source: string;
+  yaml: string;
+  scenario?: Scenario | undefined;
+  issues: InputIssue[];
+  csrf: string;
+  canEdit: boolean;
+  message?: string | undefined;
+  saved?: boolean;
+}) {
   return (
     <div>
       <p class="crumbs">
@@ -82,7 +107,17 @@ export function ScenarioPage(p: { id: string; name: string; source: string; yaml
         <form method="post" action={`/scenarios/${p.id}`} class="stack">
           <Csrf token={p.csrf} />
           <FormMessage message={p.message} />
-          <textarea name="yaml" rows={24} class="code" spellcheck={false} hx-post="/scenarios/check" hx-trigger="input changed delay:800ms" hx-target="#scenario-check" hx-swap="outerHTML" readonly={!p.canEdit}>
+          <textarea
+            name="yaml"
+            rows={24}
+            class="code"
+            spellcheck={false}
+            hx-post="/scenarios/check"
+            hx-trigger="input changed delay:800ms"
+            hx-target="#scenario-check"
+            hx-swap="outerHTML"
+            readonly={!p.canEdit}
+          >
             {p.yaml}
           </textarea>
           <ScenarioCheck yaml={p.yaml} scenario={p.scenario} issues={p.issues} />
@@ -126,12 +161,35 @@ export function DeployPage(p: {
       </p>
       <h1>Deploy {p.scenario.title}</h1>
       <Card>
-        <form method="post" action={`/scenarios/${p.id}/deploy`} class="stack" id="deploy-form" hx-post={`/scenarios/${p.id}/plan`} hx-trigger="change" hx-target="#plan-preview" hx-swap="outerHTML">
+        <form
+          method="post"
+          action={`/scenarios/${p.id}/deploy`}
+          class="stack"
+          id="deploy-form"
+          hx-post={`/scenarios/${p.id}/plan`}
+          hx-trigger="change"
+          hx-target="#plan-preview"
+          hx-swap="outerHTML"
+        >
           <Csrf token={p.csrf} />
           <FormMessage message={p.message} />
           <div class="two-col">
-            <Select name="platform" label="Platform" options={p.platforms} selected={p.values.platform as string | undefined} errors={p.errors} />
-            <Field name="instances" label="Instances (one per trainee)" type="number" min={1} max={200} values={p.values} errors={p.errors} />
+            <Select
+              name="platform"
+              label="Platform"
+              options={p.platforms}
+              selected={p.values.platform as string | undefined}
+              errors={p.errors}
+            />
+            <Field
+              name="instances"
+              label="Instances (one per trainee)"
+              type="number"
+              min={1}
+              max={200}
+              values={p.values}
+              errors={p.errors}
+            />
           </div>
           <h3>Plan</h3>
           <PlanPreview plan={p.plan} error={p.planError} trainees={p.trainees} assignments={p.assignments} />

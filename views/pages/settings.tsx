@@ -39,7 +39,13 @@ export function SettingsFrame({ tab, admin, children }: { tab: string; admin: bo
   );
 }
 
-export function PlatformsTab(p: { platforms: PlatformRow[]; kinds: PlatformKindForm[]; selected: string; form: FormProps; csrf: string }) {
+export function PlatformsTab(p: {
+  platforms: PlatformRow[];
+  kinds: PlatformKindForm[];
+  selected: string;
+  form: FormProps;
+  csrf: string;
+}) {
   const form = p.kinds.find((k) => k.kind === p.selected) ?? p.kinds[0]!;
   return (
     <SettingsFrame tab="platforms" admin>
@@ -83,7 +89,13 @@ export function PlatformsTab(p: { platforms: PlatformRow[]; kinds: PlatformKindF
           <PlatformConfigFields form={form} values={p.form.values} errors={p.form.errors} />
           <ConnectionReportView />
           <div class="buttons">
-            <button type="button" hx-post="/settings/platforms/test" hx-include="#platform-form" hx-target="#connection-report" hx-swap="outerHTML">
+            <button
+              type="button"
+              hx-post="/settings/platforms/test"
+              hx-include="#platform-form"
+              hx-target="#connection-report"
+              hx-swap="outerHTML"
+            >
               Test connection
             </button>
             <button type="submit" class="primary">
@@ -96,7 +108,14 @@ export function PlatformsTab(p: { platforms: PlatformRow[]; kinds: PlatformKindF
   );
 }
 
-export function PlatformEditTab(p: { platform: PlatformRow; kind: PlatformKindForm; form: FormProps; csrf: string; saved: boolean; builtIn: boolean }) {
+export function PlatformEditTab(p: {
+  platform: PlatformRow;
+  kind: PlatformKindForm;
+  form: FormProps;
+  csrf: string;
+  saved: boolean;
+  builtIn: boolean;
+}) {
   return (
     <SettingsFrame tab="platforms" admin>
       <Card title={`Platform ${p.platform.name}`}>
@@ -104,10 +123,21 @@ export function PlatformEditTab(p: { platform: PlatformRow; kind: PlatformKindFo
         <form method="post" action={`/settings/platforms/${p.platform.id}`} class="stack" id="platform-form">
           <Csrf token={p.csrf} />
           <FormMessage message={p.form.message} />
-          <PlatformConfigFields form={p.kind} values={p.form.values} errors={p.form.errors} hasSecret={p.platform.hasSecret} />
+          <PlatformConfigFields
+            form={p.kind}
+            values={p.form.values}
+            errors={p.form.errors}
+            hasSecret={p.platform.hasSecret}
+          />
           <ConnectionReportView />
           <div class="buttons">
-            <button type="button" hx-post={`/settings/platforms/${p.platform.id}/test`} hx-include="#platform-form" hx-target="#connection-report" hx-swap="outerHTML">
+            <button
+              type="button"
+              hx-post={`/settings/platforms/${p.platform.id}/test`}
+              hx-include="#platform-form"
+              hx-target="#connection-report"
+              hx-swap="outerHTML"
+            >
               Test connection
             </button>
             <button type="submit" class="primary">
@@ -119,7 +149,8 @@ export function PlatformEditTab(p: { platform: PlatformRow; kind: PlatformKindFo
           <form method="post" action={`/settings/platforms/${p.platform.id}/delete`} class="inline">
             <Csrf token={p.csrf} />
             <label>
-              <input type="checkbox" name="confirm" value="yes" required /> Remove {p.platform.name}: only when all of its deployments are destroyed, whose records go with it
+              <input type="checkbox" name="confirm" value="yes" required /> Remove {p.platform.name}: only when all of
+              its deployments are destroyed, whose records go with it
             </label>
             <button type="submit" class="danger">
               Remove platform
@@ -176,7 +207,13 @@ export function UsersTab(p: { users: UserRow[]; form: FormProps; csrf: string; s
                           </option>
                         ))}
                       </select>
-                      <input type="password" name="password" placeholder="new password (optional)" autocomplete="new-password" aria-label={`New password for ${u.username}`} />
+                      <input
+                        type="password"
+                        name="password"
+                        placeholder="new password (optional)"
+                        autocomplete="new-password"
+                        aria-label={`New password for ${u.username}`}
+                      />
                       <label>
                         <input type="checkbox" name="disabled" checked={u.disabled} /> disabled
                       </label>
@@ -195,8 +232,22 @@ export function UsersTab(p: { users: UserRow[]; form: FormProps; csrf: string; s
           <Csrf token={p.csrf} />
           <FormMessage message={p.form.message} />
           <Field name="username" label="Username" values={p.form.values} errors={p.form.errors} required />
-          <Field name="password" label="Password" type="password" errors={p.form.errors} required autocomplete="new-password" hint="At least 10 characters." />
-          <Select name="role" label="Role" options={roleOptions} selected={p.form.values.role as string | undefined} errors={p.form.errors} />
+          <Field
+            name="password"
+            label="Password"
+            type="password"
+            errors={p.form.errors}
+            required
+            autocomplete="new-password"
+            hint="At least 10 characters."
+          />
+          <Select
+            name="role"
+            label="Role"
+            options={roleOptions}
+            selected={p.form.values.role as string | undefined}
+            errors={p.form.errors}
+          />
           <button type="submit" class="primary">
             Add user
           </button>
@@ -206,7 +257,14 @@ export function UsersTab(p: { users: UserRow[]; form: FormProps; csrf: string; s
   );
 }
 
-export function TokensTab(p: { tokens: TokenRow[]; created?: string | undefined; form: FormProps; csrf: string; admin: boolean; serverUrl: string }) {
+export function TokensTab(p: {
+  tokens: TokenRow[];
+  created?: string | undefined;
+  form: FormProps;
+  csrf: string;
+  admin: boolean;
+  serverUrl: string;
+}) {
   return (
     <SettingsFrame tab="tokens" admin={p.admin}>
       {p.created && (
@@ -242,7 +300,12 @@ export function TokensTab(p: { tokens: TokenRow[]; created?: string | undefined;
                   <td>{t.createdAt.replace('T', ' ').slice(0, 16)}</td>
                   <td>{t.lastUsedAt?.replace('T', ' ').slice(0, 16) ?? 'never'}</td>
                   <td>
-                    <ActionButton action={`/settings/tokens/${t.id}/revoke`} csrf={p.csrf} label="Revoke" class="danger" />
+                    <ActionButton
+                      action={`/settings/tokens/${t.id}/revoke`}
+                      csrf={p.csrf}
+                      label="Revoke"
+                      class="danger"
+                    />
                   </td>
                 </tr>
               ))}
@@ -251,7 +314,13 @@ export function TokensTab(p: { tokens: TokenRow[]; created?: string | undefined;
         )}
         <form method="post" action="/settings/tokens" class="inline-form">
           <Csrf token={p.csrf} />
-          <Field name="name" label="New token for" values={p.form.values} errors={p.form.errors} placeholder="ci-script" />
+          <Field
+            name="name"
+            label="New token for"
+            values={p.form.values}
+            errors={p.form.errors}
+            placeholder="ci-script"
+          />
           <button type="submit" class="primary">
             Create token
           </button>
@@ -262,7 +331,15 @@ export function TokensTab(p: { tokens: TokenRow[]; created?: string | undefined;
 }
 
 /** `older`: the id to page back from, when there are older entries; `paged`: this is not the newest page. */
-export function AuditTab({ entries, older, paged }: { entries: AuditRow[]; older?: number | undefined; paged: boolean }) {
+export function AuditTab({
+  entries,
+  older,
+  paged,
+}: {
+  entries: AuditRow[];
+  older?: number | undefined;
+  paged: boolean;
+}) {
   return (
     <SettingsFrame tab="audit" admin>
       <Card title="Audit log">
@@ -299,7 +376,12 @@ export function AuditTab({ entries, older, paged }: { entries: AuditRow[]; older
   );
 }
 
-export function TlsTab(p: { info?: { subject: string; issuer: string; validTo: string; fingerprint256: string; selfSigned: boolean } | undefined; form: FormProps; csrf: string; saved: boolean }) {
+export function TlsTab(p: {
+  info?: { subject: string; issuer: string; validTo: string; fingerprint256: string; selfSigned: boolean } | undefined;
+  form: FormProps;
+  csrf: string;
+  saved: boolean;
+}) {
   return (
     <SettingsFrame tab="tls" admin>
       <Card title="HTTPS certificate">
@@ -318,7 +400,9 @@ export function TlsTab(p: { info?: { subject: string; issuer: string; validTo: s
             <dd>{p.info.selfSigned ? 'self-signed, generated at first boot' : 'uploaded'}</dd>
           </dl>
         ) : (
-          <p class="muted">This appliance serves plain HTTP (development mode, GLASSDOME_TLS=off or bound to localhost).</p>
+          <p class="muted">
+            This appliance serves plain HTTP (development mode, GLASSDOME_TLS=off or bound to localhost).
+          </p>
         )}
         {p.info && (
           <form method="post" action="/settings/tls" enctype="multipart/form-data" class="stack">

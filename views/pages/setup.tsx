@@ -32,15 +32,46 @@ export function SetupAdminPage(p: FormProps) {
       <Steps current={0} />
       <Card>
         <p>
-          Enter the setup code the appliance printed when it started. It is also in the file <code>setup-code.txt</code> in its data folder, readable only by the account that runs it.
+          Enter the setup code the appliance printed when it started. It is also in the file <code>setup-code.txt</code>{' '}
+          in its data folder, readable only by the account that runs it.
         </p>
         <form method="post" action="/setup" class="stack">
           <Csrf token={p.csrf} />
           <FormMessage message={p.message} />
-          <Field name="code" label="Setup code" values={p.values} errors={p.errors} required autocomplete="off" placeholder="XXXX-XXXX-XXXX" />
-          <Field name="username" label="Admin username" values={p.values} errors={p.errors} required autocomplete="username" />
-          <Field name="password" label="Password" type="password" errors={p.errors} required autocomplete="new-password" hint="At least 10 characters." />
-          <Field name="confirm" label="Repeat the password" type="password" errors={p.errors} required autocomplete="new-password" />
+          <Field
+            name="code"
+            label="Setup code"
+            values={p.values}
+            errors={p.errors}
+            required
+            autocomplete="off"
+            placeholder="XXXX-XXXX-XXXX"
+          />
+          <Field
+            name="username"
+            label="Admin username"
+            values={p.values}
+            errors={p.errors}
+            required
+            autocomplete="username"
+          />
+          <Field
+            name="password"
+            label="Password"
+            type="password"
+            errors={p.errors}
+            required
+            autocomplete="new-password"
+            hint="At least 10 characters."
+          />
+          <Field
+            name="confirm"
+            label="Repeat the password"
+            type="password"
+            errors={p.errors}
+            required
+            autocomplete="new-password"
+          />
           <button type="submit" class="primary">
             Create admin account
           </button>
@@ -50,18 +81,32 @@ export function SetupAdminPage(p: FormProps) {
   );
 }
 
-export function SetupPlatformPage(p: FormProps & { kinds: PlatformKindForm[]; selected: string; report?: ConnectionReport | undefined }) {
+export function SetupPlatformPage(
+  p: FormProps & { kinds: PlatformKindForm[]; selected: string; report?: ConnectionReport | undefined },
+) {
   const form = p.kinds.find((k) => k.kind === p.selected) ?? p.kinds[0]!;
   return (
     <div class="narrow">
       <h1>Connect a platform</h1>
       <Steps current={1} />
       <Card>
-        <p>Where ranges are deployed. The built-in simulator needs nothing and is ready to try; other platforms appear here as their drivers are installed.</p>
+        <p>
+          Where ranges are deployed. The built-in simulator needs nothing and is ready to try; other platforms appear
+          here as their drivers are installed.
+        </p>
         <form method="get" action="/setup/platform" class="kind-picker">
           {p.kinds.map((k) => (
             <label class={`kind${k.kind === form.kind ? ' selected' : ''}`}>
-              <input type="radio" name="kind" value={k.kind} checked={k.kind === form.kind} hx-get="/setup/platform" hx-trigger="change" hx-target="body" hx-push-url="true" />
+              <input
+                type="radio"
+                name="kind"
+                value={k.kind}
+                checked={k.kind === form.kind}
+                hx-get="/setup/platform"
+                hx-trigger="change"
+                hx-target="body"
+                hx-push-url="true"
+              />
               {k.title}
             </label>
           ))}
@@ -73,11 +118,24 @@ export function SetupPlatformPage(p: FormProps & { kinds: PlatformKindForm[]; se
           <Csrf token={p.csrf} />
           <input type="hidden" name="kind" value={form.kind} />
           <FormMessage message={p.message} />
-          <Field name="name" label="Name" values={p.values} errors={p.errors} required value={p.values.name === undefined ? form.kind : String(p.values.name)} />
+          <Field
+            name="name"
+            label="Name"
+            values={p.values}
+            errors={p.errors}
+            required
+            value={p.values.name === undefined ? form.kind : String(p.values.name)}
+          />
           <PlatformConfigFields form={form} values={p.values} errors={p.errors} />
           <ConnectionReportView report={p.report} />
           <div class="buttons">
-            <button type="button" hx-post="/setup/platform/test" hx-include="#platform-form" hx-target="#connection-report" hx-swap="outerHTML">
+            <button
+              type="button"
+              hx-post="/setup/platform/test"
+              hx-include="#platform-form"
+              hx-target="#connection-report"
+              hx-swap="outerHTML"
+            >
               Test connection
             </button>
             <button type="submit" class="primary">
@@ -96,7 +154,11 @@ export function SetupPoolsPage(p: PoolsProps & { csrf: string }) {
       <h1>Address and VLAN pools</h1>
       <Steps current={2} />
       <Card>
-        <p>Scenario networks without their own CIDR get a subnet from an address pool; on Proxmox and ESXi every network of every instance gets a VLAN from a VLAN pool. Defaults are in place; add more if they clash with your network.</p>
+        <p>
+          Scenario networks without their own CIDR get a subnet from an address pool; on Proxmox and ESXi every network
+          of every instance gets a VLAN from a VLAN pool. Defaults are in place; add more if they clash with your
+          network.
+        </p>
         <PoolsView {...p} action="/setup/pools" />
         <form method="post" action="/setup/pools/done">
           <Csrf token={p.csrf} />
@@ -109,7 +171,15 @@ export function SetupPoolsPage(p: PoolsProps & { csrf: string }) {
   );
 }
 
-export function SetupDonePage({ csrf, platforms, scenarios }: { csrf: string; platforms: string[]; scenarios: string[] }) {
+export function SetupDonePage({
+  csrf,
+  platforms,
+  scenarios,
+}: {
+  csrf: string;
+  platforms: string[];
+  scenarios: string[];
+}) {
   return (
     <div class="narrow">
       <h1>Ready</h1>

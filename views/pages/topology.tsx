@@ -4,13 +4,26 @@ import { StateBadge } from '../components/state.tsx';
 
 function InstanceSvg({ t, deploymentId }: { t: TopologyInstance; deploymentId: string }) {
   return (
-    <svg class="topology" viewBox={`0 0 ${t.width} ${t.height}`} width={String(t.width)} height={String(t.height)} role="img" aria-label={`Topology of instance ${t.instance}`}>
+    <svg
+      class="topology"
+      viewBox={`0 0 ${t.width} ${t.height}`}
+      width={String(t.width)}
+      height={String(t.height)}
+      role="img"
+      aria-label={`Topology of instance ${t.instance}`}
+    >
       {t.links.map((l) => (
         <line x1={String(l.x1)} y1={String(l.y1)} x2={String(l.x2)} y2={String(l.y2)} class={`link ${l.kind}`} />
       ))}
       {t.uplink && (
         <g class="uplink">
-          <rect x={String(t.uplink.x)} y={String(t.uplink.y)} width={String(t.uplink.w)} height={String(t.uplink.h)} rx="15" />
+          <rect
+            x={String(t.uplink.x)}
+            y={String(t.uplink.y)}
+            width={String(t.uplink.w)}
+            height={String(t.uplink.h)}
+            rx="15"
+          />
           <text x={String(t.uplink.x + t.uplink.w / 2)} y={String(t.uplink.y + 19)} text-anchor="middle">
             uplink / internet
           </text>
@@ -19,8 +32,19 @@ function InstanceSvg({ t, deploymentId }: { t: TopologyInstance; deploymentId: s
       {t.router && (
         <a href={`/deployments/${deploymentId}/machines/${encodeURIComponent(t.router.key)}`}>
           <g class={`router state-${t.router.state}`}>
-            <rect x={String(t.router.x)} y={String(t.router.y)} width={String(t.router.w)} height={String(t.router.h)} rx="8" />
-            <text x={String(t.router.x + t.router.w / 2)} y={String(t.router.y + 19)} text-anchor="middle" class="title">
+            <rect
+              x={String(t.router.x)}
+              y={String(t.router.y)}
+              width={String(t.router.w)}
+              height={String(t.router.h)}
+              rx="8"
+            />
+            <text
+              x={String(t.router.x + t.router.w / 2)}
+              y={String(t.router.y + 19)}
+              text-anchor="middle"
+              class="title"
+            >
               {t.router.hostname} (router)
             </text>
             <text x={String(t.router.x + t.router.w / 2)} y={String(t.router.y + 36)} text-anchor="middle" class="sub">

@@ -25,7 +25,11 @@ function Choices({ choices }: { choices: NonNullable<ConnectionReport['choices']
     ['nodes', 'Nodes', choices.nodes ?? []],
     ['storages', 'Storages', choices.storages ?? []],
     ['networks', 'Networks', choices.networks ?? []],
-    ['templates', 'Templates', (choices.templates ?? []).map((t) => (t.os ? `${t.name} (${t.id}, ${t.os})` : `${t.name} (${t.id})`))],
+    [
+      'templates',
+      'Templates',
+      (choices.templates ?? []).map((t) => (t.os ? `${t.name} (${t.id}, ${t.os})` : `${t.name} (${t.id})`)),
+    ],
   ] as const;
   return (
     <dl class="choices">

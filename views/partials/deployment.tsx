@@ -11,7 +11,15 @@ const cancellable = ['pending', 'deploying'];
 const retryable = ['failed', 'cancelled'];
 const destroyable = ['ready', 'failed', 'cancelled', 'destroy_failed', 'pending', 'deploying', 'cancelling'];
 
-export function DeploymentSummary({ model, csrf, canManage }: { model: Pick<DeploymentModel, 'head' | 'counts'>; csrf: string; canManage: boolean }) {
+export function DeploymentSummary({
+  model,
+  csrf,
+  canManage,
+}: {
+  model: Pick<DeploymentModel, 'head' | 'counts'>;
+  csrf: string;
+  canManage: boolean;
+}) {
   const { head, counts } = model;
   const base = `/deployments/${head.id}`;
   return (
@@ -23,25 +31,36 @@ export function DeploymentSummary({ model, csrf, canManage }: { model: Pick<Depl
         <StateBadge state={head.state} />
       </div>
       <p class="meta">
-        on <strong>{head.platformName}</strong> ({head.platformKind}) · {head.instances} instance{head.instances === 1 ? '' : 's'} · started {head.createdAt.replace('T', ' ').slice(0, 19)}
+        on <strong>{head.platformName}</strong> ({head.platformKind}) · {head.instances} instance
+        {head.instances === 1 ? '' : 's'} · started {head.createdAt.replace('T', ' ').slice(0, 19)}
         {head.finishedAt ? ` · finished ${head.finishedAt.replace('T', ' ').slice(0, 19)}` : ''}
       </p>
-      <Progress done={counts.machinesReady} total={counts.machinesTotal} failed={counts.machinesFailed} label="machines ready" />
+      <Progress
+        done={counts.machinesReady}
+        total={counts.machinesTotal}
+        failed={counts.machinesFailed}
+        label="machines ready"
+      />
       <Progress done={counts.stepsDone} total={counts.stepsTotal} failed={counts.stepsFailed} label="steps done" />
       {head.error && <p class="alert">{head.error}</p>}
       <div class="buttons">
         <a class="button" href={`${base}/topology`}>
           Topology
         </a>
-        {canManage && cancellable.includes(head.state) && <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />}
-        {canManage && retryable.includes(head.state) && <ActionButton action={`${base}/retry`} csrf={csrf} label="Retry failed machines" class="primary" />}
+        {canManage && cancellable.includes(head.state) && (
+          <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />
+        )}
+        {canManage && retryable.includes(head.state) && (
+          <ActionButton action={`${base}/retry`} csrf={csrf} label="Retry failed machines" class="primary" />
+        )}
         {canManage && destroyable.includes(head.state) && (
           <details class="danger-zone">
             <summary class="button danger">Destroy…</summary>
             <form method="post" action={`${base}/destroy`} class="stack">
               <Csrf token={csrf} />
               <p>
-                This deletes every machine and network of this deployment on its platform. Type <code>{head.id}</code> to confirm.
+                This deletes every machine and network of this deployment on its platform. Type <code>{head.id}</code>{' '}
+                to confirm.
               </p>
               <input name="confirm" autocomplete="off" aria-label="Deployment id to confirm" />
               <button type="submit" class="danger">
@@ -76,7 +95,10 @@ export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId:
           {stepKinds.map((k) => {
             const s = m.steps.find((x) => x.kind === k);
             return (
-              <li class={`step step-${s?.state ?? 'pending'}`} title={`${k}: ${s?.state ?? 'pending'}${s?.attempts && s.attempts > 1 ? ` (attempt ${s.attempts})` : ''}${s?.error ? ` — ${s.error}` : ''}`}>
+              <li
+                class={`step step-${s?.state ?? 'pending'}`}
+                title={`${k}: ${s?.state ?? 'pending'}${s?.attempts && s.attempts > 1 ? ` (attempt ${s.attempts})` : ''}${s?.error ? ` — ${s.error}` : ''}`}
+              >
                 {k}
               </li>
             );
@@ -91,7 +113,15 @@ export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId:
   );
 }
 
-export function InstanceRow({ i, deploymentId, current }: { i: InstanceModel; deploymentId: string; current: boolean }) {
+export function InstanceRow({
+  i,
+  deploymentId,
+  current,
+}: {
+  i: InstanceModel;
+  deploymentId: string;
+  current: boolean;
+}) {
   return (
     <tr id={`inst-${i.instance}`} class={current ? 'current' : ''}>
       <td>
@@ -125,7 +155,8 @@ export function NetworkRow({ n }: { n: NetworkModel }) {
 export function LogLine({ e }: { e: DeploymentEvent }) {
   return (
     <li data-event-id={String(e.id)} class={`ev ev-${e.type.replace('.', '-')}`}>
-      <time>{e.at.slice(11, 19)}</time> <span class="key">{e.stepKey ?? 'deployment'}</span> <span class="type">{e.type}</span> <span class="msg">{e.message}</span>
+      <time>{e.at.slice(11, 19)}</time> <span class="key">{e.stepKey ?? 'deployment'}</span>{' '}
+      <span class="type">{e.type}</span> <span class="msg">{e.message}</span>
     </li>
   );
 }

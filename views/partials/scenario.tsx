@@ -37,7 +37,8 @@ export function ScenarioSummary({ s }: { s: Scenario }) {
             {s.machines.map((m) => (
               <li>
                 <strong>{m.name}</strong>
-                {m.count > 1 ? ` ×${m.count}` : ''} · {m.os} · {m.size.cpus} vCPU, {m.size.memoryMb} MiB · on {m.nics.map((n) => n.network).join(', ')}
+                {m.count > 1 ? ` ×${m.count}` : ''} · {m.os} · {m.size.cpus} vCPU, {m.size.memoryMb} MiB · on{' '}
+                {m.nics.map((n) => n.network).join(', ')}
                 {m.dependsOn.length > 0 && <span class="muted"> · after {m.dependsOn.join(', ')}</span>}
               </li>
             ))}
@@ -99,11 +100,37 @@ export function ScenarioIssues({ yaml, issues }: { yaml: string; issues: InputIs
   );
 }
 
-export function ScenarioCheck({ yaml, scenario, issues }: { yaml: string; scenario?: Scenario | undefined; issues: InputIssue[] }) {
-  return <div id="scenario-check">{scenario ? <ScenarioSummary s={scenario} /> : issues.length > 0 ? <ScenarioIssues yaml={yaml} issues={issues} /> : null}</div>;
+export function ScenarioCheck({
+  yaml,
+  scenario,
+  issues,
+}: {
+  yaml: string;
+  scenario?: Scenario | undefined;
+  issues: InputIssue[];
+}) {
+  return (
+    <div id="scenario-check">
+      {scenario ? (
+        <ScenarioSummary s={scenario} />
+      ) : issues.length > 0 ? (
+        <ScenarioIssues yaml={yaml} issues={issues} />
+      ) : null}
+    </div>
+  );
 }
 
-export function PlanPreview({ plan, error, trainees, assignments }: { plan?: Plan | undefined; error?: string | undefined; trainees: Array<{ id: string; username: string }>; assignments: Record<string, string> }) {
+export function PlanPreview({
+  plan,
+  error,
+  trainees,
+  assignments,
+}: {
+  plan?: Plan | undefined;
+  error?: string | undefined;
+  trainees: Array<{ id: string; username: string }>;
+  assignments: Record<string, string>;
+}) {
   if (!plan)
     return (
       <div id="plan-preview">
@@ -114,8 +141,9 @@ export function PlanPreview({ plan, error, trainees, assignments }: { plan?: Pla
   return (
     <div id="plan-preview">
       <p>
-        <strong>{plan.instances}</strong> instance{plan.instances === 1 ? '' : 's'}: {plan.networks.length} networks, {plan.machines.length} machines, {plan.steps.length} steps. Subnets and VLANs shown are previews; the
-        pools assign the real ones when it starts.
+        <strong>{plan.instances}</strong> instance{plan.instances === 1 ? '' : 's'}: {plan.networks.length} networks,{' '}
+        {plan.machines.length} machines, {plan.steps.length} steps. Subnets and VLANs shown are previews; the pools
+        assign the real ones when it starts.
       </p>
       {shown.map((i) => (
         <div class="plan-instance">
@@ -133,13 +161,16 @@ export function PlanPreview({ plan, error, trainees, assignments }: { plan?: Pla
               .filter((m) => m.instance === i)
               .map((m) => (
                 <li>
-                  {m.role} <strong>{m.hostname}</strong> {m.os} <span class="mono">{m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}</span>
+                  {m.role} <strong>{m.hostname}</strong> {m.os}{' '}
+                  <span class="mono">{m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}</span>
                 </li>
               ))}
           </ul>
         </div>
       ))}
-      {plan.instances > shown.length && <p class="muted">…and {plan.instances - shown.length} more instances like it, each isolated.</p>}
+      {plan.instances > shown.length && (
+        <p class="muted">…and {plan.instances - shown.length} more instances like it, each isolated.</p>
+      )}
       {trainees.length > 0 && (
         <fieldset class="assignments">
           <legend>Assign instances to trainees (optional)</legend>

@@ -32,7 +32,9 @@
     var old = node.id && document.getElementById(node.id);
     if (!old) return;
     // Keep an open <details> (the destroy confirmation) open across updates.
-    var open = Array.prototype.map.call(old.querySelectorAll('details[open]'), function (d) { return d.querySelector('summary') && d.querySelector('summary').textContent; });
+    var open = Array.prototype.map.call(old.querySelectorAll('details[open]'), function (d) {
+      return d.querySelector('summary') && d.querySelector('summary').textContent;
+    });
     old.replaceWith(node);
     Array.prototype.forEach.call(node.querySelectorAll('details'), function (d) {
       var s = d.querySelector('summary');
@@ -48,12 +50,20 @@
       document.body.setAttribute('data-last-event-id', e.lastEventId);
     });
     source.onopen = function () {
-      if (status) { status.textContent = 'live'; status.className = 'live-status on'; }
+      if (status) {
+        status.textContent = 'live';
+        status.className = 'live-status on';
+      }
     };
     source.onerror = function () {
-      if (status) { status.textContent = 'reconnecting…'; status.className = 'live-status off'; }
+      if (status) {
+        status.textContent = 'reconnecting…';
+        status.className = 'live-status off';
+      }
     };
-    window.addEventListener('pagehide', function () { source.close(); });
+    window.addEventListener('pagehide', function () {
+      source.close();
+    });
   }
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll('[data-live]'), follow);

@@ -73,8 +73,9 @@ export function createCommitter(db: Db, gates: { drain(): void; canGrant(): bool
     // Waiters registered during the commit (a create started in this turn) are covered by it too.
     const waiters = commitWaiters;
     commitWaiters = [];
-    for (const w of waiters) if (failure === undefined) w.resolve();
-    else w.reject(failure);
+    for (const w of waiters)
+      if (failure === undefined) w.resolve();
+      else w.reject(failure);
     if (failure !== undefined) throw failure;
   }
 

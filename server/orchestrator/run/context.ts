@@ -37,9 +37,13 @@ export interface RunContext {
 export function prepareStatements(db: Db) {
   const c = db.$client;
   return {
-    stepRunning: c.prepare("UPDATE steps SET state = 'running', started_at = ?, ended_at = NULL, error = NULL, attempts = ? WHERE deployment_id = ? AND key = ?"),
+    stepRunning: c.prepare(
+      "UPDATE steps SET state = 'running', started_at = ?, ended_at = NULL, error = NULL, attempts = ? WHERE deployment_id = ? AND key = ?",
+    ),
     stepEnded: c.prepare('UPDATE steps SET state = ?, ended_at = ?, error = ? WHERE deployment_id = ? AND key = ?'),
-    resource: c.prepare<[string, string], { name: string; external_id: string | null }>('SELECT name, external_id FROM resources WHERE deployment_id = ? AND key = ?'),
+    resource: c.prepare<[string, string], { name: string; external_id: string | null }>(
+      'SELECT name, external_id FROM resources WHERE deployment_id = ? AND key = ?',
+    ),
     upsertResource: c.prepare(
       'INSERT INTO resources (deployment_id, key, kind, name, external_id, state) VALUES (?, ?, ?, ?, ?, ?) ' +
         'ON CONFLICT (deployment_id, key) DO UPDATE SET name = excluded.name, state = excluded.state, updated_at = excluded.updated_at, external_id = coalesce(excluded.external_id, resources.external_id)',

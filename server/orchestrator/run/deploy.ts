@@ -29,15 +29,31 @@ export function createDeployer(rc: RunContext) {
     if (d.state !== 'deploying') setState(id, 'deploying');
     const platform = await connect(id, d.platformId, 'failed');
     if (!platform) return 'failed';
-    const lanes = { create: gateFor(d.platformId, 'create', platform.cloneSlots), control: gateFor(d.platformId, 'control') };
+    const lanes = {
+      create: gateFor(d.platformId, 'create', platform.cloneSlots),
+      control: gateFor(d.platformId, 'control'),
+    };
 
     // Steps a dead process left running are run again: every step is idempotent.
-    const interrupted = db.update(steps).set({ state: 'pending' satisfies StepState }).where(and(eq(steps.deploymentId, id), eq(steps.state, 'running'))).run().changes;
-    if (interrupted > 0) events.publish(id, 'log', `resumed by process ${owner}: ${interrupted} interrupted step(s) run again`);
-    const state = new Map(db.select({ key: steps.key, state: steps.state }).from(steps).where(eq(steps.deploymentId, id)).all().map((s) => [s.key, s.state as StepState]));
+    const interrupted = db
+      .update(steps)
+      .set({ state: 'pending' satisfies StepState })
+      .where(and(eq(steps.deploymentId, id), eq(steps.state, 'running')))
+      .run().changes;
+    if (interrupted > 0)
+      events.publish(id, 'log', `resumed by process ${owner}: ${interrupted} interrupted step(s) run again`);
+    const state = new Map(
+      db
+        .select({ key: steps.key, state: steps.state })
+        .from(steps)
+        .where(eq(steps.deploymentId, id))
+        .all()
+        .map((s) => [s.key, s.state as StepState]),
+    );
     const byKey = new Map(plan.steps.map((s) => [s.key, s]));
     const dependants = new Map<string, string[]>();
-    for (const s of plan.steps) for (const dep of s.dependsOn) dependants.set(dep, [...(dependants.get(dep) ?? []), s.key]);
+    for (const s of plan.steps)
+      for (const dep of s.dependsOn) dependants.set(dep, [...(dependants.get(dep) ?? []), s.key]);
     const priority = bottomLevels(plan.steps, dependants);
     const running = new Map<string, Promise<void>>();
     const ctx: StepContext = {
@@ -59,10 +75,13 @@ export function createDeployer(rc: RunContext) {
         skipDependants(next, why);
       }
     };
-    for (const [key, s] of state) if (s === 'failed' || s === 'skipped') skipDependants(key, `depends on ${key}, which did not finish`);
+    for (const [key, s] of state)
+      if (s === 'failed' || s === 'skipped') skipDependants(key, `depends on ${key}, which did not finish`);
 
     // Event-driven: each finished step counts down its dependants' open dependencies and starts those that reach 0.
-    const open = new Map(plan.steps.map((st) => [st.key, st.dependsOn.filter((dep) => state.get(dep) !== 'done').length]));
+    const open = new Map(
+      plan.steps.map((st) => [st.key, st.dependsOn.filter((dep) => state.get(dep) !== 'done').length]),
+    );
     let finished!: () => void;
     const allDone = new Promise<void>((resolve) => (finished = resolve));
     const launchStep = (key: string) => {
@@ -79,7 +98,10 @@ export function createDeployer(rc: RunContext) {
             .then((result) => {
               state.set(key, result);
               if (result === 'failed') skipDependants(key, `depends on ${key}, which failed`);
-              else if (!signal.aborted) launchReady((dependants.get(key) ?? []).filter((next) => open.set(next, open.get(next)! - 1).get(next) === 0));
+              else if (!signal.aborted)
+                launchReady(
+                  (dependants.get(key) ?? []).filter((next) => open.set(next, open.get(next)! - 1).get(next) === 0),
+                );
             })
             .catch((e: unknown) => settle(signal.aborted ? 'cancelled' : 'failed', e))
             .finally(() => {
@@ -99,7 +121,8 @@ export function createDeployer(rc: RunContext) {
       running.set(key, p);
     };
     const launchReady = (keys: string[]) => {
-      for (const key of keys) if (state.get(key) === 'pending' && !running.has(key) && open.get(key) === 0) launchStep(key);
+      for (const key of keys)
+        if (state.get(key) === 'pending' && !running.has(key) && open.get(key) === 0) launchStep(key);
     };
     // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
     const poll = setInterval(() => {
@@ -114,15 +137,23 @@ export function createDeployer(rc: RunContext) {
     await Promise.allSettled(running.values());
 
     if (signal.aborted) {
-      db.update(steps).set({ state: 'cancelled' }).where(and(eq(steps.deploymentId, id), inArray(steps.state, ['pending', 'running']))).run();
-      const current = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get()!.state as DeploymentState;
+      db.update(steps)
+        .set({ state: 'cancelled' })
+        .where(and(eq(steps.deploymentId, id), inArray(steps.state, ['pending', 'running'])))
+        .run();
+      const current = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get()!
+        .state as DeploymentState;
       if (current === 'cancelling') setState(id, 'cancelled');
       return current === 'cancelling' ? 'cancelled' : current;
     }
     const failed = [...state].filter(([, s]) => s !== 'done' && s !== 'skipped').map(([k]) => k);
     if (failed.length > 0) {
       const skipped = [...state].filter(([, s]) => s === 'skipped').length;
-      setState(id, 'failed', `${failed.length} step(s) failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', ...' : ''}); ${skipped} skipped`);
+      setState(
+        id,
+        'failed',
+        `${failed.length} step(s) failed (${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', ...' : ''}); ${skipped} skipped`,
+      );
       return 'failed';
     }
     setState(id, 'ready');
@@ -141,7 +172,10 @@ export function createDeployer(rc: RunContext) {
         events.publish(id, 'step.started', attempt > 1 ? `attempt ${attempt}` : 'started', step.key);
       });
       try {
-        await executeStep(ctx, step, { addressMs: scaled(timeouts.addressMs, scale), readyMs: scaled(timeouts.readyMs, scale) });
+        await executeStep(ctx, step, {
+          addressMs: scaled(timeouts.addressMs, scale),
+          readyMs: scaled(timeouts.readyMs, scale),
+        });
         const endedAt = now();
         write(() => {
           sql.stepEnded.run('done', endedAt, null, id, step.key);
@@ -154,7 +188,9 @@ export function createDeployer(rc: RunContext) {
         if (isAppError(e) && e.retryable && attempt < retry.attempts) {
           const backoff = backoffDelay(attempt, retry) * scale;
           // Queued behind the attempt's start, which may not be written yet, so the events keep their order.
-          later(() => events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key));
+          later(() =>
+            events.publish(id, 'step.retry', `${message}; retrying in ${Math.round(backoff / scale)} ms`, step.key),
+          );
           await sleep(backoff, signal);
           continue;
         }
@@ -172,7 +208,17 @@ export function createDeployer(rc: RunContext) {
     const { id, plan, platform, signal } = ctx;
     if (step.kind === 'network') {
       const n = ctx.networks.get(step.target)!;
-      const ref = await platform.ensureNetwork({ deploymentId: id, name: n.resourceName, kind: n.kind, cidr: n.cidr, gateway: n.gateway, ...(n.vlan === undefined ? {} : { vlan: n.vlan }) }, { signal });
+      const ref = await platform.ensureNetwork(
+        {
+          deploymentId: id,
+          name: n.resourceName,
+          kind: n.kind,
+          cidr: n.cidr,
+          gateway: n.gateway,
+          ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
+        },
+        { signal },
+      );
       recordPresent(ctx, n.key, 'network', ref);
       return;
     }
@@ -181,7 +227,11 @@ export function createDeployer(rc: RunContext) {
       // Recorded, with the step's start, before the call: whatever happens next, teardown knows to look for this name.
       later(() => sql.upsertResource.run(id, m.key, 'machine', m.resourceName, null, 'creating'));
       await committed();
-      const nics = m.nics.map((nic) => ({ network: refOf(ctx, nic.networkKey, 'Network'), mac: nic.mac, ...(nic.ip ? { ip: nic.ip } : {}) }));
+      const nics = m.nics.map((nic) => ({
+        network: refOf(ctx, nic.networkKey, 'Network'),
+        mac: nic.mac,
+        ...(nic.ip ? { ip: nic.ip } : {}),
+      }));
       const overrides = (m.overrides as Record<string, Record<string, unknown> | undefined>)[plan.platform] ?? {};
       const template = overrides.template ?? overrides.ami ?? overrides.image;
       const ref = await platform.createMachine(
@@ -215,7 +265,10 @@ export function createDeployer(rc: RunContext) {
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
   function measuredFirstBoot(plan: Plan, m: Plan['machines'][number], secret: string, id: string) {
     const before = process.cpuUsage();
-    const media = buildBootMedia(plan, m, { secret, passwords: machinePasswords(m, secret, sql.scenarioYaml.get(id)!) });
+    const media = buildBootMedia(plan, m, {
+      secret,
+      passwords: machinePasswords(m, secret, sql.scenarioYaml.get(id)!),
+    });
     const used = process.cpuUsage(before);
     counters.firstBootCpuUs += used.user + used.system;
     counters.firstBoots++;
@@ -236,7 +289,11 @@ export function createDeployer(rc: RunContext) {
     const known = ctx.refs.get(key);
     if (known) return known;
     const r = sql.resource.get(ctx.id, key);
-    if (!r?.external_id) throw new AppError('internal', `${what} ${key} of deployment ${ctx.id} has no platform id although its ${what === 'Machine' ? 'create ' : ''}step is done`);
+    if (!r?.external_id)
+      throw new AppError(
+        'internal',
+        `${what} ${key} of deployment ${ctx.id} has no platform id although its ${what === 'Machine' ? 'create ' : ''}step is done`,
+      );
     const ref = { id: r.external_id, name: r.name };
     ctx.refs.set(key, ref);
     return ref;

@@ -7,7 +7,13 @@
  */
 export class PriorityGate {
   private free: number;
-  private waiting: Array<{ priority: number; seq: number; start: (release: () => void) => void; signal: AbortSignal | undefined; onAbort: () => void }> = [];
+  private waiting: Array<{
+    priority: number;
+    seq: number;
+    start: (release: () => void) => void;
+    signal: AbortSignal | undefined;
+    onAbort: () => void;
+  }> = [];
   private seq = 0;
 
   /** `wake` asks for a drain at the end of the current turn. */
@@ -19,7 +25,12 @@ export class PriorityGate {
   }
 
   /** Queues `start`, called with the slot's release function when granted; `aborted` if the signal fires first. */
-  submit(priority: number, start: (release: () => void) => void, signal: AbortSignal | undefined, aborted: (reason: unknown) => void): void {
+  submit(
+    priority: number,
+    start: (release: () => void) => void,
+    signal: AbortSignal | undefined,
+    aborted: (reason: unknown) => void,
+  ): void {
     if (signal?.aborted) return aborted(signal.reason);
     const entry = {
       priority,

@@ -24,12 +24,20 @@ export function createLease(db: Db, owner: string, leaseMs: number): Lease {
       const r = db
         .update(deployments)
         .set({ leaseOwner: owner, leaseUntil: t + leaseMs })
-        .where(and(eq(deployments.id, id), or(isNull(deployments.leaseOwner), eq(deployments.leaseOwner, owner), lt(deployments.leaseUntil, t))))
+        .where(
+          and(
+            eq(deployments.id, id),
+            or(isNull(deployments.leaseOwner), eq(deployments.leaseOwner, owner), lt(deployments.leaseUntil, t)),
+          ),
+        )
         .run();
       return r.changes === 1;
     },
     release(id) {
-      db.update(deployments).set({ leaseOwner: null, leaseUntil: null }).where(and(eq(deployments.id, id), eq(deployments.leaseOwner, owner))).run();
+      db.update(deployments)
+        .set({ leaseOwner: null, leaseUntil: null })
+        .where(and(eq(deployments.id, id), eq(deployments.leaseOwner, owner)))
+        .run();
     },
     keepAlive(held) {
       if (heartbeat) return;
@@ -37,7 +45,10 @@ export function createLease(db: Db, owner: string, leaseMs: number): Lease {
         () => {
           const ids = held();
           if (ids.length === 0) return;
-          db.update(deployments).set({ leaseUntil: Date.now() + leaseMs }).where(and(inArray(deployments.id, ids), eq(deployments.leaseOwner, owner))).run();
+          db.update(deployments)
+            .set({ leaseUntil: Date.now() + leaseMs })
+            .where(and(inArray(deployments.id, ids), eq(deployments.leaseOwner, owner)))
+            .run();
         },
         Math.max(50, Math.floor(leaseMs / 3)),
       );

@@ -7,7 +7,12 @@ import type { Db } from '../../db/client.ts';
 import { deployments, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Ipam } from '../../ipam/pools.ts';
-import { activeDeploymentStates, assertDeploymentTransition, restingDeploymentStates, type DeploymentState } from '../../model/states.ts';
+import {
+  activeDeploymentStates,
+  assertDeploymentTransition,
+  restingDeploymentStates,
+  type DeploymentState,
+} from '../../model/states.ts';
 import type { RetryPolicy } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import type { Platform } from '../../platforms/platform.ts';
@@ -69,11 +74,18 @@ export function createRunner(opts: RunnerOptions) {
     if (d.state === to) return;
     assertDeploymentTransition(id, d.state as DeploymentState, to);
     const final = restingDeploymentStates.includes(to);
-    db.update(deployments).set({ state: to, error, updatedAt: now(), ...(final ? { finishedAt: now() } : {}) }).where(eq(deployments.id, id)).run();
+    db.update(deployments)
+      .set({ state: to, error, updatedAt: now(), ...(final ? { finishedAt: now() } : {}) })
+      .where(eq(deployments.id, id))
+      .run();
     events.publish(id, 'deployment', error ? `${to}: ${error}` : to);
   }
 
-  async function connect(id: string, platformId: string, orElse: 'failed' | 'destroy_failed'): Promise<Platform | undefined> {
+  async function connect(
+    id: string,
+    platformId: string,
+    orElse: 'failed' | 'destroy_failed',
+  ): Promise<Platform | undefined> {
     try {
       return await platforms.instance(platformId);
     } catch (e) {
@@ -88,7 +100,14 @@ export function createRunner(opts: RunnerOptions) {
   // enough that the runner's priority order, not the platform's arrival order, decides which clone runs next.
   function gateFor(platformId: string, lane: 'create' | 'control', cloneSlots?: number): PriorityGate {
     let g = gates.get(`${platformId}/${lane}`);
-    if (!g) gates.set(`${platformId}/${lane}`, (g = new PriorityGate(lane === 'create' && cloneSlots ? Math.min(concurrency, 2 * cloneSlots) : concurrency, commit.scheduleTurn)));
+    if (!g)
+      gates.set(
+        `${platformId}/${lane}`,
+        (g = new PriorityGate(
+          lane === 'create' && cloneSlots ? Math.min(concurrency, 2 * cloneSlots) : concurrency,
+          commit.scheduleTurn,
+        )),
+      );
     return g;
   }
 
@@ -114,10 +133,16 @@ export function createRunner(opts: RunnerOptions) {
   const { teardown } = createTeardown(rc);
   const counters = rc.counters;
 
-  function launch(id: string, work: (controller: AbortController) => Promise<DeploymentState>): Promise<DeploymentState> {
+  function launch(
+    id: string,
+    work: (controller: AbortController) => Promise<DeploymentState>,
+  ): Promise<DeploymentState> {
     const existing = runs.get(id);
     if (existing) return existing.done;
-    if (!lease.claim(id)) throw new AppError('conflict', `Deployment ${id} is being worked on by another Glassdome process`, { hint: 'Wait for it, or stop that process; its claim expires on its own if it died.' });
+    if (!lease.claim(id))
+      throw new AppError('conflict', `Deployment ${id} is being worked on by another Glassdome process`, {
+        hint: 'Wait for it, or stop that process; its claim expires on its own if it died.',
+      });
     lease.keepAlive(() => [...runs.keys()]);
     const controller = new AbortController();
     // Every in-flight step listens on the one signal.
@@ -141,8 +166,11 @@ export function createRunner(opts: RunnerOptions) {
         try {
           return await this.run(id);
         } catch (e) {
-          if (!(isAppError(e) && e.code === 'conflict' && e.message.includes('another Glassdome process')) || tries > 3) throw e;
-          const until = db.select({ until: deployments.leaseUntil }).from(deployments).where(eq(deployments.id, id)).get()?.until ?? 0;
+          if (!(isAppError(e) && e.code === 'conflict' && e.message.includes('another Glassdome process')) || tries > 3)
+            throw e;
+          const until =
+            db.select({ until: deployments.leaseUntil }).from(deployments).where(eq(deployments.id, id)).get()?.until ??
+            0;
           await sleep(Math.max(50, until - Date.now() + 50));
         }
       }
@@ -155,21 +183,29 @@ export function createRunner(opts: RunnerOptions) {
         setState(id, 'cancelled');
         return Promise.resolve('cancelled');
       }
-      if (s !== 'pending' && s !== 'deploying') throw new AppError('conflict', `Deployment ${id} is ${s}; nothing to run`, { hint: s === 'failed' ? 'Retry its failed machines, or destroy it.' : undefined });
+      if (s !== 'pending' && s !== 'deploying')
+        throw new AppError('conflict', `Deployment ${id} is ${s}; nothing to run`, {
+          hint: s === 'failed' ? 'Retry its failed machines, or destroy it.' : undefined,
+        });
       return launch(id, (c) => deploy(id, c));
     },
     /** Puts failed, skipped and cancelled steps back to pending and runs the deployment again. */
     retryFailed(id: string): Promise<DeploymentState> {
       const s = stateOf(id);
-      if (s !== 'failed' && s !== 'cancelled') throw new AppError('conflict', `Deployment ${id} is ${s}; only failed or cancelled deployments can be retried`);
-      db.update(steps).set({ state: 'pending', error: null }).where(and(eq(steps.deploymentId, id), inArray(steps.state, ['failed', 'skipped', 'cancelled']))).run();
+      if (s !== 'failed' && s !== 'cancelled')
+        throw new AppError('conflict', `Deployment ${id} is ${s}; only failed or cancelled deployments can be retried`);
+      db.update(steps)
+        .set({ state: 'pending', error: null })
+        .where(and(eq(steps.deploymentId, id), inArray(steps.state, ['failed', 'skipped', 'cancelled'])))
+        .run();
       setState(id, 'deploying');
       return launch(id, (c) => deploy(id, c));
     },
     /** Stops a running deployment: in-flight calls are aborted, nothing new starts. What exists stays until destroy. */
     async cancel(id: string): Promise<DeploymentState> {
       const s = stateOf(id);
-      if (s !== 'pending' && s !== 'deploying') throw new AppError('conflict', `Deployment ${id} is ${s}; only a deployment in progress can be cancelled`);
+      if (s !== 'pending' && s !== 'deploying')
+        throw new AppError('conflict', `Deployment ${id} is ${s}; only a deployment in progress can be cancelled`);
       setState(id, 'cancelling');
       const r = runs.get(id);
       if (r) {
@@ -197,7 +233,12 @@ export function createRunner(opts: RunnerOptions) {
       const stale = db
         .select({ id: deployments.id })
         .from(deployments)
-        .where(and(inArray(deployments.state, [...activeDeploymentStates]), or(isNull(deployments.leaseUntil), lt(deployments.leaseUntil, t))))
+        .where(
+          and(
+            inArray(deployments.state, [...activeDeploymentStates]),
+            or(isNull(deployments.leaseUntil), lt(deployments.leaseUntil, t)),
+          ),
+        )
         .all()
         .map((r) => r.id)
         .filter((id) => !runs.has(id));

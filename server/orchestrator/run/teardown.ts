@@ -36,22 +36,36 @@ export function createTeardown(rc: RunContext) {
     };
 
     // What the database knows, plus what the platform says the deployment owns: nothing is left behind.
-    const known = db.select().from(resources).where(eq(resources.deploymentId, id)).all().filter((r) => r.state !== 'deleted');
+    const known = db
+      .select()
+      .from(resources)
+      .where(eq(resources.deploymentId, id))
+      .all()
+      .filter((r) => r.state !== 'deleted');
     const owned = await call('list owned resources', () => platform.listOwned(id, { signal }));
     const machines = new Map<string, MachineRef>();
     const nets = new Map<string, NetworkRef>();
-    for (const r of known) (r.kind === 'machine' ? machines : nets).set(r.name, { id: r.externalId ?? '', name: r.name });
+    for (const r of known)
+      (r.kind === 'machine' ? machines : nets).set(r.name, { id: r.externalId ?? '', name: r.name });
     for (const o of owned) if (o.kind === 'machine') machines.set(o.name, { id: o.id, name: o.name });
     for (const o of owned) if (o.kind === 'network') nets.set(o.name, { id: o.id, name: o.name });
 
     const failures: string[] = [];
-    const markDeleted = (name: string) => db.update(resources).set({ state: 'deleted', updatedAt: now() }).where(and(eq(resources.deploymentId, id), eq(resources.name, name))).run();
+    const markDeleted = (name: string) =>
+      db
+        .update(resources)
+        .set({ state: 'deleted', updatedAt: now() })
+        .where(and(eq(resources.deploymentId, id), eq(resources.name, name)))
+        .run();
     await Promise.all(
       [...machines.values()].map(async (ref) => {
         try {
           // A ref with no id was recorded before its create call returned: find it by name on the platform.
           const target = ref.id ? ref : owned.find((o) => o.name === ref.name);
-          if (target) await call(`destroy ${ref.name}`, () => platform.destroyMachine({ id: target.id, name: ref.name }, { signal }));
+          if (target)
+            await call(`destroy ${ref.name}`, () =>
+              platform.destroyMachine({ id: target.id, name: ref.name }, { signal }),
+            );
           markDeleted(ref.name);
           events.publish(id, 'log', `destroyed machine ${ref.name}`);
         } catch (e) {
@@ -69,9 +83,14 @@ export function createTeardown(rc: RunContext) {
         }
       }),
     );
-    const left = failures.length === 0 ? await call('list owned resources', () => platform.listOwned(id, { signal })) : [];
+    const left =
+      failures.length === 0 ? await call('list owned resources', () => platform.listOwned(id, { signal })) : [];
     if (failures.length > 0 || left.length > 0) {
-      setState(id, 'destroy_failed', failures.length > 0 ? failures.join('; ') : `still present: ${left.map((l) => l.name).join(', ')}`);
+      setState(
+        id,
+        'destroy_failed',
+        failures.length > 0 ? failures.join('; ') : `still present: ${left.map((l) => l.name).join(', ')}`,
+      );
       return 'destroy_failed';
     }
     ipam.release(id);

@@ -24,7 +24,12 @@ function pairOf(map: YAMLMap, key: PropertyKey): Pair | undefined {
 }
 
 /** Finds the YAML node for a path (or its nearest existing ancestor); with `atKey`, the key of the last segment. */
-export function locateNode(doc: Document, path: Path, locate: (offset: number) => InputIssue['at'], atKey = false): InputIssue['at'] {
+export function locateNode(
+  doc: Document,
+  path: Path,
+  locate: (offset: number) => InputIssue['at'],
+  atKey = false,
+): InputIssue['at'] {
   let node: unknown = doc.contents;
   let best: YamlNode | undefined = doc.contents ?? undefined;
   for (let i = 0; i < path.length; i++) {

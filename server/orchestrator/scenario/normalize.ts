@@ -28,7 +28,11 @@ export function toDiskGb(d: number | string): number {
 
 export function resolveSize(size: RawScenario['defaults']['size']): ScenarioMachine['size'] {
   if (typeof size === 'string') return { ...sizes[size as SizeName] };
-  return { cpus: size.cpus, memoryMb: toMemoryMb(size.memory), diskGb: size.disk === undefined ? sizes.small.diskGb : toDiskGb(size.disk) };
+  return {
+    cpus: size.cpus,
+    memoryMb: toMemoryMb(size.memory),
+    diskGb: size.disk === undefined ? sizes.small.diskGb : toDiskGb(size.disk),
+  };
 }
 
 export function parsePorts(ports: RawRule['ports']): Array<[number, number]> {
@@ -41,15 +45,33 @@ export function parsePorts(ports: RawRule['ports']): Array<[number, number]> {
 }
 
 /** One machine with the scenario's defaults applied; `warnings` gets the disk growth, if any. */
-export function normalizeMachine(m: RawMachine, index: number, defaults: RawScenario['defaults'], warnings: PathWarning[]): ScenarioMachine {
-  const defaultUser = defaults.user === undefined ? undefined : typeof defaults.user === 'string' ? userSchema.parse({ name: defaults.user, sudo: true }) : defaults.user;
+export function normalizeMachine(
+  m: RawMachine,
+  index: number,
+  defaults: RawScenario['defaults'],
+  warnings: PathWarning[],
+): ScenarioMachine {
+  const defaultUser =
+    defaults.user === undefined
+      ? undefined
+      : typeof defaults.user === 'string'
+        ? userSchema.parse({ name: defaults.user, sudo: true })
+        : defaults.user;
   const os = m.os ?? defaults.os;
   const size = resolveSize(m.size ?? defaults.size);
   if (m.disk !== undefined) size.diskGb = toDiskGb(m.disk);
   const entry = osCatalog[os];
   if (entry && size.diskGb < entry.minDiskGb) {
-    const at = m.disk !== undefined ? ['machines', index, 'disk'] : m.size !== undefined ? ['machines', index, 'size'] : ['machines', index, 'name'];
-    warnings.push({ path: at, message: `machine "${m.name}": disk grown from ${size.diskGb} to ${entry.minDiskGb} GiB, the least ${entry.title} needs (set "disk:" on the machine to choose more)` });
+    const at =
+      m.disk !== undefined
+        ? ['machines', index, 'disk']
+        : m.size !== undefined
+          ? ['machines', index, 'size']
+          : ['machines', index, 'name'];
+    warnings.push({
+      path: at,
+      message: `machine "${m.name}": disk grown from ${size.diskGb} to ${entry.minDiskGb} GiB, the least ${entry.title} needs (set "disk:" on the machine to choose more)`,
+    });
     size.diskGb = entry.minDiskGb;
   }
   return {
@@ -78,7 +100,13 @@ export function normalize(raw: RawScenario, warnings: PathWarning[]): Scenario {
     networks: raw.networks.map((n) => ({ ...n })),
     firewall: {
       default: raw.firewall.default,
-      rules: raw.firewall.rules.map((r) => ({ from: r.from, to: r.to, protocol: r.protocol, ports: parsePorts(r.ports), action: r.action })),
+      rules: raw.firewall.rules.map((r) => ({
+        from: r.from,
+        to: r.to,
+        protocol: r.protocol,
+        ports: parsePorts(r.ports),
+        action: r.action,
+      })),
     },
     machines: raw.machines.map((m, i) => normalizeMachine(m, i, raw.defaults, warnings)),
   };

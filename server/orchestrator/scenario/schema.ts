@@ -16,10 +16,16 @@ export const limits = {
 
 const slug = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/, 'expected a lowercase name of letters, digits and dashes (a-z, 0-9, -), starting with a letter, at most 32 characters');
+  .regex(
+    /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/,
+    'expected a lowercase name of letters, digits and dashes (a-z, 0-9, -), starting with a letter, at most 32 characters',
+  );
 const hostname = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$/, 'expected a hostname of lowercase letters, digits and dashes, starting with a letter, at most 40 characters');
+  .regex(
+    /^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$/,
+    'expected a hostname of lowercase letters, digits and dashes, starting with a letter, at most 40 characters',
+  );
 
 /** Memory in MiB: a number, or a string like "4G", "512M". */
 const memory = z.union([
@@ -27,7 +33,10 @@ const memory = z.union([
   z.string().regex(/^\d+\s*[MG]i?B?$/i, 'expected a size such as 4096, "4G" or "512M"'),
 ]);
 /** Disk in GiB: a number, or a string like "40G", "1T". */
-const disk = z.union([z.number().int().min(1), z.string().regex(/^\d+\s*[GT]i?B?$/i, 'expected a size such as 40, "40G" or "1T"')]);
+const disk = z.union([
+  z.number().int().min(1),
+  z.string().regex(/^\d+\s*[GT]i?B?$/i, 'expected a size such as 40, "40G" or "1T"'),
+]);
 
 const sizeSchema = z.union([
   z.enum(['small', 'medium', 'large']),
@@ -39,7 +48,13 @@ export const userSchema = z.strictObject({
   /** Omitted: Glassdome generates one per machine and shows it to those allowed to see it. */
   password: z.string().min(1).optional(),
   sudo: z.boolean().default(false),
-  sshKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) \S+/, 'expected an OpenSSH public key line')).default([]),
+  sshKeys: z
+    .array(
+      z
+        .string()
+        .regex(/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) \S+/, 'expected an OpenSSH public key line'),
+    )
+    .default([]),
   groups: z.array(z.string().min(1)).default([]),
   shell: z.string().startsWith('/').default('/bin/bash'),
 });
@@ -53,7 +68,12 @@ export const networkSchema = z.strictObject({
   name: slug,
   cidr: z.string().optional(),
   gateway: z.string().optional(),
-  vlan: z.number().int().min(1, 'expected a VLAN id from 1 to 4094').max(4094, 'expected a VLAN id from 1 to 4094').optional(),
+  vlan: z
+    .number()
+    .int()
+    .min(1, 'expected a VLAN id from 1 to 4094')
+    .max(4094, 'expected a VLAN id from 1 to 4094')
+    .optional(),
   dhcp: z.boolean().default(false),
   internet: z.boolean().default(false),
 });
@@ -74,14 +94,26 @@ const nicSchema = z.union([
 const fileSchema = z.strictObject({
   path: z.string().startsWith('/', 'expected an absolute path'),
   content: z.string(),
-  mode: z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0644"').default('0644'),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0644"')
+    .default('0644'),
   owner: z.string().default('root:root'),
 });
 
 const platformOverrides = z.strictObject({
   simulator: z.strictObject({ failAlways: z.boolean().optional() }).optional(),
-  proxmox: z.strictObject({ template: z.union([z.number().int(), z.string()]).optional(), node: z.string().optional(), storage: z.string().optional(), fullClone: z.boolean().optional() }).optional(),
-  esxi: z.strictObject({ template: z.string().optional(), image: z.string().optional(), datastore: z.string().optional() }).optional(),
+  proxmox: z
+    .strictObject({
+      template: z.union([z.number().int(), z.string()]).optional(),
+      node: z.string().optional(),
+      storage: z.string().optional(),
+      fullClone: z.boolean().optional(),
+    })
+    .optional(),
+  esxi: z
+    .strictObject({ template: z.string().optional(), image: z.string().optional(), datastore: z.string().optional() })
+    .optional(),
   aws: z.strictObject({ ami: z.string().optional(), instanceType: z.string().optional() }).optional(),
   azure: z.strictObject({ image: z.string().optional(), vmSize: z.string().optional() }).optional(),
 });

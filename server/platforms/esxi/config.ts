@@ -21,10 +21,18 @@ export const esxiConfigSchema = z.object({
   timeouts: z
     .object({
       callMs: z.number().int().positive().default(60_000),
-      taskMs: z.number().int().positive().default(30 * 60_000),
+      taskMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 60_000),
       shutdownMs: z.number().int().positive().default(120_000),
       /** Converting a cloud image on the appliance, and uploading it, each. */
-      imageMs: z.number().int().positive().default(60 * 60_000),
+      imageMs: z
+        .number()
+        .int()
+        .positive()
+        .default(60 * 60_000),
     })
     .prefault({}),
   /** WSDL path or URL; default: the host's own /sdk/vimService.wsdl. */

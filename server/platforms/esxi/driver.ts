@@ -5,7 +5,17 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AppError, errorMessage } from '../../errors.ts';
-import type { CallOptions, DriverDeps, MachineRef, MachineSpec, MachineState, NetworkRef, NetworkSpec, OwnedResource, Platform } from '../platform.ts';
+import type {
+  CallOptions,
+  DriverDeps,
+  MachineRef,
+  MachineSpec,
+  MachineState,
+  NetworkRef,
+  NetworkSpec,
+  OwnedResource,
+  Platform,
+} from '../platform.ts';
 import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
 import { createImageCache, qemuImgVersion } from './images.ts';
 import { createMachineBuilder, type Inventory } from './machines.ts';
@@ -24,12 +34,23 @@ export interface EsxiDeps extends Pick<DriverDeps, 'secret' | 'cacheDir'> {
   onImage?: (e: { step: 'converted' | 'uploaded'; key: string; ms: number; bytes: number }) => void;
 }
 
-const createPrivileges = ['VirtualMachine.Inventory.Create', 'VirtualMachine.Config.AddNewDisk', 'VirtualMachine.Interact.PowerOn', 'Datastore.AllocateSpace', 'Datastore.FileManagement', 'Host.Config.Network', 'Network.Assign'];
+const createPrivileges = [
+  'VirtualMachine.Inventory.Create',
+  'VirtualMachine.Config.AddNewDisk',
+  'VirtualMachine.Interact.PowerOn',
+  'Datastore.AllocateSpace',
+  'Datastore.FileManagement',
+  'Host.Config.Network',
+  'Network.Assign',
+];
 
 /** `[esxi] Unable to <action> <kind> "<name>": <cause>`, keeping the code (transient, not_found...) and the cause. */
 function unable(action: string, kind: string, name: string, e: unknown, hint?: string): AppError {
   const f = e instanceof AppError ? (e.cause as Partial<VimFault> | undefined) : undefined;
-  return unableTo('esxi', action, kind, name, e, { ...(f?.faultType ? { cause: `${f.faultType}${f.message ? `: ${f.message}` : ''}` } : {}), ...(hint ? { hint } : {}) });
+  return unableTo('esxi', action, kind, name, e, {
+    ...(f?.faultType ? { cause: `${f.faultType}${f.message ? `: ${f.message}` : ''}` } : {}),
+    ...(hint ? { hint } : {}),
+  });
 }
 
 async function attempt<T>(action: string, kind: string, name: string, fn: () => Promise<T>): Promise<T> {
@@ -50,7 +71,15 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
   let connecting: Promise<Inventory> | undefined;
 
   async function connect(): Promise<Inventory> {
-    const vim = await connectVim({ host: config.host, port: config.port, username: config.username, password, tls: config.tls, wsdl: deps.wsdl ?? config.wsdl, callTimeoutMs: config.timeouts.callMs });
+    const vim = await connectVim({
+      host: config.host,
+      port: config.port,
+      username: config.username,
+      password,
+      tls: config.tls,
+      wsdl: deps.wsdl ?? config.wsdl,
+      callTimeoutMs: config.timeouts.callMs,
+    });
     const [dc] = await vim.list('Datacenter', ['vmFolder']);
     const [host] = await vim.list('HostSystem', ['configManager.networkSystem', 'parent']);
     if (!dc || !host) throw new AppError('platform_error', '[esxi] The host reports no datacenter or host system');
@@ -80,15 +109,28 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
     onConverted: (e) => deps.onImage?.({ step: 'converted', key: e.key, ms: e.ms, bytes: e.bytes }),
   });
 
-  const taskOpts = (o?: CallOptions) => ({ timeoutMs: config.timeouts.taskMs, ...(o?.signal ? { signal: o.signal } : {}) });
+  const taskOpts = (o?: CallOptions) => ({
+    timeoutMs: config.timeouts.taskMs,
+    ...(o?.signal ? { signal: o.signal } : {}),
+  });
 
-  async function runTask(i: Inventory, method: string, args: Record<string, unknown>, o?: CallOptions, onPoll?: () => Promise<void>): Promise<unknown> {
+  async function runTask(
+    i: Inventory,
+    method: string,
+    args: Record<string, unknown>,
+    o?: CallOptions,
+    onPoll?: () => Promise<void>,
+  ): Promise<unknown> {
     const task = await i.vim.call<MoRef>(method, args, o);
     return i.vim.waitForTask(method, task, { ...taskOpts(o), ...(onPoll ? { onPoll } : {}) });
   }
 
   async function findVm(i: Inventory, name: string, o?: CallOptions): Promise<MoRef | undefined> {
-    const r = await i.vim.call<MoRef | null>('FindChild', { _this: i.vim.content.searchIndex, entity: i.vmFolder, name }, o);
+    const r = await i.vim.call<MoRef | null>(
+      'FindChild',
+      { _this: i.vim.content.searchIndex, entity: i.vmFolder, name },
+      o,
+    );
     return r ?? undefined;
   }
 
@@ -104,7 +146,12 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
     return findVm(i, ref.name, o);
   }
 
-  async function vmProps(i: Inventory, vm: MoRef, paths: string[], o?: CallOptions): Promise<Record<string, unknown> | undefined> {
+  async function vmProps(
+    i: Inventory,
+    vm: MoRef,
+    paths: string[],
+    o?: CallOptions,
+  ): Promise<Record<string, unknown> | undefined> {
     try {
       const [r] = await i.vim.retrieve([vm], 'VirtualMachine', paths, o);
       return r?.props;
@@ -115,16 +162,28 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
   }
 
   async function portGroups(i: Inventory, o?: CallOptions) {
-    const [r] = await i.vim.retrieve([i.networkSystem], 'HostNetworkSystem', ['networkInfo.portgroup', 'networkInfo.vswitch'], o);
+    const [r] = await i.vim.retrieve(
+      [i.networkSystem],
+      'HostNetworkSystem',
+      ['networkInfo.portgroup', 'networkInfo.vswitch'],
+      o,
+    );
     return {
-      portgroups: asArray(r?.props['networkInfo.portgroup'] as Array<{ spec: { name: string; vlanId: number; vswitchName: string } }>),
+      portgroups: asArray(
+        r?.props['networkInfo.portgroup'] as Array<{ spec: { name: string; vlanId: number; vswitchName: string } }>,
+      ),
       vswitches: asArray(r?.props['networkInfo.vswitch'] as Array<{ name: string }>).map((v) => v.name),
     };
   }
 
   async function deleteFile(i: Inventory, path: string, o?: CallOptions): Promise<void> {
     try {
-      await runTask(i, 'DeleteDatastoreFile_Task', { _this: i.vim.content.fileManager, name: path, datacenter: i.datacenter }, o);
+      await runTask(
+        i,
+        'DeleteDatastoreFile_Task',
+        { _this: i.vim.content.fileManager, name: path, datacenter: i.datacenter },
+        o,
+      );
     } catch (e) {
       // ESXi says FileNotFound; vcsim says CannotDeleteFile for a path that is not there.
       if (faultTypeOf(e) === 'FileNotFound') return;
@@ -134,11 +193,26 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
   }
 
   /** Files under the datastore root whose name matches, by folder. */
-  async function searchDatastore(i: Inventory, patterns: string[], o?: CallOptions): Promise<Array<{ folder: string; file: string }>> {
-    if (!i.browser) throw new AppError('not_found', `[esxi] Datastore "${ds}" not found on ${config.host}`, { hint: "Set the platform's datastore to one the host has." });
-    const raw = await runTask(i, 'SearchDatastoreSubFolders_Task', { _this: i.browser, datastorePath: `[${ds}]`, searchSpec: { matchPattern: patterns } }, o);
+  async function searchDatastore(
+    i: Inventory,
+    patterns: string[],
+    o?: CallOptions,
+  ): Promise<Array<{ folder: string; file: string }>> {
+    if (!i.browser)
+      throw new AppError('not_found', `[esxi] Datastore "${ds}" not found on ${config.host}`, {
+        hint: "Set the platform's datastore to one the host has.",
+      });
+    const raw = await runTask(
+      i,
+      'SearchDatastoreSubFolders_Task',
+      { _this: i.browser, datastorePath: `[${ds}]`, searchSpec: { matchPattern: patterns } },
+      o,
+    );
     return asArray(unwrap(raw) as Array<{ folderPath: string; file?: unknown }>).flatMap((r) =>
-      asArray(r.file as Array<{ path: string }> | undefined).map((f) => ({ folder: r.folderPath.replace(/^\[[^\]]*\]\s*/, '').replace(/\/$/, ''), file: f.path })),
+      asArray(r.file as Array<{ path: string }> | undefined).map((f) => ({
+        folder: r.folderPath.replace(/^\[[^\]]*\]\s*/, '').replace(/\/$/, ''),
+        file: f.path,
+      })),
     );
   }
 
@@ -146,7 +220,10 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
     const rel = path.replace(/^\[[^\]]*\]\s*/, '');
     const base = rel.split('/').pop() ?? rel;
     const hits = await searchDatastore(i, [base], o);
-    return hits.some((h) => (h.folder ? `${h.folder}/${h.file}` : h.file) === rel) || hits.some((h) => h.folder === rel || h.folder.startsWith(`${rel}/`));
+    return (
+      hits.some((h) => (h.folder ? `${h.folder}/${h.file}` : h.file) === rel) ||
+      hits.some((h) => h.folder === rel || h.folder.startsWith(`${rel}/`))
+    );
   }
 
   async function powerOff(i: Inventory, vm: MoRef, o?: CallOptions): Promise<void> {
@@ -160,9 +237,12 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
   /** Answers the "guest has locked the CD-ROM door" question ESXi raises when a running guest's CD-ROM is emptied. */
   async function answerCdromQuestion(i: Inventory, vm: MoRef, o?: CallOptions): Promise<void> {
     const p = await vmProps(i, vm, ['runtime.question'], o);
-    const q = p?.['runtime.question'] as { id: string; choice?: { choiceInfo?: unknown; defaultIndex?: number } } | undefined;
+    const q = p?.['runtime.question'] as
+      { id: string; choice?: { choiceInfo?: unknown; defaultIndex?: number } } | undefined;
     if (!q?.id) return;
-    const choices = asArray(q.choice?.choiceInfo as Array<{ key: string; label?: string; summary?: string }> | undefined);
+    const choices = asArray(
+      q.choice?.choiceInfo as Array<{ key: string; label?: string; summary?: string }> | undefined,
+    );
     const yes = choices.find((c) => /^yes$/i.test(c.label ?? c.summary ?? '')) ?? choices[q.choice?.defaultIndex ?? 0];
     if (yes) await i.vim.call('AnswerVM', { _this: vm, questionId: q.id, answerChoice: yes.key }, o);
   }
@@ -170,7 +250,10 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
   async function detachSeed(i: Inventory, vm: MoRef, name: string, o?: CallOptions): Promise<void> {
     const p = await vmProps(i, vm, ['config.hardware.device'], o);
     const cdrom = spec.seedCdrom(spec.devicesOf(p?.['config.hardware.device']));
-    if (cdrom) await runTask(i, 'ReconfigVM_Task', { _this: vm, spec: spec.detachCdromConfig(cdrom) }, o, () => answerCdromQuestion(i, vm, o));
+    if (cdrom)
+      await runTask(i, 'ReconfigVM_Task', { _this: vm, spec: spec.detachCdromConfig(cdrom) }, o, () =>
+        answerCdromQuestion(i, vm, o),
+      );
     await deleteFile(i, `[${ds}] ${spec.seedIsoPath(name)}`, o);
   }
 
@@ -198,14 +281,25 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
 
   async function state(i: Inventory, ref: MachineRef, o?: CallOptions): Promise<MachineState & { tools?: string }> {
     const vm = await resolveVm(i, ref, o);
-    const p = vm && (await vmProps(i, vm, ['runtime.powerState', 'guest.net', 'guest.ipAddress', 'guest.toolsRunningStatus'], o));
+    const p =
+      vm &&
+      (await vmProps(i, vm, ['runtime.powerState', 'guest.net', 'guest.ipAddress', 'guest.toolsRunningStatus'], o));
     if (!p) return { power: 'missing', addresses: [] };
     const power = spec.powerStates[p['runtime.powerState'] as keyof typeof spec.powerStates] ?? 'stopped';
-    return { power, addresses: power === 'running' ? spec.guestAddresses(p['guest.net'], p['guest.ipAddress']) : [], tools: p['guest.toolsRunningStatus'] as string | undefined };
+    return {
+      power,
+      addresses: power === 'running' ? spec.guestAddresses(p['guest.net'], p['guest.ipAddress']) : [],
+      tools: p['guest.toolsRunningStatus'] as string | undefined,
+    };
   }
 
   /** Polls until `done` returns a value, bounded by timeoutMs; growing intervals with jitter. */
-  async function poll<T>(ref: MachineRef, what: string, o: CallOptions & { timeoutMs: number }, done: (s: MachineState & { tools?: string }) => T | undefined): Promise<T> {
+  async function poll<T>(
+    ref: MachineRef,
+    what: string,
+    o: CallOptions & { timeoutMs: number },
+    done: (s: MachineState & { tools?: string }) => T | undefined,
+  ): Promise<T> {
     const i = await inv();
     let last: MachineState & { tools?: string } = { power: 'missing', addresses: [] };
     const found = await pollUntil(
@@ -215,22 +309,43 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         const v = done(last);
         return v === undefined ? undefined : { v };
       },
-      { deadline: Date.now() + o.timeoutMs, minMs: 250, maxMs: 5000, jitterMs: 100, ...(o.signal ? { signal: o.signal } : {}) },
+      {
+        deadline: Date.now() + o.timeoutMs,
+        minMs: 250,
+        maxMs: 5000,
+        jitterMs: 100,
+        ...(o.signal ? { signal: o.signal } : {}),
+      },
     );
     if (found) return found.v;
-    throw new AppError('timeout', `[esxi] VM "${ref.name}" did not ${what} within ${Math.round(o.timeoutMs / 1000)} s (power ${last.power}, tools ${last.tools ?? 'unknown'})`, {
-      hint: 'Check that the template or image has VMware Tools (open-vm-tools) and that its network comes up.',
-    });
+    throw new AppError(
+      'timeout',
+      `[esxi] VM "${ref.name}" did not ${what} within ${Math.round(o.timeoutMs / 1000)} s (power ${last.power}, tools ${last.tools ?? 'unknown'})`,
+      {
+        hint: 'Check that the template or image has VMware Tools (open-vm-tools) and that its network comes up.',
+      },
+    );
   }
 
-  const machines = createMachineBuilder({ config, images, runTask, findVm, vmProps, destroyVm, onUploaded: (e) => deps.onImage?.({ step: 'uploaded', ...e }) });
+  const machines = createMachineBuilder({
+    config,
+    images,
+    runTask,
+    findVm,
+    vmProps,
+    destroyVm,
+    onUploaded: (e) => deps.onImage?.({ step: 'uploaded', ...e }),
+  });
 
   return {
     kind: 'esxi',
     supports: { snapshots: true, guestExec: false },
 
     async testConnection(o) {
-      const details: string[] = [`Host ${config.host}:${config.port}, user ${config.username}`, describeTrust(config.tls)];
+      const details: string[] = [
+        `Host ${config.host}:${config.port}, user ${config.username}`,
+        describeTrust(config.tls),
+      ];
       try {
         const i = await inv();
         const about = i.vim.content.about;
@@ -238,16 +353,35 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         let ok = true;
         if (about.apiType !== 'HostAgent') {
           ok = false;
-          details.push('This is a vCenter Server, not a standalone ESXi host: point the platform at the ESXi host itself.');
+          details.push(
+            'This is a vCenter Server, not a standalone ESXi host: point the platform at the ESXi host itself.',
+          );
         }
-        const datastores = (await i.vim.list('Datastore', ['name', 'summary.freeSpace'], o)).map((d) => ({ name: String(d.props.name), free: Number(d.props['summary.freeSpace'] ?? 0) }));
+        const datastores = (await i.vim.list('Datastore', ['name', 'summary.freeSpace'], o)).map((d) => ({
+          name: String(d.props.name),
+          free: Number(d.props['summary.freeSpace'] ?? 0),
+        }));
         const networks = (await i.vim.list('Network', ['name'], o)).map((n) => String(n.props.name));
-        const vms = (await i.vim.list('VirtualMachine', ['name'], o)).map((v) => String(v.props.name)).filter((n) => !n.startsWith('gd-'));
+        const vms = (await i.vim.list('VirtualMachine', ['name'], o))
+          .map((v) => String(v.props.name))
+          .filter((n) => !n.startsWith('gd-'));
         const { vswitches } = await portGroups(i, o);
         const dsHit = datastores.find((d) => d.name === ds);
-        details.push(dsHit ? `Datastore ${ds}: ${Math.round(dsHit.free / 2 ** 30)} GiB free` : `Datastore ${ds} not found (have: ${datastores.map((d) => d.name).join(', ') || 'none'})`);
-        details.push(vswitches.includes(config.vswitch) ? `vSwitch ${config.vswitch} present` : `vSwitch ${config.vswitch} not found (have: ${vswitches.join(', ') || 'none'})`);
-        details.push(networks.includes(config.uplinkPortGroup) ? `Uplink port group "${config.uplinkPortGroup}" present` : `Uplink port group "${config.uplinkPortGroup}" not found`);
+        details.push(
+          dsHit
+            ? `Datastore ${ds}: ${Math.round(dsHit.free / 2 ** 30)} GiB free`
+            : `Datastore ${ds} not found (have: ${datastores.map((d) => d.name).join(', ') || 'none'})`,
+        );
+        details.push(
+          vswitches.includes(config.vswitch)
+            ? `vSwitch ${config.vswitch} present`
+            : `vSwitch ${config.vswitch} not found (have: ${vswitches.join(', ') || 'none'})`,
+        );
+        details.push(
+          networks.includes(config.uplinkPortGroup)
+            ? `Uplink port group "${config.uplinkPortGroup}" present`
+            : `Uplink port group "${config.uplinkPortGroup}" not found`,
+        );
         ok &&= dsHit !== undefined && vswitches.includes(config.vswitch) && networks.includes(config.uplinkPortGroup);
         for (const [os, t] of Object.entries(config.templates)) {
           if (!vms.includes(t)) {
@@ -258,16 +392,34 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         for (const [os, file] of Object.entries(config.images)) {
           if (config.templates[os]) continue; // the template wins
           ok &&= existsSync(file);
-          details.push(existsSync(file) ? `Image for ${os}: ${file}` : `Image file ${file} for ${os} not found on the appliance`);
+          details.push(
+            existsSync(file) ? `Image for ${os}: ${file}` : `Image file ${file} for ${os} not found on the appliance`,
+          );
         }
         if (Object.keys(config.images).length) {
           const qemu = await qemuImgVersion();
           ok &&= qemu !== undefined;
-          details.push(qemu ?? 'qemu-img not found on the appliance (Debian: apt-get install qemu-utils): cloud images cannot be converted');
+          details.push(
+            qemu ??
+              'qemu-img not found on the appliance (Debian: apt-get install qemu-utils): cloud images cannot be converted',
+          );
         }
-        const granted = await i.vim.call<boolean[]>('HasPrivilegeOnEntity', { _this: i.vim.content.authorizationManager, entity: i.vim.content.rootFolder, sessionId: await i.vim.sessionKey(), privId: createPrivileges }, o);
+        const granted = await i.vim.call<boolean[]>(
+          'HasPrivilegeOnEntity',
+          {
+            _this: i.vim.content.authorizationManager,
+            entity: i.vim.content.rootFolder,
+            sessionId: await i.vim.sessionKey(),
+            privId: createPrivileges,
+          },
+          o,
+        );
         const missing = createPrivileges.filter((_, n) => asArray(granted)[n] !== true);
-        details.push(missing.length ? `Missing privileges on the root folder: ${missing.join(', ')}` : 'The account can create VMs, port groups and datastore files');
+        details.push(
+          missing.length
+            ? `Missing privileges on the root folder: ${missing.join(', ')}`
+            : 'The account can create VMs, port groups and datastore files',
+        );
         ok &&= missing.length === 0;
         const osOf = Object.fromEntries(Object.entries(config.templates).map(([os, t]) => [t, os]));
         return {
@@ -275,7 +427,11 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
           product: `${about.name} ${about.version}`,
           version: `${about.version} build ${about.build}`,
           details,
-          choices: { storages: datastores.map((d) => d.name), networks, templates: vms.map((v) => ({ id: v, name: v, ...(osOf[v] ? { os: osOf[v] } : {}) })) },
+          choices: {
+            storages: datastores.map((d) => d.name),
+            networks,
+            templates: vms.map((v) => ({ id: v, name: v, ...(osOf[v] ? { os: osOf[v] } : {}) })),
+          },
         };
       } catch (e) {
         if (o?.signal?.aborted) throw o.signal.reason;
@@ -292,7 +448,8 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         const i = await inv();
         const existing = (await portGroups(i, o)).portgroups.find((p) => p.spec.name === net.name);
         const pgSpec = { name: net.name, vlanId, vswitchName: config.vswitch, policy: {} };
-        if (existing && existing.spec.vlanId !== vlanId) await i.vim.call('UpdatePortGroup', { _this: i.networkSystem, pgName: net.name, portgrp: pgSpec }, o);
+        if (existing && existing.spec.vlanId !== vlanId)
+          await i.vim.call('UpdatePortGroup', { _this: i.networkSystem, pgName: net.name, portgrp: pgSpec }, o);
         if (!existing) {
           try {
             await i.vim.call('AddPortGroup', { _this: i.networkSystem, portgrp: pgSpec }, o);
@@ -342,10 +499,16 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         const vm = await resolveVm(i, ref, o);
         const p = vm && (await vmProps(i, vm, ['runtime.powerState', 'guest.toolsRunningStatus'], o));
         if (!vm || !p || p['runtime.powerState'] === 'poweredOff') return;
-        if (!o?.force && p['runtime.powerState'] === 'poweredOn' && p['guest.toolsRunningStatus'] === 'guestToolsRunning') {
+        if (
+          !o?.force &&
+          p['runtime.powerState'] === 'poweredOn' &&
+          p['guest.toolsRunningStatus'] === 'guestToolsRunning'
+        ) {
           try {
             await i.vim.call('ShutdownGuest', { _this: vm }, o);
-            await poll(ref, 'shut down', { ...o, timeoutMs: config.timeouts.shutdownMs }, (s) => (s.power !== 'running' ? true : undefined));
+            await poll(ref, 'shut down', { ...o, timeoutMs: config.timeouts.shutdownMs }, (s) =>
+              s.power !== 'running' ? true : undefined,
+            );
           } catch (e) {
             if (o?.signal?.aborted) throw e; // otherwise fall through to a hard power-off
           }
@@ -367,7 +530,9 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
     // vSphere cannot see cloud-init itself: "ready" is VMware Tools running plus a usable address, which the guest
     // reaches after cloud-init's local and network stages have read the seed. Failures inside cloud-init are not visible.
     async waitForReady(ref, o) {
-      await poll(ref, 'become ready', o, (s) => (s.tools === 'guestToolsRunning' && s.addresses.length ? true : undefined));
+      await poll(ref, 'become ready', o, (s) =>
+        s.tools === 'guestToolsRunning' && s.addresses.length ? true : undefined,
+      );
       await attempt('detach the seed ISO from', 'VM', ref.name, async () => {
         const i = await inv();
         const vm = await resolveVm(i, ref, o);
@@ -380,7 +545,12 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         const i = await inv();
         const { vm, nodes } = await snapshotTree(i, ref, o);
         if (nodes.some((n) => n.name === name)) return;
-        await runTask(i, 'CreateSnapshot_Task', { _this: vm, name, description: 'Glassdome', memory: false, quiesce: false }, o);
+        await runTask(
+          i,
+          'CreateSnapshot_Task',
+          { _this: vm, name, description: 'Glassdome', memory: false, quiesce: false },
+          o,
+        );
       });
     },
 
@@ -431,12 +601,16 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
       const vmNames = new Set<string>();
       for (const v of vms) {
         const name = String(v.props.name);
-        if (name.startsWith(prefix) || spec.extraConfigValue(v.props['config.extraConfig'], spec.ownerKey) === deploymentId) {
+        if (
+          name.startsWith(prefix) ||
+          spec.extraConfigValue(v.props['config.extraConfig'], spec.ownerKey) === deploymentId
+        ) {
           out.push({ kind: 'machine', id: v.obj.$value, name });
           vmNames.add(name);
         }
       }
-      for (const pg of (await portGroups(i, o)).portgroups) if (pg.spec.name.startsWith(prefix)) out.push({ kind: 'network', id: pg.spec.name, name: pg.spec.name });
+      for (const pg of (await portGroups(i, o)).portgroups)
+        if (pg.spec.name.startsWith(prefix)) out.push({ kind: 'network', id: pg.spec.name, name: pg.spec.name });
       // Seed ISOs and disks in folders whose VM is gone (an interrupted create or destroy). A live VM's folder
       // goes with the VM, so its files are not listed separately.
       for (const f of await searchDatastore(i, ['*-seed.iso', '*.vmdk'], o)) {
@@ -450,8 +624,11 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
     async close() {
       const c = connecting;
       connecting = undefined;
-      if (c) await c.then((i) => i.vim.logout(), () => undefined);
+      if (c)
+        await c.then(
+          (i) => i.vim.logout(),
+          () => undefined,
+        );
     },
   };
 }
-

@@ -30,23 +30,49 @@ export interface ImageCacheOptions {
   onConverted?: (e: { source: string; key: string; ms: number; bytes: number }) => void;
 }
 
-const installHint = 'Install qemu-img on the appliance (Debian: apt-get install qemu-utils), or map a template VM for this OS instead.';
+const installHint =
+  'Install qemu-img on the appliance (Debian: apt-get install qemu-utils), or map a template VM for this OS instead.';
 
 function qemuImg(args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('qemu-img', args, { signal: AbortSignal.timeout(timeoutMs), maxBuffer: 4 * 2 ** 20 }, (e, stdout, stderr) => {
-      if (!e) return resolve(stdout);
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return reject(new AppError('platform_error', '[esxi] qemu-img is not installed on the appliance', { hint: installHint, cause: e }));
-      if (code === 'ABORT_ERR') return reject(new AppError('timeout', `[esxi] qemu-img ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)} s`, { cause: e }));
-      reject(new AppError('platform_error', `[esxi] qemu-img ${args[0]} failed: ${String(stderr).trim() || e.message}`, { cause: e }));
-    });
+    execFile(
+      'qemu-img',
+      args,
+      { signal: AbortSignal.timeout(timeoutMs), maxBuffer: 4 * 2 ** 20 },
+      (e, stdout, stderr) => {
+        if (!e) return resolve(stdout);
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT')
+          return reject(
+            new AppError('platform_error', '[esxi] qemu-img is not installed on the appliance', {
+              hint: installHint,
+              cause: e,
+            }),
+          );
+        if (code === 'ABORT_ERR')
+          return reject(
+            new AppError(
+              'timeout',
+              `[esxi] qemu-img ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)} s`,
+              { cause: e },
+            ),
+          );
+        reject(
+          new AppError('platform_error', `[esxi] qemu-img ${args[0]} failed: ${String(stderr).trim() || e.message}`, {
+            cause: e,
+          }),
+        );
+      },
+    );
   });
 }
 
 /** qemu-img's version line, or undefined when it is not installed. */
 export function qemuImgVersion(): Promise<string | undefined> {
-  return qemuImg(['--version'], 10_000).then((out) => out.split('\n')[0]?.trim(), () => undefined);
+  return qemuImg(['--version'], 10_000).then(
+    (out) => out.split('\n')[0]?.trim(),
+    () => undefined,
+  );
 }
 
 async function sha256(file: string): Promise<string> {
@@ -74,20 +100,38 @@ export function createImageCache(opts: ImageCacheOptions): ImageCache {
   async function convert(source: string, key: string): Promise<ConvertedImage> {
     const file = path.join(opts.dir, `${key}.vmdk`);
     const meta = path.join(opts.dir, `${key}.json`);
-    const cached = await readFile(meta, 'utf8').then((t) => JSON.parse(t) as ConvertedImage, () => undefined);
-    if (cached && (await stat(file).then((s) => s.size === cached.bytes, () => false))) return cached;
+    const cached = await readFile(meta, 'utf8').then(
+      (t) => JSON.parse(t) as ConvertedImage,
+      () => undefined,
+    );
+    if (
+      cached &&
+      (await stat(file).then(
+        (s) => s.size === cached.bytes,
+        () => false,
+      ))
+    )
+      return cached;
     await mkdir(opts.dir, { recursive: true });
     const started = Date.now();
-    const info = JSON.parse(await qemuImg(['info', '--output=json', source], opts.timeoutMs)) as { format: string; 'virtual-size': number };
+    const info = JSON.parse(await qemuImg(['info', '--output=json', source], opts.timeoutMs)) as {
+      format: string;
+      'virtual-size': number;
+    };
     if (info.format !== 'qcow2' && info.format !== 'raw') {
-      throw new AppError('invalid_input', `[esxi] Image ${source} is ${info.format}, not qcow2 or raw`, { hint: 'Use the qcow2 (.img) cloud image of the distribution.' });
+      throw new AppError('invalid_input', `[esxi] Image ${source} is ${info.format}, not qcow2 or raw`, {
+        hint: 'Use the qcow2 (.img) cloud image of the distribution.',
+      });
     }
     // Convert beside the final name and rename, so a crash or a parallel process never leaves a half-written cache entry.
     const tmp = `${file}.${process.pid}.tmp`;
     try {
       // monolithicSparse: the hosted single-file format ESXi imports into a VMFS disk (vmkfstools -i, CopyVirtualDisk);
       // streamOptimized is an OVF transport format the copy does not take.
-      await qemuImg(['convert', '-f', info.format, '-O', 'vmdk', '-o', 'subformat=monolithicSparse', source, tmp], opts.timeoutMs);
+      await qemuImg(
+        ['convert', '-f', info.format, '-O', 'vmdk', '-o', 'subformat=monolithicSparse', source, tmp],
+        opts.timeoutMs,
+      );
       await rename(tmp, file);
     } finally {
       await rm(tmp, { force: true });
@@ -101,7 +145,10 @@ export function createImageCache(opts: ImageCacheOptions): ImageCache {
   return {
     async prepare(source, o) {
       const s = await stat(source).catch((e: unknown) => {
-        throw new AppError('not_found', `[esxi] Image file ${source} not found on the appliance`, { cause: e, hint: "Check the path in the platform's images settings." });
+        throw new AppError('not_found', `[esxi] Image file ${source} not found on the appliance`, {
+          cause: e,
+          hint: "Check the path in the platform's images settings.",
+        });
       });
       const id = `${source}\0${s.size}\0${s.mtimeMs}`;
       let hash = hashes.get(id);
@@ -115,7 +162,10 @@ export function createImageCache(opts: ImageCacheOptions): ImageCache {
         job = convert(source, key);
         converting.set(key, job);
         // A failed conversion is tried again by the next caller; a finished one is served from the cache file.
-        job.then(() => converting.delete(key), () => converting.delete(key));
+        job.then(
+          () => converting.delete(key),
+          () => converting.delete(key),
+        );
       }
       return waitFor(job, o?.signal);
     },

@@ -51,7 +51,11 @@ export function createMachineBuilder(h: MachineHost) {
 
   async function makeDirectory(i: Inventory, dir: string, o?: CallOptions): Promise<void> {
     try {
-      await i.vim.call('MakeDirectory', { _this: i.vim.content.fileManager, name: dir, datacenter: i.datacenter, createParentDirectories: true }, o);
+      await i.vim.call(
+        'MakeDirectory',
+        { _this: i.vim.content.fileManager, name: dir, datacenter: i.datacenter, createParentDirectories: true },
+        o,
+      );
     } catch (e) {
       if (faultTypeOf(e) !== 'FileAlreadyExists') throw e;
     }
@@ -59,11 +63,21 @@ export function createMachineBuilder(h: MachineHost) {
 
   /** Size of a file in the image folder, or undefined when it (or the folder) is not there. */
   async function imageSize(i: Inventory, name: string, o?: CallOptions): Promise<number | undefined> {
-    if (!i.browser) throw new AppError('not_found', `[esxi] Datastore "${ds}" not found on ${h.config.host}`, { hint: "Set the platform's datastore to one the host has." });
+    if (!i.browser)
+      throw new AppError('not_found', `[esxi] Datastore "${ds}" not found on ${h.config.host}`, {
+        hint: "Set the platform's datastore to one the host has.",
+      });
     try {
       const details = { fileType: true, fileSize: true, modification: false, fileOwner: false };
-      const raw = await h.runTask(i, 'SearchDatastore_Task', { _this: i.browser, datastorePath: `[${ds}] ${imageFolder}`, searchSpec: { details, matchPattern: [name] } }, o);
-      const hit = asArray((unwrap(raw) as { file?: unknown } | null)?.file as Array<{ path: string; fileSize?: number }> | undefined).find((f) => f.path === name);
+      const raw = await h.runTask(
+        i,
+        'SearchDatastore_Task',
+        { _this: i.browser, datastorePath: `[${ds}] ${imageFolder}`, searchSpec: { details, matchPattern: [name] } },
+        o,
+      );
+      const hit = asArray(
+        (unwrap(raw) as { file?: unknown } | null)?.file as Array<{ path: string; fileSize?: number }> | undefined,
+      ).find((f) => f.path === name);
       return hit?.fileSize === undefined ? undefined : Number(hit.fileSize);
     } catch (e) {
       if (faultTypeOf(e) === 'FileNotFound') return undefined;
@@ -79,7 +93,12 @@ export function createMachineBuilder(h: MachineHost) {
     if ((await imageSize(i, name, { signal })) === img.bytes) return file;
     await makeDirectory(i, `[${ds}] ${imageFolder}`, { signal });
     const started = Date.now();
-    await i.vim.putFile(ds, `${imageFolder}/${name}`, { file: img.file, bytes: img.bytes }, { signal, timeoutMs: h.config.timeouts.imageMs });
+    await i.vim.putFile(
+      ds,
+      `${imageFolder}/${name}`,
+      { file: img.file, bytes: img.bytes },
+      { signal, timeoutMs: h.config.timeouts.imageMs },
+    );
     h.onUploaded?.({ key: img.key, ms: Date.now() - started, bytes: img.bytes });
     return file;
   }
@@ -92,20 +111,47 @@ export function createMachineBuilder(h: MachineHost) {
       // It is forgotten once settled: a later create checks the datastore again (cheap), so a deleted cache is re-uploaded.
       job = upload(i, img);
       uploads.set(img.key, job);
-      job.then(() => uploads.delete(img.key), () => uploads.delete(img.key));
+      job.then(
+        () => uploads.delete(img.key),
+        () => uploads.delete(img.key),
+      );
     }
     const file = await waitFor(job, o?.signal);
-    return { file, capacityKb: Math.ceil(img.capacityBytes / 1024), guestId: spec.guestIdForOs(m.os), controllerType: 'ParaVirtualSCSIController' };
+    return {
+      file,
+      capacityKb: Math.ceil(img.capacityBytes / 1024),
+      guestId: spec.guestIdForOs(m.os),
+      controllerType: 'ParaVirtualSCSIController',
+    };
   }
 
-  async function fromTemplate(i: Inventory, m: MachineSpec, templateName: string, o?: CallOptions): Promise<DiskSource> {
+  async function fromTemplate(
+    i: Inventory,
+    m: MachineSpec,
+    templateName: string,
+    o?: CallOptions,
+  ): Promise<DiskSource> {
     const template = await h.findVm(i, templateName, o);
-    if (!template) throw new AppError('not_found', `[esxi] Unable to create VM "${m.name}": template VM "${templateName}" not found`);
-    const tp = (await h.vmProps(i, template, ['config.hardware.device', 'config.guestId', 'config.version', 'config.firmware'], o)) ?? {};
+    if (!template)
+      throw new AppError(
+        'not_found',
+        `[esxi] Unable to create VM "${m.name}": template VM "${templateName}" not found`,
+      );
+    const tp =
+      (await h.vmProps(
+        i,
+        template,
+        ['config.hardware.device', 'config.guestId', 'config.version', 'config.firmware'],
+        o,
+      )) ?? {};
     const devices = spec.devicesOf(tp['config.hardware.device']);
     const disk = devices.find((d) => xsiType(d) === 'VirtualDisk');
     const controller = devices.find((d) => d.key === disk?.controllerKey);
-    if (!disk?.backing?.fileName || !controller) throw new AppError('invalid_input', `[esxi] Unable to create VM "${m.name}": template "${templateName}" has no disk`);
+    if (!disk?.backing?.fileName || !controller)
+      throw new AppError(
+        'invalid_input',
+        `[esxi] Unable to create VM "${m.name}": template "${templateName}" has no disk`,
+      );
     return {
       file: disk.backing.fileName,
       capacityKb: disk.capacityInKB ?? 0,
@@ -131,7 +177,20 @@ export function createMachineBuilder(h: MachineHost) {
     const dir = spec.vmDir(ds, m.name);
     await makeDirectory(i, dir, o);
     const diskFile = `${dir}/${m.name}.vmdk`;
-    await h.runTask(i, 'CopyVirtualDisk_Task', { _this: i.vim.content.virtualDiskManager, sourceName: src.file, sourceDatacenter: i.datacenter, destName: diskFile, destDatacenter: i.datacenter, destSpec: { diskType: 'thin', adapterType: 'lsiLogic' }, force: true }, o);
+    await h.runTask(
+      i,
+      'CopyVirtualDisk_Task',
+      {
+        _this: i.vim.content.virtualDiskManager,
+        sourceName: src.file,
+        sourceDatacenter: i.datacenter,
+        destName: diskFile,
+        destDatacenter: i.datacenter,
+        destSpec: { diskType: 'thin', adapterType: 'lsiLogic' },
+        force: true,
+      },
+      o,
+    );
     let isoFile: string | undefined;
     if (m.cloudInit) {
       await i.vim.putFile(ds, spec.seedIsoPath(m.name), buildSeedIso(m.cloudInit), o);
@@ -152,9 +211,19 @@ export function createMachineBuilder(h: MachineHost) {
       nics: m.nics.map((n) => ({ portGroup: n.network.id, mac: n.mac })),
       ...(isoFile ? { isoFile } : {}),
     });
-    const vm = (await h.runTask(i, 'CreateVM_Task', { _this: i.vmFolder, config: configSpec, pool: i.pool, host: i.host }, o)) as MoRef;
+    const vm = (await h.runTask(
+      i,
+      'CreateVM_Task',
+      { _this: i.vmFolder, config: configSpec, pool: i.pool, host: i.host },
+      o,
+    )) as MoRef;
     const created = await h.vmProps(i, vm, ['config.hardware.device'], o);
-    await h.runTask(i, 'ReconfigVM_Task', { _this: vm, spec: spec.finishVmConfig(spec.devicesOf(created?.['config.hardware.device']), m.diskGb) }, o);
+    await h.runTask(
+      i,
+      'ReconfigVM_Task',
+      { _this: vm, spec: spec.finishVmConfig(spec.devicesOf(created?.['config.hardware.device']), m.diskGb) },
+      o,
+    );
     return vm;
   }
 
@@ -166,9 +235,13 @@ export function createMachineBuilder(h: MachineHost) {
         const p = await h.vmProps(i, existing, ['config.extraConfig'], o);
         const owner = spec.extraConfigValue(p?.['config.extraConfig'], spec.ownerKey);
         if (owner !== m.deploymentId) {
-          throw new AppError('conflict', `[esxi] Unable to create VM "${m.name}": a VM of that name exists and belongs to ${owner ? `deployment ${owner}` : 'no Glassdome deployment'}`);
+          throw new AppError(
+            'conflict',
+            `[esxi] Unable to create VM "${m.name}": a VM of that name exists and belongs to ${owner ? `deployment ${owner}` : 'no Glassdome deployment'}`,
+          );
         }
-        if (spec.extraConfigValue(p?.['config.extraConfig'], spec.stateKey) === 'created') return { id: existing.$value, name: m.name };
+        if (spec.extraConfigValue(p?.['config.extraConfig'], spec.stateKey) === 'created')
+          return { id: existing.$value, name: m.name };
         await h.destroyVm(i, existing, m.name, o); // half-created by an interrupted call: replace it
       }
       const vm = await build(i, m, await diskSource(i, m, o), o);

@@ -48,7 +48,15 @@ function field(b: Buffer, off: number, len: number, s: string, joliet: boolean):
 
 /** 7-byte directory-record date (UTC). */
 function recordDate(d: Date): Buffer {
-  return Buffer.from([d.getUTCFullYear() - 1900, d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), 0]);
+  return Buffer.from([
+    d.getUTCFullYear() - 1900,
+    d.getUTCMonth() + 1,
+    d.getUTCDate(),
+    d.getUTCHours(),
+    d.getUTCMinutes(),
+    d.getUTCSeconds(),
+    0,
+  ]);
 }
 
 /** 17-byte volume-descriptor date "YYYYMMDDHHMMSScc" + zone; all zeros means "not specified". */
@@ -79,7 +87,9 @@ function directory(self: number, entries: Entry[], joliet: boolean, date: Date):
   for (const rec of [
     dirRecord(Buffer.from([0]), self, SECTOR, true, date),
     dirRecord(Buffer.from([1]), self, SECTOR, true, date),
-    ...entries.map((e) => dirRecord(joliet ? ucs2be(e.joliet) : Buffer.from(e.iso, 'ascii'), e.extent, e.data.length, false, date)),
+    ...entries.map((e) =>
+      dirRecord(joliet ? ucs2be(e.joliet) : Buffer.from(e.iso, 'ascii'), e.extent, e.data.length, false, date),
+    ),
   ]) {
     rec.copy(dir, off);
     off += rec.length;
@@ -101,7 +111,15 @@ function pathTable(rootExtent: number, bigEndian: boolean): Buffer {
   return t;
 }
 
-function volumeDescriptor(o: { joliet: boolean; volumeId: string; totalSectors: number; pathL: number; pathM: number; root: number; date: Date }): Buffer {
+function volumeDescriptor(o: {
+  joliet: boolean;
+  volumeId: string;
+  totalSectors: number;
+  pathL: number;
+  pathM: number;
+  root: number;
+  date: Date;
+}): Buffer {
   const d = Buffer.alloc(SECTOR);
   d[0] = o.joliet ? 2 : 1;
   d.write('CD001', 1, 'ascii');
@@ -153,7 +171,10 @@ export function buildSeedIso(files: SeedFiles, date: Date = new Date()): Buffer 
   const put = (sector: number, b: Buffer) => b.copy(img, sector * SECTOR);
   const volumeId = 'cidata';
   put(pvd, volumeDescriptor({ joliet: false, volumeId, totalSectors: total, pathL, pathM, root, date }));
-  put(svd, volumeDescriptor({ joliet: true, volumeId, totalSectors: total, pathL: jPathL, pathM: jPathM, root: jRoot, date }));
+  put(
+    svd,
+    volumeDescriptor({ joliet: true, volumeId, totalSectors: total, pathL: jPathL, pathM: jPathM, root: jRoot, date }),
+  );
   const t = Buffer.alloc(SECTOR);
   t[0] = 255;
   t.write('CD001', 1, 'ascii');

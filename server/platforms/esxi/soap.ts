@@ -38,7 +38,9 @@ export function xsiType(value: unknown): string | undefined {
 
 /** A scalar anyType value as parsed ({ attributes, $value }) or plain. */
 export function anyValue(value: unknown): unknown {
-  return value !== null && typeof value === 'object' && '$value' in value ? (value as { $value: unknown }).$value : value;
+  return value !== null && typeof value === 'object' && '$value' in value
+    ? (value as { $value: unknown }).$value
+    : value;
 }
 
 /** A property value as parsed: scalars lose their { attributes, $value } wrapper, ArrayOfX becomes an array. */
@@ -65,7 +67,13 @@ export interface VimFault {
   method: string;
 }
 
-const transientFaults = new Set(['TaskInProgress', 'ResourceInUse', 'ConcurrentAccess', 'HostCommunication', 'ResourceNotAvailable']);
+const transientFaults = new Set([
+  'TaskInProgress',
+  'ResourceInUse',
+  'ConcurrentAccess',
+  'HostCommunication',
+  'ResourceNotAvailable',
+]);
 const faultCodes: Record<string, ErrorCode> = {
   InvalidLogin: 'unauthorized',
   NotAuthenticated: 'unauthorized',
@@ -82,7 +90,9 @@ export function faultCode(faultType: string): ErrorCode {
 
 export function vimFault(method: string, faultType: string, message: string): AppError {
   const cause: VimFault = { faultType, message, method };
-  return new AppError(faultCode(faultType), `[esxi] ${method}: ${faultType}${message ? `: ${message}` : ''}`, { cause });
+  return new AppError(faultCode(faultType), `[esxi] ${method}: ${faultType}${message ? `: ${message}` : ''}`, {
+    cause,
+  });
 }
 
 /** The vSphere fault type behind an error, if it came from the host. */
@@ -100,7 +110,9 @@ export function localizedFault(method: string, lmf: unknown): AppError {
 function toAppError(method: string, e: unknown, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason;
   if (e instanceof AppError) return e;
-  const fault = (e as { root?: { Envelope?: { Body?: { Fault?: { faultstring?: string; detail?: Record<string, unknown> } } } } }).root?.Envelope?.Body?.Fault;
+  const fault = (
+    e as { root?: { Envelope?: { Body?: { Fault?: { faultstring?: string; detail?: Record<string, unknown> } } } } }
+  ).root?.Envelope?.Body?.Fault;
   if (fault) {
     const detail = Object.values(fault.detail ?? {})[0];
     const name = Object.keys(fault.detail ?? {})[0]?.replace(/Fault$/, '');
@@ -109,7 +121,9 @@ function toAppError(method: string, e: unknown, signal?: AbortSignal): unknown {
   const code = (e as { code?: string }).code;
   const msg = e instanceof Error ? e.message : String(e);
   // Network-level failures (refused, reset, timed out) are worth retrying; anything else is the host's answer.
-  const transient = code !== undefined && /^(ECONN|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ECONNABORTED|ERR_SOCKET)/.test(code);
+  const transient =
+    code !== undefined &&
+    /^(ECONN|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ECONNABORTED|ERR_SOCKET)/.test(code);
   return new AppError(transient ? 'transient' : 'platform_error', `[esxi] ${method}: ${msg}`, { cause: e });
 }
 
@@ -134,7 +148,15 @@ export interface PropertyResult {
 }
 
 export interface ServiceContent {
-  about: { fullName: string; name: string; version: string; build: string; apiType: string; apiVersion: string; productLineId?: string };
+  about: {
+    fullName: string;
+    name: string;
+    version: string;
+    build: string;
+    apiType: string;
+    apiVersion: string;
+    productLineId?: string;
+  };
   rootFolder: MoRef;
   propertyCollector: MoRef;
   viewManager: MoRef;
@@ -155,9 +177,18 @@ export interface VimClient {
   retrieve(objs: MoRef[], type: string, paths: string[], opts?: CallOptions): Promise<PropertyResult[]>;
   /** Every object of `type` in the inventory, with the given properties. */
   list(type: string, paths: string[], opts?: CallOptions): Promise<PropertyResult[]>;
-  waitForTask(method: string, task: MoRef, opts: CallOptions & { timeoutMs: number; onPoll?: () => Promise<void> }): Promise<unknown>;
+  waitForTask(
+    method: string,
+    task: MoRef,
+    opts: CallOptions & { timeoutMs: number; onPoll?: () => Promise<void> },
+  ): Promise<unknown>;
   /** PUT a file to a datastore over /folder (with the session cookie): a buffer, or a local file streamed from disk. */
-  putFile(datastore: string, path: string, body: Buffer | { file: string; bytes: number }, opts?: CallOptions & { timeoutMs?: number }): Promise<void>;
+  putFile(
+    datastore: string,
+    path: string,
+    body: Buffer | { file: string; bytes: number },
+    opts?: CallOptions & { timeoutMs?: number },
+  ): Promise<void>;
   sessionKey(): Promise<string>;
   logout(): Promise<void>;
 }
@@ -181,7 +212,11 @@ type SoapMethod = (args: unknown, options?: unknown) => Promise<[unknown, ...unk
 
 export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
   const [{ default: axios }, soap] = await Promise.all([import('axios'), import('soap')]);
-  const agent: https.Agent = createHttpsAgent(opts.tls, { driver: 'esxi', maxSockets: 8, renewHint: 'Host > Manage > Security & users > Certificates' });
+  const agent: https.Agent = createHttpsAgent(opts.tls, {
+    driver: 'esxi',
+    maxSockets: 8,
+    renewHint: 'Host > Manage > Security & users > Certificates',
+  });
   const baseUrl = `https://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
   const cookies = new Map<string, string>();
   const http: AxiosInstance = axios.create({ httpsAgent: agent, timeout: opts.callTimeoutMs, maxRedirects: 0 });
@@ -200,12 +235,18 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
   });
 
   const wsdl = opts.wsdl ?? `${baseUrl}/sdk/vimService.wsdl`;
-  const client = await soap.createClientAsync(wsdl, { request: http as never, endpoint: `${baseUrl}/sdk` }).catch((e: unknown) => {
-    throw new AppError('platform_error', `[esxi] Unable to load the vSphere WSDL from ${wsdl}: ${e instanceof Error ? e.message : String(e)}`, {
-      cause: e,
-      hint: 'Check the host address, port and TLS trust settings.',
+  const client = await soap
+    .createClientAsync(wsdl, { request: http as never, endpoint: `${baseUrl}/sdk` })
+    .catch((e: unknown) => {
+      throw new AppError(
+        'platform_error',
+        `[esxi] Unable to load the vSphere WSDL from ${wsdl}: ${e instanceof Error ? e.message : String(e)}`,
+        {
+          cause: e,
+          hint: 'Check the host address, port and TLS trust settings.',
+        },
+      );
     });
-  });
   // The WSDL hard-codes https://localhost/sdk/vimService.
   client.setEndpoint(`${baseUrl}/sdk`);
 
@@ -220,9 +261,14 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
     }
   };
 
-  const sc = await invoke<ServiceContent>('RetrieveServiceContent', { _this: moRef('ServiceInstance', 'ServiceInstance') });
+  const sc = await invoke<ServiceContent>('RetrieveServiceContent', {
+    _this: moRef('ServiceInstance', 'ServiceInstance'),
+  });
   // A real host picks the API version from SOAPAction; never claim more than the WSDL describes.
-  const apiVersion = opts.wsdl && !/^https?:/.test(opts.wsdl) ? pickApiVersion(sc.about.apiVersion, localWsdlVersion) : sc.about.apiVersion;
+  const apiVersion =
+    opts.wsdl && !/^https?:/.test(opts.wsdl)
+      ? pickApiVersion(sc.about.apiVersion, localWsdlVersion)
+      : sc.about.apiVersion;
   client.setSOAPAction(`urn:vim25/${apiVersion}`);
 
   let loggingIn: Promise<void> | undefined;
@@ -246,11 +292,16 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
     }
   };
 
-  const call = <T>(method: string, args: Record<string, unknown>, o?: CallOptions) => withSession(() => invoke<T>(method, args, o));
+  const call = <T>(method: string, args: Record<string, unknown>, o?: CallOptions) =>
+    withSession(() => invoke<T>(method, args, o));
 
   const retrieveOnce = async (specSet: unknown, o?: CallOptions): Promise<PropertyResult[]> => {
     const out: PropertyResult[] = [];
-    let page = await invoke<{ token?: string; objects?: unknown[] } | null>('RetrievePropertiesEx', { _this: sc.propertyCollector, specSet, options: {} }, o);
+    let page = await invoke<{ token?: string; objects?: unknown[] } | null>(
+      'RetrievePropertiesEx',
+      { _this: sc.propertyCollector, specSet, options: {} },
+      o,
+    );
     for (;;) {
       for (const raw of asArray(page?.objects) as Array<{ obj: MoRef; propSet?: unknown; missingSet?: unknown }>) {
         const props: Record<string, unknown> = {};
@@ -268,15 +319,24 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
   };
 
   const retrieve = (objs: MoRef[], type: string, paths: string[], o?: CallOptions) =>
-    withSession(() => retrieveOnce([{ propSet: [{ type, pathSet: paths }], objectSet: objs.map((obj) => ({ obj, skip: false })) }], o));
+    withSession(() =>
+      retrieveOnce([{ propSet: [{ type, pathSet: paths }], objectSet: objs.map((obj) => ({ obj, skip: false })) }], o),
+    );
 
   const list = (type: string, paths: string[], o?: CallOptions) =>
     withSession(async () => {
-      const view = await invoke<MoRef>('CreateContainerView', { _this: sc.viewManager, container: sc.rootFolder, type: [type], recursive: true }, o);
+      const view = await invoke<MoRef>(
+        'CreateContainerView',
+        { _this: sc.viewManager, container: sc.rootFolder, type: [type], recursive: true },
+        o,
+      );
       try {
         // TraversalSpec is the derived type of selectSet: its own fields go in XSD order (name, type, path, skip).
         const selectSet = [typed('TraversalSpec', { name: 'view', type: 'ContainerView', path: 'view', skip: false })];
-        return await retrieveOnce([{ propSet: [{ type, pathSet: paths }], objectSet: [{ obj: view, skip: true, selectSet }] }], o);
+        return await retrieveOnce(
+          [{ propSet: [{ type, pathSet: paths }], objectSet: [{ obj: view, skip: true, selectSet }] }],
+          o,
+        );
       } finally {
         await invoke('DestroyView', { _this: view }).catch(() => undefined);
       }
@@ -297,7 +357,10 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
       { deadline: Date.now() + o.timeoutMs, minMs: 100, maxMs: 2000, ...(o.signal ? { signal: o.signal } : {}) },
     );
     if (done) return done.result;
-    throw new AppError('timeout', `[esxi] ${method}: task ${task.$value} still ${state ?? 'unknown'} after ${Math.round(o.timeoutMs / 1000)} s`);
+    throw new AppError(
+      'timeout',
+      `[esxi] ${method}: task ${task.$value} still ${state ?? 'unknown'} after ${Math.round(o.timeoutMs / 1000)} s`,
+    );
   };
 
   const putFile: VimClient['putFile'] = async (datastore, path, body, o) => {
@@ -305,12 +368,27 @@ export async function connectVim(opts: VimConnectOptions): Promise<VimClient> {
     await withSession(async () => {
       // A file is opened per attempt: a re-login repeats the PUT, and a stream cannot be sent twice.
       const data = Buffer.isBuffer(body) ? body : createReadStream(body.file);
-      const headers = { 'Content-Type': 'application/octet-stream', ...(Buffer.isBuffer(body) ? {} : { 'Content-Length': String(body.bytes) }) };
-      const res = await http.put(url, data, { signal: o?.signal, headers, validateStatus: () => true, maxBodyLength: Infinity, ...(o?.timeoutMs ? { timeout: o.timeoutMs } : {}) }).catch((e: unknown) => {
-        throw toAppError('upload', e, o?.signal);
-      });
+      const headers = {
+        'Content-Type': 'application/octet-stream',
+        ...(Buffer.isBuffer(body) ? {} : { 'Content-Length': String(body.bytes) }),
+      };
+      const res = await http
+        .put(url, data, {
+          signal: o?.signal,
+          headers,
+          validateStatus: () => true,
+          maxBodyLength: Infinity,
+          ...(o?.timeoutMs ? { timeout: o.timeoutMs } : {}),
+        })
+        .catch((e: unknown) => {
+          throw toAppError('upload', e, o?.signal);
+        });
       if (res.status === 401 || res.status === 403) throw vimFault('upload', 'NotAuthenticated', `HTTP ${res.status}`);
-      if (res.status >= 300) throw new AppError(res.status >= 500 ? 'transient' : 'platform_error', `[esxi] upload of [${datastore}] ${path}: HTTP ${res.status}`);
+      if (res.status >= 300)
+        throw new AppError(
+          res.status >= 500 ? 'transient' : 'platform_error',
+          `[esxi] upload of [${datastore}] ${path}: HTTP ${res.status}`,
+        );
     });
   };
 

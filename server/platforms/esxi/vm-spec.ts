@@ -78,10 +78,19 @@ export interface CreateVmInput {
 /** VirtualMachineConfigSpec for CreateVM_Task: the copied disk, vmxnet3 NICs with manual MACs, the seed on IDE 0. */
 export function createVmConfig(i: CreateVmInput): Record<string, unknown> {
   const ctrlKey = -100;
-  const controller = typed(i.controllerType, scsiTypes.test(i.controllerType) ? { key: ctrlKey, busNumber: 0, sharedBus: 'noSharing' } : { key: ctrlKey, busNumber: 0 });
+  const controller = typed(
+    i.controllerType,
+    scsiTypes.test(i.controllerType)
+      ? { key: ctrlKey, busNumber: 0, sharedBus: 'noSharing' }
+      : { key: ctrlKey, busNumber: 0 },
+  );
   const disk = typed('VirtualDisk', {
     key: -101,
-    backing: typed('VirtualDiskFlatVer2BackingInfo', { fileName: i.diskFile, diskMode: 'persistent', thinProvisioned: true }),
+    backing: typed('VirtualDiskFlatVer2BackingInfo', {
+      fileName: i.diskFile,
+      diskMode: 'persistent',
+      thinProvisioned: true,
+    }),
     controllerKey: ctrlKey,
     unitNumber: 0,
     capacityInKB: i.diskCapacityKb,
@@ -128,14 +137,23 @@ export function finishVmConfig(devices: Device[], diskGb: number): Record<string
   const disk = devices.find((d) => xsiType(d) === 'VirtualDisk');
   // The disk is sent as retrieved (with deviceInfo): an edit without it crashes vcsim and real ESXi accepts it.
   // Spreading keeps the retrieved (schema) key order; capacityInBytes, when the host sent it, must agree.
-  const grown = disk && { ...retype(disk), capacityInKB: want, ...('capacityInBytes' in disk ? { capacityInBytes: want * 1024 } : {}) };
+  const grown = disk && {
+    ...retype(disk),
+    capacityInKB: want,
+    ...('capacityInBytes' in disk ? { capacityInBytes: want * 1024 } : {}),
+  };
   const deviceChange = grown && (disk.capacityInKB ?? 0) < want ? [{ operation: 'edit', device: grown }] : [];
   return { deviceChange, extraConfig: [{ key: stateKey, value: xsdString('created') }] };
 }
 
 /** The CD-ROM holding the seed ISO, if it is still attached. */
 export function seedCdrom(devices: Device[]): Device | undefined {
-  return devices.find((d) => xsiType(d) === 'VirtualCdrom' && xsiType(d.backing) === 'VirtualCdromIsoBackingInfo' && (d.backing?.fileName ?? '').endsWith('-seed.iso'));
+  return devices.find(
+    (d) =>
+      xsiType(d) === 'VirtualCdrom' &&
+      xsiType(d.backing) === 'VirtualCdromIsoBackingInfo' &&
+      (d.backing?.fileName ?? '').endsWith('-seed.iso'),
+  );
 }
 
 /** ReconfigVM spec that empties the CD-ROM (client-device passthrough, disconnected). */
@@ -148,7 +166,16 @@ export function detachCdromConfig(cdrom: Device): Record<string, unknown> {
   };
   // Keep VirtualDevice's field order: key, deviceInfo, backing, connectable, controllerKey, unitNumber.
   const ordered: Record<string, unknown> = {};
-  for (const k of ['attributes', 'key', 'deviceInfo', 'backing', 'connectable', 'slotInfo', 'controllerKey', 'unitNumber']) {
+  for (const k of [
+    'attributes',
+    'key',
+    'deviceInfo',
+    'backing',
+    'connectable',
+    'slotInfo',
+    'controllerKey',
+    'unitNumber',
+  ]) {
     if (k in device) ordered[k] = (device as Record<string, unknown>)[k];
   }
   return { deviceChange: [{ operation: 'edit', device: ordered }] };

@@ -36,12 +36,14 @@ export interface PveClient {
 }
 
 // Lock contention: the per-VM flock, a config lock, the storage flock or the cluster filesystem lock.
-const lockPattern = /can't lock file|got timeout|VM is locked|CT is locked|cfs-lock|got lock request timeout|unable to acquire lock/i;
+const lockPattern =
+  /can't lock file|got timeout|VM is locked|CT is locked|cfs-lock|got lock request timeout|unable to acquire lock/i;
 const missingPattern = /does not exist|no such (vm|task|snapshot)|not found/i;
 
 /** The AppError code of a Proxmox answer: lock errors and proxy pseudo-statuses are transient, the rest is not. */
 export function classify(status: number, text: string): ErrorCode {
-  if (status === 0 || status === 502 || status === 503 || status === 504 || status === 595 || status === 596) return 'transient';
+  if (status === 0 || status === 502 || status === 503 || status === 504 || status === 595 || status === 596)
+    return 'transient';
   if (status === 401) return 'unauthorized';
   if (status === 403) return 'forbidden';
   if (status === 429) return 'rate_limited';
@@ -54,7 +56,9 @@ export function classify(status: number, text: string): ErrorCode {
 function hintFor(code: ErrorCode, text: string): string | undefined {
   if (code === 'forbidden') {
     const m = /Permission check failed \(([^,]+), ([^)]+)\)/.exec(text);
-    return m ? `Grant ${m[2]!.split('|').join(' or ')} on ${m[1]} to the Glassdome user or token (and to the token itself when privilege separation is on).` : 'Check the privileges of the Glassdome user or token.';
+    return m
+      ? `Grant ${m[2]!.split('|').join(' or ')} on ${m[1]} to the Glassdome user or token (and to the token itself when privilege separation is on).`
+      : 'Check the privileges of the Glassdome user or token.';
   }
   if (code === 'unauthorized') return 'Check the API token (or user and password) stored for this platform.';
   return undefined;
@@ -62,9 +66,15 @@ function hintFor(code: ErrorCode, text: string): string | undefined {
 
 export function pveError(f: PveFailure, prefix: string): AppError {
   const code = classify(f.status, f.text);
-  const issues: InputIssue[] | undefined = f.errors ? Object.entries(f.errors).map(([path, message]) => ({ path, message: message.trim() })) : undefined;
+  const issues: InputIssue[] | undefined = f.errors
+    ? Object.entries(f.errors).map(([path, message]) => ({ path, message: message.trim() }))
+    : undefined;
   const hint = hintFor(code, f.text);
-  return new AppError(code, `${prefix}${f.text}`, { cause: f, ...(hint ? { hint } : {}), ...(issues ? { issues } : {}) });
+  return new AppError(code, `${prefix}${f.text}`, {
+    cause: f,
+    ...(hint ? { hint } : {}),
+    ...(issues ? { issues } : {}),
+  });
 }
 
 /** Proxmox puts the message in the reason phrase (always) and, since pve-http-server 5.2, in the body too. */
@@ -73,7 +83,10 @@ function failureOf(status: number, reason: string, body: unknown): PveFailure {
   let text = (b.message ?? reason ?? '').trim() || `HTTP ${status}`;
   if (status === 596 && !b.message) text = `596 ${reason || 'Connection timed out'}`;
   if (status === 595 && !b.message) text = `595 ${reason || 'Errors during connection establishment'}`;
-  if (b.errors) text = `${text.replace(/\.$/, '')}: ${Object.entries(b.errors).map(([k, v]) => `${k}: ${v.trim().replace(/\n/g, '; ')}`).join(', ')}`;
+  if (b.errors)
+    text = `${text.replace(/\.$/, '')}: ${Object.entries(b.errors)
+      .map(([k, v]) => `${k}: ${v.trim().replace(/\n/g, '; ')}`)
+      .join(', ')}`;
   return { status, text, ...(b.errors ? { errors: b.errors } : {}) };
 }
 
@@ -94,10 +107,23 @@ export function isUpid(v: unknown): v is string {
   return typeof v === 'string' && v.startsWith('UPID:');
 }
 
-const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNABORTED']);
+const networkCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+]);
 
 export function createPveClient(config: ProxmoxConfig, secret: string | undefined): PveClient {
-  const agent = createHttpsAgent(config.tls, { driver: 'proxmox', maxSockets: 16, renewHint: 'Datacenter > node > System > Certificates' });
+  const agent = createHttpsAgent(config.tls, {
+    driver: 'proxmox',
+    maxSockets: 16,
+    renewHint: 'Datacenter > node > System > Certificates',
+  });
   const http: AxiosInstance = axios.create({
     baseURL: `${config.url.replace(/\/+$/, '')}/api2/json`,
     httpsAgent: agent,
@@ -113,18 +139,29 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
   let signingIn: Promise<void> | undefined;
 
   function needSecret(): string {
-    if (!secret) throw new AppError('unauthorized', '[proxmox] No API token secret or password is stored for this platform', { hint: 'Enter the token secret (or password) in the platform settings.' });
+    if (!secret)
+      throw new AppError('unauthorized', '[proxmox] No API token secret or password is stored for this platform', {
+        hint: 'Enter the token secret (or password) in the platform settings.',
+      });
     return secret;
   }
 
-  async function raw(method: string, path: string, params: Params | undefined, o: CallOpts, headers: Record<string, string>): Promise<{ status: number; reason: string; body: unknown }> {
+  async function raw(
+    method: string,
+    path: string,
+    params: Params | undefined,
+    o: CallOpts,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; reason: string; body: unknown }> {
     const query = method === 'GET' || method === 'DELETE';
     const form = encode(params);
     try {
       const r = await http.request({
         method,
         url: path,
-        ...(query ? { params: form } : { data: form.toString(), headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } }),
+        ...(query
+          ? { params: form }
+          : { data: form.toString(), headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } }),
         ...(query ? { headers } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
@@ -142,8 +179,15 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
       if (cause instanceof AppError) throw cause; // the pinned agent's fingerprint mismatch
       const code = (e as { code?: string }).code ?? '';
       const text = e instanceof Error ? e.message : String(e);
-      if (code === 'ECONNABORTED' && /timeout/i.test(text)) throw new AppError('timeout', `[proxmox] ${method} ${path}: no answer within ${config.timeouts.callMs} ms`, { cause: e });
-      throw new AppError(networkCodes.has(code) ? 'transient' : 'platform_error', `[proxmox] ${method} ${path}: ${text}`, { cause: e });
+      if (code === 'ECONNABORTED' && /timeout/i.test(text))
+        throw new AppError('timeout', `[proxmox] ${method} ${path}: no answer within ${config.timeouts.callMs} ms`, {
+          cause: e,
+        });
+      throw new AppError(
+        networkCodes.has(code) ? 'transient' : 'platform_error',
+        `[proxmox] ${method} ${path}: ${text}`,
+        { cause: e },
+      );
     }
   }
 
@@ -154,9 +198,11 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
     const attempt = async (password: string) => raw('POST', '/access/ticket', { username, password }, o, {});
     let r = renew && session && Date.now() - session.at < 2 * 3600_000 ? await attempt(session.ticket) : undefined;
     if (!r || r.status !== 200) r = await attempt(needSecret());
-    if (r.status !== 200) throw pveError(failureOf(r.status, r.reason, r.body), `[proxmox] Unable to sign in as "${username}": `);
+    if (r.status !== 200)
+      throw pveError(failureOf(r.status, r.reason, r.body), `[proxmox] Unable to sign in as "${username}": `);
     const d = (r.body as { data?: { ticket?: string; CSRFPreventionToken?: string } }).data ?? {};
-    if (!d.ticket || !d.CSRFPreventionToken) throw new AppError('platform_error', `[proxmox] Unable to sign in as "${username}": no ticket in the answer`);
+    if (!d.ticket || !d.CSRFPreventionToken)
+      throw new AppError('platform_error', `[proxmox] Unable to sign in as "${username}": no ticket in the answer`);
     session = { ticket: d.ticket, csrf: d.CSRFPreventionToken, at: Date.now() };
   }
 
@@ -208,9 +254,15 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
             throw e;
           }
         },
-        { deadline: Date.now() + timeoutMs, minMs: config.poll.minMs, maxMs: config.poll.maxMs, ...(o.signal ? { signal: o.signal } : {}) },
+        {
+          deadline: Date.now() + timeoutMs,
+          minMs: config.poll.minMs,
+          maxMs: config.poll.maxMs,
+          ...(o.signal ? { signal: o.signal } : {}),
+        },
       );
-      if (!status) throw new AppError('timeout', `[proxmox] task ${upid} did not finish within ${Math.round(timeoutMs / 1000)} s`);
+      if (!status)
+        throw new AppError('timeout', `[proxmox] task ${upid} did not finish within ${Math.round(timeoutMs / 1000)} s`);
       const exit = status.exitstatus ?? 'unexpected status';
       if (exit === 'OK' || /^WARNINGS: \d+$/.test(exit)) return;
       let log: string[] = [];
@@ -221,7 +273,9 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
         // The exit status is the error; the log only adds context.
       }
       const code = classify(500, exit);
-      throw new AppError(code === 'not_found' ? 'platform_error' : code, `[proxmox] ${exit}`, { cause: { status: 500, text: exit, log } satisfies PveFailure });
+      throw new AppError(code === 'not_found' ? 'platform_error' : code, `[proxmox] ${exit}`, {
+        cause: { status: 500, text: exit, log } satisfies PveFailure,
+      });
     },
 
     async settle(result, o) {

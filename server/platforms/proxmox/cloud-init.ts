@@ -10,7 +10,17 @@ import type { MachineSpec } from '../platform.ts';
 type Params = Record<string, string>;
 
 interface NetworkConfigV2 {
-  ethernets?: Record<string, { match?: { macaddress?: string }; dhcp4?: boolean; addresses?: string[]; routes?: Array<{ to?: string; via?: string }>; gateway4?: string; nameservers?: { addresses?: string[]; search?: string[] } }>;
+  ethernets?: Record<
+    string,
+    {
+      match?: { macaddress?: string };
+      dhcp4?: boolean;
+      addresses?: string[];
+      routes?: Array<{ to?: string; via?: string }>;
+      gateway4?: string;
+      nameservers?: { addresses?: string[]; search?: string[] };
+    }
+  >;
 }
 
 interface UserData {
@@ -24,7 +34,12 @@ interface UserData {
  * form body encodes that again, so a space travels as %2520. Proxmox unescapes once, checks each line, stores it encoded.
  */
 export function encodeSshKeys(keys: string[]): string {
-  return encodeURIComponent(keys.map((k) => k.trim()).filter(Boolean).join('\n'));
+  return encodeURIComponent(
+    keys
+      .map((k) => k.trim())
+      .filter(Boolean)
+      .join('\n'),
+  );
 }
 
 /** The ci* fields and ipconfigN Proxmox turns into its own cloud-init drive, read from the NoCloud documents. */
@@ -33,7 +48,9 @@ export function cloudInitFields(spec: Pick<MachineSpec, 'cloudInit' | 'nics'>): 
   if (!ci) return {};
   const out: Params = {};
   const user = (parse(ci.userData) ?? {}) as UserData;
-  const first = (user.users ?? []).find((u): u is Exclude<typeof u, string> => typeof u === 'object' && u !== null && typeof u.name === 'string');
+  const first = (user.users ?? []).find(
+    (u): u is Exclude<typeof u, string> => typeof u === 'object' && u !== null && typeof u.name === 'string',
+  );
   if (first?.name) out.ciuser = first.name;
   // A crypt hash is stored as given (Proxmox hashes only plain passwords); never a plain text password here.
   if (first?.passwd) out.cipassword = first.passwd;
@@ -45,7 +62,9 @@ export function cloudInitFields(spec: Pick<MachineSpec, 'cloudInit' | 'nics'>): 
   const dns = new Set<string>();
   const search = new Set<string>();
   spec.nics.forEach((nic, i) => {
-    const eth = eths.find((e) => e.match?.macaddress?.toLowerCase() === nic.mac.toLowerCase()) ?? (eths.length === spec.nics.length ? eths[i] : undefined);
+    const eth =
+      eths.find((e) => e.match?.macaddress?.toLowerCase() === nic.mac.toLowerCase()) ??
+      (eths.length === spec.nics.length ? eths[i] : undefined);
     if (!eth) return;
     const gw = eth.routes?.find((r) => r.to === '0.0.0.0/0' || r.to === 'default')?.via ?? eth.gateway4;
     const v4 = eth.addresses?.find((a) => a.includes('.'));
@@ -72,12 +91,19 @@ export function snippetFiles(machineName: string): Record<(typeof kinds)[number]
 }
 
 /** Writes the three NoCloud documents and returns the `cicustom` value that points at them. */
-export async function writeSnippets(store: SnippetStore, spec: Pick<MachineSpec, 'name' | 'cloudInit'>): Promise<string | undefined> {
+export async function writeSnippets(
+  store: SnippetStore,
+  spec: Pick<MachineSpec, 'name' | 'cloudInit'>,
+): Promise<string | undefined> {
   if (!spec.cloudInit) return undefined;
   const dir = path.join(store.dir, 'snippets');
   await mkdir(dir, { recursive: true });
   const files = snippetFiles(spec.name);
-  const content = { user: spec.cloudInit.userData, network: spec.cloudInit.networkConfig, meta: spec.cloudInit.metaData };
+  const content = {
+    user: spec.cloudInit.userData,
+    network: spec.cloudInit.networkConfig,
+    meta: spec.cloudInit.metaData,
+  };
   for (const k of kinds) {
     // Written whole to a temporary name first: a node never reads half a file.
     const tmp = path.join(dir, `.${files[k]}.tmp`);
@@ -88,13 +114,16 @@ export async function writeSnippets(store: SnippetStore, spec: Pick<MachineSpec,
 }
 
 export async function removeSnippets(store: SnippetStore, machineName: string): Promise<void> {
-  for (const f of Object.values(snippetFiles(machineName))) await rm(path.join(store.dir, 'snippets', f), { force: true });
+  for (const f of Object.values(snippetFiles(machineName)))
+    await rm(path.join(store.dir, 'snippets', f), { force: true });
 }
 
 /** Snippet files whose names carry the prefix (`gd-<deployment>-`). */
 export async function listSnippets(store: SnippetStore, prefix: string): Promise<string[]> {
   try {
-    return (await readdir(path.join(store.dir, 'snippets'))).filter((f) => f.startsWith(prefix) && f.endsWith('.yaml')).sort();
+    return (await readdir(path.join(store.dir, 'snippets')))
+      .filter((f) => f.startsWith(prefix) && f.endsWith('.yaml'))
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;

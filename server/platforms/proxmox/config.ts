@@ -11,7 +11,10 @@ export const proxmoxConfigSchema = z.object({
   url: z.url().refine((u) => u.startsWith('https://'), 'the Proxmox API is HTTPS only'),
   auth: z.discriminatedUnion('mode', [
     /** `user@realm!name`; the secret is the token's UUID. */
-    z.object({ mode: z.literal('token'), tokenId: z.string().regex(/^[^\s:/]+@[A-Za-z][\w.-]*![A-Za-z][\w.-]*$/, 'user@realm!tokenname') }),
+    z.object({
+      mode: z.literal('token'),
+      tokenId: z.string().regex(/^[^\s:/]+@[A-Za-z][\w.-]*![A-Za-z][\w.-]*$/, 'user@realm!tokenname'),
+    }),
     /** Tickets for `user@realm` (renewed before their 2-hour expiry); the secret is the password. */
     z.object({ mode: z.literal('password'), username: z.string().regex(/^[^\s:/]+@[A-Za-z][\w.-]*$/, 'user@realm') }),
   ]),
@@ -33,7 +36,9 @@ export const proxmoxConfigSchema = z.object({
       /** One VNet per segment in a VLAN zone (created on `bridge` when missing); applies are batched. */
       z.object({
         mode: z.literal('sdn'),
-        zone: z.string().regex(/^[a-z][a-z0-9]{0,7}$/, 'an SDN zone id: a lowercase letter, then up to 7 letters or digits'),
+        zone: z
+          .string()
+          .regex(/^[a-z][a-z0-9]{0,7}$/, 'an SDN zone id: a lowercase letter, then up to 7 letters or digits'),
         /** How long changes wait for others before one SDN apply (it is cluster-wide, synchronous and slow). */
         applyDebounceMs: z.number().int().min(0).default(1000),
       }),
@@ -54,16 +59,26 @@ export const proxmoxConfigSchema = z.object({
   timeouts: z
     .object({
       callMs: z.number().int().positive().default(60_000),
-      taskMs: z.number().int().positive().default(30 * 60_000),
+      taskMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 60_000),
       shutdownSec: z.number().int().positive().default(120),
     })
     .prefault({}),
   /** Lock timeouts and 595/596 are retried with exponential backoff and jitter, this many times. */
   retry: z
-    .object({ attempts: z.number().int().min(1).default(20), baseMs: z.number().int().min(1).default(1000), maxMs: z.number().int().min(1).default(15_000) })
+    .object({
+      attempts: z.number().int().min(1).default(20),
+      baseMs: z.number().int().min(1).default(1000),
+      maxMs: z.number().int().min(1).default(15_000),
+    })
     .prefault({}),
   /** Task and guest polling interval bounds. */
-  poll: z.object({ minMs: z.number().int().min(1).default(250), maxMs: z.number().int().min(1).default(3000) }).prefault({}),
+  poll: z
+    .object({ minMs: z.number().int().min(1).default(250), maxMs: z.number().int().min(1).default(3000) })
+    .prefault({}),
 });
 
 export type ProxmoxConfig = z.output<typeof proxmoxConfigSchema>;

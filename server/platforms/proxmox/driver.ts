@@ -29,7 +29,9 @@ const configId = /^[a-z][a-z0-9_-]{1,39}$/i;
 
 export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps): ProxmoxPlatform {
   const api = createPveClient(config, deps.secret);
-  const snippets: SnippetStore | undefined = config.snippets ? { storage: config.snippets.storage, dir: config.snippets.path } : undefined;
+  const snippets: SnippetStore | undefined = config.snippets
+    ? { storage: config.snippets.storage, dir: config.snippets.path }
+    : undefined;
   const machines = createMachines(api, config, snippets);
   const networks = createNetworks(api, config);
   const guest = createGuest(api, config, machines.locate);
@@ -44,7 +46,12 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
   }
 
   function snapName(ref: MachineRef, name: string): string {
-    if (!configId.test(name)) throw new AppError('invalid_input', `[proxmox] Unable to snapshot VM "${ref.name}": "${name}" is not a valid snapshot name`, { hint: 'Use 2-40 letters, digits, - or _, starting with a letter.' });
+    if (!configId.test(name))
+      throw new AppError(
+        'invalid_input',
+        `[proxmox] Unable to snapshot VM "${ref.name}": "${name}" is not a valid snapshot name`,
+        { hint: 'Use 2-40 letters, digits, - or _, starting with a letter.' },
+      );
     return name;
   }
 
@@ -83,9 +90,15 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
       try {
         const vm = await machines.locate(ref, o(opts));
         if (!vm) return { power: 'missing', addresses: [] };
-        const st = await retry(() => api.get<{ status: string; qmpstatus?: string }>(`${vmPath(vm)}/status/current`, {}, o(opts)), opts);
+        const st = await retry(
+          () => api.get<{ status: string; qmpstatus?: string }>(`${vmPath(vm)}/status/current`, {}, o(opts)),
+          opts,
+        );
         const power = st.qmpstatus === 'paused' ? 'paused' : st.status === 'running' ? 'running' : 'stopped';
-        return { power, addresses: power === 'running' ? await guest.addressesNow({ ...vm, status: 'running' }, o(opts)) : [] };
+        return {
+          power,
+          addresses: power === 'running' ? await guest.addressesNow({ ...vm, status: 'running' }, o(opts)) : [],
+        };
       } catch (e) {
         if (e instanceof AppError && /does not exist/.test(causeText(e))) return { power: 'missing', addresses: [] };
         throw unable('read the state of', ref.name, e);
@@ -103,7 +116,8 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
           try {
             await api.waitTask(await api.post<string>(`${vmPath(vm)}/snapshot`, { snapname }, o(opts)), o(opts));
           } catch (e) {
-            if (e instanceof AppError && /already used/.test(e.message)) throw new AppError('conflict', `[proxmox] snapshot "${name}" already exists`, { cause: e });
+            if (e instanceof AppError && /already used/.test(e.message))
+              throw new AppError('conflict', `[proxmox] snapshot "${name}" already exists`, { cause: e });
             throw e;
           }
         }, opts);
@@ -115,9 +129,17 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
     async listSnapshots(ref, opts) {
       try {
         const vm = await existing(ref, 'list snapshots of', opts);
-        const rows = await retry(() => api.get<Array<{ name: string; snaptime?: number }>>(`${vmPath(vm)}/snapshot`, {}, o(opts)), opts);
+        const rows = await retry(
+          () => api.get<Array<{ name: string; snaptime?: number }>>(`${vmPath(vm)}/snapshot`, {}, o(opts)),
+          opts,
+        );
         // The list always ends with the pseudo-entry `current` ("You are here!").
-        return rows.filter((r) => r.name !== 'current').map((r) => ({ name: r.name, ...(r.snaptime ? { createdAt: new Date(r.snaptime * 1000).toISOString() } : {}) }));
+        return rows
+          .filter((r) => r.name !== 'current')
+          .map((r) => ({
+            name: r.name,
+            ...(r.snaptime ? { createdAt: new Date(r.snaptime * 1000).toISOString() } : {}),
+          }));
       } catch (e) {
         throw unable('list snapshots of', ref.name, e);
       }
@@ -126,7 +148,18 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
     async revertSnapshot(ref, name, opts) {
       try {
         const vm = await existing(ref, 'revert', opts);
-        await retry(async () => api.waitTask(await api.post<string>(`${vmPath(vm)}/snapshot/${encodeURIComponent(snapName(ref, name))}/rollback`, {}, o(opts)), o(opts)), opts);
+        await retry(
+          async () =>
+            api.waitTask(
+              await api.post<string>(
+                `${vmPath(vm)}/snapshot/${encodeURIComponent(snapName(ref, name))}/rollback`,
+                {},
+                o(opts),
+              ),
+              o(opts),
+            ),
+          opts,
+        );
       } catch (e) {
         throw unable(`revert to snapshot "${name}"`, ref.name, e);
       }
@@ -138,7 +171,10 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
         if (!vm) return;
         await retry(async () => {
           try {
-            await api.waitTask(await api.del<string>(`${vmPath(vm)}/snapshot/${encodeURIComponent(snapName(ref, name))}`, {}, o(opts)), o(opts));
+            await api.waitTask(
+              await api.del<string>(`${vmPath(vm)}/snapshot/${encodeURIComponent(snapName(ref, name))}`, {}, o(opts)),
+              o(opts),
+            );
           } catch (e) {
             if (!(e instanceof AppError && /does not exist/.test(causeText(e)))) throw e; // already gone: done
           }
@@ -154,11 +190,17 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
       try {
         const rows = await machines.resources(o(opts));
         // Tagged VMs, and VMs of the deployment's name that a killed process cloned but never got to tag.
-        const vms = rows.filter((r) => !(r.template === 1 || r.template === true) && (parseTags(r.tags).includes(tag) || (r.name ?? '').startsWith(prefix)));
+        const vms = rows.filter(
+          (r) =>
+            !(r.template === 1 || r.template === true) &&
+            (parseTags(r.tags).includes(tag) || (r.name ?? '').startsWith(prefix)),
+        );
         const nets = await retry(() => networks.owned(deploymentId, o(opts)), opts);
         const files = snippets ? await listSnippets(snippets, prefix) : [];
         return [
-          ...vms.sort((a, b) => a.vmid - b.vmid).map((r) => ({ kind: 'machine' as const, id: String(r.vmid), name: r.name ?? `VM ${r.vmid}` })),
+          ...vms
+            .sort((a, b) => a.vmid - b.vmid)
+            .map((r) => ({ kind: 'machine' as const, id: String(r.vmid), name: r.name ?? `VM ${r.vmid}` })),
           ...nets,
           ...files.map((f) => ({ kind: 'other' as const, id: `${snippets!.storage}:snippets/${f}`, name: f })),
         ];

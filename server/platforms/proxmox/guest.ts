@@ -15,7 +15,8 @@ interface GuestInterface {
 }
 
 // The guest is not up yet (or cloud-init is restarting the agent); anything else about the agent is final.
-const notYet = /QEMU guest agent is not running|got timeout|not running|guest-ping|Resource temporarily unavailable|VM is locked/i;
+const notYet =
+  /QEMU guest agent is not running|got timeout|not running|guest-ping|Resource temporarily unavailable|VM is locked/i;
 
 export function usableAddresses(ifaces: GuestInterface[]): string[] {
   const out: string[] = [];
@@ -30,13 +31,22 @@ export function usableAddresses(ifaces: GuestInterface[]): string[] {
   return [...out.filter((ip) => ip.includes('.')), ...out.filter((ip) => !ip.includes('.'))];
 }
 
-export function createGuest(api: PveClient, config: ProxmoxConfig, locate: (ref: MachineRef, o: CallOpts) => Promise<VmRow | undefined>) {
+export function createGuest(
+  api: PveClient,
+  config: ProxmoxConfig,
+  locate: (ref: MachineRef, o: CallOpts) => Promise<VmRow | undefined>,
+) {
   const vmPath = (r: VmRow) => `/nodes/${encodeURIComponent(r.node)}/qemu/${r.vmid}`;
 
   async function runningVm(ref: MachineRef, what: string, o: CallOpts): Promise<VmRow> {
     const vm = await locate(ref, o);
-    if (!vm) throw new AppError('not_found', `[proxmox] Unable to wait for ${what} of VM "${ref.name}": it does not exist`);
-    if (vm.status !== 'running') throw new AppError('platform_error', `[proxmox] Unable to wait for ${what} of VM "${ref.name}": it is not running`);
+    if (!vm)
+      throw new AppError('not_found', `[proxmox] Unable to wait for ${what} of VM "${ref.name}": it does not exist`);
+    if (vm.status !== 'running')
+      throw new AppError(
+        'platform_error',
+        `[proxmox] Unable to wait for ${what} of VM "${ref.name}": it is not running`,
+      );
     return vm;
   }
 
@@ -48,8 +58,14 @@ export function createGuest(api: PveClient, config: ProxmoxConfig, locate: (ref:
       if (!(e instanceof AppError)) throw e;
       const text = causeText(e);
       if (e.code === 'transient' || notYet.test(text)) return undefined;
-      const hint = /No QEMU guest agent configured/.test(text) ? 'The template must have the QEMU guest agent enabled and installed (see the Proxmox section of the README).' : e.hint;
-      throw new AppError(e.code === 'not_found' ? 'platform_error' : e.code, `[proxmox] Unable to wait for ${what} of VM "${ref.name}": ${text}`, { cause: e, ...(hint ? { hint } : {}) });
+      const hint = /No QEMU guest agent configured/.test(text)
+        ? 'The template must have the QEMU guest agent enabled and installed (see the Proxmox section of the README).'
+        : e.hint;
+      throw new AppError(
+        e.code === 'not_found' ? 'platform_error' : e.code,
+        `[proxmox] Unable to wait for ${what} of VM "${ref.name}": ${text}`,
+        { cause: e, ...(hint ? { hint } : {}) },
+      );
     }
   }
 
@@ -59,20 +75,38 @@ export function createGuest(api: PveClient, config: ProxmoxConfig, locate: (ref:
   }
 
   /** `cloud-init status` through the agent: its status word, or undefined while it cannot run yet. */
-  async function cloudInitStatus(vm: VmRow, ref: MachineRef, o: CallOpts, deadline: number): Promise<{ status: string; out: string } | undefined> {
-    const started = await agent(ref, 'first-boot completion', () => api.post<{ pid: number }>(`${vmPath(vm)}/agent/exec`, { command: ['cloud-init', 'status'] }, o));
+  async function cloudInitStatus(
+    vm: VmRow,
+    ref: MachineRef,
+    o: CallOpts,
+    deadline: number,
+  ): Promise<{ status: string; out: string } | undefined> {
+    const started = await agent(ref, 'first-boot completion', () =>
+      api.post<{ pid: number }>(`${vmPath(vm)}/agent/exec`, { command: ['cloud-init', 'status'] }, o),
+    );
     if (!started) return undefined;
     const done = await pollUntil(
-      () => agent(ref, 'first-boot completion', async () => {
-        const s = await api.get<{ exited: boolean | number; exitcode?: number; 'out-data'?: string; 'err-data'?: string }>(`${vmPath(vm)}/agent/exec-status`, { pid: started.pid }, o);
-        return s.exited ? s : undefined;
-      }),
+      () =>
+        agent(ref, 'first-boot completion', async () => {
+          const s = await api.get<{
+            exited: boolean | number;
+            exitcode?: number;
+            'out-data'?: string;
+            'err-data'?: string;
+          }>(`${vmPath(vm)}/agent/exec-status`, { pid: started.pid }, o);
+          return s.exited ? s : undefined;
+        }),
       { deadline, minMs: config.poll.minMs / 2, maxMs: config.poll.maxMs, ...(o.signal ? { signal: o.signal } : {}) },
     );
     if (!done) return undefined;
     const out = `${done['out-data'] ?? ''}${done['err-data'] ?? ''}`;
     const status = /status:\s*([\w ]+)/.exec(out)?.[1]?.trim();
-    if (!status) throw new AppError('platform_error', `[proxmox] Unable to wait for first-boot completion of VM "${ref.name}": cloud-init status said "${out.trim() || `exit code ${done.exitcode}`}"`, { hint: 'The template needs cloud-init and the QEMU guest agent.' });
+    if (!status)
+      throw new AppError(
+        'platform_error',
+        `[proxmox] Unable to wait for first-boot completion of VM "${ref.name}": cloud-init status said "${out.trim() || `exit code ${done.exitcode}`}"`,
+        { hint: 'The template needs cloud-init and the QEMU guest agent.' },
+      );
     return { status, out };
   }
 
@@ -98,7 +132,12 @@ export function createGuest(api: PveClient, config: ProxmoxConfig, locate: (ref:
         },
         { deadline, minMs: config.poll.minMs, maxMs: config.poll.maxMs, ...(o.signal ? { signal: o.signal } : {}) },
       );
-      if (!found) throw new AppError('timeout', `[proxmox] VM "${ref.name}" reported no usable address within ${Math.round(o.timeoutMs / 1000)} s`, { hint: 'Check that the guest agent runs in the VM and that its network came up (console).' });
+      if (!found)
+        throw new AppError(
+          'timeout',
+          `[proxmox] VM "${ref.name}" reported no usable address within ${Math.round(o.timeoutMs / 1000)} s`,
+          { hint: 'Check that the guest agent runs in the VM and that its network came up (console).' },
+        );
       return found;
     },
 
@@ -112,8 +151,17 @@ export function createGuest(api: PveClient, config: ProxmoxConfig, locate: (ref:
         },
         { deadline, minMs: config.poll.minMs, maxMs: config.poll.maxMs, ...(o.signal ? { signal: o.signal } : {}) },
       );
-      if (!result) throw new AppError('timeout', `[proxmox] VM "${ref.name}" did not finish its first boot (cloud-init) within ${Math.round(o.timeoutMs / 1000)} s`);
-      if (result.status === 'error') throw new AppError('platform_error', `[proxmox] First boot of VM "${ref.name}" failed: cloud-init reports an error (${result.out.trim()})`, { hint: 'Read /var/log/cloud-init-output.log in the VM (console).' });
+      if (!result)
+        throw new AppError(
+          'timeout',
+          `[proxmox] VM "${ref.name}" did not finish its first boot (cloud-init) within ${Math.round(o.timeoutMs / 1000)} s`,
+        );
+      if (result.status === 'error')
+        throw new AppError(
+          'platform_error',
+          `[proxmox] First boot of VM "${ref.name}" failed: cloud-init reports an error (${result.out.trim()})`,
+          { hint: 'Read /var/log/cloud-init-output.log in the VM (console).' },
+        );
     },
   };
 }

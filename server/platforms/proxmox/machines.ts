@@ -48,12 +48,16 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
   let allocating: Promise<unknown> = Promise.resolve();
   const storageTypes = new Map<string, Promise<Map<string, { type: string; shared: boolean }>>>();
   let retries = 0;
-  const retry = <T>(fn: () => Promise<T>, o: CallOpts) => withRetry(config.retry, fn, { ...o, onRetry: () => void retries++ });
+  const retry = <T>(fn: () => Promise<T>, o: CallOpts) =>
+    withRetry(config.retry, fn, { ...o, onRetry: () => void retries++ });
   const vmPath = (r: { node: string; vmid: number }) => `/nodes/${encodeURIComponent(r.node)}/qemu/${r.vmid}`;
   const task = async (result: Promise<unknown>, o: CallOpts) => api.settle(await result, o);
 
   async function resources(o: CallOpts): Promise<VmRow[]> {
-    const rows = await retry(() => api.get<Array<VmRow & { type: string }>>('/cluster/resources', { type: 'vm' }, o), o);
+    const rows = await retry(
+      () => api.get<Array<VmRow & { type: string }>>('/cluster/resources', { type: 'vm' }, o),
+      o,
+    );
     return rows.filter((r) => r.type === 'qemu').map((r) => ({ ...r, vmid: Number(r.vmid) }));
   }
 
@@ -76,7 +80,11 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
       },
       { deadline, minMs: config.poll.minMs, maxMs: config.poll.maxMs, ...(o.signal ? { signal: o.signal } : {}) },
     );
-    if (!found) throw new AppError('timeout', `[proxmox] VM ${vmid} stayed locked for ${Math.round(config.timeouts.taskMs / 1000)} s`);
+    if (!found)
+      throw new AppError(
+        'timeout',
+        `[proxmox] VM ${vmid} stayed locked for ${Math.round(config.timeouts.taskMs / 1000)} s`,
+      );
     return 'row' in found ? found.row : undefined;
   }
 
@@ -106,12 +114,22 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
     return next;
   }
 
-  async function storageInfo(node: string, storage: string, o: CallOpts): Promise<{ type: string; shared: boolean } | undefined> {
+  async function storageInfo(
+    node: string,
+    storage: string,
+    o: CallOpts,
+  ): Promise<{ type: string; shared: boolean } | undefined> {
     let p = storageTypes.get(node);
     if (!p) {
       p = api
-        .get<Array<{ storage: string; type: string; shared?: number | boolean }>>(`/nodes/${encodeURIComponent(node)}/storage`, {}, o)
-        .then((rows) => new Map(rows.map((r) => [r.storage, { type: r.type, shared: Boolean(Number(r.shared ?? 0)) }])));
+        .get<Array<{ storage: string; type: string; shared?: number | boolean }>>(
+          `/nodes/${encodeURIComponent(node)}/storage`,
+          {},
+          o,
+        )
+        .then(
+          (rows) => new Map(rows.map((r) => [r.storage, { type: r.type, shared: Boolean(Number(r.shared ?? 0)) }])),
+        );
       p.catch(() => storageTypes.delete(node));
       storageTypes.set(node, p);
     }
@@ -120,13 +138,18 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
 
   async function resolveTemplate(spec: MachineSpec, o: CallOpts): Promise<TemplateInfo> {
     const rows = (await resources(o)).filter(isTemplate);
-    const wanted = spec.template ?? (config.templates[spec.os] === undefined ? undefined : String(config.templates[spec.os]));
+    const wanted =
+      spec.template ?? (config.templates[spec.os] === undefined ? undefined : String(config.templates[spec.os]));
     const row = wanted === undefined ? undefined : rows.find((r) => String(r.vmid) === wanted || r.name === wanted);
     if (!row) {
       const offered = rows.map((r) => `${r.vmid} (${r.name ?? 'unnamed'})`).join(', ') || 'none';
-      throw new AppError('invalid_input', `[proxmox] Unable to clone VM "${spec.name}": ${wanted === undefined ? `no template is mapped for OS "${spec.os}"` : `template "${wanted}" is not a template on the cluster`}`, {
-        hint: `Map the OS to a template VMID in the platform's templates setting. Templates found: ${offered}.`,
-      });
+      throw new AppError(
+        'invalid_input',
+        `[proxmox] Unable to clone VM "${spec.name}": ${wanted === undefined ? `no template is mapped for OS "${spec.os}"` : `template "${wanted}" is not a template on the cluster`}`,
+        {
+          hint: `Map the OS to a template VMID in the platform's templates setting. Templates found: ${offered}.`,
+        },
+      );
     }
     const cfg = await retry(() => api.get<Record<string, unknown>>(`${vmPath(row)}/config`, {}, o), o);
     const disk = bootDisk(cfg);
@@ -135,7 +158,10 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
     const info = await storageInfo(row.node, storage, o);
     const type = info?.type;
     // File storages link only qcow2 images; block storages link their base volumes.
-    const linkable = type !== undefined && linkedTypes.has(type) && (!['dir', 'nfs', 'cifs', 'glusterfs', 'btrfs', 'cephfs'].includes(type) || /\.qcow2$/.test(volid));
+    const linkable =
+      type !== undefined &&
+      linkedTypes.has(type) &&
+      (!['dir', 'nfs', 'cifs', 'glusterfs', 'btrfs', 'cephfs'].includes(type) || /\.qcow2$/.test(volid));
     return { vmid: row.vmid, node: row.node, storage, linkable, shared: info?.shared ?? false };
   }
 
@@ -143,16 +169,28 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
   function placement(spec: MachineSpec, tmpl: TemplateInfo): string | undefined {
     const asked = typeof spec.options?.node === 'string' ? spec.options.node : undefined;
     if (asked !== undefined && asked !== tmpl.node && !tmpl.shared)
-      throw new AppError('invalid_input', `[proxmox] Unable to clone VM "${spec.name}" to node ${asked}: template ${tmpl.vmid} is on local storage ${tmpl.storage} of node ${tmpl.node}`, { hint: 'Put the template on shared storage, or leave the node to Glassdome.' });
+      throw new AppError(
+        'invalid_input',
+        `[proxmox] Unable to clone VM "${spec.name}" to node ${asked}: template ${tmpl.vmid} is on local storage ${tmpl.storage} of node ${tmpl.node}`,
+        { hint: 'Put the template on shared storage, or leave the node to Glassdome.' },
+      );
     const candidates = [...new Set([tmpl.node, ...config.nodes])];
-    const chosen = asked ?? (tmpl.shared && candidates.length > 1 ? candidates[[...spec.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % candidates.length] : undefined);
+    const chosen =
+      asked ??
+      (tmpl.shared && candidates.length > 1
+        ? candidates[[...spec.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % candidates.length]
+        : undefined);
     return chosen === tmpl.node ? undefined : chosen;
   }
 
   /** Clones the template into a new VMID and waits for the task; lock errors are retried with a fresh VMID. */
   async function cloneFrom(spec: MachineSpec, tmpl: TemplateInfo, o: CallOpts): Promise<VmRow> {
     const full = config.fullClone || spec.options?.fullClone === true || !tmpl.linkable;
-    const storage = full ? (typeof spec.options?.storage === 'string' ? spec.options.storage : config.storage) : tmpl.storage;
+    const storage = full
+      ? typeof spec.options?.storage === 'string'
+        ? spec.options.storage
+        : config.storage
+      : tmpl.storage;
     const target = placement(spec, tmpl);
     let sem = slots.get(storage);
     if (!sem) slots.set(storage, (sem = createSemaphore(config.cloneSlotsPerStorage)));
@@ -163,16 +201,31 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
         try {
           let upid: unknown;
           try {
-            upid = await api.post(`${vmPath(tmpl)}/clone`, { newid, name: spec.name, full: full ? 1 : 0, ...(full ? { storage } : {}), ...(target ? { target } : {}) }, o);
+            upid = await api.post(
+              `${vmPath(tmpl)}/clone`,
+              {
+                newid,
+                name: spec.name,
+                full: full ? 1 : 0,
+                ...(full ? { storage } : {}),
+                ...(target ? { target } : {}),
+              },
+              o,
+            );
           } catch (e) {
-            if (e instanceof AppError && /config file already exists/.test(e.message)) throw new AppError('transient', e.message, { cause: e });
+            if (e instanceof AppError && /config file already exists/.test(e.message))
+              throw new AppError('transient', e.message, { cause: e });
             if (!(e instanceof AppError && /^59[56] /.test(causeText(e)))) throw e;
             // The proxy gave up waiting; the daemon may still have started the clone: follow it if it did.
             const after = await waitUnlocked(newid, o);
             if (after?.name === spec.name) return after;
             throw e;
           }
-          if (!isUpid(upid)) throw new AppError('platform_error', `[proxmox] clone answered ${JSON.stringify(upid)} instead of a task id`);
+          if (!isUpid(upid))
+            throw new AppError(
+              'platform_error',
+              `[proxmox] clone answered ${JSON.stringify(upid)} instead of a task id`,
+            );
           await api.waitTask(upid, o);
           return { vmid: newid, node: target ?? tmpl.node, name: spec.name, status: 'stopped' };
         } finally {
@@ -195,11 +248,23 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
     }
     const cicustom = snippets ? await writeSnippets(snippets, spec) : undefined;
     const { params, remove } = machineConfig(spec, current, cicustom);
-    await retry(() => task(api.post(`${vmPath(vm)}/config`, { ...params, ...(remove.length > 0 ? { delete: remove.join(',') } : {}) }, o), o), o);
+    await retry(
+      () =>
+        task(
+          api.post(
+            `${vmPath(vm)}/config`,
+            { ...params, ...(remove.length > 0 ? { delete: remove.join(',') } : {}) },
+            o,
+          ),
+          o,
+        ),
+      o,
+    );
   }
 
   async function destroyRow(vm: VmRow, o: CallOpts): Promise<void> {
-    if (isTemplate(vm)) throw new AppError('platform_error', `[proxmox] VM ${vm.vmid} is a template; Glassdome never deletes templates`);
+    if (isTemplate(vm))
+      throw new AppError('platform_error', `[proxmox] VM ${vm.vmid} is a template; Glassdome never deletes templates`);
     let row: VmRow | undefined = vm;
     if (row.lock === 'clone' || row.lock === 'create') row = await waitUnlocked(vm.vmid, o);
     if (!row) return;
@@ -238,8 +303,14 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
           }
         }
         const other = same.find((r) => parseTags(r.tags).some((t) => t.startsWith(tagPrefix) && t !== tag));
-        if (other) throw new AppError('conflict', `[proxmox] Unable to clone VM "${spec.name}": VM ${other.vmid} of that name belongs to another deployment (${other.tags})`);
-        const settled = (await Promise.all(same.map((r) => (r.lock ? waitUnlocked(r.vmid, o) : r)))).filter((r): r is VmRow => r !== undefined).sort((a, b) => a.vmid - b.vmid);
+        if (other)
+          throw new AppError(
+            'conflict',
+            `[proxmox] Unable to clone VM "${spec.name}": VM ${other.vmid} of that name belongs to another deployment (${other.tags})`,
+          );
+        const settled = (await Promise.all(same.map((r) => (r.lock ? waitUnlocked(r.vmid, o) : r))))
+          .filter((r): r is VmRow => r !== undefined)
+          .sort((a, b) => a.vmid - b.vmid);
         let vm = settled.find((r) => parseTags(r.tags).includes(tag)) ?? settled[0];
         for (const r of settled) if (r !== vm) await destroyRow(r, o); // a duplicate from an interrupted run: keep one
         if (vm && parseTags(vm.tags).includes(tag)) return { id: String(vm.vmid), name: spec.name };

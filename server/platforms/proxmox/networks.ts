@@ -54,7 +54,12 @@ export function createSdnApplier(api: PveClient, debounceMs: number, retry: Prox
       const p = collecting;
       if (!o.signal) return p;
       const signal = o.signal;
-      return Promise.race([p, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
+      return Promise.race([
+        p,
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+        ),
+      ]);
     },
     get count() {
       return applies;
@@ -98,12 +103,21 @@ export function createNetworks(api: PveClient, config: ProxmoxConfig): Networks 
 
     async ensure(spec, o) {
       if (spec.kind === 'uplink') return uplink();
-      if (spec.vlan === undefined) throw new AppError('invalid_input', `[proxmox] Unable to create network "${spec.name}": no VLAN was allocated for it`, { hint: 'Isolated networks on Proxmox need a VLAN tag from the pool.' });
+      if (spec.vlan === undefined)
+        throw new AppError(
+          'invalid_input',
+          `[proxmox] Unable to create network "${spec.name}": no VLAN was allocated for it`,
+          { hint: 'Isolated networks on Proxmox need a VLAN tag from the pool.' },
+        );
       const vlan = spec.vlan;
       if (net.mode === 'vlan') {
         await retry(async () => {
           try {
-            await api.post('/pools', { poolid: spec.name, comment: `${poolComment} on ${config.bridge} VLAN ${vlan}` }, o);
+            await api.post(
+              '/pools',
+              { poolid: spec.name, comment: `${poolComment} on ${config.bridge} VLAN ${vlan}` },
+              o,
+            );
           } catch (e) {
             // A retry that finds the pool already there is done.
             if (!(e instanceof AppError && /already exists/.test(e.message))) throw e;
@@ -118,7 +132,11 @@ export function createNetworks(api: PveClient, config: ProxmoxConfig): Networks 
       const zoneNeedsApply = await zoneReady;
       const id = vnetId(spec.name);
       const existing = (await retry(() => vnets(o), o)).find((v) => v.vnet === id);
-      if (existing && aliasOf(existing) !== spec.name) throw new AppError('conflict', `[proxmox] Unable to create network "${spec.name}": SDN VNet ${id} already carries "${aliasOf(existing) ?? 'another network'}"`);
+      if (existing && aliasOf(existing) !== spec.name)
+        throw new AppError(
+          'conflict',
+          `[proxmox] Unable to create network "${spec.name}": SDN VNet ${id} already carries "${aliasOf(existing) ?? 'another network'}"`,
+        );
       if (!existing || existing.state === 'deleted') {
         await retry(async () => {
           try {
@@ -163,7 +181,13 @@ export function createNetworks(api: PveClient, config: ProxmoxConfig): Networks 
       const prefix = `gd-${deploymentId}-`;
       if (net.mode === 'vlan') {
         const pools = await api.get<Array<{ poolid: string; comment?: string }>>('/pools', {}, o);
-        return pools.filter((p) => p.poolid.startsWith(prefix) && (p.comment ?? '').startsWith(poolComment)).map((p) => ({ kind: 'network' as const, id: networkId(config.bridge, Number(/VLAN (\d+)/.exec(p.comment ?? '')?.[1])), name: p.poolid }));
+        return pools
+          .filter((p) => p.poolid.startsWith(prefix) && (p.comment ?? '').startsWith(poolComment))
+          .map((p) => ({
+            kind: 'network' as const,
+            id: networkId(config.bridge, Number(/VLAN (\d+)/.exec(p.comment ?? '')?.[1])),
+            name: p.poolid,
+          }));
       }
       return (await vnets(o))
         .filter((v) => v.state !== 'deleted' && (aliasOf(v) ?? '').startsWith(prefix))

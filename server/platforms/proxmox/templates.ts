@@ -19,7 +19,9 @@ export function guessOs(name: string): string | undefined {
 }
 
 export async function listTemplates(api: PveClient, config: ProxmoxConfig, o: CallOpts = {}): Promise<TemplateInfo[]> {
-  const rows = await api.get<Array<{ type: string; vmid: number; name?: string; template?: number | boolean; node?: string }>>('/cluster/resources', { type: 'vm' }, o);
+  const rows = await api.get<
+    Array<{ type: string; vmid: number; name?: string; template?: number | boolean; node?: string }>
+  >('/cluster/resources', { type: 'vm' }, o);
   const mapped = new Map(Object.entries(config.templates).map(([os, vmid]) => [vmid, os]));
   return rows
     .filter((r) => r.type === 'qemu' && (r.template === 1 || r.template === true))

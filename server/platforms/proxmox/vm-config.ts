@@ -72,7 +72,12 @@ export function machineConfig(spec: MachineSpec, current: Record<string, unknown
   spec.nics.forEach((nic, i) => (params[`net${i}`] = nicValue(nic)));
   if (cicustom) params.cicustom = cicustom;
   // The tag comes last in meaning: a VM carrying it has been fully configured (see machines.ts).
-  params.tags = [...new Set([...parseTags(String(current.tags ?? '')).filter((t) => !t.startsWith(tagPrefix)), deploymentTag(spec.deploymentId)])].join(';');
+  params.tags = [
+    ...new Set([
+      ...parseTags(String(current.tags ?? '')).filter((t) => !t.startsWith(tagPrefix)),
+      deploymentTag(spec.deploymentId),
+    ]),
+  ].join(';');
   const remove = Object.keys(current).filter((k) => {
     const m = /^(net|ipconfig)(\d+)$/.exec(k);
     return m !== null && Number(m[2]) >= spec.nics.length;

@@ -24,7 +24,11 @@ export function isTransient(e: unknown): e is AppError {
 }
 
 /** Runs `fn` until it succeeds, a non-transient error, the last attempt, or the signal. */
-export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, opts: { signal?: AbortSignal; onRetry?: (e: AppError, attempt: number) => void } = {}): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  fn: (attempt: number) => Promise<T>,
+  opts: { signal?: AbortSignal; onRetry?: (e: AppError, attempt: number) => void } = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);

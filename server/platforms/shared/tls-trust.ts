@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AppError } from '../../errors.ts';
 
-const fingerprint = z.string().regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
+const fingerprint = z
+  .string()
+  .regex(/^([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'a SHA-256 fingerprint: 32 hex bytes, colons optional');
 
 export const tlsTrustSchema = z
   .object({
@@ -53,7 +55,11 @@ class PinnedAgent extends https.Agent {
 
   // Node's Agent accepts a createConnection that answers through the callback (returning undefined).
   override createConnection(options: http.RequestOptions, oncreate?: Oncreate): Duplex | undefined {
-    const socket = tls.connect({ ...(options as tls.ConnectionOptions), rejectUnauthorized: false, session: undefined });
+    const socket = tls.connect({
+      ...(options as tls.ConnectionOptions),
+      rejectUnauthorized: false,
+      session: undefined,
+    });
     const fail = (e: Error): void => {
       socket.destroy();
       oncreate?.(e, socket);
@@ -63,7 +69,13 @@ class PinnedAgent extends https.Agent {
       socket.off('error', fail);
       const got = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
       if (got !== this.pin) {
-        fail(new AppError('platform_error', `[${this.driver}] The server's certificate does not match the pinned fingerprint (got ${got.match(/../g)?.join(':') ?? 'none'})`, { hint: this.hint }));
+        fail(
+          new AppError(
+            'platform_error',
+            `[${this.driver}] The server's certificate does not match the pinned fingerprint (got ${got.match(/../g)?.join(':') ?? 'none'})`,
+            { hint: this.hint },
+          ),
+        );
         return;
       }
       oncreate?.(null, socket);
@@ -72,9 +84,18 @@ class PinnedAgent extends https.Agent {
   }
 }
 
-export function createHttpsAgent(t: TlsTrust, o: { driver: string; maxSockets: number; renewHint: string }): https.Agent {
+export function createHttpsAgent(
+  t: TlsTrust,
+  o: { driver: string; maxSockets: number; renewHint: string },
+): https.Agent {
   const common = { keepAlive: true, maxSockets: o.maxSockets };
-  if (t.fingerprint) return new PinnedAgent(normalizeFingerprint(t.fingerprint), o.driver, `Check that you reached the right host; if its certificate was renewed, update the fingerprint (${o.renewHint}).`, common);
+  if (t.fingerprint)
+    return new PinnedAgent(
+      normalizeFingerprint(t.fingerprint),
+      o.driver,
+      `Check that you reached the right host; if its certificate was renewed, update the fingerprint (${o.renewHint}).`,
+      common,
+    );
   if (t.caFile) return new https.Agent({ ...common, ca: readFileSync(t.caFile) });
   if (t.insecure) return new https.Agent({ ...common, rejectUnauthorized: false });
   throw new AppError('invalid_input', `[${o.driver}] No TLS trust configured`, {

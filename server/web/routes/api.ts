@@ -7,7 +7,14 @@ import { AppError } from '../../errors.ts';
 import type { DeploymentEvent } from '../../model/events.ts';
 import { validateScenario } from '../../orchestrator/scenario/parse.ts';
 import { actorOf, isRole, type AppEnv, type WebDomain } from '../context.ts';
-import { deploymentModel, eventForScope, eventsAfter, scopeFor, visibleDeployments, type Scope } from '../deployment-model.ts';
+import {
+  deploymentModel,
+  eventForScope,
+  eventsAfter,
+  scopeFor,
+  visibleDeployments,
+  type Scope,
+} from '../deployment-model.ts';
 import { holdOpen } from '../live.tsx';
 import { machineDetail, visibleMachine } from '../machine-model.ts';
 import { createApiBuilder } from '../openapi.ts';
@@ -20,74 +27,293 @@ export function apiRoutes(web: WebDomain) {
   const api = createApiBuilder(app, '/api/v1', (c, id) => void scopeFor(web, c.get('viewer')!, id));
   const staff = ['admin', 'instructor'] as const satisfies Array<'admin' | 'instructor'>;
 
-  api.route({ method: 'get', path: '/openapi.json', summary: 'This document', tag: 'meta', roles: 'public', response: z.record(z.string(), z.unknown()) }, (c) =>
-    c.json(api.document({ title: 'Glassdome API', version: '1', description: 'Everything the Glassdome pages do, as JSON. Authenticate with an API token: `Authorization: Bearer gd_...`.' })),
+  api.route(
+    {
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This document',
+      tag: 'meta',
+      roles: 'public',
+      response: z.record(z.string(), z.unknown()),
+    },
+    (c) =>
+      c.json(
+        api.document({
+          title: 'Glassdome API',
+          version: '1',
+          description:
+            'Everything the Glassdome pages do, as JSON. Authenticate with an API token: `Authorization: Bearer gd_...`.',
+        }),
+      ),
   );
-  api.route({ method: 'get', path: '/me', summary: 'The signed-in user', tag: 'meta', roles: 'any', response: s.userResponse }, (c) => c.json(c.get('viewer')!.user));
+  api.route(
+    { method: 'get', path: '/me', summary: 'The signed-in user', tag: 'meta', roles: 'any', response: s.userResponse },
+    (c) => c.json(c.get('viewer')!.user),
+  );
 
   // ------------------------------------------------------------------------------------------------ platforms
-  api.route({ method: 'get', path: '/platforms', summary: 'Configured platforms (never their secrets)', tag: 'platforms', roles: [...staff], response: z.array(s.platformResponse) }, (c) => c.json(web.platforms.list()));
-  api.route({ method: 'post', path: '/platforms', summary: 'Add a platform', tag: 'platforms', roles: ['admin'], body: s.platformCreateSchema, response: s.platformResponse, status: 201 }, (c, b) => {
-    return c.json(web.platforms.add(actorOf(c), { name: b.name, kind: b.kind, config: b.config, ...(b.secret ? { secret: b.secret } : {}) }), 201);
-  });
-  api.route({ method: 'get', path: '/platforms/:id', summary: 'One platform', tag: 'platforms', roles: [...staff], response: s.platformResponse }, (c) => c.json(web.platforms.get(c.req.param('id')!)));
   api.route(
-    { method: 'patch', path: '/platforms/:id', summary: 'Change a platform; its secret is kept unless a new one is given', tag: 'platforms', roles: ['admin'], body: s.platformUpdateSchema, response: s.platformResponse },
+    {
+      method: 'get',
+      path: '/platforms',
+      summary: 'Configured platforms (never their secrets)',
+      tag: 'platforms',
+      roles: [...staff],
+      response: z.array(s.platformResponse),
+    },
+    (c) => c.json(web.platforms.list()),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/platforms',
+      summary: 'Add a platform',
+      tag: 'platforms',
+      roles: ['admin'],
+      body: s.platformCreateSchema,
+      response: s.platformResponse,
+      status: 201,
+    },
     (c, b) => {
-      return c.json(web.platforms.update(actorOf(c), web.platforms.get(c.req.param('id')!).id, { config: b.config, ...(b.secret ? { secret: b.secret } : {}) }));
+      return c.json(
+        web.platforms.add(actorOf(c), {
+          name: b.name,
+          kind: b.kind,
+          config: b.config,
+          ...(b.secret ? { secret: b.secret } : {}),
+        }),
+        201,
+      );
     },
   );
   api.route(
-    { method: 'delete', path: '/platforms/:id', summary: 'Remove a platform whose deployments are all destroyed (their records go with it)', tag: 'platforms', roles: ['admin'], status: 204 },
+    {
+      method: 'get',
+      path: '/platforms/:id',
+      summary: 'One platform',
+      tag: 'platforms',
+      roles: [...staff],
+      response: s.platformResponse,
+    },
+    (c) => c.json(web.platforms.get(c.req.param('id')!)),
+  );
+  api.route(
+    {
+      method: 'patch',
+      path: '/platforms/:id',
+      summary: 'Change a platform; its secret is kept unless a new one is given',
+      tag: 'platforms',
+      roles: ['admin'],
+      body: s.platformUpdateSchema,
+      response: s.platformResponse,
+    },
+    (c, b) => {
+      return c.json(
+        web.platforms.update(actorOf(c), web.platforms.get(c.req.param('id')!).id, {
+          config: b.config,
+          ...(b.secret ? { secret: b.secret } : {}),
+        }),
+      );
+    },
+  );
+  api.route(
+    {
+      method: 'delete',
+      path: '/platforms/:id',
+      summary: 'Remove a platform whose deployments are all destroyed (their records go with it)',
+      tag: 'platforms',
+      roles: ['admin'],
+      status: 204,
+    },
     (c) => {
       web.platforms.remove(actorOf(c), c.req.param('id')!);
       return c.body(null, 204);
     },
   );
-  api.route({ method: 'post', path: '/platforms/:id/test', summary: "Run the driver's connection check", tag: 'platforms', roles: ['admin'], response: s.connectionReport }, async (c) => {
-    const p = web.platforms.get(c.req.param('id')!);
-    const report = await web.platforms.probe(actorOf(c), { kind: p.kind, name: p.name, config: p.config, existingId: p.id });
-    return c.json({ ok: report.ok, product: report.product, ...(report.version ? { version: report.version } : {}), details: report.details });
-  });
+  api.route(
+    {
+      method: 'post',
+      path: '/platforms/:id/test',
+      summary: "Run the driver's connection check",
+      tag: 'platforms',
+      roles: ['admin'],
+      response: s.connectionReport,
+    },
+    async (c) => {
+      const p = web.platforms.get(c.req.param('id')!);
+      const report = await web.platforms.probe(actorOf(c), {
+        kind: p.kind,
+        name: p.name,
+        config: p.config,
+        existingId: p.id,
+      });
+      return c.json({
+        ok: report.ok,
+        product: report.product,
+        ...(report.version ? { version: report.version } : {}),
+        details: report.details,
+      });
+    },
+  );
 
   // ------------------------------------------------------------------------------------------------ pools
-  api.route({ method: 'get', path: '/pools', summary: 'Address and VLAN pools with their use', tag: 'pools', roles: [...staff], response: s.poolsResponse }, (c) => c.json(web.ipam.listPools()));
-  api.route({ method: 'post', path: '/pools/cidr', summary: 'Add an address pool', tag: 'pools', roles: ['admin'], body: s.cidrPoolSchema, response: s.okResponse, status: 201 }, (c, b) => {
-    web.ipam.addCidrPool(actorOf(c), b.cidr, b.subnetPrefix);
-    return c.json({ ok: true as const }, 201);
-  });
-  api.route({ method: 'post', path: '/pools/vlan', summary: 'Add a VLAN pool', tag: 'pools', roles: ['admin'], body: s.vlanPoolSchema, response: s.okResponse, status: 201 }, (c, b) => {
-    web.ipam.addVlanPool(actorOf(c), b.first, b.last);
-    return c.json({ ok: true as const }, 201);
-  });
+  api.route(
+    {
+      method: 'get',
+      path: '/pools',
+      summary: 'Address and VLAN pools with their use',
+      tag: 'pools',
+      roles: [...staff],
+      response: s.poolsResponse,
+    },
+    (c) => c.json(web.ipam.listPools()),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/pools/cidr',
+      summary: 'Add an address pool',
+      tag: 'pools',
+      roles: ['admin'],
+      body: s.cidrPoolSchema,
+      response: s.okResponse,
+      status: 201,
+    },
+    (c, b) => {
+      web.ipam.addCidrPool(actorOf(c), b.cidr, b.subnetPrefix);
+      return c.json({ ok: true as const }, 201);
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/pools/vlan',
+      summary: 'Add a VLAN pool',
+      tag: 'pools',
+      roles: ['admin'],
+      body: s.vlanPoolSchema,
+      response: s.okResponse,
+      status: 201,
+    },
+    (c, b) => {
+      web.ipam.addVlanPool(actorOf(c), b.first, b.last);
+      return c.json({ ok: true as const }, 201);
+    },
+  );
 
   // ------------------------------------------------------------------------------------------------ scenarios
-  api.route({ method: 'get', path: '/scenarios', summary: 'The scenario library', tag: 'scenarios', roles: [...staff], response: z.array(s.scenarioSummary) }, (c) => c.json(web.library.list()));
-  api.route({ method: 'post', path: '/scenarios', summary: 'Add a scenario (validated; problems come back located in the file)', tag: 'scenarios', roles: [...staff], body: s.scenarioInputSchema, response: s.scenarioResponse, status: 201 }, (c, b) => {
-    return c.json(web.library.add(actorOf(c), b.yaml, 'upload.yaml'), 201);
-  });
-  api.route({ method: 'post', path: '/scenarios/validate', summary: 'Check a scenario without saving it', tag: 'scenarios', roles: [...staff], body: s.scenarioInputSchema, response: s.validationResponse }, (c, b) => {
-    const r = validateScenario(b.yaml);
-    return c.json({
-      ok: r.scenario !== undefined,
-      issues: r.issues,
-      ...(r.scenario ? { summary: { name: r.scenario.name, title: r.scenario.title, networks: r.scenario.networks.length, machines: r.scenario.machines.reduce((n, m) => n + m.count, 0) } } : {}),
-    });
-  });
-  api.route({ method: 'get', path: '/scenarios/:id', summary: 'One scenario with its YAML', tag: 'scenarios', roles: [...staff], response: s.scenarioResponse }, (c) => c.json(web.library.get(c.req.param('id')!)));
-  api.route({ method: 'put', path: '/scenarios/:id', summary: 'Replace a scenario', tag: 'scenarios', roles: [...staff], body: s.scenarioInputSchema, response: s.scenarioResponse }, (c, b) => {
-    return c.json(web.library.update(actorOf(c), c.req.param('id')!, b.yaml));
-  });
-  api.route({ method: 'delete', path: '/scenarios/:id', summary: 'Remove a scenario from the library', tag: 'scenarios', roles: [...staff], status: 204 }, (c) => {
-    web.library.delete(actorOf(c), c.req.param('id')!);
-    return c.body(null, 204);
-  });
   api.route(
-    { method: 'post', path: '/plan', summary: 'What a deployment would create (subnets and VLANs are previews)', tag: 'deployments', roles: [...staff], body: s.deployInputSchema, response: z.record(z.string(), z.unknown()) },
+    {
+      method: 'get',
+      path: '/scenarios',
+      summary: 'The scenario library',
+      tag: 'scenarios',
+      roles: [...staff],
+      response: z.array(s.scenarioSummary),
+    },
+    (c) => c.json(web.library.list()),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/scenarios',
+      summary: 'Add a scenario (validated; problems come back located in the file)',
+      tag: 'scenarios',
+      roles: [...staff],
+      body: s.scenarioInputSchema,
+      response: s.scenarioResponse,
+      status: 201,
+    },
+    (c, b) => {
+      return c.json(web.library.add(actorOf(c), b.yaml, 'upload.yaml'), 201);
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/scenarios/validate',
+      summary: 'Check a scenario without saving it',
+      tag: 'scenarios',
+      roles: [...staff],
+      body: s.scenarioInputSchema,
+      response: s.validationResponse,
+    },
+    (c, b) => {
+      const r = validateScenario(b.yaml);
+      return c.json({
+        ok: r.scenario !== undefined,
+        issues: r.issues,
+        ...(r.scenario
+          ? {
+              summary: {
+                name: r.scenario.name,
+                title: r.scenario.title,
+                networks: r.scenario.networks.length,
+                machines: r.scenario.machines.reduce((n, m) => n + m.count, 0),
+              },
+            }
+          : {}),
+      });
+    },
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/scenarios/:id',
+      summary: 'One scenario with its YAML',
+      tag: 'scenarios',
+      roles: [...staff],
+      response: s.scenarioResponse,
+    },
+    (c) => c.json(web.library.get(c.req.param('id')!)),
+  );
+  api.route(
+    {
+      method: 'put',
+      path: '/scenarios/:id',
+      summary: 'Replace a scenario',
+      tag: 'scenarios',
+      roles: [...staff],
+      body: s.scenarioInputSchema,
+      response: s.scenarioResponse,
+    },
+    (c, b) => {
+      return c.json(web.library.update(actorOf(c), c.req.param('id')!, b.yaml));
+    },
+  );
+  api.route(
+    {
+      method: 'delete',
+      path: '/scenarios/:id',
+      summary: 'Remove a scenario from the library',
+      tag: 'scenarios',
+      roles: [...staff],
+      status: 204,
+    },
+    (c) => {
+      web.library.delete(actorOf(c), c.req.param('id')!);
+      return c.body(null, 204);
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/plan',
+      summary: 'What a deployment would create (subnets and VLANs are previews)',
+      tag: 'deployments',
+      roles: [...staff],
+      body: s.deployInputSchema,
+      response: z.record(z.string(), z.unknown()),
+    },
     (c, b) => {
       const yaml = b.yaml ?? (b.scenarioId ? web.library.get(b.scenarioId).yaml : undefined);
-      if (!yaml) throw new AppError('invalid_input', 'Give a scenarioId or the scenario yaml', { issues: [{ path: 'yaml', message: 'required without scenarioId' }] });
-      return c.json(previewOf(yaml, web.platforms.get(b.platform).kind, b.instances) as unknown as Record<string, unknown>);
+      if (!yaml)
+        throw new AppError('invalid_input', 'Give a scenarioId or the scenario yaml', {
+          issues: [{ path: 'yaml', message: 'required without scenarioId' }],
+        });
+      return c.json(
+        previewOf(yaml, web.platforms.get(b.platform).kind, b.instances) as unknown as Record<string, unknown>,
+      );
     },
   );
 
@@ -104,31 +330,89 @@ export function apiRoutes(web: WebDomain) {
       createdAt: m.head.createdAt,
       finishedAt: m.head.finishedAt,
       machines: m.machines.map(({ resourceName: _r, ...rest }) => rest),
-      networks: m.networks.map((n) => ({ key: n.key, instance: n.instance, name: n.name, cidr: n.cidr, gateway: n.gateway, ...(n.vlan === undefined ? {} : { vlan: n.vlan }) })),
+      networks: m.networks.map((n) => ({
+        key: n.key,
+        instance: n.instance,
+        name: n.name,
+        cidr: n.cidr,
+        gateway: n.gateway,
+        ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
+      })),
       lastEventId: m.lastEventId,
     };
   };
-  api.route({ method: 'get', path: '/deployments', summary: 'Deployments you may see, newest first', tag: 'deployments', roles: 'any', response: z.array(s.deploymentSummary) }, (c) => c.json(visibleDeployments(web, c.get('viewer')!)));
   api.route(
-    { method: 'post', path: '/deployments', summary: 'Deploy a scenario from the library (scenarioId) or given inline (yaml); returns at once', tag: 'deployments', roles: [...staff], body: s.deployInputSchema, response: s.deploymentResponse, status: 202 },
+    {
+      method: 'get',
+      path: '/deployments',
+      summary: 'Deployments you may see, newest first',
+      tag: 'deployments',
+      roles: 'any',
+      response: z.array(s.deploymentSummary),
+    },
+    (c) => c.json(visibleDeployments(web, c.get('viewer')!)),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/deployments',
+      summary: 'Deploy a scenario from the library (scenarioId) or given inline (yaml); returns at once',
+      tag: 'deployments',
+      roles: [...staff],
+      body: s.deployInputSchema,
+      response: s.deploymentResponse,
+      status: 202,
+    },
     (c, b) => {
       const lib = b.scenarioId ? web.library.get(b.scenarioId) : undefined;
       const yaml = lib?.yaml ?? b.yaml;
-      if (!yaml) throw new AppError('invalid_input', 'Give a scenarioId or the scenario yaml', { issues: [{ path: 'yaml', message: 'required without scenarioId' }] });
-      const { id } = startDeployment(c, web, { yaml, file: lib ? `${lib.name}.yaml` : (b.file ?? 'api.yaml'), platform: b.platform, instances: b.instances, assignments: b.assignments });
+      if (!yaml)
+        throw new AppError('invalid_input', 'Give a scenarioId or the scenario yaml', {
+          issues: [{ path: 'yaml', message: 'required without scenarioId' }],
+        });
+      const { id } = startDeployment(c, web, {
+        yaml,
+        file: lib ? `${lib.name}.yaml` : (b.file ?? 'api.yaml'),
+        platform: b.platform,
+        instances: b.instances,
+        assignments: b.assignments,
+      });
       return c.json(deploymentJson(id, 'all'), 202);
     },
   );
-  api.route({ method: 'get', path: '/deployments/:id', summary: 'A deployment with its machines and networks', tag: 'deployments', roles: 'any', scoped: true, response: s.deploymentResponse }, (c) => {
-    const id = c.req.param('id')!;
-    return c.json(deploymentJson(id, scopeFor(web, c.get('viewer')!, id)));
-  });
-  for (const action of ['cancel', 'retry', 'destroy'] as const) {
-    api.route({ method: 'post', path: `/deployments/:id/${action}`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a deployment (in the background)`, tag: 'deployments', roles: [...staff], scoped: true, response: s.stateResponse, status: 202 }, (c) => {
+  api.route(
+    {
+      method: 'get',
+      path: '/deployments/:id',
+      summary: 'A deployment with its machines and networks',
+      tag: 'deployments',
+      roles: 'any',
+      scoped: true,
+      response: s.deploymentResponse,
+    },
+    (c) => {
       const id = c.req.param('id')!;
-      startAction(c, web, action, id);
-      return c.json({ id, state: deploymentModel(web, id, 'all').head.state }, 202);
-    });
+      return c.json(deploymentJson(id, scopeFor(web, c.get('viewer')!, id)));
+    },
+  );
+  for (const action of ['cancel', 'retry', 'destroy'] as const) {
+    api.route(
+      {
+        method: 'post',
+        path: `/deployments/:id/${action}`,
+        summary: `${action[0]!.toUpperCase()}${action.slice(1)} a deployment (in the background)`,
+        tag: 'deployments',
+        roles: [...staff],
+        scoped: true,
+        response: s.stateResponse,
+        status: 202,
+      },
+      (c) => {
+        const id = c.req.param('id')!;
+        startAction(c, web, action, id);
+        return c.json({ id, state: deploymentModel(web, id, 'all').head.state }, 202);
+      },
+    );
   }
   api.route(
     {
@@ -151,13 +435,15 @@ export function apiRoutes(web: WebDomain) {
         const send = (e: DeploymentEvent) => {
           if (e.id <= last) return;
           last = e.id;
-          queue = queue.then(() => stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify(e) })).catch(() => undefined);
+          queue = queue
+            .then(() => stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify(e) }))
+            .catch(() => undefined);
         };
         const buffered: DeploymentEvent[] = [];
         let replaying = true;
         const unsubscribe = web.events.subscribe(id, (e) => {
           const v = eventForScope(e, scope);
-          if (v) (replaying ? buffered.push(v) : send(v));
+          if (v) replaying ? buffered.push(v) : send(v);
         });
         for (const e of eventsAfter(web, id, after, scope)) send(e);
         replaying = false;
@@ -169,62 +455,187 @@ export function apiRoutes(web: WebDomain) {
 
   // ------------------------------------------------------------------------------------------------ machines
   const mpath = '/deployments/:id/machines/:key';
-  api.route({ method: 'get', path: mpath, summary: 'A machine: live state, addresses, credentials for those allowed, snapshots', tag: 'machines', roles: 'any', scoped: true, response: s.machineDetail }, async (c) => {
-    const d = await machineDetail(web, c.get('viewer')!, c.req.param('id')!, c.req.param('key')!);
-    const { resourceName: _r, ...m } = d.m;
-    return c.json({ ...m, power: d.state.power, liveAddresses: d.state.addresses, credentials: d.credentials, snapshots: d.snapshots, supportsSnapshots: d.supportsSnapshots });
-  });
-  api.route({ method: 'post', path: `${mpath}/power`, summary: 'Start, shut down or reset a machine', tag: 'machines', roles: 'any', scoped: true, body: s.powerSchema, response: s.okResponse }, async (c, b) => {
-    const id = c.req.param('id')!;
-    const key = c.req.param('key')!;
-    visibleMachine(web, c.get('viewer')!, id, key);
-    await web.machines.power(actorOf(c), id, key, b.action);
-    return c.json({ ok: true as const });
-  });
-  api.route({ method: 'post', path: `${mpath}/snapshots`, summary: 'Take a snapshot', tag: 'machines', roles: [...staff], scoped: true, body: s.snapshotSchema, response: s.okResponse, status: 201 }, async (c, b) => {
-    const id = c.req.param('id')!;
-    const key = c.req.param('key')!;
-    visibleMachine(web, c.get('viewer')!, id, key);
-    await web.machines.snapshot(actorOf(c), id, key, b.name);
-    return c.json({ ok: true as const }, 201);
-  });
-  api.route({ method: 'post', path: `${mpath}/snapshots/revert`, summary: 'Revert to a snapshot', tag: 'machines', roles: [...staff], scoped: true, body: s.snapshotSchema, response: s.okResponse }, async (c, b) => {
-    const id = c.req.param('id')!;
-    const key = c.req.param('key')!;
-    visibleMachine(web, c.get('viewer')!, id, key);
-    await web.machines.revert(actorOf(c), id, key, b.name);
-    return c.json({ ok: true as const });
-  });
+  api.route(
+    {
+      method: 'get',
+      path: mpath,
+      summary: 'A machine: live state, addresses, credentials for those allowed, snapshots',
+      tag: 'machines',
+      roles: 'any',
+      scoped: true,
+      response: s.machineDetail,
+    },
+    async (c) => {
+      const d = await machineDetail(web, c.get('viewer')!, c.req.param('id')!, c.req.param('key')!);
+      const { resourceName: _r, ...m } = d.m;
+      return c.json({
+        ...m,
+        power: d.state.power,
+        liveAddresses: d.state.addresses,
+        credentials: d.credentials,
+        snapshots: d.snapshots,
+        supportsSnapshots: d.supportsSnapshots,
+      });
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${mpath}/power`,
+      summary: 'Start, shut down or reset a machine',
+      tag: 'machines',
+      roles: 'any',
+      scoped: true,
+      body: s.powerSchema,
+      response: s.okResponse,
+    },
+    async (c, b) => {
+      const id = c.req.param('id')!;
+      const key = c.req.param('key')!;
+      visibleMachine(web, c.get('viewer')!, id, key);
+      await web.machines.power(actorOf(c), id, key, b.action);
+      return c.json({ ok: true as const });
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${mpath}/snapshots`,
+      summary: 'Take a snapshot',
+      tag: 'machines',
+      roles: [...staff],
+      scoped: true,
+      body: s.snapshotSchema,
+      response: s.okResponse,
+      status: 201,
+    },
+    async (c, b) => {
+      const id = c.req.param('id')!;
+      const key = c.req.param('key')!;
+      visibleMachine(web, c.get('viewer')!, id, key);
+      await web.machines.snapshot(actorOf(c), id, key, b.name);
+      return c.json({ ok: true as const }, 201);
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${mpath}/snapshots/revert`,
+      summary: 'Revert to a snapshot',
+      tag: 'machines',
+      roles: [...staff],
+      scoped: true,
+      body: s.snapshotSchema,
+      response: s.okResponse,
+    },
+    async (c, b) => {
+      const id = c.req.param('id')!;
+      const key = c.req.param('key')!;
+      visibleMachine(web, c.get('viewer')!, id, key);
+      await web.machines.revert(actorOf(c), id, key, b.name);
+      return c.json({ ok: true as const });
+    },
+  );
 
   // ------------------------------------------------------------------------------------------------ users, tokens, audit
-  api.route({ method: 'get', path: '/users', summary: 'Users', tag: 'users', roles: ['admin'], response: z.array(s.userResponse) }, (c) => c.json(web.users.list()));
-  api.route({ method: 'post', path: '/users', summary: 'Add a user', tag: 'users', roles: ['admin'], body: s.userCreateSchema, response: s.userResponse, status: 201 }, async (c, b) => {
-    return c.json(await web.users.create(actorOf(c), b), 201);
-  });
-  api.route({ method: 'patch', path: '/users/:id', summary: "Change a user's role, password or status", tag: 'users', roles: ['admin'], body: s.userUpdateSchema, response: s.userResponse }, async (c, b) => {
-    const { tokensRevoked: _t, ...u } = await web.users.update(actorOf(c), c.req.param('id')!, b);
-    return c.json(u);
-  });
-  api.route({ method: 'delete', path: '/users/:id', summary: 'Remove a user', tag: 'users', roles: ['admin'], status: 204 }, (c) => {
-    web.users.delete(actorOf(c), c.req.param('id')!);
-    return c.body(null, 204);
-  });
-  api.route({ method: 'get', path: '/tokens', summary: 'API tokens (yours; an admin sees all)', tag: 'tokens', roles: 'any', response: z.array(s.tokenResponse) }, (c) => {
-    const v = c.get('viewer')!;
-    return c.json(web.tokens.list(isRole(v, 'admin') ? undefined : v.user.id));
-  });
-  api.route({ method: 'post', path: '/tokens', summary: 'Create an API token for yourself; the token is returned only now', tag: 'tokens', roles: 'any', body: s.tokenCreateSchema, response: s.tokenCreated, status: 201 }, (c, b) => {
-    return c.json(web.tokens.create(actorOf(c), c.get('viewer')!.user.id, b.name), 201);
-  });
-  api.route({ method: 'delete', path: '/tokens/:id', summary: 'Revoke an API token', tag: 'tokens', roles: 'any', status: 204 }, (c) => {
-    const v = c.get('viewer')!;
-    const t = web.tokens.get(c.req.param('id')!);
-    if (!isRole(v, 'admin') && t.userId !== v.user.id) throw new AppError('not_found', `API token ${t.id} does not exist`);
-    web.tokens.revoke(actorOf(c), t.id);
-    return c.body(null, 204);
-  });
   api.route(
-    { method: 'get', path: '/audit', summary: 'The audit log, newest first', tag: 'audit', roles: ['admin'], query: { before: { description: 'Entries older than this id', type: 'integer' } }, response: z.array(s.auditResponse) },
+    {
+      method: 'get',
+      path: '/users',
+      summary: 'Users',
+      tag: 'users',
+      roles: ['admin'],
+      response: z.array(s.userResponse),
+    },
+    (c) => c.json(web.users.list()),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/users',
+      summary: 'Add a user',
+      tag: 'users',
+      roles: ['admin'],
+      body: s.userCreateSchema,
+      response: s.userResponse,
+      status: 201,
+    },
+    async (c, b) => {
+      return c.json(await web.users.create(actorOf(c), b), 201);
+    },
+  );
+  api.route(
+    {
+      method: 'patch',
+      path: '/users/:id',
+      summary: "Change a user's role, password or status",
+      tag: 'users',
+      roles: ['admin'],
+      body: s.userUpdateSchema,
+      response: s.userResponse,
+    },
+    async (c, b) => {
+      const { tokensRevoked: _t, ...u } = await web.users.update(actorOf(c), c.req.param('id')!, b);
+      return c.json(u);
+    },
+  );
+  api.route(
+    { method: 'delete', path: '/users/:id', summary: 'Remove a user', tag: 'users', roles: ['admin'], status: 204 },
+    (c) => {
+      web.users.delete(actorOf(c), c.req.param('id')!);
+      return c.body(null, 204);
+    },
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/tokens',
+      summary: 'API tokens (yours; an admin sees all)',
+      tag: 'tokens',
+      roles: 'any',
+      response: z.array(s.tokenResponse),
+    },
+    (c) => {
+      const v = c.get('viewer')!;
+      return c.json(web.tokens.list(isRole(v, 'admin') ? undefined : v.user.id));
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/tokens',
+      summary: 'Create an API token for yourself; the token is returned only now',
+      tag: 'tokens',
+      roles: 'any',
+      body: s.tokenCreateSchema,
+      response: s.tokenCreated,
+      status: 201,
+    },
+    (c, b) => {
+      return c.json(web.tokens.create(actorOf(c), c.get('viewer')!.user.id, b.name), 201);
+    },
+  );
+  api.route(
+    { method: 'delete', path: '/tokens/:id', summary: 'Revoke an API token', tag: 'tokens', roles: 'any', status: 204 },
+    (c) => {
+      const v = c.get('viewer')!;
+      const t = web.tokens.get(c.req.param('id')!);
+      if (!isRole(v, 'admin') && t.userId !== v.user.id)
+        throw new AppError('not_found', `API token ${t.id} does not exist`);
+      web.tokens.revoke(actorOf(c), t.id);
+      return c.body(null, 204);
+    },
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/audit',
+      summary: 'The audit log, newest first',
+      tag: 'audit',
+      roles: ['admin'],
+      query: { before: { description: 'Entries older than this id', type: 'integer' } },
+      response: z.array(s.auditResponse),
+    },
     (c) => c.json(web.audit.list(500, Number(c.req.query('before')) || undefined)),
   );
 

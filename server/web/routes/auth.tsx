@@ -14,7 +14,13 @@ import { allow, cookieNames, open } from '../security.ts';
 
 export function startSession(c: Ctx, web: WebDomain, user: User): void {
   const { token, csrfToken } = web.sessions.start(user.id, c.get('ip'));
-  setCookie(c, cookieNames.session, token, { httpOnly: true, sameSite: 'Strict', secure: web.options.secure === true, path: '/', maxAge: Math.floor(sessionLimits.absoluteMs / 1000) });
+  setCookie(c, cookieNames.session, token, {
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: web.options.secure === true,
+    path: '/',
+    maxAge: Math.floor(sessionLimits.absoluteMs / 1000),
+  });
   c.set('viewer', { user, via: 'session' });
   c.set('csrf', csrfToken);
 }
@@ -29,7 +35,9 @@ export function authRoutes(web: WebDomain, limiter: RateLimiter) {
 
   app.get('/login', open(), (c) => {
     if (c.get('viewer')) return c.redirect('/', 303);
-    return c.render(<LoginPage csrf={c.get('csrf')} values={{}} errors={{}} next={safeNext(c.req.query('next'))} />, { title: 'Sign in' });
+    return c.render(<LoginPage csrf={c.get('csrf')} values={{}} errors={{}} next={safeNext(c.req.query('next'))} />, {
+      title: 'Sign in',
+    });
   });
 
   app.post('/login', open(), async (c) => {
@@ -46,13 +54,31 @@ export function authRoutes(web: WebDomain, limiter: RateLimiter) {
     if (wait > 0) {
       c.status(429);
       c.header('Retry-After', String(Math.ceil(wait / 1000)));
-      return c.render(<LoginPage csrf={c.get('csrf')} values={{ username }} errors={{}} message={`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`} next={next} />, { title: 'Sign in' });
+      return c.render(
+        <LoginPage
+          csrf={c.get('csrf')}
+          values={{ username }}
+          errors={{}}
+          message={`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`}
+          next={next}
+        />,
+        { title: 'Sign in' },
+      );
     }
     const user = await web.users.signIn(actorOf(c), username, password);
     if (!user) {
       limiter.fail(keys);
       c.status(401);
-      return c.render(<LoginPage csrf={c.get('csrf')} values={{ username }} errors={{}} message="Wrong username or password." next={next} />, { title: 'Sign in' });
+      return c.render(
+        <LoginPage
+          csrf={c.get('csrf')}
+          values={{ username }}
+          errors={{}}
+          message="Wrong username or password."
+          next={next}
+        />,
+        { title: 'Sign in' },
+      );
     }
     limiter.reset(keys);
     startSession(c, web, user);

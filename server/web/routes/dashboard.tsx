@@ -19,7 +19,11 @@ export function dashboardRoutes(web: WebDomain) {
     const pending = web.platforms
       .instance(id)
       .then((p) => p.testConnection({ signal: AbortSignal.timeout(10_000) }))
-      .catch((e: unknown): ConnectionReport => ({ ok: false, product: 'unreachable', details: [e instanceof Error ? e.message : String(e)] }))
+      .catch((e: unknown): ConnectionReport => ({
+        ok: false,
+        product: 'unreachable',
+        details: [e instanceof Error ? e.message : String(e)],
+      }))
       .then((report) => void health.set(id, { report, at: Date.now() }));
     health.set(id, { ...(entry ?? { report: { ok: false, product: '', details: ['checking'] }, at: 0 }), pending });
     return pending;
@@ -45,7 +49,11 @@ export function dashboardRoutes(web: WebDomain) {
         active={rows.filter((r) => activeDeploymentStates.includes(r.state as DeploymentState))}
         recent={rows.slice(0, 10)}
         attention={rows.filter((r) => attentionStates.includes(r.state))}
-        totals={{ deployments: live.length, machines: live.reduce((n, r) => n + r.machines, 0), ready: live.reduce((n, r) => n + r.ready, 0) }}
+        totals={{
+          deployments: live.length,
+          machines: live.reduce((n, r) => n + r.machines, 0),
+          ready: live.reduce((n, r) => n + r.ready, 0),
+        }}
         scenarios={viewer.user.role === 'trainee' ? 0 : web.library.count()}
       />,
       { title: 'Dashboard' },

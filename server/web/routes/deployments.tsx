@@ -21,7 +21,11 @@ import { machineRoutes } from './machines.tsx';
 function machineWindow(c: Ctx): MachineWindow {
   const instance = Number(c.req.query('instance'));
   const offset = Number(c.req.query('offset'));
-  return { ...(Number.isInteger(instance) && instance > 0 ? { instance } : {}), offset: Number.isInteger(offset) && offset > 0 ? offset : 0, limit: machinePageSize };
+  return {
+    ...(Number.isInteger(instance) && instance > 0 ? { instance } : {}),
+    offset: Number.isInteger(offset) && offset > 0 ? offset : 0,
+    limit: machinePageSize,
+  };
 }
 
 export type DeploymentAction = 'cancel' | 'retry' | 'destroy';
@@ -37,14 +41,24 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
 
   app.get('/', allow(), (c) => {
     const viewer = c.get('viewer')!;
-    return c.render(<DeploymentsPage rows={deploymentRows(web, viewer, 500)} role={viewer.user.role} />, { title: 'Deployments' });
+    return c.render(<DeploymentsPage rows={deploymentRows(web, viewer, 500)} role={viewer.user.role} />, {
+      title: 'Deployments',
+    });
   });
 
   app.get('/:id', allow(), (c) => {
     const id = c.req.param('id');
     const scope = scopeFor(web, c.get('viewer')!, id);
     const model = deploymentModel(web, id, scope, machineWindow(c));
-    return c.render(<DeploymentPage model={model} log={recentEvents(web, id, scope)} csrf={c.get('csrf')} canManage={isRole(c.get('viewer'), 'admin', 'instructor')} />, { title: `Deployment ${id}` });
+    return c.render(
+      <DeploymentPage
+        model={model}
+        log={recentEvents(web, id, scope)}
+        csrf={c.get('csrf')}
+        canManage={isRole(c.get('viewer'), 'admin', 'instructor')}
+      />,
+      { title: `Deployment ${id}` },
+    );
   });
 
   app.get('/:id/live', allow(), (c) => {
@@ -57,9 +71,17 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
     return streamSSE(c, async (stream) => {
       let queue = Promise.resolve();
       const send = (m: LiveMessage) => {
-        queue = queue.then(() => stream.writeSSE({ id: String(m.id), event: m.event, data: m.data })).catch(() => undefined);
+        queue = queue
+          .then(() => stream.writeSSE({ id: String(m.id), event: m.event, data: m.data }))
+          .catch(() => undefined);
       };
-      const stop = await live.follow(id, after, { scope, window: machineWindow(c), canManage: isRole(viewer, 'admin', 'instructor'), csrf: c.get('csrf'), send });
+      const stop = await live.follow(id, after, {
+        scope,
+        window: machineWindow(c),
+        canManage: isRole(viewer, 'admin', 'instructor'),
+        csrf: c.get('csrf'),
+        send,
+      });
       await holdOpen(stream, stop);
     });
   });
@@ -69,7 +91,10 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
       const id = c.req.param('id');
       if (action === 'destroy') {
         const fields = await formFields(c);
-        if (fields.confirm?.trim() !== id) throw new AppError('invalid_input', `Type the deployment id ${id} to confirm destroying it`, { issues: [{ path: 'confirm', message: `type ${id}` }] });
+        if (fields.confirm?.trim() !== id)
+          throw new AppError('invalid_input', `Type the deployment id ${id} to confirm destroying it`, {
+            issues: [{ path: 'confirm', message: `type ${id}` }],
+          });
       }
       startAction(c, web, action, id);
       return c.redirect(`/deployments/${id}`, 303);

@@ -12,7 +12,8 @@ import { allow } from '../security.ts';
 export function machineRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();
   const keyOf = (c: Ctx) => decodeURIComponent(c.req.param('key')!);
-  const back = (c: Ctx) => c.redirect(`/deployments/${c.req.param('id')}/machines/${encodeURIComponent(keyOf(c))}`, 303);
+  const back = (c: Ctx) =>
+    c.redirect(`/deployments/${c.req.param('id')}/machines/${encodeURIComponent(keyOf(c))}`, 303);
 
   const page = async (c: Ctx, message?: string, snapshotForm: FormState = emptyForm) => {
     const id = c.req.param('id')!;

@@ -17,13 +17,30 @@ import { allow } from '../security.ts';
 /** A plan preview of a scenario's text; throws invalid_input with the scenario's problems. */
 export function previewOf(yaml: string, kind: PlatformKind, instances: number | undefined): Plan {
   const r = validateScenario(yaml);
-  if (!r.scenario) throw new AppError('invalid_input', 'The scenario has problems; fix them first', { issues: r.issues });
+  if (!r.scenario)
+    throw new AppError('invalid_input', 'The scenario has problems; fix them first', { issues: r.issues });
   return previewPlan(r.scenario, kind, instances ?? r.scenario.instances);
 }
 
 /** Creates a deployment and starts it in the background; shared with the API. */
-export function startDeployment(c: Ctx, web: WebDomain, input: { yaml: string; file: string; platform: string; instances?: number | undefined; assignments: Record<string, string> }) {
-  const created = web.deployments.create(actorOf(c), { yaml: input.yaml, file: input.file, platform: input.platform, ...(input.instances ? { instances: input.instances } : {}), assignments: input.assignments });
+export function startDeployment(
+  c: Ctx,
+  web: WebDomain,
+  input: {
+    yaml: string;
+    file: string;
+    platform: string;
+    instances?: number | undefined;
+    assignments: Record<string, string>;
+  },
+) {
+  const created = web.deployments.create(actorOf(c), {
+    yaml: input.yaml,
+    file: input.file,
+    platform: input.platform,
+    ...(input.instances ? { instances: input.instances } : {}),
+    assignments: input.assignments,
+  });
   inBackground(web, created.id, () => web.runner.run(created.id));
   return created;
 }
@@ -32,7 +49,10 @@ export function scenarioRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();
   const staff = allow('admin', 'instructor');
 
-  const listPage = (c: Ctx, upload: { yaml: string; issues: InputIssue[]; message?: string | undefined } = { yaml: '', issues: [] }) =>
+  const listPage = (
+    c: Ctx,
+    upload: { yaml: string; issues: InputIssue[]; message?: string | undefined } = { yaml: '', issues: [] },
+  ) =>
     c.render(<ScenariosPage rows={web.library.list()} csrf={c.get('csrf')} upload={upload} />, { title: 'Scenarios' });
 
   app.get('/', staff, (c) => listPage(c));
@@ -40,14 +60,19 @@ export function scenarioRoutes(web: WebDomain) {
   app.post('/', staff, async (c) => {
     const fields = await formFields(c);
     const yaml = fields.file?.trim() ? fields.file : (fields.yaml ?? '');
-    if (!yaml.trim()) return (c.status(422), listPage(c, { yaml: '', issues: [], message: 'Choose a file or paste a scenario.' }));
+    if (!yaml.trim())
+      return (c.status(422), listPage(c, { yaml: '', issues: [], message: 'Choose a file or paste a scenario.' }));
     try {
       const s = web.library.add(actorOf(c), yaml, 'upload.yaml');
       return c.redirect(`/scenarios/${s.id}`, 303);
     } catch (e) {
       if (!isAppError(e) || (e.code !== 'invalid_input' && e.code !== 'conflict')) throw e;
       c.status(422);
-      return listPage(c, { yaml, issues: e.code === 'invalid_input' ? (e.issues ?? []) : [], message: e.code === 'conflict' ? e.message : undefined });
+      return listPage(c, {
+        yaml,
+        issues: e.code === 'invalid_input' ? (e.issues ?? []) : [],
+        message: e.code === 'conflict' ? e.message : undefined,
+      });
     }
   });
 
@@ -63,7 +88,18 @@ export function scenarioRoutes(web: WebDomain) {
     const text = yaml ?? s.yaml;
     const r = validateScenario(text, `${s.name}.yaml`);
     return c.render(
-      <ScenarioPage id={s.id} name={s.name} source={s.source} yaml={text} scenario={r.scenario} issues={r.issues} csrf={c.get('csrf')} canEdit message={message} saved={c.req.query('saved') === '1'} />,
+      <ScenarioPage
+        id={s.id}
+        name={s.name}
+        source={s.source}
+        yaml={text}
+        scenario={r.scenario}
+        issues={r.issues}
+        csrf={c.get('csrf')}
+        canEdit
+        message={message}
+        saved={c.req.query('saved') === '1'}
+      />,
       { title: s.name },
     );
   };
@@ -88,12 +124,28 @@ export function scenarioRoutes(web: WebDomain) {
     return c.redirect('/scenarios', 303);
   });
 
-  const trainees = () => web.users.list().filter((u) => u.role === 'trainee' && !u.disabled).map((u) => ({ id: u.id, username: u.username }));
+  const trainees = () =>
+    web.users
+      .list()
+      .filter((u) => u.role === 'trainee' && !u.disabled)
+      .map((u) => ({ id: u.id, username: u.username }));
   const platformOptions = () => web.platforms.list().map((p) => ({ value: p.id, label: `${p.name} (${p.kind})` }));
-  const assignmentsOf = (fields: Record<string, string>) => Object.fromEntries(Object.entries(fields).filter(([k, v]) => k.startsWith('assign.') && v).map(([k, v]) => [k.slice(7), v]));
-  const kindOf = (platformId: string | undefined) => web.platforms.list().find((p) => p.id === platformId)?.kind ?? 'simulator';
+  const assignmentsOf = (fields: Record<string, string>) =>
+    Object.fromEntries(
+      Object.entries(fields)
+        .filter(([k, v]) => k.startsWith('assign.') && v)
+        .map(([k, v]) => [k.slice(7), v]),
+    );
+  const kindOf = (platformId: string | undefined) =>
+    web.platforms.list().find((p) => p.id === platformId)?.kind ?? 'simulator';
 
-  const deployPage = (c: Ctx, id: string, fields: Record<string, string>, errors: Record<string, string> = {}, message?: string) => {
+  const deployPage = (
+    c: Ctx,
+    id: string,
+    fields: Record<string, string>,
+    errors: Record<string, string> = {},
+    message?: string,
+  ) => {
     const s = web.library.get(id);
     const scenario = validateScenario(s.yaml, `${s.name}.yaml`).scenario;
     if (!scenario) return c.redirect(`/scenarios/${id}`, 303);
@@ -103,7 +155,11 @@ export function scenarioRoutes(web: WebDomain) {
     let plan: Plan | undefined;
     let planError: string | undefined;
     try {
-      plan = previewPlan(scenario, kindOf(platformId), Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances);
+      plan = previewPlan(
+        scenario,
+        kindOf(platformId),
+        Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances,
+      );
     } catch (e) {
       planError = e instanceof Error ? e.message : String(e);
     }
@@ -133,7 +189,11 @@ export function scenarioRoutes(web: WebDomain) {
     const fields = await formFields(c);
     const n = Number(fields.instances);
     try {
-      const plan = previewOf(s.yaml, kindOf(fields.platform), Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined);
+      const plan = previewOf(
+        s.yaml,
+        kindOf(fields.platform),
+        Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined,
+      );
       return c.html(<PlanPreview plan={plan} trainees={trainees()} assignments={assignmentsOf(fields)} />);
     } catch (e) {
       return c.html(<PlanPreview error={e instanceof Error ? e.message : String(e)} trainees={[]} assignments={{}} />);
@@ -144,10 +204,21 @@ export function scenarioRoutes(web: WebDomain) {
     const id = c.req.param('id');
     const s = web.library.get(id);
     const fields = await formFields(c);
-    const parsed = deployInputSchema.safeParse({ scenarioId: id, platform: fields.platform, instances: fields.instances || undefined, assignments: assignmentsOf(fields) });
+    const parsed = deployInputSchema.safeParse({
+      scenarioId: id,
+      platform: fields.platform,
+      instances: fields.instances || undefined,
+      assignments: assignmentsOf(fields),
+    });
     if (!parsed.success) return (c.status(422), deployPage(c, id, fields, errorsOf(parsed.error.issues)));
     try {
-      const { id: deploymentId } = startDeployment(c, web, { yaml: s.yaml, file: `${s.name}.yaml`, platform: parsed.data.platform, instances: parsed.data.instances, assignments: parsed.data.assignments });
+      const { id: deploymentId } = startDeployment(c, web, {
+        yaml: s.yaml,
+        file: `${s.name}.yaml`,
+        platform: parsed.data.platform,
+        instances: parsed.data.instances,
+        assignments: parsed.data.assignments,
+      });
       return c.redirect(`/deployments/${deploymentId}`, 303);
     } catch (e) {
       if (!isAppError(e) || !['invalid_input', 'conflict', 'not_found'].includes(e.code)) throw e;

@@ -2,7 +2,15 @@
 import { Hono } from 'hono';
 import { AppError, isAppError } from '../../errors.ts';
 import type { PlatformKind } from '../../model/platform-kind.ts';
-import { AuditTab, PlatformEditTab, PlatformsTab, PoolsTab, TlsTab, TokensTab, UsersTab } from '../../../views/pages/settings.tsx';
+import {
+  AuditTab,
+  PlatformEditTab,
+  PlatformsTab,
+  PoolsTab,
+  TlsTab,
+  TokensTab,
+  UsersTab,
+} from '../../../views/pages/settings.tsx';
 import { ConnectionReportView } from '../../../views/partials/connection-report.tsx';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
@@ -13,7 +21,12 @@ import { allow } from '../security.ts';
 
 const prefixConfigErrors = (form: FormState): FormState => ({
   ...form,
-  errors: Object.fromEntries(Object.entries(form.errors).map(([k, v]) => [k === '_form' || k === 'name' || k === 'secret' || k.startsWith('config.') ? k : `config.${k}`, v])),
+  errors: Object.fromEntries(
+    Object.entries(form.errors).map(([k, v]) => [
+      k === '_form' || k === 'name' || k === 'secret' || k.startsWith('config.') ? k : `config.${k}`,
+      v,
+    ]),
+  ),
 });
 
 export function settingsRoutes(web: WebDomain) {
@@ -25,7 +38,16 @@ export function settingsRoutes(web: WebDomain) {
   // ------------------------------------------------------------------------------------------------ platforms
   const platformsPage = (c: Ctx, kind: string, form: FormState = emptyForm) => {
     const kinds = platformKindForms();
-    return c.render(<PlatformsTab platforms={web.platforms.list()} kinds={kinds} selected={kinds.some((k) => k.kind === kind) ? kind : 'simulator'} form={form} csrf={c.get('csrf')} />, { title: 'Platforms' });
+    return c.render(
+      <PlatformsTab
+        platforms={web.platforms.list()}
+        kinds={kinds}
+        selected={kinds.some((k) => k.kind === kind) ? kind : 'simulator'}
+        form={form}
+        csrf={c.get('csrf')}
+      />,
+      { title: 'Platforms' },
+    );
   };
   app.get('/platforms', admin, (c) => platformsPage(c, c.req.query('kind') ?? 'simulator'));
 
@@ -40,9 +62,15 @@ export function settingsRoutes(web: WebDomain) {
   app.post('/platforms', admin, async (c) => {
     const fields = await formFields(c);
     const f = readNew(fields);
-    if (Object.keys(f.errors).length > 0) return (c.status(422), platformsPage(c, f.kind, { values: { ...fields, secret: undefined }, errors: f.errors }));
+    if (Object.keys(f.errors).length > 0)
+      return (c.status(422), platformsPage(c, f.kind, { values: { ...fields, secret: undefined }, errors: f.errors }));
     try {
-      web.platforms.add(actorOf(c), { name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+      web.platforms.add(actorOf(c), {
+        name: f.name,
+        kind: f.kind,
+        config: f.config,
+        ...(f.secret ? { secret: f.secret } : {}),
+      });
     } catch (e) {
       return (c.status(422), platformsPage(c, f.kind, prefixConfigErrors(formFromError(e, fields, ['secret']))));
     }
@@ -51,15 +79,33 @@ export function settingsRoutes(web: WebDomain) {
 
   app.post('/platforms/test', admin, async (c) => {
     const f = readNew(await formFields(c));
-    const report = await web.platforms.probe(actorOf(c), { kind: f.kind, name: f.name, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+    const report = await web.platforms.probe(actorOf(c), {
+      kind: f.kind,
+      name: f.name,
+      config: f.config,
+      ...(f.secret ? { secret: f.secret } : {}),
+    });
     return c.html(<ConnectionReportView report={report} />);
   });
 
   const editPage = (c: Ctx, id: string, form?: FormState) => {
     const platform = web.platforms.get(id);
     const kind = platformKindForms().find((k) => k.kind === platform.kind);
-    if (!kind) throw new AppError('conflict', `The ${platform.kind} driver is not available in this version`, { hint: 'The platform is kept; it cannot be edited here.' });
-    return c.render(<PlatformEditTab platform={platform} kind={kind} form={form ?? { values: fieldsFromConfig(platform.config), errors: {} }} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} builtIn={web.platforms.isBuiltIn(platform)} />, { title: platform.name });
+    if (!kind)
+      throw new AppError('conflict', `The ${platform.kind} driver is not available in this version`, {
+        hint: 'The platform is kept; it cannot be edited here.',
+      });
+    return c.render(
+      <PlatformEditTab
+        platform={platform}
+        kind={kind}
+        form={form ?? { values: fieldsFromConfig(platform.config), errors: {} }}
+        csrf={c.get('csrf')}
+        saved={c.req.query('saved') === '1'}
+        builtIn={web.platforms.isBuiltIn(platform)}
+      />,
+      { title: platform.name },
+    );
   };
   app.get('/platforms/:id', admin, (c) => editPage(c, c.req.param('id')));
 
@@ -68,7 +114,8 @@ export function settingsRoutes(web: WebDomain) {
     const platform = web.platforms.get(id);
     const fields = await formFields(c);
     const { config, errors } = configFromFields(platform.kind, fields);
-    if (Object.keys(errors).length > 0) return (c.status(422), editPage(c, id, { values: { ...fields, secret: undefined }, errors }));
+    if (Object.keys(errors).length > 0)
+      return (c.status(422), editPage(c, id, { values: { ...fields, secret: undefined }, errors }));
     try {
       // The stored secret stays unless a new one was typed.
       web.platforms.update(actorOf(c), platform.id, { config, ...(fields.secret ? { secret: fields.secret } : {}) });
@@ -81,7 +128,10 @@ export function settingsRoutes(web: WebDomain) {
   app.post('/platforms/:id/delete', admin, async (c) => {
     const id = c.req.param('id');
     const fields = await formFields(c);
-    const refused = (status: 409 | 422, message: string) => (c.status(status), editPage(c, id, { values: fieldsFromConfig(web.platforms.get(id).config), errors: {}, message }));
+    const refused = (status: 409 | 422, message: string) => (
+      c.status(status),
+      editPage(c, id, { values: fieldsFromConfig(web.platforms.get(id).config), errors: {}, message })
+    );
     if (fields.confirm !== 'yes') return refused(422, 'Tick the box to confirm the removal.');
     try {
       web.platforms.remove(actorOf(c), id);
@@ -96,18 +146,30 @@ export function settingsRoutes(web: WebDomain) {
     const platform = web.platforms.get(c.req.param('id'));
     const fields = await formFields(c);
     const { config } = configFromFields(platform.kind, fields);
-    const report = await web.platforms.probe(actorOf(c), { kind: platform.kind, name: platform.name, config, ...(fields.secret ? { secret: fields.secret } : {}), existingId: platform.id });
+    const report = await web.platforms.probe(actorOf(c), {
+      kind: platform.kind,
+      name: platform.name,
+      config,
+      ...(fields.secret ? { secret: fields.secret } : {}),
+      existingId: platform.id,
+    });
     return c.html(<ConnectionReportView report={report} />);
   });
 
   // ------------------------------------------------------------------------------------------------ pools
   const poolsPage = (c: Ctx, cidrForm: FormState = emptyForm, vlanForm: FormState = emptyForm) =>
-    c.render(<PoolsTab csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title: 'Pools' });
+    c.render(
+      <PoolsTab csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />,
+      { title: 'Pools' },
+    );
   app.get('/pools', admin, (c) => poolsPage(c));
   mountPoolForms(app, web, '/settings/pools', admin, poolsPage);
 
   // ------------------------------------------------------------------------------------------------ users
-  const usersPage = (c: Ctx, form: FormState = emptyForm) => c.render(<UsersTab users={web.users.list()} form={form} csrf={c.get('csrf')} selfId={c.get('viewer')!.user.id} />, { title: 'Users' });
+  const usersPage = (c: Ctx, form: FormState = emptyForm) =>
+    c.render(<UsersTab users={web.users.list()} form={form} csrf={c.get('csrf')} selfId={c.get('viewer')!.user.id} />, {
+      title: 'Users',
+    });
   app.get('/users', admin, (c) => usersPage(c));
   app.post('/users', admin, async (c) => {
     const fields = await formFields(c);
@@ -122,7 +184,11 @@ export function settingsRoutes(web: WebDomain) {
   });
   app.post('/users/:id', admin, async (c) => {
     const parsed = userUpdateSchema.safeParse(await formFields(c));
-    if (!parsed.success) throw new AppError('invalid_input', `Invalid change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new AppError(
+        'invalid_input',
+        `Invalid change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     await web.users.update(actorOf(c), c.req.param('id'), parsed.data);
     return c.redirect('/settings/users', 303);
   });
@@ -132,7 +198,17 @@ export function settingsRoutes(web: WebDomain) {
   const tokensPage = (c: Ctx, created?: string, form: FormState = emptyForm) => {
     const viewer = c.get('viewer')!;
     const adminView = isRole(viewer, 'admin');
-    return c.render(<TokensTab tokens={web.tokens.list(adminView ? undefined : viewer.user.id)} created={created} form={form} csrf={c.get('csrf')} admin={adminView} serverUrl={serverUrl(c)} />, { title: 'API tokens' });
+    return c.render(
+      <TokensTab
+        tokens={web.tokens.list(adminView ? undefined : viewer.user.id)}
+        created={created}
+        form={form}
+        csrf={c.get('csrf')}
+        admin={adminView}
+        serverUrl={serverUrl(c)}
+      />,
+      { title: 'API tokens' },
+    );
   };
   app.get('/tokens', allow(), (c) => tokensPage(c));
   app.post('/tokens', allow(), async (c) => {
@@ -145,7 +221,8 @@ export function settingsRoutes(web: WebDomain) {
   app.post('/tokens/:id/revoke', allow(), (c) => {
     const viewer = c.get('viewer')!;
     const t = web.tokens.get(c.req.param('id'));
-    if (!isRole(viewer, 'admin') && t.userId !== viewer.user.id) throw new AppError('not_found', `API token ${t.id} does not exist`);
+    if (!isRole(viewer, 'admin') && t.userId !== viewer.user.id)
+      throw new AppError('not_found', `API token ${t.id} does not exist`);
     web.tokens.revoke(actorOf(c), t.id);
     return c.redirect('/settings/tokens', 303);
   });
@@ -156,18 +233,30 @@ export function settingsRoutes(web: WebDomain) {
     const raw = c.req.query('before');
     const before = raw === undefined ? undefined : Number(raw);
     if (before !== undefined && !(Number.isSafeInteger(before) && before > 0))
-      throw new AppError('invalid_input', `Unable to page the audit log: query parameter "before" must be a positive entry id, not "${raw}"`);
+      throw new AppError(
+        'invalid_input',
+        `Unable to page the audit log: query parameter "before" must be a positive entry id, not "${raw}"`,
+      );
     // One entry more than a page says whether there are older ones.
     const entries = web.audit.list(auditPage + 1, before);
     const older = entries.length > auditPage ? entries[auditPage - 1]!.id : undefined;
-    return c.render(<AuditTab entries={entries.slice(0, auditPage)} older={older} paged={before !== undefined} />, { title: 'Audit log' });
+    return c.render(<AuditTab entries={entries.slice(0, auditPage)} older={older} paged={before !== undefined} />, {
+      title: 'Audit log',
+    });
   });
 
-  const tlsPage = (c: Ctx, form: FormState = emptyForm) => c.render(<TlsTab info={web.options.tls?.info()} form={form} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} />, { title: 'HTTPS' });
+  const tlsPage = (c: Ctx, form: FormState = emptyForm) =>
+    c.render(
+      <TlsTab info={web.options.tls?.info()} form={form} csrf={c.get('csrf')} saved={c.req.query('saved') === '1'} />,
+      { title: 'HTTPS' },
+    );
   app.get('/tls', admin, (c) => tlsPage(c));
   app.post('/tls', admin, async (c) => {
     const tls = web.options.tls;
-    if (!tls) throw new AppError('conflict', 'This appliance serves plain HTTP', { hint: 'Start it with GLASSDOME_TLS=on to serve HTTPS.' });
+    if (!tls)
+      throw new AppError('conflict', 'This appliance serves plain HTTP', {
+        hint: 'Start it with GLASSDOME_TLS=on to serve HTTPS.',
+      });
     const fields = await formFields(c);
     const errors: Record<string, string> = {};
     if (!fields.cert?.includes('BEGIN CERTIFICATE')) errors.cert = 'choose a PEM certificate file';

@@ -21,12 +21,14 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   const title = 'Setup';
 
   app.get('/', open(), (c) => {
-    if (web.users.count() > 0) return c.redirect(c.get('viewer')?.user.role === 'admin' ? '/setup/platform' : '/login?next=/setup', 303);
+    if (web.users.count() > 0)
+      return c.redirect(c.get('viewer')?.user.role === 'admin' ? '/setup/platform' : '/login?next=/setup', 303);
     return c.render(<SetupAdminPage csrf={c.get('csrf')} values={{}} errors={{}} />, { title });
   });
 
   app.post('/', open(), async (c) => {
-    if (web.users.count() > 0) throw new AppError('conflict', 'The admin account already exists', { hint: 'Sign in to continue the setup.' });
+    if (web.users.count() > 0)
+      throw new AppError('conflict', 'The admin account already exists', { hint: 'Sign in to continue the setup.' });
     const fields = await formFields(c);
     const secretFields = ['password', 'confirm', 'code'];
     const render = (form: FormState, status: 401 | 422 | 429) => {
@@ -35,14 +37,31 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     };
     const keys = [`setup:${c.get('ip')}`];
     const wait = limiter.retryAfter(keys);
-    if (wait > 0) return render({ values: { username: fields.username }, errors: {}, message: `Too many wrong codes. Try again in ${Math.ceil(wait / 60_000)} minute(s).` }, 429);
+    if (wait > 0)
+      return render(
+        {
+          values: { username: fields.username },
+          errors: {},
+          message: `Too many wrong codes. Try again in ${Math.ceil(wait / 60_000)} minute(s).`,
+        },
+        429,
+      );
     const parsed = parseFields(setupAdminSchema, fields, secretFields);
     if ('form' in parsed) return render(parsed.form, 422);
     if (!web.setup.checkCode(actorOf(c), parsed.data.code)) {
       limiter.fail(keys);
-      return render({ values: { username: fields.username }, errors: { code: 'this is not the setup code; look in setup-code.txt in the data folder' } }, 401);
+      return render(
+        {
+          values: { username: fields.username },
+          errors: { code: 'this is not the setup code; look in setup-code.txt in the data folder' },
+        },
+        401,
+      );
     }
-    const user = await web.users.create({ ...actorOf(c), username: '(setup code)' }, { username: parsed.data.username, password: parsed.data.password, role: 'admin' });
+    const user = await web.users.create(
+      { ...actorOf(c), username: '(setup code)' },
+      { username: parsed.data.username, password: parsed.data.password, role: 'admin' },
+    );
     web.setup.consumeCode();
     removeSetupCodeFile(web.config.dataDir);
     startSession(c, web, user);
@@ -57,7 +76,18 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
       const existing = web.platforms.list().find((p) => p.kind === selected);
       if (existing) values = { name: existing.name, ...fieldsFromConfig(existing.config) };
     }
-    return c.render(<SetupPlatformPage csrf={c.get('csrf')} kinds={kinds} selected={selected} values={values} errors={form.errors} message={form.message} report={report} />, { title });
+    return c.render(
+      <SetupPlatformPage
+        csrf={c.get('csrf')}
+        kinds={kinds}
+        selected={selected}
+        values={values}
+        errors={form.errors}
+        message={form.message}
+        report={report}
+      />,
+      { title },
+    );
   };
 
   app.get('/platform', allow('admin'), (c) => platformPage(c, c.req.query('kind') ?? 'simulator', emptyForm));
@@ -73,7 +103,13 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   app.post('/platform/test', allow('admin'), async (c) => {
     const f = readPlatformForm(await formFields(c));
     const existing = web.platforms.list().find((p) => p.name === f.name && p.kind === f.kind);
-    const report = await web.platforms.probe(actorOf(c), { kind: f.kind, name: f.name, config: f.config, ...(f.secret ? { secret: f.secret } : {}), ...(existing ? { existingId: existing.id } : {}) });
+    const report = await web.platforms.probe(actorOf(c), {
+      kind: f.kind,
+      name: f.name,
+      config: f.config,
+      ...(f.secret ? { secret: f.secret } : {}),
+      ...(existing ? { existingId: existing.id } : {}),
+    });
     return c.html(<ConnectionReportView report={report} />);
   });
 
@@ -86,11 +122,23 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
     }
     try {
       const existing = web.platforms.list().find((p) => p.name === f.name);
-      if (existing && existing.kind === f.kind) web.platforms.update(actorOf(c), existing.id, { config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
-      else web.platforms.add(actorOf(c), { name: f.name, kind: f.kind, config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+      if (existing && existing.kind === f.kind)
+        web.platforms.update(actorOf(c), existing.id, { config: f.config, ...(f.secret ? { secret: f.secret } : {}) });
+      else
+        web.platforms.add(actorOf(c), {
+          name: f.name,
+          kind: f.kind,
+          config: f.config,
+          ...(f.secret ? { secret: f.secret } : {}),
+        });
     } catch (e) {
       const form = formFromError(e, fields, ['secret']);
-      form.errors = Object.fromEntries(Object.entries(form.errors).map(([k, v]) => [k === '_form' ? k : k === 'name' || k === 'secret' ? k : `config.${k}`, v]));
+      form.errors = Object.fromEntries(
+        Object.entries(form.errors).map(([k, v]) => [
+          k === '_form' ? k : k === 'name' || k === 'secret' ? k : `config.${k}`,
+          v,
+        ]),
+      );
       c.status(422);
       return platformPage(c, f.kind, form);
     }
@@ -98,7 +146,16 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   });
 
   const poolsPage = (c: Ctx, cidrForm: FormState = emptyForm, vlanForm: FormState = emptyForm) =>
-    c.render(<SetupPoolsPage csrf={c.get('csrf')} pools={web.ipam.listPools()} cidrForm={cidrForm} vlanForm={vlanForm} canEdit />, { title });
+    c.render(
+      <SetupPoolsPage
+        csrf={c.get('csrf')}
+        pools={web.ipam.listPools()}
+        cidrForm={cidrForm}
+        vlanForm={vlanForm}
+        canEdit
+      />,
+      { title },
+    );
 
   app.get('/pools', allow('admin'), (c) => poolsPage(c));
   mountPoolForms(app, web, '/setup/pools', allow('admin'), poolsPage);
@@ -106,7 +163,14 @@ export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
 
   app.get('/done', allow('admin'), (c) => {
     web.library.seedBundled();
-    return c.render(<SetupDonePage csrf={c.get('csrf')} platforms={web.platforms.list().map((p) => p.name)} scenarios={web.library.list().map((s) => s.name)} />, { title });
+    return c.render(
+      <SetupDonePage
+        csrf={c.get('csrf')}
+        platforms={web.platforms.list().map((p) => p.name)}
+        scenarios={web.library.list().map((s) => s.name)}
+      />,
+      { title },
+    );
   });
 
   app.post('/finish', allow('admin'), (c) => {

@@ -30,15 +30,48 @@ export interface AuthOptions {
 }
 
 export const defaultUsers: UserSeed[] = [{ userid: 'root@pam', password: 'glassdome', privs: ['*'] }];
-export const defaultTokens: TokenSeed[] = [{ tokenid: 'root@pam!glassdome', secret: '5f0c1a52-6a3f-4c1e-9a59-2d8c2b1f7e01', privs: ['*'] }];
+export const defaultTokens: TokenSeed[] = [
+  { tokenid: 'root@pam!glassdome', secret: '5f0c1a52-6a3f-4c1e-9a59-2d8c2b1f7e01', privs: ['*'] },
+];
 
 export const allPrivileges = [
-  'Datastore.Allocate', 'Datastore.AllocateSpace', 'Datastore.AllocateTemplate', 'Datastore.Audit',
-  'Pool.Allocate', 'Pool.Audit', 'SDN.Allocate', 'SDN.Audit', 'SDN.Use', 'Sys.AccessNetwork', 'Sys.Audit', 'Sys.Console',
-  'Sys.Modify', 'Sys.PowerMgmt', 'Sys.Syslog', 'User.Modify', 'Permissions.Modify', 'VM.Allocate', 'VM.Audit', 'VM.Backup',
-  'VM.Clone', 'VM.Config.CDROM', 'VM.Config.CPU', 'VM.Config.Cloudinit', 'VM.Config.Disk', 'VM.Config.HWType',
-  'VM.Config.Memory', 'VM.Config.Network', 'VM.Config.Options', 'VM.Console', 'VM.GuestAgent.Audit',
-  'VM.GuestAgent.Unrestricted', 'VM.Migrate', 'VM.Monitor', 'VM.PowerMgmt', 'VM.Snapshot', 'VM.Snapshot.Rollback',
+  'Datastore.Allocate',
+  'Datastore.AllocateSpace',
+  'Datastore.AllocateTemplate',
+  'Datastore.Audit',
+  'Pool.Allocate',
+  'Pool.Audit',
+  'SDN.Allocate',
+  'SDN.Audit',
+  'SDN.Use',
+  'Sys.AccessNetwork',
+  'Sys.Audit',
+  'Sys.Console',
+  'Sys.Modify',
+  'Sys.PowerMgmt',
+  'Sys.Syslog',
+  'User.Modify',
+  'Permissions.Modify',
+  'VM.Allocate',
+  'VM.Audit',
+  'VM.Backup',
+  'VM.Clone',
+  'VM.Config.CDROM',
+  'VM.Config.CPU',
+  'VM.Config.Cloudinit',
+  'VM.Config.Disk',
+  'VM.Config.HWType',
+  'VM.Config.Memory',
+  'VM.Config.Network',
+  'VM.Config.Options',
+  'VM.Console',
+  'VM.GuestAgent.Audit',
+  'VM.GuestAgent.Unrestricted',
+  'VM.Migrate',
+  'VM.Monitor',
+  'VM.PowerMgmt',
+  'VM.Snapshot',
+  'VM.Snapshot.Rollback',
 ];
 
 export interface Identity {
@@ -59,7 +92,8 @@ export interface Authenticator {
   tickets: Map<string, { userid: string; issuedMs: number }>;
 }
 
-const expand = (privs: string[] | undefined): Set<string> => new Set(!privs || privs.includes('*') ? allPrivileges : privs);
+const expand = (privs: string[] | undefined): Set<string> =>
+  new Set(!privs || privs.includes('*') ? allPrivileges : privs);
 
 function unauthorized(message: string): PveError {
   return new PveError(401, message, { emptyBody: true });
@@ -101,7 +135,8 @@ export function createAuthenticator(opts: AuthOptions, lifetimeMs: () => number)
     // CSRF is checked on every non-GET ticket request except the multipart upload.
     if (method !== 'GET' && !/\/storage\/[^/]+\/upload$/.test(relPath)) {
       const hexTime = ticket.split(':')[2] ?? '';
-      if (headers.csrfpreventiontoken !== csrfFor(t.userid, hexTime)) throw unauthorized('Permission denied - invalid csrf token');
+      if (headers.csrfpreventiontoken !== csrfFor(t.userid, hexTime))
+        throw unauthorized('Permission denied - invalid csrf token');
     }
     return { id: t.userid, kind: 'ticket', privs: expand(user.privs), isRoot: t.userid === 'root@pam' };
   };
@@ -112,7 +147,11 @@ export function createAuthenticator(opts: AuthOptions, lifetimeMs: () => number)
     const token = tokens.get(tokenid);
     if (eq < 0 || !token || token.secret !== value.slice(eq + 1)) throw unauthorized('Authentication failed!');
     if (token.expire && token.expire * 1000 < Date.now()) throw unauthorized('Authentication failed!');
-    if (info.allowtoken === 0) throw new PveError(403, `Permission check failed (URI '${relPath}' not available with API token, need proper ticket.)`);
+    if (info.allowtoken === 0)
+      throw new PveError(
+        403,
+        `Permission check failed (URI '${relPath}' not available with API token, need proper ticket.)`,
+      );
     return { id: tokenid, kind: 'token', privs: expand(token.privs), isRoot: false };
   };
 
@@ -140,7 +179,8 @@ export function createAuthenticator(opts: AuthOptions, lifetimeMs: () => number)
     const [rawPath, privs, ...flags] = rest as [string, string[], ...unknown[]];
     const opts: Record<string, unknown> = {};
     for (let i = 0; i + 1 < flags.length; i += 2) opts[String(flags[i])] = flags[i + 1];
-    if (typeof opts.require_param === 'string' && params[opts.require_param] === undefined) return 'Permission check failed';
+    if (typeof opts.require_param === 'string' && params[opts.require_param] === undefined)
+      return 'Permission check failed';
     const path = rawPath.replace(/\{([^}]+)\}/g, (_, k: string) => String(params[k] ?? ''));
     const ok = opts.any ? privs.some((p) => who.privs.has(p)) : privs.every((p) => who.privs.has(p));
     return ok ? undefined : `Permission check failed (${path}, ${privs.join('|')})`;
@@ -155,10 +195,18 @@ export function createAuthenticator(opts: AuthOptions, lifetimeMs: () => number)
     const renewing = validTicket(password)?.userid === username;
     if (!user || (user.password !== password && !renewing)) throw new PveError(401, 'authentication failure');
     const now = Date.now();
-    const hexTime = Math.floor(now / 1000).toString(16).toUpperCase().padStart(8, '0');
+    const hexTime = Math.floor(now / 1000)
+      .toString(16)
+      .toUpperCase()
+      .padStart(8, '0');
     const ticket = `PVE:${username}:${hexTime}::${sign(`PVE:${username}:${hexTime}`)}`;
     tickets.set(ticket, { userid: username, issuedMs: now });
-    return { ticket, CSRFPreventionToken: csrfFor(username, hexTime), username, cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {} } };
+    return {
+      ticket,
+      CSRFPreventionToken: csrfFor(username, hexTime),
+      username,
+      cap: { vms: {}, storage: {}, access: {}, nodes: {}, dc: {}, sdn: {} },
+    };
   };
 
   const permissions: Handler = (ctx) => {

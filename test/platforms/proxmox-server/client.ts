@@ -18,10 +18,16 @@ export interface CallSpec {
   headers?: Record<string, string>;
 }
 
-export function callPve(server: { apiUrl: string; fingerprint: string }, method: string, path: string, spec: CallSpec = {}): Promise<RawAnswer> {
+export function callPve(
+  server: { apiUrl: string; fingerprint: string },
+  method: string,
+  path: string,
+  spec: CallSpec = {},
+): Promise<RawAnswer> {
   const url = new URL(server.apiUrl + path);
   const form = new URLSearchParams();
-  for (const [k, v] of Object.entries(spec.params ?? {})) for (const x of Array.isArray(v) ? v : [v]) form.append(k, String(x));
+  for (const [k, v] of Object.entries(spec.params ?? {}))
+    for (const x of Array.isArray(v) ? v : [v]) form.append(k, String(x));
   let body: string | undefined;
   const headers: Record<string, string> = { ...spec.headers };
   if (method === 'GET' || method === 'DELETE') {
@@ -34,30 +40,37 @@ export function callPve(server: { apiUrl: string; fingerprint: string }, method:
     headers['Content-Type'] = 'application/x-www-form-urlencoded';
   }
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      // Self-signed: chain verification is off and the fingerprint is compared instead (Node skips
-      // checkServerIdentity when the chain fails, so the check is on the socket). No agent: a resumed TLS session
-      // shows no peer certificate.
-      method, headers, rejectUnauthorized: false, agent: false,
-    }, (res) => {
-      const cert = (res.socket as TLSSocket).getPeerCertificate();
-      if (cert.fingerprint256 !== server.fingerprint) {
-        res.destroy();
-        return reject(new Error(`certificate fingerprint ${cert.fingerprint256} is not the pinned one`));
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: RawAnswer['body'];
-        try {
-          parsed = text ? (JSON.parse(text) as RawAnswer['body']) : undefined;
-        } catch {
-          parsed = undefined;
+    const req = request(
+      url,
+      {
+        // Self-signed: chain verification is off and the fingerprint is compared instead (Node skips
+        // checkServerIdentity when the chain fails, so the check is on the socket). No agent: a resumed TLS session
+        // shows no peer certificate.
+        method,
+        headers,
+        rejectUnauthorized: false,
+        agent: false,
+      },
+      (res) => {
+        const cert = (res.socket as TLSSocket).getPeerCertificate();
+        if (cert.fingerprint256 !== server.fingerprint) {
+          res.destroy();
+          return reject(new Error(`certificate fingerprint ${cert.fingerprint256} is not the pinned one`));
         }
-        resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', text, body: parsed });
-      });
-    });
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: RawAnswer['body'];
+          try {
+            parsed = text ? (JSON.parse(text) as RawAnswer['body']) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', text, body: parsed });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

@@ -6,25 +6,45 @@ import { checkNode, Envelope, num, startTask, str, taskMs } from './sim.ts';
 import { addVolume, findVolume, parseSize, type StorageState } from './state.ts';
 import { parseUpid, type Task } from './tasks.ts';
 
-const versions = { '9.1': { version: '9.1.2', release: '9.1', repoid: 'a8736b6d' }, '8.4': { version: '8.4.1', release: '8.4', repoid: 'ae1bf37e' } };
+const versions = {
+  '9.1': { version: '9.1.2', release: '9.1', repoid: 'a8736b6d' },
+  '8.4': { version: '8.4.1', release: '8.4', repoid: 'ae1bf37e' },
+};
 
 const version: Handler = (ctx) => ({ ...versions[ctx.sim.version], console: 'html5' });
 
 const nodes: Handler = (ctx) =>
   [...ctx.sim.state.nodes.values()].map((n) => ({
-    node: n.name, status: n.status, type: 'node', id: `node/${n.name}`, level: '', maxcpu: 16, cpu: 0.05,
-    maxmem: 64 * 1024 ** 3, mem: 8 * 1024 ** 3, uptime: 86_400, ssl_fingerprint: ctx.sim.fingerprint,
+    node: n.name,
+    status: n.status,
+    type: 'node',
+    id: `node/${n.name}`,
+    level: '',
+    maxcpu: 16,
+    cpu: 0.05,
+    maxmem: 64 * 1024 ** 3,
+    mem: 8 * 1024 ** 3,
+    uptime: 86_400,
+    ssl_fingerprint: ctx.sim.fingerprint,
   }));
 
 const nodeStatus: Handler = (ctx) => {
   checkNode(ctx);
   const v = versions[ctx.sim.version];
   return {
-    cpu: 0.05, loadavg: ['0.10', '0.20', '0.30'], pveversion: `pve-manager/${v.version}/${v.repoid}`,
+    cpu: 0.05,
+    loadavg: ['0.10', '0.20', '0.30'],
+    pveversion: `pve-manager/${v.version}/${v.repoid}`,
     memory: { total: 64 * 1024 ** 3, used: 8 * 1024 ** 3, free: 56 * 1024 ** 3, available: 56 * 1024 ** 3 },
     rootfs: { total: 100 * 1024 ** 3, used: 10 * 1024 ** 3, free: 90 * 1024 ** 3, avail: 90 * 1024 ** 3 },
-    cpuinfo: { cores: 8, cpus: 16, sockets: 1, model: 'Simulated CPU' }, 'boot-info': { mode: 'efi' },
-    'current-kernel': { sysname: 'Linux', release: '6.8.12-1-pve', machine: 'x86_64', version: '#1 SMP PREEMPT_DYNAMIC' },
+    cpuinfo: { cores: 8, cpus: 16, sockets: 1, model: 'Simulated CPU' },
+    'boot-info': { mode: 'efi' },
+    'current-kernel': {
+      sysname: 'Linux',
+      release: '6.8.12-1-pve',
+      machine: 'x86_64',
+      version: '#1 SMP PREEMPT_DYNAMIC',
+    },
   };
 };
 
@@ -34,7 +54,18 @@ function storageUsed(s: StorageState): number {
 
 function storageRow(s: StorageState): Record<string, unknown> {
   const used = storageUsed(s);
-  return { storage: s.id, type: s.type, content: s.content.join(','), shared: s.shared ? 1 : 0, active: 1, enabled: 1, total: s.total, used, avail: s.total - used, used_fraction: used / s.total };
+  return {
+    storage: s.id,
+    type: s.type,
+    content: s.content.join(','),
+    shared: s.shared ? 1 : 0,
+    active: 1,
+    enabled: 1,
+    total: s.total,
+    used,
+    avail: s.total - used,
+    used_fraction: used / s.total,
+  };
 }
 
 const resources: Handler = (ctx) => {
@@ -42,26 +73,55 @@ const resources: Handler = (ctx) => {
   const rows: unknown[] = [];
   if (type === undefined || type === 'vm') {
     for (const vm of ctx.sim.state.vms.values()) {
-      rows.push({ ...vmRow(ctx, vm), id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node, template: vm.config.template === '1' ? 1 : 0, ...(vm.pool ? { pool: vm.pool } : {}) });
+      rows.push({
+        ...vmRow(ctx, vm),
+        id: `qemu/${vm.vmid}`,
+        type: 'qemu',
+        node: vm.node,
+        template: vm.config.template === '1' ? 1 : 0,
+        ...(vm.pool ? { pool: vm.pool } : {}),
+      });
     }
   }
   if (type === undefined || type === 'node') {
-    for (const n of ctx.sim.state.nodes.values()) rows.push({ id: `node/${n.name}`, type: 'node', node: n.name, status: n.status, maxcpu: 16, maxmem: 64 * 1024 ** 3, level: '' });
+    for (const n of ctx.sim.state.nodes.values())
+      rows.push({
+        id: `node/${n.name}`,
+        type: 'node',
+        node: n.name,
+        status: n.status,
+        maxcpu: 16,
+        maxmem: 64 * 1024 ** 3,
+        level: '',
+      });
   }
   if (type === undefined || type === 'storage') {
     for (const n of ctx.sim.state.nodes.values()) {
       for (const s of ctx.sim.state.storages.values()) {
         const used = storageUsed(s);
-        rows.push({ id: `storage/${n.name}/${s.id}`, type: 'storage', node: n.name, storage: s.id, status: 'available', content: s.content.join(','), plugintype: s.type, shared: s.shared ? 1 : 0, maxdisk: s.total, disk: used });
+        rows.push({
+          id: `storage/${n.name}/${s.id}`,
+          type: 'storage',
+          node: n.name,
+          storage: s.id,
+          status: 'available',
+          content: s.content.join(','),
+          plugintype: s.type,
+          shared: s.shared ? 1 : 0,
+          maxdisk: s.total,
+          disk: used,
+        });
       }
     }
   }
   if (type === undefined || type === 'sdn') {
     for (const n of ctx.sim.state.nodes.values()) {
-      for (const [zone, z] of ctx.sim.state.sdn.zones) if (z.running) rows.push({ id: `sdn/${n.name}/${zone}`, type: 'sdn', sdn: zone, node: n.name, status: 'ok' });
+      for (const [zone, z] of ctx.sim.state.sdn.zones)
+        if (z.running) rows.push({ id: `sdn/${n.name}/${zone}`, type: 'sdn', sdn: zone, node: n.name, status: 'ok' });
     }
   }
-  if (type === undefined) for (const p of ctx.sim.state.pools.keys()) rows.push({ id: `/pool/${p}`, type: 'pool', pool: p });
+  if (type === undefined)
+    for (const p of ctx.sim.state.pools.keys()) rows.push({ id: `/pool/${p}`, type: 'pool', pool: p });
   return rows;
 };
 
@@ -78,11 +138,29 @@ const nextid: Handler = (ctx) => {
 };
 
 const clusterStatus: Handler = (ctx) => [
-  ...[...ctx.sim.state.nodes.values()].map((n, i) => ({ type: 'node', id: `node/${n.name}`, name: n.name, nodeid: i + 1, online: n.status === 'online' ? 1 : 0, local: i === 0 ? 1 : 0, ip: `192.168.1.${10 + i}`, level: '' })),
+  ...[...ctx.sim.state.nodes.values()].map((n, i) => ({
+    type: 'node',
+    id: `node/${n.name}`,
+    name: n.name,
+    nodeid: i + 1,
+    online: n.status === 'online' ? 1 : 0,
+    local: i === 0 ? 1 : 0,
+    ip: `192.168.1.${10 + i}`,
+    level: '',
+  })),
 ];
 
 function taskRow(t: Task): Record<string, unknown> {
-  const row: Record<string, unknown> = { upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user };
+  const row: Record<string, unknown> = {
+    upid: t.upid,
+    node: t.node,
+    pid: t.pid,
+    pstart: t.pstart,
+    starttime: t.starttime,
+    type: t.type,
+    id: t.id,
+    user: t.user,
+  };
   if (t.status === 'stopped') {
     row.status = t.exitstatus;
     row.endtime = t.endtime;
@@ -96,7 +174,10 @@ const nodeTasks: Handler = (ctx) => {
   const node = checkNode(ctx);
   const p = ctx.params;
   const source = String(p.source ?? 'archive');
-  let tasks = ctx.sim.tasks.list().filter((t) => t.node === node).reverse();
+  let tasks = ctx.sim.tasks
+    .list()
+    .filter((t) => t.node === node)
+    .reverse();
   if (source === 'archive') tasks = tasks.filter((t) => t.status === 'stopped');
   if (source === 'active') tasks = tasks.filter((t) => t.status === 'running');
   if (p.vmid !== undefined) tasks = tasks.filter((t) => t.id === String(p.vmid));
@@ -117,7 +198,17 @@ function findTask(ctx: HandlerContext): Task {
 
 const taskStatus: Handler = (ctx) => {
   const t = findTask(ctx);
-  const row: Record<string, unknown> = { upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user, status: t.status };
+  const row: Record<string, unknown> = {
+    upid: t.upid,
+    node: t.node,
+    pid: t.pid,
+    pstart: t.pstart,
+    starttime: t.starttime,
+    type: t.type,
+    id: t.id,
+    user: t.user,
+    status: t.status,
+  };
   if (t.status === 'stopped') row.exitstatus = t.exitstatus;
   return row;
 };
@@ -152,7 +243,9 @@ function getStorage(ctx: HandlerContext): StorageState {
 
 const storageIndex: Handler = (ctx) => {
   const type = ctx.params.type;
-  return [...ctx.sim.state.storages.values()].filter((s) => type === undefined || s.type === type).map((s) => ({ storage: s.id, type: s.type, content: s.content.join(','), shared: s.shared ? 1 : 0 }));
+  return [...ctx.sim.state.storages.values()]
+    .filter((s) => type === undefined || s.type === type)
+    .map((s) => ({ storage: s.id, type: s.type, content: s.content.join(','), shared: s.shared ? 1 : 0 }));
 };
 
 const nodeStorage: Handler = (ctx) => {
@@ -160,7 +253,13 @@ const nodeStorage: Handler = (ctx) => {
   const p = ctx.params;
   return [...ctx.sim.state.storages.values()]
     .filter((s) => p.storage === undefined || s.id === p.storage)
-    .filter((s) => p.content === undefined || String(p.content).split(',').some((c) => s.content.includes(c)))
+    .filter(
+      (s) =>
+        p.content === undefined ||
+        String(p.content)
+          .split(',')
+          .some((c) => s.content.includes(c)),
+    )
     .map(storageRow);
 };
 
@@ -171,7 +270,15 @@ const contentList: Handler = (ctx) => {
   return [...s.volumes.values()]
     .filter((v) => ctx.params.content === undefined || v.content === ctx.params.content)
     .filter((v) => ctx.params.vmid === undefined || v.vmid === Number(ctx.params.vmid))
-    .map((v) => ({ volid: v.volid, content: v.content, format: v.format, size: v.size, ctime: v.ctime, ...(v.vmid ? { vmid: v.vmid } : {}), ...(v.base ? { parent: v.base } : {}) }));
+    .map((v) => ({
+      volid: v.volid,
+      content: v.content,
+      format: v.format,
+      size: v.size,
+      ctime: v.ctime,
+      ...(v.vmid ? { vmid: v.vmid } : {}),
+      ...(v.base ? { parent: v.base } : {}),
+    }));
 };
 
 const contentCreate: Handler = (ctx) => {
@@ -180,7 +287,11 @@ const contentCreate: Handler = (ctx) => {
   const filename = str(ctx.params, 'filename');
   const size = str(ctx.params, 'size');
   const kib = parseSize(size.replace(/[MG]$/, (u) => (u === 'M' ? 'K' : 'M'))) / 1024;
-  return addVolume(s, { name: filename.replace(/\.(raw|qcow2)$/, ''), vmid: num(ctx.params, 'vmid'), size: kib * 1024 * 1024 }).volid;
+  return addVolume(s, {
+    name: filename.replace(/\.(raw|qcow2)$/, ''),
+    vmid: num(ctx.params, 'vmid'),
+    size: kib * 1024 * 1024,
+  }).volid;
 };
 
 const contentGet: Handler = (ctx) => {
@@ -206,24 +317,39 @@ const contentDelete: Handler = (ctx) => {
 const downloadUrl: Handler = (ctx) => {
   const s = getStorage(ctx);
   const content = str(ctx.params, 'content');
-  if (!s.content.includes(content)) throw paramError({ content: `storage '${s.id}' does not support content-type '${content}'` });
+  if (!s.content.includes(content))
+    throw paramError({ content: `storage '${s.id}' does not support content-type '${content}'` });
   const filename = str(ctx.params, 'filename');
   return startTask(ctx, str(ctx.params, 'node'), 'download', s.id, async (t) => {
     t.log(`downloading ${str(ctx.params, 'url')} to ${filename}`);
     await t.work(taskMs(ctx.sim, 'download'));
     const sub = content === 'iso' ? 'iso' : content === 'vztmpl' ? 'vztmpl' : 'import';
     const volid = `${s.id}:${sub}/${filename}`;
-    s.volumes.set(volid, { volid, content: content as 'iso', format: 'iso', size: 1024 ** 2, ctime: Math.floor(Date.now() / 1000) });
+    s.volumes.set(volid, {
+      volid,
+      content: content as 'iso',
+      format: 'iso',
+      size: 1024 ** 2,
+      ctime: Math.floor(Date.now() / 1000),
+    });
   });
 };
 
 const pools: Handler = (ctx) => {
   const only = ctx.params.poolid;
-  return [...ctx.sim.state.pools.entries()].filter(([id]) => only === undefined || id === only).map(([poolid, p]) => ({ poolid, ...(p.comment ? { comment: p.comment } : {}), ...(only !== undefined ? { members: poolMembers(ctx, poolid) } : {}) }));
+  return [...ctx.sim.state.pools.entries()]
+    .filter(([id]) => only === undefined || id === only)
+    .map(([poolid, p]) => ({
+      poolid,
+      ...(p.comment ? { comment: p.comment } : {}),
+      ...(only !== undefined ? { members: poolMembers(ctx, poolid) } : {}),
+    }));
 };
 
 function poolMembers(ctx: HandlerContext, poolid: string): unknown[] {
-  return [...ctx.sim.state.vms.values()].filter((vm) => vm.pool === poolid).map((vm) => ({ ...vmRow(ctx, vm), id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node }));
+  return [...ctx.sim.state.vms.values()]
+    .filter((vm) => vm.pool === poolid)
+    .map((vm) => ({ ...vmRow(ctx, vm), id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node }));
 }
 
 const poolCreate: Handler = (ctx) => {
@@ -246,7 +372,9 @@ const poolUpdate: Handler = (ctx) => {
   if (!p) throw dieError(`pool '${id}' does not exist`);
   if (ctx.params.comment !== undefined) p.comment = String(ctx.params.comment);
   const remove = ctx.params.delete === true;
-  for (const v of String(ctx.params.vms ?? '').split(/[,;\s]+/).filter(Boolean)) {
+  for (const v of String(ctx.params.vms ?? '')
+    .split(/[,;\s]+/)
+    .filter(Boolean)) {
     const vm = ctx.sim.state.vms.get(Number(v));
     if (!vm) throw dieError(`VM ${v} does not exist`);
     if (remove) {
@@ -254,7 +382,8 @@ const poolUpdate: Handler = (ctx) => {
       vm.pool = undefined;
     } else {
       if (vm.pool === id) throw dieError(`VM ${v} is already a pool member`);
-      if (vm.pool !== undefined && ctx.params['allow-move'] !== true) throw dieError(`VM ${v} belongs already to pool '${vm.pool}' and 'allow-move' is not set`);
+      if (vm.pool !== undefined && ctx.params['allow-move'] !== true)
+        throw dieError(`VM ${v} belongs already to pool '${vm.pool}' and 'allow-move' is not set`);
       vm.pool = id;
     }
   }
@@ -264,7 +393,8 @@ const poolUpdate: Handler = (ctx) => {
 const poolDelete: Handler = (ctx) => {
   const id = str(ctx.params, 'poolid');
   if (!ctx.sim.state.pools.has(id)) throw dieError(`pool '${id}' does not exist`);
-  if ([...ctx.sim.state.vms.values()].some((vm) => vm.pool === id)) throw dieError('pool is not empty (VMs or storage)');
+  if ([...ctx.sim.state.vms.values()].some((vm) => vm.pool === id))
+    throw dieError('pool is not empty (VMs or storage)');
   ctx.sim.state.pools.delete(id);
   return null;
 };
@@ -298,4 +428,3 @@ export const clusterHandlers: Record<string, Handler> = {
   'PUT /pools/{poolid}': poolUpdate,
   'DELETE /pools/{poolid}': poolDelete,
 };
-

@@ -52,10 +52,14 @@ function checkIpconfig(value: string): string | undefined {
     if (eq < 0) return `invalid key in comma-separated list property: ${part}`;
     const k = part.slice(0, eq);
     const v = part.slice(eq + 1);
-    if (k === 'ip' && v !== 'dhcp' && !cidr(v, 4)) return 'format error\nip: invalid format - value does not look like a valid IPv4 network configuration';
-    else if (k === 'ip6' && v !== 'dhcp' && v !== 'auto' && !cidr(v, 6)) return 'format error\nip6: invalid format - value does not look like a valid IPv6 network configuration';
-    else if (k === 'gw' && isIP(v) !== 4) return `format error\ngw: invalid format - value does not look like a valid IPv4 address`;
-    else if (k === 'gw6' && isIP(v) !== 6) return `format error\ngw6: invalid format - value does not look like a valid IPv6 address`;
+    if (k === 'ip' && v !== 'dhcp' && !cidr(v, 4))
+      return 'format error\nip: invalid format - value does not look like a valid IPv4 network configuration';
+    else if (k === 'ip6' && v !== 'dhcp' && v !== 'auto' && !cidr(v, 6))
+      return 'format error\nip6: invalid format - value does not look like a valid IPv6 network configuration';
+    else if (k === 'gw' && isIP(v) !== 4)
+      return `format error\ngw: invalid format - value does not look like a valid IPv4 address`;
+    else if (k === 'gw6' && isIP(v) !== 6)
+      return `format error\ngw6: invalid format - value does not look like a valid IPv6 address`;
     else if (!['ip', 'ip6', 'gw', 'gw6'].includes(k)) return `invalid key in comma-separated list property: ${k}`;
   }
   return undefined;
@@ -71,7 +75,9 @@ export function checkStringFormat(format: string, value: string): string | undef
     case 'pve-vmid':
       return /^[1-9][0-9]{2,8}$/.test(value) ? undefined : 'value does not look like a valid VM ID';
     case 'pve-node':
-      return /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(value) ? undefined : 'value does not look like a valid node name';
+      return /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(value)
+        ? undefined
+        : 'value does not look like a valid node name';
     case 'pve-storage-id':
       return storageId.test(value) ? undefined : `storage ID '${value}' contains illegal characters`;
     case 'pve-configid':
@@ -91,18 +97,26 @@ export function checkStringFormat(format: string, value: string): string | undef
     }
     case 'mac-addr':
       if (!/^[a-f0-9]{2}(?::[a-f0-9]{2}){5}$/i.test(value)) return 'value does not look like a valid MAC address';
-      return (parseInt(value.slice(0, 2), 16) & 1) === 0 ? undefined : 'value does not look like a valid unicast MAC address';
+      return (parseInt(value.slice(0, 2), 16) & 1) === 0
+        ? undefined
+        : 'value does not look like a valid unicast MAC address';
     case 'pve-bridge-id':
       return /^[-_.\w\d]+$/.test(value) ? undefined : 'invalid bridge ID';
     case 'pve-poolid':
       return /^[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+){0,2}$/.test(value) ? undefined : `invalid pool ID '${value}'`;
     case 'pve-userid':
-      return /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$/.test(value) ? undefined : `value '${value}' does not look like a valid user name`;
+      return /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$/.test(value)
+        ? undefined
+        : `value '${value}' does not look like a valid user name`;
     case 'pve-iface':
-      return /^[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]$/.test(value) ? undefined : `invalid network interface name '${value}'`;
+      return /^[a-zA-Z][a-zA-Z0-9_.-]*[a-zA-Z0-9]$/.test(value)
+        ? undefined
+        : `invalid network interface name '${value}'`;
     case 'pve-sdn-zone-id':
     case 'pve-sdn-vnet-id':
-      return /^[a-z][a-z0-9]*[a-z0-9]$/i.test(value) && value.length <= 8 ? undefined : `${format.endsWith('zone-id') ? 'zone' : 'vnet'} ID '${value}' contains illegal characters`;
+      return /^[a-z][a-z0-9]*[a-z0-9]$/i.test(value) && value.length <= 8
+        ? undefined
+        : `${format.endsWith('zone-id') ? 'zone' : 'vnet'} ID '${value}' contains illegal characters`;
     case 'ipv4':
     case 'ipv4mask':
       return isIP(value) === 4 ? undefined : 'value does not look like a valid IPv4 address';
@@ -129,7 +143,9 @@ export function checkStringFormat(format: string, value: string): string | undef
     case 'pve-volume-id-or-qm-path':
     case 'pve-volume-id-or-absolute-path':
       // `storage:volname`, `storage:size` (allocation), an absolute path, or the special `none`/`cdrom`.
-      return /^(?:none|cdrom|\/.+|[a-z][a-z0-9\-_.]*[a-z0-9]:.+)$/i.test(value) ? undefined : `unable to parse volume ID '${value}'`;
+      return /^(?:none|cdrom|\/.+|[a-z][a-z0-9\-_.]*[a-z0-9]:.+)$/i.test(value)
+        ? undefined
+        : `unable to parse volume ID '${value}'`;
     case 'pve-volume-id':
       return /^[a-z][a-z0-9\-_.]*[a-z0-9]:.+$/i.test(value) ? undefined : `unable to parse volume ID '${value}'`;
     default:
@@ -152,7 +168,10 @@ export function perlPattern(pattern: string): RegExp | undefined {
  * Parses a property string against its format object (JSONSchema.pm parse_property_string): the default key
  * may be written bare, `keyAlias` keys (`virtio=MAC`) set two keys, unknown and duplicate keys are errors.
  */
-export function parsePropertyString(format: Record<string, SubSchema>, value: string): { values: Record<string, string>; error?: string } {
+export function parsePropertyString(
+  format: Record<string, SubSchema>,
+  value: string,
+): { values: Record<string, string>; error?: string } {
   const values: Record<string, string> = {};
   const defaultKey = Object.entries(format).find(([, s]) => s.default_key)?.[0];
   for (const part of splitPropertyString(value)) {
@@ -161,19 +180,22 @@ export function parsePropertyString(format: Record<string, SubSchema>, value: st
     let key = eq < 0 ? undefined : part.slice(0, eq);
     const v = eq < 0 ? part : part.slice(eq + 1);
     if (key === undefined) {
-      if (defaultKey === undefined) return { values, error: `value without key, but schema does not define a default key` };
+      if (defaultKey === undefined)
+        return { values, error: `value without key, but schema does not define a default key` };
       key = defaultKey;
     }
     const sub = format[key];
     if (sub === undefined) return { values, error: `invalid key in comma-separated list property: ${key}` };
     if (sub.keyAlias !== undefined && sub.alias !== undefined) {
-      if (values[sub.keyAlias] !== undefined) return { values, error: `duplicate key in comma-separated list property: ${sub.keyAlias}` };
+      if (values[sub.keyAlias] !== undefined)
+        return { values, error: `duplicate key in comma-separated list property: ${sub.keyAlias}` };
       values[sub.keyAlias] = key;
       values[sub.alias] = v;
       continue;
     }
     const target = sub.alias ?? key;
-    if (values[target] !== undefined) return { values, error: `duplicate key in comma-separated list property: ${target}` };
+    if (values[target] !== undefined)
+      return { values, error: `duplicate key in comma-separated list property: ${target}` };
     values[target] = v;
   }
   return { values };

@@ -5,7 +5,17 @@ import type { Handler, HandlerContext } from './sim.ts';
 import { checkNode, flag, startTask, str, taskMs } from './sim.ts';
 import type { Iface, NodeState, SdnObject } from './state.ts';
 
-const controlKeys = new Set(['node', 'iface', 'delete', 'digest', 'lock-token', 'pending', 'running', 'zone-id', 'vnet-id']);
+const controlKeys = new Set([
+  'node',
+  'iface',
+  'delete',
+  'digest',
+  'lock-token',
+  'pending',
+  'running',
+  'zone-id',
+  'vnet-id',
+]);
 
 function node(ctx: HandlerContext): NodeState {
   return ctx.sim.state.nodes.get(checkNode(ctx)) as NodeState;
@@ -33,10 +43,19 @@ function ifaceValues(ctx: HandlerContext): Record<string, string | number> {
 const listIfaces: Handler = (ctx) => {
   const type = ctx.params.type === undefined ? undefined : String(ctx.params.type);
   const n = node(ctx);
-  const rows = [...view(n).values()].filter((i) => type === undefined || i.type === type || (type === 'any_bridge' && /bridge/i.test(i.type)) || (type === 'any_local_bridge' && i.type === 'bridge'));
-  const extra = type === 'include_sdn' || type === 'any_bridge'
-    ? [...ctx.sim.state.sdn.vnets.entries()].filter(([, v]) => v.running).map(([id]) => ({ iface: id, type: 'vnet', active: 1 }))
-    : [];
+  const rows = [...view(n).values()].filter(
+    (i) =>
+      type === undefined ||
+      i.type === type ||
+      (type === 'any_bridge' && /bridge/i.test(i.type)) ||
+      (type === 'any_local_bridge' && i.type === 'bridge'),
+  );
+  const extra =
+    type === 'include_sdn' || type === 'any_bridge'
+      ? [...ctx.sim.state.sdn.vnets.entries()]
+          .filter(([, v]) => v.running)
+          .map(([id]) => ({ iface: id, type: 'vnet', active: 1 }))
+      : [];
   return [...rows, ...extra];
 };
 
@@ -60,7 +79,10 @@ const updateIface: Handler = (ctx) => {
   const iface = str(ctx.params, 'iface');
   const cur = staged(n).get(iface);
   if (!cur) throw dieError(`interface does not exist`);
-  for (const k of String(ctx.params.delete ?? '').split(/[,;\s]+/).filter(Boolean)) delete cur[k];
+  for (const k of String(ctx.params.delete ?? '')
+    .split(/[,;\s]+/)
+    .filter(Boolean))
+    delete cur[k];
   Object.assign(cur, ifaceValues(ctx));
   return null;
 };
@@ -105,17 +127,23 @@ function sdnRow(kind: Kind, id: string, o: SdnObject, ctx: HandlerContext): Reco
   if (flag(ctx.params, 'running')) return o.running ? { [key]: id, ...o.running } : undefined;
   if (flag(ctx.params, 'pending')) {
     const state = o.deleted ? 'deleted' : !o.running ? 'new' : o.pending ? 'changed' : undefined;
-    return { [key]: id, ...(o.running ?? {}), ...(o.pending ? { pending: o.pending } : {}), ...(state ? { state } : {}) };
+    return {
+      [key]: id,
+      ...(o.running ?? {}),
+      ...(o.pending ? { pending: o.pending } : {}),
+      ...(state ? { state } : {}),
+    };
   }
   const values = current(o);
   return values ? { [key]: id, ...values } : undefined;
 }
 
 function sdnList(kind: Kind, filter?: (ctx: HandlerContext, id: string) => boolean): Handler {
-  return (ctx) => [...ctx.sim.state.sdn[kind].entries()]
-    .filter(([id]) => !filter || filter(ctx, id))
-    .map(([id, o]) => sdnRow(kind, id, o, ctx))
-    .filter((r) => r !== undefined);
+  return (ctx) =>
+    [...ctx.sim.state.sdn[kind].entries()]
+      .filter(([id]) => !filter || filter(ctx, id))
+      .map(([id, o]) => sdnRow(kind, id, o, ctx))
+      .filter((r) => r !== undefined);
 }
 
 function sdnGet(kind: Kind, idOf: (ctx: HandlerContext) => string): Handler {
@@ -153,10 +181,12 @@ function checkVnet(ctx: HandlerContext, vnet: string, values: Record<string, str
     if (tag > 4096) throw paramError({ tag: 'vlan tag max value is 4096' });
     for (const [id, o] of ctx.sim.state.sdn.vnets) {
       const v = current(o);
-      if (id !== vnet && v && v.zone === values.zone && Number(v.tag) === tag) throw paramError({ tag: `tag ${tag} already exists in vnet: ${id}` });
+      if (id !== vnet && v && v.zone === values.zone && Number(v.tag) === tag)
+        throw paramError({ tag: `tag ${tag} already exists in vnet: ${id}` });
     }
   }
-  if (zone.type === 'simple' && tag !== undefined) throw paramError({ tag: "vlan tag is not allowed on 'simple' zone" });
+  if (zone.type === 'simple' && tag !== undefined)
+    throw paramError({ tag: "vlan tag is not allowed on 'simple' zone" });
 }
 
 function sdnCreate(kind: Kind): Handler {
@@ -177,7 +207,8 @@ function sdnCreate(kind: Kind): Handler {
       values.vnet = vnetId;
     }
     const existing = sdn[kind].get(id);
-    if (existing && !existing.deleted) throw dieError(`sdn ${idKey[kind]} object ID '${id.split('/').pop() ?? id}' already defined`);
+    if (existing && !existing.deleted)
+      throw dieError(`sdn ${idKey[kind]} object ID '${id.split('/').pop() ?? id}' already defined`);
     if (kind === 'zones') values.type = str(ctx.params, 'type');
     sdn[kind].set(id, { running: existing?.running, pending: values, deleted: false });
     return null;
@@ -191,7 +222,10 @@ function sdnUpdate(kind: Kind, idOf: (ctx: HandlerContext) => string): Handler {
     const cur = o && current(o);
     if (!o || !cur) throw dieError(`sdn ${idKey[kind]} '${id}' does not exist`);
     const next = { ...cur, ...sdnValues(ctx) };
-    for (const k of String(ctx.params.delete ?? '').split(/[,;\s]+/).filter(Boolean)) delete next[k];
+    for (const k of String(ctx.params.delete ?? '')
+      .split(/[,;\s]+/)
+      .filter(Boolean))
+      delete next[k];
     if (kind === 'vnets') checkVnet(ctx, id, next);
     o.pending = next;
     return null;
@@ -204,8 +238,10 @@ function sdnDelete(kind: Kind, idOf: (ctx: HandlerContext) => string): Handler {
     const id = idOf(ctx);
     const o = sdn[kind].get(id);
     if (!o || !current(o)) throw dieError(`sdn ${idKey[kind]} '${id}' does not exist`);
-    if (kind === 'vnets' && [...sdn.subnets.entries()].some(([sid, s]) => sid.startsWith(`${id}/`) && current(s))) throw dieError("Can't delete vnet if subnets exists");
-    if (kind === 'zones' && [...sdn.vnets.values()].some((v) => current(v)?.zone === id)) throw dieError(`Can't delete zone ${id}, it's used by vnets`);
+    if (kind === 'vnets' && [...sdn.subnets.entries()].some(([sid, s]) => sid.startsWith(`${id}/`) && current(s)))
+      throw dieError("Can't delete vnet if subnets exists");
+    if (kind === 'zones' && [...sdn.vnets.values()].some((v) => current(v)?.zone === id))
+      throw dieError(`Can't delete zone ${id}, it's used by vnets`);
     if (!o.running) sdn[kind].delete(id);
     else o.deleted = true;
     return null;
@@ -240,7 +276,11 @@ export const networkHandlers: Record<string, Handler> = {
   'DELETE /nodes/{node}/network/{iface}': deleteIface,
   'GET /cluster/sdn': () => [{ id: 'controllers' }, { id: 'vnets' }, { id: 'zones' }],
   'PUT /cluster/sdn': apply,
-  'GET /cluster/sdn/zones': sdnList('zones', (ctx, id) => ctx.params.type === undefined || current(ctx.sim.state.sdn.zones.get(id) ?? {})?.type === ctx.params.type),
+  'GET /cluster/sdn/zones': sdnList(
+    'zones',
+    (ctx, id) =>
+      ctx.params.type === undefined || current(ctx.sim.state.sdn.zones.get(id) ?? {})?.type === ctx.params.type,
+  ),
   'POST /cluster/sdn/zones': sdnCreate('zones'),
   'GET /cluster/sdn/zones/{zone}': sdnGet('zones', zoneId),
   'PUT /cluster/sdn/zones/{zone}': sdnUpdate('zones', zoneId),
@@ -250,7 +290,9 @@ export const networkHandlers: Record<string, Handler> = {
   'GET /cluster/sdn/vnets/{vnet}': sdnGet('vnets', vnetId),
   'PUT /cluster/sdn/vnets/{vnet}': sdnUpdate('vnets', vnetId),
   'DELETE /cluster/sdn/vnets/{vnet}': sdnDelete('vnets', vnetId),
-  'GET /cluster/sdn/vnets/{vnet}/subnets': sdnList('subnets', (ctx, id) => id.startsWith(`${str(ctx.params, 'vnet')}/`)),
+  'GET /cluster/sdn/vnets/{vnet}/subnets': sdnList('subnets', (ctx, id) =>
+    id.startsWith(`${str(ctx.params, 'vnet')}/`),
+  ),
   'POST /cluster/sdn/vnets/{vnet}/subnets': sdnCreate('subnets'),
   'GET /cluster/sdn/vnets/{vnet}/subnets/{subnet}': sdnGet('subnets', subnetId),
   'PUT /cluster/sdn/vnets/{vnet}/subnets/{subnet}': sdnUpdate('subnets', subnetId),

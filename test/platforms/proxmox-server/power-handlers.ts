@@ -16,11 +16,20 @@ export function agentEnabled(vm: VmState): boolean {
 const current: Handler = (ctx) => {
   const vm = getVm(ctx);
   const row = vmRow(ctx, vm);
-  return { ...row, qmpstatus: vm.status === 'paused' ? 'paused' : row.status, agent: agentEnabled(vm) ? 1 : 0, ha: { managed: 0 } };
+  return {
+    ...row,
+    qmpstatus: vm.status === 'paused' ? 'paused' : row.status,
+    agent: agentEnabled(vm) ? 1 : 0,
+    ha: { managed: 0 },
+  };
 };
 
 /** A power task: runs the action under the VM's flock (10 s wait), like vm_start / vm_stop. */
-function powerTask(ctx: HandlerContext, type: string, action: (vm: VmState, t: Parameters<Parameters<typeof startTask>[4]>[0]) => Promise<void> | void): string {
+function powerTask(
+  ctx: HandlerContext,
+  type: string,
+  action: (vm: VmState, t: Parameters<Parameters<typeof startTask>[4]>[0]) => Promise<void> | void,
+): string {
   checkSkiplock(ctx);
   const vm = getVm(ctx);
   return startTask(ctx, vm.node, type, String(vm.vmid), async (t) => {
@@ -33,7 +42,8 @@ function powerTask(ctx: HandlerContext, type: string, action: (vm: VmState, t: P
 const start: Handler = (ctx) =>
   powerTask(ctx, 'qmstart', async (vm, t) => {
     if (vm.config.template === '1') throw dieError("you can't start a vm if it's a template");
-    if (vm.config.lock !== undefined && vm.config.lock !== 'suspended' && !flag(ctx.params, 'skiplock')) throw dieError(`VM is locked (${vm.config.lock})`);
+    if (vm.config.lock !== undefined && vm.config.lock !== 'suspended' && !flag(ctx.params, 'skiplock'))
+      throw dieError(`VM is locked (${vm.config.lock})`);
     if (vm.status !== 'stopped') throw dieError(`VM ${vm.vmid} already running`);
     await t.work(taskMs(ctx.sim, 'qmstart'));
     startNow(vm);
@@ -83,7 +93,11 @@ const listSnapshots: Handler = (ctx) => {
     if (s.vmstate) row.vmstate = 1;
     return row;
   });
-  const cur: Record<string, unknown> = { name: 'current', description: 'You are here!', running: vm.status === 'stopped' ? 0 : 1 };
+  const cur: Record<string, unknown> = {
+    name: 'current',
+    description: 'You are here!',
+    running: vm.status === 'stopped' ? 0 : 1,
+  };
   if (vm.config.parent !== undefined) cur.parent = vm.config.parent;
   rows.push(cur);
   return rows;
@@ -108,8 +122,12 @@ const createSnapshot: Handler = (ctx) => {
       delete config.lock;
       delete config.parent;
       vm.snapshots.set(name, {
-        name, description: String(ctx.params.description ?? ''), snaptime: Math.floor(Date.now() / 1000),
-        parent: vm.config.parent, vmstate: Boolean(flag(ctx.params, 'vmstate')) && vm.status !== 'stopped', config,
+        name,
+        description: String(ctx.params.description ?? ''),
+        snaptime: Math.floor(Date.now() / 1000),
+        parent: vm.config.parent,
+        vmstate: Boolean(flag(ctx.params, 'vmstate')) && vm.status !== 'stopped',
+        config,
       });
       vm.config.parent = name;
     } finally {
@@ -190,4 +208,3 @@ export const powerHandlers: Record<string, Handler> = {
   'PUT /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config': updateSnapshot,
   'POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback': rollback,
 };
-

@@ -4,14 +4,28 @@ import { configMissing, dieError, PveError, storageLockTimeout } from './pve-err
 import type { Handler, HandlerContext } from './sim.ts';
 import { checkLock, checkNode, checkSkiplock, flag, getVm, num, startTask, str, taskMs, withVmLock } from './sim.ts';
 import {
-  addVolume, diskKey, diskVolid, findVolume, formatSize, isCdrom, newVm, nextDiskName, parseNic, parseSize,
-  printNic, randomMac, randomUuid, type VmState, type Volume,
+  addVolume,
+  diskKey,
+  diskVolid,
+  findVolume,
+  formatSize,
+  isCdrom,
+  newVm,
+  nextDiskName,
+  parseNic,
+  parseSize,
+  printNic,
+  randomMac,
+  randomUuid,
+  type VmState,
+  type Volume,
 } from './state.ts';
 import { applyConfigUpdate, applyPending, pendingRows, readConfig, storageForImages } from './vm-config.ts';
 
 function checkPool(ctx: HandlerContext): string | undefined {
   const pool = ctx.params.pool === undefined ? undefined : String(ctx.params.pool);
-  if (pool !== undefined && !ctx.sim.state.pools.has(pool)) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`);
+  if (pool !== undefined && !ctx.sim.state.pools.has(pool))
+    throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`);
   return pool;
 }
 
@@ -29,9 +43,19 @@ export function vmRow(ctx: HandlerContext, vm: VmState): Record<string, unknown>
   const mem = Number((vm.config.memory ?? '512').replace(/^current=/, '').split(',')[0]);
   const uptime = vm.startedAt === undefined ? 0 : Math.floor((Date.now() - vm.startedAt) / 1000);
   const row: Record<string, unknown> = {
-    vmid: vm.vmid, name: vm.config.name, status: vm.status === 'stopped' ? 'stopped' : 'running', maxmem: mem * 1024 * 1024,
-    maxdisk: vmMaxDisk(ctx, vm), cpus: Number(vm.config.cores ?? 1) * Number(vm.config.sockets ?? 1), uptime,
-    mem: vm.status === 'stopped' ? 0 : Math.floor(mem * 1024 * 1024 * 0.4), cpu: 0, netin: 0, netout: 0, diskread: 0, diskwrite: 0,
+    vmid: vm.vmid,
+    name: vm.config.name,
+    status: vm.status === 'stopped' ? 'stopped' : 'running',
+    maxmem: mem * 1024 * 1024,
+    maxdisk: vmMaxDisk(ctx, vm),
+    cpus: Number(vm.config.cores ?? 1) * Number(vm.config.sockets ?? 1),
+    uptime,
+    mem: vm.status === 'stopped' ? 0 : Math.floor(mem * 1024 * 1024 * 0.4),
+    cpu: 0,
+    netin: 0,
+    netout: 0,
+    diskread: 0,
+    diskwrite: 0,
   };
   if (vm.config.template === '1') row.template = 1;
   if (vm.config.lock !== undefined) row.lock = vm.config.lock;
@@ -79,7 +103,9 @@ function snapshotVolumes(ctx: HandlerContext): Set<string> {
 }
 
 function newVolumes(ctx: HandlerContext, before: Set<string>): Volume[] {
-  return [...ctx.sim.state.storages.values()].flatMap((s) => [...s.volumes.values()]).filter((v) => !before.has(v.volid));
+  return [...ctx.sim.state.storages.values()]
+    .flatMap((s) => [...s.volumes.values()])
+    .filter((v) => !before.has(v.volid));
 }
 
 export function startNow(vm: VmState): void {
@@ -94,13 +120,15 @@ const clone: Handler = (ctx) => {
   const node = src.node;
   const newid = num(params, 'newid');
   checkLock(ctx, src);
-  if (params.snapname !== undefined && !src.snapshots.has(String(params.snapname))) throw dieError(`snapshot '${String(params.snapname)}' does not exist`);
+  if (params.snapname !== undefined && !src.snapshots.has(String(params.snapname)))
+    throw dieError(`snapshot '${String(params.snapname)}' does not exist`);
   if (sim.state.vms.has(newid)) throw dieError(`unable to create VM ${newid}: config file already exists`);
   const isTemplate = src.config.template === '1';
   const full = flag(params, 'full') ?? !isTemplate;
   if (!full && params.storage !== undefined) throw dieError("parameter 'storage' not allowed for linked clones");
   if (!full && params.format !== undefined) throw dieError("parameter 'format' not allowed for linked clones");
-  if (params.target !== undefined && String(params.target) !== node) throw dieError(`can't clone VM to node '${String(params.target)}' (VM uses local storage)`);
+  if (params.target !== undefined && String(params.target) !== node)
+    throw dieError(`can't clone VM to node '${String(params.target)}' (VM uses local storage)`);
   const targetStorage = params.storage === undefined ? undefined : storageForImages(sim, String(params.storage));
   const pool = checkPool(ctx);
 
@@ -114,7 +142,8 @@ const clone: Handler = (ctx) => {
     if (isCdrom(value) && !isCloudinit) continue;
     const srcStorage = sim.state.storages.get(volid.split(':')[0] ?? '');
     const linked = !full && !isCloudinit;
-    if (linked && (!isTemplate || !srcStorage?.linkedClones)) throw dieError(`Linked clone feature is not supported for '${volid}' (${key})`);
+    if (linked && (!isTemplate || !srcStorage?.linkedClones))
+      throw dieError(`Linked clone feature is not supported for '${volid}' (${key})`);
     disks.push({ key, volid, linked, storageId: linked || !targetStorage ? (srcStorage?.id ?? '') : targetStorage.id });
   }
 
@@ -128,15 +157,28 @@ const clone: Handler = (ctx) => {
       t.log(`create ${full ? 'full' : 'linked'} clone of drive(s) ${disks.map((d) => d.key).join(', ')}`);
       // Source: shared flock (exclusive if running), 1 s wait; several clones of a stopped template run together.
       const mode = src.status === 'running' ? 'exclusive' : 'shared';
-      releases.push(await sim.locks.acquire(`vm:${src.vmid}`, mode, sim.timing.cloneLockTimeoutMs, () => dieError(`can't lock file '/var/lock/qemu-server/lock-${src.vmid}.conf' - got timeout`)));
+      releases.push(
+        await sim.locks.acquire(`vm:${src.vmid}`, mode, sim.timing.cloneLockTimeoutMs, () =>
+          dieError(`can't lock file '/var/lock/qemu-server/lock-${src.vmid}.conf' - got timeout`),
+        ),
+      );
       // Disk copies serialize on the storage lock; past the storage's slots they wait and time out.
       for (const storageId of new Set(disks.map((d) => d.storageId))) {
         const storage = sim.state.storages.get(storageId);
-        releases.push(await sim.locks.acquire(`storage:${storageId}`, 'exclusive', sim.timing.storageLockTimeoutMs, () => storageLockTimeout(storageId), storage?.cloneSlots ?? 1));
+        releases.push(
+          await sim.locks.acquire(
+            `storage:${storageId}`,
+            'exclusive',
+            sim.timing.storageLockTimeoutMs,
+            () => storageLockTimeout(storageId),
+            storage?.cloneSlots ?? 1,
+          ),
+        );
       }
       await t.work(taskMs(sim, 'qmclone'));
       const config: Record<string, string> = {};
-      const source = params.snapname !== undefined ? (src.snapshots.get(String(params.snapname))?.config ?? src.config) : src.config;
+      const source =
+        params.snapname !== undefined ? (src.snapshots.get(String(params.snapname))?.config ?? src.config) : src.config;
       for (const [k, v] of Object.entries(source)) {
         if (/^(template|lock|parent|vmstate|snaptime|unused\d+|meta)$/.test(k)) continue;
         config[k] = v;
@@ -146,7 +188,12 @@ const clone: Handler = (ctx) => {
         const storage = sim.state.storages.get(d.storageId);
         if (!from || !storage) throw dieError(`volume '${d.volid}' does not exist`);
         const name = d.volid.includes('cloudinit') ? `vm-${newid}-cloudinit` : nextDiskName(storage, newid);
-        const vol = addVolume(storage, { name, vmid: newid, size: from.volume.size, base: d.linked ? d.volid : undefined });
+        const vol = addVolume(storage, {
+          name,
+          vmid: newid,
+          size: from.volume.size,
+          base: d.linked ? d.volid : undefined,
+        });
         allocated.push(vol.volid);
         config[d.key] = [vol.volid, ...(source[d.key] ?? '').split(',').slice(1)].join(',');
         t.log(`${d.linked ? 'create linked clone' : 'drive mirror / copy'} of ${d.key} (${d.volid}) to ${vol.volid}`);
@@ -207,9 +254,14 @@ const destroy: Handler = (ctx) => {
     await withVmLock(ctx.sim, vm.vmid, 'exclusive', ctx.sim.timing.lockTimeoutMs, async () => {
       await t.work(taskMs(ctx.sim, 'qmdestroy'));
       if (ctx.sim.state.vms.get(vm.vmid) !== vm) throw configMissing(vm.node, vm.vmid);
-      const volids = Object.entries(vm.config).filter(([k, v]) => (diskKey.test(k) || /^unused\d+$/.test(k)) && (!isCdrom(v) || v.includes('cloudinit'))).map(([, v]) => diskVolid(v)).filter((x): x is string => x !== undefined);
+      const volids = Object.entries(vm.config)
+        .filter(([k, v]) => (diskKey.test(k) || /^unused\d+$/.test(k)) && (!isCdrom(v) || v.includes('cloudinit')))
+        .map(([, v]) => diskVolid(v))
+        .filter((x): x is string => x !== undefined);
       for (const volid of volids) {
-        const users = [...ctx.sim.state.storages.values()].flatMap((s) => [...s.volumes.values()]).filter((x) => x.base === volid);
+        const users = [...ctx.sim.state.storages.values()]
+          .flatMap((s) => [...s.volumes.values()])
+          .filter((x) => x.base === volid);
         if (users.length > 0) throw dieError(`base volume '${volid}' is still in use by linked cloned`);
       }
       vm.config.lock = 'destroyed';
@@ -256,9 +308,13 @@ const postConfig: Handler = async (ctx) => {
   if (delay === undefined) return upid;
   const task = ctx.sim.tasks.get(upid);
   if (!task) return upid;
-  const finished = await Promise.race([task.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Number(delay) * 1000))]);
+  const finished = await Promise.race([
+    task.done.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), Number(delay) * 1000)),
+  ]);
   if (!finished) return upid;
-  if (task.exitstatus !== 'OK') throw dieError(`failed to update VM ${vm.vmid}: ${task.exitstatus ?? 'unexpected status'}`);
+  if (task.exitstatus !== 'OK')
+    throw dieError(`failed to update VM ${vm.vmid}: ${task.exitstatus ?? 'unexpected status'}`);
   return null;
 };
 
@@ -304,4 +360,3 @@ export const qemuHandlers: Record<string, Handler> = {
   'GET /nodes/{node}/qemu/{vmid}/pending': pending,
   'PUT /nodes/{node}/qemu/{vmid}/resize': resize,
 };
-

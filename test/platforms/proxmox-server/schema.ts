@@ -57,7 +57,9 @@ export function schemaFile(version: PveVersion): string {
 /** Why the schema for `version` cannot be used, or undefined when it is there. Tests skip with this reason. */
 export function schemaMissingReason(version: PveVersion): string | undefined {
   const file = schemaFile(version);
-  return existsSync(file) ? undefined : `Proxmox ${version} API schema not found at ${file} (set GLASSDOME_PVE_SCHEMA_DIR)`;
+  return existsSync(file)
+    ? undefined
+    : `Proxmox ${version} API schema not found at ${file} (set GLASSDOME_PVE_SCHEMA_DIR)`;
 }
 
 const cache = new Map<PveVersion, PveSchema>();
@@ -136,8 +138,19 @@ function safeDecode(s: string): string {
 
 /** Index limits of numbered keys from qemu-server (relevant.md section 0). */
 const numberedLimit: Record<string, number> = {
-  net: 31, ipconfig: 31, scsi: 30, virtio: 15, sata: 5, ide: 3, unused: 255, serial: 3,
-  parallel: 2, usb: 13, hostpci: 15, numa: 7, virtiofs: 9,
+  net: 31,
+  ipconfig: 31,
+  scsi: 30,
+  virtio: 15,
+  sata: 5,
+  ide: 3,
+  unused: 255,
+  serial: 3,
+  parallel: 2,
+  usb: 13,
+  hostpci: 15,
+  numa: 7,
+  virtiofs: 9,
 };
 
 /** The schema property for a request key: a literal key, or `net0` -> `net[n]` within the index limits. */
@@ -161,7 +174,12 @@ export type Params = Record<string, string | number | boolean | string[] | undef
  * Validates and types the parameters like JSONSchema.pm: unknown, missing, type, range, enum, length, pattern,
  * format and property strings. Throws 400 `Parameter verification failed.` with every error found.
  */
-export function validateParams(info: MethodInfo, raw: RawParams, pathParams: Record<string, string>, json: boolean): Params {
+export function validateParams(
+  info: MethodInfo,
+  raw: RawParams,
+  pathParams: Record<string, string>,
+  json: boolean,
+): Params {
   const props = info.parameters?.properties ?? {};
   const errors: Record<string, string> = {};
   const out: Params = {};
@@ -193,13 +211,19 @@ export function validateParams(info: MethodInfo, raw: RawParams, pathParams: Rec
   return out;
 }
 
-function checkValue(name: string, prop: ParamSchema, value: unknown, json: boolean): { value?: Params[string]; error?: string } {
+function checkValue(
+  name: string,
+  prop: ParamSchema,
+  value: unknown,
+  json: boolean,
+): { value?: Params[string]; error?: string } {
   const type = prop.type ?? 'string';
   if (type === 'array') {
     const arr = Array.isArray(value) ? value : [value];
     const items: string[] = [];
     for (const item of arr) {
-      if (typeof item !== 'string' && typeof item !== 'number') return { error: `type check ('string') failed - got '${String(item)}'` };
+      if (typeof item !== 'string' && typeof item !== 'number')
+        return { error: `type check ('string') failed - got '${String(item)}'` };
       items.push(String(item));
     }
     return { value: items };
@@ -213,24 +237,30 @@ function checkValue(name: string, prop: ParamSchema, value: unknown, json: boole
   if (type === 'integer' || type === 'number') {
     const s = String(value);
     const ok = type === 'integer' ? /^[+-]?\d+$/.test(s) : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s);
-    if (!ok || (json && typeof value !== 'number' && typeof value !== 'string')) return { error: `type check ('${type}') failed - got '${s}'` };
+    if (!ok || (json && typeof value !== 'number' && typeof value !== 'string'))
+      return { error: `type check ('${type}') failed - got '${s}'` };
     const n = Number(s);
-    if (prop.minimum !== undefined && n < prop.minimum) return { error: `value must have a minimum value of ${prop.minimum}` };
-    if (prop.maximum !== undefined && n > prop.maximum) return { error: `value must have a maximum value of ${prop.maximum}` };
+    if (prop.minimum !== undefined && n < prop.minimum)
+      return { error: `value must have a minimum value of ${prop.minimum}` };
+    if (prop.maximum !== undefined && n > prop.maximum)
+      return { error: `value must have a maximum value of ${prop.maximum}` };
     if (typeof prop.format === 'string') {
       const err = checkStringFormat(prop.format, s);
       if (err !== undefined) return { error: `invalid format - ${err}\n` };
     }
     return { value: n };
   }
-  if (typeof value !== 'string' && typeof value !== 'number') return { error: `type check ('${type}') failed - got '${String(value)}'` };
+  if (typeof value !== 'string' && typeof value !== 'number')
+    return { error: `type check ('${type}') failed - got '${String(value)}'` };
   const s = String(value);
   return checkString(name, prop, s);
 }
 
 function checkString(name: string, prop: ParamSchema, s: string): { value?: string; error?: string } {
-  if (prop.maxLength !== undefined && s.length > prop.maxLength) return { error: `value may only be ${prop.maxLength} characters long` };
-  if (prop.minLength !== undefined && s.length < prop.minLength) return { error: `value must be at least ${prop.minLength} characters long` };
+  if (prop.maxLength !== undefined && s.length > prop.maxLength)
+    return { error: `value may only be ${prop.maxLength} characters long` };
+  if (prop.minLength !== undefined && s.length < prop.minLength)
+    return { error: `value must be at least ${prop.minLength} characters long` };
   if (Array.isArray(prop.enum) && !prop.enum.includes(s)) {
     return { error: `value '${s}' does not have a value in the enumeration '${prop.enum.join(', ')}'` };
   }
@@ -260,7 +290,10 @@ function checkPropertyString(name: string, format: Record<string, SubSchema>, s:
       if (!sub.optional) problems.push(`${name}.${key}: property is missing and it is not optional`);
       continue;
     }
-    const r = sub.type === 'boolean' ? checkPropertyBoolean(v) : checkValue(`${name}.${key}`, sub as ParamSchema, v, false).error;
+    const r =
+      sub.type === 'boolean'
+        ? checkPropertyBoolean(v)
+        : checkValue(`${name}.${key}`, sub as ParamSchema, v, false).error;
     if (r !== undefined) problems.push(`${name}.${key}: ${r.trimEnd()}`);
   }
   return problems.length > 0 ? `invalid format - format error\n${problems.join('\n')}\n` : undefined;

@@ -9,7 +9,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createAuthenticator, defaultTokens, defaultUsers, type AuthOptions, type TokenSeed, type UserSeed } from './auth.ts';
+import {
+  createAuthenticator,
+  defaultTokens,
+  defaultUsers,
+  type AuthOptions,
+  type TokenSeed,
+  type UserSeed,
+} from './auth.ts';
 import { clusterHandlers } from './cluster-handlers.ts';
 import { createFaultInjector, createRng, type FaultInjector, type FaultRule } from './faults.ts';
 import { guestHandlers } from './guest-handlers.ts';
@@ -93,19 +100,46 @@ function selfSignedCertificate(): { key: string; cert: string } {
   if (certificate) return certificate;
   const dir = mkdtempSync(path.join(tmpdir(), 'pve-cert-'));
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '7',
-      '-subj', '/CN=pve.glassdome.test', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'pipe' });
-    certificate = { key: readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '7',
+        '-subj',
+        '/CN=pve.glassdome.test',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
+    certificate = {
+      key: readFileSync(path.join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
+    };
     return certificate;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const handlers: Record<string, Handler> = { ...qemuHandlers, ...powerHandlers, ...guestHandlers, ...clusterHandlers, ...networkHandlers };
+const handlers: Record<string, Handler> = {
+  ...qemuHandlers,
+  ...powerHandlers,
+  ...guestHandlers,
+  ...clusterHandlers,
+  ...networkHandlers,
+};
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -132,7 +166,11 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
   const version = opts.version ?? '9.1';
   const schema = loadSchema(version);
   const random = createRng(opts.seed ?? 1);
-  const timing: Timing = { ...defaultTiming, ...opts.timing, taskMs: { ...defaultTiming.taskMs, ...opts.timing?.taskMs } };
+  const timing: Timing = {
+    ...defaultTiming,
+    ...opts.timing,
+    taskMs: { ...defaultTiming.taskMs, ...opts.timing?.taskMs },
+  };
   const tls = opts.tls ?? selfSignedCertificate();
   const fingerprint = new X509Certificate(tls.cert).fingerprint256;
   const users = opts.auth?.users ?? defaultUsers;
@@ -140,7 +178,11 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
   const auth = createAuthenticator({ users, tokens }, () => timing.ticketLifetimeMs);
   const faults = createFaultInjector(opts.faults ?? [], random);
   const sim: Sim = {
-    version, schema, random, timing, fingerprint,
+    version,
+    schema,
+    random,
+    timing,
+    fingerprint,
     state: createState(opts, random),
     tasks: createTaskRegistry(random),
     locks: createLockTable(),
@@ -163,7 +205,15 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const prefix = '/api2/json';
     const relPath = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) || '/' : url.pathname;
-    const record: RequestRecord = { seq: requests.length + 1, method, path: relPath, status: 0, valid: true, auth: 'none', params: {} };
+    const record: RequestRecord = {
+      seq: requests.length + 1,
+      method,
+      path: relPath,
+      status: 0,
+      valid: true,
+      auth: 'none',
+      params: {},
+    };
     requests.push(record);
     try {
       if (!url.pathname.startsWith(prefix)) {
@@ -181,8 +231,15 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
       const text = method === 'POST' || method === 'PUT' ? await readBody(req) : '';
       const contentType = String(req.headers['content-type'] ?? '');
       const isJson = contentType.includes('application/json');
-      if (contentType.includes('multipart/form-data')) throw new PveError(501, `Method '${method} ${relPath}' not implemented (multipart upload is not modelled by the test server)`);
-      const raw: RawParams = { ...formParams(url.search.slice(1)), ...(isJson && text ? (JSON.parse(text) as RawParams) : formParams(text)) };
+      if (contentType.includes('multipart/form-data'))
+        throw new PveError(
+          501,
+          `Method '${method} ${relPath}' not implemented (multipart upload is not modelled by the test server)`,
+        );
+      const raw: RawParams = {
+        ...formParams(url.search.slice(1)),
+        ...(isJson && text ? (JSON.parse(text) as RawParams) : formParams(text)),
+      };
       record.params = raw;
       let who;
       try {
@@ -204,15 +261,28 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
       const handler = allHandlers[key];
       if (!handler) {
         record.unmodelled = true;
-        throw new PveError(501, `Method '${method} ${relPath}' not implemented (not modelled by the Glassdome test server)`);
+        throw new PveError(
+          501,
+          `Method '${method} ${relPath}' not implemented (not modelled by the Glassdome test server)`,
+        );
       }
-      if (opts.overloadAfter !== undefined && record.seq > opts.overloadAfter) throw new PveError(596, 'Connection timed out', { emptyBody: true });
+      if (opts.overloadAfter !== undefined && record.seq > opts.overloadAfter)
+        throw new PveError(596, 'Connection timed out', { emptyBody: true });
       const fault = faults.pick(method, route.template);
       if (fault?.effect === 'http596') throw new PveError(596, 'Connection timed out', { emptyBody: true });
-      if (fault?.effect === 'http595') throw new PveError(595, 'Errors during connection establishment, proxy handshake: Connection refused', { emptyBody: true });
+      if (fault?.effect === 'http595')
+        throw new PveError(595, 'Errors during connection establishment, proxy handshake: Connection refused', {
+          emptyBody: true,
+        });
       if (fault?.effect === 'http500') throw new PveError(500, fault.message ?? 'got timeout');
       const ctx: HandlerContext = {
-        sim, params, info: route.info, endpoint: route.template, user: who.id, isRoot: who.isRoot, privs: who.privs,
+        sim,
+        params,
+        info: route.info,
+        endpoint: route.template,
+        user: who.id,
+        isRoot: who.isRoot,
+        privs: who.privs,
         taskFault: fault?.effect === 'taskError' ? (fault.message ?? 'injected task failure') : undefined,
       };
       const result = await handler(ctx);
@@ -220,7 +290,15 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
       const body = result instanceof Envelope ? { data: result.data, ...result.extra } : { data: result ?? null };
       send(res, 200, 'OK', JSON.stringify(body));
     } catch (e) {
-      const err = e instanceof PveError ? e : new PveError(500, e instanceof SyntaxError ? `malformed JSON body: ${e.message}` : String(e instanceof Error ? e.message : e));
+      const err =
+        e instanceof PveError
+          ? e
+          : new PveError(
+              500,
+              e instanceof SyntaxError
+                ? `malformed JSON body: ${e.message}`
+                : String(e instanceof Error ? e.message : e),
+            );
       record.status = err.status;
       record.message = err.message;
       record.errors = err.errors;
@@ -238,15 +316,32 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
   const url = `https://127.0.0.1:${port}`;
 
   return {
-    url, apiUrl: `${url}/api2/json`, host: '127.0.0.1', port, version, fingerprint, certificate: tls.cert,
-    state: sim.state, tasks: sim.tasks, faults, timing, requests, users, tokens,
+    url,
+    apiUrl: `${url}/api2/json`,
+    host: '127.0.0.1',
+    port,
+    version,
+    fingerprint,
+    certificate: tls.cert,
+    state: sim.state,
+    tasks: sim.tasks,
+    faults,
+    timing,
+    requests,
+    users,
+    tokens,
     stats() {
       const byEndpoint: Record<string, number> = {};
       for (const r of requests) {
         const k = `${r.method} ${r.endpoint ?? r.path}`;
         byEndpoint[k] = (byEndpoint[k] ?? 0) + 1;
       }
-      return { total: requests.length, byEndpoint, invalid: requests.filter((r) => !r.valid), unmodelled: requests.filter((r) => r.unmodelled) };
+      return {
+        total: requests.length,
+        byEndpoint,
+        invalid: requests.filter((r) => !r.valid),
+        unmodelled: requests.filter((r) => r.unmodelled),
+      };
     },
     tokenHeader(tokenid) {
       const t = tokens.find((x) => tokenid === undefined || x.tokenid === tokenid);

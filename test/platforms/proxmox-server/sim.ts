@@ -99,7 +99,10 @@ export function getVm(ctx: HandlerContext): VmState {
 
 export function checkNode(ctx: HandlerContext): string {
   const node = str(ctx.params, 'node');
-  if (!ctx.sim.state.nodes.has(node)) throw dieError(`hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`);
+  if (!ctx.sim.state.nodes.has(node))
+    throw dieError(
+      `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`,
+    );
   return node;
 }
 
@@ -112,11 +115,20 @@ export function checkLock(ctx: HandlerContext, vm: VmState): void {
 }
 
 export function checkSkiplock(ctx: HandlerContext): void {
-  if (flag(ctx.params, 'skiplock') && !ctx.isRoot) throw new PveError(400, 'Parameter verification failed.', { errors: { skiplock: 'Only root may use this option.' } });
+  if (flag(ctx.params, 'skiplock') && !ctx.isRoot)
+    throw new PveError(400, 'Parameter verification failed.', {
+      errors: { skiplock: 'Only root may use this option.' },
+    });
 }
 
 /** Runs `fn` under the VM's flock (`/var/lock/qemu-server/lock-<id>.conf`), failing with PVE's timeout text. */
-export async function withVmLock<T>(sim: Sim, vmid: number, mode: LockMode, timeoutMs: number, fn: () => T | Promise<T>): Promise<T> {
+export async function withVmLock<T>(
+  sim: Sim,
+  vmid: number,
+  mode: LockMode,
+  timeoutMs: number,
+  fn: () => T | Promise<T>,
+): Promise<T> {
   const release = await sim.locks.acquire(`vm:${vmid}`, mode, timeoutMs, () => vmLockTimeout(vmid));
   try {
     return await fn();

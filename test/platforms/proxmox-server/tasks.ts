@@ -38,9 +38,13 @@ export interface TaskRegistry {
   idle(): Promise<void>;
 }
 
-const upidPattern = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/;
+const upidPattern =
+  /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/;
 
-export function parseUpid(upid: string): { node: string; pid: number; pstart: number; starttime: number; type: string; id: string; user: string } | undefined {
+export function parseUpid(
+  upid: string,
+):
+  { node: string; pid: number; pstart: number; starttime: number; type: string; id: string; user: string } | undefined {
   const m = upidPattern.exec(upid);
   if (!m) return undefined;
   return {
@@ -84,7 +88,20 @@ export function createTaskRegistry(random: () => number): TaskRegistry {
       const pstart = pstartBase + pid;
       const upid = `UPID:${opts.node}:${hex(pid, 8)}:${hex(pstart, 8)}:${hex(starttime, 8)}:${opts.type}:${opts.id}:${opts.user}:`;
       const abort = new AbortController();
-      const task: Task = { upid, node: opts.node, pid, pstart, starttime, type: opts.type, id: opts.id, user: opts.user, status: 'running', log: [], abort, done: Promise.resolve() };
+      const task: Task = {
+        upid,
+        node: opts.node,
+        pid,
+        pstart,
+        starttime,
+        type: opts.type,
+        id: opts.id,
+        user: opts.user,
+        status: 'running',
+        log: [],
+        abort,
+        done: Promise.resolve(),
+      };
       const ctx: TaskContext = {
         signal: abort.signal,
         log: (line) => void task.log.push(line),
@@ -103,7 +120,13 @@ export function createTaskRegistry(random: () => number): TaskRegistry {
         } catch (e) {
           // A parameter exception inside a worker is reported by its per-parameter lines (an approximation).
           const errors = (e as { errors?: Record<string, string> }).errors;
-          const message = errors ? Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join('\n') : e instanceof Error ? e.message : String(e);
+          const message = errors
+            ? Object.entries(errors)
+                .map(([k, v]) => `${k}: ${v}`)
+                .join('\n')
+            : e instanceof Error
+              ? e.message
+              : String(e);
           task.exitstatus = message.split('\n')[0] ?? message;
           for (const line of message.split('\n')) if (line) task.log.push(line);
         }

@@ -5,17 +5,45 @@ import { dieError, paramError } from './pve-error.ts';
 import type { HandlerContext, Sim } from './sim.ts';
 import { flag } from './sim.ts';
 import {
-  addVolume, configDigest, diskKey, diskVolid, findVolume, isCdrom, nextDiskName, parseNic, printNic,
-  propertyValues, randomMac, type VmState,
+  addVolume,
+  configDigest,
+  diskKey,
+  diskVolid,
+  findVolume,
+  isCdrom,
+  nextDiskName,
+  parseNic,
+  printNic,
+  propertyValues,
+  randomMac,
+  type VmState,
 } from './state.ts';
 
 /** Parameters that steer the update rather than being config keys. */
-const controlKeys = new Set(['node', 'vmid', 'delete', 'revert', 'digest', 'skiplock', 'force', 'background_delay', 'start', 'storage', 'pool', 'unique', 'archive', 'bwlimit', 'live-restore']);
+const controlKeys = new Set([
+  'node',
+  'vmid',
+  'delete',
+  'revert',
+  'digest',
+  'skiplock',
+  'force',
+  'background_delay',
+  'start',
+  'storage',
+  'pool',
+  'unique',
+  'archive',
+  'bwlimit',
+  'live-restore',
+]);
 
 /** Keys a running VM takes at once (hotplug `network,disk,usb` and plain metadata); the rest wait in [PENDING]. */
-const hotKeys = /^(net\d+|(scsi|virtio|sata)\d+|ide[013]|unused\d+|name|description|tags|onboot|protection|startup|lock)$/;
+const hotKeys =
+  /^(net\d+|(scsi|virtio|sata)\d+|ide[013]|unused\d+|name|description|tags|onboot|protection|startup|lock)$/;
 
-const sshKeyLine = /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) ([A-Za-z0-9+/]+={0,2})(\s.*)?$/;
+const sshKeyLine =
+  /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) ([A-Za-z0-9+/]+={0,2})(\s.*)?$/;
 
 /** `uri_unescape` (no `+` to space), then every line must parse as an OpenSSH public key (`ssh-keygen -l`). */
 export function checkSshKeys(encoded: string): void {
@@ -59,11 +87,15 @@ function storedValue(ctx: HandlerContext, vm: VmState, key: string, value: strin
       const storage = storageForImages(ctx.sim, alloc.storage);
       const size = Math.round(alloc.gb * 1024 ** 3);
       const vol = addVolume(storage, { name: nextDiskName(storage, vm.vmid), vmid: vm.vmid, size });
-      const rest = value.split(',').slice(1).filter((p) => !p.startsWith('size='));
+      const rest = value
+        .split(',')
+        .slice(1)
+        .filter((p) => !p.startsWith('size='));
       return [vol.volid, ...rest, `size=${alloc.gb}G`].join(',');
     }
     const volid = diskVolid(value);
-    if (volid && !volid.startsWith('/') && !findVolume(ctx.sim.state, volid)) throw dieError(`volume '${volid}' does not exist`);
+    if (volid && !volid.startsWith('/') && !findVolume(ctx.sim.state, volid))
+      throw dieError(`volume '${volid}' does not exist`);
   }
   if (/^net\d+$/.test(key)) {
     const nic = parseNic(value);
@@ -89,9 +121,20 @@ export function applyConfigUpdate(ctx: HandlerContext, vm: VmState, opts: { crea
     }
   }
   const sets = Object.entries(p).filter(([k]) => !controlKeys.has(k)) as Array<[string, string | number | boolean]>;
-  const deletes = p.delete === undefined ? [] : String(p.delete).split(/[,;\s]+/).filter(Boolean);
-  const reverts = p.revert === undefined ? [] : String(p.revert).split(/[,;\s]+/).filter(Boolean);
-  if (!opts.creating && sets.length === 0 && deletes.length === 0 && reverts.length === 0) throw dieError('no options specified');
+  const deletes =
+    p.delete === undefined
+      ? []
+      : String(p.delete)
+          .split(/[,;\s]+/)
+          .filter(Boolean);
+  const reverts =
+    p.revert === undefined
+      ? []
+      : String(p.revert)
+          .split(/[,;\s]+/)
+          .filter(Boolean);
+  if (!opts.creating && sets.length === 0 && deletes.length === 0 && reverts.length === 0)
+    throw dieError('no options specified');
   for (const k of deletes) {
     if (sets.some(([s]) => s === k)) throw paramError({ delete: `unable to delete '${k}' - conflicts with update` });
   }
@@ -139,13 +182,15 @@ export function readConfig(ctx: HandlerContext, config: Record<string, string>, 
     Object.assign(merged, vm.pending);
     for (const k of vm.pendingDelete) delete merged[k];
   }
-  const returns = (ctx.info.returns as { properties?: Record<string, { type?: string }> } | undefined)?.properties ?? {};
+  const returns =
+    (ctx.info.returns as { properties?: Record<string, { type?: string }> } | undefined)?.properties ?? {};
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(merged)) {
     const generic = k.replace(/\d+$/, '[n]');
     const type = returns[k]?.type ?? returns[generic]?.type;
     if (k === 'cipassword') out[k] = '**********';
-    else if ((type === 'integer' || type === 'boolean' || type === 'number') && /^-?\d+(\.\d+)?$/.test(v)) out[k] = Number(v);
+    else if ((type === 'integer' || type === 'boolean' || type === 'number') && /^-?\d+(\.\d+)?$/.test(v))
+      out[k] = Number(v);
     else out[k] = v;
   }
   out.digest = configDigest(config);

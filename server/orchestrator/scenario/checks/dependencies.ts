@@ -5,13 +5,22 @@ export function checkDependencies(input: CheckInput, add: (i: PathIssue) => void
   const known = new Set(input.machineNames);
   for (const { index: i, raw: m } of input.machines) {
     m.dependsOn.forEach((d, j) => {
-      if (d === m.name) add({ path: ['machines', i, 'dependsOn', j], message: `machine "${m.name}" cannot depend on itself` });
-      else if (!known.has(d)) add({ path: ['machines', i, 'dependsOn', j], message: `depends on unknown machine "${d}"; expected one of ${[...known].filter((n) => n !== m.name).join(', ') || '(no other machines)'}` });
+      if (d === m.name)
+        add({ path: ['machines', i, 'dependsOn', j], message: `machine "${m.name}" cannot depend on itself` });
+      else if (!known.has(d))
+        add({
+          path: ['machines', i, 'dependsOn', j],
+          message: `depends on unknown machine "${d}"; expected one of ${[...known].filter((n) => n !== m.name).join(', ') || '(no other machines)'}`,
+        });
     });
   }
   const firstIndex = new Map<string, number>();
   for (const { index, raw } of input.machines) if (!firstIndex.has(raw.name)) firstIndex.set(raw.name, index);
-  for (const cycle of findCycles(input.machines.map((m) => m.raw))) add({ path: ['machines', firstIndex.get(cycle[0]!)!, 'dependsOn'], message: `dependency cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
+  for (const cycle of findCycles(input.machines.map((m) => m.raw)))
+    add({
+      path: ['machines', firstIndex.get(cycle[0]!)!, 'dependsOn'],
+      message: `dependency cycle: ${[...cycle, cycle[0]].join(' -> ')}`,
+    });
 }
 
 /** Every elementary dependency cycle's members, each reported once, in a stable order. */
