@@ -8,7 +8,7 @@ import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { errorMessage } from './errors.ts';
 import { createServices } from './services.ts';
-import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from './web/tls.ts';
+import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from './tls.ts';
 
 const config = loadConfig();
 const services = createServices({ config });

@@ -5,7 +5,7 @@ import { and, eq, lt, ne, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { sessions, users } from '../db/schema.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
-import type { Role, User } from './users.ts';
+import type { Role, User } from '../model/user.ts';
 
 export const sessionLimits = { idleMs: 12 * 3600_000, absoluteMs: 7 * 24 * 3600_000 };
 

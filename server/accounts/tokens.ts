@@ -7,7 +7,7 @@ import { apiTokens, users } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
 import { sha256 } from './sessions.ts';
-import type { Role, User } from './users.ts';
+import type { Role, User } from '../model/user.ts';
 
 export const tokenNameSchema = z.string().trim().min(1, 'give the token a name').max(64, 'at most 64 characters');
 

@@ -7,11 +7,9 @@ import type { Db } from '../db/client.ts';
 import { users } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
+import { roles, type Role, type User } from '../model/user.ts';
 import type { Sessions } from './sessions.ts';
 import type { Tokens } from './tokens.ts';
-
-export const roles = ['admin', 'instructor', 'trainee'] as const;
-export type Role = (typeof roles)[number];
 
 export const usernameSchema = z
   .string()
@@ -24,14 +22,6 @@ export const usernameSchema = z
   );
 export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
 export const roleSchema = z.enum(roles);
-
-export interface User {
-  id: string;
-  username: string;
-  role: Role;
-  disabled: boolean;
-  createdAt: string;
-}
 
 const toUser = (r: typeof users.$inferSelect): User => ({
   id: r.id,

@@ -1,15 +1,10 @@
 // What every web handler receives: the domain (the process's services) with the web's own options, and, per request,
 // the signed-in viewer. Built once by createApp; tests build it with an in-memory database and the simulator.
 import type { Context } from 'hono';
-import type { Role, User } from '../accounts/users.ts';
+import type { Role, User } from '../model/user.ts';
 import type { Actor } from '../model/audit.ts';
 import type { Services } from '../services.ts';
-
-/** The running certificate and a way to replace it (the admin's own); absent when serving plain HTTP. */
-export interface TlsControl {
-  info(): { subject: string; issuer: string; validTo: string; fingerprint256: string; selfSigned: boolean };
-  replace(actor: Actor, certPem: string, keyPem: string): void;
-}
+import type { TlsControl } from '../tls.ts';
 
 export interface WebOptions {
   /** Cookies get `Secure` and responses HSTS: true when the appliance serves HTTPS. */

@@ -3,7 +3,7 @@
 // zod 4 emits JSON Schema 2020-12, which is OpenAPI 3.1's own dialect, so no translation layer is needed.
 import type { Handler, Hono } from 'hono';
 import { z } from 'zod';
-import type { Role } from '../accounts/users.ts';
+import type { Role } from '../model/user.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv, Ctx } from './context.ts';
 import { jsonBody } from './forms.ts';

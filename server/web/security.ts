@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import type { Role } from '../accounts/users.ts';
+import type { Role } from '../model/user.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv, Ctx, WebDomain } from './context.ts';
 

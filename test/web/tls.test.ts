@@ -7,12 +7,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  createFrontDoor,
-  createRedirectServer,
-  createTlsControl,
-  loadOrCreateCertificate,
-} from '../../server/web/tls.ts';
+import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from '../../server/tls.ts';
 import { systemActor } from '../../server/model/audit.ts';
 
 function get(url: string): Promise<{ status: number; location?: string; fingerprint?: string }> {

@@ -3,7 +3,7 @@
 // only as a hash.
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import type { User } from '../../accounts/users.ts';
+import type { User } from '../../model/user.ts';
 import { LoginPage } from '../../../views/pages/login.tsx';
 import { sessionLimits } from '../../accounts/sessions.ts';
 import { actorOf, type AppEnv, type Ctx, type WebDomain } from '../context.ts';

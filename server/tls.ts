@@ -7,9 +7,8 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { AppError } from '../errors.ts';
-import type { AuditSink } from '../model/audit.ts';
-import type { TlsControl } from './context.ts';
+import { AppError } from './errors.ts';
+import type { Actor, AuditSink } from './model/audit.ts';
 
 interface Pem {
   cert: string;
@@ -36,6 +35,12 @@ function altNames() {
 }
 
 /** Reads the certificate in the data folder, generating a self-signed one on first boot. */
+/** The running certificate and a way to replace it (the admin's own); absent when serving plain HTTP. */
+export interface TlsControl {
+  info(): { subject: string; issuer: string; validTo: string; fingerprint256: string; selfSigned: boolean };
+  replace(actor: Actor, certPem: string, keyPem: string): void;
+}
+
 export async function loadOrCreateCertificate(dataDir: string): Promise<Pem & { created: boolean }> {
   const f = files(dataDir);
   if (fs.existsSync(f.cert) && fs.existsSync(f.key))
