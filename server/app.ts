@@ -8,14 +8,14 @@ import { errorResponse } from './web/error-response.tsx';
 import { createLive } from './web/live.tsx';
 import { createRateLimiter } from './web/rate-limit.ts';
 import { layoutRenderer } from './web/render.tsx';
-import { apiRoutes } from './web/routes/api.ts';
-import { authRoutes } from './web/routes/auth.tsx';
-import { dashboardRoutes } from './web/routes/dashboard.tsx';
-import { deploymentRoutes } from './web/routes/deployments.tsx';
-import { scenarioRoutes } from './web/routes/scenarios.tsx';
-import { settingsRoutes } from './web/routes/settings.tsx';
-import { setupRoutes } from './web/routes/setup.tsx';
-import { staticRoutes } from './web/routes/static.ts';
+import { apiRoutes } from './web/routes/api-routes.ts';
+import { authRoutes } from './web/routes/auth-routes.tsx';
+import { dashboardRoutes } from './web/routes/dashboard-routes.tsx';
+import { deploymentRoutes } from './web/routes/deployment-routes.tsx';
+import { scenarioRoutes } from './web/routes/scenario-routes.tsx';
+import { settingsRoutes } from './web/routes/settings-routes.tsx';
+import { setupRoutes } from './web/routes/setup-routes.tsx';
+import { staticRoutes } from './web/routes/static-routes.ts';
 import { authenticate, clientIp, csrfProtection, open, securityHeaders, setupGate } from './web/security.ts';
 
 export function createApp(services: Services, options: WebOptions = {}) {

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { writeSetupCodeFile } from './accounts/setup.ts';
+import { writeSetupCodeFile } from './accounts/setup-state.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { errorMessage } from './errors.ts';

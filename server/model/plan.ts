@@ -1,5 +1,5 @@
 // The plan of a deployment as data: every network, machine and step, with the addresses and VLANs it was given.
-// Planning (orchestrator/plan.ts) produces it; the executor, agents, drivers and pages read it.
+// Planning (orchestrator/planner.ts) produces it; the executor, agents, drivers and pages read it.
 import type { PlatformKind } from './platform-kind.ts';
 import type { Scenario, ScenarioMachine, ScenarioRule } from './scenario.ts';
 

@@ -15,7 +15,7 @@ import type { DeploymentState, StepState } from '../model/states.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { createDeploymentReads } from './deployment-reads.ts';
-import { allocationNeeds, planDeployment } from './plan.ts';
+import { allocationNeeds, planDeployment } from './planner.ts';
 import type { Runner } from './run/runner.ts';
 import { parseScenario } from './scenario/parse.ts';
 

@@ -3,7 +3,13 @@
 // distinct viewer scope, then the same HTML goes to every subscriber of that scope: 100 followers cost one render.
 import type { SSEStreamingApi } from 'hono/streaming';
 import type { DeploymentEvent } from '../model/events.ts';
-import { DeploymentSummary, InstanceRow, LogAppend, MachineRow, NetworkRow } from '../../views/partials/deployment.tsx';
+import {
+  DeploymentSummary,
+  InstanceRow,
+  LogAppend,
+  MachineRow,
+  NetworkRow,
+} from '../../views/partials/deployment-rows.tsx';
 import { machinePageSize, type DeploymentModel } from '../../views/props.ts';
 import type { WebDomain } from './context.ts';
 import {

@@ -10,7 +10,7 @@ import { buildCloudInit, readyMarker, type CloudInitContext } from '../../server
 import { AppError } from '../../server/errors.ts';
 import { buildBootMedia } from '../../server/agents/agent.ts';
 import { machinePasswords } from '../../server/orchestrator/passwords.ts';
-import { planDeployment } from '../../server/orchestrator/plan.ts';
+import { planDeployment } from '../../server/orchestrator/planner.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
 import {

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { planDeployment } from '../../server/orchestrator/plan.ts';
+import { planDeployment } from '../../server/orchestrator/planner.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
 

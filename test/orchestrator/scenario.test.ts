@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isAppError } from '../../server/errors.ts';
 import { parseScenario, validateScenario } from '../../server/orchestrator/scenario/parse.ts';
 import { scenarioJsonSchema } from '../../server/orchestrator/scenario/schema.ts';
-import { planDeployment, allocationNeeds } from '../../server/orchestrator/plan.ts';
+import { planDeployment, allocationNeeds } from '../../server/orchestrator/planner.ts';
 
 const file = 'lab.yaml';
 const root = new URL('../../', import.meta.url);

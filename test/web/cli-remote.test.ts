@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../server/cli/main.ts';
+import { main } from '../../server/cli/commands.ts';
 import { setUpAppliance, webTestApp, type TestApp } from './helpers.ts';
 
 async function cli(args: string[]) {

@@ -1,7 +1,7 @@
 // The deployment page: summary, networks, machines with their step timelines, and the live log.
 import type { DeploymentEvent } from '../../server/model/events.ts';
 import { machinePageSize, type DeploymentModel } from '../props.ts';
-import { DeploymentSummary, InstanceRow, LogLine, MachineRow, NetworkRow } from '../partials/deployment.tsx';
+import { DeploymentSummary, InstanceRow, LogLine, MachineRow, NetworkRow } from '../partials/deployment-rows.tsx';
 
 function windowQuery(model: DeploymentModel, offset: number) {
   const q = new URLSearchParams();

@@ -3,7 +3,7 @@ import type { InputIssue } from '../../server/model/issues.ts';
 import type { Plan } from '../../server/model/plan.ts';
 import type { Scenario } from '../../server/model/scenario.ts';
 import { Card, Csrf, Field, FormMessage, Select } from '../components/form.tsx';
-import { PlanPreview, ScenarioCheck } from '../partials/scenario.tsx';
+import { PlanPreview, ScenarioCheck } from '../partials/scenario-check.tsx';
 
 export function ScenariosPage(p: {
   rows: Array<{ id: string; name: string; title: string; source: string; updatedAt: string }>;

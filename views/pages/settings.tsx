@@ -3,8 +3,8 @@ import type { Child } from 'hono/jsx';
 import type { AuditRow, PlatformKindForm, PlatformRow, TokenRow, UserRow } from '../props.ts';
 import { ActionButton, Card, Csrf, Field, FormMessage, Select } from '../components/form.tsx';
 import { PlatformConfigFields } from '../components/platform-form.tsx';
-import { ConnectionReportView } from '../partials/connection-report.tsx';
-import { PoolsView, type PoolsProps } from '../partials/pools.tsx';
+import { ConnectionReportView } from '../partials/connection-report-view.tsx';
+import { PoolsView, type PoolsProps } from '../partials/pool-tables.tsx';
 
 interface FormProps {
   values: Record<string, unknown>;

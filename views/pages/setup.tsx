@@ -3,8 +3,8 @@ import type { ConnectionReport } from '../../server/model/connection-report.ts';
 import type { PlatformKindForm } from '../props.ts';
 import { Card, Csrf, Field, FormMessage } from '../components/form.tsx';
 import { PlatformConfigFields } from '../components/platform-form.tsx';
-import { ConnectionReportView } from '../partials/connection-report.tsx';
-import { PoolsView, type PoolsProps } from '../partials/pools.tsx';
+import { ConnectionReportView } from '../partials/connection-report-view.tsx';
+import { PoolsView, type PoolsProps } from '../partials/pool-tables.tsx';
 
 interface FormProps {
   csrf: string;

@@ -11,7 +11,7 @@ import type { MachineRef, NetworkRef, Platform } from '../../platforms/platform.
 import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import { machinePasswords } from '../passwords.ts';
-import type { RunContext } from './context.ts';
+import type { RunContext } from './run-context.ts';
 
 /** Nominal seconds per step kind, to order ready work by the longest chain still behind it. */
 const nominalSeconds: Record<StepKind, number> = { network: 2, create: 30, start: 2, address: 45, ready: 60 };

@@ -7,7 +7,7 @@ import type { DeploymentState } from '../../model/states.ts';
 import type { MachineRef, NetworkRef } from '../../platforms/platform.ts';
 import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
-import type { RunContext } from './context.ts';
+import type { RunContext } from './run-context.ts';
 
 export function createTeardown(rc: RunContext) {
   const { db, events, ipam, retry, now, setState, connect, gateFor } = rc;

@@ -20,7 +20,7 @@ import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './confi
 import { createImageCache, qemuImgVersion } from './images.ts';
 import { createMachineBuilder, type Inventory } from './machines.ts';
 import { asArray, connectVim, faultTypeOf, moRef, unwrap, type MoRef, type VimFault } from './soap.ts';
-import { unable as unableTo } from '../shared/errors.ts';
+import { unable as unableTo } from '../shared/unable.ts';
 import { pollUntil } from '../shared/wait.ts';
 import { describeTrust } from '../shared/tls-trust.ts';
 import * as spec from './vm-spec.ts';

@@ -8,7 +8,7 @@ import { causeText, isUpid, type CallOpts, type PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
 import { createSemaphore, withRetry, type Semaphore } from '../shared/retry.ts';
 import { pollUntil } from '../shared/wait.ts';
-import { unable as unableTo } from '../shared/errors.ts';
+import { unable as unableTo } from '../shared/unable.ts';
 import { bootDisk, deploymentTag, diskSizeGb, machineConfig, parseTags, tagPrefix } from './vm-config.ts';
 
 export interface VmRow {

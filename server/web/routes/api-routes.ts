@@ -19,8 +19,8 @@ import { holdOpen } from '../live.tsx';
 import { machineDetail, visibleMachine } from '../machine-model.ts';
 import { createApiBuilder } from '../openapi.ts';
 import * as s from '../schemas.ts';
-import { startAction } from './deployments.tsx';
-import { previewOf, startDeployment } from './scenarios.tsx';
+import { startAction } from './deployment-routes.tsx';
+import { previewOf, startDeployment } from './scenario-routes.tsx';
 
 export function apiRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();

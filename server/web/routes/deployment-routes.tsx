@@ -15,7 +15,7 @@ import { formFields } from '../forms.ts';
 import { holdOpen, type Live, type LiveMessage } from '../live.tsx';
 import { allow } from '../security.ts';
 import { topologyOf } from '../topology-layout.ts';
-import { machineRoutes } from './machines.tsx';
+import { machineRoutes } from './machine-routes.tsx';
 
 /** The machines a page shows, from ?instance= and ?offset=. */
 function machineWindow(c: Ctx): MachineWindow {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../server/cli/main.ts';
+import { main } from '../../server/cli/commands.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-cli-'));
 const saved = { ...process.env };

@@ -11,7 +11,7 @@ import {
   TokensTab,
   UsersTab,
 } from '../../../views/pages/settings.tsx';
-import { ConnectionReportView } from '../../../views/partials/connection-report.tsx';
+import { ConnectionReportView } from '../../../views/partials/connection-report-view.tsx';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
 import { configFromFields, fieldsFromConfig, platformKindForms } from '../platform-fields.ts';

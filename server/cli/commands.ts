@@ -9,7 +9,7 @@ import { loadConfig } from '../config.ts';
 import { AppError, errorMessage, formatIssue, isAppError } from '../errors.ts';
 import { cliActor } from '../model/audit.ts';
 import { machineStatus } from '../orchestrator/deployment-reads.ts';
-import { previewPlan } from '../orchestrator/plan.ts';
+import { previewPlan } from '../orchestrator/planner.ts';
 import type { Plan } from '../model/plan.ts';
 import { scenarioJsonSchema } from '../orchestrator/scenario/schema.ts';
 import { validateScenario } from '../orchestrator/scenario/parse.ts';

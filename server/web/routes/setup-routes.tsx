@@ -1,11 +1,11 @@
 // /setup, the first-boot wizard: setup code + admin account, a platform (simulator preselected, Test connection runs
 // the driver's real check), pools, done. Gone once finished (the setup gate answers 404 under /setup).
 import { Hono } from 'hono';
-import { removeSetupCodeFile } from '../../accounts/setup.ts';
+import { removeSetupCodeFile } from '../../accounts/setup-state.ts';
 import { AppError } from '../../errors.ts';
 import type { PlatformKind } from '../../model/platform-kind.ts';
 import { SetupAdminPage, SetupDonePage, SetupPlatformPage, SetupPoolsPage } from '../../../views/pages/setup.tsx';
-import { ConnectionReportView } from '../../../views/partials/connection-report.tsx';
+import { ConnectionReportView } from '../../../views/partials/connection-report-view.tsx';
 import type { ConnectionReport } from '../../model/connection-report.ts';
 import { actorOf, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
@@ -14,7 +14,7 @@ import { mountPoolForms } from '../pool-forms.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import { platformNameSchema, setupAdminSchema } from '../schemas.ts';
 import { allow, open } from '../security.ts';
-import { startSession } from './auth.tsx';
+import { startSession } from './auth-routes.tsx';
 
 export function setupRoutes(web: WebDomain, limiter: RateLimiter) {
   const app = new Hono<AppEnv>();

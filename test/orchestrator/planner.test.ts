@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../server/errors.ts';
-import { allocationNeeds, planDeployment } from '../../server/orchestrator/plan.ts';
+import { allocationNeeds, planDeployment } from '../../server/orchestrator/planner.ts';
 import type { Allocations, Plan, PlanInput } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
 import type { Scenario } from '../../server/model/scenario.ts';

@@ -7,7 +7,7 @@ import type { RetryPolicy } from '../../platforms/shared/retry.ts';
 import type { Platform } from '../../platforms/platform.ts';
 import type { PlatformStore } from '../../platforms/store.ts';
 import type { SecretBox } from '../../secret-box.ts';
-import type { EventBus } from '../events.ts';
+import type { EventBus } from '../event-bus.ts';
 import type { Committer } from './commit.ts';
 import type { PriorityGate } from './gate.ts';
 
