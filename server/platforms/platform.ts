@@ -61,6 +61,21 @@ export interface MachineState {
   addresses: string[];
 }
 
+export interface FirstBootDelivery {
+  /** e.g. "snippets on storage nfs-snippets", "NoCloud seed ISO on storage local", "EC2 user data". */
+  method: string;
+  complete: boolean;
+  detail: string;
+}
+
+export interface PlatformCapacity {
+  cpus?: number;
+  memoryMb?: number;
+  storageGb?: number;
+  /** How the figures were obtained, e.g. "node pve1: 61 GiB free memory; storage local-lvm: 812 GiB free". */
+  detail: string;
+}
+
 export interface GuestExecResult {
   exitCode: number;
   stdout: string;
@@ -117,10 +132,11 @@ export interface Platform {
   getMachineState(ref: MachineRef, opts?: CallOptions): Promise<MachineState>;
 
   /**
-   * Waits, bounded by `timeoutMs`, until the guest reports at least one usable address; returns them.
-   * Throws AppError('timeout') naming the machine when none appears in time.
+   * Waits, bounded by `timeoutMs`, until the guest reports at least one usable address, or with `expect`, every one
+   * of those addresses (the plan's static ones); returns what it reports. Throws AppError('timeout') naming the
+   * machine, the addresses still missing and those it reports instead.
    */
-  waitForAddress(ref: MachineRef, opts: CallOptions & { timeoutMs: number }): Promise<string[]>;
+  waitForAddress(ref: MachineRef, opts: CallOptions & { timeoutMs: number; expect?: string[] }): Promise<string[]>;
 
   /**
    * Waits, bounded by `timeoutMs`, until first-boot configuration has finished in the guest (cloud-init done).
@@ -148,6 +164,20 @@ export interface Platform {
 
   /** Everything on the platform that carries this deployment's id: what teardown and the overseer work from. */
   listOwned(deploymentId: string, opts?: CallOptions): Promise<OwnedResource[]>;
+
+  /**
+   * How first-boot data reaches this platform's guests, checked against the platform now (a snippets storage the
+   * nodes share, an ISO storage that takes uploads). `complete: false`: only part of it would arrive (e.g. only the
+   * user and network fields), so the executor refuses to deploy, before creating anything, with `detail`.
+   * Absent: the platform always delivers the whole user data (clouds).
+   */
+  firstBootDelivery?(opts?: CallOptions): Promise<FirstBootDelivery>;
+
+  /**
+   * What the platform can still hold now: free vCPUs, memory and storage (and quotas where readable); absent fields
+   * are unknown. The executor refuses a deployment that needs more, before creating anything, with the numbers.
+   */
+  capacity?(opts?: CallOptions): Promise<PlatformCapacity>;
 
   /** Releases sessions and timers. */
   close(): Promise<void>;
