@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { deriveSalt, hashPassword } from '../../server/agents/credentials.ts';
 import { buildRouterFiles, dnsmasqPath, nftablesPath, sysctlPath } from '../../server/agents/lab-router.ts';
-import { buildCloudInit, readyMarker, type CloudInitContext } from '../../server/agents/cloud-init.ts';
+import { buildCloudInit, firstBootCheckPath, type CloudInitContext } from '../../server/agents/cloud-init.ts';
 import { AppError } from '../../server/errors.ts';
 import { buildBootMedia } from '../../server/agents/agent.ts';
 import { machinePasswords } from '../../server/orchestrator/passwords.ts';
@@ -97,9 +97,10 @@ describe('buildCloudInit user-data', () => {
     const ud = load(build(offline, 'i1.kali').media.userData);
     expect(ud.packages).toBeUndefined();
     expect(ud.package_update).toBeUndefined();
-    expect(ud.runcmd).toHaveLength(2);
+    expect(ud.runcmd).toHaveLength(3);
     expect(ud.runcmd[0]).toMatch(/^dpkg-query --show 'qemu-guest-agent' \|\| /);
     expect(ud.runcmd[1]).toBe('systemctl enable --now qemu-guest-agent');
+    expect(ud.runcmd[2]).toBe(firstBootCheckPath);
     // A version pin is checked by name.
     const pinned = { ...machine(offline, 'i1.target'), packages: ['nginx=1.22.1-9'] };
     expect(load(buildCloudInit(pinned, ctxFor(offline, pinned)).userData).runcmd[0]).toMatch(
@@ -133,7 +134,7 @@ describe('buildCloudInit user-data', () => {
     expect(viaProxmox.packages[0]).toBe('qemu-guest-agent');
   });
 
-  it('writes the machine files with mode and owner, after users and packages exist', () => {
+  it('writes the machine files with mode and owner, after users and packages exist, and the first-boot check', () => {
     expect(ud.write_files).toEqual([
       {
         path: '/var/www/html/index.html',
@@ -142,12 +143,20 @@ describe('buildCloudInit user-data', () => {
         owner: 'alice:alice',
         defer: true,
       },
+      {
+        path: firstBootCheckPath,
+        content: expect.stringContaining('GLASSDOME-READY gd-d1-i1-web'),
+        permissions: '0755',
+        owner: 'root:root',
+        defer: true,
+      },
     ]);
   });
 
-  it('enables the guest agent before the machine commands, and ends with the ready marker', () => {
-    expect(ud.runcmd).toEqual(['systemctl enable --now qemu-guest-agent', ...web.run]);
-    expect(ud.final_message).toContain(`${readyMarker} i1.web`);
+  it('enables the guest agent before the machine commands, and ends with the check that prints the console line', () => {
+    expect(ud.runcmd).toEqual(['systemctl enable --now qemu-guest-agent', ...web.run, firstBootCheckPath]);
+    // cloud-init prints final_message even after a failed first boot: readiness never rests on it.
+    expect(ud.final_message).toBeUndefined();
   });
 
   it('is the same text for the same input, and changes with the deployment secret', () => {
@@ -221,12 +230,13 @@ describe('buildCloudInit for routers', () => {
       'systemctl restart nftables',
       'systemctl enable dnsmasq',
       'systemctl restart dnsmasq',
+      firstBootCheckPath,
     ]);
   });
 
   it('runs dnsmasq for DNS even when no network has DHCP', () => {
     const ud = load(build(offline, 'i1.router').media.userData);
-    expect(ud.write_files.map((f: any) => f.path)).toEqual([nftablesPath, sysctlPath, dnsmasqPath]);
+    expect(ud.write_files.map((f: any) => f.path)).toEqual([nftablesPath, sysctlPath, dnsmasqPath, firstBootCheckPath]);
     expect(ud.runcmd).toContain('systemctl restart dnsmasq');
   });
 
@@ -319,7 +329,11 @@ describe('the offline package check as cloud-init runs it', () => {
       { mode: 0o755 },
     );
     writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> ${log}\n`, { mode: 0o755 });
-    writeFileSync(join(bin, 'run.sh'), text, { mode: 0o755 });
+    // The first-boot check has its own test (below); here it only has to be reached.
+    writeFileSync(join(bin, 'first-boot-check'), `#!/bin/sh\necho "first-boot check" >> ${log}\n`, { mode: 0o755 });
+    writeFileSync(join(bin, 'run.sh'), text.replace(firstBootCheckPath, join(bin, 'first-boot-check')), {
+      mode: 0o755,
+    });
     const r = spawnSync('/bin/sh', [join(bin, 'run.sh')], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
     const ran = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
     return { status: r.status, out: `${r.stdout}${r.stderr}`, ran };
@@ -337,6 +351,7 @@ describe('the offline package check as cloud-init runs it', () => {
       const complete = runWith(script(runcmd), ['qemu-guest-agent', 'nftables', 'dnsmasq']);
       expect(complete.status).toBe(0);
       expect(complete.ran).toContain('systemctl restart dnsmasq');
+      expect(complete.ran.at(-1)).toBe('first-boot check');
     },
   );
 });
@@ -347,3 +362,58 @@ function existsPython() {
   if (r.status !== 0) return { has: false, why: 'PyYAML is not installed (apt-get install python3-yaml)' };
   return { has: true, why: '' };
 }
+
+describe('the first-boot check as the router runs it, against the real nft', () => {
+  const { media } = build(lab, 'i1.router');
+  const ud = load(media.userData);
+  const fileOf = (path: string) => ud.write_files.find((f: any) => f.path === path).content as string;
+  const dir = mkdtempSync(join(tmpdir(), 'glassdome-check-'));
+  // A stand-in dpkg-query that knows the router's packages; nft is the real one, in a network namespace of its own.
+  writeFileSync(join(dir, 'dpkg-query'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  writeFileSync(join(dir, 'check.sh'), fileOf(firstBootCheckPath).replace('/dev/console', '/dev/null'), {
+    mode: 0o755,
+  });
+  const boot = (ruleset: string) => {
+    writeFileSync(join(dir, 'nftables.conf'), ruleset);
+    return spawnSync(
+      'unshare',
+      ['-n', 'sh', '-c', `nft -f ${join(dir, 'nftables.conf')} && sh ${join(dir, 'check.sh')}`],
+      {
+        encoding: 'utf8',
+        env: { PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin` },
+      },
+    );
+  };
+  const probeRun = boot('table inet probe {\n}\n');
+  const why =
+    probeRun.error?.message ??
+    (probeRun.stderr.includes('Operation not permitted') ? probeRun.stderr.trim() : undefined);
+  if (why) console.warn(`skipping the first-boot check run: cannot load rulesets in a network namespace here: ${why}`);
+
+  it.skipIf(why !== undefined)('says ready on the console once the planned firewall is loaded', () => {
+    const r = boot(fileOf(nftablesPath));
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('GLASSDOME-READY gd-d1-i1-router');
+  });
+
+  it.skipIf(why !== undefined)('fails the first boot, naming the rule, when the loaded firewall lacks one', () => {
+    const without = fileOf(nftablesPath)
+      .split('\n')
+      .filter((l) => !l.includes('comment "gd:rule:1"'))
+      .join('\n');
+    const r = boot(without);
+    expect(r.status).toBe(1);
+    expect(r.stdout.trim()).toBe('GLASSDOME-FAILED gd-d1-i1-router: firewall rule gd:rule:1 is not loaded');
+  });
+
+  it.skipIf(why !== undefined)("fails the first boot when the forward policy is not the scenario's", () => {
+    const r = boot(
+      fileOf(nftablesPath).replace(
+        'hook forward priority filter; policy drop;',
+        'hook forward priority filter; policy accept;',
+      ),
+    );
+    expect(r.status).toBe(1);
+    expect(r.stdout.trim()).toBe('GLASSDOME-FAILED gd-d1-i1-router: the forward policy is not drop');
+  });
+});

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { buildRouterFiles, dhcpRanges, renderRule } from '../../server/agents/lab-router.ts';
+import { spawnSync } from 'node:child_process';
+import {
+  buildRouterFiles,
+  checkRuleset,
+  dhcpRanges,
+  renderRule,
+  routerExpectation,
+  rulesetReadback,
+} from '../../server/agents/lab-router.ts';
 import { AppError } from '../../server/errors.ts';
 import type { FirewallRule, PlannedMachine } from '../../server/model/plan.ts';
 import { labScenario, machine, offlineScenario, planOf, probe, run, tempFile } from './lab-plan.ts';
@@ -17,7 +25,7 @@ function chain(ruleset: string, name: string): string[] {
   if (!m) throw new Error(`no chain ${name} in:\n${ruleset}`);
   return m[1]!
     .split('\n')
-    .map((l) => l.trim())
+    .map((l) => l.trim().replace(/ comment "gd:[a-z0-9:-]+"$/, ''))
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
@@ -107,8 +115,8 @@ describe('router nftables ruleset', () => {
     const diff = after.split('\n').flatMap((l, i) => (l === before[i] ? [] : [[before[i]!.trim(), l.trim()]]));
     expect(diff).toEqual([
       [
-        'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } tcp dport { 5432, 8000-8080 } accept',
-        'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } udp dport { 53, 1000-2000 } drop',
+        'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } tcp dport { 5432, 8000-8080 } accept comment "gd:rule:1"',
+        'ip saddr 10.0.1.0/24 ip daddr { 10.0.1.11/32, 10.0.2.5/32 } udp dport { 53, 1000-2000 } drop comment "gd:rule:1"',
       ],
     ]);
   });
@@ -236,5 +244,63 @@ describe('router files as the real tools read them', () => {
     const r = run('dnsmasq', ['--test', '-C', tempFile('dnsmasq.conf', buildRouterFiles(labRouter).dnsmasq!)]);
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain('syntax check OK');
+  });
+});
+
+/** Loads a ruleset into a fresh network namespace with the real nft and reads it back as JSON, or says why it cannot. */
+function loadAndReadBack(ruleset: string): { json: string } | { skip: string } {
+  const file = tempFile('loaded.nft', ruleset);
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', `nft -f ${file} && ${rulesetReadback.join(' ')}`], {
+    encoding: 'utf8',
+  });
+  if (r.error || r.status !== 0)
+    return { skip: `cannot load a ruleset in a network namespace here: ${r.error?.message ?? r.stderr.trim()}` };
+  return { json: r.stdout };
+}
+
+describe("reading a router's firewall back", () => {
+  const loaded = loadAndReadBack(buildRouterFiles(labRouter).nftables);
+  if ('skip' in loaded) console.warn(`skipping ruleset read-back: ${loaded.skip}`);
+
+  it('expects the forward policy, every scenario rule, the uplink guards and NAT by their comments', () => {
+    expect(routerExpectation(labRouter)).toEqual({
+      forwardPolicy: 'drop',
+      forward: [
+        'gd:uplink-in',
+        'gd:uplink-out',
+        ...labRouter.router!.rules.map((_, i) => `gd:rule:${i + 1}`),
+        'gd:egress',
+      ],
+      nat: ['gd:nat'],
+    });
+    expect(routerExpectation(offlineRouter).nat).toEqual([]);
+  });
+
+  it.skipIf('skip' in loaded)('finds nothing wrong with the ruleset the router loaded from its own file', () => {
+    expect(checkRuleset(labRouter, (loaded as { json: string }).json)).toEqual([]);
+  });
+
+  it.skipIf('skip' in loaded)('names a changed policy and a missing rule in what the kernel really holds', () => {
+    const tampered = buildRouterFiles(labRouter)
+      .nftables.replace('hook forward priority filter; policy drop;', 'hook forward priority filter; policy accept;')
+      .split('\n')
+      .filter((l) => !l.includes('comment "gd:rule:2"'))
+      .join('\n');
+    const back = loadAndReadBack(tampered);
+    expect(back).toHaveProperty('json');
+    expect(checkRuleset(labRouter, (back as { json: string }).json)).toEqual([
+      "the forward chain's policy is accept (hook forward), the scenario says drop",
+      'forward rules missing: gd:rule:2',
+    ]);
+  });
+
+  it('says so when nothing or something else was read back', () => {
+    expect(checkRuleset(labRouter, '')).toEqual(['the ruleset read back is not nft JSON (empty)']);
+    expect(checkRuleset(labRouter, '{"nftables": []}')).toEqual([
+      'table inet glassdome is not loaded',
+      'its forward chain is missing',
+      `forward rules missing: ${routerExpectation(labRouter).forward.join(', ')}`,
+      'NAT rules missing: gd:nat',
+    ]);
   });
 });
