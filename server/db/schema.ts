@@ -83,6 +83,8 @@ export const deployments = sqliteTable(
     /** The process executing it and until when its claim holds; an expired lease means it was interrupted. */
     leaseOwner: text('lease_owner'),
     leaseUntil: integer('lease_until'),
+    /** A cancel or destroy asked by a process that does not hold the lease; the holder (or the next one) carries it out. */
+    requested: text('requested'),
     createdAt: text('created_at').notNull().default(now),
     updatedAt: text('updated_at').notNull().default(now),
     finishedAt: text('finished_at'),
@@ -167,6 +169,8 @@ export const simMachines = sqliteTable(
     /** When the guest finishes first boot (epoch ms), set at power-on. */
     readyAt: integer('ready_at'),
     addressAt: integer('address_at'),
+    /** The cloud-config user data the machine was given: what its modelled guest applies (its firewall, its packages). */
+    firstBoot: text('first_boot'),
     createdAt: text('created_at').notNull().default(now),
   },
   // Names are not unique, as on a real hypervisor: idempotent creation is the driver's and the runner's job.
@@ -188,6 +192,17 @@ export const simNetworks = sqliteTable(
     createdAt: text('created_at').notNull().default(now),
   },
   (t) => [primaryKey({ columns: [t.platformId, t.id] }), uniqueIndex('sim_networks_name').on(t.platformId, t.name)],
+);
+
+/** How often the simulator has drawn an injected fault for an action on a resource: a retry, in any process, draws anew. */
+export const simDraws = sqliteTable(
+  'sim_draws',
+  {
+    platformId: text('platform_id').notNull(),
+    key: text('key').notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.platformId, t.key] })],
 );
 
 // ------------------------------------------------------------------------------------------------ the appliance's users

@@ -4,6 +4,7 @@
 // clones that were running finish on time, as they would on a hypervisor.
 import crypto from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
@@ -11,6 +12,7 @@ import { AppError } from '../errors.ts';
 import { sleep } from './shared/wait.ts';
 import type {
   CallOptions,
+  GuestExecResult,
   MachineRef,
   MachineSpec,
   MachineState,
@@ -132,7 +134,6 @@ export function createSimulatorPlatform(
   const { db, platformId } = deps;
   const scale = 1 / config.speed;
   const ms = (seconds: number) => Math.round(seconds * 1000 * scale);
-  const calls = new Map<string, number>();
 
   // The hot paths (every machine's create, start and waits) use plain prepared statements over the few columns they
   // need: this inventory is read thousands of times in a large deployment.
@@ -153,8 +154,16 @@ export function createSimulatorPlatform(
       )
       .pluck(),
     insert: db.$client.prepare(
-      "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage)",
+      "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage, first_boot) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage, @firstBoot)",
     ),
+    firstBoot: db.$client
+      .prepare<[string, string], string | null>('SELECT first_boot FROM sim_machines WHERE platform_id = ? AND id = ?')
+      .pluck(),
+    draw: db.$client
+      .prepare<[string, string], number>(
+        'INSERT INTO sim_draws (platform_id, key, n) VALUES (?, ?, 1) ON CONFLICT (platform_id, key) DO UPDATE SET n = n + 1 RETURNING n',
+      )
+      .pluck(),
     setPower: db.$client.prepare(
       'UPDATE sim_machines SET power = ?, address_at = ?, ready_at = ? WHERE platform_id = ? AND id = ?',
     ),
@@ -163,11 +172,14 @@ export function createSimulatorPlatform(
   const rowById = (id: string) => q.byId.get(platformId, id);
   const noFaults = config.faults.transient + config.faults.lockTimeout + config.faults.rateLimit === 0;
 
-  /** Injected faults, drawn from the seed, the machine and how often it was called: reproducible runs. */
+  /**
+   * Injected faults, drawn from the seed, the action, the machine and how many times the action was tried on it. The
+   * count is kept in SQLite, so a retry (in this process or the next) meets a fresh draw, and a fresh appliance with
+   * the same seed replays the same run.
+   */
   function maybeFail(action: string, name: string, vmid: string) {
     if (noFaults) return;
-    const n = (calls.get(`${action}/${name}`) ?? 0) + 1;
-    calls.set(`${action}/${name}`, n);
+    const n = q.draw.get(platformId, `${action}/${name}`)!;
     const u = unitHash(`${config.seed}/fault/${action}/${name}/${n}`);
     const { transient, lockTimeout, rateLimit } = config.faults;
     if (u < lockTimeout)
@@ -237,7 +249,7 @@ export function createSimulatorPlatform(
 
   return {
     kind: 'simulator',
-    supports: { snapshots: true, guestExec: false },
+    supports: { snapshots: true, guestExec: true },
     timeScale: scale,
     cloneSlots: config.storages.length * config.cloneSlotsPerStorage,
 
@@ -297,6 +309,8 @@ export function createSimulatorPlatform(
 
     async createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef> {
       const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : storageFor(config, spec.name);
+      // The fault draw is written on its own, never rolled back with a failed placement: a retry draws anew.
+      if (!noFaults && !row(spec.name)) maybeFail('clone', spec.name, 'new');
       // One transaction finds a machine of that name (a retried call) or places a new clone: one read, one commit.
       const placed = db.$client
         .transaction((): Pick<InventoryRow, 'id' | 'name' | 'deploymentId' | 'busyUntil'> | undefined => {
@@ -311,7 +325,6 @@ export function createSimulatorPlatform(
               'platform_error',
               `[simulator] Unable to clone VM "${spec.name}": template disk is unreadable (injected permanent failure)`,
             );
-          maybeFail('clone', spec.name, 'new');
           const { cpus, memoryMb: mem, maxId } = q.totals.get(platformId)!;
           if (cpus + spec.cpus > config.capacity.cpus || mem + spec.memoryMb > config.capacity.memoryMb)
             throw new AppError(
@@ -344,6 +357,7 @@ export function createSimulatorPlatform(
             ),
             busyUntil: placed.busyUntil,
             storage,
+            firstBoot: spec.cloudInit?.userData ?? null,
           });
           return placed;
         })
@@ -396,7 +410,44 @@ export function createSimulatorPlatform(
     },
 
     async waitForAddress(ref, opts) {
-      return JSON.parse((await waitFor(ref, 'addressAt', 'address', opts)).addresses) as string[];
+      const addresses = JSON.parse((await waitFor(ref, 'addressAt', 'address', opts)).addresses) as string[];
+      const missing = (opts.expect ?? []).filter((a) => !addresses.includes(a));
+      if (missing.length > 0)
+        throw new AppError(
+          'timeout',
+          `[simulator] VM "${ref.name}" did not report ${missing.join(', ')} (it reports ${addresses.join(', ') || 'nothing'})`,
+        );
+      return addresses;
+    },
+
+    async guestExec(ref, argv, opts) {
+      const m = machineRow(ref);
+      if (!m)
+        throw new AppError('not_found', `[simulator] Unable to run a command in VM "${ref.name}": it does not exist`);
+      if (m.power !== 'running' || m.addressAt === null || m.addressAt > Date.now())
+        throw new AppError(
+          'platform_error',
+          `[simulator] Unable to run a command in VM "${ref.name}": QEMU guest agent is not running`,
+        );
+      await sleep(Math.min(ms(0.5), opts.timeoutMs), opts.signal);
+      return simulatedGuestCommand(q.firstBoot.get(platformId, m.id) ?? null, argv);
+    },
+
+    async capacity() {
+      const { cpus, memoryMb } = q.totals.get(platformId)!;
+      return {
+        cpus: config.capacity.cpus - cpus,
+        memoryMb: config.capacity.memoryMb - memoryMb,
+        detail: `simulated node: ${config.capacity.cpus - cpus} of ${config.capacity.cpus} vCPUs and ${config.capacity.memoryMb - memoryMb} of ${config.capacity.memoryMb} MiB free`,
+      };
+    },
+
+    async firstBootDelivery() {
+      return {
+        method: 'simulated NoCloud drive',
+        complete: true,
+        detail: 'the whole user data reaches the modelled guest',
+      };
     },
 
     async waitForReady(ref, opts) {
@@ -481,4 +532,43 @@ export function createSimulatorPlatform(
 
     async close() {},
   };
+}
+
+/**
+ * The modelled guest answers the commands the executor verifies with, from the first-boot data it was given: a guest
+ * that applied its user data holds the nftables file written there. Only `nft -j list ruleset` is modelled; anything
+ * else is "not found", so a verification that needs more cannot pass by accident.
+ */
+export function simulatedGuestCommand(userData: string | null, argv: string[]): GuestExecResult {
+  if (argv.join(' ') !== 'nft -j list ruleset')
+    return {
+      exitCode: 127,
+      stdout: '',
+      stderr: `sh: 1: ${argv[0] ?? ''}: not found (the simulator models only nft -j list ruleset)\n`,
+    };
+  const cloudConfig = (userData ? parseYaml(userData.replace(/^#cloud-config\n/, '')) : null) as {
+    write_files?: Array<{ path: string; content: string }>;
+  } | null;
+  const ruleset = cloudConfig?.write_files?.find((f) => f.path === '/etc/nftables.conf')?.content ?? '';
+  const objects: unknown[] = [{ metainfo: { version: '1.0.6', release_name: 'simulated', json_schema_version: 1 } }];
+  // Tables, chains (hook and policy) and rule comments, as nft lists them once the file is loaded.
+  let family = '';
+  let table = '';
+  let chain = '';
+  for (const raw of ruleset.split('\n')) {
+    const line = raw.trim();
+    const t = /^table (\w+) (\w+) \{$/.exec(line);
+    if (t) {
+      [family, table] = [t[1]!, t[2]!];
+      objects.push({ table: { family, name: table } });
+      continue;
+    }
+    const c = /^chain (\w+) \{$/.exec(line);
+    if (c) chain = c[1]!;
+    const hook = /^type \w+ hook (\w+) priority [^;]+; policy (\w+);$/.exec(line);
+    if (hook) objects.push({ chain: { family, table, name: chain, type: 'filter', hook: hook[1], policy: hook[2] } });
+    const comment = / comment "([^"]+)"$/.exec(line);
+    if (comment) objects.push({ rule: { family, table, chain, comment: comment[1] } });
+  }
+  return { exitCode: 0, stdout: JSON.stringify({ nftables: objects }), stderr: '' };
 }

@@ -3,7 +3,7 @@
 // killed at any moment resumes without creating anything twice.
 import { and, eq, inArray } from 'drizzle-orm';
 import { buildBootMedia } from '../../agents/agent.ts';
-import { deployments, steps } from '../../db/schema.ts';
+import { deployments, resources, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Plan, PlannedStep, StepKind } from '../../model/plan.ts';
 import type { DeploymentState, StepState } from '../../model/states.ts';
@@ -11,6 +11,8 @@ import type { MachineRef, NetworkRef, Platform } from '../../platforms/platform.
 import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import { machinePasswords } from '../passwords.ts';
+import { checkBeforeCreating } from './gate-checks.ts';
+import { verifyMachine } from './verify.ts';
 import type { RunContext } from './run-context.ts';
 
 /** Nominal seconds per step kind, to order ready work by the longest chain still behind it. */
@@ -33,6 +35,25 @@ export function createDeployer(rc: RunContext) {
       create: gateFor(d.platformId, 'create', platform.cloneSlots),
       control: gateFor(d.platformId, 'control'),
     };
+    // Before anything new is created: the platform must deliver all of first boot and have room for what is left.
+    const created = new Set(
+      db
+        .select({ key: resources.key })
+        .from(resources)
+        .where(and(eq(resources.deploymentId, id), eq(resources.kind, 'machine')))
+        .all()
+        .map((r) => r.key),
+    );
+    if (created.size < plan.machines.length) {
+      try {
+        for (const note of (await checkBeforeCreating(platform, plan, created, signal)).notes)
+          events.publish(id, 'log', note);
+      } catch (e) {
+        if (signal.aborted) throw e;
+        setState(id, 'failed', errorMessage(e));
+        return 'failed';
+      }
+    }
 
     // Steps a dead process left running are run again: every step is idempotent.
     const interrupted = db
@@ -256,10 +277,19 @@ export function createDeployer(rc: RunContext) {
     const ref = refOf(ctx, m.key, 'Machine');
     if (step.kind === 'start') await platform.startMachine(ref, { signal });
     else if (step.kind === 'address') {
-      const addresses = await platform.waitForAddress(ref, { signal, timeoutMs: limits.addressMs });
+      const expect = m.nics.flatMap((n) => (n.ip ? [n.ip] : []));
+      const addresses = await platform.waitForAddress(ref, {
+        signal,
+        timeoutMs: limits.addressMs,
+        ...(expect.length > 0 ? { expect } : {}),
+      });
       const at = now();
       lazily(() => sql.addresses.run(JSON.stringify(addresses), at, id, m.key));
-    } else await platform.waitForReady(ref, { signal, timeoutMs: limits.readyMs });
+    } else {
+      await platform.waitForReady(ref, { signal, timeoutMs: limits.readyMs });
+      const how = await verifyMachine(platform, m, ref, { signal, timeoutMs: Math.min(limits.readyMs, 120_000) });
+      if (how) events.publish(id, 'log', how, `${m.key}:ready`);
+    }
   }
 
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */

@@ -1,0 +1,65 @@
+// What is checked before a deployment creates anything: that the platform delivers the whole first-boot data to its
+// guests, and that it can hold what the plan still needs. A refusal names the platform, the numbers and the setting.
+import { AppError, errorMessage } from '../../errors.ts';
+import type { Plan } from '../../model/plan.ts';
+import type { Platform } from '../../platforms/platform.ts';
+
+export interface GateResult {
+  /** Lines for the deployment's log: how first boot reaches the guests, what capacity was seen. */
+  notes: string[];
+}
+
+/** Throws AppError('invalid_input') when the deployment cannot be what its scenario says on this platform. */
+export async function checkBeforeCreating(
+  platform: Platform,
+  plan: Plan,
+  alreadyCreated: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<GateResult> {
+  const notes: string[] = [];
+  const name = `[${platform.kind}]`;
+  if (platform.firstBootDelivery) {
+    const delivery = await platform.firstBootDelivery({ signal });
+    if (!delivery.complete)
+      throw new AppError(
+        'invalid_input',
+        `${name} Unable to deploy: only part of the first-boot data would reach the machines (${delivery.method}): ${delivery.detail}`,
+        {
+          hint: 'Nothing was created. Fix the platform setting named above (Settings > Platforms, then Test connection), and deploy again.',
+        },
+      );
+    notes.push(`first-boot data reaches the machines by ${delivery.method}: ${delivery.detail}`);
+  } else notes.push(`first-boot data reaches the machines as ${platform.kind} user data`);
+
+  if (platform.capacity) {
+    const todo = plan.machines.filter((m) => !alreadyCreated.has(m.key));
+    const need = {
+      cpus: todo.reduce((n, m) => n + m.size.cpus, 0),
+      memoryMb: todo.reduce((n, m) => n + m.size.memoryMb, 0),
+      storageGb: todo.reduce((n, m) => n + m.size.diskGb, 0),
+    };
+    let have: Awaited<ReturnType<NonNullable<Platform['capacity']>>>;
+    try {
+      have = await platform.capacity({ signal });
+    } catch (e) {
+      notes.push(`capacity could not be read (${errorMessage(e)}); the platform itself will refuse what does not fit`);
+      return { notes };
+    }
+    const short: string[] = [];
+    if (have.cpus !== undefined && need.cpus > have.cpus) short.push(`${need.cpus} vCPUs needed, ${have.cpus} free`);
+    if (have.memoryMb !== undefined && need.memoryMb > have.memoryMb)
+      short.push(`${need.memoryMb} MiB of memory needed, ${have.memoryMb} free`);
+    if (have.storageGb !== undefined && need.storageGb > have.storageGb)
+      short.push(`${need.storageGb} GiB of disk needed, ${have.storageGb} free`);
+    if (short.length > 0)
+      throw new AppError(
+        'invalid_input',
+        `${name} Unable to deploy ${todo.length} machine(s): the platform cannot hold them (${short.join('; ')})`,
+        {
+          hint: `Nothing was created. Deploy fewer instances or smaller sizes, or free capacity on the platform (${have.detail}).`,
+        },
+      );
+    notes.push(`capacity: ${need.cpus} vCPUs, ${need.memoryMb} MiB needed; ${have.detail}`);
+  }
+  return { notes };
+}
