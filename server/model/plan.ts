@@ -76,6 +76,23 @@ export interface RouterConfig {
   nat: string[];
 }
 
+/** Remote access a Windows machine opens, on the lab's networks only. */
+export type WindowsRemoteAccess = 'ssh' | 'winrm' | 'rdp';
+
+/** A Windows machine's settings from the scenario's `windows` block (agents/windows/settings.ts parses it). */
+export interface PlannedWindows {
+  /** Absent: a standalone machine (workgroup). */
+  domain?: {
+    /** DNS name of the domain, e.g. `corp.lab`. */
+    name: string;
+    /** NetBIOS name, e.g. `CORP` (derived from the first label when the scenario gives none). */
+    netbios: string;
+    /** `dc`: this machine creates the domain (a new forest); `member`: it joins the domain's dc of its instance. */
+    role: 'dc' | 'member';
+  };
+  remote: WindowsRemoteAccess[];
+}
+
 export interface PlannedMachine {
   /** Unique in the plan: `i1.web-1`. */
   key: string;
@@ -97,6 +114,8 @@ export interface PlannedMachine {
   vulnerabilities: string[];
   overrides: ScenarioMachine['platform'];
   router?: RouterConfig;
+  /** Windows machines only; absent means a standalone machine with the default remote access. */
+  windows?: PlannedWindows;
 }
 
 export type StepKind = 'network' | 'create' | 'start' | 'address' | 'ready';
