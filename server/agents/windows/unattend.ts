@@ -38,8 +38,8 @@ export interface UnattendInput {
   autoLogon?: { user: string; password: string };
   firstLogonCommands?: Array<{ command: string; description: string }>;
   locale?: string;
-  /** windowsPE: install from media onto disk 0 (UEFI layout), with extra driver folders (VirtIO, PVSCSI). */
-  windowsPE?: { imageName: string; driverPaths: string[]; productKey?: string };
+  /** windowsPE: install from media onto disk 0 (GPT for UEFI, MBR for BIOS), with extra driver folders (VirtIO, PVSCSI). */
+  windowsPE?: { imageName: string; driverPaths: string[]; firmware: 'uefi' | 'bios'; productKey?: string };
 }
 
 const componentAttrs = { processorArchitecture: 'amd64', publicKeyToken: '31bf3856ad364e35', language: 'neutral', versionScope: 'nonSxS' };
@@ -73,6 +73,22 @@ function render(node: Node, indent: string): string {
   return `${indent}<${node.name}${attrs}>\n${node.children.map((c) => render(c, `${indent}  `)).join('\n')}\n${indent}</${node.name}>`;
 }
 
+/** UEFI: EFI system, MSR, Windows (partition 3). BIOS: an active system partition, then Windows (partition 2). */
+function diskLayout(firmware: 'uefi' | 'bios'): Node[] {
+  const part = (order: number, children: Node[]) => el('CreatePartition', [el('Order', String(order)), ...children], add());
+  const modify = (order: number, id: number, children: Node[]) => el('ModifyPartition', [el('Order', String(order)), el('PartitionID', String(id)), ...children], add());
+  if (firmware === 'uefi') {
+    return [
+      el('CreatePartitions', [part(1, [el('Type', 'EFI'), el('Size', '100')]), part(2, [el('Type', 'MSR'), el('Size', '16')]), part(3, [el('Type', 'Primary'), el('Extend', 'true')])]),
+      el('ModifyPartitions', [modify(1, 1, [el('Format', 'FAT32'), el('Label', 'System')]), modify(2, 3, [el('Format', 'NTFS'), el('Label', 'Windows'), el('Letter', 'C')])]),
+    ];
+  }
+  return [
+    el('CreatePartitions', [part(1, [el('Type', 'Primary'), el('Size', '500')]), part(2, [el('Type', 'Primary'), el('Extend', 'true')])]),
+    el('ModifyPartitions', [modify(1, 1, [el('Active', 'true'), el('Format', 'NTFS'), el('Label', 'System')]), modify(2, 2, [el('Format', 'NTFS'), el('Label', 'Windows'), el('Letter', 'C')])]),
+  ];
+}
+
 /** `02:ab:...` as Setup's interface identifier: `02-AB-...`. */
 function macIdentifier(mac: string): string {
   return mac.replaceAll(':', '-').toUpperCase();
@@ -97,29 +113,19 @@ export function buildUnattendXml(input: UnattendInput): string {
       el('UILanguage', locale),
       el('UserLocale', locale),
     ]);
-    component('windowsPE', 'Microsoft-Windows-PnpCustomizationsWinPE', [
-      el('DriverPaths', pe.driverPaths.map((p, i) => el('PathAndCredentials', [el('Path', p)], add(String(i + 1))))),
-    ]);
+    if (pe.driverPaths.length > 0) {
+      component('windowsPE', 'Microsoft-Windows-PnpCustomizationsWinPE', [
+        el('DriverPaths', pe.driverPaths.map((p, i) => el('PathAndCredentials', [el('Path', p)], add(String(i + 1))))),
+      ]);
+    }
     component('windowsPE', 'Microsoft-Windows-Setup', [
       el('DiskConfiguration', [
-        el('Disk', [
-          el('DiskID', '0'),
-          el('WillWipeDisk', 'true'),
-          el('CreatePartitions', [
-            el('CreatePartition', [el('Order', '1'), el('Type', 'EFI'), el('Size', '100')], add()),
-            el('CreatePartition', [el('Order', '2'), el('Type', 'MSR'), el('Size', '16')], add()),
-            el('CreatePartition', [el('Order', '3'), el('Type', 'Primary'), el('Extend', 'true')], add()),
-          ]),
-          el('ModifyPartitions', [
-            el('ModifyPartition', [el('Order', '1'), el('PartitionID', '1'), el('Format', 'FAT32'), el('Label', 'System')], add()),
-            el('ModifyPartition', [el('Order', '2'), el('PartitionID', '3'), el('Format', 'NTFS'), el('Label', 'Windows'), el('Letter', 'C')], add()),
-          ]),
-        ], add()),
+        el('Disk', [el('DiskID', '0'), el('WillWipeDisk', 'true'), ...diskLayout(pe.firmware)], add()),
       ]),
       el('ImageInstall', [
         el('OSImage', [
           el('InstallFrom', [el('MetaData', [el('Key', '/IMAGE/NAME'), el('Value', pe.imageName)], add())]),
-          el('InstallTo', [el('DiskID', '0'), el('PartitionID', '3')]),
+          el('InstallTo', [el('DiskID', '0'), el('PartitionID', pe.firmware === 'uefi' ? '3' : '2')]),
         ]),
       ]),
       el('UserData', [el('AcceptEula', 'true'), ...(pe.productKey ? [el('ProductKey', [el('Key', pe.productKey), el('WillShowUI', 'OnError')])] : [])]),

@@ -86,7 +86,7 @@ describe('the answer file of a sysprepped template', () => {
 describe('the answer file of an install from media (packer)', () => {
   it('adds windowsPE first: UEFI disk layout, the image by name, driver paths', () => {
     const xml = buildUnattendXml({
-      windowsPE: { imageName: 'Windows Server 2022 SERVERSTANDARD', driverPaths: ['E:\\vioscsi\\2k22\\amd64', 'E:\\NetKVM\\2k22\\amd64'] },
+      windowsPE: { imageName: 'Windows Server 2022 SERVERSTANDARD', driverPaths: ['E:\\vioscsi\\2k22\\amd64', 'E:\\NetKVM\\2k22\\amd64'], firmware: 'uefi' },
       computerName: 'packer',
       administratorPassword: 'Build-Only-1',
       firstLogonCommands: [{ command: 'cmd /c winrm quickconfig -q', description: 'WinRM for packer' }],
@@ -97,5 +97,14 @@ describe('the answer file of an install from media (packer)', () => {
     expect(text(all(doc, 'MetaData')[0]!, 'Value')).toBe('Windows Server 2022 SERVERSTANDARD');
     expect(all(doc, 'PathAndCredentials').map((p) => [p.getAttributeNS(wcm, 'keyValue'), text(p, 'Path')])).toEqual([['1', 'E:\\vioscsi\\2k22\\amd64'], ['2', 'E:\\NetKVM\\2k22\\amd64']]);
     expect(xml).not.toContain('Build-Only-1');
+    expect(text(all(doc, 'InstallTo')[0]!, 'PartitionID')).toBe('3');
+  });
+
+  it('lays out an MBR disk with an active system partition for BIOS machines', () => {
+    const doc = parseXml(buildUnattendXml({ windowsPE: { imageName: 'x', driverPaths: [], firmware: 'bios' } }));
+    expect(checkUnattendShape(doc)).toEqual(['windowsPE']);
+    expect(all(doc, 'CreatePartition').map((p) => text(p, 'Type'))).toEqual(['Primary', 'Primary']);
+    expect(all(doc, 'ModifyPartition').map((p) => children(p).map((c) => c.localName).join(','))).toEqual(['Order,PartitionID,Active,Format,Label', 'Order,PartitionID,Format,Label,Letter']);
+    expect(text(all(doc, 'InstallTo')[0]!, 'PartitionID')).toBe('2');
   });
 });
