@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../server/errors.ts';
@@ -261,6 +263,58 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('deployment cancelled')), 150);
     await expect(connectSsh({ ...keyTarget(sshd), port }, { signal: ac.signal, retry: { attempts: 100, baseMs: 50, maxMs: 50 } })).rejects.toThrow('deployment cancelled');
+  });
+});
+
+describe.skipIf(!('ok' in avail))('SSH keepalive and close', () => {
+  it('notices a server that stops answering through keepalives, and closes', async () => {
+    const s = await startSshd();
+    let stopped: string[] = [];
+    try {
+      const c = await connectSsh(keyTarget(s), { keepaliveMs: 150 });
+      let closedAt = 0;
+      c.onClose(() => (closedAt = Date.now()));
+      expect((await c.exec('echo hi', { timeoutMs: 5000 })).stdout).toBe('hi\n');
+      // Freeze the session's processes: every descendant of the listener (each connection's child calls setsid).
+      const children = (pid: string): string[] => {
+        const r = spawnSync('pgrep', ['-P', pid], { encoding: 'utf8' });
+        return r.stdout.split('\n').filter(Boolean).flatMap((c) => [c, ...children(c)]);
+      };
+      stopped = children(readFileSync(`${s.dir}/sshd.pid`, 'utf8').trim());
+      expect(stopped.length).toBeGreaterThan(0);
+      for (const pid of stopped) process.kill(Number(pid), 'SIGSTOP');
+      const frozenAt = Date.now();
+      for (let i = 0; i < 100 && c.isOpen; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(c.isOpen).toBe(false);
+      // Three unanswered keepalives at 150 ms, and some scheduling slack.
+      expect(closedAt - frozenAt).toBeGreaterThanOrEqual(300);
+      expect(closedAt - frozenAt).toBeLessThan(3000);
+      await expect(c.exec('true', { timeoutMs: 1000 })).rejects.toThrow('[ssh] Unable to run a command on machine "web": the connection is closed');
+    } finally {
+      for (const pid of stopped) {
+        try {
+          process.kill(Number(pid), 'SIGCONT');
+        } catch {
+          // gone
+        }
+      }
+      await s.stop();
+    }
+  });
+
+  it('closes cleanly: the server sees the client disconnect, and close is idempotent', async () => {
+    const s = await startSshd();
+    try {
+      const c = await connectSsh(keyTarget(s));
+      await c.close();
+      await c.close();
+      expect(c.isOpen).toBe(false);
+      const line = /Received disconnect from 127\.0\.0\.1|Disconnected from user/;
+      for (let i = 0; i < 40 && !line.test(s.log()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(s.log()).toMatch(line);
+    } finally {
+      await s.stop();
+    }
   });
 });
 

@@ -195,18 +195,30 @@ export async function startSshd(o: SshdOptions = {}): Promise<Sshd> {
       home,
       log: () => log,
       async stop() {
+        // Each connection's process calls setsid: it is found as a descendant, not by the process group.
+        const sessions = child.pid === undefined ? [] : descendants(child.pid);
         killGroup(child, 'SIGTERM');
         const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 3000);
         await exited;
         clearTimeout(timer);
-        // Sessions still open run in the same process group; they go too.
-        killGroup(child, 'SIGKILL');
+        for (const pid of sessions) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }
         rmSync(dir, { recursive: true, force: true });
       },
     };
   }
   rmSync(dir, { recursive: true, force: true });
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+function descendants(pid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter(Boolean).map(Number).flatMap((c) => [c, ...descendants(c)]);
 }
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {

@@ -168,6 +168,21 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
     expect(pve.requests.some((r) => r.endpoint === '/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces' && r.status === 200)).toBe(true);
   });
 
+  it('reaches a machine on an isolated network through the range router', async () => {
+    guest.reset();
+    const router = await startSshd();
+    try {
+      const via: SshTarget = { name: 'router', host: router.host, port: router.port, credentials: { username: router.user, privateKey: router.privateKey }, hostKey: { mode: 'pinned', fingerprints: [router.hostKeyFingerprint] } };
+      const records: GuestAgentFixRecord[] = [];
+      expect(await fixGuestAgent(input(records, { ssh: { ...target(), via } }))).toEqual({ state: 'fixed', attempts: 1 });
+      const line = new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${sshd.port}$`, 'm');
+      for (let i = 0; i < 40 && !line.test(router.log()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(router.log()).toMatch(line);
+    } finally {
+      await router.stop();
+    }
+  });
+
   it('does nothing when the agent already answers (idempotent)', async () => {
     const before = guest.commands().length;
     const records: GuestAgentFixRecord[] = [];
