@@ -6,9 +6,9 @@ import { AppError } from '../../server/errors.ts';
 import { connectSsh, type SshConnection, type SshTarget } from '../../server/ssh/connection.ts';
 import { hostKeyFingerprint } from '../../server/ssh/host-keys.ts';
 import { createSshPool } from '../../server/ssh/pool.ts';
-import { startSshd, sshdAvailability, type Sshd } from './sshd.ts';
+import { startSshd, sshdUsable, type Sshd } from './sshd.ts';
 
-const avail = sshdAvailability();
+const avail = await sshdUsable();
 if (!('ok' in avail)) console.warn(`[skip] SSH tests: ${avail.skip}`);
 
 function keyTarget(s: Sshd, over: Partial<SshTarget> = {}): SshTarget {

@@ -63,6 +63,23 @@ export function sshdAvailability(): { ok: true; asRoot: boolean } | { skip: stri
   return (availability = { ok: true, asRoot });
 }
 
+let usable: Promise<{ ok: true; asRoot: boolean } | { skip: string }> | undefined;
+
+/** sshdAvailability, then one real start and stop: tests skip with the reason when sshd cannot run here. */
+export function sshdUsable(): Promise<{ ok: true; asRoot: boolean } | { skip: string }> {
+  return (usable ??= (async () => {
+    const avail = sshdAvailability();
+    if (!('ok' in avail)) return avail;
+    try {
+      const s = await startSshd();
+      await s.stop();
+      return avail;
+    } catch (e) {
+      return { skip: `sshd cannot start here: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` };
+    }
+  })());
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();

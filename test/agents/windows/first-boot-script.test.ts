@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildWindowsFirstBootScript, safeModePassword, windowsFirstBootConfig, type WindowsFirstBootConfig } from '../../../server/agents/windows/first-boot-script.ts';
+import { failedMarker, firstBootOutcome, readyMarker } from '../../../server/model/first-boot.ts';
 import { readPowerShell } from './powershell-structure.ts';
 import { adScenario, adWindows, passwordsOf, planWithWindows } from './ad-plan.ts';
 import { tempFile } from '../lab-plan.ts';
@@ -97,9 +98,14 @@ describe('the first-boot script text', () => {
 
   it('prints the first-boot lines the drivers parse (model/first-boot.ts), with the resource name', () => {
     const template = readFileSync(new URL('../../../server/agents/templates/windows-first-boot.ps1', import.meta.url), 'utf8');
-    expect(template).toContain('Write-GdConsole "GLASSDOME-READY $($Config.resource)"');
-    expect(template).toContain('Write-GdConsole "GLASSDOME-FAILED $($Config.resource): $oneLine"');
-    expect(configOf(script).resource).toBe('gd-d1-i2-ws-2');
+    expect(template).toContain(`Write-GdConsole "${readyMarker} $($Config.resource)"`);
+    expect(template).toContain(`Write-GdConsole "${failedMarker} $($Config.resource): $oneLine"`);
+    const resource = configOf(script).resource;
+    expect(resource).toBe('gd-d1-i2-ws-2');
+    // The lines as PowerShell expands them, on a console with other output around them.
+    expect(firstBootOutcome(`boot noise\r\n${readyMarker} ${resource}\r\n`, resource)).toEqual({ state: 'ready' });
+    expect(firstBootOutcome(`${failedMarker} ${resource}: self-check: sshd is not running\r\n`, resource)).toEqual({ state: 'failed', reason: 'self-check: sshd is not running' });
+    expect(firstBootOutcome(`${readyMarker} ${resource}\r\n`, 'gd-d1-i2-ws-1')).toBeUndefined();
   });
 
   it('the structure reader itself catches what it claims to', () => {

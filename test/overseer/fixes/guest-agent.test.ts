@@ -17,7 +17,7 @@ import { proxmoxConfigSchema } from '../../../server/platforms/proxmox/config.ts
 import { createProxmoxPlatform, type ProxmoxPlatform } from '../../../server/platforms/proxmox/driver.ts';
 import type { SshTarget } from '../../../server/ssh/connection.ts';
 import { schemaMissingReason, startProxmoxServer, type ProxmoxServer } from '../../platforms/proxmox-server/index.ts';
-import { sshdAvailability, startSshd, type Sshd } from '../../ssh/sshd.ts';
+import { sshdUsable, startSshd, type Sshd } from '../../ssh/sshd.ts';
 import { createFakeGuest, type FakeGuest } from './fake-guest.ts';
 
 describe('the install script and command, as values', () => {
@@ -43,7 +43,7 @@ describe('the install script and command, as values', () => {
   });
 });
 
-const avail = sshdAvailability();
+const avail = await sshdUsable();
 const pveMissing = schemaMissingReason('9.1');
 const skip = !('ok' in avail) ? avail.skip : pveMissing;
 if (skip) console.warn(`[skip] guest-agent fix end to end: ${skip}`);
