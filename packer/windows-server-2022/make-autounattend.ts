@@ -26,18 +26,27 @@ export function buildAnswerFiles(password = defaultBuildPassword): Record<'proxm
     // SeaBIOS (packer 1.6.6's proxmox-iso has no OVMF option), VirtIO SCSI and network drivers from virtio-win.
     proxmox: buildUnattendXml({
       ...common,
-      windowsPE: { imageName: 'Windows Server 2022 SERVERSTANDARD', firmware: 'bios', driverPaths: drives.flatMap((d) => [`${d}:\\vioscsi\\2k22\\amd64`, `${d}:\\NetKVM\\2k22\\amd64`]) },
+      windowsPE: {
+        imageName: 'Windows Server 2022 SERVERSTANDARD',
+        firmware: 'bios',
+        driverPaths: drives.flatMap((d) => [`${d}:\\vioscsi\\2k22\\amd64`, `${d}:\\NetKVM\\2k22\\amd64`]),
+      },
     }),
     // PVSCSI and VMXNET3 drivers from the CD's drivers folder (see vsphere/drivers/README.md).
     vsphere: buildUnattendXml({
       ...common,
-      windowsPE: { imageName: 'Windows Server 2022 SERVERSTANDARD', firmware: 'bios', driverPaths: drives.map((d) => `${d}:\\drivers`) },
+      windowsPE: {
+        imageName: 'Windows Server 2022 SERVERSTANDARD',
+        firmware: 'bios',
+        driverPaths: drives.map((d) => `${d}:\\drivers`),
+      },
     }),
   };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const files = buildAnswerFiles(process.env.GD_BUILD_PASSWORD ?? defaultBuildPassword);
-  for (const [dir, xml] of Object.entries(files)) writeFileSync(new URL(`./${dir}/Autounattend.xml`, import.meta.url), xml);
+  for (const [dir, xml] of Object.entries(files))
+    writeFileSync(new URL(`./${dir}/Autounattend.xml`, import.meta.url), xml);
   console.log('wrote proxmox/Autounattend.xml and vsphere/Autounattend.xml');
 }

@@ -50,6 +50,11 @@ function instanceId(plan: Plan, machine: PlannedMachine): string {
 /** The first-boot media of one planned machine, built by its OS's installer. */
 export function buildBootMedia(plan: Plan, machine: PlannedMachine, ctx: BootContext): BootMedia {
   const os = osCatalog[machine.os];
-  if (!os) throw new AppError('invalid_input', `Unable to build boot media for machine "${machine.key}": unknown OS "${machine.os}"`, { hint: `Use one of ${Object.keys(osCatalog).join(', ')}.` });
+  if (!os)
+    throw new AppError(
+      'invalid_input',
+      `Unable to build boot media for machine "${machine.key}": unknown OS "${machine.os}"`,
+      { hint: `Use one of ${Object.keys(osCatalog).join(', ')}.` },
+    );
   return installers[os.installer](plan, machine, ctx);
 }

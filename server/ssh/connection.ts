@@ -83,7 +83,11 @@ export interface SshConnection {
   /** An interactive shell on a pseudo-terminal, for a web terminal. */
   shell(o: { cols: number; rows: number; term?: string }): Promise<SshShell>;
   /** Writes a file over SFTP and sets its mode (default 0644), replacing what was there. */
-  upload(remotePath: string, content: string | Buffer, o: { mode?: number; timeoutMs: number; signal?: AbortSignal }): Promise<void>;
+  upload(
+    remotePath: string,
+    content: string | Buffer,
+    o: { mode?: number; timeoutMs: number; signal?: AbortSignal },
+  ): Promise<void>;
   download(remotePath: string, o: { timeoutMs: number; signal?: AbortSignal; maxBytes?: number }): Promise<Buffer>;
   /** A TCP stream to host:port opened by the remote machine (how a jump through it reaches the next host). */
   forwardOut(host: string, port: number, o: { timeoutMs: number; signal?: AbortSignal }): Promise<Duplex>;
@@ -111,7 +115,8 @@ export async function connectSsh(target: SshTarget, o: SshConnectOptions = {}): 
         if (ownJump) conn.onClose(() => void ownJump.close());
         return conn;
       } catch (e) {
-        const failure = e instanceof ConnectFailure ? e : new ConnectFailure(errorMessage(e), false, 'platform_error', undefined, e);
+        const failure =
+          e instanceof ConnectFailure ? e : new ConnectFailure(errorMessage(e), false, 'platform_error', undefined, e);
         const last = !failure.retryable || attempt >= policy.attempts || o.signal?.aborted === true;
         if (last) throw connectError(target, failure, attempt, Date.now() - started);
         o.onRetry?.(connectError(target, failure, attempt, Date.now() - started), attempt);
@@ -148,9 +153,22 @@ function connectError(target: SshTarget, f: ConnectFailure, attempts: number, el
   });
 }
 
-const retryableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED']);
+const retryableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ECONNABORTED',
+]);
 
-function classify(err: Error & { code?: string; level?: string }, verdict: HostKeyVerdict | undefined, target: SshTarget, timeoutMs: number): ConnectFailure {
+function classify(
+  err: Error & { code?: string; level?: string },
+  verdict: HostKeyVerdict | undefined,
+  target: SshTarget,
+  timeoutMs: number,
+): ConnectFailure {
   if (verdict?.state === 'changed') {
     return new ConnectFailure(
       `its host key has changed: it presented ${verdict.fingerprint}, expected ${verdict.expected.join(' or ') || '(no key pinned)'}`,
@@ -160,31 +178,95 @@ function classify(err: Error & { code?: string; level?: string }, verdict: HostK
       err,
     );
   }
-  if (verdict?.state === 'unrecorded') return new ConnectFailure(`its host key ${verdict.fingerprint} could not be recorded: ${errorMessage(verdict.cause)}`, false, 'internal', undefined, verdict.cause);
+  if (verdict?.state === 'unrecorded')
+    return new ConnectFailure(
+      `its host key ${verdict.fingerprint} could not be recorded: ${errorMessage(verdict.cause)}`,
+      false,
+      'internal',
+      undefined,
+      verdict.cause,
+    );
   if (err.level === 'client-authentication') {
-    const how = [target.credentials.password !== undefined ? 'password' : '', target.credentials.privateKey !== undefined ? 'key' : ''].filter(Boolean).join(' and ') || 'no credentials';
-    return new ConnectFailure(`authentication as "${target.credentials.username}" failed (${how})`, false, 'platform_error', 'Check the user name and its password or key (the machine\'s Credentials).', err);
+    const how =
+      [
+        target.credentials.password !== undefined ? 'password' : '',
+        target.credentials.privateKey !== undefined ? 'key' : '',
+      ]
+        .filter(Boolean)
+        .join(' and ') || 'no credentials';
+    return new ConnectFailure(
+      `authentication as "${target.credentials.username}" failed (${how})`,
+      false,
+      'platform_error',
+      "Check the user name and its password or key (the machine's Credentials).",
+      err,
+    );
   }
-  if (err.level === 'client-timeout') return new ConnectFailure(`it did not answer within ${(timeoutMs / 1000).toFixed(1)} s`, true, 'timeout', 'Check that the machine is running, has this address, and that no firewall drops SSH.', err);
+  if (err.level === 'client-timeout')
+    return new ConnectFailure(
+      `it did not answer within ${(timeoutMs / 1000).toFixed(1)} s`,
+      true,
+      'timeout',
+      'Check that the machine is running, has this address, and that no firewall drops SSH.',
+      err,
+    );
   if (err.code && retryableCodes.has(err.code)) {
-    const words: Record<string, string> = { ECONNREFUSED: 'connection refused', ECONNRESET: 'connection reset', EHOSTUNREACH: 'host unreachable', ENETUNREACH: 'network unreachable', ETIMEDOUT: 'connection timed out' };
-    return new ConnectFailure(words[err.code] ?? err.code, true, err.code === 'ETIMEDOUT' ? 'timeout' : 'platform_error', 'Check that the machine is running and that its SSH server is started.', err);
+    const words: Record<string, string> = {
+      ECONNREFUSED: 'connection refused',
+      ECONNRESET: 'connection reset',
+      EHOSTUNREACH: 'host unreachable',
+      ENETUNREACH: 'network unreachable',
+      ETIMEDOUT: 'connection timed out',
+    };
+    return new ConnectFailure(
+      words[err.code] ?? err.code,
+      true,
+      err.code === 'ETIMEDOUT' ? 'timeout' : 'platform_error',
+      'Check that the machine is running and that its SSH server is started.',
+      err,
+    );
   }
   if (/Channel open failure|open failed|Connection refused/i.test(err.message)) {
-    return new ConnectFailure(`the jump host could not reach it (${err.message.replace(/^\(SSH\) /, '')})`, true, 'platform_error', 'Check that the machine is up and that the router lets SSH through.', err);
+    return new ConnectFailure(
+      `the jump host could not reach it (${err.message.replace(/^\(SSH\) /, '')})`,
+      true,
+      'platform_error',
+      'Check that the machine is up and that the router lets SSH through.',
+      err,
+    );
   }
   return new ConnectFailure(err.message, false, 'platform_error', undefined, err);
 }
 
-async function connectOnce(target: SshTarget, jump: SshConnection | undefined, timeoutMs: number, o: SshConnectOptions): Promise<SshConnection> {
+async function connectOnce(
+  target: SshTarget,
+  jump: SshConnection | undefined,
+  timeoutMs: number,
+  o: SshConnectOptions,
+): Promise<SshConnection> {
   const { Client } = await import('ssh2');
   let sock: Duplex | undefined;
   if (jump) {
     try {
-      sock = await jump.forwardOut(target.host, target.port ?? 22, { timeoutMs, ...(o.signal ? { signal: o.signal } : {}) });
+      sock = await jump.forwardOut(target.host, target.port ?? 22, {
+        timeoutMs,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
     } catch (e) {
-      if (e instanceof AppError && e.code === 'timeout') throw new ConnectFailure(`the jump host "${jump.target.name}" did not open a channel within ${(timeoutMs / 1000).toFixed(1)} s`, true, 'timeout', undefined, e);
-      throw classify(e instanceof Error ? (e.cause instanceof Error ? e.cause : e) : new Error(String(e)), undefined, target, timeoutMs);
+      if (e instanceof AppError && e.code === 'timeout')
+        throw new ConnectFailure(
+          `the jump host "${jump.target.name}" did not open a channel within ${(timeoutMs / 1000).toFixed(1)} s`,
+          true,
+          'timeout',
+          undefined,
+          e,
+        );
+      throw classify(
+        e instanceof Error ? (e.cause instanceof Error ? e.cause : e) : new Error(String(e)),
+        undefined,
+        target,
+        timeoutMs,
+      );
     }
   }
   const client = new Client();
@@ -210,7 +292,8 @@ async function connectOnce(target: SshTarget, jump: SshConnection | undefined, t
     };
     const onReady = (): void => finish();
     const onError = (err: Error): void => finish(classify(err, hostKey.verdict(), target, timeoutMs));
-    const onEarlyClose = (): void => finish(new ConnectFailure('the server closed the connection during the handshake', true, 'platform_error'));
+    const onEarlyClose = (): void =>
+      finish(new ConnectFailure('the server closed the connection during the handshake', true, 'platform_error'));
     const onAbort = (): void => finish(o.signal?.reason);
     o.signal?.addEventListener('abort', onAbort, { once: true });
     client.on('ready', onReady);
@@ -249,10 +332,18 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
   client.on('error', () => {});
   const name = `machine "${target.name}"`;
 
-  const notOpen = (action: string): AppError => new AppError('platform_error', `[ssh] Unable to ${action} on ${name}: the connection is closed`, { hint: 'Connect again.' });
+  const notOpen = (action: string): AppError =>
+    new AppError('platform_error', `[ssh] Unable to ${action} on ${name}: the connection is closed`, {
+      hint: 'Connect again.',
+    });
 
   /** Runs `start` under a timeout and the signal; `cancel` undoes what it began when either fires first. */
-  function bounded<T>(action: string, o: { timeoutMs: number; signal?: AbortSignal }, start: (ok: (v: T) => void, fail: (e: unknown) => void) => void, cancel: () => void): Promise<T> {
+  function bounded<T>(
+    action: string,
+    o: { timeoutMs: number; signal?: AbortSignal },
+    start: (ok: (v: T) => void, fail: (e: unknown) => void) => void,
+    cancel: () => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (!open) return reject(notOpen(action));
       if (o.signal?.aborted) return reject(o.signal.reason);
@@ -264,16 +355,29 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
         o.signal?.removeEventListener('abort', onAbort);
         f();
       };
-      const onAbort = (): void => settle(() => {
-        cancel();
-        reject(o.signal?.reason);
-      });
-      const timer = setTimeout(() => settle(() => {
-        cancel();
-        reject(new AppError('timeout', `[ssh] Unable to ${action} on ${name}: it did not finish within ${(o.timeoutMs / 1000).toFixed(1)} s`));
-      }), o.timeoutMs);
+      const onAbort = (): void =>
+        settle(() => {
+          cancel();
+          reject(o.signal?.reason);
+        });
+      const timer = setTimeout(
+        () =>
+          settle(() => {
+            cancel();
+            reject(
+              new AppError(
+                'timeout',
+                `[ssh] Unable to ${action} on ${name}: it did not finish within ${(o.timeoutMs / 1000).toFixed(1)} s`,
+              ),
+            );
+          }),
+        o.timeoutMs,
+      );
       o.signal?.addEventListener('abort', onAbort, { once: true });
-      start((v) => settle(() => resolve(v)), (e) => settle(() => reject(e)));
+      start(
+        (v) => settle(() => resolve(v)),
+        (e) => settle(() => reject(e)),
+      );
     });
   }
 
@@ -282,7 +386,12 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
       client.sftp((err, s) => {
         if (err) {
           sftp = undefined;
-          reject(new AppError('platform_error', `[ssh] Unable to open SFTP on ${name}: ${err.message}`, { cause: err, hint: 'The SSH server needs an sftp subsystem.' }));
+          reject(
+            new AppError('platform_error', `[ssh] Unable to open SFTP on ${name}: ${err.message}`, {
+              cause: err,
+              hint: 'The SSH server needs an sftp subsystem.',
+            }),
+          );
         } else {
           s.once('close', () => (sftp = undefined));
           resolve(s);
@@ -308,7 +417,12 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
         o,
         (ok, fail) => {
           client.exec(command, (err, stream) => {
-            if (err) return fail(new AppError('platform_error', `[ssh] Unable to run ${label} on ${name}: ${err.message}`, { cause: err }));
+            if (err)
+              return fail(
+                new AppError('platform_error', `[ssh] Unable to run ${label} on ${name}: ${err.message}`, {
+                  cause: err,
+                }),
+              );
             channel = stream;
             const out = tail(max);
             const errOut = tail(max);
@@ -321,7 +435,13 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
             stream.on('data', (b: Buffer) => out.push(b));
             stream.stderr.on('data', (b: Buffer) => errOut.push(b));
             stream.on('close', () =>
-              ok({ exitCode, ...(exitSignal ? { signal: exitSignal } : {}), stdout: out.text(), stderr: errOut.text(), truncated: out.truncated || errOut.truncated }),
+              ok({
+                exitCode,
+                ...(exitSignal ? { signal: exitSignal } : {}),
+                stdout: out.text(),
+                stderr: errOut.text(),
+                truncated: out.truncated || errOut.truncated,
+              }),
             );
             stream.end(o.stdin ?? undefined);
           });
@@ -336,7 +456,10 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
       return new Promise((resolve, reject) => {
         if (!open) return reject(notOpen('open a shell'));
         client.shell({ cols: o.cols, rows: o.rows, term: o.term ?? 'xterm-256color' }, (err, stream) => {
-          if (err) return reject(new AppError('platform_error', `[ssh] Unable to open a shell on ${name}: ${err.message}`, { cause: err }));
+          if (err)
+            return reject(
+              new AppError('platform_error', `[ssh] Unable to open a shell on ${name}: ${err.message}`, { cause: err }),
+            );
           const channelClosed = new Promise<void>((r) => stream.once('close', () => r()));
           resolve({
             stream,
@@ -357,9 +480,24 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
           openSftp().then((s) => {
             abandon = () => s.end();
             s.writeFile(remotePath, content, { mode: o.mode ?? 0o644 }, (err) => {
-              if (err) return fail(new AppError('platform_error', `[ssh] Unable to upload "${remotePath}" to ${name}: ${err.message}`, { cause: err }));
+              if (err)
+                return fail(
+                  new AppError('platform_error', `[ssh] Unable to upload "${remotePath}" to ${name}: ${err.message}`, {
+                    cause: err,
+                  }),
+                );
               // The mode given at open applies only to a new file, and under the server's umask.
-              s.chmod(remotePath, o.mode ?? 0o644, (e2) => (e2 ? fail(new AppError('platform_error', `[ssh] Unable to set the mode of "${remotePath}" on ${name}: ${e2.message}`, { cause: e2 })) : ok()));
+              s.chmod(remotePath, o.mode ?? 0o644, (e2) =>
+                e2
+                  ? fail(
+                      new AppError(
+                        'platform_error',
+                        `[ssh] Unable to set the mode of "${remotePath}" on ${name}: ${e2.message}`,
+                        { cause: e2 },
+                      ),
+                    )
+                  : ok(),
+              );
             });
           }, fail);
         },
@@ -377,9 +515,32 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
           openSftp().then((s) => {
             abandon = () => s.end();
             s.stat(remotePath, (err, st) => {
-              if (err) return fail(new AppError(/no such file/i.test(err.message) ? 'not_found' : 'platform_error', `[ssh] Unable to download "${remotePath}" from ${name}: ${err.message}`, { cause: err }));
-              if (st.size > max) return fail(new AppError('invalid_input', `[ssh] Unable to download "${remotePath}" from ${name}: it is ${st.size} bytes, more than the ${max} allowed`));
-              s.readFile(remotePath, (e2, data) => (e2 ? fail(new AppError('platform_error', `[ssh] Unable to download "${remotePath}" from ${name}: ${e2.message}`, { cause: e2 })) : ok(data)));
+              if (err)
+                return fail(
+                  new AppError(
+                    /no such file/i.test(err.message) ? 'not_found' : 'platform_error',
+                    `[ssh] Unable to download "${remotePath}" from ${name}: ${err.message}`,
+                    { cause: err },
+                  ),
+                );
+              if (st.size > max)
+                return fail(
+                  new AppError(
+                    'invalid_input',
+                    `[ssh] Unable to download "${remotePath}" from ${name}: it is ${st.size} bytes, more than the ${max} allowed`,
+                  ),
+                );
+              s.readFile(remotePath, (e2, data) =>
+                e2
+                  ? fail(
+                      new AppError(
+                        'platform_error',
+                        `[ssh] Unable to download "${remotePath}" from ${name}: ${e2.message}`,
+                        { cause: e2 },
+                      ),
+                    )
+                  : ok(data),
+              );
             });
           }, fail);
         },
@@ -431,8 +592,12 @@ function openConnection(target: SshTarget, client: Client, fingerprint: string):
  * protocol object while the channel is open or only half-closed by us.
  */
 function killChannel(channel: ClientChannel): void {
-  const c = channel as unknown as { outgoing?: { state?: string; id?: number }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
-  if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && c.outgoing.id !== undefined) c._client?._protocol?.signal(c.outgoing.id, 'KILL');
+  const c = channel as unknown as {
+    outgoing?: { state?: string; id?: number };
+    _client?: { _protocol?: { signal(id: number, name: string): void } };
+  };
+  if ((c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') && c.outgoing.id !== undefined)
+    c._client?._protocol?.signal(c.outgoing.id, 'KILL');
   channel.close();
 }
 

@@ -4,7 +4,9 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 
 /** OpenSSH's form, as `ssh-keygen -lf` prints it: `SHA256:` and the unpadded base64 of the key blob's SHA-256. */
-export const fingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH SHA-256 fingerprint: SHA256: and 43 base64 characters');
+export const fingerprintSchema = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH SHA-256 fingerprint: SHA256: and 43 base64 characters');
 
 export type HostKeyPolicy =
   /** Only these keys are accepted (a host may present any one of its keys, by key type). */
@@ -26,7 +28,10 @@ export type HostKeyVerdict =
   | { state: 'unrecorded'; fingerprint: string; cause: unknown };
 
 /** An ssh2 `hostVerifier` (the two-argument, asynchronous form) and the verdict it reached. */
-export function createHostVerifier(policy: HostKeyPolicy): { verify: (key: Buffer, done: (ok: boolean) => void) => void; verdict: () => HostKeyVerdict | undefined } {
+export function createHostVerifier(policy: HostKeyPolicy): {
+  verify: (key: Buffer, done: (ok: boolean) => void) => void;
+  verdict: () => HostKeyVerdict | undefined;
+} {
   let verdict: HostKeyVerdict | undefined;
   const verify = (key: Buffer, done: (ok: boolean) => void): void => {
     const fingerprint = hostKeyFingerprint(key);

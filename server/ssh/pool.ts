@@ -4,7 +4,11 @@ import { connectSsh, type SshConnectOptions, type SshConnection, type SshTarget 
 
 export interface SshPool {
   /** Runs `fn` on a pooled connection to `target`, opening it (and its jump hosts) when there is none. */
-  run<T>(target: SshTarget, fn: (conn: SshConnection) => Promise<T>, o?: Pick<SshConnectOptions, 'signal' | 'onRetry'>): Promise<T>;
+  run<T>(
+    target: SshTarget,
+    fn: (conn: SshConnection) => Promise<T>,
+    o?: Pick<SshConnectOptions, 'signal' | 'onRetry'>,
+  ): Promise<T>;
   /** Open connections, jump hosts included. */
   readonly size: number;
   /** Closes every connection; later `run` calls open new ones. */
@@ -23,11 +27,16 @@ export function poolKey(t: SshTarget): string {
   return `${t.credentials.username}@${t.host}:${t.port ?? 22}${t.via ? ` via ${poolKey(t.via)}` : ''}`;
 }
 
-export function createSshPool(o: { idleMs?: number; connect?: Omit<SshConnectOptions, 'signal' | 'jump' | 'onRetry'> } = {}): SshPool {
+export function createSshPool(
+  o: { idleMs?: number; connect?: Omit<SshConnectOptions, 'signal' | 'jump' | 'onRetry'> } = {},
+): SshPool {
   const idleMs = o.idleMs ?? 60_000;
   const entries = new Map<string, Entry>();
 
-  function acquire(target: SshTarget, co: Pick<SshConnectOptions, 'signal' | 'onRetry'>): { entry: Entry; key: string } {
+  function acquire(
+    target: SshTarget,
+    co: Pick<SshConnectOptions, 'signal' | 'onRetry'>,
+  ): { entry: Entry; key: string } {
     const key = poolKey(target);
     const existing = entries.get(key);
     if (existing) {
@@ -77,7 +86,10 @@ export function createSshPool(o: { idleMs?: number; connect?: Omit<SshConnectOpt
     clearTimeout(entry.idle);
     entry.idle = setTimeout(() => {
       if (entries.get(key) === entry) entries.delete(key);
-      entry.conn.then((c) => c.close(), () => {});
+      entry.conn.then(
+        (c) => c.close(),
+        () => {},
+      );
     }, idleMs);
     entry.idle.unref();
   }
@@ -113,7 +125,14 @@ export function createSshPool(o: { idleMs?: number; connect?: Omit<SshConnectOpt
       const all = [...entries.values()];
       entries.clear();
       for (const e of all) clearTimeout(e.idle);
-      await Promise.all(all.map((e) => e.conn.then((c) => c.close(), () => {})));
+      await Promise.all(
+        all.map((e) =>
+          e.conn.then(
+            (c) => c.close(),
+            () => {},
+          ),
+        ),
+      );
     },
   };
 }

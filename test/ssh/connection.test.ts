@@ -45,10 +45,11 @@ async function silentServer(): Promise<{ port: number; connections: () => number
   return {
     port: (server.address() as net.AddressInfo).port,
     connections: () => count,
-    close: () => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -117,7 +118,7 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
     expect((await conn.exec('echo still', { timeoutMs: 5000 })).stdout).toBe('still\n');
   });
 
-  it('stops a command when its signal aborts, with the signal\'s reason', async () => {
+  it("stops a command when its signal aborts, with the signal's reason", async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('user cancelled')), 200);
     await expect(conn.exec('sleep 30', { timeoutMs: 30_000, signal: ac.signal })).rejects.toThrow('user cancelled');
@@ -173,25 +174,40 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
   it('refuses a wrong password at once, naming the user, without retrying or echoing it', async (ctx) => {
     if (sshd.password === undefined) return ctx.skip();
     let retries = 0;
-    const e = await expectAppError(connectSsh(keyTarget(sshd, { credentials: { username: sshd.user, password: 'Wrong-Secret-1' } }), { onRetry: () => retries++ }));
+    const e = await expectAppError(
+      connectSsh(keyTarget(sshd, { credentials: { username: sshd.user, password: 'Wrong-Secret-1' } }), {
+        onRetry: () => retries++,
+      }),
+    );
     expect(retries).toBe(0);
-    expect(e.message).toBe(`[ssh] Unable to connect to machine "web" (127.0.0.1:${sshd.port}): authentication as "${sshd.user}" failed (password)`);
+    expect(e.message).toBe(
+      `[ssh] Unable to connect to machine "web" (127.0.0.1:${sshd.port}): authentication as "${sshd.user}" failed (password)`,
+    );
     expect(e.message).not.toContain('Wrong-Secret');
   });
 
   it('records the host key on first use, then refuses a different host at the same name', async () => {
     const seen: string[] = [];
-    const first = await connectSsh(keyTarget(sshd, { hostKey: { mode: 'trust-on-first-use', known: [], remember: (fp) => void seen.push(fp) } }));
+    const first = await connectSsh(
+      keyTarget(sshd, { hostKey: { mode: 'trust-on-first-use', known: [], remember: (fp) => void seen.push(fp) } }),
+    );
     await first.close();
     expect(seen).toEqual([sshd.hostKeyFingerprint]);
 
     const other = await startSshd();
     try {
       const e = await expectAppError(
-        connectSsh(keyTarget(other, { credentials: { username: other.user, privateKey: other.privateKey }, hostKey: { mode: 'trust-on-first-use', known: seen, remember: () => void seen.push('again') } })),
+        connectSsh(
+          keyTarget(other, {
+            credentials: { username: other.user, privateKey: other.privateKey },
+            hostKey: { mode: 'trust-on-first-use', known: seen, remember: () => void seen.push('again') },
+          }),
+        ),
       );
       expect(e.code).toBe('platform_error');
-      expect(e.message).toBe(`[ssh] Unable to connect to machine "web" (127.0.0.1:${other.port}): its host key has changed: it presented ${other.hostKeyFingerprint}, expected ${sshd.hostKeyFingerprint}`);
+      expect(e.message).toBe(
+        `[ssh] Unable to connect to machine "web" (127.0.0.1:${other.port}): its host key has changed: it presented ${other.hostKeyFingerprint}, expected ${sshd.hostKeyFingerprint}`,
+      );
       expect(e.hint).toMatch(/rebuilt/);
       expect(seen).toEqual([sshd.hostKeyFingerprint]);
       // Nothing was sent after the key check: the server logged no authentication attempt.
@@ -202,7 +218,13 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
   });
 
   it('refuses a connection whose first-use record cannot be stored', async () => {
-    const e = await expectAppError(connectSsh(keyTarget(sshd, { hostKey: { mode: 'trust-on-first-use', known: [], remember: () => Promise.reject(new Error('disk full')) } })));
+    const e = await expectAppError(
+      connectSsh(
+        keyTarget(sshd, {
+          hostKey: { mode: 'trust-on-first-use', known: [], remember: () => Promise.reject(new Error('disk full')) },
+        }),
+      ),
+    );
     expect(e.message).toContain(`its host key ${sshd.hostKeyFingerprint} could not be recorded: disk full`);
   });
 
@@ -212,11 +234,18 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
     try {
       const t0 = Date.now();
       const e = await expectAppError(
-        connectSsh({ ...keyTarget(sshd), port: silent.port }, { connectTimeoutMs: 300, retry: { attempts: 3, baseMs: 50, maxMs: 100 }, onRetry: (_, n) => retries.push(n) }),
+        connectSsh(
+          { ...keyTarget(sshd), port: silent.port },
+          { connectTimeoutMs: 300, retry: { attempts: 3, baseMs: 50, maxMs: 100 }, onRetry: (_, n) => retries.push(n) },
+        ),
       );
       const elapsed = Date.now() - t0;
       expect(e.code).toBe('timeout');
-      expect(e.message).toMatch(new RegExp(`^\\[ssh\\] Unable to connect to machine "web" \\(127\\.0\\.0\\.1:${silent.port}\\): it did not answer within 0\\.3 s \\(3 attempts in \\d+\\.\\d s\\)$`));
+      expect(e.message).toMatch(
+        new RegExp(
+          `^\\[ssh\\] Unable to connect to machine "web" \\(127\\.0\\.0\\.1:${silent.port}\\): it did not answer within 0\\.3 s \\(3 attempts in \\d+\\.\\d s\\)$`,
+        ),
+      );
       expect(retries).toEqual([1, 2]);
       expect(silent.connections()).toBe(3);
       expect(elapsed).toBeGreaterThanOrEqual(900);
@@ -230,13 +259,26 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
     const port = await closedPort();
     let later: Sshd | undefined;
     const starting = new Promise<void>((resolve, reject) =>
-      setTimeout(() => startSshd({ port, clientKey: { privateKey: sshd.privateKey, publicKey: sshd.publicKey } }).then((s) => resolve(void (later = s)), reject), 600),
+      setTimeout(
+        () =>
+          startSshd({ port, clientKey: { privateKey: sshd.privateKey, publicKey: sshd.publicKey } }).then(
+            (s) => resolve(void (later = s)),
+            reject,
+          ),
+        600,
+      ),
     );
     const retries: string[] = [];
     const seen: string[] = [];
     try {
       const c = await connectSsh(
-        { name: 'booting', host: '127.0.0.1', port, credentials: { username: sshd.user, privateKey: sshd.privateKey }, hostKey: { mode: 'trust-on-first-use', known: [], remember: (fp) => void seen.push(fp) } },
+        {
+          name: 'booting',
+          host: '127.0.0.1',
+          port,
+          credentials: { username: sshd.user, privateKey: sshd.privateKey },
+          hostKey: { mode: 'trust-on-first-use', known: [], remember: (fp) => void seen.push(fp) },
+        },
         { retry: { attempts: 40, baseMs: 100, maxMs: 200 }, onRetry: (e) => retries.push(e.message) },
       );
       await starting;
@@ -253,16 +295,24 @@ describe.skipIf(!('ok' in avail))('SSH connections against OpenSSH', () => {
 
   it('gives up on a refused port after the bounded attempts with a clear message', async () => {
     const port = await closedPort();
-    const e = await expectAppError(connectSsh({ ...keyTarget(sshd), port }, { retry: { attempts: 2, baseMs: 20, maxMs: 40 } }));
+    const e = await expectAppError(
+      connectSsh({ ...keyTarget(sshd), port }, { retry: { attempts: 2, baseMs: 20, maxMs: 40 } }),
+    );
     expect(e.code).toBe('platform_error');
-    expect(e.message).toMatch(new RegExp(`^\\[ssh\\] Unable to connect to machine "web" \\(127\\.0\\.0\\.1:${port}\\): connection refused \\(2 attempts in \\d+\\.\\d s\\)$`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^\\[ssh\\] Unable to connect to machine "web" \\(127\\.0\\.0\\.1:${port}\\): connection refused \\(2 attempts in \\d+\\.\\d s\\)$`,
+      ),
+    );
   });
 
   it('stops retrying when its signal aborts', async () => {
     const port = await closedPort();
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('deployment cancelled')), 150);
-    await expect(connectSsh({ ...keyTarget(sshd), port }, { signal: ac.signal, retry: { attempts: 100, baseMs: 50, maxMs: 50 } })).rejects.toThrow('deployment cancelled');
+    await expect(
+      connectSsh({ ...keyTarget(sshd), port }, { signal: ac.signal, retry: { attempts: 100, baseMs: 50, maxMs: 50 } }),
+    ).rejects.toThrow('deployment cancelled');
   });
 });
 
@@ -278,7 +328,10 @@ describe.skipIf(!('ok' in avail))('SSH keepalive and close', () => {
       // Freeze the session's processes: every descendant of the listener (each connection's child calls setsid).
       const children = (pid: string): string[] => {
         const r = spawnSync('pgrep', ['-P', pid], { encoding: 'utf8' });
-        return r.stdout.split('\n').filter(Boolean).flatMap((c) => [c, ...children(c)]);
+        return r.stdout
+          .split('\n')
+          .filter(Boolean)
+          .flatMap((c) => [c, ...children(c)]);
       };
       stopped = children(readFileSync(`${s.dir}/sshd.pid`, 'utf8').trim());
       expect(stopped.length).toBeGreaterThan(0);
@@ -289,7 +342,9 @@ describe.skipIf(!('ok' in avail))('SSH keepalive and close', () => {
       // Three unanswered keepalives at 150 ms, and some scheduling slack.
       expect(closedAt - frozenAt).toBeGreaterThanOrEqual(300);
       expect(closedAt - frozenAt).toBeLessThan(3000);
-      await expect(c.exec('true', { timeoutMs: 1000 })).rejects.toThrow('[ssh] Unable to run a command on machine "web": the connection is closed');
+      await expect(c.exec('true', { timeoutMs: 1000 })).rejects.toThrow(
+        '[ssh] Unable to run a command on machine "web": the connection is closed',
+      );
     } finally {
       for (const pid of stopped) {
         try {
@@ -340,7 +395,10 @@ describe.skipIf(!('ok' in avail))('SSH through a jump host (the range router)', 
       const r = await c.exec('echo "$SSH_CONNECTION"', { timeoutMs: 5000 });
       expect(r.exitCode).toBe(0);
       // The router's sshd opened the connection: its log has the direct-tcpip request for the machine's port.
-      const line = new RegExp(`server_request_direct_tcpip: originator .*, target 127\\.0\\.0\\.1 port ${machine.port}$`, 'm');
+      const line = new RegExp(
+        `server_request_direct_tcpip: originator .*, target 127\\.0\\.0\\.1 port ${machine.port}$`,
+        'm',
+      );
       for (let i = 0; i < 40 && !line.test(router.log()); i++) await new Promise((r) => setTimeout(r, 50));
       expect(router.log()).toMatch(line);
     } finally {
@@ -348,14 +406,20 @@ describe.skipIf(!('ok' in avail))('SSH through a jump host (the range router)', 
     }
   });
 
-  it('enforces the machine\'s own host key behind the router', async () => {
-    const e = await expectAppError(connectSsh(keyTarget(machine, { via: via(), hostKey: { mode: 'pinned', fingerprints: [router.hostKeyFingerprint] } })));
+  it("enforces the machine's own host key behind the router", async () => {
+    const e = await expectAppError(
+      connectSsh(
+        keyTarget(machine, { via: via(), hostKey: { mode: 'pinned', fingerprints: [router.hostKeyFingerprint] } }),
+      ),
+    );
     expect(e.message).toContain(`(127.0.0.1:${machine.port} via "router"): its host key has changed`);
   });
 
   it('says the router could not reach a machine that refuses, after bounded retries', async () => {
     const port = await closedPort();
-    const e = await expectAppError(connectSsh({ ...keyTarget(machine, { via: via() }), port }, { retry: { attempts: 2, baseMs: 20, maxMs: 40 } }));
+    const e = await expectAppError(
+      connectSsh({ ...keyTarget(machine, { via: via() }), port }, { retry: { attempts: 2, baseMs: 20, maxMs: 40 } }),
+    );
     expect(e.message).toMatch(/via "router"\): the jump host could not reach it \(.*\) \(2 attempts in/);
   });
 
@@ -363,7 +427,9 @@ describe.skipIf(!('ok' in avail))('SSH through a jump host (the range router)', 
     const pool = createSshPool({ idleMs: 200 });
     try {
       const target = keyTarget(machine, { via: via() });
-      const pids = await Promise.all([1, 2, 3].map(() => pool.run(target, (c) => c.exec('echo $PPID', { timeoutMs: 5000 }))));
+      const pids = await Promise.all(
+        [1, 2, 3].map(() => pool.run(target, (c) => c.exec('echo $PPID', { timeoutMs: 5000 }))),
+      );
       expect(pool.size).toBe(2);
       // One sshd session process served all three commands.
       expect(new Set(pids.map((p) => p.stdout)).size).toBe(1);

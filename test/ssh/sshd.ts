@@ -52,12 +52,17 @@ let availability: { ok: true; asRoot: boolean } | { skip: string } | undefined;
 /** Whether sshd can run here, and as root (password logins) or not; `skip` says why not. */
 export function sshdAvailability(): { ok: true; asRoot: boolean } | { skip: string } {
   if (availability) return availability;
-  if (!existsSync(sshdBinary)) return (availability = { skip: `${sshdBinary} is missing (apt-get install openssh-server)` });
-  if (spawnSync('ssh-keygen', ['-?'], { encoding: 'utf8' }).error) return (availability = { skip: 'ssh-keygen is missing (apt-get install openssh-client)' });
+  if (!existsSync(sshdBinary))
+    return (availability = { skip: `${sshdBinary} is missing (apt-get install openssh-server)` });
+  if (spawnSync('ssh-keygen', ['-?'], { encoding: 'utf8' }).error)
+    return (availability = { skip: 'ssh-keygen is missing (apt-get install openssh-client)' });
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const probe = spawnSync('unshare', ['-m', 'true'], { encoding: 'utf8' });
-    if (probe.status !== 0) return (availability = { skip: `running as root but unshare -m fails (${(probe.stderr || String(probe.error)).trim()}): the test user's private /etc/passwd cannot be mounted` });
+    if (probe.status !== 0)
+      return (availability = {
+        skip: `running as root but unshare -m fails (${(probe.stderr || String(probe.error)).trim()}): the test user's private /etc/passwd cannot be mounted`,
+      });
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   }
   return (availability = { ok: true, asRoot });
@@ -95,7 +100,8 @@ function freePort(): Promise<number> {
 async function waitForBanner(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${log().trim().split('\n').slice(-5).join(' | ')}`);
+    if (child.exitCode !== null)
+      throw new Error(`sshd exited with ${child.exitCode}: ${log().trim().split('\n').slice(-5).join(' | ')}`);
     const banner = await new Promise<string>((resolve) => {
       const sock = net.connect(port, '127.0.0.1');
       let text = '';
@@ -113,7 +119,9 @@ async function waitForBanner(port: number, child: ChildProcess, log: () => strin
     if (banner.startsWith('SSH-2.0-')) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`sshd did not answer on port ${port} within ${timeoutMs} ms: ${log().trim().split('\n').slice(-5).join(' | ')}`);
+  throw new Error(
+    `sshd did not answer on port ${port} within ${timeoutMs} ms: ${log().trim().split('\n').slice(-5).join(' | ')}`,
+  );
 }
 
 function keygen(file: string, comment: string): void {
@@ -132,7 +140,9 @@ export async function startSshd(o: SshdOptions = {}): Promise<Sshd> {
   if (o.hostKeyFile) writeFileSync(hostKeyFile, readFileSync(o.hostKeyFile), { mode: 0o600 });
   else keygen(hostKeyFile, 'gd-test-host');
   if (o.hostKeyFile) writeFileSync(`${hostKeyFile}.pub`, readFileSync(`${o.hostKeyFile}.pub`));
-  const hostKeyFingerprint = execFileSync('ssh-keygen', ['-lf', `${hostKeyFile}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+  const hostKeyFingerprint = execFileSync('ssh-keygen', ['-lf', `${hostKeyFile}.pub`], { encoding: 'utf8' }).split(
+    ' ',
+  )[1]!;
   const clientKey = path.join(dir, 'client_ed25519');
   if (o.clientKey) {
     writeFileSync(clientKey, o.clientKey.privateKey, { mode: 0o600 });
@@ -148,9 +158,21 @@ export async function startSshd(o: SshdOptions = {}): Promise<Sshd> {
     chownSync(home, testUid, testUid);
     const shell = o.commandWrapper ?? '/bin/sh';
     etc = { passwd: path.join(dir, 'passwd'), shadow: path.join(dir, 'shadow'), group: path.join(dir, 'group') };
-    const strip = (text: string) => text.split('\n').filter((l) => l && !l.startsWith(`${user}:`)).join('\n');
-    writeFileSync(etc.passwd, `${strip(readFileSync('/etc/passwd', 'utf8'))}\n${user}:x:${testUid}:${testUid}:Glassdome test:${home}:${shell}\n`, { mode: 0o644 });
-    writeFileSync(etc.shadow, `${strip(readFileSync('/etc/shadow', 'utf8'))}\n${user}:${hashPassword(password!, 'gdtestsalt')}:19000:0:99999:7:::\n`, { mode: 0o640 });
+    const strip = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l && !l.startsWith(`${user}:`))
+        .join('\n');
+    writeFileSync(
+      etc.passwd,
+      `${strip(readFileSync('/etc/passwd', 'utf8'))}\n${user}:x:${testUid}:${testUid}:Glassdome test:${home}:${shell}\n`,
+      { mode: 0o644 },
+    );
+    writeFileSync(
+      etc.shadow,
+      `${strip(readFileSync('/etc/shadow', 'utf8'))}\n${user}:${hashPassword(password!, 'gdtestsalt')}:19000:0:99999:7:::\n`,
+      { mode: 0o640 },
+    );
     writeFileSync(etc.group, `${strip(readFileSync('/etc/group', 'utf8'))}\n${user}:x:${testUid}:\n`, { mode: 0o644 });
   }
 
@@ -183,7 +205,22 @@ export async function startSshd(o: SshdOptions = {}): Promise<Sshd> {
     writeFileSync(config, `${lines(port).join('\n')}\n`);
     const argv = [sshdBinary, '-D', '-e', '-f', config];
     const child = etc
-      ? spawn('unshare', ['-m', '--', 'sh', '-c', `mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow && mount --bind "$3" /etc/group && shift 3 && exec "$@"`, 'sh', etc.passwd, etc.shadow, etc.group, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+      ? spawn(
+          'unshare',
+          [
+            '-m',
+            '--',
+            'sh',
+            '-c',
+            `mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow && mount --bind "$3" /etc/group && shift 3 && exec "$@"`,
+            'sh',
+            etc.passwd,
+            etc.shadow,
+            etc.group,
+            ...argv,
+          ],
+          { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+        )
       : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let log = '';
     child.stderr?.on('data', (b: Buffer) => {
@@ -235,7 +272,11 @@ export async function startSshd(o: SshdOptions = {}): Promise<Sshd> {
 
 function descendants(pid: number): number[] {
   const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
-  return (r.stdout ?? '').split('\n').filter(Boolean).map(Number).flatMap((c) => [c, ...descendants(c)]);
+  return (r.stdout ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .flatMap((c) => [c, ...descendants(c)]);
 }
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {

@@ -29,7 +29,15 @@ export interface WindowsFirstBootConfig {
   administratorPassword: string;
   domain?:
     | { role: 'dc'; name: string; netbios: string; safeModePassword: string; forwarders: string[] }
-    | { role: 'member'; name: string; netbios: string; controller: string; controllerAddress: string; joinUser: string; joinPassword: string };
+    | {
+        role: 'member';
+        name: string;
+        netbios: string;
+        controller: string;
+        controllerAddress: string;
+        joinUser: string;
+        joinPassword: string;
+      };
   run: string[];
   maxBoots: number;
   domainWaitSeconds: number;
@@ -49,8 +57,13 @@ export function safeModePassword(secret: string, machineKey: string): string {
   return derivePassword(secret, machineKey, '@dsrm');
 }
 
-export function windowsFirstBootConfig(plan: Plan, machine: PlannedMachine, ctx: WindowsConfigContext): WindowsFirstBootConfig {
-  const fail = (why: string) => new AppError('invalid_input', `Unable to build the Windows first boot of machine "${machine.key}": ${why}`);
+export function windowsFirstBootConfig(
+  plan: Plan,
+  machine: PlannedMachine,
+  ctx: WindowsConfigContext,
+): WindowsFirstBootConfig {
+  const fail = (why: string) =>
+    new AppError('invalid_input', `Unable to build the Windows first boot of machine "${machine.key}": ${why}`);
   const settings = windowsOf(machine);
   const networkOf = (key: string) => {
     const n = plan.networks.find((x) => x.key === key);
@@ -59,7 +72,10 @@ export function windowsFirstBootConfig(plan: Plan, machine: PlannedMachine, ctx:
   };
   const dc = settings.domain ? domainController(plan, machine) : undefined;
   const member = settings.domain?.role === 'member';
-  const dns = [...(member && dc ? [dc.address] : []), ...machine.dns.filter((d) => !(member && dc && d === dc.address))];
+  const dns = [
+    ...(member && dc ? [dc.address] : []),
+    ...machine.dns.filter((d) => !(member && dc && d === dc.address)),
+  ];
   const routed = machine.nics.findIndex((n) => n.gateway !== undefined);
   const dnsNic = routed >= 0 ? routed : 0;
 
@@ -76,10 +92,28 @@ export function windowsFirstBootConfig(plan: Plan, machine: PlannedMachine, ctx:
   let domain: WindowsFirstBootConfig['domain'];
   if (settings.domain && dc) {
     const { name, netbios } = settings.domain;
-    if (settings.domain.role === 'dc') domain = { role: 'dc', name, netbios, safeModePassword: safeModePassword(ctx.secret, machine.key), forwarders: machine.dns };
+    if (settings.domain.role === 'dc')
+      domain = {
+        role: 'dc',
+        name,
+        netbios,
+        safeModePassword: safeModePassword(ctx.secret, machine.key),
+        forwarders: machine.dns,
+      };
     else {
-      if (ctx.domainAdminPassword === undefined) throw fail(`it joins domain "${name}" but the password of "${dc.adminUser}" on its controller "${dc.machine.key}" was not given`);
-      domain = { role: 'member', name, netbios, controller: dc.machine.hostname, controllerAddress: dc.address, joinUser: dc.adminUser, joinPassword: ctx.domainAdminPassword };
+      if (ctx.domainAdminPassword === undefined)
+        throw fail(
+          `it joins domain "${name}" but the password of "${dc.adminUser}" on its controller "${dc.machine.key}" was not given`,
+        );
+      domain = {
+        role: 'member',
+        name,
+        netbios,
+        controller: dc.machine.hostname,
+        controllerAddress: dc.address,
+        joinUser: dc.adminUser,
+        joinPassword: ctx.domainAdminPassword,
+      };
     }
   }
 
@@ -90,10 +124,21 @@ export function windowsFirstBootConfig(plan: Plan, machine: PlannedMachine, ctx:
     addressing: clouds ? 'dhcp' : 'static',
     nics: machine.nics.map((nic, j) => {
       if (nic.ip === undefined) throw fail(`its NIC on "${nic.networkKey}" has no address`);
-      return { mac: nic.mac, network: networkOf(nic.networkKey).name, ip: nic.ip, prefix: nic.prefix, ...(nic.gateway ? { gateway: nic.gateway } : {}), dns: j === dnsNic ? dns : [] };
+      return {
+        mac: nic.mac,
+        network: networkOf(nic.networkKey).name,
+        ip: nic.ip,
+        prefix: nic.prefix,
+        ...(nic.gateway ? { gateway: nic.gateway } : {}),
+        dns: j === dnsNic ? dns : [],
+      };
     }),
     dns,
-    labNetworks: [...new Set(plan.networks.filter((n) => n.kind === 'isolated' && n.instance === machine.instance).map((n) => n.cidr))],
+    labNetworks: [
+      ...new Set(
+        plan.networks.filter((n) => n.kind === 'isolated' && n.instance === machine.instance).map((n) => n.cidr),
+      ),
+    ],
     remote: settings.remote,
     online: machine.nics.some((nic) => networkOf(nic.networkKey).internet),
     users: users.filter((u) => u !== builtin),
@@ -107,7 +152,10 @@ export function windowsFirstBootConfig(plan: Plan, machine: PlannedMachine, ctx:
 
 /** JSON with every non-ASCII character escaped, so the script stays ASCII whatever the names and passwords. */
 function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function buildWindowsFirstBootScript(config: WindowsFirstBootConfig): string {

@@ -5,7 +5,12 @@
 import { stringify } from 'yaml';
 import type { Plan, PlannedMachine } from '../../model/plan.ts';
 import { labDomain } from '../lab-router.ts';
-import { buildWindowsFirstBootScript, windowsFirstBootConfig, windowsStatusFile, type WindowsConfigContext } from './first-boot-script.ts';
+import {
+  buildWindowsFirstBootScript,
+  windowsFirstBootConfig,
+  windowsStatusFile,
+  type WindowsConfigContext,
+} from './first-boot-script.ts';
 import { windowsOf } from './settings.ts';
 import { buildUnattendXml } from './unattend.ts';
 
@@ -49,15 +54,39 @@ export function buildWindowsMedia(plan: Plan, machine: PlannedMachine, ctx: Wind
   const script = buildWindowsFirstBootScript(config);
   const metaData = stringify({ 'instance-id': ctx.instanceId, 'local-hostname': machine.hostname }, { version: '1.1' });
   if (plan.platform === 'aws') {
-    return { kind: 'windows', via: 'ec2launch', userData: `<powershell>\r\n${script}</powershell>\r\n`, networkConfig: '', metaData, script, statusFile: windowsStatusFile };
+    return {
+      kind: 'windows',
+      via: 'ec2launch',
+      userData: `<powershell>\r\n${script}</powershell>\r\n`,
+      networkConfig: '',
+      metaData,
+      script,
+      statusFile: windowsStatusFile,
+    };
   }
   if (plan.platform === 'azure') {
-    return { kind: 'windows', via: 'azure', userData: script, networkConfig: '', metaData, script, runCommand: azureRunCommand, statusFile: windowsStatusFile };
+    return {
+      kind: 'windows',
+      via: 'azure',
+      userData: script,
+      networkConfig: '',
+      metaData,
+      script,
+      runCommand: azureRunCommand,
+      statusFile: windowsStatusFile,
+    };
   }
 
   const userData = `#cloud-config\n${stringify(
     {
-      write_files: [{ path: cloudbaseScriptPath, encoding: 'b64', content: Buffer.from(script, 'ascii').toString('base64'), permissions: '0600' }],
+      write_files: [
+        {
+          path: cloudbaseScriptPath,
+          encoding: 'b64',
+          content: Buffer.from(script, 'ascii').toString('base64'),
+          permissions: '0600',
+        },
+      ],
       // cloudbase-init runs runcmd entries with cmd.exe.
       runcmd: [`${powershell} -File ${cloudbaseScriptPath}`],
     },
@@ -75,14 +104,20 @@ export function buildWindowsMedia(plan: Plan, machine: PlannedMachine, ctx: Wind
   const networkConfig = stringify({ version: 2, ethernets }, { version: '1.1', lineWidth: 0 });
 
   const admin = config.users.find((u) => u.admin);
-  const logon = admin ? { user: admin.name, password: admin.password } : { user: 'Administrator', password: config.administratorPassword };
+  const logon = admin
+    ? { user: admin.name, password: admin.password }
+    : { user: 'Administrator', password: config.administratorPassword };
   const xml = buildUnattendXml({
     computerName: machine.hostname,
     timeZone: 'UTC',
     nics: config.nics,
     remoteDesktop: windowsOf(machine).remote.includes('rdp'),
     administratorPassword: config.administratorPassword,
-    accounts: config.users.map((u) => ({ name: u.name, password: u.password, group: u.admin ? 'Administrators' : 'Users' })),
+    accounts: config.users.map((u) => ({
+      name: u.name,
+      password: u.password,
+      group: u.admin ? 'Administrators' : 'Users',
+    })),
     autoLogon: logon,
     firstLogonCommands: [
       { command: findAndRun, description: 'Start the Glassdome first boot' },

@@ -15,8 +15,13 @@ import type { Plan, PlannedMachine, PlannedWindows, WindowsRemoteAccess } from '
 
 const domainName = z
   .string()
-  .regex(/^(?=.{3,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/i, 'expected a DNS domain name with at least two labels, such as corp.lab');
-const netbiosName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,14}$/, 'expected a NetBIOS name: a letter, then up to 14 letters, digits or dashes');
+  .regex(
+    /^(?=.{3,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/i,
+    'expected a DNS domain name with at least two labels, such as corp.lab',
+  );
+const netbiosName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9-]{0,14}$/, 'expected a NetBIOS name: a letter, then up to 14 letters, digits or dashes');
 
 export const defaultWindowsRemote: WindowsRemoteAccess[] = ['ssh', 'winrm', 'rdp'];
 
@@ -36,7 +41,13 @@ export const windowsSettingsSchema = z
   })
   .transform((w): PlannedWindows => ({
     ...(w.domain
-      ? { domain: { name: w.domain.name.toLowerCase(), netbios: (w.domain.netbios ?? defaultNetbios(w.domain.name)).toUpperCase(), role: w.domain.role } }
+      ? {
+          domain: {
+            name: w.domain.name.toLowerCase(),
+            netbios: (w.domain.netbios ?? defaultNetbios(w.domain.name)).toUpperCase(),
+            role: w.domain.role,
+          },
+        }
       : {}),
     remote: [...new Set(w.remote)],
   }));
@@ -44,7 +55,11 @@ export const windowsSettingsSchema = z
 export type WindowsSettingsInput = z.input<typeof windowsSettingsSchema>;
 
 export function defaultNetbios(domain: string): string {
-  return domain.split('.')[0]!.toUpperCase().replace(/[^A-Z0-9-]/g, '').slice(0, 15);
+  return domain
+    .split('.')[0]!
+    .toUpperCase()
+    .replace(/[^A-Z0-9-]/g, '')
+    .slice(0, 15);
 }
 
 export function windowsOf(machine: PlannedMachine): PlannedWindows {
@@ -68,18 +83,32 @@ export interface DomainController {
 export function domainController(plan: Plan, machine: PlannedMachine): DomainController | undefined {
   const domain = machine.windows?.domain;
   if (!domain) return undefined;
-  const dc = domain.role === 'dc'
-    ? machine
-    : plan.machines.find((m) => m.instance === machine.instance && m.windows?.domain?.role === 'dc' && m.windows.domain.name === domain.name);
+  const dc =
+    domain.role === 'dc'
+      ? machine
+      : plan.machines.find(
+          (m) =>
+            m.instance === machine.instance &&
+            m.windows?.domain?.role === 'dc' &&
+            m.windows.domain.name === domain.name,
+        );
   if (!dc) {
-    throw new AppError('invalid_input', `Unable to build first boot for machine "${machine.key}": domain "${domain.name}" has no controller in instance ${machine.instance}`, {
-      hint: `Give one Windows Server machine windows: { domain: { name: ${domain.name}, role: dc } }.`,
-    });
+    throw new AppError(
+      'invalid_input',
+      `Unable to build first boot for machine "${machine.key}": domain "${domain.name}" has no controller in instance ${machine.instance}`,
+      {
+        hint: `Give one Windows Server machine windows: { domain: { name: ${domain.name}, role: dc } }.`,
+      },
+    );
   }
   const shared = dc.nics.find((n) => n.ip !== undefined && machine.nics.some((m) => m.networkKey === n.networkKey));
   const address = (shared ?? dc.nics.find((n) => n.ip !== undefined))?.ip;
   const admin = dc.users.find((u) => u.sudo) ?? dc.users[0];
-  if (!address || !admin) throw new AppError('invalid_input', `Unable to build first boot for machine "${machine.key}": its domain controller "${dc.key}" has ${address ? 'no user' : 'no static address'}`);
+  if (!address || !admin)
+    throw new AppError(
+      'invalid_input',
+      `Unable to build first boot for machine "${machine.key}": its domain controller "${dc.key}" has ${address ? 'no user' : 'no static address'}`,
+    );
   return { machine: dc, address, adminUser: admin.name };
 }
 
@@ -87,7 +116,10 @@ export function domainController(plan: Plan, machine: PlannedMachine): DomainCon
  * For a domain member: the controller's machine key and the user whose password the executor must pass as
  * BootContext.domainAdminPassword (machinePasswords(controller)[user]). Undefined for every other machine.
  */
-export function domainJoinAccount(plan: Plan, machine: PlannedMachine): { controllerKey: string; user: string } | undefined {
+export function domainJoinAccount(
+  plan: Plan,
+  machine: PlannedMachine,
+): { controllerKey: string; user: string } | undefined {
   if (machine.windows?.domain?.role !== 'member') return undefined;
   const dc = domainController(plan, machine)!;
   return { controllerKey: dc.machine.key, user: dc.adminUser };

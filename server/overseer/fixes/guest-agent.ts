@@ -83,17 +83,31 @@ export type AgentProbe = { answers: true } | { answers: false; fixable: boolean;
  * Asks the platform whether the guest agent answers. With `guestExec` that is a direct call through the agent;
  * otherwise the guest's addresses, which Proxmox and ESXi learn only from the agent (the simulator models the same).
  */
-export async function probeGuestAgent(platform: Platform, ref: MachineRef, o: { timeoutMs: number; signal?: AbortSignal }): Promise<AgentProbe> {
+export async function probeGuestAgent(
+  platform: Platform,
+  ref: MachineRef,
+  o: { timeoutMs: number; signal?: AbortSignal },
+): Promise<AgentProbe> {
   const call = { timeoutMs: o.timeoutMs, ...(o.signal ? { signal: o.signal } : {}) };
   const state = await platform.getMachineState(ref, o.signal ? { signal: o.signal } : {});
-  if (state.power !== 'running') return { answers: false, fixable: false, reason: state.power === 'missing' ? 'the machine no longer exists' : `the machine is ${state.power}` };
+  if (state.power !== 'running')
+    return {
+      answers: false,
+      fixable: false,
+      reason: state.power === 'missing' ? 'the machine no longer exists' : `the machine is ${state.power}`,
+    };
   try {
     if (platform.supports.guestExec && platform.guestExec) await platform.guestExec(ref, ['true'], call);
     else await platform.waitForAddress(ref, call);
     return { answers: true };
   } catch (e) {
     o.signal?.throwIfAborted();
-    if (e instanceof AppError && e.code === 'timeout') return { answers: false, fixable: true, reason: `the guest agent did not answer within ${seconds(o.timeoutMs)} s` };
+    if (e instanceof AppError && e.code === 'timeout')
+      return {
+        answers: false,
+        fixable: true,
+        reason: `the guest agent did not answer within ${seconds(o.timeoutMs)} s`,
+      };
     // Anything else is the platform saying the channel itself is missing (e.g. Proxmox: "No QEMU guest agent configured").
     return { answers: false, fixable: false, reason: errorMessage(e) };
   }
@@ -145,7 +159,10 @@ export function guestAgentInstallScript(agent: GuestAgent, packageCacheUrl?: str
 }
 
 /** The command line run over SSH, and what goes to its stdin (the sudo password line, when there is one). */
-export function guestAgentInstallCommand(script: string, o: { user: string; sudoPassword?: string }): { command: string; stdin?: string } {
+export function guestAgentInstallCommand(
+  script: string,
+  o: { user: string; sudoPassword?: string },
+): { command: string; stdin?: string } {
   const run = `sh -c ${shellQuote(script)}`;
   if (o.user === 'root') return { command: run };
   if (o.sudoPassword === undefined) return { command: `sudo -n ${run}` };
@@ -171,23 +188,36 @@ export async function fixGuestAgent(input: GuestAgentFixInput): Promise<GuestAge
   // Checked before anything is sent: a bad URL is the caller's error, not an attempt.
   const script = guestAgentInstallScript(agent, input.packageCacheUrl);
 
-  const first = await probeGuestAgent(platform, finding.ref, { timeoutMs: input.checkTimeoutMs ?? 15_000, ...withSignal });
+  const first = await probeGuestAgent(platform, finding.ref, {
+    timeoutMs: input.checkTimeoutMs ?? 15_000,
+    ...withSignal,
+  });
   if (first.answers) {
     record(0, 'check', true, `${agent.package} already answers the platform; nothing to do`);
     return { state: 'already-working' };
   }
   record(0, 'check', false, first.reason);
-  if (!first.fixable) return { state: 'not-fixable', reason: `Unable to fix the guest agent of ${name}: ${first.reason}` };
+  if (!first.fixable)
+    return { state: 'not-fixable', reason: `Unable to fix the guest agent of ${name}: ${first.reason}` };
 
-  const { command, stdin } = guestAgentInstallCommand(script, { user: input.ssh.credentials.username, ...(input.sudoPassword !== undefined ? { sudoPassword: input.sudoPassword } : {}) });
+  const { command, stdin } = guestAgentInstallCommand(script, {
+    user: input.ssh.credentials.username,
+    ...(input.sudoPassword !== undefined ? { sudoPassword: input.sudoPassword } : {}),
+  });
   let last = first.reason;
   for (let attempt = 1; attempt <= max; attempt++) {
-    if (attempt > 1) await sleep(backoffDelay(attempt - 1, input.retryDelay ?? { baseMs: 5000, maxMs: 60_000 }), signal);
+    if (attempt > 1)
+      await sleep(backoffDelay(attempt - 1, input.retryDelay ?? { baseMs: 5000, maxMs: 60_000 }), signal);
     signal?.throwIfAborted();
     try {
       const conn = await connectSsh(input.ssh, { ...input.connect, ...withSignal });
       try {
-        const r = await conn.exec(command, { timeoutMs: input.commandTimeoutMs ?? 600_000, label: `the ${agent.package} install`, ...(stdin !== undefined ? { stdin } : {}), ...withSignal });
+        const r = await conn.exec(command, {
+          timeoutMs: input.commandTimeoutMs ?? 600_000,
+          label: `the ${agent.package} install`,
+          ...(stdin !== undefined ? { stdin } : {}),
+          ...withSignal,
+        });
         const said = lastLines(`${r.stderr}`, 5) || lastLines(r.stdout, 5);
         if (r.exitCode !== 0) {
           last = `the install exited with ${r.exitCode ?? r.signal ?? 'no status'}${said ? `: ${said}` : ''}`;
@@ -203,19 +233,28 @@ export async function fixGuestAgent(input: GuestAgentFixInput): Promise<GuestAge
       last = errorMessage(e);
       record(attempt, 'install', false, last);
       // A changed host key or refused credentials will not change by trying again.
-      if (e instanceof AppError && /host key has changed|authentication as/.test(e.message)) return { state: 'not-fixable', reason: `Unable to fix the guest agent of ${name}: ${last}` };
+      if (e instanceof AppError && /host key has changed|authentication as/.test(e.message))
+        return { state: 'not-fixable', reason: `Unable to fix the guest agent of ${name}: ${last}` };
       continue;
     }
-    const check = await probeGuestAgent(platform, finding.ref, { timeoutMs: input.verifyTimeoutMs ?? 120_000, ...withSignal });
+    const check = await probeGuestAgent(platform, finding.ref, {
+      timeoutMs: input.verifyTimeoutMs ?? 120_000,
+      ...withSignal,
+    });
     if (check.answers) {
       record(attempt, 'verify', true, `${agent.package} answers the platform`);
       return { state: 'fixed', attempts: attempt };
     }
     last = `installed and started, but ${check.reason}`;
     record(attempt, 'verify', false, last);
-    if (!check.fixable) return { state: 'not-fixable', reason: `Unable to fix the guest agent of ${name}: ${check.reason}` };
+    if (!check.fixable)
+      return { state: 'not-fixable', reason: `Unable to fix the guest agent of ${name}: ${check.reason}` };
   }
-  return { state: 'gave-up', attempts: max, reason: `Unable to fix the guest agent of ${name} after ${max} attempt${max === 1 ? '' : 's'}: ${last}` };
+  return {
+    state: 'gave-up',
+    attempts: max,
+    reason: `Unable to fix the guest agent of ${name} after ${max} attempt${max === 1 ? '' : 's'}: ${last}`,
+  };
 }
 
 function seconds(ms: number): string {

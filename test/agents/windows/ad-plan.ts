@@ -41,9 +41,27 @@ export const adWindows: Record<string, WindowsSettingsInput> = {
   ws: { domain: { name: 'corp.lab', role: 'member' }, remote: ['rdp', 'ssh'] },
 };
 
-export function planWithWindows(text: string, windows: Record<string, WindowsSettingsInput>, platform: PlatformKind = 'proxmox', instances = 1): Plan {
+export function planWithWindows(
+  text: string,
+  windows: Record<string, WindowsSettingsInput>,
+  platform: PlatformKind = 'proxmox',
+  instances = 1,
+): Plan {
   const scenario = parseScenario(text);
-  const plan = planDeployment({ deploymentId: 'd1', scenario, platform, instances, allocations: { subnets: {}, vlans: Object.fromEntries(Array.from({ length: instances }, (_, i) => scenario.networks.map((n, j) => [`${i + 1}/${n.name}`, 100 + i * 10 + j])).flat()) } });
+  const plan = planDeployment({
+    deploymentId: 'd1',
+    scenario,
+    platform,
+    instances,
+    allocations: {
+      subnets: {},
+      vlans: Object.fromEntries(
+        Array.from({ length: instances }, (_, i) =>
+          scenario.networks.map((n, j) => [`${i + 1}/${n.name}`, 100 + i * 10 + j]),
+        ).flat(),
+      ),
+    },
+  });
   for (const m of plan.machines) {
     const w = windows[m.source];
     if (w) m.windows = windowsSettingsSchema.parse(w);

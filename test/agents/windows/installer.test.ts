@@ -1,18 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildBootMedia, installers } from '../../../server/agents/agent.ts';
-import { azureRunCommand, cloudbaseScriptPath, unattendScriptPath, type WindowsMedia } from '../../../server/agents/windows/installer.ts';
+import {
+  azureRunCommand,
+  cloudbaseScriptPath,
+  unattendScriptPath,
+  type WindowsMedia,
+} from '../../../server/agents/windows/installer.ts';
 import { domainJoinAccount } from '../../../server/agents/windows/settings.ts';
 import { osCatalog } from '../../../server/model/catalog.ts';
 import { cloudInitFields } from '../../../server/platforms/proxmox/cloud-init.ts';
 import { adScenario, adWindows, passwordsOf, planWithWindows } from './ad-plan.ts';
 import { checkUnattendShape, parseXml } from './xml.ts';
 
-function windowsMedia(platform: Parameters<typeof planWithWindows>[2], key = 'i1.ws-1'): { media: WindowsMedia; plan: ReturnType<typeof planWithWindows> } {
+function windowsMedia(
+  platform: Parameters<typeof planWithWindows>[2],
+  key = 'i1.ws-1',
+): { media: WindowsMedia; plan: ReturnType<typeof planWithWindows> } {
   const plan = planWithWindows(adScenario, adWindows, platform);
   const machine = plan.machines.find((m) => m.key === key)!;
   const join = domainJoinAccount(plan, machine);
-  const media = buildBootMedia(plan, machine, { secret: 's', passwords: passwordsOf(plan, key), ...(join ? { domainAdminPassword: passwordsOf(plan, join.controllerKey)[join.user] } : {}) });
+  const media = buildBootMedia(plan, machine, {
+    secret: 's',
+    passwords: passwordsOf(plan, key),
+    ...(join ? { domainAdminPassword: passwordsOf(plan, join.controllerKey)[join.user] } : {}),
+  });
   if (media.kind !== 'windows') throw new Error(`expected Windows media, got ${media.kind}`);
   return { media, plan };
 }
@@ -35,13 +47,27 @@ describe('Windows media on premises (cloudbase-init, or an answer file)', () => 
   it('describes the NICs in network-config v2 by MAC, with the controller first among the resolvers', () => {
     expect(parse(media.networkConfig)).toEqual({
       version: 2,
-      ethernets: { nic0: { match: { macaddress: ws.nics[0]!.mac }, addresses: ['10.20.10.10/24'], routes: [{ to: '0.0.0.0/0', via: '10.20.10.1' }], nameservers: { addresses: ['10.20.10.5', '10.20.10.1'], search: ['lab.internal'] } } },
+      ethernets: {
+        nic0: {
+          match: { macaddress: ws.nics[0]!.mac },
+          addresses: ['10.20.10.10/24'],
+          routes: [{ to: '0.0.0.0/0', via: '10.20.10.1' }],
+          nameservers: { addresses: ['10.20.10.5', '10.20.10.1'], search: ['lab.internal'] },
+        },
+      },
     });
   });
 
   it('gives the Proxmox driver addresses for its own cloud-init drive and no password to store', () => {
-    const fields = cloudInitFields({ cloudInit: media, nics: [{ network: { id: 'vmbr0', name: 'corp' }, mac: ws.nics[0]!.mac }] });
-    expect(fields).toEqual({ ipconfig0: 'ip=10.20.10.10/24,gw=10.20.10.1', nameserver: '10.20.10.5 10.20.10.1', searchdomain: 'lab.internal' });
+    const fields = cloudInitFields({
+      cloudInit: media,
+      nics: [{ network: { id: 'vmbr0', name: 'corp' }, mac: ws.nics[0]!.mac }],
+    });
+    expect(fields).toEqual({
+      ipconfig0: 'ip=10.20.10.10/24,gw=10.20.10.1',
+      nameserver: '10.20.10.5 10.20.10.1',
+      searchdomain: 'lab.internal',
+    });
   });
 
   it('brings an answer file and the script for a CD, for templates without cloudbase-init', () => {
@@ -52,7 +78,7 @@ describe('Windows media on premises (cloudbase-init, or an answer file)', () => 
     expect(checkUnattendShape(doc)).toEqual(['specialize', 'oobeSystem']);
     const xml = files['Autounattend.xml']!;
     expect(xml).toContain('<ComputerName>ws-1</ComputerName>');
-    expect(xml).toContain("Join-Path $_.Root &apos;glassdome\\first-boot.ps1&apos;");
+    expect(xml).toContain('Join-Path $_.Root &apos;glassdome\\first-boot.ps1&apos;');
     expect(xml).not.toContain('pw-student');
     expect(xml).not.toContain('pw-labadmin');
   });
@@ -78,12 +104,19 @@ describe('Windows media on the clouds', () => {
 
 describe('the installer registry', () => {
   it('builds Windows media for every Windows OS in the catalog, and refuses a member without its join password', () => {
-    for (const os of Object.values(osCatalog).filter((o) => o.family === 'windows')) expect(installers[os.installer]).toBeTypeOf('function');
+    for (const os of Object.values(osCatalog).filter((o) => o.family === 'windows'))
+      expect(installers[os.installer]).toBeTypeOf('function');
     const plan = planWithWindows(adScenario, adWindows, 'esxi');
     const ws = plan.machines.find((m) => m.key === 'i1.ws-2')!;
     expect(ws.nics[0]!.mac.startsWith('00:50:56:')).toBe(true);
-    expect(() => buildBootMedia(plan, ws, { secret: 's', passwords: { student: 'x' } })).toThrow(/the password of "labadmin" on its controller "i1.dc01" was not given/);
-    const standalone = buildBootMedia(plan, { ...ws, windows: { remote: ['rdp'] } }, { secret: 's', passwords: { student: 'x' } });
+    expect(() => buildBootMedia(plan, ws, { secret: 's', passwords: { student: 'x' } })).toThrow(
+      /the password of "labadmin" on its controller "i1.dc01" was not given/,
+    );
+    const standalone = buildBootMedia(
+      plan,
+      { ...ws, windows: { remote: ['rdp'] } },
+      { secret: 's', passwords: { student: 'x' } },
+    );
     expect(standalone.kind).toBe('windows');
   });
 });

@@ -1,14 +1,24 @@
 // Answer files parsed with a strict XML parser and checked against the unattend schema's shape (xml.ts), and their
 // passwords decoded from the encoded form.
 import { describe, expect, it } from 'vitest';
-import { buildUnattendXml, encodeUnattendPassword, type UnattendInput } from '../../../server/agents/windows/unattend.ts';
+import {
+  buildUnattendXml,
+  encodeUnattendPassword,
+  type UnattendInput,
+} from '../../../server/agents/windows/unattend.ts';
 import { all, checkUnattendShape, child, children, parseXml, text, wcm, type Element } from './xml.ts';
 
 const input: UnattendInput = {
   computerName: 'dc01',
   timeZone: 'UTC',
   nics: [
-    { mac: '02:ab:cd:00:11:22', ip: '10.20.10.5', prefix: 24, gateway: '10.20.10.1', dns: ['10.20.10.1', '10.20.10.2'] },
+    {
+      mac: '02:ab:cd:00:11:22',
+      ip: '10.20.10.5',
+      prefix: 24,
+      gateway: '10.20.10.1',
+      dns: ['10.20.10.1', '10.20.10.2'],
+    },
     { mac: '02:ab:cd:00:11:23', ip: '10.20.66.5', prefix: 24, dns: [] },
   ],
   remoteDesktop: true,
@@ -33,10 +43,20 @@ describe('the answer file of a sysprepped template', () => {
   const doc = parseXml(xml);
 
   it('is well-formed and shaped like the unattend schema: specialize, then oobeSystem', () => {
-    expect(xml.startsWith('<?xml version="1.0" encoding="utf-8"?>\n<unattend xmlns="urn:schemas-microsoft-com:unattend">')).toBe(true);
+    expect(
+      xml.startsWith('<?xml version="1.0" encoding="utf-8"?>\n<unattend xmlns="urn:schemas-microsoft-com:unattend">'),
+    ).toBe(true);
     expect(checkUnattendShape(doc)).toEqual(['specialize', 'oobeSystem']);
-    const components = (pass: string) => children(children(doc.documentElement!).find((s) => s.getAttribute('pass') === pass)!).map((c) => c.getAttribute('name'));
-    expect(components('specialize')).toEqual(['Microsoft-Windows-DNS-Client', 'Microsoft-Windows-Shell-Setup', 'Microsoft-Windows-TCPIP', 'Microsoft-Windows-TerminalServices-LocalSessionManager']);
+    const components = (pass: string) =>
+      children(children(doc.documentElement!).find((s) => s.getAttribute('pass') === pass)!).map((c) =>
+        c.getAttribute('name'),
+      );
+    expect(components('specialize')).toEqual([
+      'Microsoft-Windows-DNS-Client',
+      'Microsoft-Windows-Shell-Setup',
+      'Microsoft-Windows-TCPIP',
+      'Microsoft-Windows-TerminalServices-LocalSessionManager',
+    ]);
     expect(components('oobeSystem')).toEqual(['Microsoft-Windows-International-Core', 'Microsoft-Windows-Shell-Setup']);
   });
 
@@ -49,7 +69,10 @@ describe('the answer file of a sysprepped template', () => {
     expect(children(ifaces[1]!, 'Routes')).toHaveLength(0);
     const dns = all(doc, 'DNSServerSearchOrder');
     expect(dns).toHaveLength(1);
-    expect(children(dns[0]!, 'IpAddress').map((e) => [e.getAttributeNS(wcm, 'keyValue'), e.textContent])).toEqual([['1', '10.20.10.1'], ['2', '10.20.10.2']]);
+    expect(children(dns[0]!, 'IpAddress').map((e) => [e.getAttributeNS(wcm, 'keyValue'), e.textContent])).toEqual([
+      ['1', '10.20.10.1'],
+      ['2', '10.20.10.2'],
+    ]);
   });
 
   it('carries every password encoded (UTF-16LE of password + element name, base64), and none in plain text', () => {
@@ -65,9 +88,16 @@ describe('the answer file of a sysprepped template', () => {
   });
 
   it('creates the accounts, logs the administrator on once and runs the first logon command as written', () => {
-    expect(all(doc, 'LocalAccount').map((a) => [text(a, 'Name'), text(a, 'Group')])).toEqual([['labadmin', 'Administrators'], ['student', 'Users']]);
+    expect(all(doc, 'LocalAccount').map((a) => [text(a, 'Name'), text(a, 'Group')])).toEqual([
+      ['labadmin', 'Administrators'],
+      ['student', 'Users'],
+    ]);
     const auto = all(doc, 'AutoLogon')[0]!;
-    expect([text(auto, 'Username'), text(auto, 'LogonCount'), text(auto, 'Enabled')]).toEqual(['labadmin', '1', 'true']);
+    expect([text(auto, 'Username'), text(auto, 'LogonCount'), text(auto, 'Enabled')]).toEqual([
+      'labadmin',
+      '1',
+      'true',
+    ]);
     const cmd = all(doc, 'SynchronousCommand')[0]!;
     expect(text(cmd, 'CommandLine')).toBe(input.firstLogonCommands![0]!.command);
     expect(text(cmd, 'Order')).toBe('1');
@@ -86,7 +116,11 @@ describe('the answer file of a sysprepped template', () => {
 describe('the answer file of an install from media (packer)', () => {
   it('adds windowsPE first: UEFI disk layout, the image by name, driver paths', () => {
     const xml = buildUnattendXml({
-      windowsPE: { imageName: 'Windows Server 2022 SERVERSTANDARD', driverPaths: ['E:\\vioscsi\\2k22\\amd64', 'E:\\NetKVM\\2k22\\amd64'], firmware: 'uefi' },
+      windowsPE: {
+        imageName: 'Windows Server 2022 SERVERSTANDARD',
+        driverPaths: ['E:\\vioscsi\\2k22\\amd64', 'E:\\NetKVM\\2k22\\amd64'],
+        firmware: 'uefi',
+      },
       computerName: 'packer',
       administratorPassword: 'Build-Only-1',
       firstLogonCommands: [{ command: 'cmd /c winrm quickconfig -q', description: 'WinRM for packer' }],
@@ -95,7 +129,10 @@ describe('the answer file of an install from media (packer)', () => {
     expect(checkUnattendShape(doc)).toEqual(['windowsPE', 'specialize', 'oobeSystem']);
     expect(all(doc, 'CreatePartition').map((p) => text(p, 'Type'))).toEqual(['EFI', 'MSR', 'Primary']);
     expect(text(all(doc, 'MetaData')[0]!, 'Value')).toBe('Windows Server 2022 SERVERSTANDARD');
-    expect(all(doc, 'PathAndCredentials').map((p) => [p.getAttributeNS(wcm, 'keyValue'), text(p, 'Path')])).toEqual([['1', 'E:\\vioscsi\\2k22\\amd64'], ['2', 'E:\\NetKVM\\2k22\\amd64']]);
+    expect(all(doc, 'PathAndCredentials').map((p) => [p.getAttributeNS(wcm, 'keyValue'), text(p, 'Path')])).toEqual([
+      ['1', 'E:\\vioscsi\\2k22\\amd64'],
+      ['2', 'E:\\NetKVM\\2k22\\amd64'],
+    ]);
     expect(xml).not.toContain('Build-Only-1');
     expect(text(all(doc, 'InstallTo')[0]!, 'PartitionID')).toBe('3');
   });
@@ -104,7 +141,13 @@ describe('the answer file of an install from media (packer)', () => {
     const doc = parseXml(buildUnattendXml({ windowsPE: { imageName: 'x', driverPaths: [], firmware: 'bios' } }));
     expect(checkUnattendShape(doc)).toEqual(['windowsPE']);
     expect(all(doc, 'CreatePartition').map((p) => text(p, 'Type'))).toEqual(['Primary', 'Primary']);
-    expect(all(doc, 'ModifyPartition').map((p) => children(p).map((c) => c.localName).join(','))).toEqual(['Order,PartitionID,Active,Format,Label', 'Order,PartitionID,Format,Label,Letter']);
+    expect(
+      all(doc, 'ModifyPartition').map((p) =>
+        children(p)
+          .map((c) => c.localName)
+          .join(','),
+      ),
+    ).toEqual(['Order,PartitionID,Active,Format,Label', 'Order,PartitionID,Format,Label,Letter']);
     expect(text(all(doc, 'InstallTo')[0]!, 'PartitionID')).toBe('2');
   });
 });

@@ -24,7 +24,9 @@ export interface Document {
 }
 type ErrorFn = (msg: string) => void;
 const { DOMParser } = createRequire(import.meta.url)('@xmldom/xmldom') as {
-  DOMParser: new (o: { errorHandler: { warning: ErrorFn; error: ErrorFn; fatalError: ErrorFn } }) => { parseFromString(text: string, mime: string): Document };
+  DOMParser: new (o: { errorHandler: { warning: ErrorFn; error: ErrorFn; fatalError: ErrorFn } }) => {
+    parseFromString(text: string, mime: string): Document;
+  };
 };
 
 export const ns = 'urn:schemas-microsoft-com:unattend';
@@ -34,12 +36,16 @@ export function parseXml(text: string): Document {
   const fail = (msg: string) => {
     throw new Error(`XML: ${msg}`);
   };
-  return new DOMParser({ errorHandler: { warning: fail, error: fail, fatalError: fail } }).parseFromString(text, 'text/xml');
+  return new DOMParser({ errorHandler: { warning: fail, error: fail, fatalError: fail } }).parseFromString(
+    text,
+    'text/xml',
+  );
 }
 
 export const children = (e: Element, name?: string): Element[] => {
   const out: Element[] = [];
-  for (let n = e.firstChild; n; n = n.nextSibling) if (n.nodeType === 1 && (name === undefined || (n as Element).localName === name)) out.push(n as Element);
+  for (let n = e.firstChild; n; n = n.nextSibling)
+    if (n.nodeType === 1 && (name === undefined || (n as Element).localName === name)) out.push(n as Element);
   return out;
 };
 export const child = (e: Element, name: string): Element => {
@@ -77,13 +83,29 @@ export function checkUnattendShape(doc: Document): string[] {
     expect(new Set(names).size).toBe(names.length);
   }
   // List items are added with wcm:action; keyed lists carry wcm:keyValue.
-  for (const item of ['Interface', 'IpAddress', 'Route', 'LocalAccount', 'SynchronousCommand', 'PathAndCredentials', 'CreatePartition', 'ModifyPartition', 'Disk', 'MetaData']) {
+  for (const item of [
+    'Interface',
+    'IpAddress',
+    'Route',
+    'LocalAccount',
+    'SynchronousCommand',
+    'PathAndCredentials',
+    'CreatePartition',
+    'ModifyPartition',
+    'Disk',
+    'MetaData',
+  ]) {
     for (const e of all(doc, item)) expect(e.getAttributeNS(wcm, 'action')).toBe('add');
   }
-  for (const e of [...all(doc, 'IpAddress'), ...all(doc, 'PathAndCredentials')]) expect(e.getAttributeNS(wcm, 'keyValue')).toMatch(/^\d+$/);
+  for (const e of [...all(doc, 'IpAddress'), ...all(doc, 'PathAndCredentials')])
+    expect(e.getAttributeNS(wcm, 'keyValue')).toMatch(/^\d+$/);
   // Passwords: Value + PlainText false, nothing else.
   for (const p of [...all(doc, 'Password'), ...all(doc, 'AdministratorPassword')]) {
-    expect(children(p).map((c) => c.localName).sort()).toEqual(['PlainText', 'Value']);
+    expect(
+      children(p)
+        .map((c) => c.localName)
+        .sort(),
+    ).toEqual(['PlainText', 'Value']);
     expect(text(p, 'PlainText')).toBe('false');
   }
   return passes;

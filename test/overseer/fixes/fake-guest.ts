@@ -41,9 +41,13 @@ export function createFakeGuest(o: { sudoPassword?: string; owner?: number } = {
 
   // sudo logs only its options: the command after them is the whole script.
   const stub = (name: string, body: string, logged = '$*'): void => {
-    writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s\\n' "${name} ${logged}" >> '${calls}'\n${body}\n`, { mode: 0o755 });
+    writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s\\n' "${name} ${logged}" >> '${calls}'\n${body}\n`, {
+      mode: 0o755,
+    });
   };
-  stub('sudo', `
+  stub(
+    'sudo',
+    `
 expected=$(cat '${dir}/sudo-password')
 case "$1" in
   -n) shift ;;
@@ -51,19 +55,29 @@ case "$1" in
       IFS= read -r given || given=''
       if [ "$given" != "$expected" ]; then echo 'Sorry, try again.' >&2; exit 1; fi ;;
 esac
-exec "$@"`, '$1');
-  stub('dpkg-query', `
+exec "$@"`,
+    '$1',
+  );
+  stub(
+    'dpkg-query',
+    `
 for a; do pkg=$a; done
 if [ -e '${state}/installed-'"$pkg" ]; then printf 'install ok installed'; exit 0; fi
-echo "dpkg-query: no packages found matching $pkg" >&2; exit 1`);
-  stub('apt-get', `
+echo "dpkg-query: no packages found matching $pkg" >&2; exit 1`,
+  );
+  stub(
+    'apt-get',
+    `
 list=''
 for a; do case "$a" in Dir::Etc::SourceList=*) list=\${a#Dir::Etc::SourceList=} ;; esac; done
 [ -n "$list" ] && cat "$list" >> '${lists}'
 for a; do last=$a; done
 case " $* " in *' install '*) touch '${state}/installed-'"$last"; echo "Setting up $last" ;; *' update '*) echo 'Reading package lists... Done' ;; esac
-exit 0`);
-  stub('systemctl', `
+exit 0`,
+  );
+  stub(
+    'systemctl',
+    `
 for a; do svc=$a; done
 case "$1" in
   enable) exit 0 ;;
@@ -72,7 +86,8 @@ case "$1" in
     [ -e '${state}/installed-'"$svc" ] || { echo "Failed to restart $svc.service: Unit $svc.service not found." >&2; exit 5; }
     touch '${state}/running-'"$svc" ;;
   is-active) [ -e '${state}/running-'"$svc" ] ;;
-esac`);
+esac`,
+  );
 
   const shell = path.join(dir, 'record-shell');
   writeFileSync(

@@ -21,7 +21,7 @@ import { sshdUsable, startSshd, type Sshd } from '../../ssh/sshd.ts';
 import { createFakeGuest, type FakeGuest } from './fake-guest.ts';
 
 describe('the install script and command, as values', () => {
-  it('installs from the machine\'s own sources when there is no cache, and starts the agent', () => {
+  it("installs from the machine's own sources when there is no cache, and starts the agent", () => {
     const s = guestAgentInstallScript({ package: 'qemu-guest-agent', service: 'qemu-guest-agent' });
     expect(s).toContain("pkg='qemu-guest-agent'");
     expect(s).toContain("cache=''");
@@ -31,7 +31,9 @@ describe('the install script and command, as values', () => {
   });
 
   it('refuses a package cache URL that is not http(s), before anything runs', () => {
-    expect(() => guestAgentInstallScript({ package: 'p', service: 's' }, 'ftp://cache/debs')).toThrow(/http:\/\/ or https:\/\//);
+    expect(() => guestAgentInstallScript({ package: 'p', service: 's' }, 'ftp://cache/debs')).toThrow(
+      /http:\/\/ or https:\/\//,
+    );
     expect(() => guestAgentInstallScript({ package: 'p', service: 's' }, 'http://x/debs trusted')).toThrow(/spaces/);
   });
 
@@ -39,7 +41,9 @@ describe('the install script and command, as values', () => {
     const c = guestAgentInstallCommand('echo hi', { user: 'glassdome', sudoPassword: "p'w$1" });
     expect(c).toEqual({ command: `sudo -S -p '' sh -c 'echo hi'`, stdin: "p'w$1\n" });
     expect(guestAgentInstallCommand('echo hi', { user: 'glassdome' })).toEqual({ command: `sudo -n sh -c 'echo hi'` });
-    expect(guestAgentInstallCommand("echo 'hi'", { user: 'root', sudoPassword: 'x' })).toEqual({ command: `sh -c 'echo '\\''hi'\\'''` });
+    expect(guestAgentInstallCommand("echo 'hi'", { user: 'root', sudoPassword: 'x' })).toEqual({
+      command: `sh -c 'echo '\\''hi'\\'''`,
+    });
   });
 });
 
@@ -104,7 +108,10 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
     name: 'gd-fix1-i1-web',
     host: sshd.host,
     port: sshd.port,
-    credentials: sshd.password !== undefined ? { username: sshd.user, password: sshd.password } : { username: sshd.user, privateKey: sshd.privateKey },
+    credentials:
+      sshd.password !== undefined
+        ? { username: sshd.user, password: sshd.password }
+        : { username: sshd.user, privateKey: sshd.privateKey },
     hostKey: { mode: 'pinned', fingerprints: [sshd.hostKeyFingerprint] },
   });
 
@@ -129,8 +136,14 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
     expect(out.state).toBe('gave-up');
     if (out.state !== 'gave-up') return;
     expect(out.attempts).toBe(2);
-    expect(out.reason).toMatch(/^Unable to fix the guest agent of machine "gd-fix1-i1-web" after 2 attempts: the install exited with 7: .*qemu-guest-agent did not start/);
-    expect(records.map((r) => `${r.attempt}:${r.step}:${r.ok}`)).toEqual(['0:check:false', '1:install:false', '2:install:false']);
+    expect(out.reason).toMatch(
+      /^Unable to fix the guest agent of machine "gd-fix1-i1-web" after 2 attempts: the install exited with 7: .*qemu-guest-agent did not start/,
+    );
+    expect(records.map((r) => `${r.attempt}:${r.step}:${r.ok}`)).toEqual([
+      '0:check:false',
+      '1:install:false',
+      '2:install:false',
+    ]);
     expect(records[0]!.detail).toBe('the guest agent did not answer within 0.3 s');
     // Exactly two SSH sessions ran the install, and no password went anywhere.
     expect(guest.commands().length - before).toBe(2);
@@ -143,7 +156,11 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
     const records: GuestAgentFixRecord[] = [];
     const out = await fixGuestAgent(input(records, { packageCacheUrl: 'http://10.0.1.1:8081/debs' }));
     expect(out).toEqual({ state: 'fixed', attempts: 1 });
-    expect(records.map((r) => `${r.attempt}:${r.step}:${r.ok}`)).toEqual(['0:check:false', '1:install:true', '1:verify:true']);
+    expect(records.map((r) => `${r.attempt}:${r.step}:${r.ok}`)).toEqual([
+      '0:check:false',
+      '1:install:true',
+      '1:verify:true',
+    ]);
     expect(records.at(-1)!.detail).toBe('qemu-guest-agent answers the platform');
 
     // What the guest was asked to do, in order.
@@ -160,21 +177,37 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
       'systemctl restart qemu-guest-agent',
       'systemctl is-active --quiet qemu-guest-agent',
     ]);
-    expect(guest.sourceLists().slice(-2)).toEqual(['deb [trusted=yes] http://10.0.1.1:8081/debs ./', 'deb [trusted=yes] http://10.0.1.1:8081/debs ./']);
+    expect(guest.sourceLists().slice(-2)).toEqual([
+      'deb [trusted=yes] http://10.0.1.1:8081/debs ./',
+      'deb [trusted=yes] http://10.0.1.1:8081/debs ./',
+    ]);
     expect(guest.installed('qemu-guest-agent')).toBe(true);
 
     // The driver itself now gets addresses through the agent.
     expect(await driver.waitForAddress(ref, { timeoutMs: 2000 })).toEqual([expect.stringMatching(/^10\./)]);
-    expect(pve.requests.some((r) => r.endpoint === '/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces' && r.status === 200)).toBe(true);
+    expect(
+      pve.requests.some(
+        (r) => r.endpoint === '/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces' && r.status === 200,
+      ),
+    ).toBe(true);
   });
 
   it('reaches a machine on an isolated network through the range router', async () => {
     guest.reset();
     const router = await startSshd();
     try {
-      const via: SshTarget = { name: 'router', host: router.host, port: router.port, credentials: { username: router.user, privateKey: router.privateKey }, hostKey: { mode: 'pinned', fingerprints: [router.hostKeyFingerprint] } };
+      const via: SshTarget = {
+        name: 'router',
+        host: router.host,
+        port: router.port,
+        credentials: { username: router.user, privateKey: router.privateKey },
+        hostKey: { mode: 'pinned', fingerprints: [router.hostKeyFingerprint] },
+      };
       const records: GuestAgentFixRecord[] = [];
-      expect(await fixGuestAgent(input(records, { ssh: { ...target(), via } }))).toEqual({ state: 'fixed', attempts: 1 });
+      expect(await fixGuestAgent(input(records, { ssh: { ...target(), via } }))).toEqual({
+        state: 'fixed',
+        attempts: 1,
+      });
       const line = new RegExp(`server_request_direct_tcpip: .* target 127\\.0\\.0\\.1 port ${sshd.port}$`, 'm');
       for (let i = 0; i < 40 && !line.test(router.log()); i++) await new Promise((r) => setTimeout(r, 50));
       expect(router.log()).toMatch(line);
@@ -194,12 +227,23 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
 
   it('refuses a Windows machine and a stopped VM without connecting', async () => {
     const before = guest.commands().length;
-    const win = await fixGuestAgent(input([], { finding: { kind: guestAgentFindingKind, machine: 'gd-fix1-i1-dc01', os: 'windows-server-2022', ref } }));
-    expect(win).toEqual({ state: 'not-fixable', reason: 'Unable to fix the guest agent of machine "gd-fix1-i1-dc01": Windows Server 2022 is not an apt-based Linux; install the agent in its template' });
+    const win = await fixGuestAgent(
+      input([], {
+        finding: { kind: guestAgentFindingKind, machine: 'gd-fix1-i1-dc01', os: 'windows-server-2022', ref },
+      }),
+    );
+    expect(win).toEqual({
+      state: 'not-fixable',
+      reason:
+        'Unable to fix the guest agent of machine "gd-fix1-i1-dc01": Windows Server 2022 is not an apt-based Linux; install the agent in its template',
+    });
     await driver.stopMachine(ref, { force: true });
     try {
       const stopped = await fixGuestAgent(input([]));
-      expect(stopped).toEqual({ state: 'not-fixable', reason: 'Unable to fix the guest agent of machine "gd-fix1-i1-web": the machine is stopped' });
+      expect(stopped).toEqual({
+        state: 'not-fixable',
+        reason: 'Unable to fix the guest agent of machine "gd-fix1-i1-web": the machine is stopped',
+      });
     } finally {
       await driver.startMachine(ref);
     }
@@ -212,10 +256,17 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
     try {
       const records: GuestAgentFixRecord[] = [];
       // The platform reports no agent; the address the fix is given answers with another host key.
-      const out = await fixGuestAgent(input(records, {
-        platform: { ...driver, waitForAddress: async () => { throw new AppError('timeout', 'no agent'); } } as unknown as ProxmoxPlatform,
-        ssh: { ...target(), port: stranger.port },
-      }));
+      const out = await fixGuestAgent(
+        input(records, {
+          platform: {
+            ...driver,
+            waitForAddress: async () => {
+              throw new AppError('timeout', 'no agent');
+            },
+          } as unknown as ProxmoxPlatform,
+          ssh: { ...target(), port: stranger.port },
+        }),
+      );
       expect(out.state).toBe('not-fixable');
       if (out.state === 'not-fixable') expect(out.reason).toContain('its host key has changed');
       expect(stranger.log()).not.toMatch(/Accepted|Failed (password|publickey)/);

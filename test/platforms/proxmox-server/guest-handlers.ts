@@ -15,7 +15,8 @@ function agentVm(ctx: HandlerContext): VmState {
   const vm = getVm(ctx);
   if (!agentEnabled(vm)) throw dieError('No QEMU guest agent configured');
   if (vm.status === 'stopped') throw dieError(`VM ${vm.vmid} is not running`);
-  if (uptimeMs(vm) < vm.guest.agentDelayMs || vm.guest.agentRunning?.(vm) === false) throw dieError('QEMU guest agent is not running');
+  if (uptimeMs(vm) < vm.guest.agentDelayMs || vm.guest.agentRunning?.(vm) === false)
+    throw dieError('QEMU guest agent is not running');
   return vm;
 }
 
@@ -43,13 +44,32 @@ function nicAddress(vm: VmState, n: number, tag: number | undefined): { ip: stri
 }
 
 export function guestInterfaces(vm: VmState): unknown[] {
-  const stats = { 'rx-bytes': 1024, 'rx-packets': 10, 'rx-errs': 0, 'rx-dropped': 0, 'tx-bytes': 2048, 'tx-packets': 12, 'tx-errs': 0, 'tx-dropped': 0 };
-  const result: unknown[] = [{
-    name: 'lo', 'hardware-address': '00:00:00:00:00:00', statistics: stats,
-    'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }, { 'ip-address': '::1', 'ip-address-type': 'ipv6', prefix: 128 }],
-  }];
+  const stats = {
+    'rx-bytes': 1024,
+    'rx-packets': 10,
+    'rx-errs': 0,
+    'rx-dropped': 0,
+    'tx-bytes': 2048,
+    'tx-packets': 12,
+    'tx-errs': 0,
+    'tx-dropped': 0,
+  };
+  const result: unknown[] = [
+    {
+      name: 'lo',
+      'hardware-address': '00:00:00:00:00:00',
+      statistics: stats,
+      'ip-addresses': [
+        { 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 },
+        { 'ip-address': '::1', 'ip-address-type': 'ipv6', prefix: 128 },
+      ],
+    },
+  ];
   const addressed = uptimeMs(vm) >= vm.guest.addressDelayMs;
-  const nics = Object.keys(vm.config).filter((k) => /^net\d+$/.test(k)).map((k) => Number(k.slice(3))).sort((a, b) => a - b);
+  const nics = Object.keys(vm.config)
+    .filter((k) => /^net\d+$/.test(k))
+    .map((k) => Number(k.slice(3)))
+    .sort((a, b) => a - b);
   for (const n of nics) {
     const nic = parseNic(vm.config[`net${n}`] ?? '');
     if (nic.mac === undefined) continue;
@@ -63,16 +83,40 @@ export function guestInterfaces(vm: VmState): unknown[] {
   return result;
 }
 
-const osinfo = { id: 'ubuntu', name: 'Ubuntu', 'pretty-name': 'Ubuntu 22.04.4 LTS', version: '22.04.4 LTS (Jammy Jellyfish)', 'version-id': '22.04', 'kernel-release': '5.15.0-105-generic', 'kernel-version': '#115-Ubuntu SMP', machine: 'x86_64' };
+const osinfo = {
+  id: 'ubuntu',
+  name: 'Ubuntu',
+  'pretty-name': 'Ubuntu 22.04.4 LTS',
+  version: '22.04.4 LTS (Jammy Jellyfish)',
+  'version-id': '22.04',
+  'kernel-release': '5.15.0-105-generic',
+  'kernel-version': '#115-Ubuntu SMP',
+  machine: 'x86_64',
+};
 
 function runAgentCommand(vm: VmState, command: string): unknown {
   switch (command) {
-    case 'ping': return {};
-    case 'network-get-interfaces': return guestInterfaces(vm);
-    case 'get-osinfo': return osinfo;
-    case 'get-host-name': return { 'host-name': vm.config.name ?? `vm${vm.vmid}` };
-    case 'info': return { version: '6.2.0', supported_commands: ['guest-ping', 'guest-exec', 'guest-exec-status', 'guest-network-get-interfaces', 'guest-get-osinfo'].map((name) => ({ name, enabled: true, 'success-response': true })) };
-    default: throw dieError(`Agent error: command '${command}' is not modelled by the test server`);
+    case 'ping':
+      return {};
+    case 'network-get-interfaces':
+      return guestInterfaces(vm);
+    case 'get-osinfo':
+      return osinfo;
+    case 'get-host-name':
+      return { 'host-name': vm.config.name ?? `vm${vm.vmid}` };
+    case 'info':
+      return {
+        version: '6.2.0',
+        supported_commands: [
+          'guest-ping',
+          'guest-exec',
+          'guest-exec-status',
+          'guest-network-get-interfaces',
+          'guest-get-osinfo',
+        ].map((name) => ({ name, enabled: true, 'success-response': true })),
+      };
+    default:
+      throw dieError(`Agent error: command '${command}' is not modelled by the test server`);
   }
 }
 
@@ -88,14 +132,19 @@ function execOutcome(vm: VmState, argv: string[]): { exitcode: number; out: stri
     const wait = args.includes('--wait');
     const state = left > 0 && !wait ? 'running' : vm.guest.cloudInit;
     const json = args.join(' ').includes('--format json') || args.includes('--format=json');
-    const out = json ? `${JSON.stringify({ status: state, errors: state === 'error' ? ['module failed'] : [] })}\n` : `status: ${state}\n`;
+    const out = json
+      ? `${JSON.stringify({ status: state, errors: state === 'error' ? ['module failed'] : [] })}\n`
+      : `status: ${state}\n`;
     return { exitcode: state === 'error' ? 1 : 0, out, err: '', durationMs: wait ? Math.max(0, left) : undefined };
   }
   if (cmd === 'hostname') return { exitcode: 0, out: `${vm.config.name ?? `vm${vm.vmid}`}\n`, err: '' };
   if (cmd === 'true') return { exitcode: 0, out: '', err: '' };
   if (cmd === 'false') return { exitcode: 1, out: '', err: '' };
-  if (cmd === 'sh' || cmd === 'bash' || cmd === '/bin/sh' || cmd === '/bin/bash') return { exitcode: 0, out: '', err: '' };
-  throw dieError(`Agent error: Guest agent command failed, error was 'Failed to execute child process “${cmd ?? ''}” (No such file or directory)'`);
+  if (cmd === 'sh' || cmd === 'bash' || cmd === '/bin/sh' || cmd === '/bin/bash')
+    return { exitcode: 0, out: '', err: '' };
+  throw dieError(
+    `Agent error: Guest agent command failed, error was 'Failed to execute child process “${cmd ?? ''}” (No such file or directory)'`,
+  );
 }
 
 const exec: Handler = (ctx) => {
@@ -105,7 +154,11 @@ const exec: Handler = (ctx) => {
   const outcome = execOutcome(vm, argv);
   const pid = 1000 + ctx.sim.execs.size + 1;
   ctx.sim.execs.set(`${vm.vmid}:${pid}`, {
-    startedAt: Date.now() + (outcome.durationMs ?? 0), argv, exitcode: outcome.exitcode, out: outcome.out, err: outcome.err,
+    startedAt: Date.now() + (outcome.durationMs ?? 0),
+    argv,
+    exitcode: outcome.exitcode,
+    out: outcome.out,
+    err: outcome.err,
   });
   return { pid };
 };

@@ -142,19 +142,65 @@ export function createState(opts: StateOptions, random: () => number): ClusterSt
       status: 'online',
       network: new Map<string, Iface>([
         ['eno1', { iface: 'eno1', type: 'eth', active: 1, autostart: 1, method: 'manual', families: 'inet' }],
-        ['vmbr0', { iface: 'vmbr0', type: 'bridge', active: 1, autostart: 1, bridge_ports: 'eno1', bridge_vlan_aware: 1, bridge_vids: '2-4094', method: 'static', cidr: '192.168.1.10/24', address: '192.168.1.10', netmask: '24', gateway: '192.168.1.1', families: 'inet' }],
+        [
+          'vmbr0',
+          {
+            iface: 'vmbr0',
+            type: 'bridge',
+            active: 1,
+            autostart: 1,
+            bridge_ports: 'eno1',
+            bridge_vlan_aware: 1,
+            bridge_vids: '2-4094',
+            method: 'static',
+            cidr: '192.168.1.10/24',
+            address: '192.168.1.10',
+            netmask: '24',
+            gateway: '192.168.1.1',
+            families: 'inet',
+          },
+        ],
       ]),
     });
   }
   const storages = new Map<string, StorageState>();
   const base: StorageState[] = [
-    { id: 'local-lvm', type: 'lvmthin', content: ['images', 'rootdir'], shared: false, linkedClones: true, cloneSlots: 2, total: 500 * GiB, volumes: new Map() },
-    { id: 'local', type: 'dir', content: ['iso', 'vztmpl', 'snippets', 'backup', 'import'], shared: false, linkedClones: true, cloneSlots: 2, total: 100 * GiB, volumes: new Map() },
+    {
+      id: 'local-lvm',
+      type: 'lvmthin',
+      content: ['images', 'rootdir'],
+      shared: false,
+      linkedClones: true,
+      cloneSlots: 2,
+      total: 500 * GiB,
+      volumes: new Map(),
+    },
+    {
+      id: 'local',
+      type: 'dir',
+      content: ['iso', 'vztmpl', 'snippets', 'backup', 'import'],
+      shared: false,
+      linkedClones: true,
+      cloneSlots: 2,
+      total: 100 * GiB,
+      volumes: new Map(),
+    },
   ];
   for (const s of base) storages.set(s.id, s);
   for (const s of opts.storages ?? []) {
     const prev = storages.get(s.id);
-    storages.set(s.id, { ...(prev ?? { type: 'dir', content: ['images'], shared: false, linkedClones: true, cloneSlots: 2, total: 100 * GiB }), volumes: new Map(), ...s } as StorageState);
+    storages.set(s.id, {
+      ...(prev ?? {
+        type: 'dir',
+        content: ['images'],
+        shared: false,
+        linkedClones: true,
+        cloneSlots: 2,
+        total: 100 * GiB,
+      }),
+      volumes: new Map(),
+      ...s,
+    } as StorageState);
   }
   const state: ClusterState = {
     nodes,
@@ -172,7 +218,12 @@ export function createState(opts: StateOptions, random: () => number): ClusterSt
   return state;
 }
 
-function seedTemplate(state: ClusterState, t: TemplateSeed & { node: string }, guest: GuestBehaviour, random: () => number): void {
+function seedTemplate(
+  state: ClusterState,
+  t: TemplateSeed & { node: string },
+  guest: GuestBehaviour,
+  random: () => number,
+): void {
   const storageId = t.storage ?? 'local-lvm';
   const storage = state.storages.get(storageId);
   if (!storage) throw new Error(`[proxmox-server] template ${t.vmid} names unknown storage ${storageId}`);
@@ -200,13 +251,33 @@ function seedTemplate(state: ClusterState, t: TemplateSeed & { node: string }, g
 }
 
 export function newVm(vmid: number, node: string, config: Record<string, string>, guest: GuestBehaviour): VmState {
-  return { vmid, node, config, pending: {}, pendingDelete: [], status: 'stopped', snapshots: new Map(), guest: { ...guest } };
+  return {
+    vmid,
+    node,
+    config,
+    pending: {},
+    pendingDelete: [],
+    status: 'stopped',
+    snapshots: new Map(),
+    guest: { ...guest },
+  };
 }
 
-export function addVolume(storage: StorageState, v: { name: string; vmid?: number; size: number; base?: string; content?: Volume['content'] }): Volume {
+export function addVolume(
+  storage: StorageState,
+  v: { name: string; vmid?: number; size: number; base?: string; content?: Volume['content'] },
+): Volume {
   const format = storage.type === 'dir' || storage.type === 'nfs' ? 'qcow2' : 'raw';
   const volname = storage.type === 'dir' || storage.type === 'nfs' ? `${v.vmid ?? 0}/${v.name}.${format}` : v.name;
-  const vol: Volume = { volid: `${storage.id}:${volname}`, content: v.content ?? 'images', format, size: v.size, vmid: v.vmid, base: v.base, ctime: Math.floor(Date.now() / 1000) };
+  const vol: Volume = {
+    volid: `${storage.id}:${volname}`,
+    content: v.content ?? 'images',
+    format,
+    size: v.size,
+    vmid: v.vmid,
+    base: v.base,
+    ctime: Math.floor(Date.now() / 1000),
+  };
   storage.volumes.set(vol.volid, vol);
   return vol;
 }
@@ -215,7 +286,8 @@ export function addVolume(storage: StorageState, v: { name: string; vmid?: numbe
 export function nextDiskName(storage: StorageState, vmid: number): string {
   for (let n = 0; ; n++) {
     const name = `vm-${vmid}-disk-${n}`;
-    if (![...storage.volumes.values()].some((v) => v.volid.endsWith(`${name}`) || v.volid.endsWith(`${name}.qcow2`))) return name;
+    if (![...storage.volumes.values()].some((v) => v.volid.endsWith(`${name}`) || v.volid.endsWith(`${name}.qcow2`)))
+      return name;
   }
 }
 
@@ -226,7 +298,11 @@ export function findVolume(state: ClusterState, volid: string): { storage: Stora
 }
 
 export function randomMac(state: ClusterState, random: () => number): string {
-  const b = () => Math.floor(random() * 256).toString(16).padStart(2, '0').toUpperCase();
+  const b = () =>
+    Math.floor(random() * 256)
+      .toString(16)
+      .padStart(2, '0')
+      .toUpperCase();
   return `${state.macPrefix}:${b()}:${b()}:${b()}`;
 }
 
@@ -237,7 +313,10 @@ export function randomUuid(random: () => number): string {
 
 /** SHA-1 of the config, like the `digest` PVE returns and checks. */
 export function configDigest(config: Record<string, string>): string {
-  const text = Object.keys(config).sort().map((k) => `${k}: ${config[k]}`).join('\n');
+  const text = Object.keys(config)
+    .sort()
+    .map((k) => `${k}: ${config[k]}`)
+    .join('\n');
   return createHash('sha1').update(text).digest('hex');
 }
 
@@ -253,10 +332,31 @@ export function propertyValues(value: string): Record<string, string> {
   return out;
 }
 
-export const nicModels = ['e1000', 'e1000-82540em', 'e1000-82544gc', 'e1000-82545em', 'e1000e', 'i82551', 'i82557b', 'i82559er', 'ne2k_isa', 'ne2k_pci', 'pcnet', 'rtl8139', 'virtio', 'vmxnet3'];
+export const nicModels = [
+  'e1000',
+  'e1000-82540em',
+  'e1000-82544gc',
+  'e1000-82545em',
+  'e1000e',
+  'i82551',
+  'i82557b',
+  'i82559er',
+  'ne2k_isa',
+  'ne2k_pci',
+  'pcnet',
+  'rtl8139',
+  'virtio',
+  'vmxnet3',
+];
 
 /** A net[n] value: its model, MAC (model=MAC or macaddr=) and the other keys. */
-export function parseNic(value: string): { model: string; mac?: string; bridge?: string; tag?: number; rest: Record<string, string> } {
+export function parseNic(value: string): {
+  model: string;
+  mac?: string;
+  bridge?: string;
+  tag?: number;
+  rest: Record<string, string>;
+} {
   const v = propertyValues(value);
   let model = v.model ?? v._ ?? 'virtio';
   let mac = v.macaddr;
