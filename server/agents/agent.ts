@@ -3,36 +3,49 @@
 import { AppError } from '../errors.ts';
 import { osCatalog, type OsEntry } from '../model/catalog.ts';
 import type { Plan, PlannedMachine } from '../model/plan.ts';
-import {
-  buildCloudInit,
-  qemuGuestAgent,
-  vmwareTools,
-  type CloudInitContext,
-  type CloudInitMedia,
-} from './cloud-init.ts';
+import { buildCloudInit, qemuGuestAgent, vmwareTools, type CloudInitMedia } from './cloud-init.ts';
+import { buildWindowsMedia, type WindowsMedia } from './windows/installer.ts';
 
 export interface BootContext {
   /** The deployment's secret: crypt salts derive from it, so the same deployment gives the same media. */
   secret: string;
   /** User name -> plain password, for every user of the machine. */
   passwords: Record<string, string>;
+  /**
+   * Windows domain members only: the password of the account they join with, on their controller. The executor gets
+   * both from domainJoinAccount(plan, machine) (agents/windows/settings.ts) and machinePasswords() of the controller.
+   */
+  domainAdminPassword?: string;
 }
 
-export type BootMedia = { kind: 'cloud-init' } & CloudInitMedia;
-export type Installer = (machine: PlannedMachine, ctx: CloudInitContext) => BootMedia;
+/** Every variant carries the three NoCloud documents, so a driver that only knows cloud-init still gets them. */
+export type BootMedia = ({ kind: 'cloud-init' } & CloudInitMedia) | WindowsMedia;
+export type Installer = (plan: Plan, machine: PlannedMachine, ctx: BootContext) => BootMedia;
 
 export const installers: Record<OsEntry['installer'], Installer> = {
-  'cloud-init': (machine, ctx) => ({ kind: 'cloud-init', ...buildCloudInit(machine, ctx) }),
-  'windows-unattend': (machine) => {
-    throw new AppError(
-      'invalid_input',
-      `Windows installs arrive with the Windows issue; machine "${machine.key}" (${machine.os}) cannot be installed yet`,
-      {
-        hint: 'Give this machine a Linux OS (ubuntu, debian or kali) for now.',
-      },
-    );
-  },
+  'cloud-init': (plan, machine, ctx) => ({
+    kind: 'cloud-init',
+    ...buildCloudInit(machine, {
+      networks: plan.networks,
+      passwords: ctx.passwords,
+      instanceId: instanceId(plan, machine),
+      secret: ctx.secret,
+      // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
+      guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
+    }),
+  }),
+  'windows-unattend': (plan, machine, ctx) =>
+    buildWindowsMedia(plan, machine, {
+      passwords: ctx.passwords,
+      secret: ctx.secret,
+      instanceId: instanceId(plan, machine),
+      ...(ctx.domainAdminPassword !== undefined ? { domainAdminPassword: ctx.domainAdminPassword } : {}),
+    }),
 };
+
+function instanceId(plan: Plan, machine: PlannedMachine): string {
+  return `${plan.deploymentId}-${machine.key}`;
+}
 
 /** The first-boot media of one planned machine, built by its OS's installer. */
 export function buildBootMedia(plan: Plan, machine: PlannedMachine, ctx: BootContext): BootMedia {
@@ -43,12 +56,5 @@ export function buildBootMedia(plan: Plan, machine: PlannedMachine, ctx: BootCon
       `Unable to build boot media for machine "${machine.key}": unknown OS "${machine.os}"`,
       { hint: `Use one of ${Object.keys(osCatalog).join(', ')}.` },
     );
-  return installers[os.installer](machine, {
-    networks: plan.networks,
-    passwords: ctx.passwords,
-    instanceId: `${plan.deploymentId}-${machine.key}`,
-    secret: ctx.secret,
-    // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
-    guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
-  });
+  return installers[os.installer](plan, machine, ctx);
 }

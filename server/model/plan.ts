@@ -1,7 +1,7 @@
 // The plan of a deployment as data: every network, machine and step, with the addresses and VLANs it was given.
 // Planning (orchestrator/planner.ts) produces it; the executor, agents, drivers and pages read it.
 import type { PlatformKind } from './platform-kind.ts';
-import type { Scenario, ScenarioMachine, ScenarioRule } from './scenario.ts';
+import type { PlannedWindows, Scenario, ScenarioMachine, ScenarioRule } from './scenario.ts';
 
 /** Where pools are involved, what the deployment was given; produced by the IPAM before planning. */
 export interface Allocations {
@@ -97,6 +97,8 @@ export interface PlannedMachine {
   vulnerabilities: string[];
   overrides: ScenarioMachine['platform'];
   router?: RouterConfig;
+  /** Windows machines only; absent means a standalone machine with the default remote access. */
+  windows?: PlannedWindows;
 }
 
 export type StepKind = 'network' | 'create' | 'start' | 'address' | 'ready';

@@ -1,5 +1,22 @@
 // A validated scenario with its defaults applied: what planning works from. The format itself (schema, checks,
-// located errors) is orchestrator/scenario.ts; this is only its shape.
+// located errors) is orchestrator/scenario/; this is only its shape.
+
+/** Remote access a Windows machine opens, on the lab's networks only. */
+export type WindowsRemoteAccess = 'ssh' | 'winrm' | 'rdp';
+
+/** A Windows machine's settings from the scenario's `windows` block (agents/windows/settings.ts parses it). */
+export interface PlannedWindows {
+  /** Absent: a standalone machine (workgroup). */
+  domain?: {
+    /** DNS name of the domain, e.g. `corp.lab`. */
+    name: string;
+    /** NetBIOS name, e.g. `CORP` (derived from the first label when the scenario gives none). */
+    netbios: string;
+    /** `dc`: this machine creates the domain (a new forest); `member`: it joins the domain's dc of its instance. */
+    role: 'dc' | 'member';
+  };
+  remote: WindowsRemoteAccess[];
+}
 
 /** Per-platform settings of a machine from the scenario's `platform` block. */
 export interface PlatformOverrides {
@@ -58,6 +75,7 @@ export interface ScenarioMachine {
   run: string[];
   vulnerabilities: string[];
   platform: PlatformOverrides;
+  windows?: PlannedWindows;
 }
 
 /** A validated scenario with defaults applied: what planning works from. */

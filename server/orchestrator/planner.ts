@@ -166,6 +166,7 @@ export function planDeployment(input: PlanInput): Plan {
           run: m.run,
           vulnerabilities: m.vulnerabilities,
           overrides: m.platform,
+          ...(m.windows ? { windows: m.windows } : {}),
         });
       });
     }

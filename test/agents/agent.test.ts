@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildBootMedia, installers } from '../../server/agents/agent.ts';
 import { osCatalog } from '../../server/model/catalog.ts';
-import { AppError } from '../../server/errors.ts';
 import { labScenario, machine, passwordsFor, planOf } from './lab-plan.ts';
 
 describe('installer registry', () => {
@@ -19,17 +18,13 @@ describe('installer registry', () => {
     expect(media.userData.startsWith('#cloud-config\n')).toBe(true);
   });
 
-  it('refuses Windows honestly instead of producing fake media', () => {
-    const win = { ...web, os: 'windows-server-2022' };
-    try {
-      buildBootMedia(plan, win, ctx);
-      expect.unreachable('a Windows machine got boot media');
-    } catch (e) {
-      expect(e).toBeInstanceOf(AppError);
-      expect((e as AppError).code).toBe('invalid_input');
-      expect((e as AppError).message).toMatch(/^Windows installs arrive with the Windows issue/);
-      expect((e as AppError).message).toContain('"i1.web"');
-    }
+  it('builds Windows media for a Windows machine: the first-boot script, started by cloudbase-init on premises', () => {
+    const media = buildBootMedia(plan, { ...web, os: 'windows-server-2022' }, ctx);
+    expect(media.kind).toBe('windows');
+    if (media.kind !== 'windows') return;
+    expect(media.via).toBe('cloudbase-init');
+    expect(media.script).toContain('GLASSDOME-READY');
+    expect(media.script).toContain('"resource":"gd-d1-i1-web"');
   });
 
   it('names the machine and the OS when the OS is unknown', () => {

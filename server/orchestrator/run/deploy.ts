@@ -3,6 +3,7 @@
 // killed at any moment resumes without creating anything twice.
 import { and, eq, inArray } from 'drizzle-orm';
 import { buildBootMedia } from '../../agents/agent.ts';
+import { domainJoinAccount } from '../../agents/windows/settings.ts';
 import { deployments, resources, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Plan, PlannedStep, StepKind } from '../../model/plan.ts';
@@ -266,7 +267,7 @@ export function createDeployer(rc: RunContext) {
           memoryMb: m.size.memoryMb,
           diskGb: m.size.diskGb,
           nics,
-          ...(m.os.startsWith('windows') ? {} : { cloudInit: measuredFirstBoot(plan, m, ctx.secret, id) }),
+          cloudInit: measuredFirstBoot(plan, m, ctx.secret, id),
           options: overrides,
         },
         { signal },
@@ -295,9 +296,14 @@ export function createDeployer(rc: RunContext) {
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
   function measuredFirstBoot(plan: Plan, m: Plan['machines'][number], secret: string, id: string) {
     const before = process.cpuUsage();
+    const yaml = sql.scenarioYaml.get(id)!;
+    // A Windows domain member joins with its controller's admin account: its password comes from the controller.
+    const join = domainJoinAccount(plan, m);
+    const controller = join && plan.machines.find((x) => x.key === join.controllerKey);
     const media = buildBootMedia(plan, m, {
       secret,
-      passwords: machinePasswords(m, secret, sql.scenarioYaml.get(id)!),
+      passwords: machinePasswords(m, secret, yaml),
+      ...(join && controller ? { domainAdminPassword: machinePasswords(controller, secret, yaml)[join.user] } : {}),
     });
     const used = process.cpuUsage(before);
     counters.firstBootCpuUs += used.user + used.system;

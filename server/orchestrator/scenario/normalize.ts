@@ -87,6 +87,7 @@ export function normalizeMachine(
     run: m.run,
     vulnerabilities: m.vulnerabilities,
     platform: m.platform,
+    ...(m.windows ? { windows: m.windows } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import { checkFirewall } from './checks/firewall.ts';
 import type { CheckInput, PathIssue } from './checks/input.ts';
 import { checkMachines } from './checks/machines.ts';
 import { checkNetworks } from './checks/networks.ts';
+import { checkWindows } from '../../agents/windows/check.ts';
 import { duplicateKeys, joinPath, locateNode, sortIssues, type Path } from './locate.ts';
 import { normalize, normalizeMachine, type PathWarning } from './normalize.ts';
 import { limits, machineSchema, networkSchema, ruleSchema, scenarioSchema, type RawScenario } from './schema.ts';
@@ -131,6 +132,15 @@ function validateText(text: string, file: string): ValidationResult {
   checkMachines(input, nets, add);
   checkDependencies(input, add);
   checkFirewall(input, add);
+  // Windows: domains with one controller that members depend on, no apt packages (the catalog sizes are checked above).
+  const windows = input.machines.map((x) => ({ ...x.norm, ...(x.raw.windows ? { windows: x.raw.windows } : {}) }));
+  for (const i of checkWindows(windows, { sizes: false })) {
+    const [head, pos, ...rest] = i.path;
+    add({
+      path: head === 'machines' && typeof pos === 'number' ? ['machines', input.machines[pos]!.index, ...rest] : i.path,
+      message: i.message,
+    });
+  }
   // A check on a shared default (defaults.os) fires once per machine using it; report it once.
   const unique = new Map(semantic.map((i) => [`${joinPath(i.path)}\n${i.message}`, i]));
   for (const i of unique.values()) issues.push(located(i.path, i.message));

@@ -1,6 +1,7 @@
 // The scenario format, version 1, as zod schemas: what each field accepts, its default and its limits. Cross-field
 // rules (overlaps, references, cycles) are in checks/; parse.ts runs both and locates every problem in the file.
 import { z } from 'zod';
+import { windowsSettingsSchema } from '../../agents/windows/settings.ts';
 
 /** Size limits of a scenario file and its free-text fields; beyond them a file is refused, never half-read. */
 export const limits = {
@@ -133,6 +134,8 @@ export const machineSchema = z.strictObject({
   run: z.array(z.string().min(1)).default([]),
   vulnerabilities: z.array(z.string()).default([]),
   platform: platformOverrides.default({}),
+  /** Windows machines: a domain to promote or join, and how the lab may reach them (agents/windows/settings.ts). */
+  windows: windowsSettingsSchema.optional(),
 });
 
 export const scenarioSchema = z.strictObject({

@@ -15,7 +15,8 @@ function agentVm(ctx: HandlerContext): VmState {
   const vm = getVm(ctx);
   if (!agentEnabled(vm)) throw dieError('No QEMU guest agent configured');
   if (vm.status === 'stopped') throw dieError(`VM ${vm.vmid} is not running`);
-  if (uptimeMs(vm) < vm.guest.agentDelayMs) throw dieError('QEMU guest agent is not running');
+  if (uptimeMs(vm) < vm.guest.agentDelayMs || vm.guest.agentRunning?.(vm) === false)
+    throw dieError('QEMU guest agent is not running');
   return vm;
 }
 

@@ -52,6 +52,8 @@ export interface GuestBehaviour {
   cloudInit: 'done' | 'error';
   /** The guest ignores ACPI shutdown: shutdown times out. */
   ignoresShutdown: boolean;
+  /** Whether the agent process runs in the guest (default: always, once `agentDelayMs` has passed). */
+  agentRunning?: (vm: VmState) => boolean;
   /** The IPv4 address of NIC n; default: ipconfig[n] ip, else 10.<tag>.<vmid/256>.<vmid%256>. */
   address?: (vm: VmState, nic: number) => string | undefined;
 }
