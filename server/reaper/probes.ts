@@ -158,7 +158,8 @@ export function renderProbes(module: VulnerabilityModule, instance: Vulnerabilit
 export function judgeProbe(probe: RenderedProbe, run: { exitCode: number | null; stdout: string; stderr?: string }): ProbeOutcome {
   const lastLine = (s: string | undefined) => (s ?? '').trim().split('\n').at(-1)?.slice(0, 200) ?? '';
   if (run.exitCode === null || run.exitCode === 124) return { ok: false, reason: `no answer within ${probe.timeoutSec} s` };
-  if (run.exitCode === 127) return { ok: false, reason: `a program it needs is missing on the attacker machine (needs: ${probe.requires.join(', ')}): ${lastLine(run.stderr)}` };
+  // 127 may come from the attacker machine or, through ssh, from the target: say both.
+  if (run.exitCode === 127) return { ok: false, reason: `a command was not found (${lastLine(run.stderr)}); the attacker machine needs ${probe.requires.join(', ')}` };
   if (run.exitCode !== probe.expect.exitCode) return { ok: false, reason: `exited ${run.exitCode}, expected ${probe.expect.exitCode}${run.stderr ? `: ${lastLine(run.stderr)}` : ''}` };
   if (probe.expect.contains !== undefined && !run.stdout.includes(probe.expect.contains)) return { ok: false, reason: 'the output lacks the expected text (the flag or the vulnerable response)' };
   if (probe.expect.matches !== undefined && !new RegExp(probe.expect.matches, 'm').test(run.stdout)) return { ok: false, reason: `the output does not match /${probe.expect.matches}/` };
