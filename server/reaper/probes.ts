@@ -67,7 +67,7 @@ export function renderProbe(module: VulnerabilityModule, probe: Probe, instance:
       const args = ['-sS', '-f', '--max-time', String(t), ...(probe.scheme === 'https' ? ['-k'] : [])];
       const query = Object.entries(probe.query).flatMap(([k, v]) => ['--data-urlencode', q(`${k}=${r(v)}`)]);
       const form = Object.entries(probe.form ?? {}).flatMap(([k, v]) => ['--data-urlencode', q(`${k}=${r(v)}`)]);
-      if (query.length > 0 && form) throw fail('an http probe takes query or form, not both');
+      if (query.length > 0 && form.length > 0) throw fail('an http probe takes query or form, not both');
       const auth = probe.user === undefined ? [] : [`creds=${q(`${r(probe.user)}:${r(probe.password ?? '')}`)}`];
       body = [
         ...auth,

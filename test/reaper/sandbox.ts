@@ -11,6 +11,12 @@ import path from 'node:path';
 const shim = new URL('./fixtures/systemctl-shim.py', import.meta.url).pathname;
 const sandboxPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * The machine's own address besides loopback: probes aim at it, so a service that listens on 127.0.0.1 only, or
+ * that treats non-loopback clients differently (Redis's protected mode), shows as it would on a lab network.
+ */
+export const targetAddress = '192.0.2.10';
+
 export type SandboxSupport = { ok: true } | { ok: false; why: string };
 
 let support: SandboxSupport | undefined;
@@ -97,8 +103,11 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       `mount -t proc proc ${merged}/proc`,
       `mount --rbind /dev ${merged}/dev`,
       `mount -t tmpfs tmpfs ${merged}/run`,
+      // What systemd-tmpfiles makes at boot and daemons expect (apachectl's lock directory).
+      `mkdir -p -m 1777 ${merged}/run/lock`,
       `mount -t tmpfs -o mode=1777 tmpfs ${merged}/tmp`,
       'ip link set lo up',
+      `ip addr add ${targetAddress}/32 dev lo`,
       'echo READY',
       `exec /usr/bin/python3 ${dir}/reaper.py`,
       '',
@@ -143,7 +152,9 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
   return {
     exec: (command, opts = {}) => run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', command], opts.input, opts.timeoutMs ?? 60_000),
     attack: (script, timeoutMs) => run(['-t', String(init), '-n', '--', 'bash', '-s'], script, timeoutMs, { PATH: sandboxPath, HOME: tmpdir(), LANG: 'C.UTF-8' }),
-    firstBoot: () => run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', 'cloud-init init && cloud-init modules --mode config && cloud-init modules --mode final'], undefined, 300_000),
+    // systemd-tmpfiles first, as at boot: the runtime directories packages declare (/run/mysqld, /run/lock).
+    firstBoot: () =>
+      run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', 'systemd-tmpfiles --create --prefix=/run --prefix=/var/run >/dev/null 2>&1; cloud-init init && cloud-init modules --mode config && cloud-init modules --mode final'], undefined, 300_000),
     stop: async () => {
       try {
         process.kill(init, 'SIGKILL');
