@@ -64,7 +64,8 @@ export function renderProbe(module: VulnerabilityModule, probe: Probe, instance:
     }
     case 'http': {
       const url = `${probe.scheme}://$host:${port(probe.port)}${r(probe.path)}`;
-      const args = ['-sS', '-f', '--max-time', String(t), ...(probe.scheme === 'https' ? ['-k'] : [])];
+      // A service that starts slowly (Tomcat) refuses connections at first: retry those within the timeout.
+      const args = ['-sS', '-f', '--max-time', String(Math.min(t, 20)), '--retry', '30', '--retry-delay', '2', '--retry-connrefused', '--retry-max-time', String(t), ...(probe.scheme === 'https' ? ['-k'] : [])];
       const query = Object.entries(probe.query).flatMap(([k, v]) => ['--data-urlencode', q(`${k}=${r(v)}`)]);
       const form = Object.entries(probe.form ?? {}).flatMap(([k, v]) => ['--data-urlencode', q(`${k}=${r(v)}`)]);
       if (query.length > 0 && form.length > 0) throw fail('an http probe takes query or form, not both');
