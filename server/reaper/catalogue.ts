@@ -81,9 +81,9 @@ export function defaultCatalogue(): Catalogue {
 /** The catalog OS keys a module applies to: its keys, and every key of its families. */
 export function supportedOs(module: VulnerabilityModule): string[] {
   const keys = new Set<string>();
+  // Module steps are cloud-init and shell: an OS installed otherwise is never supported (the loader says so).
   for (const entry of module.os) {
-    if (osCatalog[entry]) keys.add(entry);
-    else for (const os of Object.values(osCatalog)) if (os.family === entry) keys.add(os.key);
+    for (const os of Object.values(osCatalog)) if ((os.key === entry || os.family === entry) && os.installer === 'cloud-init') keys.add(os.key);
   }
   return [...keys].sort();
 }
