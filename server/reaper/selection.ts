@@ -38,7 +38,8 @@ export const vulnerabilityRequestSchema = z.union([
     }),
   }),
 ]);
-export type VulnerabilityRequestInput = z.output<typeof vulnerabilityRequestSchema>;
+/** A request as the scenario file gives it (defaults not yet applied) or as the schema returns it. */
+export type VulnerabilityRequestInput = z.input<typeof vulnerabilityRequestSchema> | z.output<typeof vulnerabilityRequestSchema>;
 
 /** `machines[].vulnerabilities`: optional, default []. Plain module ids (today's form) stay valid. */
 export const machineVulnerabilitiesSchema = z.array(vulnerabilityRequestSchema).default([]);
@@ -54,15 +55,15 @@ export const selectionSeedSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'ex
 
 export function normalizeRequest(r: VulnerabilityRequestInput): VulnerabilityRequest {
   if (typeof r === 'string') return { module: r, params: {} };
-  if ('module' in r) return { module: r.module, params: { ...r.params } };
+  if ('module' in r) return { module: r.module, params: { ...(r.params ?? {}) } };
   const s = r.select;
   return {
     select: {
       ...(s.category === undefined ? {} : { category: Array.isArray(s.category) ? s.category : [s.category] }),
       ...(s.difficulty === undefined ? {} : { difficulty: Array.isArray(s.difficulty) ? s.difficulty : [s.difficulty] }),
       ...(s.from === undefined ? {} : { from: s.from }),
-      count: s.count,
-      per: s.per,
+      count: s.count ?? 1,
+      per: s.per ?? 'instance',
     },
   };
 }
@@ -89,7 +90,8 @@ export function checkMachineRequests(requests: ReadonlyArray<VulnerabilityReques
   const explicit = new Map<string, number>();
   requests.forEach((raw, j) => {
     const req = normalizeRequest(raw as VulnerabilityRequestInput);
-    const at = (...rest: Array<string | number>) => (typeof raw === 'string' ? [j, ...rest.slice(rest[0] === 'module' ? 1 : 0)] : [j, ...rest]);
+    // A plain id has no fields: its problems are located at the id itself.
+    const at = (...rest: Array<string | number>) => (typeof raw === 'string' ? [j] : [j, ...rest]);
     if ('module' in req) {
       const m = catalogue.modules.get(req.module);
       if (!m) {

@@ -46,7 +46,7 @@ export interface Sandbox {
   exec(command: string, options?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
   /** Runs a bash script with this host's programs inside the machine's network namespace: the attacker's view. */
   attack(script: string, timeoutMs: number): Promise<RunResult>;
-  /** Runs the three cloud-init stages on the seed's user-data, as a first boot does. */
+  /** Runs the three cloud-init stages on the seed's user-data, each whatever the one before did, as a boot does. */
   firstBoot(): Promise<RunResult>;
   stop(): Promise<void>;
 }
@@ -102,6 +102,8 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       `rm -rf ${merged}/var/lib/cloud/instances ${merged}/var/lib/cloud/instance ${merged}/var/lib/cloud/data ${merged}/var/log/cloud-init.log ${merged}/var/log/cloud-init-output.log`,
       `mount -t proc proc ${merged}/proc`,
       `mount --rbind /dev ${merged}/dev`,
+      // cloud-init writes its final message to the console too: not this host's.
+      `mount --bind /dev/null ${merged}/dev/console`,
       `mount -t tmpfs tmpfs ${merged}/run`,
       // What systemd-tmpfiles makes at boot and daemons expect (apachectl's lock directory).
       `mkdir -p -m 1777 ${merged}/run/lock`,
@@ -154,7 +156,7 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
     attack: (script, timeoutMs) => run(['-t', String(init), '-n', '--', 'bash', '-s'], script, timeoutMs, { PATH: sandboxPath, HOME: tmpdir(), LANG: 'C.UTF-8' }),
     // systemd-tmpfiles first, as at boot: the runtime directories packages declare (/run/mysqld, /run/lock).
     firstBoot: () =>
-      run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', 'systemd-tmpfiles --create --prefix=/run --prefix=/var/run >/dev/null 2>&1; cloud-init init && cloud-init modules --mode config && cloud-init modules --mode final'], undefined, 300_000),
+      run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', 'systemd-tmpfiles --create --prefix=/run --prefix=/var/run >/dev/null 2>&1; cloud-init init; cloud-init modules --mode config; cloud-init modules --mode final'], undefined, 300_000),
     stop: async () => {
       try {
         process.kill(init, 'SIGKILL');
