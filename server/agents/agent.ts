@@ -3,6 +3,7 @@
 import { AppError } from '../errors.ts';
 import { osCatalog, type OsEntry } from '../model/catalog.ts';
 import type { Plan, PlannedMachine } from '../model/plan.ts';
+import type { RenderedVulnerability } from '../reaper/render.ts';
 import { buildCloudInit, qemuGuestAgent, vmwareTools, type CloudInitContext, type CloudInitMedia } from './cloud-init.ts';
 
 export interface BootContext {
@@ -10,6 +11,8 @@ export interface BootContext {
   secret: string;
   /** User name -> plain password, for every user of the machine. */
   passwords: Record<string, string>;
+  /** The machine's vulnerability modules, rendered (reaper/cloud-init-merge.ts renderMachineVulnerabilities). */
+  vulnerabilities?: RenderedVulnerability[];
 }
 
 export type BootMedia = { kind: 'cloud-init' } & CloudInitMedia;
@@ -35,5 +38,6 @@ export function buildBootMedia(plan: Plan, machine: PlannedMachine, ctx: BootCon
     secret: ctx.secret,
     // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
     guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
+    ...(ctx.vulnerabilities ? { vulnerabilities: ctx.vulnerabilities } : {}),
   });
 }

@@ -10,8 +10,8 @@ import type { ParamValue } from '../model/vulnerability.ts';
 import { moduleSchema, type ParamSpec, type VulnerabilityModule } from './module-schema.ts';
 import { checkParamValue, defaultFor, defaultVar } from './params.ts';
 import { renderProbe } from './probes.ts';
-import { osVars, renderVulnerability } from './render.ts';
-import { parseTemplate } from './template.ts';
+import { osVars, renderVulnerability, templateValues } from './render.ts';
+import { parseTemplate, renderList } from './template.ts';
 import { joinPath, parseYaml, sortIssues, zodIssues, type Path, type YamlSource } from './yaml-issues.ts';
 
 export interface Catalogue {
@@ -90,6 +90,21 @@ export function supportedOs(module: VulnerabilityModule): string[] {
 
 export function supportsOs(module: VulnerabilityModule, os: string): boolean {
   return supportedOs(module).includes(os);
+}
+
+/**
+ * Every package the catalogue's modules install on an OS (with their default parameters): what a template for
+ * machines without internet must already hold, since their first boot checks for packages and installs none.
+ */
+export function templatePackages(catalogue: Catalogue, os: string): string[] {
+  const out = new Set<string>();
+  for (const m of catalogue.modules.values()) {
+    if (!supportsOs(m, os)) continue;
+    const params = Object.fromEntries(Object.entries(m.parameters).map(([name, spec]) => [name, sampleValue(m, spec, os)]));
+    const values = templateValues(m, params, os);
+    for (const p of renderList(m.apply.packages, values)) out.add(p.split('=')[0]!);
+  }
+  return [...out].sort();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../server/errors.ts';
-import { catalogueDir, defaultCatalogue, loadCatalogue, parseModule, supportedOs } from '../../server/reaper/catalogue.ts';
+import { catalogueDir, defaultCatalogue, loadCatalogue, parseModule, supportedOs, templatePackages } from '../../server/reaper/catalogue.ts';
 import { moduleSchema } from '../../server/reaper/module-schema.ts';
 import { parseTemplate, renderList, renderTemplate } from '../../server/reaper/template.ts';
 
@@ -51,6 +51,13 @@ describe('the bundled catalogue', () => {
     const modules = [...defaultCatalogue().modules.values()];
     expect(new Set(modules.map((m) => m.category))).toEqual(new Set(['web', 'privilege-escalation', 'credentials', 'network-service', 'misconfiguration']));
     expect(new Set(modules.map((m) => m.difficulty))).toEqual(new Set(['easy', 'medium', 'hard']));
+  });
+
+  it('lists the packages a template for offline machines must hold, per OS', () => {
+    const jammy = templatePackages(defaultCatalogue(), 'ubuntu-22.04');
+    expect(jammy).toEqual(expect.arrayContaining(['apache2', 'mariadb-server', 'redis-server', 'samba', 'sudo', 'tomcat9', 'tomcat9-admin', 'vsftpd']));
+    expect(jammy).not.toContain('tomcat10');
+    expect(templatePackages(defaultCatalogue(), 'debian-12')).toContain('tomcat10');
   });
 
   it('never lets the trainee-facing text give the flag away', () => {
