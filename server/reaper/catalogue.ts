@@ -78,14 +78,20 @@ export function defaultCatalogue(): Catalogue {
   return (cached = catalogue);
 }
 
+const supportedCache = new WeakMap<VulnerabilityModule, string[]>();
+
 /** The catalog OS keys a module applies to: its keys, and every key of its families. */
 export function supportedOs(module: VulnerabilityModule): string[] {
+  const cached = supportedCache.get(module);
+  if (cached) return cached;
   const keys = new Set<string>();
   // Module steps are cloud-init and shell: an OS installed otherwise is never supported (the loader says so).
   for (const entry of module.os) {
     for (const os of Object.values(osCatalog)) if ((os.key === entry || os.family === entry) && os.installer === 'cloud-init') keys.add(os.key);
   }
-  return [...keys].sort();
+  const list = [...keys].sort();
+  supportedCache.set(module, list);
+  return list;
 }
 
 export function supportsOs(module: VulnerabilityModule, os: string): boolean {

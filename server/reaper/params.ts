@@ -6,8 +6,13 @@ import { osVars } from './render.ts';
 
 export type Checked = { value: ParamValue } | { error: string };
 
+// Building a zod schema costs far more than using one: one per parameter spec, made on first use.
+const schemas = new WeakMap<ParamSpec, ReturnType<typeof paramValueSchema>>();
+
 export function checkParamValue(spec: ParamSpec, value: unknown): Checked {
-  const parsed = paramValueSchema(spec).safeParse(value);
+  let schema = schemas.get(spec);
+  if (!schema) schemas.set(spec, (schema = paramValueSchema(spec)));
+  const parsed = schema.safeParse(value);
   return parsed.success ? { value: parsed.data } : { error: parsed.error.issues.map((i) => (i.path.length ? `[${i.path.join('.')}] ${i.message}` : i.message)).join('; ') };
 }
 
