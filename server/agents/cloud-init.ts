@@ -47,15 +47,22 @@ export const generatedPasswordRounds = 1000;
 export const readyMarker = 'GLASSDOME-READY';
 
 export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): CloudInitMedia {
-  const fail = (why: string, code: 'internal' | 'invalid_input' = 'internal') => new AppError(code, `Unable to build cloud-init for machine "${machine.key}": ${why}`);
+  const fail = (why: string, code: 'internal' | 'invalid_input' = 'internal') =>
+    new AppError(code, `Unable to build cloud-init for machine "${machine.key}": ${why}`);
   const os = osCatalog[machine.os];
   if (!os) throw fail(`unknown OS "${machine.os}"`, 'invalid_input');
   if (os.installer !== 'cloud-init') throw fail(`${os.title} is not installed with cloud-init`, 'invalid_input');
-  for (const nic of machine.nics) if (!ctx.networks.some((n) => n.key === nic.networkKey)) throw fail(`its NIC on "${nic.networkKey}" refers to no planned network`);
+  for (const nic of machine.nics)
+    if (!ctx.networks.some((n) => n.key === nic.networkKey))
+      throw fail(`its NIC on "${nic.networkKey}" refers to no planned network`);
 
   const router = machine.role === 'router' ? routerSetup(machine) : undefined;
   const ownFiles = [...machine.files, ...(router?.files ?? [])];
-  const vuln = mergeVulnerabilities(ctx.vulnerabilities ?? [], { key: machine.key, users: machine.users.map((u) => u.name), files: ownFiles.map((f) => f.path) });
+  const vuln = mergeVulnerabilities(ctx.vulnerabilities ?? [], {
+    key: machine.key,
+    users: machine.users.map((u) => u.name),
+    files: ownFiles.map((f) => f.path),
+  });
   const users = machine.users.map((u) => {
     const plain = ctx.passwords[u.name];
     if (plain === undefined) throw fail(`no password was given for user "${u.name}"`);
@@ -65,13 +72,23 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
       ...(groups.length > 0 ? { groups } : {}),
       shell: u.shell,
       lock_passwd: false,
-      passwd: hashPassword(plain, deriveSalt(ctx.secret, machine.key, u.name), u.password === 'generated' ? generatedPasswordRounds : undefined),
+      passwd: hashPassword(
+        plain,
+        deriveSalt(ctx.secret, machine.key, u.name),
+        u.password === 'generated' ? generatedPasswordRounds : undefined,
+      ),
       ...(u.sshKeys.length > 0 ? { ssh_authorized_keys: u.sshKeys } : {}),
     };
   });
   for (const u of vuln.users) {
     const rounds = u.passwordSource === 'derived' ? generatedPasswordRounds : undefined;
-    users.push({ name: u.name, ...(u.groups.length > 0 ? { groups: u.groups } : {}), shell: u.shell, lock_passwd: false, passwd: hashPassword(u.password, deriveSalt(ctx.secret, machine.key, u.name), rounds) });
+    users.push({
+      name: u.name,
+      ...(u.groups.length > 0 ? { groups: u.groups } : {}),
+      shell: u.shell,
+      lock_passwd: false,
+      passwd: hashPassword(u.password, deriveSalt(ctx.secret, machine.key, u.name), rounds),
+    });
   }
   const agent = ctx.guestAgent ?? qemuGuestAgent;
   const packages = [...new Set([agent.package, ...(router?.packages ?? []), ...machine.packages, ...vuln.packages])];
@@ -103,7 +120,13 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
     ssh_pwauth: true,
     ...(online ? { package_update: true, packages } : {}),
     ...(files.length > 0 ? { write_files: files } : {}),
-    runcmd: [...(online ? [] : [offlineCheck]), `systemctl enable --now ${agent.service}`, ...(router?.run ?? []), ...machine.run, ...vuln.runcmd],
+    runcmd: [
+      ...(online ? [] : [offlineCheck]),
+      `systemctl enable --now ${agent.service}`,
+      ...(router?.run ?? []),
+      ...machine.run,
+      ...vuln.runcmd,
+    ],
     final_message: `${readyMarker} ${machine.key} after $UPTIME seconds`,
   };
 
@@ -132,7 +155,9 @@ function buildNetworkConfig(machine: PlannedMachine): { version: 2; ethernets: R
       // 0.0.0.0/0, not netplan's `default`: Debian 12's cloud-init (22.4) fails on `default` when it renders for
       // ifupdown or systemd-networkd instead of netplan.
       ...(j === routed ? { routes: [{ to: '0.0.0.0/0', via: nic.gateway }] } : {}),
-      ...(j === dnsNic && machine.dns.length > 0 ? { nameservers: { addresses: machine.dns, search: [labDomain] } } : {}),
+      ...(j === dnsNic && machine.dns.length > 0
+        ? { nameservers: { addresses: machine.dns, search: [labDomain] } }
+        : {}),
     };
   });
   return { version: 2, ethernets };

@@ -26,15 +26,36 @@ export function parseModule(text: string, file: string): { module?: Vulnerabilit
   const { source, issues } = parseYaml(text, file);
   if (!source) return { issues };
   if (source.data === null || typeof source.data !== 'object' || Array.isArray(source.data)) {
-    return { issues: [{ path: '', message: 'expected a mapping with id, title, category, difficulty, os, apply, verify, flag and marking', at: source.locate([]) }] };
+    return {
+      issues: [
+        {
+          path: '',
+          message: 'expected a mapping with id, title, category, difficulty, os, apply, verify, flag and marking',
+          at: source.locate([]),
+        },
+      ],
+    };
   }
   const parsed = moduleSchema.safeParse(source.data, { reportInput: true });
   if (!parsed.success) return { issues: sortIssues(zodIssues(parsed.error, source)) };
   const module = parsed.data;
   const found = checkModule(module, source);
   const expectedId = path.basename(file).replace(/\.ya?ml$/, '');
-  if (expectedId !== module.id && expectedId !== path.basename(file)) found.push({ path: ['id'], message: `the id "${module.id}" must be the file's name without .yaml ("${expectedId}")` });
-  if (found.length > 0) return { issues: sortIssues(found.map((i) => ({ path: joinPath(i.path), message: i.message, at: i.offset === undefined ? source.locate(i.path) : source.locateInside(i.path, i.offset) }))) };
+  if (expectedId !== module.id && expectedId !== path.basename(file))
+    found.push({
+      path: ['id'],
+      message: `the id "${module.id}" must be the file's name without .yaml ("${expectedId}")`,
+    });
+  if (found.length > 0)
+    return {
+      issues: sortIssues(
+        found.map((i) => ({
+          path: joinPath(i.path),
+          message: i.message,
+          at: i.offset === undefined ? source.locate(i.path) : source.locateInside(i.path, i.offset),
+        })),
+      ),
+    };
   return { module, issues: [] };
 }
 
@@ -51,7 +72,12 @@ export function loadCatalogue(dir: string = catalogueDir): { catalogue: Catalogu
     issues.push(...result.issues);
     if (!result.module) continue;
     const prev = fileOf.get(result.module.id);
-    if (prev) issues.push({ path: 'id', message: `module id "${result.module.id}" is also defined by ${prev}`, at: { file: f, line: 1, column: 1 } });
+    if (prev)
+      issues.push({
+        path: 'id',
+        message: `module id "${result.module.id}" is also defined by ${prev}`,
+        at: { file: f, line: 1, column: 1 },
+      });
     else {
       modules.set(result.module.id, result.module);
       fileOf.set(result.module.id, f);
@@ -59,7 +85,12 @@ export function loadCatalogue(dir: string = catalogueDir): { catalogue: Catalogu
   }
   for (const m of modules.values()) {
     m.conflicts.forEach((c, i) => {
-      if (!modules.has(c)) issues.push({ path: `conflicts[${i}]`, message: `unknown module "${c}"`, at: { file: fileOf.get(m.id)!, line: 1, column: 1 } });
+      if (!modules.has(c))
+        issues.push({
+          path: `conflicts[${i}]`,
+          message: `unknown module "${c}"`,
+          at: { file: fileOf.get(m.id)!, line: 1, column: 1 },
+        });
     });
   }
   const sorted = new Map([...modules.entries()].sort(([a], [b]) => a.localeCompare(b)));
@@ -73,7 +104,11 @@ export function defaultCatalogue(): Catalogue {
   if (cached) return cached;
   const { catalogue, issues } = loadCatalogue();
   if (issues.length > 0) {
-    throw new AppError('internal', `Invalid vulnerability catalogue ${catalogueDir}:\n${issues.map(formatIssue).join('\n')}`, { issues, hint: 'Fix the module files named above.' });
+    throw new AppError(
+      'internal',
+      `Invalid vulnerability catalogue ${catalogueDir}:\n${issues.map(formatIssue).join('\n')}`,
+      { issues, hint: 'Fix the module files named above.' },
+    );
   }
   return (cached = catalogue);
 }
@@ -87,7 +122,8 @@ export function supportedOs(module: VulnerabilityModule): string[] {
   const keys = new Set<string>();
   // Module steps are cloud-init and shell: an OS installed otherwise is never supported (the loader says so).
   for (const entry of module.os) {
-    for (const os of Object.values(osCatalog)) if ((os.key === entry || os.family === entry) && os.installer === 'cloud-init') keys.add(os.key);
+    for (const os of Object.values(osCatalog))
+      if ((os.key === entry || os.family === entry) && os.installer === 'cloud-init') keys.add(os.key);
   }
   const list = [...keys].sort();
   supportedCache.set(module, list);
@@ -106,7 +142,9 @@ export function templatePackages(catalogue: Catalogue, os: string): string[] {
   const out = new Set<string>();
   for (const m of catalogue.modules.values()) {
     if (!supportsOs(m, os)) continue;
-    const params = Object.fromEntries(Object.entries(m.parameters).map(([name, spec]) => [name, sampleValue(m, spec, os)]));
+    const params = Object.fromEntries(
+      Object.entries(m.parameters).map(([name, spec]) => [name, sampleValue(m, spec, os)]),
+    );
     const values = templateValues(m, params, os);
     for (const p of renderList(m.apply.packages, values)) out.add(p.split('=')[0]!);
   }
@@ -131,24 +169,36 @@ interface TemplateField {
 
 function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
   const found: Found[] = [];
-  const add = (p: Path, message: string, offset?: number) => found.push({ path: p, message, ...(offset === undefined ? {} : { offset }) });
+  const add = (p: Path, message: string, offset?: number) =>
+    found.push({ path: p, message, ...(offset === undefined ? {} : { offset }) });
 
   // OS: keys or families of the catalog, installed with cloud-init (module steps are cloud-init and shell).
   const families = new Set(Object.values(osCatalog).map((o) => o.family));
   m.os.forEach((entry, i) => {
     const os = osCatalog[entry];
-    if (!os && !families.has(entry as never)) add(['os', i], `unknown OS "${entry}"; expected an OS key (${Object.keys(osCatalog).join(', ')}) or a family (${[...families].join(', ')})`);
-    const installers = os ? [os.installer] : Object.values(osCatalog).filter((o) => o.family === entry).map((o) => o.installer);
-    if (installers.some((x) => x !== 'cloud-init')) add(['os', i], `"${entry}" is not installed with cloud-init; a module's steps are cloud-init and shell`);
+    if (!os && !families.has(entry as never))
+      add(
+        ['os', i],
+        `unknown OS "${entry}"; expected an OS key (${Object.keys(osCatalog).join(', ')}) or a family (${[...families].join(', ')})`,
+      );
+    const installers = os
+      ? [os.installer]
+      : Object.values(osCatalog)
+          .filter((o) => o.family === entry)
+          .map((o) => o.installer);
+    if (installers.some((x) => x !== 'cloud-init'))
+      add(['os', i], `"${entry}" is not installed with cloud-init; a module's steps are cloud-init and shell`);
   });
   const keys = supportedOs(m);
   for (const k of Object.keys(m.vars)) {
-    if (!m.os.includes(k) && !keys.includes(k)) add(['vars', k], `vars for "${k}", which is not among the module's OS (${m.os.join(', ')})`);
+    if (!m.os.includes(k) && !keys.includes(k))
+      add(['vars', k], `vars for "${k}", which is not among the module's OS (${m.os.join(', ')})`);
   }
 
   // Parameters: defaults and drawn values of the declared type, on every OS.
   for (const [name, spec] of Object.entries(m.parameters)) {
-    if (spec.default !== undefined && spec.random !== undefined) add(['parameters', name, 'random'], 'give either default or random, not both');
+    if (spec.default !== undefined && spec.random !== undefined)
+      add(['parameters', name, 'random'], 'give either default or random, not both');
     const varName = defaultVar(spec);
     if (varName === undefined && spec.default !== undefined) {
       const c = checkParamValue(spec, spec.default);
@@ -163,7 +213,8 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
       const c = checkParamValue(spec, v);
       if ('error' in c) add(['parameters', name, 'random', i], c.error);
     });
-    if (spec.random && new Set(spec.random.map((v) => JSON.stringify(v))).size !== spec.random.length) add(['parameters', name, 'random'], 'a value is listed twice');
+    if (spec.random && new Set(spec.random.map((v) => JSON.stringify(v))).size !== spec.random.length)
+      add(['parameters', name, 'random'], 'a value is listed twice');
   }
 
   // Templates: every placeholder names something that exists where it is used.
@@ -176,24 +227,38 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
     }
     for (const p of parsed.placeholders) {
       if (p.name === 'flag') {
-        if (!field.flag) add(field.path, field.host ? '{{flag}} may not appear in a probe\'s command (it would run on the trainee\'s attacker machine); compare it in expect' : '{{flag}} may not appear here (trainees or the plan could read it)', p.offset);
+        if (!field.flag)
+          add(
+            field.path,
+            field.host
+              ? "{{flag}} may not appear in a probe's command (it would run on the trainee's attacker machine); compare it in expect"
+              : '{{flag}} may not appear here (trainees or the plan could read it)',
+            p.offset,
+          );
         else if (field.path[0] === 'apply') flagInApply = true;
       } else if (p.name === 'host') {
-        if (!field.host) add(field.path, '{{host}} (the target\'s address) exists only in verify probes', p.offset);
+        if (!field.host) add(field.path, "{{host}} (the target's address) exists only in verify probes", p.offset);
       } else if (p.name.startsWith('os.')) {
         const v = p.name.slice(3);
         const missing = keys.filter((os) => osVars(m, os)[v] === undefined);
-        if (missing.length > 0) add(field.path, `{{${p.name}}} has no value for ${missing.join(', ')}; add it under vars`, p.offset);
+        if (missing.length > 0)
+          add(field.path, `{{${p.name}}} has no value for ${missing.join(', ')}; add it under vars`, p.offset);
       } else if (!(p.name in m.parameters)) {
         const known = Object.keys(m.parameters);
-        add(field.path, `unknown parameter "${p.name}"; ${known.length ? `expected one of ${known.join(', ')}` : 'the module has no parameters'}`, p.offset);
+        add(
+          field.path,
+          `unknown parameter "${p.name}"; ${known.length ? `expected one of ${known.join(', ')}` : 'the module has no parameters'}`,
+          p.offset,
+        );
       }
     }
   }
 
   // The flag: planted (a file, or {{flag}} in the apply steps) or a fixed answer, never both.
-  if (m.flag.answer !== undefined && (m.flag.file || flagInApply)) add(['flag', 'answer'], 'a module with a fixed answer plants no flag: remove flag.file and {{flag}} from apply');
-  if (m.flag.answer === undefined && !m.flag.file && !flagInApply) add(['flag'], 'the flag is planted nowhere: give flag.file, use {{flag}} in apply, or give flag.answer');
+  if (m.flag.answer !== undefined && (m.flag.file || flagInApply))
+    add(['flag', 'answer'], 'a module with a fixed answer plants no flag: remove flag.file and {{flag}} from apply');
+  if (m.flag.answer === undefined && !m.flag.file && !flagInApply)
+    add(['flag'], 'the flag is planted nowhere: give flag.file, use {{flag}} in apply, or give flag.answer');
 
   // A dry run on every OS, with defaults and the first drawable values, catches what only rendering shows.
   if (found.length === 0) {
@@ -205,7 +270,13 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
         renderVulnerability(m, instance, { os, machineKey: 'i1.target', secret: 'dry-run', seed: 'dry-run' });
         m.verify.forEach((probe, i) => {
           try {
-            renderProbe(m, probe, instance, { os, host: '192.0.2.10', secret: 'dry-run', seed: 'dry-run', machineKey: 'i1.target' });
+            renderProbe(m, probe, instance, {
+              os,
+              host: '192.0.2.10',
+              secret: 'dry-run',
+              seed: 'dry-run',
+              machineKey: 'i1.target',
+            });
           } catch (e) {
             add(['verify', i], `on ${os} with default values: ${e instanceof Error ? e.message : String(e)}`);
           }
@@ -282,7 +353,8 @@ function templateFields(m: VulnerabilityModule): TemplateField[] {
         text([...p, 'matches'], probe.expect.matches, true, true);
       } else if (typeof v === 'string') text(p, v, false, true);
       else if (Array.isArray(v)) v.forEach((s, j) => typeof s === 'string' && text([...p, j], s, false, true));
-      else if (v && typeof v === 'object') for (const [qk, qv] of Object.entries(v)) if (typeof qv === 'string') text([...p, qk], qv, false, true);
+      else if (v && typeof v === 'object')
+        for (const [qk, qv] of Object.entries(v)) if (typeof qv === 'string') text([...p, qk], qv, false, true);
     }
   });
   return out;

@@ -3,7 +3,13 @@
 import { AppError } from '../errors.ts';
 import type { Catalogue } from './catalogue.ts';
 import type { VulnerabilityInstance } from '../model/vulnerability.ts';
-import { renderVulnerability, type RenderContext, type RenderedFile, type RenderedUser, type RenderedVulnerability } from './render.ts';
+import {
+  renderVulnerability,
+  type RenderContext,
+  type RenderedFile,
+  type RenderedUser,
+  type RenderedVulnerability,
+} from './render.ts';
 
 /** Where apply scripts are written (root only); each is removed once it has run without error. */
 export const applyDir = '/var/lib/glassdome/vulnerabilities';
@@ -27,16 +33,27 @@ export interface MergeTarget {
 }
 
 /** Renders every instance of a machine with the catalogue's modules. */
-export function renderMachineVulnerabilities(instances: VulnerabilityInstance[], ctx: RenderContext & { catalogue: Catalogue }): RenderedVulnerability[] {
+export function renderMachineVulnerabilities(
+  instances: VulnerabilityInstance[],
+  ctx: RenderContext & { catalogue: Catalogue },
+): RenderedVulnerability[] {
   return instances.map((i) => {
     const m = ctx.catalogue.modules.get(i.module);
-    if (!m) throw new AppError('invalid_input', `Unable to apply vulnerability "${i.key}": module "${i.module}" is not in the catalogue`, { hint: 'The plan was made with a catalogue that had it; plan the deployment again.' });
+    if (!m)
+      throw new AppError(
+        'invalid_input',
+        `Unable to apply vulnerability "${i.key}": module "${i.module}" is not in the catalogue`,
+        { hint: 'The plan was made with a catalogue that had it; plan the deployment again.' },
+      );
     return renderVulnerability(m, i, ctx);
   });
 }
 
 export function mergeVulnerabilities(rendered: RenderedVulnerability[], target: MergeTarget): VulnerabilityCloudConfig {
-  const fail = (why: string) => new AppError('invalid_input', `Unable to apply vulnerabilities to machine "${target.key}": ${why}`, { hint: 'Remove one of the clashing modules from the machine, or give it other parameters.' });
+  const fail = (why: string) =>
+    new AppError('invalid_input', `Unable to apply vulnerabilities to machine "${target.key}": ${why}`, {
+      hint: 'Remove one of the clashing modules from the machine, or give it other parameters.',
+    });
   const packages: string[] = [];
   const users = new Map<string, RenderedUser & { from: string }>();
   const files: RenderedFile[] = [];
@@ -46,15 +63,20 @@ export function mergeVulnerabilities(rendered: RenderedVulnerability[], target: 
   for (const v of rendered) {
     for (const p of v.packages) if (!packages.includes(p)) packages.push(p);
     for (const u of v.users) {
-      if (target.users.includes(u.name)) throw fail(`module "${v.module}" creates user "${u.name}", which the machine already has`);
+      if (target.users.includes(u.name))
+        throw fail(`module "${v.module}" creates user "${u.name}", which the machine already has`);
       const prev = users.get(u.name);
       if (!prev) users.set(u.name, { ...u, groups: [...u.groups], from: v.module });
-      else if (prev.password !== u.password || prev.shell !== u.shell) throw fail(`modules "${prev.from}" and "${v.module}" both create user "${u.name}", differently`);
+      else if (prev.password !== u.password || prev.shell !== u.shell)
+        throw fail(`modules "${prev.from}" and "${v.module}" both create user "${u.name}", differently`);
       else prev.groups = [...new Set([...prev.groups, ...u.groups])];
     }
     for (const f of v.files) {
       const owner = fileOwner.get(f.path);
-      if (!f.append && owner) throw fail(`module "${v.module}" writes ${f.path}, which ${owner.startsWith('the ') ? owner : `module "${owner}"`} writes too`);
+      if (!f.append && owner)
+        throw fail(
+          `module "${v.module}" writes ${f.path}, which ${owner.startsWith('the ') ? owner : `module "${owner}"`} writes too`,
+        );
       if (!f.append) fileOwner.set(f.path, v.module);
       files.push(f);
     }

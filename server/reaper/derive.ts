@@ -29,7 +29,8 @@ export function createRandom(seed: string, ...labels: string[]): Random {
     return v;
   };
   const below = (n: number) => {
-    if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw new RangeError(`below(${n}): expected a whole number from 1 to 2^32`);
+    if (!Number.isInteger(n) || n < 1 || n > 2 ** 32)
+      throw new RangeError(`below(${n}): expected a whole number from 1 to 2^32`);
     // Rejection sampling: values past the last whole multiple of n would favour the low residues.
     const limit = Math.floor(2 ** 32 / n) * n;
     for (;;) {

@@ -15,7 +15,12 @@ export interface Refusal {
 
 export interface ScenarioExposureInput {
   networks: Array<{ name: string; internet: boolean }>;
-  machines: Array<{ name: string; nics: Array<{ network: string }>; vulnerabilities: readonly unknown[]; vulnerableOnInternet?: boolean }>;
+  machines: Array<{
+    name: string;
+    nics: Array<{ network: string }>;
+    vulnerabilities: readonly unknown[];
+    vulnerableOnInternet?: boolean;
+  }>;
 }
 
 const why = 'a deliberately vulnerable machine must neither be reachable from the internet nor reach it';
@@ -48,21 +53,39 @@ export interface PlanExposureOptions {
 }
 
 /** At plan time, the gate before anything is created: the same rule, plus the networks only a plan knows. */
-export function checkPlanExposure(plan: Pick<Plan, 'networks' | 'machines'>, options: PlanExposureOptions = {}): Refusal[] {
+export function checkPlanExposure(
+  plan: Pick<Plan, 'networks' | 'machines'>,
+  options: PlanExposureOptions = {},
+): Refusal[] {
   const out: Refusal[] = [];
   for (const m of plan.machines) {
     if (m.vulnerabilities.length === 0) continue;
     if (m.role === 'router') {
-      out.push({ code: 'router', machine: m.key, network: '', message: `the router "${m.key}" may carry no vulnerability: it joins the range's networks and holds its uplink` });
+      out.push({
+        code: 'router',
+        machine: m.key,
+        network: '',
+        message: `the router "${m.key}" may carry no vulnerability: it joins the range's networks and holds its uplink`,
+      });
       continue;
     }
     for (const nic of m.nics) {
       const net = plan.networks.find((n) => n.key === nic.networkKey);
       if (!net) continue;
       if (net.kind === 'uplink' || options.applianceNetworks?.has(net.key)) {
-        out.push({ code: 'appliance-network', machine: m.key, network: net.key, message: `machine "${m.key}" has vulnerabilities and a NIC on "${net.key}", the appliance's own network; this is never allowed (${why}, and no further than its lab)` });
+        out.push({
+          code: 'appliance-network',
+          machine: m.key,
+          network: net.key,
+          message: `machine "${m.key}" has vulnerabilities and a NIC on "${net.key}", the appliance's own network; this is never allowed (${why}, and no further than its lab)`,
+        });
       } else if (net.internet && !options.allowInternet?.has(m.source)) {
-        out.push({ code: 'internet-egress', machine: m.key, network: net.key, message: `machine "${m.key}" has vulnerabilities and a NIC on network "${net.name}", which has internet egress; ${why}. Set vulnerableOnInternet: true on machine "${m.source}" only for a supervised lab that needs it` });
+        out.push({
+          code: 'internet-egress',
+          machine: m.key,
+          network: net.key,
+          message: `machine "${m.key}" has vulnerabilities and a NIC on network "${net.name}", which has internet egress; ${why}. Set vulnerableOnInternet: true on machine "${m.source}" only for a supervised lab that needs it`,
+        });
       }
     }
   }

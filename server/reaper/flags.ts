@@ -40,7 +40,10 @@ export interface FlagRow {
 }
 
 /** Every module instance of the given machines, ordered by instance, machine and module. */
-export function instanceFlags(machines: FlaggedMachine[], ctx: { secret: string; seed: string; catalogue: Catalogue }): FlagRow[] {
+export function instanceFlags(
+  machines: FlaggedMachine[],
+  ctx: { secret: string; seed: string; catalogue: Catalogue },
+): FlagRow[] {
   const rows: FlagRow[] = [];
   for (const m of machines) {
     for (const inst of m.vulnerabilities) {
@@ -50,7 +53,12 @@ export function instanceFlags(machines: FlaggedMachine[], ctx: { secret: string;
       const value = flag ?? answer!;
       const plain = templateValues(mod, inst.params, m.os);
       const withFlag = templateValues(mod, inst.params, m.os, { flag: value });
-      const rendered = renderVulnerability(mod, inst, { os: m.os, machineKey: m.key, secret: ctx.secret, seed: ctx.seed });
+      const rendered = renderVulnerability(mod, inst, {
+        os: m.os,
+        machineKey: m.key,
+        secret: ctx.secret,
+        seed: ctx.seed,
+      });
       rows.push({
         instance: m.instance,
         machine: m.key,
@@ -72,7 +80,9 @@ export function instanceFlags(machines: FlaggedMachine[], ctx: { secret: string;
       });
     }
   }
-  return rows.sort((a, b) => a.instance - b.instance || a.machine.localeCompare(b.machine) || a.module.localeCompare(b.module));
+  return rows.sort(
+    (a, b) => a.instance - b.instance || a.machine.localeCompare(b.machine) || a.module.localeCompare(b.module),
+  );
 }
 
 const categoryTitles: Record<VulnerabilityModule['category'], string> = {
@@ -95,7 +105,18 @@ export interface CtfdOptions {
 }
 
 /** CTFd's challenge CSV columns (Admin > Config > Backup > Import CSV, type "Challenges"; CTFd 3.7 or newer). */
-export const ctfdColumns = ['name', 'description', 'category', 'value', 'type', 'state', 'connection_info', 'flags', 'tags', 'hints'] as const;
+export const ctfdColumns = [
+  'name',
+  'description',
+  'category',
+  'value',
+  'type',
+  'state',
+  'connection_info',
+  'flags',
+  'tags',
+  'hints',
+] as const;
 
 /**
  * One CTFd challenge per module instance. Names do not give the vulnerability away (a trainee reads them): the

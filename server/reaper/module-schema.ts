@@ -5,8 +5,15 @@ import { z } from 'zod';
 import { vulnerabilityCategories, vulnerabilityDifficulties, type ParamValue } from '../model/vulnerability.ts';
 
 export const moduleIdPattern = /^[a-z][a-z0-9-]{1,46}[a-z0-9]$/;
-const moduleId = z.string().regex(moduleIdPattern, 'expected a module id: lowercase letters, digits and dashes, starting with a letter, 3 to 48 characters');
-const paramName = z.string().regex(/^[a-z][a-zA-Z0-9_]{0,31}$/, 'expected a parameter name: a lowercase letter, then letters, digits or _');
+const moduleId = z
+  .string()
+  .regex(
+    moduleIdPattern,
+    'expected a module id: lowercase letters, digits and dashes, starting with a letter, 3 to 48 characters',
+  );
+const paramName = z
+  .string()
+  .regex(/^[a-z][a-zA-Z0-9_]{0,31}$/, 'expected a parameter name: a lowercase letter, then letters, digits or _');
 
 /** Text that is safe unquoted in a shell word, a path, a config file line and a URL path. */
 export const safeTextPattern = '^[A-Za-z0-9._@%+=:,/-]*$';
@@ -34,14 +41,28 @@ const regexSource = z.string().refine((s) => {
 export const paramSpecSchema = z.discriminatedUnion(
   'type',
   [
-    z.strictObject({ type: z.literal('string'), ...common, pattern: regexSource.optional(), maxLength: z.number().int().min(1).max(4096).default(128) }),
+    z.strictObject({
+      type: z.literal('string'),
+      ...common,
+      pattern: regexSource.optional(),
+      maxLength: z.number().int().min(1).max(4096).default(128),
+    }),
     z.strictObject({ type: z.literal('password'), ...common }),
-    z.strictObject({ type: z.literal('integer'), ...common, min: z.number().int().optional(), max: z.number().int().optional() }),
+    z.strictObject({
+      type: z.literal('integer'),
+      ...common,
+      min: z.number().int().optional(),
+      max: z.number().int().optional(),
+    }),
     z.strictObject({ type: z.literal('port'), ...common }),
     z.strictObject({ type: z.literal('boolean'), ...common }),
     z.strictObject({ type: z.literal('username'), ...common }),
     z.strictObject({ type: z.literal('path'), ...common }),
-    z.strictObject({ type: z.literal('enum'), ...common, values: z.array(z.string().regex(new RegExp(safeTextPattern), 'expected shell-safe text')).min(1) }),
+    z.strictObject({
+      type: z.literal('enum'),
+      ...common,
+      values: z.array(z.string().regex(new RegExp(safeTextPattern), 'expected shell-safe text')).min(1),
+    }),
     z.strictObject({ type: z.literal('list'), ...common, items: regexSource.optional() }),
   ],
   { error: 'expected a type: string, password, integer, port, boolean, username, path, enum or list' },
@@ -56,9 +77,16 @@ export function paramValueSchema(spec: ParamSpec): z.ZodType<ParamValue> {
       return z
         .string('expected text')
         .max(spec.maxLength, `expected at most ${spec.maxLength} characters`)
-        .regex(new RegExp(spec.pattern ?? safeTextPattern), spec.pattern ? `expected text matching ${spec.pattern}` : 'expected letters, digits and . _ @ % + = : , / - only');
+        .regex(
+          new RegExp(spec.pattern ?? safeTextPattern),
+          spec.pattern
+            ? `expected text matching ${spec.pattern}`
+            : 'expected letters, digits and . _ @ % + = : , / - only',
+        );
     case 'password':
-      return z.string('expected text').regex(new RegExp(passwordPattern), 'expected 1 to 64 letters, digits and . _ @ % + = : , ! -');
+      return z
+        .string('expected text')
+        .regex(new RegExp(passwordPattern), 'expected 1 to 64 letters, digits and . _ @ % + = : , ! -');
     case 'integer': {
       let s = z.number('expected a whole number').int('expected a whole number');
       if (spec.min !== undefined) s = s.min(spec.min, `expected at least ${spec.min}`);
@@ -66,11 +94,17 @@ export function paramValueSchema(spec: ParamSpec): z.ZodType<ParamValue> {
       return s;
     }
     case 'port':
-      return z.number('expected a port number').int('expected a port number').min(1, 'expected a port from 1 to 65535').max(65535, 'expected a port from 1 to 65535');
+      return z
+        .number('expected a port number')
+        .int('expected a port number')
+        .min(1, 'expected a port from 1 to 65535')
+        .max(65535, 'expected a port from 1 to 65535');
     case 'boolean':
       return z.boolean('expected true or false');
     case 'username':
-      return z.string('expected a user name').regex(usernamePattern, 'expected a Unix user name (lowercase letters, digits, _ and -, at most 32)');
+      return z
+        .string('expected a user name')
+        .regex(usernamePattern, 'expected a Unix user name (lowercase letters, digits, _ and -, at most 32)');
     case 'path':
       return z
         .string('expected an absolute path')
@@ -79,7 +113,15 @@ export function paramValueSchema(spec: ParamSpec): z.ZodType<ParamValue> {
     case 'enum':
       return z.enum(spec.values as [string, ...string[]], `expected one of ${spec.values.join(', ')}`);
     case 'list':
-      return z.array(z.string().regex(new RegExp(spec.items ?? safeTextPattern), spec.items ? `expected items matching ${spec.items}` : 'expected shell-safe items'), 'expected a list');
+      return z.array(
+        z
+          .string()
+          .regex(
+            new RegExp(spec.items ?? safeTextPattern),
+            spec.items ? `expected items matching ${spec.items}` : 'expected shell-safe items',
+          ),
+        'expected a list',
+      );
   }
 }
 
@@ -136,13 +178,51 @@ export const probeSchema = z.discriminatedUnion(
       user: z.string().optional(),
       password: z.string().optional(),
     }),
-    z.strictObject({ kind: z.literal('ssh'), ...probeCommon, port: port.default(22), user: z.string().min(1), password: z.string().optional(), command: z.string().min(1) }),
-    z.strictObject({ kind: z.literal('ftp'), ...probeCommon, port: port.default(21), path: z.string().startsWith('/'), user: z.string().default('anonymous'), password: z.string().default('anonymous@') }),
-    z.strictObject({ kind: z.literal('smb'), ...probeCommon, port: port.default(445), share: z.string().min(1), path: z.string().optional(), put: z.boolean().default(false) }),
-    z.strictObject({ kind: z.literal('redis'), ...probeCommon, port: port.default(6379), command: z.array(z.string().min(1)).min(1) }),
-    z.strictObject({ kind: z.literal('mysql'), ...probeCommon, port: port.default(3306), user: z.string().min(1), password: z.string().default(''), query: z.string().min(1) }),
+    z.strictObject({
+      kind: z.literal('ssh'),
+      ...probeCommon,
+      port: port.default(22),
+      user: z.string().min(1),
+      password: z.string().optional(),
+      command: z.string().min(1),
+    }),
+    z.strictObject({
+      kind: z.literal('ftp'),
+      ...probeCommon,
+      port: port.default(21),
+      path: z.string().startsWith('/'),
+      user: z.string().default('anonymous'),
+      password: z.string().default('anonymous@'),
+    }),
+    z.strictObject({
+      kind: z.literal('smb'),
+      ...probeCommon,
+      port: port.default(445),
+      share: z.string().min(1),
+      path: z.string().optional(),
+      put: z.boolean().default(false),
+    }),
+    z.strictObject({
+      kind: z.literal('redis'),
+      ...probeCommon,
+      port: port.default(6379),
+      command: z.array(z.string().min(1)).min(1),
+    }),
+    z.strictObject({
+      kind: z.literal('mysql'),
+      ...probeCommon,
+      port: port.default(3306),
+      user: z.string().min(1),
+      password: z.string().default(''),
+      query: z.string().min(1),
+    }),
     z.strictObject({ kind: z.literal('nfs'), ...probeCommon }),
-    z.strictObject({ kind: z.literal('shell'), ...probeCommon, script: z.string().min(1), requires: z.array(z.string().regex(/^[a-z0-9][a-z0-9._+-]*$/)).default([]) }),
+    z.strictObject({
+      kind: z.literal('shell'),
+      ...probeCommon,
+      script: z.string().min(1),
+      requires: z.array(z.string().regex(/^[a-z0-9][a-z0-9._+-]*$/)).default([]),
+    }),
   ],
   { error: 'expected a kind: tcp, http, ssh, ftp, smb, redis, mysql, nfs or shell' },
 );
@@ -155,7 +235,7 @@ const varValue = z.union([z.string(), z.array(z.string())]);
 
 export const moduleSchema = z.strictObject({
   id: moduleId,
-  title: z.string().min(1).max(80, 'expected at most 80 characters (CTFd\'s limit for a challenge name)'),
+  title: z.string().min(1).max(80, "expected at most 80 characters (CTFd's limit for a challenge name)"),
   category: z.enum(vulnerabilityCategories),
   difficulty: z.enum(vulnerabilityDifficulties),
   /** Points in a CTFd export; default by difficulty (easy 100, medium 200, hard 300). */
@@ -187,7 +267,9 @@ export const moduleSchema = z.strictObject({
     /** Where the flag is, for the instructor. */
     location: z.string().min(1),
     /** Glassdome writes the instance's flag to this file (with a trailing newline). */
-    file: z.strictObject({ path: z.string().min(1), owner: owner.default('root:root'), mode: mode.default('0600') }).optional(),
+    file: z
+      .strictObject({ path: z.string().min(1), owner: owner.default('root:root'), mode: mode.default('0600') })
+      .optional(),
     /** A fixed answer instead of a planted flag, for challenges that ask to identify something (a CVE id). */
     answer: z.string().min(1).optional(),
   }),

@@ -13,7 +13,13 @@ export function checkParamValue(spec: ParamSpec, value: unknown): Checked {
   let schema = schemas.get(spec);
   if (!schema) schemas.set(spec, (schema = paramValueSchema(spec)));
   const parsed = schema.safeParse(value);
-  return parsed.success ? { value: parsed.data } : { error: parsed.error.issues.map((i) => (i.path.length ? `[${i.path.join('.')}] ${i.message}` : i.message)).join('; ') };
+  return parsed.success
+    ? { value: parsed.data }
+    : {
+        error: parsed.error.issues
+          .map((i) => (i.path.length ? `[${i.path.join('.')}] ${i.message}` : i.message))
+          .join('; '),
+      };
 }
 
 const varDefault = /^\{\{\s*os\.([a-zA-Z][a-zA-Z0-9_]*)\s*\}\}$/;

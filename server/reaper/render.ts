@@ -61,7 +61,12 @@ export function osVars(module: VulnerabilityModule, os: string): Record<string, 
 }
 
 /** Template values of an instance: parameters by name, vars as `os.<name>`, and the flag when known. */
-export function templateValues(module: VulnerabilityModule, params: Record<string, ParamValue>, os: string, extra: { flag?: string; host?: string } = {}): TemplateValues {
+export function templateValues(
+  module: VulnerabilityModule,
+  params: Record<string, ParamValue>,
+  os: string,
+  extra: { flag?: string; host?: string } = {},
+): TemplateValues {
   const values: TemplateValues = { ...params };
   for (const [k, v] of Object.entries(osVars(module, os))) values[`os.${k}`] = v;
   if (extra.flag !== undefined) values.flag = extra.flag;
@@ -70,13 +75,25 @@ export function templateValues(module: VulnerabilityModule, params: Record<strin
 }
 
 /** The value a flag template (`{{flag}}`) takes for an instance: the planted flag, or the fixed answer. */
-export function flagValue(module: VulnerabilityModule, instance: VulnerabilityInstance, ctx: { os: string; secret: string; seed: string }): { flag?: string; answer?: string } {
-  if (module.flag.answer !== undefined) return { answer: renderTemplate(module.flag.answer, templateValues(module, instance.params, ctx.os)) };
+export function flagValue(
+  module: VulnerabilityModule,
+  instance: VulnerabilityInstance,
+  ctx: { os: string; secret: string; seed: string },
+): { flag?: string; answer?: string } {
+  if (module.flag.answer !== undefined)
+    return { answer: renderTemplate(module.flag.answer, templateValues(module, instance.params, ctx.os)) };
   return { flag: deriveFlag(ctx.secret, ctx.seed, instance.key) };
 }
 
-export function renderVulnerability(module: VulnerabilityModule, instance: VulnerabilityInstance, ctx: RenderContext): RenderedVulnerability {
-  const fail = (why: string) => new AppError('invalid_input', `Unable to render vulnerability "${instance.key}" (module ${module.id}): ${why}`, { hint: 'Check the module file and the parameters the scenario gives it.' });
+export function renderVulnerability(
+  module: VulnerabilityModule,
+  instance: VulnerabilityInstance,
+  ctx: RenderContext,
+): RenderedVulnerability {
+  const fail = (why: string) =>
+    new AppError('invalid_input', `Unable to render vulnerability "${instance.key}" (module ${module.id}): ${why}`, {
+      hint: 'Check the module file and the parameters the scenario gives it.',
+    });
   if (instance.module !== module.id) throw fail(`the instance is of module "${instance.module}"`);
   const { flag, answer } = flagValue(module, instance, ctx);
   const values = templateValues(module, instance.params, ctx.os, flag === undefined ? {} : { flag });
@@ -96,17 +113,36 @@ export function renderVulnerability(module: VulnerabilityModule, instance: Vulne
     };
   });
 
-  const files: RenderedFile[] = module.apply.files.map((f) => ({ path: r(f.path), content: r(f.content), mode: f.mode.padStart(4, '0'), owner: r(f.owner), append: f.append }));
+  const files: RenderedFile[] = module.apply.files.map((f) => ({
+    path: r(f.path),
+    content: r(f.content),
+    mode: f.mode.padStart(4, '0'),
+    owner: r(f.owner),
+    append: f.append,
+  }));
   if (flag !== undefined && module.flag.file) {
     const ff = module.flag.file;
-    files.push({ path: r(ff.path), content: `${flag}\n`, mode: ff.mode.padStart(4, '0'), owner: r(ff.owner), append: false });
+    files.push({
+      path: r(ff.path),
+      content: `${flag}\n`,
+      mode: ff.mode.padStart(4, '0'),
+      owner: r(ff.owner),
+      append: false,
+    });
   }
-  for (const f of files) if (!f.path.startsWith('/') || f.path.split('/').includes('..')) throw fail(`file path "${f.path}" is not an absolute path without ".."`);
+  for (const f of files)
+    if (!f.path.startsWith('/') || f.path.split('/').includes('..'))
+      throw fail(`file path "${f.path}" is not an absolute path without ".."`);
 
   const packages = renderList(module.apply.packages, values);
-  for (const p of packages) if (!/^[a-zA-Z0-9][a-zA-Z0-9.+:=~-]*$/.test(p)) throw fail(`"${p}" is not a package name (with an optional =version)`);
+  for (const p of packages)
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9.+:=~-]*$/.test(p))
+      throw fail(`"${p}" is not a package name (with an optional =version)`);
 
-  const script = (lines: string[], what: string) => (lines.length === 0 ? undefined : `# ${what} of vulnerability ${instance.key} (module ${module.id})\nset -e\n${renderList(lines, values).join('\n')}\n`);
+  const script = (lines: string[], what: string) =>
+    lines.length === 0
+      ? undefined
+      : `# ${what} of vulnerability ${instance.key} (module ${module.id})\nset -e\n${renderList(lines, values).join('\n')}\n`;
   const revertValues = templateValues(module, instance.params, ctx.os);
   return {
     key: instance.key,
@@ -118,7 +154,12 @@ export function renderVulnerability(module: VulnerabilityModule, instance: Vulne
     files,
     ...optional('applyScript', script(module.apply.runcmd, 'first-boot apply')),
     ...optional('afterBootScript', script(module.apply.afterBoot, 'after-boot apply')),
-    ...optional('revertScript', module.revert.length === 0 ? undefined : `# revert of vulnerability ${instance.key} (module ${module.id})\nset -e\n${renderList(module.revert, revertValues).join('\n')}\n`),
+    ...optional(
+      'revertScript',
+      module.revert.length === 0
+        ? undefined
+        : `# revert of vulnerability ${instance.key} (module ${module.id})\nset -e\n${renderList(module.revert, revertValues).join('\n')}\n`,
+    ),
   };
 }
 

@@ -6,7 +6,13 @@ export const filters = {
   /** One shell word: single-quoted, a list as several words. */
   sh: (v: string) => `'${v.replaceAll("'", `'\\''`)}'`,
   /** Text inside an XML attribute or element. */
-  xml: (v: string) => v.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&apos;'),
+  xml: (v: string) =>
+    v
+      .replaceAll('&', '&amp;')
+      .replaceAll('<', '&lt;')
+      .replaceAll('>', '&gt;')
+      .replaceAll('"', '&quot;')
+      .replaceAll("'", '&apos;'),
   /** Inside an SQL string literal ('...'). */
   sql: (v: string) => v.replaceAll("'", "''"),
   /** A URL path segment or query value. */
@@ -35,9 +41,19 @@ export function parseTemplate(text: string): ParsedTemplate {
   for (const m of text.matchAll(placeholderPattern)) {
     const [rawName, rawFilter, ...rest] = m[1]!.split('|').map((s) => s.trim());
     if (rest.length > 0) return { error: `"${m[0]}" has more than one filter`, offset: m.index };
-    if (!rawName || !namePattern.test(rawName)) return { error: `"${m[0]}" does not name a parameter, os.<var>, flag or host`, offset: m.index };
-    if (rawFilter !== undefined && !(rawFilter in filters)) return { error: `unknown filter "${rawFilter}" in "${m[0]}"; expected one of ${Object.keys(filters).join(', ')}`, offset: m.index };
-    placeholders.push({ name: rawName, ...(rawFilter ? { filter: rawFilter as FilterName } : {}), offset: m.index, whole: m[0] === text });
+    if (!rawName || !namePattern.test(rawName))
+      return { error: `"${m[0]}" does not name a parameter, os.<var>, flag or host`, offset: m.index };
+    if (rawFilter !== undefined && !(rawFilter in filters))
+      return {
+        error: `unknown filter "${rawFilter}" in "${m[0]}"; expected one of ${Object.keys(filters).join(', ')}`,
+        offset: m.index,
+      };
+    placeholders.push({
+      name: rawName,
+      ...(rawFilter ? { filter: rawFilter as FilterName } : {}),
+      offset: m.index,
+      whole: m[0] === text,
+    });
   }
   // A stray `{{` or `}}` left outside the placeholders is a typo, never literal text a module means.
   const outside = text.replace(placeholderPattern, (m) => ' '.repeat(m.length));

@@ -22,7 +22,13 @@ export function parseYaml(text: string, file: string): { source?: YamlSource; is
     return { file, line, column: col };
   };
   if (doc.errors.length > 0) {
-    return { issues: doc.errors.map((e) => ({ path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}`, at: at(e.pos[0]) })) };
+    return {
+      issues: doc.errors.map((e) => ({
+        path: '',
+        message: `YAML syntax error: ${e.message.split('\n')[0]}`,
+        at: at(e.pos[0]),
+      })),
+    };
   }
   return {
     issues: [],
@@ -76,7 +82,12 @@ export function zodIssues(error: z.ZodError, source: YamlSource, prefix: Path = 
   for (const issue of error.issues) {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: joinPath([...path, key]), message: `unknown key "${key}"`, at: source.locate([...path, key], true) });
+      for (const key of issue.keys)
+        out.push({
+          path: joinPath([...path, key]),
+          message: `unknown key "${key}"`,
+          at: source.locate([...path, key], true),
+        });
     } else {
       out.push({ path: joinPath(path), message: describe(issue), at: source.locate(path) });
     }
@@ -88,12 +99,18 @@ function describe(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (expected ${issue.expected})`;
   if (issue.code === 'invalid_union') {
     const messages = new Set<string>();
-    for (const branch of issue.errors) for (const e of branch) messages.add(e.path.length ? `${joinPath(e.path)} ${e.message}` : e.message);
+    for (const branch of issue.errors)
+      for (const e of branch) messages.add(e.path.length ? `${joinPath(e.path)} ${e.message}` : e.message);
     return messages.size > 0 ? `does not match any allowed form: ${[...messages].join('; or ')}` : issue.message;
   }
   return issue.message;
 }
 
 export function sortIssues(issues: InputIssue[]): InputIssue[] {
-  return issues.sort((a, b) => (a.at?.file ?? '').localeCompare(b.at?.file ?? '') || (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.column ?? 0) - (b.at?.column ?? 0));
+  return issues.sort(
+    (a, b) =>
+      (a.at?.file ?? '').localeCompare(b.at?.file ?? '') ||
+      (a.at?.line ?? 0) - (b.at?.line ?? 0) ||
+      (a.at?.column ?? 0) - (b.at?.column ?? 0),
+  );
 }

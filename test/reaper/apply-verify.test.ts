@@ -13,7 +13,8 @@ const os = 'debian-12';
 /** Not run here, and why. */
 const notHere: Record<string, string> = {
   'nfs-no-root-squash': 'the kernel NFS server cannot run in the sandbox (its probes need nfsd and a root mount)',
-  'outdated-openssh': 'the pre-fix openssh .debs are not on Debian\'s mirror (its banner probe is tested against the sandbox\'s sshd below)',
+  'outdated-openssh':
+    "the pre-fix openssh .debs are not on Debian's mirror (its banner probe is tested against the sandbox's sshd below)",
 };
 
 const support = locateSandbox();
@@ -26,7 +27,9 @@ function runnable(): { ids: string[]; skipped: Record<string, string> } {
   for (const id of catalogue.modules.keys()) {
     if (skipped[id]) continue;
     const packages = applyTo(os, [id]).rendered[0]!.packages.map((p) => p.split('=')[0]!);
-    const missing = packages.filter((p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout !== 'install ok installed');
+    const missing = packages.filter(
+      (p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout !== 'install ok installed',
+    );
     if (missing.length > 0) skipped[id] = `${missing.join(', ')} not installed here (see .ci/run)`;
     else ids.push(id);
   }
@@ -36,12 +39,21 @@ function runnable(): { ids: string[]; skipped: Record<string, string> } {
 const { ids, skipped } = support.ok ? runnable() : { ids: [], skipped: {} };
 for (const [id, why] of Object.entries(skipped)) console.warn(`apply + verify: skipping ${id}: ${why}`);
 const guestAgent = spawnSync('dpkg-query', ['-W', 'qemu-guest-agent']).status === 0;
-if (support.ok && !guestAgent) console.warn('skipping apply + verify: qemu-guest-agent is not installed (an offline first boot checks for it; see .ci/run)');
+if (support.ok && !guestAgent)
+  console.warn(
+    'skipping apply + verify: qemu-guest-agent is not installed (an offline first boot checks for it; see .ci/run)',
+  );
 const canRun = support.ok && guestAgent && ids.length > 0;
 
 async function runProbes(sb: Sandbox, applied: AppliedMachine, module: string) {
   const instance = applied.instances.find((i) => i.module === module)!;
-  const probes = renderProbes(catalogue.modules.get(module)!, instance, { os, host: targetAddress, secret, seed, machineKey: applied.machine.key });
+  const probes = renderProbes(catalogue.modules.get(module)!, instance, {
+    os,
+    host: targetAddress,
+    secret,
+    seed,
+    machineKey: applied.machine.key,
+  });
   const results: Array<{ outcome: ReturnType<typeof judgeProbe>; run: RunResult }> = [];
   for (const p of probes) {
     const run = await sb.attack(p.script, (p.timeoutSec + 10) * 1000);
@@ -78,14 +90,20 @@ describe.skipIf(!canRun)('modules applied by cloud-init on a Debian 12 machine, 
 
   for (const id of ids) {
     it(`${id}: every verify probe passes`, { timeout: 150_000 }, async () => {
-      for (const { outcome, run } of await runProbes(sb, applied, id)) expect(outcome, `${run.stdout}\n${run.stderr}`).toEqual({ ok: true });
+      for (const { outcome, run } of await runProbes(sb, applied, id))
+        expect(outcome, `${run.stdout}\n${run.stderr}`).toEqual({ ok: true });
     });
   }
 });
 
 describe.skipIf(!canRun)('the same probes on a machine without the modules', () => {
   let sb: Sandbox;
-  const applied = canRun ? applyTo(os, ids.filter((id) => id !== 'writable-cron-script' && id !== 'tomcat-default-credentials')) : undefined;
+  const applied = canRun
+    ? applyTo(
+        os,
+        ids.filter((id) => id !== 'writable-cron-script' && id !== 'tomcat-default-credentials'),
+      )
+    : undefined;
 
   beforeAll(async () => {
     sb = await startSandbox({ userData: applyTo(os, []).userData, lifetimeSec: 300 });
@@ -109,7 +127,19 @@ describe.skipIf(!canRun)('the same probes on a machine without the modules', () 
     const upstream = installed.replace(/^\d+:/, '').split('-')[0]!.replace(/\./g, '\\.');
     const module = catalogue.modules.get('outdated-openssh')!;
     const probeFor = (params: Record<string, string>) => {
-      const instance = { key: 'i1.target/outdated-openssh', module: 'outdated-openssh', params: { version: '1:9.2p1-2', banner: '^SSH-2\\.0-OpenSSH_9\\.2p1 Debian-2\\r?$', source: '', cve: 'CVE-2024-6387', ...params }, request: 0, selected: false };
+      const instance = {
+        key: 'i1.target/outdated-openssh',
+        module: 'outdated-openssh',
+        params: {
+          version: '1:9.2p1-2',
+          banner: '^SSH-2\\.0-OpenSSH_9\\.2p1 Debian-2\\r?$',
+          source: '',
+          cve: 'CVE-2024-6387',
+          ...params,
+        },
+        request: 0,
+        selected: false,
+      };
       return renderProbes(module, instance, { os, host: targetAddress, secret, seed, machineKey: 'i1.target' })[0]!;
     };
     const vulnerable = probeFor({});

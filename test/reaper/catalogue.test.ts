@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../server/errors.ts';
-import { catalogueDir, defaultCatalogue, loadCatalogue, parseModule, supportedOs, templatePackages } from '../../server/reaper/catalogue.ts';
+import {
+  catalogueDir,
+  defaultCatalogue,
+  loadCatalogue,
+  parseModule,
+  supportedOs,
+  templatePackages,
+} from '../../server/reaper/catalogue.ts';
 import { moduleSchema } from '../../server/reaper/module-schema.ts';
 import { parseTemplate, renderList, renderTemplate } from '../../server/reaper/template.ts';
 
@@ -44,18 +51,32 @@ describe('the bundled catalogue', () => {
     const { catalogue, issues } = loadCatalogue();
     expect(issues).toEqual([]);
     expect(catalogue.modules.size).toBeGreaterThanOrEqual(15);
-    for (const m of catalogue.modules.values()) expect(supportedOs(m), m.id).toEqual(expect.arrayContaining(['debian-12', 'ubuntu-22.04', 'ubuntu-24.04']));
+    for (const m of catalogue.modules.values())
+      expect(supportedOs(m), m.id).toEqual(expect.arrayContaining(['debian-12', 'ubuntu-22.04', 'ubuntu-24.04']));
   });
 
   it('covers every category but Active Directory (which needs Windows) and every difficulty', () => {
     const modules = [...defaultCatalogue().modules.values()];
-    expect(new Set(modules.map((m) => m.category))).toEqual(new Set(['web', 'privilege-escalation', 'credentials', 'network-service', 'misconfiguration']));
+    expect(new Set(modules.map((m) => m.category))).toEqual(
+      new Set(['web', 'privilege-escalation', 'credentials', 'network-service', 'misconfiguration']),
+    );
     expect(new Set(modules.map((m) => m.difficulty))).toEqual(new Set(['easy', 'medium', 'hard']));
   });
 
   it('lists the packages a template for offline machines must hold, per OS', () => {
     const jammy = templatePackages(defaultCatalogue(), 'ubuntu-22.04');
-    expect(jammy).toEqual(expect.arrayContaining(['apache2', 'mariadb-server', 'redis-server', 'samba', 'sudo', 'tomcat9', 'tomcat9-admin', 'vsftpd']));
+    expect(jammy).toEqual(
+      expect.arrayContaining([
+        'apache2',
+        'mariadb-server',
+        'redis-server',
+        'samba',
+        'sudo',
+        'tomcat9',
+        'tomcat9-admin',
+        'vsftpd',
+      ]),
+    );
     expect(jammy).not.toContain('tomcat10');
     expect(templatePackages(defaultCatalogue(), 'debian-12')).toContain('tomcat10');
   });
@@ -78,24 +99,31 @@ describe('the commented example module', () => {
 
   it('documents every field of the format, set or commented out', () => {
     for (const key of Object.keys(moduleSchema.shape)) expect(text, key).toMatch(new RegExp(`^#? ?${key}:`, 'm'));
-    for (const key of ['packages', 'users', 'files', 'runcmd', 'afterBoot']) expect(text, key).toMatch(new RegExp(`^ {2}#? ?${key}:`, 'm'));
-    for (const kind of ['tcp', 'http', 'ssh', 'ftp', 'smb', 'redis', 'mysql', 'nfs', 'shell']) expect(text).toMatch(new RegExp(`^#\\s+${kind}\\s`, 'm'));
+    for (const key of ['packages', 'users', 'files', 'runcmd', 'afterBoot'])
+      expect(text, key).toMatch(new RegExp(`^ {2}#? ?${key}:`, 'm'));
+    for (const kind of ['tcp', 'http', 'ssh', 'ftp', 'smb', 'redis', 'mysql', 'nfs', 'shell'])
+      expect(text).toMatch(new RegExp(`^#\\s+${kind}\\s`, 'm'));
   });
 
   it('is the file the README points at', () => {
-    expect(readFileSync(new URL('../../server/reaper/README.md', import.meta.url), 'utf8')).toContain(`catalogue/${exampleFile}`);
+    expect(readFileSync(new URL('../../server/reaper/README.md', import.meta.url), 'utf8')).toContain(
+      `catalogue/${exampleFile}`,
+    );
   });
 });
 
 describe('parseModule: problems located in the file', () => {
-  const issuesOf = (text: string) => parseModule(text, 'demo-module.yaml').issues.map((i) => `${i.at?.line}:${i.at?.column} ${i.path}: ${i.message}`);
+  const issuesOf = (text: string) =>
+    parseModule(text, 'demo-module.yaml').issues.map((i) => `${i.at?.line}:${i.at?.column} ${i.path}: ${i.message}`);
 
   it('accepts the minimal module', () => {
     expect(issuesOf(yaml(...minimal))).toEqual([]);
   });
 
   it('reports a YAML syntax error at its line', () => {
-    expect(issuesOf(yaml('id: demo-module', 'title: Demo: the sequel'))).toEqual([expect.stringMatching(/^2:8 : YAML syntax error: Nested mappings/)]);
+    expect(issuesOf(yaml('id: demo-module', 'title: Demo: the sequel'))).toEqual([
+      expect.stringMatching(/^2:8 : YAML syntax error: Nested mappings/),
+    ]);
   });
 
   it('reports every schema problem at once, unknown keys at the key', () => {
@@ -114,12 +142,18 @@ describe('parseModule: problems located in the file', () => {
   it('refuses the flag in a probe command (it would run on the attacker machine) and in the challenge', () => {
     const text = yaml(
       ...minimal.flatMap((l) =>
-        l === 'challenge: Find the flag.' ? ['challenge: "The flag is {{flag}}"'] : l.startsWith('  - { kind: tcp') ? ['  - kind: shell', '    description: x', '    script: echo {{flag}}'] : [l],
+        l === 'challenge: Find the flag.'
+          ? ['challenge: "The flag is {{flag}}"']
+          : l.startsWith('  - { kind: tcp')
+            ? ['  - kind: shell', '    description: x', '    script: echo {{flag}}']
+            : [l],
       ),
     );
     const issues = issuesOf(text);
     expect(issues).toContainEqual(expect.stringMatching(/^6:\d+ challenge: \{\{flag\}\} may not appear here/));
-    expect(issues).toContainEqual(expect.stringMatching(/^16:\d+ verify\[0\]\.script: \{\{flag\}\} may not appear in a probe's command/));
+    expect(issues).toContainEqual(
+      expect.stringMatching(/^16:\d+ verify\[0\]\.script: \{\{flag\}\} may not appear in a probe's command/),
+    );
   });
 
   it('refuses an unknown OS, a Windows OS, per-OS vars missing for one OS, and a flag planted nowhere', () => {
@@ -132,28 +166,48 @@ describe('parseModule: problems located in the file', () => {
       '  debian-12: { tomcat: tomcat10 }',
     );
     const issues = issuesOf(text);
-    expect(issues).toContainEqual(expect.stringMatching(/^7:\d+ os\[2\]: "windows-11" is not installed with cloud-init/));
+    expect(issues).toContainEqual(
+      expect.stringMatching(/^7:\d+ os\[2\]: "windows-11" is not installed with cloud-init/),
+    );
     expect(issues).toContainEqual(expect.stringMatching(/^7:\d+ os\[3\]: unknown OS "beos"/));
-    expect(issues).toContainEqual(expect.stringMatching(/^12:12 apply\.runcmd\[0\]: \{\{os\.tomcat\}\} has no value for ubuntu-22.04; add it under vars/));
+    expect(issues).toContainEqual(
+      expect.stringMatching(
+        /^12:12 apply\.runcmd\[0\]: \{\{os\.tomcat\}\} has no value for ubuntu-22.04; add it under vars/,
+      ),
+    );
     expect(issues).toContainEqual(expect.stringMatching(/^16:3 flag: the flag is planted nowhere/));
   });
 
   it('checks defaults and drawn values against the parameter type', () => {
     const text = yaml(
-      ...minimal.map((l) => (l.startsWith('  port:') ? '  port: { type: port, default: "8080", description: The port. }' : l)),
+      ...minimal.map((l) =>
+        l.startsWith('  port:') ? '  port: { type: port, default: "8080", description: The port. }' : l,
+      ),
     ).replace('parameters:\n', 'parameters:\n  user: { type: username, random: [alice, Bob], description: Who. }\n');
     const issues = issuesOf(text);
-    expect(issues).toContainEqual(expect.stringMatching(/^9:\d+ parameters\.user\.random\[1\]: expected a Unix user name/));
+    expect(issues).toContainEqual(
+      expect.stringMatching(/^9:\d+ parameters\.user\.random\[1\]: expected a Unix user name/),
+    );
     expect(issues).toContainEqual(expect.stringMatching(/^10:\d+ parameters\.port\.default: expected a port number/));
   });
 
   it('renders every module on every OS before accepting it (a port that is not a number)', () => {
-    const text = yaml(...minimal.map((l) => (l.startsWith('  port:') ? '  port: { type: string, default: http, description: The port. }' : l)));
-    expect(issuesOf(text)).toEqual([expect.stringMatching(/^14:5 verify\[0\]: on debian-12 with default values: .*port "\{\{port\}\}" is not a port number/)]);
+    const text = yaml(
+      ...minimal.map((l) =>
+        l.startsWith('  port:') ? '  port: { type: string, default: http, description: The port. }' : l,
+      ),
+    );
+    expect(issuesOf(text)).toEqual([
+      expect.stringMatching(
+        /^14:5 verify\[0\]: on debian-12 with default values: .*port "\{\{port\}\}" is not a port number/,
+      ),
+    ]);
   });
 
   it('requires the id to be the file name', () => {
-    expect(parseModule(yaml(...minimal), 'other-name.yaml').issues.map((i) => i.message)).toEqual(['the id "demo-module" must be the file\'s name without .yaml ("other-name")']);
+    expect(parseModule(yaml(...minimal), 'other-name.yaml').issues.map((i) => i.message)).toEqual([
+      'the id "demo-module" must be the file\'s name without .yaml ("other-name")',
+    ]);
   });
 
   it('reports problems of several files and between files at once', () => {
@@ -176,7 +230,10 @@ describe('templates', () => {
 
   it('rejects stray braces, two filters and unknown filters with their offset', () => {
     expect(parseTemplate('echo {{a}} }} x')).toEqual({ error: 'unbalanced "{{" or "}}"', offset: 11 });
-    expect(parseTemplate('x {{a|sh|xml}}')).toMatchObject({ error: expect.stringContaining('more than one filter'), offset: 2 });
+    expect(parseTemplate('x {{a|sh|xml}}')).toMatchObject({
+      error: expect.stringContaining('more than one filter'),
+      offset: 2,
+    });
     expect(parseTemplate('{{a|base64}}')).toMatchObject({ error: expect.stringContaining('unknown filter "base64"') });
   });
 });

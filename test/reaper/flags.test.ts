@@ -14,7 +14,11 @@ const seed = 'seed-1';
 function classOf(instances: number): FlaggedMachine[] {
   return Array.from({ length: instances }, (_, k) => {
     const key = `i${k + 1}.web`;
-    const r = resolveVulnerabilities(['weak-ssh-password', 'outdated-openssh', { select: { category: 'web', count: 1 } }], { key, name: 'web', os: 'ubuntu-22.04', users: ['glassdome'] }, { seed, catalogue });
+    const r = resolveVulnerabilities(
+      ['weak-ssh-password', 'outdated-openssh', { select: { category: 'web', count: 1 } }],
+      { key, name: 'web', os: 'ubuntu-22.04', users: ['glassdome'] },
+      { seed, catalogue },
+    );
     return { key, instance: k + 1, hostname: 'web', os: 'ubuntu-22.04', vulnerabilities: r.instances };
   });
 }
@@ -29,7 +33,7 @@ describe('flags', () => {
     expect(deriveFlag(secret, seed, 'i2.web/anonymous-ftp')).not.toBe(f);
   });
 
-  it('give the instructor every instance\'s flag, where it is, the marking guide and the module accounts', () => {
+  it("give the instructor every instance's flag, where it is, the marking guide and the module accounts", () => {
     const rows = instanceFlags(classOf(2), { secret, seed, catalogue });
     expect(rows).toHaveLength(6);
     expect(rows.map((r) => r.instance)).toEqual([1, 1, 1, 2, 2, 2]);
@@ -67,16 +71,26 @@ for line in csv.DictReader(io.StringIO(sys.stdin.read())):
 print(json.dumps(out))
 `;
 
-  it('is read by CTFd\'s challenge CSV import as one challenge per module instance with its flag and hints', () => {
+  it("is read by CTFd's challenge CSV import as one challenge per module instance with its flag and hints", () => {
     const r = spawnSync('python3', ['-c', ctfdParse], { input: csv, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const parsed = JSON.parse(r.stdout) as Array<{ challenge: Record<string, string>; type: string; flags: any[]; hints: any[]; tags: string[] }>;
+    const parsed = JSON.parse(r.stdout) as Array<{
+      challenge: Record<string, string>;
+      type: string;
+      flags: any[];
+      hints: any[];
+      tags: string[];
+    }>;
     expect(parsed).toHaveLength(rows.length);
-    expect(Object.keys(parsed[0]!.challenge).sort()).toEqual(ctfdColumns.filter((c) => !['flags', 'hints', 'tags', 'type'].includes(c)).sort());
+    expect(Object.keys(parsed[0]!.challenge).sort()).toEqual(
+      ctfdColumns.filter((c) => !['flags', 'hints', 'tags', 'type'].includes(c)).sort(),
+    );
     parsed.forEach((p, i) => {
       const row = rows[i]!;
       expect(p.type).toBe('standard');
-      expect(p.flags).toEqual([{ type: 'static', content: row.flag, data: row.kind === 'answer' ? 'case_insensitive' : '' }]);
+      expect(p.flags).toEqual([
+        { type: 'static', content: row.flag, data: row.kind === 'answer' ? 'case_insensitive' : '' },
+      ]);
       expect(p.hints).toEqual(row.hints.map((h) => ({ content: h.text, cost: h.cost })));
       expect(p.challenge.value).toBe(String(row.points));
       expect(p.tags).toEqual([row.difficulty, `i${row.instance}`]);
@@ -114,7 +128,12 @@ describe('the ethics guard', () => {
   it('refuses a vulnerable machine on a network with internet, at its NIC, unless the scenario says so for it', () => {
     const refusals = checkScenarioExposure(scenario);
     expect(refusals).toHaveLength(1);
-    expect(refusals[0]).toMatchObject({ code: 'internet-egress', machine: 'web', network: 'dmz', path: ['machines', 0, 'networks', 1] });
+    expect(refusals[0]).toMatchObject({
+      code: 'internet-egress',
+      machine: 'web',
+      network: 'dmz',
+      path: ['machines', 0, 'networks', 1],
+    });
     expect(refusals[0]!.message).toBe(
       'machine "web" has vulnerabilities and a NIC on network "dmz", which has internet egress; a deliberately vulnerable machine must neither be reachable from the internet nor reach it. Move it to a network without internet, or, if a supervised lab needs this, set vulnerableOnInternet: true on the machine',
     );
@@ -131,18 +150,26 @@ machines:
   - { name: web, os: debian-12, networks: [lab] }
   - { name: edge, os: debian-12, networks: [dmz] }
 `);
-  const withVulns = (keys: string[]) => ({ ...plan, machines: plan.machines.map((m) => (keys.includes(m.key) ? { ...m, vulnerabilities: ['x'] } : m)) });
+  const withVulns = (keys: string[]) => ({
+    ...plan,
+    machines: plan.machines.map((m) => (keys.includes(m.key) ? { ...m, vulnerabilities: ['x'] } : m)),
+  });
 
   it('lets a vulnerable machine on an isolated lab network through', () => {
     expect(checkPlanExposure(withVulns(['i1.web']))).toEqual([]);
   });
 
-  it('refuses one on an internet network unless allowed, and always a router or one on the appliance\'s network', () => {
-    expect(checkPlanExposure(withVulns(['i1.edge'])).map((r) => [r.code, r.machine, r.network])).toEqual([['internet-egress', 'i1.edge', 'i1.dmz']]);
+  it("refuses one on an internet network unless allowed, and always a router or one on the appliance's network", () => {
+    expect(checkPlanExposure(withVulns(['i1.edge'])).map((r) => [r.code, r.machine, r.network])).toEqual([
+      ['internet-egress', 'i1.edge', 'i1.dmz'],
+    ]);
     expect(checkPlanExposure(withVulns(['i1.edge']), { allowInternet: new Set(['edge']) })).toEqual([]);
     expect(checkPlanExposure(withVulns(['i1.router'])).map((r) => r.code)).toEqual(['router']);
-    const onAppliance = checkPlanExposure(withVulns(['i1.web']), { applianceNetworks: new Set(['i1.lab']), allowInternet: new Set(['web']) });
+    const onAppliance = checkPlanExposure(withVulns(['i1.web']), {
+      applianceNetworks: new Set(['i1.lab']),
+      allowInternet: new Set(['web']),
+    });
     expect(onAppliance.map((r) => r.code)).toEqual(['appliance-network']);
-    expect(onAppliance[0]!.message).toContain('the appliance\'s own network; this is never allowed');
+    expect(onAppliance[0]!.message).toContain("the appliance's own network; this is never allowed");
   });
 });

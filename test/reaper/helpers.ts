@@ -32,12 +32,32 @@ export interface AppliedMachine {
 }
 
 /** Resolves the requests on the lab's target machine and builds its first-boot user-data with them. */
-export function applyTo(os: string, requests: Array<VulnerabilityRequestInput | VulnerabilityRequest>, catalogue: Catalogue = defaultCatalogue()): AppliedMachine {
+export function applyTo(
+  os: string,
+  requests: Array<VulnerabilityRequestInput | VulnerabilityRequest>,
+  catalogue: Catalogue = defaultCatalogue(),
+): AppliedMachine {
   const plan = labPlan(os);
   const m = machine(plan, 'i1.target');
-  const resolution = resolveVulnerabilities(requests, { key: m.key, name: 'target', os, users: m.users.map((u) => u.name) }, { seed, catalogue });
+  const resolution = resolveVulnerabilities(
+    requests,
+    { key: m.key, name: 'target', os, users: m.users.map((u) => u.name) },
+    { seed, catalogue },
+  );
   if (resolution.issues.length > 0) throw new Error(resolution.issues.join('\n'));
-  const rendered = renderMachineVulnerabilities(resolution.instances, { os, machineKey: m.key, secret, seed, catalogue });
-  const media = buildCloudInit(m, { networks: plan.networks, passwords: passwordsFor(m), instanceId: `iid-${m.key}`, secret, vulnerabilities: rendered });
+  const rendered = renderMachineVulnerabilities(resolution.instances, {
+    os,
+    machineKey: m.key,
+    secret,
+    seed,
+    catalogue,
+  });
+  const media = buildCloudInit(m, {
+    networks: plan.networks,
+    passwords: passwordsFor(m),
+    instanceId: `iid-${m.key}`,
+    secret,
+    vulnerabilities: rendered,
+  });
   return { plan, machine: m, instances: resolution.instances, rendered, userData: media.userData };
 }

@@ -24,14 +24,33 @@ let support: SandboxSupport | undefined;
 /** Whether sandboxes can run here, once per process (it tries an overlay mount in a throwaway namespace). */
 export function locateSandbox(): SandboxSupport {
   if (support) return support;
-  if (process.getuid?.() !== 0) return (support = { ok: false, why: 'the apply + verify sandbox needs root (mount and network namespaces, overlayfs)' });
+  if (process.getuid?.() !== 0)
+    return (support = {
+      ok: false,
+      why: 'the apply + verify sandbox needs root (mount and network namespaces, overlayfs)',
+    });
   for (const tool of ['unshare', 'nsenter', 'chroot', 'cloud-init', 'ip']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return (support = { ok: false, why: `${tool} is not installed` });
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      return (support = { ok: false, why: `${tool} is not installed` });
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'gd-sbx-probe-'));
-  const r = spawnSync('unshare', ['--mount', '--net', 'sh', '-c', `mount --make-rprivate / && mount -t tmpfs t ${dir} && mkdir ${dir}/u ${dir}/w ${dir}/m && mount -t overlay o -o lowerdir=/,upperdir=${dir}/u,workdir=${dir}/w ${dir}/m && ip link set lo up`], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(
+    'unshare',
+    [
+      '--mount',
+      '--net',
+      'sh',
+      '-c',
+      `mount --make-rprivate / && mount -t tmpfs t ${dir} && mkdir ${dir}/u ${dir}/w ${dir}/m && mount -t overlay o -o lowerdir=/,upperdir=${dir}/u,workdir=${dir}/w ${dir}/m && ip link set lo up`,
+    ],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
   rmSync(dir, { recursive: true, force: true });
-  if (r.status !== 0) return (support = { ok: false, why: `namespaces or overlayfs are not available here: ${(r.stderr || String(r.error)).trim().split('\n')[0]}` });
+  if (r.status !== 0)
+    return (support = {
+      ok: false,
+      why: `namespaces or overlayfs are not available here: ${(r.stderr || String(r.error)).trim().split('\n')[0]}`,
+    });
   return (support = { ok: true });
 }
 
@@ -115,7 +134,9 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
       '',
     ].join('\n'),
   );
-  const holder = spawn('unshare', ['--mount', '--net', '--pid', '--fork', 'sh', path.join(dir, 'holder.sh')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const holder = spawn('unshare', ['--mount', '--net', '--pid', '--fork', 'sh', path.join(dir, 'holder.sh')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let errText = '';
   holder.stderr.on('data', (b: Buffer) => (errText = (errText + b.toString()).slice(-2000)));
   await new Promise<void>((resolve, reject) => {
@@ -138,7 +159,10 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
 
   const run = (args: string[], input: string | undefined, timeoutMs: number, env?: NodeJS.ProcessEnv) =>
     new Promise<RunResult>((resolve) => {
-      const child: ChildProcess = spawn('nsenter', args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? { PATH: sandboxPath, HOME: '/root', LANG: 'C.UTF-8' } });
+      const child: ChildProcess = spawn('nsenter', args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: env ?? { PATH: sandboxPath, HOME: '/root', LANG: 'C.UTF-8' },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -152,11 +176,37 @@ export async function startSandbox(o: SandboxOptions): Promise<Sandbox> {
     });
 
   return {
-    exec: (command, opts = {}) => run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', command], opts.input, opts.timeoutMs ?? 60_000),
-    attack: (script, timeoutMs) => run(['-t', String(init), '-n', '--', 'bash', '-s'], script, timeoutMs, { PATH: sandboxPath, HOME: tmpdir(), LANG: 'C.UTF-8' }),
+    exec: (command, opts = {}) =>
+      run(
+        ['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', command],
+        opts.input,
+        opts.timeoutMs ?? 60_000,
+      ),
+    attack: (script, timeoutMs) =>
+      run(['-t', String(init), '-n', '--', 'bash', '-s'], script, timeoutMs, {
+        PATH: sandboxPath,
+        HOME: tmpdir(),
+        LANG: 'C.UTF-8',
+      }),
     // systemd-tmpfiles first, as at boot: the runtime directories packages declare (/run/mysqld, /run/lock).
     firstBoot: () =>
-      run(['-t', String(init), '-m', '-n', '-p', '--', 'chroot', merged, '/bin/sh', '-c', 'systemd-tmpfiles --create --prefix=/run --prefix=/var/run >/dev/null 2>&1; cloud-init init; cloud-init modules --mode config; cloud-init modules --mode final'], undefined, 300_000),
+      run(
+        [
+          '-t',
+          String(init),
+          '-m',
+          '-n',
+          '-p',
+          '--',
+          'chroot',
+          merged,
+          '/bin/sh',
+          '-c',
+          'systemd-tmpfiles --create --prefix=/run --prefix=/var/run >/dev/null 2>&1; cloud-init init; cloud-init modules --mode config; cloud-init modules --mode final',
+        ],
+        undefined,
+        300_000,
+      ),
     stop: async () => {
       try {
         process.kill(init, 'SIGKILL');
