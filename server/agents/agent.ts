@@ -3,6 +3,7 @@
 import { AppError } from '../errors.ts';
 import { osCatalog, type OsEntry } from '../model/catalog.ts';
 import type { Plan, PlannedMachine } from '../model/plan.ts';
+import type { RenderedVulnerability } from '../model/vulnerability.ts';
 import { buildCloudInit, qemuGuestAgent, vmwareTools, type CloudInitMedia } from './cloud-init.ts';
 import { buildWindowsMedia, type WindowsMedia } from './windows/installer.ts';
 
@@ -16,6 +17,8 @@ export interface BootContext {
    * both from domainJoinAccount(plan, machine) (agents/windows/settings.ts) and machinePasswords() of the controller.
    */
   domainAdminPassword?: string;
+  /** The machine's vulnerability modules, rendered by the reaper (reaper/render.ts renderMachineVulnerabilities). */
+  vulnerabilities?: RenderedVulnerability[];
 }
 
 /** Every variant carries the three NoCloud documents, so a driver that only knows cloud-init still gets them. */
@@ -32,6 +35,7 @@ export const installers: Record<OsEntry['installer'], Installer> = {
       secret: ctx.secret,
       // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
       guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
+      ...(ctx.vulnerabilities ? { vulnerabilities: ctx.vulnerabilities } : {}),
     }),
   }),
   'windows-unattend': (plan, machine, ctx) =>

@@ -4,6 +4,8 @@ import { stringify } from 'yaml';
 import { AppError } from '../errors.ts';
 import { osCatalog } from '../model/catalog.ts';
 import type { PlannedMachine, PlannedNetwork } from '../model/plan.ts';
+import type { RenderedVulnerability } from '../model/vulnerability.ts';
+import { mergeVulnerabilities } from './vulnerabilities.ts';
 import { deriveSalt, hashPassword } from './credentials.ts';
 import { interfaceName, labDomain, routerSelfChecks, routerSetup } from './lab-router.ts';
 import { failedMarker, readyMarker } from '../model/first-boot.ts';
@@ -17,6 +19,8 @@ export interface CloudInitContext {
   secret: string;
   /** The package and service through which the platform sees the guest; QEMU's agent unless said otherwise. */
   guestAgent?: GuestAgent;
+  /** The machine's vulnerability modules, rendered (reaper/cloud-init-merge.ts renderMachineVulnerabilities). */
+  vulnerabilities?: RenderedVulnerability[];
 }
 
 export interface GuestAgent {
@@ -54,6 +58,12 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
       throw fail(`its NIC on "${nic.networkKey}" refers to no planned network`);
 
   const router = machine.role === 'router' ? routerSetup(machine) : undefined;
+  const ownFiles = [...machine.files, ...(router?.files ?? [])];
+  const vuln = mergeVulnerabilities(ctx.vulnerabilities ?? [], {
+    key: machine.key,
+    users: machine.users.map((u) => u.name),
+    files: ownFiles.map((f) => f.path),
+  });
   const users = machine.users.map((u) => {
     const plain = ctx.passwords[u.name];
     if (plain === undefined) throw fail(`no password was given for user "${u.name}"`);
@@ -71,8 +81,18 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
       ...(u.sshKeys.length > 0 ? { ssh_authorized_keys: u.sshKeys } : {}),
     };
   });
+  for (const u of vuln.users) {
+    const rounds = u.passwordSource === 'derived' ? generatedPasswordRounds : undefined;
+    users.push({
+      name: u.name,
+      ...(u.groups.length > 0 ? { groups: u.groups } : {}),
+      shell: u.shell,
+      lock_passwd: false,
+      passwd: hashPassword(u.password, deriveSalt(ctx.secret, machine.key, u.name), rounds),
+    });
+  }
   const agent = ctx.guestAgent ?? qemuGuestAgent;
-  const packages = [...new Set([agent.package, ...(router?.packages ?? []), ...machine.packages])];
+  const packages = [...new Set([agent.package, ...(router?.packages ?? []), ...machine.packages, ...vuln.packages])];
   // cloud-init runs `apt-get update` whenever `packages` is set (22.4, Debian 12's, does so whatever
   // package_update says), and on a machine with no way out that fails its whole first boot. So only a machine on a
   // network with internet installs packages; an offline one checks that its template already has them, and its
@@ -82,11 +102,12 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
   const names = packages.map((p) => p.split('=')[0]!);
   const offlineCheck = `dpkg-query --show ${names.map(shellQuote).join(' ')} || { echo ${shellQuote(`glassdome: no internet here, so the image must already hold: ${names.join(' ')}`)} >&2; exit 1; }`;
   const check = { path: firstBootCheckPath, content: firstBootCheck(machine, names), mode: '0755', owner: 'root:root' };
-  const files = [...machine.files, ...(router?.files ?? []), check].map((f) => ({
+  const files = [...ownFiles, ...vuln.files, check].map((f) => ({
     path: f.path,
     content: f.content,
     permissions: f.mode.padStart(4, '0'),
     owner: f.owner,
+    ...('append' in f && f.append ? { append: true } : {}),
     // Deferred to the final stage: after users exist (they may own files) and after packages are installed
     // (a package's own copy of a config file must not win over ours).
     defer: true,
@@ -108,6 +129,7 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
       `systemctl enable --now ${agent.service}`,
       ...(router?.run ?? []),
       ...machine.run,
+      ...vuln.runcmd,
       firstBootCheckPath,
     ],
   };

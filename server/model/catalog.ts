@@ -1,4 +1,5 @@
-// The catalogs a scenario refers to by id: operating systems and vulnerabilities.
+// The catalogs a scenario refers to by id: operating systems and sizes. Vulnerability modules are the reaper's
+// catalogue (server/reaper/catalogue/).
 // Drivers map an OS key to a template or image per platform; agents choose the installer by family.
 
 export type OsFamily = 'ubuntu' | 'debian' | 'kali' | 'windows';
@@ -67,16 +68,6 @@ export const osCatalog: Record<string, OsEntry> = {
 
 /** The OS the plan gives to the router it adds on on-premises platforms. */
 export const routerOs = 'debian-12';
-
-export interface VulnerabilityEntry {
-  id: string;
-  title: string;
-  /** OS families it can be applied to. */
-  families: OsFamily[];
-}
-
-// Vulnerability modules arrive with their own issue; the catalog is the single place they are registered.
-export const vulnerabilityCatalog: Record<string, VulnerabilityEntry> = {};
 
 export const sizes = {
   small: { cpus: 1, memoryMb: 2048, diskGb: 20 },

@@ -2,6 +2,7 @@
 // Planning (orchestrator/planner.ts) produces it; the executor, agents, drivers and pages read it.
 import type { PlatformKind } from './platform-kind.ts';
 import type { PlannedWindows, Scenario, ScenarioMachine, ScenarioRule } from './scenario.ts';
+import type { VulnerabilityInstance } from './vulnerability.ts';
 
 /** Where pools are involved, what the deployment was given; produced by the IPAM before planning. */
 export interface Allocations {
@@ -17,6 +18,8 @@ export interface PlanInput {
   platform: PlatformKind;
   instances: number;
   allocations: Allocations;
+  /** Draws selected vulnerability modules; default the scenario's own seed, else a fixed preview seed. */
+  seed?: string;
 }
 
 export interface PlannedNetwork {
@@ -94,7 +97,8 @@ export interface PlannedMachine {
   packages: string[];
   files: ScenarioMachine['files'];
   run: string[];
-  vulnerabilities: string[];
+  /** The catalogue modules applied to it, every parameter decided (flags and passwords derive at boot). */
+  vulnerabilities: VulnerabilityInstance[];
   overrides: ScenarioMachine['platform'];
   router?: RouterConfig;
   /** Windows machines only; absent means a standalone machine with the default remote access. */
@@ -117,6 +121,8 @@ export interface Plan {
   scenario: string;
   platform: PlatformKind;
   instances: number;
+  /** The vulnerability selection seed: the same seed gives every instance the same modules again. */
+  seed: string;
   networks: PlannedNetwork[];
   machines: PlannedMachine[];
   steps: PlannedStep[];

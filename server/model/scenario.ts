@@ -1,5 +1,6 @@
 // A validated scenario with its defaults applied: what planning works from. The format itself (schema, checks,
 // located errors) is orchestrator/scenario/; this is only its shape.
+import type { VulnerabilityRequest } from './vulnerability.ts';
 
 /** Remote access a Windows machine opens, on the lab's networks only. */
 export type WindowsRemoteAccess = 'ssh' | 'winrm' | 'rdp';
@@ -73,7 +74,8 @@ export interface ScenarioMachine {
   packages: string[];
   files: Array<{ path: string; content: string; mode: string; owner: string }>;
   run: string[];
-  vulnerabilities: string[];
+  vulnerabilities: VulnerabilityRequest[];
+  vulnerableOnInternet: boolean;
   platform: PlatformOverrides;
   windows?: PlannedWindows;
 }
@@ -85,6 +87,8 @@ export interface Scenario {
   title: string;
   description: string;
   instances: number;
+  /** The selection seed the file fixes, if any. */
+  seed?: string;
   networks: ScenarioNetwork[];
   firewall: { default: 'allow' | 'deny'; rules: ScenarioRule[] };
   machines: ScenarioMachine[];

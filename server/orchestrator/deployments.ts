@@ -15,6 +15,8 @@ import type { DeploymentState, StepState } from '../model/states.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { createDeploymentReads } from './deployment-reads.ts';
+import { newSeed } from '../reaper/derive.ts';
+import { checkPlanExposure } from '../reaper/ethics.ts';
 import { allocationNeeds, planDeployment } from './planner.ts';
 import type { Runner } from './run/runner.ts';
 import { parseScenario } from './scenario/parse.ts';
@@ -63,7 +65,27 @@ export function createDeployment(
           .map((n) => ({ vlan: n.vlan!, label: `1/${n.name}` })),
         avoid: scenario.networks.flatMap((n) => (n.cidr ? [n.cidr] : [])),
       });
-      const plan = planDeployment({ deploymentId: id, scenario, platform: platform.kind, instances, allocations });
+      const plan = planDeployment({
+        deploymentId: id,
+        scenario,
+        platform: platform.kind,
+        instances,
+        allocations,
+        seed: scenario.seed ?? newSeed(),
+      });
+      // The ethics gate: no vulnerable machine on the appliance's own network or, unless the scenario says so, online.
+      const refusals = checkPlanExposure(plan, {
+        allowInternet: new Set(scenario.machines.filter((m) => m.vulnerableOnInternet).map((m) => m.name)),
+      });
+      if (refusals.length > 0)
+        throw new AppError(
+          'invalid_input',
+          `Unable to deploy "${scenario.name}": ${refusals.map((r) => r.message).join('; ')}`,
+          {
+            issues: refusals.map((r) => ({ path: r.machine, message: r.message })),
+            hint: 'Nothing was created.',
+          },
+        );
       db.insert(deployments)
         .values({
           id,

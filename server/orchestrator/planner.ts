@@ -15,6 +15,9 @@ import type {
 } from '../model/plan.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 import type { Scenario, ScenarioMachine } from '../model/scenario.ts';
+import type { VulnerabilityInstance } from '../model/vulnerability.ts';
+import { defaultCatalogue } from '../reaper/catalogue.ts';
+import { resolveVulnerabilities } from '../reaper/selection.ts';
 import { replicaNames } from './scenario/normalize.ts';
 
 /** Platforms on premises need a router machine per instance; clouds route and filter natively. */
@@ -72,6 +75,7 @@ export function planDeployment(input: PlanInput): Plan {
       { hint: 'Remove "vlan" from the network to allocate one per instance, or deploy a single instance.' },
     );
   const mac = createMacAllocator(platform, deploymentId);
+  const seed = input.seed ?? scenario.seed ?? 'preview';
 
   // Subnets and gateways are the same in every instance; instances are isolated from each other.
   const subnetOf: SubnetMap = new Map();
@@ -164,7 +168,7 @@ export function planDeployment(input: PlanInput): Plan {
           packages: m.packages,
           files: m.files,
           run: m.run,
-          vulnerabilities: m.vulnerabilities,
+          vulnerabilities: vulnerabilitiesOf(m, `${il}.${hostname}`, hostname, seed),
           overrides: m.platform,
           ...(m.windows ? { windows: m.windows } : {}),
         });
@@ -177,6 +181,7 @@ export function planDeployment(input: PlanInput): Plan {
     scenario: scenario.name,
     platform,
     instances,
+    seed,
     networks,
     machines,
     steps: planSteps(networks, machines),
@@ -388,4 +393,24 @@ export function previewPlan(scenario: Scenario, platform: PlatformKind, instance
   const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
   const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
   return planDeployment({ deploymentId: 'preview', scenario, platform, instances, allocations: { subnets, vlans } });
+}
+
+/** A replica's catalogue modules, drawn per instance from the seed; a selection that cannot be filled is refused. */
+function vulnerabilitiesOf(m: ScenarioMachine, key: string, name: string, seed: string): VulnerabilityInstance[] {
+  if (m.vulnerabilities.length === 0) return [];
+  const r = resolveVulnerabilities(
+    m.vulnerabilities,
+    { key, name, os: m.os, users: m.users.map((u) => u.name) },
+    { seed, catalogue: defaultCatalogue() },
+  );
+  if (r.issues.length > 0)
+    throw new AppError(
+      'invalid_input',
+      `Unable to plan the vulnerabilities of machine "${key}": ${r.issues.join('; ')}`,
+      {
+        issues: r.issues.map((message) => ({ path: `machines.${m.name}.vulnerabilities`, message })),
+        hint: 'Ask for fewer modules, or drop the one that clashes.',
+      },
+    );
+  return r.instances;
 }

@@ -217,3 +217,49 @@ describe("the simulator's modelled guest", () => {
     expect(await outcomes(await prepare())).toEqual(first);
   });
 });
+
+describe('vulnerability modules in a deployment', () => {
+  const scenario = (vulnerableOnInternet: boolean) => `
+glassdome: 1
+name: vuln
+networks:
+  - { name: lan, cidr: 10.9.1.0/24 }
+  - { name: out, cidr: 10.9.2.0/24, internet: true }
+machines:
+  - name: target
+    os: debian-12
+    networks: [lan]
+    vulnerabilities: [weak-ssh-password, { select: { category: [web], count: 1 } }]
+  - name: edge
+    os: debian-12
+    networks: [out]
+    vulnerableOnInternet: ${vulnerableOnInternet}
+    vulnerabilities: [suid-binary]
+`;
+
+  it('plans concrete modules per instance from the recorded seed and boots them to ready', async () => {
+    s = testServices();
+    const { id, plan } = createDeployment(s, {
+      yaml: scenario(true),
+      file: 'vuln.yaml',
+      platform: 'simulator',
+      instances: 2,
+    });
+    const target = plan.machines.filter((m) => m.source === 'target');
+    expect(target.map((m) => m.vulnerabilities.map((v) => v.module)[0])).toEqual([
+      'weak-ssh-password',
+      'weak-ssh-password',
+    ]);
+    expect(target.every((m) => m.vulnerabilities.length === 2)).toBe(true);
+    expect(plan.seed).toMatch(/\S/);
+    expect(await s.runner.run(id)).toBe('ready');
+  });
+
+  it('refuses a vulnerable machine on a network with internet egress unless the scenario says so, naming it', () => {
+    s = testServices();
+    expect(() => createDeployment(s, { yaml: scenario(false), file: 'vuln.yaml', platform: 'simulator' })).toThrow(
+      /machine "edge" has vulnerabilities and a NIC on network "out", which has internet egress/,
+    );
+    expect((s.db.$client.prepare('SELECT count(*) AS n FROM deployments').get() as { n: number }).n).toBe(0);
+  });
+});

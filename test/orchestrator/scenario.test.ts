@@ -819,7 +819,7 @@ describe('validateScenario: cross-field checks', () => {
       line: 9,
       column: 23,
       path: 'machines[0].vulnerabilities[0]',
-      message: /^unknown vulnerability "cve-2021-44228"/,
+      message: /^unknown vulnerability module "cve-2021-44228"/,
     });
   });
 

@@ -4,6 +4,8 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import { buildBootMedia } from '../../agents/agent.ts';
 import { domainJoinAccount } from '../../agents/windows/settings.ts';
+import { defaultCatalogue } from '../../reaper/catalogue.ts';
+import { renderMachineVulnerabilities } from '../../reaper/render.ts';
 import { deployments, resources, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Plan, PlannedStep, StepKind } from '../../model/plan.ts';
@@ -304,6 +306,17 @@ export function createDeployer(rc: RunContext) {
       secret,
       passwords: machinePasswords(m, secret, yaml),
       ...(join && controller ? { domainAdminPassword: machinePasswords(controller, secret, yaml)[join.user] } : {}),
+      ...(m.vulnerabilities.length > 0
+        ? {
+            vulnerabilities: renderMachineVulnerabilities(m.vulnerabilities, {
+              os: m.os,
+              machineKey: m.key,
+              secret,
+              seed: plan.seed,
+              catalogue: defaultCatalogue(),
+            }),
+          }
+        : {}),
     });
     const used = process.cpuUsage(before);
     counters.firstBootCpuUs += used.user + used.system;

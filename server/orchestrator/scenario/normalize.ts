@@ -2,6 +2,7 @@
 // NICs in one form. A disk smaller than the OS needs is grown to its minimum, with a warning naming the machine.
 import { osCatalog, sizes, type SizeName } from '../../model/catalog.ts';
 import type { Scenario, ScenarioMachine } from '../../model/scenario.ts';
+import { normalizeRequest } from '../../reaper/selection.ts';
 import { userSchema, type RawMachine, type RawRule, type RawScenario } from './schema.ts';
 
 /** A remark that does not stop a deployment (a value Glassdome adjusted); located like an issue. */
@@ -85,7 +86,8 @@ export function normalizeMachine(
     packages: m.packages,
     files: m.files,
     run: m.run,
-    vulnerabilities: m.vulnerabilities,
+    vulnerabilities: m.vulnerabilities.map(normalizeRequest),
+    vulnerableOnInternet: m.vulnerableOnInternet,
     platform: m.platform,
     ...(m.windows ? { windows: m.windows } : {}),
   };
@@ -98,6 +100,7 @@ export function normalize(raw: RawScenario, warnings: PathWarning[]): Scenario {
     title: raw.title ?? raw.name,
     description: raw.description,
     instances: raw.instances,
+    ...(raw.seed !== undefined ? { seed: raw.seed } : {}),
     networks: raw.networks.map((n) => ({ ...n })),
     firewall: {
       default: raw.firewall.default,

@@ -12,6 +12,7 @@ import type { CheckInput, PathIssue } from './checks/input.ts';
 import { checkMachines } from './checks/machines.ts';
 import { checkNetworks } from './checks/networks.ts';
 import { checkWindows } from '../../agents/windows/check.ts';
+import { checkScenarioExposure } from '../../reaper/ethics.ts';
 import { duplicateKeys, joinPath, locateNode, sortIssues, type Path } from './locate.ts';
 import { normalize, normalizeMachine, type PathWarning } from './normalize.ts';
 import { limits, machineSchema, networkSchema, ruleSchema, scenarioSchema, type RawScenario } from './schema.ts';
@@ -132,6 +133,23 @@ function validateText(text: string, file: string): ValidationResult {
   checkMachines(input, nets, add);
   checkDependencies(input, add);
   checkFirewall(input, add);
+  // Ethics: a vulnerable machine on a network with internet egress only where the scenario says so explicitly.
+  const exposure = checkScenarioExposure({
+    networks: input.networks.map((n) => ({ name: n.net.name, internet: n.net.internet })),
+    machines: input.machines.map((x) => ({
+      name: x.raw.name,
+      nics: x.norm.nics,
+      vulnerabilities: x.raw.vulnerabilities,
+      vulnerableOnInternet: x.raw.vulnerableOnInternet,
+    })),
+  });
+  for (const r of exposure) {
+    const [head, pos, ...rest] = r.path ?? [];
+    add({
+      path: head === 'machines' && typeof pos === 'number' ? ['machines', input.machines[pos]!.index, ...rest] : [],
+      message: r.message,
+    });
+  }
   // Windows: domains with one controller that members depend on, no apt packages (the catalog sizes are checked above).
   const windows = input.machines.map((x) => ({ ...x.norm, ...(x.raw.windows ? { windows: x.raw.windows } : {}) }));
   for (const i of checkWindows(windows, { sizes: false })) {

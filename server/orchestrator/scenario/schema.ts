@@ -2,6 +2,11 @@
 // rules (overlaps, references, cycles) are in checks/; parse.ts runs both and locates every problem in the file.
 import { z } from 'zod';
 import { windowsSettingsSchema } from '../../agents/windows/settings.ts';
+import {
+  machineVulnerabilitiesSchema,
+  selectionSeedSchema,
+  vulnerableOnInternetSchema,
+} from '../../reaper/selection.ts';
 
 /** Size limits of a scenario file and its free-text fields; beyond them a file is refused, never half-read. */
 export const limits = {
@@ -132,7 +137,10 @@ export const machineSchema = z.strictObject({
   packages: z.array(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.+:=~-]*$/, 'expected a package name')).default([]),
   files: z.array(fileSchema).default([]),
   run: z.array(z.string().min(1)).default([]),
-  vulnerabilities: z.array(z.string()).default([]),
+  /** Modules of the vulnerability catalogue, by id or by selection (reaper/selection.ts). */
+  vulnerabilities: machineVulnerabilitiesSchema,
+  /** A vulnerable machine on a network with internet egress is refused unless this is set (a supervised lab). */
+  vulnerableOnInternet: vulnerableOnInternetSchema,
   platform: platformOverrides.default({}),
   /** Windows machines: a domain to promote or join, and how the lab may reach them (agents/windows/settings.ts). */
   windows: windowsSettingsSchema.optional(),
@@ -145,6 +153,8 @@ export const scenarioSchema = z.strictObject({
   title: z.string().min(1).max(limits.title, `expected at most ${limits.title} characters`).optional(),
   description: z.string().max(limits.description, `expected at most ${limits.description} characters`).default(''),
   instances: z.number().int().min(1).max(200).default(1),
+  /** Fixes the draw of selected vulnerabilities (the same seed gives the same modules); default: a new one per deployment. */
+  seed: selectionSeedSchema,
   defaults: z
     .strictObject({
       os: z.string().default('ubuntu-22.04'),

@@ -1,7 +1,9 @@
 // Machines: names (unique, not reserved, replicas not colliding, Windows' 15 characters), OS and the memory it needs,
 // vulnerabilities, NICs on known networks, static addresses inside their network and given once, users.
 import { containsIp, intToIp, ipToInt, isUsableHost } from '../../../ipam/cidr.ts';
-import { osCatalog, vulnerabilityCatalog } from '../../../model/catalog.ts';
+import { osCatalog } from '../../../model/catalog.ts';
+import { defaultCatalogue } from '../../../reaper/catalogue.ts';
+import { checkMachineRequests } from '../../../reaper/selection.ts';
 import { replicaNames } from '../normalize.ts';
 import type { CheckInput, PathIssue } from './input.ts';
 import type { NetworkFacts } from './networks.ts';
@@ -52,19 +54,13 @@ export function checkMachines(input: CheckInput, nets: NetworkFacts, add: (i: Pa
         });
       }
     }
-    m.vulnerabilities.forEach((v, j) => {
-      const entry = vulnerabilityCatalog[v];
-      if (!entry)
-        add({
-          path: ['machines', i, 'vulnerabilities', j],
-          message: `unknown vulnerability "${v}"; ${Object.keys(vulnerabilityCatalog).length ? `expected one of ${Object.keys(vulnerabilityCatalog).join(', ')}` : 'the vulnerability catalog is empty'}`,
-        });
-      else if (os && !entry.families.includes(os.family))
-        add({
-          path: ['machines', i, 'vulnerabilities', j],
-          message: `vulnerability "${v}" does not apply to ${os.title}`,
-        });
-    });
+    // Catalogue modules: known ids, for this OS, with parameters of the right type (reaper/selection.ts).
+    for (const issue of checkMachineRequests(
+      m.vulnerabilities,
+      { os: norm.os, users: norm.users.map((u) => u.name) },
+      defaultCatalogue(),
+    ))
+      add({ path: ['machines', i, 'vulnerabilities', ...issue.path], message: issue.message });
     const seenNets = new Set<string>();
     norm.nics.forEach((nic, j) => {
       const nicPath =
