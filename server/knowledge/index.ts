@@ -168,10 +168,12 @@ export async function createKnowledge(config: KnowledgeConfig, deps: KnowledgeDe
   const embedPending = async (signal?: AbortSignal): Promise<number> => {
     if (!embedder || !vectors) return 0;
     let done = 0;
+    let after = 0;
     for (;;) {
       signal?.throwIfAborted();
-      const batch = store.unembedded(64);
+      const batch = store.unembedded(after, 64);
       if (batch.length === 0) return done;
+      after = batch.at(-1)!.id;
       const out = await embedder.embed(batch.map((b) => chunkContent(b.chunk)));
       const rows = batch.map((b, i) => {
         const vector = out[i];

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { errorMessage } from '../errors.ts';
 import type { Chunk, Collection } from './chunking.ts';
 
-const schemaVersion = '1';
+const schemaVersion = '2';
 
 export interface StoredChunk extends Chunk {
   id: number;
@@ -24,8 +24,8 @@ export interface Store {
   apply(remove: number[], add: Array<{ hash: string; chunk: Chunk }>): number[];
   setVectors(rows: Array<{ id: number; vector: Float32Array }>): void;
   clearVectors(): void;
-  /** Chunks that have no vector yet, in id order, at most `limit`. */
-  unembedded(limit: number): Array<{ id: number; chunk: Chunk }>;
+  /** Chunks with an id above `after` that have no vector yet, in id order, at most `limit`. */
+  unembedded(after: number, limit: number): Array<{ id: number; chunk: Chunk }>;
   countUnembedded(): number;
   embeddedIds(): Set<number>;
   /** Every stored vector, for rebuilding the graph. */
@@ -92,6 +92,7 @@ function migrate(db: Database.Database): void {
   // A derived index: another layout is dropped and built again rather than migrated.
   db.exec(`
     DROP TABLE IF EXISTS chunks_fts;
+    DROP TABLE IF EXISTS chunk_vectors;
     DROP TABLE IF EXISTS chunks;
     DELETE FROM meta;
     CREATE TABLE chunks (
@@ -102,16 +103,18 @@ function migrate(db: Database.Database): void {
       title TEXT NOT NULL,
       headings TEXT NOT NULL,
       link TEXT NOT NULL,
-      text TEXT NOT NULL,
-      vector BLOB
+      text TEXT NOT NULL
     );
     CREATE INDEX chunks_collection ON chunks (collection, source);
+    -- Apart from the passages: a vector arrives after its passage, and a row that grows in place splits its page.
+    CREATE TABLE chunk_vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
     CREATE VIRTUAL TABLE chunks_fts USING fts5(title, headings, text, content='chunks', content_rowid='id', tokenize='porter unicode61');
     CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
       INSERT INTO chunks_fts (rowid, title, headings, text) VALUES (new.id, new.title, new.headings, new.text);
     END;
     CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
       INSERT INTO chunks_fts (chunks_fts, rowid, title, headings, text) VALUES ('delete', old.id, old.title, old.headings, old.text);
+      DELETE FROM chunk_vectors WHERE id = old.id;
     END;
   `);
   db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(schemaVersion);
@@ -147,11 +150,13 @@ function storeOn(db: Database.Database, file: string): Store {
     hashes: db.prepare('SELECT hash, id FROM chunks WHERE collection = ?').raw(),
     insert: db.prepare('INSERT INTO chunks (hash, collection, source, title, headings, link, text) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     remove: db.prepare('DELETE FROM chunks WHERE id = ?'),
-    setVector: db.prepare('UPDATE chunks SET vector = ? WHERE id = ?'),
-    unembedded: db.prepare('SELECT id, collection, source, title, headings, link, text FROM chunks WHERE vector IS NULL ORDER BY id LIMIT ?'),
-    countUnembedded: db.prepare('SELECT count(*) FROM chunks WHERE vector IS NULL').pluck(),
-    embeddedIds: db.prepare('SELECT id FROM chunks WHERE vector IS NOT NULL').pluck(),
-    vectors: db.prepare('SELECT id, vector FROM chunks WHERE vector IS NOT NULL'),
+    setVector: db.prepare('INSERT OR REPLACE INTO chunk_vectors (id, vector) VALUES (?, ?)'),
+    unembedded: db.prepare(
+      'SELECT id, collection, source, title, headings, link, text FROM chunks WHERE id > ? AND NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.id = chunks.id) ORDER BY id LIMIT ?',
+    ),
+    countUnembedded: db.prepare('SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM chunk_vectors)').pluck(),
+    embeddedIds: db.prepare('SELECT id FROM chunk_vectors').pluck(),
+    vectors: db.prepare('SELECT id, vector FROM chunk_vectors'),
     collections: db.prepare('SELECT id, collection FROM chunks').raw(),
     counts: db.prepare('SELECT collection, count(*) FROM chunks GROUP BY collection').raw(),
   };
@@ -160,7 +165,7 @@ function storeOn(db: Database.Database, file: string): Store {
     return add.map(({ hash, chunk: c }) => Number(q.insert.run(hash, c.collection, c.source, c.title, JSON.stringify(c.headings), c.link, c.text).lastInsertRowid));
   });
   const setVectors = db.transaction((rows: Array<{ id: number; vector: Float32Array }>) => {
-    for (const r of rows) q.setVector.run(Buffer.from(r.vector.buffer, r.vector.byteOffset, r.vector.byteLength), r.id);
+    for (const r of rows) q.setVector.run(r.id, Buffer.from(r.vector.buffer, r.vector.byteOffset, r.vector.byteLength));
   });
   return {
     db,
@@ -173,8 +178,8 @@ function storeOn(db: Database.Database, file: string): Store {
     hashes: (collection) => new Map((q.hashes.all(collection) as Array<[string, number]>).map(([h, id]) => [h, id])),
     apply: (remove, add) => apply(remove, add),
     setVectors: (rows) => setVectors(rows),
-    clearVectors: () => void db.exec('UPDATE chunks SET vector = NULL'),
-    unembedded: (limit) => (q.unembedded.all(limit) as Row[]).map((r) => ({ id: r.id, chunk: toChunk(r) })),
+    clearVectors: () => void db.exec('DELETE FROM chunk_vectors'),
+    unembedded: (after, limit) => (q.unembedded.all(after, limit) as Row[]).map((r) => ({ id: r.id, chunk: toChunk(r) })),
     countUnembedded: () => q.countUnembedded.get() as number,
     embeddedIds: () => new Set(q.embeddedIds.all() as number[]),
     *vectors() {
