@@ -104,10 +104,12 @@ export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) 
     llmEnabled: () => llm !== undefined,
 
     /** An LLM draft of a module's trainee-facing description, marked as a draft. Throws when no LLM is configured. */
-    draftDescription: (m: ModuleRef, signal?: AbortSignal): Promise<Draft> => requireLlm().draftModuleDescription(explainModule(m, cvesOfModule(m, 3)), m.id, signal),
+    async draftDescription(m: ModuleRef, signal?: AbortSignal): Promise<Draft> {
+      return requireLlm().draftModuleDescription(explainModule(m, cvesOfModule(m, 3)), m.id, signal);
+    },
 
     /** An LLM draft explaining a CVE for an instructor, marked as a draft. */
-    draftExplanation(cveId: string, signal?: AbortSignal): Promise<Draft> {
+    async draftExplanation(cveId: string, signal?: AbortSignal): Promise<Draft> {
       const model = requireLlm();
       const c = store.get(cveId);
       if (!c) throw new AppError('not_found', `CVE ${cveId} is not in the imported data`, { hint: 'Import the NVD or CVE 5 file that holds it.' });

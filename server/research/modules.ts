@@ -158,7 +158,9 @@ export function describeMachine(text: string): MachineProfile {
       profile.products = [p, ...profile.products.filter((x) => x !== p)];
     }
   }
-  profile.words = [...new Set(words.filter((w) => w.length > 2 && !stopwords.has(w) && !/^\d/.test(w)))];
+  // Left for matching titles: words that are not already read as software or an OS.
+  const consumed = (w: string) => stopwords.has(w) || w in productNames || ['ubuntu', 'debian', 'kali', 'windows', 'linux'].includes(w);
+  profile.words = [...new Set(words.filter((w) => w.length > 2 && !consumed(w) && !/^\d/.test(w)))];
   return profile;
 }
 

@@ -230,6 +230,6 @@ describe('CVEs and catalogue modules', () => {
 
   it('without an LLM endpoint, says that there is no draft and why', async () => {
     expect(research.llmEnabled()).toBe(false);
-    expect(() => research.draftDescription(catalogue[0]!)).toThrow('No LLM endpoint is configured, so there is no draft');
+    await expect(research.draftDescription(catalogue[0]!)).rejects.toMatchObject({ code: 'not_found', message: 'No LLM endpoint is configured, so there is no draft' });
   });
 });
