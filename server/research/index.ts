@@ -12,8 +12,8 @@ import { describeMachine, explainModule, modulesForCve, suggestModules, type Mac
 export type { CveFilters, CveSummary } from './cve-store.ts';
 export type { ImportProblem, ImportReport } from './cve-import.ts';
 export type { Draft, LlmConfig } from './llm.ts';
-export type { MachineProfile, ModuleMatch, ModuleRef, ModuleSuggestion } from './modules.ts';
-export { describeMachine, explainModule, modulesForCve, suggestModules } from './modules.ts';
+export type { CatalogueModuleLike, MachineProfile, ModuleMatch, ModuleRef, ModuleSuggestion } from './modules.ts';
+export { describeMachine, explainModule, fromCatalogueModule, modulesForCve, suggestModules } from './modules.ts';
 
 export interface ResearchConfig {
   dataDir: string;

@@ -19,6 +19,70 @@ export interface ModuleRef {
   products?: string[];
 }
 
+/**
+ * The fields of a Reaper catalogue module (server/reaper/module-schema.ts, VulnerabilityModule) read here, so that
+ * its modules are passed as they are: `fromCatalogueModule(m)` gives the ModuleRef.
+ */
+export interface CatalogueModuleLike {
+  id: string;
+  title: string;
+  category: string;
+  difficulty?: string;
+  summary?: string;
+  references?: { cwe?: string[]; cve?: string[] };
+  /** OS keys (ubuntu-22.04) or families (debian). */
+  os: string[];
+  vars?: Record<string, Record<string, string | string[]>>;
+  apply?: { packages?: string[] };
+}
+
+// Debian/Ubuntu package names to the CPE product they install.
+const packageProducts: Array<[RegExp, string]> = [
+  [/^apache2$/, 'http_server'],
+  [/^(libapache2-mod-php|php)[\d.]*(-.*)?$/, 'php'],
+  [/^nginx(-.*)?$/, 'nginx'],
+  [/^tomcat\d*(-.*)?$/, 'tomcat'],
+  [/^mariadb-(server|client)$/, 'mariadb'],
+  [/^mysql-(server|client)$/, 'mysql'],
+  [/^postgresql(-\d+)?$/, 'postgresql'],
+  [/^redis-server$/, 'redis'],
+  [/^openssh-(server|client|sftp-server)$/, 'openssh'],
+  [/^samba$/, 'samba'],
+  [/^vsftpd$/, 'vsftpd'],
+  [/^proftpd(-.*)?$/, 'proftpd'],
+  [/^nfs-kernel-server$/, 'nfs-utils'],
+  [/^sudo$/, 'sudo'],
+  [/^cron$/, 'cron'],
+  [/^git$/, 'git'],
+  [/^sqlite3$/, 'sqlite'],
+  [/^jenkins$/, 'jenkins'],
+];
+
+/** A Reaper module as the research agent reads it: references flattened, OS split into images and families, products from its packages and title. */
+export function fromCatalogueModule(m: CatalogueModuleLike): ModuleRef {
+  const families = new Set<string>(Object.values(osCatalog).map((o) => o.family));
+  // A package may be a template of a per-OS variable ({{os.tomcat}}): every value it takes counts.
+  const packages = (m.apply?.packages ?? []).flatMap((p) => {
+    const v = /^\{\{\s*os\.([A-Za-z0-9_]+)\s*\}\}(.*)$/.exec(p);
+    if (!v) return [p];
+    return Object.values(m.vars ?? {}).flatMap((vars) => [vars[v[1]!] ?? []].flat().map((x) => `${x}${v[2]}`));
+  });
+  const products = new Set<string>();
+  for (const p of packages) for (const [re, product] of packageProducts) if (re.test(p)) products.add(product);
+  for (const w of m.title.toLowerCase().split(/[^a-z0-9]+/)) if (productNames[w]) products.add(productNames[w]!);
+  return {
+    id: m.id,
+    title: m.title,
+    category: m.category,
+    ...(m.difficulty ? { difficulty: m.difficulty } : {}),
+    ...(m.summary ? { description: m.summary } : {}),
+    cwe: m.references?.cwe ?? [],
+    cve: m.references?.cve ?? [],
+    os: { families: m.os.filter((o) => families.has(o)), images: m.os.filter((o) => o in osCatalog) },
+    products: [...products].sort(),
+  };
+}
+
 /** The least a CVE needs for mapping: its id, CWEs and affected products. */
 export interface CveFacts {
   id: string;
@@ -79,14 +143,14 @@ interface Role {
 // Roles a trainer describes a machine by, what software they usually run and which module categories suit them.
 const roles: Role[] = [
   { name: 'web server', patterns: [/\bweb ?(server|site|app(lication)?|host)\b/, /\bhttps?\b/, /\bwebsite\b/, /\blamp\b/], products: ['http_server', 'nginx', 'tomcat', 'php', 'wordpress'], categories: ['web'] },
-  { name: 'database server', patterns: [/\bdatabase\b/, /\bdb ?server\b/, /\bsql\b/], products: ['mysql', 'mariadb', 'postgresql', 'redis', 'mongodb'], categories: ['network service', 'credentials'] },
-  { name: 'file server', patterns: [/\bfile ?(server|share|sharing)\b/, /\bshares?\b/, /\bnas\b/], products: ['samba', 'vsftpd', 'nfs-utils', 'proftpd'], categories: ['network service', 'misconfiguration'] },
-  { name: 'mail server', patterns: [/\bmail ?server\b/, /\bsmtp\b/, /\bimap\b/], products: ['postfix', 'exim', 'dovecot'], categories: ['network service'] },
-  { name: 'domain controller', patterns: [/\bdomain controller\b/, /\bactive directory\b/, /\bdc\b/, /\bad ?(ds|lab|domain)?\b/], products: ['windows_server'], categories: ['AD', 'credentials'], family: 'windows' },
-  { name: 'remote access', patterns: [/\bssh\b/, /\bremote (access|login|shell)\b/, /\bjump ?(host|box)\b/, /\bbastion\b/], products: ['openssh'], categories: ['credentials', 'network service'] },
-  { name: 'workstation', patterns: [/\bworkstation\b/, /\bdesktop\b/, /\bclient\b/, /\blaptop\b/], products: [], categories: ['privilege escalation', 'credentials'] },
+  { name: 'database server', patterns: [/\bdatabase\b/, /\bdb ?server\b/, /\bsql\b/], products: ['mysql', 'mariadb', 'postgresql', 'redis', 'mongodb'], categories: ['network-service', 'credentials'] },
+  { name: 'file server', patterns: [/\bfile ?(server|share|sharing)\b/, /\bshares?\b/, /\bnas\b/], products: ['samba', 'vsftpd', 'nfs-utils', 'proftpd'], categories: ['network-service', 'misconfiguration'] },
+  { name: 'mail server', patterns: [/\bmail ?server\b/, /\bsmtp\b/, /\bimap\b/], products: ['postfix', 'exim', 'dovecot'], categories: ['network-service'] },
+  { name: 'domain controller', patterns: [/\bdomain controller\b/, /\bactive directory\b/, /\bdc\b/, /\bad ?(ds|lab|domain)?\b/], products: ['windows_server'], categories: ['ad', 'credentials'], family: 'windows' },
+  { name: 'remote access', patterns: [/\bssh\b/, /\bremote (access|login|shell)\b/, /\bjump ?(host|box)\b/, /\bbastion\b/], products: ['openssh'], categories: ['credentials', 'network-service'] },
+  { name: 'workstation', patterns: [/\bworkstation\b/, /\bdesktop\b/, /\bclient\b/, /\blaptop\b/], products: [], categories: ['privilege-escalation', 'credentials'] },
   { name: 'application server', patterns: [/\b(app|application) server\b/, /\bjava\b/, /\bservlet\b/], products: ['tomcat', 'jboss', 'jenkins'], categories: ['web'] },
-  { name: 'cache', patterns: [/\bcache\b/, /\bkey.?value\b/], products: ['redis', 'memcached'], categories: ['network service'] },
+  { name: 'cache', patterns: [/\bcache\b/, /\bkey.?value\b/], products: ['redis', 'memcached'], categories: ['network-service'] },
 ];
 
 // Software named outright in a description, and its CPE product name.
@@ -190,10 +254,11 @@ export function suggestModules<M extends ModuleRef>(machine: string | MachinePro
       score += i === 0 && p.products.indexOf(x) === 0 ? 4 : 3;
       reasons.push(`uses ${x}`);
     }
-    const ci = p.categories.findIndex((c) => c.toLowerCase() === m.category.toLowerCase());
+    const ci = p.categories.findIndex((c) => categoryKey(c) === categoryKey(m.category));
     if (ci >= 0) {
       score += ci === 0 ? 2 : 1;
-      reasons.push(`${m.category} module for a ${p.roles.find((r) => roles.find((x) => x.name === r)?.categories.includes(m.category)) ?? 'machine like this'}`);
+      const role = p.roles.find((r) => roles.find((x) => x.name === r)?.categories.some((c) => categoryKey(c) === categoryKey(m.category)));
+      reasons.push(`${m.category} module for a ${role ?? 'machine like this'}`);
     }
     const text = ` ${`${m.title} ${m.description ?? ''}`.toLowerCase().replace(/[^\p{L}\p{N}.+-]+/gu, ' ')} `;
     const words = p.words.filter((w) => text.includes(` ${w} `));
@@ -205,6 +270,11 @@ export function suggestModules<M extends ModuleRef>(machine: string | MachinePro
     out.push({ module: m, score, reasons });
   }
   return out.sort((a, b) => b.score - a.score || a.module.id.localeCompare(b.module.id)).slice(0, limit);
+}
+
+/** Categories compare without case, spaces or underscores: `network service` is Reaper's `network-service`. */
+function categoryKey(c: string): string {
+  return c.toLowerCase().replace(/[\s_]+/g, '-');
 }
 
 function supportsOs(m: ModuleRef, p: MachineProfile): boolean {

@@ -24,11 +24,11 @@ const catalogue: ModuleRef[] = [
   { id: 'web-dir-traversal', title: 'Directory traversal in a PHP download script', category: 'web', cwe: ['CWE-22'], products: ['php'], os: { families: ['ubuntu', 'debian'] } },
   { id: 'web-sqli', title: 'SQL injection in a login form', category: 'web', cwe: ['CWE-89'], products: ['php', 'mysql'], os: { families: ['ubuntu', 'debian'] } },
   { id: 'tomcat-default-creds', title: 'Tomcat manager with default credentials', category: 'credentials', cwe: ['CWE-1392'], products: ['tomcat'], os: { images: ['ubuntu-22.04'] } },
-  { id: 'vsftpd-backdoor', title: 'vsftpd 2.3.4 backdoor', category: 'network service', cve: ['CVE-2011-2523'], products: ['vsftpd'], os: { families: ['debian'] } },
-  { id: 'redis-noauth', title: 'Redis without authentication', category: 'network service', cwe: ['CWE-306'], products: ['redis'], os: { families: ['ubuntu', 'debian'] } },
-  { id: 'sudo-nopasswd', title: 'sudo NOPASSWD on a GTFOBins binary', category: 'privilege escalation', cwe: ['CWE-269'], products: ['sudo'], os: { families: ['ubuntu', 'debian', 'kali'] } },
+  { id: 'vsftpd-backdoor', title: 'vsftpd 2.3.4 backdoor', category: 'network-service', cve: ['CVE-2011-2523'], products: ['vsftpd'], os: { families: ['debian'] } },
+  { id: 'redis-noauth', title: 'Redis without authentication', category: 'network-service', cwe: ['CWE-306'], products: ['redis'], os: { families: ['ubuntu', 'debian'] } },
+  { id: 'sudo-nopasswd', title: 'sudo NOPASSWD on a GTFOBins binary', category: 'privilege-escalation', cwe: ['CWE-269'], products: ['sudo'], os: { families: ['ubuntu', 'debian', 'kali'] } },
   { id: 'weak-ssh', title: 'Weak SSH password', category: 'credentials', cwe: ['CWE-521'], products: ['openssh'], os: { families: ['ubuntu', 'debian'] } },
-  { id: 'ad-kerberoast', title: 'Kerberoastable service account', category: 'AD', cwe: ['CWE-521'], os: { families: ['windows'] } },
+  { id: 'ad-kerberoast', title: 'Kerberoastable service account', category: 'ad', cwe: ['CWE-521'], os: { families: ['windows'] } },
 ];
 
 let tmp: string;
@@ -220,7 +220,7 @@ describe('CVEs and catalogue modules', () => {
     const text = research.explain(catalogue.find((m) => m.id === 'vsftpd-backdoor')!);
     expect(text).toBe(
       [
-        'vsftpd 2.3.4 backdoor (vsftpd-backdoor) is a network service module.',
+        'vsftpd 2.3.4 backdoor (vsftpd-backdoor) is a network-service module.',
         'It applies to debian.',
         'CVE-2011-2523 (CVSS 9.8 CRITICAL): vsftpd 2.3.4 downloaded between 20110630 and 20110703 contains a backdoor which opens a shell on port 6200/tcp.',
       ].join('\n'),
