@@ -1,6 +1,6 @@
 // CPE 2.3 names and version ranges: parsing a formatted string (cpe:2.3:part:vendor:product:version:...), comparing
 // versions the way package versions read (1.10 > 1.9, 1.0rc1 < 1.0), and testing a version against NVD's bounds.
-import type { AffectedProduct, VersionRange } from './cve-formats.ts';
+import type { VersionRange } from './cve-formats.ts';
 
 export interface Cpe {
   part: string;
@@ -62,13 +62,4 @@ export function inRange(version: string, r: VersionRange): boolean {
   if (r.endIncluding !== undefined && compareVersions(version, r.endIncluding) > 0) return false;
   if (r.endExcluding !== undefined && compareVersions(version, r.endExcluding) >= 0) return false;
   return true;
-}
-
-/** Whether the affected product matches a CPE query: vendor and product equal (or ANY), the version affected. */
-export function matchesCpe(query: Cpe, p: AffectedProduct): boolean {
-  if (query.vendor !== '*' && query.vendor !== p.vendor) return false;
-  if (query.product !== '*' && query.product !== p.product) return false;
-  if (query.part !== '*' && p.cpe && !p.cpe.startsWith(`cpe:2.3:${query.part}:`)) return false;
-  if (query.version === '*' || query.version === '-' || p.versions.length === 0) return true;
-  return p.versions.some((r) => inRange(query.version, r));
 }
