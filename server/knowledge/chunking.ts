@@ -40,7 +40,9 @@ export function chunkMarkdown(input: MarkdownInput): Chunk[] {
   const max = input.maxChars ?? defaultMaxChars;
   const base = input.link ?? input.source;
   const lines = input.text.replace(/\r\n?/g, '\n').split('\n');
-  const sections: Array<{ headings: string[]; anchor: string; lines: string[] }> = [{ headings: [], anchor: '', lines: [] }];
+  const sections: Array<{ headings: string[]; anchor: string; lines: string[] }> = [
+    { headings: [], anchor: '', lines: [] },
+  ];
   const stack: Array<{ level: number; text: string }> = [];
   const slugs = new Map<string, number>();
   let fence: string | undefined;
@@ -66,7 +68,14 @@ export function chunkMarkdown(input: MarkdownInput): Chunk[] {
   for (const s of sections) {
     const link = s.anchor ? `${base}#${s.anchor}` : base;
     for (const text of pack(blocks(s.lines), max)) {
-      chunks.push({ collection: input.collection ?? 'docs', source: input.source, title, headings: s.headings, link, text });
+      chunks.push({
+        collection: input.collection ?? 'docs',
+        source: input.source,
+        title,
+        headings: s.headings,
+        link,
+        text,
+      });
     }
   }
   return chunks;
@@ -148,7 +157,7 @@ function cut(text: string, max: number): string[] {
   return cutLines(text, max).map((p) => p.text);
 }
 
-/** Pieces of at most `max` characters cut at line boundaries (a longer line at word boundaries), with the 0-based line each starts at. */
+/** Pieces of at most `max` characters cut at line (then word) boundaries, with the 0-based line each starts at. */
 function cutLines(text: string, max: number): Array<{ text: string; line: number }> {
   const out: Array<{ text: string; line: number }> = [];
   let cur: { text: string; line: number } | undefined;
@@ -216,7 +225,14 @@ export function chunkScenario(input: ScenarioInput): Chunk[] {
     if (cur && cur.text.trim()) {
       for (const piece of cur.text.length > max ? cutLines(cur.text, max) : [{ text: cur.text, line: 0 }]) {
         const link = `${input.link ?? input.source}#L${cur.from + piece.line + 1}`;
-        chunks.push({ collection: 'scenarios', source: input.source, title: head, headings: cur.headings, link, text: piece.text });
+        chunks.push({
+          collection: 'scenarios',
+          source: input.source,
+          title: head,
+          headings: cur.headings,
+          link,
+          text: piece.text,
+        });
       }
     }
     cur = undefined;
@@ -230,7 +246,12 @@ export function chunkScenario(input: ScenarioInput): Chunk[] {
       continue;
     }
     flush();
-    cur = { headings: [head, ...(scalar ? [] : [u.key]), ...(u.item ? [u.item] : [])].filter(Boolean), from: u.from, text, scalar };
+    cur = {
+      headings: [head, ...(scalar ? [] : [u.key]), ...(u.item ? [u.item] : [])].filter(Boolean),
+      from: u.from,
+      text,
+      scalar,
+    };
   }
   flush();
   return chunks;
@@ -296,7 +317,8 @@ export function chunkModule(m: ModuleInput, maxChars = defaultMaxChars): Chunk[]
     m.difficulty && `Difficulty: ${m.difficulty}`,
     m.cwe?.length && `CWE: ${m.cwe.join(', ')}`,
     m.cve?.length && `CVE: ${m.cve.join(', ')}`,
-    (m.os?.families?.length || m.os?.images?.length) && `OS: ${[...(m.os?.families ?? []), ...(m.os?.images ?? [])].join(', ')}`,
+    (m.os?.families?.length || m.os?.images?.length) &&
+      `OS: ${[...(m.os?.families ?? []), ...(m.os?.images ?? [])].join(', ')}`,
   ].filter(Boolean);
   const body = [facts.join('\n'), m.description, m.text].filter((s): s is string => !!s && s.trim() !== '');
   return pack(body, maxChars).map((text) => ({
@@ -329,13 +351,18 @@ export function chunkDeployment(d: DeploymentInput, maxChars = defaultMaxChars):
   const link = d.link ?? `deployment:${d.id}`;
   const base = { collection: 'deployments' as const, source: `deployment:${d.id}`, title, link };
   const chunks: Chunk[] = [];
-  const summary = [`Scenario ${d.name}`, d.platform && `on ${d.platform}`, d.state && `ended ${d.state}`].filter(Boolean).join(' ');
+  const summary = [`Scenario ${d.name}`, d.platform && `on ${d.platform}`, d.state && `ended ${d.state}`]
+    .filter(Boolean)
+    .join(' ');
   if (d.error) chunks.push({ ...base, headings: [title], text: `${summary}: ${d.error}` });
   for (const f of d.failures ?? []) {
     const text = `Step ${f.step}${f.target ? ` on ${f.target}` : ''} failed: ${f.reason}${f.fix ? `\nFix: ${f.fix}` : ''}`;
     chunks.push({ ...base, headings: [title, 'Failures', f.step], text });
   }
-  const log = (d.events ?? []).map((e) => `${e.at} ${e.type ? `${e.type} ` : ''}${e.step ? `${e.step}: ` : ''}${e.message}`);
-  for (const text of pack(log.length > 0 ? [log.join('\n')] : [], maxChars)) chunks.push({ ...base, headings: [title, 'Log'], text });
+  const log = (d.events ?? []).map(
+    (e) => `${e.at} ${e.type ? `${e.type} ` : ''}${e.step ? `${e.step}: ` : ''}${e.message}`,
+  );
+  for (const text of pack(log.length > 0 ? [log.join('\n')] : [], maxChars))
+    chunks.push({ ...base, headings: [title, 'Log'], text });
   return chunks;
 }

@@ -28,7 +28,12 @@ export interface ModelConfig {
 
 /** The files transformers.js reads for a feature-extraction model. */
 export function modelFiles(c: Pick<ModelConfig, 'quantized'>): string[] {
-  return ['config.json', 'tokenizer.json', 'tokenizer_config.json', `onnx/model${c.quantized ? '_quantized' : ''}.onnx`];
+  return [
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    `onnx/model${c.quantized ? '_quantized' : ''}.onnx`,
+  ];
 }
 
 // transformers.js keeps its settings in one module-wide `env`: loads are serialised so that two knowledge bases with
@@ -46,7 +51,10 @@ async function load(c: ModelConfig): Promise<EmbedderState> {
   const dir = path.join(c.modelDir, c.model);
   const missing = modelFiles(c).filter((f) => !fs.existsSync(path.join(dir, f)));
   if (missing.length > 0) {
-    return { ready: false, reason: `No embedding model is installed in ${dir} (missing ${missing.join(', ')}): keyword search only.` };
+    return {
+      ready: false,
+      reason: `No embedding model is installed in ${dir} (missing ${missing.join(', ')}): keyword search only.`,
+    };
   }
   try {
     const { env, pipeline } = await import('@xenova/transformers');
@@ -72,7 +80,10 @@ async function load(c: ModelConfig): Promise<EmbedderState> {
     const dims = probe[0]!.length;
     return { ready: true, embedder: { id: `${c.model}@${fingerprint(dir, c)}`, dims, embed: run } };
   } catch (e) {
-    return { ready: false, reason: `The embedding model in ${dir} could not be loaded (${errorMessage(e).split('\n')[0]}): keyword search only.` };
+    return {
+      ready: false,
+      reason: `The embedding model in ${dir} could not be loaded (${errorMessage(e).split('\n')[0]}): keyword search only.`,
+    };
   }
 }
 

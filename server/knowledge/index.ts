@@ -116,7 +116,11 @@ export async function createKnowledge(config: KnowledgeConfig, deps: KnowledgeDe
 
   const state: EmbedderState = deps.embedder
     ? { ready: true, embedder: deps.embedder }
-    : await loadEmbedder({ modelDir: config.modelDir, model: config.model ?? defaultModel, quantized: config.quantized ?? true });
+    : await loadEmbedder({
+        modelDir: config.modelDir,
+        model: config.model ?? defaultModel,
+        quantized: config.quantized ?? true,
+      });
   const embedder = state.ready ? state.embedder : undefined;
   let vectors: VectorIndex | undefined;
 
@@ -178,7 +182,10 @@ export async function createKnowledge(config: KnowledgeConfig, deps: KnowledgeDe
       const rows = batch.map((b, i) => {
         const vector = out[i];
         if (!vector || vector.length !== embedder.dims) {
-          throw new AppError('internal', `[knowledge] Unable to embed passage "${b.chunk.source}": the model returned ${vector?.length ?? 0} dimensions, not ${embedder.dims}`);
+          throw new AppError(
+            'internal',
+            `[knowledge] Unable to embed passage "${b.chunk.source}": the model returned ${vector?.length ?? 0} dimensions, not ${embedder.dims}`,
+          );
         }
         return { id: b.id, vector };
       });
@@ -191,7 +198,14 @@ export async function createKnowledge(config: KnowledgeConfig, deps: KnowledgeDe
   return {
     ingest(sources, opts = {}) {
       return serial(async () => {
-        const report: IngestReport = { collections: [], added: 0, removed: 0, unchanged: 0, embedded: 0, unembedded: 0 };
+        const report: IngestReport = {
+          collections: [],
+          added: 0,
+          removed: 0,
+          unchanged: 0,
+          embedded: 0,
+          unembedded: 0,
+        };
         for (const [collection, chunks] of readSources(sources, config.maxChars)) {
           report.collections.push(collection);
           const held = store.hashes(collection);
@@ -260,15 +274,23 @@ export async function createKnowledge(config: KnowledgeConfig, deps: KnowledgeDe
           },
         });
       }
-      return embedder ? { mode: 'hybrid', passages } : { mode: 'keyword', notice: state.ready ? undefined : state.reason, passages };
+      return embedder
+        ? { mode: 'hybrid', passages }
+        : { mode: 'keyword', notice: state.ready ? undefined : state.reason, passages };
     },
 
     status() {
       const counts = store.counts();
       return {
         mode: embedder ? 'hybrid' : 'keyword',
-        model: embedder ? { ready: true, id: embedder.id, dims: embedder.dims } : { ready: false, reason: state.ready ? '' : state.reason },
-        chunks: { ...counts, total: Object.values(counts).reduce((a, b) => a + b, 0), unembedded: store.countUnembedded() },
+        model: embedder
+          ? { ready: true, id: embedder.id, dims: embedder.dims }
+          : { ready: false, reason: state.ready ? '' : state.reason },
+        chunks: {
+          ...counts,
+          total: Object.values(counts).reduce((a, b) => a + b, 0),
+          unembedded: store.countUnembedded(),
+        },
         vectors: { live: vectors?.size() ?? 0, deleted: vectors?.deleted() ?? 0 },
         files,
         warnings: [...warnings],

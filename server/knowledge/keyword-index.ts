@@ -21,7 +21,9 @@ export interface KeywordHit {
 
 export function createKeywordIndex(db: Database.Database) {
   const rank = `bm25(chunks_fts, ${weights.title}, ${weights.headings}, ${weights.text})`;
-  const all = db.prepare(`SELECT rowid AS id, ${rank} AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?`);
+  const all = db.prepare(
+    `SELECT rowid AS id, ${rank} AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?`,
+  );
   const byCollection = new Map<string, Database.Statement>();
   return {
     /** The best `limit` passages for `text`, best first; none when the text has no word. */

@@ -2,7 +2,16 @@
 // collection (the repository's READMEs and the scenario files are read from disk here; the rest is passed in).
 import fs from 'node:fs';
 import path from 'node:path';
-import { chunkDeployment, chunkMarkdown, chunkModule, chunkScenario, type Chunk, type Collection, type DeploymentInput, type ModuleInput } from './chunking.ts';
+import {
+  chunkDeployment,
+  chunkMarkdown,
+  chunkModule,
+  chunkScenario,
+  type Chunk,
+  type Collection,
+  type DeploymentInput,
+  type ModuleInput,
+} from './chunking.ts';
 
 export interface KnowledgeSources {
   /** Repository root: its README.md and every README.md under server/, appliance/, packer/ and offline-bundle/. */
@@ -31,20 +40,42 @@ export function readSources(s: KnowledgeSources, maxChars?: number): Map<Collect
     const root = s.repoRoot;
     out.set(
       'docs',
-      repoReadmes(root).flatMap((rel) => chunkMarkdown({ source: rel, text: fs.readFileSync(path.join(root, rel), 'utf8'), ...(maxChars ? { maxChars } : {}) })),
+      repoReadmes(root).flatMap((rel) =>
+        chunkMarkdown({
+          source: rel,
+          text: fs.readFileSync(path.join(root, rel), 'utf8'),
+          ...(maxChars ? { maxChars } : {}),
+        }),
+      ),
     );
   }
   if (s.scenarioFiles !== undefined || s.scenarios !== undefined) {
     const fromFiles = (s.scenarioFiles ?? []).map((file) => {
       const rel = s.repoRoot ? path.relative(s.repoRoot, file) : '';
-      const source = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : path.basename(file);
+      const source =
+        rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : path.basename(file);
       return chunkScenario({ source, yaml: fs.readFileSync(file, 'utf8'), ...(maxChars ? { maxChars } : {}) });
     });
-    const fromLibrary = (s.scenarios ?? []).map((r) => chunkScenario({ source: `scenario:${r.name}`, yaml: r.yaml, link: r.link ?? `scenario:${r.id}`, ...(maxChars ? { maxChars } : {}) }));
+    const fromLibrary = (s.scenarios ?? []).map((r) =>
+      chunkScenario({
+        source: `scenario:${r.name}`,
+        yaml: r.yaml,
+        link: r.link ?? `scenario:${r.id}`,
+        ...(maxChars ? { maxChars } : {}),
+      }),
+    );
     out.set('scenarios', [...fromFiles, ...fromLibrary].flat());
   }
-  if (s.modules !== undefined) out.set('modules', s.modules.flatMap((m) => chunkModule(m, maxChars)));
-  if (s.deployments !== undefined) out.set('deployments', s.deployments.flatMap((d) => chunkDeployment(d, maxChars)));
+  if (s.modules !== undefined)
+    out.set(
+      'modules',
+      s.modules.flatMap((m) => chunkModule(m, maxChars)),
+    );
+  if (s.deployments !== undefined)
+    out.set(
+      'deployments',
+      s.deployments.flatMap((d) => chunkDeployment(d, maxChars)),
+    );
   return out;
 }
 

@@ -40,7 +40,9 @@ export interface Store {
 export function chunkHash(c: Chunk, occurrence: number): string {
   return crypto
     .createHash('sha256')
-    .update([c.collection, c.source, c.title, c.headings.join('\u0001'), c.link, c.text, String(occurrence)].join('\u0000'))
+    .update(
+      [c.collection, c.source, c.title, c.headings.join('\u0001'), c.link, c.text, String(occurrence)].join('\u0000'),
+    )
     .digest('hex');
 }
 
@@ -57,14 +59,19 @@ export function openStore(file: string, warn: (message: string) => void): Store 
     const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     fs.renameSync(file, aside);
     for (const ext of ['-wal', '-shm']) fs.rmSync(`${file}${ext}`, { force: true });
-    warn(`The knowledge index ${file} was damaged (${errorMessage(e)}); it was moved to ${aside} and started afresh: it fills again at the next ingest.`);
+    warn(
+      `The knowledge index ${file} was damaged (${errorMessage(e)}); it was moved to ${aside} and started afresh: it fills again at the next ingest.`,
+    );
     return attempt(file);
   }
 }
 
 function isCorruption(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
-  return e instanceof CorruptStore || (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB'));
+  return (
+    e instanceof CorruptStore ||
+    (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB'))
+  );
 }
 
 class CorruptStore extends Error {}
@@ -87,7 +94,8 @@ function attempt(file: string): Store {
 
 function migrate(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  const version = (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined)?.value;
+  const version = (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined)
+    ?.value;
   if (version === schemaVersion) return;
   // A derived index: another layout is dropped and built again rather than migrated.
   db.exec(`
@@ -140,15 +148,20 @@ const toChunk = (r: Row): StoredChunk => ({
   text: r.text,
 });
 
-const toVector = (b: Buffer): Float32Array => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+const toVector = (b: Buffer): Float32Array =>
+  new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 function storeOn(db: Database.Database, file: string): Store {
   const q = {
     meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
-    setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    setMeta: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
     delMeta: db.prepare('DELETE FROM meta WHERE key = ?'),
     hashes: db.prepare('SELECT hash, id FROM chunks WHERE collection = ?').raw(),
-    insert: db.prepare('INSERT INTO chunks (hash, collection, source, title, headings, link, text) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    insert: db.prepare(
+      'INSERT INTO chunks (hash, collection, source, title, headings, link, text) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
     remove: db.prepare('DELETE FROM chunks WHERE id = ?'),
     setVector: db.prepare('INSERT OR REPLACE INTO chunk_vectors (id, vector) VALUES (?, ?)'),
     unembedded: db.prepare(
@@ -162,7 +175,11 @@ function storeOn(db: Database.Database, file: string): Store {
   };
   const apply = db.transaction((remove: number[], add: Array<{ hash: string; chunk: Chunk }>) => {
     for (const id of remove) q.remove.run(id);
-    return add.map(({ hash, chunk: c }) => Number(q.insert.run(hash, c.collection, c.source, c.title, JSON.stringify(c.headings), c.link, c.text).lastInsertRowid));
+    return add.map(({ hash, chunk: c }) =>
+      Number(
+        q.insert.run(hash, c.collection, c.source, c.title, JSON.stringify(c.headings), c.link, c.text).lastInsertRowid,
+      ),
+    );
   });
   const setVectors = db.transaction((rows: Array<{ id: number; vector: Float32Array }>) => {
     for (const r of rows) q.setVector.run(r.id, Buffer.from(r.vector.buffer, r.vector.byteOffset, r.vector.byteLength));
@@ -179,16 +196,22 @@ function storeOn(db: Database.Database, file: string): Store {
     apply: (remove, add) => apply(remove, add),
     setVectors: (rows) => setVectors(rows),
     clearVectors: () => void db.exec('DELETE FROM chunk_vectors'),
-    unembedded: (after, limit) => (q.unembedded.all(after, limit) as Row[]).map((r) => ({ id: r.id, chunk: toChunk(r) })),
+    unembedded: (after, limit) =>
+      (q.unembedded.all(after, limit) as Row[]).map((r) => ({ id: r.id, chunk: toChunk(r) })),
     countUnembedded: () => q.countUnembedded.get() as number,
     embeddedIds: () => new Set(q.embeddedIds.all() as number[]),
     *vectors() {
-      for (const r of q.vectors.iterate() as IterableIterator<{ id: number; vector: Buffer }>) yield { id: r.id, vector: toVector(r.vector) };
+      for (const r of q.vectors.iterate() as IterableIterator<{ id: number; vector: Buffer }>)
+        yield { id: r.id, vector: toVector(r.vector) };
     },
     get(ids) {
       const out = new Map<number, StoredChunk>();
       if (ids.length === 0) return out;
-      const rows = db.prepare(`SELECT id, collection, source, title, headings, link, text FROM chunks WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as Row[];
+      const rows = db
+        .prepare(
+          `SELECT id, collection, source, title, headings, link, text FROM chunks WHERE id IN (${ids.map(() => '?').join(',')})`,
+        )
+        .all(...ids) as Row[];
       for (const r of rows) out.set(r.id, toChunk(r));
       return out;
     },

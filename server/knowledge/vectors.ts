@@ -34,14 +34,24 @@ export interface VectorIndex {
   add(label: number, vector: Float32Array): void;
   remove(label: number): void;
   /** The k nearest live points, nearest first, with cosine similarity; `allow` filters labels during the search. */
-  search(vector: Float32Array, k: number, allow?: (label: number) => boolean): Array<{ label: number; similarity: number }>;
+  search(
+    vector: Float32Array,
+    k: number,
+    allow?: (label: number) => boolean,
+  ): Array<{ label: number; similarity: number }>;
   /** Writes the index to `file` (through a temporary file and a rename) and returns the file's SHA-256. */
   save(file: string): string;
 }
 
 export function createVectorIndex(dims: number, params: HnswParams, capacity = 1024): VectorIndex {
   const index = new hnswlib.HierarchicalNSW('cosine', dims);
-  index.initIndex({ maxElements: Math.max(16, capacity), m: params.m, efConstruction: params.efConstruction, randomSeed: seed, allowReplaceDeleted: true });
+  index.initIndex({
+    maxElements: Math.max(16, capacity),
+    m: params.m,
+    efConstruction: params.efConstruction,
+    randomSeed: seed,
+    allowReplaceDeleted: true,
+  });
   return wrap(index, dims, params, new Set());
 }
 
@@ -52,7 +62,13 @@ export type LoadResult = { index: VectorIndex } | { problem: string };
  * (the caller rebuilds it from the stored vectors). Live labels are then made to match `live`: points not in it are
  * deleted, and the caller adds what is missing.
  */
-export function loadVectorIndex(file: string, dims: number, params: HnswParams, sha256: string | undefined, live: Set<number>): LoadResult {
+export function loadVectorIndex(
+  file: string,
+  dims: number,
+  params: HnswParams,
+  sha256: string | undefined,
+  live: Set<number>,
+): LoadResult {
   if (!fs.existsSync(file)) return { problem: `${file} does not exist` };
   if (!sha256) return { problem: `no checksum is recorded for ${file}` };
   // The native reader trusts the sizes written in the file: only bytes known to be the ones written are given to it.
@@ -64,7 +80,8 @@ export function loadVectorIndex(file: string, dims: number, params: HnswParams, 
   } catch (e) {
     return { problem: `${file} could not be read: ${errorMessage(e)}` };
   }
-  if (index.getNumDimensions() !== dims) return { problem: `${file} holds ${index.getNumDimensions()}-dimension vectors, the model gives ${dims}` };
+  if (index.getNumDimensions() !== dims)
+    return { problem: `${file} holds ${index.getNumDimensions()}-dimension vectors, the model gives ${dims}` };
   const present = new Set<number>();
   for (const label of index.getIdsList()) {
     if (live.has(label)) present.add(label);
@@ -84,7 +101,7 @@ export function sha256File(file: string): string {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

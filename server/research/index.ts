@@ -7,7 +7,16 @@ import { AppError } from '../errors.ts';
 import { importCvePath, type ImportOptions, type ImportReport } from './cve-import.ts';
 import { openCveStore, type CveFilters, type CveSummary } from './cve-store.ts';
 import { createLlm, type Draft, type LlmConfig } from './llm.ts';
-import { describeMachine, explainModule, modulesForCve, suggestModules, type MachineProfile, type ModuleMatch, type ModuleRef, type ModuleSuggestion } from './modules.ts';
+import {
+  describeMachine,
+  explainModule,
+  modulesForCve,
+  suggestModules,
+  type MachineProfile,
+  type ModuleMatch,
+  type ModuleRef,
+  type ModuleSuggestion,
+} from './modules.ts';
 
 export type { CveFilters, CveSummary } from './cve-store.ts';
 export type { ImportProblem, ImportReport } from './cve-import.ts';
@@ -36,13 +45,20 @@ export interface MachineSuggestion<M extends ModuleRef> {
 
 export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) {
   const store = openCveStore(path.join(config.dataDir, 'cve.db'));
-  const llm = config.llm ? createLlm(config.llm, { ...(deps.llmKey ? { secret: deps.llmKey } : {}), ...(deps.fetch ? { fetch: deps.fetch } : {}) }) : undefined;
+  const llm = config.llm
+    ? createLlm(config.llm, {
+        ...(deps.llmKey ? { secret: deps.llmKey } : {}),
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      })
+    : undefined;
   let importing: Promise<unknown> = Promise.resolve();
 
   const cvesOfModule = (m: ModuleRef, limit: number): CveSummary[] => {
     const named = store.getMany(m.cve ?? []);
     const seen = new Set(named.map((c) => c.id));
-    const byProduct = (m.products ?? []).flatMap((product) => store.search({ product, sort: 'cvss', limit }).results).filter((c) => !seen.has(c.id) && seen.add(c.id));
+    const byProduct = (m.products ?? [])
+      .flatMap((product) => store.search({ product, sort: 'cvss', limit }).results)
+      .filter((c) => !seen.has(c.id) && seen.add(c.id));
     return [...named, ...byProduct].slice(0, Math.max(limit, named.length));
   };
 
@@ -65,7 +81,10 @@ export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) 
       const run = importing.then(async () => {
         const startedAt = new Date().toISOString();
         const report = await importCvePath(store, file, opts);
-        store.recordImport(file, report.formats.join(',') || 'none', startedAt, { ...report, problems: report.problems.slice(0, 20) });
+        store.recordImport(file, report.formats.join(',') || 'none', startedAt, {
+          ...report,
+          problems: report.problems.slice(0, 20),
+        });
         return report;
       });
       importing = run.catch(() => undefined);
@@ -86,9 +105,16 @@ export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) 
     cvesFor: (m: ModuleRef, limit = 10) => cvesOfModule(m, limit),
 
     /** Modules for a described machine ("a web server on Ubuntu 22.04"), each with its CVEs, and the machine's CVEs. */
-    suggest<M extends ModuleRef>(description: string, catalogue: M[], opts: { limit?: number; cvesPerModule?: number } = {}): MachineSuggestion<M> {
+    suggest<M extends ModuleRef>(
+      description: string,
+      catalogue: M[],
+      opts: { limit?: number; cvesPerModule?: number } = {},
+    ): MachineSuggestion<M> {
       const machine = describeMachine(description);
-      const modules = suggestModules(machine, catalogue, opts.limit ?? 10).map((s) => ({ ...s, cves: cvesOfModule(s.module, opts.cvesPerModule ?? 3) }));
+      const modules = suggestModules(machine, catalogue, opts.limit ?? 10).map((s) => ({
+        ...s,
+        cves: cvesOfModule(s.module, opts.cvesPerModule ?? 3),
+      }));
       const cves = machine.products
         .flatMap((product) => store.search({ product, sort: 'cvss', limit: 5 }).results)
         .filter((c, i, all) => all.findIndex((x) => x.id === c.id) === i)
@@ -112,7 +138,10 @@ export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) 
     async draftExplanation(cveId: string, signal?: AbortSignal): Promise<Draft> {
       const model = requireLlm();
       const c = store.get(cveId);
-      if (!c) throw new AppError('not_found', `CVE ${cveId} is not in the imported data`, { hint: 'Import the NVD or CVE 5 file that holds it.' });
+      if (!c)
+        throw new AppError('not_found', `CVE ${cveId} is not in the imported data`, {
+          hint: 'Import the NVD or CVE 5 file that holds it.',
+        });
       const facts = [
         `${c.id}${c.cvss ? ` (CVSS ${c.cvss.version} ${c.cvss.score}${c.cvss.severity ? ` ${c.cvss.severity}` : ''})` : ''}`,
         c.description,
@@ -123,7 +152,12 @@ export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) 
     },
 
     status() {
-      return { ...store.counts(), lastImport: store.lastImport(), llm: llm ? { model: llm.model } : null, file: store.file };
+      return {
+        ...store.counts(),
+        lastImport: store.lastImport(),
+        llm: llm ? { model: llm.model } : null,
+        file: store.file,
+      };
     },
 
     async close() {

@@ -51,7 +51,11 @@ function firstNonSpace(s: string, from: number, to: number): number {
  * members met on the way (e.g. "format", "version") are put in `header`. Throws JsonScanError when the structure is
  * broken (brackets, an unterminated string, the end of input inside an element, no such array).
  */
-export async function* streamArray(chunks: AsyncIterable<string>, key: string, header?: Map<string, string>): AsyncGenerator<ArrayElement> {
+export async function* streamArray(
+  chunks: AsyncIterable<string>,
+  key: string,
+  header?: Map<string, string>,
+): AsyncGenerator<ArrayElement> {
   let depth = 0;
   let inString = false;
   let escaped = false;
@@ -95,7 +99,12 @@ export async function* streamArray(chunks: AsyncIterable<string>, key: string, h
         i = j + 1;
         if (c === BACKSLASH) escaped = true;
         else if (c === NEWLINE) {
-          throw new JsonScanError('a string runs past the end of its line (unterminated string)', line, base + j - lineStart + 1, elem ? index : undefined);
+          throw new JsonScanError(
+            'a string runs past the end of its line (unterminated string)',
+            line,
+            base + j - lineStart + 1,
+            elem ? index : undefined,
+          );
         } else {
           inString = false;
           if (capture) {
@@ -151,13 +160,15 @@ export async function* streamArray(chunks: AsyncIterable<string>, key: string, h
         case CLOSE_OBJ:
         case CLOSE_ARR:
           if (inTarget && depth === 1) {
-            if (c !== CLOSE_ARR) throw new JsonScanError(`"}" closes the "${key}" array`, line, base + j - lineStart + 1);
+            if (c !== CLOSE_ARR)
+              throw new JsonScanError(`"}" closes the "${key}" array`, line, base + j - lineStart + 1);
             if (elem) done = finish(chunk, j - 1);
             inTarget = false;
             break;
           }
           depth--;
-          if (depth < 0) throw new JsonScanError(`unexpected "${String.fromCharCode(c)}"`, line, base + j - lineStart + 1);
+          if (depth < 0)
+            throw new JsonScanError(`unexpected "${String.fromCharCode(c)}"`, line, base + j - lineStart + 1);
           if (inTarget && depth === 1 && elem && !elem.scalar) done = finish(chunk, j);
           break;
         case COMMA:
@@ -174,15 +185,27 @@ export async function* streamArray(chunks: AsyncIterable<string>, key: string, h
       elem.parts.push(chunk.slice(elem.from));
       elem.size += n - elem.from;
       if (elem.size > maxElementChars) {
-        throw new JsonScanError(`record #${index} is over ${maxElementChars / 1024 / 1024} MB: its brackets are probably unbalanced`, elem.line, elem.column, index);
+        throw new JsonScanError(
+          `record #${index} is over ${maxElementChars / 1024 / 1024} MB: its brackets are probably unbalanced`,
+          elem.line,
+          elem.column,
+          index,
+        );
       }
     }
     if (capture) capture.push(chunk.slice(captureFrom));
     base += n;
   }
   const column = base - lineStart + 1;
-  if (elem) throw new JsonScanError(`the input ends inside record #${index}, which starts at line ${elem.line}, column ${elem.column}`, line, column, index);
-  if (inString || depth !== 0 || inTarget) throw new JsonScanError('the input ends before the JSON document does (truncated?)', line, column);
+  if (elem)
+    throw new JsonScanError(
+      `the input ends inside record #${index}, which starts at line ${elem.line}, column ${elem.column}`,
+      line,
+      column,
+      index,
+    );
+  if (inString || depth !== 0 || inTarget)
+    throw new JsonScanError('the input ends before the JSON document does (truncated?)', line, column);
   if (!found) throw new JsonScanError(`the document has no top-level "${key}" array`, line, column);
 
   function finish(chunk: string, end: number): ArrayElement {

@@ -49,10 +49,14 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
   const parsed = llmConfigSchema.safeParse(config);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => ({ path: `llm.${i.path.join('.')}`, message: i.message }));
-    throw new AppError('invalid_input', `Invalid LLM endpoint settings: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
-      issues,
-      hint: 'Give the base URL up to the API version (http://host:port/v1) and a model name.',
-    });
+    throw new AppError(
+      'invalid_input',
+      `Invalid LLM endpoint settings: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      {
+        issues,
+        hint: 'Give the base URL up to the API version (http://host:port/v1) and a model name.',
+      },
+    );
   }
   const c = parsed.data;
   const url = `${c.baseUrl.replace(/\/+$/, '')}/chat/completions`;
@@ -60,8 +64,12 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
   const retry = deps.retry ?? { attempts: 3, baseMs: 500, maxMs: 4000 };
   const redact = (s: string) => (deps.secret ? s.split(deps.secret).join('[key]') : s);
 
-  /** One completion; throws AppError (timeout, transient, rate_limited, platform_error) or the caller's abort reason. */
-  async function chat(messages: ChatMessage[], what: string, signal?: AbortSignal): Promise<{ text: string; model: string }> {
+  /** One completion; throws AppError (timeout, transient, rate_limited, platform_error) or the abort reason. */
+  async function chat(
+    messages: ChatMessage[],
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<{ text: string; model: string }> {
     return withRetry(
       retry,
       async () => {
@@ -71,8 +79,18 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
         try {
           res = await doFetch(url, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', accept: 'application/json', ...(deps.secret ? { authorization: `Bearer ${deps.secret}` } : {}) },
-            body: JSON.stringify({ model: c.model, messages, temperature: 0.2, max_tokens: c.maxTokens, stream: false }),
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/json',
+              ...(deps.secret ? { authorization: `Bearer ${deps.secret}` } : {}),
+            },
+            body: JSON.stringify({
+              model: c.model,
+              messages,
+              temperature: 0.2,
+              max_tokens: c.maxTokens,
+              stream: false,
+            }),
             signal: combined,
           });
         } catch (e) {
@@ -90,7 +108,8 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
         if (!res.ok) {
           // A refused key is the endpoint's error, not the appliance user's: platform_error (502), never a 401 of ours.
           const code = res.status === 429 ? 'rate_limited' : res.status >= 500 ? 'transient' : 'platform_error';
-          const hint = res.status === 401 || res.status === 403 ? 'Check the API key of the LLM endpoint in Settings.' : undefined;
+          const hint =
+            res.status === 401 || res.status === 403 ? 'Check the API key of the LLM endpoint in Settings.' : undefined;
           throw fail(code, what, `HTTP ${res.status}: ${redact(body.slice(0, 300))}`, undefined, hint);
         }
         let json: unknown;
@@ -100,7 +119,12 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
           throw fail('platform_error', what, 'the answer is not JSON (is the base URL the OpenAI-compatible /v1?)', e);
         }
         const r = responseSchema.safeParse(json);
-        if (!r.success) throw fail('platform_error', what, `the answer is not a chat completion: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`);
+        if (!r.success)
+          throw fail(
+            'platform_error',
+            what,
+            `the answer is not a chat completion: ${r.error.issues[0]!.path.join('.')}: ${r.error.issues[0]!.message}`,
+          );
         const text = r.data.choices[0]!.message.content?.trim() ?? '';
         if (!text) throw fail('platform_error', what, 'the model returned no text');
         return { text, model: r.data.model ?? c.model };
@@ -109,8 +133,17 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
     );
   }
 
-  function fail(code: 'timeout' | 'transient' | 'rate_limited' | 'platform_error', what: string, cause: string, e?: unknown, hint = 'Check the LLM endpoint in Settings; everything but drafts works without it.'): AppError {
-    return new AppError(code, `[llm] Unable to draft ${what}: ${cause}`, { hint, ...(e === undefined ? {} : { cause: e }) });
+  function fail(
+    code: 'timeout' | 'transient' | 'rate_limited' | 'platform_error',
+    what: string,
+    cause: string,
+    e?: unknown,
+    hint = 'Check the LLM endpoint in Settings; everything but drafts works without it.',
+  ): AppError {
+    return new AppError(code, `[llm] Unable to draft ${what}: ${cause}`, {
+      hint,
+      ...(e === undefined ? {} : { cause: e }),
+    });
   }
 
   const draft = (text: string, model: string): Draft => ({
@@ -127,7 +160,10 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
       const r = await chat(
         [
           { role: 'system', content: system },
-          { role: 'user', content: `Write the description (at most 120 words) a trainee reads for this vulnerability module, without giving the solution away.\n\n${facts}` },
+          {
+            role: 'user',
+            content: `Write the description (at most 120 words) a trainee reads for this vulnerability module, without giving the solution away.\n\n${facts}`,
+          },
         ],
         `the description of module "${moduleId}"`,
         signal,
@@ -138,7 +174,10 @@ export function createLlm(config: LlmConfig, deps: LlmDeps = {}) {
       const r = await chat(
         [
           { role: 'system', content: system },
-          { role: 'user', content: `Explain for an instructor (at most 150 words) what this is, how it is exploited in principle and how it is fixed.\n\n${facts}` },
+          {
+            role: 'user',
+            content: `Explain for an instructor (at most 150 words) what this is, how it is exploited in principle and how it is fixed.\n\n${facts}`,
+          },
         ],
         `an explanation of ${subject}`,
         signal,

@@ -58,7 +58,10 @@ const packageProducts: Array<[RegExp, string]> = [
   [/^jenkins$/, 'jenkins'],
 ];
 
-/** A Reaper module as the research agent reads it: references flattened, OS split into images and families, products from its packages and title. */
+/**
+ * A Reaper module as the research agent reads it: references flattened, OS split into images and families, products
+ * from its packages and title.
+ */
 export function fromCatalogueModule(m: CatalogueModuleLike): ModuleRef {
   const families = new Set<string>(Object.values(osCatalog).map((o) => o.family));
   // A package may be a template of a per-OS variable ({{os.tomcat}}): every value it takes counts.
@@ -90,7 +93,8 @@ export interface CveFacts {
   products: Array<{ vendor: string; product: string }>;
 }
 
-export type MatchReason = { kind: 'cve'; cve: string } | { kind: 'product'; product: string } | { kind: 'cwe'; cwe: string };
+export type MatchReason =
+  { kind: 'cve'; cve: string } | { kind: 'product'; product: string } | { kind: 'cwe'; cwe: string };
 
 export interface ModuleMatch<M extends ModuleRef = ModuleRef> {
   module: M;
@@ -107,7 +111,8 @@ export function modulesForCve<M extends ModuleRef>(cve: CveFacts, catalogue: M[]
   for (const m of catalogue) {
     const reasons: MatchReason[] = [];
     if ((m.cve ?? []).some((c) => c.toUpperCase() === cve.id.toUpperCase())) reasons.push({ kind: 'cve', cve: cve.id });
-    for (const p of m.products ?? []) if (products.has(normalizeName(p))) reasons.push({ kind: 'product', product: normalizeName(p) });
+    for (const p of m.products ?? [])
+      if (products.has(normalizeName(p))) reasons.push({ kind: 'product', product: normalizeName(p) });
     for (const c of m.cwe ?? []) if (cwes.has(c.toUpperCase())) reasons.push({ kind: 'cwe', cwe: c.toUpperCase() });
     if (reasons.length === 0) continue;
     const score = reasons.reduce((s, r) => s + (r.kind === 'cve' ? 3 : r.kind === 'product' ? 2 : 1), 0);
@@ -142,15 +147,61 @@ interface Role {
 
 // Roles a trainer describes a machine by, what software they usually run and which module categories suit them.
 const roles: Role[] = [
-  { name: 'web server', patterns: [/\bweb ?(server|site|app(lication)?|host)\b/, /\bhttps?\b/, /\bwebsite\b/, /\blamp\b/], products: ['http_server', 'nginx', 'tomcat', 'php', 'wordpress'], categories: ['web'] },
-  { name: 'database server', patterns: [/\bdatabase\b/, /\bdb ?server\b/, /\bsql\b/], products: ['mysql', 'mariadb', 'postgresql', 'redis', 'mongodb'], categories: ['network-service', 'credentials'] },
-  { name: 'file server', patterns: [/\bfile ?(server|share|sharing)\b/, /\bshares?\b/, /\bnas\b/], products: ['samba', 'vsftpd', 'nfs-utils', 'proftpd'], categories: ['network-service', 'misconfiguration'] },
-  { name: 'mail server', patterns: [/\bmail ?server\b/, /\bsmtp\b/, /\bimap\b/], products: ['postfix', 'exim', 'dovecot'], categories: ['network-service'] },
-  { name: 'domain controller', patterns: [/\bdomain controller\b/, /\bactive directory\b/, /\bdc\b/, /\bad ?(ds|lab|domain)?\b/], products: ['windows_server'], categories: ['ad', 'credentials'], family: 'windows' },
-  { name: 'remote access', patterns: [/\bssh\b/, /\bremote (access|login|shell)\b/, /\bjump ?(host|box)\b/, /\bbastion\b/], products: ['openssh'], categories: ['credentials', 'network-service'] },
-  { name: 'workstation', patterns: [/\bworkstation\b/, /\bdesktop\b/, /\bclient\b/, /\blaptop\b/], products: [], categories: ['privilege-escalation', 'credentials'] },
-  { name: 'application server', patterns: [/\b(app|application) server\b/, /\bjava\b/, /\bservlet\b/], products: ['tomcat', 'jboss', 'jenkins'], categories: ['web'] },
-  { name: 'cache', patterns: [/\bcache\b/, /\bkey.?value\b/], products: ['redis', 'memcached'], categories: ['network-service'] },
+  {
+    name: 'web server',
+    patterns: [/\bweb ?(server|site|app(lication)?|host)\b/, /\bhttps?\b/, /\bwebsite\b/, /\blamp\b/],
+    products: ['http_server', 'nginx', 'tomcat', 'php', 'wordpress'],
+    categories: ['web'],
+  },
+  {
+    name: 'database server',
+    patterns: [/\bdatabase\b/, /\bdb ?server\b/, /\bsql\b/],
+    products: ['mysql', 'mariadb', 'postgresql', 'redis', 'mongodb'],
+    categories: ['network-service', 'credentials'],
+  },
+  {
+    name: 'file server',
+    patterns: [/\bfile ?(server|share|sharing)\b/, /\bshares?\b/, /\bnas\b/],
+    products: ['samba', 'vsftpd', 'nfs-utils', 'proftpd'],
+    categories: ['network-service', 'misconfiguration'],
+  },
+  {
+    name: 'mail server',
+    patterns: [/\bmail ?server\b/, /\bsmtp\b/, /\bimap\b/],
+    products: ['postfix', 'exim', 'dovecot'],
+    categories: ['network-service'],
+  },
+  {
+    name: 'domain controller',
+    patterns: [/\bdomain controller\b/, /\bactive directory\b/, /\bdc\b/, /\bad ?(ds|lab|domain)?\b/],
+    products: ['windows_server'],
+    categories: ['ad', 'credentials'],
+    family: 'windows',
+  },
+  {
+    name: 'remote access',
+    patterns: [/\bssh\b/, /\bremote (access|login|shell)\b/, /\bjump ?(host|box)\b/, /\bbastion\b/],
+    products: ['openssh'],
+    categories: ['credentials', 'network-service'],
+  },
+  {
+    name: 'workstation',
+    patterns: [/\bworkstation\b/, /\bdesktop\b/, /\bclient\b/, /\blaptop\b/],
+    products: [],
+    categories: ['privilege-escalation', 'credentials'],
+  },
+  {
+    name: 'application server',
+    patterns: [/\b(app|application) server\b/, /\bjava\b/, /\bservlet\b/],
+    products: ['tomcat', 'jboss', 'jenkins'],
+    categories: ['web'],
+  },
+  {
+    name: 'cache',
+    patterns: [/\bcache\b/, /\bkey.?value\b/],
+    products: ['redis', 'memcached'],
+    categories: ['network-service'],
+  },
 ];
 
 // Software named outright in a description, and its CPE product name.
@@ -185,13 +236,24 @@ const productNames: Record<string, string> = {
   git: 'git',
 };
 
-const stopwords = new Set('a an the on with and or of for to in at as by is it its that this from into running runs run machine server host box'.split(' '));
+const stopwords = new Set(
+  'a an the on with and or of for to in at as by is it its that this from into running runs run machine server host box'.split(
+    ' ',
+  ),
+);
 
 /** Reads a free-text description ("a web server on Ubuntu 22.04") into OS, roles, products and categories. */
 export function describeMachine(text: string): MachineProfile {
-  const t = ` ${text.toLowerCase().replace(/[^\p{L}\p{N}.+-]+/gu, ' ').replace(/\.(\s|$)/g, ' ')} `;
+  const t = ` ${text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}.+-]+/gu, ' ')
+    .replace(/\.(\s|$)/g, ' ')} `;
   const profile: MachineProfile = { roles: [], products: [], categories: [], words: [] };
-  const plain = (x: string) => x.toLowerCase().replace(/[^\p{L}\p{N}.+-]+/gu, ' ').trim();
+  const plain = (x: string) =>
+    x
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}.+-]+/gu, ' ')
+      .trim();
   // An image only when its version is named ("ubuntu 22.04", "windows server 2022"); otherwise the family alone.
   for (const os of Object.values(osCatalog)) {
     if (!/\d/.test(os.key)) continue;
@@ -223,7 +285,8 @@ export function describeMachine(text: string): MachineProfile {
     }
   }
   // Left for matching titles: words that are not already read as software or an OS.
-  const consumed = (w: string) => stopwords.has(w) || w in productNames || ['ubuntu', 'debian', 'kali', 'windows', 'linux'].includes(w);
+  const consumed = (w: string) =>
+    stopwords.has(w) || w in productNames || ['ubuntu', 'debian', 'kali', 'windows', 'linux'].includes(w);
   profile.words = [...new Set(words.filter((w) => w.length > 2 && !consumed(w) && !/^\d/.test(w)))];
   return profile;
 }
@@ -240,7 +303,11 @@ export interface ModuleSuggestion<M extends ModuleRef = ModuleRef> {
  * (family or image) when it names one; then ranked by the software they share with it, their category against its
  * roles, and words of their title and description. Modules that match nothing but the OS come last.
  */
-export function suggestModules<M extends ModuleRef>(machine: string | MachineProfile, catalogue: M[], limit = 10): Array<ModuleSuggestion<M>> {
+export function suggestModules<M extends ModuleRef>(
+  machine: string | MachineProfile,
+  catalogue: M[],
+  limit = 10,
+): Array<ModuleSuggestion<M>> {
   const p = typeof machine === 'string' ? describeMachine(machine) : machine;
   const out: Array<ModuleSuggestion<M>> = [];
   for (const m of catalogue) {
@@ -257,7 +324,9 @@ export function suggestModules<M extends ModuleRef>(machine: string | MachinePro
     const ci = p.categories.findIndex((c) => categoryKey(c) === categoryKey(m.category));
     if (ci >= 0) {
       score += ci === 0 ? 2 : 1;
-      const role = p.roles.find((r) => roles.find((x) => x.name === r)?.categories.some((c) => categoryKey(c) === categoryKey(m.category)));
+      const role = p.roles.find((r) =>
+        roles.find((x) => x.name === r)?.categories.some((c) => categoryKey(c) === categoryKey(m.category)),
+      );
       reasons.push(`${m.category} module for a ${role ?? 'machine like this'}`);
     }
     const text = ` ${`${m.title} ${m.description ?? ''}`.toLowerCase().replace(/[^\p{L}\p{N}.+-]+/gu, ' ')} `;
@@ -288,14 +357,19 @@ function supportsOs(m: ModuleRef, p: MachineProfile): boolean {
 }
 
 /** A plain, deterministic explanation of a module and the CVEs it relates to: what the page shows without an LLM. */
-export function explainModule(m: ModuleRef, cves: Array<{ id: string; description: string; cvss: { score: number; severity: string | null } | null }>): string {
+export function explainModule(
+  m: ModuleRef,
+  cves: Array<{ id: string; description: string; cvss: { score: number; severity: string | null } | null }>,
+): string {
   const lines = [`${m.title} (${m.id}) is a ${m.difficulty ? `${m.difficulty} ` : ''}${m.category} module.`];
   if (m.description) lines.push(m.description);
   const os = [...(m.os?.images ?? []), ...(m.os?.families ?? [])];
   if (os.length > 0) lines.push(`It applies to ${os.join(', ')}.`);
   if (m.cwe?.length) lines.push(`Weakness: ${m.cwe.join(', ')}.`);
   for (const c of cves) {
-    lines.push(`${c.id}${c.cvss ? ` (CVSS ${c.cvss.score}${c.cvss.severity ? ` ${c.cvss.severity}` : ''})` : ''}: ${c.description}`);
+    lines.push(
+      `${c.id}${c.cvss ? ` (CVSS ${c.cvss.score}${c.cvss.severity ? ` ${c.cvss.severity}` : ''})` : ''}: ${c.description}`,
+    );
   }
   return lines.join('\n');
 }

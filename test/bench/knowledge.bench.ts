@@ -37,7 +37,8 @@ const randomUnit = () => unit(Float32Array.from({ length: dims }, normal));
 /** A point near `c`: cosine to the centre around 0.6-0.7, as passages of one topic are in MiniLM's space. */
 const near = (c: Float32Array, spread: number) => unit(Float32Array.from(c, (x) => x + normal() * spread));
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 const row = (label: string, value: string) => console.log(`${label.padEnd(52)} ${value}`);
 // The kernel's high-water mark: the work is synchronous, so a timer sampling RSS would not run during it.
@@ -47,8 +48,12 @@ const peakRss = () => process.resourceUsage().maxRSS * 1024;
 // Two levels, so that a query's true neighbours sit among many near-ties from sibling subtopics, as in real text.
 const subtopics = topics * 10;
 const common = Array.from({ length: 4000 }, (_, i) => `w${i.toString(36)}`);
-const topicWords = Array.from({ length: topics }, (_, t) => Array.from({ length: 15 }, (_, j) => `t${t.toString(36)}x${j.toString(36)}`));
-const subWords = Array.from({ length: subtopics }, (_, s) => Array.from({ length: 10 }, (_, j) => `s${s.toString(36)}x${j.toString(36)}`));
+const topicWords = Array.from({ length: topics }, (_, t) =>
+  Array.from({ length: 15 }, (_, j) => `t${t.toString(36)}x${j.toString(36)}`),
+);
+const subWords = Array.from({ length: subtopics }, (_, s) =>
+  Array.from({ length: 10 }, (_, j) => `s${s.toString(36)}x${j.toString(36)}`),
+);
 const topicCentres = Array.from({ length: topics }, randomUnit);
 const subCentres = Array.from({ length: subtopics }, (_, s) => near(topicCentres[Math.floor(s / 10)]!, 0.04));
 const zipf = () => common[Math.min(common.length - 1, Math.floor(Math.exp(uniform() * Math.log(common.length))) - 1)]!;
@@ -58,14 +63,24 @@ const texts = passageSub.map((s) => {
   const words: string[] = [];
   for (let i = 0; i < 90; i++) {
     const r = uniform();
-    words.push(r < 0.1 ? subWords[s]![Math.floor(uniform() * 10)]! : r < 0.2 ? topicWords[Math.floor(s / 10)]![Math.floor(uniform() * 15)]! : zipf());
+    words.push(
+      r < 0.1
+        ? subWords[s]![Math.floor(uniform() * 10)]!
+        : r < 0.2
+          ? topicWords[Math.floor(s / 10)]![Math.floor(uniform() * 15)]!
+          : zipf(),
+    );
   }
   return words.join(' ');
 });
 const querySub = Array.from({ length: queries }, () => Math.floor(uniform() * subtopics));
 const queryVectors = querySub.map((s) => near(subCentres[s]!, 0.05));
 const queryTexts = querySub.map((s) =>
-  Array.from({ length: 3 + Math.floor(uniform() * 3) }, (_, i) => (i % 2 === 0 ? subWords[s]![Math.floor(uniform() * 10)]! : topicWords[Math.floor(s / 10)]![Math.floor(uniform() * 15)]!)).join(' '),
+  Array.from({ length: 3 + Math.floor(uniform() * 3) }, (_, i) =>
+    i % 2 === 0
+      ? subWords[s]![Math.floor(uniform() * 10)]!
+      : topicWords[Math.floor(s / 10)]![Math.floor(uniform() * 15)]!,
+  ).join(' '),
 );
 
 function exactTopK(all: Float32Array[], q: Float32Array, kk: number): number[] {
@@ -98,11 +113,16 @@ function measureIndex(label: string, all: Float32Array[], qs: Float32Array[], pa
     hits += got.filter((g) => exact.has(g.label)).length;
   }
   const recall = hits / (qs.length * k);
-  row(`${label} M=${params.m} efC=${params.efConstruction} efS=${params.efSearch}`, `recall@10 ${recall.toFixed(4)}, build ${buildS.toFixed(1)} s, query p95 ${pct(times, 95).toFixed(2)} ms`);
+  row(
+    `${label} M=${params.m} efC=${params.efConstruction} efS=${params.efSearch}`,
+    `recall@10 ${recall.toFixed(4)}, build ${buildS.toFixed(1)} s, query p95 ${pct(times, 95).toFixed(2)} ms`,
+  );
   return { recall, buildS, index };
 }
 
-console.log(`bench:knowledge  ${n} passages, ${dims} dimensions, ${topics} topics x 10 subtopics, ${queries} queries, k=${k}; ${os.cpus().length} cores`);
+console.log(
+  `bench:knowledge  ${n} passages, ${dims} dimensions, ${topics} topics x 10 subtopics, ${queries} queries, k=${k}; ${os.cpus().length} cores`,
+);
 
 // ---- 1. the HNSW graph alone: recall against exact search ---------------------------------------------------------
 const clustered = measureIndex('HNSW, clustered vectors', passageVectors, queryVectors, defaultHnsw);
@@ -118,12 +138,22 @@ const lowRank = () => {
   return unit(v);
 };
 const lowRankSet = Array.from({ length: n }, lowRank);
-const continuous = measureIndex('HNSW, low-rank continuous vectors', lowRankSet, Array.from({ length: 200 }, lowRank), defaultHnsw);
+const continuous = measureIndex(
+  'HNSW, low-rank continuous vectors',
+  lowRankSet,
+  Array.from({ length: 200 }, lowRank),
+  defaultHnsw,
+);
 lowRankSet.length = 0;
 if (process.env.BENCH_WORST_CASE === '1') {
   // Uniform random unit vectors: every point nearly equidistant from every other, the case no graph index handles.
   const randomSet = Array.from({ length: n }, randomUnit);
-  measureIndex('HNSW, uniform random vectors (worst case)', randomSet, Array.from({ length: 100 }, randomUnit), defaultHnsw);
+  measureIndex(
+    'HNSW, uniform random vectors (worst case)',
+    randomSet,
+    Array.from({ length: 100 }, randomUnit),
+    defaultHnsw,
+  );
   randomSet.length = 0;
 }
 if (process.env.BENCH_HNSW_SWEEP === '1') {
@@ -143,7 +173,9 @@ if (process.env.BENCH_HNSW_SWEEP === '1') {
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-kb-bench-'));
 const byContent = new Map<string, Float32Array>();
 const modules = texts.map((text, i) => ({ id: `p${i}`, title: `Passage ${i}`, description: text }));
-modules.forEach((m, i) => byContent.set(chunkContent({ headings: [m.title], text: m.description }), passageVectors[i]!));
+modules.forEach((m, i) =>
+  byContent.set(chunkContent({ headings: [m.title], text: m.description }), passageVectors[i]!),
+);
 queryTexts.forEach((q, i) => byContent.set(q, queryVectors[i]!));
 // Stands in for the model: returns each text's generated vector, so only the index's own work is measured.
 const embedder: Embedder = {
@@ -175,7 +207,8 @@ for (let i = 0; i < queries + warm; i++) {
   if (i >= warm) {
     times.push(performance.now() - s);
     if (r.passages.some((p) => p.scores.vector !== null && p.scores.keyword !== null)) keywordAndVector++;
-    topicHits += r.passages.filter((p) => passageSub[Number(p.source.slice('module:p'.length))] === querySub[qi]).length / k;
+    topicHits +=
+      r.passages.filter((p) => passageSub[Number(p.source.slice('module:p'.length))] === querySub[qi]).length / k;
   }
 }
 await kb.close();
@@ -186,14 +219,25 @@ const reopenS = (performance.now() - t0) / 1000;
 const reopenWarnings = reopened.status().warnings.length;
 await reopened.close();
 
-const sizes = Object.fromEntries(['knowledge.db', 'knowledge.hnsw'].map((f) => [f, fs.statSync(path.join(dataDir, f)).size]));
+const sizes = Object.fromEntries(
+  ['knowledge.db', 'knowledge.hnsw'].map((f) => [f, fs.statSync(path.join(dataDir, f)).size]),
+);
 const p95 = pct(times, 95);
 
-row('ingest (chunk, SQLite + FTS5, HNSW, save)', `${ingestS.toFixed(1)} s for ${report.added} passages (${((report.added / ingestS) | 0)}/s)`);
+row(
+  'ingest (chunk, SQLite + FTS5, HNSW, save)',
+  `${ingestS.toFixed(1)} s for ${report.added} passages (${(report.added / ingestS) | 0}/s)`,
+);
 row('reopen (checksum, read graph, reconcile)', `${reopenS.toFixed(2)} s, ${reopenWarnings} warnings`);
 row('files', `knowledge.hnsw ${mb(sizes['knowledge.hnsw']!)}, knowledge.db ${mb(sizes['knowledge.db']!)}`);
-row('fused search (vector + FTS5 + RRF + rows), k=10', `p50 ${pct(times, 50).toFixed(2)} ms, p95 ${p95.toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms`);
-row('queries where both searches agree on a passage', `${keywordAndVector}/${queries}; passages of the query's subtopic ${((topicHits / queries) * 100).toFixed(0)}%`);
+row(
+  'fused search (vector + FTS5 + RRF + rows), k=10',
+  `p50 ${pct(times, 50).toFixed(2)} ms, p95 ${p95.toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms`,
+);
+row(
+  'queries where both searches agree on a passage',
+  `${keywordAndVector}/${queries}; passages of the query's subtopic ${((topicHits / queries) * 100).toFixed(0)}%`,
+);
 row('RSS', `before build ${mb(rssBefore)}, after ${mb(rssAfterBuild)}, peak ${mb(peakRss())}`);
 const ok = clustered.recall >= targets.recall && continuous.recall >= targets.recall && p95 < targets.p95Ms;
 row(`targets: recall@10 >= ${targets.recall}, p95 < ${targets.p95Ms} ms`, ok ? 'met' : 'MISSED');

@@ -1,6 +1,13 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { chunkContent, chunkDeployment, chunkMarkdown, chunkModule, chunkScenario, slugify } from '../../server/knowledge/chunking.ts';
+import {
+  chunkContent,
+  chunkDeployment,
+  chunkMarkdown,
+  chunkModule,
+  chunkScenario,
+  slugify,
+} from '../../server/knowledge/chunking.ts';
 import { fuseRanks } from '../../server/knowledge/fusion.ts';
 import { ftsQuery } from '../../server/knowledge/keyword-index.ts';
 
@@ -57,7 +64,9 @@ describe('Markdown chunking', () => {
   });
 
   it('takes the first heading as the title and embeds the heading path with the text', () => {
-    expect(chunks.every((c) => c.title === 'Guide' && c.collection === 'docs' && c.source === 'docs/guide.md')).toBe(true);
+    expect(chunks.every((c) => c.title === 'Guide' && c.collection === 'docs' && c.source === 'docs/guide.md')).toBe(
+      true,
+    );
     expect(chunkContent(chunks[3]!)).toBe('Guide > Install it > Details\nDeep text.');
   });
 
@@ -73,7 +82,12 @@ describe('Markdown chunking', () => {
     const line = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
     const pieces = chunkMarkdown({ source: 'a.md', text: line, maxChars: 100 });
     expect(pieces.every((c) => c.text.length <= 100)).toBe(true);
-    expect(pieces.map((c) => c.text.trim()).join(' ').split(/\s+/)).toEqual(line.split(' '));
+    expect(
+      pieces
+        .map((c) => c.text.trim())
+        .join(' ')
+        .split(/\s+/),
+    ).toEqual(line.split(' '));
   });
 });
 
@@ -95,8 +109,14 @@ describe('Scenario YAML chunking', () => {
   });
 
   it('names the scenario in every passage and a long list section by item', () => {
-    expect(chunks.every((c) => c.title === 'Example range (every field, documented) (example)' && c.collection === 'scenarios')).toBe(true);
-    const machines = chunks.filter((c) => c.headings[1] === 'machines' && c.headings.length === 3).map((c) => c.headings[2]);
+    expect(
+      chunks.every(
+        (c) => c.title === 'Example range (every field, documented) (example)' && c.collection === 'scenarios',
+      ),
+    ).toBe(true);
+    const machines = chunks
+      .filter((c) => c.headings[1] === 'machines' && c.headings.length === 3)
+      .map((c) => c.headings[2]);
     expect(machines.length).toBeGreaterThan(1);
     expect(machines).toContain('web');
   });
@@ -108,26 +128,70 @@ describe('Scenario YAML chunking', () => {
   });
 
   it('uses the link given for a library record', () => {
-    const r = chunkScenario({ source: 'scenario:web', yaml: 'glassdome: 1\nname: web\ntitle: Web\n', link: '/library/s1' });
-    expect(r).toEqual([{ collection: 'scenarios', source: 'scenario:web', title: 'Web (web)', headings: ['Web (web)'], link: '/library/s1#L1', text: 'glassdome: 1\nname: web\ntitle: Web' }]);
+    const r = chunkScenario({
+      source: 'scenario:web',
+      yaml: 'glassdome: 1\nname: web\ntitle: Web\n',
+      link: '/library/s1',
+    });
+    expect(r).toEqual([
+      {
+        collection: 'scenarios',
+        source: 'scenario:web',
+        title: 'Web (web)',
+        headings: ['Web (web)'],
+        link: '/library/s1#L1',
+        text: 'glassdome: 1\nname: web\ntitle: Web',
+      },
+    ]);
   });
 });
 
 describe('Module and deployment chunking', () => {
   it('states a module’s facts, then its description', () => {
-    const [c] = chunkModule({ id: 'redis-noauth', title: 'Redis without authentication', category: 'network service', cwe: ['CWE-306'], os: { families: ['ubuntu', 'debian'] }, description: 'Redis listens on all interfaces with no password.' });
-    expect(c).toMatchObject({ collection: 'modules', source: 'module:redis-noauth', headings: ['Redis without authentication'], link: 'module:redis-noauth' });
-    expect(c!.text).toBe('Category: network service\nCWE: CWE-306\nOS: ubuntu, debian\n\nRedis listens on all interfaces with no password.');
+    const [c] = chunkModule({
+      id: 'redis-noauth',
+      title: 'Redis without authentication',
+      category: 'network service',
+      cwe: ['CWE-306'],
+      os: { families: ['ubuntu', 'debian'] },
+      description: 'Redis listens on all interfaces with no password.',
+    });
+    expect(c).toMatchObject({
+      collection: 'modules',
+      source: 'module:redis-noauth',
+      headings: ['Redis without authentication'],
+      link: 'module:redis-noauth',
+    });
+    expect(c!.text).toBe(
+      'Category: network service\nCWE: CWE-306\nOS: ubuntu, debian\n\nRedis listens on all interfaces with no password.',
+    );
   });
 
   it('gives each failure its own passage, with the fix when known, and the log in pieces', () => {
-    const events = Array.from({ length: 60 }, (_, i) => ({ at: `2025-01-01T00:00:${String(i).padStart(2, '0')}Z`, type: 'step.started', step: `m${i}`, message: 'started' }));
+    const events = Array.from({ length: 60 }, (_, i) => ({
+      at: `2025-01-01T00:00:${String(i).padStart(2, '0')}Z`,
+      type: 'step.started',
+      step: `m${i}`,
+      message: 'started',
+    }));
     const chunks = chunkDeployment(
-      { id: 'd1', name: 'web-dmz', state: 'failed', error: 'one step failed', events, failures: [{ step: 'create:web-1', target: 'web-1', reason: 'template 9000 not found', fix: 'import the template' }] },
+      {
+        id: 'd1',
+        name: 'web-dmz',
+        state: 'failed',
+        error: 'one step failed',
+        events,
+        failures: [
+          { step: 'create:web-1', target: 'web-1', reason: 'template 9000 not found', fix: 'import the template' },
+        ],
+      },
       500,
     );
     expect(chunks[0]!.text).toBe('Scenario web-dmz ended failed: one step failed');
-    expect(chunks[1]).toMatchObject({ headings: ['Deployment d1 of web-dmz', 'Failures', 'create:web-1'], text: 'Step create:web-1 on web-1 failed: template 9000 not found\nFix: import the template' });
+    expect(chunks[1]).toMatchObject({
+      headings: ['Deployment d1 of web-dmz', 'Failures', 'create:web-1'],
+      text: 'Step create:web-1 on web-1 failed: template 9000 not found\nFix: import the template',
+    });
     const log = chunks.filter((c) => c.headings[1] === 'Log');
     expect(log.length).toBeGreaterThan(2);
     expect(log.flatMap((c) => c.text.split('\n'))).toHaveLength(60);
@@ -155,7 +219,9 @@ describe('Reciprocal rank fusion', () => {
 
 describe('FTS5 query', () => {
   it('quotes every word so that nothing the user types is FTS5 syntax', () => {
-    expect(ftsQuery('proxmox AND "token" -x NEAR(a b) *')).toBe('"proxmox" OR "and" OR "token" OR "x" OR "near" OR "a" OR "b"');
+    expect(ftsQuery('proxmox AND "token" -x NEAR(a b) *')).toBe(
+      '"proxmox" OR "and" OR "token" OR "x" OR "near" OR "a" OR "b"',
+    );
     expect(ftsQuery(' ?! ')).toBeUndefined();
   });
 });

@@ -33,8 +33,10 @@ const docs: Record<string, string> = {
     '',
     'Pin the host certificate fingerprint of the esxi server.',
   ].join('\n'),
-  'server/ipam/README.md': '# Address pools\n\n## VLAN pools\n\nEach instance takes one vlan per network from the pool.\n',
-  'appliance/README.md': '# Appliance image\n\n## Offline bundle\n\nThe bundle carries the embedding model and the packages.\n',
+  'server/ipam/README.md':
+    '# Address pools\n\n## VLAN pools\n\nEach instance takes one vlan per network from the pool.\n',
+  'appliance/README.md':
+    '# Appliance image\n\n## Offline bundle\n\nThe bundle carries the embedding model and the packages.\n',
   'server/node_modules/x/README.md': '# Not documentation\n\nzebra\n',
 };
 
@@ -61,7 +63,10 @@ beforeAll(() => {
     .join(' ')
     .toLowerCase()
     .match(/[a-z]+/g)!;
-  model = writeTinyModel(path.join(tmp, 'models'), 'test/tiny-bert', { words: [...words, 'failed', 'step', 'not', 'found', 'import'], synonyms });
+  model = writeTinyModel(path.join(tmp, 'models'), 'test/tiny-bert', {
+    words: [...words, 'failed', 'step', 'not', 'found', 'import'],
+    synonyms,
+  });
   repo = path.join(tmp, 'repo');
   writeRepo(repo, docs);
 });
@@ -112,7 +117,8 @@ describe('the local embedding model', () => {
     fs.writeFileSync(path.join(root, m.name, 'onnx', 'model_quantized.onnx'), 'not an onnx graph');
     const s = await loadEmbedder({ modelDir: root, model: 'broken', quantized: true });
     expect(s.ready).toBe(false);
-    if (!s.ready) expect(s.reason).toMatch(/^The embedding model in .*broken could not be loaded \(.+\): keyword search only\.$/);
+    if (!s.ready)
+      expect(s.reason).toMatch(/^The embedding model in .*broken could not be loaded \(.+\): keyword search only\.$/);
   });
 });
 
@@ -160,7 +166,11 @@ describe('knowledge base', () => {
 
   it('finds a passage by meaning when none of its words is in the question', async () => {
     const { passages } = await kb.search('hypervisor credential', { k: 3 });
-    expect(passages[0]).toMatchObject({ source: 'README.md', headings: ['Glassdome test', 'Platforms', 'Proxmox'], link: 'README.md#proxmox' });
+    expect(passages[0]).toMatchObject({
+      source: 'README.md',
+      headings: ['Glassdome test', 'Platforms', 'Proxmox'],
+      link: 'README.md#proxmox',
+    });
     expect(passages[0]!.scores.keyword).toBeNull();
     expect(passages[0]!.scores.vectorRank).toBe(1);
   });
@@ -173,10 +183,18 @@ describe('knowledge base', () => {
     const k = await createKnowledge(config(dir), { embedder });
     const first = await k.ingest({ repoRoot: root });
     expect(count()).toBe(first.added);
-    expect(await k.ingest({ repoRoot: root })).toMatchObject({ added: 0, removed: 0, unchanged: first.added, embedded: 0 });
+    expect(await k.ingest({ repoRoot: root })).toMatchObject({
+      added: 0,
+      removed: 0,
+      unchanged: first.added,
+      embedded: 0,
+    });
     expect(count()).toBe(first.added);
 
-    fs.writeFileSync(path.join(root, 'server/ipam/README.md'), '# Address pools\n\n## VLAN pools\n\nEach instance takes two vlan per network from the pool.\n');
+    fs.writeFileSync(
+      path.join(root, 'server/ipam/README.md'),
+      '# Address pools\n\n## VLAN pools\n\nEach instance takes two vlan per network from the pool.\n',
+    );
     fs.rmSync(path.join(root, 'appliance'), { recursive: true });
     const third = await k.ingest({ repoRoot: root });
     expect(third).toMatchObject({ added: 1, removed: 2, unchanged: first.added - 2, embedded: 1 });
@@ -195,7 +213,16 @@ describe('knowledge base', () => {
     const k = await createKnowledge(config(dir));
     await k.ingest({ repoRoot: repo });
     const docsCount = k.status().chunks.docs;
-    await k.ingest({ modules: [{ id: 'weak-ssh', title: 'Weak SSH password', category: 'credentials', description: 'The ssh server accepts a password from a short list.' }] });
+    await k.ingest({
+      modules: [
+        {
+          id: 'weak-ssh',
+          title: 'Weak SSH password',
+          category: 'credentials',
+          description: 'The ssh server accepts a password from a short list.',
+        },
+      ],
+    });
     expect(k.status().chunks).toMatchObject({ docs: docsCount, modules: 1 });
     await k.ingest({ modules: [] });
     expect(k.status().chunks).toMatchObject({ docs: docsCount, modules: 0 });
@@ -209,13 +236,27 @@ describe('knowledge base', () => {
     await k.ingest({
       repoRoot: process.cwd(),
       scenarioFiles: files,
-      scenarios: [{ id: 's42', name: 'golden-lab', yaml: 'glassdome: 1\nname: golden-lab\ntitle: Golden image lab\n', link: '/library/s42' }],
+      scenarios: [
+        {
+          id: 's42',
+          name: 'golden-lab',
+          yaml: 'glassdome: 1\nname: golden-lab\ntitle: Golden image lab\n',
+          link: '/library/s42',
+        },
+      ],
       deployments: [
         {
           id: 'd7',
           name: 'web-dmz',
           state: 'failed',
-          failures: [{ step: 'create:web-1', target: 'web-1', reason: 'template 9000 not found on node pve1', fix: 'import the ubuntu template as 9000' }],
+          failures: [
+            {
+              step: 'create:web-1',
+              target: 'web-1',
+              reason: 'template 9000 not found on node pve1',
+              fix: 'import the ubuntu template as 9000',
+            },
+          ],
         },
       ],
     });
@@ -224,8 +265,14 @@ describe('knowledge base', () => {
     expect(ad.passages[0]!.link).toMatch(/^server\/scenarios\/ad-lab\.yaml#L\d+$/);
     const lib = await k.search('golden image lab', { k: 1 });
     expect(lib.passages[0]).toMatchObject({ source: 'scenario:golden-lab', link: '/library/s42#L1' });
-    const seen = await k.search('create:web-2 failed: template 9000 not found on node pve2', { k: 1, collections: ['deployments'] });
-    expect(seen.passages[0]).toMatchObject({ source: 'deployment:d7', headings: ['Deployment d7 of web-dmz', 'Failures', 'create:web-1'] });
+    const seen = await k.search('create:web-2 failed: template 9000 not found on node pve2', {
+      k: 1,
+      collections: ['deployments'],
+    });
+    expect(seen.passages[0]).toMatchObject({
+      source: 'deployment:d7',
+      headings: ['Deployment d7 of web-dmz', 'Failures', 'create:web-1'],
+    });
     expect(seen.passages[0]!.text).toContain('Fix: import the ubuntu template as 9000');
     // The repository's own documentation is in too.
     const proxmox = await k.search('least-privilege API token for Proxmox', { k: 5, collections: ['docs'] });
@@ -262,7 +309,9 @@ describe('damaged files and a missing model', () => {
     const { embedder, count } = await countingEmbedder();
     const warned: string[] = [];
     const k = await createKnowledge(config(dir, { onWarning: (m) => warned.push(m) }), { embedder });
-    expect(warned).toEqual([`The vector index was rebuilt from the ${added} stored vectors: ${file} does not match its recorded checksum (damaged or partly written).`]);
+    expect(warned).toEqual([
+      `The vector index was rebuilt from the ${added} stored vectors: ${file} does not match its recorded checksum (damaged or partly written).`,
+    ]);
     expect(k.status()).toMatchObject({ warnings: warned, vectors: { live: added } });
     expect(count()).toBe(0);
     expect((await k.search('hypervisor credential')).passages[0]!.scores.vectorRank).toBe(1);
@@ -286,7 +335,9 @@ describe('damaged files and a missing model', () => {
     const k = await createKnowledge(config(dir));
     const s = k.status();
     expect(s.warnings).toHaveLength(1);
-    expect(s.warnings[0]).toMatch(/^The knowledge index .*knowledge\.db was damaged \(.+\); it was moved to .*knowledge\.db\.corrupt-.+ and started afresh: it fills again at the next ingest\.$/);
+    expect(s.warnings[0]).toMatch(
+      /^The knowledge index .*knowledge\.db was damaged \(.+\); it was moved to .*knowledge\.db\.corrupt-.+ and started afresh: it fills again at the next ingest\.$/,
+    );
     expect(fs.readdirSync(dir).some((f) => f.startsWith('knowledge.db.corrupt-'))).toBe(true);
     expect(s.chunks.total).toBe(0);
     expect(await k.ingest({ repoRoot: repo })).toMatchObject({ added, embedded: added });
@@ -305,7 +356,10 @@ describe('damaged files and a missing model', () => {
     expect(r.unembedded).toBe(r.added);
     const words = await k.search('vlan pool');
     expect(words).toMatchObject({ mode: 'keyword', notice: reason });
-    expect(words.passages[0]).toMatchObject({ source: 'server/ipam/README.md', scores: { vector: null, vectorRank: null, keywordRank: 1 } });
+    expect(words.passages[0]).toMatchObject({
+      source: 'server/ipam/README.md',
+      scores: { vector: null, vectorRank: null, keywordRank: 1 },
+    });
     // No vector search to fall back on: a question with no word of the passages finds nothing, and says why.
     expect(await k.search('hypervisor credential')).toEqual({ mode: 'keyword', notice: reason, passages: [] });
     await k.close();

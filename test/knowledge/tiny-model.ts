@@ -37,7 +37,9 @@ export function writeTinyModel(root: string, name: string, o: TinyModelOptions):
 
   const singles = [...'abcdefghijklmnopqrstuvwxyz0123456789', ...'.,:;!?-_/()[]{}<>"\'`#*=+@&%$|~^\\'];
   const tokens = [...special, ...singles, ...[...'abcdefghijklmnopqrstuvwxyz0123456789'].map((c) => `##${c}`)];
-  const words = [...new Set([...o.words, ...(o.synonyms ?? []).flat()].map((w) => w.toLowerCase()))].filter((w) => !tokens.includes(w));
+  const words = [...new Set([...o.words, ...(o.synonyms ?? []).flat()].map((w) => w.toLowerCase()))].filter(
+    (w) => !tokens.includes(w),
+  );
   tokens.push(...words);
   const vocab = new Map(tokens.map((t, i) => [t, i]));
 
@@ -120,7 +122,11 @@ export function referenceEmbedding(m: TinyModel, ids: number[]): Float32Array {
 
 /** Token ids of lowercase words all in the vocabulary, as the tokenizer frames a single sequence. */
 export function idsOf(m: TinyModel, text: string): number[] {
-  return [m.vocab.get('[CLS]')!, ...text.split(/\s+/).map((t) => m.vocab.get(t) ?? m.vocab.get('[UNK]')!), m.vocab.get('[SEP]')!];
+  return [
+    m.vocab.get('[CLS]')!,
+    ...text.split(/\s+/).map((t) => m.vocab.get(t) ?? m.vocab.get('[UNK]')!),
+    m.vocab.get('[SEP]')!,
+  ];
 }
 
 interface Weights {
@@ -137,14 +143,38 @@ interface Weights {
 // last_hidden_state = (E + tanh(E·W + b)) * mask, with E = word[input_ids] + type[token_type_ids] + position[0..S).
 function encodeModel(x: Weights): Uint8Array {
   // keepCase: the field names stay onnx.proto's snake_case (protobufjs would camel-case them otherwise).
-  const root = new protobuf.Root().loadSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'onnx-subset.proto'), { keepCase: true });
+  const root = new protobuf.Root().loadSync(
+    path.join(path.dirname(fileURLToPath(import.meta.url)), 'onnx-subset.proto'),
+    { keepCase: true },
+  );
   const Model = root.lookupType('onnx.ModelProto');
-  const float = (name: string, dims: number[], data: Float32Array) => ({ name, dims, data_type: FLOAT, raw_data: bytes(data) });
-  const int64 = (name: string, dims: number[], data: bigint[]) => ({ name, dims, data_type: INT64, raw_data: bytes(BigInt64Array.from(data)) });
-  const node = (op_type: string, input: string[], output: string[], attribute: object[] = []) => ({ op_type, input, output, name: output[0], attribute });
+  const float = (name: string, dims: number[], data: Float32Array) => ({
+    name,
+    dims,
+    data_type: FLOAT,
+    raw_data: bytes(data),
+  });
+  const int64 = (name: string, dims: number[], data: bigint[]) => ({
+    name,
+    dims,
+    data_type: INT64,
+    raw_data: bytes(BigInt64Array.from(data)),
+  });
+  const node = (op_type: string, input: string[], output: string[], attribute: object[] = []) => ({
+    op_type,
+    input,
+    output,
+    name: output[0],
+    attribute,
+  });
   const io = (name: string, elem_type: number, dims: Array<string | number>) => ({
     name,
-    type: { tensor_type: { elem_type, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) } } },
+    type: {
+      tensor_type: {
+        elem_type,
+        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+      },
+    },
   });
   const graph = {
     name: 'tiny-bert',
@@ -175,7 +205,11 @@ function encodeModel(x: Weights): Uint8Array {
       node('Unsqueeze', ['mask_float', 'axis_last'], ['mask']),
       node('Mul', ['residual', 'mask'], ['last_hidden_state']),
     ],
-    input: [io('input_ids', INT64, ['batch', 'sequence']), io('attention_mask', INT64, ['batch', 'sequence']), io('token_type_ids', INT64, ['batch', 'sequence'])],
+    input: [
+      io('input_ids', INT64, ['batch', 'sequence']),
+      io('attention_mask', INT64, ['batch', 'sequence']),
+      io('token_type_ids', INT64, ['batch', 'sequence']),
+    ],
     output: [io('last_hidden_state', FLOAT, ['batch', 'sequence', x.hidden])],
   };
   const model = { ir_version: 8, producer_name: 'glassdome-test', opset_import: [{ domain: '', version: 13 }], graph };
@@ -194,12 +228,30 @@ function tokenizerJson(vocab: Map<string, number>): object {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: special.map((content) => ({ id: id(content), content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    added_tokens: special.map((content) => ({
+      id: id(content),
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {
       type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      single: [
+        { SpecialToken: { id: '[CLS]', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '[SEP]', type_id: 0 } },
+      ],
       pair: [
         { SpecialToken: { id: '[CLS]', type_id: 0 } },
         { Sequence: { id: 'A', type_id: 0 } },
@@ -213,7 +265,13 @@ function tokenizerJson(vocab: Map<string, number>): object {
       },
     },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab) },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab: Object.fromEntries(vocab),
+    },
   };
 }
 
@@ -233,6 +291,8 @@ function normalRandom(seed: number): () => number {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = process.argv[2];
   if (!out) throw new Error('usage: tsx test/knowledge/tiny-model.ts <models-folder>');
-  const m = writeTinyModel(path.resolve(out), 'tiny-bert', { words: ['proxmox', 'template', 'network', 'deploy', 'scenario'] });
+  const m = writeTinyModel(path.resolve(out), 'tiny-bert', {
+    words: ['proxmox', 'template', 'network', 'deploy', 'scenario'],
+  });
   console.log(`wrote ${path.join(m.root, m.name)} (${m.vocab.size} tokens, ${m.hidden} dims)`);
 }

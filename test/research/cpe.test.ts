@@ -3,7 +3,13 @@ import { compareVersions, inRange, parseCpe23 } from '../../server/research/cpe.
 
 describe('CPE names and versions', () => {
   it('parses a CPE 2.3 name, quoted characters included, and fills missing parts with ANY', () => {
-    expect(parseCpe23('cpe:2.3:a:apache:http_server:2.4.49:*:*:*:*:*:*:*')).toEqual({ part: 'a', vendor: 'apache', product: 'http_server', version: '2.4.49', update: '*' });
+    expect(parseCpe23('cpe:2.3:a:apache:http_server:2.4.49:*:*:*:*:*:*:*')).toEqual({
+      part: 'a',
+      vendor: 'apache',
+      product: 'http_server',
+      version: '2.4.49',
+      update: '*',
+    });
     expect(parseCpe23('cpe:2.3:a:gnu:c\\+\\+:1.0')).toMatchObject({ product: 'c++', version: '1.0' });
     expect(parseCpe23('cpe:2.3:o:debian:debian_linux')).toMatchObject({ part: 'o', version: '*' });
     expect(parseCpe23('cpe:/a:apache:http_server:2.4')).toBeUndefined();
@@ -11,7 +17,20 @@ describe('CPE names and versions', () => {
   });
 
   it('compares versions as versions', () => {
-    const ordered = ['0.9', '1.0rc1', '1.0', '1.0.1', '1.9', '1.10', '2.4.49', '2.4.50', '8.9p1', '9.3p1', '9.3p2', '9.8p1'];
+    const ordered = [
+      '0.9',
+      '1.0rc1',
+      '1.0',
+      '1.0.1',
+      '1.9',
+      '1.10',
+      '2.4.49',
+      '2.4.50',
+      '8.9p1',
+      '9.3p1',
+      '9.3p2',
+      '9.8p1',
+    ];
     for (let i = 0; i + 1 < ordered.length; i++) {
       expect(compareVersions(ordered[i]!, ordered[i + 1]!), `${ordered[i]} < ${ordered[i + 1]}`).toBeLessThan(0);
       expect(compareVersions(ordered[i + 1]!, ordered[i]!)).toBeGreaterThan(0);

@@ -1,11 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { JsonScanError, parseErrorPosition, streamArray, type ArrayElement } from '../../server/research/json-stream.ts';
+import {
+  JsonScanError,
+  parseErrorPosition,
+  streamArray,
+  type ArrayElement,
+} from '../../server/research/json-stream.ts';
 
 async function* chunksOf(text: string, size: number): AsyncGenerator<string> {
   for (let i = 0; i < text.length; i += size) yield text.slice(i, i + size);
 }
 
-async function collect(text: string, size = 1 << 20, key = 'vulnerabilities', header?: Map<string, string>): Promise<ArrayElement[]> {
+async function collect(
+  text: string,
+  size = 1 << 20,
+  key = 'vulnerabilities',
+  header?: Map<string, string>,
+): Promise<ArrayElement[]> {
   const out: ArrayElement[] = [];
   for await (const el of streamArray(chunksOf(text, size), key, header)) out.push(el);
   return out;
@@ -55,17 +65,28 @@ describe('streamArray', () => {
     const cut = doc.slice(0, doc.indexOf('"id": "B"') + 5);
     const err = await collect(cut).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JsonScanError);
-    expect(err).toMatchObject({ index: 1, message: 'the input ends inside record #1, which starts at line 6, column 5' });
+    expect(err).toMatchObject({
+      index: 1,
+      message: 'the input ends inside record #1, which starts at line 6, column 5',
+    });
   });
 
   it('reports an unterminated string at its line', async () => {
     const err = await collect('{"vulnerabilities": [\n{"a": "no end\n}]}').catch((e: unknown) => e);
-    expect(err).toMatchObject({ message: 'a string runs past the end of its line (unterminated string)', line: 2, index: 0 });
+    expect(err).toMatchObject({
+      message: 'a string runs past the end of its line (unterminated string)',
+      line: 2,
+      index: 0,
+    });
   });
 
   it('reports a document without the array, and one closed too often', async () => {
     await expect(collect('{"other": []}')).rejects.toThrow('the document has no top-level "vulnerabilities" array');
-    await expect(collect('{"vulnerabilities": []}}')).rejects.toMatchObject({ message: 'unexpected "}"', line: 1, column: 24 });
+    await expect(collect('{"vulnerabilities": []}}')).rejects.toMatchObject({
+      message: 'unexpected "}"',
+      line: 1,
+      column: 24,
+    });
   });
 
   it('locates a JSON.parse error inside an element in the whole input', async () => {
