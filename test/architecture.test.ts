@@ -88,6 +88,14 @@ describe('the import graph', () => {
     ).toEqual([]);
   });
 
+  it('keeps the knowledge base, the research agent, the SSH layer and the reaper self-contained', () => {
+    const shared = ['server/model', 'server/errors.ts', 'server/platforms/shared'];
+    expect(violations('server/knowledge', ['server/knowledge', ...shared])).toEqual([]);
+    expect(violations('server/research', ['server/research', ...shared])).toEqual([]);
+    expect(violations('server/ssh', ['server/ssh', ...shared])).toEqual([]);
+    expect(violations('server/reaper', ['server/reaper', ...shared, 'server/agents/credentials.ts'])).toEqual([]);
+  });
+
   it('keeps ipam and db below the orchestrator', () => {
     expect(violations('server/ipam', ['server/ipam', 'server/model', 'server/errors.ts', 'server/db'])).toEqual([]);
     expect(violations('server/db', ['server/db', 'server/model'])).toEqual([]);
