@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { AppError } from '../../server/errors.ts';
 import { esxiConfigSchema } from '../../server/platforms/esxi/config.ts';
 import { createEsxiPlatform } from '../../server/platforms/esxi/driver.ts';
-import { buildSeedIso } from '../../server/platforms/esxi/seed-iso.ts';
+import { buildSeedIso } from '../../server/platforms/shared/seed-iso.ts';
 import {
   asArray,
   connectVim,

@@ -219,7 +219,9 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const platform = await services.platforms.instance('pve');
     const report = await platform.testConnection();
     expect(report.ok, report.details.join('\n')).toBe(true);
-    expect(report.details).toContain('cloud-init: full user-data via snippets in local');
+    expect(report.details).toContainEqual(
+      expect.stringMatching(/^first boot: snippets on storage local: full user-data through cicustom snippets/),
+    );
 
     const yaml = `glassdome: 1\nname: two-tier\ntitle: Two tiers\nnetworks:\n  - name: lan\n    cidr: 10.1.0.0/24\n  - name: dmz\n    internet: true\nmachines:\n  - name: db\n    networks: [lan]\n    users: [{ name: lab, sudo: true, sshKeys: ["${sshKey}"] }]\n  - name: web\n    count: 2\n    networks: [dmz, lan]\n    dependsOn: [db]\n  - name: kali\n    os: kali-rolling\n    networks: [dmz]\n`;
     const { id } = createDeployment(services, { yaml, file: 'two-tier.yaml', platform: 'pve', instances: 1 });
