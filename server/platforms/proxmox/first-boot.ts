@@ -55,9 +55,12 @@ export function createFirstBoot(api: PveClient, config: ProxmoxConfig) {
         problems.push(
           `snippets.storage "${sn.storage}" does not hold snippets (content: ${s.content}): enable the Snippets content type`,
         );
-      else if (!on(s.active) || !on(s.enabled)) problems.push(`snippets.storage "${sn.storage}" is not active on node ${node}`);
+      else if (!on(s.active) || !on(s.enabled))
+        problems.push(`snippets.storage "${sn.storage}" is not active on node ${node}`);
       else if (nodes.length > 1 && !on(s.shared ?? 0))
-        problems.push(`snippets.storage "${sn.storage}" is not shared, but clones are made on nodes ${nodes.join(', ')}`);
+        problems.push(
+          `snippets.storage "${sn.storage}" is not shared, but clones are made on nodes ${nodes.join(', ')}`,
+        );
     }
     if (problems.length > 0) return problems;
     const name = `gd-probe-${randomBytes(4).toString('hex')}.yaml`;
@@ -76,7 +79,9 @@ export function createFirstBoot(api: PveClient, config: ProxmoxConfig) {
           const listing = `/nodes/${encodeURIComponent(node)}/storage/${encodeURIComponent(sn.storage)}/content`;
           const seen = await pollUntil(
             async () =>
-              (await api.get<Array<{ volid: string }>>(listing, { content: 'snippets' }, o)).some((c) => c.volid === volid)
+              (await api.get<Array<{ volid: string }>>(listing, { content: 'snippets' }, o)).some(
+                (c) => c.volid === volid,
+              )
                 ? true
                 : undefined,
             {
@@ -145,7 +150,9 @@ export function createFirstBoot(api: PveClient, config: ProxmoxConfig) {
         detail: `full user-data through cicustom snippets in storage ${sn.storage}, written to ${sn.path}/snippets on this appliance and seen by node${nodes.length > 1 ? 's' : ''} ${nodes.join(', ')}`,
       };
     const iso = await pickIsoStorage(o);
-    const instead = sn ? ` (snippets.storage "${sn.storage}" is configured but does not work: ${snippetsProblems.join('; ')})` : '';
+    const instead = sn
+      ? ` (snippets.storage "${sn.storage}" is configured but does not work: ${snippetsProblems.join('; ')})`
+      : '';
     if ('storage' in iso)
       return {
         kind: 'iso',

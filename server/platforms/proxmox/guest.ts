@@ -157,15 +157,18 @@ export function createGuest(
     const pid = retryStart
       ? await withRetry(config.retry, () => startExec(vm, argv, o), o)
       : await startExec(vm, argv, o);
-    const status = await pollUntil(async () => {
-      try {
-        const s = await execStatus(vm, pid, o);
-        return truthy(s.exited) ? s : undefined;
-      } catch (e) {
-        if (isTransient(e)) return undefined; // a busy proxy says nothing about the process
-        throw e;
-      }
-    }, poll(deadline, o, Math.max(1, Math.floor(config.poll.minMs / 2))));
+    const status = await pollUntil(
+      async () => {
+        try {
+          const s = await execStatus(vm, pid, o);
+          return truthy(s.exited) ? s : undefined;
+        } catch (e) {
+          if (isTransient(e)) return undefined; // a busy proxy says nothing about the process
+          throw e;
+        }
+      },
+      poll(deadline, o, Math.max(1, Math.floor(config.poll.minMs / 2))),
+    );
     return status ? { pid, status } : { pid };
   }
 
@@ -206,12 +209,15 @@ export function createGuest(
       const deadline = Date.now() + o.timeoutMs;
       const vm = await runningVm(ref, 'wait for an address', o);
       let last: string[] = [];
-      const found = await pollUntil(async () => {
-        const ifaces = await agent(ref, 'wait for an address', () => interfaces(vm, o));
-        last = ifaces ? usableAddresses(ifaces) : last;
-        if (o.expect && o.expect.length > 0) return missingAddresses(o.expect, last).length === 0 ? last : undefined;
-        return last.length > 0 ? last : undefined;
-      }, poll(deadline, o));
+      const found = await pollUntil(
+        async () => {
+          const ifaces = await agent(ref, 'wait for an address', () => interfaces(vm, o));
+          last = ifaces ? usableAddresses(ifaces) : last;
+          if (o.expect && o.expect.length > 0) return missingAddresses(o.expect, last).length === 0 ? last : undefined;
+          return last.length > 0 ? last : undefined;
+        },
+        poll(deadline, o),
+      );
       if (!found)
         throw addressTimeout(
           'proxmox',
@@ -229,10 +235,13 @@ export function createGuest(
     async waitForReady(ref: MachineRef, o: CallOpts & { timeoutMs: number }): Promise<void> {
       const deadline = Date.now() + o.timeoutMs;
       const vm = await runningVm(ref, 'wait for first-boot completion', o);
-      const result = await pollUntil(async () => {
-        const s = await cloudInitStatus(vm, ref, o, deadline);
-        return s && (s.status === 'done' || s.status === 'error' || s.status === 'disabled') ? s : undefined;
-      }, poll(deadline, o));
+      const result = await pollUntil(
+        async () => {
+          const s = await cloudInitStatus(vm, ref, o, deadline);
+          return s && (s.status === 'done' || s.status === 'error' || s.status === 'disabled') ? s : undefined;
+        },
+        poll(deadline, o),
+      );
       if (!result)
         throw new AppError(
           'timeout',

@@ -3,7 +3,11 @@
 import { AppError } from '../../errors.ts';
 
 /** Addresses compared as written, without a prefix length and case-insensitively (IPv6). */
-const bare = (a: string) => a.trim().replace(/\/\d+$/, '').toLowerCase();
+const bare = (a: string) =>
+  a
+    .trim()
+    .replace(/\/\d+$/, '')
+    .toLowerCase();
 
 /** The expected addresses the guest does not report; [] when all are there (or none is expected). */
 export function missingAddresses(expect: readonly string[] | undefined, reported: readonly string[]): string[] {

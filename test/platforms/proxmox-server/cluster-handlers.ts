@@ -369,7 +369,8 @@ const upload: Handler = (ctx) => {
     t.log(`starting file import from: ${String(ctx.params.tmpfilename)}`);
     if (algorithm !== undefined && expected !== undefined) {
       const got = createHash(String(algorithm)).update(file).digest('hex');
-      if (got !== String(expected).toLowerCase()) throw dieError(`checksum mismatch: got '${got}' != expect '${String(expected)}'`);
+      if (got !== String(expected).toLowerCase())
+        throw dieError(`checksum mismatch: got '${got}' != expect '${String(expected)}'`);
       t.log(`calculating checksum... OK, checksum verified`);
     }
     await t.work(taskMs(ctx.sim, 'imgcopy'));

@@ -30,7 +30,9 @@ export function parseUpload(
   buf = buf.slice(start.index + start[0].length - start[1]!.length);
   const params: Record<string, string> = {};
   for (const name of ['content', 'checksum-algorithm', 'checksum']) {
-    const m = new RegExp(`^${delim}Content-Disposition: (.*?); name="${escape(name)}"${nl}(?:[^\\r\\n]+${nl})*${nl}([\\s\\S]*?)${nl}(?=${delim})`).exec(buf);
+    const m = new RegExp(
+      `^${delim}Content-Disposition: (.*?); name="${escape(name)}"${nl}(?:[^\\r\\n]+${nl})*${nl}([\\s\\S]*?)${nl}(?=${delim})`,
+    ).exec(buf);
     if (!m) continue;
     if (m[1] !== 'form-data') throw fail(`wrong Content-Disposition '${m[1]}' in multipart, expected 'form-data'`);
     params[name] = m[2]!.trim();

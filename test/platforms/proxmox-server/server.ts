@@ -280,7 +280,7 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
       }
       if (opts.overloadAfter !== undefined && record.seq > opts.overloadAfter)
         throw new PveError(596, 'Connection timed out', { emptyBody: true });
-      const fault = faults.pick(method, route.template);
+      const fault = faults.pick(method, route.template, { ...raw, ...route.pathParams });
       if (fault?.effect === 'http596') throw new PveError(596, 'Connection timed out', { emptyBody: true });
       if (fault?.effect === 'http595')
         throw new PveError(595, 'Errors during connection establishment, proxy handshake: Connection refused', {
