@@ -1,6 +1,6 @@
 // The Proxmox driver's view into guests and the cluster, against the test server: programs run through the guest
 // agent (results, and each way exec can be unavailable, said without waiting), planned addresses, capacity, clone
-// retries that give their slot back while they wait, and SDN zones removed with their last VNet when Glassdome made them.
+// retries that give their slot back while they wait, and SDN zones removed with their last VNet if Glassdome made them.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../server/errors.ts';
 import { zoneMarker } from '../../server/platforms/proxmox/networks.ts';

@@ -79,7 +79,7 @@ export const spec = (deploymentId: string, name: string, extra: Partial<MachineS
   ...extra,
 });
 
-/** Plays the shared storage mount: files the appliance writes under dir/snippets appear in the node's `local` storage. */
+/** Plays the shared storage mount: files the appliance writes in dir/snippets appear in the node's `local` storage. */
 export function mirrorSnippets(s: ProxmoxServer, dir: string): () => void {
   const sync = () => {
     const vols = s.state.storages.get('local')!.volumes;

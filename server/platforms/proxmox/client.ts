@@ -262,7 +262,8 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
       const boundary = `----glassdome${randomBytes(12).toString('hex')}`;
       const field = (name: string, value: string) =>
         `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-      // pveproxy reads the fields in this order and then expects the file's Content-Disposition as the part's first line.
+      // pveproxy reads the fields in this order, then expects the file's Content-Disposition as the part's first line
+      // and skips the part's headers up to a blank line after one: the Content-Type header is needed, not decoration.
       const head =
         field('content', content) +
         field('checksum-algorithm', 'sha256') +

@@ -1,6 +1,6 @@
 // The connection check behind testConnection and the setup wizard: version, nodes, storages, the bridge,
-// the privileges the driver needs (each missing one named with its path), the mapped templates and the snippets
-// directory. It reports what it found; it never throws for a bad target.
+// the privileges the driver needs (each missing one named with its path), the mapped templates and how first-boot
+// data reaches guests (snippets or a seed ISO, first-boot.ts). It reports what it found; never throws for a bad target.
 import { AppError, errorMessage } from '../../errors.ts';
 import type { ConnectionReport } from '../../model/connection-report.ts';
 import type { CallOpts, PveClient } from './client.ts';

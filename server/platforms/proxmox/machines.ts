@@ -270,20 +270,26 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, firstBoot:
     return `${storage}:iso/${file}`;
   }
 
-  /** Seed ISOs on the ISO storages of `nodes` whose file name passes `match` (a shared storage is read once). */
-  async function seedIsos(nodes: string[], match: (file: string) => boolean, o: CallOpts): Promise<SeedIso[]> {
+  /**
+   * Seed ISOs on the ISO storages of `nodes` whose file name passes `match` (a shared storage is read once). A node
+   * that cannot be read is skipped unless it is in `required` (an offline spare node must not block every destroy).
+   */
+  async function seedIsos(
+    nodes: string[],
+    match: (file: string) => boolean,
+    o: CallOpts,
+    required: string[] = nodes,
+  ): Promise<SeedIso[]> {
     const out: SeedIso[] = [];
     const seen = new Set<string>();
     for (const node of nodes) {
-      const storages = await retry(
-        () =>
-          api.get<Array<{ storage: string; shared?: number | boolean; active?: number | boolean }>>(
-            `/nodes/${encodeURIComponent(node)}/storage`,
-            { content: 'iso' },
-            o,
-          ),
-        o,
-      );
+      let storages: Array<{ storage: string; shared?: number | boolean; active?: number | boolean }>;
+      try {
+        storages = await retry(() => api.get(`/nodes/${encodeURIComponent(node)}/storage`, { content: 'iso' }, o), o);
+      } catch (e) {
+        if (required.includes(node) || o.signal?.aborted) throw e;
+        continue;
+      }
       for (const s of storages) {
         const key = Number(s.shared ?? 0) === 1 || s.shared === true ? s.storage : `${node}/${s.storage}`;
         if (seen.has(key) || s.active === 0 || s.active === false) continue;
@@ -306,8 +312,8 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, firstBoot:
     return out;
   }
 
-  async function removeSeedIsos(name: string, nodes: string[], o: CallOpts): Promise<void> {
-    for (const iso of await seedIsos(nodes, (f) => f === seedIsoName(name), o)) {
+  async function removeSeedIsos(name: string, nodes: string[], required: string[], o: CallOpts): Promise<void> {
+    for (const iso of await seedIsos(nodes, (f) => f === seedIsoName(name), o, required)) {
       await retry(async () => {
         try {
           await task(
@@ -438,7 +444,8 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, firstBoot:
         if (vm) await destroyRow(vm, o);
         if (snippets) await removeSnippets(snippets, ref.name);
         // Proxmox keeps an ISO when the VM that used it goes: the seed is removed here, wherever it was uploaded.
-        await removeSeedIsos(ref.name, [...new Set([...(vm ? [vm.node] : []), ...cloneNodes])], o);
+        const where = [...new Set([...(vm ? [vm.node] : []), config.node])];
+        await removeSeedIsos(ref.name, [...new Set([...where, ...cloneNodes])], where, o);
       } catch (e) {
         throw unable('destroy', ref.name, e);
       }
