@@ -77,9 +77,9 @@ export function createGuest(
 
   async function runningVm(ref: MachineRef, what: string, o: CallOpts): Promise<VmRow> {
     const vm = await locate(ref, o);
-    if (!vm) throw new AppError('not_found', `[proxmox] Unable to ${what} of VM "${ref.name}": it does not exist`);
+    if (!vm) throw new AppError('not_found', `[proxmox] Unable to ${what} VM "${ref.name}": it does not exist`);
     if (vm.status !== 'running')
-      throw new AppError('platform_error', `[proxmox] Unable to ${what} of VM "${ref.name}": it is not running`);
+      throw new AppError('platform_error', `[proxmox] Unable to ${what} VM "${ref.name}": it is not running`);
     return vm;
   }
 
@@ -96,7 +96,7 @@ export function createGuest(
         : e.hint;
       throw new AppError(
         e.code === 'not_found' ? 'platform_error' : e.code,
-        `[proxmox] Unable to ${what} of VM "${ref.name}": ${text}`,
+        `[proxmox] Unable to ${what} VM "${ref.name}": ${text}`,
         { cause: e, ...(hint ? { hint } : {}) },
       );
     }
@@ -179,7 +179,7 @@ export function createGuest(
     o: CallOpts,
     deadline: number,
   ): Promise<{ status: string; out: string } | undefined> {
-    const done = await agent(ref, 'wait for first-boot completion', () =>
+    const done = await agent(ref, 'wait for first-boot completion of', () =>
       runOnce(vm, ['cloud-init', 'status'], o, deadline, false),
     );
     if (!done?.status) return undefined;
@@ -207,11 +207,11 @@ export function createGuest(
 
     async waitForAddress(ref: MachineRef, o: CallOpts & { timeoutMs: number; expect?: string[] }): Promise<string[]> {
       const deadline = Date.now() + o.timeoutMs;
-      const vm = await runningVm(ref, 'wait for an address', o);
+      const vm = await runningVm(ref, 'wait for an address of', o);
       let last: string[] = [];
       const found = await pollUntil(
         async () => {
-          const ifaces = await agent(ref, 'wait for an address', () => interfaces(vm, o));
+          const ifaces = await agent(ref, 'wait for an address of', () => interfaces(vm, o));
           last = ifaces ? usableAddresses(ifaces) : last;
           if (o.expect && o.expect.length > 0) return missingAddresses(o.expect, last).length === 0 ? last : undefined;
           return last.length > 0 ? last : undefined;
@@ -234,7 +234,7 @@ export function createGuest(
 
     async waitForReady(ref: MachineRef, o: CallOpts & { timeoutMs: number }): Promise<void> {
       const deadline = Date.now() + o.timeoutMs;
-      const vm = await runningVm(ref, 'wait for first-boot completion', o);
+      const vm = await runningVm(ref, 'wait for first-boot completion of', o);
       const result = await pollUntil(
         async () => {
           const s = await cloudInitStatus(vm, ref, o, deadline);
@@ -264,7 +264,7 @@ export function createGuest(
       if (argv.length === 0 || !argv[0])
         throw new AppError('invalid_input', `[proxmox] Unable to run a program in VM "${ref.name}": no program given`);
       const deadline = Date.now() + o.timeoutMs;
-      const vm = await runningVm(ref, `run "${argv[0]}"`, o);
+      const vm = await runningVm(ref, `run "${argv[0]}" in`, o);
       let run: { pid: number; status?: ExecStatus };
       try {
         run = await runOnce(vm, argv, o, deadline, true);

@@ -84,12 +84,41 @@ export function createNetworks(api: PveClient, config: ProxmoxConfig): Networks 
     return { id: networkId(bridge, config.uplink.vlan), name: networkId(bridge, config.uplink.vlan) };
   };
 
-  // VNet creations and deletions (with the zone check that follows a deletion) run one at a time in this process, so
-  // the last VNet's deletion never removes the zone under a VNet being created; the slow apply runs outside.
-  let chain: Promise<unknown> = Promise.resolve();
-  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = chain.then(fn, fn);
-    chain = run.catch(() => undefined);
+  // VNet creations run together; the check that removes an empty zone runs alone, after the creations in flight and
+  // before any new one, so the last VNet's deletion never removes the zone under a VNet being created. Checks asked
+  // for while one waits to start share it (8 deletions: 2 checks, not 8); the slow apply runs outside all of this.
+  let creators = 0;
+  const creatorsDone: Array<() => void> = [];
+  let zoneCheck: Promise<boolean> | undefined;
+  let queuedCheck: Promise<boolean> | undefined;
+
+  async function creating<T>(fn: () => Promise<T>): Promise<T> {
+    while (zoneCheck) await zoneCheck.catch(() => undefined);
+    creators++;
+    try {
+      return await fn();
+    } finally {
+      if (--creators === 0) for (const done of creatorsDone.splice(0)) done();
+    }
+  }
+
+  function checkZone(zone: string, o: CallOpts): Promise<boolean> {
+    if (queuedCheck) return queuedCheck;
+    const previous = zoneCheck;
+    const self: { run?: Promise<boolean> } = {};
+    const run = (async () => {
+      await previous?.catch(() => undefined);
+      if (queuedCheck === self.run) queuedCheck = undefined;
+      while (creators > 0) await new Promise<void>((resolve) => creatorsDone.push(resolve));
+      return removeZoneIfEmpty(zone, o);
+    })();
+    self.run = run;
+    queuedCheck = run;
+    zoneCheck = run;
+    void run.then(
+      () => (zoneCheck = zoneCheck === run ? undefined : zoneCheck),
+      () => (zoneCheck = zoneCheck === run ? undefined : zoneCheck),
+    );
     return run;
   }
 
@@ -182,7 +211,7 @@ export function createNetworks(api: PveClient, config: ProxmoxConfig): Networks 
       }
       const zone = net.zone;
       const id = vnetId(spec.name);
-      const needsApply = await exclusive(async () => {
+      const needsApply = await creating(async () => {
         for (let attempt = 1; ; attempt++) {
           zoneReady ??= ensureZone(zone, o).catch((e: unknown) => {
             zoneReady = undefined;
@@ -232,22 +261,19 @@ export function createNetworks(api: PveClient, config: ProxmoxConfig): Networks 
       }
       if (!/^g[0-9a-z]{7}$/.test(ref.id)) return;
       const zone = net.zone;
-      const needsApply = await exclusive(async () => {
-        const existing = (await retry(() => vnets(o), o)).find((v) => v.vnet === ref.id);
-        if (existing && existing.state !== 'deleted') {
-          await retry(async () => {
-            try {
-              await api.del(`/cluster/sdn/vnets/${encodeURIComponent(ref.id)}`, {}, o);
-            } catch (e) {
-              if (!(e instanceof AppError && e.code === 'not_found')) throw e;
-            }
-          }, o);
-        }
-        // Also when the VNet was already gone: an interrupted teardown may have left the zone.
-        const zoneRemoved = await removeZoneIfEmpty(zone, o);
-        return existing !== undefined || zoneRemoved;
-      });
-      if (needsApply) await applier!.request(o);
+      const existing = (await retry(() => vnets(o), o)).find((v) => v.vnet === ref.id);
+      if (existing && existing.state !== 'deleted') {
+        await retry(async () => {
+          try {
+            await api.del(`/cluster/sdn/vnets/${encodeURIComponent(ref.id)}`, {}, o);
+          } catch (e) {
+            if (!(e instanceof AppError && e.code === 'not_found')) throw e;
+          }
+        }, o);
+      }
+      // Also when the VNet was already gone: an interrupted teardown may have left the zone.
+      const zoneRemoved = await checkZone(zone, o);
+      if (existing !== undefined || zoneRemoved) await applier!.request(o);
     },
 
     async owned(deploymentId, o) {
