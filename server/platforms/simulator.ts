@@ -269,6 +269,16 @@ export function createSimulatorPlatform(
       };
     },
 
+    async capacity() {
+      const used = q.totals.get(platformId)!;
+      const { cpus, memoryMb } = config.capacity;
+      return {
+        cpus: Math.max(0, cpus - used.cpus),
+        memoryMb: Math.max(0, memoryMb - used.memoryMb),
+        detail: `configured capacity ${cpus} vCPUs and ${memoryMb} MiB, less ${used.cpus} vCPUs and ${used.memoryMb} MiB its machines take (no storage limit)`,
+      };
+    },
+
     async ensureNetwork(spec: NetworkSpec): Promise<NetworkRef> {
       if (spec.kind === 'uplink') return { id: 'vmbr0', name: 'vmbr0' };
       return db.$client

@@ -69,10 +69,42 @@ export function testPlatform(
       });
     };
 
+    /** An optional capability the driver lacks must be listed in `skip` with its reason, not silently passed. */
+    const lacks = (caseName: string, what: string) => {
+      throw new Error(`${name} has no ${what}: list "${caseName}" in its skip map with the reason`);
+    };
+
     when('reports a working connection', async () => {
       const report = await t!.platform.testConnection();
       expect(report.ok, report.details.join('\n')).toBe(true);
       expect(report.product.length).toBeGreaterThan(0);
+    });
+
+    when('says how first-boot data reaches its guests, checked now', async () => {
+      const p = t!.platform;
+      if (!p.firstBootDelivery)
+        return lacks('says how first-boot data reaches its guests, checked now', 'firstBootDelivery');
+      const d = await p.firstBootDelivery();
+      expect(Object.keys(d).sort()).toEqual(['complete', 'detail', 'method']);
+      expect(d.method.length).toBeGreaterThan(0);
+      expect(d.detail.length).toBeGreaterThan(0);
+      expect(d.complete, d.detail).toBe(true);
+    });
+
+    when('reports what it can still hold', async () => {
+      const p = t!.platform;
+      if (!p.capacity) return lacks('reports what it can still hold', 'capacity');
+      const c = await p.capacity();
+      const figures = [c.cpus, c.memoryMb, c.storageGb].filter((x) => x !== undefined);
+      expect(figures.length).toBeGreaterThan(0);
+      for (const x of figures) {
+        expect(Number.isInteger(x)).toBe(true);
+        expect(x).toBeGreaterThanOrEqual(0);
+      }
+      // The stand-ins have room for the one small machine these cases create.
+      if (c.cpus !== undefined) expect(c.cpus).toBeGreaterThanOrEqual(1);
+      if (c.memoryMb !== undefined) expect(c.memoryMb).toBeGreaterThanOrEqual(1024);
+      expect(c.detail.length).toBeGreaterThan(0);
     });
 
     when('creates a network once, however often it is asked', async () => {
@@ -111,6 +143,37 @@ export function testPlatform(
       const st = await t!.platform.getMachineState(ref);
       expect(st.power).toBe('running');
       expect(st.addresses.length).toBeGreaterThan(0);
+    });
+
+    when('waits for the planned addresses it is given, and names those that never come', async () => {
+      const ref = await t!.platform.createMachine(spec('web'));
+      const now = await t!.platform.waitForAddress(ref, { timeoutMs: t!.waitMs });
+      const got = await t!.platform.waitForAddress(ref, { timeoutMs: t!.waitMs, expect: [now[0]!] });
+      expect(got).toContain(now[0]);
+      // 198.51.100.0/24 is TEST-NET-2: no stand-in hands it out.
+      const e = await t!.platform
+        .waitForAddress(ref, { timeoutMs: 600, expect: [now[0]!, '198.51.100.77'] })
+        .catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'timeout' });
+      const message = (e as Error).message;
+      expect(message).toContain(ref.name);
+      expect(message).toMatch(/198\.51\.100\.77.*reports/);
+      expect(message).toContain(now[0]);
+    });
+
+    when('runs a program in the guest: exit code and output, a non-zero exit being a result', async () => {
+      const p = t!.platform;
+      if (!p.supports.guestExec || !p.guestExec)
+        return lacks('runs a program in the guest: exit code and output, a non-zero exit being a result', 'guestExec');
+      const ref = await p.createMachine(spec('web'));
+      const ok = await p.guestExec(ref, ['hostname'], { timeoutMs: t!.waitMs });
+      expect(Object.keys(ok).sort()).toEqual(['exitCode', 'stderr', 'stdout']);
+      expect(ok.exitCode).toBe(0);
+      expect(ok.stdout.trim().length).toBeGreaterThan(0);
+      expect(typeof ok.stderr).toBe('string');
+      const failed = await p.guestExec(ref, ['false'], { timeoutMs: t!.waitMs });
+      expect(failed.exitCode).not.toBe(0);
+      expect(typeof failed.stdout).toBe('string');
     });
 
     when('takes, lists, reverts to and deletes a snapshot', async () => {

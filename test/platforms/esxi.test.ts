@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { AppError } from '../../server/errors.ts';
 import { esxiConfigSchema } from '../../server/platforms/esxi/config.ts';
 import { createEsxiPlatform } from '../../server/platforms/esxi/driver.ts';
-import { buildSeedIso } from '../../server/platforms/esxi/seed-iso.ts';
+import { buildSeedIso } from '../../server/platforms/shared/seed-iso.ts';
 import {
   asArray,
   connectVim,
@@ -420,5 +420,87 @@ describe.skipIf(unavailable !== undefined)('esxi driver against vcsim', () => {
     await p.deleteNetwork({ id: 'VM Network', name: 'VM Network' });
     expect(await p.listOwned(dep)).toEqual([]);
     expect((await admin.list('Network', ['name'])).map((n) => n.props.name)).toContain('VM Network');
+  });
+});
+
+// The issue's case: a VM planned on 10.40.x whose Tools report 192.168.122.x (a DHCP lease on the wrong network).
+describe.skipIf(unavailable !== undefined)('esxi driver: planned addresses, capacity and first-boot delivery', () => {
+  let sim: Vcsim;
+  let p: Platform;
+  const config = () => ({
+    host: sim.host,
+    port: sim.port,
+    username: sim.username,
+    tls: { fingerprint: sim.fingerprint256 },
+    templates: { 'debian-12': 'vm1' },
+    timeouts: { shutdownMs: 2000 },
+  });
+  const machine = (suffix: string): MachineSpec => ({
+    deploymentId: 'd8',
+    name: `gd-d8-i1-${suffix}`,
+    hostname: suffix,
+    os: 'debian-12',
+    cpus: 2,
+    memoryMb: 1024,
+    diskGb: 4,
+    nics: [{ network: { id: 'VM Network', name: 'VM Network' }, mac: '00:50:56:00:08:01', ip: '10.40.1.10' }],
+    cloudInit: { userData: '#cloud-config\n', metaData: `instance-id: ${suffix}\n`, networkConfig: 'version: 2\n' },
+  });
+
+  beforeAll(async () => {
+    sim = await startVcsim((located as { binary: string }).binary, {
+      guestIp: '192.168.122.0/24',
+      guestIpDelay: '100ms',
+    });
+    p = createEsxiPlatform(config(), { wsdl: wsdl!, secret: sim.password });
+  });
+  afterAll(async () => {
+    await p?.close();
+    await sim?.stop();
+  });
+
+  it('times out on a planned address the guest does not report, naming it and what the guest reports instead', async () => {
+    const ref = await p.createMachine(machine('web'));
+    await p.startMachine(ref);
+    const any = await p.waitForAddress(ref, { timeoutMs: 10_000 });
+    expect(any[0]).toMatch(/^192\.168\.122\.\d+$/);
+    const e = await p.waitForAddress(ref, { timeoutMs: 1500, expect: ['10.40.1.10'] }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(AppError);
+    expect(e).toMatchObject({ code: 'timeout' });
+    expect((e as AppError).message).toBe(
+      `[esxi] VM "gd-d8-i1-web" did not report its planned address 10.40.1.10 within 2 s; it reports ${any.join(', ')}`,
+    );
+    expect((e as AppError).hint).toMatch(/VMware Tools guestToolsRunning/);
+    // The address it does report, when that is the plan's, is accepted.
+    expect(await p.waitForAddress(ref, { timeoutMs: 5000, expect: [any[0]!] })).toEqual(any);
+  });
+
+  it("reports the host's vCPUs and memory and the datastore's free space, less what powered-on VMs take", async () => {
+    const before = await p.capacity!();
+    // vcsim's host: 2 threads, 4095 MiB of which 1404 in use; x4 overcommit.
+    expect(before.memoryMb).toBe(4095 - 1404);
+    expect(before.storageGb).toBeGreaterThan(0);
+    expect(before.detail).toMatch(/2 logical CPUs x 4 \(cpuOvercommit\)/);
+    const db = await p.createMachine(machine('db'));
+    await p.startMachine(db);
+    const after = await p.capacity!();
+    expect(after.cpus).toBe(Math.max(0, before.cpus! - 2));
+    await p.destroyMachine(db);
+  });
+
+  it('says the seed ISO goes to the datastore, and that nothing arrives when the datastore is missing', async () => {
+    expect(await p.firstBootDelivery!()).toEqual({
+      method: 'NoCloud seed ISO on datastore datastore1',
+      complete: true,
+      detail: expect.stringMatching(/seed ISO \(volume cidata\) written to \[datastore1\]/),
+    });
+    const wrong = createEsxiPlatform({ ...config(), datastore: 'nope' }, { wsdl: wsdl!, secret: sim.password });
+    expect(await wrong.firstBootDelivery!()).toMatchObject({
+      complete: false,
+      detail: expect.stringMatching(
+        /^datastore "nope" does not exist .*have: datastore1.*set the platform's datastore/,
+      ),
+    });
+    await wrong.close();
   });
 });

@@ -1,6 +1,8 @@
 // The fake Proxmox server is only useful if it answers like the real one: these tests pin its validation,
-// auth, task, lock, clone, nextid, sshkeys and guest-agent behaviour to what relevant.md documents.
+// auth, task, lock, clone, nextid, sshkeys, guest-agent, upload and CD behaviour to what relevant.md and the PVE
+// sources (pve-http-server's multipart parser, qemu-server's Agent.pm) say.
 import { generateKeyPairSync } from 'node:crypto';
+import { request } from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callPve, type CallSpec, type RawAnswer } from './proxmox-server/client.ts';
 import { schemaMissingReason } from './proxmox-server/schema.ts';
@@ -47,6 +49,59 @@ async function waitTask(s: ProxmoxServer, upid: unknown): Promise<{ status: stri
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A raw POST with a body built by hand (multipart), answered exactly as sent. */
+function rawPost(
+  s: ProxmoxServer,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; reason: string; data?: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${s.apiUrl}${path}`,
+      {
+        method: 'POST',
+        headers: { Authorization: s.tokenHeader(), 'Content-Length': String(body.length), ...headers },
+        rejectUnauthorized: false,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let data: unknown;
+          try {
+            data = text ? (JSON.parse(text) as { data?: unknown }).data : undefined;
+          } catch {
+            data = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', data });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A multipart body: fields in order, then the file part (its Content-Type header only when given). */
+function multipart(
+  fields: Array<[string, string]>,
+  file: { field?: string; name: string; data: Buffer; type?: string },
+): { headers: Record<string, string>; body: Buffer } {
+  const b = 'XyZboundary42';
+  const head =
+    fields.map(([k, v]) => `--${b}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('') +
+    `--${b}\r\nContent-Disposition: form-data; name="${file.field ?? 'filename'}"; filename="${file.name}"\r\n` +
+    (file.type ? `Content-Type: ${file.type}\r\n` : '') +
+    '\r\n';
+  return {
+    headers: { 'Content-Type': `multipart/form-data; boundary=${b}` },
+    body: Buffer.concat([Buffer.from(head), file.data, Buffer.from(`\r\n--${b}--\r\n`)]),
+  };
+}
 
 /** A real OpenSSH ed25519 public key line, so the server's blob check sees a genuine key. */
 function sshEd25519Key(): string {
@@ -464,6 +519,152 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect(await run()).toEqual({ exited: 1, exitcode: 0, 'out-data': 'status: running\n' });
       await sleep(300);
       expect(await run()).toEqual({ exited: 1, exitcode: 0, 'out-data': 'status: done\n' });
+    });
+  });
+
+  describe('uploads, CD images and programs in the guest', () => {
+    it('takes an upload the way pveproxy parses it, and refuses what pveproxy refuses', async () => {
+      const s = await start();
+      const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256));
+      const up = (m: ReturnType<typeof multipart>, storage = 'local') =>
+        rawPost(s, `/nodes/pve/storage/${storage}/upload`, m.headers, m.body);
+      const good = await up(
+        multipart([['content', 'iso']], { name: 'seed.iso', data: bytes, type: 'application/octet-stream' }),
+      );
+      expect(good.status).toBe(200);
+      expect(parseUpid(String(good.data))).toMatchObject({ type: 'imgcopy', id: '' });
+      expect(await waitTask(s, good.data)).toMatchObject({ exitstatus: 'OK' });
+      expect(s.state.storages.get('local')?.volumes.get('local:iso/seed.iso')?.data?.equals(bytes)).toBe(true);
+      // pveproxy skips the file part's headers up to a blank line after one: without its own header, the bytes shift.
+      const bare = await up(multipart([['content', 'iso']], { name: 'bare.iso', data: Buffer.from('hello') }));
+      await waitTask(s, bare.data);
+      expect(s.state.storages.get('local')?.volumes.get('local:iso/bare.iso')?.data?.toString()).not.toBe('hello');
+      const field = await up(
+        multipart([['content', 'iso']], { field: 'file', name: 'x.iso', data: bytes, type: 'a/b' }),
+      );
+      expect(field).toMatchObject({
+        status: 501,
+        reason: "wrong field name 'file' for file upload, expected 'filename'",
+      });
+      const ext = await up(multipart([['content', 'iso']], { name: 'x.txt', data: bytes, type: 'a/b' }));
+      expect(ext.status).toBe(400);
+      const lvm = await up(multipart([['content', 'iso']], { name: 'x.iso', data: bytes, type: 'a/b' }), 'local-lvm');
+      expect(lvm).toMatchObject({ status: 500, reason: "can't upload to storage type 'lvmthin'" });
+      const bad = await up(
+        multipart(
+          [
+            ['content', 'iso'],
+            ['checksum-algorithm', 'sha256'],
+            ['checksum', '00'.repeat(32)],
+          ],
+          { name: 'sum.iso', data: bytes, type: 'a/b' },
+        ),
+      );
+      expect(await waitTask(s, bad.data)).toMatchObject({
+        exitstatus: expect.stringMatching(/^checksum mismatch: got '/),
+      });
+      const form = await rawPost(
+        s,
+        '/nodes/pve/storage/local/upload',
+        { 'Content-Type': 'application/x-www-form-urlencoded' },
+        Buffer.from('content=iso&filename=x.iso'),
+      );
+      expect(form).toMatchObject({
+        status: 501,
+        reason: "upload 'Content-Type 'application/x-www-form-urlencoded' not implemented",
+      });
+      const elsewhere = multipart([['content', 'iso']], { name: 'x.iso', data: bytes, type: 'a/b' });
+      expect((await rawPost(s, '/nodes/pve/qemu/9000/config', elsewhere.headers, elsewhere.body)).status).toBe(506);
+    });
+
+    it('attaches a CD image only when it exists and the caller may, frees a deleted cloud-init drive, and starts only with every image there', async () => {
+      const s = await start({
+        auth: {
+          tokens: [
+            { tokenid: 'root@pam!glassdome', secret: 'a', privs: ['*'] },
+            { tokenid: 'gd@pve!t', secret: 'b', privs: ['VM.Audit', 'VM.Config.Disk', 'Datastore.Audit'] },
+          ],
+        },
+      });
+      const call = api(s);
+      const weak = (method: string, path: string, spec: CallSpec = {}) =>
+        callPve(s, method, path, { ...spec, headers: { Authorization: 'PVEAPIToken=gd@pve!t=b' } });
+      await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 700 } })).body?.data);
+      const missingIso = await call('PUT', '/nodes/pve/qemu/700/config', {
+        params: { ide3: 'local:iso/none.iso,media=cdrom' },
+      });
+      expect(missingIso).toMatchObject({ status: 500, reason: "volume 'local:iso/none.iso' does not exist" });
+      const m = multipart([['content', 'iso']], { name: 'cd.iso', data: Buffer.from('x'), type: 'a/b' });
+      await waitTask(s, (await rawPost(s, '/nodes/pve/storage/local/upload', m.headers, m.body)).data);
+      const noCdrom = await weak('PUT', '/nodes/pve/qemu/700/config', {
+        params: { ide3: 'local:iso/cd.iso,media=cdrom' },
+      });
+      expect(noCdrom).toMatchObject({ status: 403, reason: 'Permission check failed (/vms/700, VM.Config.CDROM)' });
+      expect(s.state.storages.get('local-lvm')?.volumes.has('local-lvm:vm-700-cloudinit')).toBe(true);
+      const ok = await call('PUT', '/nodes/pve/qemu/700/config', {
+        params: { ide3: 'local:iso/cd.iso,media=cdrom', delete: 'ide2' },
+      });
+      expect(ok.status).toBe(200);
+      expect(s.state.storages.get('local-lvm')?.volumes.has('local-lvm:vm-700-cloudinit')).toBe(false);
+      const del = await weak('DELETE', `/nodes/pve/storage/local/content/${encodeURIComponent('local:iso/cd.iso')}`);
+      expect(del).toMatchObject({
+        status: 403,
+        reason: 'Permission check failed (/storage/local, Datastore.Allocate)',
+      });
+      await waitTask(s, (await call('DELETE', '/nodes/pve/storage/local/content/local:iso/cd.iso')).body?.data);
+      const boot = await waitTask(s, (await call('POST', '/nodes/pve/qemu/700/status/start')).body?.data);
+      expect(boot.exitstatus).toBe("volume 'local:iso/cd.iso' does not exist");
+    });
+
+    it('runs programs through agent/exec: exit codes, signals, output as PVE encodes it, truncation, a blocked exec', async () => {
+      const s = await start({
+        guest: {
+          agentDelayMs: 0,
+          exec: (_vm, argv) =>
+            argv[0] === 'nft'
+              ? { exitcode: 0, out: '{"nftables": "é→"}\n' }
+              : argv[0] === 'sleep'
+                ? { signal: 9 }
+                : argv[0] === 'flood'
+                  ? { exitcode: 0, out: '0123456789abcdef' }
+                  : undefined,
+        },
+        timing: { execMs: 0 },
+      });
+      const call = api(s);
+      await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 800 } })).body?.data);
+      await waitTask(s, (await call('POST', '/nodes/pve/qemu/800/status/start')).body?.data);
+      const run = async (command: string[]) => {
+        const r = await call('POST', '/nodes/pve/qemu/800/agent/exec', { params: { command } });
+        if (r.status !== 200) return r;
+        const { pid } = r.body?.data as { pid: number };
+        return (await call('GET', '/nodes/pve/qemu/800/agent/exec-status', { params: { pid } })).body?.data;
+      };
+      // PVE decodes QGA's base64 to bytes and its JSON encoder takes each byte for a character.
+      expect(await run(['nft', '-j', 'list', 'ruleset'])).toEqual({
+        exited: 1,
+        exitcode: 0,
+        'out-data': Buffer.from('{"nftables": "é→"}\n').toString('latin1'),
+      });
+      expect(await run(['false'])).toEqual({ exited: 1, exitcode: 1 });
+      expect(await run(['sleep', '100'])).toEqual({ exited: 1, signal: 9 });
+      s.state.vms.get(800)!.guest.execOutputLimit = 8;
+      expect(await run(['flood'])).toEqual({ exited: 1, exitcode: 0, 'out-data': '01234567', 'out-truncated': 1 });
+      expect(await run(['no-such-program'])).toMatchObject({
+        status: 500,
+        reason: expect.stringMatching(
+          /^Agent error: Guest agent command failed, error was 'Failed to execute child process/,
+        ),
+      });
+      s.state.vms.get(800)!.guest.execDisabled = true;
+      expect(await run(['hostname'])).toMatchObject({
+        status: 500,
+        reason: 'Agent error: Command guest-exec has been disabled',
+      });
+      const info = (await call('GET', '/nodes/pve/qemu/800/agent/info')).body?.data as {
+        result: { supported_commands: Array<{ name: string; enabled: boolean }> };
+      };
+      expect(info.result.supported_commands.find((c) => c.name === 'guest-exec')?.enabled).toBe(false);
     });
   });
 

@@ -1,86 +1,36 @@
 // The Proxmox driver against the schema-validating Proxmox test server (PVE 9.1 and 8.4): the shared conformance
 // suite in both network modes, then what only Proxmox has: schema-valid deployments, lock storms, orphans from a
 // killed process, ticket renewal, TLS pinning, privilege reports and the sshkeys encoding.
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { openDb } from '../../server/db/client.ts';
 import { AppError } from '../../server/errors.ts';
 import { createDeployment } from '../../server/orchestrator/deployments.ts';
 import { machineStatus } from '../../server/orchestrator/deployment-reads.ts';
-import type { MachineSpec } from '../../server/platforms/platform.ts';
 import { classify } from '../../server/platforms/proxmox/client.ts';
 import { cloudInitFields, encodeSshKeys } from '../../server/platforms/proxmox/cloud-init.ts';
 import { proxmoxConfigSchema, type ProxmoxConfigInput } from '../../server/platforms/proxmox/config.ts';
-import { createProxmoxPlatform, type ProxmoxPlatform } from '../../server/platforms/proxmox/driver.ts';
 import { createServices } from '../../server/services.ts';
 import { testPlatform } from './conformance.ts';
 import {
-  callPve,
-  schemaMissingReason,
-  startProxmoxServer,
-  type ProxmoxServer,
-  type ProxmoxServerOptions,
-} from './proxmox-server/index.ts';
+  driver,
+  driverConfig,
+  mirrorSnippets,
+  server,
+  spec,
+  sshKey,
+  templates,
+  useCleanups,
+  waitTask,
+} from './proxmox-harness.ts';
+import { callPve, schemaMissingReason } from './proxmox-server/index.ts';
 import { systemActor } from '../../server/model/audit.ts';
 
 const missing = schemaMissingReason('9.1') ?? schemaMissingReason('8.4');
 if (missing) console.warn(`skipping Proxmox driver tests: ${missing}`);
-
-const templates = [
-  { vmid: 9000, name: 'ubuntu-2204-template' },
-  { vmid: 9001, name: 'debian-12-template' },
-  { vmid: 9002, name: 'kali-template' },
-];
-
-async function server(opts: ProxmoxServerOptions = {}): Promise<ProxmoxServer> {
-  return startProxmoxServer({
-    templates,
-    guest: { agentDelayMs: 30, addressDelayMs: 60, cloudInitMs: 120, ...opts.guest },
-    ...opts,
-    timing: {
-      authFailDelayMs: 0,
-      lockTimeoutMs: 300,
-      cloneLockTimeoutMs: 100,
-      storageLockTimeoutMs: 300,
-      execMs: 5,
-      ...opts.timing,
-      taskMs: {
-        default: 10,
-        qmclone: 40,
-        qmcreate: 20,
-        qmstart: 10,
-        qmshutdown: 10,
-        qmdestroy: 10,
-        ...opts.timing?.taskMs,
-      },
-    },
-  });
-}
-
-function driverConfig(s: ProxmoxServer, extra: Partial<ProxmoxConfigInput> = {}): ProxmoxConfigInput {
-  return {
-    url: s.url,
-    auth: { mode: 'token', tokenId: s.tokens[0]!.tokenid },
-    tls: { fingerprint: s.fingerprint },
-    node: 'pve',
-    templates: { 'ubuntu-22.04': 9000, 'debian-12': 9001, 'kali-rolling': 9002 },
-    retry: { attempts: 40, baseMs: 5, maxMs: 100 },
-    poll: { minMs: 5, maxMs: 40 },
-    ...extra,
-  };
-}
-
-function driver(
-  s: ProxmoxServer,
-  extra: Partial<ProxmoxConfigInput> = {},
-  secret = s.tokens[0]!.secret,
-): ProxmoxPlatform {
-  return createProxmoxPlatform(proxmoxConfigSchema.parse(driverConfig(s, extra)), { secret });
-}
 
 const conformance = (version: '9.1' | '8.4', network: ProxmoxConfigInput['network']) => async () => {
   const reason = schemaMissingReason(version);
@@ -99,54 +49,7 @@ testPlatform('proxmox 9.1 (VLAN tags)', conformance('9.1', { mode: 'vlan' }));
 testPlatform('proxmox 8.4 (VLAN tags)', conformance('8.4', { mode: 'vlan' }));
 testPlatform('proxmox 9.1 (SDN VNets)', conformance('9.1', { mode: 'sdn', zone: 'gdlab', applyDebounceMs: 20 }));
 
-const sshKey = (() => {
-  const raw = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const field = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]).toString('base64')} lab@glassdome`;
-})();
-
-const spec = (deploymentId: string, name: string, extra: Partial<MachineSpec> = {}): MachineSpec => ({
-  deploymentId,
-  name: `gd-${deploymentId}-i1-${name}`,
-  hostname: name,
-  os: 'ubuntu-22.04',
-  cpus: 2,
-  memoryMb: 2048,
-  diskGb: 20,
-  nics: [{ network: { id: 'vmbr0:3001', name: 'lan' }, mac: '02:00:00:00:00:01', ip: '10.77.0.10' }],
-  ...extra,
-});
-
-/** Plays the shared storage mount: files the appliance writes under dir/snippets appear in the node's `local` storage. */
-function mirrorSnippets(s: ProxmoxServer, dir: string): () => void {
-  const sync = () => {
-    const vols = s.state.storages.get('local')!.volumes;
-    let files: string[] = [];
-    try {
-      files = readdirSync(path.join(dir, 'snippets')).filter((f) => !f.startsWith('.'));
-    } catch {
-      files = [];
-    }
-    for (const [volid, v] of vols)
-      if (v.content === 'snippets' && !files.includes(volid.slice('local:snippets/'.length))) vols.delete(volid);
-    for (const f of files)
-      vols.set(`local:snippets/${f}`, {
-        volid: `local:snippets/${f}`,
-        content: 'snippets',
-        format: 'raw',
-        size: 100,
-        ctime: 0,
-      });
-  };
-  const timer = setInterval(sync, 2);
-  return () => clearInterval(timer);
-}
-
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-const track = <T extends { close(): Promise<void> | void }>(x: T): T => (cleanups.push(() => x.close()), x);
+const { cleanups, track } = useCleanups();
 
 describe('proxmox driver: pure parts', () => {
   it('classifies lock timeouts and proxy pseudo-statuses as transient, and the rest by what they say', () => {
@@ -219,7 +122,9 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const platform = await services.platforms.instance('pve');
     const report = await platform.testConnection();
     expect(report.ok, report.details.join('\n')).toBe(true);
-    expect(report.details).toContain('cloud-init: full user-data via snippets in local');
+    expect(report.details).toContainEqual(
+      expect.stringMatching(/^first boot: snippets on storage local: full user-data through cicustom snippets/),
+    );
 
     const yaml = `glassdome: 1\nname: two-tier\ntitle: Two tiers\nnetworks:\n  - name: lan\n    cidr: 10.1.0.0/24\n  - name: dmz\n    internet: true\nmachines:\n  - name: db\n    networks: [lan]\n    users: [{ name: lab, sudo: true, sshKeys: ["${sshKey}"] }]\n  - name: web\n    count: 2\n    networks: [dmz, lan]\n    dependsOn: [db]\n  - name: kali\n    os: kali-rolling\n    networks: [dmz]\n`;
     const { id } = createDeployment(services, { yaml, file: 'two-tier.yaml', platform: 'pve', instances: 1 });
@@ -488,11 +393,3 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     });
   });
 });
-
-async function waitTask(s: ProxmoxServer, upid: string): Promise<void> {
-  for (;;) {
-    const t = s.tasks.get(upid);
-    if (t?.status === 'stopped') return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

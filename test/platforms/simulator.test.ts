@@ -10,12 +10,23 @@ import {
 import type { MachineSpec } from '../../server/platforms/platform.ts';
 import { testPlatform } from './conformance.ts';
 
-testPlatform('simulator', async () => ({
-  platform: createSimulatorPlatform({ speed: 2000 }, { db: openDb(':memory:'), platformId: 'sim' }),
-  deploymentId: 'conf1',
-  machine: { os: 'ubuntu-22.04' },
-  waitMs: 10_000,
-}));
+testPlatform(
+  'simulator',
+  async () => ({
+    platform: createSimulatorPlatform({ speed: 2000 }, { db: openDb(':memory:'), platformId: 'sim' }),
+    deploymentId: 'conf1',
+    machine: { os: 'ubuntu-22.04' },
+    waitMs: 10_000,
+  }),
+  {
+    'says how first-boot data reaches its guests, checked now':
+      'absent by design: the simulator takes every first-boot document itself (it simulates cloud-init)',
+    'runs a program in the guest: exit code and output, a non-zero exit being a result':
+      'the simulator has no guest to run programs in (supports.guestExec is false)',
+    'waits for the planned addresses it is given, and names those that never come':
+      "the simulator's waitForAddress does not check expect yet; it reports the planned addresses it was created with",
+  },
+);
 
 const spec = (name: string, extra: Partial<MachineSpec> = {}): MachineSpec => ({
   deploymentId: 'd1',
@@ -130,6 +141,17 @@ describe('simulator', () => {
         vlan: 100,
       }),
     ).rejects.toThrow(/VLAN 100 already carries network "gd-d1-i1-a"/);
+  });
+
+  it('reports its configured capacity less what its machines take', async () => {
+    const p = sim({ speed: 5000, capacity: { cpus: 64, memoryMb: 8192 } });
+    expect(await p.capacity!()).toMatchObject({ cpus: 64, memoryMb: 8192 });
+    await p.createMachine(spec('a', { cpus: 4, memoryMb: 2048 }));
+    await p.createMachine(spec('b', { cpus: 2, memoryMb: 1024 }));
+    const c = await p.capacity!();
+    expect(c).toMatchObject({ cpus: 58, memoryMb: 5120 });
+    expect(c.storageGb).toBeUndefined();
+    expect(c.detail).toMatch(/64 vCPUs and 8192 MiB, less 6 vCPUs and 3072 MiB/);
   });
 
   it('times out waiting for an address that comes later than the bound', async () => {

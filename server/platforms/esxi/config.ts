@@ -14,6 +14,8 @@ export const esxiConfigSchema = z.object({
   vswitch: z.string().min(1).default('vSwitch0'),
   /** The existing port group returned for `uplink` networks. */
   uplinkPortGroup: z.string().min(1).default('VM Network'),
+  /** vCPUs capacity() counts per logical CPU of the host: labs idle mostly, so some overcommit is normal. */
+  cpuOvercommit: z.number().min(1).max(64).default(4),
   /** Catalog OS key -> name of a powered-off template VM on the host. */
   templates: z.record(z.string(), z.string()).default({}),
   /** Catalog OS key -> path of a qcow2 or raw cloud image on the appliance, used when no template is mapped. */

@@ -1,6 +1,7 @@
 // The ESXi driver: one standalone host over the vSphere SOAP API. Port groups on a standard vSwitch, VMs built from a
 // template VM's disk or from a cloud image converted on the appliance (machines.ts; standalone ESXi has no clone),
-// a NoCloud seed ISO on the datastore, ownership in extraConfig. What each path needs is in README.md.
+// a NoCloud seed ISO on the datastore, ownership in extraConfig, capacity from the host's summary and the datastore.
+// What each path needs is in README.md.
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { AppError, errorMessage } from '../../errors.ts';
 import type {
   CallOptions,
   DriverDeps,
+  FirstBootDelivery,
   MachineRef,
   MachineSpec,
   MachineState,
@@ -15,7 +17,9 @@ import type {
   NetworkSpec,
   OwnedResource,
   Platform,
+  PlatformCapacity,
 } from '../platform.ts';
+import { addressTimeout, missingAddresses } from '../shared/expected-addresses.ts';
 import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
 import { createImageCache, qemuImgVersion } from './images.ts';
 import { createMachineBuilder, type Inventory } from './machines.ts';
@@ -523,8 +527,86 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
       return { power: s.power, addresses: s.addresses };
     },
 
-    waitForAddress(ref, o) {
-      return poll(ref, 'report an address', o, (s) => (s.addresses.length ? s.addresses : undefined));
+    // VMware Tools reports what the guest has, DHCP leases from any network included: with `expect`, only the plan's
+    // addresses count (a machine planned on 10.40.1.10 that reports 192.168.122.5 is not ready).
+    async waitForAddress(ref, o) {
+      let seen: string[] = [];
+      let tools: string | undefined;
+      try {
+        return await poll(ref, 'report an address', o, (s) => {
+          seen = s.addresses;
+          tools = s.tools;
+          if (o.expect && o.expect.length > 0)
+            return missingAddresses(o.expect, s.addresses).length ? undefined : s.addresses;
+          return s.addresses.length ? s.addresses : undefined;
+        });
+      } catch (e) {
+        if (!(e instanceof AppError && e.code === 'timeout')) throw e;
+        throw addressTimeout(
+          'esxi',
+          ref.name,
+          o.timeoutMs,
+          o.expect,
+          seen,
+          `VMware Tools ${tools ?? 'status unknown'}. ${o.expect?.length ? 'Check the network-config on the seed ISO and that no DHCP server on the port group hands out other addresses.' : 'Check that the template or image has VMware Tools (open-vm-tools) and that its network comes up.'}`,
+        );
+      }
+    },
+
+    async firstBootDelivery(o): Promise<FirstBootDelivery> {
+      return attempt('check first-boot delivery on', 'host', config.host, async () => {
+        const i = await inv();
+        const stores = await i.vim.list('Datastore', ['name', 'summary.accessible'], o);
+        const store = stores.find((d) => d.props.name === ds);
+        const method = `NoCloud seed ISO on datastore ${ds}`;
+        if (!store)
+          return {
+            method,
+            complete: false,
+            detail: `datastore "${ds}" does not exist on ${config.host} (have: ${stores.map((d) => String(d.props.name)).join(', ') || 'none'}): set the platform's datastore`,
+          };
+        if (String(store.props['summary.accessible']) === 'false')
+          return { method, complete: false, detail: `datastore "${ds}" is not accessible on ${config.host}` };
+        return {
+          method,
+          complete: true,
+          detail: `full user-data on a NoCloud seed ISO (volume cidata) written to [${ds}] <machine>/<machine>-seed.iso and attached as a CD, removed once the machine is ready`,
+        };
+      });
+    },
+
+    async capacity(o): Promise<PlatformCapacity> {
+      return attempt('read the capacity of', 'host', config.host, async () => {
+        const i = await inv();
+        const [host] = await i.vim.retrieve(
+          [i.host],
+          'HostSystem',
+          ['summary.hardware.numCpuThreads', 'summary.hardware.memorySize', 'summary.quickStats.overallMemoryUsage'],
+          o,
+        );
+        const vms = await i.vim.list('VirtualMachine', ['runtime.powerState', 'config.hardware.numCPU'], o);
+        const store = (await i.vim.list('Datastore', ['name', 'summary.freeSpace'], o)).find(
+          (d) => d.props.name === ds,
+        );
+        const threads = Number(host?.props['summary.hardware.numCpuThreads'] ?? 0);
+        const totalMb = Math.floor(Number(host?.props['summary.hardware.memorySize'] ?? 0) / 2 ** 20);
+        const usedMb = Number(host?.props['summary.quickStats.overallMemoryUsage'] ?? 0);
+        const running = vms
+          .filter((v) => v.props['runtime.powerState'] === 'poweredOn')
+          .reduce((sum, v) => sum + Number(v.props['config.hardware.numCPU'] ?? 0), 0);
+        const cpus = Math.max(0, Math.floor(threads * config.cpuOvercommit) - running);
+        const memoryMb = Math.max(0, totalMb - usedMb);
+        const storageGb = store ? Math.floor(Number(store.props['summary.freeSpace'] ?? 0) / 2 ** 30) : undefined;
+        return {
+          cpus,
+          memoryMb,
+          ...(storageGb === undefined ? {} : { storageGb }),
+          detail:
+            `host ${config.host}: ${threads} logical CPUs x ${config.cpuOvercommit} (cpuOvercommit) - ${running} vCPUs of powered-on VMs = ${cpus} vCPUs; ` +
+            `${memoryMb} MiB of ${totalMb} MiB memory free; ` +
+            `datastore ${ds}: ${storageGb === undefined ? 'not found' : `${storageGb} GiB free`}`,
+        };
+      });
     },
 
     // vSphere cannot see cloud-init itself: "ready" is VMware Tools running plus a usable address, which the guest

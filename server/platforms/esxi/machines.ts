@@ -5,7 +5,7 @@ import { AppError } from '../../errors.ts';
 import type { CallOptions, MachineSpec } from '../platform.ts';
 import type { EsxiConfig } from './config.ts';
 import { waitFor, type ConvertedImage, type ImageCache } from './images.ts';
-import { buildSeedIso } from './seed-iso.ts';
+import { buildSeedIso } from '../shared/seed-iso.ts';
 import { asArray, faultTypeOf, unwrap, xsiType, type MoRef, type VimClient } from './soap.ts';
 import * as spec from './vm-spec.ts';
 

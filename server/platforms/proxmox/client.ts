@@ -1,7 +1,8 @@
 // The Proxmox VE API over axios: API-token or ticket authentication (cookie + CSRFPreventionToken on writes,
 // renewed before the 2-hour expiry), TLS pinning, a timeout and AbortSignal on every call, Proxmox's error shapes
 // turned into AppError codes, and a waiter that follows a task (UPID) to its exit status and log.
-import axios, { type AxiosInstance } from 'axios';
+import { createHash, randomBytes } from 'node:crypto';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { AppError, type ErrorCode } from '../../errors.ts';
 import type { InputIssue } from '../../model/issues.ts';
 import type { ProxmoxConfig } from './config.ts';
@@ -28,6 +29,11 @@ export interface PveClient {
   post<T = unknown>(path: string, params?: Params, o?: CallOpts): Promise<T>;
   put<T = unknown>(path: string, params?: Params, o?: CallOpts): Promise<T>;
   del<T = unknown>(path: string, params?: Params, o?: CallOpts): Promise<T>;
+  /**
+   * POST /nodes/{node}/storage/{storage}/upload as pveproxy parses it: multipart with the fields first (`content`,
+   * then `checksum-algorithm` and `checksum`, which it verifies) and the file last in a part named `filename`.
+   */
+  upload<T = unknown>(path: string, content: string, file: { name: string; data: Buffer }, o?: CallOpts): Promise<T>;
   /** Follows a UPID until it stops; throws with the exit status (and keeps the log tail) unless it ended OK. */
   waitTask(upid: string, o?: CallOpts & { timeoutMs?: number }): Promise<void>;
   /** A result that may be a UPID (PVE >= 8 for resize, optional for content delete): waits when it is one. */
@@ -152,17 +158,25 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
     params: Params | undefined,
     o: CallOpts,
     headers: Record<string, string>,
+    multipart?: { data: Buffer; contentType: string },
   ): Promise<{ status: number; reason: string; body: unknown }> {
     const query = method === 'GET' || method === 'DELETE';
     const form = encode(params);
+    const sent: { data: Buffer | string; headers: Record<string, string> } = multipart
+      ? {
+          data: multipart.data,
+          headers: {
+            ...headers,
+            'Content-Type': multipart.contentType,
+            'Content-Length': String(multipart.data.length),
+          },
+        }
+      : { data: form.toString(), headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } };
     try {
-      const r = await http.request({
+      const r = await http.request<string, AxiosResponse<string>, Buffer | string>({
         method,
         url: path,
-        ...(query
-          ? { params: form }
-          : { data: form.toString(), headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } }),
-        ...(query ? { headers } : {}),
+        ...(query ? { params: form, headers } : sent),
         ...(o.signal ? { signal: o.signal } : {}),
       });
       let body: unknown;
@@ -221,12 +235,18 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
     return h;
   }
 
-  async function call<T>(method: string, path: string, params: Params | undefined, o: CallOpts = {}): Promise<T> {
-    let r = await raw(method, path, params, o, await authHeaders(method, o));
+  async function call<T>(
+    method: string,
+    path: string,
+    params: Params | undefined,
+    o: CallOpts = {},
+    multipart?: { data: Buffer; contentType: string },
+  ): Promise<T> {
+    let r = await raw(method, path, params, o, await authHeaders(method, o), multipart);
     if (r.status === 401 && config.auth.mode === 'password') {
       // The ticket expired or was revoked: sign in again once, then repeat the call.
       await ensureSession(o, true);
-      r = await raw(method, path, params, o, await authHeaders(method, o));
+      r = await raw(method, path, params, o, await authHeaders(method, o), multipart);
     }
     if (r.status >= 200 && r.status < 300) return (r.body as { data?: T } | undefined)?.data as T;
     throw pveError(failureOf(r.status, r.reason, r.body), `[proxmox] ${method} ${path}: `);
@@ -237,6 +257,22 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
     post: (p, params, o) => call('POST', p, params, o),
     put: (p, params, o) => call('PUT', p, params, o),
     del: (p, params, o) => call('DELETE', p, params, o),
+
+    upload(p, content, file, o) {
+      const boundary = `----glassdome${randomBytes(12).toString('hex')}`;
+      const field = (name: string, value: string) =>
+        `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+      // pveproxy reads the fields in this order, then expects the file's Content-Disposition as the part's first line
+      // and skips the part's headers up to a blank line after one: the Content-Type header is needed, not decoration.
+      const head =
+        field('content', content) +
+        field('checksum-algorithm', 'sha256') +
+        field('checksum', createHash('sha256').update(file.data).digest('hex')) +
+        `--${boundary}\r\nContent-Disposition: form-data; name="filename"; filename="${file.name}"\r\n` +
+        'Content-Type: application/octet-stream\r\n\r\n';
+      const data = Buffer.concat([Buffer.from(head), file.data, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+      return call('POST', p, undefined, o ?? {}, { data, contentType: `multipart/form-data; boundary=${boundary}` });
+    },
 
     async waitTask(upid, o = {}) {
       const node = upidNode(upid);

@@ -1,7 +1,7 @@
 // Cloud-init for a Proxmox clone. Proxmox builds its own NoCloud drive from the VM's ci* fields (user, password
-// hash, SSH keys, ipconfigN, DNS); the full user-data (packages, files, commands) can only come as a snippets file
-// referenced by `cicustom`. The API cannot upload snippets (upload takes iso|vztmpl|import), so snippets are
-// written to a directory this appliance shares with the nodes (README.md); without one only the fields are set.
+// hash, SSH keys, ipconfigN, DNS); the full user-data (packages, files, commands) comes as a snippets file referenced
+// by `cicustom`, or on a seed ISO (first-boot.ts). The API cannot upload snippets (upload takes iso|vztmpl|import), so
+// snippets are written to a directory this appliance shares with the nodes (README.md).
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';

@@ -53,9 +53,16 @@ export const proxmoxConfigSchema = z.object({
   /**
    * Full user-data through `cicustom` needs a snippets file on the node, and the API cannot upload snippets.
    * `path` is where this appliance sees the storage's directory (a shared NFS/CIFS mount); files go to <path>/snippets/.
-   * Without it, cloud-init gets only the API fields (user, password hash, SSH keys, addresses, DNS).
+   * Without it (or when it does not work), first-boot data goes on a seed ISO (`isoStorage`).
    */
   snippets: z.object({ storage: name, path: z.string().min(1) }).optional(),
+  /**
+   * Without working snippets, first-boot data goes on a NoCloud seed ISO uploaded to this storage (iso content) and
+   * attached as a CD. Default: the first iso storage every clone node sees that the token may upload to.
+   */
+  isoStorage: name.optional(),
+  /** vCPUs capacity() counts per logical CPU of a node: labs idle mostly, so some overcommit is normal. */
+  cpuOvercommit: z.number().min(1).max(64).default(4),
   timeouts: z
     .object({
       callMs: z.number().int().positive().default(60_000),
@@ -65,6 +72,8 @@ export const proxmoxConfigSchema = z.object({
         .positive()
         .default(30 * 60_000),
       shutdownSec: z.number().int().positive().default(120),
+      /** How long the snippets check waits for its probe file to show up in the storage on each node. */
+      probeMs: z.number().int().positive().default(10_000),
     })
     .prefault({}),
   /** Lock timeouts and 595/596 are retried with exponential backoff and jitter, this many times. */

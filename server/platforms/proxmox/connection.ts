@@ -1,75 +1,19 @@
 // The connection check behind testConnection and the setup wizard: version, nodes, storages, the bridge,
-// the privileges the driver needs (each missing one named with its path), the mapped templates and the snippets
-// directory. It reports what it found; it never throws for a bad target.
-import { randomBytes } from 'node:crypto';
-import { rm, writeFile, mkdir } from 'node:fs/promises';
-import path from 'node:path';
+// the privileges the driver needs (each missing one named with its path), the mapped templates and how first-boot
+// data reaches guests (snippets or a seed ISO, first-boot.ts). It reports what it found; never throws for a bad target.
 import { AppError, errorMessage } from '../../errors.ts';
 import type { ConnectionReport } from '../../model/connection-report.ts';
 import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
-import { pollUntil } from '../shared/wait.ts';
+import type { FirstBoot } from './first-boot.ts';
+import { missingPrivileges, requiredPrivileges, type Permissions } from './privileges.ts';
 import { listTemplates } from './templates.ts';
 import { describeTrust } from '../shared/tls-trust.ts';
-
-type Permissions = Record<string, Record<string, number | boolean>>;
-
-/** (privilege, path) pairs the driver uses, for this cluster version and network mode. */
-export function requiredPrivileges(config: ProxmoxConfig, major: number): Array<[string, string]> {
-  const vm = [
-    'VM.Audit',
-    'VM.Clone',
-    'VM.Allocate',
-    'VM.Config.CPU',
-    'VM.Config.Memory',
-    'VM.Config.Network',
-    'VM.Config.Disk',
-    'VM.Config.Cloudinit',
-    'VM.Config.Options',
-    'VM.PowerMgmt',
-    'VM.Snapshot',
-    'VM.Snapshot.Rollback',
-  ];
-  // Guest agent calls needed VM.Monitor until PVE 9 split it into VM.GuestAgent.*.
-  vm.push(...(major >= 9 ? ['VM.GuestAgent.Audit', 'VM.GuestAgent.Unrestricted'] : ['VM.Monitor']));
-  const out: Array<[string, string]> = vm.map((p) => [p, '/vms']);
-  out.push(
-    ['Datastore.AllocateSpace', `/storage/${config.storage}`],
-    ['Datastore.Audit', `/storage/${config.storage}`],
-  );
-  if (config.snippets) out.push(['Datastore.Audit', `/storage/${config.snippets.storage}`]);
-  if (config.network.mode === 'vlan') {
-    out.push(
-      ['SDN.Use', `/sdn/zones/localnetwork/${config.bridge}`],
-      ['Pool.Allocate', '/pool'],
-      ['Pool.Audit', '/pool'],
-    );
-  } else {
-    out.push(
-      ['SDN.Allocate', '/sdn/zones'],
-      ['SDN.Audit', `/sdn/zones/${config.network.zone}`],
-      ['SDN.Use', `/sdn/zones/${config.network.zone}`],
-    );
-  }
-  return out;
-}
-
-/** The privileges at the most specific listed path that contains `target` (what /access/permissions computed there). */
-export function hasPrivilege(perms: Permissions, priv: string, target: string): boolean {
-  const ancestors = Object.keys(perms).filter(
-    (p) => p === '/' || target === p || target.startsWith(`${p.replace(/\/$/, '')}/`),
-  );
-  const best = ancestors.sort((a, b) => b.length - a.length)[0];
-  return best !== undefined && Boolean(perms[best]?.[priv]);
-}
-
-export function missingPrivileges(perms: Permissions, needed: Array<[string, string]>): Array<[string, string]> {
-  return needed.filter(([priv, at]) => !hasPrivilege(perms, priv, at));
-}
 
 export async function checkConnection(
   api: PveClient,
   config: ProxmoxConfig,
+  firstBoot: FirstBoot,
   o: CallOpts = {},
 ): Promise<ConnectionReport> {
   const details = [
@@ -129,13 +73,6 @@ export async function checkConnection(
       details.push(
         `storage ${config.storage} (${main.type}), ${config.cloneSlotsPerStorage} clone(s) at a time, ${config.fullClone ? 'full' : 'linked'} clones`,
       );
-    if (config.snippets) {
-      const sn = storages.find((s) => s.storage === config.snippets!.storage);
-      if (!sn || !sn.content.split(',').includes('snippets'))
-        problems.push(
-          `storage "${config.snippets.storage}" does not exist or does not hold snippets (enable the Snippets content type)`,
-        );
-    }
   });
 
   await step(`read bridge ${config.bridge}`, async () => {
@@ -176,43 +113,13 @@ export async function checkConnection(
         problems.push(`template ${vmid} mapped to ${os} is not a template on the cluster`);
   });
 
-  if (config.snippets) {
-    await step('check the snippets directory', async () => {
-      const name = `gd-probe-${randomBytes(4).toString('hex')}.yaml`;
-      const dir = path.join(config.snippets!.path, 'snippets');
-      await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, name), '# Glassdome snippets probe\n');
-      try {
-        // A shared mount may show a new file to the node a little later (attribute caches): look for a few seconds.
-        const volid = `${config.snippets!.storage}:snippets/${name}`;
-        const listing = `/nodes/${encodeURIComponent(config.node)}/storage/${encodeURIComponent(config.snippets!.storage)}/content`;
-        const seen = await pollUntil(
-          async () =>
-            (await api.get<Array<{ volid: string }>>(listing, { content: 'snippets' }, o)).some(
-              (c) => c.volid === volid,
-            )
-              ? true
-              : undefined,
-          {
-            deadline: Date.now() + 10_000,
-            minMs: config.poll.minMs,
-            maxMs: config.poll.maxMs,
-            ...(o.signal ? { signal: o.signal } : {}),
-          },
-        );
-        if (!seen)
-          problems.push(
-            `a file written to ${dir} does not appear in storage ${config.snippets!.storage} on node ${config.node}: snippets.path must be that storage's directory`,
-          );
-        else details.push(`cloud-init: full user-data via snippets in ${config.snippets!.storage}`);
-      } finally {
-        await rm(path.join(dir, name), { force: true });
-      }
-    });
-  } else
-    details.push(
-      'cloud-init: API fields only (user, password hash, SSH keys, addresses, DNS); packages, files and commands need snippets',
-    );
+  // The same check deploys make before creating anything: which way first-boot data goes, and why not snippets.
+  await step('check how first-boot data reaches the guests', async () => {
+    const d = await firstBoot.check(o);
+    details.push(`first boot: ${d.method}: ${d.detail}`);
+    if (d.kind !== 'snippets') problems.push(...d.snippetsProblems);
+    if (d.kind === 'none') problems.push('first boot: no way to deliver the full user-data (see above)');
+  });
 
   return {
     ok: problems.length === 0,

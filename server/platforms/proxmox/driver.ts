@@ -1,12 +1,14 @@
 // The Proxmox VE driver: VMs cloned from cloud-init templates over the REST API, isolated networks as VLAN tags or
-// SDN VNets, first boot through Proxmox's cloud-init fields (and snippets when a shared directory is configured),
-// state and addresses through the guest agent, ownership through the `gd-<deployment>` tag.
+// SDN VNets, the full first-boot data through snippets or a NoCloud seed ISO (first-boot.ts), state, addresses and
+// programs in the guest through the QEMU guest agent, ownership through the `gd-<deployment>` tag.
 import { AppError } from '../../errors.ts';
 import type { CallOptions, MachineRef, MachineState, OwnedResource, Platform } from '../platform.ts';
+import { readCapacity } from './capacity.ts';
 import { listSnippets, type SnippetStore } from './cloud-init.ts';
 import { causeText, createPveClient, type CallOpts } from './client.ts';
 import { proxmoxConfigSchema, type ProxmoxConfig } from './config.ts';
 import { checkConnection } from './connection.ts';
+import { createFirstBoot, describeDelivery } from './first-boot.ts';
 import { createGuest } from './guest.ts';
 import { createMachines, unable, type VmRow } from './machines.ts';
 import { createNetworks } from './networks.ts';
@@ -32,7 +34,8 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
   const snippets: SnippetStore | undefined = config.snippets
     ? { storage: config.snippets.storage, dir: config.snippets.path }
     : undefined;
-  const machines = createMachines(api, config, snippets);
+  const firstBoot = createFirstBoot(api, config);
+  const machines = createMachines(api, config, firstBoot);
   const networks = createNetworks(api, config);
   const guest = createGuest(api, config, machines.locate);
   const o = (opts?: CallOptions): CallOpts => (opts?.signal ? { signal: opts.signal } : {});
@@ -57,13 +60,33 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
 
   return {
     kind: 'proxmox',
-    supports: { snapshots: true, guestExec: false },
+    supports: { snapshots: true, guestExec: true },
     // Clones go to one target storage (linked clones stay on their template's), each limited to this many at once.
     cloneSlots: config.cloneSlotsPerStorage,
 
     stats: () => ({ retries: machines.retries, sdnApplies: networks.applies }),
 
-    testConnection: (opts) => checkConnection(api, config, o(opts)),
+    testConnection: (opts) => checkConnection(api, config, firstBoot, o(opts)),
+
+    async firstBootDelivery(opts) {
+      try {
+        return describeDelivery(await firstBoot.check(o(opts)));
+      } catch (e) {
+        throw unable('check first-boot delivery of', config.node, e, 'node');
+      }
+    },
+
+    async capacity(opts) {
+      try {
+        return await retry(() => readCapacity(api, config, o(opts)), opts);
+      } catch (e) {
+        throw unable('read the capacity of', config.node, e, 'node');
+      }
+    },
+
+    async guestExec(ref, argv, opts) {
+      return guest.exec(ref, argv, { ...o(opts), timeoutMs: opts.timeoutMs });
+    },
 
     async ensureNetwork(spec, opts) {
       try {
@@ -105,7 +128,12 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
       }
     },
 
-    waitForAddress: (ref, opts) => guest.waitForAddress(ref, { ...o(opts), timeoutMs: opts.timeoutMs }),
+    waitForAddress: (ref, opts) =>
+      guest.waitForAddress(ref, {
+        ...o(opts),
+        timeoutMs: opts.timeoutMs,
+        ...(opts.expect ? { expect: opts.expect } : {}),
+      }),
     waitForReady: (ref, opts) => guest.waitForReady(ref, { ...o(opts), timeoutMs: opts.timeoutMs }),
 
     async createSnapshot(ref, name, opts) {
@@ -197,12 +225,18 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
         );
         const nets = await retry(() => networks.owned(deploymentId, o(opts)), opts);
         const files = snippets ? await listSnippets(snippets, prefix) : [];
+        // A seed ISO goes with its VM; one whose VM is gone (an interrupted create or destroy) is listed by itself.
+        const names = new Set(vms.map((r) => r.name));
+        const isos = (await machines.seedIsos(prefix, o(opts))).filter(
+          (i) => !names.has(i.file.slice(0, -'-seed.iso'.length)),
+        );
         return [
           ...vms
             .sort((a, b) => a.vmid - b.vmid)
             .map((r) => ({ kind: 'machine' as const, id: String(r.vmid), name: r.name ?? `VM ${r.vmid}` })),
           ...nets,
           ...files.map((f) => ({ kind: 'other' as const, id: `${snippets!.storage}:snippets/${f}`, name: f })),
+          ...isos.map((i) => ({ kind: 'other' as const, id: i.volid, name: i.file })),
         ];
       } catch (e) {
         throw unable('list resources of', deploymentId, e, 'deployment');

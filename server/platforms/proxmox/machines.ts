@@ -1,15 +1,27 @@
 // VMs on Proxmox: found by name and deployment tag among the cluster's resources, cloned from a template with a
-// VMID claimed safely under concurrency, configured, and destroyed with their disks. Clones are limited per storage
-// and lock timeouts or 595/596 answers are retried; a half-made VM left by a killed process is completed, not copied.
+// VMID claimed safely under concurrency, configured with their first-boot data (snippets or a seed ISO, first-boot.ts),
+// and destroyed with their disks and seed ISO. Clones are limited per storage and lock timeouts or 595/596 answers are
+// retried without holding a clone slot; a half-made VM left by a killed process is completed, not copied.
 import { AppError } from '../../errors.ts';
 import type { MachineRef, MachineSpec } from '../platform.ts';
-import { removeSnippets, writeSnippets, type SnippetStore } from './cloud-init.ts';
+import { buildSeedIso } from '../shared/seed-iso.ts';
+import { removeSnippets, writeSnippets } from './cloud-init.ts';
 import { causeText, isUpid, type CallOpts, type PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
+import type { Delivery, FirstBoot } from './first-boot.ts';
 import { createSemaphore, withRetry, type Semaphore } from '../shared/retry.ts';
 import { pollUntil } from '../shared/wait.ts';
 import { unable as unableTo } from '../shared/unable.ts';
-import { bootDisk, deploymentTag, diskSizeGb, machineConfig, parseTags, tagPrefix } from './vm-config.ts';
+import {
+  bootDisk,
+  deploymentTag,
+  diskSizeGb,
+  machineConfig,
+  parseTags,
+  seedIsoName,
+  tagPrefix,
+  type FirstBootConfig,
+} from './vm-config.ts';
 
 export interface VmRow {
   vmid: number;
@@ -41,7 +53,17 @@ const linkedTypes = new Set(['lvmthin', 'zfspool', 'zfs', 'rbd', 'dir', 'nfs', '
 
 const isTemplate = (r: VmRow) => r.template === 1 || r.template === true;
 
-export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: SnippetStore | undefined) {
+export interface SeedIso {
+  node: string;
+  storage: string;
+  volid: string;
+  /** The file name, `<machine>-seed.iso`. */
+  file: string;
+}
+
+export function createMachines(api: PveClient, config: ProxmoxConfig, firstBoot: FirstBoot) {
+  const snippets = config.snippets ? { storage: config.snippets.storage, dir: config.snippets.path } : undefined;
+  const cloneNodes = [...new Set([config.node, ...config.nodes])];
   const slots = new Map<string, Semaphore>();
   const claimed = new Set<number>();
   let floor = 0;
@@ -194,9 +216,11 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
     const target = placement(spec, tmpl);
     let sem = slots.get(storage);
     if (!sem) slots.set(storage, (sem = createSemaphore(config.cloneSlotsPerStorage)));
-    const release = await sem.acquire(o.signal);
-    try {
-      return await retry(async () => {
+    const slot = sem;
+    // Each attempt takes a slot and gives it back before the backoff: a clone waiting to retry blocks no other clone.
+    return retry(async () => {
+      const release = await slot.acquire(o.signal);
+      try {
         const newid = await allocateVmid(o);
         try {
           let upid: unknown;
@@ -231,14 +255,97 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
         } finally {
           claimed.delete(newid);
         }
+      } finally {
+        release();
+      }
+    }, o);
+  }
+
+  /** Uploads the machine's NoCloud seed to the ISO storage on its node (pveproxy copies it there) and waits. */
+  async function uploadSeed(vm: VmRow, spec: MachineSpec, storage: string, o: CallOpts): Promise<string> {
+    const file = seedIsoName(spec.name);
+    const data = buildSeedIso(spec.cloudInit!);
+    const path = `/nodes/${encodeURIComponent(vm.node)}/storage/${encodeURIComponent(storage)}/upload`;
+    await retry(() => task(api.upload(path, 'iso', { name: file, data }, o), o), o);
+    return `${storage}:iso/${file}`;
+  }
+
+  /**
+   * Seed ISOs on the ISO storages of `nodes` whose file name passes `match` (a shared storage is read once). A node
+   * that cannot be read is skipped unless it is in `required` (an offline spare node must not block every destroy).
+   */
+  async function seedIsos(
+    nodes: string[],
+    match: (file: string) => boolean,
+    o: CallOpts,
+    required: string[] = nodes,
+  ): Promise<SeedIso[]> {
+    const out: SeedIso[] = [];
+    const seen = new Set<string>();
+    for (const node of nodes) {
+      let storages: Array<{ storage: string; shared?: number | boolean; active?: number | boolean }>;
+      try {
+        storages = await retry(() => api.get(`/nodes/${encodeURIComponent(node)}/storage`, { content: 'iso' }, o), o);
+      } catch (e) {
+        if (required.includes(node) || o.signal?.aborted) throw e;
+        continue;
+      }
+      for (const s of storages) {
+        const key = Number(s.shared ?? 0) === 1 || s.shared === true ? s.storage : `${node}/${s.storage}`;
+        if (seen.has(key) || s.active === 0 || s.active === false) continue;
+        seen.add(key);
+        const items = await retry(
+          () =>
+            api.get<Array<{ volid: string }>>(
+              `/nodes/${encodeURIComponent(node)}/storage/${encodeURIComponent(s.storage)}/content`,
+              { content: 'iso' },
+              o,
+            ),
+          o,
+        );
+        for (const it of items) {
+          const file = it.volid.slice(it.volid.indexOf(':') + 1).replace(/^iso\//, '');
+          if (file.endsWith('-seed.iso') && match(file)) out.push({ node, storage: s.storage, volid: it.volid, file });
+        }
+      }
+    }
+    return out;
+  }
+
+  async function removeSeedIsos(name: string, nodes: string[], required: string[], o: CallOpts): Promise<void> {
+    for (const iso of await seedIsos(nodes, (f) => f === seedIsoName(name), o, required)) {
+      await retry(async () => {
+        try {
+          await task(
+            api.del(
+              `/nodes/${encodeURIComponent(iso.node)}/storage/${encodeURIComponent(iso.storage)}/content/${encodeURIComponent(iso.volid)}`,
+              {},
+              o,
+            ),
+            o,
+          );
+        } catch (e) {
+          if (!(e instanceof AppError && /does not exist/.test(causeText(e)))) throw e; // gone: done
+        }
       }, o);
-    } finally {
-      release();
     }
   }
 
-  /** Disk size, cloud-init snippets, then one config update that ends with the deployment tag. */
-  async function configure(vm: VmRow, spec: MachineSpec, o: CallOpts): Promise<void> {
+  /** How this machine's first-boot data travels; refuses, before anything is cloned, when none delivers all of it. */
+  async function deliveryFor(spec: MachineSpec, o: CallOpts): Promise<Delivery | undefined> {
+    if (!spec.cloudInit) return undefined;
+    const d = await firstBoot.resolve(o);
+    if (d.kind === 'none')
+      throw new AppError(
+        'platform_error',
+        `[proxmox] Unable to clone VM "${spec.name}": its first-boot data cannot reach it: ${d.detail}`,
+        { hint: 'Fix snippets.storage and snippets.path, or set isoStorage (see the Proxmox README, "First boot").' },
+      );
+    return d;
+  }
+
+  /** Disk size, first-boot data (snippets or seed ISO), then one config update that ends with the deployment tag. */
+  async function configure(vm: VmRow, spec: MachineSpec, delivery: Delivery | undefined, o: CallOpts): Promise<void> {
     const current = await retry(() => api.get<Record<string, unknown>>(`${vmPath(vm)}/config`, {}, o), o);
     const disk = bootDisk(current);
     const size = disk ? diskSizeGb(String(current[disk])) : undefined;
@@ -246,8 +353,14 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
       // PVE >= 8 answers a UPID, 7.x null; shrinking is refused, so only ever grow.
       await retry(() => task(api.put(`${vmPath(vm)}/resize`, { disk, size: `${spec.diskGb}G` }, o), o), o);
     }
-    const cicustom = snippets ? await writeSnippets(snippets, spec) : undefined;
-    const { params, remove } = machineConfig(spec, current, cicustom);
+    let firstBootConfig: FirstBootConfig | undefined;
+    if (delivery?.kind === 'snippets') {
+      const cicustom = await writeSnippets(delivery.store, spec);
+      if (cicustom) firstBootConfig = { cicustom };
+    } else if (delivery?.kind === 'iso') {
+      firstBootConfig = { cdrom: await uploadSeed(vm, spec, delivery.storage, o) };
+    }
+    const { params, remove } = machineConfig(spec, current, firstBootConfig);
     await retry(
       () =>
         task(
@@ -283,6 +396,7 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
   return {
     resources,
     locate,
+    seedIsos: (prefix: string, o: CallOpts) => seedIsos(cloneNodes, (f) => f.startsWith(prefix), o),
     get retries() {
       return retries;
     },
@@ -315,8 +429,9 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
         for (const r of settled) if (r !== vm) await destroyRow(r, o); // a duplicate from an interrupted run: keep one
         if (vm && parseTags(vm.tags).includes(tag)) return { id: String(vm.vmid), name: spec.name };
         // Not there, or cloned but never configured (the tag is set last): clone and/or configure it now.
+        const delivery = await deliveryFor(spec, o);
         vm ??= await cloneFrom(spec, await resolveTemplate(spec, o), o);
-        await configure(vm, spec, o);
+        await configure(vm, spec, delivery, o);
         return { id: String(vm.vmid), name: spec.name };
       } catch (e) {
         throw unable('clone', spec.name, e);
@@ -328,6 +443,9 @@ export function createMachines(api: PveClient, config: ProxmoxConfig, snippets: 
         const vm = await locate(ref, o);
         if (vm) await destroyRow(vm, o);
         if (snippets) await removeSnippets(snippets, ref.name);
+        // Proxmox keeps an ISO when the VM that used it goes: the seed is removed here, wherever it was uploaded.
+        const where = [...new Set([...(vm ? [vm.node] : []), config.node])];
+        await removeSeedIsos(ref.name, [...new Set([...where, ...cloneNodes])], where, o);
       } catch (e) {
         throw unable('destroy', ref.name, e);
       }

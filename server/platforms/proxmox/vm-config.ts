@@ -1,6 +1,7 @@
 // Pure translation between Glassdome's specs and Proxmox config values: tags, NIC strings, network ids,
 // disk sizes, the config update a clone receives. Tested by value, no I/O.
 import { createHash } from 'node:crypto';
+import { AppError } from '../../errors.ts';
 import type { MachineSpec } from '../platform.ts';
 import { cloudInitFields } from './cloud-init.ts';
 
@@ -60,17 +61,56 @@ export interface ConfigUpdate {
   remove: string[];
 }
 
-/** What a fresh clone is told: CPU, memory, NICs, agent, cloud-init fields, `cicustom`, and the deployment tag. */
-export function machineConfig(spec: MachineSpec, current: Record<string, unknown>, cicustom?: string): ConfigUpdate {
+/** How the clone gets its first-boot data: `cicustom` snippets, or a seed ISO volume attached as a CD. */
+export type FirstBootConfig = { cicustom: string } | { cdrom: string };
+
+/** The file name of a machine's NoCloud seed ISO on an ISO storage; the machine name carries the deployment id. */
+export function seedIsoName(machineName: string): string {
+  return `${machineName}-seed.iso`;
+}
+
+// Where the seed CD goes: IDE first (every guest kernel reads it), then SATA.
+const cdromSlots = ['ide2', 'ide3', 'ide1', 'ide0', 'sata0', 'sata1', 'sata2', 'sata3', 'sata4', 'sata5'];
+
+const isCloudinitDrive = (k: string, v: unknown) => diskKey.test(k) && /(^|[:/])vm-\d+-cloudinit/.test(String(v));
+
+/**
+ * The CD slot for the seed volume and the cloud-init drives to remove: Proxmox's own drive is a NoCloud `cidata`
+ * volume too, and with two of them cloud-init reads whichever it finds first.
+ */
+export function seedCdrom(current: Record<string, unknown>, volid: string): { key: string; remove: string[] } {
+  const remove = Object.keys(current).filter((k) => isCloudinitDrive(k, current[k]));
+  const attached = Object.keys(current).find((k) => diskKey.test(k) && String(current[k]).split(',')[0] === volid);
+  const key = attached ?? cdromSlots.find((k) => current[k] === undefined);
+  if (!key)
+    throw new AppError(
+      'platform_error',
+      `[proxmox] no free IDE or SATA slot for the seed CD (${cdromSlots.join(', ')} are all in use)`,
+    );
+  return { key, remove };
+}
+
+/** What a fresh clone is told: CPU, memory, NICs, agent, first-boot data, and the deployment tag. */
+export function machineConfig(
+  spec: MachineSpec,
+  current: Record<string, unknown>,
+  firstBoot?: FirstBootConfig,
+): ConfigUpdate {
   const params: Record<string, string | number> = {
     cores: spec.cpus,
     sockets: 1,
     memory: String(spec.memoryMb),
     agent: 'enabled=1',
+    // Kept in every case: they show in the VM's Cloud-Init tab; the snippets or the seed carry the whole documents.
     ...cloudInitFields(spec),
   };
+  const remove: string[] = [];
+  if (firstBoot && 'cdrom' in firstBoot) {
+    const cd = seedCdrom(current, firstBoot.cdrom);
+    params[cd.key] = `${firstBoot.cdrom},media=cdrom`;
+    remove.push(...cd.remove);
+  } else if (firstBoot) params.cicustom = firstBoot.cicustom;
   spec.nics.forEach((nic, i) => (params[`net${i}`] = nicValue(nic)));
-  if (cicustom) params.cicustom = cicustom;
   // The tag comes last in meaning: a VM carrying it has been fully configured (see machines.ts).
   params.tags = [
     ...new Set([
@@ -78,9 +118,11 @@ export function machineConfig(spec: MachineSpec, current: Record<string, unknown
       deploymentTag(spec.deploymentId),
     ]),
   ].join(';');
-  const remove = Object.keys(current).filter((k) => {
-    const m = /^(net|ipconfig)(\d+)$/.exec(k);
-    return m !== null && Number(m[2]) >= spec.nics.length;
-  });
+  remove.push(
+    ...Object.keys(current).filter((k) => {
+      const m = /^(net|ipconfig)(\d+)$/.exec(k);
+      return m !== null && Number(m[2]) >= spec.nics.length;
+    }),
+  );
   return { params, remove };
 }

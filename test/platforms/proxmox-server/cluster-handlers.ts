@@ -1,5 +1,6 @@
 // Cluster-wide, node, task, storage and pool endpoints (relevant.md sections 3, B2 nextid, B11-B13).
-import { dieError, paramError } from './pve-error.ts';
+import { createHash } from 'node:crypto';
+import { dieError, paramError, PveError } from './pve-error.ts';
 import { vmRow } from './qemu-handlers.ts';
 import type { Handler, HandlerContext } from './sim.ts';
 import { checkNode, Envelope, num, startTask, str, taskMs } from './sim.ts';
@@ -22,20 +23,31 @@ const nodes: Handler = (ctx) =>
     level: '',
     maxcpu: 16,
     cpu: 0.05,
-    maxmem: 64 * 1024 ** 3,
-    mem: 8 * 1024 ** 3,
+    maxmem: nodeMemory(ctx, n.name).total,
+    mem: nodeMemory(ctx, n.name).used,
     uptime: 86_400,
     ssl_fingerprint: ctx.sim.fingerprint,
   }));
 
+/** Memory of a node: the host's own 8 GiB plus what its running VMs were given. */
+function nodeMemory(ctx: HandlerContext, node: string): { total: number; used: number } {
+  const total = ctx.sim.nodeMemoryGb * 1024 ** 3;
+  let used = 8 * 1024 ** 3;
+  for (const vm of ctx.sim.state.vms.values())
+    if (vm.node === node && vm.status !== 'stopped')
+      used += Number((vm.config.memory ?? '512').replace(/^current=/, '').split(',')[0]) * 1024 ** 2;
+  return { total, used: Math.min(used, total) };
+}
+
 const nodeStatus: Handler = (ctx) => {
-  checkNode(ctx);
+  const node = checkNode(ctx);
   const v = versions[ctx.sim.version];
+  const mem = nodeMemory(ctx, node);
   return {
     cpu: 0.05,
     loadavg: ['0.10', '0.20', '0.30'],
     pveversion: `pve-manager/${v.version}/${v.repoid}`,
-    memory: { total: 64 * 1024 ** 3, used: 8 * 1024 ** 3, free: 56 * 1024 ** 3, available: 56 * 1024 ** 3 },
+    memory: { total: mem.total, used: mem.used, free: mem.total - mem.used, available: mem.total - mem.used },
     rootfs: { total: 100 * 1024 ** 3, used: 10 * 1024 ** 3, free: 90 * 1024 ** 3, avail: 90 * 1024 ** 3 },
     cpuinfo: { cores: 8, cpus: 16, sockets: 1, model: 'Simulated CPU' },
     'boot-info': { mode: 'efi' },
@@ -78,6 +90,7 @@ const resources: Handler = (ctx) => {
         id: `qemu/${vm.vmid}`,
         type: 'qemu',
         node: vm.node,
+        maxcpu: Number(vm.config.cores ?? 1) * Number(vm.config.sockets ?? 1),
         template: vm.config.template === '1' ? 1 : 0,
         ...(vm.pool ? { pool: vm.pool } : {}),
       });
@@ -91,7 +104,7 @@ const resources: Handler = (ctx) => {
         node: n.name,
         status: n.status,
         maxcpu: 16,
-        maxmem: 64 * 1024 ** 3,
+        maxmem: nodeMemory(ctx, n.name).total,
         level: '',
       });
   }
@@ -307,8 +320,12 @@ const contentDelete: Handler = (ctx) => {
   const s = getStorage(ctx);
   const volume = str(ctx.params, 'volume');
   const volid = volume.includes(':') ? volume : `${s.id}:${volume}`;
+  // The schema says user=all; the handler checks Datastore.Allocate itself (AllocateSpace only for backups).
+  if (!ctx.privs.has('Datastore.Allocate'))
+    throw new PveError(403, `Permission check failed (/storage/${s.id}, Datastore.Allocate)`);
   if (!findVolume(ctx.sim.state, volid)) throw dieError(`volume '${volid}' does not exist`);
-  return startTask(ctx, str(ctx.params, 'node'), 'imgdel', volid, async (t) => {
+  // The worker has no id (fork_worker('imgdel', undef, ...)): a volid's slash cannot go into a UPID.
+  return startTask(ctx, str(ctx.params, 'node'), 'imgdel', '', async (t) => {
     await t.work(taskMs(ctx.sim, 'imgdel'));
     s.volumes.delete(volid);
   });
@@ -332,6 +349,45 @@ const downloadUrl: Handler = (ctx) => {
       size: 1024 ** 2,
       ctime: Math.floor(Date.now() / 1000),
     });
+  });
+};
+
+/** pve-storage Status.pm upload: the file pveproxy stored is copied to the storage's iso (or vztmpl, import) dir. */
+const upload: Handler = (ctx) => {
+  const s = getStorage(ctx);
+  const content = str(ctx.params, 'content');
+  const file = ctx.upload?.data;
+  if (!file || ctx.params.tmpfilename === undefined) throw dieError('missing temporary file name');
+  if (!['dir', 'nfs'].includes(s.type)) throw dieError(`can't upload to storage type '${s.type}'`);
+  // normalize_content_filename: anything but letters, digits, - _ . becomes _.
+  const filename = str(ctx.params, 'filename').replace(/[^-_.a-zA-Z0-9]/g, '_');
+  if (content === 'iso' && !/[^/]+\.(iso|img)$/i.test(filename)) throw paramError({ filename: 'wrong file extension' });
+  if (!s.content.includes(content)) throw dieError(`storage '${s.id}' does not support '${content}' content`);
+  const algorithm = ctx.params['checksum-algorithm'];
+  const expected = ctx.params.checksum;
+  return startTask(ctx, str(ctx.params, 'node'), 'imgcopy', '', async (t) => {
+    t.log(`starting file import from: ${String(ctx.params.tmpfilename)}`);
+    if (algorithm !== undefined && expected !== undefined) {
+      const got = createHash(String(algorithm)).update(file).digest('hex');
+      if (got !== String(expected).toLowerCase())
+        throw dieError(`checksum mismatch: got '${got}' != expect '${String(expected)}'`);
+      t.log(`calculating checksum... OK, checksum verified`);
+    }
+    await t.work(taskMs(ctx.sim, 'imgcopy'));
+    const sub = content === 'iso' ? 'iso' : content === 'vztmpl' ? 'vztmpl' : 'import';
+    const volid = `${s.id}:${sub}/${filename}`;
+    // `cp` over an existing file: a repeated upload replaces it.
+    s.volumes.set(volid, {
+      volid,
+      content: content as 'iso',
+      format: 'iso',
+      size: file.length,
+      ctime: Math.floor(Date.now() / 1000),
+      data: file,
+    });
+    t.log(`target file: /var/lib/vz/template/${sub}/${filename}`);
+    t.log(`file size is: ${file.length}`);
+    t.log('finished file import successfully');
   });
 };
 
@@ -420,6 +476,7 @@ export const clusterHandlers: Record<string, Handler> = {
   'GET /nodes/{node}/storage/{storage}/content/{volume}': contentGet,
   'DELETE /nodes/{node}/storage/{storage}/content/{volume}': contentDelete,
   'POST /nodes/{node}/storage/{storage}/download-url': downloadUrl,
+  'POST /nodes/{node}/storage/{storage}/upload': upload,
   'GET /pools': pools,
   'POST /pools': poolCreate,
   'PUT /pools': poolUpdate,

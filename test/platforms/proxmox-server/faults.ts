@@ -23,6 +23,8 @@ export interface FaultRule {
   probability?: number;
   /** The error text for http500 and taskError. */
   message?: string;
+  /** Fires only for requests whose parameters this accepts (instead of, or besides, the probability). */
+  when?: (params: Record<string, unknown>) => boolean;
 }
 
 /** mulberry32: small, fast and good enough to make test runs reproducible. */
@@ -39,7 +41,7 @@ export function createRng(seed: number): () => number {
 
 export interface FaultInjector {
   /** The rule that fires for this request, if any; counts it. */
-  pick(method: string, endpoint: string): FaultRule | undefined;
+  pick(method: string, endpoint: string, params?: Record<string, unknown>): FaultRule | undefined;
   add(rule: FaultRule): void;
   clear(): void;
   /** How many times each effect fired. */
@@ -51,13 +53,14 @@ export function createFaultInjector(rules: FaultRule[], rng: () => number): Faul
   const fired: Record<FaultEffect, number> = { http596: 0, http595: 0, http500: 0, taskError: 0 };
   return {
     fired,
-    pick(method, endpoint) {
+    pick(method, endpoint, params = {}) {
       for (const a of active) {
         const { rule } = a;
         if (a.left <= 0) continue;
         if (rule.method !== undefined && rule.method !== method) continue;
         if (typeof rule.endpoint === 'string' && rule.endpoint !== endpoint) continue;
         if (rule.endpoint instanceof RegExp && !rule.endpoint.test(endpoint)) continue;
+        if (rule.when && !rule.when(params)) continue;
         if (rule.probability !== undefined && rng() >= rule.probability) continue;
         a.left--;
         fired[rule.effect]++;

@@ -1,10 +1,11 @@
 // QEMU guest agent endpoints (relevant.md B7): the agent answers a while after power-on, NIC addresses appear
-// later still (loopback and link-local always listed), and `cloud-init status` runs through agent/exec.
+// later still (loopback and link-local always listed), and programs run through agent/exec and exec-status, whose
+// output PVE decodes from the agent's base64 into bytes (qemu-server Agent.pm), or fail when the agent blocks exec.
 import { dieError, paramError } from './pve-error.ts';
 import { agentEnabled } from './power-handlers.ts';
 import type { Handler, HandlerContext } from './sim.ts';
 import { getVm, num } from './sim.ts';
-import { parseNic, propertyValues, type VmState } from './state.ts';
+import { parseNic, propertyValues, type GuestProgram, type VmState } from './state.ts';
 
 function uptimeMs(vm: VmState): number {
   return vm.startedAt === undefined ? 0 : Date.now() - vm.startedAt;
@@ -113,7 +114,11 @@ function runAgentCommand(vm: VmState, command: string): unknown {
           'guest-exec-status',
           'guest-network-get-interfaces',
           'guest-get-osinfo',
-        ].map((name) => ({ name, enabled: true, 'success-response': true })),
+        ].map((name) => ({
+          name,
+          enabled: !(vm.guest.execDisabled && name.startsWith('guest-exec')),
+          'success-response': true,
+        })),
       };
     default:
       throw dieError(`Agent error: command '${command}' is not modelled by the test server`);
@@ -124,8 +129,10 @@ function agentCall(command: string): Handler {
   return (ctx) => ({ result: runAgentCommand(agentVm(ctx), command) });
 }
 
-/** What a command prints: `cloud-init status` follows the guest's cloud-init timeline; a few shell basics exist. */
-function execOutcome(vm: VmState, argv: string[]): { exitcode: number; out: string; err: string; durationMs?: number } {
+/** What a command prints: the guest's own hook first; `cloud-init status` follows the guest's cloud-init timeline. */
+function execOutcome(vm: VmState, argv: string[], input: string | undefined): GuestProgram {
+  const hooked = vm.guest.exec?.(vm, argv, input);
+  if (hooked) return hooked;
   const [cmd, ...args] = argv;
   if (cmd === 'cloud-init' && args[0] === 'status') {
     const left = vm.guest.cloudInitMs - uptimeMs(vm);
@@ -138,6 +145,8 @@ function execOutcome(vm: VmState, argv: string[]): { exitcode: number; out: stri
     return { exitcode: state === 'error' ? 1 : 0, out, err: '', durationMs: wait ? Math.max(0, left) : undefined };
   }
   if (cmd === 'hostname') return { exitcode: 0, out: `${vm.config.name ?? `vm${vm.vmid}`}\n`, err: '' };
+  if (cmd === 'echo') return { exitcode: 0, out: `${args.join(' ')}\n`, err: '' };
+  if (cmd === 'cat' && args.length === 0) return { exitcode: 0, out: input ?? '', err: '' };
   if (cmd === 'true') return { exitcode: 0, out: '', err: '' };
   if (cmd === 'false') return { exitcode: 1, out: '', err: '' };
   if (cmd === 'sh' || cmd === 'bash' || cmd === '/bin/sh' || cmd === '/bin/bash')
@@ -147,31 +156,54 @@ function execOutcome(vm: VmState, argv: string[]): { exitcode: number; out: stri
   );
 }
 
+/** qemu-ga with guest-exec in its block list answers every exec call with QEMU's dispatcher error. */
+function execAllowed(vm: VmState): void {
+  if (vm.guest.execDisabled) throw dieError('Agent error: Command guest-exec has been disabled');
+}
+
 const exec: Handler = (ctx) => {
   const vm = agentVm(ctx);
+  execAllowed(vm);
   const command = ctx.params.command;
   const argv = Array.isArray(command) ? command : String(command).split(/\s+/);
-  const outcome = execOutcome(vm, argv);
+  const input = ctx.params['input-data'] === undefined ? undefined : String(ctx.params['input-data']);
+  const program = execOutcome(vm, argv, input);
   const pid = 1000 + ctx.sim.execs.size + 1;
-  ctx.sim.execs.set(`${vm.vmid}:${pid}`, {
-    startedAt: Date.now() + (outcome.durationMs ?? 0),
-    argv,
-    exitcode: outcome.exitcode,
-    out: outcome.out,
-    err: outcome.err,
-  });
+  ctx.sim.execs.set(`${vm.vmid}:${pid}`, { startedAt: Date.now() + (program.durationMs ?? 0), argv, program });
   return { pid };
 };
 
+/**
+ * The agent captures output as bytes and sends base64; PVE decodes it and its JSON encoder takes every byte for a
+ * character, so a client receives UTF-8 output encoded twice. Cut at the agent's limit like QGA does.
+ */
+function agentOutput(text: string, limit: number): { data: string; truncated: boolean } {
+  const bytes = Buffer.from(text, 'utf8');
+  const kept = bytes.subarray(0, limit);
+  return { data: kept.toString('latin1'), truncated: bytes.length > limit };
+}
+
 const execStatus: Handler = (ctx) => {
   const vm = agentVm(ctx);
+  execAllowed(vm);
   const pid = num(ctx.params, 'pid');
   const proc = ctx.sim.execs.get(`${vm.vmid}:${pid}`);
   if (!proc) throw dieError(`Agent error: Invalid parameter 'pid'`);
   if (Date.now() - proc.startedAt < ctx.sim.timing.execMs) return { exited: 0 };
-  const out: Record<string, unknown> = { exited: 1, exitcode: proc.exitcode };
-  if (proc.out) out['out-data'] = proc.out;
-  if (proc.err) out['err-data'] = proc.err;
+  const p = proc.program;
+  const out: Record<string, unknown> = { exited: 1 };
+  if (p.signal !== undefined) out.signal = p.signal;
+  else out.exitcode = p.exitcode ?? 0;
+  const limit = vm.guest.execOutputLimit ?? 16 * 1024 * 1024;
+  for (const [key, text] of [
+    ['out', p.out ?? ''],
+    ['err', p.err ?? ''],
+  ] as const) {
+    if (!text) continue;
+    const o = agentOutput(text, limit);
+    out[`${key}-data`] = o.data;
+    if (o.truncated) out[`${key}-truncated`] = 1;
+  }
   return out;
 };
 

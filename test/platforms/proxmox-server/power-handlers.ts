@@ -4,7 +4,7 @@ import { startNow, vmRow } from './qemu-handlers.ts';
 import type { Handler, HandlerContext } from './sim.ts';
 import { checkLock, checkSkiplock, flag, getVm, startTask, str, taskMs, withVmLock } from './sim.ts';
 import { parseBool } from './schema.ts';
-import { propertyValues, type VmState } from './state.ts';
+import { diskKey, diskVolid, findVolume, propertyValues, type VmState } from './state.ts';
 
 export function agentEnabled(vm: VmState): boolean {
   const value = vm.config.agent;
@@ -45,6 +45,11 @@ const start: Handler = (ctx) =>
     if (vm.config.lock !== undefined && vm.config.lock !== 'suspended' && !flag(ctx.params, 'skiplock'))
       throw dieError(`VM is locked (${vm.config.lock})`);
     if (vm.status !== 'stopped') throw dieError(`VM ${vm.vmid} already running`);
+    // Every drive's volume must be there, a CD image too (a seed ISO deleted under the VM fails its start).
+    for (const [k, v] of Object.entries({ ...vm.config, ...vm.pending })) {
+      const volid = diskKey.test(k) ? diskVolid(v) : undefined;
+      if (volid && !findVolume(ctx.sim.state, volid)) throw dieError(`volume '${volid}' does not exist`);
+    }
     await t.work(taskMs(ctx.sim, 'qmstart'));
     startNow(vm);
   });

@@ -25,6 +25,7 @@ import { networkHandlers } from './network-handlers.ts';
 import { powerHandlers } from './power-handlers.ts';
 import { PveError } from './pve-error.ts';
 import { qemuHandlers } from './qemu-handlers.ts';
+import { parseUpload } from './multipart.ts';
 import { loadSchema, matchRoute, validateParams, type PveVersion, type RawParams } from './schema.ts';
 import { defaultTiming, Envelope, type Handler, type HandlerContext, type Sim, type Timing } from './sim.ts';
 import { createState, defaultGuest, type ClusterState, type StateOptions } from './state.ts';
@@ -42,6 +43,8 @@ export interface ProxmoxServerOptions extends StateOptions {
   overloadAfter?: number;
   /** JSON error bodies carry `message` (libpve-http-server >= 5.2, late 8.x and 9.x). Default true. */
   messageInBody?: boolean;
+  /** Memory of every node in GiB (default 64); running VMs use what their config gives them. */
+  nodeMemoryGb?: number;
   /** Reuse a key and certificate instead of generating one. */
   tls?: { key: string; cert: string };
 }
@@ -141,10 +144,10 @@ const handlers: Record<string, Handler> = {
   ...networkHandlers,
 };
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function formParams(text: string): RawParams {
@@ -187,6 +190,7 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
     tasks: createTaskRegistry(random),
     locks: createLockTable(),
     guest: { ...defaultGuest, ...opts.guest },
+    nodeMemoryGb: opts.nodeMemoryGb ?? 64,
     execs: new Map(),
   };
   const allHandlers: Record<string, Handler> = { ...handlers, ...auth.handlers };
@@ -228,18 +232,26 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
         throw e;
       }
       record.endpoint = route.template;
-      const text = method === 'POST' || method === 'PUT' ? await readBody(req) : '';
+      const payload = method === 'POST' || method === 'PUT' ? await readBody(req) : Buffer.alloc(0);
       const contentType = String(req.headers['content-type'] ?? '');
       const isJson = contentType.includes('application/json');
-      if (contentType.includes('multipart/form-data'))
-        throw new PveError(
-          501,
-          `Method '${method} ${relPath}' not implemented (multipart upload is not modelled by the test server)`,
-        );
-      const raw: RawParams = {
-        ...formParams(url.search.slice(1)),
-        ...(isJson && text ? (JSON.parse(text) as RawParams) : formParams(text)),
-      };
+      // pveproxy streams only the upload endpoint's body as multipart; any other endpoint refuses that content type.
+      const isUpload = method === 'POST' && route.template === '/nodes/{node}/storage/{storage}/upload';
+      let upload: { data: Buffer } | undefined;
+      let raw: RawParams;
+      if (isUpload) {
+        const parsed = parseUpload(req.headers, payload);
+        upload = { data: parsed.data };
+        raw = { ...formParams(url.search.slice(1)), ...parsed.params };
+      } else {
+        if (payload.length > 0 && contentType && !/^application\/(x-www-form-urlencoded|json)/.test(contentType))
+          throw new PveError(506, `upload 'Content-Type '${contentType}' not implemented`);
+        const text = payload.toString('utf8');
+        raw = {
+          ...formParams(url.search.slice(1)),
+          ...(isJson && text ? (JSON.parse(text) as RawParams) : formParams(text)),
+        };
+      }
       record.params = raw;
       let who;
       try {
@@ -268,7 +280,7 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
       }
       if (opts.overloadAfter !== undefined && record.seq > opts.overloadAfter)
         throw new PveError(596, 'Connection timed out', { emptyBody: true });
-      const fault = faults.pick(method, route.template);
+      const fault = faults.pick(method, route.template, { ...raw, ...route.pathParams });
       if (fault?.effect === 'http596') throw new PveError(596, 'Connection timed out', { emptyBody: true });
       if (fault?.effect === 'http595')
         throw new PveError(595, 'Errors during connection establishment, proxy handshake: Connection refused', {
@@ -284,6 +296,7 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
         isRoot: who.isRoot,
         privs: who.privs,
         taskFault: fault?.effect === 'taskError' ? (fault.message ?? 'injected task failure') : undefined,
+        upload,
       };
       const result = await handler(ctx);
       record.status = 200;

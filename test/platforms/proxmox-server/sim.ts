@@ -3,7 +3,7 @@
 import type { LockMode, LockTable } from './locks.ts';
 import { configMissing, dieError, PveError, vmLockTimeout } from './pve-error.ts';
 import type { MethodInfo, Params, PveSchema, PveVersion } from './schema.ts';
-import type { ClusterState, GuestBehaviour, VmState } from './state.ts';
+import type { ClusterState, GuestBehaviour, GuestProgram, VmState } from './state.ts';
 import type { Task, TaskRegistry, Worker } from './tasks.ts';
 
 export interface Timing {
@@ -45,8 +45,10 @@ export interface Sim {
   fingerprint: string;
   /** Guest behaviour given to VMs created through the API. */
   guest: GuestBehaviour;
+  /** Memory of every node, GiB (nodes report 16 logical CPUs). */
+  nodeMemoryGb: number;
   /** agent/exec processes by VM and pid. */
-  execs: Map<string, { startedAt: number; argv: string[]; exitcode: number; out: string; err: string }>;
+  execs: Map<string, { startedAt: number; argv: string[]; program: GuestProgram }>;
 }
 
 export interface HandlerContext {
@@ -61,6 +63,8 @@ export interface HandlerContext {
   privs: ReadonlySet<string>;
   /** Set when a `taskError` fault was picked for this request: the worker fails with it. */
   taskFault?: string;
+  /** The file of a multipart upload (POST .../upload), already parsed like pveproxy does. */
+  upload?: { data: Buffer };
 }
 
 export type Handler = (ctx: HandlerContext) => unknown;

@@ -12,6 +12,8 @@ export interface Volume {
   /** The template's base volume a linked clone depends on. */
   base?: string;
   ctime: number;
+  /** The bytes of an uploaded file (seed ISOs), so tests can read back what a driver sent. */
+  data?: Buffer;
 }
 
 export interface StorageState {
@@ -56,6 +58,22 @@ export interface GuestBehaviour {
   agentRunning?: (vm: VmState) => boolean;
   /** The IPv4 address of NIC n; default: ipconfig[n] ip, else 10.<tag>.<vmid/256>.<vmid%256>. */
   address?: (vm: VmState, nic: number) => string | undefined;
+  /** What a program run through agent/exec does; undefined falls back to the few modelled commands. */
+  exec?: (vm: VmState, argv: string[], input: string | undefined) => GuestProgram | undefined;
+  /** The agent refuses guest-exec and guest-exec-status (qemu-ga --block-rpcs). */
+  execDisabled?: boolean;
+  /** Bytes of stdout/stderr the agent keeps (QGA: 16 MiB); more is cut and flagged `out-truncated`. */
+  execOutputLimit?: number;
+}
+
+/** A program's outcome in the simulated guest: text as the guest writes it (UTF-8). */
+export interface GuestProgram {
+  exitcode?: number;
+  /** Killed by this signal: exec-status then reports `signal` and no exit code. */
+  signal?: number;
+  out?: string;
+  err?: string;
+  durationMs?: number;
 }
 
 export interface Snapshot {

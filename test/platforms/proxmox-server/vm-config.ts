@@ -1,7 +1,7 @@
 // Reading and writing a VM's config like qemu-server: disk allocation (`local-lvm:32`), `delete`/`revert`,
 // digest checks, pending changes on running VMs, the sshkeys encoding check, MACs for new NICs.
 import { createHash } from 'node:crypto';
-import { dieError, paramError } from './pve-error.ts';
+import { dieError, paramError, PveError } from './pve-error.ts';
 import type { HandlerContext, Sim } from './sim.ts';
 import { flag } from './sim.ts';
 import {
@@ -97,6 +97,18 @@ function storedValue(ctx: HandlerContext, vm: VmState, key: string, value: strin
     if (volid && !volid.startsWith('/') && !findVolume(ctx.sim.state, volid))
       throw dieError(`volume '${volid}' does not exist`);
   }
+  if (diskKey.test(key) && isCdrom(value)) {
+    // A CD with an image: VM.Config.CDROM on the VM, read access to the image's storage, and the image must exist.
+    const volid = diskVolid(value);
+    if (volid && !/cloudinit/.test(volid)) {
+      if (!ctx.privs.has('VM.Config.CDROM'))
+        throw new PveError(403, `Permission check failed (/vms/${vm.vmid}, VM.Config.CDROM)`);
+      const sid = volid.split(':')[0] ?? '';
+      if (!ctx.privs.has('Datastore.AllocateSpace') && !ctx.privs.has('Datastore.Audit'))
+        throw new PveError(403, `Permission check failed (/storage/${sid}, Datastore.AllocateSpace|Datastore.Audit)`);
+      if (!findVolume(ctx.sim.state, volid)) throw dieError(`volume '${volid}' does not exist`);
+    }
+  }
   if (/^net\d+$/.test(key)) {
     const nic = parseNic(value);
     return printNic(nic.model, nic.mac ?? randomMac(ctx.sim.state, ctx.sim.random), nic.rest);
@@ -153,6 +165,11 @@ export function applyConfigUpdate(ctx: HandlerContext, vm: VmState, opts: { crea
     delete vm.pending[k];
     if (current !== undefined && diskKey.test(k) && !isCdrom(current) && !flag(p, 'force')) {
       vm.config[nextUnused(vm.config)] = diskVolid(current) ?? current;
+    } else if (current !== undefined && /cloudinit/.test(current)) {
+      // A cloud-init drive is freed, never kept as unused (vmconfig_register_unused_drive).
+      const volid = diskVolid(current);
+      const found = volid ? findVolume(ctx.sim.state, volid) : undefined;
+      found?.storage.volumes.delete(found.volume.volid);
     } else if (current !== undefined && flag(p, 'force')) {
       const volid = diskVolid(current);
       const found = volid ? findVolume(ctx.sim.state, volid) : undefined;

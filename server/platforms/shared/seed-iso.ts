@@ -1,6 +1,6 @@
-// Builds the cloud-init NoCloud seed: an ISO 9660 image with a Joliet tree, volume id `cidata`, holding
-// user-data, meta-data and network-config in its root. Pure and in-process (no xorriso/genisoimage on the appliance);
-// the layout is the one `genisoimage -volid cidata -joliet` writes, minus Rock Ridge, which Linux and Windows do not need.
+// Builds the cloud-init NoCloud seed that ESXi and Proxmox (without snippets) attach as a CD: an ISO 9660 image with a
+// Joliet tree, volume id `cidata`, holding user-data, meta-data and network-config in its root. Pure and in-process (no
+// xorriso/genisoimage on the appliance); the layout `genisoimage -volid cidata -joliet` writes, minus Rock Ridge.
 
 const SECTOR = 2048;
 
