@@ -147,8 +147,9 @@ export interface Platform {
   /**
    * Runs a program in the guest through the platform's own channel to it (the QEMU guest agent, VMware Tools guest
    * operations) and returns its exit code and output; a non-zero exit is a result, not an error. Only where
-   * `supports.guestExec`; throws AppError('platform_error') naming the machine when the channel does not answer,
-   * AppError('timeout') after `timeoutMs`. Used to verify what first boot did (the router's firewall, addresses).
+   * `supports.guestExec`; throws AppError('transient') naming the machine when the guest's agent does not answer (not
+   * started yet, stopped, not installed), AppError('platform_error') when the channel is not configured or not
+   * allowed, AppError('timeout') after `timeoutMs`. Used to verify what first boot did (the router's firewall, addresses).
    */
   guestExec?(ref: MachineRef, argv: string[], opts: CallOptions & { timeoutMs: number }): Promise<GuestExecResult>;
 

@@ -443,15 +443,6 @@ export function createSimulatorPlatform(
       return simulatedGuestCommand(q.firstBoot.get(platformId, m.id) ?? null, argv);
     },
 
-    async capacity() {
-      const { cpus, memoryMb } = q.totals.get(platformId)!;
-      return {
-        cpus: config.capacity.cpus - cpus,
-        memoryMb: config.capacity.memoryMb - memoryMb,
-        detail: `simulated node: ${config.capacity.cpus - cpus} of ${config.capacity.cpus} vCPUs and ${config.capacity.memoryMb - memoryMb} of ${config.capacity.memoryMb} MiB free`,
-      };
-    },
-
     async firstBootDelivery() {
       return {
         method: 'simulated NoCloud drive',

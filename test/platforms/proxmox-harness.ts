@@ -1,7 +1,7 @@
 // What the Proxmox driver tests share: the test server with fast timings, a driver configured for it, machine specs,
 // a stand-in for the shared snippets mount, and cleanup after each test.
 import { generateKeyPairSync } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 import type { MachineSpec } from '../../server/platforms/platform.ts';
@@ -98,6 +98,8 @@ export function mirrorSnippets(s: ProxmoxServer, dir: string): () => void {
         format: 'raw',
         size: 100,
         ctime: 0,
+        // What the node reads: the modelled guest boots with this user-data.
+        data: readFileSync(path.join(dir, 'snippets', f)),
       });
   };
   const timer = setInterval(sync, 2);

@@ -102,7 +102,8 @@ export async function probeGuestAgent(
     return { answers: true };
   } catch (e) {
     o.signal?.throwIfAborted();
-    if (e instanceof AppError && e.code === 'timeout')
+    // Not answering (a timeout, or the platform saying the agent is not running) is what this fix is for.
+    if (e instanceof AppError && (e.code === 'timeout' || e.code === 'transient'))
       return {
         answers: false,
         fixable: true,

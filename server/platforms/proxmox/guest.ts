@@ -117,8 +117,8 @@ export function createGuest(
   function execUnavailable(ref: MachineRef, argv: string[], e: AppError): AppError {
     const text = causeText(e);
     const prefix = `[proxmox] Unable to run "${argv[0] ?? ''}" in VM "${ref.name}": `;
-    const say = (why: string, hint: string) =>
-      new AppError('platform_error', `${prefix}${why} (${text.trim()})`, { cause: e, hint });
+    const say = (why: string, hint: string, code: 'platform_error' | 'transient' = 'platform_error') =>
+      new AppError(code, `${prefix}${why} (${text.trim()})`, { cause: e, hint });
     if (e.code === 'forbidden')
       return say(
         'the API token or user may not run programs in guests',
@@ -130,6 +130,8 @@ export function createGuest(
       return say(
         'the QEMU guest agent does not answer in the guest',
         'Install and start qemu-guest-agent in the template; the guest may also still be booting or shutting down.',
+        // A passing condition: the agent may start yet, or be installed (the overseer's guest-agent fix).
+        'transient',
       );
     if (/has been disabled/i.test(text))
       return say(

@@ -263,6 +263,9 @@ describe.skipIf(skip !== undefined)('the guest-agent fix against the Proxmox tes
             waitForAddress: async () => {
               throw new AppError('timeout', 'no agent');
             },
+            guestExec: async () => {
+              throw new AppError('transient', 'the QEMU guest agent does not answer in the guest');
+            },
           } as unknown as ProxmoxPlatform,
           ssh: { ...target(), port: stranger.port },
         }),

@@ -1,11 +1,12 @@
 // QEMU guest agent endpoints (relevant.md B7): the agent answers a while after power-on, NIC addresses appear
 // later still (loopback and link-local always listed), and programs run through agent/exec and exec-status, whose
 // output PVE decodes from the agent's base64 into bytes (qemu-server Agent.pm), or fail when the agent blocks exec.
+import { firstBootProgram } from './guest-first-boot.ts';
 import { dieError, paramError } from './pve-error.ts';
 import { agentEnabled } from './power-handlers.ts';
 import type { Handler, HandlerContext } from './sim.ts';
 import { getVm, num } from './sim.ts';
-import { parseNic, propertyValues, type GuestProgram, type VmState } from './state.ts';
+import { parseNic, propertyValues, type ClusterState, type GuestProgram, type VmState } from './state.ts';
 
 function uptimeMs(vm: VmState): number {
   return vm.startedAt === undefined ? 0 : Date.now() - vm.startedAt;
@@ -130,9 +131,11 @@ function agentCall(command: string): Handler {
 }
 
 /** What a command prints: the guest's own hook first; `cloud-init status` follows the guest's cloud-init timeline. */
-function execOutcome(vm: VmState, argv: string[], input: string | undefined): GuestProgram {
+function execOutcome(vm: VmState, argv: string[], input: string | undefined, state: ClusterState): GuestProgram {
   const hooked = vm.guest.exec?.(vm, argv, input);
   if (hooked) return hooked;
+  const configured = firstBootProgram(state, vm, argv);
+  if (configured) return configured;
   const [cmd, ...args] = argv;
   if (cmd === 'cloud-init' && args[0] === 'status') {
     const left = vm.guest.cloudInitMs - uptimeMs(vm);
@@ -167,7 +170,7 @@ const exec: Handler = (ctx) => {
   const command = ctx.params.command;
   const argv = Array.isArray(command) ? command : String(command).split(/\s+/);
   const input = ctx.params['input-data'] === undefined ? undefined : String(ctx.params['input-data']);
-  const program = execOutcome(vm, argv, input);
+  const program = execOutcome(vm, argv, input, ctx.sim.state);
   const pid = 1000 + ctx.sim.execs.size + 1;
   ctx.sim.execs.set(`${vm.vmid}:${pid}`, { startedAt: Date.now() + (program.durationMs ?? 0), argv, program });
   return { pid };
