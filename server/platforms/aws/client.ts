@@ -133,3 +133,53 @@ function assumedRole(config: AwsConfig, base: Credentials): () => Promise<Creden
     return current;
   };
 }
+
+/** Every page of a Describe call (bounded: a tag filter never yields thousands of pages). */
+export async function describeAll<A extends Action, T>(ec2: Ec2, action: A, input: InputOf<A>, pick: (out: OutputOf<A>) => T[] | undefined, o?: CallOptions): Promise<T[]> {
+  const out: T[] = [];
+  let token: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const r = await ec2.call(action, { ...input, ...(token ? { NextToken: token } : {}) } as InputOf<A>, o);
+    out.push(...(pick(r) ?? []));
+    token = (r as { NextToken?: string }).NextToken;
+    if (!token) break;
+  }
+  return out;
+}
+
+/** Runs `fn` alone among the callers of the same key; the next one starts when it settles. */
+export type KeyedLock = <T>(key: string, fn: () => Promise<T>, signal?: AbortSignal) => Promise<T>;
+
+export function createKeyedLock(): KeyedLock {
+  const tails = new Map<string, Promise<void>>();
+  return async (key, fn, signal) => {
+    const prev = tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    tails.set(key, tail);
+    try {
+      signal?.throwIfAborted();
+      await (signal ? untilAborted(prev, signal) : prev);
+    } catch (e) {
+      // Gave up waiting: pass the turn on once the holder is done, so later callers keep their order.
+      void prev.then(release);
+      throw e;
+    }
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
+/** `p`, or the signal's reason if it aborts first; the listener goes either way. */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -37,6 +37,13 @@ export function rangeOf(deploymentId: string, resourceName: string): RangeName {
   return { deploymentId, instance: Number(m[1]), name: `${prefix}${m[1]}` };
 }
 
+/** The range a VPC stands for: a VPC is named after its range. */
+export function rangeNamed(deploymentId: string, vpcName: string): RangeName {
+  const prefix = `gd-${deploymentId}-i`;
+  const n = vpcName.startsWith(prefix) ? vpcName.slice(prefix.length) : '';
+  return /^\d+$/.test(n) ? { deploymentId, instance: Number(n), name: vpcName } : { deploymentId, instance: 0, name: vpcName };
+}
+
 export function tagsOf(range: RangeName, name: string, extra: Record<string, string> = {}): Tag[] {
   const all: Record<string, string> = { Name: name, [tagKeys.deployment]: range.deploymentId, [tagKeys.instance]: String(range.instance), ...extra };
   return Object.entries(all).map(([Key, Value]) => ({ Key, Value }));

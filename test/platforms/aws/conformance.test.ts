@@ -1,0 +1,23 @@
+import { createAwsPlatform } from '../../../server/platforms/aws/driver.ts';
+import { testPlatform } from '../conformance.ts';
+import { locateMoto, startMoto } from '../moto.ts';
+
+testPlatform(
+  'aws (moto)',
+  async () => {
+    const located = await locateMoto();
+    if ('skip' in located) return { skip: located.skip };
+    const moto = await startMoto(located.python);
+    return {
+      platform: createAwsPlatform({ region: 'eu-west-1', accessKeyId: 'AKIATESTTESTTEST0000', endpoint: moto.endpoint, poll: { minMs: 50, maxMs: 200 } }, { secret: 'test-secret' }),
+      deploymentId: 'conf1',
+      machine: { os: 'ubuntu-22.04' },
+      waitMs: 10_000,
+      cleanup: () => moto.stop(),
+    };
+  },
+  {
+    'starts a machine, reports its address and readiness':
+      'moto answers GetConsoleOutput with a fixed text, so no first-boot line can ever appear; start and address are covered in aws/driver.test.ts, readiness in aws/readiness.test.ts through a proxy that plays the guest console',
+  },
+);
