@@ -58,16 +58,16 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
     return t;
   }
 
+  /** Whether the machine's template exists, asked of EC2 (the instance's teardown may have taken it). */
   async function exists(name: string, o?: CallOptions): Promise<{ id: string } | undefined> {
-    const cached = templates.get(name);
-    if (cached) return { id: cached.id };
     try {
       const t = (await ec2.call('DescribeLaunchTemplates', { LaunchTemplateNames: [name] }, o)).LaunchTemplates?.[0];
-      return t ? { id: t.LaunchTemplateId! } : undefined;
+      if (t) return { id: t.LaunchTemplateId! };
     } catch (e) {
-      if (isNotFound(e) || hasCode(e, 'InvalidLaunchTemplateName.NotFoundException')) return undefined;
-      throw e;
+      if (!isNotFound(e) && !hasCode(e, 'InvalidLaunchTemplateName.NotFoundException')) throw e;
     }
+    templates.delete(name);
+    return undefined;
   }
 
   async function current(name: string, o?: CallOptions): Promise<InstanceView | undefined> {

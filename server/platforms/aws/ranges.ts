@@ -187,7 +187,7 @@ export function createRanges(ctx: AwsContext) {
 
     /**
      * Deletes everything in the range's VPC and the VPC, in dependency order: instances (ours; another's stops the
-     * teardown), network interfaces, security groups (cross-references revoked first), subnets, route tables, the
+     * teardown) and the machines' launch templates, network interfaces, security groups (cross-references revoked first), subnets, route tables, the
      * internet gateway, the key pair, the VPC. Then checks that nothing tagged for the range is left, naming any.
      * Runs under the range's lock: call it from there.
      */
@@ -224,6 +224,10 @@ async function emptyVpc(ctx: AwsContext, rn: RangeName, vpcId: string, o?: CallO
   const running = instances.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
   if (running.length) await ec2.call('TerminateInstances', { InstanceIds: running }, o);
   if (instances.length) await waitForNoInstances(ctx, inVpc, `the instances of ${rn.name}`, o);
+  // The instance's machines that never ran (or whose instances just went) are launch templates: they go too.
+  if (rn.instance > 0)
+    for (const t of await describeAll(ec2, 'DescribeLaunchTemplates', { Filters: [byDeployment(rn.deploymentId), byTag(tagKeys.instance, String(rn.instance))] }, (r) => r.LaunchTemplates, o))
+      await ignoreNotFound(ec2.call('DeleteLaunchTemplate', { LaunchTemplateId: t.LaunchTemplateId! }, o));
 
   for (const eni of await describeAll(ec2, 'DescribeNetworkInterfaces', { Filters: inVpc }, (r) => r.NetworkInterfaces, o)) {
     if (eni.Status !== 'available')
@@ -278,21 +282,28 @@ async function deleteInternetGateway(ec2: Ec2, id: string, attachedTo: string[],
 }
 
 async function deleteKeyPair(ec2: Ec2, rn: RangeName, o?: CallOptions): Promise<void> {
-  const pairs = await describeAll(ec2, 'DescribeKeyPairs', { Filters: [byTag('Name', rn.name), byDeployment(rn.deploymentId)] }, (r) => r.KeyPairs, o);
-  for (const k of pairs) await ignoreNotFound(ec2.call('DeleteKeyPair', { KeyPairId: k.KeyPairId! }, o));
+  let pairs;
+  try {
+    pairs = (await ec2.call('DescribeKeyPairs', { KeyNames: [rn.name] }, o)).KeyPairs ?? [];
+  } catch (e) {
+    if (isNotFound(e)) return;
+    throw e;
+  }
+  for (const k of pairs) if (tagValue(k.Tags, tagKeys.deployment) === rn.deploymentId) await ignoreNotFound(ec2.call('DeleteKeyPair', { KeyName: k.KeyName! }, o));
 }
 
 /** What is still tagged for the range, by kind and name. */
 export async function leftovers(ec2: Ec2, rn: RangeName, o?: CallOptions): Promise<string[]> {
   const ours = [byDeployment(rn.deploymentId), byTag(tagKeys.instance, String(rn.instance))];
   const named = (kind: string, tags: Tag[] | undefined, id: string | undefined) => `${kind} ${tagValue(tags, 'Name') ?? id} (${id})`;
-  const [vpcs, subnets, groups, tables, igws, keys] = await Promise.all([
+  const [vpcs, subnets, groups, tables, igws, keys, templates] = await Promise.all([
     describeAll(ec2, 'DescribeVpcs', { Filters: [byTag('Name', rn.name), byDeployment(rn.deploymentId)] }, (r) => r.Vpcs, o),
     describeAll(ec2, 'DescribeSubnets', { Filters: ours }, (r) => r.Subnets, o),
     describeAll(ec2, 'DescribeSecurityGroups', { Filters: ours }, (r) => r.SecurityGroups, o),
     describeAll(ec2, 'DescribeRouteTables', { Filters: ours }, (r) => r.RouteTables, o),
     describeAll(ec2, 'DescribeInternetGateways', { Filters: ours }, (r) => r.InternetGateways, o),
     describeAll(ec2, 'DescribeKeyPairs', { Filters: ours }, (r) => r.KeyPairs, o),
+    rn.instance > 0 ? describeAll(ec2, 'DescribeLaunchTemplates', { Filters: ours }, (r) => r.LaunchTemplates, o) : Promise.resolve([]),
   ]);
   // Only resources of this range: a range-less network's "instance" is 0 and its name is the range name.
   const mine = <T extends { Tags?: Tag[] }>(list: T[]) => list.filter((x) => rn.instance !== 0 || (tagValue(x.Tags, tagKeys.network) ?? tagValue(x.Tags, 'Name')) === rn.name);
@@ -303,6 +314,7 @@ export async function leftovers(ec2: Ec2, rn: RangeName, o?: CallOptions): Promi
     ...mine(tables).map((t) => named('route table', t.Tags, t.RouteTableId)),
     ...mine(igws).map((g) => named('internet gateway', g.Tags, g.InternetGatewayId)),
     ...mine(keys).map((k) => named('key pair', k.Tags, k.KeyPairId)),
+    ...templates.map((t) => `launch template ${t.LaunchTemplateName} (${t.LaunchTemplateId})`),
   ];
 }
 
