@@ -183,3 +183,21 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
+
+/**
+ * Finds a resource by its tags, or creates it. EC2 gives most creates no idempotency token (CreateVpc, CreateSubnet,
+ * CreateInternetGateway), so a create whose answer was lost is not simply sent again: after a backoff the resource is
+ * looked for first, and created only if it is still not there. `create` must call EC2 with `retry: false`.
+ */
+export async function findOrCreate<T>(config: Pick<AwsConfig, 'retry'>, find: () => Promise<T | undefined>, create: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const found = await find();
+    if (found !== undefined) return found;
+    try {
+      return await create();
+    } catch (e) {
+      if (!isTransient(e) || attempt >= config.retry.attempts || signal?.aborted) throw e;
+      await sleep(backoffDelay(attempt, config.retry), signal);
+    }
+  }
+}

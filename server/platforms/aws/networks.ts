@@ -5,7 +5,7 @@ import type { IpPermission, SecurityGroup, Subnet } from '@aws-sdk/client-ec2';
 import { AppError, errorMessage } from '../../errors.ts';
 import type { CallOptions, FirewallPolicy, NetworkRef, NetworkSpec } from '../platform.ts';
 import { vpcBlocks } from './addressing.ts';
-import { describeAll } from './client.ts';
+import { describeAll, findOrCreate } from './client.ts';
 import { hasCode } from './errors.ts';
 import { networkSecurity, permissionKeys, type GroupRules, type Permission } from './firewall.ts';
 import { deleteGroups, ignoreNotFound, waitForNoInstances, type AwsContext, type Ranges } from './ranges.ts';
@@ -43,8 +43,12 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
   }
 
   async function ensureRouteTable(spec: NetworkSpec, rn: RangeName, vpcId: string, subnetId: string, internetGatewayId: string | undefined, o?: CallOptions): Promise<void> {
-    let table = (await describeAll(ec2, 'DescribeRouteTables', { Filters: [byTag(tagKeys.network, spec.name), { Name: 'vpc-id', Values: [vpcId] }] }, (r) => r.RouteTables, o))[0];
-    table ??= (await ec2.call('CreateRouteTable', { VpcId: vpcId, TagSpecifications: [tagSpec('route-table', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, o)).RouteTable!;
+    const table = await findOrCreate(
+      ctx.config,
+      async () => (await describeAll(ec2, 'DescribeRouteTables', { Filters: [byTag(tagKeys.network, spec.name), { Name: 'vpc-id', Values: [vpcId] }] }, (r) => r.RouteTables, o))[0],
+      async () => (await ec2.call('CreateRouteTable', { VpcId: vpcId, TagSpecifications: [tagSpec('route-table', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, { ...o, retry: false })).RouteTable!,
+      o?.signal,
+    );
     const id = table.RouteTableId!;
     const toInternet = table.Routes?.find((r) => r.DestinationCidrBlock === '0.0.0.0/0');
     if (internetGatewayId && toInternet?.GatewayId !== internetGatewayId) {
@@ -62,7 +66,13 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       .flatMap((t) => t.Associations ?? [])
       .find((a) => a.SubnetId === subnetId);
     if (other?.RouteTableAssociationId) await ec2.call('ReplaceRouteTableAssociation', { AssociationId: other.RouteTableAssociationId, RouteTableId: id }, o);
-    else await ec2.call('AssociateRouteTable', { RouteTableId: id, SubnetId: subnetId }, o);
+    else
+      try {
+        await ec2.call('AssociateRouteTable', { RouteTableId: id, SubnetId: subnetId }, o);
+      } catch (e) {
+        // A retry after a lost answer: the association was made.
+        if (!hasCode(e, 'Resource.AlreadyAssociated')) throw e;
+      }
   }
 
   /** Creates missing groups and makes every group's permissions exactly what the firewall says. */
@@ -164,9 +174,13 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       }
 
       const range = await ranges.ensure(rn, { blocks: blocks.blocks, cidr: spec.cidr, internet }, o);
-      let subnet = await findSubnet(spec.name, spec.deploymentId, o);
-      if (subnet && subnet.VpcId !== range.vpcId) throw new AppError('conflict', `[aws] A subnet tagged for network "${spec.name}" exists outside its VPC ${range.vpcId}: ${subnet.SubnetId}`, { hint: 'Delete that subnet, then retry.' });
-      subnet ??= (await ec2.call('CreateSubnet', { VpcId: range.vpcId, CidrBlock: spec.cidr, AvailabilityZone: range.zone, TagSpecifications: [tagSpec('subnet', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, o)).Subnet!;
+      const subnet = await findOrCreate(
+        ctx.config,
+        () => findSubnet(spec.name, spec.deploymentId, o),
+        async () => (await ec2.call('CreateSubnet', { VpcId: range.vpcId, CidrBlock: spec.cidr, AvailabilityZone: range.zone, TagSpecifications: [tagSpec('subnet', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, { ...o, retry: false })).Subnet!,
+        o?.signal,
+      );
+      if (subnet.VpcId !== range.vpcId) throw new AppError('conflict', `[aws] A subnet tagged for network "${spec.name}" exists outside its VPC ${range.vpcId}: ${subnet.SubnetId}`, { hint: 'Delete that subnet, then retry.' });
       const subnetId = subnet.SubnetId!;
       if (internet && !subnet.MapPublicIpOnLaunch) await ec2.call('ModifySubnetAttribute', { SubnetId: subnetId, MapPublicIpOnLaunch: { Value: true } }, o);
       const [, groups] = await Promise.all([ensureRouteTable(spec, rn, range.vpcId, subnetId, internet ? range.internetGatewayId : undefined, o), ensureGroups(spec, rn, range.vpcId, security, o)]);

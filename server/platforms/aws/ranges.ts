@@ -6,7 +6,7 @@ import { AppError } from '../../errors.ts';
 import type { CallOptions } from '../platform.ts';
 import { pollUntil } from '../shared/wait.ts';
 import { cidrInterval, containsInterval } from './addressing.ts';
-import { describeAll, type Ec2, type KeyedLock } from './client.ts';
+import { describeAll, findOrCreate, type Ec2, type KeyedLock } from './client.ts';
 import type { AwsConfig } from './config.ts';
 import { hasCode, isNotFound } from './errors.ts';
 import { byDeployment, byTag, liveInstanceStates, tagKeys, tagSpec, tagsOf, tagValue, type RangeName } from './tags.ts';
@@ -67,9 +67,12 @@ export function createRanges(ctx: AwsContext) {
 
   async function ensureInternetGateway(r: Range, o?: CallOptions): Promise<string> {
     if (r.internetGatewayId) return r.internetGatewayId;
-    const found = await describeAll(ec2, 'DescribeInternetGateways', { Filters: [byTag('Name', r.name.name), byDeployment(r.name.deploymentId)] }, (x) => x.InternetGateways, o);
-    let igw = found[0];
-    igw ??= (await ec2.call('CreateInternetGateway', { TagSpecifications: [tagSpec('internet-gateway', tagsOf(r.name, r.name.name))] }, o)).InternetGateway!;
+    const igw = await findOrCreate(
+      config,
+      async () => (await describeAll(ec2, 'DescribeInternetGateways', { Filters: [byTag('Name', r.name.name), byDeployment(r.name.deploymentId)] }, (x) => x.InternetGateways, o))[0],
+      async () => (await ec2.call('CreateInternetGateway', { TagSpecifications: [tagSpec('internet-gateway', tagsOf(r.name, r.name.name))] }, { ...o, retry: false })).InternetGateway!,
+      o?.signal,
+    );
     if (!igw.Attachments?.some((a) => a.VpcId === r.vpcId)) {
       try {
         await ec2.call('AttachInternetGateway', { InternetGatewayId: igw.InternetGatewayId!, VpcId: r.vpcId }, o);
@@ -98,13 +101,17 @@ export function createRanges(ctx: AwsContext) {
         async () => {
           let r = known.get(rn.name);
           if (!r) {
-            let vpc = await findVpc(rn, o);
-            if (!vpc) {
-              const all = await zones(o);
-              if (all.length === 0) throw new AppError('platform_error', `[aws] The region ${config.region} reports no available zone`);
-              const zone = all[(Math.max(1, rn.instance) - 1) % all.length]!;
-              vpc = (await ec2.call('CreateVpc', { CidrBlock: want.blocks[0]!, TagSpecifications: [tagSpec('vpc', tagsOf(rn, rn.name, { [tagKeys.zone]: zone }))] }, o)).Vpc!;
-            }
+            const vpc = await findOrCreate(
+              config,
+              () => findVpc(rn, o),
+              async () => {
+                const all = await zones(o);
+                if (all.length === 0) throw new AppError('platform_error', `[aws] The region ${config.region} reports no available zone`);
+                const zone = all[(Math.max(1, rn.instance) - 1) % all.length]!;
+                return (await ec2.call('CreateVpc', { CidrBlock: want.blocks[0]!, TagSpecifications: [tagSpec('vpc', tagsOf(rn, rn.name, { [tagKeys.zone]: zone }))] }, { ...o, retry: false })).Vpc!;
+              },
+              o?.signal,
+            );
             const vpcId = vpc.VpcId!;
             if (vpc.State !== 'available') await waitUntil(`VPC ${vpcId} becoming available`, async () => (await ec2.call('DescribeVpcs', { VpcIds: [vpcId] }, o)).Vpcs?.[0]?.State === 'available', o);
             for (const b of want.blocks.slice(1)) await addBlock(vpcId, b, o);
