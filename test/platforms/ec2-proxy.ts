@@ -35,6 +35,8 @@ export interface Ec2Proxy {
   endpoint: string;
   calls: Ec2Call[];
   options: ProxyOptions;
+  /** When the proxy saw RunInstances answer with this instance (ms since the epoch). */
+  launchedAt(instanceId: string): number | undefined;
   /** How many calls of each action. */
   count(action?: string): number;
   stop(): Promise<void>;
@@ -45,6 +47,7 @@ const escapeXml = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(
 
 export async function startEc2Proxy(target: string, options: ProxyOptions = {}): Promise<Ec2Proxy> {
   const calls: Ec2Call[] = [];
+  const launches = new Map<string, number>();
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -89,7 +92,18 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
     const url = new URL(req.url ?? '/', target);
     const upstream = http.request(url, { method: req.method, headers: { ...req.headers, host: url.host } }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
+      if (action !== 'RunInstances') {
+        up.pipe(res);
+        return;
+      }
+      // Launches are read on the way through, so simulated guests boot from the moment they were launched.
+      const body: Buffer[] = [];
+      up.on('data', (c: Buffer) => body.push(c));
+      up.on('end', () => {
+        const text = Buffer.concat(body);
+        for (const m of text.toString().matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g)) launches.set(m[1]!, Date.now());
+        res.end(text);
+      });
     });
     upstream.on('error', (e) => {
       res.writeHead(502, { 'content-type': 'text/plain' });
@@ -117,6 +131,7 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
     endpoint: `http://127.0.0.1:${port}`,
     calls,
     options,
+    launchedAt: (id) => launches.get(id),
     count(action) {
       return action ? calls.filter((c) => c.action === action).length : calls.length;
     },
@@ -128,11 +143,11 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
 }
 
 /**
- * The guests' side of the console: an instance that has been running for `bootMs` (since the proxy first saw it
- * running) prints the first-boot line its machine's first boot would print, `GLASSDOME-READY <machine name>`, or
+ * The guests' side of the console: an instance that has been running for `bootMs` (since its launch, when
+ * `launchedAt` knows it, else since it was first seen running) prints the first-boot line its machine's first boot would print, `GLASSDOME-READY <machine name>`, or
  * `GLASSDOME-FAILED <name>: <reason>` for machines `failing` names. Read straight from moto, not through the proxy.
  */
-export function simulatedGuests(moto: EC2Client, o: { bootMs: number; failing?: Record<string, string> }): (instanceId: string) => Promise<string | undefined> {
+export function simulatedGuests(moto: EC2Client, o: { bootMs: number; failing?: Record<string, string>; launchedAt?: (instanceId: string) => number | undefined }): (instanceId: string) => Promise<string | undefined> {
   const runningSince = new Map<string, number>();
   return async (id) => {
     const r = await moto.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
@@ -141,7 +156,7 @@ export function simulatedGuests(moto: EC2Client, o: { bootMs: number; failing?: 
     if (!inst || !name) return undefined;
     const lines = ['[    0.000000] Linux version 6.8.0-1008-aws (buildd@lcy02-amd64-080)', '[    2.113000] cloud-init[512]: Cloud-init v. 24.1 running init-local'];
     if (inst.State?.Name !== 'running') return lines.join('\n');
-    const since = runningSince.get(id) ?? Date.now();
+    const since = runningSince.get(id) ?? o.launchedAt?.(id) ?? Date.now();
     runningSince.set(id, since);
     if (Date.now() - since < o.bootMs) return lines.join('\n');
     const reason = o.failing?.[name];

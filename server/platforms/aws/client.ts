@@ -2,11 +2,12 @@
 // call through the region's limiter, with a timeout, the caller's AbortSignal, and bounded retries with jitter.
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import { AppError } from '../../errors.ts';
-import { backoffDelay, isTransient, type Semaphore } from '../shared/retry.ts';
+import { backoffDelay, isTransient } from '../shared/retry.ts';
 import { sleep } from '../shared/wait.ts';
 import type { CallOptions } from '../platform.ts';
 import { parseAwsSecret, type AwsConfig } from './config.ts';
 import { toAppError } from './errors.ts';
+import type { RegionLimiter } from './limits.ts';
 
 type Sdk = typeof Ec2Sdk;
 type ActionOf<K> = K extends `${infer A}Command` ? (A extends '$' | '' ? never : A) : never;
@@ -16,15 +17,22 @@ type CommandOf<A extends Action> = InstanceType<Sdk[`${A}Command`]>;
 export type InputOf<A extends Action> = CommandOf<A>['input'];
 export type OutputOf<A extends Action> = Awaited<ReturnType<ReturnType<CommandOf<A>['resolveMiddleware']>>>['output'];
 
+export interface Ec2CallOptions extends CallOptions {
+  /** false: one attempt only (the caller handles failures itself). */
+  retry?: boolean;
+  /** Moves a machine along (a launch, a wait on it): served before calls that prepare others. */
+  urgent?: boolean;
+}
+
 export interface Ec2 {
-  call<A extends Action>(action: A, input: InputOf<A>, o?: CallOptions & { retry?: boolean }): Promise<OutputOf<A>>;
+  call<A extends Action>(action: A, input: InputOf<A>, o?: Ec2CallOptions): Promise<OutputOf<A>>;
   close(): void;
 }
 
 export interface Ec2Options {
   config: AwsConfig;
   secret: string;
-  limiter: Semaphore;
+  limiter: RegionLimiter;
   /** Adds SDK middleware, for tests that watch or disturb the calls. */
   onClient?: (client: Ec2Sdk.EC2Client) => void;
 }
@@ -60,9 +68,9 @@ export function createEc2(o: Ec2Options): Ec2 {
       throw e;
     }));
 
-  async function once<A extends Action>(action: A, input: InputOf<A>, opts?: CallOptions): Promise<OutputOf<A>> {
+  async function once<A extends Action>(action: A, input: InputOf<A>, opts?: Ec2CallOptions): Promise<OutputOf<A>> {
     const { sdk, client } = await ready();
-    const release = await o.limiter.acquire(opts?.signal);
+    const release = await o.limiter.acquire(opts?.signal, opts?.urgent);
     const timeout = AbortSignal.timeout(config.timeouts.callMs);
     const signal = opts?.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     try {
@@ -135,7 +143,7 @@ function assumedRole(config: AwsConfig, base: Credentials): () => Promise<Creden
 }
 
 /** Every page of a Describe call (bounded: a tag filter never yields thousands of pages). */
-export async function describeAll<A extends Action, T>(ec2: Ec2, action: A, input: InputOf<A>, pick: (out: OutputOf<A>) => T[] | undefined, o?: CallOptions): Promise<T[]> {
+export async function describeAll<A extends Action, T>(ec2: Ec2, action: A, input: InputOf<A>, pick: (out: OutputOf<A>) => T[] | undefined, o?: Ec2CallOptions): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
   for (let page = 0; page < 1000; page++) {

@@ -5,12 +5,11 @@ import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import { AppError, errorMessage } from '../../errors.ts';
 import type { CallOptions, ConnectionReport, DriverDeps, NetworkRef, OwnedResource, Platform } from '../platform.ts';
 import { unable } from '../shared/errors.ts';
-import type { Semaphore } from '../shared/retry.ts';
 import { createEc2, createKeyedLock, describeAll } from './client.ts';
 import { awsConfigSchema, defaultImages, type AwsConfig, type AwsConfigInput } from './config.ts';
 import { hasCode } from './errors.ts';
 import { createImages } from './images.ts';
-import { regionLimiter } from './limits.ts';
+import { regionLimiter, type RegionLimiter } from './limits.ts';
 import { createMachines } from './machines.ts';
 import { createNetworks } from './networks.ts';
 import { createRanges } from './ranges.ts';
@@ -21,7 +20,7 @@ export { awsConfigSchema };
 
 export interface AwsDeps extends Pick<DriverDeps, 'secret'> {
   /** The account and region's call limiter; default: the one this process shares per account and region. */
-  limiter?: Semaphore;
+  limiter?: RegionLimiter;
   /** Sees the SDK client once it is made (tests add middleware to watch or disturb calls). */
   onClient?: (client: Ec2Sdk.EC2Client) => void;
 }
@@ -39,7 +38,7 @@ async function attempt<T>(action: string, kind: string, name: string, fn: () => 
 export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platform {
   const config: AwsConfig = awsConfigSchema.parse(input);
   if (!deps.secret) throw new AppError('invalid_input', '[aws] The platform has no secret access key; edit it and enter one');
-  const limiter = deps.limiter ?? regionLimiter({ region: config.region, accessKeyId: config.accessKeyId, ...(config.endpoint ? { endpoint: config.endpoint } : {}) }, config.maxConcurrentCalls).semaphore;
+  const limiter = deps.limiter ?? regionLimiter({ region: config.region, accessKeyId: config.accessKeyId, ...(config.endpoint ? { endpoint: config.endpoint } : {}) }, config.maxConcurrentCalls);
   const ec2 = createEc2({ config, secret: deps.secret, limiter, ...(deps.onClient ? { onClient: deps.onClient } : {}) });
   const ctx = { ec2, config, lock: createKeyedLock() };
   const ranges = createRanges(ctx);

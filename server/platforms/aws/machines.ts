@@ -5,10 +5,10 @@
 import crypto from 'node:crypto';
 import type { RequestLaunchTemplateData, ResponseLaunchTemplateData, RunInstancesRequest } from '@aws-sdk/client-ec2';
 import { AppError } from '../../errors.ts';
-import { firstBootOutcome, readyMarker } from '../../model/first-boot.ts';
+import { firstBootOutcome, readyMarker, type FirstBootOutcome } from '../../model/first-boot.ts';
 import type { CallOptions, MachineRef, MachineSpec, MachineState, PowerState } from '../platform.ts';
 import { backoffDelay, isTransient } from '../shared/retry.ts';
-import { pollUntil, sleep } from '../shared/wait.ts';
+import { sleep } from '../shared/wait.ts';
 import { describeAll } from './client.ts';
 import { codeOf, hasCode, isCapacity, isNotFound } from './errors.ts';
 import type { Images } from './images.ts';
@@ -33,6 +33,8 @@ const powerOf: Record<string, PowerState> = { pending: 'running', running: 'runn
 export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networks, images: Images, watcher: Watcher) {
   const { ec2, config } = ctx;
   const templates = new Map<string, Template>();
+  /** Machines this process created and has not launched yet: no instance can exist, so a start need not look. */
+  const unlaunched = new Set<string>();
   /** Instance types whose console output cannot be asked for with Latest (not Nitro-based). */
   const noLatest = new Set<string>();
 
@@ -67,6 +69,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       if (!isNotFound(e) && !hasCode(e, 'InvalidLaunchTemplateName.NotFoundException')) throw e;
     }
     templates.delete(name);
+    unlaunched.delete(name);
     return undefined;
   }
 
@@ -122,7 +125,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   async function runOnce(ref: MachineRef, params: RunInstancesRequest, o?: CallOptions): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await ec2.call('RunInstances', params, { ...o, retry: false });
+        await ec2.call('RunInstances', params, { ...o, retry: false, urgent: true });
         return;
       } catch (e) {
         if (!isTransient(e) || isCapacity(e) || attempt >= config.retry.attempts) throw e;
@@ -135,7 +138,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   async function consoleText(v: InstanceView, o?: CallOptions): Promise<string> {
     const latest = !noLatest.has(v.type);
     try {
-      const r = await ec2.call('GetConsoleOutput', { InstanceId: v.id, ...(latest ? { Latest: true } : {}) }, o);
+      const r = await ec2.call('GetConsoleOutput', { InstanceId: v.id, ...(latest ? { Latest: true } : {}) }, { ...o, urgent: true });
       return Buffer.from(r.Output ?? '', 'base64').toString('utf8');
     } catch (e) {
       // Only Nitro-based types give the latest output; the others answer with an error and their buffered output.
@@ -149,8 +152,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
 
   return {
     async create(spec: MachineSpec, o?: CallOptions): Promise<MachineRef> {
-      const existing = await exists(spec.name, o);
+      // Whether it exists, and what it would be made of, asked at once: the second answer is cached for the next.
+      const [existing, typed] = await Promise.all([exists(spec.name, o), images.instanceType(spec, o).then((type) => ({ type }), (error: unknown) => ({ error }))]);
       if (existing) return { id: existing.id, name: spec.name };
+      if ('error' in typed) throw typed.error;
+      const { type } = typed;
       const rn = rangeOf(spec.deploymentId, spec.name);
       const userData = spec.cloudInit?.userData;
       if (userData && Buffer.byteLength(userData) > maxUserDataBytes)
@@ -158,7 +164,6 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       if (spec.nics.length === 0) throw new AppError('invalid_input', '[aws] a machine needs at least one network');
       if (spec.nics.some((n) => n.network.id === internetId))
         throw new AppError('invalid_input', "[aws] a NIC on the platform's outside network: on AWS, give the machine a network with internet instead", { hint: 'Set internet: true on one of its scenario networks.' });
-      const type = await images.instanceType(spec, o);
       const image = await images.image(spec, type, o);
       const nets = await Promise.all(spec.nics.map((n) => networks.lookup(n.network.name, spec.deploymentId, o)));
       if (new Set(nets.map((n) => n.vpcId)).size > 1) throw new AppError('invalid_input', '[aws] its NICs are on networks of different lab instances');
@@ -203,17 +208,24 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         return { id: again.id, name: spec.name };
       }
       templates.set(spec.name, { id, deploymentId: spec.deploymentId, networks: networkNames, data });
+      unlaunched.add(spec.name);
       return { id, name: spec.name };
     },
 
     async start(ref: MachineRef, o?: CallOptions): Promise<void> {
+      const cached = templates.get(ref.name);
+      if (cached && unlaunched.has(ref.name)) {
+        await launch(ref, cached, o);
+        unlaunched.delete(ref.name);
+        return;
+      }
       const v = await current(ref.name, o);
       if (v) {
         if (v.state === 'pending' || v.state === 'running') return;
         if (v.state === 'shutting-down') throw new AppError('transient', `[aws] VM "${ref.name}" is being terminated (${v.id})`, { hint: 'It is being destroyed; start it again once that is done.' });
         if (v.state === 'stopping') await waitState(ref, ['stopped'], config.timeouts.shutdownMs, o, true);
         try {
-          await ec2.call('StartInstances', { InstanceIds: [v.id] }, o);
+          await ec2.call('StartInstances', { InstanceIds: [v.id] }, { ...o, urgent: true });
         } catch (e) {
           if (!hasCode(e, 'IncorrectInstanceState')) throw e;
           throw new AppError('transient', `[aws] VM "${ref.name}" cannot be started yet (${v.id}, ${v.state})`, { cause: e });
@@ -266,10 +278,17 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const up = await watcher.until(ref.name, (v) => v?.state === 'running', o);
       if (!up.done || !up.last) throw new AppError('timeout', `[aws] VM "${ref.name}" was not running within ${Math.round(o.timeoutMs / 1000)} s (${up.last ? up.last.state : 'no instance'})`);
       const v = up.last;
-      const outcome = await pollUntil(
-        async () => firstBootOutcome(await consoleText(v, o), ref.name),
-        { deadline, minMs: config.poll.minMs, maxMs: config.poll.maxMs, jitterMs: Math.min(1000, config.poll.minMs), ...(o.signal ? { signal: o.signal } : {}) },
-      );
+      const launched = Math.min(Date.now(), v.launchedAt?.getTime() ?? Date.now());
+      let outcome: FirstBootOutcome;
+      for (;;) {
+        outcome = firstBootOutcome(await consoleText(v, o), ref.name);
+        const now = Date.now();
+        if (outcome || now >= deadline) break;
+        // The next read after a tenth of the time the machine has been up (within poll.minMs..maxMs): its first
+        // boot is seen at most about 10% after it ended, in a number of reads that grows with the log of its length.
+        const wait = Math.min(config.poll.maxMs, Math.max(config.poll.minMs, (now - launched) / 10));
+        await sleep(Math.min(wait * (0.9 + Math.random() * 0.2), deadline - now), o.signal);
+      }
       if (outcome?.state === 'ready') return;
       if (outcome?.state === 'failed') throw new AppError('platform_error', `[aws] VM "${ref.name}" failed its first boot: ${outcome.reason}`, { hint: "The reason comes from the machine's own checks; its console output (EC2 > Get system log) has the details." });
       const now = await current(ref.name, o).catch(() => undefined);
@@ -295,6 +314,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       // The template goes last: while it exists, the machine is still listed, so an interrupted destroy is redone.
       const t = await exists(ref.name, o);
       templates.delete(ref.name);
+      unlaunched.delete(ref.name);
       if (!t) return;
       try {
         await ec2.call('DeleteLaunchTemplate', { LaunchTemplateId: t.id }, o);

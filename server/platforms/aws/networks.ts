@@ -42,10 +42,16 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     return describeAll(ec2, 'DescribeSecurityGroups', { Filters: [byTag(tagKeys.network, name), { Name: 'vpc-id', Values: [vpcId] }] }, (r) => r.SecurityGroups, o);
   }
 
-  async function ensureRouteTable(spec: NetworkSpec, rn: RangeName, vpcId: string, subnetId: string, internetGatewayId: string | undefined, o?: CallOptions): Promise<void> {
+  async function ensureRouteTable(spec: NetworkSpec, rn: RangeName, vpcId: string, subnetId: string, internetGatewayId: string | undefined, fresh: boolean, o?: CallOptions): Promise<void> {
+    // A fresh subnet has no table yet: the first look is skipped, a look after a lost answer is not.
+    let skipLook = fresh;
+    const find = async () => {
+      if (skipLook) return (skipLook = false), undefined;
+      return (await describeAll(ec2, 'DescribeRouteTables', { Filters: [byTag(tagKeys.network, spec.name), { Name: 'vpc-id', Values: [vpcId] }] }, (r) => r.RouteTables, o))[0];
+    };
     const table = await findOrCreate(
       ctx.config,
-      async () => (await describeAll(ec2, 'DescribeRouteTables', { Filters: [byTag(tagKeys.network, spec.name), { Name: 'vpc-id', Values: [vpcId] }] }, (r) => r.RouteTables, o))[0],
+      find,
       async () => (await ec2.call('CreateRouteTable', { VpcId: vpcId, TagSpecifications: [tagSpec('route-table', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, { ...o, retry: false })).RouteTable!,
       o?.signal,
     );
@@ -61,23 +67,21 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     }
     if (!internetGatewayId && toInternet) await ignoreNotFound(ec2.call('DeleteRoute', { RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0' }, o));
     if (table.Associations?.some((a) => a.SubnetId === subnetId)) return;
-    // The subnet may have an explicit association with another table (a zone move, a hand edit): replace it.
-    const other = (await describeAll(ec2, 'DescribeRouteTables', { Filters: [{ Name: 'association.subnet-id', Values: [subnetId] }] }, (r) => r.RouteTables, o))
-      .flatMap((t) => t.Associations ?? [])
-      .find((a) => a.SubnetId === subnetId);
-    if (other?.RouteTableAssociationId) await ec2.call('ReplaceRouteTableAssociation', { AssociationId: other.RouteTableAssociationId, RouteTableId: id }, o);
-    else
-      try {
-        await ec2.call('AssociateRouteTable', { RouteTableId: id, SubnetId: subnetId }, o);
-      } catch (e) {
-        // A retry after a lost answer: the association was made.
-        if (!hasCode(e, 'Resource.AlreadyAssociated')) throw e;
-      }
+    try {
+      await ec2.call('AssociateRouteTable', { RouteTableId: id, SubnetId: subnetId }, o);
+    } catch (e) {
+      if (!hasCode(e, 'Resource.AlreadyAssociated')) throw e;
+      // Associated already: with this table (a retry after a lost answer), or with another (a hand edit): replace.
+      const other = (await describeAll(ec2, 'DescribeRouteTables', { Filters: [{ Name: 'association.subnet-id', Values: [subnetId] }] }, (r) => r.RouteTables, o))
+        .flatMap((t) => (t.Associations ?? []).map((a) => ({ ...a, table: t.RouteTableId })))
+        .find((a) => a.SubnetId === subnetId);
+      if (other?.RouteTableAssociationId && other.table !== id) await ec2.call('ReplaceRouteTableAssociation', { AssociationId: other.RouteTableAssociationId, RouteTableId: id }, o);
+    }
   }
 
   /** Creates missing groups and makes every group's permissions exactly what the firewall says. */
-  async function ensureGroups(spec: NetworkSpec, rn: RangeName, vpcId: string, want: { base: GroupRules; hosts: Array<{ address: string; rules: GroupRules }> }, o?: CallOptions) {
-    const existing = await groupsOf(spec.name, vpcId, o);
+  async function ensureGroups(spec: NetworkSpec, rn: RangeName, vpcId: string, want: { base: GroupRules; hosts: Array<{ address: string; rules: GroupRules }> }, fresh: boolean, o?: CallOptions) {
+    const existing = fresh ? [] : await groupsOf(spec.name, vpcId, o);
     const wanted = [{ address: '', rules: want.base }, ...want.hosts];
     const ids = new Map<string, string>();
     await Promise.all(
@@ -174,16 +178,19 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       }
 
       const range = await ranges.ensure(rn, { blocks: blocks.blocks, cidr: spec.cidr, internet }, o);
+      // A network's route table and groups are made after its subnet and deleted before it: when the subnet has to
+      // be created, there are none to look for.
+      let fresh = false;
       const subnet = await findOrCreate(
         ctx.config,
         () => findSubnet(spec.name, spec.deploymentId, o),
-        async () => (await ec2.call('CreateSubnet', { VpcId: range.vpcId, CidrBlock: spec.cidr, AvailabilityZone: range.zone, TagSpecifications: [tagSpec('subnet', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, { ...o, retry: false })).Subnet!,
+        async () => ((fresh = true), (await ec2.call('CreateSubnet', { VpcId: range.vpcId, CidrBlock: spec.cidr, AvailabilityZone: range.zone, TagSpecifications: [tagSpec('subnet', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))] }, { ...o, retry: false })).Subnet!),
         o?.signal,
       );
       if (subnet.VpcId !== range.vpcId) throw new AppError('conflict', `[aws] A subnet tagged for network "${spec.name}" exists outside its VPC ${range.vpcId}: ${subnet.SubnetId}`, { hint: 'Delete that subnet, then retry.' });
       const subnetId = subnet.SubnetId!;
       if (internet && !subnet.MapPublicIpOnLaunch) await ec2.call('ModifySubnetAttribute', { SubnetId: subnetId, MapPublicIpOnLaunch: { Value: true } }, o);
-      const [, groups] = await Promise.all([ensureRouteTable(spec, rn, range.vpcId, subnetId, internet ? range.internetGatewayId : undefined, o), ensureGroups(spec, rn, range.vpcId, security, o)]);
+      const [, groups] = await Promise.all([ensureRouteTable(spec, rn, range.vpcId, subnetId, internet ? range.internetGatewayId : undefined, fresh, o), ensureGroups(spec, rn, range.vpcId, security, fresh, o)]);
       known.set(spec.name, {
         name: spec.name,
         range: rn,
@@ -221,20 +228,27 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
           const subnet = await findSubnet(ref.name, deploymentId, o);
           if (subnet) {
             const inSubnet = [{ Name: 'subnet-id', Values: [subnet.SubnetId!] }];
-            const instances = (await describeAll(ec2, 'DescribeInstances', { Filters: [...inSubnet, liveInstanceStates] }, (r) => r.Reservations, o)).flatMap((r) => r.Instances ?? []);
+            const [reservations, groups, tables] = await Promise.all([
+              describeAll(ec2, 'DescribeInstances', { Filters: [...inSubnet, liveInstanceStates] }, (r) => r.Reservations, o),
+              groupsOf(ref.name, subnet.VpcId!, o),
+              describeAll(ec2, 'DescribeRouteTables', { Filters: [byTag(tagKeys.network, ref.name), { Name: 'vpc-id', Values: [subnet.VpcId!] }] }, (r) => r.RouteTables, o),
+            ]);
+            const instances = reservations.flatMap((r) => r.Instances ?? []);
             const foreign = instances.filter((i) => tagValue(i.Tags, tagKeys.deployment) !== deploymentId);
             if (foreign.length) throw new AppError('conflict', `[aws] Network "${ref.name}" holds instances Glassdome did not create: ${foreign.map((i) => i.InstanceId).join(', ')}`, { hint: 'Terminate or move them, then destroy again.' });
             const live = instances.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
             if (live.length) await ec2.call('TerminateInstances', { InstanceIds: live }, o);
             if (instances.length) await waitForNoInstances(ctx, inSubnet, `the instances on network "${ref.name}"`, o);
-            for (const eni of await describeAll(ec2, 'DescribeNetworkInterfaces', { Filters: inSubnet }, (r) => r.NetworkInterfaces, o)) {
-              if (eni.Status === 'available') await ignoreNotFound(ec2.call('DeleteNetworkInterface', { NetworkInterfaceId: eni.NetworkInterfaceId! }, o));
-            }
-            await deleteGroups(ec2, await groupsOf(ref.name, subnet.VpcId!, o), o);
-            for (const t of await describeAll(ec2, 'DescribeRouteTables', { Filters: [byTag(tagKeys.network, ref.name), { Name: 'vpc-id', Values: [subnet.VpcId!] }] }, (r) => r.RouteTables, o)) {
-              for (const a of t.Associations ?? []) if (a.RouteTableAssociationId && !a.Main) await ignoreNotFound(ec2.call('DisassociateRouteTable', { AssociationId: a.RouteTableAssociationId }, o));
-              await ignoreNotFound(ec2.call('DeleteRouteTable', { RouteTableId: t.RouteTableId! }, o));
-            }
+            const enis = await describeAll(ec2, 'DescribeNetworkInterfaces', { Filters: inSubnet }, (r) => r.NetworkInterfaces, o);
+            await Promise.all(enis.filter((e) => e.Status === 'available').map((e) => ignoreNotFound(ec2.call('DeleteNetworkInterface', { NetworkInterfaceId: e.NetworkInterfaceId! }, o))));
+            // Groups and route tables hold nothing of each other: both go at once, then the subnet.
+            await Promise.all([
+              deleteGroups(ec2, groups, o),
+              ...tables.map(async (t) => {
+                for (const a of t.Associations ?? []) if (a.RouteTableAssociationId && !a.Main) await ignoreNotFound(ec2.call('DisassociateRouteTable', { AssociationId: a.RouteTableAssociationId }, o));
+                await ignoreNotFound(ec2.call('DeleteRouteTable', { RouteTableId: t.RouteTableId! }, o));
+              }),
+            ]);
             await ignoreNotFound(ec2.call('DeleteSubnet', { SubnetId: subnet.SubnetId! }, o));
           }
           // The instance's last network takes its VPC with it.

@@ -23,6 +23,8 @@ export interface Range {
   vpcId: string;
   zone: string;
   internetGatewayId?: string;
+  /** The VPC's associated CIDR blocks, as far as this process has seen or made them. */
+  blocks?: string[];
 }
 
 export function createRanges(ctx: AwsContext) {
@@ -120,8 +122,14 @@ export function createRanges(ctx: AwsContext) {
           }
           // A network outside every block (a network planned without its range) gets a block of its own.
           const net = cidrInterval(want.cidr);
-          const blocks = await vpcBlocksOf(r.vpcId, o);
-          if (!blocks.some((b) => b.state === 'associated' && containsInterval(cidrInterval(b.cidr), net))) await addBlock(r.vpcId, want.cidr, o);
+          const covers = (list: string[]) => list.some((b) => containsInterval(cidrInterval(b), net));
+          if (!r.blocks || !covers(r.blocks)) {
+            r.blocks = (await vpcBlocksOf(r.vpcId, o)).filter((b) => b.state === 'associated').map((b) => b.cidr);
+            if (!covers(r.blocks)) {
+              await addBlock(r.vpcId, want.cidr, o);
+              r.blocks.push(want.cidr);
+            }
+          }
           if (want.internet) await ensureInternetGateway(r, o);
           return r;
         },
@@ -268,13 +276,15 @@ export async function waitForNoInstances(ctx: AwsContext, filters: Array<{ Name:
 export async function deleteGroups(ec2: Ec2, groups: Array<{ GroupId?: string; IpPermissions?: IpPermission[]; IpPermissionsEgress?: IpPermission[] }>, o?: CallOptions): Promise<void> {
   const referring = (perms: IpPermission[] | undefined) =>
     (perms ?? []).filter((p) => p.UserIdGroupPairs?.length).map((p) => ({ IpProtocol: p.IpProtocol, FromPort: p.FromPort, ToPort: p.ToPort, UserIdGroupPairs: p.UserIdGroupPairs }));
-  for (const g of groups) {
-    const inRefs = referring(g.IpPermissions);
-    const outRefs = referring(g.IpPermissionsEgress);
-    if (inRefs.length) await ignoreNotFound(ec2.call('RevokeSecurityGroupIngress', { GroupId: g.GroupId!, IpPermissions: inRefs }, o));
-    if (outRefs.length) await ignoreNotFound(ec2.call('RevokeSecurityGroupEgress', { GroupId: g.GroupId!, IpPermissions: outRefs }, o));
-  }
-  for (const g of groups) await ignoreNotFound(ec2.call('DeleteSecurityGroup', { GroupId: g.GroupId! }, o));
+  await Promise.all(
+    groups.map(async (g) => {
+      const inRefs = referring(g.IpPermissions);
+      const outRefs = referring(g.IpPermissionsEgress);
+      if (inRefs.length) await ignoreNotFound(ec2.call('RevokeSecurityGroupIngress', { GroupId: g.GroupId!, IpPermissions: inRefs }, o));
+      if (outRefs.length) await ignoreNotFound(ec2.call('RevokeSecurityGroupEgress', { GroupId: g.GroupId!, IpPermissions: outRefs }, o));
+    }),
+  );
+  await Promise.all(groups.map((g) => ignoreNotFound(ec2.call('DeleteSecurityGroup', { GroupId: g.GroupId! }, o))));
 }
 
 async function deleteInternetGateway(ec2: Ec2, id: string, attachedTo: string[], o?: CallOptions): Promise<void> {

@@ -41,7 +41,7 @@ export function toView(i: Instance): InstanceView {
 }
 
 /** The live instance of each machine name (the newest, should there be several). */
-export async function describeMachines(ec2: Ec2, names: string[], o?: { signal?: AbortSignal }): Promise<Map<string, InstanceView>> {
+export async function describeMachines(ec2: Ec2, names: string[], o?: { signal?: AbortSignal; urgent?: boolean }): Promise<Map<string, InstanceView>> {
   const out = new Map<string, InstanceView>();
   for (let i = 0; i < names.length; i += 200) {
     const chunk = names.slice(i, i + 200);
@@ -55,14 +55,25 @@ export async function describeMachines(ec2: Ec2, names: string[], o?: { signal?:
   return out;
 }
 
+/** A new waiter is looked at within this much of the last look, not a whole tick later (ms). */
+const soonMs = 250;
+
 export function createWatcher(ec2: Ec2, tickMs: number) {
   const waiters = new Set<Waiter>();
+  /** The last state seen of each machine a waiter asked for, and when: a fresh one answers a new waiter at once. */
+  const seen = new Map<string, { at: number; view: InstanceView | undefined }>();
   let timer: NodeJS.Timeout | undefined;
+  let timerAt = 0;
+  let lastTick = 0;
   let closed = false;
   let running = false;
 
   function schedule(ms: number) {
-    if (timer || running || closed || waiters.size === 0) return;
+    if (running || closed || waiters.size === 0) return;
+    const at = Date.now() + ms;
+    if (timer && timerAt <= at) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
     timer = setTimeout(() => {
       timer = undefined;
       void tick();
@@ -72,10 +83,11 @@ export function createWatcher(ec2: Ec2, tickMs: number) {
   async function tick() {
     const batch = [...waiters];
     if (batch.length === 0) return;
-    let seen: Map<string, InstanceView>;
+    let views: Map<string, InstanceView>;
     running = true;
+    lastTick = Date.now();
     try {
-      seen = await describeMachines(ec2, [...new Set(batch.map((w) => w.name))]);
+      views = await describeMachines(ec2, [...new Set(batch.map((w) => w.name))], { urgent: true });
     } catch (e) {
       for (const w of batch) {
         waiters.delete(w);
@@ -87,9 +99,10 @@ export function createWatcher(ec2: Ec2, tickMs: number) {
       schedule(tickMs);
     }
     const now = Date.now();
+    for (const w of batch) seen.set(w.name, { at: lastTick, view: views.get(w.name) });
     for (const w of batch) {
       if (!waiters.has(w)) continue;
-      const v = seen.get(w.name);
+      const v = views.get(w.name);
       let done: boolean;
       try {
         done = w.test(v);
@@ -103,6 +116,7 @@ export function createWatcher(ec2: Ec2, tickMs: number) {
         w.resolve({ done, last: v });
       }
     }
+    for (const [name, x] of seen) if (now - x.at > tickMs && ![...waiters].some((w) => w.name === name)) seen.delete(name);
   }
 
   return {
@@ -132,10 +146,19 @@ export function createWatcher(ec2: Ec2, tickMs: number) {
             reject(e);
           },
         };
+        // What the last tick saw, if it is recent and already enough (the address, then readiness, of one machine).
+        const fresh = seen.get(name);
+        if (fresh && Date.now() - fresh.at < tickMs) {
+          try {
+            if (test(fresh.view)) return resolve({ done: true, last: fresh.view });
+          } catch (e) {
+            return reject(e);
+          }
+        }
         signal?.addEventListener('abort', onAbort, { once: true });
         waiters.add(w);
-        // The first waiters of a quiet period are looked at soon; later ones join the running ticks.
-        schedule(50);
+        // Looked at soon (new waiters arriving together share the call), yet no more often than every soonMs.
+        schedule(Math.max(50, lastTick + soonMs - Date.now()));
       });
     },
     close() {

@@ -179,6 +179,7 @@ describe('AWS machines', () => {
   test('tears down in dependency order and leaves nothing behind', async (t) => {
     const dbId = (await t.ec2.send(new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: ['gd-vm1-i1-db'] }] }))).Reservations![0]!.Instances![0]!.InstanceId;
     const internalSubnet = (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: ['gd-vm1-i1-internal'] }] }))).Subnets![0]!.SubnetId;
+    const internalGroups = (await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: ['gd-vm1-i1-internal'] }] }))).SecurityGroups!.map((g) => g.GroupId!);
     const from = t.proxy.calls.length;
     const owned = await p.listOwned('vm1');
     expect(owned.filter((o) => o.kind === 'machine').map((o) => o.name).sort()).toEqual(['gd-vm1-i1-arm', 'gd-vm1-i1-db', 'gd-vm1-i1-jump', 'gd-vm1-i1-web-1', 'gd-vm1-i1-win']);
@@ -191,7 +192,6 @@ describe('AWS machines', () => {
     const first = (a: string) => calls.indexOf(a);
     const last = (a: string) => calls.lastIndexOf(a);
     expect(calls.filter((a) => a === 'DeleteVpc')).toHaveLength(1);
-    expect(last('TerminateInstances')).toBeLessThan(first('DeleteSecurityGroup'));
     expect(last('DeleteSecurityGroup')).toBeLessThan(first('DeleteVpc'));
     expect(calls.filter((a) => a === 'DeleteSubnet')).toHaveLength(3);
     expect(last('DeleteSubnet')).toBeLessThan(first('DeleteVpc'));
@@ -205,6 +205,9 @@ describe('AWS machines', () => {
     const internalGone = recorded.findIndex((c) => c.action === 'DeleteSubnet' && c.params.get('SubnetId') === internalSubnet);
     expect(dbTerminated).toBeGreaterThanOrEqual(0);
     expect(recorded.slice(dbTerminated, internalGone).some((c) => c.action === 'DescribeInstances')).toBe(true);
+    const internalGroupsGone = recorded.map((c, i) => (c.action === 'DeleteSecurityGroup' && internalGroups.includes(c.params.get('GroupId')!) ? i : -1)).filter((i) => i >= 0);
+    expect(internalGroupsGone).toHaveLength(2);
+    for (const i of internalGroupsGone) expect(i).toBeGreaterThan(dbTerminated);
     expect((await vpcNamed(t, 'gd-vm1-i1'))).toEqual([]);
     expect((await t.ec2.send(new E.DescribeKeyPairsCommand({}))).KeyPairs!.map((k) => k.KeyName)).not.toContain('gd-vm1-i1');
   });
