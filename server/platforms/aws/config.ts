@@ -58,8 +58,14 @@ export const awsConfigSchema = z.strictObject({
       terminateMs: z.number().int().positive().default(600_000),
     })
     .prefault({}),
-  /** State polling (instances, console output): the interval grows from minMs to maxMs. */
-  poll: z.strictObject({ minMs: z.number().int().min(1).default(2000), maxMs: z.number().int().min(1).default(15_000) }).prefault({}),
+  /**
+   * Instance states are read for every waiting machine at once every minMs; a machine's console output after a tenth
+   * of the time it has been up, within minMs..maxMs, and no more than consoleReadsPerSec reads for the whole platform
+   * (GetConsoleOutput has no batch form, and EC2 refills its request tokens slowly).
+   */
+  poll: z
+    .strictObject({ minMs: z.number().int().min(1).default(2000), maxMs: z.number().int().min(1).default(15_000), consoleReadsPerSec: z.number().positive().max(1000).default(10) })
+    .prefault({}),
 });
 
 export type AwsConfig = z.output<typeof awsConfigSchema>;

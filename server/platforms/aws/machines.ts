@@ -37,6 +37,8 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   const unlaunched = new Set<string>();
   /** Instance types whose console output cannot be asked for with Latest (not Nitro-based). */
   const noLatest = new Set<string>();
+  /** When the next console read of this platform may go (reads are spaced to poll.consoleReadsPerSec). */
+  let nextRead = 0;
 
   async function findTemplate(ref: MachineRef, o?: CallOptions): Promise<Template | undefined> {
     const cached = templates.get(ref.name);
@@ -136,6 +138,10 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   }
 
   async function consoleText(v: InstanceView, o?: CallOptions): Promise<string> {
+    const now = Date.now();
+    const at = Math.max(now, nextRead);
+    nextRead = at + 1000 / config.poll.consoleReadsPerSec;
+    if (at > now) await sleep(at - now, o?.signal);
     const latest = !noLatest.has(v.type);
     try {
       const r = await ec2.call('GetConsoleOutput', { InstanceId: v.id, ...(latest ? { Latest: true } : {}) }, { ...o, urgent: true });
