@@ -11,6 +11,8 @@ export interface Ec2Call {
   action: string;
   params: URLSearchParams;
   at: number;
+  /** The access key id the call was signed with. */
+  accessKeyId?: string;
   /** The EC2 error code the proxy answered with, if it did. */
   fault?: string;
 }
@@ -67,7 +69,8 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) {
     const params = new URLSearchParams(body.toString());
     const action = params.get('Action') ?? '';
-    const call: Ec2Call = { action, params, at: Date.now() };
+    const keyId = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1];
+    const call: Ec2Call = { action, params, at: Date.now(), ...(keyId ? { accessKeyId: keyId } : {}) };
     calls.push(call);
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
     const fault = await options.fault?.({ action, params });

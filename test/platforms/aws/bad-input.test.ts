@@ -168,6 +168,25 @@ describe('AWS: what a region, an image or a quota refuses', () => {
   });
 });
 
+describe('AWS assumed role', () => {
+  test('signs its EC2 calls with the credentials of the role it assumed, asked for once', async (t) => {
+    const from = t.proxy.calls.length;
+    const p = t.platform({ assumeRole: { roleArn: 'arn:aws:iam::123456789012:role/glassdome', externalId: 'class-2026' } });
+    const report = await p.testConnection();
+    expect(report.ok, report.details.join('\n')).toBe(true);
+    expect(report.details[0]).toMatch(/assuming arn:aws:iam::123456789012:role\/glassdome/);
+    const calls = t.proxy.calls.slice(from);
+    const assume = calls.filter((c) => c.action === 'AssumeRole');
+    expect(assume).toHaveLength(1);
+    expect(assume[0]!.params.get('RoleArn')).toBe('arn:aws:iam::123456789012:role/glassdome');
+    expect(assume[0]!.params.get('ExternalId')).toBe('class-2026');
+    expect(assume[0]!.accessKeyId).toBe('AKIATESTTESTTEST0000');
+    const ec2Keys = new Set(calls.filter((c) => c.action !== 'AssumeRole').map((c) => c.accessKeyId));
+    expect(ec2Keys.size).toBe(1);
+    expect([...ec2Keys][0]).not.toBe('AKIATESTTESTTEST0000');
+  });
+});
+
 describe('AWS platform configuration', () => {
   it('keeps the secret out of the stored config and asks for it as the secret', () => {
     expect(awsConfigSchema.safeParse({ region, accessKeyId: 'AKIATESTTESTTEST0000', secretAccessKey: 'x' }).success).toBe(false);
