@@ -47,7 +47,9 @@ async function main() {
       console.log(`bench:clouds  ${part.cloud}: failed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  console.log(`\nbench:clouds  process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB over ${rows.length ? [...new Set(rows.map((r) => r.cloud))].join(' + ') : 'nothing'}`);
+  console.log(
+    `\nbench:clouds  process peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB over ${rows.length ? [...new Set(rows.map((r) => r.cloud))].join(' + ') : 'nothing'}`,
+  );
 }
 
 function print(rows: CloudBenchRow[]) {

@@ -78,7 +78,9 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
       call.fault = fault.code;
       if (fault.afterForward) await forward(req, body);
       res.writeHead(fault.status, { 'content-type': 'text/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${fault.code}</Code><Message>${escapeXml(fault.message ?? fault.code)}</Message></Error></Errors><RequestID>proxy-${calls.length}</RequestID></Response>`);
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${fault.code}</Code><Message>${escapeXml(fault.message ?? fault.code)}</Message></Error></Errors><RequestID>proxy-${calls.length}</RequestID></Response>`,
+      );
       return;
     }
     if (action === 'GetConsoleOutput' && options.console) {
@@ -104,7 +106,8 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
       up.on('data', (c: Buffer) => body.push(c));
       up.on('end', () => {
         const text = Buffer.concat(body);
-        for (const m of text.toString().matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g)) launches.set(m[1]!, Date.now());
+        for (const m of text.toString().matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g))
+          launches.set(m[1]!, Date.now());
         res.end(text);
       });
     });
@@ -150,20 +153,30 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
  * `launchedAt` knows it, else since it was first seen running) prints the first-boot line its machine's first boot would print, `GLASSDOME-READY <machine name>`, or
  * `GLASSDOME-FAILED <name>: <reason>` for machines `failing` names. Read straight from moto, not through the proxy.
  */
-export function simulatedGuests(moto: EC2Client, o: { bootMs: number; failing?: Record<string, string>; launchedAt?: (instanceId: string) => number | undefined }): (instanceId: string) => Promise<string | undefined> {
+export function simulatedGuests(
+  moto: EC2Client,
+  o: { bootMs: number; failing?: Record<string, string>; launchedAt?: (instanceId: string) => number | undefined },
+): (instanceId: string) => Promise<string | undefined> {
   const runningSince = new Map<string, number>();
   return async (id) => {
     const r = await moto.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
     const inst = r.Reservations?.[0]?.Instances?.[0];
     const name = inst?.Tags?.find((t) => t.Key === 'glassdome:machine')?.Value;
     if (!inst || !name) return undefined;
-    const lines = ['[    0.000000] Linux version 6.8.0-1008-aws (buildd@lcy02-amd64-080)', '[    2.113000] cloud-init[512]: Cloud-init v. 24.1 running init-local'];
+    const lines = [
+      '[    0.000000] Linux version 6.8.0-1008-aws (buildd@lcy02-amd64-080)',
+      '[    2.113000] cloud-init[512]: Cloud-init v. 24.1 running init-local',
+    ];
     if (inst.State?.Name !== 'running') return lines.join('\n');
     const since = runningSince.get(id) ?? o.launchedAt?.(id) ?? Date.now();
     runningSince.set(id, since);
     if (Date.now() - since < o.bootMs) return lines.join('\n');
     const reason = o.failing?.[name];
-    lines.push(reason ? `[   41.000000] cloud-init[901]: GLASSDOME-FAILED ${name}: ${reason}` : `[   41.000000] cloud-init[901]: GLASSDOME-READY ${name} after 41.0 seconds`);
+    lines.push(
+      reason
+        ? `[   41.000000] cloud-init[901]: GLASSDOME-FAILED ${name}: ${reason}`
+        : `[   41.000000] cloud-init[901]: GLASSDOME-READY ${name} after 41.0 seconds`,
+    );
     return lines.join('\n');
   };
 }

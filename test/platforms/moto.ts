@@ -20,7 +20,9 @@ export function locateMoto(): Promise<{ python: string } | { skip: string }> {
       const { stdout } = await run(python, ['-c', 'import moto; print(moto.__version__)'], { timeout: 60_000 });
       return { python, version: stdout.trim() };
     } catch (e) {
-      return { skip: `moto is not importable by ${python} (pip install 'moto[server]==5.2.1'): ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` };
+      return {
+        skip: `moto is not importable by ${python} (pip install 'moto[server]==5.2.1'): ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+      };
     }
   })());
 }
@@ -63,7 +65,13 @@ export async function startMoto(python: string, env: Record<string, string> = {}
 async function startOn(python: string, port: number, env: Record<string, string>): Promise<Moto> {
   const child: ChildProcess = spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_AMIS_PATH: amisFile, MOTO_ENABLE_AMI_VALIDATION: 'true', MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: 'true', ...env },
+    env: {
+      ...process.env,
+      MOTO_AMIS_PATH: amisFile,
+      MOTO_ENABLE_AMI_VALIDATION: 'true',
+      MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: 'true',
+      ...env,
+    },
   });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
@@ -89,7 +97,12 @@ async function startOn(python: string, port: number, env: Record<string, string>
   return {
     endpoint,
     client(region = 'eu-west-1') {
-      const c = new EC2Client({ region, endpoint, credentials: { accessKeyId: 'AKIATESTTESTTEST0000', secretAccessKey: 'test' }, maxAttempts: 1 });
+      const c = new EC2Client({
+        region,
+        endpoint,
+        credentials: { accessKeyId: 'AKIATESTTESTTEST0000', secretAccessKey: 'test' },
+        maxAttempts: 1,
+      });
       clients.push(c);
       return c;
     },
@@ -108,7 +121,11 @@ async function startOn(python: string, port: number, env: Record<string, string>
       return text;
     },
     async enforceAuthAfter(n) {
-      const r = await fetch(`${endpoint}/moto-api/reset-auth`, { method: 'POST', body: String(n), signal: AbortSignal.timeout(10_000) });
+      const r = await fetch(`${endpoint}/moto-api/reset-auth`, {
+        method: 'POST',
+        body: String(n),
+        signal: AbortSignal.timeout(10_000),
+      });
       if (!r.ok) throw new Error(`reset-auth: ${r.status}`);
     },
     async reset() {

@@ -21,7 +21,8 @@ export function cidrInterval(cidr: string): Interval {
   const [ip, bits] = cidr.split('/');
   const prefix = bits === undefined ? 32 : Number(bits);
   const addr = ipToInt(ip ?? '');
-  if (addr === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new Error(`"${cidr}" is not an IPv4 CIDR`);
+  if (addr === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32)
+    throw new Error(`"${cidr}" is not an IPv4 CIDR`);
   const size = 2 ** (32 - prefix);
   const lo = Math.floor(addr / size) * size;
   return [lo, lo + size - 1];
@@ -87,6 +88,9 @@ export function vpcBlocks(cidrs: string[]): { blocks: string[] } | { error: stri
   const groups = new Map<number, Interval[]>();
   for (const i of all) groups.set(Math.floor(i[0] / 65536), [...(groups.get(Math.floor(i[0] / 65536)) ?? []), i]);
   const blocks = [...groups.values()].map((g) => coveringCidr(g));
-  if (blocks.length > maxVpcBlocks) return { error: `the networks span ${blocks.length} different /16 blocks; a VPC holds ${maxVpcBlocks} without a quota increase` };
+  if (blocks.length > maxVpcBlocks)
+    return {
+      error: `the networks span ${blocks.length} different /16 blocks; a VPC holds ${maxVpcBlocks} without a quota increase`,
+    };
   return { blocks };
 }

@@ -57,7 +57,10 @@ export function createEc2(o: Ec2Options): Ec2 {
       credentials: config.assumeRole ? assumedRole(config, base) : base,
       // Retries are ours (below): bounded, jittered, and they give the limiter's slot back while they wait.
       maxAttempts: 1,
-      requestHandler: { requestTimeout: config.timeouts.callMs, connectionTimeout: Math.min(10_000, config.timeouts.callMs) },
+      requestHandler: {
+        requestTimeout: config.timeouts.callMs,
+        connectionTimeout: Math.min(10_000, config.timeouts.callMs),
+      },
     });
     o.onClient?.(client);
     return { sdk, client };
@@ -78,7 +81,12 @@ export function createEc2(o: Ec2Options): Ec2 {
       return (await client.send(new Command(input) as never, { abortSignal: signal })) as OutputOf<A>;
     } catch (e) {
       if (opts?.signal?.aborted) throw opts.signal.reason;
-      if (timeout.aborted) throw new AppError('transient', `[aws] ${action} did not answer within ${config.timeouts.callMs} ms in ${config.region}`, { cause: e });
+      if (timeout.aborted)
+        throw new AppError(
+          'transient',
+          `[aws] ${action} did not answer within ${config.timeouts.callMs} ms in ${config.region}`,
+          { cause: e },
+        );
       throw toAppError(e, action, config.region);
     } finally {
       release();
@@ -100,7 +108,10 @@ export function createEc2(o: Ec2Options): Ec2 {
     close() {
       const l = loading;
       loading = undefined;
-      void l?.then((x) => x.client.destroy(), () => undefined);
+      void l?.then(
+        (x) => x.client.destroy(),
+        () => undefined,
+      );
     },
   };
 }
@@ -113,21 +124,44 @@ function assumedRole(config: AwsConfig, base: Credentials): () => Promise<Creden
   const fetchCredentials = async (): Promise<Credentials> => {
     const sts = await import('@aws-sdk/nested-clients/sts');
     const endpoint = role.stsEndpoint ?? config.endpoint;
-    const client = new sts.STSClient({ region: config.region, credentials: base, maxAttempts: 3, ...(endpoint ? { endpoint } : {}), requestHandler: { requestTimeout: config.timeouts.callMs } });
+    const client = new sts.STSClient({
+      region: config.region,
+      credentials: base,
+      maxAttempts: 3,
+      ...(endpoint ? { endpoint } : {}),
+      requestHandler: { requestTimeout: config.timeouts.callMs },
+    });
     try {
       const out = await client.send(
-        new sts.AssumeRoleCommand({ RoleArn: role.roleArn, RoleSessionName: role.sessionName, DurationSeconds: role.durationSec, ...(role.externalId ? { ExternalId: role.externalId } : {}) }),
+        new sts.AssumeRoleCommand({
+          RoleArn: role.roleArn,
+          RoleSessionName: role.sessionName,
+          DurationSeconds: role.durationSec,
+          ...(role.externalId ? { ExternalId: role.externalId } : {}),
+        }),
         { abortSignal: AbortSignal.timeout(config.timeouts.callMs) },
       );
       const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey) throw new AppError('platform_error', `[aws] AssumeRole of ${role.roleArn} returned no credentials`);
+      if (!c?.AccessKeyId || !c.SecretAccessKey)
+        throw new AppError('platform_error', `[aws] AssumeRole of ${role.roleArn} returned no credentials`);
       expires = c.Expiration ? c.Expiration.getTime() : Date.now() + role.durationSec * 1000;
-      return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}), expiration: new Date(expires) };
+      return {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+        expiration: new Date(expires),
+      };
     } catch (e) {
-      throw e instanceof AppError ? e : new AppError(toAppError(e, 'AssumeRole', config.region).code, `[aws] Unable to assume role ${role.roleArn}: ${(e as Error).message}`, {
-        cause: e,
-        hint: 'Check the role ARN, its trust policy (it must trust the access key of this platform, with the external id if set), and sts:AssumeRole on the key.',
-      });
+      throw e instanceof AppError
+        ? e
+        : new AppError(
+            toAppError(e, 'AssumeRole', config.region).code,
+            `[aws] Unable to assume role ${role.roleArn}: ${(e as Error).message}`,
+            {
+              cause: e,
+              hint: 'Check the role ARN, its trust policy (it must trust the access key of this platform, with the external id if set), and sts:AssumeRole on the key.',
+            },
+          );
     } finally {
       client.destroy();
     }
@@ -143,7 +177,13 @@ function assumedRole(config: AwsConfig, base: Credentials): () => Promise<Creden
 }
 
 /** Every page of a Describe call (bounded: a tag filter never yields thousands of pages). */
-export async function describeAll<A extends Action, T>(ec2: Ec2, action: A, input: InputOf<A>, pick: (out: OutputOf<A>) => T[] | undefined, o?: Ec2CallOptions): Promise<T[]> {
+export async function describeAll<A extends Action, T>(
+  ec2: Ec2,
+  action: A,
+  input: InputOf<A>,
+  pick: (out: OutputOf<A>) => T[] | undefined,
+  o?: Ec2CallOptions,
+): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
   for (let page = 0; page < 1000; page++) {
@@ -197,7 +237,12 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
  * CreateInternetGateway), so a create whose answer was lost is not simply sent again: after a backoff the resource is
  * looked for first, and created only if it is still not there. `create` must call EC2 with `retry: false`.
  */
-export async function findOrCreate<T>(config: Pick<AwsConfig, 'retry'>, find: () => Promise<T | undefined>, create: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function findOrCreate<T>(
+  config: Pick<AwsConfig, 'retry'>,
+  find: () => Promise<T | undefined>,
+  create: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const found = await find();
     if (found !== undefined) return found;

@@ -5,7 +5,9 @@ import { z } from 'zod';
 
 const imageSearch = z.object({
   /** The AWS account that publishes the image (Canonical 099720109477, Amazon 801119661308, ...). */
-  owner: z.string().regex(/^(\d{12}|amazon|aws-marketplace|self)$/, 'a 12-digit account id, amazon, aws-marketplace or self'),
+  owner: z
+    .string()
+    .regex(/^(\d{12}|amazon|aws-marketplace|self)$/, 'a 12-digit account id, amazon, aws-marketplace or self'),
   /** An image name pattern (`*` and `?` wildcards); the newest available image that matches wins. */
   name: z.string().min(1),
 });
@@ -29,9 +31,14 @@ export const awsConfigSchema = z.strictObject({
   /** A role assumed with the access key before every other call (STS AssumeRole); credentials renew before expiry. */
   assumeRole: z
     .strictObject({
-      roleArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/.+$/, 'a role ARN such as arn:aws:iam::123456789012:role/glassdome'),
+      roleArn: z
+        .string()
+        .regex(/^arn:aws[\w-]*:iam::\d{12}:role\/.+$/, 'a role ARN such as arn:aws:iam::123456789012:role/glassdome'),
       externalId: z.string().min(2).max(1224).optional(),
-      sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/).default('glassdome'),
+      sessionName: z
+        .string()
+        .regex(/^[\w+=,.@-]{2,64}$/)
+        .default('glassdome'),
       durationSec: z.number().int().min(900).max(43_200).default(3600),
       /** STS endpoint; default `endpoint` when set, else the region's STS endpoint. */
       stsEndpoint: z.url().optional(),
@@ -40,14 +47,21 @@ export const awsConfigSchema = z.strictObject({
   /** Zones lab instances are spread over, in order; default every available zone of the region. */
   availabilityZones: z.array(z.string().min(1)).optional(),
   /** Candidate instance types for a machine's size (CPUs, memory); a scenario's `platform.aws.instanceType` wins. */
-  instanceTypes: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type such as t3.small')).min(1).default(defaultInstanceTypes),
+  instanceTypes: z
+    .array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type such as t3.small'))
+    .min(1)
+    .default(defaultInstanceTypes),
   /** Catalog OS key -> image search; merged over the defaults. A scenario's `platform.aws.ami` wins. */
   images: z.record(z.string(), imageSearch).default({}),
   /** API calls in flight at once for this account and region, shared by every platform record that points there. */
   maxConcurrentCalls: z.number().int().min(1).max(100).default(16),
   /** Throttling and server errors are retried with exponential backoff and jitter, this many times. */
   retry: z
-    .strictObject({ attempts: z.number().int().min(1).default(8), baseMs: z.number().int().min(1).default(500), maxMs: z.number().int().min(1).default(20_000) })
+    .strictObject({
+      attempts: z.number().int().min(1).default(8),
+      baseMs: z.number().int().min(1).default(500),
+      maxMs: z.number().int().min(1).default(20_000),
+    })
     .prefault({}),
   timeouts: z
     .strictObject({
@@ -64,7 +78,11 @@ export const awsConfigSchema = z.strictObject({
    * (GetConsoleOutput has no batch form, and EC2 refills its request tokens slowly).
    */
   poll: z
-    .strictObject({ minMs: z.number().int().min(1).default(2000), maxMs: z.number().int().min(1).default(15_000), consoleReadsPerSec: z.number().positive().max(1000).default(10) })
+    .strictObject({
+      minMs: z.number().int().min(1).default(2000),
+      maxMs: z.number().int().min(1).default(15_000),
+      consoleReadsPerSec: z.number().positive().max(1000).default(10),
+    })
     .prefault({}),
 });
 

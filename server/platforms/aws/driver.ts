@@ -37,9 +37,24 @@ async function attempt<T>(action: string, kind: string, name: string, fn: () => 
 
 export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platform {
   const config: AwsConfig = awsConfigSchema.parse(input);
-  if (!deps.secret) throw new AppError('invalid_input', '[aws] The platform has no secret access key; edit it and enter one');
-  const limiter = deps.limiter ?? regionLimiter({ region: config.region, accessKeyId: config.accessKeyId, ...(config.endpoint ? { endpoint: config.endpoint } : {}) }, config.maxConcurrentCalls);
-  const ec2 = createEc2({ config, secret: deps.secret, limiter, ...(deps.onClient ? { onClient: deps.onClient } : {}) });
+  if (!deps.secret)
+    throw new AppError('invalid_input', '[aws] The platform has no secret access key; edit it and enter one');
+  const limiter =
+    deps.limiter ??
+    regionLimiter(
+      {
+        region: config.region,
+        accessKeyId: config.accessKeyId,
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      },
+      config.maxConcurrentCalls,
+    );
+  const ec2 = createEc2({
+    config,
+    secret: deps.secret,
+    limiter,
+    ...(deps.onClient ? { onClient: deps.onClient } : {}),
+  });
   const ctx = { ec2, config, lock: createKeyedLock() };
   const ranges = createRanges(ctx);
   const networks = createNetworks(ctx, ranges);
@@ -54,9 +69,15 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
   }
 
   /** Whether the credentials may do `action`, asked with DryRun (nothing is created): allowed, denied, or what EC2 said. */
-  async function probe(action: 'CreateVpc' | 'CreateInternetGateway' | 'CreateLaunchTemplate' | 'RunInstances', input: Record<string, unknown>, o?: CallOptions): Promise<string> {
+  async function probe(
+    action: 'CreateVpc' | 'CreateInternetGateway' | 'CreateLaunchTemplate' | 'RunInstances',
+    input: Record<string, unknown>,
+    o?: CallOptions,
+  ): Promise<string> {
     try {
-      const out = (await ec2.call(action, { ...input, DryRun: true } as never, { ...o, retry: false })) as { Vpc?: { VpcId?: string } };
+      const out = (await ec2.call(action, { ...input, DryRun: true } as never, { ...o, retry: false })) as {
+        Vpc?: { VpcId?: string };
+      };
       // An endpoint that ignores DryRun (an emulator) really created it: take it away again.
       if (out.Vpc?.VpcId) await ec2.call('DeleteVpc', { VpcId: out.Vpc.VpcId }, o);
       return 'allowed (the endpoint ignored DryRun)';
@@ -77,45 +98,85 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
       ];
       try {
         const attrs = await ec2.call('DescribeAccountAttributes', {}, o);
-        const attr = (name: string) => attrs.AccountAttributes?.find((a) => a.AttributeName === name)?.AttributeValues?.map((v) => v.AttributeValue).join(', ');
-        details.push(`Credentials accepted; account quotas: ${['max-instances', 'vpc-max-security-groups-per-interface', 'max-elastic-ips'].map((n) => `${n} ${attr(n) ?? '?'}`).join(', ')}`);
+        const attr = (name: string) =>
+          attrs.AccountAttributes?.find((a) => a.AttributeName === name)
+            ?.AttributeValues?.map((v) => v.AttributeValue)
+            .join(', ');
+        details.push(
+          `Credentials accepted; account quotas: ${['max-instances', 'vpc-max-security-groups-per-interface', 'max-elastic-ips'].map((n) => `${n} ${attr(n) ?? '?'}`).join(', ')}`,
+        );
         let ok = true;
         const vpcs = await describeAll(ec2, 'DescribeVpcs', {}, (r) => r.Vpcs, o);
-        details.push(`${vpcs.length} VPC(s) in ${config.region}. Each lab instance takes one, and AWS allows 5 per region unless raised (Service Quotas > Amazon VPC > VPCs per Region).`);
+        details.push(
+          `${vpcs.length} VPC(s) in ${config.region}. Each lab instance takes one, and AWS allows 5 per region unless raised (Service Quotas > Amazon VPC > VPCs per Region).`,
+        );
         const zones = await ranges.zones(o);
-        const regionZones = (await ec2.call('DescribeAvailabilityZones', {}, o)).AvailabilityZones?.map((z) => z.ZoneName!) ?? [];
+        const regionZones =
+          (await ec2.call('DescribeAvailabilityZones', {}, o)).AvailabilityZones?.map((z) => z.ZoneName!) ?? [];
         const missingZones = zones.filter((z) => !regionZones.includes(z));
         if (missingZones.length) ok = false;
-        details.push(missingZones.length ? `Zones not in ${config.region}: ${missingZones.join(', ')}` : `Zones for lab instances: ${zones.join(', ')}`);
+        details.push(
+          missingZones.length
+            ? `Zones not in ${config.region}: ${missingZones.join(', ')}`
+            : `Zones for lab instances: ${zones.join(', ')}`,
+        );
         const offered = await images.regionOffers(o);
         const types = config.instanceTypes.filter((t) => offered.has(t));
         const notOffered = config.instanceTypes.filter((t) => !offered.has(t));
         if (types.length === 0) ok = false;
-        details.push(`Instance types offered: ${types.join(', ') || 'none of the configured ones'}${notOffered.length ? `; not offered here: ${notOffered.join(', ')}` : ''}`);
+        details.push(
+          `Instance types offered: ${types.join(', ') || 'none of the configured ones'}${notOffered.length ? `; not offered here: ${notOffered.join(', ')}` : ''}`,
+        );
         const [first] = await images.describeTypes(types.slice(0, 1), o);
         const arch = first?.architectures.filter((a) => a !== 'i386') ?? ['x86_64'];
         const found: Array<{ os: string; id: string; name: string }> = [];
         for (const os of Object.keys({ ...defaultImages, ...config.images })) {
           try {
-            const img = await images.image({ deploymentId: '', name: `probe-${os}`, hostname: os, os, cpus: 1, memoryMb: 1, diskGb: 1, nics: [] }, first ?? { type: '', vcpus: 0, memoryMb: 0, architectures: arch }, o);
+            const img = await images.image(
+              { deploymentId: '', name: `probe-${os}`, hostname: os, os, cpus: 1, memoryMb: 1, diskGb: 1, nics: [] },
+              first ?? { type: '', vcpus: 0, memoryMb: 0, architectures: arch },
+              o,
+            );
             found.push({ os, id: img.id, name: img.name });
             details.push(`Image for ${os}: ${img.id} (${img.name})`);
           } catch (e) {
             if (o?.signal?.aborted) throw e;
-            details.push(`No image for ${os}: ${errorMessage(e).replace(/^\[aws\] /, '')} (machines with this OS need platform.aws.ami)`);
+            details.push(
+              `No image for ${os}: ${errorMessage(e).replace(/^\[aws\] /, '')} (machines with this OS need platform.aws.ami)`,
+            );
           }
         }
         const image = found[0];
         const checks = {
           CreateVpc: await probe('CreateVpc', { CidrBlock: '10.255.0.0/16' }, o),
           CreateInternetGateway: await probe('CreateInternetGateway', {}, o),
-          CreateLaunchTemplate: await probe('CreateLaunchTemplate', { LaunchTemplateName: 'glassdome-probe', LaunchTemplateData: { InstanceType: types[0] ?? 't3.micro' } }, o),
-          ...(image && types[0] ? { RunInstances: await probe('RunInstances', { ImageId: image.id, InstanceType: types[0], MinCount: 1, MaxCount: 1 }, o) } : {}),
+          CreateLaunchTemplate: await probe(
+            'CreateLaunchTemplate',
+            { LaunchTemplateName: 'glassdome-probe', LaunchTemplateData: { InstanceType: types[0] ?? 't3.micro' } },
+            o,
+          ),
+          ...(image && types[0]
+            ? {
+                RunInstances: await probe(
+                  'RunInstances',
+                  { ImageId: image.id, InstanceType: types[0], MinCount: 1, MaxCount: 1 },
+                  o,
+                ),
+              }
+            : {}),
         };
-        const denied = Object.entries(checks).filter(([, v]) => v === 'denied').map(([k]) => `ec2:${k}`);
+        const denied = Object.entries(checks)
+          .filter(([, v]) => v === 'denied')
+          .map(([k]) => `ec2:${k}`);
         const unclear = Object.entries(checks).filter(([, v]) => v !== 'denied' && v !== 'allowed');
         if (denied.length) ok = false;
-        details.push(denied.length ? `Missing permissions: ${denied.join(', ')} (see the IAM policy in the AWS platform's README)` : `Permissions checked with DryRun: ${Object.keys(checks).map((k) => `ec2:${k}`).join(', ')}`);
+        details.push(
+          denied.length
+            ? `Missing permissions: ${denied.join(', ')} (see the IAM policy in the AWS platform's README)`
+            : `Permissions checked with DryRun: ${Object.keys(checks)
+                .map((k) => `ec2:${k}`)
+                .join(', ')}`,
+        );
         for (const [k, v] of unclear) details.push(`DryRun of ec2:${k} answered: ${v}`);
         return {
           ok,
@@ -184,7 +245,13 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
     async listOwned(deploymentId, o) {
       const f = { Filters: [byDeployment(deploymentId)] };
       const [reservations, templates, subnets, vpcs, keys, gateways] = await Promise.all([
-        describeAll(ec2, 'DescribeInstances', { Filters: [byDeployment(deploymentId), liveInstanceStates] }, (r) => r.Reservations, o),
+        describeAll(
+          ec2,
+          'DescribeInstances',
+          { Filters: [byDeployment(deploymentId), liveInstanceStates] },
+          (r) => r.Reservations,
+          o,
+        ),
         describeAll(ec2, 'DescribeLaunchTemplates', f, (r) => r.LaunchTemplates, o),
         describeAll(ec2, 'DescribeSubnets', f, (r) => r.Subnets, o),
         describeAll(ec2, 'DescribeVpcs', f, (r) => r.Vpcs, o),
@@ -212,7 +279,8 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
         vpcNames.add(name);
         if (!vpcWithSubnets.has(v.VpcId)) out.push({ kind: 'network', id: v.VpcId!, name });
       }
-      for (const k of keys) if (!vpcNames.has(k.KeyName!)) out.push({ kind: 'other', id: k.KeyPairId!, name: k.KeyName! });
+      for (const k of keys)
+        if (!vpcNames.has(k.KeyName!)) out.push({ kind: 'other', id: k.KeyPairId!, name: k.KeyName! });
       for (const g of gateways) {
         const name = tagValue(g.Tags, 'Name') ?? g.InternetGatewayId!;
         if (!vpcNames.has(name)) out.push({ kind: 'other', id: g.InternetGatewayId!, name });
@@ -226,4 +294,3 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
     },
   };
 }
-

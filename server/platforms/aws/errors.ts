@@ -10,13 +10,57 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
-const throttling = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'TooManyRequestsException', 'EC2ThrottledException', 'SlowDown', 'PriorRequestNotComplete', 'BandwidthLimitExceeded']);
-const serverTrouble = new Set(['InternalError', 'InternalFailure', 'ServiceUnavailable', 'Unavailable', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError']);
-const networkCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
-const credentials = new Set(['AuthFailure', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'UnrecognizedClientException', 'ExpiredToken', 'RequestExpired', 'InvalidAccessKeyId', 'OptInRequired', 'Blocked']);
+const throttling = new Set([
+  'RequestLimitExceeded',
+  'Throttling',
+  'ThrottlingException',
+  'RequestThrottled',
+  'TooManyRequestsException',
+  'EC2ThrottledException',
+  'SlowDown',
+  'PriorRequestNotComplete',
+  'BandwidthLimitExceeded',
+]);
+const serverTrouble = new Set([
+  'InternalError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'Unavailable',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+const networkCodes = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const credentials = new Set([
+  'AuthFailure',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'UnrecognizedClientException',
+  'ExpiredToken',
+  'RequestExpired',
+  'InvalidAccessKeyId',
+  'OptInRequired',
+  'Blocked',
+]);
 const permissions = new Set(['UnauthorizedOperation', 'AccessDenied', 'AccessDeniedException']);
 /** No room for the instance type in that zone right now; another zone may have it. */
-export const capacityCodes = new Set(['InsufficientInstanceCapacity', 'InsufficientCapacity', 'InsufficientHostCapacity', 'InsufficientCapacityOnHost', 'InsufficientReservedInstanceCapacity']);
+export const capacityCodes = new Set([
+  'InsufficientInstanceCapacity',
+  'InsufficientCapacity',
+  'InsufficientHostCapacity',
+  'InsufficientCapacityOnHost',
+  'InsufficientReservedInstanceCapacity',
+]);
 
 export function codeOf(e: unknown): string | undefined {
   if (e instanceof AppError) return codeOf(e.cause);
@@ -56,16 +100,42 @@ export function toAppError(e: unknown, action: string, region: string): AppError
   const code = codeOf(e) ?? 'Error';
   const status = s.$metadata?.httpStatusCode;
   const text = `${code}: ${s.message ?? String(e)}`.replace(/\s+/g, ' ').trim();
-  const make = (c: ErrorCode, hint?: string) => new AppError(c, `[aws] ${action} failed in ${region}: ${text}`, { cause: e, ...(hint ? { hint } : {}) });
-  if (throttling.has(code) || status === 429) return make('rate_limited', 'EC2 is throttling this account in this region; Glassdome backs off and retries. Lower maxConcurrentCalls if it persists.');
-  if (serverTrouble.has(code) || networkCodes.has(code) || (status !== undefined && status >= 500 && !capacityCodes.has(code)))
+  const make = (c: ErrorCode, hint?: string) =>
+    new AppError(c, `[aws] ${action} failed in ${region}: ${text}`, { cause: e, ...(hint ? { hint } : {}) });
+  if (throttling.has(code) || status === 429)
+    return make(
+      'rate_limited',
+      'EC2 is throttling this account in this region; Glassdome backs off and retries. Lower maxConcurrentCalls if it persists.',
+    );
+  if (
+    serverTrouble.has(code) ||
+    networkCodes.has(code) ||
+    (status !== undefined && status >= 500 && !capacityCodes.has(code))
+  )
     return make('transient', 'EC2 or the network to it had a passing failure; it is retried.');
-  if (capacityCodes.has(code)) return make('transient', 'AWS has no capacity for this instance type in that zone right now: retry later, or choose another instance type (platform.aws.instanceType).');
-  if (credentials.has(code)) return make('unauthorized', "Check the platform's access key id and secret access key (and session token, for temporary credentials), and that the account is enabled for this region.");
-  if (permissions.has(code)) return make('forbidden', `Allow ec2:${action} to the IAM user or role of this platform (see the IAM policy in server/platforms/aws/README.md).`);
-  if (isQuota(code)) return make('platform_error', `An AWS quota was reached in ${region}: request a higher quota in the Service Quotas console (EC2 or VPC), or deploy fewer instances.`);
+  if (capacityCodes.has(code))
+    return make(
+      'transient',
+      'AWS has no capacity for this instance type in that zone right now: retry later, or choose another instance type (platform.aws.instanceType).',
+    );
+  if (credentials.has(code))
+    return make(
+      'unauthorized',
+      "Check the platform's access key id and secret access key (and session token, for temporary credentials), and that the account is enabled for this region.",
+    );
+  if (permissions.has(code))
+    return make(
+      'forbidden',
+      `Allow ec2:${action} to the IAM user or role of this platform (see the IAM policy in server/platforms/aws/README.md).`,
+    );
+  if (isQuota(code))
+    return make(
+      'platform_error',
+      `An AWS quota was reached in ${region}: request a higher quota in the Service Quotas console (EC2 or VPC), or deploy fewer instances.`,
+    );
   if (code === 'DryRunOperation') return make('platform_error');
   if (isNotFound(e)) return make('not_found');
-  if (code.startsWith('Invalid') || code === 'MissingParameter' || code === 'UnknownParameter' || status === 400) return make('invalid_input');
+  if (code.startsWith('Invalid') || code === 'MissingParameter' || code === 'UnknownParameter' || status === 400)
+    return make('invalid_input');
   return make('platform_error');
 }

@@ -65,10 +65,16 @@ export function networkSecurity(networks: RangeNetwork[], policy: FirewallPolicy
   // Addresses of this network that a rule names on its own: they may need a group of their own.
   const singled = new Set<number>();
   for (const [i, r] of rules.entries())
-    for (const [side, list] of [['from', r.from], ['to', r.to]] as const)
+    for (const [side, list] of [
+      ['from', r.from],
+      ['to', r.to],
+    ] as const)
       for (const iv of list) {
         if (iv[1] < self[0] || iv[0] > self[1] || containsInterval(iv, self)) continue;
-        if (iv[0] !== iv[1]) throw new Error(`rule ${i + 1} names ${intervalCidrs(iv).join(', ')} in its "${side}", part of network "${name}" (${net.cidr}); security groups can single out only whole networks or single addresses`);
+        if (iv[0] !== iv[1])
+          throw new Error(
+            `rule ${i + 1} names ${intervalCidrs(iv).join(', ')} in its "${side}", part of network "${name}" (${net.cidr}); security groups can single out only whole networks or single addresses`,
+          );
         singled.add(iv[0]);
       }
 
@@ -76,12 +82,21 @@ export function networkSecurity(networks: RangeNetwork[], policy: FirewallPolicy
   const groupRules = (scope: Interval): GroupRules => {
     const ingress: Clause[] = [
       { traffic: anyTraffic([self]), allow: true },
-      ...rules.filter((r) => covers(r.to, scope)).map((r) => ({ traffic: ruleTraffic(r.rule, r.from), allow: r.rule.action === 'allow' })),
+      ...rules
+        .filter((r) => covers(r.to, scope))
+        .map((r) => ({ traffic: ruleTraffic(r.rule, r.from), allow: r.rule.action === 'allow' })),
       { traffic: anyTraffic(others), allow: policy.default === 'allow' },
     ];
     const egress: Clause[] = [
       { traffic: anyTraffic(all), allow: true },
-      ...(net.internet ? [...rules.filter((r) => covers(r.from, scope)).map((r) => ({ traffic: ruleTraffic(r.rule, r.to), allow: r.rule.action === 'allow' })), { traffic: anyTraffic([everywhere]), allow: true }] : []),
+      ...(net.internet
+        ? [
+            ...rules
+              .filter((r) => covers(r.from, scope))
+              .map((r) => ({ traffic: ruleTraffic(r.rule, r.to), allow: r.rule.action === 'allow' })),
+            { traffic: anyTraffic([everywhere]), allow: true },
+          ]
+        : []),
     ];
     return { ingress: permissions(firstMatch(ingress)), egress: permissions(firstMatch(egress)) };
   };
@@ -95,7 +110,10 @@ export function networkSecurity(networks: RangeNetwork[], policy: FirewallPolicy
   for (const [scope, r] of [['the network', base] as const, ...hosts.map((h) => [h.address, h.rules] as const)]) {
     for (const dir of ['ingress', 'egress'] as const) {
       const n = countEntries(r[dir]);
-      if (n > maxPermissionsPerGroup) throw new Error(`the firewall gives ${scope} of "${name}" ${n} ${dir} permissions; a security group holds ${maxPermissionsPerGroup} without a quota increase`);
+      if (n > maxPermissionsPerGroup)
+        throw new Error(
+          `the firewall gives ${scope} of "${name}" ${n} ${dir} permissions; a security group holds ${maxPermissionsPerGroup} without a quota increase`,
+        );
     }
   }
   return { base, hosts };
@@ -107,22 +125,33 @@ export function countEntries(perms: Permission[]): number {
 
 /** A stable text per permission entry (one CIDR each), to compare what a group has with what it should have. */
 export function permissionKeys(perms: Permission[]): string[] {
-  return perms.flatMap((p) => p.cidrs.map((c) => `${p.protocol}|${p.ports ? `${p.ports[0]}-${p.ports[1]}` : ''}|${c}`)).sort();
+  return perms
+    .flatMap((p) => p.cidrs.map((c) => `${p.protocol}|${p.ports ? `${p.ports[0]}-${p.ports[1]}` : ''}|${c}`))
+    .sort();
 }
 
 function sameRules(a: GroupRules, b: GroupRules): boolean {
-  return permissionKeys(a.ingress).join() === permissionKeys(b.ingress).join() && permissionKeys(a.egress).join() === permissionKeys(b.egress).join();
+  return (
+    permissionKeys(a.ingress).join() === permissionKeys(b.ingress).join() &&
+    permissionKeys(a.egress).join() === permissionKeys(b.egress).join()
+  );
 }
 
 function anyTraffic(peers: Interval[]): Traffic {
-  return { tcp: peers.map((a) => ({ a, p: allPorts })), udp: peers.map((a) => ({ a, p: allPorts })), icmp: peers.map((a) => ({ a, p: [0, 0] })), other: peers.map((a) => ({ a, p: [0, 0] })) };
+  return {
+    tcp: peers.map((a) => ({ a, p: allPorts })),
+    udp: peers.map((a) => ({ a, p: allPorts })),
+    icmp: peers.map((a) => ({ a, p: [0, 0] })),
+    other: peers.map((a) => ({ a, p: [0, 0] })),
+  };
 }
 
 function ruleTraffic(rule: TrafficRule, peers: Interval[]): Traffic {
   const t: Traffic = { tcp: [], udp: [], icmp: [], other: [] };
   const ports: Interval[] = rule.ports.length > 0 ? rule.ports.map(([a, b]) => [a, b]) : [allPorts];
   for (const proto of rule.protocol === 'any' ? protos : [rule.protocol]) {
-    const ps: Interval[] = proto === 'tcp' || proto === 'udp' ? (rule.protocol === 'any' ? [allPorts] : ports) : [[0, 0]];
+    const ps: Interval[] =
+      proto === 'tcp' || proto === 'udp' ? (rule.protocol === 'any' ? [allPorts] : ports) : [[0, 0]];
     for (const a of peers) for (const p of ps) t[proto].push({ a, p });
   }
   return t;
@@ -178,10 +207,11 @@ function mergeIntervals(list: Interval[]): Interval[] {
 
 function intersectIntervals(a: Interval[], b: Interval[]): Interval[] {
   const out: Interval[] = [];
-  for (const x of a) for (const y of b) {
-    const o = overlapOf(x, y);
-    if (o) out.push(o);
-  }
+  for (const x of a)
+    for (const y of b) {
+      const o = overlapOf(x, y);
+      if (o) out.push(o);
+    }
   return mergeIntervals(out);
 }
 
@@ -216,7 +246,12 @@ function sameIntervals(x: Interval[], y: Interval[]): boolean {
  * without listing protocol numbers, so it stays closed: never more open than the rules say.
  */
 function permissions(t: Traffic): Permission[] {
-  const full = (proto: Proto) => mergeIntervals(t[proto].filter((r) => proto === 'icmp' || proto === 'other' || (r.p[0] === 0 && r.p[1] === 65535)).map((r) => r.a));
+  const full = (proto: Proto) =>
+    mergeIntervals(
+      t[proto]
+        .filter((r) => proto === 'icmp' || proto === 'other' || (r.p[0] === 0 && r.p[1] === 65535))
+        .map((r) => r.a),
+    );
   const everyProto = protos.map(full).reduce((x, y) => intersectIntervals(x, y));
   const out: Permission[] = [];
   if (everyProto.length) out.push({ protocol: '-1', cidrs: everyProto.flatMap(intervalCidrs) });
@@ -226,7 +261,9 @@ function permissions(t: Traffic): Permission[] {
       if (rest.length === 0) continue;
       // Addresses open to every protocol are allowed either way: include them or not, whichever takes fewer CIDRs
       // (all ports to everywhere but the lab's networks is one CIDR, 0.0.0.0/0, not dozens).
-      const cidrs = [rest, seg.a, mergeIntervals([...seg.a, ...everyProto])].map((a) => a.flatMap(intervalCidrs)).reduce((x, y) => (y.length < x.length ? y : x));
+      const cidrs = [rest, seg.a, mergeIntervals([...seg.a, ...everyProto])]
+        .map((a) => a.flatMap(intervalCidrs))
+        .reduce((x, y) => (y.length < x.length ? y : x));
       out.push({ protocol: proto, ...(proto === 'icmp' ? {} : { ports: seg.p }), cidrs });
     }
   }

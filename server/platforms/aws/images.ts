@@ -35,7 +35,13 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
 
   /** Which of the candidates (and any type asked for by a scenario) the region offers. */
   function regionOffers(o?: CallOptions): Promise<Set<string>> {
-    return (offered ??= describeAll(ec2, 'DescribeInstanceTypeOfferings', { LocationType: 'region', Filters: [{ Name: 'instance-type', Values: config.instanceTypes }] }, (r) => r.InstanceTypeOfferings, o)
+    return (offered ??= describeAll(
+      ec2,
+      'DescribeInstanceTypeOfferings',
+      { LocationType: 'region', Filters: [{ Name: 'instance-type', Values: config.instanceTypes }] },
+      (r) => r.InstanceTypeOfferings,
+      o,
+    )
       .then((list) => new Set(list.map((x) => x.InstanceType!)))
       .catch((e: unknown) => {
         offered = undefined;
@@ -45,7 +51,11 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
 
   async function isOffered(type: string, o?: CallOptions): Promise<boolean> {
     if (config.instanceTypes.includes(type)) return (await regionOffers(o)).has(type);
-    const r = await ec2.call('DescribeInstanceTypeOfferings', { LocationType: 'region', Filters: [{ Name: 'instance-type', Values: [type] }] }, o);
+    const r = await ec2.call(
+      'DescribeInstanceTypeOfferings',
+      { LocationType: 'region', Filters: [{ Name: 'instance-type', Values: [type] }] },
+      o,
+    );
     return (r.InstanceTypeOfferings ?? []).length > 0;
   }
 
@@ -53,11 +63,25 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
   async function describeTypes(list: string[], o?: CallOptions): Promise<TypeInfo[]> {
     const missing = list.filter((t) => !types.has(t));
     if (missing.length) {
-      const batch = ec2.call('DescribeInstanceTypes', { InstanceTypes: missing as _InstanceType[] }, o).then((r) => new Map<string, NonNullable<typeof r.InstanceTypes>[number]>((r.InstanceTypes ?? []).map((t) => [t.InstanceType!, t])));
+      const batch = ec2
+        .call('DescribeInstanceTypes', { InstanceTypes: missing as _InstanceType[] }, o)
+        .then(
+          (r) =>
+            new Map<string, NonNullable<typeof r.InstanceTypes>[number]>(
+              (r.InstanceTypes ?? []).map((t) => [t.InstanceType!, t]),
+            ),
+        );
       for (const t of missing) {
         const one = batch.then((m) => {
           const x = m.get(t);
-          return x ? { type: t, vcpus: x.VCpuInfo?.DefaultVCpus ?? 0, memoryMb: x.MemoryInfo?.SizeInMiB ?? 0, architectures: x.ProcessorInfo?.SupportedArchitectures ?? [] } : undefined;
+          return x
+            ? {
+                type: t,
+                vcpus: x.VCpuInfo?.DefaultVCpus ?? 0,
+                memoryMb: x.MemoryInfo?.SizeInMiB ?? 0,
+                architectures: x.ProcessorInfo?.SupportedArchitectures ?? [],
+              }
+            : undefined;
         });
         one.catch(() => types.delete(t));
         types.set(t, one);
@@ -70,19 +94,30 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
     const asked = spec.options?.instanceType;
     if (typeof asked === 'string' && asked) {
       if (!(await isOffered(asked, o)))
-        throw new AppError('invalid_input', `[aws] instance type ${asked} is not offered in ${config.region}`, { hint: 'Choose a type this region has (platform.aws.instanceType in the scenario), or deploy to a platform in another region.' });
+        throw new AppError('invalid_input', `[aws] instance type ${asked} is not offered in ${config.region}`, {
+          hint: 'Choose a type this region has (platform.aws.instanceType in the scenario), or deploy to a platform in another region.',
+        });
       const [info] = await describeTypes([asked], o);
-      if (!info) throw new AppError('invalid_input', `[aws] EC2 does not know instance type ${asked}`, { hint: 'Check its spelling in platform.aws.instanceType.' });
+      if (!info)
+        throw new AppError('invalid_input', `[aws] EC2 does not know instance type ${asked}`, {
+          hint: 'Check its spelling in platform.aws.instanceType.',
+        });
       return info;
     }
     const have = await regionOffers(o);
     const candidates = config.instanceTypes.filter((t) => have.has(t));
-    const fits = (await describeTypes(candidates, o)).filter((t) => t.vcpus >= spec.cpus && t.memoryMb >= spec.memoryMb).sort((a, b) => a.vcpus - b.vcpus || a.memoryMb - b.memoryMb);
+    const fits = (await describeTypes(candidates, o))
+      .filter((t) => t.vcpus >= spec.cpus && t.memoryMb >= spec.memoryMb)
+      .sort((a, b) => a.vcpus - b.vcpus || a.memoryMb - b.memoryMb);
     if (!fits[0]) {
       const missing = config.instanceTypes.filter((t) => !have.has(t));
-      throw new AppError('invalid_input', `[aws] no instance type for ${spec.cpus} vCPU(s) and ${spec.memoryMb} MiB in ${config.region}: the candidates ${candidates.join(', ') || '(none)'} are too small${missing.length ? ` and ${missing.join(', ')} are not offered there` : ''}`, {
-        hint: "Add a larger type that the region offers to the platform's instanceTypes, or set platform.aws.instanceType for the machine.",
-      });
+      throw new AppError(
+        'invalid_input',
+        `[aws] no instance type for ${spec.cpus} vCPU(s) and ${spec.memoryMb} MiB in ${config.region}: the candidates ${candidates.join(', ') || '(none)'} are too small${missing.length ? ` and ${missing.join(', ')} are not offered there` : ''}`,
+        {
+          hint: "Add a larger type that the region offers to the platform's instanceTypes, or set platform.aws.instanceType for the machine.",
+        },
+      );
     }
     return fits[0];
   }
@@ -107,24 +142,47 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
     } catch (e) {
       if (!isNotFound(e) && !(e instanceof AppError && e.code === 'invalid_input')) throw e;
     }
-    throw new AppError('invalid_input', `[aws] image ${id} does not exist in ${config.region} (or is not available to this account)`, { hint: 'AMI ids differ per region: use the id of the image in this region (platform.aws.ami), or copy the image here.' });
+    throw new AppError(
+      'invalid_input',
+      `[aws] image ${id} does not exist in ${config.region} (or is not available to this account)`,
+      {
+        hint: 'AMI ids differ per region: use the id of the image in this region (platform.aws.ami), or copy the image here.',
+      },
+    );
   }
 
   async function search(os: string, architectures: string[], o?: CallOptions): Promise<ImageInfo> {
     const s = { ...defaultImages, ...config.images }[os];
-    if (!s) throw new AppError('invalid_input', `[aws] no image is configured for ${os}`, { hint: `Add images.${os} ({ owner, name }) to the platform, or set platform.aws.ami for the machine.` });
+    if (!s)
+      throw new AppError('invalid_input', `[aws] no image is configured for ${os}`, {
+        hint: `Add images.${os} ({ owner, name }) to the platform, or set platform.aws.ami for the machine.`,
+      });
     const found = await describeAll(
       ec2,
       'DescribeImages',
-      { Owners: [s.owner], Filters: [{ Name: 'name', Values: [s.name] }, { Name: 'architecture', Values: architectures }, { Name: 'state', Values: ['available'] }] },
+      {
+        Owners: [s.owner],
+        Filters: [
+          { Name: 'name', Values: [s.name] },
+          { Name: 'architecture', Values: architectures },
+          { Name: 'state', Values: ['available'] },
+        ],
+      },
       (r) => r.Images,
       o,
     );
-    const newest = found.sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') || (b.Name ?? '').localeCompare(a.Name ?? ''))[0];
+    const newest = found.sort(
+      (a, b) =>
+        (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') || (b.Name ?? '').localeCompare(a.Name ?? ''),
+    )[0];
     if (!newest)
-      throw new AppError('invalid_input', `[aws] no ${architectures.join('/')} image for ${os} in ${config.region}: none named "${s.name}" from owner ${s.owner}`, {
-        hint: `Subscribe to the image in the AWS Marketplace if it is sold there, change images.${os} in the platform, or set platform.aws.ami for the machine.`,
-      });
+      throw new AppError(
+        'invalid_input',
+        `[aws] no ${architectures.join('/')} image for ${os} in ${config.region}: none named "${s.name}" from owner ${s.owner}`,
+        {
+          hint: `Subscribe to the image in the AWS Marketplace if it is sold there, change images.${os} in the platform, or set platform.aws.ami for the machine.`,
+        },
+      );
     return toInfo(newest);
   }
 
@@ -146,9 +204,13 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
       }
       const img = await hit.image;
       if (!type.architectures.includes(img.architecture))
-        throw new AppError('invalid_input', `[aws] image ${img.id} (${img.name}) is ${img.architecture}, but instance type ${type.type} runs ${type.architectures.join('/')}`, {
-          hint: 'Choose an image and an instance type of the same architecture (platform.aws.ami, platform.aws.instanceType).',
-        });
+        throw new AppError(
+          'invalid_input',
+          `[aws] image ${img.id} (${img.name}) is ${img.architecture}, but instance type ${type.type} runs ${type.architectures.join('/')}`,
+          {
+            hint: 'Choose an image and an instance type of the same architecture (platform.aws.ami, platform.aws.instanceType).',
+          },
+        );
       return img;
     },
   };

@@ -28,7 +28,13 @@ interface Template {
   data: RequestLaunchTemplateData | ResponseLaunchTemplateData;
 }
 
-const powerOf: Record<string, PowerState> = { pending: 'running', running: 'running', stopping: 'running', stopped: 'stopped', 'shutting-down': 'stopped' };
+const powerOf: Record<string, PowerState> = {
+  pending: 'running',
+  running: 'running',
+  stopping: 'running',
+  stopped: 'stopped',
+  'shutting-down': 'stopped',
+};
 
 export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networks, images: Images, watcher: Watcher) {
   const { ec2, config } = ctx;
@@ -51,7 +57,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       throw e;
     }
     if (!found) return undefined;
-    const v = await ec2.call('DescribeLaunchTemplateVersions', { LaunchTemplateId: found.LaunchTemplateId!, Versions: ['$Latest'] }, o);
+    const v = await ec2.call(
+      'DescribeLaunchTemplateVersions',
+      { LaunchTemplateId: found.LaunchTemplateId!, Versions: ['$Latest'] },
+      o,
+    );
     const t: Template = {
       id: found.LaunchTemplateId!,
       deploymentId: tagValue(found.Tags, tagKeys.deployment) ?? '',
@@ -80,8 +90,17 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   }
 
   /** Waits until the machine's instance is in one of `states` (or gone, when `gone`); false at the deadline. */
-  async function waitState(ref: MachineRef, states: string[], timeoutMs: number, o?: CallOptions, gone = false): Promise<{ done: boolean; last: InstanceView | undefined }> {
-    return watcher.until(ref.name, (v) => (v ? states.includes(v.state) : gone), { timeoutMs, ...(o?.signal ? { signal: o.signal } : {}) });
+  async function waitState(
+    ref: MachineRef,
+    states: string[],
+    timeoutMs: number,
+    o?: CallOptions,
+    gone = false,
+  ): Promise<{ done: boolean; last: InstanceView | undefined }> {
+    return watcher.until(ref.name, (v) => (v ? states.includes(v.state) : gone), {
+      timeoutMs,
+      ...(o?.signal ? { signal: o.signal } : {}),
+    });
   }
 
   async function launch(ref: MachineRef, t: Template, o?: CallOptions): Promise<void> {
@@ -102,10 +121,14 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
           const move = await ctx.lock(rn.name, () => ranges.moveUnlocked(rn, zone, type, o), o?.signal);
           networks.forgetRange(rn.name);
           if (move.moved) continue;
-          throw new AppError('transient', `[aws] ${codeOf(e)} for ${type} in ${zone}, and the instance cannot move to another zone: ${move.why}`, {
-            cause: e,
-            hint: 'AWS frees capacity over time: the start is retried. Or choose another instance type (platform.aws.instanceType).',
-          });
+          throw new AppError(
+            'transient',
+            `[aws] ${codeOf(e)} for ${type} in ${zone}, and the instance cannot move to another zone: ${move.why}`,
+            {
+              cause: e,
+              hint: 'AWS frees capacity over time: the start is retried. Or choose another instance type (platform.aws.instanceType).',
+            },
+          );
         }
         if (!staleRetried && hasCode(e, 'InvalidSubnetID.NotFound')) {
           // The range moved zones under us (another machine's launch): look its subnets up again.
@@ -144,11 +167,19 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
     if (at > now) await sleep(at - now, o?.signal);
     const latest = !noLatest.has(v.type);
     try {
-      const r = await ec2.call('GetConsoleOutput', { InstanceId: v.id, ...(latest ? { Latest: true } : {}) }, { ...o, urgent: true });
+      const r = await ec2.call(
+        'GetConsoleOutput',
+        { InstanceId: v.id, ...(latest ? { Latest: true } : {}) },
+        { ...o, urgent: true },
+      );
       return Buffer.from(r.Output ?? '', 'base64').toString('utf8');
     } catch (e) {
       // Only Nitro-based types give the latest output; the others answer with an error and their buffered output.
-      if (latest && (hasCode(e, 'UnsupportedOperation') || (e instanceof AppError && e.code === 'invalid_input' && /latest/i.test(e.message)))) {
+      if (
+        latest &&
+        (hasCode(e, 'UnsupportedOperation') ||
+          (e instanceof AppError && e.code === 'invalid_input' && /latest/i.test(e.message)))
+      ) {
         noLatest.add(v.type);
         return consoleText(v, o);
       }
@@ -159,20 +190,35 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   return {
     async create(spec: MachineSpec, o?: CallOptions): Promise<MachineRef> {
       // Whether it exists, and what it would be made of, asked at once: the second answer is cached for the next.
-      const [existing, typed] = await Promise.all([exists(spec.name, o), images.instanceType(spec, o).then((type) => ({ type }), (error: unknown) => ({ error }))]);
+      const [existing, typed] = await Promise.all([
+        exists(spec.name, o),
+        images.instanceType(spec, o).then(
+          (type) => ({ type }),
+          (error: unknown) => ({ error }),
+        ),
+      ]);
       if (existing) return { id: existing.id, name: spec.name };
       if ('error' in typed) throw typed.error;
       const { type } = typed;
       const rn = rangeOf(spec.deploymentId, spec.name);
       const userData = spec.cloudInit?.userData;
       if (userData && Buffer.byteLength(userData) > maxUserDataBytes)
-        throw new AppError('invalid_input', `[aws] its first-boot user data is ${Buffer.byteLength(userData)} bytes; EC2 takes at most ${maxUserDataBytes}`, { hint: 'Move large files out of the scenario (fetch them at first boot), or bake them into the image.' });
+        throw new AppError(
+          'invalid_input',
+          `[aws] its first-boot user data is ${Buffer.byteLength(userData)} bytes; EC2 takes at most ${maxUserDataBytes}`,
+          { hint: 'Move large files out of the scenario (fetch them at first boot), or bake them into the image.' },
+        );
       if (spec.nics.length === 0) throw new AppError('invalid_input', '[aws] a machine needs at least one network');
       if (spec.nics.some((n) => n.network.id === internetId))
-        throw new AppError('invalid_input', "[aws] a NIC on the platform's outside network: on AWS, give the machine a network with internet instead", { hint: 'Set internet: true on one of its scenario networks.' });
+        throw new AppError(
+          'invalid_input',
+          "[aws] a NIC on the platform's outside network: on AWS, give the machine a network with internet instead",
+          { hint: 'Set internet: true on one of its scenario networks.' },
+        );
       const image = await images.image(spec, type, o);
       const nets = await Promise.all(spec.nics.map((n) => networks.lookup(n.network.name, spec.deploymentId, o)));
-      if (new Set(nets.map((n) => n.vpcId)).size > 1) throw new AppError('invalid_input', '[aws] its NICs are on networks of different lab instances');
+      if (new Set(nets.map((n) => n.vpcId)).size > 1)
+        throw new AppError('invalid_input', '[aws] its NICs are on networks of different lab instances');
       const keyName = spec.sshPublicKey ? await ranges.ensureKeyPair(rn, spec.sshPublicKey, o) : undefined;
       const tags = tagsOf(rn, spec.name, { [tagKeys.machine]: spec.name });
       const data: RequestLaunchTemplateData = {
@@ -189,7 +235,12 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
           ...(i === 0 && nets.length === 1 && nets[0]!.publicAddresses ? { AssociatePublicIpAddress: true } : {}),
           DeleteOnTermination: true,
         })),
-        BlockDeviceMappings: [{ DeviceName: image.rootDevice, Ebs: { VolumeSize: Math.max(spec.diskGb, image.rootGb), VolumeType: 'gp3', DeleteOnTermination: true } }],
+        BlockDeviceMappings: [
+          {
+            DeviceName: image.rootDevice,
+            Ebs: { VolumeSize: Math.max(spec.diskGb, image.rootGb), VolumeType: 'gp3', DeleteOnTermination: true },
+          },
+        ],
         MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
         TagSpecifications: (['instance', 'volume', 'network-interface'] as const).map((t) => tagSpec(t, tags)),
       };
@@ -200,9 +251,15 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
           'CreateLaunchTemplate',
           {
             LaunchTemplateName: spec.name,
-            ClientToken: crypto.createHash('sha256').update(`${spec.deploymentId}/${spec.name}`).digest('hex').slice(0, 64),
+            ClientToken: crypto
+              .createHash('sha256')
+              .update(`${spec.deploymentId}/${spec.name}`)
+              .digest('hex')
+              .slice(0, 64),
             LaunchTemplateData: data,
-            TagSpecifications: [tagSpec('launch-template', [...tags, { Key: tagKeys.networks, Value: networkNames.join(',') }])],
+            TagSpecifications: [
+              tagSpec('launch-template', [...tags, { Key: tagKeys.networks, Value: networkNames.join(',') }]),
+            ],
           },
           o,
         );
@@ -228,13 +285,18 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const v = await current(ref.name, o);
       if (v) {
         if (v.state === 'pending' || v.state === 'running') return;
-        if (v.state === 'shutting-down') throw new AppError('transient', `[aws] VM "${ref.name}" is being terminated (${v.id})`, { hint: 'It is being destroyed; start it again once that is done.' });
+        if (v.state === 'shutting-down')
+          throw new AppError('transient', `[aws] VM "${ref.name}" is being terminated (${v.id})`, {
+            hint: 'It is being destroyed; start it again once that is done.',
+          });
         if (v.state === 'stopping') await waitState(ref, ['stopped'], config.timeouts.shutdownMs, o, true);
         try {
           await ec2.call('StartInstances', { InstanceIds: [v.id] }, { ...o, urgent: true });
         } catch (e) {
           if (!hasCode(e, 'IncorrectInstanceState')) throw e;
-          throw new AppError('transient', `[aws] VM "${ref.name}" cannot be started yet (${v.id}, ${v.state})`, { cause: e });
+          throw new AppError('transient', `[aws] VM "${ref.name}" cannot be started yet (${v.id}, ${v.state})`, {
+            cause: e,
+          });
         }
         return;
       }
@@ -245,7 +307,8 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
 
     async stop(ref: MachineRef, force: boolean, o?: CallOptions): Promise<void> {
       let v = await current(ref.name, o);
-      if (v?.state === 'pending') v = (await waitState(ref, ['running', 'stopped', 'stopping'], config.timeouts.shutdownMs, o, true)).last;
+      if (v?.state === 'pending')
+        v = (await waitState(ref, ['running', 'stopped', 'stopping'], config.timeouts.shutdownMs, o, true)).last;
       if (!v || v.state === 'stopped' || v.state === 'shutting-down') return;
       const stopAndWait = async (hard: boolean, timeoutMs: number) => {
         try {
@@ -256,9 +319,16 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         return (await waitState(ref, ['stopped', 'shutting-down'], timeoutMs, o, true)).done;
       };
       if (v.state !== 'stopping' && (await stopAndWait(force, config.timeouts.shutdownMs))) return;
-      if (v.state === 'stopping' && (await waitState(ref, ['stopped', 'shutting-down'], config.timeouts.shutdownMs, o, true)).done) return;
+      if (
+        v.state === 'stopping' &&
+        (await waitState(ref, ['stopped', 'shutting-down'], config.timeouts.shutdownMs, o, true)).done
+      )
+        return;
       if (!(await stopAndWait(true, config.timeouts.terminateMs)))
-        throw new AppError('timeout', `[aws] VM "${ref.name}" (${v.id}) did not stop within ${Math.round((config.timeouts.shutdownMs + config.timeouts.terminateMs) / 1000)} s`);
+        throw new AppError(
+          'timeout',
+          `[aws] VM "${ref.name}" (${v.id}) did not stop within ${Math.round((config.timeouts.shutdownMs + config.timeouts.terminateMs) / 1000)} s`,
+        );
     },
 
     async state(ref: MachineRef, o?: CallOptions): Promise<MachineState> {
@@ -273,16 +343,25 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
     async waitForAddress(ref: MachineRef, o: CallOptions & { timeoutMs: number }): Promise<string[]> {
       const r = await watcher.until(ref.name, (v) => v?.state === 'running' && v.privateIps.length > 0, o);
       if (r.done && r.last) return r.last.privateIps;
-      if (!r.last && !(await exists(ref.name, o))) throw new AppError('not_found', `[aws] VM "${ref.name}" does not exist`);
-      throw new AppError('timeout', `[aws] VM "${ref.name}" did not reach running with an address within ${Math.round(o.timeoutMs / 1000)} s (${r.last ? `${r.last.id} is ${r.last.state}` : 'no instance: it was never started'})`, {
-        hint: 'Look at the instance in the EC2 console (its state reason says why it did not start).',
-      });
+      if (!r.last && !(await exists(ref.name, o)))
+        throw new AppError('not_found', `[aws] VM "${ref.name}" does not exist`);
+      throw new AppError(
+        'timeout',
+        `[aws] VM "${ref.name}" did not reach running with an address within ${Math.round(o.timeoutMs / 1000)} s (${r.last ? `${r.last.id} is ${r.last.state}` : 'no instance: it was never started'})`,
+        {
+          hint: 'Look at the instance in the EC2 console (its state reason says why it did not start).',
+        },
+      );
     },
 
     async waitForReady(ref: MachineRef, o: CallOptions & { timeoutMs: number }): Promise<void> {
       const deadline = Date.now() + o.timeoutMs;
       const up = await watcher.until(ref.name, (v) => v?.state === 'running', o);
-      if (!up.done || !up.last) throw new AppError('timeout', `[aws] VM "${ref.name}" was not running within ${Math.round(o.timeoutMs / 1000)} s (${up.last ? up.last.state : 'no instance'})`);
+      if (!up.done || !up.last)
+        throw new AppError(
+          'timeout',
+          `[aws] VM "${ref.name}" was not running within ${Math.round(o.timeoutMs / 1000)} s (${up.last ? up.last.state : 'no instance'})`,
+        );
       const v = up.last;
       const launched = Math.min(Date.now(), v.launchedAt?.getTime() ?? Date.now());
       let outcome: FirstBootOutcome;
@@ -296,15 +375,30 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         await sleep(Math.min(wait * (0.9 + Math.random() * 0.2), deadline - now), o.signal);
       }
       if (outcome?.state === 'ready') return;
-      if (outcome?.state === 'failed') throw new AppError('platform_error', `[aws] VM "${ref.name}" failed its first boot: ${outcome.reason}`, { hint: "The reason comes from the machine's own checks; its console output (EC2 > Get system log) has the details." });
+      if (outcome?.state === 'failed')
+        throw new AppError('platform_error', `[aws] VM "${ref.name}" failed its first boot: ${outcome.reason}`, {
+          hint: "The reason comes from the machine's own checks; its console output (EC2 > Get system log) has the details.",
+        });
       const now = await current(ref.name, o).catch(() => undefined);
-      throw new AppError('timeout', `[aws] VM "${ref.name}" did not report the end of its first boot within ${Math.round(o.timeoutMs / 1000)} s: its console output has no "${readyMarker} ${ref.name}" line (${v.id}, ${now?.state ?? 'gone'})`, {
-        hint: "EC2 refreshes the console output of older (non-Nitro) instance types only every few minutes; otherwise check the machine's console output and cloud-init's log.",
-      });
+      throw new AppError(
+        'timeout',
+        `[aws] VM "${ref.name}" did not report the end of its first boot within ${Math.round(o.timeoutMs / 1000)} s: its console output has no "${readyMarker} ${ref.name}" line (${v.id}, ${now?.state ?? 'gone'})`,
+        {
+          hint: "EC2 refreshes the console output of older (non-Nitro) instance types only every few minutes; otherwise check the machine's console output and cloud-init's log.",
+        },
+      );
     },
 
     async destroy(ref: MachineRef, o?: CallOptions): Promise<void> {
-      const found = (await describeAll(ec2, 'DescribeInstances', { Filters: [byTag(tagKeys.machine, ref.name), liveInstanceStates] }, (r) => r.Reservations, o)).flatMap((r) => r.Instances ?? []);
+      const found = (
+        await describeAll(
+          ec2,
+          'DescribeInstances',
+          { Filters: [byTag(tagKeys.machine, ref.name), liveInstanceStates] },
+          (r) => r.Reservations,
+          o,
+        )
+      ).flatMap((r) => r.Instances ?? []);
       const live = found.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
       if (live.length) {
         try {
@@ -315,7 +409,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       }
       if (found.length) {
         const r = await waitState(ref, [], config.timeouts.terminateMs, o, true);
-        if (!r.done) throw new AppError('timeout', `[aws] VM "${ref.name}" did not terminate within ${Math.round(config.timeouts.terminateMs / 1000)} s (${r.last?.id}, ${r.last?.state})`);
+        if (!r.done)
+          throw new AppError(
+            'timeout',
+            `[aws] VM "${ref.name}" did not terminate within ${Math.round(config.timeouts.terminateMs / 1000)} s (${r.last?.id}, ${r.last?.state})`,
+          );
       }
       // The template goes last: while it exists, the machine is still listed, so an interrupted destroy is redone.
       const t = await exists(ref.name, o);
@@ -352,12 +450,22 @@ function runParams(t: Template, subnets: string[]): RunInstancesRequest {
     MinCount: 1,
     MaxCount: 1,
     // The same launch asked twice (a lost answer, a resumed run) gives the same instance; another zone is another launch.
-    ClientToken: crypto.createHash('sha256').update(`${t.id}/${subnets.join(',')}`).digest('hex').slice(0, 64),
+    ClientToken: crypto
+      .createHash('sha256')
+      .update(`${t.id}/${subnets.join(',')}`)
+      .digest('hex')
+      .slice(0, 64),
     ...(d.KeyName ? { KeyName: d.KeyName } : {}),
     ...(d.UserData ? { UserData: d.UserData } : {}),
     NetworkInterfaces: nics,
-    BlockDeviceMappings: (d.BlockDeviceMappings ?? []).map((b) => ({ DeviceName: b.DeviceName, Ebs: { VolumeSize: b.Ebs?.VolumeSize, VolumeType: b.Ebs?.VolumeType, DeleteOnTermination: true } })),
-    MetadataOptions: { HttpTokens: d.MetadataOptions?.HttpTokens ?? 'required', HttpEndpoint: d.MetadataOptions?.HttpEndpoint ?? 'enabled' },
+    BlockDeviceMappings: (d.BlockDeviceMappings ?? []).map((b) => ({
+      DeviceName: b.DeviceName,
+      Ebs: { VolumeSize: b.Ebs?.VolumeSize, VolumeType: b.Ebs?.VolumeType, DeleteOnTermination: true },
+    })),
+    MetadataOptions: {
+      HttpTokens: d.MetadataOptions?.HttpTokens ?? 'required',
+      HttpEndpoint: d.MetadataOptions?.HttpEndpoint ?? 'enabled',
+    },
     TagSpecifications: (d.TagSpecifications ?? []).map((s) => ({ ResourceType: s.ResourceType, Tags: s.Tags })),
   };
 }

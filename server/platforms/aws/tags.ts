@@ -41,11 +41,18 @@ export function rangeOf(deploymentId: string, resourceName: string): RangeName {
 export function rangeNamed(deploymentId: string, vpcName: string): RangeName {
   const prefix = `gd-${deploymentId}-i`;
   const n = vpcName.startsWith(prefix) ? vpcName.slice(prefix.length) : '';
-  return /^\d+$/.test(n) ? { deploymentId, instance: Number(n), name: vpcName } : { deploymentId, instance: 0, name: vpcName };
+  return /^\d+$/.test(n)
+    ? { deploymentId, instance: Number(n), name: vpcName }
+    : { deploymentId, instance: 0, name: vpcName };
 }
 
 export function tagsOf(range: RangeName, name: string, extra: Record<string, string> = {}): Tag[] {
-  const all: Record<string, string> = { Name: name, [tagKeys.deployment]: range.deploymentId, [tagKeys.instance]: String(range.instance), ...extra };
+  const all: Record<string, string> = {
+    Name: name,
+    [tagKeys.deployment]: range.deploymentId,
+    [tagKeys.instance]: String(range.instance),
+    ...extra,
+  };
   return Object.entries(all).map(([Key, Value]) => ({ Key, Value }));
 }
 
@@ -66,4 +73,7 @@ export function byDeployment(deploymentId: string): Filter {
 }
 
 /** Instances that still exist in some form (terminated ones linger in listings for an hour). */
-export const liveInstanceStates: Filter = { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] };
+export const liveInstanceStates: Filter = {
+  Name: 'instance-state-name',
+  Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'],
+};

@@ -41,11 +41,21 @@ export function toView(i: Instance): InstanceView {
 }
 
 /** The live instance of each machine name (the newest, should there be several). */
-export async function describeMachines(ec2: Ec2, names: string[], o?: { signal?: AbortSignal; urgent?: boolean }): Promise<Map<string, InstanceView>> {
+export async function describeMachines(
+  ec2: Ec2,
+  names: string[],
+  o?: { signal?: AbortSignal; urgent?: boolean },
+): Promise<Map<string, InstanceView>> {
   const out = new Map<string, InstanceView>();
   for (let i = 0; i < names.length; i += 200) {
     const chunk = names.slice(i, i + 200);
-    const rs = await describeAll(ec2, 'DescribeInstances', { Filters: [byTag(tagKeys.machine, ...chunk), liveInstanceStates] }, (r) => r.Reservations, o);
+    const rs = await describeAll(
+      ec2,
+      'DescribeInstances',
+      { Filters: [byTag(tagKeys.machine, ...chunk), liveInstanceStates] },
+      (r) => r.Reservations,
+      o,
+    );
     for (const inst of rs.flatMap((r) => r.Instances ?? [])) {
       const v = toView(inst);
       const prev = out.get(v.name);
@@ -116,7 +126,8 @@ export function createWatcher(ec2: Ec2, tickMs: number) {
         w.resolve({ done, last: v });
       }
     }
-    for (const [name, x] of seen) if (now - x.at > tickMs && ![...waiters].some((w) => w.name === name)) seen.delete(name);
+    for (const [name, x] of seen)
+      if (now - x.at > tickMs && ![...waiters].some((w) => w.name === name)) seen.delete(name);
   }
 
   return {
@@ -124,7 +135,11 @@ export function createWatcher(ec2: Ec2, tickMs: number) {
      * Resolves when `test` accepts the machine's live instance (undefined when it has none), or at the deadline
      * with `done: false` and the last state seen. `test` may throw to end the wait with that error.
      */
-    until(name: string, test: (v: InstanceView | undefined) => boolean, o: { timeoutMs: number; signal?: AbortSignal }): Promise<{ done: boolean; last: InstanceView | undefined }> {
+    until(
+      name: string,
+      test: (v: InstanceView | undefined) => boolean,
+      o: { timeoutMs: number; signal?: AbortSignal },
+    ): Promise<{ done: boolean; last: InstanceView | undefined }> {
       if (closed) return Promise.reject(new AppError('platform_error', '[aws] The driver is closed'));
       return new Promise((resolve, reject) => {
         const signal = o.signal;

@@ -19,7 +19,13 @@ const users: Record<string, { id: string; secret: string }> = {};
 async function iamUser(moto: Moto, name: string, actions: string[]): Promise<{ id: string; secret: string }> {
   await moto.query('iam', { Action: 'CreateUser', UserName: name, Version: '2010-05-08' });
   const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] };
-  await moto.query('iam', { Action: 'PutUserPolicy', UserName: name, PolicyName: 'glassdome', PolicyDocument: JSON.stringify(policy), Version: '2010-05-08' });
+  await moto.query('iam', {
+    Action: 'PutUserPolicy',
+    UserName: name,
+    PolicyName: 'glassdome',
+    PolicyDocument: JSON.stringify(policy),
+    Version: '2010-05-08',
+  });
   const xml = await moto.query('iam', { Action: 'CreateAccessKey', UserName: name, Version: '2010-05-08' });
   return { id: /<AccessKeyId>([^<]+)</.exec(xml)![1]!, secret: /<SecretAccessKey>([^<]+)</.exec(xml)![1]! };
 }
@@ -52,21 +58,37 @@ const test = (name: string, fn: (t: AwsTarget) => Promise<void>) =>
       open.proxy.options.fault = undefined;
     }
   });
-const authedPlatform = (id: string, secret: string) => createAwsPlatform({ region, accessKeyId: id, endpoint: authed!.endpoint, retry: { attempts: 2, baseMs: 5, maxMs: 10 } }, { secret });
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as AppError);
-const mutating = (t: AwsTarget, from: number) => t.proxy.calls.slice(from).filter((c) => !/^(Describe|Get)/.test(c.action));
+const authedPlatform = (id: string, secret: string) =>
+  createAwsPlatform(
+    { region, accessKeyId: id, endpoint: authed!.endpoint, retry: { attempts: 2, baseMs: 5, maxMs: 10 } },
+    { secret },
+  );
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as AppError,
+  );
+const mutating = (t: AwsTarget, from: number) =>
+  t.proxy.calls.slice(from).filter((c) => !/^(Describe|Get)/.test(c.action));
 
 describe('AWS credentials and permissions', () => {
   test('wrong credentials: the probe says so, and a deployment fails unauthorized with what to check', async () => {
-    for (const [id, secret] of [['AKIAWRONGWRONGWRONG0', 'nope'], [users.full!.id, 'not-the-secret']] as const) {
+    for (const [id, secret] of [
+      ['AKIAWRONGWRONGWRONG0', 'nope'],
+      [users.full!.id, 'not-the-secret'],
+    ] as const) {
       const p = authedPlatform(id, secret);
       const report = await p.testConnection();
       expect(report.ok).toBe(false);
-      expect(report.details.join('\n')).toMatch(/DescribeAccountAttributes failed in eu-west-1: AuthFailure: AWS was not able to validate the provided access credentials/);
+      expect(report.details.join('\n')).toMatch(
+        /DescribeAccountAttributes failed in eu-west-1: AuthFailure: AWS was not able to validate the provided access credentials/,
+      );
       expect(report.details.join('\n')).toMatch(/Check the platform's access key id and secret access key/);
       const err = await failure(p.ensureNetwork(webDmzNetworks('cred', 1)[0]!));
       expect(err!.code).toBe('unauthorized');
-      expect(err!.message).toBe(`[aws] Unable to create network "gd-cred-i1-dmz": DescribeVpcs failed in ${region}: AuthFailure: AWS was not able to validate the provided access credentials`);
+      expect(err!.message).toBe(
+        `[aws] Unable to create network "gd-cred-i1-dmz": DescribeVpcs failed in ${region}: AuthFailure: AWS was not able to validate the provided access credentials`,
+      );
       await p.close();
     }
   });
@@ -75,10 +97,14 @@ describe('AWS credentials and permissions', () => {
     const p = authedPlatform(users.readOnly!.id, users.readOnly!.secret);
     const report = await p.testConnection();
     expect(report.ok).toBe(false);
-    expect(report.details).toContain("Missing permissions: ec2:CreateVpc, ec2:CreateInternetGateway, ec2:CreateLaunchTemplate, ec2:RunInstances (see the IAM policy in the AWS platform's README)");
+    expect(report.details).toContain(
+      "Missing permissions: ec2:CreateVpc, ec2:CreateInternetGateway, ec2:CreateLaunchTemplate, ec2:RunInstances (see the IAM policy in the AWS platform's README)",
+    );
     const err = await failure(p.ensureNetwork(webDmzNetworks('perm', 1)[0]!));
     expect(err!.code).toBe('forbidden');
-    expect(err!.message).toMatch(/^\[aws\] Unable to create network "gd-perm-i1-dmz": CreateVpc failed in eu-west-1: AccessDenied: User: arn:aws:iam::\d+:user\/glassdome-ro is not authorized to perform: ec2:CreateVpc$/);
+    expect(err!.message).toMatch(
+      /^\[aws\] Unable to create network "gd-perm-i1-dmz": CreateVpc failed in eu-west-1: AccessDenied: User: arn:aws:iam::\d+:user\/glassdome-ro is not authorized to perform: ec2:CreateVpc$/,
+    );
     expect(err!.hint).toMatch(/^Allow ec2:CreateVpc to the IAM user or role of this platform/);
     await p.close();
     const full = authedPlatform(users.full!.id, users.full!.secret);
@@ -90,10 +116,21 @@ describe('AWS credentials and permissions', () => {
   test("EC2's own UnauthorizedOperation on a launch is forbidden too, with the permission to grant", async (t) => {
     const p = t.platform();
     const ref = await p.ensureNetwork(webDmzNetworks('unau', 1)[0]!);
-    t.proxy.options.fault = ({ action }) => (action === 'RunInstances' ? { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation. Encoded authorization failure message: AbC' } : undefined);
-    const err = await failure(p.startMachine(await p.createMachine(machineSpec('unau', 1, 'web', [{ network: ref, ip: '10.30.1.20' }]))));
+    t.proxy.options.fault = ({ action }) =>
+      action === 'RunInstances'
+        ? {
+            status: 403,
+            code: 'UnauthorizedOperation',
+            message: 'You are not authorized to perform this operation. Encoded authorization failure message: AbC',
+          }
+        : undefined;
+    const err = await failure(
+      p.startMachine(await p.createMachine(machineSpec('unau', 1, 'web', [{ network: ref, ip: '10.30.1.20' }]))),
+    );
     expect(err!.code).toBe('forbidden');
-    expect(err!.message).toMatch(/^\[aws\] Unable to start VM "gd-unau-i1-web": RunInstances failed in eu-west-1: UnauthorizedOperation: You are not authorized/);
+    expect(err!.message).toMatch(
+      /^\[aws\] Unable to start VM "gd-unau-i1-web": RunInstances failed in eu-west-1: UnauthorizedOperation: You are not authorized/,
+    );
     expect(err!.hint).toMatch(/Allow ec2:RunInstances/);
   });
 });
@@ -105,13 +142,21 @@ describe('AWS: what a region, an image or a quota refuses', () => {
     const [spec] = webDmzNetworks('reg', 1);
     dmz = await p.ensureNetwork(spec!);
     const from = t.proxy.calls.length;
-    const err = await failure(p.createMachine(machineSpec('reg', 1, 'web', [{ network: dmz, ip: '10.30.1.20' }], { options: { instanceType: 't3a.small' } })));
+    const err = await failure(
+      p.createMachine(
+        machineSpec('reg', 1, 'web', [{ network: dmz, ip: '10.30.1.20' }], { options: { instanceType: 't3a.small' } }),
+      ),
+    );
     expect(err!.code).toBe('invalid_input');
-    expect(err!.message).toBe('[aws] Unable to create VM "gd-reg-i1-web": instance type t3a.small is not offered in af-south-1');
+    expect(err!.message).toBe(
+      '[aws] Unable to create VM "gd-reg-i1-web": instance type t3a.small is not offered in af-south-1',
+    );
     expect(err!.hint).toMatch(/Choose a type this region has/);
     const q = t.platform({ region: 'af-south-1', instanceTypes: ['t3a.small', 't3a.medium', 't3.nano'] });
     const none = await failure(q.createMachine(machineSpec('reg', 1, 'web', [{ network: dmz, ip: '10.30.1.20' }])));
-    expect(none!.message).toBe('[aws] Unable to create VM "gd-reg-i1-web": no instance type for 1 vCPU(s) and 2048 MiB in af-south-1: the candidates t3.nano are too small and t3a.small, t3a.medium are not offered there');
+    expect(none!.message).toBe(
+      '[aws] Unable to create VM "gd-reg-i1-web": no instance type for 1 vCPU(s) and 2048 MiB in af-south-1: the candidates t3.nano are too small and t3a.small, t3a.medium are not offered there',
+    );
     expect(mutating(t, from)).toEqual([]);
   });
 
@@ -119,15 +164,24 @@ describe('AWS: what a region, an image or a quota refuses', () => {
     const p = t.platform();
     const ref = await p.ensureNetwork(webDmzNetworks('img', 1)[0]!);
     const from = t.proxy.calls.length;
-    const web = (extra: Parameters<typeof machineSpec>[4]) => machineSpec('img', 1, 'web', [{ network: ref, ip: '10.30.1.20' }], extra);
+    const web = (extra: Parameters<typeof machineSpec>[4]) =>
+      machineSpec('img', 1, 'web', [{ network: ref, ip: '10.30.1.20' }], extra);
     const missing = await failure(p.createMachine(web({ options: { ami: 'ami-0000000000000dead' } })));
-    expect(missing!.message).toBe(`[aws] Unable to create VM "gd-img-i1-web": image ami-0000000000000dead does not exist in ${region} (or is not available to this account)`);
+    expect(missing!.message).toBe(
+      `[aws] Unable to create VM "gd-img-i1-web": image ami-0000000000000dead does not exist in ${region} (or is not available to this account)`,
+    );
     expect(missing!.hint).toMatch(/AMI ids differ per region/);
     const q = t.platform({ images: { 'debian-12': { owner: '136693071363', name: 'debian-13-*' } } });
     const none = await failure(q.createMachine(web({ os: 'debian-12' })));
-    expect(none!.message).toBe(`[aws] Unable to create VM "gd-img-i1-web": no x86_64 image for debian-12 in ${region}: none named "debian-13-*" from owner 136693071363`);
-    const arch = await failure(p.createMachine(web({ options: { instanceType: 't4g.small', ami: 'ami-0a1b2c3d4e5f60002' } })));
-    expect(arch!.message).toBe('[aws] Unable to create VM "gd-img-i1-web": image ami-0a1b2c3d4e5f60002 (ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240301) is x86_64, but instance type t4g.small runs arm64');
+    expect(none!.message).toBe(
+      `[aws] Unable to create VM "gd-img-i1-web": no x86_64 image for debian-12 in ${region}: none named "debian-13-*" from owner 136693071363`,
+    );
+    const arch = await failure(
+      p.createMachine(web({ options: { instanceType: 't4g.small', ami: 'ami-0a1b2c3d4e5f60002' } })),
+    );
+    expect(arch!.message).toBe(
+      '[aws] Unable to create VM "gd-img-i1-web": image ami-0a1b2c3d4e5f60002 (ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240301) is x86_64, but instance type t4g.small runs arm64',
+    );
     expect(mutating(t, from)).toEqual([]);
   });
 
@@ -136,34 +190,62 @@ describe('AWS: what a region, an image or a quota refuses', () => {
     const ref = await p.ensureNetwork(webDmzNetworks('quota', 1)[0]!);
     t.proxy.options.fault = ({ action }) =>
       action === 'RunInstances'
-        ? { status: 400, code: 'VcpuLimitExceeded', message: 'You have requested more vCPU capacity than your current vCPU limit of 32 allows for the instance bucket that the specified instance type belongs to.' }
+        ? {
+            status: 400,
+            code: 'VcpuLimitExceeded',
+            message:
+              'You have requested more vCPU capacity than your current vCPU limit of 32 allows for the instance bucket that the specified instance type belongs to.',
+          }
         : action === 'CreateVpc'
           ? { status: 400, code: 'VpcLimitExceeded', message: 'The maximum number of VPCs has been reached.' }
           : undefined;
-    const vcpu = await failure(p.startMachine(await p.createMachine(machineSpec('quota', 1, 'web', [{ network: ref, ip: '10.30.1.20' }]))));
+    const vcpu = await failure(
+      p.startMachine(await p.createMachine(machineSpec('quota', 1, 'web', [{ network: ref, ip: '10.30.1.20' }]))),
+    );
     expect(vcpu!.code).toBe('platform_error');
-    expect(vcpu!.message).toMatch(/^\[aws\] Unable to start VM "gd-quota-i1-web": RunInstances failed in eu-west-1: VcpuLimitExceeded: You have requested more vCPU capacity/);
-    expect(vcpu!.hint).toBe(`An AWS quota was reached in ${region}: request a higher quota in the Service Quotas console (EC2 or VPC), or deploy fewer instances.`);
+    expect(vcpu!.message).toMatch(
+      /^\[aws\] Unable to start VM "gd-quota-i1-web": RunInstances failed in eu-west-1: VcpuLimitExceeded: You have requested more vCPU capacity/,
+    );
+    expect(vcpu!.hint).toBe(
+      `An AWS quota was reached in ${region}: request a higher quota in the Service Quotas console (EC2 or VPC), or deploy fewer instances.`,
+    );
     const vpc = await failure(p.ensureNetwork(webDmzNetworks('quota', 2)[0]!));
-    expect(vpc!.message).toBe(`[aws] Unable to create network "gd-quota-i2-dmz": CreateVpc failed in ${region}: VpcLimitExceeded: The maximum number of VPCs has been reached.`);
+    expect(vpc!.message).toBe(
+      `[aws] Unable to create network "gd-quota-i2-dmz": CreateVpc failed in ${region}: VpcLimitExceeded: The maximum number of VPCs has been reached.`,
+    );
     expect(vpc!.hint).toMatch(/Service Quotas/);
-    expect((await t.ec2.send(new E.DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: ['gd-quota-i2'] }] }))).Vpcs).toEqual([]);
+    expect(
+      (await t.ec2.send(new E.DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: ['gd-quota-i2'] }] }))).Vpcs,
+    ).toEqual([]);
   });
 
   test('networks EC2 cannot make subnets of, and first-boot data too large: refused before any call that creates', async (t) => {
     const p = t.platform();
     const from = t.proxy.calls.length;
     const [spec] = webDmzNetworks('cidr', 1);
-    const small = await failure(p.ensureNetwork({ ...spec!, cidr: '10.30.1.0/29', range: { ...spec!.range!, networks: [{ name: spec!.name, cidr: '10.30.1.0/29', internet: true }] } }));
+    const small = await failure(
+      p.ensureNetwork({
+        ...spec!,
+        cidr: '10.30.1.0/29',
+        range: { ...spec!.range!, networks: [{ name: spec!.name, cidr: '10.30.1.0/29', internet: true }] },
+      }),
+    );
     expect(small!.code).toBe('invalid_input');
-    expect(small!.message).toBe('[aws] Unable to create network "gd-cidr-i1-dmz": network 10.30.1.0/29 is /29; EC2 subnets are /16 to /28');
+    expect(small!.message).toBe(
+      '[aws] Unable to create network "gd-cidr-i1-dmz": network 10.30.1.0/29 is /29; EC2 subnets are /16 to /28',
+    );
     expect(t.proxy.calls.length).toBe(from);
     const ref = await p.ensureNetwork(spec!);
     const big = machineSpec('cidr', 1, 'web', [{ network: ref, ip: '10.30.1.20' }]);
-    big.cloudInit = { ...big.cloudInit!, userData: `#cloud-config\nwrite_files:\n  - content: ${'x'.repeat(20_000)}\n` };
+    big.cloudInit = {
+      ...big.cloudInit!,
+      userData: `#cloud-config\nwrite_files:\n  - content: ${'x'.repeat(20_000)}\n`,
+    };
     const after = t.proxy.calls.length;
     const err = await failure(p.createMachine(big));
-    expect(err!.message).toMatch(/^\[aws\] Unable to create VM "gd-cidr-i1-web": its first-boot user data is 20\d\d\d bytes; EC2 takes at most 16384$/);
+    expect(err!.message).toMatch(
+      /^\[aws\] Unable to create VM "gd-cidr-i1-web": its first-boot user data is 20\d\d\d bytes; EC2 takes at most 16384$/,
+    );
     expect(mutating(t, after)).toEqual([]);
   });
 });
@@ -171,7 +253,9 @@ describe('AWS: what a region, an image or a quota refuses', () => {
 describe('AWS assumed role', () => {
   test('signs its EC2 calls with the credentials of the role it assumed, asked for once', async (t) => {
     const from = t.proxy.calls.length;
-    const p = t.platform({ assumeRole: { roleArn: 'arn:aws:iam::123456789012:role/glassdome', externalId: 'class-2026' } });
+    const p = t.platform({
+      assumeRole: { roleArn: 'arn:aws:iam::123456789012:role/glassdome', externalId: 'class-2026' },
+    });
     const report = await p.testConnection();
     expect(report.ok, report.details.join('\n')).toBe(true);
     expect(report.details[0]).toMatch(/assuming arn:aws:iam::123456789012:role\/glassdome/);
@@ -189,11 +273,17 @@ describe('AWS assumed role', () => {
 
 describe('AWS platform configuration', () => {
   it('keeps the secret out of the stored config and asks for it as the secret', () => {
-    expect(awsConfigSchema.safeParse({ region, accessKeyId: 'AKIATESTTESTTEST0000', secretAccessKey: 'x' }).success).toBe(false);
+    expect(
+      awsConfigSchema.safeParse({ region, accessKeyId: 'AKIATESTTESTTEST0000', secretAccessKey: 'x' }).success,
+    ).toBe(false);
     expect(awsConfigSchema.safeParse({ region, accessKeyId: 'AKIATESTTESTTEST0000' }).success).toBe(true);
-    expect(awsConfigSchema.safeParse({ region: 'europe', accessKeyId: 'AKIATESTTESTTEST0000' }).error?.issues[0]?.message).toBe('an AWS region such as eu-west-1');
+    expect(
+      awsConfigSchema.safeParse({ region: 'europe', accessKeyId: 'AKIATESTTESTTEST0000' }).error?.issues[0]?.message,
+    ).toBe('an AWS region such as eu-west-1');
     expect(drivers.aws.available).toBe(true);
     expect(drivers.aws.secret?.label).toMatch(/Secret access key/);
-    expect(() => createAwsPlatform({ region, accessKeyId: 'AKIATESTTESTTEST0000' }, {})).toThrow(/no secret access key/);
+    expect(() => createAwsPlatform({ region, accessKeyId: 'AKIATESTTESTTEST0000' }, {})).toThrow(
+      /no secret access key/,
+    );
   });
 });

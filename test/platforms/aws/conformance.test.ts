@@ -9,7 +9,15 @@ testPlatform(
     if ('skip' in located) return { skip: located.skip };
     const moto = await startMoto(located.python);
     return {
-      platform: createAwsPlatform({ region: 'eu-west-1', accessKeyId: 'AKIATESTTESTTEST0000', endpoint: moto.endpoint, poll: { minMs: 50, maxMs: 200 } }, { secret: 'test-secret' }),
+      platform: createAwsPlatform(
+        {
+          region: 'eu-west-1',
+          accessKeyId: 'AKIATESTTESTTEST0000',
+          endpoint: moto.endpoint,
+          poll: { minMs: 50, maxMs: 200 },
+        },
+        { secret: 'test-secret' },
+      ),
       deploymentId: 'conf1',
       machine: { os: 'ubuntu-22.04' },
       waitMs: 10_000,

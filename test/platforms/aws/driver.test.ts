@@ -28,7 +28,8 @@ const test = (name: string, fn: (t: AwsTarget) => Promise<void>) =>
     await fn(t);
   });
 
-const vpcNamed = async (t: AwsTarget, name: string) => (await t.ec2.send(new E.DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: [name] }] }))).Vpcs ?? [];
+const vpcNamed = async (t: AwsTarget, name: string) =>
+  (await t.ec2.send(new E.DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: [name] }] }))).Vpcs ?? [];
 const inVpc = (vpcId: string) => [{ Name: 'vpc-id', Values: [vpcId] }];
 const mutating = (t: AwsTarget) => t.proxy.calls.filter((c) => !/^(Describe|Get)/.test(c.action)).length;
 const tag = (tags: E.Tag[] | undefined, key: string) => tags?.find((x) => x.Key === key)?.Value;
@@ -53,7 +54,11 @@ describe('AWS networks', () => {
     expect(new Set(subnets.map((s) => s.AvailabilityZone)).size).toBe(1);
     expect(subnets.filter((s) => s.MapPublicIpOnLaunch).map((s) => s.CidrBlock)).toEqual(['10.30.1.0/24']);
 
-    const igws = (await t.ec2.send(new E.DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpc!.VpcId!] }] }))).InternetGateways!;
+    const igws = (
+      await t.ec2.send(
+        new E.DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpc!.VpcId!] }] }),
+      )
+    ).InternetGateways!;
     expect(igws).toHaveLength(1);
     const tables = (await t.ec2.send(new E.DescribeRouteTablesCommand({ Filters: inVpc(vpc!.VpcId!) }))).RouteTables!;
     const routeOf = (cidr: string) => {
@@ -68,13 +73,32 @@ describe('AWS networks', () => {
 
   test('writes the firewall as security groups, and opens nothing to the internet but egress where asked', async (t) => {
     const [vpc] = await vpcNamed(t, 'gd-net1-i1');
-    const groups = (await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: inVpc(vpc!.VpcId!) }))).SecurityGroups!.filter((g) => g.GroupName !== 'default');
-    expect(groups.map((g) => g.GroupName).sort()).toEqual(['gd-net1-i1-attack', 'gd-net1-i1-dmz', 'gd-net1-i1-internal', 'gd-net1-i1-internal-10.30.2.10']);
+    const groups = (
+      await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: inVpc(vpc!.VpcId!) }))
+    ).SecurityGroups!.filter((g) => g.GroupName !== 'default');
+    expect(groups.map((g) => g.GroupName).sort()).toEqual([
+      'gd-net1-i1-attack',
+      'gd-net1-i1-dmz',
+      'gd-net1-i1-internal',
+      'gd-net1-i1-internal-10.30.2.10',
+    ]);
     const byName = (n: string) => groups.find((g) => g.GroupName === n)!;
-    const entries = (perms: E.IpPermission[] | undefined) => (perms ?? []).flatMap((p) => (p.IpRanges ?? []).map((r) => `${p.IpProtocol} ${p.FromPort ?? ''}-${p.ToPort ?? ''} ${r.CidrIp}`)).sort();
-    expect(entries(byName('gd-net1-i1-internal-10.30.2.10').IpPermissions)).toEqual(['-1 - 10.30.2.0/24', 'tcp 5432-5432 10.30.1.20/31']);
+    const entries = (perms: E.IpPermission[] | undefined) =>
+      (perms ?? [])
+        .flatMap((p) =>
+          (p.IpRanges ?? []).map((r) => `${p.IpProtocol} ${p.FromPort ?? ''}-${p.ToPort ?? ''} ${r.CidrIp}`),
+        )
+        .sort();
+    expect(entries(byName('gd-net1-i1-internal-10.30.2.10').IpPermissions)).toEqual([
+      '-1 - 10.30.2.0/24',
+      'tcp 5432-5432 10.30.1.20/31',
+    ]);
     expect(entries(byName('gd-net1-i1-internal').IpPermissions)).toEqual(['-1 - 10.30.2.0/24']);
-    expect(entries(byName('gd-net1-i1-dmz').IpPermissions)).toEqual(['-1 - 10.30.1.0/24', 'tcp 443-443 10.30.66.0/24', 'tcp 80-80 10.30.66.0/24']);
+    expect(entries(byName('gd-net1-i1-dmz').IpPermissions)).toEqual([
+      '-1 - 10.30.1.0/24',
+      'tcp 443-443 10.30.66.0/24',
+      'tcp 80-80 10.30.66.0/24',
+    ]);
     for (const g of groups) {
       expect(entries(g.IpPermissions).filter((e) => e.endsWith(' 0.0.0.0/0'))).toEqual([]);
       const outward = entries(g.IpPermissionsEgress).filter((e) => e.endsWith(' 0.0.0.0/0'));
@@ -108,12 +132,18 @@ describe('AWS machines', () => {
   });
 
   test('creates a machine stopped, its settings checked and recorded, and launches it only when started', async (t) => {
-    const spec = machineSpec('vm1', 1, 'db', [{ network: nets.internal!, ip: '10.30.2.10' }], { cpus: 2, memoryMb: 4096, sshPublicKey: sshKey });
+    const spec = machineSpec('vm1', 1, 'db', [{ network: nets.internal!, ip: '10.30.2.10' }], {
+      cpus: 2,
+      memoryMb: 4096,
+      sshPublicKey: sshKey,
+    });
     const runsBefore = t.proxy.count('RunInstances');
     const ref = await p.createMachine(spec);
     expect(await p.getMachineState(ref)).toEqual({ power: 'stopped', addresses: [] });
     expect(t.proxy.count('RunInstances')).toBe(runsBefore);
-    const template = (await t.ec2.send(new E.DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: ref.id, Versions: ['$Latest'] }))).LaunchTemplateVersions![0]!.LaunchTemplateData!;
+    const template = (
+      await t.ec2.send(new E.DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: ref.id, Versions: ['$Latest'] }))
+    ).LaunchTemplateVersions![0]!.LaunchTemplateData!;
     // medium (2 vCPUs, 4 GiB) is a t3.medium; the newest Ubuntu 22.04 x86_64 build of the fixture.
     expect(template.InstanceType).toBe('t3.medium');
     expect(template.ImageId).toBe('ami-0a1b2c3d4e5f60002');
@@ -123,13 +153,25 @@ describe('AWS machines', () => {
 
     await p.startMachine(ref);
     expect(await p.waitForAddress(ref, { timeoutMs: 10_000 })).toEqual(['10.30.2.10']);
-    const inst = (await t.ec2.send(new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [spec.name] }] }))).Reservations![0]!.Instances![0]!;
+    const inst = (
+      await t.ec2.send(
+        new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [spec.name] }] }),
+      )
+    ).Reservations![0]!.Instances![0]!;
     expect(inst.InstanceType).toBe('t3.medium');
     expect(inst.PublicIpAddress).toBeUndefined();
-    const host = (await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['gd-vm1-i1-internal-10.30.2.10'] }] }))).SecurityGroups![0]!;
+    const host = (
+      await t.ec2.send(
+        new E.DescribeSecurityGroupsCommand({
+          Filters: [{ Name: 'group-name', Values: ['gd-vm1-i1-internal-10.30.2.10'] }],
+        }),
+      )
+    ).SecurityGroups![0]!;
     expect(inst.NetworkInterfaces![0]!.Groups!.map((g) => g.GroupId)).toEqual([host.GroupId]);
     expect(tag(inst.Tags, 'glassdome:deployment')).toBe('vm1');
-    const userData = (await t.ec2.send(new E.DescribeInstanceAttributeCommand({ InstanceId: inst.InstanceId!, Attribute: 'userData' }))).UserData?.Value;
+    const userData = (
+      await t.ec2.send(new E.DescribeInstanceAttributeCommand({ InstanceId: inst.InstanceId!, Attribute: 'userData' }))
+    ).UserData?.Value;
     expect(Buffer.from(userData!, 'base64').toString()).toBe(spec.cloudInit!.userData);
     expect(await p.getMachineState(ref)).toEqual({ power: 'running', addresses: ['10.30.2.10'] });
   });
@@ -138,25 +180,56 @@ describe('AWS machines', () => {
     const ref = await p.createMachine(machineSpec('vm1', 1, 'web-1', [{ network: nets.dmz!, ip: '10.30.1.20' }]));
     await p.startMachine(ref);
     await p.waitForAddress(ref, { timeoutMs: 10_000 });
-    const inst = (await t.ec2.send(new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [ref.name] }] }))).Reservations![0]!.Instances![0]!;
+    const inst = (
+      await t.ec2.send(
+        new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [ref.name] }] }),
+      )
+    ).Reservations![0]!.Instances![0]!;
     expect(inst.PublicIpAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(inst.NetworkInterfaces![0]!.Groups!.map((g) => g.GroupName)).toEqual(['gd-vm1-i1-dmz']);
     expect(inst.InstanceType).toBe('t3.small');
   });
 
   test('puts a machine with two NICs on both networks, in NIC order', async (t) => {
-    const ref = await p.createMachine(machineSpec('vm1', 1, 'jump', [{ network: nets.dmz!, ip: '10.30.1.30' }, { network: nets.internal!, ip: '10.30.2.30' }]));
+    const ref = await p.createMachine(
+      machineSpec('vm1', 1, 'jump', [
+        { network: nets.dmz!, ip: '10.30.1.30' },
+        { network: nets.internal!, ip: '10.30.2.30' },
+      ]),
+    );
     await p.startMachine(ref);
     expect(await p.waitForAddress(ref, { timeoutMs: 10_000 })).toEqual(['10.30.1.30', '10.30.2.30']);
-    const inst = (await t.ec2.send(new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [ref.name] }] }))).Reservations![0]!.Instances![0]!;
-    const subnets = (await t.ec2.send(new E.DescribeSubnetsCommand({ SubnetIds: inst.NetworkInterfaces!.map((n) => n.SubnetId!) }))).Subnets!;
-    expect(subnets.map((s) => tag(s.Tags, 'glassdome:network')).sort()).toEqual(['gd-vm1-i1-dmz', 'gd-vm1-i1-internal']);
+    const inst = (
+      await t.ec2.send(
+        new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [ref.name] }] }),
+      )
+    ).Reservations![0]!.Instances![0]!;
+    const subnets = (
+      await t.ec2.send(new E.DescribeSubnetsCommand({ SubnetIds: inst.NetworkInterfaces!.map((n) => n.SubnetId!) }))
+    ).Subnets!;
+    expect(subnets.map((s) => tag(s.Tags, 'glassdome:network')).sort()).toEqual([
+      'gd-vm1-i1-dmz',
+      'gd-vm1-i1-internal',
+    ]);
   });
 
   test("picks the image of the instance type's architecture, and the Windows image for Windows", async () => {
-    const arm = await p.createMachine(machineSpec('vm1', 1, 'arm', [{ network: nets.attack!, ip: '10.30.66.20' }], { options: { instanceType: 't4g.small' } }));
-    const win = await p.createMachine(machineSpec('vm1', 1, 'win', [{ network: nets.attack!, ip: '10.30.66.21' }], { os: 'windows-server-2022', cpus: 2, memoryMb: 4096, diskGb: 40 }));
-    const data = async (id: string) => (await t!.ec2.send(new E.DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: id, Versions: ['$Latest'] }))).LaunchTemplateVersions![0]!.LaunchTemplateData!;
+    const arm = await p.createMachine(
+      machineSpec('vm1', 1, 'arm', [{ network: nets.attack!, ip: '10.30.66.20' }], {
+        options: { instanceType: 't4g.small' },
+      }),
+    );
+    const win = await p.createMachine(
+      machineSpec('vm1', 1, 'win', [{ network: nets.attack!, ip: '10.30.66.21' }], {
+        os: 'windows-server-2022',
+        cpus: 2,
+        memoryMb: 4096,
+        diskGb: 40,
+      }),
+    );
+    const data = async (id: string) =>
+      (await t!.ec2.send(new E.DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: id, Versions: ['$Latest'] })))
+        .LaunchTemplateVersions![0]!.LaunchTemplateData!;
     expect((await data(arm.id)).ImageId).toBe('ami-0a1b2c3d4e5f60003');
     expect((await data(win.id)).ImageId).toBe('ami-0a1b2c3d4e5f60009');
     expect((await data(win.id)).BlockDeviceMappings![0]!.Ebs!.VolumeSize).toBe(40);
@@ -177,15 +250,41 @@ describe('AWS machines', () => {
   });
 
   test('tears down in dependency order and leaves nothing behind', async (t) => {
-    const dbId = (await t.ec2.send(new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: ['gd-vm1-i1-db'] }] }))).Reservations![0]!.Instances![0]!.InstanceId;
-    const internalSubnet = (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: ['gd-vm1-i1-internal'] }] }))).Subnets![0]!.SubnetId;
-    const internalGroups = (await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: ['gd-vm1-i1-internal'] }] }))).SecurityGroups!.map((g) => g.GroupId!);
+    const dbId = (
+      await t.ec2.send(
+        new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: ['gd-vm1-i1-db'] }] }),
+      )
+    ).Reservations![0]!.Instances![0]!.InstanceId;
+    const internalSubnet = (
+      await t.ec2.send(
+        new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: ['gd-vm1-i1-internal'] }] }),
+      )
+    ).Subnets![0]!.SubnetId;
+    const internalGroups = (
+      await t.ec2.send(
+        new E.DescribeSecurityGroupsCommand({
+          Filters: [{ Name: 'tag:glassdome:network', Values: ['gd-vm1-i1-internal'] }],
+        }),
+      )
+    ).SecurityGroups!.map((g) => g.GroupId!);
     const from = t.proxy.calls.length;
     const owned = await p.listOwned('vm1');
-    expect(owned.filter((o) => o.kind === 'machine').map((o) => o.name).sort()).toEqual(['gd-vm1-i1-arm', 'gd-vm1-i1-db', 'gd-vm1-i1-jump', 'gd-vm1-i1-web-1', 'gd-vm1-i1-win']);
-    expect(owned.filter((o) => o.kind === 'network').map((o) => o.id).sort()).toEqual(['gd-vm1-i1-attack', 'gd-vm1-i1-dmz', 'gd-vm1-i1-internal']);
+    expect(
+      owned
+        .filter((o) => o.kind === 'machine')
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(['gd-vm1-i1-arm', 'gd-vm1-i1-db', 'gd-vm1-i1-jump', 'gd-vm1-i1-web-1', 'gd-vm1-i1-win']);
+    expect(
+      owned
+        .filter((o) => o.kind === 'network')
+        .map((o) => o.id)
+        .sort(),
+    ).toEqual(['gd-vm1-i1-attack', 'gd-vm1-i1-dmz', 'gd-vm1-i1-internal']);
     // As the executor does: every machine but one, then every network at once (the one left is on "internal").
-    await Promise.all(owned.filter((o) => o.kind === 'machine' && o.name !== 'gd-vm1-i1-db').map((o) => p.destroyMachine(o)));
+    await Promise.all(
+      owned.filter((o) => o.kind === 'machine' && o.name !== 'gd-vm1-i1-db').map((o) => p.destroyMachine(o)),
+    );
     await Promise.all(owned.filter((o) => o.kind === 'network').map((o) => p.deleteNetwork(o)));
     expect(await p.listOwned('vm1')).toEqual([]);
     const calls = t.proxy.calls.slice(from).map((c) => c.action);
@@ -201,15 +300,23 @@ describe('AWS machines', () => {
     expect(first('DeleteKeyPair')).toBeLessThan(first('DeleteVpc'));
     // db was still running on "internal": its network terminated it, and waited, before deleting its subnet.
     const recorded = t.proxy.calls.slice(from);
-    const dbTerminated = recorded.findIndex((c) => c.action === 'TerminateInstances' && c.params.get('InstanceId.1') === dbId);
-    const internalGone = recorded.findIndex((c) => c.action === 'DeleteSubnet' && c.params.get('SubnetId') === internalSubnet);
+    const dbTerminated = recorded.findIndex(
+      (c) => c.action === 'TerminateInstances' && c.params.get('InstanceId.1') === dbId,
+    );
+    const internalGone = recorded.findIndex(
+      (c) => c.action === 'DeleteSubnet' && c.params.get('SubnetId') === internalSubnet,
+    );
     expect(dbTerminated).toBeGreaterThanOrEqual(0);
     expect(recorded.slice(dbTerminated, internalGone).some((c) => c.action === 'DescribeInstances')).toBe(true);
-    const internalGroupsGone = recorded.map((c, i) => (c.action === 'DeleteSecurityGroup' && internalGroups.includes(c.params.get('GroupId')!) ? i : -1)).filter((i) => i >= 0);
+    const internalGroupsGone = recorded
+      .map((c, i) => (c.action === 'DeleteSecurityGroup' && internalGroups.includes(c.params.get('GroupId')!) ? i : -1))
+      .filter((i) => i >= 0);
     expect(internalGroupsGone).toHaveLength(2);
     for (const i of internalGroupsGone) expect(i).toBeGreaterThan(dbTerminated);
-    expect((await vpcNamed(t, 'gd-vm1-i1'))).toEqual([]);
-    expect((await t.ec2.send(new E.DescribeKeyPairsCommand({}))).KeyPairs!.map((k) => k.KeyName)).not.toContain('gd-vm1-i1');
+    expect(await vpcNamed(t, 'gd-vm1-i1')).toEqual([]);
+    expect((await t.ec2.send(new E.DescribeKeyPairsCommand({}))).KeyPairs!.map((k) => k.KeyName)).not.toContain(
+      'gd-vm1-i1',
+    );
   });
 
   test("lists an instance's VPC whose networks are gone, and deleting it finishes the teardown", async (t) => {
@@ -218,8 +325,11 @@ describe('AWS machines', () => {
     await q.ensureNetwork(net!);
     // An interrupted teardown: the subnet and its parts went, the VPC and gateway stayed.
     const [vpc] = await vpcNamed(t, 'gd-orph-i1');
-    for (const g of (await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: inVpc(vpc!.VpcId!) }))).SecurityGroups!) if (g.GroupName !== 'default') await t.ec2.send(new E.DeleteSecurityGroupCommand({ GroupId: g.GroupId! }));
-    for (const s of (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: inVpc(vpc!.VpcId!) }))).Subnets!) await t.ec2.send(new E.DeleteSubnetCommand({ SubnetId: s.SubnetId! }));
+    for (const g of (await t.ec2.send(new E.DescribeSecurityGroupsCommand({ Filters: inVpc(vpc!.VpcId!) })))
+      .SecurityGroups!)
+      if (g.GroupName !== 'default') await t.ec2.send(new E.DeleteSecurityGroupCommand({ GroupId: g.GroupId! }));
+    for (const s of (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: inVpc(vpc!.VpcId!) }))).Subnets!)
+      await t.ec2.send(new E.DeleteSubnetCommand({ SubnetId: s.SubnetId! }));
     const owned = await q.listOwned('orph');
     expect(owned).toEqual([{ kind: 'network', id: vpc!.VpcId, name: 'gd-orph-i1' }]);
     await t.platform().deleteNetwork(owned[0]!);
@@ -231,12 +341,26 @@ describe('AWS machines', () => {
     const q = t.platform();
     const [net] = webDmzNetworks('frgn', 1);
     await q.ensureNetwork(net!);
-    const subnet = (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: [net!.name] }] }))).Subnets![0]!;
+    const subnet = (
+      await t.ec2.send(
+        new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:network', Values: [net!.name] }] }),
+      )
+    ).Subnets![0]!;
     const run = await t.ec2.send(
-      new E.RunInstancesCommand({ ImageId: 'ami-0a1b2c3d4e5f60002', InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: subnet.SubnetId!, DeleteOnTermination: true }] }),
+      new E.RunInstancesCommand({
+        ImageId: 'ami-0a1b2c3d4e5f60002',
+        InstanceType: 't3.micro',
+        MinCount: 1,
+        MaxCount: 1,
+        NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: subnet.SubnetId!, DeleteOnTermination: true }],
+      }),
     );
     const id = run.Instances![0]!.InstanceId!;
-    await expect(q.deleteNetwork({ id: net!.name, name: net!.name })).rejects.toThrow(new RegExp(`Unable to delete network "gd-frgn-i1-dmz": Network "gd-frgn-i1-dmz" holds instances Glassdome did not create: ${id}`));
+    await expect(q.deleteNetwork({ id: net!.name, name: net!.name })).rejects.toThrow(
+      new RegExp(
+        `Unable to delete network "gd-frgn-i1-dmz": Network "gd-frgn-i1-dmz" holds instances Glassdome did not create: ${id}`,
+      ),
+    );
     expect((await t.ec2.send(new E.DescribeSubnetsCommand({ SubnetIds: [subnet.SubnetId!] }))).Subnets).toHaveLength(1);
     await t.ec2.send(new E.TerminateInstancesCommand({ InstanceIds: [id] }));
     await q.deleteNetwork({ id: net!.name, name: net!.name });
@@ -251,4 +375,3 @@ describe('AWS machines', () => {
     expect(await motoState(t.ec2)).toEqual(baseline);
   });
 });
-

@@ -12,7 +12,10 @@ import { createServices, type Services } from '../../../server/services.ts';
 import { simulatedGuests } from '../ec2-proxy.ts';
 import { motoState, region, startAwsTarget, type AwsTarget } from './helpers.ts';
 
-const yaml = readFileSync(path.resolve(new URL('../../..', import.meta.url).pathname, 'server/scenarios/web-dmz.yaml'), 'utf8');
+const yaml = readFileSync(
+  path.resolve(new URL('../../..', import.meta.url).pathname, 'server/scenarios/web-dmz.yaml'),
+  'utf8',
+);
 let t: AwsTarget | undefined;
 let s: Services | undefined;
 let baseline: Awaited<ReturnType<typeof motoState>>;
@@ -39,7 +42,17 @@ function services(readyMs: number): Services {
     db: openDb(':memory:'),
     runner: { retry: { attempts: 2, baseMs: 50, maxMs: 200 }, timeouts: { addressMs: 30_000, readyMs }, leaseMs: 5000 },
   });
-  svc.platforms.add({ name: 'aws-moto', kind: 'aws', config: { region, accessKeyId: 'AKIATESTTESTTEST0000', endpoint: t!.proxy.endpoint, poll: { minMs: 100, maxMs: 300 } }, secret: 'test-secret' });
+  svc.platforms.add({
+    name: 'aws-moto',
+    kind: 'aws',
+    config: {
+      region,
+      accessKeyId: 'AKIATESTTESTTEST0000',
+      endpoint: t!.proxy.endpoint,
+      poll: { minMs: 100, maxMs: 300 },
+    },
+    secret: 'test-secret',
+  });
   return svc;
 }
 
@@ -60,7 +73,9 @@ describe('web-dmz on AWS (moto), two instances, through the executor', () => {
         expect(state(`i${i}.${m}:start`)).toBe('done');
         expect(state(`i${i}.${m}:address`)).toBe('done');
         expect(state(`i${i}.${m}:ready`)).toBe('failed');
-        expect(steps.find((x) => x.key === `i${i}.${m}:ready`)!.error).toMatch(/did not report the end of its first boot .* its console output has no "GLASSDOME-READY gd-.*" line/);
+        expect(steps.find((x) => x.key === `i${i}.${m}:ready`)!.error).toMatch(
+          /did not report the end of its first boot .* its console output has no "GLASSDOME-READY gd-.*" line/,
+        );
       }
       // web-1 and web-2 depend on db being ready: never started.
       for (const m of ['web-1', 'web-2']) expect(state(`i${i}.${m}:start`)).toBe('skipped');

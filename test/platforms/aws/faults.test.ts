@@ -38,12 +38,25 @@ function coin(seed: number, p: number): () => boolean {
   };
 }
 
-const vpcsOf = async (t: AwsTarget, dep: string) => (await t.ec2.send(new E.DescribeVpcsCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }))).Vpcs ?? [];
-const subnetsOf = async (t: AwsTarget, dep: string) => (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }))).Subnets ?? [];
+const vpcsOf = async (t: AwsTarget, dep: string) =>
+  (await t.ec2.send(new E.DescribeVpcsCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] })))
+    .Vpcs ?? [];
+const subnetsOf = async (t: AwsTarget, dep: string) =>
+  (await t.ec2.send(new E.DescribeSubnetsCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] })))
+    .Subnets ?? [];
 const instancesOf = async (t: AwsTarget, dep: string) =>
-  ((await t.ec2.send(new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopped'] }] }))).Reservations ?? []).flatMap(
-    (r) => r.Instances ?? [],
-  );
+  (
+    (
+      await t.ec2.send(
+        new E.DescribeInstancesCommand({
+          Filters: [
+            { Name: 'tag:glassdome:deployment', Values: [dep] },
+            { Name: 'instance-state-name', Values: ['pending', 'running', 'stopped'] },
+          ],
+        }),
+      )
+    ).Reservations ?? []
+  ).flatMap((r) => r.Instances ?? []);
 
 async function deployDmz(p: Platform, dep: string, instances: number[]): Promise<void> {
   await Promise.all(
@@ -63,16 +76,26 @@ async function deployDmz(p: Platform, dep: string, instances: number[]): Promise
 describe('AWS under throttling', () => {
   test('rides out a throttling storm, backing off, and creates everything exactly once', async (t) => {
     const throttled = coin(7, 0.4);
-    t.proxy.options.fault = ({ action }) => (action !== 'GetConsoleOutput' && throttled() ? { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' } : undefined);
+    t.proxy.options.fault = ({ action }) =>
+      action !== 'GetConsoleOutput' && throttled()
+        ? { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' }
+        : undefined;
     const from = t.proxy.calls.length;
     await deployDmz(t.platform({ retry: { attempts: 20, baseMs: 10, maxMs: 100 } }), 'storm', [1, 2]);
     const calls = t.proxy.calls.slice(from);
     expect(calls.filter((c) => c.fault === 'RequestLimitExceeded').length).toBeGreaterThan(20);
     expect(await vpcsOf(t, 'storm')).toHaveLength(2);
     expect(await subnetsOf(t, 'storm')).toHaveLength(6);
-    expect((await instancesOf(t, 'storm')).map((i) => i.Tags?.find((x) => x.Key === 'glassdome:machine')?.Value).sort()).toEqual(
-      ['gd-storm-i1-attacker', 'gd-storm-i1-db', 'gd-storm-i1-web-1', 'gd-storm-i2-attacker', 'gd-storm-i2-db', 'gd-storm-i2-web-1'],
-    );
+    expect(
+      (await instancesOf(t, 'storm')).map((i) => i.Tags?.find((x) => x.Key === 'glassdome:machine')?.Value).sort(),
+    ).toEqual([
+      'gd-storm-i1-attacker',
+      'gd-storm-i1-db',
+      'gd-storm-i1-web-1',
+      'gd-storm-i2-attacker',
+      'gd-storm-i2-db',
+      'gd-storm-i2-web-1',
+    ]);
     // A throttled create is sent again only after a backoff (half the base delay at the least), never at once.
     const bodies = new Map<string, number>();
     for (const c of calls.filter((x) => x.action.startsWith('Create'))) {
@@ -84,13 +107,21 @@ describe('AWS under throttling', () => {
   });
 
   test('gives up after its retries with a rate-limit error that says what is happening', async (t) => {
-    t.proxy.options.fault = ({ action }) => (action === 'CreateVpc' ? { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' } : undefined);
+    t.proxy.options.fault = ({ action }) =>
+      action === 'CreateVpc'
+        ? { status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' }
+        : undefined;
     const before = t.proxy.count('CreateVpc');
     const [net] = webDmzNetworks('slow', 1);
-    const err = await t.platform({ retry: { attempts: 4, baseMs: 5, maxMs: 20 } }).ensureNetwork(net!).catch((e: unknown) => e);
+    const err = await t
+      .platform({ retry: { attempts: 4, baseMs: 5, maxMs: 20 } })
+      .ensureNetwork(net!)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('rate_limited');
-    expect((err as AppError).message).toBe(`[aws] Unable to create network "gd-slow-i1-dmz": CreateVpc failed in ${region}: RequestLimitExceeded: Request limit exceeded.`);
+    expect((err as AppError).message).toBe(
+      `[aws] Unable to create network "gd-slow-i1-dmz": CreateVpc failed in ${region}: RequestLimitExceeded: Request limit exceeded.`,
+    );
     expect((err as AppError).hint).toMatch(/throttling this account/);
     expect(t.proxy.count('CreateVpc') - before).toBe(4);
     expect(await vpcsOf(t, 'slow')).toEqual([]);
@@ -100,7 +131,10 @@ describe('AWS under throttling', () => {
 describe('AWS without capacity', () => {
   let p: Platform;
   let refs: NetworkRef[];
-  const zoneOfSubnet = async (t: AwsTarget, id: string | null) => (id ? (await t.ec2.send(new E.DescribeSubnetsCommand({ SubnetIds: [id] }))).Subnets?.[0]?.AvailabilityZone : undefined);
+  const zoneOfSubnet = async (t: AwsTarget, id: string | null) =>
+    id
+      ? (await t.ec2.send(new E.DescribeSubnetsCommand({ SubnetIds: [id] }))).Subnets?.[0]?.AvailabilityZone
+      : undefined;
 
   test('launches in another zone when the first has no capacity, moving the whole instance while nothing of it runs', async (t) => {
     p = t.platform();
@@ -109,9 +143,15 @@ describe('AWS without capacity', () => {
     expect(new Set(before.map((s) => s.AvailabilityZone))).toEqual(new Set([`${region}a`]));
     t.proxy.options.fault = async ({ action, params }) =>
       action === 'RunInstances' && (await zoneOfSubnet(t, params.get('NetworkInterface.1.SubnetId'))) === `${region}a`
-        ? { status: 500, code: 'InsufficientInstanceCapacity', message: `We currently do not have sufficient t3.small capacity in the Availability Zone you requested (${region}a).` }
+        ? {
+            status: 500,
+            code: 'InsufficientInstanceCapacity',
+            message: `We currently do not have sufficient t3.small capacity in the Availability Zone you requested (${region}a).`,
+          }
         : undefined;
-    const web = machineSpec('cap', 1, 'web-1', [{ network: refs.find((r) => r.name.endsWith('-dmz'))!, ip: '10.30.1.20' }]);
+    const web = machineSpec('cap', 1, 'web-1', [
+      { network: refs.find((r) => r.name.endsWith('-dmz'))!, ip: '10.30.1.20' },
+    ]);
     await p.startMachine(await p.createMachine(web));
 
     const [inst, ...more] = await instancesOf(t, 'cap');
@@ -126,16 +166,26 @@ describe('AWS without capacity', () => {
     expect(after.some((s) => before.some((b) => b.SubnetId === s.SubnetId))).toBe(false);
     // The DMZ's new subnet still routes to the internet through its own table.
     const dmz = after.find((s) => s.CidrBlock === '10.30.1.0/24')!;
-    const table = (await t.ec2.send(new E.DescribeRouteTablesCommand({ Filters: [{ Name: 'association.subnet-id', Values: [dmz.SubnetId!] }] }))).RouteTables![0]!;
-    expect(table.Routes!.some((r) => r.DestinationCidrBlock === '0.0.0.0/0' && r.GatewayId?.startsWith('igw-'))).toBe(true);
+    const table = (
+      await t.ec2.send(
+        new E.DescribeRouteTablesCommand({ Filters: [{ Name: 'association.subnet-id', Values: [dmz.SubnetId!] }] }),
+      )
+    ).RouteTables![0]!;
+    expect(table.Routes!.some((r) => r.DestinationCidrBlock === '0.0.0.0/0' && r.GatewayId?.startsWith('igw-'))).toBe(
+      true,
+    );
     expect((await vpcsOf(t, 'cap'))[0]!.Tags!.find((x) => x.Key === 'glassdome:zone')?.Value).toBe(`${region}b`);
   });
 
   test('does not move an instance that already runs machines, and says why', async (t) => {
     t.proxy.options.fault = async ({ action, params }) =>
-      action === 'RunInstances' && (await zoneOfSubnet(t, params.get('NetworkInterface.1.SubnetId'))) === `${region}b` ? { status: 500, code: 'InsufficientInstanceCapacity', message: 'Insufficient capacity.' } : undefined;
+      action === 'RunInstances' && (await zoneOfSubnet(t, params.get('NetworkInterface.1.SubnetId'))) === `${region}b`
+        ? { status: 500, code: 'InsufficientInstanceCapacity', message: 'Insufficient capacity.' }
+        : undefined;
     const subnetsBefore = (await subnetsOf(t, 'cap')).map((s) => s.SubnetId).sort();
-    const db = machineSpec('cap', 1, 'db', [{ network: refs.find((r) => r.name.endsWith('-internal'))!, ip: '10.30.2.10' }]);
+    const db = machineSpec('cap', 1, 'db', [
+      { network: refs.find((r) => r.name.endsWith('-internal'))!, ip: '10.30.2.10' },
+    ]);
     const err = await p.startMachine(await p.createMachine(db)).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('transient');
     expect((err as AppError).message).toBe(
@@ -152,12 +202,17 @@ describe('AWS after a crash', () => {
     const first = t.platform();
     const refs = await Promise.all(webDmzNetworks('res', 1).map((s) => first.ensureNetwork(s)));
     const net = (n: string) => refs.find((r) => r.name.endsWith(`-${n}`))!;
-    await first.startMachine(await first.createMachine(machineSpec('res', 1, 'db', [{ network: net('internal'), ip: '10.30.2.10' }])));
+    await first.startMachine(
+      await first.createMachine(machineSpec('res', 1, 'db', [{ network: net('internal'), ip: '10.30.2.10' }])),
+    );
     await first.createMachine(machineSpec('res', 1, 'web-1', [{ network: net('dmz'), ip: '10.30.1.20' }]));
 
     const from = t.proxy.calls.length;
     await deployDmz(t.platform(), 'res', [1]);
-    const created = t.proxy.calls.slice(from).filter((c) => /^(Create|Run|Import|Associate|Attach|Authorize|Modify)/.test(c.action)).map((c) => c.action);
+    const created = t.proxy.calls
+      .slice(from)
+      .filter((c) => /^(Create|Run|Import|Associate|Attach|Authorize|Modify)/.test(c.action))
+      .map((c) => c.action);
     // Only what the dead process never got to: the attacker's template and the launches of web-1 and the attacker.
     expect(created.sort()).toEqual(['CreateLaunchTemplate', 'RunInstances', 'RunInstances']);
     expect(await vpcsOf(t, 'res')).toHaveLength(1);

@@ -30,7 +30,14 @@ export async function startAwsTarget(env: Record<string, string> = {}): Promise<
     ec2,
     platform(config = {}, deps = {}) {
       const p = createAwsPlatform(
-        { region, accessKeyId: 'AKIATESTTESTTEST0000', endpoint: proxy.endpoint, poll: { minMs: 50, maxMs: 200 }, retry: { attempts: 8, baseMs: 20, maxMs: 200 }, ...config },
+        {
+          region,
+          accessKeyId: 'AKIATESTTESTTEST0000',
+          endpoint: proxy.endpoint,
+          poll: { minMs: 50, maxMs: 200 },
+          retry: { attempts: 8, baseMs: 20, maxMs: 200 },
+          ...config,
+        },
         { secret: 'test-secret', ...deps },
       );
       platforms.push(p);
@@ -56,8 +63,23 @@ export function webDmzRange(deploymentId: string, instance: number): RangeSpec {
     firewall: {
       default: 'deny',
       rules: [
-        { from: ['10.30.66.0/24'], to: ['10.30.1.0/24'], protocol: 'tcp', ports: [[80, 80], [443, 443]], action: 'allow' },
-        { from: ['10.30.1.20/32', '10.30.1.21/32'], to: ['10.30.2.10/32'], protocol: 'tcp', ports: [[5432, 5432]], action: 'allow' },
+        {
+          from: ['10.30.66.0/24'],
+          to: ['10.30.1.0/24'],
+          protocol: 'tcp',
+          ports: [
+            [80, 80],
+            [443, 443],
+          ],
+          action: 'allow',
+        },
+        {
+          from: ['10.30.1.20/32', '10.30.1.21/32'],
+          to: ['10.30.2.10/32'],
+          protocol: 'tcp',
+          ports: [[5432, 5432]],
+          action: 'allow',
+        },
       ],
     },
   };
@@ -65,10 +87,24 @@ export function webDmzRange(deploymentId: string, instance: number): RangeSpec {
 
 export function webDmzNetworks(deploymentId: string, instance: number): NetworkSpec[] {
   const range = webDmzRange(deploymentId, instance);
-  return range.networks.map((n) => ({ deploymentId, name: n.name, kind: 'isolated', cidr: n.cidr, gateway: n.cidr.replace(/0\/24$/, '1'), internet: n.internet, range }));
+  return range.networks.map((n) => ({
+    deploymentId,
+    name: n.name,
+    kind: 'isolated',
+    cidr: n.cidr,
+    gateway: n.cidr.replace(/0\/24$/, '1'),
+    internet: n.internet,
+    range,
+  }));
 }
 
-export function machineSpec(deploymentId: string, instance: number, host: string, nics: Array<{ network: NetworkRef; ip: string }>, extra: Partial<MachineSpec> = {}): MachineSpec {
+export function machineSpec(
+  deploymentId: string,
+  instance: number,
+  host: string,
+  nics: Array<{ network: NetworkRef; ip: string }>,
+  extra: Partial<MachineSpec> = {},
+): MachineSpec {
   const name = `gd-${deploymentId}-i${instance}-${host}`;
   return {
     deploymentId,
@@ -79,7 +115,11 @@ export function machineSpec(deploymentId: string, instance: number, host: string
     memoryMb: 2048,
     diskGb: 20,
     nics: nics.map((n, i) => ({ network: n.network, ip: n.ip, mac: `02:00:00:00:0${instance}:${i}${host.length}` })),
-    cloudInit: { userData: `#cloud-config\nhostname: ${host}\nfinal_message: GLASSDOME-READY ${name}\n`, networkConfig: 'version: 2\n', metaData: `instance-id: ${host}\n` },
+    cloudInit: {
+      userData: `#cloud-config\nhostname: ${host}\nfinal_message: GLASSDOME-READY ${name}\n`,
+      networkConfig: 'version: 2\n',
+      metaData: `instance-id: ${host}\n`,
+    },
     ...extra,
   };
 }
@@ -88,18 +128,31 @@ export function machineSpec(deploymentId: string, instance: number, host: string
 export async function motoState(ec2: E.EC2Client) {
   const vpcs = (await ec2.send(new E.DescribeVpcsCommand({}))).Vpcs ?? [];
   const defaults = new Set(vpcs.filter((v) => v.IsDefault).map((v) => v.VpcId));
-  const notDefault = <T extends { VpcId?: string }>(xs: T[] | undefined) => (xs ?? []).filter((x) => !defaults.has(x.VpcId));
-  const instances = ((await ec2.send(new E.DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  const notDefault = <T extends { VpcId?: string }>(xs: T[] | undefined) =>
+    (xs ?? []).filter((x) => !defaults.has(x.VpcId));
+  const instances = ((await ec2.send(new E.DescribeInstancesCommand({}))).Reservations ?? []).flatMap(
+    (r) => r.Instances ?? [],
+  );
   return {
     vpcs: notDefault(vpcs).map((v) => v.VpcId),
     subnets: notDefault((await ec2.send(new E.DescribeSubnetsCommand({}))).Subnets).map((s) => s.SubnetId),
-    securityGroups: notDefault((await ec2.send(new E.DescribeSecurityGroupsCommand({}))).SecurityGroups).map((g) => g.GroupId),
-    routeTables: notDefault((await ec2.send(new E.DescribeRouteTablesCommand({}))).RouteTables).map((t) => t.RouteTableId),
-    internetGateways: ((await ec2.send(new E.DescribeInternetGatewaysCommand({}))).InternetGateways ?? []).filter((g) => !(g.Attachments ?? []).some((a) => defaults.has(a.VpcId))).map((g) => g.InternetGatewayId),
-    networkInterfaces: notDefault((await ec2.send(new E.DescribeNetworkInterfacesCommand({}))).NetworkInterfaces).map((n) => n.NetworkInterfaceId),
+    securityGroups: notDefault((await ec2.send(new E.DescribeSecurityGroupsCommand({}))).SecurityGroups).map(
+      (g) => g.GroupId,
+    ),
+    routeTables: notDefault((await ec2.send(new E.DescribeRouteTablesCommand({}))).RouteTables).map(
+      (t) => t.RouteTableId,
+    ),
+    internetGateways: ((await ec2.send(new E.DescribeInternetGatewaysCommand({}))).InternetGateways ?? [])
+      .filter((g) => !(g.Attachments ?? []).some((a) => defaults.has(a.VpcId)))
+      .map((g) => g.InternetGatewayId),
+    networkInterfaces: notDefault((await ec2.send(new E.DescribeNetworkInterfacesCommand({}))).NetworkInterfaces).map(
+      (n) => n.NetworkInterfaceId,
+    ),
     instances: instances.filter((i) => i.State?.Name !== 'terminated').map((i) => i.InstanceId),
     keyPairs: ((await ec2.send(new E.DescribeKeyPairsCommand({}))).KeyPairs ?? []).map((k) => k.KeyName),
-    launchTemplates: ((await ec2.send(new E.DescribeLaunchTemplatesCommand({}))).LaunchTemplates ?? []).map((t) => t.LaunchTemplateName),
+    launchTemplates: ((await ec2.send(new E.DescribeLaunchTemplatesCommand({}))).LaunchTemplates ?? []).map(
+      (t) => t.LaunchTemplateName,
+    ),
   };
 }
 

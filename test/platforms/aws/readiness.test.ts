@@ -52,22 +52,33 @@ describe('AWS readiness from the console output', () => {
     expect(Date.now() - at).toBeGreaterThanOrEqual(500);
     // It looked more than once: the first answers were a console still booting.
     expect(t.proxy.count('GetConsoleOutput') - before).toBeGreaterThan(1);
-    expect(t.proxy.calls.filter((c) => c.action === 'GetConsoleOutput').at(-1)!.params.get('Latest')).toBe('true');
+    expect(
+      t.proxy.calls
+        .filter((c) => c.action === 'GetConsoleOutput')
+        .at(-1)!
+        .params.get('Latest'),
+    ).toBe('true');
   });
 
   test("fails with the machine's own reason when its first boot reports a failure", async (t) => {
     const ref = await p.createMachine(machineSpec('rdy', 1, 'broken', [{ network: net, ip: '10.30.2.99' }]));
-    t.proxy.options.console = simulatedGuests(t.ec2, { bootMs: 0, failing: { [ref.name]: 'no internet here, so the image must already hold: postgresql' } });
+    t.proxy.options.console = simulatedGuests(t.ec2, {
+      bootMs: 0,
+      failing: { [ref.name]: 'no internet here, so the image must already hold: postgresql' },
+    });
     await p.startMachine(ref);
     const err = await p.waitForReady(ref, { timeoutMs: 10_000 }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('platform_error');
-    expect((err as AppError).message).toBe('[aws] Unable to wait for VM "gd-rdy-i1-broken": VM "gd-rdy-i1-broken" failed its first boot: no internet here, so the image must already hold: postgresql');
+    expect((err as AppError).message).toBe(
+      '[aws] Unable to wait for VM "gd-rdy-i1-broken": VM "gd-rdy-i1-broken" failed its first boot: no internet here, so the image must already hold: postgresql',
+    );
   });
 
   test("does not take another machine's first-boot line for this one's", async (t) => {
     const ref = await started();
     const other = 'gd-rdy-i1-someone-else';
-    t.proxy.options.console = async () => `cloud-init[901]: GLASSDOME-READY ${other} after 12 seconds\nGLASSDOME-READY ${ref.name}x\n`;
+    t.proxy.options.console = async () =>
+      `cloud-init[901]: GLASSDOME-READY ${other} after 12 seconds\nGLASSDOME-READY ${ref.name}x\n`;
     const err = await p.waitForReady(ref, { timeoutMs: 800 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('timeout');
@@ -77,7 +88,11 @@ describe('AWS readiness from the console output', () => {
     const ref = await started();
     const err = await p.waitForReady(ref, { timeoutMs: 700 }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('timeout');
-    expect((err as AppError).message).toMatch(new RegExp(`VM "${ref.name}" did not report the end of its first boot within 1 s: its console output has no "GLASSDOME-READY ${ref.name}" line \\(i-[0-9a-f]+, running\\)`));
+    expect((err as AppError).message).toMatch(
+      new RegExp(
+        `VM "${ref.name}" did not report the end of its first boot within 1 s: its console output has no "GLASSDOME-READY ${ref.name}" line \\(i-[0-9a-f]+, running\\)`,
+      ),
+    );
     expect((err as AppError).hint).toMatch(/console output/);
   });
 
@@ -88,7 +103,9 @@ describe('AWS readiness from the console output', () => {
     const err = await p.waitForAddress(ref, { timeoutMs: 300 }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('timeout');
     expect((err as AppError).message).toMatch(/no instance: it was never started/);
-    const ghost = await p.waitForAddress({ id: 'lt-0', name: 'gd-rdy-i1-ghost' }, { timeoutMs: 300 }).catch((e: unknown) => e);
+    const ghost = await p
+      .waitForAddress({ id: 'lt-0', name: 'gd-rdy-i1-ghost' }, { timeoutMs: 300 })
+      .catch((e: unknown) => e);
     expect((ghost as AppError).code).toBe('not_found');
   });
 });
