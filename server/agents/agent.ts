@@ -33,8 +33,14 @@ export const installers: Record<OsEntry['installer'], Installer> = {
       passwords: ctx.passwords,
       instanceId: instanceId(plan, machine),
       secret: ctx.secret,
-      // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent.
-      guestAgent: plan.platform === 'esxi' ? vmwareTools : qemuGuestAgent,
+      // ESXi sees guests through VMware Tools; Proxmox (and the simulator, which models it) through QEMU's agent;
+      // clouds have no guest channel (their console carries the first-boot line).
+      guestAgent:
+        plan.platform === 'esxi'
+          ? vmwareTools
+          : plan.platform === 'aws' || plan.platform === 'azure'
+            ? null
+            : qemuGuestAgent,
       ...(ctx.vulnerabilities ? { vulnerabilities: ctx.vulnerabilities } : {}),
     }),
   }),

@@ -18,7 +18,7 @@ export interface CloudInitContext {
   /** The deployment's secret; crypt salts are derived from it so the same deployment gives the same user-data. */
   secret: string;
   /** The package and service through which the platform sees the guest; QEMU's agent unless said otherwise. */
-  guestAgent?: GuestAgent;
+  guestAgent?: GuestAgent | null;
   /** The machine's vulnerability modules, rendered (reaper/cloud-init-merge.ts renderMachineVulnerabilities). */
   vulnerabilities?: RenderedVulnerability[];
 }
@@ -91,8 +91,11 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
       passwd: hashPassword(u.password, deriveSalt(ctx.secret, machine.key, u.name), rounds),
     });
   }
-  const agent = ctx.guestAgent ?? qemuGuestAgent;
-  const packages = [...new Set([agent.package, ...(router?.packages ?? []), ...machine.packages, ...vuln.packages])];
+  // null: the platform has no guest channel (clouds), so nothing is installed for one.
+  const agent = ctx.guestAgent === undefined ? qemuGuestAgent : ctx.guestAgent;
+  const packages = [
+    ...new Set([...(agent ? [agent.package] : []), ...(router?.packages ?? []), ...machine.packages, ...vuln.packages]),
+  ];
   // cloud-init runs `apt-get update` whenever `packages` is set (22.4, Debian 12's, does so whatever
   // package_update says), and on a machine with no way out that fails its whole first boot. So only a machine on a
   // network with internet installs packages; an offline one checks that its template already has them, and its
@@ -126,7 +129,7 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
     // first boot when something is not as planned. Not final_message: cloud-init prints that even after a failure.
     runcmd: [
       ...(online ? [] : [offlineCheck]),
-      `systemctl enable --now ${agent.service}`,
+      ...(agent ? [`systemctl enable --now ${agent.service}`] : []),
       ...(router?.run ?? []),
       ...machine.run,
       ...vuln.runcmd,

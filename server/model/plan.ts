@@ -123,6 +123,9 @@ export interface Plan {
   instances: number;
   /** The vulnerability selection seed: the same seed gives every instance the same modules again. */
   seed: string;
+  /** The scenario's firewall with every endpoint resolved to addresses (the same in every instance): what a range
+   * router enforces on premises and what a cloud turns into its own filters. */
+  firewall: { default: 'allow' | 'deny'; rules: FirewallRule[] };
   networks: PlannedNetwork[];
   machines: PlannedMachine[];
   steps: PlannedStep[];

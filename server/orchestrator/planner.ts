@@ -2,9 +2,10 @@
 // machine and step of a deployment. Same input, same plan; no I/O and no secrets.
 import crypto from 'node:crypto';
 import { AppError } from '../errors.ts';
-import { intToIp, ipToInt, isUsableHost, parseSubnet, type Subnet } from '../ipam/cidr.ts';
+import { intToIp, ipToInt, isUsableHost, lastAddress, parseSubnet, type Subnet } from '../ipam/cidr.ts';
 import { osCatalog, routerOs, sizes } from '../model/catalog.ts';
 import type {
+  FirewallRule,
   Plan,
   PlanInput,
   PlannedMachine,
@@ -87,7 +88,8 @@ export function planDeployment(input: PlanInput): Plan {
     if ('error' in sub) throw new AppError('invalid_input', `Unable to plan network "${n.name}": ${sub.error}`);
     subnetOf.set(n.name, { sub, gateway: n.gateway ? ipToInt(n.gateway)! : sub.base + 1 });
   }
-  const addressing = assignAddresses(scenario, subnetOf);
+  const addressing = assignAddresses(scenario, subnetOf, onPremises[platform] ? 2 : cloudReservedHosts);
+  if (!onPremises[platform]) checkCloudAddressing(scenario, subnetOf, addressing, platform);
 
   const networks: PlannedNetwork[] = [];
   const machines: PlannedMachine[] = [];
@@ -182,6 +184,7 @@ export function planDeployment(input: PlanInput): Plan {
     platform,
     instances,
     seed,
+    firewall: { default: scenario.firewall.default, rules: resolveRules(scenario, subnetOf, addressing) },
     networks,
     machines,
     steps: planSteps(networks, machines),
@@ -202,7 +205,7 @@ function planUsers(users: ScenarioMachine['users']): PlannedUser[] {
 }
 
 /** Static addresses for every machine replica and NIC: given ones first, then the lowest free host from .10 up. */
-function assignAddresses(scenario: Scenario, subnetOf: SubnetMap): Map<string, number> {
+function assignAddresses(scenario: Scenario, subnetOf: SubnetMap, firstSmallHost: number): Map<string, number> {
   const taken = new Map<string, Set<number>>();
   const out = new Map<string, number>();
   for (const n of scenario.networks) taken.set(n.name, new Set([subnetOf.get(n.name)!.gateway]));
@@ -221,7 +224,7 @@ function assignAddresses(scenario: Scenario, subnetOf: SubnetMap): Map<string, n
       const { sub } = subnetOf.get(nic.network)!;
       const used = taken.get(nic.network)!;
       for (let r = 0; r < m.count; r++) {
-        let ip = cursor.get(nic.network) ?? sub.base + (sub.prefix <= 26 ? firstDynamicHost : 2);
+        let ip = cursor.get(nic.network) ?? sub.base + (sub.prefix <= 26 ? firstDynamicHost : firstSmallHost);
         while (used.has(ip)) ip++;
         if (!isUsableHost(sub, ip))
           throw new AppError(
@@ -295,13 +298,7 @@ function planRouter(
       lans,
       ...(anyInternet ? { uplinkNic: lans.length } : {}),
       forwardDefault: scenario.firewall.default,
-      rules: scenario.firewall.rules.map((r) => ({
-        from: resolveEndpoint(r.from, scenario, subnetOf, addressing),
-        to: resolveEndpoint(r.to, scenario, subnetOf, addressing),
-        protocol: r.protocol,
-        ports: r.ports,
-        action: r.action,
-      })),
+      rules: resolveRules(scenario, subnetOf, addressing),
       nat: lans.filter((l) => l.internet).map((l) => l.cidr),
     },
   };
@@ -342,6 +339,51 @@ function createMacAllocator(platform: PlatformKind, deploymentId: string): MacAl
     used.add(mac);
     return mac;
   };
+}
+
+/** AWS and Azure keep a subnet's first four addresses (network, router, DNS, reserved) and its last for themselves. */
+const cloudReservedHosts = 4;
+
+/** On a cloud the subnet's router is its first host, and its first four and last addresses are the cloud's. */
+function checkCloudAddressing(
+  scenario: Scenario,
+  subnetOf: SubnetMap,
+  addressing: Map<string, number>,
+  platform: PlatformKind,
+): void {
+  for (const n of scenario.networks) {
+    const { sub, gateway } = subnetOf.get(n.name)!;
+    if (gateway !== sub.base + 1)
+      throw new AppError(
+        'invalid_input',
+        `Unable to plan network "${n.name}" on ${platform}: its gateway must be the first host, ${intToIp(sub.base + 1)}; the cloud routes through it`,
+        {
+          hint: 'Remove "gateway" from the network.',
+        },
+      );
+  }
+  for (const [slot, ip] of addressing) {
+    const [machine, , network] = slot.split('#');
+    const { sub } = subnetOf.get(network!)!;
+    if (ip - sub.base < cloudReservedHosts || ip === lastAddress(sub))
+      throw new AppError(
+        'invalid_input',
+        `Unable to plan machine "${machine}" on ${platform}: ${intToIp(ip)} is one of the addresses the cloud reserves in ${sub.cidr} (the first four and the last)`,
+        {
+          hint: `Give it an address from ${intToIp(sub.base + cloudReservedHosts)} up, or none.`,
+        },
+      );
+  }
+}
+
+function resolveRules(scenario: Scenario, subnetOf: SubnetMap, addressing: Map<string, number>): FirewallRule[] {
+  return scenario.firewall.rules.map((r) => ({
+    from: resolveEndpoint(r.from, scenario, subnetOf, addressing),
+    to: resolveEndpoint(r.to, scenario, subnetOf, addressing),
+    protocol: r.protocol,
+    ports: r.ports,
+    action: r.action,
+  }));
 }
 
 /** A rule endpoint as addresses: a network's CIDR, a machine's addresses (every replica, every NIC), or any. */

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import type { DriverDeps, Platform } from './platform.ts';
+import { awsConfigSchema } from './aws/config.ts';
 import { esxiConfigSchema } from './esxi/config.ts';
 import { proxmoxConfigSchema } from './proxmox/config.ts';
 import { createSimulatorPlatform, simulatorConfigSchema } from './simulator.ts';
@@ -64,7 +65,16 @@ export const drivers: Record<PlatformKind, Driver> = {
       return createEsxiPlatform(esxiConfigSchema.parse(config), deps);
     },
   },
-  aws: notYetAvailable('aws', 'AWS EC2'),
+  aws: {
+    title: 'AWS EC2',
+    available: true,
+    configSchema: awsConfigSchema,
+    secret: { label: 'Secret access key (for temporary credentials: the key, a space, then the session token)' },
+    async create(config, deps) {
+      const { createAwsPlatform } = await import('./aws/driver.ts');
+      return createAwsPlatform(awsConfigSchema.parse(config), deps);
+    },
+  },
   azure: notYetAvailable('azure', 'Azure'),
 };
 

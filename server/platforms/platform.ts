@@ -19,6 +19,42 @@ export interface NetworkSpec {
   cidr: string;
   gateway: string;
   vlan?: number;
+  /** The network has internet egress (the scenario's `internet: true`); clouds route it to their internet gateway. */
+  internet?: boolean;
+  /**
+   * Clouds, which route and filter natively instead of through a router machine: the lab instance this network
+   * belongs to, the same value for every network of one instance. Drivers size the instance's address space from
+   * `networks` and enforce `firewall` between them. Absent: the network stands alone, and nothing crosses from it to
+   * another network.
+   */
+  range?: RangeSpec;
+}
+
+/** One lab instance's networks and firewall, as a cloud driver needs them to build its address space and filters. */
+export interface RangeSpec {
+  /** Every isolated network of the instance, by platform name (the `name` of its NetworkSpec). */
+  networks: Array<{ name: string; cidr: string; internet: boolean }>;
+  firewall: FirewallPolicy;
+}
+
+/**
+ * The scenario's firewall resolved to addresses: `rules` in order, the first that matches decides; `default` decides
+ * traffic between the instance's networks that no rule matches. Traffic within one network is always allowed, and
+ * internet egress is allowed from networks with `internet` unless a rule denies it.
+ */
+export interface FirewallPolicy {
+  default: 'allow' | 'deny';
+  rules: TrafficRule[];
+}
+
+export interface TrafficRule {
+  /** CIDRs or single addresses (/32); `0.0.0.0/0` is anywhere. */
+  from: string[];
+  to: string[];
+  protocol: 'tcp' | 'udp' | 'icmp' | 'any';
+  /** [first, last] port ranges, for tcp and udp; empty means every port. */
+  ports: Array<[number, number]>;
+  action: 'allow' | 'deny';
 }
 
 export interface NetworkRef {
@@ -45,6 +81,11 @@ export interface MachineSpec {
   cloudInit?: { userData: string; networkConfig: string; metaData: string };
   /** Driver-specific options from the scenario's `platform` block. */
   options?: Record<string, unknown>;
+  /**
+   * The deployment's SSH public key (one OpenSSH line). Clouds install it for the image's default user through their
+   * own mechanism (an EC2 key pair); the users of `cloudInit` are unaffected.
+   */
+  sshPublicKey?: string;
 }
 
 export interface MachineRef {

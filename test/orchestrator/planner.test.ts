@@ -213,7 +213,7 @@ describe('planDeployment', () => {
           '        ip: 10.0.0.12',
         ),
       );
-      const p = plan(s, 'aws');
+      const p = plan(s, 'simulator');
       expect(['i1.a', 'i1.b', 'i1.c-1', 'i1.c-2', 'i1.d'].map((k) => ips(p, k)[0])).toEqual([
         '10.0.0.10',
         '10.0.0.13',
@@ -260,8 +260,41 @@ describe('planDeployment', () => {
           '    networks: [lan]',
         ),
       );
+      expect([ips(plan(s, 'simulator'), 'i1.web-1')[0], ips(plan(s, 'simulator'), 'i1.web-2')[0]]).toEqual([
+        '10.0.0.2',
+        '10.0.0.3',
+      ]);
+      // AWS and Azure keep .0-.3 and the last address of every subnet for themselves.
       const p = plan(s, 'aws');
-      expect([ips(p, 'i1.web-1')[0], ips(p, 'i1.web-2')[0]]).toEqual(['10.0.0.2', '10.0.0.3']);
+      expect([ips(p, 'i1.web-1')[0], ips(p, 'i1.web-2')[0]]).toEqual(['10.0.0.4', '10.0.0.5']);
+    });
+
+    it('refuses on a cloud a gateway other than the first host, and an address the cloud reserves', () => {
+      const withGateway = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - { name: lan, cidr: 10.0.0.0/24, gateway: 10.0.0.11 }',
+          'machines:',
+          '  - { name: a, networks: [lan] }',
+        ),
+      );
+      expect(planError(() => plan(withGateway, 'azure')).message).toBe(
+        'Unable to plan network "lan" on azure: its gateway must be the first host, 10.0.0.1; the cloud routes through it',
+      );
+      const reserved = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - { name: lan, cidr: 10.0.0.0/24 }',
+          'machines:',
+          '  - { name: a, networks: [{ network: lan, ip: 10.0.0.3 }] }',
+        ),
+      );
+      expect(planError(() => plan(reserved, 'aws')).message).toBe(
+        'Unable to plan machine "a" on aws: 10.0.0.3 is one of the addresses the cloud reserves in 10.0.0.0/24 (the first four and the last)',
+      );
+      expect(ips(plan(reserved, 'simulator'), 'i1.a')).toEqual(['10.0.0.3']);
     });
 
     it('uses the allocated subnet of a network without a cidr, the same in every instance', () => {
@@ -301,8 +334,8 @@ describe('planDeployment', () => {
           '    networks: [lan]',
         ),
       );
-      const fits = { subnets: { lan: '10.0.0.0/29' }, vlans: {} };
-      const err = planError(() => plan(s, 'aws', 1, { allocations: fits }));
+      const fits = { subnets: { lan: '10.0.0.0/29' }, vlans: { '1/lan': 100 } };
+      const err = planError(() => plan(s, 'simulator', 1, { allocations: fits }));
       expect(err.code).toBe('invalid_input');
       expect(err.message).toBe(
         'Unable to plan machine "web": network "lan" (10.0.0.0/29) has no free address left for replica 6',
@@ -319,7 +352,7 @@ describe('planDeployment', () => {
           '    networks: [lan]',
         ),
       );
-      expect(ips(plan(five, 'aws', 1, { allocations: fits }), 'i1.web-5')).toEqual(['10.0.0.6']);
+      expect(ips(plan(five, 'simulator', 1, { allocations: fits }), 'i1.web-5')).toEqual(['10.0.0.6']);
     });
 
     it('refuses a network with no CIDR and no allocation', () => {

@@ -10,10 +10,11 @@ import { deployments, resources, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Plan, PlannedStep, StepKind } from '../../model/plan.ts';
 import type { DeploymentState, StepState } from '../../model/states.ts';
-import type { MachineRef, NetworkRef, Platform } from '../../platforms/platform.ts';
+import type { MachineRef, NetworkRef, Platform, RangeSpec } from '../../platforms/platform.ts';
 import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import { machinePasswords } from '../passwords.ts';
+import { onPremises } from '../planner.ts';
 import { checkBeforeCreating } from './gate-checks.ts';
 import { verifyMachine } from './verify.ts';
 import type { RunContext } from './run-context.ts';
@@ -240,6 +241,9 @@ export function createDeployer(rc: RunContext) {
           cidr: n.cidr,
           gateway: n.gateway,
           ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
+          internet: n.internet,
+          // Clouds filter natively: every network of an instance carries that instance's networks and firewall.
+          ...(onPremises[plan.platform] || n.kind !== 'isolated' ? {} : { range: rangeOf(plan, n.instance) }),
         },
         { signal },
       );
@@ -383,4 +387,14 @@ function bottomLevels(all: PlannedStep[], dependants: Map<string, string[]>): Ma
   };
   for (const s of all) level(s.key);
   return memo;
+}
+
+/** One instance's isolated networks and the plan's firewall, as a cloud driver builds its address space and filters. */
+function rangeOf(plan: Plan, instance: number): RangeSpec {
+  return {
+    networks: plan.networks
+      .filter((x) => x.instance === instance && x.kind === 'isolated')
+      .map((x) => ({ name: x.resourceName, cidr: x.cidr, internet: x.internet })),
+    firewall: plan.firewall,
+  };
 }

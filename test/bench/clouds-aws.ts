@@ -1,0 +1,180 @@
+// The AWS part of bench:clouds: 20 instances x 5 machines (four levels of dependencies) deployed and destroyed
+// through the executor on an AWS platform pointed at moto, behind the test proxy, which adds BENCH_LATENCY_MS (150)
+// to every call and plays the guests: each prints its first-boot line BENCH_BOOT_MS (30000) after its launch.
+// BENCH_INSTANCES changes the instance count. moto does not throttle, so console reads may go at 100/s here (the
+// driver's default is 10/s, for EC2's request limits).
+import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../server/config.ts';
+import { openDb } from '../../server/db/client.ts';
+import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
+import { createDeployment } from '../../server/orchestrator/deployments.ts';
+import { awsConfigSchema } from '../../server/platforms/aws/config.ts';
+import { createServices } from '../../server/services.ts';
+import { simulatedGuests, startEc2Proxy, type Ec2Call } from '../platforms/ec2-proxy.ts';
+import { locateMoto, startMoto } from '../platforms/moto.ts';
+import type { CloudBenchRow } from './clouds.bench.ts';
+import { systemActor } from '../../server/model/audit.ts';
+
+const scenario = `
+glassdome: 1
+name: bench-cloud
+title: Cloud benchmark range
+networks:
+  - name: dmz
+    cidr: 10.50.1.0/24
+    internet: true
+  - name: corp
+    cidr: 10.50.2.0/24
+  - name: attack
+    cidr: 10.50.66.0/24
+machines:
+  - name: dc
+    networks: [corp]
+  - name: fs
+    networks: [corp]
+    dependsOn: [dc]
+  - name: app
+    networks: [dmz, corp]
+    dependsOn: [fs]
+  - name: web
+    networks: [dmz]
+    dependsOn: [app]
+  - name: kali
+    os: kali-rolling
+    networks: [attack]
+`;
+
+const networkActions = /Vpc|Subnet|RouteTable|Route$|InternetGateway|SecurityGroup|AvailabilityZones|KeyPair/;
+
+function levels(plan: Plan): number {
+  const byKey = new Map(plan.machines.map((m) => [m.key, m]));
+  const memo = new Map<string, number>();
+  const level = (m: PlannedMachine): number =>
+    memo.get(m.key) ??
+    (memo.set(m.key, 1 + Math.max(0, ...m.dependsOn.map((k) => level(byKey.get(k)!)))), memo.get(m.key)!);
+  return Math.max(...plan.machines.map(level));
+}
+
+function byAction(calls: Ec2Call[]): string {
+  const counts = new Map<string, number>();
+  for (const c of calls) counts.set(c.action, (counts.get(c.action) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([a, n]) => `${a} ${n}`)
+    .join(', ');
+}
+
+export async function benchAws(): Promise<CloudBenchRow[]> {
+  const instances = Number(process.env.BENCH_INSTANCES ?? 20);
+  const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 150);
+  const bootMs = Number(process.env.BENCH_BOOT_MS ?? 30_000);
+  const located = await locateMoto();
+  if ('skip' in located) return [{ cloud: 'aws', label: 'skipped', value: located.skip }];
+  const moto = await startMoto(located.python);
+  const proxy = await startEc2Proxy(moto.endpoint, { latencyMs });
+  proxy.options.console = simulatedGuests(moto.client(), { bootMs, launchedAt: proxy.launchedAt });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-bench-clouds-'));
+  const services = createServices({
+    config: loadConfig({ GLASSDOME_DATA_DIR: dir }),
+    db: openDb(':memory:'),
+    runner: { concurrency: 32 },
+  });
+  const config = awsConfigSchema.parse({
+    region: 'eu-west-1',
+    accessKeyId: 'AKIABENCHBENCHBENCH0',
+    endpoint: proxy.endpoint,
+    poll: { minMs: 1000, maxMs: 3000, consoleReadsPerSec: 100 },
+  });
+  services.platforms.add(systemActor, { name: 'aws-bench', kind: 'aws', config, secret: 'bench-secret' });
+  const rows: CloudBenchRow[] = [];
+  const row = (label: string, value: string) => rows.push({ cloud: 'aws', label, value });
+  try {
+    // Once per process and not per deployment: loading the SDK (about 2 s) and moto setting up its region (3 s).
+    await (await services.platforms.instance('aws-bench')).listOwned('warm-up');
+    const { id, plan } = createDeployment(services, {
+      yaml: scenario,
+      file: 'bench-cloud.yaml',
+      platform: 'aws-bench',
+      instances,
+    });
+    const machines = plan.machines.length;
+    const from = proxy.calls.length;
+    const rss0 = process.resourceUsage().maxRSS;
+    const t0 = performance.now();
+    const t0Wall = Date.now();
+    const final = await services.runner.run(id);
+    const wallMs = performance.now() - t0;
+    if (final !== 'ready') throw new Error(`deployment ended ${final}: ${services.deployments.get(id).error}`);
+    const deployCalls = proxy.calls.slice(from);
+    if (process.env.BENCH_TRACE) {
+      const steps = services.deployments.get(id).steps;
+      const t = (k: string, e: 'startedAt' | 'endedAt') =>
+        (Date.parse(steps.find((x) => x.key === k)![e]!) - t0Wall) / 1000;
+      for (const m of ['dc', 'fs', 'app', 'web', 'kali'])
+        console.log(
+          m,
+          ['create', 'start', 'address', 'ready']
+            .map((k) => `${k} ${t(`i1.${m}:${k}`, 'startedAt').toFixed(2)}-${t(`i1.${m}:${k}`, 'endedAt').toFixed(2)}`)
+            .join('  '),
+        );
+      console.log(
+        deployCalls
+          .filter((c) => c.at - t0Wall < 12_000)
+          .map(
+            (c) =>
+              `${((c.at - t0Wall) / 1000).toFixed(2)} ${c.action}${c.params.get('Filter.1.Value.1') ? `(${c.params.get('Filter.1.Value.1')})` : ''}`,
+          )
+          .join('\n'),
+      );
+      for (const n of ['dmz', 'corp', 'attack'])
+        console.log(n, `${t(`net:i1.${n}`, 'startedAt').toFixed(2)}-${t(`net:i1.${n}`, 'endedAt').toFixed(2)}`);
+    }
+
+    // Lower bounds. Dependencies: a network takes two round trips at the least (VPC, then subnet), and each level of
+    // the dependency chain a launch, the boot, and one console read. Concurrency: this run's calls, each a round
+    // trip, at most maxConcurrentCalls in flight.
+    const depth = levels(plan);
+    const chainMs = 2 * latencyMs + depth * (2 * latencyMs + bootMs);
+    const callRateMs = (deployCalls.length * latencyMs) / config.maxConcurrentCalls;
+    const boundMs = Math.max(chainMs, callRateMs);
+    const polls = deployCalls.filter((c) => c.action === 'DescribeInstances' || c.action === 'GetConsoleOutput');
+    const networkCalls = deployCalls.filter((c) => networkActions.test(c.action));
+
+    const t1 = performance.now();
+    const destroyed = await services.runner.destroy(id);
+    const destroyMs = performance.now() - t1;
+    const destroyCalls = proxy.calls.length - from - deployCalls.length;
+
+    row(
+      'deployment',
+      `${machines} machines (${instances} instances x ${machines / instances}), ${depth} dependency levels, ${latencyMs} ms per call, guests ready ${bootMs} ms after launch`,
+    );
+    row('wall time (s)', (wallMs / 1000).toFixed(1));
+    row(
+      'lower bound (s)',
+      `${(boundMs / 1000).toFixed(1)}  (dependency chain ${(chainMs / 1000).toFixed(1)}, ${config.maxConcurrentCalls} calls in flight ${(callRateMs / 1000).toFixed(1)})`,
+    );
+    row('wall time / lower bound', `${(wallMs / boundMs).toFixed(3)}  (target <= 1.10)`);
+    row(
+      'API calls per machine',
+      `${(deployCalls.length / machines).toFixed(1)}  (networks ${(networkCalls.length / machines).toFixed(1)}, waits ${(polls.length / machines).toFixed(1)}, other ${((deployCalls.length - networkCalls.length - polls.length) / machines).toFixed(1)})`,
+    );
+    row('calls by action', byAction(deployCalls));
+    row(
+      'destroy',
+      `${destroyed} in ${(destroyMs / 1000).toFixed(1)} s, ${(destroyCalls / machines).toFixed(1)} calls per machine`,
+    );
+    row(
+      'peak RSS after the run (MB)',
+      `${(process.resourceUsage().maxRSS / 1024).toFixed(0)}  (${(rss0 / 1024).toFixed(0)} before it)`,
+    );
+    return rows;
+  } finally {
+    await services.close();
+    await proxy.stop();
+    await moto.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
