@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import type { DriverDeps, Platform } from './platform.ts';
+import { azureConfigSchema } from './azure/config.ts';
 import { esxiConfigSchema } from './esxi/config.ts';
 import { proxmoxConfigSchema } from './proxmox/config.ts';
 import { createSimulatorPlatform, simulatorConfigSchema } from './simulator.ts';
@@ -63,7 +64,16 @@ export const drivers: Record<PlatformKind, Driver> = {
     },
   },
   aws: notYetAvailable('aws', 'AWS EC2'),
-  azure: notYetAvailable('azure', 'Azure'),
+  azure: {
+    title: 'Microsoft Azure',
+    available: true,
+    configSchema: azureConfigSchema,
+    secret: { label: 'Client secret' },
+    async create(config, deps) {
+      const { createAzurePlatform } = await import('./azure/driver.ts');
+      return createAzurePlatform(azureConfigSchema.parse(config), deps);
+    },
+  },
 };
 
 export function driverFor(kind: string): Driver {

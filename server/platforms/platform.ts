@@ -2,6 +2,7 @@
 // Drivers know nothing of scenarios or plans: they receive concrete network and machine specs.
 // Every resource a driver creates carries the deployment id (tag, label or name prefix) so orphans can be found.
 import type { Db } from '../db/client.ts';
+import type { FirewallRule } from '../model/plan.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 
 export interface CallOptions {
@@ -36,6 +37,18 @@ export interface NetworkSpec {
   cidr: string;
   gateway: string;
   vlan?: number;
+  /**
+   * Clouds only (no router is planned there): whether machines on this network may reach the internet; absent
+   * means no. On-premises drivers ignore it (their router's NAT decides).
+   */
+  internet?: boolean;
+  /**
+   * Clouds only: the scenario's firewall, enforced by the cloud's own filters (security groups). Every rule with its
+   * endpoints resolved to addresses, as the plan resolves them for a router; a driver applies to each network the
+   * rules whose destination lies in it (and rules to `0.0.0.0/0` as egress of their source). Absent: traffic
+   * between networks is denied and traffic within a network allowed.
+   */
+  firewall?: { default: 'allow' | 'deny'; rules: FirewallRule[] };
 }
 
 export interface NetworkRef {
@@ -56,8 +69,12 @@ export interface MachineSpec {
   cpus: number;
   memoryMb: number;
   diskGb: number;
-  /** In NIC order; `ip` is informational for drivers that must reserve it (clouds), the guest configures itself. */
-  nics: Array<{ network: NetworkRef; mac: string; ip?: string }>;
+  /**
+   * In NIC order; `ip` is informational for drivers that must reserve it (clouds), the guest configures itself.
+   * `publicIp` (clouds only) gives the NIC an address reachable from the internet; inbound traffic still needs a
+   * firewall rule from `*`.
+   */
+  nics: Array<{ network: NetworkRef; mac: string; ip?: string; publicIp?: boolean }>;
   /** First-boot configuration (cloud-init NoCloud documents). */
   cloudInit?: { userData: string; networkConfig: string; metaData: string };
   /** Driver-specific options from the scenario's `platform` block. */
@@ -124,8 +141,13 @@ export interface Platform {
    */
   createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef>;
 
-  /** Powers on. Succeeds when already running. Throws not_found when the machine is gone. */
-  startMachine(ref: MachineRef, opts?: CallOptions): Promise<void>;
+  /**
+   * Powers on. Succeeds when already running. Throws not_found when the machine is gone.
+   * `spec` is what the machine was created from: a cloud VM boots as it is created, so drivers that create it only
+   * at its first start (Azure) need it then, also in a process that did not create it (after a crash). The executor
+   * passes it on every start; other drivers ignore it.
+   */
+  startMachine(ref: MachineRef, opts?: CallOptions & { spec?: MachineSpec }): Promise<void>;
 
   /** Powers off (graceful shutdown first unless `force`). Succeeds when already stopped or gone. */
   stopMachine(ref: MachineRef, opts?: CallOptions & { force?: boolean }): Promise<void>;
