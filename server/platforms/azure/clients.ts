@@ -99,7 +99,9 @@ export async function connectArm(config: AzureConfig, deps: ArmDeps): Promise<Ar
     async lro(what, start, signal) {
       const { deadline, both } = bounded(signal);
       try {
-        const poller = await start({ abortSignal: both, updateIntervalInMs: config.pollIntervalMs });
+        const started = start({ abortSignal: both, updateIntervalInMs: config.pollIntervalMs });
+        // arm-compute 24's pollers are thenables that would run to their end, ignoring the signal between polls.
+        const poller = 'pollUntilDone' in started ? started : await started;
         return await poller.pollUntilDone({ abortSignal: both });
       } catch (e) {
         if (deadline.aborted && !signal?.aborted)

@@ -6,23 +6,24 @@ import { AppError } from '../../errors.ts';
 import type { FirewallRule } from '../../model/plan.ts';
 import type { NetworkSpec } from '../platform.ts';
 
+/** A security rule in the SDK's (flattened) shape. */
 export interface NsgRule {
   name: string;
-  properties: {
-    description: string;
-    protocol: 'Tcp' | 'Udp' | 'Icmp' | '*';
-    access: 'Allow' | 'Deny';
-    direction: 'Inbound' | 'Outbound';
-    priority: number;
-    sourcePortRange: '*';
-    sourceAddressPrefix?: string;
-    sourceAddressPrefixes?: string[];
-    destinationAddressPrefix?: string;
-    destinationAddressPrefixes?: string[];
-    destinationPortRange?: string;
-    destinationPortRanges?: string[];
-  };
+  description: string;
+  protocol: 'Tcp' | 'Udp' | 'Icmp' | '*';
+  access: 'Allow' | 'Deny';
+  direction: 'Inbound' | 'Outbound';
+  priority: number;
+  sourcePortRange: '*';
+  sourceAddressPrefix?: string;
+  sourceAddressPrefixes?: string[];
+  destinationAddressPrefix?: string;
+  destinationAddressPrefixes?: string[];
+  destinationPortRange?: string;
+  destinationPortRanges?: string[];
 }
+
+type RuleFields = Omit<NsgRule, 'name' | 'description' | 'sourcePortRange'>;
 
 /** The highest priority our rules may use; Azure's defaults start at 65000. */
 const lastPriority = 4096;
@@ -50,16 +51,16 @@ function within(cidr: string, network: string): string | undefined {
 }
 
 const isAny = (cidr: string) => cidr === '0.0.0.0/0' || cidr === '*';
-const protocols: Record<FirewallRule['protocol'], NsgRule['properties']['protocol']> = { tcp: 'Tcp', udp: 'Udp', icmp: 'Icmp', any: '*' };
+const protocols: Record<FirewallRule['protocol'], NsgRule['protocol']> = { tcp: 'Tcp', udp: 'Udp', icmp: 'Icmp', any: '*' };
 
-function addresses(list: string[], side: 'source' | 'destination'): Partial<NsgRule['properties']> {
+function addresses(list: string[], side: 'source' | 'destination'): Partial<NsgRule> {
   const norm = [...new Set(list.map((a) => (isAny(a) ? '*' : a.endsWith('/32') ? a.slice(0, -3) : a)))];
   if (norm.includes('*')) return side === 'source' ? { sourceAddressPrefix: '*' } : { destinationAddressPrefix: '*' };
   if (norm.length === 1) return side === 'source' ? { sourceAddressPrefix: norm[0]! } : { destinationAddressPrefix: norm[0]! };
   return side === 'source' ? { sourceAddressPrefixes: norm } : { destinationAddressPrefixes: norm };
 }
 
-function ports(rule: FirewallRule): Partial<NsgRule['properties']> {
+function ports(rule: FirewallRule): Partial<NsgRule> {
   if (rule.protocol === 'icmp' || rule.ports.length === 0) return { destinationPortRange: '*' };
   const list = rule.ports.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`));
   return list.length === 1 ? { destinationPortRange: list[0]! } : { destinationPortRanges: list };
@@ -68,7 +69,7 @@ function ports(rule: FirewallRule): Partial<NsgRule['properties']> {
 export function nsgRules(spec: Pick<NetworkSpec, 'name' | 'cidr' | 'internet' | 'firewall'>): NsgRule[] {
   const firewall = spec.firewall ?? { default: 'deny' as const, rules: [] };
   const out: NsgRule[] = [];
-  const rule = (name: string, description: string, p: Omit<NsgRule['properties'], 'description' | 'sourcePortRange'>): void => void out.push({ name, properties: { description, sourcePortRange: '*', ...p } });
+  const rule = (name: string, description: string, p: RuleFields): void => void out.push({ name, description, sourcePortRange: '*', ...p });
   rule('gd-within-network', 'Glassdome: machines of this network reach each other', {
     protocol: '*', access: 'Allow', direction: 'Inbound', priority: 100, sourceAddressPrefix: spec.cidr, destinationAddressPrefix: spec.cidr, destinationPortRange: '*',
   });
