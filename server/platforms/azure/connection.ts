@@ -17,7 +17,8 @@ export async function checkConnection(arm: Arm, config: AzureConfig, region: Reg
   const o = signal ? { abortSignal: signal } : {};
 
   try {
-    await arm.credential.getToken(arm.scope, o);
+    // The same token (CAE-enabled, as the SDK pipeline asks) that ARM calls then use from the cache.
+    await arm.credential.getToken(arm.scope, { ...o, enableCae: true });
     details.push(`Signed in to tenant ${config.tenantId} as app ${config.clientId}`);
   } catch (e) {
     details.push(`Sign-in failed: ${line(azureError(e, { action: 'sign in to', resource: 'tenant', name: config.tenantId }, arm.hints, signal))}`);

@@ -23,9 +23,12 @@ const lroFailed = /^The long-running operation has failed\. ([^.\s]+)\. ([\s\S]*
 export function armFailure(e: unknown): ArmFailure {
   if (!(e instanceof Error)) return { message: String(e) };
   const x = e as Error & { statusCode?: number; code?: string; errorResponse?: { error?: string; errorDescription?: string } };
-  if (x.name === 'AuthenticationError' || x.name === 'AggregateAuthenticationError') {
-    const description = x.errorResponse?.errorDescription ?? x.message;
-    return { ...(x.statusCode ? { status: x.statusCode } : {}), code: /AADSTS\d+/.exec(description)?.[0] ?? x.errorResponse?.error ?? 'AuthenticationError', message: description.split(/\r?\n/)[0]!.trim() };
+  // @azure/identity reports Entra ID's answer inside its message (AuthenticationRequiredError for a wrong secret).
+  if (/Authentication|Credential/.test(x.name)) {
+    const text = `${x.message}\n${x.errorResponse?.errorDescription ?? ''}`;
+    const aad = /(AADSTS\d+): ([^\r\n]*)/.exec(text);
+    if (aad) return { ...(x.statusCode ? { status: x.statusCode } : {}), code: aad[1]!, message: aad[2]!.trim() };
+    return { code: 'CredentialUnavailableError', message: x.message.split(/\r?\n/)[0]!.trim() };
   }
   const m = lroFailed.exec(x.message);
   if (m) return { code: m[1]!, message: m[2]!.trim() };
@@ -51,7 +54,7 @@ export function classify(f: ArmFailure, h: HintContext): { code: ErrorCode; hint
         ? 'The client secret is wrong or expired: paste the secret\'s Value (not its Secret ID) from the app registration\'s "Certificates & secrets" into the platform\'s settings.'
         : code === 'AADSTS700016'
           ? `No app registration with client id ${h.clientId} exists in this tenant: check the client id and the tenant id.`
-          : code === 'AADSTS90002'
+          : code === 'AADSTS90002' || /endpoints_resolution_error/.test(f.message)
             ? 'The tenant was not found: check the tenant id (Microsoft Entra ID > Overview) and the authority host.'
             : 'Check the tenant id, client id and client secret of the platform.';
     return { code: 'platform_error', hint };

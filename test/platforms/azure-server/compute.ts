@@ -209,6 +209,7 @@ export const computeRoutes: Route[] = [
         if (u.cores + sku.vcpus > sim.quota.cores) throw quotaError('Total Regional', location, sim.quota.cores, u.cores, sku.vcpus);
       }
 
+      const creating = !old || old.properties.provisioningState === 'Failed';
       const r: ArmResource = old ?? { id, type: T.vm, name: ctx.params.name!, resourceGroup: g.name, location, tags: {}, properties: {}, sim: {} };
       r.tags = { ...(body?.tags ?? {}) };
       if (body?.plan) r.plan = body.plan;
@@ -232,7 +233,6 @@ export const computeRoutes: Route[] = [
         timeCreated: r.properties.timeCreated ?? new Date().toISOString(),
       };
       for (const n of nics) sim.store.get(n.id)!.properties.virtualMachine = { id };
-      const creating = !old || old.properties.provisioningState === 'Failed';
       if (creating) {
         r.sim.power = 'starting';
         r.sim.failure = undefined;

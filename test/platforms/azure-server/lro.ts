@@ -107,7 +107,9 @@ export const operationRoutes: Route[] = (['network', 'compute'] as const).flatMa
       action: `${ns}/locations/operations/read`,
       handle(ctx) {
         const op = operation({ ...ctx, params: { ...ctx.params, namespace: ns } });
-        return { status: 200, body: ctx.sim.ops.statusBody(op, ctx.sim.base, ctx.sim.store.subscriptionId) };
+        // While it runs, the status monitor says when to look again, as the first answer did.
+        const again = op.status === 'InProgress' ? ctx.sim.ops.headers(op, ctx.sim.base, ctx.sim.store.subscriptionId, { async: false, location: false }) : {};
+        return { status: 200, body: ctx.sim.ops.statusBody(op, ctx.sim.base, ctx.sim.store.subscriptionId), headers: again };
       },
     },
     {
