@@ -30,7 +30,7 @@ async function setup(o: ArmServerOptions = {}): Promise<{ s: ArmServer; services
   const record = services.platforms.add({
     name: 'azure-lab',
     kind: 'azure',
-    config: { tenantId: s.tenantId, clientId: s.clientId, subscriptionId: s.subscriptionId, location: 'westeurope', armEndpoint: s.url, authorityHost: s.url, caFile: s.caFile, pollIntervalMs: 20 },
+    config: { tenantId: s.tenantId, clientId: s.clientId, subscriptionId: s.subscriptionId, location: 'westeurope', armEndpoint: s.url, authorityHost: s.url, caFile: s.caFile, pollIntervalMs: 20, vmPollIntervalMs: 20, pollMaxMs: 200 },
     secret: s.clientSecret,
   });
   return { s, services, platformId: record.id };

@@ -36,6 +36,8 @@ function config(s: ArmServer, extra: Partial<AzureConfigInput> = {}) {
     authorityHost: s.url,
     caFile: s.caFile,
     pollIntervalMs: 10,
+    vmPollIntervalMs: 20,
+    pollMaxMs: 100,
     ...extra,
   });
 }

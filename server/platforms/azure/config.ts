@@ -30,6 +30,10 @@ export const azureConfigSchema = z.object({
   adminUsername: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a lowercase Linux user name').default('gdadmin'),
   /** Long-running operations are polled this often unless Azure says otherwise (Retry-After). */
   pollIntervalMs: z.number().int().min(1).default(2000),
+  /** VM creations and a console waiting for its first boot take a minute or more: polled this often (ARM limits reads). */
+  vmPollIntervalMs: z.number().int().min(1).default(5000),
+  /** Other waits poll more and more rarely, up to this interval. */
+  pollMaxMs: z.number().int().min(1).default(15_000),
   /** SDK retries of one request: 429 after its Retry-After, 5xx and network errors with exponential backoff. */
   maxRetries: z.number().int().min(0).max(20).default(6),
   /** Re-PUTs of a VM whose creation failed for lack of capacity (AllocationFailed and the like). */

@@ -136,7 +136,7 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
     background.get(key(name))?.controller.abort();
     const controller = new AbortController();
     const watch = AbortSignal.any([controller.signal, lifetime, AbortSignal.timeout(config.timeouts.operationMs), ...(signal ? [signal] : [])]);
-    const put = () => arm.compute.virtualMachines.createOrUpdate(rg, name, body, { abortSignal: watch, updateIntervalInMs: config.pollIntervalMs });
+    const put = () => arm.compute.virtualMachines.createOrUpdate(rg, name, body, { abortSignal: watch, updateIntervalInMs: config.vmPollIntervalMs });
     let poller = put();
     try {
       await poller.submitted();

@@ -102,7 +102,7 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
     const gone = await pollUntil(async () => ((await arm.find(what, (o) => arm.resources.resourceGroups.get(rg, o), signal)) ? undefined : true), {
       deadline: Date.now() + config.timeouts.operationMs,
       minMs: config.pollIntervalMs,
-      maxMs: Math.max(config.pollIntervalMs, 15_000),
+      maxMs: Math.max(config.pollIntervalMs, config.pollMaxMs),
       ...(signal ? { signal } : {}),
     });
     if (!gone) throw new AppError('timeout', `[azure] Unable to delete resource group "${rg}": it still exists after ${Math.round(config.timeouts.operationMs / 1000)} s`, { hint: 'See its Activity log in the Azure portal (a resource lock keeps a group from being deleted).' });

@@ -57,10 +57,10 @@ function readBlob(agent: https.Agent, uri: string, offset: number, timeoutMs: nu
 
 export function createReadiness(arm: Arm, config: AzureConfig, machines: Machines) {
   const consoles = new Map<string, ConsoleRead>();
-  const poll = (deadline: number, signal?: AbortSignal) => ({
+  const poll = (deadline: number, maxMs: number, signal?: AbortSignal) => ({
     deadline,
     minMs: config.pollIntervalMs,
-    maxMs: Math.max(config.pollIntervalMs, 15_000),
+    maxMs: Math.max(config.pollIntervalMs, maxMs),
     jitterMs: config.pollIntervalMs / 4,
     ...(signal ? { signal } : {}),
   });
@@ -126,7 +126,7 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
         if (vm.provisioningState !== 'Succeeded' || powerOf(vm.instanceView) !== 'running') return undefined;
         const list = (await machines.nicAddresses(rg, vm, signal)).filter(isUsableGuestAddress);
         return list.length > 0 ? list : undefined;
-      }, poll(deadline, signal));
+      }, poll(deadline, config.pollMaxMs, signal));
       if (!found) throw timeout();
       return found;
     },
@@ -145,7 +145,8 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
         const seen = lines.filter((l) => l.trim().length > 0);
         if (seen.length > 0) st.lastLine = seen[seen.length - 1]!.trim();
         return firstBootOutcome(lines.join('\n'), ref.name);
-      }, poll(deadline, signal));
+        // The console is a storage blob read from where the last read stopped: cheap to look at often.
+      }, poll(deadline, config.vmPollIntervalMs, signal));
       if (outcome?.state === 'ready') {
         consoles.delete(key);
         return;

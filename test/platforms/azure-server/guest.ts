@@ -31,6 +31,8 @@ export interface GuestBook {
   resolveBlob(path: string, query: URLSearchParams, vms: () => ArmResource[]): { vm: ArmResource } | { status: number; code: string };
   /** How many blob reads were served. */
   reads: number;
+  /** VM name -> how long (simulated ms) its first boot takes from the VM running to its last line. */
+  firstBootMs: Map<string, number>;
 }
 
 interface Line {
@@ -44,6 +46,7 @@ export function createGuestBook(clock: Clock): GuestBook {
   const sign = (container: string, expiry: string) => crypto.createHmac('sha256', key).update(`${container}\n${expiry}`).digest('base64url');
   const book: GuestBook = {
     reads: 0,
+    firstBootMs: new Map(),
     script: (vmName, b) => void scripts.set(vmName.toLowerCase(), b),
     boot(vm) {
       const log: Line[] = (vm.sim.log ??= []);
@@ -66,6 +69,7 @@ export function createGuestBook(clock: Clock): GuestBook {
       push(after - 500, `[   ${(after / 1000).toFixed(6)}] cloud-init[1203]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'modules:final' at ${new Date().toUTCString()}.`);
       push(after, b.kind === 'ready' ? `GLASSDOME-READY ${vm.name}` : `GLASSDOME-FAILED ${vm.name}: ${b.reason}`);
       vm.sim.firstBootAt = at(after);
+      book.firstBootMs.set(vm.name, after);
     },
     halt(vm) {
       const now = clock.now();

@@ -19,8 +19,9 @@ export interface Operation {
   status: OperationStatus;
   startTime: string;
   endTime?: string;
-  /** Real time (ms) at which it ends. */
+  /** Real time (ms) at which it ends, and how long it takes in Azure's (simulated) time. */
   doneAt: number;
+  simMs: number;
   /** Applied when it ends; returns an error to fail it instead. */
   complete: () => ArmErrorBody | void;
   /** An error injected by a fault rule: the operation fails with it (after `fail`, which updates the resource). */
@@ -40,6 +41,8 @@ export interface OperationRegistry {
   settle(): void;
   /** Operations still running. */
   running(): Operation[];
+  /** Every operation started so far. */
+  all(): Operation[];
   /** The headers of a first answer: Azure-AsyncOperation and/or Location, and Retry-After when configured. */
   headers(op: Operation, base: string, subscriptionId: string, which: { async: boolean; location: boolean }): Record<string, string>;
   /** `GET` on an Azure-AsyncOperation URL. */
@@ -67,6 +70,7 @@ export function createOperations(clock: Clock, retryAfterSec: number | undefined
         status: 'InProgress',
         startTime: new Date().toISOString(),
         doneAt: clock.now() + clock.real(o.simMs),
+        simMs: o.simMs,
         complete: o.complete,
         ...(o.failure ? { failure: o.failure } : {}),
         ...(o.fail ? { fail: o.fail } : {}),
@@ -91,6 +95,7 @@ export function createOperations(clock: Clock, retryAfterSec: number | undefined
       }
     },
     running: () => [...ops.values()].filter((op) => op.status === 'InProgress'),
+    all: () => [...ops.values()],
     headers(op, base, sub, which) {
       return {
         ...(which.async ? { 'Azure-AsyncOperation': asyncUrl(op, base, sub) } : {}),

@@ -86,6 +86,8 @@ export interface ArmServer {
   createdTwice(): string[];
   /** Requests per route template. */
   countByRoute(): Record<string, number>;
+  /** Every long-running operation with what it acted on and how long it took in simulated ms. */
+  operations(): Array<{ target: string; namespace: string; simMs: number; status: string }>;
   close(): Promise<void>;
 }
 
@@ -269,6 +271,7 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
       for (const r of requests) out[r.route] = (out[r.route] ?? 0) + 1;
       return out;
     },
+    operations: () => ops.all().map((op) => ({ target: op.target ?? '', namespace: op.namespace, simMs: op.simMs, status: op.status })),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,224 @@
+// The Azure half of bench:clouds (`npx tsx test/bench/clouds-azure.ts` runs it alone and prints): a 20-instance,
+// 100-machine class deployed through the executor to the ARM test server (in a process of its own) with 150 ms per
+// call and VM creations of 30-90 s, all time sped up BENCH_AZURE_SPEED times (8). Returns ARM calls per machine,
+// the makespan against its dependency/concurrency lower bound (target <= 1.10), teardown, and peak RSS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../server/config.ts';
+import { openDb } from '../../server/db/client.ts';
+import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
+import { createDeployment, getDeployment } from '../../server/orchestrator/deployments.ts';
+import { createServices } from '../../server/services.ts';
+import type { ArmServerOptions } from '../platforms/azure-server/server.ts';
+import type { StandaloneReady, StandaloneReport } from '../platforms/azure-server/standalone.ts';
+
+export interface CloudBenchRow {
+  platform: 'azure';
+  figure: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+export interface AzureBenchOptions {
+  /** Simulated seconds per real second. */
+  speed?: number;
+  instances?: number;
+  /** Simulated latency of every call. */
+  latencyMs?: number;
+  /** The executor's per-platform concurrency (its default is 16). */
+  concurrency?: number;
+  seed?: number;
+}
+
+const scenario = `
+glassdome: 1
+name: cloud-bench
+title: Cloud benchmark range
+networks:
+  - name: dmz
+    cidr: 10.40.1.0/24
+    internet: true
+  - name: internal
+    cidr: 10.40.2.0/24
+  - name: attack
+    cidr: 10.40.66.0/24
+machines:
+  - name: db
+    size: medium
+    networks: [internal]
+  - name: app
+    networks: [dmz, internal]
+    dependsOn: [db]
+  - name: web
+    count: 2
+    networks: [dmz]
+    dependsOn: [app]
+  - name: attacker
+    os: kali-rolling
+    networks: [attack]
+`;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The ARM test server in a child process; resolves once it listens. */
+async function startServer(options: ArmServerOptions): Promise<{ child: ChildProcess; ready: StandaloneReady; report(): Promise<StandaloneReport>; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, '../platforms/azure-server/standalone.ts'), JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: { type: string }) => {
+        if (m.type !== type) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(m as T);
+      };
+      const onExit = (code: number | null) => reject(new Error(`the ARM test server exited (${code}) before answering ${type}`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const ready = await next<StandaloneReady>('ready');
+  return {
+    child,
+    ready,
+    report() {
+      const p = next<StandaloneReport>('report');
+      child.send({ type: 'report' });
+      return p;
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ type: 'close' });
+      await exited;
+    },
+  };
+}
+
+/**
+ * The lower bound (simulated s) of the deployment's makespan on this server, from the durations the server drew.
+ * The dependency chain: a machine's network (its NSG and one VNet change), its NICs, then, once every machine it
+ * depends on is ready, its VM's creation and first boot; every long-running operation costs its duration plus three
+ * calls (the request, the poll that sees it end, the final read). The concurrency: the executor's two lanes of
+ * `concurrency` slots carry all network and NIC work. The larger of the two holds; neither counts the driver's
+ * choices (serialized VNet changes, polling intervals), which are what the ratio measures.
+ */
+function lowerBound(plan: Plan, report: StandaloneReport, latencyMs: number, concurrency: number, subscriptionId: string) {
+  const L = latencyMs / 1000;
+  const first = new Map<string, number>();
+  for (const op of report.operations) if (!first.has(op.target.toLowerCase())) first.set(op.target.toLowerCase(), op.simMs / 1000);
+  const lro = (d: number) => d + 3 * L;
+  const group = (instance: number) => `/subscriptions/${subscriptionId}/resourceGroups/gd-${plan.deploymentId}-i${instance}`.toLowerCase();
+  const vnetOps = new Map<number, number[]>();
+  for (const [target, d] of first) {
+    const m = /resourcegroups\/gd-[a-z0-9]+-i(\d+)\/providers\/microsoft\.network\/virtualnetworks\//.exec(target);
+    if (m) vnetOps.set(Number(m[1]), [...(vnetOps.get(Number(m[1])) ?? []), d]);
+  }
+  const netDone = new Map<string, number>();
+  let networkWork = 0;
+  for (const n of plan.networks) {
+    if (n.kind !== 'isolated') continue;
+    const nsg = first.get(`${group(n.instance)}/providers/microsoft.network/networksecuritygroups/${n.resourceName}-nsg`.toLowerCase()) ?? 0;
+    const vnet = Math.min(...(vnetOps.get(n.instance) ?? [0]));
+    const t = L + lro(nsg) + L + lro(vnet);
+    netDone.set(n.key, t);
+    networkWork += t;
+  }
+  const byKey = new Map(plan.machines.map((m) => [m.key, m]));
+  const created = (m: PlannedMachine) => {
+    const nets = Math.max(...m.nics.map((nic) => netDone.get(nic.networkKey) ?? 0));
+    const nics = Math.max(...m.nics.map((_, j) => lro(first.get(`${group(m.instance)}/providers/microsoft.network/networkinterfaces/${m.resourceName}-nic${j}`.toLowerCase()) ?? 0)));
+    return { at: nets + nics, work: nics };
+  };
+  const memo = new Map<string, number>();
+  const ready = (m: PlannedMachine): number => {
+    const cached = memo.get(m.key);
+    if (cached !== undefined) return cached;
+    const vm = first.get(`${group(m.instance)}/providers/microsoft.compute/virtualmachines/${m.resourceName}`.toLowerCase()) ?? 0;
+    const boot = (report.firstBootMs[m.resourceName] ?? 0) / 1000;
+    const started = Math.max(created(m).at, ...m.dependsOn.map((k) => ready(byKey.get(k)!))) + L;
+    const t = started + vm + boot + 2 * L;
+    memo.set(m.key, t);
+    return t;
+  };
+  const chain = Math.max(...plan.machines.map(ready));
+  const createWork = plan.machines.reduce((a, m) => a + created(m).work, 0);
+  const lanes = Math.max(networkWork / concurrency, createWork / concurrency);
+  return { chain, lanes, bound: Math.max(chain, lanes) };
+}
+
+export async function runAzureCloudBench(opts: AzureBenchOptions = {}): Promise<CloudBenchRow[]> {
+  const speed = opts.speed ?? Number(process.env.BENCH_AZURE_SPEED ?? 8);
+  const instances = opts.instances ?? 20;
+  const latencyMs = opts.latencyMs ?? 150;
+  const concurrency = opts.concurrency ?? 16;
+  const server = await startServer({
+    speed,
+    seed: opts.seed ?? 42,
+    timing: { latencyMs, vmCreateMs: [30_000, 90_000], guestReadyMs: [20_000, 60_000], networkOpMs: [2_000, 6_000], nicOpMs: [1_000, 3_000], vmDeleteMs: [20_000, 40_000], rgDeleteMs: [30_000, 60_000] },
+  });
+  const services = createServices({ config: loadConfig({ GLASSDOME_DATA_DIR: '/nonexistent-bench-dir' }), db: openDb(':memory:'), runner: { concurrency, leaseMs: 5000 } });
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  try {
+    const { ready } = server;
+    // The driver's waits are scaled like the server's time, so polling costs the same simulated time as on Azure.
+    const platform = services.platforms.add({
+      name: 'azure-bench',
+      kind: 'azure',
+      config: {
+        tenantId: ready.tenantId,
+        clientId: ready.clientId,
+        subscriptionId: ready.subscriptionId,
+        location: 'westeurope',
+        armEndpoint: ready.url,
+        authorityHost: ready.url,
+        caFile: ready.caFile,
+        pollIntervalMs: Math.round(2000 / speed),
+        vmPollIntervalMs: Math.round(5000 / speed),
+        pollMaxMs: Math.round(15_000 / speed),
+      },
+      secret: ready.clientSecret,
+    });
+    const { id, plan } = createDeployment(services, { yaml: scenario, file: 'cloud-bench.yaml', platform: platform.id, instances });
+    const machines = plan.machines.length;
+    const t0 = performance.now();
+    const state = await services.runner.run(id);
+    const deploySec = ((performance.now() - t0) / 1000) * speed;
+    if (state !== 'ready') throw new Error(`the deployment ended ${state}: ${getDeployment(services.db, id).error ?? ''}`);
+    const afterDeploy = await server.report();
+    const t1 = performance.now();
+    const destroyed = await services.runner.destroy(id);
+    const destroySec = ((performance.now() - t1) / 1000) * speed;
+    const afterDestroy = await server.report();
+    if (destroyed !== 'destroyed' || afterDestroy.inventory !== 0) throw new Error(`teardown ended ${destroyed} with ${afterDestroy.inventory} resources left`);
+
+    const arm = (r: StandaloneReport['requests'][number]) => r.route !== 'token' && r.route !== 'openid-configuration' && r.route !== 'blob';
+    const deployCalls = afterDeploy.requests.filter(arm);
+    const destroyCalls = afterDestroy.requests.slice(afterDeploy.requests.length).filter(arm);
+    const vmPolls = deployCalls.filter((r) => r.route.includes('Microsoft.Compute/locations/{location}/operations')).length;
+    const throttled = afterDestroy.requests.filter((r) => r.status === 429).length;
+    const lb = lowerBound(plan, afterDeploy, latencyMs, concurrency, ready.subscriptionId);
+    const rssMb = Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1024 / 1024;
+    return [
+      { platform: 'azure', figure: 'machines', value: machines, unit: 'count', note: `${instances} instances x ${machines / instances}, speed x${speed}, ${latencyMs} ms per call, VM creation 30-90 s, first boot 20-60 s` },
+      { platform: 'azure', figure: 'ARM calls per machine (deploy)', value: deployCalls.length / machines, unit: 'calls', note: `${deployCalls.length} calls, of which ${vmPolls} polls of VM creations; ${afterDeploy.requests.filter((r) => r.route === 'blob').length} serial-log blob reads` },
+      { platform: 'azure', figure: 'ARM calls per machine (destroy)', value: destroyCalls.length / machines, unit: 'calls', note: `${throttled} throttled` },
+      { platform: 'azure', figure: 'makespan', value: deploySec, unit: 's (simulated)' },
+      { platform: 'azure', figure: 'lower bound', value: lb.bound, unit: 's (simulated)', note: `dependency chain ${lb.chain.toFixed(1)} s, executor lanes (${concurrency}) ${lb.lanes.toFixed(1)} s` },
+      { platform: 'azure', figure: 'makespan / lower bound', value: deploySec / lb.bound, unit: 'ratio', note: 'target <= 1.10' },
+      { platform: 'azure', figure: 'teardown', value: destroySec, unit: 's (simulated)', note: 'every VM deleted, then every instance resource group, verified gone' },
+      { platform: 'azure', figure: 'resources created twice', value: afterDestroy.createdTwice.length, unit: 'count' },
+      { platform: 'azure', figure: 'peak RSS', value: rssMb, unit: 'MB', note: 'this process: the appliance side (executor, driver, SDK); the ARM server runs in its own' },
+    ];
+  } finally {
+    clearInterval(sampler);
+    await services.close();
+    await server.close();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const rows = await runAzureCloudBench();
+  for (const r of rows) console.log(`${`${r.platform}  ${r.figure}`.padEnd(44)} ${(Number.isInteger(r.value) ? String(r.value) : r.value.toFixed(2)).padStart(9)} ${r.unit}${r.note ? `   (${r.note})` : ''}`);
+}
