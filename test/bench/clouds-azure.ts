@@ -180,6 +180,10 @@ export async function runAzureCloudBench(opts: AzureBenchOptions = {}): Promise<
       },
       secret: ready.clientSecret,
     });
+    // Loading the SDKs happens once per process, in real time: measured apart, not multiplied by the speed.
+    const tLoad = performance.now();
+    await services.platforms.instance(platform.id);
+    const loadMs = performance.now() - tLoad;
     const { id, plan } = createDeployment(services, { yaml: scenario, file: 'cloud-bench.yaml', platform: platform.id, instances });
     const machines = plan.machines.length;
     const t0 = performance.now();
@@ -187,6 +191,13 @@ export async function runAzureCloudBench(opts: AzureBenchOptions = {}): Promise<
     const deploySec = ((performance.now() - t0) / 1000) * speed;
     if (state !== 'ready') throw new Error(`the deployment ended ${state}: ${getDeployment(services.db, id).error ?? ''}`);
     const afterDeploy = await server.report();
+    if (process.env.BENCH_AZURE_TRACE) {
+      const view = getDeployment(services.db, id);
+      const t = (iso: string | null) => (iso ? (((Date.parse(iso) - (Date.now() - (performance.now() - t0))) / 1000) * speed).toFixed(1) : '-');
+      for (const st of view.steps) console.log(`${st.key.padEnd(28)} ${t(st.startedAt).padStart(7)} ${t(st.endedAt).padStart(7)}`);
+      for (const op of afterDeploy.operations) if (/virtualMachines/.test(op.target)) console.log(`vm op ${op.target.split('/').pop()} ${(op.simMs / 1000).toFixed(1)} s`);
+      console.log(afterDeploy.firstBootMs);
+    }
     const t1 = performance.now();
     const destroyed = await services.runner.destroy(id);
     const destroySec = ((performance.now() - t1) / 1000) * speed;
@@ -207,6 +218,7 @@ export async function runAzureCloudBench(opts: AzureBenchOptions = {}): Promise<
       { platform: 'azure', figure: 'makespan', value: deploySec, unit: 's (simulated)' },
       { platform: 'azure', figure: 'lower bound', value: lb.bound, unit: 's (simulated)', note: `dependency chain ${lb.chain.toFixed(1)} s, executor lanes (${concurrency}) ${lb.lanes.toFixed(1)} s` },
       { platform: 'azure', figure: 'makespan / lower bound', value: deploySec / lb.bound, unit: 'ratio', note: 'target <= 1.10' },
+      { platform: 'azure', figure: 'driver start (SDK load)', value: loadMs, unit: 'ms (real)', note: 'once per process, before the first deployment' },
       { platform: 'azure', figure: 'teardown', value: destroySec, unit: 's (simulated)', note: 'every VM deleted, then every instance resource group, verified gone' },
       { platform: 'azure', figure: 'resources created twice', value: afterDestroy.createdTwice.length, unit: 'count' },
       { platform: 'azure', figure: 'peak RSS', value: rssMb, unit: 'MB', note: 'this process: the appliance side (executor, driver, SDK); the ARM server runs in its own' },

@@ -30,7 +30,7 @@ export const azureConfigSchema = z.object({
   adminUsername: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a lowercase Linux user name').default('gdadmin'),
   /** Long-running operations are polled this often unless Azure says otherwise (Retry-After). */
   pollIntervalMs: z.number().int().min(1).default(2000),
-  /** VM creations and a console waiting for its first boot take a minute or more: polled this often (ARM limits reads). */
+  /** VM creations take a minute or more: polled this often (ARM limits reads per subscription). */
   vmPollIntervalMs: z.number().int().min(1).default(5000),
   /** Other waits poll more and more rarely, up to this interval. */
   pollMaxMs: z.number().int().min(1).default(15_000),

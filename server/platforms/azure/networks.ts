@@ -1,6 +1,6 @@
 // Scenario networks on Azure: per instance a resource group and a VNet (both `gd-<deployment>-i<N>`), per network a
 // subnet with its own NSG built from the firewall. Changes to one VNet are made one at a time (ARM refuses
-// concurrent ones, and adding a subnet outside its address space means rewriting the VNet). Deleting a network
+// concurrent ones), each adding every subnet that is waiting by then. Deleting a network
 // deletes its instance's resource group with everything left in it, then waits until ARM no longer knows it.
 import { AppError } from '../../errors.ts';
 import type { NetworkRef, NetworkSpec } from '../platform.ts';
@@ -27,7 +27,6 @@ function contains(outer: string, inner: string): boolean {
 export function createNetworks(arm: Arm, config: AzureConfig) {
   const ids = resourceIds(config.subscriptionId);
   const groups = new Map<string, Promise<void>>();
-  const locks = new Map<string, Promise<unknown>>();
   const deletions = new Map<string, Promise<void>>();
 
   function ownerFor(name: string, deploymentId: string | undefined, action: string): Owner {
@@ -37,13 +36,48 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
     return owner;
   }
 
-  /** One change at a time per VNet; a failed change does not block the next. */
-  function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const run = (locks.get(key) ?? Promise.resolve()).catch(() => undefined).then(fn);
-    const tail = run.catch(() => undefined);
-    locks.set(key, tail);
-    void tail.then(() => locks.get(key) === tail && locks.delete(key));
-    return run;
+  /**
+   * Subnets wait for their VNet here. ARM takes one change of a VNet at a time, so one worker per VNet applies
+   * whatever has queued since its last change in a single one (the networks of an instance arrive together).
+   */
+  interface Waiting {
+    owner: Owner;
+    spec: NetworkSpec;
+    signal: AbortSignal | undefined;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+  }
+  const queues = new Map<string, Waiting[]>();
+
+  function addSubnet(owner: Owner, spec: NetworkSpec, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => reject(signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (fn: () => void) => {
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const queue = queues.get(owner.group);
+      const item: Waiting = { owner, spec, signal, resolve: () => done(resolve), reject: (e) => done(() => reject(e)) };
+      if (queue) return void queue.push(item);
+      queues.set(owner.group, [item]);
+      void drain(owner.group);
+    });
+  }
+
+  async function drain(rg: string): Promise<void> {
+    const queue = queues.get(rg)!;
+    while (queue.length > 0) {
+      const batch = queue.splice(0).filter((w) => !w.signal?.aborted);
+      if (batch.length === 0) continue;
+      try {
+        await applySubnets(batch);
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+      }
+    }
+    queues.delete(rg);
   }
 
   /** The instance's resource group, created (a synchronous PUT) once per driver. */
@@ -59,28 +93,34 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
     return p;
   }
 
-  async function ensureSubnet(owner: Owner, spec: NetworkSpec, signal?: AbortSignal): Promise<void> {
+  /** One change of the VNet that adds every subnet of `batch` it lacks (creating the VNet when there is none). */
+  async function applySubnets(batch: Waiting[]): Promise<void> {
+    const { owner, signal } = batch[0]!;
     const rg = owner.group;
-    const what = { action: 'create', resource: 'network', name: spec.name };
-    const subnet = { name: spec.name, addressPrefix: spec.cidr, networkSecurityGroup: { id: ids.nsg(rg, spec.name) }, defaultOutboundAccess: Boolean(spec.internet) };
+    const names = batch.map((w) => w.spec.name).join(', ');
+    const what = { action: 'create', resource: batch.length > 1 ? 'networks' : 'network', name: names };
+    const subnetOf = (spec: NetworkSpec) => ({ name: spec.name, addressPrefix: spec.cidr, networkSecurityGroup: { id: ids.nsg(rg, spec.name) }, defaultOutboundAccess: Boolean(spec.internet) });
     const vnet = await arm.find(what, (o) => arm.network.virtualNetworks.get(rg, rg, o), signal);
-    const putVnet = (prefixes: string[], subnets: unknown[]) =>
-      arm.lro(what, (o) => arm.network.virtualNetworks.beginCreateOrUpdate(rg, rg, { location: config.location, tags: ownerTags(owner), addressSpace: { addressPrefixes: prefixes }, subnets: subnets as never }, o), signal);
-    if (!vnet) {
-      await putVnet([spec.cidr], [subnet]);
-      return;
+    const todo: Waiting[] = [];
+    for (const w of batch) {
+      const existing = vnet?.subnets?.find((s) => s.name?.toLowerCase() === w.spec.name.toLowerCase());
+      if (existing && existing.addressPrefix !== w.spec.cidr)
+        w.reject(new AppError('conflict', `[azure] Unable to create network "${w.spec.name}": it exists with address range ${existing.addressPrefix}, not ${w.spec.cidr}`, { hint: `Destroy the deployment's leftovers (resource group ${rg}) first.` }));
+      else if (existing && existing.networkSecurityGroup?.id?.toLowerCase() === ids.nsg(rg, w.spec.name).toLowerCase() && existing.provisioningState === 'Succeeded') w.resolve();
+      else todo.push(w);
     }
-    const existing = vnet.subnets?.find((s) => s.name?.toLowerCase() === spec.name.toLowerCase());
-    if (existing && existing.addressPrefix !== spec.cidr)
-      throw new AppError('conflict', `[azure] Unable to create network "${spec.name}": it exists with address range ${existing.addressPrefix}, not ${spec.cidr}`, { hint: `Destroy the deployment's leftovers (resource group ${rg}) first.` });
-    if (existing && existing.networkSecurityGroup?.id?.toLowerCase() === subnet.networkSecurityGroup.id.toLowerCase() && existing.provisioningState === 'Succeeded') return;
-    const space = vnet.addressSpace?.addressPrefixes ?? [];
-    if (space.some((a) => contains(a, spec.cidr))) {
-      await arm.lro(what, (o) => arm.network.subnets.beginCreateOrUpdate(rg, rg, spec.name, subnet, o), signal);
-      return;
+    if (todo.length === 0) return;
+    const space = vnet?.addressSpace?.addressPrefixes ?? [];
+    const outside = todo.filter((w) => !space.some((a) => contains(a, w.spec.cidr)));
+    if (vnet && todo.length === 1 && outside.length === 0) {
+      await arm.lro(what, (o) => arm.network.subnets.beginCreateOrUpdate(rg, rg, todo[0]!.spec.name, subnetOf(todo[0]!.spec), o), signal);
+    } else {
+      // The VNet is written again with the new ranges and every subnet it has (a PUT without a subnet deletes it).
+      const kept = (vnet?.subnets ?? []).filter((s) => !todo.some((w) => w.spec.name.toLowerCase() === s.name?.toLowerCase()));
+      const body = { location: config.location, tags: ownerTags(owner), addressSpace: { addressPrefixes: [...space, ...outside.map((w) => w.spec.cidr)] }, subnets: [...kept, ...todo.map((w) => subnetOf(w.spec))] };
+      await arm.lro(what, (o) => arm.network.virtualNetworks.beginCreateOrUpdate(rg, rg, body, o), signal);
     }
-    // A subnet outside the address space: the VNet is written again with the new range and every subnet it has.
-    await putVnet([...space, spec.cidr], [...(vnet.subnets ?? []), subnet]);
+    for (const w of todo) w.resolve();
   }
 
   async function deleteGroup(owner: Owner, signal?: AbortSignal): Promise<void> {
@@ -122,7 +162,7 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
         (o) => arm.network.networkSecurityGroups.beginCreateOrUpdate(owner.group, nsg, { location: config.location, tags: { ...ownerTags(owner), [tags.network]: spec.name }, securityRules: nsgRules(spec) }, o),
         signal,
       );
-      await serialized(owner.group, () => ensureSubnet(owner, spec, signal));
+      await addSubnet(owner, spec, signal);
       return { id: ids.subnet(owner.group, spec.name), name: spec.name };
     },
 

@@ -145,8 +145,8 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
         const seen = lines.filter((l) => l.trim().length > 0);
         if (seen.length > 0) st.lastLine = seen[seen.length - 1]!.trim();
         return firstBootOutcome(lines.join('\n'), ref.name);
-        // The console is a storage blob read from where the last read stopped: cheap to look at often.
-      }, poll(deadline, config.vmPollIntervalMs, signal));
+        // The console is a storage blob (not ARM) read from where the last read stopped: cheap to look at often.
+      }, poll(deadline, config.pollIntervalMs, signal));
       if (outcome?.state === 'ready') {
         consoles.delete(key);
         return;
