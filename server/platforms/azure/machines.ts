@@ -204,6 +204,8 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
     nicAddresses,
     /** The background creation or start of a VM this process submitted, if one is still running or failed. */
     background: (name: string) => background.get(key(name)),
+    /** The NIC addresses known without asking (from the NICs' creation in this process). */
+    knownAddresses: (name: string) => addresses.get(key(name)),
 
     async create(spec: MachineSpec, signal?: AbortSignal): Promise<MachineRef> {
       const owner = ownerFor(spec.name, 'create');
@@ -218,7 +220,7 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
       // Checked before anything is created for the machine: image, size, first-boot data.
       const body = await definition(spec, owner, signal);
       await Promise.all(
-        spec.nics.map(async (nic, j) => {
+        spec.nics.map(async (nic, j): Promise<string | undefined> => {
           let publicIp: { id: string } | undefined;
           if (nic.publicIp) {
             const name = publicIpName(spec.name, j);
@@ -230,7 +232,7 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
             publicIp = { id: pip.id! };
           }
           const name = nicName(spec.name, j);
-          await arm.lro(
+          const made = await arm.lro(
             { action: 'create', resource: 'network interface', name },
             (o) =>
               arm.network.networkInterfaces.beginCreateOrUpdate(
@@ -253,8 +255,12 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
               ),
             signal,
           );
+          return made.ipConfigurations?.[0]?.privateIPAddress;
         }),
-      );
+      ).then((list) => {
+        // Known from here on: a NIC keeps its address for its life.
+        if (list.every((a) => a !== undefined)) addresses.set(key(spec.name), list as string[]);
+      });
       pending.set(key(spec.name), body);
       return { id: ids.vm(owner.group, spec.name), name: spec.name };
     },

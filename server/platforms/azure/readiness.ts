@@ -17,6 +17,8 @@ import { ownerOf, parseResourceId } from './names.ts';
 interface ConsoleRead {
   uri?: string;
   uriAt: number;
+  /** Reads of the blob that failed in a row (a storage connection reset is retried at the next poll). */
+  failures: number;
   /** Bytes of the log read so far. */
   offset: number;
   /** The last line, not yet ended. */
@@ -87,8 +89,10 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
     let got;
     try {
       got = await readBlob(arm.agent, st.uri, st.offset, config.timeouts.requestMs, signal);
+      st.failures = 0;
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
+      if (++st.failures < 5) return undefined;
       // The SAS URL is a credential: it is never part of a message.
       throw new AppError('transient', `[azure] Unable to read the serial log of VM "${ref.name}": ${(e as Error).message}`, { cause: e });
     }
@@ -114,6 +118,9 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       if (background) {
         if (background.error !== undefined) throw background.error;
         if (!(await within(background.promise, deadline, signal))) throw timeout();
+        // Its creation (or start) succeeded, which Azure reports only for a running VM; the NICs' addresses are known.
+        const known = machines.knownAddresses(ref.name)?.filter(isUsableGuestAddress);
+        if (known?.length) return known;
       }
       const found = await pollUntil(async () => {
         const vm = await machines.getVm(rg, ref.name, signal);
@@ -135,7 +142,7 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       const { signal } = opts;
       const deadline = Date.now() + opts.timeoutMs;
       const key = ref.name.toLowerCase();
-      const st = consoles.get(key) ?? { uriAt: 0, offset: 0, partial: '' };
+      const st = consoles.get(key) ?? { uriAt: 0, failures: 0, offset: 0, partial: '' };
       consoles.set(key, st);
       const outcome = await pollUntil(async (): Promise<FirstBootOutcome> => {
         const text = await readConsole(ref, st, signal);

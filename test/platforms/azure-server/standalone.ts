@@ -15,7 +15,7 @@ export interface StandaloneReady {
 
 export interface StandaloneReport {
   type: 'report';
-  requests: Array<{ method: string; route: string; status: number }>;
+  requests: Array<{ method: string; route: string; path: string; status: number; at: number }>;
   operations: Array<{ target: string; namespace: string; simMs: number; status: string }>;
   firstBootMs: Record<string, number>;
   inventory: number;
@@ -29,7 +29,7 @@ process.on('message', (m: { type: string }) => {
   if (m.type === 'report') {
     const report: StandaloneReport = {
       type: 'report',
-      requests: s.requests.map((r) => ({ method: r.method, route: r.route, status: r.status })),
+      requests: s.requests.map((r) => ({ method: r.method, route: r.route, path: r.path, status: r.status, at: r.at })),
       operations: s.operations(),
       firstBootMs: Object.fromEntries(s.guests.firstBootMs),
       inventory: s.inventory().length,
