@@ -1,7 +1,9 @@
 // The Azure half of bench:clouds (`npx tsx test/bench/clouds-azure.ts` runs it alone and prints): a 20-instance,
 // 100-machine class deployed through the executor to the ARM test server (in a process of its own) with 150 ms per
 // call and VM creations of 30-90 s, all time sped up BENCH_AZURE_SPEED times (8). Returns ARM calls per machine,
-// the makespan against its dependency/concurrency lower bound (target <= 1.10), teardown, and peak RSS.
+// the makespan against its dependency/concurrency lower bound (target <= 1.10), teardown, CPU and peak RSS.
+// A loaded host skews it: each real millisecond the event loop is late counts x speed. BENCH_AZURE_TRACE=<instance>
+// prints where the time went (per machine kind, and one instance's network calls).
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
