@@ -336,6 +336,32 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     expect(s.guests.reads).toBeGreaterThan(0);
   });
 
+  it('reads the console through a few storage failures, and gives up after five in a row', async () => {
+    const s = await server({ faults: [{ path: /^\/_blob\/.*gd-blob-i1-web\./, effect: { kind: 'error', status: 503, code: 'ServerBusy', message: 'busy' }, times: 3 }, { path: /^\/_blob\/.*gd-blob-i1-db\./, effect: { kind: 'error', status: 503, code: 'ServerBusy', message: 'busy' } }] });
+    const p = await driver(s);
+    const lan = await p.ensureNetwork(net('blob', 'lan', '10.21.0.0/24'));
+    const [web, db] = await Promise.all(['web', 'db'].map((n) => p.createMachine(machine('blob', n, [{ network: lan }]))));
+    for (const r of [web!, db!]) await p.startMachine(r);
+    await p.waitForReady(web!, { timeoutMs: 10_000 });
+    const e = await rejection(p.waitForReady(db!, { timeoutMs: 10_000 }));
+    expect(e.code).toBe('transient');
+    expect(e.message).toBe('[azure] Unable to read the serial log of VM "gd-blob-i1-db": storage answered HTTP 503');
+    expect(e.message).not.toMatch(/sig=|_blob/);
+  });
+
+  it('does not carry an abandoned wait into the next one: after a cancelled run the VM is asked for again', async () => {
+    const s = await server({ timing: { vmCreateMs: [300_000, 300_000] } });
+    const p = await driver(s);
+    const lan = await p.ensureNetwork(net('again', 'lan', '10.22.0.0/24'));
+    const ref = await p.createMachine(machine('again', 'web', [{ network: lan }]));
+    const run = new AbortController();
+    await p.startMachine(ref, { signal: run.signal });
+    run.abort(new AppError('conflict', 'cancelled'));
+    // The retried run: the VM's creation went on in Azure and is seen to its end.
+    expect(await p.waitForAddress(ref, { timeoutMs: 10_000 })).toHaveLength(1);
+    await p.waitForReady(ref, { timeoutMs: 10_000 });
+  });
+
   it('refuses up front a size the region does not offer, an image it lacks, and says which machine', async () => {
     const s = await server({ restrictedSkus: { westeurope: ['Standard_B2s'] }, images: [{ publisher: 'Canonical', offer: '0001-com-ubuntu-server-jammy', sku: '22_04-lts-gen2', versions: ['22.04.1'], os: 'Linux', sizeGb: 30, locations: ['eastus'] }] });
     const p = await driver(s);

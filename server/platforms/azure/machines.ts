@@ -60,6 +60,8 @@ interface Background {
   promise: Promise<void>;
   controller: AbortController;
   error?: unknown;
+  /** Its watch was given up (a cancelled run, a closed driver): its outcome says nothing about the VM. */
+  abandoned: () => boolean;
 }
 
 export function createMachines(arm: Arm, config: AzureConfig, region: Region, lifetime: AbortSignal) {
@@ -143,7 +145,7 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
     } catch (e) {
       throw azureError(e, vmWhat('create', name), arm.hints, signal);
     }
-    const entry: Background = { controller, promise: Promise.resolve() };
+    const entry: Background = { controller, promise: Promise.resolve(), abandoned: () => watch.aborted };
     entry.promise = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -160,10 +162,16 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
         }
       }
     })();
-    entry.promise.then(
-      () => background.get(key(name)) === entry && background.delete(key(name)),
-      (e: unknown) => (entry.error = e),
-    );
+    settleBackground(name, entry, watch);
+  }
+
+  /**
+   * Keeps a background operation's failure for whoever waits for the machine next; forgets it when it succeeded or
+   * was only abandoned (a cancelled run, a closed driver), so a later wait asks Azure instead of repeating an abort.
+   */
+  function settleBackground(name: string, entry: Background, watch: AbortSignal): void {
+    const forget = () => background.get(key(name)) === entry && background.delete(key(name));
+    entry.promise.then(forget, (e: unknown) => (watch.aborted ? forget() : (entry.error = e)));
     background.set(key(name), entry);
   }
 
@@ -172,13 +180,10 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
     const watch = AbortSignal.any([controller.signal, lifetime, ...(signal ? [signal] : [])]);
     const entry: Background = {
       controller,
+      abandoned: () => watch.aborted,
       promise: arm.lro(vmWhat('start', name), (o) => arm.compute.virtualMachines.start(rg, name, { ...o, abortSignal: AbortSignal.any([o.abortSignal, watch]) }), watch),
     };
-    entry.promise.then(
-      () => background.get(key(name)) === entry && background.delete(key(name)),
-      (e: unknown) => (entry.error = e),
-    );
-    background.set(key(name), entry);
+    settleBackground(name, entry, watch);
   }
 
   /** The private addresses of a VM's NICs, read once (they are fixed for the NIC's life). */

@@ -89,7 +89,6 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
     let got;
     try {
       got = await readBlob(arm.agent, st.uri, st.offset, config.timeouts.requestMs, signal);
-      st.failures = 0;
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       if (++st.failures < 5) return undefined;
@@ -100,8 +99,16 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       st.uri = undefined;
       return undefined;
     }
-    if (got.status === 404 || got.status === 416) return undefined;
-    if (got.status !== 200 && got.status !== 206) throw new AppError('transient', `[azure] Unable to read the serial log of VM "${ref.name}": storage answered HTTP ${got.status}`);
+    if (got.status === 404 || got.status === 416) {
+      st.failures = 0;
+      return undefined;
+    }
+    if (got.status !== 200 && got.status !== 206) {
+      // Storage busy (503, 500) or throttling: looked at again at the next poll, a few times.
+      if ((got.status >= 500 || got.status === 429) && ++st.failures < 5) return undefined;
+      throw new AppError('transient', `[azure] Unable to read the serial log of VM "${ref.name}": storage answered HTTP ${got.status}`);
+    }
+    st.failures = 0;
     const fresh = got.status === 206 ? got.body : got.body.subarray(st.offset);
     st.offset += fresh.length;
     return fresh.length > 0 ? fresh.toString('utf8') : undefined;
@@ -115,11 +122,18 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       const timeout = () =>
         new AppError('timeout', `[azure] VM "${ref.name}" was not provisioned and running within ${Math.round(opts.timeoutMs / 1000)} s`, { hint: 'See the VM\'s Activity log in the Azure portal; Azure may be slow to allocate this size in the region.' });
       const background = machines.background(ref.name);
-      if (background) {
+      if (background && !background.abandoned()) {
         if (background.error !== undefined) throw background.error;
-        if (!(await within(background.promise, deadline, signal))) throw timeout();
+        let done;
+        try {
+          done = await within(background.promise, deadline, signal);
+        } catch (e) {
+          // Given up by a cancelled run: the VM is asked about below instead.
+          if (signal?.aborted || !background.abandoned()) throw e;
+        }
+        if (done === undefined && !background.abandoned()) throw timeout();
         // Its creation (or start) succeeded, which Azure reports only for a running VM; the NICs' addresses are known.
-        const known = machines.knownAddresses(ref.name)?.filter(isUsableGuestAddress);
+        const known = done ? machines.knownAddresses(ref.name)?.filter(isUsableGuestAddress) : undefined;
         if (known?.length) return known;
       }
       const found = await pollUntil(async () => {

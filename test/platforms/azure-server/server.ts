@@ -217,6 +217,8 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
         const r = guests.resolveBlob(url.pathname, url.searchParams, () => [...store.resources.values()].filter((x) => x.type === 'Microsoft.Compute/virtualMachines'));
         const xml = (code: string) => `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
         if ('status' in r) return send(r.status, xml(r.code), {}, 'application/xml');
+        const fault = faults.pick(method, url.pathname);
+        if (fault?.kind === 'error') return send(fault.status, xml(fault.code), {}, 'application/xml');
         const log = guests.serialLog(r.vm);
         if (log === undefined) return send(404, xml('BlobNotFound'), {}, 'application/xml');
         guests.reads++;
