@@ -8,7 +8,7 @@ const httpsUrl = z.url().refine((u) => u.startsWith('https://'), 'an https:// UR
 
 export const azureConfigSchema = z.object({
   /** The directory (tenant) id, or its domain (contoso.onmicrosoft.com). */
-  tenantId: z.union([uuid, z.string().regex(/^[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$/i, 'a tenant GUID or domain')]),
+  tenantId: z.string().regex(/^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$/i, 'a tenant GUID or domain'),
   /** The application (client) id of the app registration Glassdome signs in as. */
   clientId: uuid,
   subscriptionId: uuid,
