@@ -263,28 +263,35 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
   });
 
   it('stops waiting in the middle of a long-running operation when the call is aborted', async () => {
-    const s = await server({ timing: { networkOpMs: [600_000, 600_000], vmCreateMs: [600_000, 600_000] } });
+    const s = await server({ timing: { networkOpMs: [6_000_000, 6_000_000] } });
     const p = await driver(s);
     const controller = new AbortController();
     const reason = new AppError('conflict', 'cancelled');
-    setTimeout(() => controller.abort(reason), 150);
+    const pending = p.ensureNetwork(net('cxl', 'lan', '10.12.0.0/24'), { signal: controller.signal });
+    pending.catch(() => undefined);
+    // Aborted once the NSG's operation is being polled (it would take 6000 s simulated, 6 s here).
+    for (let i = 0; i < 500 && !s.requests.some((r) => r.route.includes('/operations/')); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.requests.some((r) => r.route.includes('/operations/'))).toBe(true);
     const t0 = Date.now();
-    await expect(p.ensureNetwork(net('cxl', 'lan', '10.12.0.0/24'), { signal: controller.signal })).rejects.toBe(reason);
-    expect(Date.now() - t0).toBeLessThan(500);
-    expect(s.requests.filter((r) => r.route.includes('/operations/')).length).toBeGreaterThan(0);
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(Date.now() - t0).toBeLessThan(300);
   });
 
   it('stops waiting for a VM being created when the wait is aborted', async () => {
-    const s = await server({ timing: { vmCreateMs: [600_000, 600_000] } });
+    const s = await server({ timing: { vmCreateMs: [6_000_000, 6_000_000] } });
     const p = await driver(s);
     const lan = await p.ensureNetwork(net('cxl2', 'lan', '10.12.0.0/24'));
     const ref = await p.createMachine(machine('cxl2', 'web', [{ network: lan }]));
     await p.startMachine(ref);
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new AppError('conflict', 'cancelled')), 100);
+    const waiting = p.waitForAddress(ref, { timeoutMs: 30_000, signal: controller.signal });
+    waiting.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
-    await expect(p.waitForAddress(ref, { timeoutMs: 30_000, signal: controller.signal })).rejects.toThrow('cancelled');
-    expect(Date.now() - t0).toBeLessThan(500);
+    controller.abort(new AppError('conflict', 'cancelled'));
+    await expect(waiting).rejects.toThrow('cancelled');
+    expect(Date.now() - t0).toBeLessThan(300);
   });
 
   it('resumes after a crash in the middle, from tags and the specs, creating nothing twice', async () => {
