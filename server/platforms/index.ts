@@ -29,7 +29,9 @@ function notYetAvailable(kind: PlatformKind, title: string): Driver {
     available: false,
     configSchema: simulatorConfigSchema,
     async create() {
-      throw new AppError('invalid_input', `[${kind}] The ${title} driver is not part of this version of Glassdome`, { hint: 'Use another platform.' });
+      throw new AppError('invalid_input', `[${kind}] The ${title} driver is not part of this version of Glassdome`, {
+        hint: 'Use another platform.',
+      });
     },
   };
 }

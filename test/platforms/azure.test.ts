@@ -42,17 +42,35 @@ function config(s: ArmServer, extra: Partial<AzureConfigInput> = {}) {
   });
 }
 
-const staticCredential = (s: ArmServer) => ({ getToken: async () => ({ token: s.staticToken, expiresOnTimestamp: Date.now() + 3_600_000 }) });
+const staticCredential = (s: ArmServer) => ({
+  getToken: async () => ({ token: s.staticToken, expiresOnTimestamp: Date.now() + 3_600_000 }),
+});
 
-async function driver(s: ArmServer, extra: Partial<AzureConfigInput> = {}, deps?: { secret?: string }): Promise<Platform> {
+async function driver(
+  s: ArmServer,
+  extra: Partial<AzureConfigInput> = {},
+  deps?: { secret?: string },
+): Promise<Platform> {
   const p = await createAzurePlatform(config(s, extra), deps ?? { credential: staticCredential(s) });
   platforms.push(p);
   return p;
 }
 
-const net = (dep: string, name: string, cidr: string, extra: Partial<NetworkSpec> = {}): NetworkSpec => ({ deploymentId: dep, name: `gd-${dep}-i1-${name}`, kind: 'isolated', cidr, gateway: cidr.replace(/0\/\d+$/, '1'), ...extra });
+const net = (dep: string, name: string, cidr: string, extra: Partial<NetworkSpec> = {}): NetworkSpec => ({
+  deploymentId: dep,
+  name: `gd-${dep}-i1-${name}`,
+  kind: 'isolated',
+  cidr,
+  gateway: cidr.replace(/0\/\d+$/, '1'),
+  ...extra,
+});
 
-function machine(dep: string, name: string, nics: Array<{ network: NetworkRef; ip?: string; publicIp?: boolean }>, extra: Partial<MachineSpec> = {}): MachineSpec {
+function machine(
+  dep: string,
+  name: string,
+  nics: Array<{ network: NetworkRef; ip?: string; publicIp?: boolean }>,
+  extra: Partial<MachineSpec> = {},
+): MachineSpec {
   return {
     deploymentId: dep,
     name: `gd-${dep}-i1-${name}`,
@@ -115,7 +133,9 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     expect(e.message).toMatch(/^\[azure\] Unable to create resource group "gd-bad1-i1": AADSTS7000215/);
     expect(e.code).toBe('platform_error');
     const stranger = await driver(s, { clientId: '11111111-2222-3333-4444-555555555555' }, { secret: s.clientSecret });
-    expect((await stranger.testConnection()).details[0]).toMatch(/AADSTS700016.*No app registration with client id 11111111-/);
+    expect((await stranger.testConnection()).details[0]).toMatch(
+      /AADSTS700016.*No app registration with client id 11111111-/,
+    );
     const elsewhere = await driver(s, { tenantId: '99999999-2222-3333-4444-555555555555' }, { secret: s.clientSecret });
     // MSAL cannot read an unknown tenant's metadata (Entra answers AADSTS90002) and says only that.
     expect((await elsewhere.testConnection()).details[0]).toMatch(/endpoints_resolution_error.*tenant was not found/);
@@ -127,7 +147,9 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const p = await driver(s);
     expect((await p.testConnection()).ok).toBe(true);
     const e = await rejection(p.ensureNetwork(net('ro1', 'lan', '10.5.0.0/24')));
-    expect(e.message).toMatch(/Unable to create resource group "gd-ro1-i1": AuthorizationFailed: The client '.*' .* does not have authorization to perform action 'Microsoft.Resources\/subscriptions\/resourceGroups\/write'/);
+    expect(e.message).toMatch(
+      /Unable to create resource group "gd-ro1-i1": AuthorizationFailed: The client '.*' .* does not have authorization to perform action 'Microsoft.Resources\/subscriptions\/resourceGroups\/write'/,
+    );
     expect(e.hint).toMatch(/Contributor role on subscription/);
   });
 
@@ -136,19 +158,53 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const p = await driver(s);
     const report = await p.testConnection();
     expect(report.ok).toBe(false);
-    expect(report.details.join('\n')).toMatch(/Microsoft.Network is NotRegistered on subscription .*az provider register --namespace Microsoft.Network/);
+    expect(report.details.join('\n')).toMatch(
+      /Microsoft.Network is NotRegistered on subscription .*az provider register --namespace Microsoft.Network/,
+    );
     const e = await rejection(p.ensureNetwork(net('reg1', 'lan', '10.5.0.0/24')));
-    expect(e.message).toMatch(/Unable to create network security group "gd-reg1-i1-lan-nsg": MissingSubscriptionRegistration/);
+    expect(e.message).toMatch(
+      /Unable to create network security group "gd-reg1-i1-lan-nsg": MissingSubscriptionRegistration/,
+    );
     expect(e.hint).toMatch(/az provider register --namespace Microsoft.Network/);
   });
 
   it('builds a per-instance resource group, one VNet with a subnet and NSG per network, and NICs with their fixed addresses', async () => {
     const s = await server();
     const p = await driver(s);
-    const firewall = { default: 'deny' as const, rules: [{ from: ['10.6.2.0/24'], to: ['10.6.1.0/24'], protocol: 'tcp' as const, ports: [[80, 80]] as Array<[number, number]>, action: 'allow' as const }] };
-    const [dmz, lan] = await Promise.all([p.ensureNetwork(net('topo', 'dmz', '10.6.1.0/24', { internet: true, firewall })), p.ensureNetwork(net('topo', 'lan', '10.6.2.0/24', { firewall }))]);
-    const uplink = await p.ensureNetwork({ deploymentId: 'topo', name: 'gd-topo-uplink', kind: 'uplink', cidr: '0.0.0.0/0', gateway: '0.0.0.0' });
-    const ref = await p.createMachine(machine('topo', 'gw', [{ network: dmz, ip: '10.6.1.10', publicIp: true }, { network: lan, ip: '10.6.2.10' }], { cpus: 2, memoryMb: 4096 }));
+    const firewall = {
+      default: 'deny' as const,
+      rules: [
+        {
+          from: ['10.6.2.0/24'],
+          to: ['10.6.1.0/24'],
+          protocol: 'tcp' as const,
+          ports: [[80, 80]] as Array<[number, number]>,
+          action: 'allow' as const,
+        },
+      ],
+    };
+    const [dmz, lan] = await Promise.all([
+      p.ensureNetwork(net('topo', 'dmz', '10.6.1.0/24', { internet: true, firewall })),
+      p.ensureNetwork(net('topo', 'lan', '10.6.2.0/24', { firewall })),
+    ]);
+    const uplink = await p.ensureNetwork({
+      deploymentId: 'topo',
+      name: 'gd-topo-uplink',
+      kind: 'uplink',
+      cidr: '0.0.0.0/0',
+      gateway: '0.0.0.0',
+    });
+    const ref = await p.createMachine(
+      machine(
+        'topo',
+        'gw',
+        [
+          { network: dmz, ip: '10.6.1.10', publicIp: true },
+          { network: lan, ip: '10.6.2.10' },
+        ],
+        { cpus: 2, memoryMb: 4096 },
+      ),
+    );
     await p.startMachine(ref);
     expect(await p.waitForAddress(ref, { timeoutMs: 10_000 })).toEqual(['10.6.1.10', '10.6.2.10']);
 
@@ -157,19 +213,33 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const vnet = s.store.get(`${g.id}/providers/Microsoft.Network/virtualNetworks/gd-topo-i1`)!;
     expect(vnet.properties.addressSpace.addressPrefixes.sort()).toEqual(['10.6.1.0/24', '10.6.2.0/24']);
     const subnet = s.store.get(dmz.id)!;
-    expect(subnet.properties).toMatchObject({ addressPrefix: '10.6.1.0/24', defaultOutboundAccess: true, networkSecurityGroup: { id: expect.stringMatching(/networkSecurityGroups\/gd-topo-i1-dmz-nsg$/) } });
+    expect(subnet.properties).toMatchObject({
+      addressPrefix: '10.6.1.0/24',
+      defaultOutboundAccess: true,
+      networkSecurityGroup: { id: expect.stringMatching(/networkSecurityGroups\/gd-topo-i1-dmz-nsg$/) },
+    });
     expect(s.store.get(lan.id)!.properties.defaultOutboundAccess).toBe(false);
     const nsg = s.store.get(subnet.properties.networkSecurityGroup.id)!;
-    expect(nsg.properties.securityRules.map((r: { name: string }) => r.name)).toEqual(['gd-within-network', 'gd-rule-1-in', 'gd-deny-other-networks']);
+    expect(nsg.properties.securityRules.map((r: { name: string }) => r.name)).toEqual([
+      'gd-within-network',
+      'gd-rule-1-in',
+      'gd-deny-other-networks',
+    ]);
     const vm = s.store.get(ref.id)!;
     expect(vm.properties.hardwareProfile.vmSize).toBe('Standard_B2s');
-    expect(vm.tags).toEqual({ 'glassdome:deployment': 'topo', 'glassdome:instance': '1', 'glassdome:machine': 'gd-topo-i1-gw' });
+    expect(vm.tags).toEqual({
+      'glassdome:deployment': 'topo',
+      'glassdome:instance': '1',
+      'glassdome:machine': 'gd-topo-i1-gw',
+    });
     expect(vm.sim.customData).toBe('#cloud-config\nhostname: gw\n');
     expect(vm.properties.osProfile.linuxConfiguration.ssh.publicKeys[0].keyData).toMatch(/^ssh-rsa AAAAB3NzaC1yc2E/);
     expect(vm.properties.storageProfile.osDisk).toMatchObject({ diskSizeGB: 30, deleteOption: 'Delete' });
     expect(vm.properties.diagnosticsProfile).toEqual({ bootDiagnostics: { enabled: true } });
     const nic0 = s.store.get(vm.properties.networkProfile.networkInterfaces[0].id)!;
-    expect(nic0.properties.ipConfigurations[0].properties.publicIPAddress.id).toMatch(/publicIPAddresses\/gd-topo-i1-gw-pip0$/);
+    expect(nic0.properties.ipConfigurations[0].properties.publicIPAddress.id).toMatch(
+      /publicIPAddresses\/gd-topo-i1-gw-pip0$/,
+    );
     expect(uplink.id).toBe('internet');
     expect(s.inventory().some((id) => /uplink/.test(id))).toBe(false);
   });
@@ -187,10 +257,20 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
   });
 
   it('completes a deployment through a throttling storm, waiting out each Retry-After', async () => {
-    const s = await server({ faults: [{ path: /networkInterfaces|virtualMachines\/[^/]+$/i, effect: { kind: 'throttle', retryAfterSec: 1 }, times: 6 }] });
+    const s = await server({
+      faults: [
+        {
+          path: /networkInterfaces|virtualMachines\/[^/]+$/i,
+          effect: { kind: 'throttle', retryAfterSec: 1 },
+          times: 6,
+        },
+      ],
+    });
     const p = await driver(s);
     const lan = await p.ensureNetwork(net('storm', 'lan', '10.8.0.0/24'));
-    const refs = await Promise.all(['a', 'b', 'c'].map((n, i) => p.createMachine(machine('storm', n, [{ network: lan, ip: `10.8.0.${10 + i}` }]))));
+    const refs = await Promise.all(
+      ['a', 'b', 'c'].map((n, i) => p.createMachine(machine('storm', n, [{ network: lan, ip: `10.8.0.${10 + i}` }]))),
+    );
     await Promise.all(refs.map((r) => p.startMachine(r)));
     await Promise.all(refs.map((r) => p.waitForReady(r, { timeoutMs: 15_000 })));
     const throttled = s.requests.filter((r) => r.status === 429);
@@ -205,7 +285,11 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
   });
 
   it('gives up on a storm longer than its retries with a retryable rate-limit error naming the resource', async () => {
-    const s = await server({ faults: [{ method: 'PUT', path: /networkSecurityGroups/i, effect: { kind: 'throttle', retryAfterSec: 0 }, times: 10 }] });
+    const s = await server({
+      faults: [
+        { method: 'PUT', path: /networkSecurityGroups/i, effect: { kind: 'throttle', retryAfterSec: 0 }, times: 10 },
+      ],
+    });
     const p = await driver(s, { maxRetries: 2 });
     const e = await rejection(p.ensureNetwork(net('storm2', 'lan', '10.8.0.0/24')));
     expect(e.code).toBe('rate_limited');
@@ -229,24 +313,55 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     }
   });
 
-  it('shows a failed creation\'s code and message as the machine\'s failure', async () => {
-    const s = await server({ faults: [{ method: 'PUT', path: /virtualMachines\/gd-lrof-i1-web$/, effect: { kind: 'lroFail', error: { code: 'OSProvisioningClientError', message: "OS Provisioning failed for VM 'gd-lrof-i1-web' due to an error during guest provisioning." } } }] });
+  it("shows a failed creation's code and message as the machine's failure", async () => {
+    const s = await server({
+      faults: [
+        {
+          method: 'PUT',
+          path: /virtualMachines\/gd-lrof-i1-web$/,
+          effect: {
+            kind: 'lroFail',
+            error: {
+              code: 'OSProvisioningClientError',
+              message: "OS Provisioning failed for VM 'gd-lrof-i1-web' due to an error during guest provisioning.",
+            },
+          },
+        },
+      ],
+    });
     const p = await driver(s);
     const lan = await p.ensureNetwork(net('lrof', 'lan', '10.10.0.0/24'));
     const ref = await p.createMachine(machine('lrof', 'web', [{ network: lan }]));
     await p.startMachine(ref);
     const e = await rejection(p.waitForAddress(ref, { timeoutMs: 10_000 }));
     expect(e.code).toBe('platform_error');
-    expect(e.message).toBe("[azure] Unable to create VM \"gd-lrof-i1-web\": OSProvisioningClientError: OS Provisioning failed for VM 'gd-lrof-i1-web' due to an error during guest provisioning.");
+    expect(e.message).toBe(
+      '[azure] Unable to create VM "gd-lrof-i1-web": OSProvisioningClientError: OS Provisioning failed for VM \'gd-lrof-i1-web\' due to an error during guest provisioning.',
+    );
     // Another process that never saw the operation reads the same failure from the VM's instance view.
     const other = await driver(s);
     const again = await rejection(other.waitForAddress(ref, { timeoutMs: 10_000 }));
-    expect(again.message).toMatch(/Unable to create VM "gd-lrof-i1-web": OSProvisioningClientError: OS Provisioning failed/);
+    expect(again.message).toMatch(
+      /Unable to create VM "gd-lrof-i1-web": OSProvisioningClientError: OS Provisioning failed/,
+    );
   });
 
   it('creates a VM again after a capacity failure, and reports capacity with a hint when it persists', async () => {
-    const allocation = { code: 'AllocationFailed', message: 'Allocation failed. We do not have sufficient capacity for the requested VM size in this region.' };
-    const s = await server({ faults: [{ method: 'PUT', path: /virtualMachines\/gd-cap-i1-once$/, effect: { kind: 'lroFail', error: allocation }, times: 1 }, { method: 'PUT', path: /virtualMachines\/gd-cap-i1-never$/, effect: { kind: 'lroFail', error: allocation } }] });
+    const allocation = {
+      code: 'AllocationFailed',
+      message: 'Allocation failed. We do not have sufficient capacity for the requested VM size in this region.',
+    };
+    const s = await server({
+      faults: [
+        {
+          method: 'PUT',
+          path: /virtualMachines\/gd-cap-i1-once$/,
+          effect: { kind: 'lroFail', error: allocation },
+          times: 1,
+        },
+        { method: 'PUT', path: /virtualMachines\/gd-cap-i1-never$/, effect: { kind: 'lroFail', error: allocation } },
+      ],
+    });
     const p = await driver(s, { capacityRetries: 2 });
     const lan = await p.ensureNetwork(net('cap', 'lan', '10.11.0.0/24'));
     const once = await p.createMachine(machine('cap', 'once', [{ network: lan }]));
@@ -257,7 +372,8 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const e = await rejection(p.waitForAddress(never, { timeoutMs: 10_000 }));
     expect(e.message).toMatch(/Unable to create VM "gd-cap-i1-never": AllocationFailed: Allocation failed/);
     expect(e.hint).toMatch(/no capacity for this size in westeurope/);
-    const puts = (name: string) => s.requests.filter((r) => r.method === 'PUT' && r.path.endsWith(`/virtualMachines/${name}`)).length;
+    const puts = (name: string) =>
+      s.requests.filter((r) => r.method === 'PUT' && r.path.endsWith(`/virtualMachines/${name}`)).length;
     expect(puts('gd-cap-i1-once')).toBe(2);
     expect(puts('gd-cap-i1-never')).toBe(3);
   });
@@ -270,7 +386,8 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const pending = p.ensureNetwork(net('cxl', 'lan', '10.12.0.0/24'), { signal: controller.signal });
     pending.catch(() => undefined);
     // Aborted once the NSG's operation is being polled (it would take 6000 s simulated, 6 s here).
-    for (let i = 0; i < 500 && !s.requests.some((r) => r.route.includes('/operations/')); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 500 && !s.requests.some((r) => r.route.includes('/operations/')); i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(s.requests.some((r) => r.route.includes('/operations/'))).toBe(true);
     const t0 = Date.now();
     controller.abort(reason);
@@ -301,34 +418,58 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const lanSpec = net(dep, 'lan', '10.13.0.0/24');
     const dmzSpec = net(dep, 'dmz', '10.14.0.0/24', { internet: true });
     const [lan, dmz] = await Promise.all([first.ensureNetwork(lanSpec), first.ensureNetwork(dmzSpec)]);
-    const specs = [machine(dep, 'db', [{ network: lan, ip: '10.13.0.10' }]), machine(dep, 'web', [{ network: dmz, ip: '10.14.0.10' }, { network: lan, ip: '10.13.0.11' }]), machine(dep, 'kali', [{ network: dmz }])];
+    const specs = [
+      machine(dep, 'db', [{ network: lan, ip: '10.13.0.10' }]),
+      machine(dep, 'web', [
+        { network: dmz, ip: '10.14.0.10' },
+        { network: lan, ip: '10.13.0.11' },
+      ]),
+      machine(dep, 'kali', [{ network: dmz }]),
+    ];
     const refs = await Promise.all(specs.map((m) => first.createMachine(m)));
     await first.startMachine(refs[0]!); // db is being created when the process dies; web and kali were never started
     await first.close();
 
     const second = await driver(s);
     const owned = await second.listOwned(dep);
-    expect(owned.map((o) => `${o.kind} ${o.name}`).sort()).toEqual(['machine gd-crash-i1-db', 'machine gd-crash-i1-kali', 'machine gd-crash-i1-web', 'network gd-crash-i1-dmz', 'network gd-crash-i1-lan']);
+    expect(owned.map((o) => `${o.kind} ${o.name}`).sort()).toEqual([
+      'machine gd-crash-i1-db',
+      'machine gd-crash-i1-kali',
+      'machine gd-crash-i1-web',
+      'network gd-crash-i1-dmz',
+      'network gd-crash-i1-lan',
+    ]);
     // The resumed run repeats every step that was not recorded as done.
     const nets = await Promise.all([second.ensureNetwork(lanSpec), second.ensureNetwork(dmzSpec)]);
     expect(nets.map((n) => n.id)).toEqual([lan.id, dmz.id]);
-    const resumed = await Promise.all(specs.map((m) => second.createMachine({ ...m, nics: m.nics.map((n) => ({ ...n, network: n.network.name.endsWith('lan') ? nets[0]! : nets[1]! })) })));
+    const resumed = await Promise.all(
+      specs.map((m) =>
+        second.createMachine({
+          ...m,
+          nics: m.nics.map((n) => ({ ...n, network: n.network.name.endsWith('lan') ? nets[0]! : nets[1]! })),
+        }),
+      ),
+    );
     expect(resumed.map((r) => r.id)).toEqual(refs.map((r) => r.id));
     const third = await driver(s); // a process that was not even given the create step: start gets the spec
     await Promise.all(resumed.map((r, i) => third.startMachine(r, { spec: specs[i]! })));
     await Promise.all(resumed.map((r) => third.waitForReady(r, { timeoutMs: 15_000 })));
     expect(s.createdTwice()).toEqual([]);
-    expect(s.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/virtualMachines/gd-crash-i1-db'))).toHaveLength(1);
+    expect(
+      s.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/virtualMachines/gd-crash-i1-db')),
+    ).toHaveLength(1);
   });
 
-  it('reads readiness from the serial console: ready, failed with the guest\'s reason, and never without customData', async () => {
+  it("reads readiness from the serial console: ready, failed with the guest's reason, and never without customData", async () => {
     const s = await server();
     s.guests.script('gd-con-i1-bad', { kind: 'failed', reason: 'packages missing: nginx' });
     s.guests.script('gd-con-i1-hung', { kind: 'silent' });
     const p = await driver(s);
     const lan = await p.ensureNetwork(net('con', 'lan', '10.15.0.0/24'));
     const [ok, bad, hung, bare] = await Promise.all(
-      ['ok', 'bad', 'hung', 'bare'].map((n) => p.createMachine(machine('con', n, [{ network: lan }], n === 'bare' ? { cloudInit: undefined } : {}))),
+      ['ok', 'bad', 'hung', 'bare'].map((n) =>
+        p.createMachine(machine('con', n, [{ network: lan }], n === 'bare' ? { cloudInit: undefined } : {})),
+      ),
     );
     for (const r of [ok!, bad!, hung!, bare!]) await p.startMachine(r);
     await p.waitForReady(ok!, { timeoutMs: 10_000 });
@@ -337,17 +478,33 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     expect(failed.message).toBe('[azure] First boot of VM "gd-con-i1-bad" failed: packages missing: nginx');
     const slow = await rejection(p.waitForReady(hung!, { timeoutMs: 400 }));
     expect(slow.code).toBe('timeout');
-    expect(slow.message).toMatch(/did not report the end of its first boot within 0 s; its console last said: .*cloud-init.*running 'init'/);
+    expect(slow.message).toMatch(
+      /did not report the end of its first boot within 0 s; its console last said: .*cloud-init.*running 'init'/,
+    );
     expect((await rejection(p.waitForReady(bare!, { timeoutMs: 400 }))).code).toBe('timeout');
     // The console is read from where the last read stopped.
     expect(s.guests.reads).toBeGreaterThan(0);
   });
 
   it('reads the console through a few storage failures, and gives up after five in a row', async () => {
-    const s = await server({ faults: [{ path: /^\/_blob\/.*gd-blob-i1-web\./, effect: { kind: 'error', status: 503, code: 'ServerBusy', message: 'busy' }, times: 3 }, { path: /^\/_blob\/.*gd-blob-i1-db\./, effect: { kind: 'error', status: 503, code: 'ServerBusy', message: 'busy' } }] });
+    const s = await server({
+      faults: [
+        {
+          path: /^\/_blob\/.*gd-blob-i1-web\./,
+          effect: { kind: 'error', status: 503, code: 'ServerBusy', message: 'busy' },
+          times: 3,
+        },
+        {
+          path: /^\/_blob\/.*gd-blob-i1-db\./,
+          effect: { kind: 'error', status: 503, code: 'ServerBusy', message: 'busy' },
+        },
+      ],
+    });
     const p = await driver(s);
     const lan = await p.ensureNetwork(net('blob', 'lan', '10.21.0.0/24'));
-    const [web, db] = await Promise.all(['web', 'db'].map((n) => p.createMachine(machine('blob', n, [{ network: lan }]))));
+    const [web, db] = await Promise.all(
+      ['web', 'db'].map((n) => p.createMachine(machine('blob', n, [{ network: lan }]))),
+    );
     for (const r of [web!, db!]) await p.startMachine(r);
     await p.waitForReady(web!, { timeoutMs: 10_000 });
     const e = await rejection(p.waitForReady(db!, { timeoutMs: 10_000 }));
@@ -370,21 +527,48 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
   });
 
   it('refuses up front a size the region does not offer, an image it lacks, and says which machine', async () => {
-    const s = await server({ restrictedSkus: { westeurope: ['Standard_B2s'] }, images: [{ publisher: 'Canonical', offer: '0001-com-ubuntu-server-jammy', sku: '22_04-lts-gen2', versions: ['22.04.1'], os: 'Linux', sizeGb: 30, locations: ['eastus'] }] });
+    const s = await server({
+      restrictedSkus: { westeurope: ['Standard_B2s'] },
+      images: [
+        {
+          publisher: 'Canonical',
+          offer: '0001-com-ubuntu-server-jammy',
+          sku: '22_04-lts-gen2',
+          versions: ['22.04.1'],
+          os: 'Linux',
+          sizeGb: 30,
+          locations: ['eastus'],
+        },
+      ],
+    });
     const p = await driver(s);
     const lan = await p.ensureNetwork(net('bad', 'lan', '10.16.0.0/24'));
     const before = s.inventory().length;
-    const size = await rejection(p.createMachine(machine('bad', 'big', [{ network: lan }], { options: { vmSize: 'Standard_B2s', image: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2' } })));
+    const size = await rejection(
+      p.createMachine(
+        machine('bad', 'big', [{ network: lan }], {
+          options: { vmSize: 'Standard_B2s', image: 'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2' },
+        }),
+      ),
+    );
     expect(size.code).toBe('invalid_input');
-    expect(size.message).toMatch(/Unable to create VM "gd-bad-i1-big": image Canonical:.* is not offered in westeurope|size Standard_B2s is not available to this subscription in westeurope/);
+    expect(size.message).toMatch(
+      /Unable to create VM "gd-bad-i1-big": image Canonical:.* is not offered in westeurope|size Standard_B2s is not available to this subscription in westeurope/,
+    );
     const image = await rejection(p.createMachine(machine('bad', 'web', [{ network: lan }])));
-    expect(image.message).toBe('[azure] Unable to create VM "gd-bad-i1-web": image Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest is not offered in westeurope');
+    expect(image.message).toBe(
+      '[azure] Unable to create VM "gd-bad-i1-web": image Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest is not offered in westeurope',
+    );
     expect(image.hint).toMatch(/platform\.azure\.image/);
     const s2 = await server({ restrictedSkus: { westeurope: ['Standard_B2s'] } });
     const p2 = await driver(s2);
     const lan2 = await p2.ensureNetwork(net('bad', 'lan', '10.16.0.0/24'));
-    const sized = await rejection(p2.createMachine(machine('bad', 'big', [{ network: lan2 }], { options: { vmSize: 'Standard_B2s' } })));
-    expect(sized.message).toBe('[azure] Unable to create VM "gd-bad-i1-big": size Standard_B2s is not available to this subscription in westeurope');
+    const sized = await rejection(
+      p2.createMachine(machine('bad', 'big', [{ network: lan2 }], { options: { vmSize: 'Standard_B2s' } })),
+    );
+    expect(sized.message).toBe(
+      '[azure] Unable to create VM "gd-bad-i1-big": size Standard_B2s is not available to this subscription in westeurope',
+    );
     expect(sized.hint).toMatch(/another size \(platform.azure.vmSize\) or region/);
     expect(s.inventory().length).toBe(before);
   });
@@ -397,17 +581,23 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     const b = await p.createMachine(machine('quota', 'b', [{ network: lan }], { cpus: 2, memoryMb: 4096 }));
     await p.startMachine(a);
     const e = await rejection(p.startMachine(b));
-    expect(e.message).toMatch(/Unable to create VM "gd-quota-i1-b": OperationNotAllowed: Operation could not be completed as it results in exceeding approved standardBSFamily Cores quota.*Current Limit: 2, Current Usage: 2, Additional Required: 2/);
+    expect(e.message).toMatch(
+      /Unable to create VM "gd-quota-i1-b": OperationNotAllowed: Operation could not be completed as it results in exceeding approved standardBSFamily Cores quota.*Current Limit: 2, Current Usage: 2, Additional Required: 2/,
+    );
     expect(e.hint).toMatch(/Quotas > Compute/);
   });
 
   it('refuses a subnet smaller than Azure allows and an address Azure keeps for itself', async () => {
     const s = await server();
     const p = await driver(s);
-    expect((await rejection(p.ensureNetwork(net('small', 'lan', '10.18.0.0/30')))).message).toMatch(/10.18.0.0\/30 is smaller than the \/29/);
+    expect((await rejection(p.ensureNetwork(net('small', 'lan', '10.18.0.0/30')))).message).toMatch(
+      /10.18.0.0\/30 is smaller than the \/29/,
+    );
     const lan = await p.ensureNetwork(net('small', 'lan', '10.18.0.0/24'));
     const e = await rejection(p.createMachine(machine('small', 'gw', [{ network: lan, ip: '10.18.0.1' }])));
-    expect(e.message).toMatch(/Unable to create network interface "gd-small-i1-gw-nic0": PrivateIPAddressInReservedRange/);
+    expect(e.message).toMatch(
+      /Unable to create network interface "gd-small-i1-gw-nic0": PrivateIPAddressInReservedRange/,
+    );
     expect(e.hint).toMatch(/first four and the last address/);
   });
 
@@ -421,17 +611,32 @@ describe.skipIf(missing !== undefined)('azure driver against the ARM test server
     expect(s.inventory().filter((id) => /networkInterfaces|publicIPAddresses/.test(id))).toEqual([]);
     expect((await p.getMachineState(ref)).power).toBe('missing');
     await Promise.all([p.deleteNetwork(lan), p.deleteNetwork(dmz)]);
-    expect(s.requests.filter((r) => r.method === 'DELETE' && /resourcegroups\/gd-td-i1$/i.test(r.path))).toHaveLength(1);
+    expect(s.requests.filter((r) => r.method === 'DELETE' && /resourcegroups\/gd-td-i1$/i.test(r.path))).toHaveLength(
+      1,
+    );
     expect(s.inventory()).toEqual([]);
     expect(await p.listOwned('td')).toEqual([]);
   });
 
-  it('never deletes a resource group that does not carry the deployment\'s tag', async () => {
+  it("never deletes a resource group that does not carry the deployment's tag", async () => {
     const s = await server();
     const p = await driver(s);
-    s.store.groups.set('gd-foreign-i1', { id: `/subscriptions/${s.subscriptionId}/resourceGroups/gd-foreign-i1`, name: 'gd-foreign-i1', location: 'westeurope', tags: { owner: 'someone' }, state: 'Succeeded' });
-    const e = await rejection(p.deleteNetwork({ id: `/subscriptions/${s.subscriptionId}/resourceGroups/gd-foreign-i1`, name: 'gd-foreign-i1-lan' }));
-    expect(e.message).toMatch(/Unable to delete resource group "gd-foreign-i1": it does not carry the tag glassdome:deployment=foreign/);
+    s.store.groups.set('gd-foreign-i1', {
+      id: `/subscriptions/${s.subscriptionId}/resourceGroups/gd-foreign-i1`,
+      name: 'gd-foreign-i1',
+      location: 'westeurope',
+      tags: { owner: 'someone' },
+      state: 'Succeeded',
+    });
+    const e = await rejection(
+      p.deleteNetwork({
+        id: `/subscriptions/${s.subscriptionId}/resourceGroups/gd-foreign-i1`,
+        name: 'gd-foreign-i1-lan',
+      }),
+    );
+    expect(e.message).toMatch(
+      /Unable to delete resource group "gd-foreign-i1": it does not carry the tag glassdome:deployment=foreign/,
+    );
     expect(s.store.group('gd-foreign-i1')).toBeDefined();
   });
 });

@@ -23,11 +23,23 @@ export interface Arm {
   agent: https.Agent;
   hints: HintContext;
   /** Runs a long-running operation to its end; throws the operation's failure, a timeout, or the signal's reason. */
-  lro<T>(what: { action: string; resource: string; name: string }, start: (o: LroOptions) => Promise<Poller<T>> | Poller<T>, signal?: AbortSignal): Promise<T>;
+  lro<T>(
+    what: { action: string; resource: string; name: string },
+    start: (o: LroOptions) => Promise<Poller<T>> | Poller<T>,
+    signal?: AbortSignal,
+  ): Promise<T>;
   /** Runs one call, turning its failure into an AppError naming `what`. */
-  call<T>(what: { action: string; resource: string; name: string }, fn: (o: { abortSignal?: AbortSignal }) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  call<T>(
+    what: { action: string; resource: string; name: string },
+    fn: (o: { abortSignal?: AbortSignal }) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T>;
   /** As `call`, but what does not exist (404) is undefined. */
-  find<T>(what: { action: string; resource: string; name: string }, fn: (o: { abortSignal?: AbortSignal }) => Promise<T>, signal?: AbortSignal): Promise<T | undefined>;
+  find<T>(
+    what: { action: string; resource: string; name: string },
+    fn: (o: { abortSignal?: AbortSignal }) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T | undefined>;
 }
 
 export interface LroOptions {
@@ -58,10 +70,16 @@ function timeoutPolicy(ms: number): PipelinePolicy {
 }
 
 export async function connectArm(config: AzureConfig, deps: ArmDeps): Promise<Arm> {
-  const hints: HintContext = { clientId: config.clientId, subscriptionId: config.subscriptionId, location: config.location };
+  const hints: HintContext = {
+    clientId: config.clientId,
+    subscriptionId: config.subscriptionId,
+    location: config.location,
+  };
   // One secure context for every connection: an agent given `ca` instead writes all ~150 roots into the key it
   // computes for each request, which cost more CPU than the rest of a request.
-  const secureContext = config.caFile ? tls.createSecureContext({ ca: [...tls.rootCertificates, readFileSync(config.caFile, 'utf8')] }) : undefined;
+  const secureContext = config.caFile
+    ? tls.createSecureContext({ ca: [...tls.rootCertificates, readFileSync(config.caFile, 'utf8')] })
+    : undefined;
   const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ...(secureContext ? { secureContext } : {}) });
   const endpoint = config.armEndpoint.replace(/\/+$/, '');
   const scope = `${endpoint}/.default`;
@@ -74,15 +92,25 @@ export async function connectArm(config: AzureConfig, deps: ArmDeps): Promise<Ar
   let credential = deps.credential;
   if (!credential) {
     if (!deps.secret)
-      throw new AppError('invalid_input', '[azure] No client secret is stored for this platform', { hint: 'Enter the app registration\'s client secret (its Value) in the platform\'s settings.' });
+      throw new AppError('invalid_input', '[azure] No client secret is stored for this platform', {
+        hint: "Enter the app registration's client secret (its Value) in the platform's settings.",
+      });
     const { ClientSecretCredential } = await import('@azure/identity');
     credential = new ClientSecretCredential(config.tenantId, config.clientId, deps.secret, {
       ...pipeline,
       ...(config.authorityHost ? { authorityHost: config.authorityHost, disableInstanceDiscovery: true } : {}),
     });
   }
-  const [{ ComputeManagementClient }, { NetworkManagementClient }, { ResourceManagementClient }] = await Promise.all([import('@azure/arm-compute'), import('@azure/arm-network'), import('@azure/arm-resources')]);
-  const compute = new ComputeManagementClient(credential, config.subscriptionId, { ...pipeline, endpoint, credentials: { scopes: [scope] } });
+  const [{ ComputeManagementClient }, { NetworkManagementClient }, { ResourceManagementClient }] = await Promise.all([
+    import('@azure/arm-compute'),
+    import('@azure/arm-network'),
+    import('@azure/arm-resources'),
+  ]);
+  const compute = new ComputeManagementClient(credential, config.subscriptionId, {
+    ...pipeline,
+    endpoint,
+    credentials: { scopes: [scope] },
+  });
   const autorest = { ...pipeline, endpoint, $host: endpoint, credentialScopes: [scope] };
   const network = new NetworkManagementClient(credential, config.subscriptionId, autorest);
   const resources = new ResourceManagementClient(credential, config.subscriptionId, autorest);
@@ -108,7 +136,11 @@ export async function connectArm(config: AzureConfig, deps: ArmDeps): Promise<Ar
         return await poller.pollUntilDone({ abortSignal: both });
       } catch (e) {
         if (deadline.aborted && !signal?.aborted)
-          throw new AppError('timeout', `[azure] Unable to ${what.action} ${what.resource} "${what.name}": not finished after ${Math.round(config.timeouts.operationMs / 1000)} s`, { cause: e, hint: 'See the resource group\'s Activity log in the Azure portal.' });
+          throw new AppError(
+            'timeout',
+            `[azure] Unable to ${what.action} ${what.resource} "${what.name}": not finished after ${Math.round(config.timeouts.operationMs / 1000)} s`,
+            { cause: e, hint: "See the resource group's Activity log in the Azure portal." },
+          );
         throw azureError(e, what, hints, signal);
       }
     },

@@ -3,12 +3,22 @@
 // The client secret is never here: it comes sealed in the platform record (deps.secret).
 import { z } from 'zod';
 
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID, e.g. 00000000-0000-0000-0000-000000000000');
+const uuid = z
+  .string()
+  .regex(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+    'a GUID, e.g. 00000000-0000-0000-0000-000000000000',
+  );
 const httpsUrl = z.url().refine((u) => u.startsWith('https://'), 'an https:// URL');
 
 export const azureConfigSchema = z.object({
   /** The directory (tenant) id, or its domain (contoso.onmicrosoft.com). */
-  tenantId: z.string().regex(/^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$/i, 'a tenant GUID or domain'),
+  tenantId: z
+    .string()
+    .regex(
+      /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$/i,
+      'a tenant GUID or domain',
+    ),
   /** The application (client) id of the app registration Glassdome signs in as. */
   clientId: uuid,
   subscriptionId: uuid,
@@ -21,13 +31,19 @@ export const azureConfigSchema = z.object({
   /** A PEM file of extra CAs to trust for both endpoints (a TLS-inspecting proxy, a test server). */
   caFile: z.string().min(1).optional(),
   /** The size every machine gets, instead of the smallest one that fits its CPUs, memory and NICs. */
-  vmSize: z.string().regex(/^[A-Za-z0-9_]+$/).optional(),
+  vmSize: z
+    .string()
+    .regex(/^[A-Za-z0-9_]+$/)
+    .optional(),
   /** Catalog OS key -> image (`publisher:offer:sku[:version]` or an image/gallery resource id), over the defaults. */
   images: z.record(z.string(), z.string().min(1)).default({}),
   /** OS disk type. */
   diskType: z.enum(['Standard_LRS', 'StandardSSD_LRS', 'Premium_LRS']).default('StandardSSD_LRS'),
   /** The admin account Azure requires on every VM; first boot creates the scenario's own users. */
-  adminUsername: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a lowercase Linux user name').default('gdadmin'),
+  adminUsername: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a lowercase Linux user name')
+    .default('gdadmin'),
   /** Long-running operations are polled this often unless Azure says otherwise (Retry-After). */
   pollIntervalMs: z.number().int().min(1).default(2000),
   /** VM creations take a minute or more: polled this often (ARM limits reads per subscription). */
@@ -43,7 +59,11 @@ export const azureConfigSchema = z.object({
       /** One HTTP request. */
       requestMs: z.number().int().positive().default(60_000),
       /** One long-running operation (a VM creation, a resource group deletion). */
-      operationMs: z.number().int().positive().default(30 * 60_000),
+      operationMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 60_000),
     })
     .prefault({}),
 });

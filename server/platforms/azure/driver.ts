@@ -28,7 +28,11 @@ export async function createAzurePlatform(config: AzureConfig, deps: AzureDeps):
   const machines = createMachines(arm, config, region, lifetime.signal);
   const readiness = createReadiness(arm, config, machines);
   const noSnapshots = (ref: MachineRef): never => {
-    throw new AppError('invalid_input', `[azure] Unable to snapshot VM "${ref.name}": the Azure driver does not take snapshots`, { hint: 'Redeploy the machine to return it to its first state.' });
+    throw new AppError(
+      'invalid_input',
+      `[azure] Unable to snapshot VM "${ref.name}": the Azure driver does not take snapshots`,
+      { hint: 'Redeploy the machine to return it to its first state.' },
+    );
   };
   const s = (opts?: CallOptions) => opts?.signal;
 
@@ -40,7 +44,11 @@ export async function createAzurePlatform(config: AzureConfig, deps: AzureDeps):
     ensureNetwork: (spec, opts) => networks.ensure(spec, s(opts)),
     deleteNetwork: (ref, opts) => networks.remove(ref, s(opts)),
     createMachine: (spec, opts) => machines.create(spec, s(opts)),
-    startMachine: (ref, opts) => machines.start(ref, { ...(opts?.signal ? { signal: opts.signal } : {}), ...(opts?.spec ? { spec: opts.spec } : {}) }),
+    startMachine: (ref, opts) =>
+      machines.start(ref, {
+        ...(opts?.signal ? { signal: opts.signal } : {}),
+        ...(opts?.spec ? { spec: opts.spec } : {}),
+      }),
     stopMachine: (ref, opts) => machines.stop(ref, opts?.force ?? false, s(opts)),
     getMachineState: (ref, opts) => machines.state(ref, s(opts)),
     waitForAddress: (ref, opts) => readiness.waitForAddress(ref, opts),

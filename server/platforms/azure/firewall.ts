@@ -51,12 +51,18 @@ function within(cidr: string, network: string): string | undefined {
 }
 
 const isAny = (cidr: string) => cidr === '0.0.0.0/0' || cidr === '*';
-const protocols: Record<FirewallRule['protocol'], NsgRule['protocol']> = { tcp: 'Tcp', udp: 'Udp', icmp: 'Icmp', any: '*' };
+const protocols: Record<FirewallRule['protocol'], NsgRule['protocol']> = {
+  tcp: 'Tcp',
+  udp: 'Udp',
+  icmp: 'Icmp',
+  any: '*',
+};
 
 function addresses(list: string[], side: 'source' | 'destination'): Partial<NsgRule> {
   const norm = [...new Set(list.map((a) => (isAny(a) ? '*' : a.endsWith('/32') ? a.slice(0, -3) : a)))];
   if (norm.includes('*')) return side === 'source' ? { sourceAddressPrefix: '*' } : { destinationAddressPrefix: '*' };
-  if (norm.length === 1) return side === 'source' ? { sourceAddressPrefix: norm[0]! } : { destinationAddressPrefix: norm[0]! };
+  if (norm.length === 1)
+    return side === 'source' ? { sourceAddressPrefix: norm[0]! } : { destinationAddressPrefix: norm[0]! };
   return side === 'source' ? { sourceAddressPrefixes: norm } : { destinationAddressPrefixes: norm };
 }
 
@@ -69,29 +75,69 @@ function ports(rule: FirewallRule): Partial<NsgRule> {
 export function nsgRules(spec: Pick<NetworkSpec, 'name' | 'cidr' | 'internet' | 'firewall'>): NsgRule[] {
   const firewall = spec.firewall ?? { default: 'deny' as const, rules: [] };
   const out: NsgRule[] = [];
-  const rule = (name: string, description: string, p: RuleFields): void => void out.push({ name, description, sourcePortRange: '*', ...p });
+  const rule = (name: string, description: string, p: RuleFields): void =>
+    void out.push({ name, description, sourcePortRange: '*', ...p });
   rule('gd-within-network', 'Glassdome: machines of this network reach each other', {
-    protocol: '*', access: 'Allow', direction: 'Inbound', priority: 100, sourceAddressPrefix: spec.cidr, destinationAddressPrefix: spec.cidr, destinationPortRange: '*',
+    protocol: '*',
+    access: 'Allow',
+    direction: 'Inbound',
+    priority: 100,
+    sourceAddressPrefix: spec.cidr,
+    destinationAddressPrefix: spec.cidr,
+    destinationPortRange: '*',
   });
   firewall.rules.forEach((r, i) => {
     const priority = firstRulePriority + i;
     if (priority >= lastPriority - 1)
-      throw new AppError('invalid_input', `[azure] Unable to create network "${spec.name}": its firewall has ${firewall.rules.length} rules, more than an Azure NSG can order`, { hint: 'Merge firewall rules (a rule may list several ports).' });
-    const common = { protocol: protocols[r.protocol], access: r.action === 'allow' ? ('Allow' as const) : ('Deny' as const), priority, ...ports(r) };
+      throw new AppError(
+        'invalid_input',
+        `[azure] Unable to create network "${spec.name}": its firewall has ${firewall.rules.length} rules, more than an Azure NSG can order`,
+        { hint: 'Merge firewall rules (a rule may list several ports).' },
+      );
+    const common = {
+      protocol: protocols[r.protocol],
+      access: r.action === 'allow' ? ('Allow' as const) : ('Deny' as const),
+      priority,
+      ...ports(r),
+    };
     const description = `Glassdome: scenario firewall rule ${i + 1}`;
     const into = r.to.flatMap((c) => within(c, spec.cidr) ?? []);
-    if (into.length > 0) rule(`gd-rule-${i + 1}-in`, description, { ...common, direction: 'Inbound', ...addresses(r.from, 'source'), ...addresses(into, 'destination') });
+    if (into.length > 0)
+      rule(`gd-rule-${i + 1}-in`, description, {
+        ...common,
+        direction: 'Inbound',
+        ...addresses(r.from, 'source'),
+        ...addresses(into, 'destination'),
+      });
     // A rule to anywhere also governs egress (to the internet) from the networks it comes from.
     const from = r.from.flatMap((c) => within(c, spec.cidr) ?? []);
-    if (r.to.some(isAny) && from.length > 0) rule(`gd-rule-${i + 1}-out`, description, { ...common, direction: 'Outbound', ...addresses(from, 'source'), destinationAddressPrefix: '*' });
+    if (r.to.some(isAny) && from.length > 0)
+      rule(`gd-rule-${i + 1}-out`, description, {
+        ...common,
+        direction: 'Outbound',
+        ...addresses(from, 'source'),
+        destinationAddressPrefix: '*',
+      });
   });
   if (firewall.default === 'deny')
     rule('gd-deny-other-networks', 'Glassdome: scenario firewall default deny between networks', {
-      protocol: '*', access: 'Deny', direction: 'Inbound', priority: lastPriority, sourceAddressPrefix: 'VirtualNetwork', destinationAddressPrefix: '*', destinationPortRange: '*',
+      protocol: '*',
+      access: 'Deny',
+      direction: 'Inbound',
+      priority: lastPriority,
+      sourceAddressPrefix: 'VirtualNetwork',
+      destinationAddressPrefix: '*',
+      destinationPortRange: '*',
     });
   if (!spec.internet)
     rule('gd-no-internet', 'Glassdome: this network has no internet egress', {
-      protocol: '*', access: 'Deny', direction: 'Outbound', priority: lastPriority, sourceAddressPrefix: '*', destinationAddressPrefix: 'Internet', destinationPortRange: '*',
+      protocol: '*',
+      access: 'Deny',
+      direction: 'Outbound',
+      priority: lastPriority,
+      sourceAddressPrefix: '*',
+      destinationAddressPrefix: 'Internet',
+      destinationPortRange: '*',
     });
   return out;
 }

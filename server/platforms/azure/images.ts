@@ -23,18 +23,28 @@ export const defaultImages: Record<string, string> = {
   'windows-11': 'MicrosoftWindowsDesktop:windows-11:win11-24h2-pro',
 };
 
-const imageId = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/(images\/[^/]+|galleries\/[^/]+\/images\/[^/]+(\/versions\/[^/]+)?)$/i;
+const imageId =
+  /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/(images\/[^/]+|galleries\/[^/]+\/images\/[^/]+(\/versions\/[^/]+)?)$/i;
 
 /** The image a machine of catalog OS `os` gets: `override` (the scenario's), else the platform's, else the default. */
-export function chooseImage(machine: string, os: string, override: string | undefined, platformImages: Record<string, string>): ImageChoice {
+export function chooseImage(
+  machine: string,
+  os: string,
+  override: string | undefined,
+  platformImages: Record<string, string>,
+): ImageChoice {
   const entry = osCatalog[os];
   const family = entry?.family === 'windows' ? 'Windows' : 'Linux';
   const minDiskGb = family === 'Windows' ? 127 : 30;
   const text = override ?? platformImages[os] ?? defaultImages[os];
   if (!text)
-    throw new AppError('invalid_input', `[azure] Unable to create VM "${machine}": no Azure image is known for OS "${os}"`, {
-      hint: 'Set platform.azure.image on the machine (publisher:offer:sku[:version]) or map the OS in the platform\'s images setting.',
-    });
+    throw new AppError(
+      'invalid_input',
+      `[azure] Unable to create VM "${machine}": no Azure image is known for OS "${os}"`,
+      {
+        hint: "Set platform.azure.image on the machine (publisher:offer:sku[:version]) or map the OS in the platform's images setting.",
+      },
+    );
   if (imageId.test(text)) return { urn: text, reference: { id: text }, os: family, minDiskGb };
   const parts = text.split(':');
   if (parts.length < 3 || parts.length > 4 || parts.some((p) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(p)))
@@ -42,7 +52,12 @@ export function chooseImage(machine: string, os: string, override: string | unde
       hint: 'Write an image as publisher:offer:sku[:version] (az vm image list shows them) or as an image or gallery image resource id.',
     });
   const [publisher, offer, sku, version = 'latest'] = parts as [string, string, string, string?];
-  return { urn: `${publisher}:${offer}:${sku}:${version}`, reference: { publisher, offer, sku, version }, os: family, minDiskGb };
+  return {
+    urn: `${publisher}:${offer}:${sku}:${version}`,
+    reference: { publisher, offer, sku, version },
+    os: family,
+    minDiskGb,
+  };
 }
 
 export interface SizeInfo {
@@ -65,9 +80,17 @@ export const fallbackSizes: SizeInfo[] = [
 ];
 
 /** The smallest size (by vCPUs, then memory) that fits, preferring the B and D families; undefined when none does. */
-export function chooseSize(need: { cpus: number; memoryMb: number; nics: number }, offered: SizeInfo[]): string | undefined {
+export function chooseSize(
+  need: { cpus: number; memoryMb: number; nics: number },
+  offered: SizeInfo[],
+): string | undefined {
   const family = (n: string) => (/^Standard_B\d+l?m?s$/.test(n) ? 0 : /^Standard_D\d+s_v5$/.test(n) ? 1 : 2);
-  const fits = offered.filter((s) => s.vcpus >= need.cpus && s.memoryGb * 1024 >= need.memoryMb && s.maxNics >= need.nics);
-  fits.sort((a, b) => family(a.name) - family(b.name) || a.vcpus - b.vcpus || a.memoryGb - b.memoryGb || a.name.localeCompare(b.name));
+  const fits = offered.filter(
+    (s) => s.vcpus >= need.cpus && s.memoryGb * 1024 >= need.memoryMb && s.maxNics >= need.nics,
+  );
+  fits.sort(
+    (a, b) =>
+      family(a.name) - family(b.name) || a.vcpus - b.vcpus || a.memoryGb - b.memoryGb || a.name.localeCompare(b.name),
+  );
   return fits[0]?.name;
 }

@@ -9,13 +9,22 @@ import { resourceIds, tags } from './names.ts';
 
 const odata = (s: string) => s.replaceAll("'", "''");
 
-export async function listOwned(arm: Arm, config: AzureConfig, deploymentId: string, signal?: AbortSignal): Promise<OwnedResource[]> {
+export async function listOwned(
+  arm: Arm,
+  config: AzureConfig,
+  deploymentId: string,
+  signal?: AbortSignal,
+): Promise<OwnedResource[]> {
   const ids = resourceIds(config.subscriptionId);
   const o = signal ? { abortSignal: signal } : {};
   const what = { action: 'list', resource: 'resources of deployment', name: deploymentId };
   const groups: string[] = [];
   try {
-    for await (const g of arm.resources.resourceGroups.list({ filter: `tagName eq '${tags.deployment}' and tagValue eq '${odata(deploymentId)}'`, ...o })) if (g.name) groups.push(g.name);
+    for await (const g of arm.resources.resourceGroups.list({
+      filter: `tagName eq '${tags.deployment}' and tagValue eq '${odata(deploymentId)}'`,
+      ...o,
+    }))
+      if (g.name) groups.push(g.name);
   } catch (e) {
     throw azureError(e, what, arm.hints, signal);
   }

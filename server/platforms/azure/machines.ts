@@ -14,7 +14,17 @@ import type { Arm } from './clients.ts';
 import type { AzureConfig } from './config.ts';
 import { armFailure, azureError, capacityCodes } from './errors.ts';
 import { chooseImage } from './images.ts';
-import { nicName, osDiskName, ownerOf, ownerTags, parseResourceId, publicIpName, resourceIds, tags, type Owner } from './names.ts';
+import {
+  nicName,
+  osDiskName,
+  ownerOf,
+  ownerTags,
+  parseResourceId,
+  publicIpName,
+  resourceIds,
+  tags,
+  type Owner,
+} from './names.ts';
 import { uplinkId } from './networks.ts';
 import type { Region } from './region.ts';
 
@@ -28,7 +38,8 @@ async function throwawaySshKey(): Promise<string> {
     const b = Buffer.from(b64, 'base64url');
     return b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b;
   };
-  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => (b.length >>> (24 - 8 * i)) & 255)), b]);
+  const str = (b: Buffer) =>
+    Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => (b.length >>> (24 - 8 * i)) & 255)), b]);
   return `ssh-rsa ${Buffer.concat([str(Buffer.from('ssh-rsa')), str(mpint(jwk.e!)), str(mpint(jwk.n!))]).toString('base64')} glassdome-unused`;
 }
 
@@ -45,10 +56,15 @@ export function powerOf(view: VirtualMachineInstanceView | undefined): AzurePowe
 }
 
 /** The provisioning failure an instance view reports: `Code: message`. */
-export function provisioningFailure(view: VirtualMachineInstanceView | undefined): { code: string; message: string } | undefined {
+export function provisioningFailure(
+  view: VirtualMachineInstanceView | undefined,
+): { code: string; message: string } | undefined {
   const s = view?.statuses?.find((x) => x.code?.startsWith('ProvisioningState/failed'));
   if (!s) return undefined;
-  return { code: s.code!.split('/')[2] ?? 'ProvisioningFailed', message: s.message ?? s.displayStatus ?? 'provisioning failed' };
+  return {
+    code: s.code!.split('/')[2] ?? 'ProvisioningFailed',
+    message: s.message ?? s.displayStatus ?? 'provisioning failed',
+  };
 }
 
 export function toPowerState(vm: VirtualMachine | undefined): PowerState {
@@ -75,7 +91,11 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
 
   function ownerFor(name: string, action: string): Owner {
     const owner = ownerOf(name);
-    if (!owner) throw new AppError('invalid_input', `[azure] Unable to ${action} VM "${name}": its name must be gd-<deployment>-i<instance>-<name>`);
+    if (!owner)
+      throw new AppError(
+        'invalid_input',
+        `[azure] Unable to ${action} VM "${name}": its name must be gd-<deployment>-i<instance>-<name>`,
+      );
     return owner;
   }
 
@@ -87,17 +107,29 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
     const vmSize = typeof options.vmSize === 'string' ? options.vmSize : config.vmSize;
     const [verified, size] = await Promise.all([
       region.verifyImage(spec.name, image, signal),
-      region.sizeFor(spec.name, { cpus: spec.cpus, memoryMb: spec.memoryMb, nics: spec.nics.length, ...(vmSize ? { vmSize } : {}) }, signal),
+      region.sizeFor(
+        spec.name,
+        { cpus: spec.cpus, memoryMb: spec.memoryMb, nics: spec.nics.length, ...(vmSize ? { vmSize } : {}) },
+        signal,
+      ),
     ]);
     const userData = spec.cloudInit?.userData;
     const customData = userData ? Buffer.from(userData, 'utf8').toString('base64') : undefined;
     if (customData && customData.length > 87_380)
-      throw new AppError('invalid_input', `[azure] Unable to create VM "${spec.name}": its first-boot data is ${Math.round(customData.length / 1024)} KB once encoded, over Azure's 85 KB for customData`, {
-        hint: 'Make the machine\'s files smaller, or fetch large files at first boot instead.',
-      });
+      throw new AppError(
+        'invalid_input',
+        `[azure] Unable to create VM "${spec.name}": its first-boot data is ${Math.round(customData.length / 1024)} KB once encoded, over Azure's 85 KB for customData`,
+        {
+          hint: "Make the machine's files smaller, or fetch large files at first boot instead.",
+        },
+      );
     const windows = image.os === 'Windows';
     if (windows && spec.hostname.length > 15)
-      throw new AppError('invalid_input', `[azure] Unable to create VM "${spec.name}": Windows computer names have at most 15 characters, "${spec.hostname}" has ${spec.hostname.length}`, { hint: 'Give the machine a shorter name.' });
+      throw new AppError(
+        'invalid_input',
+        `[azure] Unable to create VM "${spec.name}": Windows computer names have at most 15 characters, "${spec.hostname}" has ${spec.hostname.length}`,
+        { hint: 'Give the machine a shorter name.' },
+      );
     sshKey ??= throwawaySshKey();
     const admin = config.adminUsername;
     return {
@@ -121,24 +153,51 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
         adminUsername: admin,
         ...(customData ? { customData } : {}),
         ...(windows
-          ? { adminPassword: throwawayPassword(), windowsConfiguration: { provisionVMAgent: true, enableAutomaticUpdates: false } }
-          : { linuxConfiguration: { disablePasswordAuthentication: true, ssh: { publicKeys: [{ path: `/home/${admin}/.ssh/authorized_keys`, keyData: await sshKey }] } } }),
+          ? {
+              adminPassword: throwawayPassword(),
+              windowsConfiguration: { provisionVMAgent: true, enableAutomaticUpdates: false },
+            }
+          : {
+              linuxConfiguration: {
+                disablePasswordAuthentication: true,
+                ssh: { publicKeys: [{ path: `/home/${admin}/.ssh/authorized_keys`, keyData: await sshKey }] },
+              },
+            }),
       },
-      networkProfile: { networkInterfaces: spec.nics.map((_, j) => ({ id: ids.nic(owner.group, spec.name, j), primary: j === 0, deleteOption: 'Delete' as const })) },
+      networkProfile: {
+        networkInterfaces: spec.nics.map((_, j) => ({
+          id: ids.nic(owner.group, spec.name, j),
+          primary: j === 0,
+          deleteOption: 'Delete' as const,
+        })),
+      },
       diagnosticsProfile: { bootDiagnostics: { enabled: true } },
     };
   }
 
   async function getVm(rg: string, name: string, signal?: AbortSignal): Promise<VirtualMachine | undefined> {
-    return arm.find(vmWhat('read', name), (o) => arm.compute.virtualMachines.get(rg, name, { expand: 'instanceView', ...o }), signal);
+    return arm.find(
+      vmWhat('read', name),
+      (o) => arm.compute.virtualMachines.get(rg, name, { expand: 'instanceView', ...o }),
+      signal,
+    );
   }
 
   /** Sends the VM's PUT; its provisioning then runs on in the background, its capacity failures retried. */
   async function submitCreate(rg: string, name: string, body: VirtualMachine, signal?: AbortSignal): Promise<void> {
     background.get(key(name))?.controller.abort();
     const controller = new AbortController();
-    const watch = AbortSignal.any([controller.signal, lifetime, AbortSignal.timeout(config.timeouts.operationMs), ...(signal ? [signal] : [])]);
-    const put = () => arm.compute.virtualMachines.createOrUpdate(rg, name, body, { abortSignal: watch, updateIntervalInMs: config.vmPollIntervalMs });
+    const watch = AbortSignal.any([
+      controller.signal,
+      lifetime,
+      AbortSignal.timeout(config.timeouts.operationMs),
+      ...(signal ? [signal] : []),
+    ]);
+    const put = () =>
+      arm.compute.virtualMachines.createOrUpdate(rg, name, body, {
+        abortSignal: watch,
+        updateIntervalInMs: config.vmPollIntervalMs,
+      });
     let poller = put();
     try {
       await poller.submitted();
@@ -181,7 +240,12 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
     const entry: Background = {
       controller,
       abandoned: () => watch.aborted,
-      promise: arm.lro(vmWhat('start', name), (o) => arm.compute.virtualMachines.start(rg, name, { ...o, abortSignal: AbortSignal.any([o.abortSignal, watch]) }), watch),
+      promise: arm.lro(
+        vmWhat('start', name),
+        (o) =>
+          arm.compute.virtualMachines.start(rg, name, { ...o, abortSignal: AbortSignal.any([o.abortSignal, watch]) }),
+        watch,
+      ),
     };
     settleBackground(name, entry, watch);
   }
@@ -195,7 +259,11 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
       nics.map(async (n) => {
         const nic = parseResourceId(n.id ?? '');
         if (!nic) return [];
-        const got = await arm.find({ action: 'read', resource: 'network interface', name: nic.name }, (o) => arm.network.networkInterfaces.get(nic.group, nic.name, o), signal);
+        const got = await arm.find(
+          { action: 'read', resource: 'network interface', name: nic.name },
+          (o) => arm.network.networkInterfaces.get(nic.group, nic.name, o),
+          signal,
+        );
         return (got?.ipConfigurations ?? []).flatMap((c) => (c.privateIPAddress ? [c.privateIPAddress] : []));
       }),
     );
@@ -214,14 +282,23 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
 
     async create(spec: MachineSpec, signal?: AbortSignal): Promise<MachineRef> {
       const owner = ownerFor(spec.name, 'create');
-      if (owner.deploymentId !== spec.deploymentId) throw new AppError('invalid_input', `[azure] Unable to create VM "${spec.name}": it is not named after deployment ${spec.deploymentId}`);
-      if (spec.nics.length === 0) throw new AppError('invalid_input', `[azure] Unable to create VM "${spec.name}": it has no network interface`);
+      if (owner.deploymentId !== spec.deploymentId)
+        throw new AppError(
+          'invalid_input',
+          `[azure] Unable to create VM "${spec.name}": it is not named after deployment ${spec.deploymentId}`,
+        );
+      if (spec.nics.length === 0)
+        throw new AppError('invalid_input', `[azure] Unable to create VM "${spec.name}": it has no network interface`);
       const vnet = ids.vnet(owner.group).toLowerCase();
       for (const nic of spec.nics)
         if (nic.network.id === uplinkId || !nic.network.id.toLowerCase().startsWith(`${vnet}/subnets/`))
-          throw new AppError('invalid_input', `[azure] Unable to create VM "${spec.name}": its NIC on "${nic.network.name}" is not on a subnet of its instance's VNet ${owner.group}`, {
-            hint: 'On Azure a machine reaches the internet through a network marked internet: true, not through the uplink.',
-          });
+          throw new AppError(
+            'invalid_input',
+            `[azure] Unable to create VM "${spec.name}": its NIC on "${nic.network.name}" is not on a subnet of its instance's VNet ${owner.group}`,
+            {
+              hint: 'On Azure a machine reaches the internet through a network marked internet: true, not through the uplink.',
+            },
+          );
       // Checked before anything is created for the machine: image, size, first-boot data.
       const body = await definition(spec, owner, signal);
       await Promise.all(
@@ -231,7 +308,19 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
             const name = publicIpName(spec.name, j);
             const pip = await arm.lro(
               { action: 'create', resource: 'public IP address', name },
-              (o) => arm.network.publicIPAddresses.beginCreateOrUpdate(owner.group, name, { location: config.location, tags: body.tags!, sku: { name: 'Standard', tier: 'Regional' }, publicIPAllocationMethod: 'Static', publicIPAddressVersion: 'IPv4' }, o),
+              (o) =>
+                arm.network.publicIPAddresses.beginCreateOrUpdate(
+                  owner.group,
+                  name,
+                  {
+                    location: config.location,
+                    tags: body.tags!,
+                    sku: { name: 'Standard', tier: 'Regional' },
+                    publicIPAllocationMethod: 'Static',
+                    publicIPAddressVersion: 'IPv4',
+                  },
+                  o,
+                ),
               signal,
             );
             publicIp = { id: pip.id! };
@@ -251,7 +340,9 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
                       name: 'ipconfig1',
                       subnet: { id: nic.network.id },
                       primary: true,
-                      ...(nic.ip ? { privateIPAllocationMethod: 'Static', privateIPAddress: nic.ip } : { privateIPAllocationMethod: 'Dynamic' }),
+                      ...(nic.ip
+                        ? { privateIPAllocationMethod: 'Static', privateIPAddress: nic.ip }
+                        : { privateIPAllocationMethod: 'Dynamic' }),
                       ...(publicIp ? { publicIPAddress: publicIp } : {}),
                     },
                   ],
@@ -279,17 +370,28 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
         const known = pending.get(key(ref.name));
         if (known) return known;
         if (opts.spec) return definition(opts.spec, owner, signal);
-        const nic = await arm.find({ action: 'start', resource: 'VM', name: ref.name }, (o) => arm.network.networkInterfaces.get(rg, nicName(ref.name, 0), o), signal);
+        const nic = await arm.find(
+          { action: 'start', resource: 'VM', name: ref.name },
+          (o) => arm.network.networkInterfaces.get(rg, nicName(ref.name, 0), o),
+          signal,
+        );
         if (!nic) throw new AppError('not_found', `[azure] Unable to start VM "${ref.name}": it does not exist`);
-        throw new AppError('platform_error', `[azure] Unable to start VM "${ref.name}": its NICs were prepared by a Glassdome process that ended before creating the VM, and this one was not given its definition`, {
-          hint: 'Retry the deployment; the executor passes the machine\'s definition to startMachine.',
-        });
+        throw new AppError(
+          'platform_error',
+          `[azure] Unable to start VM "${ref.name}": its NICs were prepared by a Glassdome process that ended before creating the VM, and this one was not given its definition`,
+          {
+            hint: "Retry the deployment; the executor passes the machine's definition to startMachine.",
+          },
+        );
       };
       if (!vm) return submitCreate(rg, ref.name, await body(), signal);
       const failure = provisioningFailure(vm.instanceView);
       if (vm.provisioningState === 'Failed') {
         if (failure && !pending.has(key(ref.name)) && !opts.spec)
-          throw new AppError('platform_error', `[azure] Unable to start VM "${ref.name}": its creation failed: ${failure.code}: ${failure.message}`);
+          throw new AppError(
+            'platform_error',
+            `[azure] Unable to start VM "${ref.name}": its creation failed: ${failure.code}: ${failure.message}`,
+          );
         return submitCreate(rg, ref.name, await body(), signal);
       }
       if (vm.provisioningState === 'Creating' || vm.provisioningState === 'Updating') return;
@@ -308,9 +410,18 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
       if (!vm || vm.provisioningState === 'Failed') return;
       const power = powerOf(vm.instanceView);
       if (power === 'deallocated') return;
-      if (power !== 'stopped') await arm.lro(vmWhat('power off', ref.name), (o) => arm.compute.virtualMachines.powerOff(rg, ref.name, { ...o, skipShutdown: force }), signal);
+      if (power !== 'stopped')
+        await arm.lro(
+          vmWhat('power off', ref.name),
+          (o) => arm.compute.virtualMachines.powerOff(rg, ref.name, { ...o, skipShutdown: force }),
+          signal,
+        );
       // Deallocated, a stopped VM costs nothing for compute; its NICs keep their fixed addresses.
-      await arm.lro(vmWhat('deallocate', ref.name), (o) => arm.compute.virtualMachines.deallocate(rg, ref.name, o), signal);
+      await arm.lro(
+        vmWhat('deallocate', ref.name),
+        (o) => arm.compute.virtualMachines.deallocate(rg, ref.name, o),
+        signal,
+      );
     },
 
     async state(ref: MachineRef, signal?: AbortSignal): Promise<{ power: PowerState; addresses: string[] }> {
@@ -320,7 +431,11 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
       const vm = await getVm(rg, ref.name, signal);
       if (!vm) {
         // Created but never started: its NICs exist and the VM does not yet.
-        const nic = await arm.find({ action: 'read', resource: 'VM', name: ref.name }, (o) => arm.network.networkInterfaces.get(rg, nicName(ref.name, 0), o), signal);
+        const nic = await arm.find(
+          { action: 'read', resource: 'VM', name: ref.name },
+          (o) => arm.network.networkInterfaces.get(rg, nicName(ref.name, 0), o),
+          signal,
+        );
         return { power: nic?.tags?.[tags.machine] === ref.name ? 'stopped' : 'missing', addresses: [] };
       }
       const power = toPowerState(vm);
@@ -335,7 +450,11 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
       background.delete(key(ref.name));
       pending.delete(key(ref.name));
       addresses.delete(key(ref.name));
-      const group = await arm.find({ action: 'destroy', resource: 'VM', name: ref.name }, (o) => arm.resources.resourceGroups.get(rg, o), signal);
+      const group = await arm.find(
+        { action: 'destroy', resource: 'VM', name: ref.name },
+        (o) => arm.resources.resourceGroups.get(rg, o),
+        signal,
+      );
       if (!group) return;
       try {
         await arm.lro(vmWhat('delete', ref.name), (o) => arm.compute.virtualMachines.delete(rg, ref.name, o), signal);
@@ -345,7 +464,10 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
       // Whatever the VM's deletion did not take (NICs of a VM never started, public IPs), by its tag.
       const leftovers = async () => {
         const out: Array<{ id: string; type: string; name: string }> = [];
-        const list = arm.resources.resources.listByResourceGroup(rg, { filter: `tagName eq '${tags.machine}' and tagValue eq '${ref.name}'`, ...(signal ? { abortSignal: signal } : {}) });
+        const list = arm.resources.resources.listByResourceGroup(rg, {
+          filter: `tagName eq '${tags.machine}' and tagValue eq '${ref.name}'`,
+          ...(signal ? { abortSignal: signal } : {}),
+        });
         try {
           for await (const r of list) if (r.id && r.type && r.name) out.push({ id: r.id, type: r.type, name: r.name });
         } catch (e) {
@@ -354,7 +476,11 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
         }
         return out;
       };
-      const order = ['microsoft.network/networkinterfaces', 'microsoft.network/publicipaddresses', 'microsoft.compute/disks'];
+      const order = [
+        'microsoft.network/networkinterfaces',
+        'microsoft.network/publicipaddresses',
+        'microsoft.compute/disks',
+      ];
       let left = await leftovers();
       if (left.length === 0) return;
       for (const type of order)
@@ -376,7 +502,11 @@ export function createMachines(arm: Arm, config: AzureConfig, region: Region, li
         );
       left = await leftovers();
       if (left.length > 0)
-        throw new AppError('platform_error', `[azure] Unable to destroy VM "${ref.name}": still present: ${left.map((r) => `${r.type} ${r.name}`).join(', ')}`, { hint: `Delete them in resource group ${rg}, or destroy the deployment again.` });
+        throw new AppError(
+          'platform_error',
+          `[azure] Unable to destroy VM "${ref.name}": still present: ${left.map((r) => `${r.type} ${r.name}`).join(', ')}`,
+          { hint: `Delete them in resource group ${rg}, or destroy the deployment again.` },
+        );
     },
   };
 }

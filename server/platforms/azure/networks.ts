@@ -32,7 +32,10 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
   function ownerFor(name: string, deploymentId: string | undefined, action: string): Owner {
     const owner = ownerOf(name);
     if (!owner || (deploymentId !== undefined && owner.deploymentId !== deploymentId))
-      throw new AppError('invalid_input', `[azure] Unable to ${action} network "${name}": its name must be gd-<deployment>-i<instance>-<network>`);
+      throw new AppError(
+        'invalid_input',
+        `[azure] Unable to ${action} network "${name}": its name must be gd-<deployment>-i<instance>-<network>`,
+      );
     return owner;
   }
 
@@ -85,7 +88,16 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
     let p = groups.get(owner.group);
     if (!p) {
       p = arm
-        .call({ action: 'create', resource: 'resource group', name: owner.group }, (o) => arm.resources.resourceGroups.createOrUpdate(owner.group, { location: config.location, tags: ownerTags(owner) }, o), signal)
+        .call(
+          { action: 'create', resource: 'resource group', name: owner.group },
+          (o) =>
+            arm.resources.resourceGroups.createOrUpdate(
+              owner.group,
+              { location: config.location, tags: ownerTags(owner) },
+              o,
+            ),
+          signal,
+        )
         .then(() => undefined);
       groups.set(owner.group, p);
       p.catch(() => groups.delete(owner.group));
@@ -99,25 +111,52 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
     const rg = owner.group;
     const names = batch.map((w) => w.spec.name).join(', ');
     const what = { action: 'create', resource: batch.length > 1 ? 'networks' : 'network', name: names };
-    const subnetOf = (spec: NetworkSpec) => ({ name: spec.name, addressPrefix: spec.cidr, networkSecurityGroup: { id: ids.nsg(rg, spec.name) }, defaultOutboundAccess: Boolean(spec.internet) });
+    const subnetOf = (spec: NetworkSpec) => ({
+      name: spec.name,
+      addressPrefix: spec.cidr,
+      networkSecurityGroup: { id: ids.nsg(rg, spec.name) },
+      defaultOutboundAccess: Boolean(spec.internet),
+    });
     const vnet = await arm.find(what, (o) => arm.network.virtualNetworks.get(rg, rg, o), signal);
     const todo: Waiting[] = [];
     for (const w of batch) {
       const existing = vnet?.subnets?.find((s) => s.name?.toLowerCase() === w.spec.name.toLowerCase());
       if (existing && existing.addressPrefix !== w.spec.cidr)
-        w.reject(new AppError('conflict', `[azure] Unable to create network "${w.spec.name}": it exists with address range ${existing.addressPrefix}, not ${w.spec.cidr}`, { hint: `Destroy the deployment's leftovers (resource group ${rg}) first.` }));
-      else if (existing && existing.networkSecurityGroup?.id?.toLowerCase() === ids.nsg(rg, w.spec.name).toLowerCase() && existing.provisioningState === 'Succeeded') w.resolve();
+        w.reject(
+          new AppError(
+            'conflict',
+            `[azure] Unable to create network "${w.spec.name}": it exists with address range ${existing.addressPrefix}, not ${w.spec.cidr}`,
+            { hint: `Destroy the deployment's leftovers (resource group ${rg}) first.` },
+          ),
+        );
+      else if (
+        existing &&
+        existing.networkSecurityGroup?.id?.toLowerCase() === ids.nsg(rg, w.spec.name).toLowerCase() &&
+        existing.provisioningState === 'Succeeded'
+      )
+        w.resolve();
       else todo.push(w);
     }
     if (todo.length === 0) return;
     const space = vnet?.addressSpace?.addressPrefixes ?? [];
     const outside = todo.filter((w) => !space.some((a) => contains(a, w.spec.cidr)));
     if (vnet && todo.length === 1 && outside.length === 0) {
-      await arm.lro(what, (o) => arm.network.subnets.beginCreateOrUpdate(rg, rg, todo[0]!.spec.name, subnetOf(todo[0]!.spec), o), signal);
+      await arm.lro(
+        what,
+        (o) => arm.network.subnets.beginCreateOrUpdate(rg, rg, todo[0]!.spec.name, subnetOf(todo[0]!.spec), o),
+        signal,
+      );
     } else {
       // The VNet is written again with the new ranges and every subnet it has (a PUT without a subnet deletes it).
-      const kept = (vnet?.subnets ?? []).filter((s) => !todo.some((w) => w.spec.name.toLowerCase() === s.name?.toLowerCase()));
-      const body = { location: config.location, tags: ownerTags(owner), addressSpace: { addressPrefixes: [...space, ...outside.map((w) => w.spec.cidr)] }, subnets: [...kept, ...todo.map((w) => subnetOf(w.spec))] };
+      const kept = (vnet?.subnets ?? []).filter(
+        (s) => !todo.some((w) => w.spec.name.toLowerCase() === s.name?.toLowerCase()),
+      );
+      const body = {
+        location: config.location,
+        tags: ownerTags(owner),
+        addressSpace: { addressPrefixes: [...space, ...outside.map((w) => w.spec.cidr)] },
+        subnets: [...kept, ...todo.map((w) => subnetOf(w.spec))],
+      };
       await arm.lro(what, (o) => arm.network.virtualNetworks.beginCreateOrUpdate(rg, rg, body, o), signal);
     }
     for (const w of todo) w.resolve();
@@ -129,9 +168,13 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
     const group = await arm.find(what, (o) => arm.resources.resourceGroups.get(rg, o), signal);
     if (!group) return;
     if (group.tags?.[tags.deployment] !== owner.deploymentId)
-      throw new AppError('platform_error', `[azure] Unable to delete resource group "${rg}": it does not carry the tag ${tags.deployment}=${owner.deploymentId}, so Glassdome did not create it`, {
-        hint: 'Delete or rename it yourself if it is not needed.',
-      });
+      throw new AppError(
+        'platform_error',
+        `[azure] Unable to delete resource group "${rg}": it does not carry the tag ${tags.deployment}=${owner.deploymentId}, so Glassdome did not create it`,
+        {
+          hint: 'Delete or rename it yourself if it is not needed.',
+        },
+      );
     groups.delete(rg);
     try {
       await arm.lro(what, (o) => arm.resources.resourceGroups.beginDelete(rg, o), signal);
@@ -139,13 +182,21 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
       if (!(e instanceof AppError && e.code === 'not_found')) throw e;
     }
     // Verified gone: the group (and so everything in it) is no longer known to ARM.
-    const gone = await pollUntil(async () => ((await arm.find(what, (o) => arm.resources.resourceGroups.get(rg, o), signal)) ? undefined : true), {
-      deadline: Date.now() + config.timeouts.operationMs,
-      minMs: config.pollIntervalMs,
-      maxMs: Math.max(config.pollIntervalMs, config.pollMaxMs),
-      ...(signal ? { signal } : {}),
-    });
-    if (!gone) throw new AppError('timeout', `[azure] Unable to delete resource group "${rg}": it still exists after ${Math.round(config.timeouts.operationMs / 1000)} s`, { hint: 'See its Activity log in the Azure portal (a resource lock keeps a group from being deleted).' });
+    const gone = await pollUntil(
+      async () => ((await arm.find(what, (o) => arm.resources.resourceGroups.get(rg, o), signal)) ? undefined : true),
+      {
+        deadline: Date.now() + config.timeouts.operationMs,
+        minMs: config.pollIntervalMs,
+        maxMs: Math.max(config.pollIntervalMs, config.pollMaxMs),
+        ...(signal ? { signal } : {}),
+      },
+    );
+    if (!gone)
+      throw new AppError(
+        'timeout',
+        `[azure] Unable to delete resource group "${rg}": it still exists after ${Math.round(config.timeouts.operationMs / 1000)} s`,
+        { hint: 'See its Activity log in the Azure portal (a resource lock keeps a group from being deleted).' },
+      );
   }
 
   return {
@@ -154,12 +205,26 @@ export function createNetworks(arm: Arm, config: AzureConfig) {
       const owner = ownerFor(spec.name, spec.deploymentId, 'create');
       const prefix = Number(spec.cidr.split('/')[1]);
       if (!(prefix <= 29))
-        throw new AppError('invalid_input', `[azure] Unable to create network "${spec.name}": ${spec.cidr} is smaller than the /29 Azure needs for a subnet`, { hint: 'Give the network a /29 or wider cidr (Azure also keeps 5 addresses of every subnet).' });
+        throw new AppError(
+          'invalid_input',
+          `[azure] Unable to create network "${spec.name}": ${spec.cidr} is smaller than the /29 Azure needs for a subnet`,
+          { hint: 'Give the network a /29 or wider cidr (Azure also keeps 5 addresses of every subnet).' },
+        );
       await ensureGroup(owner, signal);
       const nsg = nsgName(spec.name);
       await arm.lro(
         { action: 'create', resource: 'network security group', name: nsg },
-        (o) => arm.network.networkSecurityGroups.beginCreateOrUpdate(owner.group, nsg, { location: config.location, tags: { ...ownerTags(owner), [tags.network]: spec.name }, securityRules: nsgRules(spec) }, o),
+        (o) =>
+          arm.network.networkSecurityGroups.beginCreateOrUpdate(
+            owner.group,
+            nsg,
+            {
+              location: config.location,
+              tags: { ...ownerTags(owner), [tags.network]: spec.name },
+              securityRules: nsgRules(spec),
+            },
+            o,
+          ),
         signal,
       );
       await addSubnet(owner, spec, signal);

@@ -29,7 +29,10 @@ interface ConsoleRead {
 /** Resolves with the promise's value, or undefined once `deadline` passes; rejects when it or the signal does. */
 async function within<T>(p: Promise<T>, deadline: number, signal?: AbortSignal): Promise<{ value: T } | undefined> {
   const timer = new AbortController();
-  const wait = sleep(Math.max(0, deadline - Date.now()), signal ? AbortSignal.any([timer.signal, signal]) : timer.signal).then(
+  const wait = sleep(
+    Math.max(0, deadline - Date.now()),
+    signal ? AbortSignal.any([timer.signal, signal]) : timer.signal,
+  ).then(
     () => undefined,
     (e: unknown) => {
       if (signal?.aborted) throw e;
@@ -44,14 +47,29 @@ async function within<T>(p: Promise<T>, deadline: number, signal?: AbortSignal):
 }
 
 /** GET of a blob from `offset` on: the new bytes, or why there are none. */
-function readBlob(agent: https.Agent, uri: string, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; body: Buffer }> {
+function readBlob(
+  agent: https.Agent,
+  uri: string,
+  offset: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = https.get(uri, { agent, headers: { Range: `bytes=${offset}-`, 'x-ms-version': '2021-08-06' }, timeout: timeoutMs, ...(signal ? { signal } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = https.get(
+      uri,
+      {
+        agent,
+        headers: { Range: `bytes=${offset}-`, 'x-ms-version': '2021-08-06' },
+        timeout: timeoutMs,
+        ...(signal ? { signal } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
   });
@@ -74,15 +92,24 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
     // Azure's SAS URL is asked for again well before it expires (an hour).
     if (!st.uri || Date.now() - st.uriAt > 30 * 60_000) {
       try {
-        const data = await arm.compute.virtualMachines.retrieveBootDiagnosticsData(rg, ref.name, { sasUriExpirationTimeInMinutes: 60, ...(signal ? { abortSignal: signal } : {}) });
+        const data = await arm.compute.virtualMachines.retrieveBootDiagnosticsData(rg, ref.name, {
+          sasUriExpirationTimeInMinutes: 60,
+          ...(signal ? { abortSignal: signal } : {}),
+        });
         st.uri = data.serialConsoleLogBlobUri;
         st.uriAt = Date.now();
       } catch (e) {
         const f = armFailure(e);
         // Not there yet while the VM is still being provisioned.
         if (f.status === 409 && !signal?.aborted) return undefined;
-        if (f.status === 404 && !signal?.aborted) throw new AppError('not_found', `[azure] Unable to read the console of VM "${ref.name}": it does not exist`);
-        throw azureError(e, { action: 'read the boot diagnostics of', resource: 'VM', name: ref.name }, arm.hints, signal);
+        if (f.status === 404 && !signal?.aborted)
+          throw new AppError('not_found', `[azure] Unable to read the console of VM "${ref.name}": it does not exist`);
+        throw azureError(
+          e,
+          { action: 'read the boot diagnostics of', resource: 'VM', name: ref.name },
+          arm.hints,
+          signal,
+        );
       }
     }
     if (!st.uri) return undefined;
@@ -93,7 +120,11 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       if (signal?.aborted) throw signal.reason;
       if (++st.failures < 5) return undefined;
       // The SAS URL is a credential: it is never part of a message.
-      throw new AppError('transient', `[azure] Unable to read the serial log of VM "${ref.name}": ${(e as Error).message}`, { cause: e });
+      throw new AppError(
+        'transient',
+        `[azure] Unable to read the serial log of VM "${ref.name}": ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     if (got.status === 403) {
       st.uri = undefined;
@@ -106,7 +137,10 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
     if (got.status !== 200 && got.status !== 206) {
       // Storage busy (503, 500) or throttling: looked at again at the next poll, a few times.
       if ((got.status >= 500 || got.status === 429) && ++st.failures < 5) return undefined;
-      throw new AppError('transient', `[azure] Unable to read the serial log of VM "${ref.name}": storage answered HTTP ${got.status}`);
+      throw new AppError(
+        'transient',
+        `[azure] Unable to read the serial log of VM "${ref.name}": storage answered HTTP ${got.status}`,
+      );
     }
     st.failures = 0;
     const fresh = got.status === 206 ? got.body : got.body.subarray(st.offset);
@@ -120,7 +154,13 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       const deadline = Date.now() + opts.timeoutMs;
       const rg = groupOf(ref);
       const timeout = () =>
-        new AppError('timeout', `[azure] VM "${ref.name}" was not provisioned and running within ${Math.round(opts.timeoutMs / 1000)} s`, { hint: 'See the VM\'s Activity log in the Azure portal; Azure may be slow to allocate this size in the region.' });
+        new AppError(
+          'timeout',
+          `[azure] VM "${ref.name}" was not provisioned and running within ${Math.round(opts.timeoutMs / 1000)} s`,
+          {
+            hint: "See the VM's Activity log in the Azure portal; Azure may be slow to allocate this size in the region.",
+          },
+        );
       const background = machines.background(ref.name);
       if (background && !background.abandoned()) {
         if (background.error !== undefined) throw background.error;
@@ -136,18 +176,33 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
         const known = done ? machines.knownAddresses(ref.name)?.filter(isUsableGuestAddress) : undefined;
         if (known?.length) return known;
       }
-      const found = await pollUntil(async () => {
-        const vm = await machines.getVm(rg, ref.name, signal);
-        if (!vm) throw new AppError('not_found', `[azure] Unable to read the addresses of VM "${ref.name}": it does not exist`, { hint: 'It is created when the machine is first started.' });
-        if (vm.provisioningState === 'Failed') {
-          const f = provisioningFailure(vm.instanceView) ?? { code: 'ProvisioningFailed', message: 'Azure reports that provisioning failed' };
-          const { hint } = classify(f, arm.hints);
-          throw new AppError('platform_error', `[azure] Unable to create VM "${ref.name}": ${f.code}: ${f.message}`, hint ? { hint } : {});
-        }
-        if (vm.provisioningState !== 'Succeeded' || powerOf(vm.instanceView) !== 'running') return undefined;
-        const list = (await machines.nicAddresses(rg, vm, signal)).filter(isUsableGuestAddress);
-        return list.length > 0 ? list : undefined;
-      }, poll(deadline, config.pollMaxMs, signal));
+      const found = await pollUntil(
+        async () => {
+          const vm = await machines.getVm(rg, ref.name, signal);
+          if (!vm)
+            throw new AppError(
+              'not_found',
+              `[azure] Unable to read the addresses of VM "${ref.name}": it does not exist`,
+              { hint: 'It is created when the machine is first started.' },
+            );
+          if (vm.provisioningState === 'Failed') {
+            const f = provisioningFailure(vm.instanceView) ?? {
+              code: 'ProvisioningFailed',
+              message: 'Azure reports that provisioning failed',
+            };
+            const { hint } = classify(f, arm.hints);
+            throw new AppError(
+              'platform_error',
+              `[azure] Unable to create VM "${ref.name}": ${f.code}: ${f.message}`,
+              hint ? { hint } : {},
+            );
+          }
+          if (vm.provisioningState !== 'Succeeded' || powerOf(vm.instanceView) !== 'running') return undefined;
+          const list = (await machines.nicAddresses(rg, vm, signal)).filter(isUsableGuestAddress);
+          return list.length > 0 ? list : undefined;
+        },
+        poll(deadline, config.pollMaxMs, signal),
+      );
       if (!found) throw timeout();
       return found;
     },
@@ -158,25 +213,34 @@ export function createReadiness(arm: Arm, config: AzureConfig, machines: Machine
       const key = ref.name.toLowerCase();
       const st = consoles.get(key) ?? { uriAt: 0, failures: 0, offset: 0, partial: '' };
       consoles.set(key, st);
-      const outcome = await pollUntil(async (): Promise<FirstBootOutcome> => {
-        const text = await readConsole(ref, st, signal);
-        if (text === undefined) return undefined;
-        const lines = (st.partial + text).split(/\r?\n/);
-        st.partial = lines.pop() ?? '';
-        const seen = lines.filter((l) => l.trim().length > 0);
-        if (seen.length > 0) st.lastLine = seen[seen.length - 1]!.trim();
-        return firstBootOutcome(lines.join('\n'), ref.name);
-        // The console is a storage blob (not ARM) read from where the last read stopped: cheap to look at often.
-      }, poll(deadline, config.pollIntervalMs, signal));
+      const outcome = await pollUntil(
+        async (): Promise<FirstBootOutcome> => {
+          const text = await readConsole(ref, st, signal);
+          if (text === undefined) return undefined;
+          const lines = (st.partial + text).split(/\r?\n/);
+          st.partial = lines.pop() ?? '';
+          const seen = lines.filter((l) => l.trim().length > 0);
+          if (seen.length > 0) st.lastLine = seen[seen.length - 1]!.trim();
+          return firstBootOutcome(lines.join('\n'), ref.name);
+          // The console is a storage blob (not ARM) read from where the last read stopped: cheap to look at often.
+        },
+        poll(deadline, config.pollIntervalMs, signal),
+      );
       if (outcome?.state === 'ready') {
         consoles.delete(key);
         return;
       }
       if (outcome?.state === 'failed')
-        throw new AppError('platform_error', `[azure] First boot of VM "${ref.name}" failed: ${outcome.reason}`, { hint: 'Its serial log (Azure portal > the VM > Boot diagnostics > Serial log) shows what happened before.' });
-      throw new AppError('timeout', `[azure] VM "${ref.name}" did not report the end of its first boot within ${Math.round(opts.timeoutMs / 1000)} s${st.lastLine ? `; its console last said: ${st.lastLine.slice(0, 200)}` : '; its console shows nothing yet'}`, {
-        hint: 'Its serial log (Azure portal > the VM > Boot diagnostics > Serial log) shows how far it got.',
-      });
+        throw new AppError('platform_error', `[azure] First boot of VM "${ref.name}" failed: ${outcome.reason}`, {
+          hint: 'Its serial log (Azure portal > the VM > Boot diagnostics > Serial log) shows what happened before.',
+        });
+      throw new AppError(
+        'timeout',
+        `[azure] VM "${ref.name}" did not report the end of its first boot within ${Math.round(opts.timeoutMs / 1000)} s${st.lastLine ? `; its console last said: ${st.lastLine.slice(0, 200)}` : '; its console shows nothing yet'}`,
+        {
+          hint: 'Its serial log (Azure portal > the VM > Boot diagnostics > Serial log) shows how far it got.',
+        },
+      );
     },
 
     forget(ref: MachineRef): void {

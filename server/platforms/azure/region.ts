@@ -23,7 +23,11 @@ export interface VerifiedImage {
 export interface Region {
   sizes(signal?: AbortSignal): Promise<RegionSizes>;
   /** The size for a machine, checked against the region; throws invalid_input naming the machine. */
-  sizeFor(machine: string, need: { cpus: number; memoryMb: number; nics: number; vmSize?: string }, signal?: AbortSignal): Promise<string>;
+  sizeFor(
+    machine: string,
+    need: { cpus: number; memoryMb: number; nics: number; vmSize?: string },
+    signal?: AbortSignal,
+  ): Promise<string>;
   /** The image checked against the region (existence, version, plan); throws invalid_input naming the machine. */
   verifyImage(machine: string, image: ImageChoice, signal?: AbortSignal): Promise<VerifiedImage>;
 }
@@ -37,15 +41,27 @@ export function createRegion(arm: Arm, config: AzureConfig): Region {
     const offered: SizeInfo[] = [];
     const restricted = new Set<string>();
     try {
-      for await (const s of arm.compute.resourceSkus.list({ filter: `location eq '${location}'`, ...(signal ? { abortSignal: signal } : {}) })) {
+      for await (const s of arm.compute.resourceSkus.list({
+        filter: `location eq '${location}'`,
+        ...(signal ? { abortSignal: signal } : {}),
+      })) {
         if (s.resourceType !== 'virtualMachines' || !s.name) continue;
         if (!(s.locations ?? []).some((l) => l.toLowerCase() === location)) continue;
         const cap = (n: string) => Number(s.capabilities?.find((c) => c.name === n)?.value ?? NaN);
-        if ((s.restrictions ?? []).some((r) => r.type === 'Location' && (r.values ?? []).some((v) => v.toLowerCase() === location))) {
+        if (
+          (s.restrictions ?? []).some(
+            (r) => r.type === 'Location' && (r.values ?? []).some((v) => v.toLowerCase() === location),
+          )
+        ) {
           restricted.add(s.name.toLowerCase());
           continue;
         }
-        offered.push({ name: s.name, vcpus: cap('vCPUs'), memoryGb: cap('MemoryGB'), maxNics: cap('MaxNetworkInterfaces') || 1 });
+        offered.push({
+          name: s.name,
+          vcpus: cap('vCPUs'),
+          memoryGb: cap('MemoryGB'),
+          maxNics: cap('MaxNetworkInterfaces') || 1,
+        });
       }
       return { offered, restricted, known: true };
     } catch (e) {
@@ -70,18 +86,35 @@ export function createRegion(arm: Arm, config: AzureConfig): Region {
       if (need.vmSize) {
         const name = need.vmSize.toLowerCase();
         if (region.restricted.has(name))
-          throw new AppError('invalid_input', `[azure] Unable to create VM "${machine}": size ${need.vmSize} is not available to this subscription in ${location}`, { hint: `Choose another size (platform.azure.vmSize) or region. ${hint}` });
+          throw new AppError(
+            'invalid_input',
+            `[azure] Unable to create VM "${machine}": size ${need.vmSize} is not available to this subscription in ${location}`,
+            { hint: `Choose another size (platform.azure.vmSize) or region. ${hint}` },
+          );
         const known = region.offered.find((s) => s.name.toLowerCase() === name);
-        if (region.known && !known) throw new AppError('invalid_input', `[azure] Unable to create VM "${machine}": there is no size ${need.vmSize} in ${location}`, { hint });
+        if (region.known && !known)
+          throw new AppError(
+            'invalid_input',
+            `[azure] Unable to create VM "${machine}": there is no size ${need.vmSize} in ${location}`,
+            { hint },
+          );
         if (known && known.maxNics < need.nics)
-          throw new AppError('invalid_input', `[azure] Unable to create VM "${machine}": size ${known.name} takes at most ${known.maxNics} network interfaces, the machine has ${need.nics}`, { hint: 'Choose a larger size (platform.azure.vmSize).' });
+          throw new AppError(
+            'invalid_input',
+            `[azure] Unable to create VM "${machine}": size ${known.name} takes at most ${known.maxNics} network interfaces, the machine has ${need.nics}`,
+            { hint: 'Choose a larger size (platform.azure.vmSize).' },
+          );
         return known?.name ?? need.vmSize;
       }
       const name = chooseSize(need, region.offered);
       if (!name)
-        throw new AppError('invalid_input', `[azure] Unable to create VM "${machine}": no size in ${location} has ${need.cpus} vCPUs, ${need.memoryMb} MB and ${need.nics} network interfaces for this subscription`, {
-          hint: `Set platform.azure.vmSize, lower the machine's size, or use another region. ${hint}`,
-        });
+        throw new AppError(
+          'invalid_input',
+          `[azure] Unable to create VM "${machine}": no size in ${location} has ${need.cpus} vCPUs, ${need.memoryMb} MB and ${need.nics} network interfaces for this subscription`,
+          {
+            hint: `Set platform.azure.vmSize, lower the machine's size, or use another region. ${hint}`,
+          },
+        );
       return name;
     },
     verifyImage(machine, image, signal) {
@@ -90,20 +123,40 @@ export function createRegion(arm: Arm, config: AzureConfig): Region {
       if (cached) return cached;
       const { publisher, offer, sku, version } = image.reference;
       const notHere = () =>
-        new AppError('invalid_input', `[azure] Unable to create VM "${machine}": image ${image.urn} is not offered in ${location}`, {
-          hint: `Set platform.azure.image to an image offered there (az vm image list --location ${location} --publisher ${publisher} --offer ${offer} --all -o table), or use another region.`,
-        });
+        new AppError(
+          'invalid_input',
+          `[azure] Unable to create VM "${machine}": image ${image.urn} is not offered in ${location}`,
+          {
+            hint: `Set platform.azure.image to an image offered there (az vm image list --location ${location} --publisher ${publisher} --offer ${offer} --all -o table), or use another region.`,
+          },
+        );
       const what = { action: 'look up image', resource: 'for VM', name: machine };
       const p = (async (): Promise<VerifiedImage> => {
         let concrete = version;
         if (version === 'latest') {
-          const list = await arm.find(what, (o) => arm.compute.virtualMachineImages.list(location, publisher, offer, sku, { top: 1, orderby: 'name desc', ...o }), signal);
+          const list = await arm.find(
+            what,
+            (o) =>
+              arm.compute.virtualMachineImages.list(location, publisher, offer, sku, {
+                top: 1,
+                orderby: 'name desc',
+                ...o,
+              }),
+            signal,
+          );
           if (!list?.[0]?.name) throw notHere();
           concrete = list[0].name;
         }
-        const found = await arm.find(what, (o) => arm.compute.virtualMachineImages.get(location, publisher, offer, sku, concrete, o), signal);
+        const found = await arm.find(
+          what,
+          (o) => arm.compute.virtualMachineImages.get(location, publisher, offer, sku, concrete, o),
+          signal,
+        );
         if (!found) throw notHere();
-        const plan = found.plan?.name && found.plan.publisher && found.plan.product ? { name: found.plan.name, publisher: found.plan.publisher, product: found.plan.product } : undefined;
+        const plan =
+          found.plan?.name && found.plan.publisher && found.plan.product
+            ? { name: found.plan.name, publisher: found.plan.publisher, product: found.plan.product }
+            : undefined;
         return { image, ...(plan ? { plan } : {}) };
       })();
       images.set(image.urn, p);

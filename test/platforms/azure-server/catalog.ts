@@ -17,10 +17,46 @@ export const defaultSkus: SkuSpec[] = [
 ];
 
 export const defaultImages: ImageSpec[] = [
-  { publisher: 'Canonical', offer: '0001-com-ubuntu-server-jammy', sku: '22_04-lts-gen2', versions: ['22.04.202501140', '22.04.202502110'], os: 'Linux', sizeGb: 30 },
-  { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', versions: ['24.04.202502100'], os: 'Linux', sizeGb: 30 },
+  {
+    publisher: 'Canonical',
+    offer: '0001-com-ubuntu-server-jammy',
+    sku: '22_04-lts-gen2',
+    versions: ['22.04.202501140', '22.04.202502110'],
+    os: 'Linux',
+    sizeGb: 30,
+  },
+  {
+    publisher: 'Canonical',
+    offer: 'ubuntu-24_04-lts',
+    sku: 'server',
+    versions: ['24.04.202502100'],
+    os: 'Linux',
+    sizeGb: 30,
+  },
   { publisher: 'Debian', offer: 'debian-12', sku: '12-gen2', versions: ['0.20250113.1990'], os: 'Linux', sizeGb: 30 },
-  { publisher: 'kali-linux', offer: 'kali', sku: 'kali-2025-4', versions: ['2025.4.0'], os: 'Linux', sizeGb: 30, plan: true },
-  { publisher: 'MicrosoftWindowsServer', offer: 'WindowsServer', sku: '2022-datacenter-azure-edition', versions: ['20348.3091.250112'], os: 'Windows', sizeGb: 127 },
-  { publisher: 'MicrosoftWindowsDesktop', offer: 'windows-11', sku: 'win11-24h2-pro', versions: ['26100.2894.250113'], os: 'Windows', sizeGb: 127 },
+  {
+    publisher: 'kali-linux',
+    offer: 'kali',
+    sku: 'kali-2025-4',
+    versions: ['2025.4.0'],
+    os: 'Linux',
+    sizeGb: 30,
+    plan: true,
+  },
+  {
+    publisher: 'MicrosoftWindowsServer',
+    offer: 'WindowsServer',
+    sku: '2022-datacenter-azure-edition',
+    versions: ['20348.3091.250112'],
+    os: 'Windows',
+    sizeGb: 127,
+  },
+  {
+    publisher: 'MicrosoftWindowsDesktop',
+    offer: 'windows-11',
+    sku: 'win11-24h2-pro',
+    versions: ['26100.2894.250113'],
+    os: 'Windows',
+    sizeGb: 127,
+  },
 ];

@@ -28,7 +28,11 @@ export interface GuestBook {
   /** A read-only SAS URL for the serial log blob, valid `minutes`. */
   blobUrl(vm: ArmResource, base: string, minutes: number): string;
   /** The VM a blob path and query point to, or why the request is refused. */
-  resolveBlob(path: string, query: URLSearchParams, vms: () => ArmResource[]): { vm: ArmResource } | { status: number; code: string };
+  resolveBlob(
+    path: string,
+    query: URLSearchParams,
+    vms: () => ArmResource[],
+  ): { vm: ArmResource } | { status: number; code: string };
   /** How many blob reads were served. */
   reads: number;
   /** VM name -> how long (simulated ms) its first boot takes from the VM running to its last line. */
@@ -43,7 +47,8 @@ interface Line {
 export function createGuestBook(clock: Clock): GuestBook {
   const scripts = new Map<string, GuestBehaviour>();
   const key = crypto.randomBytes(32);
-  const sign = (container: string, expiry: string) => crypto.createHmac('sha256', key).update(`${container}\n${expiry}`).digest('base64url');
+  const sign = (container: string, expiry: string) =>
+    crypto.createHmac('sha256', key).update(`${container}\n${expiry}`).digest('base64url');
   const book: GuestBook = {
     reads: 0,
     firstBootMs: new Map(),
@@ -59,14 +64,26 @@ export function createGuestBook(clock: Clock): GuestBook {
         b.lines.forEach((text, i) => push(1000 * i, text));
         return;
       }
-      push(0, '[    0.000000] Linux version 5.15.0-1079-azure (buildd@lcy02-amd64-066) (gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0) #88-Ubuntu SMP');
+      push(
+        0,
+        '[    0.000000] Linux version 5.15.0-1079-azure (buildd@lcy02-amd64-066) (gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0) #88-Ubuntu SMP',
+      );
       push(900, '[    0.912334] hv_vmbus: registering driver hv_netvsc');
-      push(4200, `[    4.210101] cloud-init[512]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'init-local' at ${new Date().toUTCString()}. Up 4.18 seconds.`);
-      push(7800, `[    7.801554] cloud-init[640]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'init' at ${new Date().toUTCString()}. Up 7.79 seconds.`);
+      push(
+        4200,
+        `[    4.210101] cloud-init[512]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'init-local' at ${new Date().toUTCString()}. Up 4.18 seconds.`,
+      );
+      push(
+        7800,
+        `[    7.801554] cloud-init[640]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'init' at ${new Date().toUTCString()}. Up 7.79 seconds.`,
+      );
       // Without customData there is no first-boot script, so nothing ever says it is over.
       if (firstBootDone || !vm.sim.customData || b.kind === 'silent') return;
       const after = b.readyAfterMs ?? clock.pick(clock.timing.guestReadyMs);
-      push(after - 500, `[   ${(after / 1000).toFixed(6)}] cloud-init[1203]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'modules:final' at ${new Date().toUTCString()}.`);
+      push(
+        after - 500,
+        `[   ${(after / 1000).toFixed(6)}] cloud-init[1203]: Cloud-init v. 24.4-0ubuntu1~22.04.1 running 'modules:final' at ${new Date().toUTCString()}.`,
+      );
       push(after, b.kind === 'ready' ? `GLASSDOME-READY ${vm.name}` : `GLASSDOME-FAILED ${vm.name}: ${b.reason}`);
       vm.sim.firstBootAt = at(after);
       book.firstBootMs.set(vm.name, after);

@@ -19,13 +19,27 @@ export interface TokenIssuer {
   expireAll(): void;
 }
 
-export function createTokenIssuer(o: { base: () => string; tenantId: string; principals: ServicePrincipal[]; staticToken?: string; lifetimeSec?: number }): TokenIssuer {
+export function createTokenIssuer(o: {
+  base: () => string;
+  tenantId: string;
+  principals: ServicePrincipal[];
+  staticToken?: string;
+  lifetimeSec?: number;
+}): TokenIssuer {
   const tokens = new Map<string, { clientId: string; expiresAt: number }>();
   const lifetime = o.lifetimeSec ?? 3599;
-  const trace = () => `Trace ID: ${crypto.randomUUID()}\r\nCorrelation ID: ${crypto.randomUUID()}\r\nTimestamp: ${new Date().toISOString().replace('T', ' ').slice(0, 19)}Z`;
+  const trace = () =>
+    `Trace ID: ${crypto.randomUUID()}\r\nCorrelation ID: ${crypto.randomUUID()}\r\nTimestamp: ${new Date().toISOString().replace('T', ' ').slice(0, 19)}Z`;
   const aadError = (status: number, error: string, code: number, description: string) => ({
     status,
-    body: { error, error_description: `AADSTS${code}: ${description}\r\n${trace()}`, error_codes: [code], timestamp: new Date().toISOString(), trace_id: crypto.randomUUID(), correlation_id: crypto.randomUUID() },
+    body: {
+      error,
+      error_description: `AADSTS${code}: ${description}\r\n${trace()}`,
+      error_codes: [code],
+      timestamp: new Date().toISOString(),
+      trace_id: crypto.randomUUID(),
+      correlation_id: crypto.randomUUID(),
+    },
   });
   const issuer = {
     issued: 0,
@@ -34,7 +48,12 @@ export function createTokenIssuer(o: { base: () => string; tenantId: string; pri
       if (!m) return undefined;
       const tenant = m[1]!;
       if (tenant.toLowerCase() !== o.tenantId.toLowerCase())
-        return aadError(400, 'invalid_tenant', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+        return aadError(
+          400,
+          'invalid_tenant',
+          90002,
+          `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+        );
       const root = `${o.base()}/${tenant}`;
       if (m[2]!.startsWith('v2.0') && method === 'GET')
         return {
@@ -65,25 +84,59 @@ export function createTokenIssuer(o: { base: () => string; tenantId: string; pri
             rbac_url: 'https://pas.glassdome.test',
           },
         };
-      if (method !== 'POST') return { status: 405, body: { error: 'invalid_request', error_description: 'AADSTS900561: The endpoint only accepts POST requests.' } };
-      if (form.get('grant_type') !== 'client_credentials') return aadError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${form.get('grant_type')}'.`);
+      if (method !== 'POST')
+        return {
+          status: 405,
+          body: {
+            error: 'invalid_request',
+            error_description: 'AADSTS900561: The endpoint only accepts POST requests.',
+          },
+        };
+      if (form.get('grant_type') !== 'client_credentials')
+        return aadError(
+          400,
+          'unsupported_grant_type',
+          70003,
+          `The app requested an unsupported grant type '${form.get('grant_type')}'.`,
+        );
       const clientId = form.get('client_id') ?? '';
       const sp = o.principals.find((p) => p.clientId === clientId);
-      if (!sp) return aadError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`);
+      if (!sp)
+        return aadError(
+          400,
+          'unauthorized_client',
+          700016,
+          `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
+        );
       const secret = form.get('client_secret') ?? '';
       if (secret.length !== sp.secret.length || !crypto.timingSafeEqual(Buffer.from(secret), Buffer.from(sp.secret)))
-        return aadError(401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`);
-      if (!/\/\.default$/.test(form.get('scope') ?? '')) return aadError(400, 'invalid_scope', 1002012, `The provided value for scope ${form.get('scope')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+        return aadError(
+          401,
+          'invalid_client',
+          7000215,
+          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+        );
+      if (!/\/\.default$/.test(form.get('scope') ?? ''))
+        return aadError(
+          400,
+          'invalid_scope',
+          1002012,
+          `The provided value for scope ${form.get('scope')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+        );
       const token = `gd.${crypto.randomBytes(32).toString('base64url')}`;
       tokens.set(token, { clientId, expiresAt: Date.now() + lifetime * 1000 });
       issuer.issued++;
-      return { status: 200, body: { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: token } };
+      return {
+        status: 200,
+        body: { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: token },
+      };
     },
     verify(token: string) {
       if (o.staticToken && token === o.staticToken) return { clientId: 'static-test-client' };
       const t = tokens.get(token);
       if (!t) return { error: 'The access token is invalid.' };
-      if (t.expiresAt <= Date.now()) return { error: "The access token expiry UTC time is earlier than current UTC time." };
+      if (t.expiresAt <= Date.now())
+        return { error: 'The access token expiry UTC time is earlier than current UTC time.' };
       return { clientId: t.clientId };
     },
     expireAll() {

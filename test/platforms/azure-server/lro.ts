@@ -14,7 +14,14 @@ function namespaceOf(type: string): string {
 export function startPut(
   ctx: Ctx,
   r: ArmResource,
-  o: { created: boolean; simMs: number; pending?: string; done?: () => ArmErrorBody | void; failed?: (e: ArmErrorBody) => void; view?: (r: ArmResource) => unknown },
+  o: {
+    created: boolean;
+    simMs: number;
+    pending?: string;
+    done?: () => ArmErrorBody | void;
+    failed?: (e: ArmErrorBody) => void;
+    view?: (r: ArmResource) => unknown;
+  },
 ): Reply {
   const { sim } = ctx;
   r.properties.provisioningState = o.pending ?? 'Updating';
@@ -42,7 +49,11 @@ export function startPut(
     },
   });
   r.sim.op = op.id;
-  return { status: o.created ? 201 : 200, body: (o.view ?? view)(r), headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: false }) };
+  return {
+    status: o.created ? 201 : 200,
+    body: (o.view ?? view)(r),
+    headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: false }),
+  };
 }
 
 /** Marks `r` Deleting and starts the operation that removes it (and runs `done`). */
@@ -55,7 +66,9 @@ export function startDelete(ctx: Ctx, r: ArmResource, o: { simMs: number; done?:
     apiVersion: ctx.apiVersion,
     target: r.id,
     simMs: o.simMs,
-    ...(ctx.lroFailure ? { failure: ctx.lroFailure, fail: () => void (r.properties.provisioningState = 'Succeeded') } : {}),
+    ...(ctx.lroFailure
+      ? { failure: ctx.lroFailure, fail: () => void (r.properties.provisioningState = 'Succeeded') }
+      : {}),
     result: { status: 204 },
     complete: () => {
       if (sim.store.get(r.id) !== r) return;
@@ -63,11 +76,18 @@ export function startDelete(ctx: Ctx, r: ArmResource, o: { simMs: number; done?:
       sim.store.remove(r.id);
     },
   });
-  return { status: 202, headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: true }) };
+  return {
+    status: 202,
+    headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: true }),
+  };
 }
 
 /** An action (start, powerOff, ...) on `r`: 202, then `done` when it ends. */
-export function startAction(ctx: Ctx, r: ArmResource, o: { simMs: number; done: () => void; failed?: () => void }): Reply {
+export function startAction(
+  ctx: Ctx,
+  r: ArmResource,
+  o: { simMs: number; done: () => void; failed?: () => void },
+): Reply {
   const { sim } = ctx;
   const op = sim.ops.start({
     namespace: namespaceOf(r.type),
@@ -82,18 +102,27 @@ export function startAction(ctx: Ctx, r: ArmResource, o: { simMs: number; done: 
     },
   });
   r.sim.op = op.id;
-  return { status: 202, headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: true }) };
+  return {
+    status: 202,
+    headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: true }),
+  };
 }
 
 /** The operation still running on `id` (or on anything under it), if any. */
 export function runningOn(ctx: Ctx, id: string): Operation | undefined {
   const key = id.toLowerCase();
-  return ctx.sim.ops.running().find((op) => op.target !== undefined && (op.target.toLowerCase() === key || op.target.toLowerCase().startsWith(`${key}/`)));
+  return ctx.sim.ops
+    .running()
+    .find(
+      (op) =>
+        op.target !== undefined && (op.target.toLowerCase() === key || op.target.toLowerCase().startsWith(`${key}/`)),
+    );
 }
 
 function operation(ctx: Ctx): Operation {
   const op = ctx.sim.ops.get(ctx.params.operationId!);
-  if (!op || op.namespace.toLowerCase() !== ctx.params.namespace!.toLowerCase()) throw armErrors.notFound(`Operation ${ctx.params.operationId}`);
+  if (!op || op.namespace.toLowerCase() !== ctx.params.namespace!.toLowerCase())
+    throw armErrors.notFound(`Operation ${ctx.params.operationId}`);
   return op;
 }
 
@@ -108,8 +137,15 @@ export const operationRoutes: Route[] = (['network', 'compute'] as const).flatMa
       handle(ctx) {
         const op = operation({ ...ctx, params: { ...ctx.params, namespace: ns } });
         // While it runs, the status monitor says when to look again, as the first answer did.
-        const again = op.status === 'InProgress' ? ctx.sim.ops.headers(op, ctx.sim.base, ctx.sim.store.subscriptionId, { async: false, location: false }) : {};
-        return { status: 200, body: ctx.sim.ops.statusBody(op, ctx.sim.base, ctx.sim.store.subscriptionId), headers: again };
+        const again =
+          op.status === 'InProgress'
+            ? ctx.sim.ops.headers(op, ctx.sim.base, ctx.sim.store.subscriptionId, { async: false, location: false })
+            : {};
+        return {
+          status: 200,
+          body: ctx.sim.ops.statusBody(op, ctx.sim.base, ctx.sim.store.subscriptionId),
+          headers: again,
+        };
       },
     },
     {
@@ -120,9 +156,15 @@ export const operationRoutes: Route[] = (['network', 'compute'] as const).flatMa
       handle(ctx) {
         const { sim } = ctx;
         const op = operation({ ...ctx, params: { ...ctx.params, namespace: ns } });
-        if (op.status === 'InProgress') return { status: 202, headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: true }) };
+        if (op.status === 'InProgress')
+          return {
+            status: 202,
+            headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: true, location: true }),
+          };
         if (op.status === 'Failed') throw new ArmError(op.failStatus, op.error!.code, op.error!.message);
-        return op.result.status === 204 ? { status: 204 } : { status: 200, ...(op.result.body === undefined ? {} : { body: op.result.body }) };
+        return op.result.status === 204
+          ? { status: 204 }
+          : { status: 200, ...(op.result.body === undefined ? {} : { body: op.result.body }) };
       },
     },
   ];

@@ -35,7 +35,17 @@ export interface Operation {
 }
 
 export interface OperationRegistry {
-  start(o: { namespace: string; location: string; apiVersion: string; target?: string; simMs: number; complete: Operation['complete']; failure?: ArmErrorBody; fail?: Operation['fail']; result?: Operation['result'] }): Operation;
+  start(o: {
+    namespace: string;
+    location: string;
+    apiVersion: string;
+    target?: string;
+    simMs: number;
+    complete: Operation['complete'];
+    failure?: ArmErrorBody;
+    fail?: Operation['fail'];
+    result?: Operation['result'];
+  }): Operation;
   get(id: string): Operation | undefined;
   /** Ends every operation whose time has come, in the order they end. */
   settle(): void;
@@ -44,7 +54,12 @@ export interface OperationRegistry {
   /** Every operation started so far. */
   all(): Operation[];
   /** The headers of a first answer: Azure-AsyncOperation and/or Location, and Retry-After when configured. */
-  headers(op: Operation, base: string, subscriptionId: string, which: { async: boolean; location: boolean }): Record<string, string>;
+  headers(
+    op: Operation,
+    base: string,
+    subscriptionId: string,
+    which: { async: boolean; location: boolean },
+  ): Record<string, string>;
   /** `GET` on an Azure-AsyncOperation URL. */
   statusBody(op: Operation, base: string, subscriptionId: string): Record<string, unknown>;
 }
@@ -82,7 +97,9 @@ export function createOperations(clock: Clock, retryAfterSec: number | undefined
     },
     get: (id) => ops.get(id.toLowerCase()) ?? ops.get(id),
     settle() {
-      const due = [...ops.values()].filter((op) => op.status === 'InProgress' && op.doneAt <= clock.now()).sort((a, b) => a.doneAt - b.doneAt);
+      const due = [...ops.values()]
+        .filter((op) => op.status === 'InProgress' && op.doneAt <= clock.now())
+        .sort((a, b) => a.doneAt - b.doneAt);
       for (const op of due) {
         const error = op.failure ?? op.complete();
         if (op.failure) op.fail?.(op.failure);

@@ -5,7 +5,14 @@ import { view, type Ctx, type Route } from './routes.ts';
 import { groupId, parseFilter, type ResourceGroup } from './store.ts';
 
 function groupView(g: ResourceGroup) {
-  return { id: g.id, name: g.name, type: 'Microsoft.Resources/resourceGroups', location: g.location, tags: g.tags, properties: { provisioningState: g.state } };
+  return {
+    id: g.id,
+    name: g.name,
+    type: 'Microsoft.Resources/resourceGroups',
+    location: g.location,
+    tags: g.tags,
+    properties: { provisioningState: g.state },
+  };
 }
 
 function existingGroup(ctx: Ctx): ResourceGroup {
@@ -16,7 +23,13 @@ function existingGroup(ctx: Ctx): ResourceGroup {
 
 const providerTypes: Record<string, string[]> = {
   'microsoft.compute': ['virtualMachines', 'disks', 'locations', 'locations/operations', 'skus'],
-  'microsoft.network': ['virtualNetworks', 'networkSecurityGroups', 'networkInterfaces', 'publicIPAddresses', 'locations/operations'],
+  'microsoft.network': [
+    'virtualNetworks',
+    'networkSecurityGroups',
+    'networkInterfaces',
+    'publicIPAddresses',
+    'locations/operations',
+  ],
   'microsoft.resources': ['resourceGroups', 'subscriptions'],
 };
 
@@ -29,7 +42,14 @@ export const resourceGroupRoutes: Route[] = [
     handle(ctx) {
       const match = parseFilter(ctx.query.get('$filter'));
       if ('error' in match) throw armErrors.badRequest('InvalidFilterInQueryString', match.error);
-      return { status: 200, body: { value: [...ctx.sim.store.groups.values()].filter((g) => match({ tags: g.tags, location: g.location })).map(groupView) } };
+      return {
+        status: 200,
+        body: {
+          value: [...ctx.sim.store.groups.values()]
+            .filter((g) => match({ tags: g.tags, location: g.location }))
+            .map(groupView),
+        },
+      };
     },
   },
   {
@@ -40,14 +60,35 @@ export const resourceGroupRoutes: Route[] = [
     handle(ctx) {
       const { sim, params, body } = ctx;
       const name = params.resourceGroupName!;
-      if (!/^[-\w._()]{1,90}$/.test(name) || name.endsWith('.')) throw armErrors.badRequest('InvalidResourceGroup', `The provided resource group name '${name}' has these invalid characters or is too long.`);
+      if (!/^[-\w._()]{1,90}$/.test(name) || name.endsWith('.'))
+        throw armErrors.badRequest(
+          'InvalidResourceGroup',
+          `The provided resource group name '${name}' has these invalid characters or is too long.`,
+        );
       const location = String(body?.location ?? '');
-      if (!sim.locations.includes(location.toLowerCase())) throw armErrors.badRequest('LocationNotAvailableForResourceGroup', `The provided location '${location}' is not available for resource group. List of available regions is '${sim.locations.join(',')}'.`);
+      if (!sim.locations.includes(location.toLowerCase()))
+        throw armErrors.badRequest(
+          'LocationNotAvailableForResourceGroup',
+          `The provided location '${location}' is not available for resource group. List of available regions is '${sim.locations.join(',')}'.`,
+        );
       const existing = sim.store.group(name);
-      if (existing?.state === 'Deleting') throw armErrors.conflict('ResourceGroupBeingDeleted', `The resource group '${existing.name}' is in deprovisioning state and cannot perform this operation.`);
+      if (existing?.state === 'Deleting')
+        throw armErrors.conflict(
+          'ResourceGroupBeingDeleted',
+          `The resource group '${existing.name}' is in deprovisioning state and cannot perform this operation.`,
+        );
       if (existing && existing.location !== location.toLowerCase())
-        throw armErrors.conflict('InvalidResourceGroupLocation', `Invalid resource group location '${location}'. The Resource group already exists in location '${existing.location}'.`);
-      const g: ResourceGroup = existing ?? { id: groupId(sim.store.subscriptionId, name), name, location: location.toLowerCase(), tags: {}, state: 'Succeeded' };
+        throw armErrors.conflict(
+          'InvalidResourceGroupLocation',
+          `Invalid resource group location '${location}'. The Resource group already exists in location '${existing.location}'.`,
+        );
+      const g: ResourceGroup = existing ?? {
+        id: groupId(sim.store.subscriptionId, name),
+        name,
+        location: location.toLowerCase(),
+        tags: {},
+        state: 'Succeeded',
+      };
       g.tags = { ...(body?.tags ?? {}) };
       if (!existing) {
         sim.store.groups.set(name.toLowerCase(), g);
@@ -97,7 +138,10 @@ export const resourceGroupRoutes: Route[] = [
           },
         });
       g.state = 'Deleting';
-      return { status: 202, headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: false, location: true }) };
+      return {
+        status: 202,
+        headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: false, location: true }),
+      };
     },
   },
   {
@@ -114,7 +158,14 @@ export const resourceGroupRoutes: Route[] = [
         .filter((r) => !r.type.endsWith('/subnets') && match(r))
         .map((r) => {
           const v = view(r);
-          return { id: v.id, name: v.name, type: v.type, location: v.location, tags: v.tags, ...(r.sku ? { sku: r.sku } : {}) };
+          return {
+            id: v.id,
+            name: v.name,
+            type: v.type,
+            location: v.location,
+            tags: v.tags,
+            ...(r.sku ? { sku: r.sku } : {}),
+          };
         });
       return { status: 200, body: { value } };
     },
@@ -128,7 +179,11 @@ export const resourceGroupRoutes: Route[] = [
       const { sim } = ctx;
       const op = sim.ops.get(ctx.params.operationId!);
       if (!op) throw armErrors.notFound(`Operation ${ctx.params.operationId}`);
-      if (op.status === 'InProgress') return { status: 202, headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: false, location: true }) };
+      if (op.status === 'InProgress')
+        return {
+          status: 202,
+          headers: sim.ops.headers(op, sim.base, sim.store.subscriptionId, { async: false, location: true }),
+        };
       if (op.status === 'Failed') throw new ArmError(op.failStatus, op.error!.code, op.error!.message);
       return { status: 200 };
     },
@@ -142,7 +197,12 @@ export const resourceGroupRoutes: Route[] = [
       const ns = ctx.params.resourceProviderNamespace!;
       const types = providerTypes[ns.toLowerCase()];
       if (!types) throw armErrors.notFound(`Provider namespace '${ns}'`);
-      const canonical = ns.toLowerCase() === 'microsoft.compute' ? 'Microsoft.Compute' : ns.toLowerCase() === 'microsoft.network' ? 'Microsoft.Network' : 'Microsoft.Resources';
+      const canonical =
+        ns.toLowerCase() === 'microsoft.compute'
+          ? 'Microsoft.Compute'
+          : ns.toLowerCase() === 'microsoft.network'
+            ? 'Microsoft.Network'
+            : 'Microsoft.Resources';
       const registrationState = ctx.sim.registered.has(ns.toLowerCase()) ? 'Registered' : 'NotRegistered';
       return {
         status: 200,
@@ -163,7 +223,10 @@ export const resourceGroupRoutes: Route[] = [
     action: 'Microsoft.Resources/subscriptions/providers/register/action',
     handle(ctx) {
       ctx.sim.registered.add(ctx.params.resourceProviderNamespace!.toLowerCase());
-      return { status: 200, body: { namespace: ctx.params.resourceProviderNamespace, registrationState: 'Registering' } };
+      return {
+        status: 200,
+        body: { namespace: ctx.params.resourceProviderNamespace, registrationState: 'Registering' },
+      };
     },
   },
 ];

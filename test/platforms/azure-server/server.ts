@@ -91,7 +91,12 @@ export interface ArmServer {
   close(): Promise<void>;
 }
 
-const routes: Array<Route & { re: RegExp; names: string[] }> = [...resourceGroupRoutes, ...networkRoutes, ...computeRoutes, ...operationRoutes].map((r) => {
+const routes: Array<Route & { re: RegExp; names: string[] }> = [
+  ...resourceGroupRoutes,
+  ...networkRoutes,
+  ...computeRoutes,
+  ...operationRoutes,
+].map((r) => {
   const names: string[] = [];
   const body = r.path.replace(/\{(\w+)\}/g, (_, n: string) => {
     names.push(n);
@@ -117,7 +122,10 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
   writeFileSync(caFile, tls.ca);
   const subscriptionId = opts.subscriptionId ?? '7c1d3a52-4b8e-4f0a-9d2e-1a2b3c4d5e6f';
   const tenantId = opts.tenantId ?? '0f9e8d7c-6b5a-4321-8fed-cba987654321';
-  const principal = opts.principal ?? { clientId: '3b8f1c2d-9a7e-4d6c-b5a4-112233445566', secret: `Gd8Q~${crypto.randomBytes(24).toString('base64url')}` };
+  const principal = opts.principal ?? {
+    clientId: '3b8f1c2d-9a7e-4d6c-b5a4-112233445566',
+    secret: `Gd8Q~${crypto.randomBytes(24).toString('base64url')}`,
+  };
   const staticToken = opts.staticToken ?? `static.${crypto.randomBytes(16).toString('hex')}`;
   const clock = createClock(opts.speed ?? 500, { ...defaultTiming, ...opts.timing }, opts.seed ?? 1);
   const store = createStore(subscriptionId);
@@ -141,13 +149,18 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
     images: opts.images ?? defaultImages,
     unacceptedTerms: opts.unacceptedTerms ?? [],
     quota: { cores: opts.quota?.cores ?? 1000, families: opts.quota?.families ?? {} },
-    registered: new Set(['microsoft.compute', 'microsoft.network', 'microsoft.resources'].filter((n) => !(opts.unregistered ?? []).some((u) => u.toLowerCase() === n))),
+    registered: new Set(
+      ['microsoft.compute', 'microsoft.network', 'microsoft.resources'].filter(
+        (n) => !(opts.unregistered ?? []).some((u) => u.toLowerCase() === n),
+      ),
+    ),
   };
   const requests: RequestRecord[] = [];
 
   const armReply = (req: IncomingMessage, url: URL, method: string, text: string, record: RequestRecord): Reply => {
     const auth = String(req.headers.authorization ?? '');
-    if (!auth.startsWith('Bearer ')) throw armErrors.unauthenticated("Authentication failed. The 'Authorization' header is missing.");
+    if (!auth.startsWith('Bearer '))
+      throw armErrors.unauthenticated("Authentication failed. The 'Authorization' header is missing.");
     const who = tokens.verify(auth.slice('Bearer '.length));
     if ('error' in who) throw armErrors.unauthenticated(who.error);
     let found: { route: (typeof routes)[number]; m: RegExpExecArray } | undefined;
@@ -170,15 +183,27 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
     const wrong = given.find((v) => v !== expected);
     if (wrong) throw armErrors.badApiVersion(wrong, route.path.split('/providers/').pop() ?? route.path, expected);
     const ns = namespaceOf(url.pathname);
-    if (ns && !sim.registered.has(ns) && !url.pathname.toLowerCase().endsWith('/register')) throw armErrors.missingRegistration(ns === 'microsoft.compute' ? 'Microsoft.Compute' : 'Microsoft.Network');
+    if (ns && !sim.registered.has(ns) && !url.pathname.toLowerCase().endsWith('/register'))
+      throw armErrors.missingRegistration(ns === 'microsoft.compute' ? 'Microsoft.Compute' : 'Microsoft.Network');
     const allowed = (opts.role ?? 'Contributor') === 'Contributor' ? true : route.action.endsWith('/read');
     if (!allowed || (opts.denyActions ?? []).some((a) => a.toLowerCase() === route.action.toLowerCase())) {
-      const scope = url.pathname.replace(/\/(start|powerOff|deallocate|restart|retrieveBootDiagnosticsData|instanceView|register)$/i, '');
+      const scope = url.pathname.replace(
+        /\/(start|powerOff|deallocate|restart|retrieveBootDiagnosticsData|instanceView|register)$/i,
+        '',
+      );
       throw armErrors.authorizationFailed(who.clientId, route.action, scope);
     }
     const params: Record<string, string> = {};
     route.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 2]!)));
-    const ctx: Ctx = { sim, method, params, query: url.searchParams, body: text ? JSON.parse(text) : undefined, apiVersion: expected, clientId: who.clientId };
+    const ctx: Ctx = {
+      sim,
+      method,
+      params,
+      query: url.searchParams,
+      body: text ? JSON.parse(text) : undefined,
+      apiVersion: expected,
+      clientId: who.clientId,
+    };
     const fault = faults.pick(method, url.pathname);
     if (fault?.kind === 'throttle') throw armErrors.throttled(fault.retryAfterSec);
     if (fault?.kind === 'error') throw new ArmError(fault.status, fault.code, fault.message);
@@ -194,7 +219,12 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
     const text = await readBody(req);
     if (clock.timing.latencyMs > 0) await sleep(clock.real(clock.timing.latencyMs));
     ops.settle();
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}, contentType = 'application/json; charset=utf-8') => {
+    const send = (
+      status: number,
+      body: unknown,
+      headers: Record<string, string> = {},
+      contentType = 'application/json; charset=utf-8',
+    ) => {
       record.status = status;
       res.statusCode = status;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
@@ -214,8 +244,11 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
       }
       if (url.pathname.startsWith('/_blob/')) {
         record.route = 'blob';
-        const r = guests.resolveBlob(url.pathname, url.searchParams, () => [...store.resources.values()].filter((x) => x.type === 'Microsoft.Compute/virtualMachines'));
-        const xml = (code: string) => `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
+        const r = guests.resolveBlob(url.pathname, url.searchParams, () =>
+          [...store.resources.values()].filter((x) => x.type === 'Microsoft.Compute/virtualMachines'),
+        );
+        const xml = (code: string) =>
+          `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
         if ('status' in r) return send(r.status, xml(r.code), {}, 'application/xml');
         const fault = faults.pick(method, url.pathname);
         if (fault?.kind === 'error') return send(fault.status, xml(fault.code), {}, 'application/xml');
@@ -226,8 +259,14 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
         const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
         if (range) {
           const from = Number(range[1]);
-          if (from >= bytes.length) return send(416, xml('InvalidRange'), { 'Content-Range': `bytes */${bytes.length}` }, 'application/xml');
-          return send(206, bytes.subarray(from).toString('utf8'), { 'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` }, 'text/plain');
+          if (from >= bytes.length)
+            return send(416, xml('InvalidRange'), { 'Content-Range': `bytes */${bytes.length}` }, 'application/xml');
+          return send(
+            206,
+            bytes.subarray(from).toString('utf8'),
+            { 'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` },
+            'text/plain',
+          );
         }
         return send(200, log, {}, 'text/plain');
       }
@@ -235,7 +274,9 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
       return send(reply.status, reply.body, reply.headers);
     } catch (e) {
       if (e instanceof ArmError) return send(e.status, e.body(), e.extra.headers);
-      return send(500, { error: { code: 'InternalServerError', message: `test server bug: ${(e as Error).stack ?? e}` } });
+      return send(500, {
+        error: { code: 'InternalServerError', message: `test server bug: ${(e as Error).stack ?? e}` },
+      });
     }
   };
 
@@ -273,7 +314,8 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
       for (const r of requests) out[r.route] = (out[r.route] ?? 0) + 1;
       return out;
     },
-    operations: () => ops.all().map((op) => ({ target: op.target ?? '', namespace: op.namespace, simMs: op.simMs, status: op.status })),
+    operations: () =>
+      ops.all().map((op) => ({ target: op.target ?? '', namespace: op.namespace, simMs: op.simMs, status: op.status })),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -23,7 +23,15 @@ export interface StandaloneReport {
 }
 
 const s = await startArmServer(JSON.parse(process.argv[2] ?? '{}') as ArmServerOptions);
-const ready: StandaloneReady = { type: 'ready', url: s.url, caFile: s.caFile, subscriptionId: s.subscriptionId, tenantId: s.tenantId, clientId: s.clientId, clientSecret: s.clientSecret };
+const ready: StandaloneReady = {
+  type: 'ready',
+  url: s.url,
+  caFile: s.caFile,
+  subscriptionId: s.subscriptionId,
+  tenantId: s.tenantId,
+  clientId: s.clientId,
+  clientSecret: s.clientSecret,
+};
 process.send!(ready);
 process.on('message', (m: { type: string }) => {
   if (m.type === 'report') {

@@ -58,7 +58,8 @@ export function createStore(subscriptionId: string): ArmStore {
     },
     remove: (id) => void resources.delete(id.toLowerCase()),
     inGroup: (rg) => [...resources.values()].filter((r) => r.resourceGroup.toLowerCase() === rg.toLowerCase()),
-    childrenOf: (parentId) => [...resources.values()].filter((r) => r.id.toLowerCase().startsWith(`${parentId.toLowerCase()}/`)),
+    childrenOf: (parentId) =>
+      [...resources.values()].filter((r) => r.id.toLowerCase().startsWith(`${parentId.toLowerCase()}/`)),
     inventory: () => [...[...groups.values()].map((g) => g.id), ...[...resources.values()].map((r) => r.id)],
   };
 }
@@ -73,7 +74,10 @@ export function resourceId(sub: string, rg: string, type: string, name: string):
 
 /** The parts of a resource id: its group, provider type path and names. */
 export function parseId(id: string): { sub: string; rg: string; type: string; name: string } | undefined {
-  const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+\/[^/]+)\/([^/]+)(?:\/([^/]+)\/([^/]+))?$/i.exec(id);
+  const m =
+    /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+\/[^/]+)\/([^/]+)(?:\/([^/]+)\/([^/]+))?$/i.exec(
+      id,
+    );
   if (!m) return undefined;
   return { sub: m[1]!, rg: m[2]!, type: m[5] ? `${m[3]}/${m[5]}` : m[3]!, name: m[6] ?? m[4]! };
 }
@@ -82,9 +86,13 @@ export function parseId(id: string): { sub: string; rg: string; type: string; na
  * The OData `$filter`s ARM lists take that the driver uses: `tagName eq 'k' [and tagValue eq 'v']`,
  * `resourceType eq 't'` and `location eq 'l'` (joined by `and`). Anything else is a 400, as on ARM.
  */
-export function parseFilter(filter: string | null): ((x: { tags?: Record<string, string>; type?: string; location?: string }) => boolean) | { error: string } {
+export function parseFilter(
+  filter: string | null,
+): ((x: { tags?: Record<string, string>; type?: string; location?: string }) => boolean) | { error: string } {
   if (!filter) return () => true;
-  const clauses = filter.split(/\s+and\s+/i).map((c) => /^\s*(tagName|tagValue|resourceType|location)\s+eq\s+'((?:[^']|'')*)'\s*$/i.exec(c));
+  const clauses = filter
+    .split(/\s+and\s+/i)
+    .map((c) => /^\s*(tagName|tagValue|resourceType|location)\s+eq\s+'((?:[^']|'')*)'\s*$/i.exec(c));
   if (clauses.some((c) => !c)) return { error: `Invalid $filter '${filter}'.` };
   const get = (k: string) => clauses.find((c) => c![1]!.toLowerCase() === k.toLowerCase())?.[2]?.replaceAll("''", "'");
   const tagName = get('tagName');
