@@ -6,6 +6,7 @@ import { AppError } from '../errors.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import type { DriverDeps, Platform } from './platform.ts';
 import { awsConfigSchema } from './aws/config.ts';
+import { azureConfigSchema } from './azure/config.ts';
 import { esxiConfigSchema } from './esxi/config.ts';
 import { proxmoxConfigSchema } from './proxmox/config.ts';
 import { createSimulatorPlatform, simulatorConfigSchema } from './simulator.ts';
@@ -21,19 +22,6 @@ export interface Driver {
   /** What the platform's secret is, for forms and the CLI; absent when the driver takes none. */
   secret?: { label: string };
   create(config: unknown, deps: DriverDeps): Promise<Platform>;
-}
-
-function notYetAvailable(kind: PlatformKind, title: string): Driver {
-  return {
-    title,
-    available: false,
-    configSchema: simulatorConfigSchema,
-    async create() {
-      throw new AppError('invalid_input', `[${kind}] The ${title} driver is not part of this version of Glassdome`, {
-        hint: 'Use another platform.',
-      });
-    },
-  };
 }
 
 export const drivers: Record<PlatformKind, Driver> = {
@@ -75,7 +63,16 @@ export const drivers: Record<PlatformKind, Driver> = {
       return createAwsPlatform(awsConfigSchema.parse(config), deps);
     },
   },
-  azure: notYetAvailable('azure', 'Azure'),
+  azure: {
+    title: 'Microsoft Azure',
+    available: true,
+    configSchema: azureConfigSchema,
+    secret: { label: 'Client secret' },
+    async create(config, deps) {
+      const { createAzurePlatform } = await import('./azure/driver.ts');
+      return createAzurePlatform(azureConfigSchema.parse(config), deps);
+    },
+  },
 };
 
 export function driverFor(kind: string): Driver {

@@ -75,8 +75,12 @@ export interface MachineSpec {
   cpus: number;
   memoryMb: number;
   diskGb: number;
-  /** In NIC order; `ip` is informational for drivers that must reserve it (clouds), the guest configures itself. */
-  nics: Array<{ network: NetworkRef; mac: string; ip?: string }>;
+  /**
+   * In NIC order; `ip` is informational for drivers that must reserve it (clouds), the guest configures itself.
+   * `publicIp` (clouds only) gives the NIC an address reachable from the internet; inbound traffic still needs a
+   * firewall rule from `*`.
+   */
+  nics: Array<{ network: NetworkRef; mac: string; ip?: string; publicIp?: boolean }>;
   /** First-boot configuration (cloud-init NoCloud documents). */
   cloudInit?: { userData: string; networkConfig: string; metaData: string };
   /** Driver-specific options from the scenario's `platform` block. */
@@ -163,8 +167,13 @@ export interface Platform {
    */
   createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef>;
 
-  /** Powers on. Succeeds when already running. Throws not_found when the machine is gone. */
-  startMachine(ref: MachineRef, opts?: CallOptions): Promise<void>;
+  /**
+   * Powers on. Succeeds when already running. Throws not_found when the machine is gone.
+   * `spec` is what the machine was created from: a cloud VM boots as it is created, so drivers that create it only
+   * at its first start (Azure) need it then, also in a process that did not create it (after a crash). The executor
+   * passes it on every start; other drivers ignore it.
+   */
+  startMachine(ref: MachineRef, opts?: CallOptions & { spec?: MachineSpec }): Promise<void>;
 
   /** Powers off (graceful shutdown first unless `force`). Succeeds when already stopped or gone. */
   stopMachine(ref: MachineRef, opts?: CallOptions & { force?: boolean }): Promise<void>;

@@ -19,7 +19,7 @@ interface Part {
 
 const parts: Part[] = [
   { cloud: 'aws', file: './clouds-aws.ts', exportName: 'benchAws' },
-  { cloud: 'azure', file: './clouds-azure.ts', exportName: 'benchAzure' },
+  { cloud: 'azure', file: './clouds-azure.ts', exportName: 'runAzureCloudBench' },
 ];
 
 async function main() {
@@ -40,7 +40,17 @@ async function main() {
       continue;
     }
     try {
-      const got = await run();
+      // The Azure part reports { figure, value, unit, note }: shown in the same table.
+      const got = (await run()).map((r) => {
+        const x = r as unknown as { figure?: string; value: unknown; unit?: string; note?: string };
+        return x.figure === undefined
+          ? r
+          : ({
+              cloud: part.cloud,
+              label: `${x.figure}${x.unit ? ` (${x.unit})` : ''}`,
+              value: `${String(x.value)}${x.note ? `  ${x.note}` : ''}`,
+            } as unknown as CloudBenchRow);
+      });
       rows.push(...got);
       print(got);
     } catch (e) {

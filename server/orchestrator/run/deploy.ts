@@ -10,7 +10,7 @@ import { deployments, resources, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Plan, PlannedStep, StepKind } from '../../model/plan.ts';
 import type { DeploymentState, StepState } from '../../model/states.ts';
-import type { MachineRef, NetworkRef, Platform, RangeSpec } from '../../platforms/platform.ts';
+import type { MachineRef, MachineSpec, NetworkRef, Platform, RangeSpec } from '../../platforms/platform.ts';
 import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import { machinePasswords } from '../passwords.ts';
@@ -90,6 +90,7 @@ export function createDeployer(rc: RunContext) {
       networks: new Map(plan.networks.map((n) => [n.key, n])),
       machines: new Map(plan.machines.map((m) => [m.key, m])),
       refs: new Map(),
+      specs: new Map(),
     };
 
     const skipDependants = (key: string, why: string) => {
@@ -255,35 +256,16 @@ export function createDeployer(rc: RunContext) {
       // Recorded, with the step's start, before the call: whatever happens next, teardown knows to look for this name.
       later(() => sql.upsertResource.run(id, m.key, 'machine', m.resourceName, null, 'creating'));
       await committed();
-      const nics = m.nics.map((nic) => ({
-        network: refOf(ctx, nic.networkKey, 'Network'),
-        mac: nic.mac,
-        ...(nic.ip ? { ip: nic.ip } : {}),
-      }));
-      const overrides = (m.overrides as Record<string, Record<string, unknown> | undefined>)[plan.platform] ?? {};
-      const template = overrides.template ?? overrides.ami ?? overrides.image;
-      const ref = await platform.createMachine(
-        {
-          deploymentId: id,
-          name: m.resourceName,
-          hostname: m.hostname,
-          os: m.os,
-          ...(template === undefined ? {} : { template: String(template) }),
-          cpus: m.size.cpus,
-          memoryMb: m.size.memoryMb,
-          diskGb: m.size.diskGb,
-          nics,
-          cloudInit: measuredFirstBoot(plan, m, ctx.secret, id),
-          options: overrides,
-        },
-        { signal },
-      );
+      const ref = await platform.createMachine(machineSpec(ctx, m), { signal });
       recordPresent(ctx, m.key, 'machine', ref);
       return;
     }
     const ref = refOf(ctx, m.key, 'Machine');
-    if (step.kind === 'start') await platform.startMachine(ref, { signal });
-    else if (step.kind === 'address') {
+    if (step.kind === 'start') {
+      // With its definition: a platform that builds the machine only at start (Azure boots a VM as it creates it).
+      await platform.startMachine(ref, { signal, spec: machineSpec(ctx, m) });
+      ctx.specs.delete(m.key);
+    } else if (step.kind === 'address') {
       const expect = m.nics.flatMap((n) => (n.ip ? [n.ip] : []));
       const addresses = await platform.waitForAddress(ref, {
         signal,
@@ -297,6 +279,34 @@ export function createDeployer(rc: RunContext) {
       const how = await verifyMachine(platform, m, ref, { signal, timeoutMs: Math.min(limits.readyMs, 120_000) });
       if (how) events.publish(id, 'log', how, `${m.key}:ready`);
     }
+  }
+
+  /** A machine as the platform is asked for it; built once per run (first boot hashes passwords), kept until started. */
+  function machineSpec(ctx: StepContext, m: Plan['machines'][number]): MachineSpec {
+    const known = ctx.specs.get(m.key);
+    if (known) return known;
+    const { id, plan } = ctx;
+    const overrides = (m.overrides as Record<string, Record<string, unknown> | undefined>)[plan.platform] ?? {};
+    const template = overrides.template ?? overrides.ami ?? overrides.image;
+    const spec: MachineSpec = {
+      deploymentId: id,
+      name: m.resourceName,
+      hostname: m.hostname,
+      os: m.os,
+      ...(template === undefined ? {} : { template: String(template) }),
+      cpus: m.size.cpus,
+      memoryMb: m.size.memoryMb,
+      diskGb: m.size.diskGb,
+      nics: m.nics.map((nic) => ({
+        network: refOf(ctx, nic.networkKey, 'Network'),
+        mac: nic.mac,
+        ...(nic.ip ? { ip: nic.ip } : {}),
+      })),
+      cloudInit: measuredFirstBoot(plan, m, ctx.secret, id),
+      options: overrides,
+    };
+    ctx.specs.set(m.key, spec);
+    return spec;
   }
 
   /** First-boot media, with its CPU time counted apart so benchmarks can tell orchestration from guest config. */
@@ -366,6 +376,8 @@ interface StepContext {
   machines: Map<string, Plan['machines'][number]>;
   /** Platform ids of the networks and machines created so far, by plan key. */
   refs: Map<string, NetworkRef | MachineRef>;
+  /** Machine definitions built in this run, by plan key, until the machine is started. */
+  specs: Map<string, MachineSpec>;
 }
 
 /** A limit for a sped-up platform; a floor keeps it above event-loop stalls on a loaded machine. */
