@@ -1,0 +1,135 @@
+#!/bin/sh
+# The one command that builds the Glassdome appliance: build/appliance/glassdome-<version>.ova (ESXi) and
+# glassdome-<version>.qcow2 (Proxmox), with SHA256SUMS and figures.json (build time and sizes).
+#
+#   appliance/build.sh [--base debootstrap|cloud] [--accel kvm|tcg] [--rebuild-base]
+#
+#   --base debootstrap  Debian 12 base disk built from the Debian mirror (needs root); the default as root
+#   --base cloud        the official Debian 12 cloud image (needs internet); the default otherwise
+#   --accel             kvm when /dev/kvm is usable, else tcg (software emulation, several times slower)
+#   --rebuild-base      build the base disk again even if build/appliance/base/ has one
+#
+# Needs: packer (Debian 12's 1.6.6 is enough), qemu-system-x86 and qemu-utils, Node.js 20.19+ with this repository's
+# npm dependencies installed (npm ci), gcc/g++/make/python3 (native modules), openssh-client; debootstrap for
+# --base debootstrap. The npm registry must be reachable (the appliance's Node runtime and production modules).
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+out=build/appliance
+if [ "$(id -u)" -eq 0 ]; then base_source=debootstrap; else base_source=cloud; fi
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; else accel=tcg; fi
+rebuild_base=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --base) base_source=$2; shift 2 ;;
+    --accel) accel=$2; shift 2 ;;
+    --rebuild-base) rebuild_base=yes; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "build.sh: $*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { say "$1 is missing: $2"; exit 1; }; }
+need packer "apt-get install packer"
+need qemu-system-x86_64 "apt-get install qemu-system-x86"
+need qemu-img "apt-get install qemu-utils"
+need node "install Node.js 20.19 or newer"
+need ssh-keygen "apt-get install openssh-client"
+need make "apt-get install build-essential python3 (native modules are compiled for the appliance's Node)"
+[ -d node_modules/tsx ] || { say "run npm ci in $repo first"; exit 1; }
+[ "$base_source" = debootstrap ] && need debootstrap "apt-get install debootstrap"
+
+now() { date +%s; }
+t_start=$(now)
+mkdir -p "$out"
+version="$(node -p "require('./package.json').version")+g$(git rev-parse --short HEAD 2>/dev/null || echo local)"
+say "Glassdome $version: base $base_source, accelerator $accel"
+
+# 1. The Debian 12 base disk (cached: it depends only on the package list).
+base="$out/base/debian-12-$base_source.qcow2"
+t=$(now)
+if [ "$rebuild_base" = yes ] || [ ! -f "$base" ] || [ packer/appliance/packages.txt -nt "$base" ] || [ packer/appliance/base-image.sh -nt "$base" ]; then
+  say "building the base disk ($base_source)"
+  rm -f "$base"
+  sh packer/appliance/base-image.sh "$base_source" "$base" >/dev/null
+else
+  say "reusing $base"
+fi
+t_base=$(( $(now) - t ))
+
+# 2. The app: production build + the appliance's own Node runtime and production node_modules.
+t=$(now)
+stage="$out/stage"
+rm -rf "$stage"
+node --import tsx appliance/runtime.ts stage --out "$stage" > "$out/stage.json"
+node_dir=$(node -p "require('./$out/stage.json').node")
+mkdir -p "$stage/opt/node/bin"
+cp "$node_dir/bin/node" "$stage/opt/node/bin/node"
+cp "$node_dir/LICENSE" "$stage/opt/node/LICENSE"
+tar -cf "$stage/glassdome-app.tar" --owner=0 --group=0 -C "$stage/opt" node -C "$repo/$stage" app
+t_stage=$(( $(now) - t ))
+
+# 3. A one-time SSH key for the build user, handed to cloud-init by a NoCloud seed over Packer's HTTP server.
+work="$out/work"
+rm -rf "$work"
+mkdir -p "$work/http"
+ssh-keygen -q -t ed25519 -N '' -C glassdome-build -f "$work/id_ed25519"
+cat > "$work/http/user-data" <<EOF
+#cloud-config
+users:
+  - name: packer
+    sudo: "ALL=(ALL) NOPASSWD:ALL"
+    shell: /bin/sh
+    lock_passwd: true
+    ssh_authorized_keys:
+      - $(cat "$work/id_ed25519.pub")
+ssh_pwauth: false
+EOF
+printf 'instance-id: glassdome-build-%s\nlocal-hostname: glassdome\n' "$(date +%s)" > "$work/http/meta-data"
+
+# 4. Packer: boot the base disk, install the appliance, seal, and post-process into the OVA and qcow2.
+t=$(now)
+rm -rf "$out/packer"
+rm -f "$out/glassdome-$version.ova" "$out/glassdome-$version.qcow2"
+export CHECKPOINT_DISABLE=1
+only=${PACKER_ONLY:-qemu.appliance}
+set -- -only="$only" \
+  -var "base_image=$repo/$base" -var "base_image_checksum=sha256:$(sha256sum "$base" | cut -d' ' -f1)" \
+  -var "app_tarball=$repo/$stage/glassdome-app.tar" -var "http_dir=$repo/$work/http" \
+  -var "ssh_private_key_file=$repo/$work/id_ed25519" -var "output_dir=$out/packer" -var "dist_dir=$out" \
+  -var "version=$version" -var "accelerator=$accel" -var "serial_log=$repo/$out/packer-console.log"
+packer validate "$@" packer/appliance.pkr.hcl >/dev/null
+say "packer build (log: $out/packer.log; the VM's console: $out/packer-console.log)"
+status=0
+packer build -color=false -timestamp-ui "$@" packer/appliance.pkr.hcl > "$out/packer.log" 2>&1 || status=$?
+t_packer=$(( $(now) - t ))
+rm -rf "$work"
+if [ "$status" -ne 0 ]; then
+  tail -n 30 "$out/packer.log" >&2
+  say "packer build failed ($status); see $out/packer.log"
+  exit 1
+fi
+
+# 5. Packer exits 0 when -only matches no build: insist on the artefacts.
+ova="$out/glassdome-$version.ova"
+qcow2="$out/glassdome-$version.qcow2"
+for f in "$ova" "$qcow2"; do
+  if [ ! -s "$f" ]; then
+    say "packer succeeded but $f was not produced (is -only=$only the build in packer/appliance.pkr.hcl?)"
+    exit 1
+  fi
+done
+node --import tsx appliance/ova.ts check "$ova" >&2
+rm -rf "$out/packer" "$stage/opt" "$stage/glassdome-app.tar"
+
+t_total=$(( $(now) - t_start ))
+ova_bytes=$(stat -c %s "$ova")
+qcow2_bytes=$(stat -c %s "$qcow2")
+cat > "$out/figures.json" <<EOF
+{"version":"$version","accelerator":"$accel","base":"$base_source","seconds":{"total":$t_total,"base":$t_base,"stage":$t_stage,"packer":$t_packer},"bytes":{"ova":$ova_bytes,"qcow2":$qcow2_bytes},"builtAt":"$(date -u +%Y-%m-%dT%H:%M:%SZ)"}
+EOF
+say "done in $((t_total / 60)) min $((t_total % 60)) s (base $t_base s, app $t_stage s, packer $t_packer s)"
+say "$ova ($((ova_bytes / 1048576)) MiB)"
+say "$qcow2 ($((qcow2_bytes / 1048576)) MiB)"
