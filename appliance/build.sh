@@ -63,12 +63,7 @@ t_base=$(( $(now) - t ))
 t=$(now)
 stage="$out/stage"
 rm -rf "$stage"
-node --import tsx appliance/runtime.ts stage --out "$stage" > "$out/stage.json"
-node_dir=$(node -p "require('./$out/stage.json').node")
-mkdir -p "$stage/opt/node/bin"
-cp "$node_dir/bin/node" "$stage/opt/node/bin/node"
-cp "$node_dir/LICENSE" "$stage/opt/node/LICENSE"
-tar -cf "$stage/glassdome-app.tar" --owner=0 --group=0 -C "$stage/opt" node -C "$repo/$stage" app
+node --import tsx appliance/runtime.ts stage --out "$stage" --tar "$stage/glassdome-app.tar" > "$out/stage.json"
 t_stage=$(( $(now) - t ))
 
 # 3. A one-time SSH key for the build user, handed to cloud-init by a NoCloud seed over Packer's HTTP server.
@@ -122,7 +117,7 @@ for f in "$ova" "$qcow2"; do
   fi
 done
 node --import tsx appliance/ova.ts check "$ova" >&2
-rm -rf "$out/packer" "$stage/opt" "$stage/glassdome-app.tar"
+rm -rf "$out/packer" "$stage/glassdome-app.tar"
 
 t_total=$(( $(now) - t_start ))
 ova_bytes=$(stat -c %s "$ova")

@@ -195,8 +195,26 @@ export function stageApp(out: string, root = repoRoot, cache = cacheRoot): Stage
   return { runtime: rt, app, modulesKey: lockKey(rt, root) };
 }
 
+/**
+ * The appliance as one tar, laid out as /opt/glassdome: node/ (the runtime's binary and licence; its headers stay
+ * behind) and app/ (dist with node_modules). The image's provisioner and the offline bundle install this same file.
+ */
+export function writeAppTarball(s: Stage, out: string): void {
+  const opt = fs.mkdtempSync(path.join(path.dirname(out), '.opt-'));
+  try {
+    fs.mkdirSync(path.join(opt, 'node', 'bin'), { recursive: true });
+    fs.copyFileSync(s.runtime.node, path.join(opt, 'node', 'bin', 'node'));
+    fs.chmodSync(path.join(opt, 'node', 'bin', 'node'), 0o755);
+    fs.copyFileSync(path.join(s.runtime.dir, 'LICENSE'), path.join(opt, 'node', 'LICENSE'));
+    run('tar', ['-cf', `${out}.part`, '--owner=0', '--group=0', '-C', opt, 'node', '-C', path.dirname(s.app), path.basename(s.app)], { timeoutMs: 600_000 });
+    fs.renameSync(`${out}.part`, out);
+  } finally {
+    fs.rmSync(opt, { recursive: true, force: true });
+  }
+}
+
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string' }, tar: { type: 'string' } } });
   const cmd = positionals[0];
   if (cmd === 'fetch') {
     const rt = fetchRuntime();
@@ -205,11 +223,12 @@ if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === imp
     const t0 = Date.now();
     const s = stageApp(path.resolve(values.out));
     const mods = checkNativeModules(s.runtime, s.app);
+    if (values.tar) writeAppTarball(s, path.resolve(values.tar));
     console.error(`runtime: Node ${s.runtime.version} in ${s.runtime.dir}; app staged in ${s.app} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     console.error(`runtime: native modules: ${JSON.stringify(mods)}`);
     console.log(JSON.stringify({ node: s.runtime.dir, app: s.app, tarball: s.runtime.tarball, version: s.runtime.version }));
   } else {
-    console.error('usage: runtime.ts fetch | stage --out DIR');
+    console.error('usage: runtime.ts fetch | stage --out DIR [--tar FILE]');
     process.exitCode = 2;
   }
 }
