@@ -2,30 +2,36 @@
 # The one command that builds the Glassdome appliance: build/appliance/glassdome-<version>.ova (ESXi) and
 # glassdome-<version>.qcow2 (Proxmox), with SHA256SUMS and figures.json (build time and sizes).
 #
-#   appliance/build.sh [--base debootstrap|cloud] [--accel kvm|tcg] [--rebuild-base]
+#   appliance/build.sh [--base debootstrap|cloud] [--accel kvm|tcg] [--rebuild-base] [--reuse-app] [--out DIR]
 #
 #   --base debootstrap  Debian 12 base disk built from the Debian mirror (needs root); the default as root
 #   --base cloud        the official Debian 12 cloud image (needs internet); the default otherwise
 #   --accel             kvm when /dev/kvm is usable, else tcg (software emulation, several times slower)
 #   --rebuild-base      build the base disk again even if build/appliance/base/ has one
+#   --reuse-app         reuse the app tarball of the last build (when only packer/ or appliance/rootfs changed)
+#   --out DIR           where everything goes (default build/appliance)
 #
 # Needs: packer (Debian 12's 1.6.6 is enough), qemu-system-x86 and qemu-utils, Node.js 20.19+ with this repository's
 # npm dependencies installed (npm ci), gcc/g++/make/python3 (native modules), openssh-client; debootstrap for
 # --base debootstrap. The npm registry must be reachable (the appliance's Node runtime and production modules).
 set -eu
 
+caller=$(pwd)
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 out=build/appliance
 if [ "$(id -u)" -eq 0 ]; then base_source=debootstrap; else base_source=cloud; fi
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; else accel=tcg; fi
 rebuild_base=no
+reuse_app=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --base) base_source=$2; shift 2 ;;
     --accel) accel=$2; shift 2 ;;
     --rebuild-base) rebuild_base=yes; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --reuse-app) reuse_app=yes; shift ;;
+    --out) case "$2" in /*) out=$2 ;; *) out=$caller/$2 ;; esac; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,13 +43,12 @@ need qemu-system-x86_64 "apt-get install qemu-system-x86"
 need qemu-img "apt-get install qemu-utils"
 need node "install Node.js 20.19 or newer"
 need ssh-keygen "apt-get install openssh-client"
-need make "apt-get install build-essential python3 (native modules are compiled for the appliance's Node)"
 [ -d node_modules/tsx ] || { say "run npm ci in $repo first"; exit 1; }
-[ "$base_source" = debootstrap ] && need debootstrap "apt-get install debootstrap"
 
 now() { date +%s; }
 t_start=$(now)
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 version="$(node -p "require('./package.json').version")+g$(git rev-parse --short HEAD 2>/dev/null || echo local)"
 say "Glassdome $version: base $base_source, accelerator $accel"
 
@@ -51,6 +56,7 @@ say "Glassdome $version: base $base_source, accelerator $accel"
 base="$out/base/debian-12-$base_source.qcow2"
 t=$(now)
 if [ "$rebuild_base" = yes ] || [ ! -f "$base" ] || [ packer/appliance/packages.txt -nt "$base" ] || [ packer/appliance/base-image.sh -nt "$base" ]; then
+  [ "$base_source" = debootstrap ] && need debootstrap "apt-get install debootstrap"
   say "building the base disk ($base_source)"
   rm -f "$base"
   sh packer/appliance/base-image.sh "$base_source" "$base" >/dev/null
@@ -62,8 +68,13 @@ t_base=$(( $(now) - t ))
 # 2. The app: production build + the appliance's own Node runtime and production node_modules.
 t=$(now)
 stage="$out/stage"
-rm -rf "$stage"
-node --import tsx appliance/runtime.ts stage --out "$stage" --tar "$stage/glassdome-app.tar" > "$out/stage.json"
+if [ "$reuse_app" = yes ] && [ -s "$stage/glassdome-app.tar" ]; then
+  say "reusing $stage/glassdome-app.tar"
+else
+  need make "apt-get install build-essential python3 (native modules are compiled for the appliance's Node)"
+  rm -rf "$stage"
+  node --import tsx appliance/runtime.ts stage --out "$stage" --tar "$stage/glassdome-app.tar" > "$out/stage.json"
+fi
 t_stage=$(( $(now) - t ))
 
 # 3. A one-time SSH key for the build user, handed to cloud-init by a NoCloud seed over Packer's HTTP server.
@@ -91,10 +102,10 @@ rm -f "$out/glassdome-$version.ova" "$out/glassdome-$version.qcow2"
 export CHECKPOINT_DISABLE=1
 only=${PACKER_ONLY:-qemu.appliance}
 set -- -only="$only" \
-  -var "base_image=$repo/$base" -var "base_image_checksum=sha256:$(sha256sum "$base" | cut -d' ' -f1)" \
-  -var "app_tarball=$repo/$stage/glassdome-app.tar" -var "http_dir=$repo/$work/http" \
-  -var "ssh_private_key_file=$repo/$work/id_ed25519" -var "output_dir=$out/packer" -var "dist_dir=$out" \
-  -var "version=$version" -var "accelerator=$accel" -var "serial_log=$repo/$out/packer-console.log"
+  -var "base_image=$base" -var "base_image_checksum=sha256:$(sha256sum "$base" | cut -d' ' -f1)" \
+  -var "app_tarball=$stage/glassdome-app.tar" -var "http_dir=$work/http" \
+  -var "ssh_private_key_file=$work/id_ed25519" -var "output_dir=$out/packer" -var "dist_dir=$out" \
+  -var "version=$version" -var "accelerator=$accel" -var "serial_log=$out/packer-console.log"
 packer validate "$@" packer/appliance.pkr.hcl >/dev/null
 say "packer build (log: $out/packer.log; the VM's console: $out/packer-console.log)"
 status=0
@@ -117,7 +128,7 @@ for f in "$ova" "$qcow2"; do
   fi
 done
 node --import tsx appliance/ova.ts check "$ova" >&2
-rm -rf "$out/packer" "$stage/glassdome-app.tar"
+rm -rf "$out/packer"
 
 t_total=$(( $(now) - t_start ))
 ova_bytes=$(stat -c %s "$ova")

@@ -103,7 +103,7 @@ source "qemu" "appliance" {
   ssh_username        = "packer"
   ssh_private_key_file = var.ssh_private_key_file
   ssh_timeout         = var.ssh_timeout
-  shutdown_command    = "sudo /run/glassdome-seal"
+  shutdown_command    = "sudo sh /run/glassdome-seal"
   shutdown_timeout    = "15m"
   output_directory    = var.output_dir
   vm_name             = "glassdome.qcow2"

@@ -36,7 +36,7 @@ cp -a --no-preserve=ownership "$src/rootfs/." /
 mkdir -p /etc/issue.d
 ln -sfn /run/glassdome/glassdome.issue /etc/issue.d/glassdome.issue
 install -d -o glassdome -g glassdome -m 0750 /var/lib/glassdome
-# Build-only, in /run so it is gone from the image after the final shutdown.
+# Build-only, in /run so it is gone from the image after the final shutdown (/run is noexec: run with sh).
 install -m 0755 "$src/seal.sh" /run/glassdome-seal
 systemctl daemon-reload
 systemctl enable glassdome.service glassdome-network.service glassdome-banner.service glassdome-banner.path glassdome-firstboot.service
