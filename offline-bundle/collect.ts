@@ -49,7 +49,12 @@ export async function download(url: string, to: string, timeoutMs = 1_800_000): 
     } catch (e) {
       fs.rmSync(`${to}.part`, { force: true });
       const final = e instanceof AppError && e.code !== 'transient';
-      if (final || attempt >= 4) throw new AppError('platform_error', `Unable to download ${url}: ${errorMessage(e)}`, { cause: e, hint: 'The collector needs internet access to this host.' });
+      if (final || attempt >= 4) {
+        // fetch() reports "fetch failed" and keeps the reason (DNS, refused, TLS) in its cause.
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        const why = cause ? `${errorMessage(e)} (${cause.code ?? cause.message ?? String(cause)})` : errorMessage(e);
+        throw new AppError('platform_error', `Unable to download ${url}: ${why}`, { cause: e, hint: 'The collector needs internet access to this host.' });
+      }
       await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 2000, maxMs: 30_000 })));
     }
   }

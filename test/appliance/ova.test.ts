@@ -142,6 +142,11 @@ describe.skipIf(!hasQemuImg)('OVA packaging', () => {
         GOVC_TLS_CA_CERTS: sim.certFile,
         GOVC_DATASTORE: Object.keys(sim.datastores)[0] ?? 'datastore1',
       };
+      // The import spec offers the network settings as properties (ESXi's Deploy OVF Template asks for these).
+      const { stdout: specJson } = await run(govc.binary, ['import.spec', ova], { env, timeout: 60_000 });
+      const importSpec = JSON.parse(specJson) as { PropertyMapping: Array<{ Key: string; Value: string }>; NetworkMapping: Array<{ Name: string }> };
+      expect(importSpec.PropertyMapping.map((p) => p.Key)).toEqual(['hostname', 'ip', 'netmask', 'gateway', 'dns']);
+      expect(importSpec.NetworkMapping.map((n) => n.Name)).toEqual(['VM Network']);
       await run(govc.binary, ['import.ova', '-name', 'glassdome-imported', ova], { env, timeout: 120_000 });
       const { stdout } = await run(govc.binary, ['vm.info', '-json', 'glassdome-imported'], { env, timeout: 60_000 });
       const vm = (JSON.parse(stdout) as { VirtualMachines: Array<{ Config: { Hardware: { NumCPU: number; MemoryMB: number } } }> }).VirtualMachines[0]!;
