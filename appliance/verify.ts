@@ -38,6 +38,7 @@ export interface VerifyResult {
   rssAfterDeployMb: number;
   service: Record<string, string>;
   network: string;
+  bootTimeline: string;
 }
 
 const mac = '52:54:00:67:64:01';
@@ -221,6 +222,8 @@ export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
     const props = await agent.exec('systemctl show glassdome -p ActiveState -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p Restart -p ReadWritePaths');
     const service = Object.fromEntries(props.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     const network = (await agent.exec('cat /run/glassdome/network.txt; ip -4 -o addr show scope global | awk "{print \\$2, \\$4}"; hostname')).trim();
+    // Where the boot time goes (systemd's own account, and when the server said it was serving).
+    const bootTimeline = (await agent.exec('systemd-analyze; systemd-analyze blame --no-pager | head -n 8; journalctl -b -o short-monotonic -u glassdome --no-pager | grep -m1 serving; true')).trim();
 
     // 3. Setup, a token, and a deployment on the built-in simulator through the API.
     const t1 = Date.now();
@@ -234,7 +237,7 @@ export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
     // The banner drops the code once setup is complete.
     const after = await agent.exec('cat /run/glassdome/glassdome.issue');
     if (after.includes(markers.code)) throw new Error('the console banner still shows a setup code after setup');
-    return { accel: o.accel, seed: o.seed, bootToBannerSec, bootToWizardSec, setupSec, deploySec: d.ms / 1000, deployState: d.state, idleRssMb, rssAfterDeployMb, service, network };
+    return { accel: o.accel, seed: o.seed, bootToBannerSec, bootToWizardSec, setupSec, deploySec: d.ms / 1000, deployState: d.state, idleRssMb, rssAfterDeployMb, service, network, bootTimeline };
   } finally {
     if (qemu.exitCode === null) {
       const exited = new Promise((r) => qemu.once('exit', r));
