@@ -122,6 +122,7 @@ t=$(now)
 rm -rf "$out/packer"
 rm -f "$out/glassdome-$version.ova" "$out/glassdome-$version.qcow2"
 export CHECKPOINT_DISABLE=1
+export PACKER_CACHE_DIR="$out/packer_cache"
 only=${PACKER_ONLY:-qemu.appliance}
 set -- -only="$only" \
   -var "base_image=$base" -var "base_image_checksum=sha256:$(sha256sum "$base" | cut -d' ' -f1)" \

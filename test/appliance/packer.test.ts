@@ -27,7 +27,7 @@ function vars(): string[] {
   return ['-var', `base_image=${base}`, '-var', `base_image_checksum=sha256:${sum}`, '-var', `app_tarball=${path.join(work, 'app.tar')}`, '-var', `http_dir=${path.join(work, 'http')}`, '-var', `ssh_private_key_file=${path.join(work, 'key')}`, '-var', 'accelerator=tcg'];
 }
 
-const env = { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_LOG: '' };
+const env = { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_LOG: '', PACKER_CACHE_DIR: path.join(work, 'packer_cache') };
 
 describe.skipIf(!packer)('packer/appliance.pkr.hcl', () => {
   it('passes packer validate', () => {
