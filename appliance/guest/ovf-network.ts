@@ -159,6 +159,8 @@ export function readProperties(): { props: NetworkProperties; source: string } {
     }
     if (Object.keys(props).length) return { props, source: 'guestinfo.glassdome.*' };
   }
+  // This runs early in boot: let udev finish announcing the CD-ROMs first (bounded).
+  tryRun('udevadm', ['settle', '--timeout=15']);
   for (const dev of ['/dev/sr0', '/dev/sr1']) {
     if (!fs.existsSync(dev)) continue;
     const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-ovf-'));
