@@ -39,15 +39,22 @@ export class ApplianceClient {
         resolve(s.getPeerCertificate());
         s.end();
       });
-      s.setTimeout(this.opts.timeoutMs ?? 30_000, () => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)));
+      s.setTimeout(this.opts.timeoutMs ?? 30_000, () =>
+        s.destroy(new Error(`TLS handshake with ${url.host} timed out`)),
+      );
       s.on('error', reject);
     });
-    if (cert.fingerprint256 !== pin) throw new Error(`certificate fingerprint ${cert.fingerprint256} is not the expected ${pin}`);
+    if (cert.fingerprint256 !== pin)
+      throw new Error(`certificate fingerprint ${cert.fingerprint256} is not the expected ${pin}`);
     this.pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
     return this.pem;
   }
 
-  async request(method: string, route: string, body?: { form?: Record<string, string>; json?: unknown }): Promise<Reply> {
+  async request(
+    method: string,
+    route: string,
+    body?: { form?: Record<string, string>; json?: unknown },
+  ): Promise<Reply> {
     const url = new URL(route, this.base);
     const secure = url.protocol === 'https:';
     const ca = secure ? await this.trustedPem(url) : undefined;
@@ -84,14 +91,30 @@ export class ApplianceClient {
           const text = Buffer.concat(chunks).toString('utf8');
           const m = /name="_csrf" value="([^"]+)"/.exec(text);
           if (m) this.csrf = m[1]!;
-          resolve({ status: res.statusCode ?? 0, text, location: res.headers.location ?? null, json: <T>() => JSON.parse(text) as T });
+          resolve({
+            status: res.statusCode ?? 0,
+            text,
+            location: res.headers.location ?? null,
+            json: <T>() => JSON.parse(text) as T,
+          });
         });
       };
       const common = { method, headers, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) };
       // The pinned self-signed certificate is the only trust anchor; its names need not match the address used
       // (a forwarded port on 127.0.0.1), so the identity check is the fingerprint again.
       const req = secure
-        ? https.request(url, { ...common, ca, checkServerIdentity: (_h, cert) => (cert.fingerprint256 === pin ? undefined : new Error(`certificate fingerprint ${cert.fingerprint256} is not the expected ${pin}`)) }, onResponse)
+        ? https.request(
+            url,
+            {
+              ...common,
+              ca,
+              checkServerIdentity: (_h, cert) =>
+                cert.fingerprint256 === pin
+                  ? undefined
+                  : new Error(`certificate fingerprint ${cert.fingerprint256} is not the expected ${pin}`),
+            },
+            onResponse,
+          )
         : http.request(url, common, onResponse);
       req.on('error', reject);
       req.end(payload);
@@ -117,7 +140,13 @@ export interface SetupAnswers {
 }
 
 function expectStatus(r: Reply, status: number, what: string): Reply {
-  if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} (expected ${status}): ${r.text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 400)}`);
+  if (r.status !== status)
+    throw new Error(
+      `${what}: HTTP ${r.status} (expected ${status}): ${r.text
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .slice(0, 400)}`,
+    );
   return r;
 }
 
@@ -125,11 +154,27 @@ function expectStatus(r: Reply, status: number, what: string): Reply {
 export async function finishSetup(c: ApplianceClient, a: SetupAnswers): Promise<void> {
   const page = expectStatus(await c.get('/setup'), 200, 'GET /setup');
   if (!page.text.includes('Setup code')) throw new Error('GET /setup: not the setup wizard');
-  const admin = expectStatus(await c.post('/setup', { code: a.code, username: a.username, password: a.password, confirm: a.password }), 303, 'POST /setup');
+  const admin = expectStatus(
+    await c.post('/setup', { code: a.code, username: a.username, password: a.password, confirm: a.password }),
+    303,
+    'POST /setup',
+  );
   await c.get(admin.location ?? '/setup/platform');
-  expectStatus(await c.post('/setup/platform', { kind: 'simulator', name: 'simulator', 'config.speed': String(a.simSpeed ?? 200) }), 303, 'POST /setup/platform');
+  expectStatus(
+    await c.post('/setup/platform', {
+      kind: 'simulator',
+      name: 'simulator',
+      'config.speed': String(a.simSpeed ?? 200),
+    }),
+    303,
+    'POST /setup/platform',
+  );
   await c.get('/setup/pools');
-  expectStatus(await c.post('/setup/pools/cidr', { cidr: a.cidr ?? '172.20.0.0/16', subnetPrefix: '24' }), 303, 'POST /setup/pools/cidr');
+  expectStatus(
+    await c.post('/setup/pools/cidr', { cidr: a.cidr ?? '172.20.0.0/16', subnetPrefix: '24' }),
+    303,
+    'POST /setup/pools/cidr',
+  );
   expectStatus(await c.post('/setup/pools/done'), 303, 'POST /setup/pools/done');
   await c.get('/setup/done');
   expectStatus(await c.post('/setup/finish'), 303, 'POST /setup/finish');
@@ -152,17 +197,33 @@ interface DeploymentReply {
 }
 
 /** Deploys a library scenario on a platform through the API and waits (bounded) for a final state. */
-export async function deployAndWait(c: ApplianceClient, o: { scenario: string; platform: string; instances?: number; timeoutMs: number }): Promise<DeploymentReply & { ms: number }> {
+export async function deployAndWait(
+  c: ApplianceClient,
+  o: { scenario: string; platform: string; instances?: number; timeoutMs: number },
+): Promise<DeploymentReply & { ms: number }> {
   const t0 = Date.now();
-  const lib = expectStatus(await c.get('/api/v1/scenarios'), 200, 'GET /api/v1/scenarios').json<Array<{ id: string; name: string }>>();
+  const lib = expectStatus(await c.get('/api/v1/scenarios'), 200, 'GET /api/v1/scenarios').json<
+    Array<{ id: string; name: string }>
+  >();
   const sc = lib.find((s) => s.name === o.scenario);
   if (!sc) throw new Error(`scenario ${o.scenario} is not in the library (${lib.map((s) => s.name).join(', ')})`);
-  const started = expectStatus(await c.request('POST', '/api/v1/deployments', { json: { scenarioId: sc.id, platform: o.platform, instances: o.instances ?? 1 } }), 202, 'POST /api/v1/deployments').json<DeploymentReply>();
+  const started = expectStatus(
+    await c.request('POST', '/api/v1/deployments', {
+      json: { scenarioId: sc.id, platform: o.platform, instances: o.instances ?? 1 },
+    }),
+    202,
+    'POST /api/v1/deployments',
+  ).json<DeploymentReply>();
   const final = new Set(['ready', 'failed', 'cancelled', 'destroyed', 'destroy_failed']);
   for (;;) {
-    const d = expectStatus(await c.get(`/api/v1/deployments/${started.id}`), 200, 'GET deployment').json<DeploymentReply>();
+    const d = expectStatus(
+      await c.get(`/api/v1/deployments/${started.id}`),
+      200,
+      'GET deployment',
+    ).json<DeploymentReply>();
     if (final.has(d.state)) return { ...d, ms: Date.now() - t0 };
-    if (Date.now() - t0 > o.timeoutMs) throw new Error(`deployment ${started.id} still ${d.state} after ${o.timeoutMs} ms`);
+    if (Date.now() - t0 > o.timeoutMs)
+      throw new Error(`deployment ${started.id} still ${d.state} after ${o.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -62,7 +62,11 @@ export function buildDist(outDir = path.join(repoRoot, 'dist'), root = repoRoot)
   const t0 = Date.now();
   fs.rmSync(outDir, { recursive: true, force: true });
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, buildConfig), '--outDir', outDir], { cwd: root, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, buildConfig), '--outDir', outDir], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   if (r.status !== 0) throw new Error(`tsc failed (${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
   const assets = assetFiles(root);
   for (const rel of assets) {
@@ -91,5 +95,7 @@ export function buildDist(outDir = path.join(repoRoot, 'dist'), root = repoRoot)
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {
   const { values } = parseArgs({ options: { out: { type: 'string' } } });
   const res = buildDist(values.out ? path.resolve(values.out) : undefined);
-  console.log(`build: ${res.files} files (${res.assets} assets copied) in ${path.relative(process.cwd(), res.outDir) || '.'} in ${(res.ms / 1000).toFixed(1)} s`);
+  console.log(
+    `build: ${res.files} files (${res.assets} assets copied) in ${path.relative(process.cwd(), res.outDir) || '.'} in ${(res.ms / 1000).toFixed(1)} s`,
+  );
 }

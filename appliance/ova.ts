@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkOvf, networkProperties, ovfDescriptor, streamOptimizedFormat, type OvfSpec, type OvfSummary } from './ovf.ts';
+import {
+  checkOvf,
+  networkProperties,
+  ovfDescriptor,
+  streamOptimizedFormat,
+  type OvfSpec,
+  type OvfSummary,
+} from './ovf.ts';
 
 const block = 512;
 /** ustar stores sizes in 11 octal digits. */
@@ -48,7 +55,8 @@ export async function writeTar(out: string, files: Array<{ name: string; path: s
     for (const f of files) {
       const size = fs.statSync(f.path).size;
       fs.writeSync(fd, tarHeader(f.name, size, mtime));
-      for await (const chunk of fs.createReadStream(f.path, { highWaterMark: 1 << 20 })) fs.writeSync(fd, chunk as Buffer);
+      for await (const chunk of fs.createReadStream(f.path, { highWaterMark: 1 << 20 }))
+        fs.writeSync(fd, chunk as Buffer);
       const pad = (block - (size % block)) % block;
       if (pad) fs.writeSync(fd, Buffer.alloc(pad));
     }
@@ -98,7 +106,9 @@ export function listTar(file: string): TarEntry[] {
 
 async function hashRange(file: string, start: number, size: number, algo: string): Promise<string> {
   const h = crypto.createHash(algo);
-  if (size > 0) for await (const c of fs.createReadStream(file, { start, end: start + size - 1, highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  if (size > 0)
+    for await (const c of fs.createReadStream(file, { start, end: start + size - 1, highWaterMark: 1 << 20 }))
+      h.update(c as Buffer);
   return h.digest('hex');
 }
 
@@ -114,7 +124,10 @@ function readRange(file: string, start: number, size: number): Buffer {
 }
 
 /** Parses a manifest: `SHA256(name)= hex` lines (SHA1 and SHA512 too, as OVF tools write them). */
-export function parseManifest(text: string): { entries: Map<string, { algo: string; hex: string }>; problems: string[] } {
+export function parseManifest(text: string): {
+  entries: Map<string, { algo: string; hex: string }>;
+  problems: string[];
+} {
   const entries = new Map<string, { algo: string; hex: string }>();
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((l, n) => {
@@ -153,7 +166,8 @@ export async function checkOva(file: string): Promise<OvaCheck> {
   }
   if (byName.size !== entries.length) problems.push('the archive holds the same name twice');
   const ovfs = entries.filter((e) => e.name.endsWith('.ovf'));
-  if (entries[0]?.name.endsWith('.ovf') !== true) problems.push(`the first member is ${entries[0]?.name ?? 'missing'}, not the OVF descriptor`);
+  if (entries[0]?.name.endsWith('.ovf') !== true)
+    problems.push(`the first member is ${entries[0]?.name ?? 'missing'}, not the OVF descriptor`);
   if (ovfs.length !== 1) problems.push(`${ovfs.length} OVF descriptors (expected one)`);
   const desc = ovfs[0];
   if (!desc) return { ok: false, problems, entries };
@@ -165,7 +179,9 @@ export async function checkOva(file: string): Promise<OvaCheck> {
   if (!mf) problems.push(`no manifest ${mfName}`);
   else {
     if (entries[1]?.name !== mfName) problems.push(`${mfName} should follow the descriptor`);
-    const { entries: hashes, problems: mfProblems } = parseManifest(readRange(file, mf.offset, mf.size).toString('utf8'));
+    const { entries: hashes, problems: mfProblems } = parseManifest(
+      readRange(file, mf.offset, mf.size).toString('utf8'),
+    );
     problems.push(...mfProblems.map((p) => `${mfName}: ${p}`));
     for (const e of entries) {
       if (e.name === mfName || e.name.endsWith('.cert')) continue;
@@ -175,18 +191,23 @@ export async function checkOva(file: string): Promise<OvaCheck> {
         continue;
       }
       const got = await hashRange(file, e.offset, e.size, want.algo);
-      if (got !== want.hex) problems.push(`${e.name}: ${want.algo.toUpperCase()} ${got} does not match the manifest (${want.hex})`);
+      if (got !== want.hex)
+        problems.push(`${e.name}: ${want.algo.toUpperCase()} ${got} does not match the manifest (${want.hex})`);
     }
-    for (const name of hashes.keys()) if (!byName.has(name)) problems.push(`${mfName} lists ${name}, which is not in the archive`);
+    for (const name of hashes.keys())
+      if (!byName.has(name)) problems.push(`${mfName} lists ${name}, which is not in the archive`);
   }
   if (summary) {
     for (const f of summary.files) {
       const e = byName.get(f.href);
       if (!e) problems.push(`${f.href}: referenced by the descriptor but not in the archive`);
-      else if (f.size !== undefined && f.size !== e.size) problems.push(`${f.href}: ${e.size} bytes, the descriptor says ${f.size}`);
+      else if (f.size !== undefined && f.size !== e.size)
+        problems.push(`${f.href}: ${e.size} bytes, the descriptor says ${f.size}`);
     }
     const referenced = new Set(summary.files.map((f) => f.href));
-    for (const e of entries) if (e !== desc && e !== mf && !e.name.endsWith('.cert') && !referenced.has(e.name)) problems.push(`${e.name}: in the archive but not referenced`);
+    for (const e of entries)
+      if (e !== desc && e !== mf && !e.name.endsWith('.cert') && !referenced.has(e.name))
+        problems.push(`${e.name}: in the archive but not referenced`);
     for (const d of summary.disks) {
       const f = summary.files.find((x) => x.id === d.fileRef);
       const e = f && byName.get(f.href);
@@ -197,14 +218,18 @@ export async function checkOva(file: string): Promise<OvaCheck> {
         // sectors (u64 @28, @36); the embedded descriptor names the create type.
         const magicOk = head.length >= 44 && head.toString('latin1', 0, 4) === 'KDMV';
         const dOff = magicOk ? Number(head.readBigUInt64LE(28)) * block : 0;
-        const dLen = magicOk ? Math.min(Number(head.readBigUInt64LE(36)) * block, 64 * 1024, Math.max(0, e.size - dOff)) : 0;
+        const dLen = magicOk
+          ? Math.min(Number(head.readBigUInt64LE(36)) * block, 64 * 1024, Math.max(0, e.size - dOff))
+          : 0;
         const descriptor = dLen > 0 ? readRange(file, e.offset + dOff, dLen).toString('latin1') : '';
         if (!magicOk) problems.push(`${e.name}: not a VMDK (no KDMV magic)`);
-        else if (!/createType="streamOptimized"/.test(descriptor)) problems.push(`${e.name}: VMDK is not streamOptimized`);
+        else if (!/createType="streamOptimized"/.test(descriptor))
+          problems.push(`${e.name}: VMDK is not streamOptimized`);
         else {
           // The sparse header's capacity is in 512-byte sectors (little-endian u64 at byte 12).
           const sectors = Number(head.readBigUInt64LE(12));
-          if (sectors * 512 !== d.capacityBytes) problems.push(`${e.name}: VMDK capacity ${sectors * 512} bytes, the descriptor says ${d.capacityBytes}`);
+          if (sectors * 512 !== d.capacityBytes)
+            problems.push(`${e.name}: VMDK capacity ${sectors * 512} bytes, the descriptor says ${d.capacityBytes}`);
         }
       }
     }
@@ -215,7 +240,8 @@ export async function checkOva(file: string): Promise<OvaCheck> {
 function run(cmd: string, args: string[], timeoutMs: number): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
   return r.stdout;
 }
 
@@ -246,17 +272,25 @@ export async function packageOva(o: PackageOptions): Promise<Packaged> {
   fs.mkdirSync(dir, { recursive: true });
   const vmdkName = `${base}-disk1.vmdk`;
   const vmdk = path.join(dir, vmdkName);
-  run('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized,adapter_type=lsilogic,hwversion=6', o.disk, vmdk], 3_600_000);
+  run(
+    'qemu-img',
+    ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized,adapter_type=lsilogic,hwversion=6', o.disk, vmdk],
+    3_600_000,
+  );
   const info = JSON.parse(run('qemu-img', ['info', '--output=json', vmdk], 60_000)) as { 'virtual-size': number };
   const vmdkBytes = fs.statSync(vmdk).size;
   const spec: OvfSpec = {
     name: o.name,
     product: { name: 'Glassdome', vendor: 'Glassdome', version: o.version, fullVersion: o.fullVersion ?? o.version },
-    annotation: o.annotation ?? 'Glassdome cyber range appliance. Open the console for the address and the one-time setup code.',
+    annotation:
+      o.annotation ?? 'Glassdome cyber range appliance. Open the console for the address and the one-time setup code.',
     cpus: o.cpus ?? 2,
     memoryMb: o.memoryMb ?? 4096,
     disk: { href: vmdkName, fileBytes: vmdkBytes, capacityBytes: info['virtual-size'] },
-    network: { name: 'VM Network', description: 'The network the appliance is reached on and reaches the hypervisors from' },
+    network: {
+      name: 'VM Network',
+      description: 'The network the appliance is reached on and reaches the hypervisors from',
+    },
     hardware: 'vmx-14',
     // CIM 96 is "Debian 64-Bit"; debian11_64Guest is the newest Debian id ESXi 7.0 knows (ESXi 8 accepts it too).
     guest: { cimOsId: 96, vmwOsType: 'debian11_64Guest', description: 'Debian GNU/Linux 12 (64-bit)' },
@@ -267,7 +301,11 @@ export async function packageOva(o: PackageOptions): Promise<Packaged> {
   fs.writeFileSync(ovf, ovfDescriptor(spec));
   const mfName = `${base}.mf`;
   const lines: string[] = [];
-  for (const [name, p] of [[ovfName, ovf], [vmdkName, vmdk]] as const) lines.push(`SHA256(${name})= ${await hashRange(p, 0, fs.statSync(p).size, 'sha256')}`);
+  for (const [name, p] of [
+    [ovfName, ovf],
+    [vmdkName, vmdk],
+  ] as const)
+    lines.push(`SHA256(${name})= ${await hashRange(p, 0, fs.statSync(p).size, 'sha256')}`);
   fs.writeFileSync(path.join(dir, mfName), `${lines.join('\n')}\n`);
   await writeTar(o.out, [
     { name: ovfName, path: ovf },
@@ -280,18 +318,38 @@ export async function packageOva(o: PackageOptions): Promise<Packaged> {
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { disk: { type: 'string' }, out: { type: 'string' }, name: { type: 'string', default: 'glassdome' }, version: { type: 'string', default: '0.0.0' }, 'full-version': { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      disk: { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string', default: 'glassdome' },
+      version: { type: 'string', default: '0.0.0' },
+      'full-version': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
   const [cmd, target] = positionals;
   if (cmd === 'package' && values.disk && values.out) {
-    const r = await packageOva({ disk: values.disk, out: path.resolve(values.out), name: values.name, version: values.version, ...(values['full-version'] ? { fullVersion: values['full-version'] } : {}) });
-    console.log(values.json ? JSON.stringify(r) : `ova: ${r.ova} (${(r.ovaBytes / 2 ** 20).toFixed(0)} MiB, disk ${(r.capacityBytes / 2 ** 30).toFixed(0)} GiB virtual)`);
+    const r = await packageOva({
+      disk: values.disk,
+      out: path.resolve(values.out),
+      name: values.name,
+      version: values.version,
+      ...(values['full-version'] ? { fullVersion: values['full-version'] } : {}),
+    });
+    console.log(
+      values.json
+        ? JSON.stringify(r)
+        : `ova: ${r.ova} (${(r.ovaBytes / 2 ** 20).toFixed(0)} MiB, disk ${(r.capacityBytes / 2 ** 30).toFixed(0)} GiB virtual)`,
+    );
   } else if (cmd === 'check' && target) {
     const r = await checkOva(target);
     if (values.json) console.log(JSON.stringify({ ok: r.ok, problems: r.problems, summary: r.summary }, null, 2));
     else {
       for (const p of r.problems) console.error(`ova: ${p}`);
-      if (r.ok) console.log(`ova: ${path.basename(target)} is valid: ${r.entries.map((e) => e.name).join(', ')}; ${r.summary?.cpus} vCPU, ${r.summary?.memoryMb} MB, properties ${r.summary?.properties.map((p) => p.key).join(', ')}`);
+      if (r.ok)
+        console.log(
+          `ova: ${path.basename(target)} is valid: ${r.entries.map((e) => e.name).join(', ')}; ${r.summary?.cpus} vCPU, ${r.summary?.memoryMb} MB, properties ${r.summary?.properties.map((p) => p.key).join(', ')}`,
+        );
     }
     process.exitCode = r.ok ? 0 : 1;
   } else {

@@ -43,8 +43,16 @@ export interface OvfSpec {
  */
 export const networkProperties: OvfProperty[] = [
   { key: 'hostname', label: 'Hostname', description: 'Host name of the appliance (empty: glassdome).' },
-  { key: 'ip', label: 'IPv4 address', description: 'Static IPv4 address, e.g. 192.0.2.10 (empty: DHCP; the other network fields are then ignored).' },
-  { key: 'netmask', label: 'Netmask', description: 'Netmask or prefix length for the static address, e.g. 255.255.255.0 or 24.' },
+  {
+    key: 'ip',
+    label: 'IPv4 address',
+    description: 'Static IPv4 address, e.g. 192.0.2.10 (empty: DHCP; the other network fields are then ignored).',
+  },
+  {
+    key: 'netmask',
+    label: 'Netmask',
+    description: 'Netmask or prefix length for the static address, e.g. 255.255.255.0 or 24.',
+  },
   { key: 'gateway', label: 'Default gateway', description: 'IPv4 default gateway for the static address.' },
   { key: 'dns', label: 'DNS servers', description: 'Comma-separated DNS server addresses for the static address.' },
 ];
@@ -55,20 +63,65 @@ interface Item {
 
 function item(fields: Record<string, string | number | undefined>): Item {
   // CIM's schema is a sequence in alphabetical order; ovftool and ESXi refuse items whose elements are out of order.
-  return { fields: Object.entries(fields).filter((e): e is [string, string | number] => e[1] !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, String(v)]) };
+  return {
+    fields: Object.entries(fields)
+      .filter((e): e is [string, string | number] => e[1] !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => [k, String(v)]),
+  };
 }
 
 export function ovfDescriptor(s: OvfSpec): string {
   const x = escapeXml;
   const items: Item[] = [
-    item({ AllocationUnits: 'hertz * 10^6', Description: 'Number of Virtual CPUs', ElementName: `${s.cpus} virtual CPU(s)`, InstanceID: 1, ResourceType: resourceType.cpu, VirtualQuantity: s.cpus }),
-    item({ AllocationUnits: 'byte * 2^20', Description: 'Memory Size', ElementName: `${s.memoryMb}MB of memory`, InstanceID: 2, ResourceType: resourceType.memory, VirtualQuantity: s.memoryMb }),
-    item({ Address: 0, Description: 'SCSI Controller', ElementName: 'SCSI Controller 0', InstanceID: 3, ResourceSubType: 'lsilogic', ResourceType: resourceType.scsi }),
-    item({ AddressOnParent: 0, ElementName: 'Hard Disk 1', HostResource: 'ovf:/disk/vmdisk1', InstanceID: 4, Parent: 3, ResourceType: resourceType.disk }),
-    item({ AddressOnParent: 7, AutomaticAllocation: 'true', Connection: s.network.name, Description: `VmxNet3 ethernet adapter on "${s.network.name}"`, ElementName: 'Network adapter 1', InstanceID: 5, ResourceSubType: 'VmxNet3', ResourceType: resourceType.ethernet }),
+    item({
+      AllocationUnits: 'hertz * 10^6',
+      Description: 'Number of Virtual CPUs',
+      ElementName: `${s.cpus} virtual CPU(s)`,
+      InstanceID: 1,
+      ResourceType: resourceType.cpu,
+      VirtualQuantity: s.cpus,
+    }),
+    item({
+      AllocationUnits: 'byte * 2^20',
+      Description: 'Memory Size',
+      ElementName: `${s.memoryMb}MB of memory`,
+      InstanceID: 2,
+      ResourceType: resourceType.memory,
+      VirtualQuantity: s.memoryMb,
+    }),
+    item({
+      Address: 0,
+      Description: 'SCSI Controller',
+      ElementName: 'SCSI Controller 0',
+      InstanceID: 3,
+      ResourceSubType: 'lsilogic',
+      ResourceType: resourceType.scsi,
+    }),
+    item({
+      AddressOnParent: 0,
+      ElementName: 'Hard Disk 1',
+      HostResource: 'ovf:/disk/vmdisk1',
+      InstanceID: 4,
+      Parent: 3,
+      ResourceType: resourceType.disk,
+    }),
+    item({
+      AddressOnParent: 7,
+      AutomaticAllocation: 'true',
+      Connection: s.network.name,
+      Description: `VmxNet3 ethernet adapter on "${s.network.name}"`,
+      ElementName: 'Network adapter 1',
+      InstanceID: 5,
+      ResourceSubType: 'VmxNet3',
+      ResourceType: resourceType.ethernet,
+    }),
   ];
   const itemXml = items
-    .map((it) => `      <Item>\n${it.fields.map(([k, v]) => `        <rasd:${k}>${x(v)}</rasd:${k}>`).join('\n')}\n      </Item>`)
+    .map(
+      (it) =>
+        `      <Item>\n${it.fields.map(([k, v]) => `        <rasd:${k}>${x(v)}</rasd:${k}>`).join('\n')}\n      </Item>`,
+    )
     .join('\n');
   const props = s.properties
     .map(
@@ -143,7 +196,12 @@ export interface OvfSummary {
   transport?: string;
 }
 
-const units: Record<string, number> = { byte: 1, 'byte * 2^10': 1024, 'byte * 2^20': 1024 ** 2, 'byte * 2^30': 1024 ** 3 };
+const units: Record<string, number> = {
+  byte: 1,
+  'byte * 2^10': 1024,
+  'byte * 2^20': 1024 ** 2,
+  'byte * 2^30': 1024 ** 3,
+};
 
 /** Parses `xml` and checks its internal references; returns what it found and every problem (empty when valid). */
 export function checkOvf(xml: string): { summary?: OvfSummary; problems: string[] } {
@@ -155,19 +213,26 @@ export function checkOvf(xml: string): { summary?: OvfSummary; problems: string[
     return { problems: [`descriptor does not parse: ${e instanceof XmlError ? e.message : String(e)}`] };
   }
   const o = ns.ovf;
-  if (env.ns !== o || env.local !== 'Envelope') return { problems: [`root element is {${env.ns}}${env.local}, not the OVF 1.x Envelope`] };
+  if (env.ns !== o || env.local !== 'Envelope')
+    return { problems: [`root element is {${env.ns}}${env.local}, not the OVF 1.x Envelope`] };
   const refs = find(env, o, 'References');
   const files = refs
     ? findAll(refs, o, 'File').map((f) => {
         const size = attr(f, o, 'size');
-        return { id: attr(f, o, 'id') ?? '', href: attr(f, o, 'href') ?? '', ...(size === undefined ? {} : { size: Number(size) }) };
+        return {
+          id: attr(f, o, 'id') ?? '',
+          href: attr(f, o, 'href') ?? '',
+          ...(size === undefined ? {} : { size: Number(size) }),
+        };
       })
     : [];
   if (!refs) problems.push('no References section');
   for (const f of files) {
     if (!f.id || !f.href) problems.push(`File at line ${refs!.line} lacks ovf:id or ovf:href`);
-    if (f.href.includes('/') || f.href.includes('\\') || f.href.startsWith('.')) problems.push(`File ${f.id}: href "${f.href}" is not a plain file name`);
-    if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) problems.push(`File ${f.id}: bad ovf:size`);
+    if (f.href.includes('/') || f.href.includes('\\') || f.href.startsWith('.'))
+      problems.push(`File ${f.id}: href "${f.href}" is not a plain file name`);
+    if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0))
+      problems.push(`File ${f.id}: bad ovf:size`);
   }
   const ids = new Set(files.map((f) => f.id));
   if (ids.size !== files.length) problems.push('duplicate File ids');
@@ -179,9 +244,15 @@ export function checkOvf(xml: string): { summary?: OvfSummary; problems: string[
     if (!Number.isFinite(cap) || cap <= 0) problems.push(`Disk ${attr(d, o, 'diskId')}: bad ovf:capacity`);
     if (mult === undefined) problems.push(`Disk ${attr(d, o, 'diskId')}: unknown capacityAllocationUnits "${unit}"`);
     const fileRef = attr(d, o, 'fileRef');
-    if (fileRef !== undefined && !ids.has(fileRef)) problems.push(`Disk ${attr(d, o, 'diskId')}: fileRef "${fileRef}" is not in References`);
+    if (fileRef !== undefined && !ids.has(fileRef))
+      problems.push(`Disk ${attr(d, o, 'diskId')}: fileRef "${fileRef}" is not in References`);
     const format = attr(d, o, 'format');
-    return { id: attr(d, o, 'diskId') ?? '', capacityBytes: cap * (mult ?? 1), ...(fileRef === undefined ? {} : { fileRef }), ...(format === undefined ? {} : { format }) };
+    return {
+      id: attr(d, o, 'diskId') ?? '',
+      capacityBytes: cap * (mult ?? 1),
+      ...(fileRef === undefined ? {} : { fileRef }),
+      ...(format === undefined ? {} : { format }),
+    };
   });
   const netSection = find(env, o, 'NetworkSection');
   const networks = (netSection ? findAll(netSection, o, 'Network') : []).map((n) => attr(n, o, 'name') ?? '');
@@ -191,7 +262,14 @@ export function checkOvf(xml: string): { summary?: OvfSummary; problems: string[
     return { problems };
   }
   const hw = find(vs, o, 'VirtualHardwareSection');
-  const summary: OvfSummary = { name: find(vs, o, 'Name')?.text.trim() ?? attr(vs, o, 'id') ?? '', files, disks, networks, nics: [], properties: [] };
+  const summary: OvfSummary = {
+    name: find(vs, o, 'Name')?.text.trim() ?? attr(vs, o, 'id') ?? '',
+    files,
+    disks,
+    networks,
+    nics: [],
+    properties: [],
+  };
   if (!hw) problems.push('no VirtualHardwareSection');
   else {
     const transport = attr(hw, o, 'transport');
@@ -214,17 +292,20 @@ export function checkOvf(xml: string): { summary?: OvfSummary; problems: string[
         const connection = r(it, 'Connection') ?? '';
         const sub = r(it, 'ResourceSubType');
         summary.nics.push({ connection, ...(sub === undefined ? {} : { type: sub }) });
-        if (!networks.includes(connection)) problems.push(`network adapter ${id}: Connection "${connection}" is not in NetworkSection`);
+        if (!networks.includes(connection))
+          problems.push(`network adapter ${id}: Connection "${connection}" is not in NetworkSection`);
       }
       if (type === resourceType.disk) {
         const host = r(it, 'HostResource') ?? '';
         const m = /^ovf:\/disk\/(.+)$/.exec(host);
-        if (!m || !disks.some((d) => d.id === m[1])) problems.push(`disk item ${id}: HostResource "${host}" names no Disk`);
+        if (!m || !disks.some((d) => d.id === m[1]))
+          problems.push(`disk item ${id}: HostResource "${host}" names no Disk`);
       }
     }
     for (const it of items) {
       const parent = r(it, 'Parent');
-      if (parent !== undefined && !instanceIds.has(parent)) problems.push(`Item ${r(it, 'InstanceID')}: Parent ${parent} is no Item`);
+      if (parent !== undefined && !instanceIds.has(parent))
+        problems.push(`Item ${r(it, 'InstanceID')}: Parent ${parent} is no Item`);
     }
     if (!summary.cpus || summary.cpus < 1) problems.push('no CPU item');
     if (!summary.memoryMb || summary.memoryMb < 1) problems.push('no memory item');
@@ -233,7 +314,10 @@ export function checkOvf(xml: string): { summary?: OvfSummary; problems: string[
   if (product) {
     const pname = find(product, o, 'Product')?.text.trim();
     const pversion = find(product, o, 'Version')?.text.trim();
-    summary.product = { ...(pname === undefined ? {} : { name: pname }), ...(pversion === undefined ? {} : { version: pversion }) };
+    summary.product = {
+      ...(pname === undefined ? {} : { name: pname }),
+      ...(pversion === undefined ? {} : { version: pversion }),
+    };
     const keys = new Set<string>();
     for (const p of findAll(product, o, 'Property')) {
       const key = attr(p, o, 'key') ?? '';

@@ -61,9 +61,18 @@ export interface Runtime {
 }
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): string {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs, maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs,
+    maxBuffer: 64 << 20,
+  });
   if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${(r.stderr || r.stdout).slice(-3000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${(r.stderr || r.stdout).slice(-3000)}`,
+    );
   return r.stdout;
 }
 
@@ -73,7 +82,11 @@ export function sriOf(file: string, algo = 'sha512'): string {
 
 /** The npm that ships with the Node running this build (the runtime package carries no npm of its own). */
 export function npmCli(): string {
-  const candidates = [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'), '/usr/lib/node_modules/npm/bin/npm-cli.js', '/usr/share/nodejs/npm/bin/npm-cli.js'];
+  const candidates = [
+    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'),
+    '/usr/lib/node_modules/npm/bin/npm-cli.js',
+    '/usr/share/nodejs/npm/bin/npm-cli.js',
+  ];
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) throw new Error(`npm not found (looked in ${candidates.join(', ')})`);
   return found;
@@ -89,10 +102,15 @@ export function fetchRuntime(cache = cacheRoot): Runtime {
   fs.mkdirSync(path.dirname(tarball), { recursive: true });
   const tmp = fs.mkdtempSync(path.join(path.dirname(tarball), '.fetch-'));
   try {
-    run(process.execPath, [npmCli(), 'pack', `${nodeRuntime.package}@${version}`, '--pack-destination', tmp, '--silent'], { timeoutMs: 600_000 });
+    run(
+      process.execPath,
+      [npmCli(), 'pack', `${nodeRuntime.package}@${version}`, '--pack-destination', tmp, '--silent'],
+      { timeoutMs: 600_000 },
+    );
     const got = path.join(tmp, `${nodeRuntime.package}-${version}.tgz`);
     const sri = sriOf(got);
-    if (sri !== integrity) throw new Error(`${nodeRuntime.package}@${version}: integrity ${sri} is not the pinned ${integrity}`);
+    if (sri !== integrity)
+      throw new Error(`${nodeRuntime.package}@${version}: integrity ${sri} is not the pinned ${integrity}`);
     const unpack = path.join(tmp, 'unpacked');
     fs.mkdirSync(unpack);
     run('tar', ['-xzf', got, '-C', unpack, '--strip-components=1'], { timeoutMs: 300_000 });
@@ -122,7 +140,11 @@ export function runtimeEnv(rt: Runtime): NodeJS.ProcessEnv {
 }
 
 export function lockKey(rt: Runtime, root = repoRoot): string {
-  const h = crypto.createHash('sha256').update(fs.readFileSync(path.join(root, 'package-lock.json'))).update(rt.version).update(JSON.stringify([pruned, prunedSuffixes]));
+  const h = crypto
+    .createHash('sha256')
+    .update(fs.readFileSync(path.join(root, 'package-lock.json')))
+    .update(rt.version)
+    .update(JSON.stringify([pruned, prunedSuffixes]));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -139,7 +161,11 @@ export function productionModules(rt: Runtime, cache = cacheRoot, root = repoRoo
   try {
     fs.copyFileSync(path.join(root, 'package.json'), path.join(tmp, 'package.json'));
     fs.copyFileSync(path.join(root, 'package-lock.json'), path.join(tmp, 'package-lock.json'));
-    run(rt.node, [npmCli(), 'ci', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: tmp, env: runtimeEnv(rt), timeoutMs: 1_800_000 });
+    run(rt.node, [npmCli(), 'ci', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: tmp,
+      env: runtimeEnv(rt),
+      timeoutMs: 1_800_000,
+    });
     for (const p of pruned) fs.rmSync(path.join(tmp, p), { recursive: true, force: true });
     pruneSuffixes(path.join(tmp, 'node_modules'));
     checkNativeModules(rt, tmp);
@@ -171,9 +197,14 @@ export function checkNativeModules(rt: Runtime, appDir: string): Record<string, 
     out['onnxruntime-node'] = typeof ort.InferenceSession.create === 'function' ? 'binding loaded' : 'no InferenceSession';
     out.node = process.version + ' ' + (process.release.lts || 'not LTS') + ' abi ' + process.versions.modules;
     console.log(JSON.stringify(out));`;
-  const stdout = run(rt.node, ['--input-type=module', '-e', script], { cwd: appDir, env: { ...process.env, NODE_OPTIONS: '' }, timeoutMs: 120_000 });
+  const stdout = run(rt.node, ['--input-type=module', '-e', script], {
+    cwd: appDir,
+    env: { ...process.env, NODE_OPTIONS: '' },
+    timeoutMs: 120_000,
+  });
   const res = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, string>;
-  if (res['hnswlib-node'] !== 'nearest 0' || res['@node-rs/argon2'] !== 'verified') throw new Error(`native modules misbehave under Node ${rt.version}: ${stdout}`);
+  if (res['hnswlib-node'] !== 'nearest 0' || res['@node-rs/argon2'] !== 'verified')
+    throw new Error(`native modules misbehave under Node ${rt.version}: ${stdout}`);
   return res;
 }
 
@@ -206,7 +237,22 @@ export function writeAppTarball(s: Stage, out: string): void {
     fs.copyFileSync(s.runtime.node, path.join(opt, 'node', 'bin', 'node'));
     fs.chmodSync(path.join(opt, 'node', 'bin', 'node'), 0o755);
     fs.copyFileSync(path.join(s.runtime.dir, 'LICENSE'), path.join(opt, 'node', 'LICENSE'));
-    run('tar', ['-cf', `${out}.part`, '--owner=0', '--group=0', '-C', opt, 'node', '-C', path.dirname(s.app), path.basename(s.app)], { timeoutMs: 600_000 });
+    run(
+      'tar',
+      [
+        '-cf',
+        `${out}.part`,
+        '--owner=0',
+        '--group=0',
+        '-C',
+        opt,
+        'node',
+        '-C',
+        path.dirname(s.app),
+        path.basename(s.app),
+      ],
+      { timeoutMs: 600_000 },
+    );
     fs.renameSync(`${out}.part`, out);
   } finally {
     fs.rmSync(opt, { recursive: true, force: true });
@@ -214,7 +260,10 @@ export function writeAppTarball(s: Stage, out: string): void {
 }
 
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { out: { type: 'string' }, tar: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { out: { type: 'string' }, tar: { type: 'string' } },
+  });
   const cmd = positionals[0];
   if (cmd === 'fetch') {
     const rt = fetchRuntime();
@@ -224,9 +273,13 @@ if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === imp
     const s = stageApp(path.resolve(values.out));
     const mods = checkNativeModules(s.runtime, s.app);
     if (values.tar) writeAppTarball(s, path.resolve(values.tar));
-    console.error(`runtime: Node ${s.runtime.version} in ${s.runtime.dir}; app staged in ${s.app} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    console.error(
+      `runtime: Node ${s.runtime.version} in ${s.runtime.dir}; app staged in ${s.app} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
     console.error(`runtime: native modules: ${JSON.stringify(mods)}`);
-    console.log(JSON.stringify({ node: s.runtime.dir, app: s.app, tarball: s.runtime.tarball, version: s.runtime.version }));
+    console.log(
+      JSON.stringify({ node: s.runtime.dir, app: s.app, tarball: s.runtime.tarball, version: s.runtime.version }),
+    );
   } else {
     console.error('usage: runtime.ts fetch | stage --out DIR [--tar FILE]');
     process.exitCode = 2;

@@ -16,7 +16,10 @@ import { repoRoot } from './dist.ts';
 
 export interface VerifyOptions {
   image: string;
-  /** nocloud: a cloud-init drive as Proxmox attaches; none: no datasource (DHCP); ovf: an ISO-transport OVF environment with a static address. */
+  /**
+   * nocloud: a cloud-init drive as Proxmox attaches; none: no datasource (DHCP); ovf: an ISO-transport OVF
+   * environment with a static address.
+   */
   seed: 'nocloud' | 'none' | 'ovf';
   accel: 'tcg' | 'kvm';
   memoryMb: number;
@@ -67,23 +70,55 @@ function seedIso(dir: string, seed: VerifyOptions['seed']): string | undefined {
   fs.mkdirSync(files, { recursive: true });
   const iso = path.join(dir, 'seed.iso');
   if (seed === 'nocloud') {
-    fs.writeFileSync(path.join(files, 'meta-data'), `instance-id: verify-${Date.now()}\nlocal-hostname: glassdome-verify\n`);
+    fs.writeFileSync(
+      path.join(files, 'meta-data'),
+      `instance-id: verify-${Date.now()}\nlocal-hostname: glassdome-verify\n`,
+    );
     fs.writeFileSync(path.join(files, 'user-data'), '#cloud-config\n{}\n');
     // As Proxmox writes it: the NIC by MAC address, named eth0, DHCP.
-    fs.writeFileSync(path.join(files, 'network-config'), `version: 1\nconfig:\n  - type: physical\n    name: eth0\n    mac_address: '${mac}'\n    subnets:\n      - type: dhcp\n`);
-    sh('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...['meta-data', 'user-data', 'network-config'].map((f) => path.join(files, f))]);
+    fs.writeFileSync(
+      path.join(files, 'network-config'),
+      `version: 1\nconfig:\n  - type: physical\n    name: eth0\n    mac_address: '${mac}'\n    subnets:\n      - type: dhcp\n`,
+    );
+    sh('genisoimage', [
+      '-quiet',
+      '-output',
+      iso,
+      '-volid',
+      'cidata',
+      '-joliet',
+      '-rock',
+      ...['meta-data', 'user-data', 'network-config'].map((f) => path.join(files, f)),
+    ]);
   } else {
     // QEMU's user network: 10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3; the guest is given 10.0.2.15 statically.
-    const props = { hostname: 'glassdome-ovf', ip: '10.0.2.15', netmask: '255.255.255.0', gateway: '10.0.2.2', dns: '10.0.2.3' };
+    const props = {
+      hostname: 'glassdome-ovf',
+      ip: '10.0.2.15',
+      netmask: '255.255.255.0',
+      gateway: '10.0.2.2',
+      dns: '10.0.2.3',
+    };
     const env = `<?xml version="1.0" encoding="UTF-8"?>
 <Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" oe:id="">
   <PropertySection>
-${Object.entries(props).map(([k, v]) => `    <Property oe:key="${k}" oe:value="${v}"/>`).join('\n')}
+${Object.entries(props)
+  .map(([k, v]) => `    <Property oe:key="${k}" oe:value="${v}"/>`)
+  .join('\n')}
   </PropertySection>
 </Environment>
 `;
     fs.writeFileSync(path.join(files, 'ovf-env.xml'), env);
-    sh('genisoimage', ['-quiet', '-output', iso, '-volid', 'OVF ENV', '-joliet', '-rock', path.join(files, 'ovf-env.xml')]);
+    sh('genisoimage', [
+      '-quiet',
+      '-output',
+      iso,
+      '-volid',
+      'OVF ENV',
+      '-joliet',
+      '-rock',
+      path.join(files, 'ovf-env.xml'),
+    ]);
   }
   return iso;
 }
@@ -133,13 +168,24 @@ class GuestAgent {
   }
 
   async exec(script: string, timeoutMs = 60_000): Promise<string> {
-    const { pid } = (await this.call({ execute: 'guest-exec', arguments: { path: '/bin/sh', arg: ['-c', script], 'capture-output': true } })) as { pid: number };
+    const { pid } = (await this.call({
+      execute: 'guest-exec',
+      arguments: { path: '/bin/sh', arg: ['-c', script], 'capture-output': true },
+    })) as { pid: number };
     const t0 = Date.now();
     for (;;) {
-      const st = (await this.call({ execute: 'guest-exec-status', arguments: { pid } })) as { exited: boolean; exitcode?: number; 'out-data'?: string; 'err-data'?: string };
+      const st = (await this.call({ execute: 'guest-exec-status', arguments: { pid } })) as {
+        exited: boolean;
+        exitcode?: number;
+        'out-data'?: string;
+        'err-data'?: string;
+      };
       if (st.exited) {
         const out = Buffer.from(st['out-data'] ?? '', 'base64').toString();
-        if (st.exitcode !== 0) throw new Error(`guest: ${script} exited ${st.exitcode}: ${Buffer.from(st['err-data'] ?? '', 'base64').toString()}`);
+        if (st.exitcode !== 0)
+          throw new Error(
+            `guest: ${script} exited ${st.exitcode}: ${Buffer.from(st['err-data'] ?? '', 'base64').toString()}`,
+          );
         return out;
       }
       if (Date.now() - t0 > timeoutMs) throw new Error(`guest: ${script} still running after ${timeoutMs} ms`);
@@ -158,7 +204,10 @@ export function consoleText(raw: string): string {
 export function readBanner(text: string): { code?: string; fingerprint256?: string } {
   const codes = [...text.matchAll(new RegExp(`${markers.code} ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})`, 'g'))];
   const fps = [...text.matchAll(new RegExp(`${markers.fingerprint}\\s+((?:[0-9A-F]{2}:){31}[0-9A-F]{2})`, 'g'))];
-  return { ...(codes.length ? { code: codes.at(-1)![1]! } : {}), ...(fps.length ? { fingerprint256: fps.at(-1)![1]! } : {}) };
+  return {
+    ...(codes.length ? { code: codes.at(-1)![1]! } : {}),
+    ...(fps.length ? { fingerprint256: fps.at(-1)![1]! } : {}),
+  };
 }
 
 export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
@@ -171,12 +220,34 @@ export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
   const [https, httpPort] = [await freePort(), await freePort()];
   const iso = seedIso(dir, o.seed);
   const args = [
-    '-machine', `pc,accel=${o.accel}`, '-cpu', o.accel === 'kvm' ? 'host' : 'max', '-smp', '2', '-m', String(o.memoryMb),
-    '-drive', `file=${overlay},if=virtio,format=qcow2,discard=unmap`,
+    '-machine',
+    `pc,accel=${o.accel}`,
+    '-cpu',
+    o.accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    '2',
+    '-m',
+    String(o.memoryMb),
+    '-drive',
+    `file=${overlay},if=virtio,format=qcow2,discard=unmap`,
     ...(iso ? ['-drive', `file=${iso},media=cdrom,readonly=on`] : []),
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${https}-:443,hostfwd=tcp:127.0.0.1:${httpPort}-:80`, '-device', `virtio-net-pci,netdev=n0,mac=${mac}`,
-    '-chardev', `socket,path=${qga},server=on,wait=off,id=qga0`, '-device', 'virtio-serial', '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
-    '-serial', `file:${serial}`, '-display', 'none', '-monitor', 'none', '-no-reboot',
+    '-netdev',
+    `user,id=n0,hostfwd=tcp:127.0.0.1:${https}-:443,hostfwd=tcp:127.0.0.1:${httpPort}-:80`,
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${mac}`,
+    '-chardev',
+    `socket,path=${qga},server=on,wait=off,id=qga0`,
+    '-device',
+    'virtio-serial',
+    '-device',
+    'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+    '-serial',
+    `file:${serial}`,
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
   ];
   o.log(`verify: booting ${o.image} (${o.accel}, seed ${o.seed}); console in ${serial}; HTTPS on 127.0.0.1:${https}`);
   const t0 = Date.now();
@@ -189,29 +260,45 @@ export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
     let banner: { code?: string; fingerprint256?: string } = {};
     while (!(banner.code && banner.fingerprint256)) {
       if (qemu.exitCode !== null) throw new Error(`QEMU exited (${qemu.exitCode}): ${qemuErr}`);
-      if (Date.now() - t0 > o.bootTimeoutMs) throw new Error(`no setup code on the console after ${o.bootTimeoutMs / 1000} s; last lines:\n${consoleText(fs.existsSync(serial) ? fs.readFileSync(serial, 'latin1') : '').slice(-3000)}`);
+      if (Date.now() - t0 > o.bootTimeoutMs)
+        throw new Error(
+          `no setup code on the console after ${o.bootTimeoutMs / 1000} s; last lines:\n${consoleText(fs.existsSync(serial) ? fs.readFileSync(serial, 'latin1') : '').slice(-3000)}`,
+        );
       await new Promise((r) => setTimeout(r, 2000));
       banner = readBanner(consoleText(fs.existsSync(serial) ? fs.readFileSync(serial, 'latin1') : ''));
     }
     const bootToBannerSec = elapsed();
-    o.log(`verify: banner after ${bootToBannerSec.toFixed(0)} s: setup code ${banner.code}, certificate ${banner.fingerprint256!.slice(0, 23)}...`);
+    o.log(
+      `verify: banner after ${bootToBannerSec.toFixed(0)} s: setup code ${banner.code}, certificate ${banner.fingerprint256!.slice(0, 23)}...`,
+    );
 
     // 2. The wizard over the forwarded port, trusting the certificate the console showed.
-    const c = new ApplianceClient(`https://127.0.0.1:${https}`, { fingerprint256: banner.fingerprint256!, timeoutMs: 60_000 });
+    const c = new ApplianceClient(`https://127.0.0.1:${https}`, {
+      fingerprint256: banner.fingerprint256!,
+      timeoutMs: 60_000,
+    });
     let page = await c.get('/setup').catch((e: unknown) => ({ status: 0, text: String(e) }));
     while (page.status !== 200) {
-      if (Date.now() - t0 > o.bootTimeoutMs) throw new Error(`the wizard did not answer: ${page.status} ${page.text.slice(0, 200)}`);
+      if (Date.now() - t0 > o.bootTimeoutMs)
+        throw new Error(`the wizard did not answer: ${page.status} ${page.text.slice(0, 200)}`);
       await new Promise((r) => setTimeout(r, 2000));
       page = await c.get('/setup').catch((e: unknown) => ({ status: 0, text: String(e) }));
     }
     const bootToWizardSec = elapsed();
     o.log(`verify: wizard answers after ${bootToWizardSec.toFixed(0)} s`);
-    const redirect = await fetch(`http://127.0.0.1:${httpPort}/setup`, { redirect: 'manual', signal: AbortSignal.timeout(30_000) });
-    if (redirect.status !== 308 || !redirect.headers.get('location')?.startsWith('https://')) throw new Error(`port 80 does not redirect to HTTPS (${redirect.status})`);
+    const redirect = await fetch(`http://127.0.0.1:${httpPort}/setup`, {
+      redirect: 'manual',
+      signal: AbortSignal.timeout(30_000),
+    });
+    if (redirect.status !== 308 || !redirect.headers.get('location')?.startsWith('https://'))
+      throw new Error(`port 80 does not redirect to HTTPS (${redirect.status})`);
 
     const agent = new GuestAgent(qga);
     const rssMb = async () => {
-      const kb = await agent.exec('pid=$(systemctl show -p MainPID --value glassdome); awk "/^VmRSS/ {print \\$2}" /proc/$pid/status', 30_000);
+      const kb = await agent.exec(
+        'pid=$(systemctl show -p MainPID --value glassdome); awk "/^VmRSS/ {print \\$2}" /proc/$pid/status',
+        30_000,
+      );
       return Math.round(Number(kb.trim()) / 1024);
     };
     const idleRssMb = await (async () => {
@@ -219,25 +306,60 @@ export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
       return rssMb();
     })();
     o.log(`verify: idle server RSS ${idleRssMb} MB`);
-    const props = await agent.exec('systemctl show glassdome -p ActiveState -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p Restart -p ReadWritePaths');
-    const service = Object.fromEntries(props.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    const network = (await agent.exec('cat /run/glassdome/network.txt; ip -4 -o addr show scope global | awk "{print \\$2, \\$4}"; hostname')).trim();
+    const props = await agent.exec(
+      'systemctl show glassdome -p ActiveState -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p Restart -p ReadWritePaths',
+    );
+    const service = Object.fromEntries(
+      props
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const network = (
+      await agent.exec(
+        'cat /run/glassdome/network.txt; ip -4 -o addr show scope global | awk "{print \\$2, \\$4}"; hostname',
+      )
+    ).trim();
     // Where the boot time goes (systemd's own account, and when the server said it was serving).
-    const bootTimeline = (await agent.exec('systemd-analyze; systemd-analyze blame --no-pager | head -n 8; journalctl -b -o short-monotonic -u glassdome --no-pager | grep -m1 serving; true')).trim();
+    const bootTimeline = (
+      await agent.exec(
+        'systemd-analyze; systemd-analyze blame --no-pager | head -n 8; journalctl -b -o short-monotonic -u glassdome --no-pager | grep -m1 serving; true',
+      )
+    ).trim();
 
     // 3. Setup, a token, and a deployment on the built-in simulator through the API.
     const t1 = Date.now();
-    await finishSetup(c, { code: banner.code!, username: 'admin', password: 'verify appliance password', simSpeed: 200 });
+    await finishSetup(c, {
+      code: banner.code!,
+      username: 'admin',
+      password: 'verify appliance password',
+      simSpeed: 200,
+    });
     await createToken(c, 'verify');
     const setupSec = (Date.now() - t1) / 1000;
     const d = await deployAndWait(c, { scenario: 'web-dmz', platform: 'simulator', instances: 1, timeoutMs: 900_000 });
-    o.log(`verify: setup ${setupSec.toFixed(0)} s; web-dmz on the simulator: ${d.state} in ${(d.ms / 1000).toFixed(0)} s`);
+    o.log(
+      `verify: setup ${setupSec.toFixed(0)} s; web-dmz on the simulator: ${d.state} in ${(d.ms / 1000).toFixed(0)} s`,
+    );
     if (d.state !== 'ready') throw new Error(`deployment ${d.id} ended ${d.state}: ${d.error ?? ''}`);
     const rssAfterDeployMb = await rssMb();
     // The banner drops the code once setup is complete.
     const after = await agent.exec('cat /run/glassdome/glassdome.issue');
     if (after.includes(markers.code)) throw new Error('the console banner still shows a setup code after setup');
-    return { accel: o.accel, seed: o.seed, bootToBannerSec, bootToWizardSec, setupSec, deploySec: d.ms / 1000, deployState: d.state, idleRssMb, rssAfterDeployMb, service, network, bootTimeline };
+    return {
+      accel: o.accel,
+      seed: o.seed,
+      bootToBannerSec,
+      bootToWizardSec,
+      setupSec,
+      deploySec: d.ms / 1000,
+      deployState: d.state,
+      idleRssMb,
+      rssAfterDeployMb,
+      service,
+      network,
+      bootTimeline,
+    };
   } finally {
     if (qemu.exitCode === null) {
       const exited = new Promise((r) => qemu.once('exit', r));
@@ -250,7 +372,10 @@ export async function verifyImage(o: VerifyOptions): Promise<VerifyResult> {
 
 export function latestImage(dir = path.join(repoRoot, 'build', 'appliance')): string | undefined {
   if (!fs.existsSync(dir)) return undefined;
-  const q = fs.readdirSync(dir).filter((f) => /^glassdome-.*\.qcow2$/.test(f)).map((f) => path.join(dir, f));
+  const q = fs
+    .readdirSync(dir)
+    .filter((f) => /^glassdome-.*\.qcow2$/.test(f))
+    .map((f) => path.join(dir, f));
   return q.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 

@@ -23,7 +23,10 @@ export interface FlatRepo {
 
 /** Writes Packages, Packages.gz and Release for every .deb in `dir` (sorted by file name, so the output is stable). */
 export function writeFlatRepo(dir: string, date = new Date()): FlatRepo {
-  const debs = fs.readdirSync(dir).filter((f) => f.endsWith('.deb')).sort();
+  const debs = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.deb'))
+    .sort();
   const paragraphs: string[] = [];
   const packages: FlatRepo['packages'] = [];
   for (const file of debs) {

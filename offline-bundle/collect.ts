@@ -2,7 +2,8 @@
 // runtime, production node_modules and build), the knowledge base's embedding model, cloud images, NVD CVE feeds and
 // the Debian packages the agents install inside ranges, each checked against its publisher's checksum where one
 // exists, and writes manifest.json (path, size, SHA-256, source, licence). Windows and VirtIO media are referenced.
-//   offline-bundle/collect.sh --out DIR [--parts appliance,model,images,cve,debian] [--cve-since YEAR] [--allow-missing]
+//   offline-bundle/collect.sh --out DIR [--parts appliance,model,images,cve,debian] [--cve-since YEAR]
+//     [--allow-missing]
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -40,10 +41,16 @@ export async function download(url: string, to: string, timeoutMs = 1_800_000): 
     try {
       const res = await fetch(url, { headers: ua, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
       if (!res.ok || !res.body) {
-        const err = new AppError(res.status >= 500 || res.status === 429 ? 'transient' : 'not_found', `GET ${url}: HTTP ${res.status}`);
+        const err = new AppError(
+          res.status >= 500 || res.status === 429 ? 'transient' : 'not_found',
+          `GET ${url}: HTTP ${res.status}`,
+        );
         throw err;
       }
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), fs.createWriteStream(`${to}.part`));
+      await pipeline(
+        Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+        fs.createWriteStream(`${to}.part`),
+      );
       fs.renameSync(`${to}.part`, to);
       return;
     } catch (e) {
@@ -53,7 +60,10 @@ export async function download(url: string, to: string, timeoutMs = 1_800_000): 
         // fetch() reports "fetch failed" and keeps the reason (DNS, refused, TLS) in its cause.
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         const why = cause ? `${errorMessage(e)} (${cause.code ?? cause.message ?? String(cause)})` : errorMessage(e);
-        throw new AppError('platform_error', `Unable to download ${url}: ${why}`, { cause: e, hint: 'The collector needs internet access to this host.' });
+        throw new AppError('platform_error', `Unable to download ${url}: ${why}`, {
+          cause: e,
+          hint: 'The collector needs internet access to this host.',
+        });
       }
       await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 2000, maxMs: 30_000 })));
     }
@@ -67,8 +77,17 @@ async function hashFile(file: string, algo: string): Promise<string> {
 }
 
 function sh(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): string {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 << 20 });
-  if (r.error || r.status !== 0) throw new AppError('internal', `Unable to run ${cmd} ${args.slice(0, 6).join(' ')}: ${r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 600_000,
+    maxBuffer: 64 << 20,
+  });
+  if (r.error || r.status !== 0)
+    throw new AppError(
+      'internal',
+      `Unable to run ${cmd} ${args.slice(0, 6).join(' ')}: ${r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')}`,
+    );
   return r.stdout;
 }
 
@@ -101,7 +120,13 @@ async function collectModel(o: CollectOptions): Promise<Entry[]> {
   for (const f of embeddingModel.files) {
     const rel = path.posix.join('model', embeddingModel.id, f);
     await download(`${embeddingModel.base}/${f}`, path.join(o.out, rel));
-    out.push({ path: rel, part: 'model', source: `${embeddingModel.base}/${f}`, licence: embeddingModel.licence, meta: { model: embeddingModel.id } });
+    out.push({
+      path: rel,
+      part: 'model',
+      source: `${embeddingModel.base}/${f}`,
+      licence: embeddingModel.licence,
+      meta: { model: embeddingModel.id },
+    });
   }
   return out;
 }
@@ -127,15 +152,25 @@ async function collectImages(o: CollectOptions): Promise<Entry[]> {
     if (!want) throw new AppError('platform_error', `${img.sums.url} lists no checksum for ${file}`);
     await download(img.url, path.join(o.out, rel));
     const got = await hashFile(path.join(o.out, rel), img.sums.algo);
-    if (got !== want) throw new AppError('platform_error', `${file}: ${img.sums.algo} ${got} is not the published ${want}`);
-    out.push({ path: rel, part: 'images', source: img.url, licence: img.licence, meta: { os: img.os, [img.sums.algo]: want } });
+    if (got !== want)
+      throw new AppError('platform_error', `${file}: ${img.sums.algo} ${got} is not the published ${want}`);
+    out.push({
+      path: rel,
+      part: 'images',
+      source: img.url,
+      licence: img.licence,
+      meta: { os: img.os, [img.sums.algo]: want },
+    });
   }
   return out;
 }
 
 async function collectCve(o: CollectOptions): Promise<Entry[]> {
   const out: Entry[] = [];
-  const names = [...Array.from({ length: new Date().getUTCFullYear() - o.cveSince + 1 }, (_, i) => String(o.cveSince + i)), ...cveFeeds.rolling];
+  const names = [
+    ...Array.from({ length: new Date().getUTCFullYear() - o.cveSince + 1 }, (_, i) => String(o.cveSince + i)),
+    ...cveFeeds.rolling,
+  ];
   for (const n of names) {
     const base = `nvdcve-2.0-${n}`;
     const rel = `cve/${base}.json.gz`;
@@ -149,9 +184,25 @@ async function collectCve(o: CollectOptions): Promise<Entry[]> {
       for await (const c of src) h.update(c as Buffer);
     });
     const got = h.digest('hex');
-    if (want && got !== want) throw new AppError('platform_error', `${base}.json.gz: content SHA-256 ${got} is not the one in ${base}.meta (${want})`);
-    out.push({ path: rel, part: 'cve', source: `${cveFeeds.base}/${base}.json.gz`, licence: cveFeeds.licence, meta: { feed: n } });
-    out.push({ path: `cve/${base}.meta`, part: 'cve', source: `${cveFeeds.base}/${base}.meta`, licence: cveFeeds.licence, meta: { feed: n } });
+    if (want && got !== want)
+      throw new AppError(
+        'platform_error',
+        `${base}.json.gz: content SHA-256 ${got} is not the one in ${base}.meta (${want})`,
+      );
+    out.push({
+      path: rel,
+      part: 'cve',
+      source: `${cveFeeds.base}/${base}.json.gz`,
+      licence: cveFeeds.licence,
+      meta: { feed: n },
+    });
+    out.push({
+      path: `cve/${base}.meta`,
+      part: 'cve',
+      source: `${cveFeeds.base}/${base}.meta`,
+      licence: cveFeeds.licence,
+      meta: { feed: n },
+    });
   }
   return out;
 }
@@ -165,17 +216,58 @@ async function collectDebian(o: CollectOptions): Promise<Entry[]> {
   const pkgs = o.packages ?? debianPackages.packages;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gd-collect-apt-'));
   try {
-    for (const d of ['etc/apt/apt.conf.d', 'etc/apt/preferences.d', 'etc/apt/trusted.gpg.d', 'etc/apt/sources.list.d', 'var/lib/dpkg', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial']) fs.mkdirSync(path.join(root, d), { recursive: true });
+    for (const d of [
+      'etc/apt/apt.conf.d',
+      'etc/apt/preferences.d',
+      'etc/apt/trusted.gpg.d',
+      'etc/apt/sources.list.d',
+      'var/lib/dpkg',
+      'var/lib/apt/lists/partial',
+      'var/cache/apt/archives/partial',
+    ])
+      fs.mkdirSync(path.join(root, d), { recursive: true });
     fs.writeFileSync(path.join(root, 'var/lib/dpkg/status'), '');
-    if (!fs.existsSync(debianPackages.keyring)) throw new AppError('invalid_input', `${debianPackages.keyring} is missing`, { hint: 'apt-get install debian-archive-keyring' });
-    const lines = debianPackages.archives.flatMap((a) => a.suites.map((s) => `deb [signed-by=${debianPackages.keyring}] ${a.uri} ${s} main`));
+    if (!fs.existsSync(debianPackages.keyring))
+      throw new AppError('invalid_input', `${debianPackages.keyring} is missing`, {
+        hint: 'apt-get install debian-archive-keyring',
+      });
+    const lines = debianPackages.archives.flatMap((a) =>
+      a.suites.map((s) => `deb [signed-by=${debianPackages.keyring}] ${a.uri} ${s} main`),
+    );
     fs.writeFileSync(path.join(root, 'etc/apt/sources.list'), `${lines.join('\n')}\n`);
     const debs = path.join(o.out, 'debian');
     fs.mkdirSync(debs, { recursive: true });
     // An empty dpkg status: apt resolves the whole closure, as a minimal router template would need it.
-    const opts = ['-o', `Dir=${root}`, '-o', 'Debug::NoLocking=1', '-o', 'APT::Architecture=amd64', '-o', 'APT::Architectures::=amd64', '-o', 'Acquire::Retries=3', '-o', 'Acquire::http::Timeout=60', '-q'];
+    const opts = [
+      '-o',
+      `Dir=${root}`,
+      '-o',
+      'Debug::NoLocking=1',
+      '-o',
+      'APT::Architecture=amd64',
+      '-o',
+      'APT::Architectures::=amd64',
+      '-o',
+      'Acquire::Retries=3',
+      '-o',
+      'Acquire::http::Timeout=60',
+      '-q',
+    ];
     sh('apt-get', [...opts, 'update'], { timeoutMs: 600_000 });
-    sh('apt-get', [...opts, '-o', `Dir::Cache::archives=${path.resolve(debs)}`, 'install', '--download-only', '--no-install-recommends', '-y', ...pkgs], { timeoutMs: 1_800_000 });
+    sh(
+      'apt-get',
+      [
+        ...opts,
+        '-o',
+        `Dir::Cache::archives=${path.resolve(debs)}`,
+        'install',
+        '--download-only',
+        '--no-install-recommends',
+        '-y',
+        ...pkgs,
+      ],
+      { timeoutMs: 1_800_000 },
+    );
     fs.rmSync(path.join(debs, 'partial'), { recursive: true, force: true });
     fs.rmSync(path.join(debs, 'lock'), { force: true });
     const repo = writeFlatRepo(debs);
@@ -187,7 +279,9 @@ async function collectDebian(o: CollectOptions): Promise<Entry[]> {
       .map((f) => ({
         path: `debian/${f}`,
         part: 'debian' as const,
-        source: f.endsWith('.deb') ? `Debian 12 archive (${debianPackages.archives.map((a) => a.uri).join(', ')}), via apt-get download` : 'index generated by the collector (offline-bundle/apt-repo.ts)',
+        source: f.endsWith('.deb')
+          ? `Debian 12 archive (${debianPackages.archives.map((a) => a.uri).join(', ')}), via apt-get download`
+          : 'index generated by the collector (offline-bundle/apt-repo.ts)',
         licence: f.endsWith('.deb') ? debianPackages.licence : 'generated data',
         meta: ((p): Record<string, string> => (p ? { package: p.name, version: p.version } : {}))(byFile.get(f)),
       }));
@@ -223,7 +317,11 @@ export async function collect(o: CollectOptions): Promise<Manifest> {
 }
 
 /** Hashes every entry and writes manifest.json (and the README the installer's user reads) into the bundle. */
-export async function writeManifest(out: string, entries: Entry[], missing: Manifest['missing'] = []): Promise<Manifest> {
+export async function writeManifest(
+  out: string,
+  entries: Entry[],
+  missing: Manifest['missing'] = [],
+): Promise<Manifest> {
   const files: BundleFile[] = [];
   for (const e of entries) {
     const abs = path.join(out, e.path);
@@ -257,14 +355,35 @@ if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === imp
   const chosen = values.parts.split(',').map((p) => p.trim()) as Part[];
   const unknown = chosen.filter((p) => !parts.includes(p));
   if (!values.out || unknown.length) {
-    console.error(`usage: collect.sh --out DIR [--parts ${parts.join(',')}] [--cve-since YEAR] [--packages a,b] [--allow-missing]${unknown.length ? `\nunknown part(s): ${unknown.join(', ')}` : ''}`);
+    console.error(
+      `usage: collect.sh --out DIR [--parts ${parts.join(',')}] [--cve-since YEAR] [--packages a,b] [--allow-missing]${unknown.length ? `\nunknown part(s): ${unknown.join(', ')}` : ''}`,
+    );
     process.exit(2);
   }
   const t0 = Date.now();
   try {
-    const m = await collect({ out: path.resolve(values.out), parts: chosen, cveSince: Number(values['cve-since']), ...(values.packages ? { packages: values.packages.split(',') } : {}), allowMissing: values['allow-missing'], log: (s) => console.error(s) });
+    const m = await collect({
+      out: path.resolve(values.out),
+      parts: chosen,
+      cveSince: Number(values['cve-since']),
+      ...(values.packages ? { packages: values.packages.split(',') } : {}),
+      allowMissing: values['allow-missing'],
+      log: (s) => console.error(s),
+    });
     const by = sizeByPart(m);
-    console.log(JSON.stringify({ out: path.resolve(values.out), seconds: Math.round((Date.now() - t0) / 1000), bytesByPart: by, files: m.files.length, missing: m.missing }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          out: path.resolve(values.out),
+          seconds: Math.round((Date.now() - t0) / 1000),
+          bytesByPart: by,
+          files: m.files.length,
+          missing: m.missing,
+        },
+        null,
+        2,
+      ),
+    );
   } catch (e) {
     console.error(`collect: ${errorMessage(e)}`);
     process.exit(1);

@@ -39,13 +39,19 @@ export interface InstallReport {
 
 function run(cmd: string, args: string[], timeoutMs = 600_000): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs });
-  if (r.error || r.status !== 0) throw new AppError('internal', `Unable to run ${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+  if (r.error || r.status !== 0)
+    throw new AppError('internal', `Unable to run ${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
 /** The glassdome user's ids when running as root on the appliance; files in the data folder are then given to it. */
 function glassdomeOwner(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const line = fs.existsSync('/etc/passwd') ? fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('glassdome:')) : undefined;
+  const line = fs.existsSync('/etc/passwd')
+    ? fs
+        .readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('glassdome:'))
+    : undefined;
   if (!line) return undefined;
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
@@ -83,10 +89,16 @@ function stageFiles(bundle: string, files: BundleFile[], stripPrefix: string, st
 }
 
 /** Verifies the whole bundle, then installs it; `onVerified` marks the point from which things change. */
-export async function installBundle(bundle: string, t: InstallTargets, onVerified?: () => void): Promise<InstallReport> {
+export async function installBundle(
+  bundle: string,
+  t: InstallTargets,
+  onVerified?: () => void,
+): Promise<InstallReport> {
   const { manifest, bytes } = await verifyBundle(bundle);
   onVerified?.();
-  t.log(`offline bundle: ${manifest.files.length} files (${(bytes / 2 ** 20).toFixed(0)} MiB) verified; Glassdome ${manifest.glassdome}, collected ${manifest.createdAt}`);
+  t.log(
+    `offline bundle: ${manifest.files.length} files (${(bytes / 2 ** 20).toFixed(0)} MiB) verified; Glassdome ${manifest.glassdome}, collected ${manifest.createdAt}`,
+  );
   const report: InstallReport = { verifiedBytes: bytes, installed: {}, notes: [] };
   const byPart = (p: Part) => manifest.files.filter((f) => f.part === p);
   const owner = glassdomeOwner();
@@ -104,10 +116,19 @@ export async function installBundle(bundle: string, t: InstallTargets, onVerifie
     swapIn(staged, dest);
     t.log(`offline bundle: ${part}: ${files.length} files into ${dest}`);
   }
-  for (const f of byPart('images')) if (f.meta.os) report.notes.push(`ESXi platform images setting: ${f.meta.os} = ${path.join(t.dataDir, destinations.images, path.relative('images', f.path))}`);
-  for (const f of byPart('model').filter((x) => x.path.endsWith('.onnx'))) report.notes.push(`embedding model ${f.meta.model ?? ''} in ${path.join(t.dataDir, destinations.model)} (transformers.js localModelPath, remote models off)`);
-  if (byPart('debian').length) report.notes.push('package cache for ranges: deb [trusted=yes] http://<appliance address>:3142/debian/ ./');
-  for (const r of manifest.references) report.notes.push(`bring your own ${r.name} (${r.licence}): ${r.source}; put it at ${r.placeAt}`);
+  for (const f of byPart('images'))
+    if (f.meta.os)
+      report.notes.push(
+        `ESXi platform images setting: ${f.meta.os} = ${path.join(t.dataDir, destinations.images, path.relative('images', f.path))}`,
+      );
+  for (const f of byPart('model').filter((x) => x.path.endsWith('.onnx')))
+    report.notes.push(
+      `embedding model ${f.meta.model ?? ''} in ${path.join(t.dataDir, destinations.model)} (transformers.js localModelPath, remote models off)`,
+    );
+  if (byPart('debian').length)
+    report.notes.push('package cache for ranges: deb [trusted=yes] http://<appliance address>:3142/debian/ ./');
+  for (const r of manifest.references)
+    report.notes.push(`bring your own ${r.name} (${r.licence}): ${r.source}; put it at ${r.placeAt}`);
 
   const app = byPart('appliance');
   if (app.length) {
@@ -120,12 +141,16 @@ export async function installBundle(bundle: string, t: InstallTargets, onVerifie
     for (const need of ['node/bin/node', 'app/server/main.js']) {
       if (!fs.existsSync(path.join(staged, need))) {
         fs.rmSync(staged, { recursive: true, force: true });
-        throw new AppError('invalid_input', `The appliance tar ${tar.path} has no ${need}`, { hint: 'Collect the bundle again.' });
+        throw new AppError('invalid_input', `The appliance tar ${tar.path} has no ${need}`, {
+          hint: 'Collect the bundle again.',
+        });
       }
     }
     swapIn(staged, t.appDir);
     report.installed.appliance = tar.size;
-    t.log(`offline bundle: appliance ${manifest.glassdome} installed in ${t.appDir} (previous copy in ${t.appDir}.previous)`);
+    t.log(
+      `offline bundle: appliance ${manifest.glassdome} installed in ${t.appDir} (previous copy in ${t.appDir}.previous)`,
+    );
   }
   if (t.systemd) {
     if (byPart('debian').length) run('systemctl', ['enable', '--now', 'glassdome-packages.service'], 60_000);
@@ -143,7 +168,12 @@ export function summarize(m: Manifest): string {
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'app-dir': { type: 'string', default: '/opt/glassdome' }, 'data-dir': { type: 'string', default: '/var/lib/glassdome' }, 'no-systemd': { type: 'boolean', default: false }, 'verify-only': { type: 'boolean', default: false } },
+    options: {
+      'app-dir': { type: 'string', default: '/opt/glassdome' },
+      'data-dir': { type: 'string', default: '/var/lib/glassdome' },
+      'no-systemd': { type: 'boolean', default: false },
+      'verify-only': { type: 'boolean', default: false },
+    },
   });
   const bundle = positionals[0];
   if (!bundle) {
@@ -156,18 +186,24 @@ if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === imp
       const v = await verifyBundle(bundle);
       console.log(`offline bundle: every file verified (${summarize(v.manifest)})`);
     } else {
-      const r = await installBundle(bundle, {
-        appDir: path.resolve(values['app-dir']),
-        dataDir: path.resolve(values['data-dir']),
-        systemd: !values['no-systemd'] && os.platform() === 'linux' && fs.existsSync('/run/systemd/system'),
-        log: (s) => console.log(s),
-      }, () => (changing = true));
+      const r = await installBundle(
+        bundle,
+        {
+          appDir: path.resolve(values['app-dir']),
+          dataDir: path.resolve(values['data-dir']),
+          systemd: !values['no-systemd'] && os.platform() === 'linux' && fs.existsSync('/run/systemd/system'),
+          log: (s) => console.log(s),
+        },
+        () => (changing = true),
+      );
       for (const n of r.notes) console.log(`  ${n}`);
     }
   } catch (e) {
     console.error(`offline bundle: ${errorMessage(e)}`);
     if (isAppError(e) && e.hint) console.error(`  ${e.hint}`);
-    console.error(changing ? '  the parts logged above were installed; run the install again once fixed' : '  nothing was changed');
+    console.error(
+      changing ? '  the parts logged above were installed; run the install again once fixed' : '  nothing was changed',
+    );
     process.exit(changing ? 1 : 2);
   }
 }

@@ -16,7 +16,10 @@ export type Part = (typeof parts)[number];
 const relPath = z
   .string()
   .min(1)
-  .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..') && !p.includes('\\'), 'must be a relative path inside the bundle');
+  .refine(
+    (p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..') && !p.includes('\\'),
+    'must be a relative path inside the bundle',
+  );
 
 export const fileSchema = z.object({
   path: relPath,
@@ -64,12 +67,20 @@ export function readManifest(bundle: string): Manifest {
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new AppError('invalid_input', `Unable to read the bundle manifest ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, hint: 'Give the folder the collector wrote (it holds manifest.json).' });
+    throw new AppError(
+      'invalid_input',
+      `Unable to read the bundle manifest ${file}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e, hint: 'Give the folder the collector wrote (it holds manifest.json).' },
+    );
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    throw new AppError('invalid_input', `The bundle manifest ${file} is not valid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues, hint: 'Collect the bundle again with offline-bundle/collect.sh.' });
+    throw new AppError(
+      'invalid_input',
+      `The bundle manifest ${file} is not valid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { issues, hint: 'Collect the bundle again with offline-bundle/collect.sh.' },
+    );
   }
   const seen = new Set<string>();
   for (const f of parsed.data.files) {
@@ -98,12 +109,26 @@ export async function verifyBundle(bundle: string, onFile?: (f: BundleFile) => v
     try {
       st = fs.lstatSync(abs);
     } catch (e) {
-      throw new AppError('invalid_input', `Bundle file ${f.path} is missing`, { cause: e, hint: 'Copy the whole bundle folder again.' });
+      throw new AppError('invalid_input', `Bundle file ${f.path} is missing`, {
+        cause: e,
+        hint: 'Copy the whole bundle folder again.',
+      });
     }
-    if (!st.isFile()) throw new AppError('invalid_input', `Bundle file ${f.path} is not a regular file`, { hint: 'Copy the bundle without links.' });
-    if (st.size !== f.size) throw new AppError('invalid_input', `Bundle file ${f.path} is ${st.size} bytes, the manifest says ${f.size}`, { hint: 'The copy is incomplete or damaged: copy it again.' });
+    if (!st.isFile())
+      throw new AppError('invalid_input', `Bundle file ${f.path} is not a regular file`, {
+        hint: 'Copy the bundle without links.',
+      });
+    if (st.size !== f.size)
+      throw new AppError('invalid_input', `Bundle file ${f.path} is ${st.size} bytes, the manifest says ${f.size}`, {
+        hint: 'The copy is incomplete or damaged: copy it again.',
+      });
     const got = await sha256File(abs);
-    if (got !== f.sha256) throw new AppError('invalid_input', `Bundle file ${f.path} does not match its checksum (SHA-256 ${got}, manifest ${f.sha256})`, { hint: 'The file is damaged or was changed: copy the bundle again.' });
+    if (got !== f.sha256)
+      throw new AppError(
+        'invalid_input',
+        `Bundle file ${f.path} does not match its checksum (SHA-256 ${got}, manifest ${f.sha256})`,
+        { hint: 'The file is damaged or was changed: copy the bundle again.' },
+      );
     bytes += f.size;
     onFile?.(f);
   }

@@ -6,13 +6,15 @@ export const cloudImages = [
     os: 'ubuntu-22.04',
     url: 'https://cloud-images.ubuntu.com/releases/jammy/release/ubuntu-22.04-server-cloudimg-amd64.img',
     sums: { url: 'https://cloud-images.ubuntu.com/releases/jammy/release/SHA256SUMS', algo: 'sha256' },
-    licence: 'Ubuntu: free software under various licences (see /usr/share/doc/*/copyright in the image); Canonical trademark policy',
+    licence:
+      'Ubuntu: free software under various licences (see /usr/share/doc/*/copyright in the image); Canonical trademark policy',
   },
   {
     os: 'ubuntu-24.04',
     url: 'https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img',
     sums: { url: 'https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS', algo: 'sha256' },
-    licence: 'Ubuntu: free software under various licences (see /usr/share/doc/*/copyright in the image); Canonical trademark policy',
+    licence:
+      'Ubuntu: free software under various licences (see /usr/share/doc/*/copyright in the image); Canonical trademark policy',
   },
   {
     os: 'debian-12',
@@ -26,7 +28,13 @@ export const cloudImages = [
 export const embeddingModel = {
   id: 'Xenova/all-MiniLM-L6-v2',
   base: 'https://huggingface.co/Xenova/all-MiniLM-L6-v2/resolve/main',
-  files: ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'onnx/model_quantized.onnx'],
+  files: [
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'special_tokens_map.json',
+    'onnx/model_quantized.onnx',
+  ],
   licence: 'Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2, ONNX conversion by Xenova)',
 };
 

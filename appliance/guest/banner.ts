@@ -22,7 +22,12 @@ export interface BannerState {
 }
 
 /** Lines a reader of the serial console (appliance/verify.ts) and of the screen finds the values on. */
-export const markers = { code: 'Setup code:', fingerprint: 'Certificate SHA-256:', ready: 'Glassdome is ready', open: 'Open ' } as const;
+export const markers = {
+  code: 'Setup code:',
+  fingerprint: 'Certificate SHA-256:',
+  ready: 'Glassdome is ready',
+  open: 'Open ',
+} as const;
 
 /** Pure: the issue file. `\4` is agetty's escape for the IPv4 address of the first configured interface. */
 export function bannerText(b: BannerState): string {
@@ -32,10 +37,24 @@ export function bannerText(b: BannerState): string {
   if (b.state === 'starting') lines.push('  Glassdome is starting; this screen updates when it is ready.');
   if (b.state === 'failed') lines.push('  Glassdome did not start. Sign in and run: journalctl -u glassdome -b');
   if (b.state === 'ready') {
-    lines.push(`  ${markers.ready}.`, `  ${markers.open}https://\\4${portPart}/ in a browser${b.httpPort ? ` (http://\\4${b.httpPort === 80 ? '' : `:${b.httpPort}`}/ redirects there)` : ''}.`);
-    if (b.setupCode) lines.push('', `  ${markers.code} ${clean(b.setupCode)}`, '  Type it on the first page to create the admin account. It is used up once set up.');
+    lines.push(
+      `  ${markers.ready}.`,
+      `  ${markers.open}https://\\4${portPart}/ in a browser${b.httpPort ? ` (http://\\4${b.httpPort === 80 ? '' : `:${b.httpPort}`}/ redirects there)` : ''}.`,
+    );
+    if (b.setupCode)
+      lines.push(
+        '',
+        `  ${markers.code} ${clean(b.setupCode)}`,
+        '  Type it on the first page to create the admin account. It is used up once set up.',
+      );
     else lines.push('', '  Setup is complete: sign in with the admin account.');
-    if (b.fingerprint256) lines.push('', `  ${markers.fingerprint}`, `    ${clean(b.fingerprint256)}`, '  (compare it with the certificate your browser shows before trusting it)');
+    if (b.fingerprint256)
+      lines.push(
+        '',
+        `  ${markers.fingerprint}`,
+        `    ${clean(b.fingerprint256)}`,
+        '  (compare it with the certificate your browser shows before trusting it)',
+      );
   }
   if (b.network) for (const l of b.network.trim().split('\n')) lines.push(`  Network: ${clean(l)}`);
   lines.push('', '');
@@ -57,22 +76,33 @@ export function readEnvFile(file: string): Record<string, string> {
  * fingerprint after the handshake: an uploaded CA-signed certificate has no chain to check here, and nothing secret
  * is sent).
  */
-function healthz(port: number, certPem: string | undefined, timeoutMs: number): Promise<{ ok: boolean; setup: boolean } | undefined> {
+function healthz(
+  port: number,
+  certPem: string | undefined,
+  timeoutMs: number,
+): Promise<{ ok: boolean; setup: boolean } | undefined> {
   return new Promise((resolve) => {
     if (!certPem) return resolve(undefined);
     const expected = new crypto.X509Certificate(certPem).fingerprint256;
-    const req = https.request({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
-      const peer = (res.socket as TLSSocket).getPeerCertificate();
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => {
-        try {
-          resolve(res.statusCode === 200 && peer.fingerprint256 === expected ? (JSON.parse(body) as { ok: boolean; setup: boolean }) : undefined);
-        } catch {
-          resolve(undefined);
-        }
-      });
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, timeout: timeoutMs },
+      (res) => {
+        const peer = (res.socket as TLSSocket).getPeerCertificate();
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          try {
+            resolve(
+              res.statusCode === 200 && peer.fingerprint256 === expected
+                ? (JSON.parse(body) as { ok: boolean; setup: boolean })
+                : undefined,
+            );
+          } catch {
+            resolve(undefined);
+          }
+        });
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
     req.end();
@@ -118,7 +148,12 @@ export async function updateBanner(p: BannerPaths = defaultBannerPaths, waitMs =
     version = undefined;
   }
   const network = fs.existsSync(p.network) ? fs.readFileSync(p.network, 'utf8') : undefined;
-  const base = { port, ...(httpPort ? { httpPort } : {}), ...(network ? { network } : {}), ...(version ? { version } : {}) };
+  const base = {
+    port,
+    ...(httpPort ? { httpPort } : {}),
+    ...(network ? { network } : {}),
+    ...(version ? { version } : {}),
+  };
   const certFile = path.join(dataDir, 'tls', 'cert.pem');
   const deadline = Date.now() + waitMs;
   let wroteStarting = false;
@@ -128,7 +163,12 @@ export async function updateBanner(p: BannerPaths = defaultBannerPaths, waitMs =
     if (h?.ok) {
       const codeFile = path.join(dataDir, 'setup-code.txt');
       const setupCode = !h.setup && fs.existsSync(codeFile) ? fs.readFileSync(codeFile, 'utf8').trim() : undefined;
-      const state: BannerState = { ...base, state: 'ready', fingerprint256: new crypto.X509Certificate(cert!).fingerprint256, ...(setupCode ? { setupCode } : {}) };
+      const state: BannerState = {
+        ...base,
+        state: 'ready',
+        fingerprint256: new crypto.X509Certificate(cert!).fingerprint256,
+        ...(setupCode ? { setupCode } : {}),
+      };
       write(p, state);
       return state;
     }

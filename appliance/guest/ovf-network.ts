@@ -61,10 +61,15 @@ export function planNetwork(props: NetworkProperties, iface: { name: string; mac
   const v = (k: keyof NetworkProperties) => (props[k] ?? '').trim();
   const hostname = v('hostname');
   if (hostname && !hostnameRe.test(hostname)) problems.push(`hostname "${hostname}" is not a valid host name`);
-  const hostLines = hostname && hostnameRe.test(hostname) ? [`hostname: ${hostname.split('.')[0]}`, ...(hostname.includes('.') ? [`fqdn: ${hostname}`] : [])] : [];
+  const hostLines =
+    hostname && hostnameRe.test(hostname)
+      ? [`hostname: ${hostname.split('.')[0]}`, ...(hostname.includes('.') ? [`fqdn: ${hostname}`] : [])]
+      : [];
   const ip = v('ip');
   const dhcp = (): NetworkPlan => ({
-    cloudConfig: hostLines.length ? `# Written at boot by glassdome-network from the OVF environment.\n${hostLines.join('\n')}\n` : null,
+    cloudConfig: hostLines.length
+      ? `# Written at boot by glassdome-network from the OVF environment.\n${hostLines.join('\n')}\n`
+      : null,
     resolvConf: null,
     problems,
     summary: `DHCP${hostLines.length ? `, hostname ${hostname}` : ''}`,
@@ -97,7 +102,12 @@ export function planNetwork(props: NetworkProperties, iface: { name: string; mac
     return dhcp();
   }
   // Network config v1: cloud-init's ifupdown renderer on Debian takes it as is; the MAC pins it to this NIC.
-  const subnet = [`          - type: static`, `            address: ${ip}/${prefix}`, ...(gateway ? [`            gateway: ${gateway}`] : []), ...(dns.length ? [`            dns_nameservers: [${dns.join(', ')}]`] : [])];
+  const subnet = [
+    `          - type: static`,
+    `            address: ${ip}/${prefix}`,
+    ...(gateway ? [`            gateway: ${gateway}`] : []),
+    ...(dns.length ? [`            dns_nameservers: [${dns.join(', ')}]`] : []),
+  ];
   const cloudConfig = [
     '# Written at boot by glassdome-network from the OVF environment (vApp properties); removed when ip is empty.',
     ...hostLines,
@@ -113,7 +123,9 @@ export function planNetwork(props: NetworkProperties, iface: { name: string; mac
   ].join('\n');
   return {
     cloudConfig,
-    resolvConf: dns.length ? `# Written at boot by glassdome-network from the OVF environment.\n${dns.map((d) => `nameserver ${d}`).join('\n')}\n` : null,
+    resolvConf: dns.length
+      ? `# Written at boot by glassdome-network from the OVF environment.\n${dns.map((d) => `nameserver ${d}`).join('\n')}\n`
+      : null,
     problems,
     summary: `static ${ip}/${prefix}${gateway ? ` via ${gateway}` : ''}${dns.length ? `, DNS ${dns.join(' ')}` : ''} on ${iface.name}${hostLines.length ? `, hostname ${hostname}` : ''}`,
   };
@@ -166,7 +178,9 @@ export function readProperties(): { props: NetworkProperties; source: string } {
     const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-ovf-'));
     try {
       if (tryRun('mount', ['-t', 'iso9660', '-o', 'ro', dev, mnt]) === undefined) continue;
-      const file = ['ovf-env.xml', 'OVF-ENV.XML', 'ovf_env.xml'].map((f) => path.join(mnt, f)).find((f) => fs.existsSync(f));
+      const file = ['ovf-env.xml', 'OVF-ENV.XML', 'ovf_env.xml']
+        .map((f) => path.join(mnt, f))
+        .find((f) => fs.existsSync(f));
       const xml = file ? fs.readFileSync(file, 'utf8') : undefined;
       tryRun('umount', [mnt]);
       if (xml) return { props: pick(ovfEnvProperties(xml)), source: `${dev} ovf-env.xml` };
@@ -208,7 +222,10 @@ export function applyPlan(plan: NetworkPlan, source: string, p: Paths = defaultP
     fs.writeFileSync(p.resolvConf, plan.resolvConf, { mode: 0o644 });
   }
   fs.mkdirSync(path.dirname(p.status), { recursive: true });
-  fs.writeFileSync(p.status, `${plan.summary} (from ${source})${plan.problems.map((x) => `\nnetwork settings: ${x}`).join('')}\n`);
+  fs.writeFileSync(
+    p.status,
+    `${plan.summary} (from ${source})${plan.problems.map((x) => `\nnetwork settings: ${x}`).join('')}\n`,
+  );
 }
 
 if (process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url) {

@@ -14,7 +14,10 @@ const out = path.join(work, 'dist');
 const running: Running[] = [];
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 }
 
 describe('npm run build', () => {
@@ -31,13 +34,32 @@ describe('npm run build', () => {
   it('emits JavaScript only, with every asset the code reads from disk, and no TypeScript loader', () => {
     const all = files(out);
     expect(all.filter((f) => /\.(ts|tsx)$/.test(f))).toEqual([]);
-    expect(all).toEqual(expect.arrayContaining(['server/main.js', 'server/app.js', 'server/cli/main.js', 'server/cli/bin.mjs', 'views/layout.js', 'package.json', 'package-lock.json']));
+    expect(all).toEqual(
+      expect.arrayContaining([
+        'server/main.js',
+        'server/app.js',
+        'server/cli/main.js',
+        'server/cli/bin.mjs',
+        'views/layout.js',
+        'package.json',
+        'package-lock.json',
+      ]),
+    );
     for (const a of assetFiles()) expect(all).toContain(a);
-    expect(all).toEqual(expect.arrayContaining(['views/static/htmx.min.js', 'server/db/migrations/meta/_journal.json', 'server/scenarios/web-dmz.yaml']));
+    expect(all).toEqual(
+      expect.arrayContaining([
+        'views/static/htmx.min.js',
+        'server/db/migrations/meta/_journal.json',
+        'server/scenarios/web-dmz.yaml',
+      ]),
+    );
     // tsx stays a dependency (npm start uses it) but no built file loads it.
     const usesTsx = all.filter((f) => /\.m?js$/.test(f) && /\btsx\b/.test(fs.readFileSync(path.join(out, f), 'utf8')));
     expect(usesTsx).toEqual([]);
-    const pkg = JSON.parse(fs.readFileSync(path.join(out, 'package.json'), 'utf8')) as { scripts: Record<string, string>; type: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(out, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+      type: string;
+    };
     expect(pkg.scripts.start).toBe(startCommand);
     expect(pkg.type).toBe('module');
   });
@@ -46,10 +68,19 @@ describe('npm run build', () => {
     const [cmd, ...args] = startCommand.split(' ');
     const built = await startGlassdome(cmd === 'node' ? process.execPath : cmd!, args, { cwd: out });
     running.push(built);
-    const start = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
+    const start = (
+      JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
+    ).scripts.start.split(' ');
     const source = await startGlassdome(process.execPath, start.slice(1), { cwd: repoRoot });
     running.push(source);
-    for (const route of ['/api/v1/openapi.json', '/static/htmx.min.js', '/static/app.css', '/static/live.js', '/static/scenario.schema.json', '/healthz']) {
+    for (const route of [
+      '/api/v1/openapi.json',
+      '/static/htmx.min.js',
+      '/static/app.css',
+      '/static/live.js',
+      '/static/scenario.schema.json',
+      '/healthz',
+    ]) {
       const [a, b] = await Promise.all([fetch(built.url + route), fetch(source.url + route)]);
       expect(a.status, route).toBe(200);
       expect(a.status, route).toBe(b.status);
@@ -63,32 +94,52 @@ describe('npm run build', () => {
     expect(strip(await a.text())).toBe(strip(await b.text()));
   });
 
-  it('answers /healthz and the setup wizard with the code it wrote, then seeds the bundled scenarios', { timeout: 60_000 }, async () => {
-    const [cmd, ...args] = startCommand.split(' ');
-    const built = await startGlassdome(cmd === 'node' ? process.execPath : cmd!, args, { cwd: out });
-    running.push(built);
-    expect(await (await fetch(`${built.url}/healthz`)).json()).toEqual({ ok: true, setup: false });
-    expect((await fetch(`${built.url}/`, { redirect: 'manual' })).headers.get('location')).toBe('/setup');
-    const code = fs.readFileSync(path.join(built.dataDir, 'setup-code.txt'), 'utf8').trim();
-    const c = new ApplianceClient(built.url);
-    await finishSetup(c, { code, username: 'admin', password: 'correct horse battery' });
-    expect(await (await fetch(`${built.url}/healthz`)).json()).toEqual({ ok: true, setup: true });
-    const lib = await c.get('/scenarios');
-    expect(lib.status).toBe(200);
-    expect(lib.text).toContain('web-dmz');
-    expect(fs.existsSync(path.join(built.dataDir, 'setup-code.txt'))).toBe(false);
-  });
+  it(
+    'answers /healthz and the setup wizard with the code it wrote, then seeds the bundled scenarios',
+    { timeout: 60_000 },
+    async () => {
+      const [cmd, ...args] = startCommand.split(' ');
+      const built = await startGlassdome(cmd === 'node' ? process.execPath : cmd!, args, { cwd: out });
+      running.push(built);
+      expect(await (await fetch(`${built.url}/healthz`)).json()).toEqual({ ok: true, setup: false });
+      expect((await fetch(`${built.url}/`, { redirect: 'manual' })).headers.get('location')).toBe('/setup');
+      const code = fs.readFileSync(path.join(built.dataDir, 'setup-code.txt'), 'utf8').trim();
+      const c = new ApplianceClient(built.url);
+      await finishSetup(c, { code, username: 'admin', password: 'correct horse battery' });
+      expect(await (await fetch(`${built.url}/healthz`)).json()).toEqual({ ok: true, setup: true });
+      const lib = await c.get('/scenarios');
+      expect(lib.status).toBe(200);
+      expect(lib.text).toContain('web-dmz');
+      expect(fs.existsSync(path.join(built.dataDir, 'setup-code.txt'))).toBe(false);
+    },
+  );
 
   it("runs the glassdome command from dist's own entry", () => {
-    const env = { ...process.env, NODE_OPTIONS: '', GLASSDOME_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'gd-build-cli-')) };
+    const env = {
+      ...process.env,
+      NODE_OPTIONS: '',
+      GLASSDOME_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'gd-build-cli-')),
+    };
     const bin = path.join(out, 'server/cli/bin.mjs');
-    const ok = spawnSync(process.execPath, [bin, 'validate', path.join(out, 'server/scenarios/web-dmz.yaml')], { env, encoding: 'utf8', timeout: 60_000 });
+    const ok = spawnSync(process.execPath, [bin, 'validate', path.join(out, 'server/scenarios/web-dmz.yaml')], {
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
-    const plan = spawnSync(process.execPath, [bin, 'plan', path.join(out, 'server/scenarios/web-dmz.yaml'), '--json'], { env, encoding: 'utf8', timeout: 60_000 });
+    const plan = spawnSync(process.execPath, [bin, 'plan', path.join(out, 'server/scenarios/web-dmz.yaml'), '--json'], {
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(plan.status).toBe(0);
     expect((JSON.parse(plan.stdout) as { machines: unknown[] }).machines.length).toBeGreaterThan(0);
-    const bad = spawnSync(process.execPath, [bin, 'validate', path.join(work, 'missing.yaml')], { env, encoding: 'utf8', timeout: 60_000 });
+    const bad = spawnSync(process.execPath, [bin, 'validate', path.join(work, 'missing.yaml')], {
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(bad.status).toBe(2);
   });
 });

@@ -41,8 +41,10 @@ async function locate(): Promise<GovcLocation> {
   const go = ['/usr/bin/go', '/usr/lib/go/bin/go'].find((p) => existsSync(p));
   if (!go) return { skip: 'govc cannot be built: golang-go is not installed' };
   const gocode = '/usr/share/gocode/src/github.com';
-  if (!existsSync(path.join(gocode, 'vmware/govmomi/ovf'))) return { skip: 'govc cannot be built: golang-github-vmware-govmomi-dev is not installed' };
-  if (!existsSync(path.join(gocode, 'kr/pretty'))) return { skip: 'govc cannot be built: golang-github-kr-pretty-dev is not installed' };
+  if (!existsSync(path.join(gocode, 'vmware/govmomi/ovf')))
+    return { skip: 'govc cannot be built: golang-github-vmware-govmomi-dev is not installed' };
+  if (!existsSync(path.join(gocode, 'kr/pretty')))
+    return { skip: 'govc cannot be built: golang-github-kr-pretty-dev is not installed' };
   mkdirSync(cacheDir, { recursive: true });
   const work = mkdtempSync(path.join(os.tmpdir(), 'gd-govc-'));
   try {
@@ -67,13 +69,23 @@ async function locate(): Promise<GovcLocation> {
     const tmp = `${cachedBinary}.${process.pid}.tmp`;
     await run(go, ['build', '-trimpath', '-o', tmp, '.'], {
       cwd: path.join(src, 'govmomi', 'govc'),
-      env: { ...process.env, GOPATH: `${path.join(work, 'gopath')}:/usr/share/gocode`, GO111MODULE: 'off', GOFLAGS: '', GOPROXY: 'off', CGO_ENABLED: '0', GOCACHE: path.join(cacheDir, 'gocache') },
+      env: {
+        ...process.env,
+        GOPATH: `${path.join(work, 'gopath')}:/usr/share/gocode`,
+        GO111MODULE: 'off',
+        GOFLAGS: '',
+        GOPROXY: 'off',
+        CGO_ENABLED: '0',
+        GOCACHE: path.join(cacheDir, 'gocache'),
+      },
       timeout: 600_000,
     });
     renameSync(tmp, cachedBinary);
     return { binary: cachedBinary };
   } catch (e) {
-    return { skip: `govc build failed: ${e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e)}` };
+    return {
+      skip: `govc build failed: ${e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e)}`,
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -13,9 +13,20 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function startGlassdome(command: string, args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Running> {
+export async function startGlassdome(
+  command: string,
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<Running> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gd-appliance-data-'));
-  const env: Record<string, string | undefined> = { ...process.env, NODE_OPTIONS: '', GLASSDOME_DATA_DIR: dataDir, GLASSDOME_PORT: '0', GLASSDOME_HOST: '127.0.0.1', ...opts.env };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NODE_OPTIONS: '',
+    GLASSDOME_DATA_DIR: dataDir,
+    GLASSDOME_PORT: '0',
+    GLASSDOME_HOST: '127.0.0.1',
+    ...opts.env,
+  };
   const child = spawn(command, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stderr!.on('data', (c) => (out += c));
@@ -28,7 +39,10 @@ export async function startGlassdome(command: string, args: string[], opts: { cw
     clearTimeout(timer);
   };
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${command} did not start in time:\n${out}`)),
+      opts.timeoutMs ?? 30_000,
+    );
     child.stdout!.on('data', (c) => {
       out += c;
       const m = /serving (https?:\/\/[\d.]+:\d+)/.exec(out);
@@ -63,7 +77,13 @@ export class Browser {
       body = f.toString();
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
     }
-    const res = await fetch(new URL(route, this.base), { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(new URL(route, this.base), {
+      method,
+      headers,
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(30_000),
+    });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const [k, v] = pair!.split('=');

@@ -58,12 +58,17 @@ describe('OVF descriptor', () => {
   });
 
   it('reports a NIC on an undeclared network, a disk naming no file and a malformed document', () => {
-    const wrongNet = ovfDescriptor(spec).replace('<rasd:Connection>VM Network</rasd:Connection>', '<rasd:Connection>Lab</rasd:Connection>');
+    const wrongNet = ovfDescriptor(spec).replace(
+      '<rasd:Connection>VM Network</rasd:Connection>',
+      '<rasd:Connection>Lab</rasd:Connection>',
+    );
     expect(checkOvf(wrongNet).problems).toEqual(['network adapter 5: Connection "Lab" is not in NetworkSection']);
     const wrongRef = ovfDescriptor(spec).replace('ovf:fileRef="file1"', 'ovf:fileRef="file9"');
     expect(checkOvf(wrongRef).problems).toEqual(['Disk vmdisk1: fileRef "file9" is not in References']);
     const broken = ovfDescriptor(spec).replace('</DiskSection>', '');
-    expect(checkOvf(broken).problems[0]).toMatch(/^descriptor does not parse: line \d+: <\/Envelope> does not close <DiskSection>/);
+    expect(checkOvf(broken).problems[0]).toMatch(
+      /^descriptor does not parse: line \d+: <\/Envelope> does not close <DiskSection>/,
+    );
   });
 });
 
@@ -76,12 +81,25 @@ describe.skipIf(!hasQemuImg)('OVA packaging', () => {
     const fd = fs.openSync(disk, 'r+');
     fs.writeSync(fd, Buffer.from('glassdome test disk'), 0, 19, 2 ** 20);
     fs.closeSync(fd);
-    ova = (await packageOva({ disk, out: path.join(work, 'glassdome-test.ova'), name: 'glassdome-test', version: '0.0.1', cpus: 1, memoryMb: 512 })).ova;
+    ova = (
+      await packageOva({
+        disk,
+        out: path.join(work, 'glassdome-test.ova'),
+        name: 'glassdome-test',
+        version: '0.0.1',
+        cpus: 1,
+        memoryMb: 512,
+      })
+    ).ova;
   });
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
   it('writes the descriptor first, then the manifest, then a streamOptimized disk, and passes the check', async () => {
-    expect(listTar(ova).map((e) => e.name)).toEqual(['glassdome-test.ovf', 'glassdome-test.mf', 'glassdome-test-disk1.vmdk']);
+    expect(listTar(ova).map((e) => e.name)).toEqual([
+      'glassdome-test.ovf',
+      'glassdome-test.mf',
+      'glassdome-test-disk1.vmdk',
+    ]);
     // GNU tar reads it back the same way.
     const { stdout } = await run('tar', ['-tf', ova]);
     expect(stdout.trim().split('\n')).toEqual(['glassdome-test.ovf', 'glassdome-test.mf', 'glassdome-test-disk1.vmdk']);
@@ -92,7 +110,11 @@ describe.skipIf(!hasQemuImg)('OVA packaging', () => {
     expect([...entries.keys()]).toEqual(['glassdome-test.ovf', 'glassdome-test-disk1.vmdk']);
     expect([...entries.values()].every((e) => e.algo === 'sha256' && e.hex.length === 64)).toBe(true);
     const { stdout: info } = await run('qemu-img', ['info', '--output=json', `${ova}.d/glassdome-test-disk1.vmdk`]);
-    expect(JSON.parse(info)).toMatchObject({ format: 'vmdk', 'virtual-size': 64 * 2 ** 20, 'format-specific': { data: { 'create-type': 'streamOptimized' } } });
+    expect(JSON.parse(info)).toMatchObject({
+      format: 'vmdk',
+      'virtual-size': 64 * 2 ** 20,
+      'format-specific': { data: { 'create-type': 'streamOptimized' } },
+    });
   });
 
   it('names the file whose bytes differ from the manifest', async () => {
@@ -116,7 +138,10 @@ describe.skipIf(!hasQemuImg)('OVA packaging', () => {
       { name: 'glassdome-test.ovf', path: path.join(d, 'glassdome-test.ovf') },
       { name: 'glassdome-test-disk1.vmdk', path: path.join(d, 'glassdome-test-disk1.vmdk') },
     ]);
-    expect((await checkOva(reordered)).problems).toEqual(['the first member is glassdome-test.mf, not the OVF descriptor', 'glassdome-test.mf should follow the descriptor']);
+    expect((await checkOva(reordered)).problems).toEqual([
+      'the first member is glassdome-test.mf, not the OVF descriptor',
+      'glassdome-test.mf should follow the descriptor',
+    ]);
     const missing = path.join(work, 'missing.ova');
     await writeTar(missing, [
       { name: 'glassdome-test.ovf', path: path.join(d, 'glassdome-test.ovf') },
@@ -128,39 +153,55 @@ describe.skipIf(!hasQemuImg)('OVA packaging', () => {
     ]);
   });
 
-  it('is accepted by vcsim through govc import.ova, with the hardware the descriptor asks for', { timeout: 600_000 }, async (ctx) => {
-    const [vcsim, govc] = await Promise.all([locateVcsim(), locateGovc()]);
-    if ('skip' in vcsim) return ctx.skip(`skipped: ${vcsim.skip}`);
-    if ('skip' in govc) return ctx.skip(`skipped: ${govc.skip}`);
-    const sim = await startVcsim(vcsim.binary, { args: ['-vm', '0'] });
-    try {
-      const env = {
-        ...process.env,
-        GOVC_URL: `https://${sim.host}:${sim.port}/sdk`,
-        GOVC_USERNAME: sim.username,
-        GOVC_PASSWORD: sim.password,
-        GOVC_TLS_CA_CERTS: sim.certFile,
-        GOVC_DATASTORE: Object.keys(sim.datastores)[0] ?? 'datastore1',
-      };
-      // The import spec offers the network settings as properties (ESXi's Deploy OVF Template asks for these).
-      const { stdout: specJson } = await run(govc.binary, ['import.spec', ova], { env, timeout: 60_000 });
-      const importSpec = JSON.parse(specJson) as { PropertyMapping: Array<{ Key: string; Value: string }>; NetworkMapping: Array<{ Name: string }> };
-      expect(importSpec.PropertyMapping.map((p) => p.Key)).toEqual(['hostname', 'ip', 'netmask', 'gateway', 'dns']);
-      expect(importSpec.NetworkMapping.map((n) => n.Name)).toEqual(['VM Network']);
-      await run(govc.binary, ['import.ova', '-name', 'glassdome-imported', ova], { env, timeout: 120_000 });
-      const { stdout } = await run(govc.binary, ['vm.info', '-json', 'glassdome-imported'], { env, timeout: 60_000 });
-      const vm = (JSON.parse(stdout) as { VirtualMachines: Array<{ Config: { Hardware: { NumCPU: number; MemoryMB: number } } }> }).VirtualMachines[0]!;
-      expect(vm.Config.Hardware.NumCPU).toBe(1);
-      expect(vm.Config.Hardware.MemoryMB).toBe(512);
-      const { stdout: devices } = await run(govc.binary, ['device.ls', '-vm', 'glassdome-imported'], { env, timeout: 60_000 });
-      expect(devices).toMatch(/VirtualLsiLogicController/);
-      expect(devices).toMatch(/VirtualDisk\s+65,536 KB/);
-      expect(devices).toMatch(/VirtualVmxnet3\s+VM Network/);
-      // The disk was uploaded into the VM's folder on the datastore.
-      const ds = Object.values(sim.datastores)[0]!;
-      expect(fs.readdirSync(path.join(ds, 'glassdome-imported')).filter((f) => f.endsWith('.vmdk')).length).toBeGreaterThan(0);
-    } finally {
-      await sim.stop();
-    }
-  });
+  it(
+    'is accepted by vcsim through govc import.ova, with the hardware the descriptor asks for',
+    { timeout: 600_000 },
+    async (ctx) => {
+      const [vcsim, govc] = await Promise.all([locateVcsim(), locateGovc()]);
+      if ('skip' in vcsim) return ctx.skip(`skipped: ${vcsim.skip}`);
+      if ('skip' in govc) return ctx.skip(`skipped: ${govc.skip}`);
+      const sim = await startVcsim(vcsim.binary, { args: ['-vm', '0'] });
+      try {
+        const env = {
+          ...process.env,
+          GOVC_URL: `https://${sim.host}:${sim.port}/sdk`,
+          GOVC_USERNAME: sim.username,
+          GOVC_PASSWORD: sim.password,
+          GOVC_TLS_CA_CERTS: sim.certFile,
+          GOVC_DATASTORE: Object.keys(sim.datastores)[0] ?? 'datastore1',
+        };
+        // The import spec offers the network settings as properties (ESXi's Deploy OVF Template asks for these).
+        const { stdout: specJson } = await run(govc.binary, ['import.spec', ova], { env, timeout: 60_000 });
+        const importSpec = JSON.parse(specJson) as {
+          PropertyMapping: Array<{ Key: string; Value: string }>;
+          NetworkMapping: Array<{ Name: string }>;
+        };
+        expect(importSpec.PropertyMapping.map((p) => p.Key)).toEqual(['hostname', 'ip', 'netmask', 'gateway', 'dns']);
+        expect(importSpec.NetworkMapping.map((n) => n.Name)).toEqual(['VM Network']);
+        await run(govc.binary, ['import.ova', '-name', 'glassdome-imported', ova], { env, timeout: 120_000 });
+        const { stdout } = await run(govc.binary, ['vm.info', '-json', 'glassdome-imported'], { env, timeout: 60_000 });
+        const vm = (
+          JSON.parse(stdout) as {
+            VirtualMachines: Array<{ Config: { Hardware: { NumCPU: number; MemoryMB: number } } }>;
+          }
+        ).VirtualMachines[0]!;
+        expect(vm.Config.Hardware.NumCPU).toBe(1);
+        expect(vm.Config.Hardware.MemoryMB).toBe(512);
+        const { stdout: devices } = await run(govc.binary, ['device.ls', '-vm', 'glassdome-imported'], {
+          env,
+          timeout: 60_000,
+        });
+        expect(devices).toMatch(/VirtualLsiLogicController/);
+        expect(devices).toMatch(/VirtualDisk\s+65,536 KB/);
+        expect(devices).toMatch(/VirtualVmxnet3\s+VM Network/);
+        // The disk was uploaded into the VM's folder on the datastore.
+        const ds = Object.values(sim.datastores)[0]!;
+        expect(
+          fs.readdirSync(path.join(ds, 'glassdome-imported')).filter((f) => f.endsWith('.vmdk')).length,
+        ).toBeGreaterThan(0);
+      } finally {
+        await sim.stop();
+      }
+    },
+  );
 });

@@ -24,14 +24,36 @@ function vars(): string[] {
   const { privateKey } = crypto.generateKeyPairSync('ed25519');
   fs.writeFileSync(path.join(work, 'key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   const sum = crypto.createHash('sha256').update(fs.readFileSync(base)).digest('hex');
-  return ['-var', `base_image=${base}`, '-var', `base_image_checksum=sha256:${sum}`, '-var', `app_tarball=${path.join(work, 'app.tar')}`, '-var', `http_dir=${path.join(work, 'http')}`, '-var', `ssh_private_key_file=${path.join(work, 'key')}`, '-var', 'accelerator=tcg'];
+  return [
+    '-var',
+    `base_image=${base}`,
+    '-var',
+    `base_image_checksum=sha256:${sum}`,
+    '-var',
+    `app_tarball=${path.join(work, 'app.tar')}`,
+    '-var',
+    `http_dir=${path.join(work, 'http')}`,
+    '-var',
+    `ssh_private_key_file=${path.join(work, 'key')}`,
+    '-var',
+    'accelerator=tcg',
+  ];
 }
 
-const env = { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_LOG: '', PACKER_CACHE_DIR: path.join(work, 'packer_cache') };
+const env = {
+  ...process.env,
+  CHECKPOINT_DISABLE: '1',
+  PACKER_LOG: '',
+  PACKER_CACHE_DIR: path.join(work, 'packer_cache'),
+};
 
 describe.skipIf(!packer)('packer/appliance.pkr.hcl', () => {
   it('passes packer validate', () => {
-    const r = spawnSync(packer!, ['validate', '-var', `output_dir=${path.join(work, 'validate-out')}`, ...vars(), template], { cwd: repoRoot, env, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      packer!,
+      ['validate', '-var', `output_dir=${path.join(work, 'validate-out')}`, ...vars(), template],
+      { cwd: repoRoot, env, encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.stderr + r.stdout).not.toMatch(/Error/);
     expect(r.status).toBe(0);
   });
@@ -46,14 +68,20 @@ describe.skipIf(!packer)('packer/appliance.pkr.hcl', () => {
   });
 
   it('shows why build.sh checks its artefacts: a wrong -only builds nothing and exits 0', () => {
-    const r = spawnSync(packer!, ['build', '-only=qemu.not-a-build', '-var', `output_dir=${path.join(work, 'out')}`, ...vars(), template], { cwd: repoRoot, env, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      packer!,
+      ['build', '-only=qemu.not-a-build', '-var', `output_dir=${path.join(work, 'out')}`, ...vars(), template],
+      { cwd: repoRoot, env, encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('no artifacts were created');
     expect(fs.existsSync(path.join(work, 'out'))).toBe(false);
   });
 
   it('build.sh fails, naming the missing OVA, when packer builds nothing', { timeout: 120_000 }, (ctx) => {
-    const missing = ['qemu-system-x86_64', 'qemu-img', 'ssh-keygen'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+    const missing = ['qemu-system-x86_64', 'qemu-img', 'ssh-keygen'].filter(
+      (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,
+    );
     if (missing.length) return ctx.skip(`skipped: build.sh needs ${missing.join(', ')}`);
     // A base disk and an app tarball already there (reused), and a -only that matches no build.
     const out = path.join(work, 'build');
@@ -61,13 +89,28 @@ describe.skipIf(!packer)('packer/appliance.pkr.hcl', () => {
     fs.mkdirSync(path.join(out, 'stage'), { recursive: true });
     fs.writeFileSync(path.join(out, 'base', 'debian-12-debootstrap.qcow2'), 'not read');
     fs.writeFileSync(path.join(out, 'stage', 'glassdome-app.tar'), 'not read');
-    const r = spawnSync('sh', [path.join(repoRoot, 'appliance/build.sh'), '--base', 'debootstrap', '--accel', 'tcg', '--reuse-app', '--out', out], {
-      cwd: repoRoot,
-      env: { ...env, PACKER_ONLY: 'qemu.not-a-build' },
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const r = spawnSync(
+      'sh',
+      [
+        path.join(repoRoot, 'appliance/build.sh'),
+        '--base',
+        'debootstrap',
+        '--accel',
+        'tcg',
+        '--reuse-app',
+        '--out',
+        out,
+      ],
+      {
+        cwd: repoRoot,
+        env: { ...env, PACKER_ONLY: 'qemu.not-a-build' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/packer succeeded but .*glassdome-.*\.ova was not produced \(is -only=qemu\.not-a-build the build in packer\/appliance\.pkr\.hcl\?\)/);
+    expect(r.stderr).toMatch(
+      /packer succeeded but .*glassdome-.*\.ova was not produced \(is -only=qemu\.not-a-build the build in packer\/appliance\.pkr\.hcl\?\)/,
+    );
   });
 });

@@ -53,10 +53,19 @@ describe('the appliance runtime', () => {
   it('runs the built server: wizard, token and a deployment on the simulator', { timeout: 300_000 }, async (ctx) => {
     if (!stage) return ctx.skip(skip);
     const args = startCommand.split(' ').slice(1);
-    const server = await startGlassdome(stage.runtime.node, args, { cwd: stage.app, env: { GLASSDOME_SIM_SPEED: '500' }, timeoutMs: 60_000 });
+    const server = await startGlassdome(stage.runtime.node, args, {
+      cwd: stage.app,
+      env: { GLASSDOME_SIM_SPEED: '500' },
+      timeoutMs: 60_000,
+    });
     running.push(server);
     const c = new ApplianceClient(server.url);
-    await finishSetup(c, { code: fs.readFileSync(path.join(server.dataDir, 'setup-code.txt'), 'utf8').trim(), username: 'admin', password: 'correct horse battery', simSpeed: 500 });
+    await finishSetup(c, {
+      code: fs.readFileSync(path.join(server.dataDir, 'setup-code.txt'), 'utf8').trim(),
+      username: 'admin',
+      password: 'correct horse battery',
+      simSpeed: 500,
+    });
     await createToken(c, 'runtime-test');
     const me = await c.get('/api/v1/me');
     expect(me.json<{ username: string }>().username).toBe('admin');
