@@ -40,12 +40,24 @@ export function assetFiles(root = repoRoot): string[] {
   return out;
 }
 
-/** dist's entry for the `glassdome` command: the compiled CLI, loaded directly (the source entry goes through tsx). */
-const cliEntry = `#!/usr/bin/env node
+/**
+ * dist's entry for the `glassdome` command, at the path package.json's bin names: the source entry loads the CLI
+ * module through tsx (`await import('./x.ts')`); dist's loads the compiled `./x.js` directly.
+ */
+export function cliEntry(root = repoRoot): { bin: string; text: string } {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+  const bin = pkg.bin?.glassdome;
+  if (!bin) throw new Error('package.json has no bin.glassdome');
+  const source = fs.readFileSync(path.join(root, bin), 'utf8');
+  const m = /await import\((['"])\.\/([\w./-]+)\.tsx?\1\)/.exec(source);
+  if (!m) throw new Error(`${bin}: no "await import('./<module>.ts')" to point the built entry at`);
+  const text = `#!/usr/bin/env node
 // Entry point of the \`glassdome\` command in the production build: plain JavaScript, no TypeScript loader.
-const { main } = await import('./main.js');
+const { main } = await import('./${m[2]}.js');
 process.exitCode = await main(process.argv.slice(2));
 `;
+  return { bin, text };
+}
 
 /** The start command and the entry every copy of the production build uses. */
 export const startCommand = 'node --no-memory-reducer server/main.js';
@@ -74,14 +86,13 @@ export function buildDist(outDir = path.join(repoRoot, 'dist'), root = repoRoot)
     fs.mkdirSync(path.dirname(to), { recursive: true });
     fs.copyFileSync(path.join(root, rel), to);
   }
-  const binDir = path.join(outDir, 'server', 'cli');
-  fs.mkdirSync(binDir, { recursive: true });
-  fs.writeFileSync(path.join(binDir, 'bin.mjs'), cliEntry, { mode: 0o755 });
+  const entry = cliEntry(root);
+  fs.mkdirSync(path.dirname(path.join(outDir, entry.bin)), { recursive: true });
+  fs.writeFileSync(path.join(outDir, entry.bin), entry.text, { mode: 0o755 });
   // The same package.json and lock (so `npm ci --omit=dev` in dist installs exactly the tested tree), started
   // without tsx.
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
   pkg.scripts = { start: startCommand };
-  pkg.bin = { glassdome: 'server/cli/bin.mjs' };
   fs.writeFileSync(path.join(outDir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   fs.copyFileSync(path.join(root, 'package-lock.json'), path.join(outDir, 'package-lock.json'));
   let files = 0;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assetFiles, buildDist, repoRoot, startCommand } from '../../appliance/dist.ts';
+import { assetFiles, buildDist, cliEntry, repoRoot, startCommand } from '../../appliance/dist.ts';
 import { ApplianceClient, finishSetup } from '../../appliance/client.ts';
 import { startGlassdome, type Running } from './helpers.ts';
 
@@ -141,5 +141,21 @@ describe('npm run build', () => {
       timeout: 60_000,
     });
     expect(bad.status).toBe(2);
+  });
+
+  it("points dist's entry at whatever module the source entry loads (the CLI may be reorganised)", () => {
+    const root = fs.mkdtempSync(path.join(work, 'entry-'));
+    fs.mkdirSync(path.join(root, 'server/cli'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ bin: { glassdome: 'server/cli/bin.mjs' } }));
+    fs.writeFileSync(
+      path.join(root, 'server/cli/bin.mjs'),
+      "register();\nconst { main } = await import('./commands.ts');\n",
+    );
+    const e = cliEntry(root);
+    expect(e.bin).toBe('server/cli/bin.mjs');
+    expect(e.text).toContain("await import('./commands.js')");
+    expect(e.text).not.toMatch(/tsx|register/);
+    fs.writeFileSync(path.join(root, 'server/cli/bin.mjs'), "import './x.js';\n");
+    expect(() => cliEntry(root)).toThrow('server/cli/bin.mjs: no "await import(\'./<module>.ts\')"');
   });
 });
