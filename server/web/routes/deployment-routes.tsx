@@ -1,5 +1,5 @@
 // /deployments: the list, a deployment's page and its live stream, its actions (cancel, retry, destroy), its topology,
-// and its machines (routes/machines.tsx, mounted under /deployments/:id/machines). Long work never blocks a request:
+// and its machines (machine-routes, mounted under /deployments/:id/machines). Long work never blocks a request:
 // an action starts in the background and the page follows it over SSE.
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
