@@ -51,11 +51,15 @@ export function cliEntry(root = repoRoot): { bin: string; text: string } {
   const source = fs.readFileSync(path.join(root, bin), 'utf8');
   const m = /await import\((['"])\.\/([\w./-]+)\.tsx?\1\)/.exec(source);
   if (!m) throw new Error(`${bin}: no "await import('./<module>.ts')" to point the built entry at`);
-  const text = `#!/usr/bin/env node
-// Entry point of the \`glassdome\` command in the production build: plain JavaScript, no TypeScript loader.
-const { main } = await import('./${m[2]}.js');
-process.exitCode = await main(process.argv.slice(2));
-`;
+  // The source entry with its TypeScript loader taken out: whatever else it does (the closed-pipe guard) carries over.
+  const text = source
+    .replace(
+      /^\/\/ Entry point of .*$/m,
+      '// Entry point of the `glassdome` command in the production build: plain JavaScript, no TypeScript loader.',
+    )
+    .replace(/^import \{ register \} from 'tsx\/esm\/api';\n/m, '')
+    .replace(/^register\(\);\n/m, '')
+    .replace(m[0], `await import('./${m[2]}.js')`);
   return { bin, text };
 }
 

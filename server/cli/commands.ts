@@ -16,10 +16,14 @@ import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { DeploymentState } from '../model/states.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
+import { localPlatforms, remotePlatforms } from './platform-commands.ts';
 import { createRemote, runRemote } from './remote.ts';
 
 /** Commands that run against a remote appliance when --server is given. */
 const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms'];
+
+/** Commands after which this process starts workers for deployments whose process died (their claim expired). */
+const pickUpAfter = ['deploy', 'status', 'list', 'platforms'];
 
 const usage = `Usage: glassdome <command> [options]
 
@@ -35,9 +39,21 @@ Deployments
   status [ID] [--json]                      a deployment's machines and steps (default: the latest)
   list                                      recent deployments
   cancel ID                                 stop a deployment in progress
-  retry ID [--wait]                         run failed machines again
-  destroy ID                                remove everything a deployment created
-  platforms                                 configured platforms
+  retry ID [--wait]                         run failed machines again; resumes an interrupted deployment
+  resume ID                                 finish an interrupted deployment (or teardown) in this process
+  destroy ID                                remove everything a deployment created (stopping it first)
+
+Platforms
+  platforms [list]                          configured platforms
+  platforms add KIND --name NAME --config FILE
+                                            add one (KIND: simulator, proxmox, esxi, aws, azure); FILE is JSON or
+                                            YAML with the settings of the web form and an optional secret (- reads
+                                            stdin; or GLASSDOME_PLATFORM_SECRET); never a secret on the command line
+  platforms test NAME                       run the driver's connection check (exit 1 when it fails)
+  platforms remove NAME                     remove one whose deployments are all destroyed
+
+A deployment whose process died (kill -9, power loss) is picked up again by the server's sweep, by \`glassdome
+resume ID\`, \`retry ID\`, or in the background after deploy, status, list or platforms, once its claim expires.
 
 Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
 cancel, retry, destroy and platforms run on that appliance through its API. Create the token in Settings > API
@@ -51,6 +67,11 @@ export async function main(
   err: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
   const print = (s = '') => out.write(`${s}\n`);
+  // `glassdome --help`, `glassdome -h` and `glassdome help` print the usage and succeed.
+  if (argv.length > 0 && ['--help', '-h', 'help'].includes(argv[0]!)) {
+    print(usage);
+    return 0;
+  }
   const [command, ...rest] = argv;
   let parsed;
   try {
@@ -66,6 +87,8 @@ export async function main(
         server: { type: 'string' },
         token: { type: 'string' },
         ca: { type: 'string' },
+        name: { type: 'string' },
+        config: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -74,8 +97,8 @@ export async function main(
     return 2;
   }
   const { values: o, positionals: args } = parsed;
-  if (!command || command === 'help' || o.help) {
-    print(usage);
+  if (!command || o.help) {
+    (command ? print : (t: string) => err.write(`${t}\n`))(usage);
     return command ? 0 : 2;
   }
   const instances = o.instances === undefined ? undefined : Number(o.instances);
@@ -99,6 +122,13 @@ export async function main(
       return 2;
     }
     try {
+      if (command === 'platforms')
+        return await remotePlatforms(
+          createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
+          args,
+          platformOptions(o),
+          print,
+        );
       return (await runRemote(
         createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
         command,
@@ -158,11 +188,10 @@ export async function main(
       case 'resume': {
         // The background worker that `deploy` without --wait starts; also resumes an interrupted deployment by hand.
         const id = need(args[0], 'ID');
-        return await follow(domain(), id, domain().runner.resume(id), print);
+        return await follow(domain(), id, domain().deployments.resume(cliActor(), id), print);
       }
       case 'platforms':
-        for (const p of domain().platforms.list()) print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);
-        return 0;
+        return await localPlatforms(domain().platforms, cliActor(), args, platformOptions(o), print);
       default:
         err.write(`glassdome: unknown command "${command}"\n\n${usage}\n`);
         return 2;
@@ -175,8 +204,24 @@ export async function main(
     err.write(`glassdome: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   } finally {
+    if (services && pickUpAfter.includes(command)) pickUpInterrupted(services, err);
     await services?.close();
   }
+}
+
+function platformOptions(o: { name?: string | undefined; config?: string | undefined; json: boolean }) {
+  return { name: o.name, config: o.config, json: o.json, envSecret: process.env.GLASSDOME_PLATFORM_SECRET };
+}
+
+/**
+ * Deployments whose process died get a worker of their own, as \`deploy\` without --wait starts one: the README
+ * promises that the next process picks them up. A worker claims its deployment, so two of them never collide.
+ */
+function pickUpInterrupted(s: Services, err: NodeJS.WritableStream): void {
+  const stale = s.deployments.interrupted();
+  if (stale.length === 0) return;
+  for (const id of stale) startWorker(s.config.dataDir, id);
+  err.write(`glassdome: resuming ${stale.length} interrupted deployment(s) in the background: ${stale.join(', ')}\n`);
 }
 
 function need(value: string | undefined, name: string): string {
@@ -282,16 +327,7 @@ async function deploy(
     `deployment ${id}: ${plan.scenario} on ${platform}, ${plan.instances} instance(s), ${plan.machines.length} machines`,
   );
   if (!wait) {
-    const logDir = path.join(s.config.dataDir, 'logs');
-    fs.mkdirSync(logDir, { recursive: true });
-    const log = fs.openSync(path.join(logDir, `${id}.log`), 'a');
-    const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
-    // A long run, started as `npm start` starts the server (see the README on --no-memory-reducer).
-    spawn(process.execPath, ['--no-memory-reducer', bin, 'resume', id], {
-      detached: true,
-      stdio: ['ignore', log, log],
-      env: process.env,
-    }).unref();
+    startWorker(s.config.dataDir, id);
     print(`running in the background; follow it with: glassdome status ${id}`);
     return 0;
   }
@@ -353,4 +389,18 @@ function status(s: Services, id: string | undefined, json: boolean, print: (s?: 
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   main(process.argv.slice(2)).then((code) => process.exit(code));
+}
+
+/** A detached `glassdome resume ID` with its output in the data folder's logs, started as `npm start` starts the server. */
+function startWorker(dataDir: string, id: string): void {
+  const logDir = path.join(dataDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const log = fs.openSync(path.join(logDir, `${id}.log`), 'a');
+  const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
+  // --no-memory-reducer: a long run, see the README.
+  spawn(process.execPath, ['--no-memory-reducer', bin, 'resume', id], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: process.env,
+  }).unref();
 }

@@ -65,9 +65,13 @@ export function createRemote(opts: RemoteOptions) {
         reject(
           new AppError('transient', `Unable to reach ${base.origin}: ${cause.message}`, {
             cause,
-            hint: cause.message.includes('certificate')
-              ? 'Pass the appliance certificate with --ca FILE (Settings > HTTPS shows its fingerprint).'
-              : 'Check --server.',
+            hint: !/certificate|self[- ]signed|CERT_/i.test(
+              `${cause.message} ${(cause as NodeJS.ErrnoException).code ?? ''}`,
+            )
+              ? 'Check --server.'
+              : opts.ca
+                ? `The appliance's certificate is not the one in ${opts.ca} (or signed by it): download it again from Settings > HTTPS and compare its SHA-256 fingerprint with \`openssl x509 -in ${opts.ca} -noout -fingerprint -sha256\`.`
+                : 'Pass the appliance certificate with --ca FILE (Settings > HTTPS shows its fingerprint and lets you download it).',
           }),
         ),
       );
@@ -127,7 +131,11 @@ export async function runRemote(
     for (;;) {
       const d = await remote.call<RemoteDeployment>('GET', `/deployments/${id}`);
       const ready = d.machines.filter((m) => m.state === 'ready').length;
-      const line = `${d.state}: ${ready}/${d.machines.length} machines ready`;
+      const removed = d.machines.filter((m) => m.state === 'destroyed').length;
+      const tearingDown = d.state === 'destroying' || d.state === 'destroyed' || d.state === 'destroy_failed';
+      const line = tearingDown
+        ? `${d.state}: ${removed}/${d.machines.length} machines removed`
+        : `${d.state}: ${ready}/${d.machines.length} machines ready`;
       if (line !== last) print(line);
       last = line;
       if (until.includes(d.state)) return d.state;

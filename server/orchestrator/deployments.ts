@@ -11,7 +11,7 @@ import { AppError } from '../errors.ts';
 import type { Ipam } from '../ipam/pools.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
 import type { Plan } from '../model/plan.ts';
-import type { DeploymentState, StepState } from '../model/states.ts';
+import { activeDeploymentStates, type DeploymentState, type StepState } from '../model/states.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { createDeploymentReads } from './deployment-reads.ts';
@@ -179,12 +179,30 @@ export function createDeployments(deps: DeploymentDeps) {
       audit.record(actor, 'deployment.cancel', `deployment:${id}`);
       return runner.cancel(id);
     },
-    /** Runs failed, skipped and cancelled steps again; resolves with the final state. */
+    /**
+     * Runs failed, skipped and cancelled steps again; resolves with the final state. A deployment whose process died
+     * (in progress, its claim expired) is resumed instead, which is what retrying it means.
+     */
     retry(actor: Actor, id: string): Promise<DeploymentState> {
       const s = reads.get(id).state;
-      if (s !== 'failed' && s !== 'cancelled') refuse(id, s, 'only failed or cancelled deployments can be retried');
-      audit.record(actor, 'deployment.retry', `deployment:${id}`);
-      return runner.retryFailed(id);
+      const interrupted = activeDeploymentStates.includes(s) && !runner.heldElsewhere(id) && !runner.isRunning(id);
+      if (s !== 'failed' && s !== 'cancelled' && !interrupted)
+        refuse(
+          id,
+          s,
+          activeDeploymentStates.includes(s)
+            ? 'another Glassdome process is working on it; wait for it (or, should that process have died, retry once its claim has expired)'
+            : 'only failed, cancelled or interrupted deployments can be retried',
+        );
+      audit.record(actor, 'deployment.retry', `deployment:${id}`, interrupted ? 'resumed after an interruption' : '');
+      return interrupted ? runner.resume(id) : runner.retryFailed(id);
+    },
+    /** Deployments in progress whose process died: their claim expired. */
+    interrupted: (): string[] => runner.interrupted(),
+    /** Resumes a deployment whose process died, here; resolves with the final state. */
+    resume(actor: Actor, id: string): Promise<DeploymentState> {
+      audit.record(actor, 'deployment.resume', `deployment:${id}`);
+      return runner.resume(id);
     },
     /** Removes everything the deployment created, stopping its run first; resolves with the final state. */
     destroy(actor: Actor, id: string): Promise<DeploymentState> {

@@ -218,8 +218,10 @@ describe('executor, across processes sharing one database', () => {
       const run = a.runner.run(id);
       await new Promise((r) => setTimeout(r, 300));
       expect(() => b.runner.run(id)).toThrow(/another Glassdome process/);
-      expect(await b.runner.cancel(id)).toBe('cancelling');
+      // The cancel is asked of the process that runs it, and b follows it to the end.
+      const asked = b.runner.cancel(id);
       expect(await run).toBe('cancelled');
+      expect(await asked).toBe('cancelled');
       expect(await b.runner.destroy(id)).toBe('destroyed');
       expect(await (await b.platforms.instance('simulator')).listOwned(id)).toEqual([]);
     } finally {
@@ -227,5 +229,52 @@ describe('executor, across processes sharing one database', () => {
       await b.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('destroys a deployment another process is running: that process stops and tears down, nothing is stranded', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadConfig } = await import('../../server/config.ts');
+    const { createServices } = await import('../../server/services.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'glassdome-destroy-'));
+    const config = loadConfig({ GLASSDOME_DATA_DIR: dir, GLASSDOME_SIM_SPEED: '100', GLASSDOME_LEASE_SEC: '1' });
+    const a = createServices({ config });
+    const b = createServices({ config });
+    try {
+      const { id } = createDeployment(a, {
+        yaml: twoTierScenario,
+        file: 'two-tier.yaml',
+        platform: 'simulator',
+        instances: 2,
+      });
+      const run = a.runner.run(id);
+      await new Promise((r) => setTimeout(r, 300));
+      // b cannot claim it: the state is left alone (it used to be set to destroying, and a's run then stranded it).
+      const destroyed = b.runner.destroy(id);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(b.deployments.get(id).state).toBe('deploying');
+      expect(await destroyed).toBe('destroyed');
+      await run;
+      expect(b.deployments.get(id).state).toBe('destroyed');
+      expect(await (await b.platforms.instance('simulator')).listOwned(id)).toEqual([]);
+      expect(b.deployments.get(id).steps.filter((x) => x.state === 'pending' || x.state === 'running')).toEqual([]);
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes over a destroy once the claim of a process that died has expired', async () => {
+    s = testServices();
+    const { id } = deploy(twoTierScenario, 1);
+    expect(await s.runner.run(id)).toBe('ready');
+    // A process that died mid-way: its claim stays in the row until it expires.
+    s.db.$client
+      .prepare("UPDATE deployments SET state = 'deploying', lease_owner = 'dead-1', lease_until = ? WHERE id = ?")
+      .run(Date.now() + 600, id);
+    expect(await s.runner.destroy(id)).toBe('destroyed');
+    expect(await (await s.platforms.instance('simulator')).listOwned(id)).toEqual([]);
   });
 });

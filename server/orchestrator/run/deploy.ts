@@ -153,7 +153,7 @@ export function createDeployer(rc: RunContext) {
     // Another process (the CLI, the web app) may ask for a cancel or destroy through the database.
     const poll = setInterval(() => {
       const wanted = stateOf(id);
-      if (wanted === 'cancelling' || wanted === 'destroying') stop();
+      if (wanted === 'cancelling' || wanted === 'destroying' || sql.requested.get(id)) stop();
     }, 1000);
     // In plan order: among steps of equal priority, the earlier instance goes first, which keeps the clone pipeline full.
     launchReady(plan.steps.map((s) => s.key));
@@ -169,8 +169,14 @@ export function createDeployer(rc: RunContext) {
         .run();
       const current = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, id)).get()!
         .state as DeploymentState;
-      if (current === 'cancelling') setState(id, 'cancelled');
-      return current === 'cancelling' ? 'cancelled' : current;
+      // A cancel asked here, or by another process; a destroy asked by another process is carried out by the runner.
+      if (current === 'cancelling' || sql.requested.get(id) === 'cancel') {
+        sql.setRequested.run(null, id);
+        if (current !== 'cancelling') setState(id, 'cancelling');
+        setState(id, 'cancelled');
+        return 'cancelled';
+      }
+      return current;
     }
     const failed = [...state].filter(([, s]) => s !== 'done' && s !== 'skipped').map(([k]) => k);
     if (failed.length > 0) {

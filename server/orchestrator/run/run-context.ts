@@ -51,6 +51,9 @@ export function prepareStatements(db: Db) {
     addresses: c.prepare('UPDATE resources SET addresses = ?, updated_at = ? WHERE deployment_id = ? AND key = ?'),
     scenarioYaml: c.prepare<[string], string>('SELECT scenario_yaml FROM deployments WHERE id = ?').pluck(),
     deploymentState: c.prepare<[string], string>('SELECT state FROM deployments WHERE id = ?').pluck(),
+    /** A cancel or destroy another process asked for (it could not claim the deployment). */
+    requested: c.prepare<[string], string | null>('SELECT requested FROM deployments WHERE id = ?').pluck(),
+    setRequested: c.prepare<[string | null, string]>('UPDATE deployments SET requested = ? WHERE id = ?'),
   };
 }
 

@@ -133,6 +133,32 @@ export function createRunner(opts: RunnerOptions) {
   const { teardown } = createTeardown(rc);
   const counters = rc.counters;
 
+  let destroyLater: (id: string) => Promise<DeploymentState> = async () => 'destroying';
+
+  /**
+   * Follows a deployment another live process works on until it rests (after a cancel or destroy asked of it). If
+   * that process dies, its claim expires and this one carries the request out itself. Bounded by the lease: a holder
+   * that neither finishes nor renews lets go within one lease time.
+   */
+  async function waitForRest(id: string, asked: 'cancel' | 'destroy'): Promise<DeploymentState> {
+    for (;;) {
+      await sleep(250);
+      const s = stateOf(id);
+      const done =
+        asked === 'destroy'
+          ? s === 'destroyed' || s === 'destroy_failed'
+          : !activeDeploymentStates.includes(s) || s === 'destroying';
+      if (done) return s;
+      const row = db
+        .select({ owner: deployments.leaseOwner, until: deployments.leaseUntil })
+        .from(deployments)
+        .where(eq(deployments.id, id))
+        .get();
+      if (!row?.owner || (row.until ?? 0) < Date.now())
+        return asked === 'destroy' ? api.destroy(id) : api.cancel(id).catch(() => stateOf(id));
+    }
+  }
+
   function launch(
     id: string,
     work: (controller: AbortController) => Promise<DeploymentState>,
@@ -147,15 +173,18 @@ export function createRunner(opts: RunnerOptions) {
     const controller = new AbortController();
     // Every in-flight step listens on the one signal.
     setMaxListeners(0, controller.signal);
-    const done = work(controller).finally(() => {
-      runs.delete(id);
-      lease.release(id);
-    });
+    const done = work(controller)
+      .finally(() => {
+        runs.delete(id);
+        lease.release(id);
+      })
+      // A destroy another process asked for while this one ran it: this process is alive, so it tears down now.
+      .then((state) => (sql.requested.get(id) === 'destroy' && state !== 'destroyed' ? destroyLater(id) : state));
     runs.set(id, { controller, done });
     return done;
   }
 
-  return {
+  const api = {
     owner,
     /** Runs (or resumes) a deployment to its end in this process, after waiting out a dead process's claim. */
     async resume(id: string): Promise<DeploymentState> {
@@ -175,11 +204,15 @@ export function createRunner(opts: RunnerOptions) {
         }
       }
     },
-    /** Runs (or resumes) a deployment to its end in this process. */
+    /** Runs (or resumes) a deployment to its end in this process, carrying out a cancel or destroy asked meanwhile. */
     run(id: string): Promise<DeploymentState> {
       const s = stateOf(id);
+      const asked = sql.requested.get(id);
+      if (asked === 'destroy' && s !== 'destroyed') return this.destroy(id);
       if (s === 'destroying') return launch(id, (c) => teardown(id, c));
-      if (s === 'cancelling') {
+      if (s === 'cancelling' || (asked === 'cancel' && (s === 'pending' || s === 'deploying'))) {
+        sql.setRequested.run(null, id);
+        if (s !== 'cancelling') setState(id, 'cancelling');
         setState(id, 'cancelled');
         return Promise.resolve('cancelled');
       }
@@ -201,21 +234,49 @@ export function createRunner(opts: RunnerOptions) {
       setState(id, 'deploying');
       return launch(id, (c) => deploy(id, c));
     },
-    /** Stops a running deployment: in-flight calls are aborted, nothing new starts. What exists stays until destroy. */
+    /** Whether a process other than this one holds the deployment now (its lease has not expired). */
+    heldElsewhere(id: string): boolean {
+      const row = db
+        .select({ owner: deployments.leaseOwner, until: deployments.leaseUntil })
+        .from(deployments)
+        .where(eq(deployments.id, id))
+        .get();
+      return !!row?.owner && row.owner !== owner && (row.until ?? 0) > Date.now();
+    },
+    /**
+     * Stops a deployment in progress: in-flight calls are aborted, nothing new starts; what exists stays until
+     * destroy. Run by another live process, the cancel is asked of that process, and this waits for it.
+     */
     async cancel(id: string): Promise<DeploymentState> {
       const s = stateOf(id);
       if (s !== 'pending' && s !== 'deploying')
         throw new AppError('conflict', `Deployment ${id} is ${s}; only a deployment in progress can be cancelled`);
-      setState(id, 'cancelling');
       const r = runs.get(id);
       if (r) {
+        setState(id, 'cancelling');
         r.controller.abort(new AppError('conflict', 'cancelled'));
         return r.done;
       }
-      // No process of ours runs it: the one that does sees `cancelling` at its next step; a dead one is resumed as cancelled.
-      return 'cancelling';
+      // Claim first, then change state, in one transaction: a refused claim changes nothing but the request.
+      const claimed = db.$client
+        .transaction(() => {
+          if (!lease.claim(id)) {
+            sql.setRequested.run('cancel', id);
+            return false;
+          }
+          setState(id, 'cancelling');
+          setState(id, 'cancelled');
+          lease.release(id);
+          return true;
+        })
+        .immediate();
+      return claimed ? 'cancelled' : waitForRest(id, 'cancel');
     },
-    /** Destroys everything the deployment owns, after stopping its run if one is in progress here. */
+    /**
+     * Destroys everything the deployment owns, stopping its run first. Run by another live process, the destroy is
+     * asked of that process (it stops and tears down), and this follows it to the end; should that process die, this
+     * one takes over once its claim expires.
+     */
     async destroy(id: string): Promise<DeploymentState> {
       const s = stateOf(id);
       if (s === 'destroyed') return s;
@@ -224,13 +285,25 @@ export function createRunner(opts: RunnerOptions) {
         r.controller.abort(new AppError('conflict', 'destroy requested'));
         await r.done.catch(() => undefined);
       }
-      if (stateOf(id) !== 'destroying') setState(id, 'destroying');
+      // Claim first, then change state, in one transaction: a refused claim changes nothing but the request.
+      const claimed = db.$client
+        .transaction(() => {
+          if (!lease.claim(id)) {
+            sql.setRequested.run('destroy', id);
+            return false;
+          }
+          sql.setRequested.run(null, id);
+          if (stateOf(id) !== 'destroying') setState(id, 'destroying');
+          return true;
+        })
+        .immediate();
+      if (!claimed) return waitForRest(id, 'destroy');
       return launch(id, (c) => teardown(id, c));
     },
-    /** Resumes every deployment whose process died mid-way (its lease expired); returns their ids. */
-    resumeInterrupted(): string[] {
+    /** Deployments in progress whose process died (their claim expired or was never taken), not run here. */
+    interrupted(): string[] {
       const t = Date.now();
-      const stale = db
+      return db
         .select({ id: deployments.id })
         .from(deployments)
         .where(
@@ -242,9 +315,13 @@ export function createRunner(opts: RunnerOptions) {
         .all()
         .map((r) => r.id)
         .filter((id) => !runs.has(id));
+    },
+    /** Resumes every deployment whose process died mid-way (its lease expired); returns their ids. */
+    resumeInterrupted(): string[] {
+      const stale = api.interrupted();
       for (const id of stale) {
         events.publish(id, 'log', `resuming after an interruption (process ${owner})`);
-        this.run(id).catch((e) => events.publish(id, 'log', `resume failed: ${errorMessage(e)}`));
+        api.run(id).catch((e) => events.publish(id, 'log', `resume failed: ${errorMessage(e)}`));
       }
       return stale;
     },
@@ -262,6 +339,8 @@ export function createRunner(opts: RunnerOptions) {
       await Promise.allSettled([...runs.values()].map((r) => r.done));
     },
   };
+  destroyLater = (id) => api.destroy(id);
+  return api;
 }
 
 export type Runner = ReturnType<typeof createRunner>;

@@ -1,7 +1,7 @@
 // Destroying: removes everything a deployment owns, from what the database knows and what the platform says it
 // owns (tags, name prefix), retrying transient errors; ends destroyed only when the platform lists nothing left.
-import { and, eq } from 'drizzle-orm';
-import { deployments, resources } from '../../db/schema.ts';
+import { and, eq, inArray } from 'drizzle-orm';
+import { deployments, resources, steps } from '../../db/schema.ts';
 import { errorMessage, isAppError } from '../../errors.ts';
 import type { DeploymentState } from '../../model/states.ts';
 import type { MachineRef, NetworkRef } from '../../platforms/platform.ts';
@@ -94,6 +94,11 @@ export function createTeardown(rc: RunContext) {
       return 'destroy_failed';
     }
     ipam.release(id);
+    // Steps an interrupted run left pending or running will never run: the deployment is gone.
+    db.update(steps)
+      .set({ state: 'cancelled', endedAt: now() })
+      .where(and(eq(steps.deploymentId, id), inArray(steps.state, ['pending', 'running'])))
+      .run();
     setState(id, 'destroyed');
     return 'destroyed';
   }
