@@ -8,6 +8,7 @@ import { errorResponse } from './web/error-response.tsx';
 import { createLive } from './web/live.tsx';
 import { createRateLimiter } from './web/rate-limit.ts';
 import { layoutRenderer } from './web/render.tsx';
+import { accountRoutes } from './web/routes/account-routes.tsx';
 import { apiRoutes } from './web/routes/api-routes.ts';
 import { authRoutes } from './web/routes/auth-routes.tsx';
 import { dashboardRoutes } from './web/routes/dashboard-routes.tsx';
@@ -16,7 +17,15 @@ import { scenarioRoutes } from './web/routes/scenario-routes.tsx';
 import { settingsRoutes } from './web/routes/settings-routes.tsx';
 import { setupRoutes } from './web/routes/setup-routes.tsx';
 import { staticRoutes } from './web/routes/static-routes.ts';
-import { authenticate, clientIp, csrfProtection, open, securityHeaders, setupGate } from './web/security.ts';
+import {
+  authenticate,
+  clientIp,
+  csrfProtection,
+  open,
+  requestBodyLimit,
+  securityHeaders,
+  setupGate,
+} from './web/security.ts';
 
 export function createApp(services: Services, options: WebOptions = {}) {
   const web = { ...services, options };
@@ -28,7 +37,9 @@ export function createApp(services: Services, options: WebOptions = {}) {
   app.use(
     clientIp(),
     securityHeaders(options.secure === true),
-    layoutRenderer(),
+    layoutRenderer(() => web.setup.isComplete()),
+    // Before anything reads a body (the CSRF check parses forms).
+    requestBodyLimit(),
     authenticate(web),
     setupGate(web),
     csrfProtection(),
@@ -42,6 +53,7 @@ export function createApp(services: Services, options: WebOptions = {}) {
   app.route('/scenarios', scenarioRoutes(web));
   app.route('/deployments', deploymentRoutes(web, live)); // and /deployments/:id/machines
   app.route('/settings', settingsRoutes(web));
+  app.route('/account', accountRoutes(web));
   app.route('/api/v1', apiRoutes(web));
 
   app.notFound((c) => errorResponse(c, new AppError('not_found', `No page at ${c.req.path}`)));

@@ -10,6 +10,8 @@ import { errorMessage } from './errors.ts';
 import { createServices } from './services.ts';
 import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from './tls.ts';
 
+const wildcard = new Set(['0.0.0.0', '::', '']);
+
 const config = loadConfig();
 const services = createServices({ config });
 const resumed = services.runner.resumeInterrupted();
@@ -42,13 +44,13 @@ if (config.tls) {
       `glassdome: generated a self-signed certificate in ${config.dataDir}/tls (upload your own in Settings > HTTPS)`,
     );
   const httpsServer = https.createServer({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-  const app = createApp(services, {
-    secure: true,
-    tls: createTlsControl(config.dataDir, httpsServer, pem, services.audit),
-  });
+  const tls = createTlsControl(config.dataDir, httpsServer, pem, services.audit);
+  const app = createApp(services, { secure: true, tls });
   sweepSessions(app);
   httpsServer.on('request', getRequestListener(app.fetch));
-  const redirect = createRedirectServer(() => port, config.host);
+  // Redirects name this appliance only: its certificate's names (the uploaded one once replaced) and its bind host.
+  const names = () => [...(wildcard.has(config.host) ? [] : [config.host]), ...tls.names()];
+  const redirect = createRedirectServer(() => port, names);
   const front = createFrontDoor(httpsServer, redirect);
   front.listen(config.port, config.host, () => {
     port = (front.address() as AddressInfo).port;
@@ -60,7 +62,7 @@ if (config.tls) {
     () => redirect.close(),
   );
   if (config.httpPort !== undefined) {
-    const plain = createRedirectServer(() => port, config.host);
+    const plain = createRedirectServer(() => port, names);
     plain.listen(config.httpPort, config.host, () =>
       console.log(`glassdome: redirecting http://${config.host}:${(plain.address() as AddressInfo).port} to HTTPS`),
     );

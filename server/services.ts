@@ -10,6 +10,7 @@ import { createTokens } from './accounts/tokens.ts';
 import { createUsers } from './accounts/users.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/client.ts';
+import { secureDataDir } from './db/data-dir.ts';
 import { createIpam } from './ipam/pools.ts';
 import { createDeployments } from './orchestrator/deployments.ts';
 import { createEventBus } from './orchestrator/event-bus.ts';
@@ -30,6 +31,8 @@ export interface ServiceOptions {
 
 export function createServices(opts: ServiceOptions) {
   const { config } = opts;
+  // The data folder holds secrets and hashes: private to this user, also when an older version made it readable.
+  if (!opts.db) secureDataDir(config.dataDir);
   const db = opts.db ?? openDb(config.dbFile);
   const key = opts.key ?? (opts.db ? crypto.randomBytes(32) : loadOrCreateKey(config.dataDir));
   const box = createSecretBox(key);

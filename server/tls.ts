@@ -38,6 +38,8 @@ function altNames() {
 /** The running certificate and a way to replace it (the admin's own); absent when serving plain HTTP. */
 export interface TlsControl {
   info(): { subject: string; issuer: string; validTo: string; fingerprint256: string; selfSigned: boolean };
+  /** The names and addresses the certificate in use is for. */
+  names(): string[];
   replace(actor: Actor, certPem: string, keyPem: string): void;
 }
 
@@ -113,6 +115,7 @@ export function createTlsControl(dataDir: string, server: https.Server, initial:
       fingerprint256: current.fingerprint256,
       selfSigned: !fs.existsSync(f.uploaded),
     }),
+    names: () => certificateNames(current),
     replace(actor, cert, key) {
       const x509 = checkPair(cert, key);
       server.setSecureContext({ cert, key });
@@ -141,12 +144,32 @@ export function createFrontDoor(httpsServer: https.Server, redirect: http.Server
 }
 
 /** Answers every plain-HTTP request with a permanent redirect to the same path over HTTPS. */
-export function createRedirectServer(httpsPort: () => number, fallbackHost: string): http.Server {
+/** The host names and addresses a certificate is for (its subjectAltName), in its order. */
+export function certificateNames(cert: string | crypto.X509Certificate): string[] {
+  const san = (typeof cert === 'string' ? new crypto.X509Certificate(cert) : cert).subjectAltName ?? '';
+  return san
+    .split(/,\s*/)
+    .map((e) => e.replace(/^(DNS|IP Address):/, '').trim())
+    .filter(Boolean);
+}
+
+/**
+ * Plain HTTP that only redirects to HTTPS. The Location names this appliance only: the request's Host when it is one
+ * of `names()` (the certificate's names and the configured host), otherwise the first of them; never a Host header
+ * an attacker chose (an open redirect to any site).
+ */
+export function createRedirectServer(httpsPort: () => number, names: () => string[]): http.Server {
   return http.createServer((req, res) => {
-    const host = (req.headers.host ?? fallbackHost).replace(/:\d+$/, '');
+    const allowed = names();
+    const asked = (req.headers.host ?? '')
+      .replace(/:\d+$/, '')
+      .replace(/^\[|\]$/g, '')
+      .toLowerCase();
+    const host = allowed.find((n) => n.toLowerCase() === asked) ?? allowed[0] ?? 'localhost';
     const port = httpsPort();
+    const shown = host.includes(':') ? `[${host}]` : host;
     res.writeHead(308, {
-      Location: `https://${host}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`,
+      Location: `https://${shown}${port === 443 ? '' : `:${port}`}${req.url?.startsWith('/') ? req.url : '/'}`,
       'Content-Type': 'text/plain',
     });
     res.end('This appliance is served over HTTPS.\n');

@@ -10,6 +10,8 @@ export interface LayoutProps {
   title: string;
   viewer?: LayoutViewer | undefined;
   csrf: string;
+  /** Until setup is complete every link leads to the wizard: no menu then. */
+  setup?: boolean;
   children?: Child;
 }
 
@@ -27,7 +29,7 @@ const htmxConfig = JSON.stringify({
   ],
 });
 
-export function Layout({ title, viewer, csrf, children }: LayoutProps) {
+export function Layout({ title, viewer, csrf, setup, children }: LayoutProps) {
   return (
     <html lang="en">
       <head>
@@ -48,13 +50,14 @@ export function Layout({ title, viewer, csrf, children }: LayoutProps) {
             </span>{' '}
             Glassdome
           </a>
-          {viewer ? (
+          {viewer && !setup ? (
             <nav>
               <a href="/">Dashboard</a>
               {viewer.role !== 'trainee' && <a href="/scenarios">Scenarios</a>}
               <a href="/deployments">Deployments</a>
               {viewer.role === 'admin' && <a href="/settings">Settings</a>}
               {viewer.role !== 'admin' && <a href="/settings/tokens">API tokens</a>}
+              <a href="/account">Account</a>
             </nav>
           ) : (
             <nav />

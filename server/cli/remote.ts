@@ -88,6 +88,7 @@ const codeOk: Record<ErrorCode, true> = {
   forbidden: true,
   not_found: true,
   conflict: true,
+  too_large: true,
   rate_limited: true,
   platform_error: true,
   transient: true,

@@ -9,7 +9,7 @@ declare module 'hono' {
   }
 }
 
-export function layoutRenderer() {
+export function layoutRenderer(setupComplete: () => boolean) {
   return jsxRenderer<AppEnv>(
     ({ children, title }, c) => {
       const v = c.get('viewer');
@@ -18,6 +18,7 @@ export function layoutRenderer() {
           title={title}
           viewer={v ? { username: v.user.username, role: v.user.role } : undefined}
           csrf={c.get('csrf')}
+          setup={!setupComplete()}
         >
           {children}
         </Layout>

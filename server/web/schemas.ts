@@ -20,6 +20,12 @@ export const setupAdminSchema = z
   })
   .refine((v) => v.password === v.confirm, { path: ['confirm'], message: 'the passwords differ' });
 
+/** Changing your own password: the current one, and the new one typed twice. */
+export const passwordChangeSchema = z
+  .object({ current: z.string().min(1, 'enter your current password'), password: passwordSchema, confirm: z.string() })
+  .refine((v) => v.password === v.confirm, { path: ['confirm'], message: 'the passwords differ' });
+export const apiPasswordChangeSchema = z.object({ current: z.string().min(1), password: passwordSchema });
+
 export const userCreateSchema = z.object({ username: usernameSchema, password: passwordSchema, role: roleSchema });
 export const userUpdateSchema = z.object({
   role: roleSchema.optional(),

@@ -3,7 +3,9 @@
 import crypto from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { getCookie, setCookie } from 'hono/cookie';
+import { limits as scenarioLimits } from '../orchestrator/scenario/schema.ts';
 import type { Role } from '../model/user.ts';
 import { AppError } from '../errors.ts';
 import type { AppEnv, Ctx, WebDomain } from './context.ts';
@@ -13,6 +15,57 @@ const unsafe = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const anonymousForms = ['/login', '/setup'];
 
 export const isApi = (c: Ctx) => c.req.path.startsWith('/api/');
+
+/**
+ * How large a request body may be, by route: a scenario (uploaded, edited, checked, deployed inline) may be as large
+ * as the scenario format allows, with room for form or JSON encoding; a certificate and key fit in 256 KiB; every
+ * other form or JSON body in 64 KiB. Checked before anything reads the body (the CSRF check does), so an oversized
+ * upload costs its first bytes, not its size in memory.
+ */
+export const bodyLimits = {
+  scenario: 4 * scenarioLimits.fileBytes,
+  certificate: 256 * 1024,
+  default: 64 * 1024,
+};
+const scenarioBodies = [
+  /^\/scenarios(\/[^/]+)?$/,
+  /^\/scenarios\/check$/,
+  /^\/api\/v1\/(scenarios(\/[^/]+|\/validate)?|deployments|plan)$/,
+];
+
+function limitFor(path: string): number {
+  if (scenarioBodies.some((r) => r.test(path))) return bodyLimits.scenario;
+  if (path === '/settings/tls') return bodyLimits.certificate;
+  return bodyLimits.default;
+}
+
+export function requestBodyLimit(): MiddlewareHandler<AppEnv> {
+  const guards = new Map<number, MiddlewareHandler<AppEnv>>();
+  const guardFor = (max: number) => {
+    let g = guards.get(max);
+    if (!g) {
+      g = bodyLimit({
+        maxSize: max,
+        onError: () => {
+          throw new AppError(
+            'too_large',
+            `The request body is larger than ${Math.round(max / 1024)} KiB, the limit for this page`,
+            {
+              hint:
+                max === bodyLimits.scenario
+                  ? `A scenario file may be at most ${scenarioLimits.fileBytes.toLocaleString('en')} bytes.`
+                  : 'Send less.',
+            },
+          );
+        },
+      }) as MiddlewareHandler<AppEnv>;
+      guards.set(max, g);
+    }
+    return g;
+  };
+  return (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : guardFor(limitFor(c.req.path))(c, next);
+}
 
 export function clientIp(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -62,11 +62,14 @@ const table: Record<string, Policy> = {
   'GET /settings/tokens': 'any',
   'POST /settings/tokens': 'any',
   'POST /settings/tokens/:id/revoke': 'any',
+  'GET /account': 'any',
+  'POST /account/password': 'any',
   'GET /settings/audit': 'admin',
   'GET /settings/tls': 'admin',
   'POST /settings/tls': 'admin',
   'GET /api/v1/openapi.json': 'public',
   'GET /api/v1/me': 'any',
+  'POST /api/v1/me/password': 'any',
   'GET /api/v1/platforms': 'staff',
   'POST /api/v1/platforms': 'admin',
   'GET /api/v1/platforms/:id': 'staff',
@@ -402,8 +405,9 @@ describe('sign-in', () => {
     app.web.setup.complete(systemActor);
     const c = new Client(app);
     await c.get('/login');
-    for (let i = 0; i < 5; i++)
+    for (let i = 0; i < 3; i++)
       expect((await c.post('/login', { username: 'admin', password: `wrong ${i}` })).status).toBe(401);
+    // From this address, this name now waits (growing delays), even with the right password.
     const limited = await c.post('/login', { username: 'admin', password: 'correct horse battery' });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('Retry-After')).toBeTruthy();

@@ -7,14 +7,23 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFrontDoor, createRedirectServer, createTlsControl, loadOrCreateCertificate } from '../../server/tls.ts';
+import {
+  certificateNames,
+  createFrontDoor,
+  createRedirectServer,
+  createTlsControl,
+  loadOrCreateCertificate,
+} from '../../server/tls.ts';
 import { systemActor } from '../../server/model/audit.ts';
 
-function get(url: string): Promise<{ status: number; location?: string; fingerprint?: string }> {
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; location?: string; fingerprint?: string }> {
   const mod = url.startsWith('https') ? https : http;
   return new Promise((resolve, reject) => {
     // A fresh connection each time (no keep-alive), so a replaced certificate is seen.
-    const req = mod.get(url, { rejectUnauthorized: false, agent: false } as https.RequestOptions, (res) => {
+    const req = mod.get(url, { rejectUnauthorized: false, agent: false, headers } as https.RequestOptions, (res) => {
       const socket = res.socket as import('node:tls').TLSSocket;
       const fp =
         typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().fingerprint256 : undefined;
@@ -44,7 +53,10 @@ describe('HTTPS', () => {
     let port = 0;
     const front = createFrontDoor(
       server,
-      createRedirectServer(() => port, 'localhost'),
+      createRedirectServer(
+        () => port,
+        () => certificateNames(pem.cert),
+      ),
     );
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
     port = (front.address() as AddressInfo).port;
@@ -55,6 +67,9 @@ describe('HTTPS', () => {
       const plain = await get(`http://127.0.0.1:${port}/deployments?x=1`);
       expect(plain.status).toBe(308);
       expect(plain.location).toBe(`https://127.0.0.1:${port}/deployments?x=1`);
+      // A Host header the attacker chose is not echoed: the redirect names the appliance (its certificate's first name).
+      const forged = await get(`http://127.0.0.1:${port}/x`, { Host: 'evil.example' });
+      expect(forged.location).toBe(`https://localhost:${port}/x`);
 
       const control = createTlsControl(dir, server, pem, { record() {} });
       expect(control.info().selfSigned).toBe(true);

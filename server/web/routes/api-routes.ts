@@ -50,6 +50,21 @@ export function apiRoutes(web: WebDomain) {
     { method: 'get', path: '/me', summary: 'The signed-in user', tag: 'meta', roles: 'any', response: s.userResponse },
     (c) => c.json(c.get('viewer')!.user),
   );
+  api.route(
+    {
+      method: 'post',
+      path: '/me/password',
+      summary: 'Change your own password (the current one required); your browser sessions end, API tokens stay',
+      tag: 'meta',
+      roles: 'any',
+      body: s.apiPasswordChangeSchema,
+      status: 204,
+    },
+    async (c, b) => {
+      await web.users.changeOwnPassword(actorOf(c), b.current, b.password);
+      return c.body(null, 204);
+    },
+  );
 
   // ------------------------------------------------------------------------------------------------ platforms
   api.route(

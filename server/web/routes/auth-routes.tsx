@@ -26,8 +26,21 @@ export function startSession(c: Ctx, web: WebDomain, user: User): void {
 }
 
 /** Only paths on this site: never `//host` or a full URL. */
+/**
+ * Where to go after sign-in: a path on this site only. Browsers drop tabs and newlines from URLs and read a backslash
+ * as a slash, so `/\t/evil.example` would become `//evil.example`: any control character or backslash is refused,
+ * and the path must still be a same-origin path (one leading slash) once the URL parser has normalised it.
+ */
 export function safeNext(next: string | undefined): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  if (!next || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next) || next.startsWith('//')) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, 'http://appliance.invalid');
+  } catch {
+    return '/';
+  }
+  if (url.origin !== 'http://appliance.invalid' || url.pathname.startsWith('//')) return '/';
+  return `${url.pathname}${url.search}${url.hash}`;
 }
 
 export function authRoutes(web: WebDomain, limiter: RateLimiter) {
@@ -49,7 +62,8 @@ export function authRoutes(web: WebDomain, limiter: RateLimiter) {
       return c.render(<LoginPage csrf={c.get('csrf')} {...parsed.form} next={next} />, { title: 'Sign in' });
     }
     const { username, password } = parsed.data;
-    const keys = [`ip:${c.get('ip')}`, `user:${username}`];
+    const pair = `pair:${username}@${c.get('ip')}`;
+    const keys = [`ip:${c.get('ip')}`, pair];
     const wait = limiter.retryAfter(keys);
     if (wait > 0) {
       c.status(429);
@@ -59,7 +73,7 @@ export function authRoutes(web: WebDomain, limiter: RateLimiter) {
           csrf={c.get('csrf')}
           values={{ username }}
           errors={{}}
-          message={`Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} minute(s).`}
+          message={`Too many failed attempts. Try again in ${wait < 60_000 ? `${Math.ceil(wait / 1000)} second(s)` : `${Math.ceil(wait / 60_000)} minute(s)`}.`}
           next={next}
         />,
         { title: 'Sign in' },
@@ -80,7 +94,8 @@ export function authRoutes(web: WebDomain, limiter: RateLimiter) {
         { title: 'Sign in' },
       );
     }
-    limiter.reset(keys);
+    // Only this name from this address: the address's failures for other names still count.
+    limiter.reset([pair]);
     startSession(c, web, user);
     return c.redirect(web.setup.isComplete() ? next : '/setup', 303);
   });
