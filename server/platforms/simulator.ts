@@ -27,15 +27,38 @@ const range = z
   .refine(([a, b]) => a <= b, 'expected [min, max] with min <= max');
 
 export const simulatorConfigSchema = z.strictObject({
-  /** Divides every duration: 1 is real time. */
-  speed: z.number().positive().default(20),
-  seed: z.number().int().default(1),
-  storages: z.array(z.string().min(1)).min(1).default(['local-lvm']),
+  speed: z
+    .number()
+    .positive()
+    .default(20)
+    .describe('How much faster than real time simulated work runs: 1 is real time, 20 turns a minute into 3 s.'),
+  seed: z
+    .number()
+    .int()
+    .default(1)
+    .describe('Seed of the random durations and faults: the same seed gives the same run.'),
+  storages: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['local-lvm'])
+    .describe('Storage names offered to deployments, comma-separated.'),
   // Two, as the Proxmox driver defaults to: more concurrent clones per storage make a real Proxmox storage lock time out.
-  cloneSlotsPerStorage: z.number().int().min(1).max(64).default(2),
-  /** What a clone does when every slot of its storage is busy: queue, or fail after `lockTimeoutSec` like Proxmox. */
-  onCloneBusy: z.enum(['wait', 'fail']).default('wait'),
-  lockTimeoutSec: z.number().positive().default(60),
+  cloneSlotsPerStorage: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(2)
+    .describe('Clones one storage runs at once, like a Proxmox storage lock (1-64).'),
+  onCloneBusy: z
+    .enum(['wait', 'fail'])
+    .default('wait')
+    .describe('When every clone slot is busy: wait for one, or fail after the lock timeout as Proxmox does.'),
+  lockTimeoutSec: z
+    .number()
+    .positive()
+    .default(60)
+    .describe('Seconds a clone waits for a busy storage before failing (with "fail").'),
   capacity: z
     .strictObject({
       cpus: z.number().int().min(1).default(512),
@@ -45,7 +68,8 @@ export const simulatorConfigSchema = z.strictObject({
         .min(256)
         .default(2 * 1024 * 1024),
     })
-    .default({ cpus: 512, memoryMb: 2 * 1024 * 1024 }),
+    .default({ cpus: 512, memoryMb: 2 * 1024 * 1024 })
+    .describe('What the simulated cluster can hold, as JSON: {"cpus": 512, "memoryMb": 2097152}.'),
   faults: z
     .strictObject({
       /** Probability that a call fails with a transient error, a lock timeout, or a rate-limit answer. */
@@ -55,7 +79,11 @@ export const simulatorConfigSchema = z.strictObject({
       /** Hostnames or machine names whose clone always fails. */
       failMachines: z.array(z.string()).default([]),
     })
-    .default({ transient: 0, lockTimeout: 0, rateLimit: 0, failMachines: [] }),
+    .default({ transient: 0, lockTimeout: 0, rateLimit: 0, failMachines: [] })
+    .describe(
+      'Faults to rehearse recovery, as JSON: probabilities 0-1 of transient, lockTimeout and rateLimit answers, ' +
+        'and failMachines, names whose clone always fails.',
+    ),
   durations: z
     .strictObject({
       cloneSec: range.default([20, 40]),
@@ -63,7 +91,8 @@ export const simulatorConfigSchema = z.strictObject({
       cloudInitSec: range.default([30, 90]),
       powerSec: range.default([1, 3]),
     })
-    .default({ cloneSec: [20, 40], bootSec: [30, 60], cloudInitSec: [30, 90], powerSec: [1, 3] }),
+    .default({ cloneSec: [20, 40], bootSec: [30, 60], cloudInitSec: [30, 90], powerSec: [1, 3] })
+    .describe('Real-time seconds [min, max] of clone, boot, cloud-init and power steps, as JSON (divided by speed).'),
 });
 
 export type SimulatorConfig = z.output<typeof simulatorConfigSchema>;

@@ -27,6 +27,11 @@ export const passwordChangeSchema = z
 export const apiPasswordChangeSchema = z.object({ current: z.string().min(1), password: passwordSchema });
 
 export const userCreateSchema = z.object({ username: usernameSchema, password: passwordSchema, role: roleSchema });
+/** The Add-a-user form: the password typed twice, so a typo does not become a password nobody knows. */
+export const userCreateFormSchema = userCreateSchema
+  .extend({ confirm: z.string() })
+  .refine((v) => v.password === v.confirm, { path: ['confirm'], message: 'the passwords differ' })
+  .transform(({ confirm: _confirm, ...user }) => user);
 export const userUpdateSchema = z.object({
   role: roleSchema.optional(),
   password: z.preprocess((v) => (v === '' ? undefined : v), passwordSchema.optional()),

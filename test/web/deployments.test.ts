@@ -143,7 +143,11 @@ describe('deployments in the browser', () => {
     );
 
     // Destroy asks for the id, then runs in the background.
-    expect((await teacher.post(`/deployments/${id}/destroy`, { confirm: 'nope' })).status).toBe(400);
+    const wrong = await teacher.post(`/deployments/${id}/destroy`, { confirm: 'nope' });
+    expect(wrong.status).toBe(422);
+    expect(wrong.text).toContain(`type ${id} exactly to destroy it`);
+    expect(wrong.text).toMatch(/<details class="danger-zone" open/);
+    expect(app.web.deployments.get(id)?.state).toBe('ready');
     expect((await teacher.post(`/deployments/${id}/destroy`, { confirm: id })).status).toBe(303);
     await waitForState(app, id, ['destroyed']);
     expect(app.web.audit.list().map((e) => e.action)).toEqual(

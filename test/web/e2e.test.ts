@@ -210,7 +210,23 @@ describe.skipIf(skip)('the appliance in a real browser', () => {
 
         await page.goto(`${base}/deployments/${id}`);
         await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
+        // A ready deployment at rest: the live status says the page is up to date, the log shows its newest line.
+        await page.waitForSelector('#live-status.on');
+        expect(await page.textContent('#live-status')).toBe('up to date');
+        expect(
+          await page.$eval(
+            '#log',
+            (l) => l.scrollHeight <= l.clientHeight || l.scrollTop + l.clientHeight >= l.scrollHeight - 2,
+          ),
+        ).toBe(true);
+        // A wrong confirmation: the page comes back with the form open and the error at its field; nothing is destroyed.
         await page.click('summary:has-text("Destroy")');
+        await page.fill('input[name=confirm]', 'not-the-id');
+        await page.click(`button:has-text("Destroy ${id}")`);
+        await page.waitForSelector('.danger-zone[open] .field.has-error');
+        expect(await page.textContent('.danger-zone .error')).toContain(`type ${id} exactly`);
+        expect(await page.getAttribute('#dep-summary', 'data-state')).toBe('ready');
+        await shot('15a-destroy-wrong-id');
         await page.fill('input[name=confirm]', id);
         await shot('15-destroy-confirm');
         await page.click(`button:has-text("Destroy ${id}")`);
@@ -218,14 +234,26 @@ describe.skipIf(skip)('the appliance in a real browser', () => {
         await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
         await page.waitForSelector('#dep-summary[data-state="destroyed"]', { timeout: 60_000 });
         expect(await page.evaluate(() => (globalThis as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+        // After destroy: progress counts machines removed, no action but the topology, the log says it is over.
+        const summary = await page.textContent('#dep-summary');
+        expect(summary).toContain('machines removed');
+        expect(summary).not.toContain('machines ready');
+        expect(await page.$$eval('#dep-summary button, #dep-summary summary', (b) => b.length)).toBe(0);
+        await page.waitForFunction(
+          () =>
+            (
+              globalThis as unknown as { document: { getElementById(id: string): { textContent: string } | null } }
+            ).document.getElementById('live-status')?.textContent === 'up to date',
+        );
+        expect(await page.$$eval('#log li', (lis) => lis.at(-1)?.textContent ?? '')).toMatch(/destroyed/);
         await shot('16-destroyed');
 
         await page.goto(`${base}/settings/audit`);
         expect(await page.textContent('table')).toContain('deployment.destroy');
         await shot('17-audit');
-        // Script errors and CSP refusals; the deliberate 401 of the wrong setup code is not one.
+        // Script errors and CSP refusals; the deliberate 401 (wrong setup code) and 422 (wrong destroy id) are not ones.
         expect(
-          problems.filter((p) => !p.startsWith('Failed to load resource: the server responded with a status of 401')),
+          problems.filter((p) => !/^Failed to load resource: the server responded with a status of (401|422)/.test(p)),
         ).toEqual([]);
       } finally {
         await context.close();

@@ -249,6 +249,35 @@ describe('passwords', () => {
     );
   });
 
+  it('adds a user from the form only when the password was typed the same twice, and never echoes it', async () => {
+    const { app } = webTestApp();
+    const { clients } = await setUpAppliance(app);
+    const admin = clients.admin;
+    await admin.get('/settings/users');
+    const typo = await admin.post('/settings/users', {
+      username: 'dora',
+      password: 'a long password 1',
+      confirm: 'a long pasword 1',
+      role: 'trainee',
+    });
+    expect(typo.status).toBe(422);
+    expect(typo.text).toContain('the passwords differ');
+    expect(typo.text).toContain('value="dora"');
+    expect(typo.text).not.toContain('a long password 1');
+    expect(app.web.users.list().map((u) => u.username)).not.toContain('dora');
+    await admin.get('/settings/users');
+    const ok = await admin.post('/settings/users', {
+      username: 'dora',
+      password: 'a long password 1',
+      confirm: 'a long password 1',
+      role: 'trainee',
+    });
+    expect(ok.status).toBe(303);
+    expect((await new Client(app).post('/login', { username: 'dora', password: 'a long password 1' })).status).not.toBe(
+      401,
+    );
+  });
+
   it("revokes a user's API tokens when an admin resets the password, and says so", async () => {
     const { app } = webTestApp();
     const { users, tokens } = await setUpAppliance(app);

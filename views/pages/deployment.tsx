@@ -16,11 +16,13 @@ export function DeploymentPage({
   log,
   csrf,
   canManage,
+  confirmError,
 }: {
   model: DeploymentModel;
   log: DeploymentEvent[];
   csrf: string;
   canManage: boolean;
+  confirmError?: string | undefined;
 }) {
   const id = model.head.id;
   const first = model.windowOffset;
@@ -35,7 +37,7 @@ export function DeploymentPage({
       <p class="crumbs">
         <a href="/deployments">Deployments</a> / {id}
       </p>
-      <DeploymentSummary model={model} csrf={csrf} canManage={canManage} />
+      <DeploymentSummary model={model} csrf={csrf} canManage={canManage} confirmError={confirmError} />
       {model.instances.length > 1 && (
         <section class="card">
           <h2>Instances</h2>
@@ -117,7 +119,7 @@ export function DeploymentPage({
         <h2>
           Log{' '}
           <small id="live-status" class="live-status">
-            live
+            connecting…
           </small>
         </h2>
         <ul id="log" class="log">

@@ -241,6 +241,14 @@ export function UsersTab(p: { users: UserRow[]; form: FormProps; csrf: string; s
             autocomplete="new-password"
             hint="At least 10 characters."
           />
+          <Field
+            name="confirm"
+            label="Password again"
+            type="password"
+            errors={p.form.errors}
+            required
+            autocomplete="new-password"
+          />
           <Select
             name="role"
             label="Role"

@@ -1,6 +1,7 @@
 // The pieces of the deployment page. Each renders on first load and again, identical, when pushed over SSE:
 // the summary (state, progress, actions), one row per network and per machine, and log lines.
 import type { DeploymentEvent } from '../../server/model/events.ts';
+import { activeDeploymentStates } from '../../server/model/states.ts';
 import type { DeploymentModel, InstanceModel, MachineModel, NetworkModel } from '../props.ts';
 import { ActionButton, Csrf } from '../components/form.tsx';
 import { Progress, StateBadge } from '../components/state.tsx';
@@ -11,19 +12,32 @@ const cancellable = ['pending', 'deploying'];
 const retryable = ['failed', 'cancelled'];
 const destroyable = ['ready', 'failed', 'cancelled', 'destroy_failed', 'pending', 'deploying', 'cancelling'];
 
+const tearingDown = ['destroying', 'destroyed', 'destroy_failed'];
+/** In these states something is still happening: the live status says "live", otherwise "up to date". */
+const busy: readonly string[] = activeDeploymentStates;
+
 export function DeploymentSummary({
   model,
   csrf,
   canManage,
+  confirmError,
 }: {
   model: Pick<DeploymentModel, 'head' | 'counts'>;
   csrf: string;
   canManage: boolean;
+  /** The destroy confirmation was wrong: the form is shown open, with this beside its field. */
+  confirmError?: string | undefined;
 }) {
   const { head, counts } = model;
   const base = `/deployments/${head.id}`;
+  const removing = tearingDown.includes(head.state);
   return (
-    <section id="dep-summary" class="card summary" data-state={head.state}>
+    <section
+      id="dep-summary"
+      class="card summary"
+      data-state={head.state}
+      data-busy={String(busy.includes(head.state))}
+    >
       <div class="card-head">
         <h1>
           {head.scenarioName} <small class="mono">{head.id}</small>
@@ -35,13 +49,19 @@ export function DeploymentSummary({
         {head.instances === 1 ? '' : 's'} · started {head.createdAt.replace('T', ' ').slice(0, 19)}
         {head.finishedAt ? ` · finished ${head.finishedAt.replace('T', ' ').slice(0, 19)}` : ''}
       </p>
-      <Progress
-        done={counts.machinesReady}
-        total={counts.machinesTotal}
-        failed={counts.machinesFailed}
-        label="machines ready"
-      />
-      <Progress done={counts.stepsDone} total={counts.stepsTotal} failed={counts.stepsFailed} label="steps done" />
+      {removing ? (
+        <Progress done={counts.machinesDestroyed} total={counts.machinesTotal} failed={0} label="machines removed" />
+      ) : (
+        <>
+          <Progress
+            done={counts.machinesReady}
+            total={counts.machinesTotal}
+            failed={counts.machinesFailed}
+            label="machines ready"
+          />
+          <Progress done={counts.stepsDone} total={counts.stepsTotal} failed={counts.stepsFailed} label="steps done" />
+        </>
+      )}
       {head.error && <p class="alert">{head.error}</p>}
       <div class="buttons">
         <a class="button" href={`${base}/topology`}>
@@ -54,7 +74,7 @@ export function DeploymentSummary({
           <ActionButton action={`${base}/retry`} csrf={csrf} label="Retry failed machines" class="primary" />
         )}
         {canManage && destroyable.includes(head.state) && (
-          <details class="danger-zone">
+          <details class="danger-zone" open={confirmError !== undefined}>
             <summary class="button danger">Destroy…</summary>
             <form method="post" action={`${base}/destroy`} class="stack">
               <Csrf token={csrf} />
@@ -62,7 +82,10 @@ export function DeploymentSummary({
                 This deletes every machine and network of this deployment on its platform. Type <code>{head.id}</code>{' '}
                 to confirm.
               </p>
-              <input name="confirm" autocomplete="off" aria-label="Deployment id to confirm" />
+              <div class={`field${confirmError ? ' has-error' : ''}`}>
+                <input name="confirm" autocomplete="off" aria-label="Deployment id to confirm" />
+                {confirmError && <p class="error">{confirmError}</p>}
+              </div>
               <button type="submit" class="danger">
                 Destroy {head.id}
               </button>
@@ -82,7 +105,7 @@ export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId:
     <tr id={domId('m', m.key)} data-state={m.state}>
       <td>
         <a href={`/deployments/${deploymentId}/machines/${encodeURIComponent(m.key)}`}>{m.hostname}</a>
-        {m.role === 'router' && <small> router</small>}
+        {m.role === 'router' && m.hostname !== 'router' && <small> router</small>}
       </td>
       <td>
         i{m.instance}
@@ -137,12 +160,14 @@ export function InstanceRow({
 }
 
 export function NetworkRow({ n }: { n: NetworkModel }) {
+  // The uplink is the platform's own network: its addresses are whatever that network gives the routers.
+  const uplink = n.instance === 0;
   return (
     <tr id={domId('n', n.key)}>
       <td>{n.name}</td>
-      <td>{n.instance === 0 ? 'shared' : `i${n.instance}`}</td>
-      <td class="mono">{n.cidr}</td>
-      <td class="mono">{n.gateway}</td>
+      <td>{uplink ? 'shared' : `i${n.instance}`}</td>
+      <td class="mono">{uplink ? <span class="muted">the platform's network</span> : n.cidr}</td>
+      <td class="mono">{uplink ? <span class="muted">its DHCP</span> : n.gateway}</td>
       <td>{n.vlan ?? ''}</td>
       <td>{n.internet ? 'yes' : ''}</td>
       <td>
@@ -156,7 +181,7 @@ export function LogLine({ e }: { e: DeploymentEvent }) {
   return (
     <li data-event-id={String(e.id)} class={`ev ev-${e.type.replace('.', '-')}`}>
       <time>{e.at.slice(11, 19)}</time> <span class="key">{e.stepKey ?? 'deployment'}</span>{' '}
-      <span class="type">{e.type}</span> <span class="msg">{e.message}</span>
+      {e.type !== 'deployment' && <span class="type">{e.type}</span>} <span class="msg">{e.message}</span>
     </li>
   );
 }

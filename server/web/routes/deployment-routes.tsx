@@ -3,7 +3,6 @@
 // an action starts in the background and the page follows it over SSE.
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { AppError } from '../../errors.ts';
 import type { DeploymentState } from '../../model/states.ts';
 import { DeploymentsPage } from '../../../views/pages/dashboard.tsx';
 import { DeploymentPage } from '../../../views/pages/deployment.tsx';
@@ -46,8 +45,8 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
     });
   });
 
-  app.get('/:id', allow(), (c) => {
-    const id = c.req.param('id');
+  const page = (c: Ctx, confirmError?: string) => {
+    const id = c.req.param('id')!;
     const scope = scopeFor(web, c.get('viewer')!, id);
     const model = deploymentModel(web, id, scope, machineWindow(c));
     return c.render(
@@ -56,10 +55,13 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
         log={recentEvents(web, id, scope)}
         csrf={c.get('csrf')}
         canManage={isRole(c.get('viewer'), 'admin', 'instructor')}
+        confirmError={confirmError}
       />,
       { title: `Deployment ${id}` },
     );
-  });
+  };
+
+  app.get('/:id', allow(), (c) => page(c));
 
   app.get('/:id/live', allow(), (c) => {
     const id = c.req.param('id');
@@ -91,10 +93,8 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
       const id = c.req.param('id');
       if (action === 'destroy') {
         const fields = await formFields(c);
-        if (fields.confirm?.trim() !== id)
-          throw new AppError('invalid_input', `Type the deployment id ${id} to confirm destroying it`, {
-            issues: [{ path: 'confirm', message: `type ${id}` }],
-          });
+        // A wrong id: the page again, the confirmation open with the error at its field (nothing destroyed).
+        if (fields.confirm?.trim() !== id) return (c.status(422), page(c, `type ${id} exactly to destroy it`));
       }
       startAction(c, web, action, id);
       return c.redirect(`/deployments/${id}`, 303);

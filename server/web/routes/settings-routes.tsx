@@ -16,7 +16,7 @@ import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../conte
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
 import { configFromFields, fieldsFromConfig, platformKindForms } from '../platform-fields.ts';
 import { mountPoolForms } from '../pool-forms.ts';
-import { platformNameSchema, tokenCreateSchema, userCreateSchema, userUpdateSchema } from '../schemas.ts';
+import { platformNameSchema, tokenCreateSchema, userCreateFormSchema, userUpdateSchema } from '../schemas.ts';
 import { allow } from '../security.ts';
 
 const prefixConfigErrors = (form: FormState): FormState => ({
@@ -173,12 +173,12 @@ export function settingsRoutes(web: WebDomain) {
   app.get('/users', admin, (c) => usersPage(c));
   app.post('/users', admin, async (c) => {
     const fields = await formFields(c);
-    const parsed = parseFields(userCreateSchema, fields, ['password']);
+    const parsed = parseFields(userCreateFormSchema, fields, ['password', 'confirm']);
     if ('form' in parsed) return (c.status(422), usersPage(c, parsed.form));
     try {
       await web.users.create(actorOf(c), parsed.data);
     } catch (e) {
-      return (c.status(422), usersPage(c, formFromError(e, fields, ['password'])));
+      return (c.status(422), usersPage(c, formFromError(e, fields, ['password', 'confirm'])));
     }
     return c.redirect('/settings/users', 303);
   });
