@@ -17,10 +17,11 @@ import type { DeploymentState } from '../model/states.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
 import { localPlatforms, remotePlatforms } from './platform-commands.ts';
+import { localUserBackend, remoteUserBackend, userCommand } from './user-commands.ts';
 import { createRemote, runRemote } from './remote.ts';
 
 /** Commands that run against a remote appliance when --server is given. */
-const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms'];
+const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms', 'users'];
 
 /** Commands after which this process starts workers for deployments whose process died (their claim expired). */
 const pickUpAfter = ['deploy', 'status', 'list', 'platforms'];
@@ -52,11 +53,23 @@ Platforms
   platforms test NAME                       run the driver's connection check (exit 1 when it fails)
   platforms remove NAME                     remove one whose deployments are all destroyed
 
+Users
+  users [list]                              accounts, roles and whether they may sign in
+  users add NAME --role ROLE [--password-stdin]
+                                            add one (ROLE: admin, instructor, trainee); the password is read from
+                                            stdin, or generated and printed once
+  users set NAME [--role ROLE] [--disable | --enable]
+  users password NAME [--password-stdin]    reset a password (generated unless read from stdin); the user's
+                                            sessions end and their API tokens are revoked
+  users remove NAME
+  Locked out? On the appliance itself (as the glassdome user, no --server) \`glassdome users password admin\`
+  sets a new admin password: the local command needs no sign-in, only access to the data folder.
+
 A deployment whose process died (kill -9, power loss) is picked up again by the server's sweep, by \`glassdome
 resume ID\`, \`retry ID\`, or in the background after deploy, status, list or platforms, once its claim expires.
 
 Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
-cancel, retry, destroy and platforms run on that appliance through its API. Create the token in Settings > API
+cancel, retry, destroy, platforms and users run on that appliance through its API. Create the token in Settings > API
 tokens; for the appliance's own HTTPS certificate add --ca FILE.
 
 Exit codes: 0 success, 1 failure, 2 invalid input.`;
@@ -89,6 +102,10 @@ export async function main(
         ca: { type: 'string' },
         name: { type: 'string' },
         config: { type: 'string' },
+        role: { type: 'string' },
+        disable: { type: 'boolean', default: false },
+        enable: { type: 'boolean', default: false },
+        'password-stdin': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -122,6 +139,13 @@ export async function main(
       return 2;
     }
     try {
+      if (command === 'users')
+        return await userCommand(
+          remoteUserBackend(createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) })),
+          args,
+          userOptions(o),
+          print,
+        );
       if (command === 'platforms')
         return await remotePlatforms(
           createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
@@ -192,6 +216,8 @@ export async function main(
       }
       case 'platforms':
         return await localPlatforms(domain().platforms, cliActor(), args, platformOptions(o), print);
+      case 'users':
+        return await userCommand(localUserBackend(domain().users, cliActor()), args, userOptions(o), print);
       default:
         err.write(`glassdome: unknown command "${command}"\n\n${usage}\n`);
         return 2;
@@ -207,6 +233,16 @@ export async function main(
     if (services && pickUpAfter.includes(command)) pickUpInterrupted(services, err);
     await services?.close();
   }
+}
+
+function userOptions(o: {
+  role?: string | undefined;
+  disable: boolean;
+  enable: boolean;
+  'password-stdin': boolean;
+  json: boolean;
+}) {
+  return { role: o.role, disable: o.disable, enable: o.enable, passwordStdin: o['password-stdin'], json: o.json };
 }
 
 function platformOptions(o: { name?: string | undefined; config?: string | undefined; json: boolean }) {

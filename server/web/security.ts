@@ -212,7 +212,10 @@ export function allow(...roles: Role[]): MiddlewareHandler<AppEnv> {
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
     }
     if (roles.length > 0 && !roles.includes(viewer.user.role))
-      throw new AppError('forbidden', `Your role (${viewer.user.role}) may not do this`);
+      throw new AppError(
+        'forbidden',
+        `Your role (${viewer.user.role}) may not do this; it needs ${roles.join(' or ')}`,
+      );
     return next();
   };
 }

@@ -8,6 +8,8 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../server/cli/commands.ts';
+import { loadConfig } from '../../server/config.ts';
+import { createServices } from '../../server/services.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-cli-use-'));
 const bin = path.resolve('server/cli/bin.mjs');
@@ -85,6 +87,64 @@ describe('glassdome command line', () => {
       .all() as Array<{ action: string; username: string }>;
     d.close();
     expect(actions.map((a) => a.action)).toEqual(['platform.create', 'platform.test', 'platform.delete']);
+    expect(actions.every((a) => a.username.startsWith('cli:'))).toBe(true);
+  });
+
+  it('manages users without the web, and resets a forgotten admin password on the appliance itself', async () => {
+    const added = await run('users', 'add', 'root-one', '--role', 'admin');
+    expect(added.code, added.err).toBe(0);
+    const generated = /^password: (\S+) /.exec(added.out)![1]!;
+    expect(generated.length).toBeGreaterThanOrEqual(20);
+    expect(added.out).toMatch(/added admin root-one \(u[0-9a-f]+\) on this appliance/);
+    const services = createServices({ config: loadConfig(), runner: {} });
+    try {
+      expect(await services.users.verifyLogin('root-one', generated)).toBeDefined();
+      // Forgotten: the local command, fed the new password on stdin (never on the command line), lets the admin in.
+      const reset = spawnSync(process.execPath, [bin, 'users', 'password', 'root-one', '--password-stdin'], {
+        input: 'a brand new admin password\n',
+        encoding: 'utf8',
+        env: { ...process.env, GLASSDOME_DATA_DIR: dir },
+      });
+      expect(reset.status, reset.stderr).toBe(0);
+      expect(reset.stdout).toContain('root-one: password reset');
+      expect(reset.stdout + reset.stderr).not.toContain('a brand new admin password');
+      expect(await services.users.verifyLogin('root-one', generated)).toBeUndefined();
+      expect(await services.users.verifyLogin('root-one', 'a brand new admin password')).toBeDefined();
+    } finally {
+      await services.close();
+    }
+    // The last admin cannot be disabled or removed; a trainee can be added, disabled and removed.
+    const lastAdmin = await run('users', 'set', 'root-one', '--disable');
+    expect(lastAdmin.code).toBe(1);
+    expect(lastAdmin.err).toContain('"root-one" is the last enabled admin');
+    expect((await run('users', 'add', 'tina', '--role', 'trainee')).code).toBe(0);
+    expect((await run('users', 'set', 'tina', '--disable')).out).toBe('tina: trainee, disabled\n');
+    expect((await run('users')).out).toMatch(/tina +trainee +disabled/);
+    expect((await run('users', 'remove', 'tina')).out).toBe('removed tina from this appliance\n');
+    // Bad input names what is wrong and changes nothing.
+    const badRole = await run('users', 'add', 'zed', '--role', 'root');
+    expect(badRole.code).toBe(2);
+    expect(badRole.err).toMatch(/--role: /);
+    const short = spawnSync(process.execPath, [bin, 'users', 'add', 'zed', '--role', 'trainee', '--password-stdin'], {
+      input: 'short\n',
+      encoding: 'utf8',
+      env: { ...process.env, GLASSDOME_DATA_DIR: dir },
+    });
+    expect(short.status).toBe(2);
+    expect(short.stderr).toContain('password: at least 10 characters');
+    expect((await run('users')).out).not.toContain('zed');
+    const d = db();
+    const actions = d
+      .prepare("SELECT action, username FROM audit_log WHERE target LIKE 'user:%' ORDER BY id")
+      .all() as Array<{ action: string; username: string }>;
+    d.close();
+    expect(actions.map((a) => a.action)).toEqual([
+      'user.create',
+      'user.update',
+      'user.create',
+      'user.update',
+      'user.delete',
+    ]);
     expect(actions.every((a) => a.username.startsWith('cli:'))).toBe(true);
   });
 

@@ -23,11 +23,13 @@ describe('CLI remote mode', () => {
   let server: http.Server;
   let url: string;
   let token: string;
+  let adminToken: string;
 
   beforeAll(async () => {
     ({ app } = webTestApp());
     const ctx = await setUpAppliance(app);
     token = ctx.tokens.instructor;
+    adminToken = ctx.tokens.admin;
     server = http.createServer(getRequestListener(app.fetch));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -60,6 +62,29 @@ describe('CLI remote mode', () => {
     expect(destroyed.code).toBe(0);
     // It ran on the appliance, attributed to the token's user.
     expect(app.web.audit.list().find((e) => e.action === 'deployment.destroy')?.username).toBe('teacher');
+  });
+
+  it('manages users on the appliance with an admin token; an instructor token is refused', async () => {
+    const admin = ['--server', url, '--token', adminToken];
+    const added = await cli(['users', 'add', 'remy', '--role', 'instructor', ...admin]);
+    expect(added.code, added.stderr).toBe(0);
+    const pw = /^password: (\S+) /.exec(added.stdout)![1]!;
+    expect(await app.web.users.verifyLogin('remy', pw)).toBeDefined();
+    expect((await cli(['users', ...admin])).stdout).toMatch(/remy +instructor +active/);
+    expect((await cli(['users', 'set', 'remy', '--role', 'trainee', ...admin])).stdout).toBe('remy: trainee, active\n');
+    const reset = await cli(['users', 'password', 'remy', ...admin]);
+    expect(await app.web.users.verifyLogin('remy', pw)).toBeUndefined();
+    expect(await app.web.users.verifyLogin('remy', /^password: (\S+) /.exec(reset.stdout)![1]!)).toBeDefined();
+    expect((await cli(['users', 'remove', 'remy', ...admin])).code).toBe(0);
+    const refused = await cli(['users', '--server', url, '--token', token]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('Your role (instructor) may not do this; it needs admin');
+    expect(
+      app.web.audit
+        .list()
+        .filter((e) => e.target === 'user:remy')
+        .map((e) => e.username),
+    ).toEqual(['admin', 'admin', 'admin', 'admin']);
   });
 
   it('explains a bad token, a missing token and an invalid scenario', async () => {
