@@ -48,6 +48,7 @@ export function PlatformConfigFields({
                 ))}
               </select>
               {error && <p class="error">{error}</p>}
+              {f.description && <p class="hint">{f.description}</p>}
             </div>
           );
         if (f.type === 'boolean')
@@ -62,6 +63,7 @@ export function PlatformConfigFields({
                 {f.label}
               </label>
               {error && <p class="error">{error}</p>}
+              {f.description && <p class="hint">{f.description}</p>}
             </div>
           );
         if (f.type === 'json')
@@ -72,6 +74,7 @@ export function PlatformConfigFields({
                 {value ?? ''}
               </textarea>
               {error && <p class="error">{error}</p>}
+              {f.description && <p class="hint">{f.description}</p>}
             </details>
           );
         const list = choiceList[f.name];
