@@ -32,9 +32,10 @@ export function PlatformConfigFields({
         const name = `config.${f.name}`;
         const error = errors[name];
         const value = values[name] === undefined ? undefined : String(values[name]);
-        const hint = [f.description, f.default !== undefined ? `default: ${f.default}` : undefined]
+        // Descriptions are sentences: the default follows as one more, not after a semicolon.
+        const hint = [f.description, f.default !== undefined ? `Default: ${f.default}` : undefined]
           .filter(Boolean)
-          .join('; ');
+          .join(' ');
         if (f.type === 'enum')
           return (
             <div class={`field${error ? ' has-error' : ''}`}>

@@ -30,7 +30,9 @@ export const esxiConfigSchema = z.object({
     .string()
     .min(1)
     .default('vSwitch0')
-    .describe('The standard vSwitch that gets one port group per lab network (VLAN-tagged); best one for labs only.'),
+    .describe(
+      'The standard vSwitch that gets one port group per lab network (VLAN-tagged); ideally one used for labs only.',
+    ),
   uplinkPortGroup: z
     .string()
     .min(1)
