@@ -32,9 +32,10 @@ export function PlatformConfigFields({
         const name = `config.${f.name}`;
         const error = errors[name];
         const value = values[name] === undefined ? undefined : String(values[name]);
-        const hint = [f.description, f.default !== undefined ? `default: ${f.default}` : undefined]
+        // Descriptions are sentences: the default follows as one more, not after a semicolon.
+        const hint = [f.description, f.default !== undefined ? `Default: ${f.default}` : undefined]
           .filter(Boolean)
-          .join('; ');
+          .join(' ');
         if (f.type === 'enum')
           return (
             <div class={`field${error ? ' has-error' : ''}`}>
@@ -48,6 +49,7 @@ export function PlatformConfigFields({
                 ))}
               </select>
               {error && <p class="error">{error}</p>}
+              {f.description && <p class="hint">{f.description}</p>}
             </div>
           );
         if (f.type === 'boolean')
@@ -62,6 +64,7 @@ export function PlatformConfigFields({
                 {f.label}
               </label>
               {error && <p class="error">{error}</p>}
+              {f.description && <p class="hint">{f.description}</p>}
             </div>
           );
         if (f.type === 'json')
@@ -72,6 +75,7 @@ export function PlatformConfigFields({
                 {value ?? ''}
               </textarea>
               {error && <p class="error">{error}</p>}
+              {f.description && <p class="hint">{f.description}</p>}
             </details>
           );
         const list = choiceList[f.name];

@@ -24,11 +24,24 @@ export const defaultImages: Record<string, z.input<typeof imageSearch>> = {
 export const defaultInstanceTypes = ['t3.micro', 't3.small', 't3.medium', 't3.large', 't3.xlarge', 't3.2xlarge'];
 
 export const awsConfigSchema = z.strictObject({
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as eu-west-1'),
-  accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'an access key id such as AKIA...'),
-  /** Another API endpoint (a sovereign or private cloud, moto in tests); default: the region's public endpoint. */
-  endpoint: z.url().optional(),
-  /** A role assumed with the access key before every other call (STS AssumeRole); credentials renew before expiry. */
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as eu-west-1')
+    .describe('The AWS region labs are created in, e.g. eu-west-1.'),
+  accessKeyId: z
+    .string()
+    .regex(/^[A-Z0-9]{16,128}$/, 'an access key id such as AKIA...')
+    .describe(
+      "The IAM user's access key id (AKIA..., or ASIA... for temporary credentials); the secret access key goes in " +
+        'the secret field below.',
+    ),
+  endpoint: z
+    .url()
+    .optional()
+    .describe(
+      "Only for a private or EC2-compatible endpoint (a sovereign cloud, a test server). Empty: the region's " +
+        'public endpoint.',
+    ),
   assumeRole: z
     .strictObject({
       roleArn: z
@@ -43,26 +56,54 @@ export const awsConfigSchema = z.strictObject({
       /** STS endpoint; default `endpoint` when set, else the region's STS endpoint. */
       stsEndpoint: z.url().optional(),
     })
-    .optional(),
-  /** Zones lab instances are spread over, in order; default every available zone of the region. */
-  availabilityZones: z.array(z.string().min(1)).optional(),
-  /** Candidate instance types for a machine's size (CPUs, memory); a scenario's `platform.aws.instanceType` wins. */
+    .optional()
+    .describe(
+      'A role to assume with the key (STS AssumeRole, renewed before it expires), as JSON: ' +
+        '{"roleArn": "arn:aws:iam::123456789012:role/glassdome", "externalId": "lab-7f3a"}; ' +
+        'sessionName (glassdome), durationSec (3600) and stsEndpoint are optional.',
+    ),
+  availabilityZones: z
+    .array(z.string().min(1))
+    .optional()
+    .describe(
+      'Zones lab instances are spread over, in order, comma-separated (eu-west-1a, eu-west-1b). ' +
+        'Empty: every available zone of the region.',
+    ),
   instanceTypes: z
     .array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an instance type such as t3.small'))
     .min(1)
-    .default(defaultInstanceTypes),
-  /** Catalog OS key -> image search; merged over the defaults. A scenario's `platform.aws.ami` wins. */
-  images: z.record(z.string(), imageSearch).default({}),
-  /** API calls in flight at once for this account and region, shared by every platform record that points there. */
-  maxConcurrentCalls: z.number().int().min(1).max(100).default(16),
-  /** Throttling and server errors are retried with exponential backoff and jitter, this many times. */
+    .default(defaultInstanceTypes)
+    .describe(
+      'Candidate instance types, comma-separated: a machine gets the smallest the region offers with enough vCPUs ' +
+        'and memory. A scenario machine may name its own.',
+    ),
+  images: z
+    .record(z.string(), imageSearch)
+    .default({})
+    .describe(
+      'Catalog OS -> image search, merged over the built-in ones, as JSON: ' +
+        '{"debian-12": {"owner": "136693071363", "name": "debian-12-a*64-*"}}; the newest matching image wins.',
+    ),
+  maxConcurrentCalls: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(16)
+    .describe(
+      'API calls in flight at once (1-100) for this account and region, shared by every platform pointing there.',
+    ),
   retry: z
     .strictObject({
       attempts: z.number().int().min(1).default(8),
       baseMs: z.number().int().min(1).default(500),
       maxMs: z.number().int().min(1).default(20_000),
     })
-    .prefault({}),
+    .prefault({})
+    .describe(
+      'Retries of throttling and server errors, as JSON: {"attempts": 8, "baseMs": 500, "maxMs": 20000} ' +
+        '(the defaults; exponential backoff with jitter).',
+    ),
   timeouts: z
     .strictObject({
       callMs: z.number().int().positive().default(30_000),
@@ -71,7 +112,11 @@ export const awsConfigSchema = z.strictObject({
       /** Termination of an instance, so that its network can go. */
       terminateMs: z.number().int().positive().default(600_000),
     })
-    .prefault({}),
+    .prefault({})
+    .describe(
+      'Time limits as JSON: {"callMs": 30000, "shutdownMs": 180000, "terminateMs": 600000} (the defaults): ' +
+        'one API call, a graceful stop before it is forced, an instance termination.',
+    ),
   /**
    * Instance states are read for every waiting machine at once every minMs; a machine's console output after a tenth
    * of the time it has been up, within minMs..maxMs, and no more than consoleReadsPerSec reads for the whole platform
@@ -83,7 +128,11 @@ export const awsConfigSchema = z.strictObject({
       maxMs: z.number().int().min(1).default(15_000),
       consoleReadsPerSec: z.number().positive().max(1000).default(10),
     })
-    .prefault({}),
+    .prefault({})
+    .describe(
+      'Polling, as JSON: {"minMs": 2000, "maxMs": 15000, "consoleReadsPerSec": 10} (the defaults): instance states ' +
+        'every minMs; console output (readiness) within minMs..maxMs, at most consoleReadsPerSec reads in all.',
+    ),
 });
 
 export type AwsConfig = z.output<typeof awsConfigSchema>;
