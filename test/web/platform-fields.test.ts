@@ -102,6 +102,14 @@ describe('platform forms render the help text under each field', () => {
       const hints = renderedHints(page.text);
       expect([...hints.keys()].sort(), form.kind).toEqual(form.fields.map((f) => f.name).sort());
       for (const f of form.fields) expectHintFor(f, hints.get(f.name));
+      // A required JSON field is shown open, so its help (and any error) is not hidden in a closed section.
+      for (const f of form.fields.filter((x) => x.type === 'json'))
+        expect(
+          new RegExp(
+            `<details class="field advanced"( open="")?>\\s*<summary>[^<]*</summary>\\s*<textarea name="config\\.${f.name}"`,
+          ).exec(page.text)?.[1] !== undefined,
+          `${form.kind} ${f.name} open`,
+        ).toBe(f.required);
     }
   });
 

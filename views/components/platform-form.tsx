@@ -69,8 +69,11 @@ export function PlatformConfigFields({
           );
         if (f.type === 'json')
           return (
-            <details class="field advanced">
-              <summary>{f.label} (advanced, JSON)</summary>
+            // Open when it must be filled in or is wrong: a closed section would hide its help and its error.
+            <details class="field advanced" open={f.required || error !== undefined}>
+              <summary>
+                {f.label} ({f.required ? 'required' : 'advanced'}, JSON)
+              </summary>
               <textarea name={name} rows={3} placeholder={f.default}>
                 {value ?? ''}
               </textarea>
