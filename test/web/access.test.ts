@@ -242,6 +242,15 @@ describe('authorization', () => {
     const json = await api(app, 'GET', `/api/v1/deployments/${deploymentId}`, ctx.tokens.trainee);
     expect(json.body.machines.every((m: { instance: number }) => m.instance === 1)).toBe(true);
     expect(json.body.networks.every((n: { instance: number }) => n.instance !== 2)).toBe(true);
+    // Her dashboard and deployment list count only the machines she may see (her instance), not the whole range.
+    const mine = json.body.machines.length;
+    const all = (await api(app, 'GET', `/api/v1/deployments/${deploymentId}`, ctx.tokens.admin)).body.machines.length;
+    expect(all).toBeGreaterThan(mine);
+    for (const path of ['/', '/deployments']) {
+      const text = (await alice.get(path)).text.replace(/<[^>]+>|\s+/g, '');
+      expect(text, path).toMatch(new RegExp(`\\d+/${mine}(?!\\d)`));
+      expect(text, path).not.toContain(`/${all}`);
+    }
     // Her own machine: credentials and power.
     const machine = await alice.get(`/deployments/${deploymentId}/machines/i1.db`);
     expect(machine.text).toContain('Credentials');
