@@ -104,7 +104,7 @@ export function ScenarioPage(p: {
         </a>
       </div>
       <Card title="Edit">
-        <form method="post" action={`/scenarios/${p.id}`} class="stack">
+        <form method="post" action={`/scenarios/${p.id}`} class="stack" id="scenario-edit">
           <Csrf token={p.csrf} />
           <FormMessage message={p.message} />
           <textarea
@@ -121,19 +121,19 @@ export function ScenarioPage(p: {
             {p.yaml}
           </textarea>
           <ScenarioCheck yaml={p.yaml} scenario={p.scenario} issues={p.issues} />
-          {p.canEdit && (
-            <button type="submit" class="primary">
-              Save
-            </button>
-          )}
         </form>
         {p.canEdit && (
-          <form method="post" action={`/scenarios/${p.id}/delete`} class="inline">
-            <Csrf token={p.csrf} />
-            <button type="submit" class="danger">
-              Delete from library
+          <div class="buttons spread">
+            <button type="submit" class="primary" form="scenario-edit">
+              Save
             </button>
-          </form>
+            <form method="post" action={`/scenarios/${p.id}/delete`} class="inline">
+              <Csrf token={p.csrf} />
+              <button type="submit" class="danger">
+                Delete from library
+              </button>
+            </form>
+          </div>
         )}
       </Card>
     </div>

@@ -160,7 +160,7 @@ export function SetupPoolsPage(p: PoolsProps & { csrf: string }) {
           network.
         </p>
         <PoolsView {...p} action="/setup/pools" />
-        <form method="post" action="/setup/pools/done">
+        <form method="post" action="/setup/pools/done" class="buttons step-next">
           <Csrf token={p.csrf} />
           <button type="submit" class="primary">
             Continue
