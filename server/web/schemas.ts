@@ -203,6 +203,9 @@ export const deploymentResponse = deploymentSummary.extend({
       cidr: z.string(),
       gateway: z.string(),
       vlan: z.number().optional(),
+      internet: z.boolean(),
+      /** pending, running, done or failed while it is built; destroyed once teardown removed it. */
+      state: z.string(),
     }),
   ),
   lastEventId: z.number(),

@@ -150,6 +150,13 @@ describe('deployments in the browser', () => {
     expect(app.web.deployments.get(id)?.state).toBe('ready');
     expect((await teacher.post(`/deployments/${id}/destroy`, { confirm: id })).status).toBe(303);
     await waitForState(app, id, ['destroyed']);
+    // Afterwards nothing claims to be ready: not the page, not the API.
+    const after = await api(app, 'GET', `/api/v1/deployments/${id}`, ctx.tokens.instructor);
+    expect(new Set(after.body.machines.map((m: { state: string }) => m.state))).toEqual(new Set(['destroyed']));
+    expect(new Set(after.body.networks.map((n: { state: string }) => n.state))).toEqual(new Set(['destroyed']));
+    const gone = (await teacher.get(`/deployments/${id}`)).text;
+    expect(gone).toContain('machines removed');
+    expect(gone).not.toMatch(/data-state="ready"/);
     expect(app.web.audit.list().map((e) => e.action)).toEqual(
       expect.arrayContaining(['deployment.create', 'machine.snapshot', 'machine.revert', 'deployment.destroy']),
     );

@@ -352,6 +352,8 @@ export function apiRoutes(web: WebDomain) {
         cidr: n.cidr,
         gateway: n.gateway,
         ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
+        internet: n.internet,
+        state: n.state,
       })),
       lastEventId: m.lastEventId,
     };
