@@ -48,6 +48,7 @@ if (config.tls) {
   });
   sweepSessions(app);
   httpsServer.on('request', getRequestListener(app.fetch));
+  app.injectWebSocket(httpsServer);
   const redirect = createRedirectServer(() => port, config.host);
   const front = createFrontDoor(httpsServer, redirect);
   front.listen(config.port, config.host, () => {
@@ -70,6 +71,7 @@ if (config.tls) {
   const app = createApp(services, { secure: false });
   sweepSessions(app);
   const server = http.createServer(getRequestListener(app.fetch));
+  app.injectWebSocket(server);
   server.listen(config.port, config.host, () => {
     port = (server.address() as AddressInfo).port;
     console.log(

@@ -312,7 +312,7 @@ export function apiRoutes(web: WebDomain) {
           issues: [{ path: 'yaml', message: 'required without scenarioId' }],
         });
       return c.json(
-        previewOf(yaml, web.platforms.get(b.platform).kind, b.instances) as unknown as Record<string, unknown>,
+        previewOf(yaml, web.platforms.get(b.platform).kind, b.instances, b.vpn) as unknown as Record<string, unknown>,
       );
     },
   );
@@ -376,6 +376,7 @@ export function apiRoutes(web: WebDomain) {
         platform: b.platform,
         instances: b.instances,
         assignments: b.assignments,
+        vpn: b.vpn,
       });
       return c.json(deploymentJson(id, 'all'), 202);
     },
