@@ -8,6 +8,7 @@ import type { Db } from '../db/client.ts';
 import { deployments } from '../db/schema.ts';
 import { AppError, errorMessage } from '../errors.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
+import type { Plan } from '../model/plan.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { connectSsh, type SshConnection } from '../ssh/connection.ts';
@@ -16,8 +17,10 @@ import { noConsoleHint, openUpstream, refuseDownstream, relay } from './console.
 import { createGrants, type AccessKind, type Grant } from './grants.ts';
 import { createLiveSessions } from './live-sessions.ts';
 import { messageReader } from './rfb.ts';
-import { findTarget, requireReachable, unreachableReason } from './targets.ts';
+import { findTarget, requireReachable, unreachableReason, uplinkAddress } from './targets.ts';
 import { relayShell, requireLinux, terminalTarget, type TerminalOptions } from './terminal.ts';
+import { instanceVpn, renderPeerConfig } from './vpn.ts';
+import { vpnKey } from './vpn-keys.ts';
 
 export type { AccessKind, Grant } from './grants.ts';
 export type { LiveSession } from './live-sessions.ts';
@@ -124,6 +127,10 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
       await checkOpenable(kind, deploymentId, key);
       return grants.issue({ kind, userId: actor.userId, deploymentId, machineKey: key });
     },
+
+    /** Checks, without issuing a link, that a console or terminal can open on the machine now (the CLI's URL). */
+    check: (kind: AccessKind, deploymentId: string, key: string): Promise<void> =>
+      checkOpenable(kind, deploymentId, key),
 
     /** Whether a console and a terminal can be offered for the machine (the buttons on its page and the topology). */
     async capabilities(deploymentId: string, key: string): Promise<{ console: boolean; terminal: boolean }> {
@@ -267,6 +274,66 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
       release?.();
       session.end(why);
       return why;
+    },
+
+    /**
+     * The WireGuard configuration of `role` (the instance's trainee, or the instructor) into one instance, recorded in
+     * the audit log (it carries a private key). The caller has checked the viewer may see the instance.
+     */
+    async vpnConfig(
+      actor: Actor,
+      role: 'trainee' | 'instructor',
+      deploymentId: string,
+      instance: number,
+    ): Promise<{ filename: string; config: string; endpoint: string }> {
+      const d = db
+        .select({ plan: deployments.plan, state: deployments.state, name: deployments.scenarioName })
+        .from(deployments)
+        .where(eq(deployments.id, deploymentId))
+        .get();
+      if (!d) throw new AppError('not_found', `Deployment ${deploymentId} does not exist`);
+      const v = instanceVpn(d.plan as Plan, deploymentId, instance, role);
+      const t = findTarget(db, deploymentId, v.router.key);
+      const why = unreachableReason(t);
+      if (why) throw new AppError('conflict', `Unable to give the VPN of instance ${instance}: ${why}`);
+      let host = uplinkAddress(v.router, t.addresses);
+      if (!host) {
+        const platform = await platforms.instance(t.platformId);
+        const live = await platform
+          .getMachineState(t.ref!, { signal: AbortSignal.timeout(stateTimeoutMs) })
+          .catch(() => undefined);
+        host = live ? uplinkAddress(v.router, live.addresses) : undefined;
+      }
+      if (!host)
+        throw new AppError(
+          'conflict',
+          `Unable to give the VPN of instance ${instance}: its router "${v.router.key}" has no uplink address yet`,
+          {
+            hint: 'Wait until the router is ready (it takes its uplink address by DHCP), then download it again.',
+          },
+        );
+      const plan = d.plan as Plan;
+      const own = vpnKey(db, box, deploymentId, instance, role);
+      const router = vpnKey(db, box, deploymentId, instance, 'router');
+      const config = renderPeerConfig({
+        deploymentId,
+        scenario: d.name,
+        instance,
+        who: role === 'trainee' ? `trainee of instance ${instance}` : 'instructor',
+        privateKey: own.privateKey,
+        address: v.address,
+        routerPublicKey: router.publicKey,
+        endpointHost: host,
+        port: plan.vpn!.port,
+        allowedIps: v.allowedIps,
+      });
+      audit.record(
+        actor,
+        'vpn.config',
+        `deployment:${deploymentId}/i${instance}`,
+        `${role} configuration, endpoint ${host}:${plan.vpn!.port}`,
+      );
+      return { filename: `${deploymentId}-i${instance}-${role}.conf`, config, endpoint: `${host}:${plan.vpn!.port}` };
     },
 
     /** Ends every open session (the process stops) and closes the jump connections. */

@@ -16,10 +16,11 @@ import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { DeploymentState } from '../model/states.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
+import { accessLocal, accessUsage } from './access.ts';
 import { createRemote, runRemote } from './remote.ts';
 
 /** Commands that run against a remote appliance when --server is given. */
-const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms'];
+const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms', 'access'];
 
 const usage = `Usage: glassdome <command> [options]
 
@@ -38,6 +39,9 @@ Deployments
   retry ID [--wait]                         run failed machines again
   destroy ID                                remove everything a deployment created
   platforms                                 configured platforms
+
+Trainee access
+${accessUsage}
 
 Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
 cancel, retry, destroy and platforms run on that appliance through its API. Create the token in Settings > API
@@ -103,7 +107,7 @@ export async function main(
         createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
         command,
         args,
-        { platform: o.platform, instances, json: o.json, wait: o.wait },
+        { platform: o.platform, instances, json: o.json, wait: o.wait, out: o.out },
         print,
       ))!;
     } catch (e) {
@@ -163,6 +167,8 @@ export async function main(
       case 'platforms':
         for (const p of domain().platforms.list()) print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);
         return 0;
+      case 'access':
+        return await accessLocal(domain(), config, args, { out: o.out }, print);
       default:
         err.write(`glassdome: unknown command "${command}"\n\n${usage}\n`);
         return 2;

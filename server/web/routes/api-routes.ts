@@ -19,6 +19,7 @@ import { holdOpen } from '../live.tsx';
 import { machineDetail, visibleMachine } from '../machine-model.ts';
 import { createApiBuilder } from '../openapi.ts';
 import * as s from '../schemas.ts';
+import { accessApi } from './access-api.ts';
 import { startAction } from './deployment-routes.tsx';
 import { previewOf, startDeployment } from './scenario-routes.tsx';
 
@@ -639,6 +640,8 @@ export function apiRoutes(web: WebDomain) {
     },
     (c) => c.json(web.audit.list(500, Number(c.req.query('before')) || undefined)),
   );
+
+  accessApi(api, web); // consoles, terminals, VPN
 
   return Object.assign(app, { operations: api.operations });
 }
