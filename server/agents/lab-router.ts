@@ -136,7 +136,8 @@ export function vpnInputRules(router: RouterConfig, uplink: string | undefined):
 
 /**
  * The forward rules of the VPN, before the scenario's: a peer reaches this instance's networks and nothing else (not
- * another peer, not the uplink); the lab may answer and call back (a trainee's listener), never reach past its peers.
+ * another peer, not the uplink), whatever the scenario's default; the lab may answer and call back (a trainee's
+ * listener), and reaches nothing past its peers.
  */
 export function vpnForwardRules(router: RouterConfig, lans: Array<{ ifname: string; cidr: string }>): string[] {
   const vpn = router.vpn;
@@ -146,7 +147,6 @@ export function vpnForwardRules(router: RouterConfig, lans: Array<{ ifname: stri
   const lanNets = nftSet(lans.map((l) => l.cidr));
   return [
     '# VPN peers reach this instance only: its networks, not each other, not the uplink.',
-    `iifname ${wg} oifname ${wg} drop comment "${vpnComments.peers}"`,
     `iifname ${wg} ip saddr ${vpn.cidr} oifname ${lanIfs} ip daddr ${lanNets} accept comment "${vpnComments.in}"`,
     `iifname ${wg} drop comment "${vpnComments.guard}"`,
     `iifname ${lanIfs} oifname ${wg} ip daddr ${vpn.cidr} accept comment "${vpnComments.out}"`,
@@ -155,7 +155,7 @@ export function vpnForwardRules(router: RouterConfig, lans: Array<{ ifname: stri
 
 /** The comments the VPN's forward rules carry, which a loaded ruleset must show. */
 export function vpnExpectation(router: RouterConfig): string[] {
-  return router.vpn ? [vpnComments.peers, vpnComments.in, vpnComments.guard, vpnComments.out] : [];
+  return router.vpn ? [vpnComments.in, vpnComments.guard, vpnComments.out] : [];
 }
 
 /** First-boot checks of the VPN: the interface is up with its port. */

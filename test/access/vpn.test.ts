@@ -142,7 +142,6 @@ describe("the router's VPN at first boot", () => {
   it('lets peers in on the uplink and forwards them only into the instance, checked at first boot and on read-back', () => {
     const nftText = buildRouterFiles(r1).nftables;
     expect(nftText).toContain('iifname "nic2" udp dport 51820 accept comment "gd:vpn-listen"');
-    expect(nftText).toContain('iifname "wg-i1" oifname "wg-i1" drop comment "gd:vpn-peers"');
     expect(nftText).toContain(
       'iifname "wg-i1" ip saddr 100.64.0.0/24 oifname { "nic0", "nic1" } ip daddr { 10.60.1.0/24, 10.60.2.0/24 } accept comment "gd:vpn-in"',
     );
@@ -153,7 +152,6 @@ describe("the router's VPN at first boot", () => {
     expect(routerExpectation(r1).forward).toEqual([
       'gd:uplink-in',
       'gd:uplink-out',
-      'gd:vpn-peers',
       'gd:vpn-in',
       'gd:vpn-guard',
       'gd:vpn-out',
