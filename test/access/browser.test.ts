@@ -112,8 +112,8 @@ describe.skipIf(skip !== undefined)('consoles and terminals in a real browser', 
         secret: pve.tokens[0]!.secret,
       });
       const { id } = seed.deployments.create(systemActor, {
-        yaml: scenario,
-        file: 'browser-lab.yaml',
+        yaml: consoleScenario,
+        file: 'console-lab.yaml',
         platform: 'pve',
         assignments: { '1': alice.id },
       });
