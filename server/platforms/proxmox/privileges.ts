@@ -16,6 +16,8 @@ export function requiredPrivileges(config: ProxmoxConfig, major: number): Array<
     'VM.Config.Cloudinit',
     'VM.Config.Options',
     'VM.PowerMgmt',
+    // Browser consoles: vncproxy and vncwebsocket.
+    'VM.Console',
     'VM.Snapshot',
     'VM.Snapshot.Rollback',
   ];
