@@ -128,6 +128,21 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
       return grants.issue({ kind, userId: actor.userId, deploymentId, machineKey: key });
     },
 
+    /** Whether the deployment's platform offers browser consoles at all (the topology's Console links). */
+    async consolesOffered(deploymentId: string): Promise<boolean> {
+      const d = db
+        .select({ platformId: deployments.platformId })
+        .from(deployments)
+        .where(eq(deployments.id, deploymentId))
+        .get();
+      if (!d) return false;
+      try {
+        return typeof (await platforms.instance(d.platformId)).consoleTicket === 'function';
+      } catch {
+        return false;
+      }
+    },
+
     /** Checks, without issuing a link, that a console or terminal can open on the machine now (the CLI's URL). */
     check: (kind: AccessKind, deploymentId: string, key: string): Promise<void> =>
       checkOpenable(kind, deploymentId, key),

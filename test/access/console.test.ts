@@ -108,6 +108,9 @@ describe.skipIf(missing !== undefined)('browser console on Proxmox through the a
   it("shows the trainee's own machine, greets the browser with no password, relays frames and keys", async () => {
     const page = await ctx.clients.trainee.get(`/deployments/${id}/machines/i1.web`);
     expect(page.text).toContain(`href="/deployments/${id}/machines/i1.web/console"`);
+    expect((await ctx.clients.trainee.get(`/deployments/${id}/topology`)).text).toContain(
+      `href="/deployments/${id}/machines/i1.web/console"`,
+    );
     const consolePage = await ctx.clients.trainee.get(`/deployments/${id}/machines/i1.web/console`);
     expect(consolePage.status).toBe(200);
     expect(consolePage.text).toContain('src="/static/console.js"');

@@ -148,6 +148,18 @@ describe.skipIf(!asRoot)('web terminal through the range router', () => {
     await expect(openSocket(server.base, foreign.body.socket)).rejects.toMatchObject({ status: 303 });
   });
 
+  it('links terminals from the topology: Linux machines only, the router only for staff', async () => {
+    const alice = (await ctx.clients.trainee.get(`/deployments/${id}/topology`)).text;
+    expect(alice).toContain(`href="/deployments/${id}/machines/i1.web/terminal"`);
+    expect(alice).not.toContain(`href="/deployments/${id}/machines/i1.dc/terminal"`);
+    expect(alice).not.toContain(`/machines/i1.router/terminal`);
+    expect(alice).not.toContain('/console"'); // the simulator has no consoles
+    expect((await ctx.clients.trainee.get(`/deployments/${id}/machines/i1.router/terminal`)).status).toBe(403);
+    const admin = (await ctx.clients.admin.get(`/deployments/${id}/topology`)).text;
+    expect(admin).toContain(`href="/deployments/${id}/machines/i1.router/terminal"`);
+    expect(admin).toContain(`href="/deployments/${id}/machines/i2.web/terminal"`);
+  });
+
   it('says why there is no terminal on a Windows machine, before any socket opens', async () => {
     const l = await link(ctx.clients.trainee, id, 'i1.dc', 'terminal');
     expect(l.status).toBe(400);
