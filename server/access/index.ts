@@ -67,8 +67,6 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
 
   /** Why the machine no longer allows an open session: its deployment is going away or it was destroyed. */
   function machineCheck(deploymentId: string, key: string): string | undefined {
-    const d = db.select({ state: deployments.state }).from(deployments).where(eq(deployments.id, deploymentId)).get();
-    if (!d) return `deployment ${deploymentId} no longer exists`;
     try {
       return unreachableReason(findTarget(db, deploymentId, key));
     } catch (e) {

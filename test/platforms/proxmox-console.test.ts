@@ -98,6 +98,29 @@ for (const version of ['9.1', '8.4'] as PveVersion[]) {
       expect((e as AppError).message).toContain('permission denied - invalid PVEVNC ticket');
     });
 
+    it('works without VM.Console except for consoles, which are refused naming the privilege', async () => {
+      const { allPrivileges } = await import('./proxmox-server/auth.ts');
+      const privs = allPrivileges.filter((p) => p !== 'VM.Console');
+      const s = track(
+        await server({
+          version,
+          auth: { tokens: [{ tokenid: 'glassdome@pve!lab', secret: 'b1c2d3e4-0000-4000-8000-000000000001', privs }] },
+        }),
+      );
+      const p = track(driver(s, { isoStorage: 'local' }));
+      const report = await p.testConnection();
+      expect(report.details).toContain(
+        'consoles: VM.Console is not granted on /vms, so browser consoles will be refused (the terminal still works)',
+      );
+      expect(report.details.some((d) => /missing privileges/.test(d))).toBe(false);
+      const ref = await p.createMachine(spec('cons1', 'web'));
+      await p.startMachine(ref);
+      const e = (await p.consoleTicket!(ref).catch((x: unknown) => x)) as AppError;
+      expect(e.code).toBe('forbidden');
+      expect(e.message).toContain(`[proxmox] Unable to open the console of VM "${ref.name}": Permission check failed`);
+      expect(e.hint).toContain('VM.Console');
+    });
+
     it('fails the handshake with a wrong password, saying so', async () => {
       const { s, p, ref } = await runningVm();
       const t = await p.consoleTicket!(ref);

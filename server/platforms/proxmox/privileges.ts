@@ -16,8 +16,6 @@ export function requiredPrivileges(config: ProxmoxConfig, major: number): Array<
     'VM.Config.Cloudinit',
     'VM.Config.Options',
     'VM.PowerMgmt',
-    // Browser consoles: vncproxy and vncwebsocket.
-    'VM.Console',
     'VM.Snapshot',
     'VM.Snapshot.Rollback',
   ];
@@ -43,6 +41,9 @@ export function requiredPrivileges(config: ProxmoxConfig, major: number): Array<
   }
   return out;
 }
+
+/** Optional: browser consoles (vncproxy, vncwebsocket) need this; without it only the Console button is refused. */
+export const consolePrivilege: [string, string] = ['VM.Console', '/vms'];
 
 /** What the seed-ISO path needs on its storage: upload it, attach it as a CD, delete it with the machine. */
 export function isoPrivileges(storage: string): Array<[string, string]> {
