@@ -59,9 +59,11 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
   const handshakeMs = o.handshakeMs ?? 15_000;
   const idleMs = o.terminal?.idleMs ?? 30 * 60_000;
   // Jump hosts (routers) are shared by every terminal of an instance; each terminal has its own connection beyond.
+  // Someone waits at the page: one quick retry (a router rebooting), not the minute-long patience of first boot.
+  const retry = { attempts: 2, baseMs: 500, maxMs: 1000 };
   const jumps = createSshPool({
     idleMs: 60_000,
-    connect: { connectTimeoutMs: o.terminal?.connectTimeoutMs ?? 10_000 },
+    connect: { connectTimeoutMs: o.terminal?.connectTimeoutMs ?? 10_000, retry },
   });
   const what = (kind: AccessKind) => (kind === 'console' ? 'console' : 'terminal');
 
@@ -246,7 +248,6 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
         const target = await terminalTarget({ db, box, platform }, t, { ...o.terminal, signal: abort.signal });
         const connect =
           o.terminal?.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: o.terminal.connectTimeoutMs };
-        const retry = { attempts: 2, baseMs: 500, maxMs: 1000 };
         if (target.via) {
           // The pooled jump connection (the router) is held for as long as this terminal lives.
           const jump = await new Promise<SshConnection>((resolve, reject) => {

@@ -13,6 +13,15 @@ import { createServices } from '../../server/services.ts';
 import { startSshd, sshdUsable, type Sshd } from '../ssh/sshd.ts';
 import { setUpAppliance } from '../web/helpers.ts';
 import { link, openSocket, serve } from './helpers.ts';
+import net from 'node:net';
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 const avail = await sshdUsable();
 const asRoot = 'ok' in avail && avail.asRoot;
@@ -80,6 +89,11 @@ describe.skipIf(!asRoot)('web terminal through the range router', () => {
     lab = await startSshd({ account: { user: 'lab', password: labPassword } });
     routes.set(uplink, { host: '127.0.0.1', port: jump.port });
     routes.set('10.40.1.10', { host: '127.0.0.1', port: lab.port });
+    // Instance 2's router answers nothing: a port where no SSH server listens.
+    const i2uplink = machineStatus(view)
+      .find((m) => m.key === 'i2.router')!
+      .addresses.find((a) => a.startsWith('203.0.113.'))!;
+    routes.set(i2uplink, { host: '127.0.0.1', port: await closedPort() });
     server = await serve(app);
   });
   afterAll(async () => {
@@ -167,6 +181,22 @@ describe.skipIf(!asRoot)('web terminal through the range router', () => {
       'Unable to open a terminal on "i1.dc": it runs Windows Server 2022, and the web terminal is SSH to Linux machines',
     );
     expect(l.body.error.hint).toBe('Use its console instead.');
+  });
+
+  it('tells the browser why SSH failed and closes the socket, leaving nothing open', async () => {
+    const l = await link(ctx.clients.other, id, 'i2.web', 'terminal');
+    expect(l.status).toBe(200);
+    const t = await openSocket(server.base, l.body.socket, { client: ctx.clients.other });
+    const closed = await t.closed;
+    expect(closed.code).toBe(4001);
+    const m = JSON.parse(t.texts[0]!) as { type: string; message: string; hint: string };
+    expect(m.type).toBe('error');
+    expect(m.message).toMatch(
+      /^\[ssh\] Unable to connect to machine "gd-\w+-i2-router" \(127\.0\.0\.1:\d+\): connection refused/,
+    );
+    expect(m.hint).toContain('SSH server');
+    expect(services.access.live.list()).toEqual([]);
+    expect(services.audit.list(10).find((e) => e.action === 'terminal.refused')?.username).toBe('bob');
   });
 
   it('ends the session after the idle time', async () => {
