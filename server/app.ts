@@ -1,5 +1,6 @@
 // The HTTP application: middleware, every route mount (so this file reads as the URL map), one onError. Tests build
 // it with an in-memory database and the simulator.
+import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import { AppError, isAppError } from './errors.ts';
 import type { Services } from './services.ts';
@@ -9,6 +10,7 @@ import { createLive } from './web/live.tsx';
 import { createRateLimiter } from './web/rate-limit.ts';
 import { layoutRenderer } from './web/render.tsx';
 import { accountRoutes } from './web/routes/account-routes.tsx';
+import { accessRoutes } from './web/routes/access-routes.tsx';
 import { apiRoutes } from './web/routes/api-routes.ts';
 import { authRoutes } from './web/routes/auth-routes.tsx';
 import { dashboardRoutes } from './web/routes/dashboard-routes.tsx';
@@ -34,6 +36,9 @@ export function createApp(services: Services, options: WebOptions = {}) {
   if (web.setup.isComplete()) web.library.seedBundled();
 
   const app = new Hono<AppEnv>();
+  // WebSockets (consoles, terminals): upgrades go through the same middleware and routes as any request.
+  const sockets = createNodeWebSocket({ app });
+  sockets.wss.options.maxPayload = 1024 * 1024;
   app.use(
     clientIp(),
     securityHeaders(options.secure === true),
@@ -52,6 +57,7 @@ export function createApp(services: Services, options: WebOptions = {}) {
   app.route('/', dashboardRoutes(web)); // /
   app.route('/scenarios', scenarioRoutes(web));
   app.route('/deployments', deploymentRoutes(web, live)); // and /deployments/:id/machines
+  app.route('/deployments', accessRoutes(web, sockets.upgradeWebSocket)); // .../machines/:key/console, /terminal
   app.route('/settings', settingsRoutes(web));
   app.route('/account', accountRoutes(web));
   app.route('/api/v1', apiRoutes(web));
@@ -63,5 +69,7 @@ export function createApp(services: Services, options: WebOptions = {}) {
     return errorResponse(c, err);
   });
 
-  return Object.assign(app, { web, live });
+  /** Serves the WebSocket routes on a listening HTTP or HTTPS server (main.ts; tests that open sockets). */
+  const injectWebSocket = (server: Parameters<typeof sockets.injectWebSocket>[0]) => sockets.injectWebSocket(server);
+  return Object.assign(app, { web, live, injectWebSocket });
 }

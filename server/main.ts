@@ -48,6 +48,7 @@ if (config.tls) {
   const app = createApp(services, { secure: true, tls });
   sweepSessions(app);
   httpsServer.on('request', getRequestListener(app.fetch));
+  app.injectWebSocket(httpsServer);
   // Redirects name this appliance only: its certificate's names (the uploaded one once replaced) and its bind host.
   const names = () => [...(wildcard.has(config.host) ? [] : [config.host]), ...tls.names()];
   const redirect = createRedirectServer(() => port, names);
@@ -72,6 +73,7 @@ if (config.tls) {
   const app = createApp(services, { secure: false });
   sweepSessions(app);
   const server = http.createServer(getRequestListener(app.fetch));
+  app.injectWebSocket(server);
   server.listen(config.port, config.host, () => {
     port = (server.address() as AddressInfo).port;
     console.log(

@@ -2,6 +2,7 @@
 // events, the executor, deployments, machines and the scenario library. Pure construction: nothing starts here.
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { createAccess, type AccessOptions } from './access/index.ts';
 import { createAssignments } from './accounts/assignments.ts';
 import { createAudit } from './accounts/audit-log.ts';
 import { createSessions } from './accounts/sessions.ts';
@@ -27,6 +28,8 @@ export interface ServiceOptions {
   /** The appliance key; by default the key file in the data folder (created on first start). */
   key?: Buffer;
   runner?: Partial<Omit<RunnerOptions, 'db' | 'events' | 'platforms' | 'ipam' | 'box'>>;
+  /** Consoles, terminals and VPN: link lifetime, re-check interval, terminal idle time and routing. */
+  access?: AccessOptions;
 }
 
 export function createServices(opts: ServiceOptions) {
@@ -51,6 +54,7 @@ export function createServices(opts: ServiceOptions) {
   );
   const events = createEventBus(db);
   const runner = createRunner({ db, events, platforms, ipam, box, leaseMs: config.leaseMs, ...opts.runner });
+  const access = createAccess({ db, platforms, box, audit }, opts.access);
   ipam.seedDefaults();
   platforms.ensureSimulator({ speed: config.sim.speed, seed: config.sim.seed });
   return {
@@ -70,7 +74,9 @@ export function createServices(opts: ServiceOptions) {
     deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users }),
     machines: createMachineActions({ db, platforms, box, audit }),
     library: createLibrary(db, audit),
+    access,
     async close() {
+      await access.close();
       await runner.shutdown();
       await platforms.closeAll();
       db.$client.close();

@@ -101,10 +101,10 @@ describe('the import graph', () => {
     expect(violations('server/db', ['server/db', 'server/model'])).toEqual([]);
   });
 
-  it('keeps the domain free of screens: orchestrator and accounts never import web, views or cli', () => {
+  it('keeps the domain free of screens: orchestrator, accounts and access never import web, views or cli', () => {
     const screens = ['server/web', 'views', 'server/cli', 'server/app.ts', 'server/main.ts'];
     const bad = [...graph].flatMap(([file, targets]) =>
-      under(file, 'server/orchestrator', 'server/accounts')
+      under(file, 'server/orchestrator', 'server/accounts', 'server/access')
         ? targets.filter((t) => under(t, ...screens)).map((t) => `${file} -> ${t}`)
         : [],
     );
@@ -119,6 +119,7 @@ describe('the import graph', () => {
         'server/errors.ts',
         'server/orchestrator',
         'server/accounts',
+        'server/access',
         'server/platforms',
         'server/services.ts',
         'server/tls.ts',
@@ -147,6 +148,7 @@ describe('the import graph', () => {
         'server/errors.ts',
         'server/orchestrator',
         'server/accounts',
+        'server/access',
         'server/platforms',
         'server/config.ts',
         'server/services.ts',

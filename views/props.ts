@@ -43,6 +43,8 @@ export interface DeploymentHead {
   error: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** The deployment has a per-trainee VPN (its range page offers the configurations). */
+  vpn?: boolean;
 }
 
 export interface DeploymentModel {

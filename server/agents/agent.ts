@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import { osCatalog, type OsEntry } from '../model/catalog.ts';
 import type { Plan, PlannedMachine } from '../model/plan.ts';
 import type { RenderedVulnerability } from '../model/vulnerability.ts';
+import type { RouterVpnKeys } from '../model/vpn.ts';
 import { buildCloudInit, qemuGuestAgent, vmwareTools, type CloudInitMedia } from './cloud-init.ts';
 import { buildWindowsMedia, type WindowsMedia } from './windows/installer.ts';
 
@@ -19,6 +20,8 @@ export interface BootContext {
   domainAdminPassword?: string;
   /** The machine's vulnerability modules, rendered by the reaper (reaper/render.ts renderMachineVulnerabilities). */
   vulnerabilities?: RenderedVulnerability[];
+  /** A router of a deployment with a VPN: its keys (server/access/vpn-keys.ts routerVpnKeys). */
+  vpnKeys?: RouterVpnKeys;
 }
 
 /** Every variant carries the three NoCloud documents, so a driver that only knows cloud-init still gets them. */
@@ -42,6 +45,7 @@ export const installers: Record<OsEntry['installer'], Installer> = {
             ? null
             : qemuGuestAgent,
       ...(ctx.vulnerabilities ? { vulnerabilities: ctx.vulnerabilities } : {}),
+      ...(ctx.vpnKeys ? { vpnKeys: ctx.vpnKeys } : {}),
     }),
   }),
   'windows-unattend': (plan, machine, ctx) =>

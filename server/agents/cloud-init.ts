@@ -5,6 +5,7 @@ import { AppError } from '../errors.ts';
 import { osCatalog } from '../model/catalog.ts';
 import type { PlannedMachine, PlannedNetwork } from '../model/plan.ts';
 import type { RenderedVulnerability } from '../model/vulnerability.ts';
+import type { RouterVpnKeys } from '../model/vpn.ts';
 import { mergeVulnerabilities } from './vulnerabilities.ts';
 import { deriveSalt, hashPassword } from './credentials.ts';
 import { interfaceName, labDomain, routerSelfChecks, routerSetup } from './lab-router.ts';
@@ -21,6 +22,8 @@ export interface CloudInitContext {
   guestAgent?: GuestAgent | null;
   /** The machine's vulnerability modules, rendered (reaper/cloud-init-merge.ts renderMachineVulnerabilities). */
   vulnerabilities?: RenderedVulnerability[];
+  /** A router of a deployment with a VPN: its WireGuard private key and its peers' public keys. */
+  vpnKeys?: RouterVpnKeys;
 }
 
 export interface GuestAgent {
@@ -57,7 +60,7 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
     if (!ctx.networks.some((n) => n.key === nic.networkKey))
       throw fail(`its NIC on "${nic.networkKey}" refers to no planned network`);
 
-  const router = machine.role === 'router' ? routerSetup(machine) : undefined;
+  const router = machine.role === 'router' ? routerSetup(machine, ctx.vpnKeys) : undefined;
   const ownFiles = [...machine.files, ...(router?.files ?? [])];
   const vuln = mergeVulnerabilities(ctx.vulnerabilities ?? [], {
     key: machine.key,

@@ -18,10 +18,11 @@ import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
 import { localPlatforms, remotePlatforms } from './platform-commands.ts';
 import { localUserBackend, remoteUserBackend, userCommand } from './user-commands.ts';
+import { accessLocal, accessUsage } from './access.ts';
 import { createRemote, runRemote } from './remote.ts';
 
 /** Commands that run against a remote appliance when --server is given. */
-const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms', 'users'];
+const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms', 'users', 'access'];
 
 /** Commands after which this process starts workers for deployments whose process died (their claim expired). */
 const pickUpAfter = ['deploy', 'status', 'list', 'platforms'];
@@ -67,6 +68,9 @@ Users
 
 A deployment whose process died (kill -9, power loss) is picked up again by the server's sweep, by \`glassdome
 resume ID\`, \`retry ID\`, or in the background after deploy, status, list or platforms, once its claim expires.
+
+Trainee access
+${accessUsage}
 
 Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
 cancel, retry, destroy, platforms and users run on that appliance through its API. Create the token in Settings > API
@@ -157,7 +161,7 @@ export async function main(
         createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
         command,
         args,
-        { platform: o.platform, instances, json: o.json, wait: o.wait },
+        { platform: o.platform, instances, json: o.json, wait: o.wait, out: o.out },
         print,
       ))!;
     } catch (e) {
@@ -218,6 +222,8 @@ export async function main(
         return await localPlatforms(domain().platforms, cliActor(), args, platformOptions(o), print);
       case 'users':
         return await userCommand(localUserBackend(domain().users, cliActor()), args, userOptions(o), print);
+      case 'access':
+        return await accessLocal(domain(), config, args, { out: o.out }, print);
       default:
         err.write(`glassdome: unknown command "${command}"\n\n${usage}\n`);
         return 2;

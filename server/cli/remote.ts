@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, type ErrorCode } from '../errors.ts';
 import { restingDeploymentStates } from '../model/states.ts';
+import { accessRemote } from './access.ts';
 
 export interface RemoteOptions {
   server: string;
@@ -120,7 +121,13 @@ export async function runRemote(
   remote: ReturnType<typeof createRemote>,
   command: string,
   args: string[],
-  o: { platform?: string | undefined; instances?: number | undefined; json: boolean; wait: boolean },
+  o: {
+    platform?: string | undefined;
+    instances?: number | undefined;
+    json: boolean;
+    wait: boolean;
+    out?: string | undefined;
+  },
   print: (s?: string) => void,
 ): Promise<number | undefined> {
   const finalCode = (state: string) => {
@@ -217,6 +224,8 @@ export async function runRemote(
         print(`${p.name.padEnd(16)} ${p.kind.padEnd(10)} ${p.id}`);
       return 0;
     }
+    case 'access':
+      return accessRemote(remote, args, { out: o.out, json: o.json }, print);
     default:
       return undefined;
   }

@@ -296,3 +296,41 @@ export const scenarios = sqliteTable('scenarios', {
   createdAt: text('created_at').notNull().default(now),
   updatedAt: text('updated_at').notNull().default(now),
 });
+
+// ------------------------------------------------------------------------------------------------ trainee access
+
+/**
+ * WireGuard keys of a deployment's VPN: per instance the router's and the assigned trainee's, and the instructor's
+ * (instance 0, one key on every router). `privateKey` is sealed with the appliance key; the public key is not secret.
+ */
+export const vpnKeys = sqliteTable(
+  'vpn_keys',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    instance: integer('instance').notNull(),
+    /** `router`, `trainee` or `instructor`. */
+    role: text('role').notNull(),
+    privateKey: text('private_key').notNull(),
+    publicKey: text('public_key').notNull(),
+    createdAt: text('created_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.instance, t.role] })],
+);
+
+/** SSH host keys seen on first use of a machine (web terminals): later connections must present one of them. */
+export const hostKeys = sqliteTable(
+  'host_keys',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    /** The machine key in the plan (`i1.web`), or `i1.router` for the jump host. */
+    machineKey: text('machine_key').notNull(),
+    /** OpenSSH SHA-256 form: `SHA256:...`. */
+    fingerprint: text('fingerprint').notNull(),
+    firstSeenAt: text('first_seen_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.machineKey, t.fingerprint] })],
+);

@@ -20,6 +20,8 @@ export interface PlanInput {
   allocations: Allocations;
   /** Draws selected vulnerability modules; default the scenario's own seed, else a fixed preview seed. */
   seed?: string;
+  /** A per-trainee WireGuard VPN into each instance, ending on its range router (on-premises platforms only). */
+  vpn?: boolean;
 }
 
 export interface PlannedNetwork {
@@ -68,15 +70,28 @@ export interface FirewallRule {
   action: 'allow' | 'deny';
 }
 
+/** The WireGuard side of a range router: its interface, its tunnel address and its peers' (keys are not in the plan). */
+export interface RouterVpn {
+  /** The interface name, unique per instance (`wg-i1`): userspace WireGuard names its control socket after it. */
+  ifname: string;
+  port: number;
+  /** The tunnel network, the same in every instance (instances are isolated), outside every scenario network. */
+  cidr: string;
+  address: string;
+  peers: Array<{ role: 'trainee' | 'instructor'; address: string }>;
+}
+
 export interface RouterConfig {
   /** Isolated networks, in NIC order. */
   lans: Array<{ networkKey: string; cidr: string; address: string; prefix: number; dhcp: boolean; internet: boolean }>;
-  /** Present when any network has internet egress: the NIC index that faces the platform's network. */
+  /** Present when any network has internet egress or the deployment has a VPN: the NIC that faces the platform's network. */
   uplinkNic?: number;
   forwardDefault: 'allow' | 'deny';
   rules: FirewallRule[];
   /** CIDRs masqueraded out of the uplink. */
   nat: string[];
+  /** The deployment's VPN, when it has one. */
+  vpn?: RouterVpn;
 }
 
 export interface PlannedMachine {
@@ -116,6 +131,14 @@ export interface PlannedStep {
   dependsOn: string[];
 }
 
+/** A deployment's VPN: where peers connect and which networks they reach (per instance, through its router). */
+export interface PlannedVpn {
+  port: number;
+  cidr: string;
+  /** Which address a peer's `Endpoint` uses on this platform (the router's uplink lease), in words. */
+  endpoint: string;
+}
+
 export interface Plan {
   deploymentId: string;
   scenario: string;
@@ -129,4 +152,5 @@ export interface Plan {
   networks: PlannedNetwork[];
   machines: PlannedMachine[];
   steps: PlannedStep[];
+  vpn?: PlannedVpn;
 }

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Assignments } from '../accounts/assignments.ts';
+import { createVpnKeys } from '../access/vpn-keys.ts';
 import type { Users } from '../accounts/users.ts';
 import type { Db } from '../db/client.ts';
 import { deployments } from '../db/schema.ts';
@@ -27,6 +28,8 @@ export interface CreateDeploymentInput {
   platform: string;
   /** Overrides the scenario's `instances`. */
   instances?: number;
+  /** A per-trainee WireGuard VPN into each instance (on-premises platforms: it ends on the range router). */
+  vpn?: boolean;
 }
 
 const idAlphabet = 'abcdefghijkmnpqrstuvwxyz23456789';
@@ -72,6 +75,7 @@ export function createDeployment(
         instances,
         allocations,
         seed: scenario.seed ?? newSeed(),
+        ...(input.vpn ? { vpn: true } : {}),
       });
       // The ethics gate: no vulnerable machine on the appliance's own network or, unless the scenario says so, online.
       const refusals = checkPlanExposure(plan, {
@@ -104,6 +108,7 @@ export function createDeployment(
       );
       for (const s of plan.steps)
         insertStep.run(id, s.key, s.kind, s.target, 'pending' satisfies StepState, JSON.stringify(s.dependsOn));
+      if (plan.vpn) createVpnKeys(db, box, id, instances);
       return { id, plan };
     })
     .immediate();
@@ -168,7 +173,7 @@ export function createDeployments(deps: DeploymentDeps) {
         actor,
         'deployment.create',
         `deployment:${id}`,
-        `${plan.scenario} on ${deps.platforms.get(input.platform).name}, ${plan.instances} instance(s)${assigned ? `, ${assigned} assigned` : ''}`,
+        `${plan.scenario} on ${deps.platforms.get(input.platform).name}, ${plan.instances} instance(s)${assigned ? `, ${assigned} assigned` : ''}${plan.vpn ? ', with VPN' : ''}`,
       );
       return { id, plan };
     },

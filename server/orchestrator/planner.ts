@@ -2,7 +2,7 @@
 // machine and step of a deployment. Same input, same plan; no I/O and no secrets.
 import crypto from 'node:crypto';
 import { AppError } from '../errors.ts';
-import { intToIp, ipToInt, isUsableHost, lastAddress, parseSubnet, type Subnet } from '../ipam/cidr.ts';
+import { intToIp, ipToInt, isUsableHost, lastAddress, overlaps, parseSubnet, type Subnet } from '../ipam/cidr.ts';
 import { osCatalog, routerOs, sizes } from '../model/catalog.ts';
 import type {
   FirewallRule,
@@ -13,6 +13,7 @@ import type {
   PlannedNic,
   PlannedStep,
   PlannedUser,
+  PlannedVpn,
 } from '../model/plan.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 import type { Scenario, ScenarioMachine } from '../model/scenario.ts';
@@ -57,15 +58,48 @@ export function resourceName(deploymentId: string, instance: number, name: strin
   return `gd-${deploymentId}-${instanceLabel(instance)}-${name}`;
 }
 
+/** The WireGuard port every range router listens on (UDP, on its uplink). */
+export const vpnPort = 51820;
+
+/** Which address a VPN peer's Endpoint is, per platform: the router's lease on the platform's uplink network. */
+export const vpnEndpoints: Record<PlatformKind, string | undefined> = {
+  proxmox:
+    "the range router's DHCP address on the Proxmox uplink (platform setting uplink.bridge and uplink.vlan; by default the bridge of the lab networks, untagged)",
+  esxi: 'the range router\'s DHCP address on the ESXi port group named by the platform setting uplinkPortGroup (default "VM Network")',
+  simulator:
+    "the range router's simulated uplink address (203.0.113.0/24, TEST-NET-3): the configuration shows the workflow but connects nowhere",
+  aws: undefined,
+  azure: undefined,
+};
+
+/** The tunnel network: the first /24 of 100.64.0.0/10 (shared address space) that no scenario network overlaps. */
+function vpnTunnel(scenario: Scenario, subnetOf: SubnetMap): Subnet {
+  for (let i = 0; i < 256; i++) {
+    const s = parseSubnet(`100.${64 + Math.floor(i / 4)}.${(i % 4) * 64}.0/24`) as Subnet;
+    if (!scenario.networks.some((n) => overlaps(s, subnetOf.get(n.name)!.sub))) return s;
+  }
+  throw new AppError('invalid_input', `Unable to plan the VPN of "${scenario.name}": its networks cover 100.64.0.0/10`);
+}
+
 export function planDeployment(input: PlanInput): Plan {
   const { scenario, platform, instances, deploymentId, allocations } = input;
+  if (input.vpn && !vpnEndpoints[platform])
+    throw new AppError(
+      'invalid_input',
+      `Unable to plan a VPN for "${scenario.name}" on ${platform}: the VPN ends on a range router with an uplink the classroom reaches, and ${platform} deployments have no range router`,
+      {
+        issues: [{ path: 'vpn', message: `${platform} has no range router uplink` }],
+        hint: 'Deploy on Proxmox (its uplink is the platform setting uplink.bridge) or ESXi (uplinkPortGroup), or without the VPN.',
+      },
+    );
   if (!Number.isInteger(instances) || instances < 1)
     throw new AppError(
       'invalid_input',
       `Unable to plan "${scenario.name}": instances must be a whole number of at least 1, not ${instances}`,
     );
   const withRouter =
-    onPremises[platform] && (scenario.networks.length > 1 || scenario.networks.some((n) => n.internet));
+    onPremises[platform] &&
+    (scenario.networks.length > 1 || scenario.networks.some((n) => n.internet) || input.vpn === true);
   // The scenario check sees only the file's own `instances`; a deployment may ask for more.
   const fixedVlan =
     onPremises[platform] && instances > 1 ? scenario.networks.find((n) => n.vlan !== undefined) : undefined;
@@ -94,7 +128,10 @@ export function planDeployment(input: PlanInput): Plan {
   const networks: PlannedNetwork[] = [];
   const machines: PlannedMachine[] = [];
   const anyInternet = scenario.networks.some((n) => n.internet);
-  if (withRouter && anyInternet) {
+  const tunnel = input.vpn ? vpnTunnel(scenario, subnetOf) : undefined;
+  // The router's uplink carries internet egress and, with a VPN, the peers' UDP from the classroom.
+  const uplink = anyInternet || tunnel !== undefined;
+  if (withRouter && uplink) {
     networks.push({
       key: uplinkKey,
       instance: 0,
@@ -133,7 +170,7 @@ export function planDeployment(input: PlanInput): Plan {
     }
 
     const routerKey = `${il}.router`;
-    if (withRouter) machines.push(planRouter(input, inst, subnetOf, addressing, anyInternet, mac));
+    if (withRouter) machines.push(planRouter(input, inst, subnetOf, addressing, uplink, mac, tunnel));
 
     for (const m of scenario.machines) {
       const names = replicaNames(m.name, m.count);
@@ -188,6 +225,9 @@ export function planDeployment(input: PlanInput): Plan {
     networks,
     machines,
     steps: planSteps(networks, machines),
+    ...(tunnel
+      ? { vpn: { port: vpnPort, cidr: tunnel.cidr, endpoint: vpnEndpoints[platform]! } satisfies PlannedVpn }
+      : {}),
   };
 }
 
@@ -247,8 +287,9 @@ function planRouter(
   inst: number,
   subnetOf: SubnetMap,
   addressing: Map<string, number>,
-  anyInternet: boolean,
+  uplink: boolean,
   mac: MacAllocator,
+  tunnel: Subnet | undefined,
 ): PlannedMachine {
   const { scenario, deploymentId } = input;
   const il = instanceLabel(inst);
@@ -269,7 +310,7 @@ function planRouter(
     ip: l.address,
     prefix: l.prefix,
   }));
-  if (anyInternet) nics.push({ networkKey: uplinkKey, mac: mac(`${il}.router`, lans.length), prefix: 0 });
+  if (uplink) nics.push({ networkKey: uplinkKey, mac: mac(`${il}.router`, lans.length), prefix: 0 });
   const size = {
     ...sizes.small,
     memoryMb: 1024,
@@ -296,10 +337,25 @@ function planRouter(
     overrides: {},
     router: {
       lans,
-      ...(anyInternet ? { uplinkNic: lans.length } : {}),
+      ...(uplink ? { uplinkNic: lans.length } : {}),
       forwardDefault: scenario.firewall.default,
       rules: resolveRules(scenario, subnetOf, addressing),
       nat: lans.filter((l) => l.internet).map((l) => l.cidr),
+      // Router .1, the instructor .2, the instance's trainee .3: the same in every instance, which are isolated.
+      ...(tunnel
+        ? {
+            vpn: {
+              ifname: `wg-i${inst}`,
+              port: vpnPort,
+              cidr: tunnel.cidr,
+              address: intToIp(tunnel.base + 1),
+              peers: [
+                { role: 'instructor' as const, address: intToIp(tunnel.base + 2) },
+                { role: 'trainee' as const, address: intToIp(tunnel.base + 3) },
+              ],
+            },
+          }
+        : {}),
     },
   };
 }
@@ -430,11 +486,23 @@ function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): Plan
 }
 
 /** A plan as a fresh appliance would make it, for previews: pool subnets and VLANs are the first ones, nothing is reserved. */
-export function previewPlan(scenario: Scenario, platform: PlatformKind, instances = scenario.instances): Plan {
+export function previewPlan(
+  scenario: Scenario,
+  platform: PlatformKind,
+  instances = scenario.instances,
+  o: { vpn?: boolean } = {},
+): Plan {
   const needs = allocationNeeds(scenario, platform, instances);
   const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
   const vlans = Object.fromEntries(needs.vlans.map((label, i) => [label, 2000 + i]));
-  return planDeployment({ deploymentId: 'preview', scenario, platform, instances, allocations: { subnets, vlans } });
+  return planDeployment({
+    deploymentId: 'preview',
+    scenario,
+    platform,
+    instances,
+    allocations: { subnets, vlans },
+    ...(o.vpn ? { vpn: true } : {}),
+  });
 }
 
 /** A replica's catalogue modules, drawn per instance from the seed; a selection that cannot be filled is refused. */

@@ -1,6 +1,7 @@
 // The interface every deployment target implements: simulator, Proxmox VE, ESXi, AWS, Azure.
 // Drivers know nothing of scenarios or plans: they receive concrete network and machine specs.
 // Every resource a driver creates carries the deployment id (tag, label or name prefix) so orphans can be found.
+import type WebSocket from 'ws';
 import type { Db } from '../db/client.ts';
 import type { ConnectionReport } from '../model/connection-report.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
@@ -132,6 +133,21 @@ export interface SnapshotInfo {
   createdAt?: string;
 }
 
+/**
+ * A machine's graphical console, asked for with the platform's own credentials: a single-use channel the appliance
+ * opens itself and relays (the browser never sees the platform, its credentials or this ticket).
+ */
+export interface ConsoleTicket {
+  /** `vnc`: the socket carries RFB, its security handshake still to be done with `password`. */
+  protocol: 'vnc';
+  /** The password of the VNC authentication for this one connection. Never logged, never sent to a browser. */
+  password: string;
+  /** After this (epoch ms) the platform refuses `connect`; ask for a new ticket. */
+  expiresAt: number;
+  /** Opens the console: binary WebSocket messages carry the protocol's bytes. Call once, soon after the ticket. */
+  connect(opts?: CallOptions): Promise<WebSocket>;
+}
+
 export interface OwnedResource {
   kind: 'machine' | 'network' | 'disk' | 'other';
   id: string;
@@ -229,6 +245,13 @@ export interface Platform {
    * are unknown. The executor refuses a deployment that needs more, before creating anything, with the numbers.
    */
   capacity?(opts?: CallOptions): Promise<PlatformCapacity>;
+
+  /**
+   * A ticket for the machine's graphical console (Proxmox: vncproxy + vncwebsocket). Only where the platform has a
+   * console it can hand out; absent elsewhere (ESXi's WebMKS and the clouds' serial consoles are not built). Throws
+   * AppError('not_found') when the machine is gone and AppError('conflict') naming it when it is not running.
+   */
+  consoleTicket?(ref: MachineRef, opts?: CallOptions): Promise<ConsoleTicket>;
 
   /** Releases sessions and timers. */
   close(): Promise<void>;

@@ -106,6 +106,7 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
       error: scope === 'all' ? view.error : null,
       createdAt: view.createdAt,
       finishedAt: view.finishedAt,
+      ...(view.plan.vpn ? { vpn: true } : {}),
     },
     counts: {
       stepsTotal: visibleSteps.length,

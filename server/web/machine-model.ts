@@ -16,9 +16,10 @@ export function visibleMachine(web: WebDomain, viewer: Viewer, deploymentId: str
 /** Everything the machine view shows; also the API's machine detail. */
 export async function machineDetail(web: WebDomain, viewer: Viewer, deploymentId: string, key: string) {
   const m = visibleMachine(web, viewer, deploymentId, key);
-  const [state, supportsSnapshots] = await Promise.all([
+  const [state, supportsSnapshots, remote] = await Promise.all([
     web.machines.state(deploymentId, key),
     web.machines.supportsSnapshots(deploymentId),
+    web.access.capabilities(deploymentId, key),
   ]);
   const canSnapshot = supportsSnapshots && isRole(viewer, 'admin', 'instructor');
   const snapshots =
@@ -27,5 +28,15 @@ export async function machineDetail(web: WebDomain, viewer: Viewer, deploymentId
     m.state === 'destroyed'
       ? []
       : Object.entries(web.machines.credentials(deploymentId, key)).map(([user, password]) => ({ user, password }));
-  return { m, state, supportsSnapshots, canSnapshot, snapshots, credentials };
+  // A trainee gets no shell on the router: it holds the firewall that isolates their instance.
+  const shell = m.role !== 'router' || isRole(viewer, 'admin', 'instructor');
+  return {
+    m,
+    state,
+    supportsSnapshots,
+    canSnapshot,
+    snapshots,
+    credentials,
+    remote: shell ? remote : { console: false, terminal: false },
+  };
 }

@@ -82,6 +82,8 @@ export const deployInputSchema = z.object({
   instances: z.coerce.number().int('a whole number').min(1).max(200).optional(),
   /** Instance number -> trainee user id. */
   assignments: z.record(z.string().regex(/^\d+$/), z.string().min(1)).default({}),
+  /** A per-trainee WireGuard VPN into each instance, ending on its range router (Proxmox, ESXi, simulator). */
+  vpn: z.boolean().default(false),
 });
 
 export const powerSchema = z.object({ action: z.enum(['start', 'stop', 'reset']) });

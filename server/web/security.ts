@@ -94,7 +94,8 @@ export function securityHeaders(secure: boolean): MiddlewareHandler<AppEnv> {
   ].join('; ');
   return async (c, next) => {
     await next();
-    c.header('Content-Security-Policy', csp);
+    // A page that needs a looser policy (the terminal's xterm.js) sets its own; every other response gets this one.
+    if (!c.res.headers.has('Content-Security-Policy')) c.header('Content-Security-Policy', csp);
     c.header('X-Frame-Options', 'DENY');
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'same-origin');

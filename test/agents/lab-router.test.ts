@@ -36,7 +36,7 @@ describe('router nftables ruleset', () => {
     expect(nft.split('\n')).toContain('flush ruleset');
   });
 
-  it('lets the lab networks reach the router for SSH, DNS and DHCP, and drops the rest', () => {
+  it('lets the lab networks reach the router for SSH, DNS and DHCP, the appliance jump through it by SSH on the uplink, and drops the rest', () => {
     expect(chain(nft, 'input')).toEqual([
       'type filter hook input priority filter; policy drop;',
       'ct state established,related accept',
@@ -47,6 +47,7 @@ describe('router nftables ruleset', () => {
       'iifname { "nic0", "nic1" } meta l4proto { tcp, udp } th dport 53 accept',
       'iifname "nic0" udp dport 67 accept',
       'iifname "nic2" udp sport 67 udp dport 68 accept',
+      'iifname "nic2" tcp dport 22 accept',
     ]);
   });
 

@@ -45,6 +45,8 @@ export interface SshdOptions {
   extraConfig?: string[];
   /** Authorize this client key pair instead of generating one (to reach a later server with a key known before). */
   clientKey?: { privateKey: string; publicKey: string };
+  /** As root: the test user's name and password (default `gdtest` and a random one), e.g. a lab machine's own. */
+  account?: { user: string; password: string };
 }
 
 let availability: { ok: true; asRoot: boolean } | { skip: string } | undefined;
@@ -151,8 +153,10 @@ export async function startSshd(o: SshdOptions = {}): Promise<Sshd> {
   const authorized = path.join(dir, 'authorized_keys');
   writeFileSync(authorized, readFileSync(`${clientKey}.pub`), { mode: 0o644 });
 
-  const user = avail.asRoot ? 'gdtest' : os.userInfo().username;
-  const password = avail.asRoot ? `Pw-${Math.random().toString(36).slice(2, 10)}'$x` : undefined;
+  const user = avail.asRoot ? (o.account?.user ?? 'gdtest') : os.userInfo().username;
+  const password = avail.asRoot
+    ? (o.account?.password ?? `Pw-${Math.random().toString(36).slice(2, 10)}'$x`)
+    : undefined;
   let etc: { passwd: string; shadow: string; group: string } | undefined;
   if (avail.asRoot) {
     chownSync(home, testUid, testUid);

@@ -10,6 +10,7 @@ type Policy = 'public' | 'any' | 'staff' | 'admin' | 'scoped' | 'scoped-staff';
 const table: Record<string, Policy> = {
   'GET /healthz': 'public',
   'GET /static/:file': 'public',
+  'GET /static/vendor/*': 'public',
   'GET /setup': 'public', // 404 once set up, for everyone
   'POST /setup': 'public',
   'GET /setup/platform': 'admin',
@@ -45,6 +46,15 @@ const table: Record<string, Policy> = {
   'POST /deployments/:id/machines/:key/power': 'scoped',
   'POST /deployments/:id/machines/:key/snapshots': 'scoped-staff',
   'POST /deployments/:id/machines/:key/snapshots/revert': 'scoped-staff',
+  'GET /deployments/:id/machines/:key/console': 'scoped',
+  'POST /deployments/:id/machines/:key/console/link': 'scoped',
+  'GET /deployments/:id/machines/:key/console/socket': 'scoped',
+  'GET /deployments/:id/machines/:key/terminal': 'scoped',
+  'POST /deployments/:id/machines/:key/terminal/link': 'scoped',
+  'GET /deployments/:id/machines/:key/terminal/socket': 'scoped',
+  'GET /deployments/:id/vpn': 'scoped',
+  'GET /deployments/:id/vpn/:instance': 'scoped',
+  'GET /deployments/:id/vpn/:instance/conf': 'scoped',
   'GET /settings': 'admin',
   'GET /settings/platforms': 'admin',
   'POST /settings/platforms': 'admin',
@@ -97,6 +107,9 @@ const table: Record<string, Policy> = {
   'POST /api/v1/deployments/:id/machines/:key/power': 'scoped',
   'POST /api/v1/deployments/:id/machines/:key/snapshots': 'scoped-staff',
   'POST /api/v1/deployments/:id/machines/:key/snapshots/revert': 'scoped-staff',
+  'POST /api/v1/deployments/:id/machines/:key/console': 'scoped',
+  'POST /api/v1/deployments/:id/machines/:key/terminal': 'scoped',
+  'GET /api/v1/deployments/:id/vpn/:instance': 'scoped',
   'GET /api/v1/users': 'admin',
   'POST /api/v1/users': 'admin',
   'PATCH /api/v1/users/:id': 'admin',
@@ -348,7 +361,8 @@ describe('authorization', () => {
         .replace(/platforms\/:id/, 'platforms/simulator')
         .replace(/users\/:id/, `users/${spareUser}`)
         .replace(/tokens\/:id/, `tokens/${spareToken}`)
-        .replace(':file', 'app.css');
+        .replace(':file', 'app.css')
+        .replace(':instance', '1');
     const failures: string[] = [];
     const anonymous = new Client(app);
     await anonymous.get('/login');

@@ -15,6 +15,8 @@ export interface MachinePageProps {
   csrf: string;
   message?: string | undefined;
   snapshotForm: { values: Record<string, unknown>; errors: Record<string, string> };
+  /** Which of the browser console and the web terminal this machine offers (absent: neither). */
+  remote?: { console: boolean; terminal: boolean } | undefined;
 }
 
 export function MachinePage(p: MachinePageProps) {
@@ -55,6 +57,20 @@ export function MachinePage(p: MachinePageProps) {
           <dt>Platform id</dt>
           <dd class="mono">{p.m.platformId ?? '—'}</dd>
         </dl>
+        {(p.remote?.console || p.remote?.terminal) && (
+          <div class="buttons remote-buttons">
+            {p.remote.console && (
+              <a class="button" href={`${base}/console`}>
+                Console
+              </a>
+            )}
+            {p.remote.terminal && (
+              <a class="button" href={`${base}/terminal`}>
+                Terminal
+              </a>
+            )}
+          </div>
+        )}
         <div class="buttons">
           <ActionButton
             action={`${base}/power`}

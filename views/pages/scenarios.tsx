@@ -191,6 +191,12 @@ export function DeployPage(p: {
               errors={p.errors}
             />
           </div>
+          <label class="check">
+            <input type="checkbox" name="vpn" value="on" checked={p.values.vpn === true} /> Per-trainee VPN: a WireGuard
+            configuration per trainee (and one for the instructor) into their own instance, through its range router
+            (Proxmox, ESXi)
+          </label>
+          {p.errors.vpn && <p class="error">{p.errors.vpn}</p>}
           <h3>Plan</h3>
           <PlanPreview plan={p.plan} error={p.planError} trainees={p.trainees} assignments={p.assignments} />
           <button type="submit" class="primary">

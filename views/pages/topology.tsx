@@ -1,4 +1,5 @@
 // Topology: one SVG per instance (router, networks, machines with addresses) and its firewall rules.
+import { osCatalog, routerOs } from '../../server/model/catalog.ts';
 import type { DeploymentModel, TopologyInstance } from '../props.ts';
 import { StateBadge } from '../components/state.tsx';
 
@@ -83,7 +84,50 @@ function InstanceSvg({ t, deploymentId }: { t: TopologyInstance; deploymentId: s
   );
 }
 
-export function TopologyPage({ head, instances }: { head: DeploymentModel['head']; instances: TopologyInstance[] }) {
+/** Which machines of a drawing get Console and Terminal links: created, not destroyed; the router only for staff. */
+function RemoteLinks({
+  t,
+  deploymentId,
+  remote,
+}: {
+  t: TopologyInstance;
+  deploymentId: string;
+  remote: { console: boolean; router: boolean };
+}) {
+  const reachable = (state: string) => state !== 'pending' && state !== 'destroyed';
+  const machines = [
+    ...(t.router && remote.router && reachable(t.router.state)
+      ? [{ key: t.router.key, hostname: t.router.hostname, os: routerOs }]
+      : []),
+    ...t.machines.filter((m) => reachable(m.state)),
+  ];
+  if (machines.length === 0) return null;
+  return (
+    <ul class="remote-links">
+      {machines.map((m) => {
+        const base = `/deployments/${deploymentId}/machines/${encodeURIComponent(m.key)}`;
+        const linux = osCatalog[m.os]?.family !== 'windows';
+        return (
+          <li>
+            <span class="mono">{m.hostname}</span>
+            {remote.console && <a href={`${base}/console`}>Console</a>}
+            {linux && <a href={`${base}/terminal`}>Terminal</a>}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+export function TopologyPage({
+  head,
+  instances,
+  remote,
+}: {
+  head: DeploymentModel['head'];
+  instances: TopologyInstance[];
+  remote?: { console: boolean; router: boolean } | undefined;
+}) {
   return (
     <div>
       <p class="crumbs">
@@ -101,6 +145,7 @@ export function TopologyPage({ head, instances }: { head: DeploymentModel['head'
           <div class="svg-wrap">
             <InstanceSvg t={t} deploymentId={head.id} />
           </div>
+          {remote && head.state !== 'destroyed' && <RemoteLinks t={t} deploymentId={head.id} remote={remote} />}
           {t.rules.length > 0 || t.forwardDefault ? (
             <>
               <h3>Firewall rules (default between networks: {t.forwardDefault ?? 'deny'})</h3>

@@ -67,6 +67,11 @@ export function DeploymentSummary({
         <a class="button" href={`${base}/topology`}>
           Topology
         </a>
+        {head.vpn && head.state !== 'destroyed' && (
+          <a class="button" href={`${base}/vpn`}>
+            VPN
+          </a>
+        )}
         {canManage && cancellable.includes(head.state) && (
           <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />
         )}

@@ -145,6 +145,12 @@ export function PlanPreview({
         {plan.machines.length} machines, {plan.steps.length} steps. Subnets and VLANs shown are previews; the pools
         assign the real ones when it starts.
       </p>
+      {plan.vpn && (
+        <p>
+          VPN: tunnel network {plan.vpn.cidr}, UDP {plan.vpn.port}; each configuration's endpoint is {plan.vpn.endpoint}
+          .
+        </p>
+      )}
       {shown.map((i) => (
         <div class="plan-instance">
           <h4>Instance {i}</h4>

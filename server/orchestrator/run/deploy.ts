@@ -2,6 +2,7 @@
 // transient errors with backoff. Every step's state is in SQLite and every platform call is idempotent, so a run
 // killed at any moment resumes without creating anything twice.
 import { and, eq, inArray } from 'drizzle-orm';
+import { routerVpnKeys } from '../../access/vpn-keys.ts';
 import { buildBootMedia } from '../../agents/agent.ts';
 import { domainJoinAccount } from '../../agents/windows/settings.ts';
 import { defaultCatalogue } from '../../reaper/catalogue.ts';
@@ -326,6 +327,7 @@ export function createDeployer(rc: RunContext) {
       secret,
       passwords: machinePasswords(m, secret, yaml),
       ...(join && controller ? { domainAdminPassword: machinePasswords(controller, secret, yaml)[join.user] } : {}),
+      ...(m.router?.vpn ? { vpnKeys: routerVpnKeys(db, box, id, m.instance) } : {}),
       ...(m.vulnerabilities.length > 0
         ? {
             vulnerabilities: renderMachineVulnerabilities(m.vulnerabilities, {

@@ -3,6 +3,7 @@
 // turned into AppError codes, and a waiter that follows a task (UPID) to its exit status and log.
 import { createHash, randomBytes } from 'node:crypto';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import WebSocket from 'ws';
 import { AppError, type ErrorCode } from '../../errors.ts';
 import type { InputIssue } from '../../model/issues.ts';
 import type { ProxmoxConfig } from './config.ts';
@@ -38,6 +39,12 @@ export interface PveClient {
   waitTask(upid: string, o?: CallOpts & { timeoutMs?: number }): Promise<void>;
   /** A result that may be a UPID (PVE >= 8 for resize, optional for content delete): waits when it is one. */
   settle(result: unknown, o?: CallOpts): Promise<void>;
+  /**
+   * Opens a WebSocket on a GET endpoint ending in `websocket` (vncwebsocket), authenticated like every call and over
+   * the same pinned TLS; binary frames, no compression (pveproxy refuses frames with RSV bits). A refused upgrade
+   * throws the AppError its HTTP answer maps to.
+   */
+  websocket(path: string, params: Params, o?: CallOpts): Promise<WebSocket>;
   close(): void;
 }
 
@@ -316,6 +323,58 @@ export function createPveClient(config: ProxmoxConfig, secret: string | undefine
 
     async settle(result, o) {
       if (isUpid(result)) await api.waitTask(result, o);
+    },
+
+    async websocket(p, params, o = {}) {
+      const url = new URL(`${config.url.replace(/\/+$/, '')}/api2/json${p}`);
+      url.protocol = 'wss:';
+      url.search = encode(params).toString();
+      const headers = await authHeaders('GET', o);
+      return new Promise<WebSocket>((resolve, reject) => {
+        // pveproxy answers with the subprotocol it was asked for; noVNC asks for `binary`, and so do we.
+        const ws = new WebSocket(url, ['binary'], {
+          agent,
+          headers,
+          perMessageDeflate: false,
+          handshakeTimeout: config.timeouts.callMs,
+          maxPayload: 64 * 1024 * 1024,
+        });
+        ws.binaryType = 'nodebuffer';
+        const onAbort = () => ws.terminate();
+        o.signal?.addEventListener('abort', onAbort, { once: true });
+        const done = () => o.signal?.removeEventListener('abort', onAbort);
+        ws.once('open', () => {
+          done();
+          resolve(ws);
+        });
+        ws.once('unexpected-response', (_req, res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            done();
+            let body: unknown;
+            try {
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              body = undefined;
+            }
+            ws.terminate();
+            reject(pveError(failureOf(res.statusCode ?? 0, res.statusMessage ?? '', body), `[proxmox] GET ${p}: `));
+          });
+        });
+        ws.once('error', (e) => {
+          done();
+          if (o.signal?.aborted) return reject(o.signal.reason ?? e);
+          const cause = (e as { cause?: unknown }).cause;
+          if (cause instanceof AppError) return reject(cause);
+          const code = (e as { code?: string }).code ?? '';
+          reject(
+            new AppError(networkCodes.has(code) ? 'transient' : 'platform_error', `[proxmox] GET ${p}: ${e.message}`, {
+              cause: e,
+            }),
+          );
+        });
+      });
     },
 
     close() {

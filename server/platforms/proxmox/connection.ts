@@ -6,7 +6,13 @@ import type { ConnectionReport } from '../../model/connection-report.ts';
 import type { CallOpts, PveClient } from './client.ts';
 import type { ProxmoxConfig } from './config.ts';
 import type { FirstBoot } from './first-boot.ts';
-import { missingPrivileges, requiredPrivileges, type Permissions } from './privileges.ts';
+import {
+  consolePrivilege,
+  hasPrivilege,
+  missingPrivileges,
+  requiredPrivileges,
+  type Permissions,
+} from './privileges.ts';
 import { listTemplates } from './templates.ts';
 import { describeTrust } from '../shared/tls-trust.ts';
 
@@ -100,6 +106,12 @@ export async function checkConnection(
     if (missing.length > 0)
       problems.push(`missing privileges: ${missing.map(([p, at]) => `${p} on ${at}`).join(', ')}`);
     else details.push('privileges: all the driver needs');
+    // Consoles are optional: without VM.Console deployments work and only opening a console is refused.
+    details.push(
+      hasPrivilege(perms, consolePrivilege[0], consolePrivilege[1])
+        ? 'consoles: VM.Console granted, browser consoles available'
+        : 'consoles: VM.Console is not granted on /vms, so browser consoles will be refused (the terminal still works)',
+    );
   });
 
   await step('list templates', async () => {

@@ -6,6 +6,7 @@ import type { CallOptions, MachineRef, MachineState, OwnedResource, Platform } f
 import { readCapacity } from './capacity.ts';
 import { listSnippets, type SnippetStore } from './cloud-init.ts';
 import { causeText, createPveClient, type CallOpts } from './client.ts';
+import { createConsole } from './console.ts';
 import { proxmoxConfigSchema, type ProxmoxConfig } from './config.ts';
 import { checkConnection } from './connection.ts';
 import { createFirstBoot, describeDelivery } from './first-boot.ts';
@@ -38,6 +39,7 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
   const machines = createMachines(api, config, firstBoot);
   const networks = createNetworks(api, config);
   const guest = createGuest(api, config, machines.locate);
+  const consoles = createConsole(api, machines.locate);
   const o = (opts?: CallOptions): CallOpts => (opts?.signal ? { signal: opts.signal } : {});
   const vmPath = (r: VmRow) => `/nodes/${encodeURIComponent(r.node)}/qemu/${r.vmid}`;
   const retry = <T>(fn: () => Promise<T>, opts?: CallOptions) => withRetry(config.retry, fn, o(opts));
@@ -81,6 +83,14 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
         return await retry(() => readCapacity(api, config, o(opts)), opts);
       } catch (e) {
         throw unable('read the capacity of', config.node, e, 'node');
+      }
+    },
+
+    async consoleTicket(ref, opts) {
+      try {
+        return await consoles.ticket(ref, opts);
+      } catch (e) {
+        throw unable('open the console of', ref.name, e);
       }
     },
 

@@ -42,6 +42,9 @@ export function requiredPrivileges(config: ProxmoxConfig, major: number): Array<
   return out;
 }
 
+/** Optional: browser consoles (vncproxy, vncwebsocket) need this; without it only the Console button is refused. */
+export const consolePrivilege: [string, string] = ['VM.Console', '/vms'];
+
 /** What the seed-ISO path needs on its storage: upload it, attach it as a CD, delete it with the machine. */
 export function isoPrivileges(storage: string): Array<[string, string]> {
   return [

@@ -19,6 +19,7 @@ import { holdOpen } from '../live.tsx';
 import { machineDetail, visibleMachine } from '../machine-model.ts';
 import { createApiBuilder } from '../openapi.ts';
 import * as s from '../schemas.ts';
+import { accessApi } from './access-api.ts';
 import { startAction } from './deployment-routes.tsx';
 import { previewOf, startDeployment } from './scenario-routes.tsx';
 
@@ -327,7 +328,7 @@ export function apiRoutes(web: WebDomain) {
           issues: [{ path: 'yaml', message: 'required without scenarioId' }],
         });
       return c.json(
-        previewOf(yaml, web.platforms.get(b.platform).kind, b.instances) as unknown as Record<string, unknown>,
+        previewOf(yaml, web.platforms.get(b.platform).kind, b.instances, b.vpn) as unknown as Record<string, unknown>,
       );
     },
   );
@@ -393,6 +394,7 @@ export function apiRoutes(web: WebDomain) {
         platform: b.platform,
         instances: b.instances,
         assignments: b.assignments,
+        vpn: b.vpn,
       });
       return c.json(deploymentJson(id, 'all'), 202);
     },
@@ -655,6 +657,8 @@ export function apiRoutes(web: WebDomain) {
     },
     (c) => c.json(web.audit.list(500, Number(c.req.query('before')) || undefined)),
   );
+
+  accessApi(api, web); // consoles, terminals, VPN
 
   return Object.assign(app, { operations: api.operations });
 }

@@ -101,11 +101,18 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
     });
   }
 
-  app.get('/:id/topology', allow(), (c) => {
+  app.get('/:id/topology', allow(), async (c) => {
     const id = c.req.param('id');
     const scope = scopeFor(web, c.get('viewer')!, id);
     const model = deploymentModel(web, id, scope);
-    return c.render(<TopologyPage head={model.head} instances={topologyOf(model)} />, { title: `Topology ${id}` });
+    // Console and terminal links under each drawing; a trainee gets none for the range router.
+    const remote = {
+      console: await web.access.consolesOffered(id),
+      router: isRole(c.get('viewer'), 'admin', 'instructor'),
+    };
+    return c.render(<TopologyPage head={model.head} instances={topologyOf(model)} remote={remote} />, {
+      title: `Topology ${id}`,
+    });
   });
 
   app.route('/:id/machines', machineRoutes(web));

@@ -31,6 +31,7 @@ export function machineRoutes(web: WebDomain) {
         csrf={c.get('csrf')}
         message={message}
         snapshotForm={snapshotForm}
+        remote={d.remote}
       />,
       { title: d.m.hostname },
     );

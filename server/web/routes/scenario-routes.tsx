@@ -15,11 +15,11 @@ import { deployInputSchema } from '../schemas.ts';
 import { allow } from '../security.ts';
 
 /** A plan preview of a scenario's text; throws invalid_input with the scenario's problems. */
-export function previewOf(yaml: string, kind: PlatformKind, instances: number | undefined): Plan {
+export function previewOf(yaml: string, kind: PlatformKind, instances: number | undefined, vpn = false): Plan {
   const r = validateScenario(yaml);
   if (!r.scenario)
     throw new AppError('invalid_input', 'The scenario has problems; fix them first', { issues: r.issues });
-  return previewPlan(r.scenario, kind, instances ?? r.scenario.instances);
+  return previewPlan(r.scenario, kind, instances ?? r.scenario.instances, { vpn });
 }
 
 /** Creates a deployment and starts it in the background; shared with the API. */
@@ -32,6 +32,7 @@ export function startDeployment(
     platform: string;
     instances?: number | undefined;
     assignments: Record<string, string>;
+    vpn?: boolean | undefined;
   },
 ) {
   const created = web.deployments.create(actorOf(c), {
@@ -40,6 +41,7 @@ export function startDeployment(
     platform: input.platform,
     ...(input.instances ? { instances: input.instances } : {}),
     assignments: input.assignments,
+    ...(input.vpn ? { vpn: true } : {}),
   });
   inBackground(web, created.id, () => web.runner.run(created.id));
   return created;
@@ -159,6 +161,7 @@ export function scenarioRoutes(web: WebDomain) {
         scenario,
         kindOf(platformId),
         Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances,
+        { vpn: fields.vpn === 'on' },
       );
     } catch (e) {
       planError = e instanceof Error ? e.message : String(e);
@@ -169,7 +172,11 @@ export function scenarioRoutes(web: WebDomain) {
         name={s.name}
         scenario={scenario}
         platforms={platforms}
-        values={{ platform: platformId, instances: fields.instances ?? String(scenario.instances) }}
+        values={{
+          platform: platformId,
+          instances: fields.instances ?? String(scenario.instances),
+          vpn: fields.vpn === 'on',
+        }}
         errors={errors}
         message={message}
         plan={plan}
@@ -193,6 +200,7 @@ export function scenarioRoutes(web: WebDomain) {
         s.yaml,
         kindOf(fields.platform),
         Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined,
+        fields.vpn === 'on',
       );
       return c.html(<PlanPreview plan={plan} trainees={trainees()} assignments={assignmentsOf(fields)} />);
     } catch (e) {
@@ -209,6 +217,7 @@ export function scenarioRoutes(web: WebDomain) {
       platform: fields.platform,
       instances: fields.instances || undefined,
       assignments: assignmentsOf(fields),
+      vpn: fields.vpn === 'on',
     });
     if (!parsed.success) return (c.status(422), deployPage(c, id, fields, errorsOf(parsed.error.issues)));
     try {
@@ -218,6 +227,7 @@ export function scenarioRoutes(web: WebDomain) {
         platform: parsed.data.platform,
         instances: parsed.data.instances,
         assignments: parsed.data.assignments,
+        vpn: parsed.data.vpn,
       });
       return c.redirect(`/deployments/${deploymentId}`, 303);
     } catch (e) {

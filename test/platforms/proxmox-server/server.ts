@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -18,6 +19,7 @@ import {
   type UserSeed,
 } from './auth.ts';
 import { clusterHandlers } from './cluster-handlers.ts';
+import { acceptConsole, consoleHandlers, createConsoleState, type ConsoleState } from './console-handlers.ts';
 import { createFaultInjector, createRng, type FaultInjector, type FaultRule } from './faults.ts';
 import { guestHandlers } from './guest-handlers.ts';
 import { createLockTable } from './locks.ts';
@@ -29,6 +31,7 @@ import { parseUpload } from './multipart.ts';
 import { loadSchema, matchRoute, validateParams, type PveVersion, type RawParams } from './schema.ts';
 import { defaultTiming, Envelope, type Handler, type HandlerContext, type Sim, type Timing } from './sim.ts';
 import { createState, defaultGuest, type ClusterState, type StateOptions } from './state.ts';
+import { WebSocketServer } from 'ws';
 import { createTaskRegistry, type TaskRegistry } from './tasks.ts';
 
 export interface ProxmoxServerOptions extends StateOptions {
@@ -79,6 +82,8 @@ export interface ProxmoxServer {
   /** The certificate PEM, for clients that trust it as a CA instead of pinning. */
   certificate: string;
   state: ClusterState;
+  /** vncproxy sessions and what each VM's console received (keys, cut text, updates sent). */
+  consoles: ConsoleState;
   tasks: TaskRegistry;
   faults: FaultInjector;
   /** Mutable: tests may change timings between steps. */
@@ -142,6 +147,7 @@ const handlers: Record<string, Handler> = {
   ...guestHandlers,
   ...clusterHandlers,
   ...networkHandlers,
+  ...consoleHandlers,
 };
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -192,6 +198,8 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
     guest: { ...defaultGuest, ...opts.guest },
     nodeMemoryGb: opts.nodeMemoryGb ?? 64,
     execs: new Map(),
+    consoles: createConsoleState(),
+    certificate: tls.cert,
   };
   const allHandlers: Record<string, Handler> = { ...handlers, ...auth.handlers };
   const requests: RequestRecord[] = [];
@@ -323,7 +331,85 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
     }
   };
 
+  // WebSocket upgrades (GET .../vncwebsocket): authenticated, checked and validated like any call, then proxied to the
+  // vncproxy worker's port. pveproxy takes frames of at most 128 KiB, unfragmented, without extensions.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 128 * 1024,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => [...protocols][0] ?? false,
+  });
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const prefix = '/api2/json';
+    const relPath = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : url.pathname;
+    const record: RequestRecord = {
+      seq: requests.length + 1,
+      method: 'GET',
+      path: relPath,
+      status: 0,
+      valid: true,
+      auth: 'none',
+      params: {},
+    };
+    requests.push(record);
+    const refuse = (err: PveError) => {
+      record.status = err.status;
+      record.message = err.message;
+      record.errors = err.errors;
+      const body = err.emptyBody
+        ? ''
+        : JSON.stringify({ data: null, ...(err.errors ? { errors: err.errors } : {}), message: `${err.message}\n` });
+      socket.end(
+        `HTTP/1.1 ${err.status} ${reason(err.message)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    try {
+      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || !relPath.endsWith('websocket'))
+        throw new PveError(501, `Method 'GET ${relPath}' not implemented`);
+      let route;
+      try {
+        route = matchRoute(schema, 'GET', relPath);
+      } catch (e) {
+        record.valid = false;
+        throw e;
+      }
+      record.endpoint = route.template;
+      const raw = formParams(url.search.slice(1));
+      record.params = raw;
+      const who = auth.identify(route.info, 'GET', relPath, req.headers);
+      record.auth = who.kind;
+      auth.checkPermissions(route.info, who, { ...raw, ...route.pathParams });
+      let params;
+      try {
+        params = validateParams(route.info, raw, route.pathParams, false);
+      } catch (e) {
+        record.valid = false;
+        throw e;
+      }
+      const handler = allHandlers[`GET ${route.template}`];
+      if (!handler) {
+        record.unmodelled = true;
+        throw new PveError(501, `Method 'GET ${relPath}' not implemented (not modelled by the Glassdome test server)`);
+      }
+      const result = handler({
+        sim,
+        params,
+        info: route.info,
+        endpoint: route.template,
+        user: who.id,
+        isRoot: who.isRoot,
+        privs: who.privs,
+      }) as { port: string };
+      record.status = 101;
+      wss.handleUpgrade(req, socket, head, (ws) => acceptConsole(sim.consoles, Number(result.port), ws));
+    } catch (e) {
+      refuse(e instanceof PveError ? e : new PveError(500, String(e instanceof Error ? e.message : e)));
+    }
+  };
+
   const server: Server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => void handle(req, res));
+  server.on('upgrade', upgrade);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const url = `https://127.0.0.1:${port}`;
@@ -337,6 +423,7 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
     fingerprint,
     certificate: tls.cert,
     state: sim.state,
+    consoles: sim.consoles,
     tasks: sim.tasks,
     faults,
     timing,
@@ -366,6 +453,8 @@ export async function startProxmoxServer(opts: ProxmoxServerOptions = {}): Promi
     },
     idle: () => sim.tasks.idle(),
     async close() {
+      for (const c of wss.clients) c.terminate();
+      for (const s of sim.consoles.sessions.values()) s.accept?.(undefined);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       for (const t of sim.tasks.list()) if (t.status === 'running') t.abort.abort();

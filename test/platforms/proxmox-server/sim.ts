@@ -1,5 +1,6 @@
 // What every endpoint handler receives: the validated request and the simulator (state, tasks, locks, timing),
 // plus the checks PVE repeats in many handlers (VM lookup, config lock, flock with timeout).
+import type { ConsoleState } from './console-handlers.ts';
 import type { LockMode, LockTable } from './locks.ts';
 import { configMissing, dieError, PveError, vmLockTimeout } from './pve-error.ts';
 import type { MethodInfo, Params, PveSchema, PveVersion } from './schema.ts';
@@ -49,6 +50,10 @@ export interface Sim {
   nodeMemoryGb: number;
   /** agent/exec processes by VM and pid. */
   execs: Map<string, { startedAt: number; argv: string[]; program: GuestProgram }>;
+  /** vncproxy workers waiting for or serving their connection, and what each VM's console received. */
+  consoles: ConsoleState;
+  /** The server certificate (PEM): vncproxy's `cert`. */
+  certificate: string;
 }
 
 export interface HandlerContext {

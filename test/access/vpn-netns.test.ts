@@ -1,0 +1,318 @@
+// The VPN as packets: network namespaces play two instances' range routers (the generated nftables ruleset loaded,
+// WireGuard from the generated files through Debian's userspace wireguard-go), their lab machines, a classroom
+// switch, two trainees and the instructor. Traffic passes only into the right instance, the lab can call a trainee
+// back, and default deny between the scenario's networks still holds. Needs root, iproute2, nft, wg, wireguard-go.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateWireguardKeys } from '../../server/access/vpn-keys.ts';
+import { renderPeerConfig } from '../../server/access/vpn.ts';
+import { buildRouterFiles, renderRouterWireguard } from '../../server/agents/lab-router.ts';
+import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
+import { planDeployment } from '../../server/orchestrator/planner.ts';
+import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
+
+const scenario = `
+glassdome: 1
+name: vpn-packets
+title: VPN packets
+networks:
+  - { name: lan, cidr: 10.60.1.0/24 }
+  - { name: dmz, cidr: 10.60.2.0/24 }
+firewall:
+  default: deny
+  rules:
+    - { from: dmz, to: lan, protocol: tcp, ports: [22] }
+machines:
+  - { name: web, networks: [lan] }
+  - { name: kali, os: kali-rolling, networks: [dmz] }
+`;
+
+function unavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  for (const [tool, args, pkg] of [
+    ['ip', ['-V'], 'iproute2'],
+    ['nft', ['--version'], 'nftables'],
+    ['wg', ['--version'], 'wireguard-tools'],
+    ['wireguard-go', ['--version'], 'wireguard-go'],
+  ] as const) {
+    const r = spawnSync(tool, args, { encoding: 'utf8' });
+    if (r.error) return `${tool} is not installed (apt-get install ${pkg})`;
+  }
+  if (!fs.existsSync('/dev/net/tun')) return 'there is no /dev/net/tun for wireguard-go';
+  const probe = `gdprobe${crypto.randomBytes(2).toString('hex')}`;
+  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', probe]);
+  return undefined;
+}
+
+const skip = unavailable();
+if (skip) console.warn(`[skip] VPN packet tests: ${skip}`);
+
+const sfx = crypto.randomBytes(2).toString('hex');
+const ns = (n: string) => `gd${sfx}${n}`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gd-vpn-ns-'));
+const children: ChildProcess[] = [];
+
+function sh(args: string[]): string {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+const inNs = (n: string, ...args: string[]) => sh(['ip', 'netns', 'exec', ns(n), ...args]);
+
+const serverJs = path.join(dir, 'server.mjs');
+const clientJs = path.join(dir, 'client.mjs');
+fs.writeFileSync(
+  serverJs,
+  "import net from 'node:net';\nconst [port, text] = process.argv.slice(2);\nnet.createServer((s) => { s.on('error', () => {}); s.end(text); }).listen(Number(port), '0.0.0.0', () => console.log('listening'));\n",
+);
+fs.writeFileSync(
+  clientJs,
+  "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host);\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
+);
+
+/** A TCP server in a namespace that answers every connection with `text`. */
+async function listen(n: string, port: number, text: string): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns(n), process.execPath, serverJs, String(port), text], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server in ${n} did not start`)), 5000);
+    child.stdout!.once('data', () => (clearTimeout(t), resolve()));
+  });
+}
+
+/** What a TCP client in a namespace reads from host:port: the server's text, TIMEOUT, or ERR <code>. */
+function connect(n: string, host: string, port: number, ms = 2500): string {
+  return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
+}
+
+/** A WireGuard interface through wireguard-go (its process is ours), configured with a `wg` file, addressed, up. */
+async function wireguard(n: string, ifname: string, wgConf: string, address: string, routes: string[]): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns(n), 'wireguard-go', '-f', ifname], {
+    env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
+    stdio: 'ignore',
+  });
+  children.push(child);
+  const sock = `/var/run/wireguard/${ifname}.sock`;
+  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!fs.existsSync(sock)) throw new Error(`wireguard-go did not create ${sock}`);
+  const file = path.join(dir, `${ifname}.conf`);
+  fs.writeFileSync(file, wgConf, { mode: 0o600 });
+  const strippedFile = path.join(dir, `${ifname}.stripped`);
+  fs.writeFileSync(strippedFile, sh(['wg-quick', 'strip', file]), { mode: 0o600 });
+  inNs(n, 'wg', 'setconf', ifname, strippedFile);
+  inNs(n, 'ip', 'addr', 'add', address, 'dev', ifname);
+  inNs(n, 'ip', 'link', 'set', ifname, 'up');
+  for (const r of routes) inNs(n, 'ip', 'route', 'add', r, 'dev', ifname);
+}
+
+describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', () => {
+  let plan: Plan;
+  const keys = {
+    instructor: generateWireguardKeys(),
+    r1: generateWireguardKeys(),
+    r2: generateWireguardKeys(),
+    alice: generateWireguardKeys(),
+    bob: generateWireguardKeys(),
+  };
+  const wgName = { r1: `gw${sfx}1`, r2: `gw${sfx}2`, t1: `gc${sfx}1`, t2: `gc${sfx}2`, t3: `gc${sfx}3` };
+
+  /** Instance i's router as planned, its interface named for this run (wireguard-go's sockets are shared). */
+  const routerOf = (i: 1 | 2): PlannedMachine => {
+    const r = plan.machines.find((m) => m.key === `i${i}.router`)!;
+    return { ...r, router: { ...r.router!, vpn: { ...r.router!.vpn!, ifname: i === 1 ? wgName.r1 : wgName.r2 } } };
+  };
+
+  const peerConf = (i: 1 | 2, who: 'alice' | 'bob' | 'instructor', uplink: string) =>
+    renderPeerConfig({
+      deploymentId: 'netns',
+      scenario: 'vpn-packets',
+      instance: i,
+      who,
+      privateKey: keys[who].privateKey,
+      address: who === 'instructor' ? '100.64.0.2' : '100.64.0.3',
+      routerPublicKey: (i === 1 ? keys.r1 : keys.r2).publicKey,
+      endpointHost: uplink,
+      port: 51820,
+      allowedIps: ['10.60.1.0/24', '10.60.2.0/24'],
+    });
+
+  beforeAll(async () => {
+    plan = planDeployment({
+      deploymentId: 'netns',
+      scenario: parseScenario(scenario),
+      platform: 'proxmox',
+      instances: 2,
+      allocations: { subnets: {}, vlans: { '1/lan': 11, '1/dmz': 12, '2/lan': 21, '2/dmz': 22 } },
+      vpn: true,
+    });
+    for (const n of ['c', 'r1', 'r2', 'a1', 'b1', 'a2', 't1', 't2', 't3']) {
+      sh(['ip', 'netns', 'add', ns(n)]);
+      inNs(n, 'ip', 'link', 'set', 'lo', 'up');
+    }
+    // The classroom: a switch with the routers' uplinks, the trainees' computers and one classroom host.
+    inNs('c', 'ip', 'link', 'add', 'br0', 'type', 'bridge');
+    inNs('c', 'ip', 'addr', 'add', '192.168.77.1/24', 'dev', 'br0');
+    inNs('c', 'ip', 'link', 'set', 'br0', 'up');
+    const uplinks: Array<[string, string, string]> = [
+      ['r1', 'nic2', '192.168.77.11/24'],
+      ['r2', 'nic2', '192.168.77.12/24'],
+      ['t1', 'eth0', '192.168.77.21/24'],
+      ['t2', 'eth0', '192.168.77.22/24'],
+      ['t3', 'eth0', '192.168.77.23/24'],
+    ];
+    for (const [n, ifname, addr] of uplinks) {
+      sh(['ip', 'link', 'add', `up${n}`, 'netns', ns('c'), 'type', 'veth', 'peer', 'name', ifname, 'netns', ns(n)]);
+      inNs('c', 'ip', 'link', 'set', `up${n}`, 'master', 'br0', 'up');
+      inNs(n, 'ip', 'addr', 'add', addr, 'dev', ifname);
+      inNs(n, 'ip', 'link', 'set', ifname, 'up');
+    }
+    // Each instance's lab: the router's NICs as the plan numbers them, one host per network, same addresses in both.
+    const labs: Array<[string, string, string, string, string]> = [
+      ['r1', 'nic0', '10.60.1.1/24', 'a1', '10.60.1.10/24'],
+      ['r1', 'nic1', '10.60.2.1/24', 'b1', '10.60.2.10/24'],
+      ['r2', 'nic0', '10.60.1.1/24', 'a2', '10.60.1.10/24'],
+    ];
+    for (const [r, nic, raddr, host, haddr] of labs) {
+      sh(['ip', 'link', 'add', nic, 'netns', ns(r), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(host)]);
+      inNs(r, 'ip', 'addr', 'add', raddr, 'dev', nic);
+      inNs(r, 'ip', 'link', 'set', nic, 'up');
+      inNs(host, 'ip', 'addr', 'add', haddr, 'dev', 'eth0');
+      inNs(host, 'ip', 'link', 'set', 'eth0', 'up');
+      inNs(host, 'ip', 'route', 'add', 'default', 'via', raddr.split('/')[0]!);
+    }
+    for (const i of [1, 2] as const) {
+      const r = routerOf(i);
+      const n = `r${i}`;
+      inNs(n, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+      const rules = path.join(dir, `nftables-${n}.conf`);
+      fs.writeFileSync(rules, buildRouterFiles(r).nftables);
+      inNs(n, 'nft', '-f', rules);
+      const own = i === 1 ? keys.r1 : keys.r2;
+      const trainee = i === 1 ? keys.alice : keys.bob;
+      await wireguard(
+        n,
+        r.router!.vpn!.ifname,
+        renderRouterWireguard(r, {
+          privateKey: own.privateKey,
+          peers: { trainee: trainee.publicKey, instructor: keys.instructor.publicKey },
+        }),
+        `${r.router!.vpn!.address}/24`,
+        [],
+      );
+    }
+    await wireguard('t1', wgName.t1, peerConf(1, 'alice', '192.168.77.11'), '100.64.0.3/32', [
+      '10.60.1.0/24',
+      '10.60.2.0/24',
+    ]);
+    await wireguard('t2', wgName.t2, peerConf(2, 'bob', '192.168.77.12'), '100.64.0.3/32', [
+      '10.60.1.0/24',
+      '10.60.2.0/24',
+    ]);
+    await wireguard('t3', wgName.t3, peerConf(1, 'instructor', '192.168.77.11'), '100.64.0.2/32', [
+      '10.60.1.0/24',
+      '10.60.2.0/24',
+    ]);
+    await listen('a1', 8080, 'i1-lan');
+    await listen('b1', 8080, 'i1-dmz');
+    await listen('a2', 8080, 'i2-lan');
+    await listen('t1', 9090, 'alice');
+    await listen('c', 8081, 'classroom');
+  }, 60_000);
+
+  afterAll(() => {
+    for (const c of children) if (c.pid && c.exitCode === null) process.kill(c.pid, 'SIGTERM');
+    for (const n of ['c', 'r1', 'r2', 'a1', 'b1', 'a2', 't1', 't2', 't3']) spawnSync('ip', ['netns', 'del', ns(n)]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes each trainee into their own instance's networks, the same addresses reaching different labs", () => {
+    expect(connect('t1', '10.60.1.10', 8080)).toBe('i1-lan');
+    expect(connect('t1', '10.60.2.10', 8080)).toBe('i1-dmz');
+    expect(connect('t2', '10.60.1.10', 8080)).toBe('i2-lan');
+    expect(connect('t3', '10.60.1.10', 8080)).toBe('i1-lan');
+    expect(inNs('r1', 'wg', 'show', wgName.r1, 'latest-handshakes')).toMatch(
+      new RegExp(`${keys.alice.publicKey.replace(/[+/]/g, '\\$&')}\\t[1-9]`),
+    );
+  });
+
+  it("gets nowhere with another instance's router: it does not know the trainee's key", () => {
+    inNs('t1', 'wg', 'set', wgName.t1, 'peer', keys.r1.publicKey, 'endpoint', '192.168.77.12:51820');
+    try {
+      expect(connect('t1', '10.60.1.10', 8080, 1500)).toBe('TIMEOUT');
+    } finally {
+      inNs('t1', 'wg', 'set', wgName.t1, 'peer', keys.r1.publicKey, 'endpoint', '192.168.77.11:51820');
+    }
+    expect(connect('t1', '10.60.1.10', 8080)).toBe('i1-lan');
+  });
+
+  it('forwards nothing from a peer but into the lab: not the classroom, not another peer', () => {
+    /**
+     * Runs `check` with the router's forward policy set to accept (a scenario's `default: allow`) and the rules
+     * carrying `comments` removed, then loads the generated ruleset again.
+     */
+    const without = (comments: string[], check: () => void) => {
+      inNs('r1', 'nft', 'chain', 'inet', 'glassdome', 'forward', '{ policy accept; }');
+      const listed = inNs('r1', 'nft', '-a', 'list', 'chain', 'inet', 'glassdome', 'forward');
+      for (const comment of comments) {
+        const handle = new RegExp(`comment "${comment}" # handle (\\d+)`).exec(listed)?.[1];
+        expect(handle, listed).toBeDefined();
+        inNs('r1', 'nft', 'delete', 'rule', 'inet', 'glassdome', 'forward', 'handle', handle!);
+      }
+      try {
+        check();
+      } finally {
+        inNs('r1', 'nft', '-f', path.join(dir, 'nftables-r1.conf'));
+      }
+    };
+    // The classroom host answers the trainee directly, and knows the way back to the tunnel through router 1.
+    expect(connect('t1', '192.168.77.1', 8081)).toBe('classroom');
+    inNs('c', 'ip', 'route', 'add', '100.64.0.0/24', 'via', '192.168.77.11');
+    // Alice widens her own configuration to send the classroom host through the tunnel: the router drops it, twice
+    // over (nothing leaves by an uplink without internet egress, and nothing leaves the tunnel but into the lab).
+    inNs(
+      't1',
+      'wg',
+      'set',
+      wgName.t1,
+      'peer',
+      keys.r1.publicKey,
+      'allowed-ips',
+      '10.60.1.0/24,10.60.2.0/24,100.64.0.2/32,192.168.77.1/32',
+    );
+    inNs('t1', 'ip', 'route', 'add', '192.168.77.1/32', 'dev', wgName.t1);
+    inNs('t1', 'ip', 'route', 'add', '100.64.0.2/32', 'dev', wgName.t1);
+    expect(connect('t1', '192.168.77.1', 8081, 1500)).toBe('TIMEOUT');
+    without(['gd:uplink-out'], () => expect(connect('t1', '192.168.77.1', 8081, 1500)).toBe('TIMEOUT'));
+    without(['gd:uplink-out', 'gd:vpn-guard'], () => expect(connect('t1', '192.168.77.1', 8081)).toBe('classroom'));
+    inNs('t1', 'ip', 'route', 'del', '192.168.77.1/32', 'dev', wgName.t1);
+    // The instructor and the trainee share the router, never a path to each other, even when both try.
+    inNs(
+      't3',
+      'wg',
+      'set',
+      wgName.t3,
+      'peer',
+      keys.r1.publicKey,
+      'allowed-ips',
+      '10.60.1.0/24,10.60.2.0/24,100.64.0.3/32',
+    );
+    inNs('t3', 'ip', 'route', 'add', '100.64.0.3/32', 'dev', wgName.t3);
+    expect(connect('t3', '100.64.0.3', 9090, 1500)).toBe('TIMEOUT');
+    without([], () => expect(connect('t3', '100.64.0.3', 9090, 1500)).toBe('TIMEOUT'));
+    without(['gd:vpn-guard'], () => expect(connect('t3', '100.64.0.3', 9090)).toBe('alice'));
+  });
+
+  it("lets the lab call the trainee back, and keeps the scenario's default deny between its networks", () => {
+    expect(connect('a1', '100.64.0.3', 9090)).toBe('alice');
+    expect(connect('a1', '10.60.2.10', 8080, 1500)).toBe('TIMEOUT');
+    expect(connect('b1', '10.60.1.10', 8080, 1500)).toBe('TIMEOUT');
+  });
+});
