@@ -24,12 +24,13 @@ export async function machineDetail(web: WebDomain, viewer: Viewer, deploymentId
   const canSnapshot = supportsSnapshots && isRole(viewer, 'admin', 'instructor');
   const snapshots =
     canSnapshot && state.power !== 'missing' ? await web.machines.snapshots(deploymentId, key).catch(() => []) : [];
+  // A trainee gets no shell on the router, and not its password either: it holds the firewall that isolates their
+  // instance, and its SSH answers on the classroom side.
+  const shell = m.role !== 'router' || isRole(viewer, 'admin', 'instructor');
   const credentials =
-    m.state === 'destroyed'
+    m.state === 'destroyed' || !shell
       ? []
       : Object.entries(web.machines.credentials(deploymentId, key)).map(([user, password]) => ({ user, password }));
-  // A trainee gets no shell on the router: it holds the firewall that isolates their instance.
-  const shell = m.role !== 'router' || isRole(viewer, 'admin', 'instructor');
   return {
     m,
     state,

@@ -264,6 +264,23 @@ describe('authorization', () => {
       expect(text, path).toMatch(new RegExp(`\\d+/${mine}(?!\\d)`));
       expect(text, path).not.toContain(`/${all}`);
     }
+    // Her instance's router: no password and no shell (it enforces the firewall that isolates her instance).
+    const router = json.body.machines.find((m: { role: string }) => m.role === 'router');
+    expect(router, 'the range has a router').toBeDefined();
+    const routerPage = await alice.get(`/deployments/${deploymentId}/machines/${router.key}`);
+    expect(routerPage.status).toBe(200);
+    expect(routerPage.text).not.toContain('Credentials');
+    const routerJson = await api(
+      app,
+      'GET',
+      `/api/v1/deployments/${deploymentId}/machines/${router.key}`,
+      ctx.tokens.trainee,
+    );
+    expect(routerJson.body.credentials ?? []).toEqual([]);
+    expect(
+      (await api(app, 'GET', `/api/v1/deployments/${deploymentId}/machines/${router.key}`, ctx.tokens.instructor)).body
+        .credentials.length,
+    ).toBeGreaterThan(0);
     // Her own machine: credentials and power.
     const machine = await alice.get(`/deployments/${deploymentId}/machines/i1.db`);
     expect(machine.text).toContain('Credentials');

@@ -98,7 +98,7 @@ export function MachinePage(p: MachinePageProps) {
           />
         </div>
       </Card>
-      {p.credentials && (
+      {p.credentials && p.credentials.length > 0 && (
         <Card title="Credentials">
           <table>
             <thead>
