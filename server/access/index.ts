@@ -5,7 +5,7 @@
 import { eq } from 'drizzle-orm';
 import type WebSocket from 'ws';
 import type { Db } from '../db/client.ts';
-import { deployments } from '../db/schema.ts';
+import { deployments, users } from '../db/schema.ts';
 import { AppError, errorMessage } from '../errors.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
 import type { Plan } from '../model/plan.ts';
@@ -124,6 +124,8 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
       key: string,
     ): Promise<{ token: string; expiresAt: number }> {
       if (!actor.userId) throw new AppError('forbidden', `Only a signed-in user can open a ${what(kind)}`);
+      const role = db.select({ role: users.role }).from(users).where(eq(users.id, actor.userId)).get()?.role;
+      refuseRouterToTrainee(role, findTarget(db, deploymentId, key).machine);
       await checkOpenable(kind, deploymentId, key);
       return grants.issue({ kind, userId: actor.userId, deploymentId, machineKey: key });
     },
@@ -359,3 +361,12 @@ export function createAccess(deps: AccessDeps, o: AccessOptions = {}) {
 }
 
 export type Access = ReturnType<typeof createAccess>;
+
+/** A shell on the range router would let a trainee rewrite the firewall that isolates their instance. */
+export function refuseRouterToTrainee(role: string | undefined, machine: { key: string; role: string }): void {
+  if (role === 'trainee' && machine.role === 'router')
+    throw new AppError(
+      'forbidden',
+      `The range router "${machine.key}" is managed by instructors; it has no console or terminal for trainees`,
+    );
+}

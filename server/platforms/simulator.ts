@@ -204,12 +204,12 @@ export function createSimulatorPlatform(
   /**
    * Injected faults, drawn from the seed, the action, the machine and how many times the action was tried on it. The
    * count is kept in SQLite, so a retry (in this process or the next) meets a fresh draw, and a fresh appliance with
-   * the same seed replays the same run.
+   * the same seed replays the same run (the deployment's id is left out of the draw).
    */
   function maybeFail(action: string, name: string, vmid: string) {
     if (noFaults) return;
     const n = q.draw.get(platformId, `${action}/${name}`)!;
-    const u = unitHash(`${config.seed}/fault/${action}/${name}/${n}`);
+    const u = unitHash(`${config.seed}/fault/${action}/${stableName(name)}/${n}`);
     const { transient, lockTimeout, rateLimit } = config.faults;
     if (u < lockTimeout)
       throw new AppError(

@@ -11,6 +11,7 @@ import { VpnPage } from '../../../views/pages/vpn.tsx';
 import { inScope, scopeFor } from '../deployment-model.ts';
 import { requireSameOrigin, viewerCheck } from '../access-model.ts';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
+import { refuseRouterToTrainee } from '../../access/index.ts';
 import { visibleMachine } from '../machine-model.ts';
 import { allow } from '../security.ts';
 
@@ -35,12 +36,7 @@ export function accessRoutes(web: WebDomain, upgradeWebSocket: Upgrade) {
   const keyOf = (c: Ctx) => decodeURIComponent(c.req.param('key')!);
   const machineOf = (c: Ctx) => {
     const m = visibleMachine(web, c.get('viewer')!, c.req.param('id')!, keyOf(c));
-    // A shell on the router would let a trainee rewrite the firewall that isolates their instance.
-    if (m.role === 'router' && c.get('viewer')!.user.role === 'trainee')
-      throw new AppError(
-        'forbidden',
-        `The range router "${m.key}" is managed by instructors; it has no console or terminal for trainees`,
-      );
+    refuseRouterToTrainee(c.get('viewer')!.user.role, m);
     return m;
   };
 
