@@ -20,6 +20,11 @@ if (resumed.length > 0)
 // Processes that die leave their deployments behind: look for them again once their claims have expired.
 const sweep = setInterval(() => services.runner.resumeInterrupted(), 30_000);
 sweep.unref();
+// The knowledge base (model loading, ingest) and the CVE data open in the background: the web server does not wait.
+void Promise.all([services.knowledge.start(), Promise.resolve().then(() => services.research.start())]).then(
+  (lines) => console.log(`glassdome: ${lines.join('; ')}`),
+  (e: unknown) => console.error(`glassdome: knowledge base or CVE data: ${errorMessage(e)}`),
+);
 
 // Until setup is complete, only someone who can read this process's output or data folder may claim the appliance.
 const setup = services.setup;

@@ -16,6 +16,7 @@ import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { DeploymentState } from '../model/states.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
+import { kbCommands, kbUsage, runKbCommand } from './kb-commands.ts';
 import { localPlatforms, remotePlatforms } from './platform-commands.ts';
 import { createRemote, runRemote } from './remote.ts';
 
@@ -52,6 +53,8 @@ Platforms
   platforms test NAME                       run the driver's connection check (exit 1 when it fails)
   platforms remove NAME                     remove one whose deployments are all destroyed
 
+${kbUsage}
+
 A deployment whose process died (kill -9, power loss) is picked up again by the server's sweep, by \`glassdome
 resume ID\`, \`retry ID\`, or in the background after deploy, status, list or platforms, once its claim expires.
 
@@ -73,6 +76,7 @@ export async function main(
     return 0;
   }
   const [command, ...rest] = argv;
+  if (command && kbCommands.includes(command) && !rest.includes('--help')) return runKbCommand(command, rest, out, err);
   let parsed;
   try {
     parsed = parseArgs({

@@ -47,6 +47,11 @@ export function DeploymentSummary({
         <a class="button" href={`${base}/topology`}>
           Topology
         </a>
+        {canManage && (
+          <a class="button" href={`${base}/flags`}>
+            Flags
+          </a>
+        )}
         {canManage && cancellable.includes(head.state) && (
           <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />
         )}

@@ -20,6 +20,7 @@ import { machineDetail, visibleMachine } from '../machine-model.ts';
 import { createApiBuilder } from '../openapi.ts';
 import * as s from '../schemas.ts';
 import { startAction } from './deployment-routes.tsx';
+import { kbApiRoutes } from './kb-api.ts';
 import { previewOf, startDeployment } from './scenario-routes.tsx';
 
 export function apiRoutes(web: WebDomain) {
@@ -653,6 +654,8 @@ export function apiRoutes(web: WebDomain) {
     },
     (c) => c.json(web.audit.list(500, Number(c.req.query('before')) || undefined)),
   );
+
+  kbApiRoutes(api, web); // /knowledge, /research, /deployments/:id/flags and ctfd.csv
 
   return Object.assign(app, { operations: api.operations });
 }
