@@ -319,7 +319,14 @@ export function createKnowledgeBase(deps: KnowledgeBaseDeps) {
       const passages = r.passages.filter((p) => collections.includes(p.collection));
       return {
         mode: r.mode,
-        ...(r.mode === 'keyword' ? { notice: reader.role === 'admin' && r.notice ? r.notice : keywordOnlyNotice } : {}),
+        ...(r.mode === 'keyword'
+          ? {
+              notice:
+                reader.role === 'admin' && r.notice
+                  ? `Keyword search only: ${r.notice.replace(/:? ?keyword search only\.?$/, '')}.`
+                  : keywordOnlyNotice,
+            }
+          : {}),
         collections,
         passages,
         building: lastSync === null,
