@@ -60,10 +60,13 @@ export function createServices(opts: ServiceOptions) {
   ipam.seedDefaults();
   platforms.ensureSimulator({ speed: config.sim.speed, seed: config.sim.seed });
   const library = createLibrary(db, audit);
-  // An in-memory database (tests) keeps the derived files (knowledge index, CVE data) in a temporary folder.
+  // The knowledge index and the CVE data live in the data folder; with an in-memory database and no data folder
+  // (tests), in a temporary one removed at close.
   let scratch: string | undefined;
   const filesDir = () =>
-    opts.db ? (scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-data-'))) : config.dataDir;
+    opts.db && !fs.existsSync(config.dataDir)
+      ? (scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-data-')))
+      : config.dataDir;
   const knowledge = createKnowledgeBase({
     dataDir: filesDir,
     modelDir: config.knowledge.modelDir,
