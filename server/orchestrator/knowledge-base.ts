@@ -126,6 +126,8 @@ export function createKnowledgeBase(deps: KnowledgeBaseDeps) {
   let debounce: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   let closed = false;
+  // Closing stops an ingest between batches of passages instead of waiting for a whole model run.
+  const stopping = new AbortController();
 
   function open(): Promise<Knowledge> {
     if (closed) return Promise.reject(new AppError('conflict', 'The knowledge base is closed'));
@@ -242,7 +244,7 @@ export function createKnowledgeBase(deps: KnowledgeBaseDeps) {
             }
           : {}),
       };
-      const report = await kb.ingest(sources);
+      const report = await kb.ingest(sources, { signal: stopping.signal });
       lastSync = { at: new Date().toISOString(), ms: Date.now() - started, report };
       lastError = null;
       return report;
@@ -354,6 +356,7 @@ export function createKnowledgeBase(deps: KnowledgeBaseDeps) {
     /** Stops the periodic pass, waits for an ingest in progress, closes the files. */
     async close(): Promise<void> {
       closed = true;
+      stopping.abort();
       clearInterval(timer);
       clearTimeout(debounce);
       unsubscribe?.();
