@@ -246,6 +246,15 @@ describe('the LLM endpoint for drafts', () => {
     expect(invalid.text).toContain('class="field has-error"');
     expect(invalid.text).not.toContain(key);
 
+    const inUrl = await admin.post('/research/llm', {
+      baseUrl: baseUrl.replace('http://', `http://user:${key}@`),
+      model: 'tiny-llm',
+      action: 'save',
+    });
+    expect(inUrl.status).toBe(422);
+    expect(inUrl.text).toContain('give the key in its own field');
+    expect(inUrl.text).not.toContain(key);
+    expect(app.web.research.llmSettings()).toBeNull();
     const saved = await admin.post('/research/llm', { baseUrl, model: 'tiny-llm', key, action: 'save' });
     expect(saved.status).toBe(303);
     const bodies: string[] = [];

@@ -155,9 +155,11 @@ export function researchRoutes(web: WebDomain) {
     } catch (e) {
       if (!isAppError(e) || e.code !== 'invalid_input') throw e;
       c.status(422);
+      // A URL refused for the credentials in it is not written back into the page.
+      const refused = (e.issues ?? []).some((i) => i.path === 'baseUrl');
       return page(c, {
         llmForm: {
-          values: keepValues(fields, ['key']),
+          values: keepValues(fields, refused ? ['key', 'baseUrl'] : ['key']),
           errors: errorsOf((e.issues ?? []).map((i) => ({ ...i, path: i.path.replace(/^llm\./, '') }))),
           message: e.message,
         },
