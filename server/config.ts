@@ -81,6 +81,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       modelDir: c.GLASSDOME_MODEL_DIR ? path.resolve(c.GLASSDOME_MODEL_DIR) : path.join(dataDir, 'models'),
       model: c.GLASSDOME_MODEL,
     },
-    research: { feedsDir: path.join(dataDir, 'cve-feeds') },
+    research: { feedsDir: path.join(dataDir, 'cve') },
   };
 }

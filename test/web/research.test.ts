@@ -131,8 +131,8 @@ describe('CVE imports', () => {
     const part = await admin.get(jobPath, { 'HX-Request': 'true' });
     expect(part.text.startsWith('<div id="import-job"')).toBe(true);
 
-    fs.mkdirSync(path.join(tmp, 'cve-feeds'), { recursive: true });
-    fs.copyFileSync(path.join(fixtures, 'nvd-2.0-feed.json'), path.join(tmp, 'cve-feeds', 'nvdcve-2.0-2021.json'));
+    fs.mkdirSync(path.join(tmp, 'cve'), { recursive: true });
+    fs.copyFileSync(path.join(fixtures, 'nvd-2.0-feed.json'), path.join(tmp, 'cve', 'nvdcve-2.0-2021.json'));
     const listed = await admin.get('/research');
     expect(listed.text).toContain('nvdcve-2.0-2021.json');
     const fromFeed = await admin.post('/research/imports', { feed: 'nvdcve-2.0-2021.json' });
@@ -140,8 +140,12 @@ describe('CVE imports', () => {
     expect((await finished(fromFeed.location!.split('/').at(-1)!)).origin).toBe('feeds');
     expect((await admin.post('/research/imports', { feed: '../glassdome.db' })).status).toBe(422);
     expect((await admin.post('/research/imports', {})).text).toContain('Choose a CVE file to import');
+    const before = app.web.research.jobs().length;
+    expect((await admin.post('/research/imports', { all: 'feeds' })).status).toBe(303);
+    expect(app.web.research.jobs().length).toBe(before + 1);
+    await Promise.all(app.web.research.jobs().map((j) => app.web.research.finished(j.id)));
     // The feed file stays where the admin put it.
-    expect(fs.existsSync(path.join(tmp, 'cve-feeds', 'nvdcve-2.0-2021.json'))).toBe(true);
+    expect(fs.existsSync(path.join(tmp, 'cve', 'nvdcve-2.0-2021.json'))).toBe(true);
   });
 });
 

@@ -251,23 +251,31 @@ function ImportsCard(p: ResearchPageProps) {
       {(p.feeds ?? []).length === 0 ? (
         <p class="muted">The folder holds no feed files.</p>
       ) : (
-        <table>
-          <tbody>
-            {p.feeds!.map((f) => (
-              <tr>
-                <td class="mono">{f}</td>
-                <td>
-                  <form method="post" action="/research/imports" class="inline">
-                    <Csrf token={p.csrf} />
-                    <button type="submit" name="feed" value={f}>
-                      Import
-                    </button>
-                  </form>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <>
+          <form method="post" action="/research/imports" class="inline">
+            <Csrf token={p.csrf} />
+            <button type="submit" name="all" value="feeds">
+              Import all {p.feeds!.length}
+            </button>
+          </form>
+          <table>
+            <tbody>
+              {p.feeds!.map((f) => (
+                <tr>
+                  <td class="mono">{f}</td>
+                  <td>
+                    <form method="post" action="/research/imports" class="inline">
+                      <Csrf token={p.csrf} />
+                      <button type="submit" name="feed" value={f}>
+                        Import
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
       {(p.jobs ?? []).length > 0 && (
         <>

@@ -111,6 +111,11 @@ export function researchRoutes(web: WebDomain) {
     const body = await c.req.parseBody();
     const actor = actorOf(c);
     try {
+      if (body.all === 'feeds') {
+        // One job per file; they run one after the other.
+        for (const name of web.research.feedFiles()) web.research.importFeedFile(actor, name);
+        return c.redirect('/research', 303);
+      }
       if (typeof body.feed === 'string' && body.feed !== '') {
         const job = web.research.importFeedFile(actor, body.feed);
         return c.redirect(`/research/imports/${job.id}`, 303);
