@@ -1,6 +1,7 @@
 // Research on the appliance: CVE files imported through the API (NVD 2.0, gzipped, CVE 5), the page (upload and the
 // feed folder) as background jobs whose damaged records are reported with their position; search and suggestions for
 // staff; the LLM endpoint whose key is sealed and never shown back, drafts marked as drafts; everything audited.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -105,6 +106,31 @@ describe('CVE imports', () => {
     const list = await api(app, 'GET', '/api/v1/research/cve-imports', ctx.tokens.admin);
     expect(list.body.map((j: { name: string }) => j.name)).toContain('nvdcve-2.0-test.json');
     expect((await upload(feedText, 'application/json', 'x.json', ctx.tokens.instructor)).status).toBe(403);
+  });
+
+  it('shows an import whose process died as interrupted, not running for ever', async () => {
+    const dead = spawnSync('true').pid;
+    const job = {
+      id: 'abcdefabcdef',
+      state: 'running',
+      origin: 'cli',
+      name: '/srv/nvdcve-2.0-2020.json.gz',
+      by: 'cli:root',
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      counts: { records: 5000, added: 5000, updated: 0, unchanged: 0, failed: 0 },
+      formats: [],
+      skipped: 0,
+      bytes: 0,
+      ms: 0,
+      problems: [],
+    };
+    app.web.db.$client
+      .prepare('INSERT INTO settings (key, value) VALUES (?, ?)')
+      .run(`research.import.${job.id}`, JSON.stringify({ job, pid: dead }));
+    const r = await api(app, 'GET', `/api/v1/research/cve-imports/${job.id}`, ctx.tokens.admin);
+    expect(r.body).toMatchObject({ state: 'interrupted', counts: { records: 5000 } });
+    expect(r.body.error).toMatch(/The process importing it stopped/);
   });
 
   it('imports from the page: an uploaded file, followed on its job page, and a file of the feed folder', async () => {
