@@ -16,7 +16,8 @@ machines:
   - name: target
     os: debian-12
     networks: [lan]
-    vulnerabilities: [weak-ssh-password, { select: { category: [web], count: 1 } }]
+    # A password no page would hold by chance (the module's own draws are common words such as "password").
+    vulnerabilities: [{ module: weak-ssh-password, params: { password: Wk-Trainee.42x } }, { select: { category: [web], count: 1 } }]
   - name: kali
     os: kali-rolling
     networks: [lan]
