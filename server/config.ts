@@ -22,7 +22,7 @@ const configSchema = z.object({
   GLASSDOME_TOKEN: z.string().min(1).optional(),
   /** The local folder of embedding models for the knowledge base (nothing is downloaded); default <data dir>/models. */
   GLASSDOME_MODEL_DIR: z.string().min(1).optional(),
-  /** The model's folder inside GLASSDOME_MODEL_DIR: the one the offline bundle carries, or another transformers.js export. */
+  /** The model's folder in GLASSDOME_MODEL_DIR: the one the offline bundle carries, or another transformers.js export. */
   GLASSDOME_MODEL: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a folder name such as Xenova/all-MiniLM-L6-v2')
@@ -40,7 +40,7 @@ export interface Config {
   tls: boolean;
   httpPort?: number;
   remote: { server?: string; token?: string };
-  /** The knowledge base: knowledge.db and knowledge.hnsw in the data folder, the embedding model from modelDir/model. */
+  /** The knowledge base: knowledge.db and knowledge.hnsw in the data folder, the embedding model in modelDir/model. */
   knowledge: { modelDir: string; model: string };
   /** CVE data: cve.db in the data folder; feed files an admin may import from the pages are looked for in feedsDir. */
   research: { feedsDir: string };

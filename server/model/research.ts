@@ -3,7 +3,7 @@
 
 export type CveImportState = 'running' | 'done' | 'failed' | 'interrupted';
 
-/** running -> done (imported, perhaps with bad records skipped) | failed (nothing readable) | interrupted (the process stopped). */
+/** running -> done (imported, bad records skipped) | failed (nothing readable) | interrupted (its process stopped). */
 export const cveImportTransitions: Record<CveImportState, readonly CveImportState[]> = {
   running: ['done', 'failed', 'interrupted'],
   done: [],

@@ -169,7 +169,7 @@ describe('what a trainee sees of a range with vulnerabilities', () => {
   }
 
   it('never shows a flag, marking guide, module, module account or seed, nor failure texts that name them', async () => {
-    // A first boot that failed on a module, as the executor would record it, in the trainee's own instance and the other.
+    // A first boot that failed on a module, as the executor records it, in the trainee's own instance and the other.
     const failure =
       'glassdome: vulnerability i1.target/weak-ssh-password did not apply (its script is /var/lib/glassdome/vulnerabilities/weak-ssh-password.sh)';
     app.web.db.$client
