@@ -22,7 +22,7 @@ const configSchema = z.object({
   GLASSDOME_TOKEN: z.string().min(1).optional(),
   /** The local folder of embedding models for the knowledge base (nothing is downloaded); default <data dir>/models. */
   GLASSDOME_MODEL_DIR: z.string().min(1).optional(),
-  /** The model's folder in GLASSDOME_MODEL_DIR: the one the offline bundle carries, or another transformers.js export. */
+  /** The model's folder in GLASSDOME_MODEL_DIR: the offline bundle's, or another model exported for transformers.js. */
   GLASSDOME_MODEL: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a folder name such as Xenova/all-MiniLM-L6-v2')
