@@ -199,14 +199,20 @@ describe('what a trainee sees of a range with vulnerabilities', () => {
       `/deployments/${id}`,
       `/deployments/${id}/topology`,
       `/deployments/${id}/machines/i1.target`,
-    ])
-      bodies.push([path, (await alice.get(path)).text]);
+    ]) {
+      const page = await alice.get(path);
+      expect(page.status, path).toBe(200);
+      bodies.push([path, page.text]);
+    }
     for (const path of [
       '/api/v1/deployments',
       `/api/v1/deployments/${id}`,
       `/api/v1/deployments/${id}/machines/i1.target`,
-    ])
-      bodies.push([path, (await api(app, 'GET', path, ctx.tokens.trainee)).text]);
+    ]) {
+      const r = await api(app, 'GET', path, ctx.tokens.trainee);
+      expect(r.status, path).toBe(200);
+      bodies.push([path, r.text]);
+    }
     bodies.push(['events', await events(ctx.tokens.trainee)]);
 
     for (const [path, body] of bodies)
