@@ -12,9 +12,12 @@ import { layoutRenderer } from './web/render.tsx';
 import { accountRoutes } from './web/routes/account-routes.tsx';
 import { accessRoutes } from './web/routes/access-routes.tsx';
 import { apiRoutes } from './web/routes/api-routes.ts';
+import { askRoutes } from './web/routes/ask-routes.tsx';
 import { authRoutes } from './web/routes/auth-routes.tsx';
 import { dashboardRoutes } from './web/routes/dashboard-routes.tsx';
 import { deploymentRoutes } from './web/routes/deployment-routes.tsx';
+import { flagRoutes } from './web/routes/flag-routes.tsx';
+import { researchRoutes } from './web/routes/research-routes.tsx';
 import { scenarioRoutes } from './web/routes/scenario-routes.tsx';
 import { settingsRoutes } from './web/routes/settings-routes.tsx';
 import { setupRoutes } from './web/routes/setup-routes.tsx';
@@ -56,8 +59,11 @@ export function createApp(services: Services, options: WebOptions = {}) {
   app.route('/', authRoutes(web, limiter)); // /login, /logout
   app.route('/', dashboardRoutes(web)); // /
   app.route('/scenarios', scenarioRoutes(web));
+  app.route('/deployments/:id/flags', flagRoutes(web)); // instructors only
   app.route('/deployments', deploymentRoutes(web, live)); // and /deployments/:id/machines
   app.route('/deployments', accessRoutes(web, sockets.upgradeWebSocket)); // .../machines/:key/console, /terminal
+  app.route('/ask', askRoutes(web));
+  app.route('/research', researchRoutes(web));
   app.route('/settings', settingsRoutes(web));
   app.route('/account', accountRoutes(web));
   app.route('/api/v1', apiRoutes(web));

@@ -20,6 +20,14 @@ const configSchema = z.object({
   /** The CLI drives a running appliance through its API when these are set (or given as --server/--token). */
   GLASSDOME_SERVER: z.url().optional(),
   GLASSDOME_TOKEN: z.string().min(1).optional(),
+  /** The local folder of embedding models for the knowledge base (nothing is downloaded); default <data dir>/models. */
+  GLASSDOME_MODEL_DIR: z.string().min(1).optional(),
+  /** The model's folder in GLASSDOME_MODEL_DIR: the offline bundle's, or another model exported for transformers.js. */
+  GLASSDOME_MODEL: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a folder name such as Xenova/all-MiniLM-L6-v2')
+    .refine((s) => !s.split('/').includes('..'), 'expected a folder inside the model folder')
+    .default('Xenova/all-MiniLM-L6-v2'),
 });
 
 export interface Config {
@@ -32,6 +40,10 @@ export interface Config {
   tls: boolean;
   httpPort?: number;
   remote: { server?: string; token?: string };
+  /** The knowledge base: knowledge.db and knowledge.hnsw in the data folder, the embedding model in modelDir/model. */
+  knowledge: { modelDir: string; model: string };
+  /** CVE data: cve.db in the data folder; feed files an admin may import from the pages are looked for in feedsDir. */
+  research: { feedsDir: string };
 }
 
 const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -65,5 +77,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(c.GLASSDOME_SERVER ? { server: c.GLASSDOME_SERVER } : {}),
       ...(c.GLASSDOME_TOKEN ? { token: c.GLASSDOME_TOKEN } : {}),
     },
+    knowledge: {
+      modelDir: c.GLASSDOME_MODEL_DIR ? path.resolve(c.GLASSDOME_MODEL_DIR) : path.join(dataDir, 'models'),
+      model: c.GLASSDOME_MODEL,
+    },
+    research: { feedsDir: path.join(dataDir, 'cve') },
   };
 }

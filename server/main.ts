@@ -20,6 +20,16 @@ if (resumed.length > 0)
 // Processes that die leave their deployments behind: look for them again once their claims have expired.
 const sweep = setInterval(() => services.runner.resumeInterrupted(), 30_000);
 sweep.unref();
+// The knowledge base (model loading, ingest) and the CVE data open once the web server listens: it does not wait.
+let opened = false;
+function openKnowledge() {
+  if (opened) return;
+  opened = true;
+  void Promise.all([services.knowledge.start(), Promise.resolve().then(() => services.research.start())]).then(
+    (lines) => console.log(`glassdome: ${lines.join('; ')}`),
+    (e: unknown) => console.error(`glassdome: knowledge base or CVE data: ${errorMessage(e)}`),
+  );
+}
 
 // Until setup is complete, only someone who can read this process's output or data folder may claim the appliance.
 const setup = services.setup;
@@ -56,6 +66,7 @@ if (config.tls) {
   front.listen(config.port, config.host, () => {
     port = (front.address() as AddressInfo).port;
     console.log(`glassdome: serving https://${config.host}:${port} (data in ${config.dataDir})`);
+    openKnowledge();
   });
   closers.push(
     () => front.close(),
@@ -79,6 +90,7 @@ if (config.tls) {
     console.log(
       `glassdome: serving http://${config.host}:${port} (plain HTTP for development; data in ${config.dataDir})`,
     );
+    openKnowledge();
   });
   closers.push(() => server.close());
 }

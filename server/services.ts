@@ -1,6 +1,9 @@
 // Wires the domain once for a process (the server or the CLI): database, key, audit log, accounts, pools, platforms,
-// events, the executor, deployments, machines and the scenario library. Pure construction: nothing starts here.
+// events, the executor, deployments, machines, the scenario library, flags, the knowledge base and CVE research.
+// Pure construction: nothing starts here (the knowledge base and cve.db open on first use).
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createAccess, type AccessOptions } from './access/index.ts';
 import { createAssignments } from './accounts/assignments.ts';
@@ -13,8 +16,11 @@ import type { Config } from './config.ts';
 import { openDb, type Db } from './db/client.ts';
 import { secureDataDir } from './db/data-dir.ts';
 import { createIpam } from './ipam/pools.ts';
+import { createCveResearch } from './orchestrator/cve-research.ts';
+import { createDeploymentFlags } from './orchestrator/deployment-flags.ts';
 import { createDeployments } from './orchestrator/deployments.ts';
 import { createEventBus } from './orchestrator/event-bus.ts';
+import { createKnowledgeBase } from './orchestrator/knowledge-base.ts';
 import { createLibrary } from './orchestrator/library.ts';
 import { createMachineActions } from './orchestrator/machine-actions.ts';
 import { createRunner, type RunnerOptions } from './orchestrator/run/runner.ts';
@@ -57,6 +63,25 @@ export function createServices(opts: ServiceOptions) {
   const access = createAccess({ db, platforms, box, audit }, opts.access);
   ipam.seedDefaults();
   platforms.ensureSimulator({ speed: config.sim.speed, seed: config.sim.seed });
+  const library = createLibrary(db, audit);
+  // The knowledge index and the CVE data live in the data folder; with an in-memory database and no data folder
+  // (tests), in a temporary one removed at close.
+  let scratch: string | undefined;
+  const filesDir = () =>
+    opts.db && !fs.existsSync(config.dataDir)
+      ? (scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-data-')))
+      : config.dataDir;
+  const knowledge = createKnowledgeBase({
+    dataDir: filesDir,
+    modelDir: config.knowledge.modelDir,
+    model: config.knowledge.model,
+    db,
+    library,
+    events,
+    audit,
+    onWarning: (m) => console.warn(`glassdome: knowledge base: ${m}`),
+  });
+  const research = createCveResearch({ dataDir: filesDir, feedsDir: config.research.feedsDir, db, box, audit });
   return {
     config,
     db,
@@ -73,13 +98,18 @@ export function createServices(opts: ServiceOptions) {
     runner,
     deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users }),
     machines: createMachineActions({ db, platforms, box, audit }),
-    library: createLibrary(db, audit),
     access,
+    library,
+    flags: createDeploymentFlags({ db, box, audit }),
+    knowledge,
+    research,
     async close() {
       await access.close();
       await runner.shutdown();
+      await Promise.all([knowledge.close(), research.close()]);
       await platforms.closeAll();
       db.$client.close();
+      if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
     },
   };
 }

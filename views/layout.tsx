@@ -55,6 +55,8 @@ export function Layout({ title, viewer, csrf, setup, children }: LayoutProps) {
               <a href="/">Dashboard</a>
               {viewer.role !== 'trainee' && <a href="/scenarios">Scenarios</a>}
               <a href="/deployments">Deployments</a>
+              <a href="/ask">Ask</a>
+              {viewer.role !== 'trainee' && <a href="/research">Research</a>}
               {viewer.role === 'admin' && <a href="/settings">Settings</a>}
               {viewer.role !== 'admin' && <a href="/settings/tokens">API tokens</a>}
               <a href="/account">Account</a>

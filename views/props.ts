@@ -166,3 +166,145 @@ export interface AuditRow {
   target: string;
   detail: string;
 }
+
+// ---- Ask, Research, Flags ---------------------------------------------------------------------------------------
+
+export interface AskPassageModel {
+  collection: string;
+  source: string;
+  title: string;
+  headings: string[];
+  /** Where the passage comes from: an appliance page (href set) or a repository path with its anchor. */
+  link: string;
+  href?: string | undefined;
+  text: string;
+  scores: { fused: number; vector: number | null; keyword: number | null };
+}
+
+export interface AskModel {
+  q: string;
+  k: number;
+  /** Absent until a question is asked. */
+  mode?: 'hybrid' | 'keyword' | undefined;
+  notice?: string | undefined;
+  collections: string[];
+  passages: AskPassageModel[];
+  building: boolean;
+  error?: string | undefined;
+}
+
+/** What an admin sees of the knowledge base. */
+export interface KnowledgeStatusModel {
+  mode: 'hybrid' | 'keyword';
+  model: string;
+  modelReason?: string | undefined;
+  chunks: Array<{ collection: string; count: number }>;
+  total: number;
+  unembedded: number;
+  vectors: number;
+  warnings: string[];
+  building: boolean;
+  lastSync?:
+    { at: string; ms: number; added: number; removed: number; unchanged: number; embedded: number } | undefined;
+  lastError?: string | undefined;
+}
+
+export interface CveRowModel {
+  id: string;
+  state: string;
+  published: string | null;
+  cvss: { version: string; score: number; severity: string | null } | null;
+  description: string;
+  products: string[];
+  cwes: string[];
+  references: string[];
+}
+
+export interface CveSearchModel {
+  /** The form's fields as typed. */
+  values: Record<string, string>;
+  errors: Record<string, string>;
+  searched: boolean;
+  total: number;
+  results: CveRowModel[];
+  offset: number;
+  limit: number;
+}
+
+export interface ModuleSuggestionModel {
+  id: string;
+  title: string;
+  category: string;
+  difficulty?: string | undefined;
+  score: number;
+  reasons: string[];
+  cves: Array<{ id: string; score: number | null }>;
+}
+
+export interface SuggestModel {
+  description: string;
+  error?: string | undefined;
+  machine?:
+    { image?: string | undefined; family?: string | undefined; roles: string[]; products: string[] } | undefined;
+  modules: ModuleSuggestionModel[];
+  cves: CveRowModel[];
+}
+
+export interface LlmSettingsModel {
+  baseUrl: string;
+  model: string;
+  timeoutMs: number;
+  maxTokens: number;
+  hasKey: boolean;
+}
+
+export interface DraftModel {
+  label: string;
+  text: string;
+  model: string;
+  createdAt: string;
+}
+
+export interface ResearchStatusModel {
+  cves: number;
+  records: { nvd: number; cve5: number };
+  lastImport?: { file: string; finishedAt: string } | undefined;
+}
+
+export interface ModuleDetailModel {
+  id: string;
+  title: string;
+  category: string;
+  difficulty: string;
+  summary: string;
+  challenge: string;
+  os: string[];
+  cwe: string[];
+  cve: string[];
+  links: string[];
+  hints: Array<{ text: string; cost: number }>;
+  flagLocation: string;
+  marking: string;
+  explanation: string;
+  cves: CveRowModel[];
+}
+
+/** One module instance of a deployment, for instructors: the flag and how it is found. */
+export interface FlagRowModel {
+  instance: number;
+  machine: string;
+  hostname: string;
+  module: string;
+  title: string;
+  category: string;
+  difficulty: string;
+  points: number;
+  kind: 'planted' | 'answer';
+  flag: string;
+  location: string;
+  challenge: string;
+  hints: Array<{ text: string; cost: number }>;
+  marking: string;
+  accounts: Array<{ user: string; password: string; foothold: boolean }>;
+  selected: boolean;
+}

@@ -16,6 +16,7 @@ import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { DeploymentState } from '../model/states.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
+import { kbCommands, kbUsage, runKbCommand } from './kb-commands.ts';
 import { localPlatforms, remotePlatforms } from './platform-commands.ts';
 import { localUserBackend, remoteUserBackend, userCommand } from './user-commands.ts';
 import { accessLocal, accessUsage } from './access.ts';
@@ -66,6 +67,8 @@ Users
   Locked out? On the appliance itself (as the glassdome user, no --server) \`glassdome users password admin\`
   sets a new admin password: the local command needs no sign-in, only access to the data folder.
 
+${kbUsage}
+
 A deployment whose process died (kill -9, power loss) is picked up again by the server's sweep, by \`glassdome
 resume ID\`, \`retry ID\`, or in the background after deploy, status, list or platforms, once its claim expires.
 
@@ -90,6 +93,7 @@ export async function main(
     return 0;
   }
   const [command, ...rest] = argv;
+  if (command && kbCommands.includes(command) && !rest.includes('--help')) return runKbCommand(command, rest, out, err);
   let parsed;
   try {
     parsed = parseArgs({

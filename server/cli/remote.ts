@@ -21,9 +21,31 @@ export function createRemote(opts: RemoteOptions) {
   const ca = opts.ca ? fs.readFileSync(opts.ca, 'utf8') : undefined;
 
   function call<T>(method: string, route: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return send<T>(method, route, payload ? { type: 'application/json', data: payload } : undefined);
+  }
+
+  /** Sends a file as the body (streamed, with its length) and returns the JSON answer. */
+  function upload<T>(route: string, file: string, type: string): Promise<T> {
+    return send<T>('POST', route, { type, file }, 'json', 0);
+  }
+
+  /** A text answer (a CSV export) instead of JSON. */
+  function text(route: string): Promise<string> {
+    return send<string>('GET', route, undefined, 'text');
+  }
+
+  function send<T>(
+    method: string,
+    route: string,
+    body?: { type: string; data: string } | { type: string; file: string },
+    answer: 'json' | 'text' = 'json',
+    /** 0: no timeout (an upload takes as long as the file takes). */
+    timeoutMs = opts.timeoutMs ?? 30_000,
+  ): Promise<T> {
     const url = new URL(`api/v1${route}`, base);
     const mod = url.protocol === 'https:' ? https : http;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const length = !body ? 0 : 'data' in body ? Buffer.byteLength(body.data) : fs.statSync(body.file).size;
     return new Promise<T>((resolve, reject) => {
       const req = mod.request(
         url,
@@ -31,11 +53,11 @@ export function createRemote(opts: RemoteOptions) {
           method,
           headers: {
             Authorization: `Bearer ${opts.token}`,
-            Accept: 'application/json',
-            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+            Accept: answer === 'json' ? 'application/json' : 'text/csv, application/json',
+            ...(body ? { 'Content-Type': body.type, 'Content-Length': length } : {}),
           },
           ...(ca ? { ca } : {}),
-          signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+          ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -48,7 +70,8 @@ export function createRemote(opts: RemoteOptions) {
             } catch {
               json = undefined;
             }
-            if ((res.statusCode ?? 500) >= 400) {
+            if ((res.statusCode ?? 500) < 400 && answer === 'text') resolve(text as T);
+            else if ((res.statusCode ?? 500) >= 400) {
               const e = json?.error;
               const code = (e?.code ?? (res.statusCode === 401 ? 'unauthorized' : 'internal')) as ErrorCode;
               reject(
@@ -76,11 +99,17 @@ export function createRemote(opts: RemoteOptions) {
           }),
         ),
       );
-      if (payload) req.write(payload);
-      req.end();
+      if (body && 'file' in body) {
+        const stream = fs.createReadStream(body.file);
+        stream.on('error', (e) => req.destroy(e));
+        stream.pipe(req);
+      } else {
+        if (body) req.write(body.data);
+        req.end();
+      }
     });
   }
-  return { call, origin: base.origin };
+  return { call, upload, text, origin: base.origin };
 }
 
 const codeOk: Record<ErrorCode, true> = {

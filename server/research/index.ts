@@ -45,12 +45,14 @@ export interface MachineSuggestion<M extends ModuleRef> {
 
 export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) {
   const store = openCveStore(path.join(config.dataDir, 'cve.db'));
-  const llm = config.llm
-    ? createLlm(config.llm, {
-        ...(deps.llmKey ? { secret: deps.llmKey } : {}),
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
-      })
-    : undefined;
+  const llmOf = (c: LlmConfig | undefined, key: string | undefined) =>
+    c
+      ? createLlm(c, {
+          ...(key ? { secret: key } : {}),
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        })
+      : undefined;
+  let llm = llmOf(config.llm, deps.llmKey);
   let importing: Promise<unknown> = Promise.resolve();
 
   const cvesOfModule = (m: ModuleRef, limit: number): CveSummary[] => {
@@ -128,6 +130,14 @@ export function createResearch(config: ResearchConfig, deps: ResearchDeps = {}) 
 
     /** Whether drafts can be asked for. */
     llmEnabled: () => llm !== undefined,
+
+    /**
+     * Replaces the LLM endpoint (an admin changed it), or removes it. Throws invalid_input for bad settings, keeping
+     * the endpoint there was. Drafts already asked for finish on the old one.
+     */
+    configureLlm(c: LlmConfig | undefined, key?: string): void {
+      llm = llmOf(c, key);
+    },
 
     /** An LLM draft of a module's trainee-facing description, marked as a draft. Throws when no LLM is configured. */
     async draftDescription(m: ModuleRef, signal?: AbortSignal): Promise<Draft> {

@@ -3,6 +3,7 @@
 // the domain's reads (orchestrator/deployment-reads.ts) do the reading and caching.
 import { AppError } from '../errors.ts';
 import type { DeploymentEvent } from '../model/events.ts';
+import type { Plan } from '../model/plan.ts';
 import { machineStatus } from '../orchestrator/deployment-reads.ts';
 import {
   machinePageSize,
@@ -14,8 +15,19 @@ import {
 } from '../../views/props.ts';
 import type { Viewer, WebDomain } from './context.ts';
 
-/** `all`, or the instance numbers a trainee may see. */
-export type Scope = 'all' | ReadonlySet<number>;
+/** `all`, or what a trainee may see: their instance numbers, and the machines whose failure texts are withheld. */
+export type Scope = 'all' | TraineeScope;
+
+export interface TraineeScope extends ReadonlySet<number> {
+  /**
+   * Machines of the trainee's instances that carry vulnerability modules: their step errors and failure events are
+   * replaced by `concealedError`, since they name modules, packages and files (the way in). Module ids, parameters
+   * and flags are for instructors only.
+   */
+  readonly concealed: ReadonlySet<string>;
+}
+
+export const concealedError = 'failed; the reason is shown to your instructor';
 
 export const scopeKey = (s: Scope) => (s === 'all' ? 'all' : [...s].sort((a, b) => a - b).join(','));
 export const inScope = (s: Scope, instance: number) => s === 'all' || s.has(instance);
@@ -25,7 +37,27 @@ export function scopeFor(web: WebDomain, viewer: Viewer, deploymentId: string): 
   if (viewer.user.role !== 'trainee') return 'all';
   const mine = web.assignments.instancesOf(viewer.user.id, deploymentId);
   if (mine.length === 0) throw new AppError('not_found', `Deployment ${deploymentId} does not exist`);
-  return new Set(mine);
+  const instances = new Set(mine);
+  const concealed = new Set(
+    web.deployments
+      .get(deploymentId)
+      .plan.machines.filter((m) => instances.has(m.instance) && m.vulnerabilities.length > 0)
+      .map((m) => m.key),
+  );
+  return Object.assign(instances, { concealed });
+}
+
+/** A plan as a trainee's pages may hold it: their instances only, without modules, seed, files or commands. */
+function planForScope(plan: Plan, scope: Scope): Plan {
+  if (scope === 'all') return plan;
+  return {
+    ...plan,
+    seed: '',
+    networks: plan.networks.filter((n) => n.instance === 0 || scope.has(n.instance)),
+    machines: plan.machines
+      .filter((m) => scope.has(m.instance))
+      .map((m) => ({ ...m, vulnerabilities: [], files: [], run: [] })),
+  };
 }
 
 export function instanceOfStep(stepKey: string | null): number | undefined {
@@ -37,7 +69,13 @@ export function instanceOfStep(stepKey: string | null): number | undefined {
 export function eventForScope(e: DeploymentEvent, scope: Scope): DeploymentEvent | undefined {
   if (scope === 'all') return e;
   const inst = instanceOfStep(e.stepKey);
-  if (inst !== undefined) return scope.has(inst) ? e : undefined;
+  if (inst !== undefined) {
+    if (!scope.has(inst)) return undefined;
+    // Started and finished say only that; anything else about a vulnerable machine may name what it carries.
+    const concealed =
+      scope.concealed.has(e.stepKey!.split(':')[0]!) && e.type !== 'step.started' && e.type !== 'step.finished';
+    return concealed ? { ...e, message: concealedError } : e;
+  }
   if (e.type === 'deployment') return { ...e, message: e.message.split(':')[0]! };
   return undefined;
 }
@@ -54,7 +92,13 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
   const assigned = web.assignments.ofDeployment(id);
   const all: MachineModel[] = machineStatus(view)
     .filter((m) => inScope(scope, m.instance))
-    .map((m) => ({ ...m, assignedTo: assigned.get(m.instance)?.username ?? null }));
+    .map((m) => ({
+      ...m,
+      ...(scope !== 'all' && scope.concealed.has(m.key)
+        ? { steps: m.steps.map((s) => (s.error ? { ...s, error: concealedError } : s)) }
+        : {}),
+      assignedTo: assigned.get(m.instance)?.username ?? null,
+    }));
   const byInstance = new Map<number, InstanceModel>();
   for (const m of all) {
     const i = byInstance.get(m.instance) ?? {
@@ -123,7 +167,7 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
     windowInstance: window?.instance,
     instances: [...byInstance.values()].sort((a, b) => a.instance - b.instance),
     networks,
-    plan: view.plan,
+    plan: planForScope(view.plan, scope),
     assigned,
     lastEventId: web.deployments.lastEventId(id),
   };
@@ -152,7 +196,11 @@ export function visibleDeployments(web: WebDomain, viewer: Viewer, limit = 100) 
   const all = web.deployments.list(viewer.user.role === 'trainee' ? 10_000 : limit);
   if (viewer.user.role !== 'trainee') return all;
   const mine = new Set(web.assignments.deploymentsOf(viewer.user.id));
-  return all.filter((d) => mine.has(d.id)).slice(0, limit);
+  // A deployment's failure reason names every instance's machines (and their modules): staff only, as on its page.
+  return all
+    .filter((d) => mine.has(d.id))
+    .slice(0, limit)
+    .map((d) => ({ ...d, error: null }));
 }
 
 /** The rows of the dashboard and the deployments list. A trainee's counts are of their own instances only. */

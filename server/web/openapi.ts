@@ -28,6 +28,10 @@ export interface OperationSpec<B extends z.ZodType | undefined> {
   scoped?: boolean;
   /** A text/event-stream response instead of JSON. */
   stream?: boolean;
+  /** A response of this media type (e.g. text/csv) instead of JSON. */
+  produces?: string;
+  /** The body is a file of one of these media types, read by the handler as it comes (not parsed as JSON). */
+  upload?: string[];
   description?: string;
 }
 
@@ -88,12 +92,14 @@ export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c
             description: 'A stream of Server-Sent Events; each event is one JSON object.',
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           }
-        : op.status === 204
-          ? { description: 'Done' }
-          : {
-              description: 'Success',
-              content: { 'application/json': { schema: op.response ? jsonSchema(op.response, 'output') : {} } },
-            };
+        : op.produces
+          ? { description: 'Success', content: { [op.produces]: { schema: { type: 'string' } } } }
+          : op.status === 204
+            ? { description: 'Done' }
+            : {
+                description: 'Success',
+                content: { 'application/json': { schema: op.response ? jsonSchema(op.response, 'output') : {} } },
+              };
       paths[path] ??= {};
       paths[path][op.method] = {
         operationId: `${op.method}${op.path.replace(/[:/{}-]+([a-zA-Z])?/g, (_m, ch: string | undefined) => (ch ? ch.toUpperCase() : ''))}`,
@@ -110,7 +116,16 @@ export function createApiBuilder(app: Hono<AppEnv>, base: string, checkScope: (c
                 content: { 'application/json': { schema: jsonSchema(op.body, 'input') } },
               },
             }
-          : {}),
+          : op.upload
+            ? {
+                requestBody: {
+                  required: true,
+                  content: Object.fromEntries(
+                    op.upload.map((t) => [t, { schema: { type: 'string', contentMediaType: t } }]),
+                  ),
+                },
+              }
+            : {}),
         responses: {
           [status]: ok,
           default: {

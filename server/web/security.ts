@@ -25,6 +25,10 @@ export const isApi = (c: Ctx) => c.req.path.startsWith('/api/');
 export const bodyLimits = {
   scenario: 4 * scenarioLimits.fileBytes,
   certificate: 256 * 1024,
+  /** A CVE feed sent to the API (NVD's gzipped yearly files are tens of MB; larger ones go in the feed folder). */
+  cveFeed: 256 * 1024 * 1024,
+  /** A CVE feed uploaded from the page: a multipart form, parsed in memory. */
+  cveUpload: 64 * 1024 * 1024,
   default: 64 * 1024,
 };
 const scenarioBodies = [
@@ -36,6 +40,8 @@ const scenarioBodies = [
 function limitFor(path: string): number {
   if (scenarioBodies.some((r) => r.test(path))) return bodyLimits.scenario;
   if (path === '/settings/tls') return bodyLimits.certificate;
+  if (path === '/api/v1/research/cve-imports') return bodyLimits.cveFeed;
+  if (path === '/research/imports') return bodyLimits.cveUpload;
   return bodyLimits.default;
 }
 
@@ -54,7 +60,9 @@ export function requestBodyLimit(): MiddlewareHandler<AppEnv> {
               hint:
                 max === bodyLimits.scenario
                   ? `A scenario file may be at most ${scenarioLimits.fileBytes.toLocaleString('en')} bytes.`
-                  : 'Send less.',
+                  : max === bodyLimits.cveFeed || max === bodyLimits.cveUpload
+                    ? 'Send the gzipped feed, or copy the file to the feed folder on the appliance and import it from there.'
+                    : 'Send less.',
             },
           );
         },

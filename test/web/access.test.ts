@@ -118,6 +118,32 @@ const table: Record<string, Policy> = {
   'POST /api/v1/tokens': 'any',
   'DELETE /api/v1/tokens/:id': 'any',
   'GET /api/v1/audit': 'admin',
+  'GET /ask': 'any',
+  'POST /ask/refresh': 'admin',
+  'GET /research': 'staff',
+  'POST /research/imports': 'admin',
+  'GET /research/imports/:id': 'admin',
+  'POST /research/llm': 'admin',
+  'GET /research/cves/:id': 'staff',
+  'POST /research/cves/:id/draft': 'staff',
+  'GET /research/modules/:id': 'staff',
+  'POST /research/modules/:id/draft': 'staff',
+  'GET /deployments/:id/flags': 'scoped-staff',
+  'GET /api/v1/knowledge/search': 'any',
+  'GET /api/v1/knowledge/status': 'admin',
+  'POST /api/v1/knowledge/refresh': 'admin',
+  'POST /api/v1/research/cve-imports': 'admin',
+  'GET /api/v1/research/cve-imports': 'admin',
+  'GET /api/v1/research/cve-imports/:id': 'admin',
+  'GET /api/v1/research/cves': 'staff',
+  'GET /api/v1/research/cves/:id': 'staff',
+  'GET /api/v1/research/suggestions': 'staff',
+  'GET /api/v1/research/llm': 'admin',
+  'PUT /api/v1/research/llm': 'admin',
+  'DELETE /api/v1/research/llm': 'admin',
+  'POST /api/v1/research/drafts': 'staff',
+  'GET /api/v1/deployments/:id/flags': 'scoped-staff',
+  'GET /api/v1/deployments/:id/ctfd.csv': 'scoped-staff',
 };
 
 type Who = 'anonymous' | 'admin' | 'instructor' | 'trainee' | 'other';
@@ -379,7 +405,8 @@ describe('authorization', () => {
         .replace(/users\/:id/, `users/${spareUser}`)
         .replace(/tokens\/:id/, `tokens/${spareToken}`)
         .replace(':file', 'app.css')
-        .replace(':instance', '1');
+        .replace(':instance', '1')
+        .replace(/research\/modules\/:id/, 'research/modules/weak-ssh-password');
     const failures: string[] = [];
     const anonymous = new Client(app);
     await anonymous.get('/login');

@@ -72,6 +72,11 @@ export function DeploymentSummary({
             VPN
           </a>
         )}
+        {canManage && (
+          <a class="button" href={`${base}/flags`}>
+            Flags
+          </a>
+        )}
         {canManage && cancellable.includes(head.state) && (
           <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />
         )}

@@ -21,6 +21,7 @@ import { createApiBuilder } from '../openapi.ts';
 import * as s from '../schemas.ts';
 import { accessApi } from './access-api.ts';
 import { startAction } from './deployment-routes.tsx';
+import { kbApiRoutes } from './kb-api.ts';
 import { previewOf, startDeployment } from './scenario-routes.tsx';
 
 export function apiRoutes(web: WebDomain) {
@@ -659,6 +660,7 @@ export function apiRoutes(web: WebDomain) {
   );
 
   accessApi(api, web); // consoles, terminals, VPN
+  kbApiRoutes(api, web); // /knowledge, /research, /deployments/:id/flags and ctfd.csv
 
   return Object.assign(app, { operations: api.operations });
 }
