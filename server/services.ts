@@ -1,5 +1,6 @@
 // Wires the domain once for a process (the server or the CLI): database, key, audit log, accounts, pools, platforms,
-// events, the executor, deployments, machines and the scenario library. Pure construction: nothing starts here.
+// events, the executor, deployments, machines, their lifecycle, quotas, snapshots and testing mode, the scenario
+// library and the overseer. Pure construction: nothing starts here (main.ts starts the runner's sweep and the overseer).
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { createAssignments } from './accounts/assignments.ts';
@@ -13,6 +14,12 @@ import { openDb, type Db } from './db/client.ts';
 import { createIpam } from './ipam/pools.ts';
 import { createDeployments } from './orchestrator/deployments.ts';
 import { createEventBus } from './orchestrator/event-bus.ts';
+import { createGuestChannel } from './orchestrator/guest-channel.ts';
+import { createInstanceSnapshots } from './orchestrator/instance-snapshots.ts';
+import { createLifecycle } from './orchestrator/lifecycle.ts';
+import { createQuotas } from './orchestrator/quotas.ts';
+import { createRangeAccess } from './orchestrator/ssh-targets.ts';
+import { createTestingMode } from './orchestrator/testing-mode.ts';
 import { createLibrary } from './orchestrator/library.ts';
 import { createMachineActions } from './orchestrator/machine-actions.ts';
 import { createRunner, type RunnerOptions } from './orchestrator/run/runner.ts';
@@ -50,6 +57,12 @@ export function createServices(opts: ServiceOptions) {
   const runner = createRunner({ db, events, platforms, ipam, box, leaseMs: config.leaseMs, ...opts.runner });
   ipam.seedDefaults();
   platforms.ensureSimulator({ speed: config.sim.speed, seed: config.sim.seed });
+  const lifecycle = createLifecycle({ db, platforms, audit, events });
+  const quotas = createQuotas({ db, audit });
+  const access = createRangeAccess({ db, box });
+  const channel = createGuestChannel({ db, platforms, access });
+  const snapshots = createInstanceSnapshots({ db, platforms, audit, events, lifecycle });
+  const testing = createTestingMode({ db, platforms, audit, events, snapshots, channel });
   return {
     config,
     db,
@@ -64,11 +77,18 @@ export function createServices(opts: ServiceOptions) {
     platforms,
     events,
     runner,
-    deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users }),
+    deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users, lifecycle, quotas }),
+    lifecycle,
+    quotas,
+    access,
+    channel,
+    snapshots,
+    testing,
     machines: createMachineActions({ db, platforms, box, audit }),
     library: createLibrary(db, audit),
     async close() {
       await runner.shutdown();
+      await channel.close();
       await platforms.closeAll();
       db.$client.close();
     },

@@ -137,6 +137,9 @@ function renderNftables(
     ...(dhcpIfs.length > 0 ? [`iifname ${quoted(dhcpIfs)} udp dport 67 accept`] : []),
     // The router's own DHCP client on the uplink: unicast lease renewals arrive here.
     ...(uplink ? [`iifname "${uplink}" udp sport 67 udp dport 68 accept`] : []),
+    // The appliance manages the range through its router (the overseer's fixes, testing mode where the platform has
+    // no guest channel): SSH on the uplink, where the appliance is; the lab machines are reached through it.
+    ...(uplink ? [`iifname "${uplink}" tcp dport 22 accept comment "gd:uplink-ssh"`] : []),
   ];
 
   const forward = [

@@ -47,6 +47,7 @@ describe('router nftables ruleset', () => {
       'iifname { "nic0", "nic1" } meta l4proto { tcp, udp } th dport 53 accept',
       'iifname "nic0" udp dport 67 accept',
       'iifname "nic2" udp sport 67 udp dport 68 accept',
+      'iifname "nic2" tcp dport 22 accept',
     ]);
   });
 

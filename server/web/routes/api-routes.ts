@@ -406,10 +406,20 @@ export function apiRoutes(web: WebDomain) {
         scoped: true,
         response: s.stateResponse,
         status: 202,
+        ...(action === 'destroy'
+          ? {
+              query: {
+                confirm: {
+                  description: 'true: destroy it although trainees are assigned (refused with 409 otherwise, naming them)',
+                  type: 'string' as const,
+                },
+              },
+            }
+          : {}),
       },
       (c) => {
         const id = c.req.param('id')!;
-        startAction(c, web, action, id);
+        startAction(c, web, action, id, { confirm: c.req.query('confirm') === 'true' });
         return c.json({ id, state: deploymentModel(web, id, 'all').head.state }, 202);
       },
     );
