@@ -22,6 +22,8 @@ import { createRangeAccess } from './orchestrator/ssh-targets.ts';
 import { createTestingMode } from './orchestrator/testing-mode.ts';
 import { createLibrary } from './orchestrator/library.ts';
 import { createMachineActions } from './orchestrator/machine-actions.ts';
+import type { OverseerDeps } from './overseer/context.ts';
+import { createOverseer } from './overseer/overseer.ts';
 import { createRunner, type RunnerOptions } from './orchestrator/run/runner.ts';
 import { createPlatformStore } from './platforms/store.ts';
 import { createSecretBox, loadOrCreateKey } from './secret-box.ts';
@@ -33,6 +35,8 @@ export interface ServiceOptions {
   /** The appliance key; by default the key file in the data folder (created on first start). */
   key?: Buffer;
   runner?: Partial<Omit<RunnerOptions, 'db' | 'events' | 'platforms' | 'ipam' | 'box'>>;
+  /** The overseer's clock and options (tests inject a clock and shorten its waits). */
+  overseer?: Pick<OverseerDeps, 'now' | 'log' | 'options'>;
 }
 
 export function createServices(opts: ServiceOptions) {
@@ -63,6 +67,20 @@ export function createServices(opts: ServiceOptions) {
   const channel = createGuestChannel({ db, platforms, access });
   const snapshots = createInstanceSnapshots({ db, platforms, audit, events, lifecycle });
   const testing = createTestingMode({ db, platforms, audit, events, snapshots, channel });
+  const deployments = createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users, lifecycle, quotas });
+  const overseer = createOverseer({
+    db,
+    platforms,
+    events,
+    audit,
+    runner,
+    deployments,
+    lifecycle,
+    testing,
+    access,
+    channel,
+    ...opts.overseer,
+  });
   return {
     config,
     db,
@@ -77,16 +95,18 @@ export function createServices(opts: ServiceOptions) {
     platforms,
     events,
     runner,
-    deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users, lifecycle, quotas }),
+    deployments,
     lifecycle,
     quotas,
     access,
     channel,
     snapshots,
     testing,
+    overseer,
     machines: createMachineActions({ db, platforms, box, audit }),
     library: createLibrary(db, audit),
     async close() {
+      await overseer.stop();
       await runner.shutdown();
       await channel.close();
       await platforms.closeAll();
