@@ -204,19 +204,22 @@ export function createInstanceSnapshots(deps: {
           'platform_error',
           `Unable to reset instance ${instance} of deployment ${id} to "${name}": ${failed.join('; ')}`,
         );
-      // A snapshot without memory leaves the VM off (Proxmox, ESXi): start what should run.
-      const stopped = lifecycle.desiredPower(id);
-      const start = inSnapshot.filter((m) => stopped.get(m.key) !== 'stopped');
-      await mapLimit(start, 8, (m) =>
-        platform.startMachine(m.ref, { signal: AbortSignal.timeout(callMs) }).catch((e: unknown) => {
+      // A snapshot without memory leaves the VM off (Proxmox, ESXi), one with the power it had may start it (the
+      // simulator): either way each machine ends as the appliance wants it, running unless stopped on purpose.
+      const desired = lifecycle.desiredPower(id);
+      await mapLimit(inSnapshot, 8, (m) => {
+        const o = { signal: AbortSignal.timeout(callMs) };
+        return (
+          desired.get(m.key) === 'stopped' ? platform.stopMachine(m.ref, o) : platform.startMachine(m.ref, o)
+        ).catch((e: unknown) => {
           failed.push(`${m.key}: ${errorMessage(e)}`);
-        }),
-      );
+        });
+      });
       audit.record(
         actor,
         'instance.reset',
         `instance:${id}/${instance}`,
-        `${name}: ${inSnapshot.length} machine(s)${failed.length ? `; not started: ${failed.join('; ')}` : ''}`,
+        `${name}: ${inSnapshot.length} machine(s)${failed.length ? `; not powered as wanted: ${failed.join('; ')}` : ''}`,
       );
       events.publish(id, 'overseer', `instance ${instance}: reset to snapshot "${name}" by ${actor.username}`);
       return { machines: inSnapshot.length };

@@ -146,17 +146,26 @@ describe('the drift job on the simulator', () => {
   it('reports a machine resized and a NIC moved outside the appliance, and fixes neither', async () => {
     const { s, id } = await ready('fix');
     s.db.$client.prepare('UPDATE sim_machines SET memory_mb = 4096 WHERE name = ?').run(`gd-${id}-i1-db`);
-    const web = s.db.$client.prepare('SELECT nics FROM sim_machines WHERE name = ?').pluck().get(`gd-${id}-i1-web`) as string;
+    const web = s.db.$client
+      .prepare('SELECT nics FROM sim_machines WHERE name = ?')
+      .pluck()
+      .get(`gd-${id}-i1-web`) as string;
     const nics = JSON.parse(web) as Array<{ network: string; mac: string }>;
     const planned = nics[1]!.network;
     nics[1]!.network = 'vmbr0.999';
-    s.db.$client.prepare('UPDATE sim_machines SET nics = ? WHERE name = ?').run(JSON.stringify(nics), `gd-${id}-i1-web`);
+    s.db.$client
+      .prepare('UPDATE sim_machines SET nics = ? WHERE name = ?')
+      .run(JSON.stringify(nics), `gd-${id}-i1-web`);
     await ran(s, 'drift');
     await s.overseer.settled();
     const drift = s.overseer.findings.list({ state: 'open' }).map((f) => [f.machineKey, f.message, f.fix.state]);
     expect(drift.sort()).toEqual([
       ['i1.db', `machine i1.db ("gd-${id}-i1-db") differs from its plan: memory 4096 MiB, planned 2048 MiB`, 'none'],
-      ['i1.web', `machine i1.web ("gd-${id}-i1-web") differs from its plan: NIC 1 on network vmbr0.999, planned ${planned}`, 'none'],
+      [
+        'i1.web',
+        `machine i1.web ("gd-${id}-i1-web") differs from its plan: NIC 1 on network vmbr0.999, planned ${planned}`,
+        'none',
+      ],
     ]);
   });
 
@@ -176,7 +185,11 @@ describe('the drift job on the simulator', () => {
     });
     await ran(s, 'drift');
     expect(s.overseer.findings.list({ state: 'open' }).map((f) => f.message)).toEqual([
-      expect.stringMatching(new RegExp(`^VM "gd-${id}-i1-db" \\(\\d+\\) is marked by its tag as deployment ${id}, which was destroyed; no deployment owns it$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^VM "gd-${id}-i1-db" \\(\\d+\\) is marked by its tag as deployment ${id}, which was destroyed; no deployment owns it$`,
+        ),
+      ),
     ]);
   });
 });

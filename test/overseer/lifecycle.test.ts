@@ -64,14 +64,16 @@ describe('range expiry', () => {
     expect((await ran(s, 'expiry')).summary).toContain('0 acted on');
     clock.set('2030-05-12T17:00:00.000Z');
     expect((await ran(s, 'expiry')).summary).toContain(`${id}: destroy`);
-    for (let i = 0; i < 400 && s.deployments.get(id).state !== 'destroyed'; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 400 && s.deployments.get(id).state !== 'destroyed'; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(s.deployments.get(id).state).toBe('destroyed');
-    expect(s.audit.list().filter((a) => a.username === 'overseer').map((a) => a.action).reverse()).toEqual([
-      'deployment.expiry-warn',
-      'deployment.stop',
-      'deployment.expired',
-      'deployment.destroy',
-    ]);
+    expect(
+      s.audit
+        .list()
+        .filter((a) => a.username === 'overseer')
+        .map((a) => a.action)
+        .reverse(),
+    ).toEqual(['deployment.expiry-warn', 'deployment.stop', 'deployment.expired', 'deployment.destroy']);
     expect((await ran(s, 'expiry')).summary).toBe('0 deployment(s) with an end date; 0 acted on');
   });
 
@@ -79,12 +81,17 @@ describe('range expiry', () => {
     const clock = testClock('2030-06-01T00:00:00.000Z');
     const { services: s } = overseerServices({ clock });
     cleanups.push(() => s.close());
-    const trainee = await s.users.create(systemActor, { username: 'ana', password: 'correct horse battery', role: 'trainee' });
+    const trainee = await s.users.create(systemActor, {
+      username: 'ana',
+      password: 'correct horse battery',
+      role: 'trainee',
+    });
     const id = await deployReady(s, labScenario);
     s.assignments.assign(id, { 1: trainee.id });
     s.lifecycle.update(systemActor, id, { endsAt: '2030-05-01T00:00:00.000Z', destroyGraceHours: 1 });
     expect((await ran(s, 'expiry')).summary).toContain(`${id}: destroy`);
-    for (let i = 0; i < 400 && s.deployments.get(id).state !== 'destroyed'; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 400 && s.deployments.get(id).state !== 'destroyed'; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(s.deployments.get(id).state).toBe('destroyed');
   });
 });
@@ -119,7 +126,13 @@ describe('idle shutdown', () => {
     // Once stopped it stays so: no second stop, and starting it again (someone comes back) rearms the limit.
     clock.set('2030-07-01T10:00:00.000Z');
     expect((await ran(s, 'idle')).summary).toContain('0 stopped');
-    await s.lifecycle.powerAll({ userId: null, username: 'ana', ip: '10.0.0.9' }, id, 'start', 'back to work', clock.now());
+    await s.lifecycle.powerAll(
+      { userId: null, username: 'ana', ip: '10.0.0.9' },
+      id,
+      'start',
+      'back to work',
+      clock.now(),
+    );
     expect(s.lifecycle.get(id).idleStoppedAt).toBeNull();
     clock.set('2030-07-01T10:29:00.000Z');
     expect((await ran(s, 'idle')).summary).toContain('0 stopped');
@@ -132,14 +145,18 @@ describe('quotas and destructive confirmations', () => {
   it('refuses a deployment that would pass the owner quota before storing anything, naming the rule', async () => {
     const { services: s } = overseerServices();
     cleanups.push(() => s.close());
-    const teacher = await s.users.create(systemActor, { username: 'teach', password: 'correct horse battery', role: 'instructor' });
+    const teacher = await s.users.create(systemActor, {
+      username: 'teach',
+      password: 'correct horse battery',
+      role: 'instructor',
+    });
     const actor: Actor = { userId: teacher.id, username: 'teach', ip: '10.0.0.5' };
     s.quotas.set(systemActor, teacher.id, { machines: 5, vcpus: null, memoryMb: null, deployments: 2 });
     await deployReady(s, labScenario, actor);
     const before = s.deployments.list().length;
-    expect(() =>
-      s.deployments.create(actor, { yaml: labScenario, file: 'x.yaml', platform: 'simulator' }),
-    ).toThrow(/^Unable to deploy "overseer-lab": it would pass the quota of teach: 5 machines at most \(3 in use \+ 3 asked\)$/);
+    expect(() => s.deployments.create(actor, { yaml: labScenario, file: 'x.yaml', platform: 'simulator' })).toThrow(
+      /^Unable to deploy "overseer-lab": it would pass the quota of teach: 5 machines at most \(3 in use \+ 3 asked\)$/,
+    );
     expect(s.deployments.list()).toHaveLength(before);
     expect(s.quotas.usage(teacher.id)).toEqual({ machines: 3, vcpus: 3, memoryMb: 5120, deployments: 1 });
     // Someone else's deployments do not count against this quota; an owner without a quota is not limited.
@@ -155,20 +172,30 @@ describe('quotas and destructive confirmations', () => {
   it('lets the executor refuse, before creating anything, a deployment whose quota was lowered since', async () => {
     const { services: s } = overseerServices();
     cleanups.push(() => s.close());
-    const teacher = await s.users.create(systemActor, { username: 'teach', password: 'correct horse battery', role: 'instructor' });
+    const teacher = await s.users.create(systemActor, {
+      username: 'teach',
+      password: 'correct horse battery',
+      role: 'instructor',
+    });
     const actor: Actor = { userId: teacher.id, username: 'teach', ip: '10.0.0.5' };
     const { id } = s.deployments.create(actor, { yaml: labScenario, file: 'x.yaml', platform: 'simulator' });
     s.quotas.set(systemActor, teacher.id, { machines: null, vcpus: 2, memoryMb: null, deployments: null });
     expect(await s.runner.run(id)).toBe('failed');
     const d = s.deployments.get(id);
-    expect(d.error).toBe('Unable to deploy "overseer-lab": it would pass the quota of teach: 2 vCPUs at most (0 in use + 3 asked)');
+    expect(d.error).toBe(
+      'Unable to deploy "overseer-lab": it would pass the quota of teach: 2 vCPUs at most (0 in use + 3 asked)',
+    );
     expect(d.resources).toEqual([]);
   });
 
   it('refuses to destroy a deployment with trainees assigned unless confirmed, naming them', async () => {
     const { services: s } = overseerServices();
     cleanups.push(() => s.close());
-    const ana = await s.users.create(systemActor, { username: 'ana', password: 'correct horse battery', role: 'trainee' });
+    const ana = await s.users.create(systemActor, {
+      username: 'ana',
+      password: 'correct horse battery',
+      role: 'trainee',
+    });
     const id = await deployReady(s, labScenario);
     s.assignments.assign(id, { 1: ana.id });
     expect(() => s.deployments.destroy(systemActor, id)).toThrow(
@@ -176,6 +203,8 @@ describe('quotas and destructive confirmations', () => {
     );
     expect(s.deployments.get(id).state).toBe('ready');
     expect(await s.deployments.destroy(systemActor, id, { confirm: true })).toBe('destroyed');
-    expect(s.audit.list().find((a) => a.action === 'deployment.destroy')!.detail).toBe('confirmed with 1 trainee(s) assigned');
+    expect(s.audit.list().find((a) => a.action === 'deployment.destroy')!.detail).toBe(
+      'confirmed with 1 trainee(s) assigned',
+    );
   });
 });
