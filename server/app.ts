@@ -12,6 +12,8 @@ import { apiRoutes } from './web/routes/api-routes.ts';
 import { authRoutes } from './web/routes/auth-routes.tsx';
 import { dashboardRoutes } from './web/routes/dashboard-routes.tsx';
 import { deploymentRoutes } from './web/routes/deployment-routes.tsx';
+import { overseerRoutes } from './web/routes/overseer-routes.tsx';
+import { rangeRoutes } from './web/routes/range-routes.tsx';
 import { scenarioRoutes } from './web/routes/scenario-routes.tsx';
 import { settingsRoutes } from './web/routes/settings-routes.tsx';
 import { setupRoutes } from './web/routes/setup-routes.tsx';
@@ -34,13 +36,22 @@ export function createApp(services: Services, options: WebOptions = {}) {
     csrfProtection(),
   );
 
+  // A signed-in request about a deployment is activity on it: idle shutdown waits for none (in memory, cheap).
+  for (const path of ['/deployments/:id', '/deployments/:id/*', '/api/v1/deployments/:id', '/api/v1/deployments/:id/*'])
+    app.use(path, async (c, next) => {
+      if (c.get('viewer')) web.lifecycle.touch(c.req.param('id')!);
+      await next();
+    });
+
   app.get('/healthz', open(), (c) => c.json({ ok: true, setup: web.setup.isComplete() }));
   app.route('/static', staticRoutes());
   app.route('/setup', setupRoutes(web, limiter));
   app.route('/', authRoutes(web, limiter)); // /login, /logout
   app.route('/', dashboardRoutes(web)); // /
   app.route('/scenarios', scenarioRoutes(web));
+  app.route('/deployments/:id/range', rangeRoutes(web)); // lifecycle, snapshots, testing mode
   app.route('/deployments', deploymentRoutes(web, live)); // and /deployments/:id/machines
+  app.route('/overseer', overseerRoutes(web));
   app.route('/settings', settingsRoutes(web));
   app.route('/api/v1', apiRoutes(web));
 

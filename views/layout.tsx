@@ -53,6 +53,7 @@ export function Layout({ title, viewer, csrf, children }: LayoutProps) {
               <a href="/">Dashboard</a>
               {viewer.role !== 'trainee' && <a href="/scenarios">Scenarios</a>}
               <a href="/deployments">Deployments</a>
+              {viewer.role !== 'trainee' && <a href="/overseer">Overseer</a>}
               {viewer.role === 'admin' && <a href="/settings">Settings</a>}
               {viewer.role !== 'admin' && <a href="/settings/tokens">API tokens</a>}
             </nav>

@@ -45,6 +45,19 @@ const table: Record<string, Policy> = {
   'POST /deployments/:id/machines/:key/power': 'scoped',
   'POST /deployments/:id/machines/:key/snapshots': 'scoped-staff',
   'POST /deployments/:id/machines/:key/snapshots/revert': 'scoped-staff',
+  'GET /deployments/:id/range': 'scoped',
+  'POST /deployments/:id/range/lifecycle': 'scoped-staff',
+  'POST /deployments/:id/range/power': 'scoped-staff',
+  'POST /deployments/:id/range/instances/:instance/snapshots': 'scoped-staff',
+  'POST /deployments/:id/range/instances/:instance/snapshots/reset': 'scoped',
+  'POST /deployments/:id/range/instances/:instance/snapshots/delete': 'scoped-staff',
+  // Trainees: their own instance, where the deployment allows testing mode (this one does, see beforeAll).
+  'POST /deployments/:id/range/instances/:instance/testing': 'scoped',
+  'POST /deployments/:id/range/instances/:instance/testing/leave': 'scoped',
+  'GET /overseer': 'staff',
+  'POST /overseer/jobs/:name/run': 'staff',
+  'POST /overseer/policies/:platform': 'admin',
+  'POST /overseer/quotas/:user': 'admin',
   'GET /settings': 'admin',
   'GET /settings/platforms': 'admin',
   'POST /settings/platforms': 'admin',
@@ -94,6 +107,26 @@ const table: Record<string, Policy> = {
   'POST /api/v1/deployments/:id/machines/:key/power': 'scoped',
   'POST /api/v1/deployments/:id/machines/:key/snapshots': 'scoped-staff',
   'POST /api/v1/deployments/:id/machines/:key/snapshots/revert': 'scoped-staff',
+  'GET /api/v1/overseer/jobs': 'staff',
+  'GET /api/v1/overseer/jobs/:name/runs': 'staff',
+  'POST /api/v1/overseer/jobs/:name/run': 'staff',
+  'GET /api/v1/overseer/findings': 'staff',
+  'GET /api/v1/overseer/policies': 'staff',
+  'PUT /api/v1/overseer/policies/:platform': 'admin',
+  'GET /api/v1/quotas': 'admin',
+  'PUT /api/v1/quotas/:user': 'admin',
+  'DELETE /api/v1/quotas/:user': 'admin',
+  'GET /api/v1/deployments/:id/health': 'scoped',
+  'GET /api/v1/deployments/:id/lifecycle': 'scoped-staff',
+  'PATCH /api/v1/deployments/:id/lifecycle': 'scoped-staff',
+  'POST /api/v1/deployments/:id/power': 'scoped-staff',
+  'GET /api/v1/deployments/:id/instances/:instance/snapshots': 'scoped',
+  'POST /api/v1/deployments/:id/instances/:instance/snapshots': 'scoped-staff',
+  'POST /api/v1/deployments/:id/instances/:instance/snapshots/:snapshot/reset': 'scoped',
+  'DELETE /api/v1/deployments/:id/instances/:instance/snapshots/:snapshot': 'scoped-staff',
+  'GET /api/v1/deployments/:id/instances/:instance/testing': 'scoped',
+  'PUT /api/v1/deployments/:id/instances/:instance/testing': 'scoped',
+  'POST /api/v1/deployments/:id/instances/:instance/testing/leave': 'scoped',
   'GET /api/v1/users': 'admin',
   'POST /api/v1/users': 'admin',
   'PATCH /api/v1/users/:id': 'admin',
@@ -157,6 +190,9 @@ describe('authorization', () => {
       await app.web.users.create(systemActor, { username: 'spare', password: 'spare password 1', role: 'trainee' })
     ).id;
     spareToken = app.web.tokens.create(systemActor, ctx.users.admin.id, 'spare').info.id;
+    // The range routes act on instance 1 (the trainee's), its snapshot "clean", and testing mode trainees may use.
+    app.web.lifecycle.update(systemActor, deploymentId, { traineeTestingMode: true });
+    await app.web.snapshots.take(systemActor, deploymentId, 1, 'clean');
   });
 
   it('has a row for every registered route, and no row for a route that does not exist', () => {
@@ -336,7 +372,12 @@ describe('authorization', () => {
         .replace(/platforms\/:id/, 'platforms/simulator')
         .replace(/users\/:id/, `users/${spareUser}`)
         .replace(/tokens\/:id/, `tokens/${spareToken}`)
-        .replace(':file', 'app.css');
+        .replace(':file', 'app.css')
+        .replace(':instance', '1')
+        .replace(':snapshot', 'clean')
+        .replace(':name', 'idle')
+        .replace(':platform', 'simulator')
+        .replace(':user', spareUser);
     const failures: string[] = [];
     const anonymous = new Client(app);
     await anonymous.get('/login');

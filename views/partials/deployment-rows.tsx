@@ -16,11 +16,12 @@ export function DeploymentSummary({
   csrf,
   canManage,
 }: {
-  model: Pick<DeploymentModel, 'head' | 'counts'>;
+  model: Pick<DeploymentModel, 'head' | 'counts'> & Partial<Pick<DeploymentModel, 'assigned'>>;
   csrf: string;
   canManage: boolean;
 }) {
   const { head, counts } = model;
+  const trainees = [...(model.assigned ?? new Map<number, { username: string }>())].sort(([a], [b]) => a - b);
   const base = `/deployments/${head.id}`;
   return (
     <section id="dep-summary" class="card summary" data-state={head.state}>
@@ -47,6 +48,11 @@ export function DeploymentSummary({
         <a class="button" href={`${base}/topology`}>
           Topology
         </a>
+        {head.state !== 'destroyed' && (
+          <a class="button" href={`${base}/range`}>
+            Range: health, snapshots, testing mode
+          </a>
+        )}
         {canManage && cancellable.includes(head.state) && (
           <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />
         )}
@@ -62,6 +68,12 @@ export function DeploymentSummary({
                 This deletes every machine and network of this deployment on its platform. Type <code>{head.id}</code>{' '}
                 to confirm.
               </p>
+              {trainees.length > 0 && (
+                <p class="alert">
+                  Trainees work in it: {trainees.map(([i, a]) => `instance ${i}: ${a.username}`).join(', ')}. Destroying
+                  it ends their ranges.
+                </p>
+              )}
               <input name="confirm" autocomplete="off" aria-label="Deployment id to confirm" />
               <button type="submit" class="danger">
                 Destroy {head.id}
