@@ -16,10 +16,11 @@ import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { DeploymentState } from '../model/states.ts';
 import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
+import { rangeCommand, rangeUsage } from './range-commands.ts';
 import { createRemote, runRemote } from './remote.ts';
 
 /** Commands that run against a remote appliance when --server is given. */
-const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms'];
+const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms', 'overseer', 'instance'];
 
 const usage = `Usage: glassdome <command> [options]
 
@@ -36,11 +37,13 @@ Deployments
   list                                      recent deployments
   cancel ID                                 stop a deployment in progress
   retry ID [--wait]                         run failed machines again
-  destroy ID                                remove everything a deployment created
+  destroy ID [--confirm]                    remove everything a deployment created (--confirm: trainees assigned)
   platforms                                 configured platforms
 
+${rangeUsage}
+
 Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
-cancel, retry, destroy and platforms run on that appliance through its API. Create the token in Settings > API
+cancel, retry, destroy, platforms, overseer and instance run on that appliance through its API. Create the token in Settings > API
 tokens; for the appliance's own HTTPS certificate add --ca FILE.
 
 Exit codes: 0 success, 1 failure, 2 invalid input.`;
@@ -66,6 +69,9 @@ export async function main(
         server: { type: 'string' },
         token: { type: 'string' },
         ca: { type: 'string' },
+        confirm: { type: 'boolean', default: false },
+        allow: { type: 'string' },
+        revert: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -99,11 +105,14 @@ export async function main(
       return 2;
     }
     try {
+      const remote = createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) });
+      if (command === 'overseer' || command === 'instance')
+        return await rangeCommand(command, args, { json: o.json, allow: o.allow, revert: o.revert }, { remote }, print);
       return (await runRemote(
-        createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
+        remote,
         command,
         args,
-        { platform: o.platform, instances, json: o.json, wait: o.wait },
+        { platform: o.platform, instances, json: o.json, wait: o.wait, confirm: o.confirm },
         print,
       ))!;
     } catch (e) {
@@ -153,8 +162,17 @@ export async function main(
       }
       case 'destroy': {
         const id = need(args[0], 'ID');
-        return await follow(domain(), id, domain().deployments.destroy(cliActor(), id), print);
+        return await follow(domain(), id, domain().deployments.destroy(cliActor(), id, { confirm: o.confirm }), print);
       }
+      case 'overseer':
+      case 'instance':
+        return await rangeCommand(
+          command,
+          args,
+          { json: o.json, allow: o.allow, revert: o.revert },
+          { local: domain },
+          print,
+        );
       case 'resume': {
         // The background worker that `deploy` without --wait starts; also resumes an interrupted deployment by hand.
         const id = need(args[0], 'ID');

@@ -115,7 +115,7 @@ export async function runRemote(
   remote: ReturnType<typeof createRemote>,
   command: string,
   args: string[],
-  o: { platform?: string | undefined; instances?: number | undefined; json: boolean; wait: boolean },
+  o: { platform?: string | undefined; instances?: number | undefined; json: boolean; wait: boolean; confirm?: boolean },
   print: (s?: string) => void,
 ): Promise<number | undefined> {
   const finalCode = (state: string) => {
@@ -200,7 +200,7 @@ export async function runRemote(
     }
     case 'destroy': {
       const id = need(args[0], 'ID');
-      await remote.call('POST', `/deployments/${id}/destroy`);
+      await remote.call('POST', `/deployments/${id}/destroy${o.confirm ? '?confirm=true' : ''}`);
       return finalCode(await follow(id, ['destroyed', 'destroy_failed']));
     }
     case 'platforms': {

@@ -1,7 +1,7 @@
 // The fix for `guest-agent-missing`, wired: the finding's machine from its plan, the SSH target through its range's
 // router with the password first boot gave its sudo user, then fixGuestAgent (guest-agent.ts) does the work; each
 // step it reports goes to the deployment's event stream.
-import type { FixInput, FixOutcome } from './index.ts';
+import type { FixInput, FixOutcome } from './fix.ts';
 import { fixGuestAgent, guestAgentFindingKind } from './guest-agent.ts';
 
 export async function fixGuestAgentFinding({ finding, platform, ctx, signal }: FixInput): Promise<FixOutcome> {

@@ -1,7 +1,7 @@
 // The fix for `machine-missing`: a machine the deployment created is gone from the platform; build it again from
 // the plan (every open `machine-missing` of the deployment at once), through the executor like any deployment.
 import { errorMessage } from '../../errors.ts';
-import type { FixInput, FixOutcome } from './index.ts';
+import type { FixInput, FixOutcome } from './fix.ts';
 
 export async function rebuildMissingMachine({ finding, ctx }: FixInput): Promise<FixOutcome> {
   const { deploymentId, machineKey } = finding;

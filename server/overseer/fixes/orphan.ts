@@ -2,7 +2,7 @@
 // been seen for the platform's grace period, and only when, asked again now, no deployment's plan claims its name.
 import { errorMessage } from '../../errors.ts';
 import { deploymentOfName } from '../../platforms/platform.ts';
-import type { FixInput, FixOutcome } from './index.ts';
+import type { FixInput, FixOutcome } from './fix.ts';
 
 export async function destroyOrphan({ finding, platform, policy, ctx, signal }: FixInput): Promise<FixOutcome> {
   const { resourceName, externalId } = finding;

@@ -1,6 +1,6 @@
 // The fix for `power-off`: a machine that should run was stopped outside the appliance; start it again.
 import { errorMessage } from '../../errors.ts';
-import type { FixInput, FixOutcome } from './index.ts';
+import type { FixInput, FixOutcome } from './fix.ts';
 
 export async function restartStoppedMachine({ finding, platform, ctx, signal }: FixInput): Promise<FixOutcome> {
   const { deploymentId, machineKey, externalId, resourceName } = finding;

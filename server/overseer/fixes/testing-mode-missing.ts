@@ -1,7 +1,7 @@
 // The fix for `testing-mode-missing`: an instance in testing mode whose router no longer holds the egress block
 // (it rebooted: the block is loaded at runtime) gets it loaded again and read back.
 import { errorMessage } from '../../errors.ts';
-import type { FixInput, FixOutcome } from './index.ts';
+import type { FixInput, FixOutcome } from './fix.ts';
 
 export async function reloadTestingMode({ finding, ctx }: FixInput): Promise<FixOutcome> {
   const { deploymentId, machineKey } = finding;
