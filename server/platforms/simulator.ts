@@ -474,9 +474,12 @@ export function createSimulatorPlatform(
       const m = machineRow(ref);
       if (!m)
         throw new AppError('not_found', `[simulator] Unable to run a command in VM "${ref.name}": it does not exist`);
-      if (m.power !== 'running' || m.addressAt === null || m.addressAt > Date.now())
+      if (m.power !== 'running')
+        throw new AppError('platform_error', `[simulator] Unable to run a command in VM "${ref.name}": it is not running`);
+      // As the Platform contract says (and Proxmox answers): an agent that does not answer yet is a passing condition.
+      if (m.addressAt === null || m.addressAt > Date.now())
         throw new AppError(
-          'platform_error',
+          'transient',
           `[simulator] Unable to run a command in VM "${ref.name}": QEMU guest agent is not running`,
         );
       await sleep(Math.min(ms(0.5), opts.timeoutMs), opts.signal);

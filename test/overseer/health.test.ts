@@ -138,6 +138,65 @@ describe('the health job', () => {
     expect(s.overseer.health(id).find((h) => h.key === 'i1.router')!.router).toBe('firewall');
   });
 
+  it('tries the guest-agent fix over SSH through the range router, as the plan and its passwords say, and gives up in bounds', async () => {
+    await s.close();
+    clock = testClock();
+    ({ services: s } = overseerServices({
+      clock,
+      options: {
+        agentGraceMs: 60_000,
+        maxFixAttempts: 1,
+        // Nothing answers SSH here: keep the attempts short.
+        ssh: { connectTimeoutMs: 300, retry: { attempts: 1, baseMs: 10, maxMs: 10 } },
+        guestAgentFix: { checkTimeoutMs: 200, verifyTimeoutMs: 200, retryDelay: { baseMs: 10, maxMs: 20 } },
+      },
+    }));
+    id = await deployReady(s, labScenario);
+    s.overseer.setPolicy(systemActor, 'simulator', { mode: 'fix', orphanGraceMinutes: 60 });
+    await run('health');
+    s.db.$client
+      .prepare('UPDATE sim_machines SET address_at = ? WHERE name = ?')
+      .run(Date.now() + 3600_000, `gd-${id}-i1-web`);
+    clock.advance(2 * 60_000);
+    await run('health');
+    await s.overseer.settled();
+    const [f] = s.overseer.findings.list({ state: 'open' });
+    expect(f).toMatchObject({
+      kind: 'guest-agent-missing',
+      machineKey: 'i1.web',
+      fix: { state: 'failed', attempts: 1 },
+    });
+    // The SSH target: the web machine's planned address, through the router's address on the appliance's side.
+    const router = s.overseer.health(id).find((h) => h.key === 'i1.router')!;
+    const uplink = router.addresses.find((a) => a.startsWith('203.0.113.'))!;
+    expect(
+      f!.fix.detail!.startsWith(
+        `Unable to fix the guest agent of machine "gd-${id}-i1-web" after 3 attempts: [ssh] Unable to connect to machine "gd-${id}-i1-router" (${uplink}:22)`,
+      ),
+      f!.fix.detail!,
+    ).toBe(true);
+    expect(f!.fix.detail).toContain('gave up after 1 attempts: fix it by hand');
+    const steps = s.events
+      .history(id)
+      .filter((e) => e.message.startsWith('guest-agent fix'))
+      .map((e) => e.message.split(':').slice(0, 2).join(':'));
+    expect(steps).toEqual([
+      'guest-agent fix, attempt 0 check: failed',
+      'guest-agent fix, attempt 1 install: failed',
+      'guest-agent fix, attempt 2 install: failed',
+      'guest-agent fix, attempt 3 install: failed',
+    ]);
+    expect(s.audit.list().find((a) => a.action === 'overseer.fix.guest-agent-missing')).toMatchObject({
+      username: 'overseer',
+      target: `machine:${id}/i1.web`,
+    });
+    // Given up: the next sweeps leave it alone.
+    clock.advance(3 * 3600_000);
+    await run('health');
+    await s.overseer.settled();
+    expect(s.overseer.findings.list({ state: 'open' })[0]!.fix.attempts).toBe(1);
+  });
+
   it('holds a silent guest agent against a machine only after its grace period', async () => {
     await s.close();
     clock = testClock();
