@@ -64,10 +64,27 @@ export function createServices(opts: ServiceOptions) {
   const lifecycle = createLifecycle({ db, platforms, audit, events });
   const quotas = createQuotas({ db, audit });
   const access = createRangeAccess({ db, box });
-  const channel = createGuestChannel({ db, platforms, access });
+  // SSH into a range (platforms without a guest channel) is tried briefly: the health sweep asks every minute.
+  const channel = createGuestChannel({
+    db,
+    platforms,
+    access,
+    ssh: { connectTimeoutMs: 8000, retry: { attempts: 2, baseMs: 1000, maxMs: 2000 } },
+  });
   const snapshots = createInstanceSnapshots({ db, platforms, audit, events, lifecycle });
   const testing = createTestingMode({ db, platforms, audit, events, snapshots, channel });
-  const deployments = createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users, lifecycle, quotas });
+  const deployments = createDeployments({
+    db,
+    ipam,
+    platforms,
+    box,
+    runner,
+    audit,
+    assignments,
+    users,
+    lifecycle,
+    quotas,
+  });
   const overseer = createOverseer({
     db,
     platforms,

@@ -445,9 +445,7 @@ export function testingModeChange(machine: PlannedMachine, allowList: TestingAll
 export function leaveTestingModeChange(machine: PlannedMachine): RouterChange {
   if (!uplinkOf(machine)) return { files: [], remove: [], commands: [], note: 'no uplink: nothing to undo' };
   return {
-    files: [
-      { path: testingNftPath, content: `table inet ${testingTable}\ndelete table inet ${testingTable}\n` },
-    ],
+    files: [{ path: testingNftPath, content: `table inet ${testingTable}\ndelete table inet ${testingTable}\n` }],
     remove: [testingDnsmasqPath],
     commands: [`nft -f ${testingNftPath}`, 'systemctl restart dnsmasq'],
     note: "egress back to the scenario's rules",
@@ -477,14 +475,23 @@ export function routerChangeScript(change: RouterChange): string {
 }
 
 type NftSetObject = {
-  set?: { family: string; table: string; name: string; elem?: Array<string | { prefix?: { addr: string; len: number } }> };
+  set?: {
+    family: string;
+    table: string;
+    name: string;
+    elem?: Array<string | { prefix?: { addr: string; len: number } }>;
+  };
 };
 
 /**
  * What is wrong with a loaded ruleset against testing mode: with an allow-list, its table, chain, rules and exactly
  * the allowed addresses must be there; with `null` (testing mode off), its table must be gone. Empty when it is right.
  */
-export function checkTestingRuleset(machine: PlannedMachine, allowList: TestingAllowList | null, nftJson: string): string[] {
+export function checkTestingRuleset(
+  machine: PlannedMachine,
+  allowList: TestingAllowList | null,
+  nftJson: string,
+): string[] {
   let objects: Array<NftObject & NftSetObject>;
   try {
     objects = ((JSON.parse(nftJson) as { nftables?: unknown[] }).nftables ?? []) as Array<NftObject & NftSetObject>;

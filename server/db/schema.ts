@@ -161,9 +161,7 @@ export const simMachines = sqliteTable(
     memoryMb: integer('memory_mb').notNull(),
     addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
     snapshots: text('snapshots', { mode: 'json' })
-      .$type<
-        Array<{ name: string; createdAt: string; power: string; guest?: { files: Record<string, string> } }>
-      >()
+      .$type<Array<{ name: string; createdAt: string; power: string; guest?: { files: Record<string, string> } }>>()
       .notNull(),
     /** While a clone task runs, the epoch ms it completes at; the machine is locked until then. */
     busyUntil: integer('busy_until').notNull(),
@@ -363,7 +361,9 @@ export const findings = sqliteTable(
     fixDetail: text('fix_detail'),
   },
   (t) => [
-    uniqueIndex('findings_open').on(t.fingerprint).where(sql`state = 'open'`),
+    uniqueIndex('findings_open')
+      .on(t.fingerprint)
+      .where(sql`state = 'open'`),
     index('findings_state').on(t.state, t.kind),
     index('findings_deployment').on(t.deploymentId),
   ],

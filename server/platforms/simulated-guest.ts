@@ -32,7 +32,14 @@ interface NftTable {
   sets: Map<string, NftSet>;
 }
 
-const priorities: Record<string, number> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
+const priorities: Record<string, number> = {
+  raw: -300,
+  mangle: -150,
+  dstnat: -100,
+  filter: 0,
+  security: 50,
+  srcnat: 100,
+};
 
 function priorityOf(text: string): number {
   const m = /^(\w+|-?\d+)(?:\s*([+-])\s*(\d+))?$/.exec(text.trim());
@@ -55,7 +62,8 @@ function loadNft(tables: Map<string, NftTable>, text: string): string | undefine
     }
     const del = /^delete table (\w+) (\w+)$/.exec(line);
     if (del) {
-      if (!tables.delete(`${del[1]} ${del[2]}`)) return `Error: No such file or directory: delete table ${del[1]} ${del[2]}`;
+      if (!tables.delete(`${del[1]} ${del[2]}`))
+        return `Error: No such file or directory: delete table ${del[1]} ${del[2]}`;
       continue;
     }
     const t = /^table (\w+) (\w+)( \{)?$/.exec(line);
@@ -133,7 +141,8 @@ function listRuleset(tables: Map<string, NftTable>): string {
         },
       });
     for (const [name, c] of t.chains)
-      for (const comment of c.comments) objects.push({ rule: { family: t.family, table: t.name, chain: name, comment } });
+      for (const comment of c.comments)
+        objects.push({ rule: { family: t.family, table: t.name, chain: name, comment } });
   }
   return JSON.stringify({ nftables: objects });
 }
@@ -189,7 +198,11 @@ export function runSimulatedGuest(
       const hit = scriptLines.find(([re]) => re.test(line));
       if (!hit)
         return {
-          result: { exitCode: 127, stdout: '', stderr: `sh: 1: ${line.split(' ')[0]}: not modelled by the simulator\n` },
+          result: {
+            exitCode: 127,
+            stdout: '',
+            stderr: `sh: 1: ${line.split(' ')[0]}: not modelled by the simulator\n`,
+          },
           guest: state,
         };
       const failure = hit[1](hit[0].exec(line)!, state);

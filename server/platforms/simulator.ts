@@ -475,7 +475,10 @@ export function createSimulatorPlatform(
       if (!m)
         throw new AppError('not_found', `[simulator] Unable to run a command in VM "${ref.name}": it does not exist`);
       if (m.power !== 'running')
-        throw new AppError('platform_error', `[simulator] Unable to run a command in VM "${ref.name}": it is not running`);
+        throw new AppError(
+          'platform_error',
+          `[simulator] Unable to run a command in VM "${ref.name}": it is not running`,
+        );
       // As the Platform contract says (and Proxmox answers): an agent that does not answer yet is a passing condition.
       if (m.addressAt === null || m.addressAt > Date.now())
         throw new AppError(
@@ -547,7 +550,12 @@ export function createSimulatorPlatform(
       const addressAt = snap.power === 'running' ? now + ms(simulatedSeconds(config, ref.name, 'power')) : null;
       // A snapshot without memory: the guest boots again from the disk it had, with the files it had then.
       db.update(simMachines)
-        .set({ power: snap.power, addressAt, readyAt: addressAt, guest: { files: snap.guest?.files ?? {}, loaded: [] } })
+        .set({
+          power: snap.power,
+          addressAt,
+          readyAt: addressAt,
+          guest: { files: snap.guest?.files ?? {}, loaded: [] },
+        })
         .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
         .run();
     },

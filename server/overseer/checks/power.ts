@@ -8,8 +8,11 @@ export interface MachineSubject {
   machine: PlannedMachine;
   resourceName: string;
   externalId: string | null;
-  /** What the appliance last asked for this machine (running unless someone or the overseer stopped it). */
-  desired: 'running' | 'stopped';
+  /**
+   * What the appliance last asked for this machine: running unless someone or the overseer stopped it; `any` where
+   * nothing can be held against its power (a failed deployment, whose machines the executor may never have started).
+   */
+  desired: 'running' | 'stopped' | 'any';
 }
 
 export function draftFor(s: MachineSubject, kind: FindingDraft['kind'], message: string): FindingDraft {

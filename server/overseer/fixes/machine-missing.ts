@@ -6,8 +6,14 @@ import type { FixInput, FixOutcome } from './fix.ts';
 export async function rebuildMissingMachine({ finding, ctx }: FixInput): Promise<FixOutcome> {
   const { deploymentId, machineKey } = finding;
   if (!deploymentId || !machineKey) return { state: 'failed', detail: 'the finding names no machine' };
-  const { runner } = ctx.deps;
+  const { runner, deployments } = ctx.deps;
   if (runner.isRunning(deploymentId)) return { state: 'waiting', detail: 'the deployment is being worked on already' };
+  const state = deployments.get(deploymentId).state;
+  if (state !== 'ready')
+    return {
+      state: 'failed',
+      detail: `the deployment is ${state}: retry it (or destroy it) instead of rebuilding one machine`,
+    };
   const keys = [
     ...new Set([
       machineKey,

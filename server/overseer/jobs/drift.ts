@@ -37,7 +37,7 @@ export async function runDrift(ctx: OverseerContext, signal: AbortSignal): Promi
         resourceName: m.resourceName,
         externalId: m.externalId,
         created: m.created,
-        desired: stopped.has(`${d.id}/${m.machine.key}`) ? 'stopped' : 'running',
+        desired: stopped.has(`${d.id}/${m.machine.key}`) ? 'stopped' : d.state === 'ready' ? 'running' : 'any',
         nics: m.machine.nics.map((n) => {
           const net = d.plan.networks.find((x) => x.key === n.networkKey);
           return { network: d.networkIds.get(n.networkKey), vlan: net?.vlan };
@@ -75,6 +75,8 @@ export async function runDrift(ctx: OverseerContext, signal: AbortSignal): Promi
       }
     }),
   );
+  if (observed.length === 0 && notes.some((n) => n.includes('unreadable')))
+    throw new Error(`no platform could be read: ${notes.join('; ')}`);
   const synced = ctx.findings.sync(drafts, { kinds: driftKinds, platformIds: observed }, at);
   for (const f of synced.opened)
     ctx.publish(f.deploymentId, `finding: ${f.message}`, f.machineKey && `${f.machineKey}:health`);

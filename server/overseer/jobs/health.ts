@@ -118,7 +118,7 @@ export async function runHealth(ctx: OverseerContext, signal: AbortSignal): Prom
             machine: m.machine,
             resourceName: m.resourceName,
             externalId: m.externalId,
-            desired: stopped.has(key) ? 'stopped' : 'running',
+            desired: stopped.has(key) ? 'stopped' : d.state === 'ready' ? 'running' : 'any',
           },
           inv
             ? {
@@ -169,6 +169,9 @@ export async function runHealth(ctx: OverseerContext, signal: AbortSignal): Prom
       f.machineKey && `${f.machineKey}:health`,
     );
   const started = ctx.fix(synced.open);
+  // Nothing could be read at all: the sweep did not happen, whatever it wrote.
+  if (observed.size === 0 && failedPlatforms.length > 0)
+    throw new Error(`no platform could be read: ${failedPlatforms.join('; ')}`);
   const how = [...observed.values()].map((o) => o.obs.how);
   return [
     `${machines} machine(s) of ${covered.size} deployment(s) on ${observed.size} platform(s) (${how.filter((h) => h === 'inventory').length} by inventory): ${running} running`,

@@ -51,11 +51,7 @@ export async function readInventory(
   opts: InventoryOptions = {},
 ): Promise<InventoryMachine[]> {
   const o: CallOpts = opts.signal ? { signal: opts.signal } : {};
-  const rows = await withRetry(
-    config.retry,
-    () => api.get<ResourceRow[]>('/cluster/resources', { type: 'vm' }, o),
-    o,
-  );
+  const rows = await withRetry(config.retry, () => api.get<ResourceRow[]>('/cluster/resources', { type: 'vm' }, o), o);
   const wanted = opts.deploymentIds ? new Set(opts.deploymentIds) : undefined;
   const ours: Array<{ row: ResourceRow; machine: InventoryMachine }> = [];
   for (const r of rows) {
@@ -91,7 +87,10 @@ export async function readInventory(
           {},
           o,
         );
-        Object.assign(machine, { agent: true, addresses: usableAddresses(r.result ?? []).filter(isUsableGuestAddress) });
+        Object.assign(machine, {
+          agent: true,
+          addresses: usableAddresses(r.result ?? []).filter(isUsableGuestAddress),
+        });
       } catch (e) {
         opts.signal?.throwIfAborted();
         // "QEMU guest agent is not running" (or not configured): the agent does not answer. Anything else (a VM that
