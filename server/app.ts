@@ -18,6 +18,8 @@ import { dashboardRoutes } from './web/routes/dashboard-routes.tsx';
 import { deploymentRoutes } from './web/routes/deployment-routes.tsx';
 import { flagRoutes } from './web/routes/flag-routes.tsx';
 import { researchRoutes } from './web/routes/research-routes.tsx';
+import { overseerRoutes } from './web/routes/overseer-routes.tsx';
+import { rangeRoutes } from './web/routes/range-routes.tsx';
 import { scenarioRoutes } from './web/routes/scenario-routes.tsx';
 import { settingsRoutes } from './web/routes/settings-routes.tsx';
 import { setupRoutes } from './web/routes/setup-routes.tsx';
@@ -53,6 +55,13 @@ export function createApp(services: Services, options: WebOptions = {}) {
     csrfProtection(),
   );
 
+  // A signed-in request about a deployment is activity on it: idle shutdown waits for none (in memory, cheap).
+  for (const path of ['/deployments/:id', '/deployments/:id/*', '/api/v1/deployments/:id', '/api/v1/deployments/:id/*'])
+    app.use(path, async (c, next) => {
+      if (c.get('viewer')) web.lifecycle.touch(c.req.param('id')!);
+      await next();
+    });
+
   app.get('/healthz', open(), (c) => c.json({ ok: true, setup: web.setup.isComplete() }));
   app.route('/static', staticRoutes());
   app.route('/setup', setupRoutes(web, limiter));
@@ -60,10 +69,12 @@ export function createApp(services: Services, options: WebOptions = {}) {
   app.route('/', dashboardRoutes(web)); // /
   app.route('/scenarios', scenarioRoutes(web));
   app.route('/deployments/:id/flags', flagRoutes(web)); // instructors only
+  app.route('/deployments/:id/range', rangeRoutes(web)); // lifecycle, snapshots, testing mode
   app.route('/deployments', deploymentRoutes(web, live)); // and /deployments/:id/machines
   app.route('/deployments', accessRoutes(web, sockets.upgradeWebSocket)); // .../machines/:key/console, /terminal
   app.route('/ask', askRoutes(web));
   app.route('/research', researchRoutes(web));
+  app.route('/overseer', overseerRoutes(web));
   app.route('/settings', settingsRoutes(web));
   app.route('/account', accountRoutes(web));
   app.route('/api/v1', apiRoutes(web));

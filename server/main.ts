@@ -1,4 +1,5 @@
-// The only file with side effects: config -> db + migrations -> resume interrupted runs -> setup code -> TLS -> serve.
+// The only file with side effects: config -> db + migrations -> resume interrupted runs -> overseer -> setup code ->
+// TLS -> serve.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,9 @@ function openKnowledge() {
     (e: unknown) => console.error(`glassdome: knowledge base or CVE data: ${errorMessage(e)}`),
   );
 }
+// The overseer's jobs (health, drift, idle shutdown, expiry) on their cron schedules, once interrupted runs have been
+// taken up again; stopped, with its fixes in flight, by services.close() on shutdown.
+services.overseer.start();
 
 // Until setup is complete, only someone who can read this process's output or data folder may claim the appliance.
 const setup = services.setup;

@@ -1,6 +1,7 @@
 // Wires the domain once for a process (the server or the CLI): database, key, audit log, accounts, pools, platforms,
-// events, the executor, deployments, machines, the scenario library, flags, the knowledge base and CVE research.
-// Pure construction: nothing starts here (the knowledge base and cve.db open on first use).
+// events, the executor, deployments, machines, their lifecycle, quotas, snapshots and testing mode, the scenario
+// library, flags, the knowledge base and CVE research, trainee access and the overseer. Pure construction: nothing
+// starts here (main.ts starts the runner's sweep, the overseer, the knowledge base and cve.db).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,8 +22,16 @@ import { createDeploymentFlags } from './orchestrator/deployment-flags.ts';
 import { createDeployments } from './orchestrator/deployments.ts';
 import { createEventBus } from './orchestrator/event-bus.ts';
 import { createKnowledgeBase } from './orchestrator/knowledge-base.ts';
+import { createGuestChannel } from './orchestrator/guest-channel.ts';
+import { createInstanceSnapshots } from './orchestrator/instance-snapshots.ts';
+import { createLifecycle } from './orchestrator/lifecycle.ts';
+import { createQuotas } from './orchestrator/quotas.ts';
+import { createRangeAccess } from './orchestrator/ssh-targets.ts';
+import { createTestingMode } from './orchestrator/testing-mode.ts';
 import { createLibrary } from './orchestrator/library.ts';
 import { createMachineActions } from './orchestrator/machine-actions.ts';
+import type { OverseerDeps } from './overseer/context.ts';
+import { createOverseer } from './overseer/overseer.ts';
 import { createRunner, type RunnerOptions } from './orchestrator/run/runner.ts';
 import { createPlatformStore } from './platforms/store.ts';
 import { createSecretBox, loadOrCreateKey } from './secret-box.ts';
@@ -36,6 +45,8 @@ export interface ServiceOptions {
   runner?: Partial<Omit<RunnerOptions, 'db' | 'events' | 'platforms' | 'ipam' | 'box'>>;
   /** Consoles, terminals and VPN: link lifetime, re-check interval, terminal idle time and routing. */
   access?: AccessOptions;
+  /** The overseer's clock and options (tests inject a clock and shorten its waits). */
+  overseer?: Pick<OverseerDeps, 'now' | 'log' | 'options'>;
 }
 
 export function createServices(opts: ServiceOptions) {
@@ -82,6 +93,43 @@ export function createServices(opts: ServiceOptions) {
     onWarning: (m) => console.warn(`glassdome: knowledge base: ${m}`),
   });
   const research = createCveResearch({ dataDir: filesDir, feedsDir: config.research.feedsDir, db, box, audit });
+  const lifecycle = createLifecycle({ db, platforms, audit, events });
+  const quotas = createQuotas({ db, audit });
+  const rangeAccess = createRangeAccess({ db, box });
+  // SSH into a range (platforms without a guest channel) is tried briefly: the health sweep asks every minute.
+  const channel = createGuestChannel({
+    db,
+    platforms,
+    access: rangeAccess,
+    ssh: { connectTimeoutMs: 8000, retry: { attempts: 2, baseMs: 1000, maxMs: 2000 } },
+  });
+  const snapshots = createInstanceSnapshots({ db, platforms, audit, events, lifecycle });
+  const testing = createTestingMode({ db, platforms, audit, events, snapshots, channel });
+  const deployments = createDeployments({
+    db,
+    ipam,
+    platforms,
+    box,
+    runner,
+    audit,
+    assignments,
+    users,
+    lifecycle,
+    quotas,
+  });
+  const overseer = createOverseer({
+    db,
+    platforms,
+    events,
+    audit,
+    runner,
+    deployments,
+    lifecycle,
+    testing,
+    access: rangeAccess,
+    channel,
+    ...opts.overseer,
+  });
   return {
     config,
     db,
@@ -96,7 +144,14 @@ export function createServices(opts: ServiceOptions) {
     platforms,
     events,
     runner,
-    deployments: createDeployments({ db, ipam, platforms, box, runner, audit, assignments, users }),
+    deployments,
+    lifecycle,
+    quotas,
+    rangeAccess,
+    channel,
+    snapshots,
+    testing,
+    overseer,
     machines: createMachineActions({ db, platforms, box, audit }),
     access,
     library,
@@ -104,8 +159,10 @@ export function createServices(opts: ServiceOptions) {
     knowledge,
     research,
     async close() {
+      await overseer.stop();
       await access.close();
       await runner.shutdown();
+      await channel.close();
       await Promise.all([knowledge.close(), research.close()]);
       await platforms.closeAll();
       db.$client.close();

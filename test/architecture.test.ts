@@ -111,6 +111,27 @@ describe('the import graph', () => {
     expect(bad).toEqual([]);
   });
 
+  it('keeps the overseer above the domain and below the screens: the orchestrator never imports it, it never imports web, views or cli', () => {
+    expect(
+      violations('server/overseer', [
+        'server/overseer',
+        'server/model',
+        'server/errors.ts',
+        'server/db',
+        'server/orchestrator',
+        'server/platforms',
+        'server/agents',
+        'server/ssh',
+      ]),
+    ).toEqual([]);
+    const up = [...graph].flatMap(([file, targets]) =>
+      under(file, 'server/orchestrator', 'server/accounts', 'server/platforms')
+        ? targets.filter((t) => under(t, 'server/overseer')).map((t) => `${file} -> ${t}`)
+        : [],
+    );
+    expect(up).toEqual([]);
+  });
+
   it('keeps web off the database: web imports no server/db module and runs no SQL', () => {
     expect(
       violations('server/web', [

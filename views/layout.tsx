@@ -57,6 +57,7 @@ export function Layout({ title, viewer, csrf, setup, children }: LayoutProps) {
               <a href="/deployments">Deployments</a>
               <a href="/ask">Ask</a>
               {viewer.role !== 'trainee' && <a href="/research">Research</a>}
+              {viewer.role !== 'trainee' && <a href="/overseer">Overseer</a>}
               {viewer.role === 'admin' && <a href="/settings">Settings</a>}
               {viewer.role !== 'admin' && <a href="/settings/tokens">API tokens</a>}
               <a href="/account">Account</a>

@@ -4,6 +4,7 @@ import type { ConnectionReport } from '../server/model/connection-report.ts';
 import type { MachineStatus } from '../server/model/deployment.ts';
 import type { Plan } from '../server/model/plan.ts';
 import type { DeploymentState } from '../server/model/states.ts';
+import type { InstanceSnapshot, TestingModeState } from '../server/model/overseer.ts';
 
 export type Role = 'admin' | 'instructor' | 'trainee';
 
@@ -307,4 +308,39 @@ export interface FlagRowModel {
   marking: string;
   accounts: Array<{ user: string; password: string; foothold: boolean }>;
   selected: boolean;
+}
+
+// ------------------------------------------------------------------------------------------------ the overseer
+
+export type {
+  DeploymentLifecycle,
+  Finding,
+  InstanceSnapshot,
+  JobStatus,
+  MachineHealth,
+  OverseerPolicy,
+  TestingModeState,
+} from '../server/model/overseer.ts';
+
+export interface QuotaRow {
+  userId: string;
+  username: string;
+  role: Role;
+  machines: number | null;
+  vcpus: number | null;
+  memoryMb: number | null;
+  deployments: number | null;
+  usage: { machines: number; vcpus: number; memoryMb: number; deployments: number };
+}
+
+/** One instance on the range page: who works in it, its snapshots and testing mode, and what the viewer may do. */
+export interface RangeInstance {
+  instance: number;
+  assignedTo: string | null;
+  snapshots: InstanceSnapshot[];
+  testing: TestingModeState;
+  /** The viewer may reset this instance (staff, or its trainee). */
+  canReset: boolean;
+  /** The viewer may switch testing mode here (staff, or its trainee when the deployment allows it). */
+  canTest: boolean;
 }

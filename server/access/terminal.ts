@@ -2,17 +2,17 @@
 // sits on an isolated network (the router's uplink address is the jump host), as the machine's first user with the
 // password derived from the deployment's secret. Host keys are trusted on first use and pinned in the database after.
 // The browser sends keystrokes (binary) and resizes (JSON text); it gets the terminal's bytes back, never a secret.
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type WebSocket from 'ws';
 import type { Db } from '../db/client.ts';
-import { deployments, hostKeys } from '../db/schema.ts';
+import { deployments } from '../db/schema.ts';
 import { AppError, errorMessage } from '../errors.ts';
 import { osCatalog } from '../model/catalog.ts';
 import { machinePasswords } from '../orchestrator/passwords.ts';
+import { knownHostKeys } from '../orchestrator/ssh-targets.ts';
 import type { Platform } from '../platforms/platform.ts';
 import type { SecretBox } from '../secret-box.ts';
 import type { SshConnection, SshShell, SshTarget } from '../ssh/connection.ts';
-import type { HostKeyPolicy } from '../ssh/host-keys.ts';
 import { findTarget, requireReachable, routerOf, uplinkAddress, type AccessTarget } from './targets.ts';
 
 export interface TerminalOptions {
@@ -36,21 +36,6 @@ export function requireLinux(t: AccessTarget): void {
       `Unable to open a terminal on "${t.machine.key}": it runs ${os.title}, and the web terminal is SSH to Linux machines`,
       { hint: 'Use its console instead.' },
     );
-}
-
-function hostKeyPolicy(db: Db, deploymentId: string, machineKey: string): HostKeyPolicy {
-  const known = db
-    .select({ fp: hostKeys.fingerprint })
-    .from(hostKeys)
-    .where(and(eq(hostKeys.deploymentId, deploymentId), eq(hostKeys.machineKey, machineKey)))
-    .all()
-    .map((r) => r.fp);
-  return {
-    mode: 'trust-on-first-use',
-    known,
-    remember: (fingerprint) =>
-      void db.insert(hostKeys).values({ deploymentId, machineKey, fingerprint }).onConflictDoNothing().run(),
-  };
 }
 
 /** The SSH target of a machine: its first user, its address, and the router to jump through when it has one. */
@@ -77,7 +62,7 @@ export async function terminalTarget(
       host: dial.host,
       port: dial.port,
       credentials: { username: user.name, password: machinePasswords(m, secret, d.yaml)[user.name]! },
-      hostKey: hostKeyPolicy(db, t.deploymentId, m.key),
+      hostKey: knownHostKeys(db, t.deploymentId, m.key),
     };
   };
   const router = routerOf(t.plan, t.machine.instance);

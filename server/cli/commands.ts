@@ -20,10 +20,23 @@ import { kbCommands, kbUsage, runKbCommand } from './kb-commands.ts';
 import { localPlatforms, remotePlatforms } from './platform-commands.ts';
 import { localUserBackend, remoteUserBackend, userCommand } from './user-commands.ts';
 import { accessLocal, accessUsage } from './access.ts';
+import { rangeCommand, rangeUsage } from './range-commands.ts';
 import { createRemote, runRemote } from './remote.ts';
 
 /** Commands that run against a remote appliance when --server is given. */
-const remoteCommands = ['deploy', 'status', 'list', 'cancel', 'retry', 'destroy', 'platforms', 'users', 'access'];
+const remoteCommands = [
+  'deploy',
+  'status',
+  'list',
+  'cancel',
+  'retry',
+  'destroy',
+  'platforms',
+  'users',
+  'access',
+  'overseer',
+  'instance',
+];
 
 /** Commands after which this process starts workers for deployments whose process died (their claim expired). */
 const pickUpAfter = ['deploy', 'status', 'list', 'platforms'];
@@ -44,7 +57,8 @@ Deployments
   cancel ID                                 stop a deployment in progress
   retry ID [--wait]                         run failed machines again; resumes an interrupted deployment
   resume ID                                 finish an interrupted deployment (or teardown) in this process
-  destroy ID                                remove everything a deployment created (stopping it first)
+  destroy ID [--confirm]                    remove everything a deployment created (stopping it first;
+                                            --confirm when trainees are assigned)
 
 Platforms
   platforms [list]                          configured platforms
@@ -75,9 +89,11 @@ resume ID\`, \`retry ID\`, or in the background after deploy, status, list or pl
 Trainee access
 ${accessUsage}
 
+${rangeUsage}
+
 Remote mode: with --server URL --token TOKEN (or GLASSDOME_SERVER and GLASSDOME_TOKEN), deploy, status, list,
-cancel, retry, destroy, platforms and users run on that appliance through its API. Create the token in Settings > API
-tokens; for the appliance's own HTTPS certificate add --ca FILE.
+cancel, retry, destroy, platforms, users, access, overseer, instance, ask, research and flags run on that appliance
+through its API. Create the token in Settings > API tokens; for the appliance's own HTTPS certificate add --ca FILE.
 
 Exit codes: 0 success, 1 failure, 2 invalid input.`;
 
@@ -114,6 +130,9 @@ export async function main(
         disable: { type: 'boolean', default: false },
         enable: { type: 'boolean', default: false },
         'password-stdin': { type: 'boolean', default: false },
+        confirm: { type: 'boolean', default: false },
+        allow: { type: 'string' },
+        revert: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -147,25 +166,16 @@ export async function main(
       return 2;
     }
     try {
-      if (command === 'users')
-        return await userCommand(
-          remoteUserBackend(createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) })),
-          args,
-          userOptions(o),
-          print,
-        );
-      if (command === 'platforms')
-        return await remotePlatforms(
-          createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
-          args,
-          platformOptions(o),
-          print,
-        );
+      const remote = createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) });
+      if (command === 'users') return await userCommand(remoteUserBackend(remote), args, userOptions(o), print);
+      if (command === 'platforms') return await remotePlatforms(remote, args, platformOptions(o), print);
+      if (command === 'overseer' || command === 'instance')
+        return await rangeCommand(command, args, { json: o.json, allow: o.allow, revert: o.revert }, { remote }, print);
       return (await runRemote(
-        createRemote({ server, token, ...(o.ca ? { ca: o.ca } : {}) }),
+        remote,
         command,
         args,
-        { platform: o.platform, instances, json: o.json, wait: o.wait, out: o.out },
+        { platform: o.platform, instances, json: o.json, wait: o.wait, out: o.out, confirm: o.confirm },
         print,
       ))!;
     } catch (e) {
@@ -215,8 +225,17 @@ export async function main(
       }
       case 'destroy': {
         const id = need(args[0], 'ID');
-        return await follow(domain(), id, domain().deployments.destroy(cliActor(), id), print);
+        return await follow(domain(), id, domain().deployments.destroy(cliActor(), id, { confirm: o.confirm }), print);
       }
+      case 'overseer':
+      case 'instance':
+        return await rangeCommand(
+          command,
+          args,
+          { json: o.json, allow: o.allow, revert: o.revert },
+          { local: domain },
+          print,
+        );
       case 'resume': {
         // The background worker that `deploy` without --wait starts; also resumes an interrupted deployment by hand.
         const id = need(args[0], 'ID');

@@ -156,6 +156,7 @@ export async function runRemote(
     json: boolean;
     wait: boolean;
     out?: string | undefined;
+    confirm?: boolean;
   },
   print: (s?: string) => void,
 ): Promise<number | undefined> {
@@ -245,7 +246,7 @@ export async function runRemote(
     }
     case 'destroy': {
       const id = need(args[0], 'ID');
-      await remote.call('POST', `/deployments/${id}/destroy`);
+      await remote.call('POST', `/deployments/${id}/destroy${o.confirm ? '?confirm=true' : ''}`);
       return finalCode(await follow(id, ['destroyed', 'destroy_failed']));
     }
     case 'platforms': {

@@ -1,6 +1,6 @@
 // The SQLite schema (drizzle). Migrations are generated from this file by `npm run db:generate` and committed.
 import { sql } from 'drizzle-orm';
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
 
@@ -161,7 +161,7 @@ export const simMachines = sqliteTable(
     memoryMb: integer('memory_mb').notNull(),
     addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
     snapshots: text('snapshots', { mode: 'json' })
-      .$type<Array<{ name: string; createdAt: string; power: string }>>()
+      .$type<Array<{ name: string; createdAt: string; power: string; guest?: { files: Record<string, string> } }>>()
       .notNull(),
     /** While a clone task runs, the epoch ms it completes at; the machine is locked until then. */
     busyUntil: integer('busy_until').notNull(),
@@ -171,6 +171,12 @@ export const simMachines = sqliteTable(
     addressAt: integer('address_at'),
     /** The cloud-config user data the machine was given: what its modelled guest applies (its firewall, its packages). */
     firstBoot: text('first_boot'),
+    /** Its NICs: the network id each is on and its MAC, as created. */
+    nics: text('nics', { mode: 'json' }).$type<Array<{ network: string; mac: string }>>().notNull().default([]),
+    /** The modelled guest's CPU load (0..1), reported by the inventory. */
+    cpuLoad: real('cpu_load').notNull().default(0),
+    /** What the modelled guest was told after first boot: files written and rulesets loaded (see simulatedGuestCommand). */
+    guest: text('guest', { mode: 'json' }).$type<{ files: Record<string, string>; loaded: string[] }>(),
     createdAt: text('created_at').notNull().default(now),
   },
   // Names are not unique, as on a real hypervisor: idempotent creation is the driver's and the runner's job.
@@ -296,6 +302,186 @@ export const scenarios = sqliteTable('scenarios', {
   createdAt: text('created_at').notNull().default(now),
   updatedAt: text('updated_at').notNull().default(now),
 });
+
+// ------------------------------------------------------------------------------------------------ the overseer
+
+/** Each overseer job: the claim of the process running it now (a job never overlaps itself) and its last outcome. */
+export const overseerJobs = sqliteTable('overseer_jobs', {
+  name: text('name').primaryKey(),
+  leaseOwner: text('lease_owner'),
+  /** Epoch ms; a run whose process died is taken over once it passes. */
+  leaseUntil: integer('lease_until'),
+  runningSince: text('running_since'),
+  lastSkipAt: text('last_skip_at'),
+  lastSkipReason: text('last_skip_reason'),
+  runs: integer('runs').notNull().default(0),
+  skips: integer('skips').notNull().default(0),
+  failures: integer('failures').notNull().default(0),
+});
+
+/** Every run of every job, newest kept (the sweep prunes old ones). */
+export const overseerRuns = sqliteTable(
+  'overseer_runs',
+  {
+    id: integer('id').primaryKey(),
+    job: text('job').notNull(),
+    startedAt: text('started_at').notNull(),
+    endedAt: text('ended_at').notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    result: text('result').notNull(),
+    summary: text('summary').notNull(),
+    trigger: text('trigger').notNull(),
+    by: text('by').notNull(),
+  },
+  (t) => [index('overseer_runs_job').on(t.job, t.id)],
+);
+
+/** What the overseer found wrong; one open row per subject and kind (the fingerprint), resolved when it goes away. */
+export const findings = sqliteTable(
+  'findings',
+  {
+    id: integer('id').primaryKey(),
+    /** kind|platform|subject: the same problem seen again updates its open row. */
+    fingerprint: text('fingerprint').notNull(),
+    kind: text('kind').notNull(),
+    platformId: text('platform_id').notNull(),
+    // No foreign key: an orphan names a deployment this appliance may not know.
+    deploymentId: text('deployment_id'),
+    machineKey: text('machine_key'),
+    resourceName: text('resource_name').notNull(),
+    externalId: text('external_id'),
+    message: text('message').notNull(),
+    state: text('state').notNull().default('open'),
+    firstSeenAt: text('first_seen_at').notNull(),
+    lastSeenAt: text('last_seen_at').notNull(),
+    resolvedAt: text('resolved_at'),
+    fixState: text('fix_state').notNull().default('none'),
+    fixAttempts: integer('fix_attempts').notNull().default(0),
+    fixAt: text('fix_at'),
+    fixDetail: text('fix_detail'),
+  },
+  (t) => [
+    uniqueIndex('findings_open')
+      .on(t.fingerprint)
+      .where(sql`state = 'open'`),
+    index('findings_state').on(t.state, t.kind),
+    index('findings_deployment').on(t.deploymentId),
+  ],
+);
+
+/** The auto-fix policy of a platform, chosen by an admin; a platform without a row is report-only. */
+export const overseerPolicies = sqliteTable('overseer_policies', {
+  platformId: text('platform_id')
+    .primaryKey()
+    .references(() => platforms.id, { onDelete: 'cascade' }),
+  mode: text('mode').notNull(),
+  orphanGraceMinutes: integer('orphan_grace_minutes').notNull(),
+  updatedAt: text('updated_at').notNull(),
+  updatedBy: text('updated_by').notNull(),
+});
+
+/** What the last health sweep saw of each machine; a change is an event on its deployment. */
+export const machineHealth = sqliteTable(
+  'machine_health',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    power: text('power').notNull(),
+    agent: text('agent').notNull(),
+    addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
+    router: text('router'),
+    cpuLoad: real('cpu_load'),
+    /** Since when it has been seen running without a break (the guest agent gets time to come up). */
+    runningSince: text('running_since'),
+    checkedAt: text('checked_at').notNull(),
+    changedAt: text('changed_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.key] })],
+);
+
+/** How each machine should be powered: what the appliance last asked (start, stop, idle shutdown, expiry). */
+export const machinePower = sqliteTable(
+  'machine_power',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    desired: text('desired').notNull(),
+    reason: text('reason').notNull(),
+    setBy: text('set_by').notNull(),
+    setAt: text('set_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.key] })],
+);
+
+/** A deployment's owner and lifecycle: idle shutdown, end date and the expiry stage reached, trainee testing mode. */
+export const deploymentSettings = sqliteTable('deployment_settings', {
+  deploymentId: text('deployment_id')
+    .primaryKey()
+    .references(() => deployments.id, { onDelete: 'cascade' }),
+  ownerId: text('owner_id').references(() => users.id, { onDelete: 'set null' }),
+  idleShutdownMinutes: integer('idle_shutdown_minutes'),
+  endsAt: text('ends_at'),
+  warnHours: integer('warn_hours').notNull().default(24),
+  destroyGraceHours: integer('destroy_grace_hours').notNull().default(24),
+  expiryStage: text('expiry_stage').notNull().default('none'),
+  lastActivityAt: text('last_activity_at'),
+  lastBusyAt: text('last_busy_at'),
+  idleStoppedAt: text('idle_stopped_at'),
+  traineeTestingMode: integer('trainee_testing_mode', { mode: 'boolean' }).notNull().default(false),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+/** Limits per user, checked before a deployment starts; a null column is unlimited. */
+export const quotas = sqliteTable('quotas', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  machines: integer('machines'),
+  vcpus: integer('vcpus'),
+  memoryMb: integer('memory_mb'),
+  deployments: integer('deployments'),
+  updatedAt: text('updated_at').notNull().default(now),
+});
+
+/** A snapshot of every machine of one instance, taken under one name. */
+export const instanceSnapshots = sqliteTable(
+  'instance_snapshots',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    instance: integer('instance').notNull(),
+    name: text('name').notNull(),
+    createdAt: text('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+    machines: text('machines', { mode: 'json' }).$type<string[]>().notNull(),
+    purpose: text('purpose').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.instance, t.name] })],
+);
+
+/** Testing mode per instance: its state, allow-list, the snapshot taken on entering, and who switched it. */
+export const testingModes = sqliteTable(
+  'testing_modes',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    instance: integer('instance').notNull(),
+    state: text('state').notNull(),
+    allowAddresses: text('allow_addresses', { mode: 'json' }).$type<string[]>().notNull(),
+    allowDomains: text('allow_domains', { mode: 'json' }).$type<string[]>().notNull(),
+    snapshot: text('snapshot'),
+    switchedBy: text('switched_by').notNull(),
+    switchedAt: text('switched_at').notNull(),
+    verified: text('verified'),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.instance] })],
+);
 
 // ------------------------------------------------------------------------------------------------ trainee access
 

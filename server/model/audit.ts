@@ -29,3 +29,6 @@ export function cliActor(): Actor {
 
 /** The appliance's own background work (resuming, the overseer). */
 export const systemActor: Actor = { userId: null, username: 'glassdome', ip: 'local' };
+
+/** The overseer's own jobs (health, drift, auto-fix, idle shutdown, expiry): its actions are audited with their reason. */
+export const overseerActor: Actor = { userId: null, username: 'overseer', ip: 'local' };

@@ -19,6 +19,8 @@ import { createDeploymentReads } from './deployment-reads.ts';
 import { newSeed } from '../reaper/derive.ts';
 import { checkPlanExposure } from '../reaper/ethics.ts';
 import { allocationNeeds, planDeployment } from './planner.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { Quotas } from './quotas.ts';
 import type { Runner } from './run/runner.ts';
 import { parseScenario } from './scenario/parse.ts';
 
@@ -43,6 +45,8 @@ export function newDeploymentId(): string {
 export function createDeployment(
   deps: { db: Db; ipam: Ipam; platforms: PlatformStore; box: SecretBox },
   input: CreateDeploymentInput,
+  /** Run inside the transaction: `check` may refuse the plan (a quota), `stored` records more with the deployment. */
+  hooks: { check?: (plan: Plan) => void; stored?: (id: string) => void } = {},
 ) {
   const { db, ipam, platforms, box } = deps;
   const scenario = parseScenario(input.yaml, input.file);
@@ -90,6 +94,7 @@ export function createDeployment(
             hint: 'Nothing was created.',
           },
         );
+      hooks.check?.(plan);
       db.insert(deployments)
         .values({
           id,
@@ -109,6 +114,7 @@ export function createDeployment(
       for (const s of plan.steps)
         insertStep.run(id, s.key, s.kind, s.target, 'pending' satisfies StepState, JSON.stringify(s.dependsOn));
       if (plan.vpn) createVpnKeys(db, box, id, instances);
+      hooks.stored?.(id);
       return { id, plan };
     })
     .immediate();
@@ -123,6 +129,13 @@ export interface DeploymentDeps {
   audit: AuditSink;
   assignments: Assignments;
   users: Users;
+  lifecycle: Lifecycle;
+  quotas: Quotas;
+}
+
+export interface DestroyOptions {
+  /** Destroying a deployment with trainees assigned ends their ranges: it needs this, said explicitly. */
+  confirm?: boolean;
 }
 
 export interface StartInput extends CreateDeploymentInput {
@@ -133,6 +146,11 @@ export interface StartInput extends CreateDeploymentInput {
 export function createDeployments(deps: DeploymentDeps) {
   const { db, runner, audit } = deps;
   const reads = createDeploymentReads(db);
+  /** Who is assigned to the deployment's instances: what a destroy would take from them. */
+  const assignedTrainees = (id: string): Array<{ instance: number; username: string }> =>
+    [...deps.assignments.ofDeployment(id)]
+      .map(([instance, a]) => ({ instance, username: a.username }))
+      .sort((a, b) => a.instance - b.instance);
   const refuse = (id: string, s: DeploymentState, what: string) => {
     throw new AppError('conflict', `Deployment ${id} is ${s}; ${what}`);
   };
@@ -166,7 +184,12 @@ export function createDeployments(deps: DeploymentDeps) {
           byInstance[i] = userId;
         }
       }
-      const { id, plan } = createDeployment(deps, input);
+      // Its creator owns it: their quota is checked before it is stored, and it counts against them afterwards.
+      const owner = actor.userId;
+      const { id, plan } = createDeployment(deps, input, {
+        check: (p) => deps.quotas.check(owner, p),
+        stored: (newId) => deps.lifecycle.setOwner(newId, owner),
+      });
       if (Object.keys(byInstance).length > 0) deps.assignments.assign(id, byInstance);
       const assigned = Object.keys(byInstance).length;
       audit.record(
@@ -209,11 +232,29 @@ export function createDeployments(deps: DeploymentDeps) {
       audit.record(actor, 'deployment.resume', `deployment:${id}`);
       return runner.resume(id);
     },
-    /** Removes everything the deployment created, stopping its run first; resolves with the final state. */
-    destroy(actor: Actor, id: string): Promise<DeploymentState> {
+    assignedTrainees,
+    /**
+     * Removes everything the deployment created, stopping its run first; resolves with the final state. Refused
+     * without `confirm` while trainees are assigned to it, naming them.
+     */
+    destroy(actor: Actor, id: string, opts: DestroyOptions = {}): Promise<DeploymentState> {
       const s = reads.get(id).state;
       if (s === 'destroyed') refuse(id, s, 'there is nothing left to destroy');
-      audit.record(actor, 'deployment.destroy', `deployment:${id}`);
+      const trainees = assignedTrainees(id);
+      if (trainees.length > 0 && opts.confirm !== true)
+        throw new AppError(
+          'conflict',
+          `Deployment ${id} has trainees assigned (${trainees.map((t) => `instance ${t.instance}: ${t.username}`).join(', ')}); destroying it ends their ranges`,
+          {
+            hint: 'Confirm it explicitly: `glassdome destroy ID --confirm`, `POST /api/v1/deployments/ID/destroy?confirm=true`, or type the id on its page.',
+          },
+        );
+      audit.record(
+        actor,
+        'deployment.destroy',
+        `deployment:${id}`,
+        trainees.length > 0 ? `confirmed with ${trainees.length} trainee(s) assigned` : '',
+      );
       return runner.destroy(id);
     },
     /** The scenario text a deployment was made from; it may hold lab passwords, so it is read only where needed. */

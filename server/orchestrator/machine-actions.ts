@@ -8,6 +8,7 @@ import type { Actor, AuditSink } from '../model/audit.ts';
 import type { MachineRef, MachineState, SnapshotInfo } from '../platforms/platform.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
+import { recordDesiredPower } from './lifecycle.ts';
 import { machinePasswords } from './passwords.ts';
 import type { Plan, PlannedMachine } from '../model/plan.ts';
 
@@ -95,6 +96,15 @@ export function createMachineActions({ db, platforms, box, audit }: Deps) {
         await p.stopMachine(r, { signal, force: true });
         await p.startMachine(r, { signal });
       }
+      // What the overseer compares the platform with: a machine stopped on purpose is not restarted behind one's back.
+      recordDesiredPower(
+        db,
+        deploymentId,
+        [key],
+        action === 'stop' ? 'stopped' : 'running',
+        `machine ${action}`,
+        actor.username,
+      );
       audit.record(actor, `machine.${action}`, `machine:${deploymentId}/${key}`);
     },
     async snapshots(deploymentId: string, key: string): Promise<SnapshotInfo[]> {

@@ -154,6 +154,37 @@ export interface OwnedResource {
   name: string;
 }
 
+/** One machine as a platform's batched inventory reports it. */
+export interface InventoryMachine {
+  /** The platform's id (a VMID, a MoRef). */
+  id: string;
+  name: string;
+  /** The deployment its tag, extra config or `gd-<deployment>-` name carries. */
+  deploymentId: string;
+  /** `tag`: marked by its tag or extra config (and name); `name`: only its name says it is Glassdome's. */
+  owner: 'tag' | 'name';
+  power: PowerState;
+  cpus?: number;
+  memoryMb?: number;
+  /** Fraction of its vCPUs busy (0..1), where the platform reports it. */
+  cpuLoad?: number;
+  /** With `guest`: whether the guest agent answers; absent when it could not be told. */
+  agent?: boolean;
+  /** With `guest` (or where the batch carries them anyway): usable guest addresses; absent when unknown. */
+  addresses?: string[];
+  /** With `config`: the NICs in order, each with the NetworkRef id it is on and the VLAN it carries, if any. */
+  nics?: Array<{ network: string; vlan?: number; mac?: string }>;
+}
+
+export interface InventoryOptions extends CallOptions {
+  /** Only machines of these deployments; absent: every machine marked as Glassdome's (orphans included). */
+  deploymentIds?: readonly string[];
+  /** Also the guest agent's answer and the addresses (Proxmox: one agent call per running VM on top of the list). */
+  guest?: boolean;
+  /** Also each machine's NICs (Proxmox: one config read per VM on top of the list). */
+  config?: boolean;
+}
+
 export interface Platform {
   readonly kind: PlatformKind;
   /** Which optional capabilities this driver has. */
@@ -233,6 +264,14 @@ export interface Platform {
   listOwned(deploymentId: string, opts?: CallOptions): Promise<OwnedResource[]>;
 
   /**
+   * Every machine marked as Glassdome's (tag, extra config or `gd-<deployment>-` name; templates and other VMs are
+   * left out), read in one batch where the API allows: power, size and load, and on request the guest agent and
+   * addresses (`guest`) and the NICs (`config`). What the overseer's health and drift sweeps work from; where absent
+   * they fall back to getMachineState per machine. Never throws for a machine that vanishes while it is read.
+   */
+  inventory?(opts?: InventoryOptions): Promise<InventoryMachine[]>;
+
+  /**
    * How first-boot data reaches this platform's guests, checked against the platform now (a snippets storage the
    * nodes share, an ISO storage that takes uploads). `complete: false`: only part of it would arrive (e.g. only the
    * user and network fields), so the executor refuses to deploy, before creating anything, with `detail`.
@@ -274,4 +313,9 @@ export interface DriverDeps {
   secret?: string;
   /** A folder the driver may keep caches in (converted disk images); inside the appliance's data folder. */
   cacheDir?: string;
+}
+
+/** The deployment a Glassdome resource name carries: `gd-<deployment>-...`; undefined for any other name. */
+export function deploymentOfName(name: string): string | undefined {
+  return /^gd-([a-z0-9]+)-./.exec(name)?.[1];
 }

@@ -4,15 +4,15 @@
 // clones that were running finish on time, as they would on a hypervisor.
 import crypto from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { simMachines, simNetworks } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import { sleep } from './shared/wait.ts';
+import { runSimulatedGuest, type SimulatedGuestState } from './simulated-guest.ts';
 import type {
   CallOptions,
-  GuestExecResult,
+  InventoryMachine,
   MachineRef,
   MachineSpec,
   MachineState,
@@ -32,6 +32,14 @@ export const simulatorConfigSchema = z.strictObject({
     .positive()
     .default(20)
     .describe('How much faster than real time simulated work runs: 1 is real time, 20 turns a minute into 3 s.'),
+  callLatencyMs: z
+    .number()
+    .min(0)
+    .max(10_000)
+    .default(0)
+    .describe(
+      "Real milliseconds each API call takes before it is answered (not divided by speed): a remote hypervisor's RTT.",
+    ),
   seed: z
     .number()
     .int()
@@ -142,6 +150,22 @@ function unitHash(text: string): number {
 
 const inventoryColumns =
   'id, name, deployment_id AS deploymentId, power, busy_until AS busyUntil, address_at AS addressAt, ready_at AS readyAt, addresses';
+const batchColumns =
+  'id, name, deployment_id AS deploymentId, power, address_at AS addressAt, addresses, cpus, memory_mb AS memoryMb, cpu_load AS cpuLoad, nics';
+
+/** What the batched inventory reads of a machine; `addresses` and `nics` are stored JSON arrays. */
+interface BatchRow {
+  id: string;
+  name: string;
+  deploymentId: string;
+  power: string;
+  addressAt: number | null;
+  addresses: string;
+  cpus: number;
+  memoryMb: number;
+  cpuLoad: number;
+  nics: string;
+}
 
 /** What the hot paths read of a machine; `addresses` is the stored JSON array. */
 interface InventoryRow {
@@ -183,11 +207,20 @@ export function createSimulatorPlatform(
       )
       .pluck(),
     insert: db.$client.prepare(
-      "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage, first_boot) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage, @firstBoot)",
+      "INSERT INTO sim_machines (platform_id, id, name, deployment_id, power, cpus, memory_mb, addresses, snapshots, busy_until, storage, first_boot, nics) VALUES (@platformId, @id, @name, @deploymentId, 'stopped', @cpus, @memoryMb, @addresses, '[]', @busyUntil, @storage, @firstBoot, @nics)",
     ),
-    firstBoot: db.$client
-      .prepare<[string, string], string | null>('SELECT first_boot FROM sim_machines WHERE platform_id = ? AND id = ?')
-      .pluck(),
+    all: db.$client.prepare<[string], BatchRow>(`SELECT ${batchColumns} FROM sim_machines WHERE platform_id = ?`),
+    vlans: db.$client.prepare<[string], { id: string; vlan: number | null }>(
+      'SELECT id, vlan FROM sim_networks WHERE platform_id = ?',
+    ),
+    guest: db.$client.prepare<[string, string], { firstBoot: string | null; guest: string | null }>(
+      'SELECT first_boot AS firstBoot, guest FROM sim_machines WHERE platform_id = ? AND id = ?',
+    ),
+    setGuest: db.$client.prepare('UPDATE sim_machines SET guest = ? WHERE platform_id = ? AND id = ?'),
+    // The guest forgets what was loaded after boot when it powers off; the files it wrote stay on its disk.
+    forgetLoaded: db.$client.prepare(
+      "UPDATE sim_machines SET guest = json_set(guest, '$.loaded', json('[]')) WHERE platform_id = ? AND id = ? AND guest IS NOT NULL",
+    ),
     draw: db.$client
       .prepare<[string, string], number>(
         'INSERT INTO sim_draws (platform_id, key, n) VALUES (?, ?, 1) ON CONFLICT (platform_id, key) DO UPDATE SET n = n + 1 RETURNING n',
@@ -200,6 +233,9 @@ export function createSimulatorPlatform(
   const row = (name: string) => q.byName.get(platformId, name);
   const rowById = (id: string) => q.byId.get(platformId, id);
   const noFaults = config.faults.transient + config.faults.lockTimeout + config.faults.rateLimit === 0;
+  /** The round trip of one API call; nothing at all when there is none (the deploy benchmark's hot paths). */
+  const rtt = config.callLatencyMs;
+  const call = (signal?: AbortSignal) => (rtt > 0 ? sleep(rtt, signal) : undefined);
 
   /**
    * Injected faults, drawn from the seed, the action, the machine and how many times the action was tried on it. The
@@ -298,7 +334,8 @@ export function createSimulatorPlatform(
       };
     },
 
-    async capacity() {
+    async capacity(opts) {
+      await call(opts?.signal);
       const used = q.totals.get(platformId)!;
       const { cpus, memoryMb } = config.capacity;
       return {
@@ -308,7 +345,8 @@ export function createSimulatorPlatform(
       };
     },
 
-    async ensureNetwork(spec: NetworkSpec): Promise<NetworkRef> {
+    async ensureNetwork(spec: NetworkSpec, opts?: CallOptions): Promise<NetworkRef> {
+      await call(opts?.signal);
       if (spec.kind === 'uplink') return { id: 'vmbr0', name: 'vmbr0' };
       return db.$client
         .transaction((): NetworkRef => {
@@ -339,7 +377,8 @@ export function createSimulatorPlatform(
         .immediate();
     },
 
-    async deleteNetwork(ref: NetworkRef) {
+    async deleteNetwork(ref: NetworkRef, opts?: CallOptions) {
+      await call(opts?.signal);
       if (ref.id === 'vmbr0') return;
       db.delete(simNetworks)
         .where(and(eq(simNetworks.platformId, platformId), eq(simNetworks.name, ref.name)))
@@ -347,6 +386,7 @@ export function createSimulatorPlatform(
     },
 
     async createMachine(spec: MachineSpec, opts?: CallOptions): Promise<MachineRef> {
+      await call(opts?.signal);
       const storage = typeof spec.options?.storage === 'string' ? spec.options.storage : storageFor(config, spec.name);
       // The fault draw is written on its own, never rolled back with a failed placement: a retry draws anew.
       if (!noFaults && !row(spec.name)) maybeFail('clone', spec.name, 'new');
@@ -397,6 +437,7 @@ export function createSimulatorPlatform(
             busyUntil: placed.busyUntil,
             storage,
             firstBoot: spec.cloudInit?.userData ?? null,
+            nics: JSON.stringify(spec.nics.map((n) => ({ network: n.network.id, mac: n.mac }))),
           });
           return placed;
         })
@@ -416,6 +457,7 @@ export function createSimulatorPlatform(
     },
 
     async startMachine(ref, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m) throw new AppError('not_found', `[simulator] Unable to start VM "${ref.name}": it does not exist`);
       if (m.busyUntil > Date.now())
@@ -435,13 +477,16 @@ export function createSimulatorPlatform(
       await waitUntil(poweredAt, opts?.signal);
     },
 
-    async stopMachine(ref) {
+    async stopMachine(ref, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m || m.power === 'stopped') return;
       q.setPower.run('stopped', null, null, platformId, m.id);
+      q.forgetLoaded.run(platformId, m.id);
     },
 
-    async getMachineState(ref): Promise<MachineState> {
+    async getMachineState(ref, opts): Promise<MachineState> {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m) return { power: 'missing', addresses: [] };
       const up = m.power === 'running' && m.addressAt !== null && m.addressAt <= Date.now();
@@ -460,16 +505,30 @@ export function createSimulatorPlatform(
     },
 
     async guestExec(ref, argv, opts) {
+      await call(opts.signal);
       const m = machineRow(ref);
       if (!m)
         throw new AppError('not_found', `[simulator] Unable to run a command in VM "${ref.name}": it does not exist`);
-      if (m.power !== 'running' || m.addressAt === null || m.addressAt > Date.now())
+      if (m.power !== 'running')
         throw new AppError(
           'platform_error',
+          `[simulator] Unable to run a command in VM "${ref.name}": it is not running`,
+        );
+      // As the Platform contract says (and Proxmox answers): an agent that does not answer yet is a passing condition.
+      if (m.addressAt === null || m.addressAt > Date.now())
+        throw new AppError(
+          'transient',
           `[simulator] Unable to run a command in VM "${ref.name}": QEMU guest agent is not running`,
         );
       await sleep(Math.min(ms(0.5), opts.timeoutMs), opts.signal);
-      return simulatedGuestCommand(q.firstBoot.get(platformId, m.id) ?? null, argv);
+      const g = q.guest.get(platformId, m.id);
+      const out = runSimulatedGuest(
+        g?.firstBoot ?? null,
+        g?.guest ? (JSON.parse(g.guest) as SimulatedGuestState) : null,
+        argv,
+      );
+      if (out.guest) q.setGuest.run(JSON.stringify(out.guest), platformId, m.id);
+      return out.result;
     },
 
     async firstBootDelivery() {
@@ -484,7 +543,8 @@ export function createSimulatorPlatform(
       await waitFor(ref, 'readyAt', 'first-boot completion', opts);
     },
 
-    async createSnapshot(ref, name) {
+    async createSnapshot(ref, name, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m) throw new AppError('not_found', `[simulator] Unable to snapshot VM "${ref.name}": it does not exist`);
       const existing = snapshotsOf(m.id);
@@ -493,21 +553,27 @@ export function createSimulatorPlatform(
           'conflict',
           `[simulator] Unable to snapshot VM "${ref.name}": snapshot "${name}" already exists`,
         );
-      const snapshots = [...existing, { name, createdAt: new Date().toISOString(), power: m.power }];
+      const files = (JSON.parse(q.guest.get(platformId, m.id)?.guest ?? 'null') as SimulatedGuestState | null)?.files;
+      const snapshots = [
+        ...existing,
+        { name, createdAt: new Date().toISOString(), power: m.power, ...(files ? { guest: { files } } : {}) },
+      ];
       db.update(simMachines)
         .set({ snapshots })
         .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
         .run();
     },
 
-    async listSnapshots(ref) {
+    async listSnapshots(ref, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m)
         throw new AppError('not_found', `[simulator] Unable to list snapshots of VM "${ref.name}": it does not exist`);
       return snapshotsOf(m.id).map((s) => ({ name: s.name, createdAt: s.createdAt }));
     },
 
-    async revertSnapshot(ref, name) {
+    async revertSnapshot(ref, name, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       const snap = m ? snapshotsOf(m.id).find((s) => s.name === name) : undefined;
       if (!m || !snap)
@@ -517,13 +583,20 @@ export function createSimulatorPlatform(
         );
       const now = Date.now();
       const addressAt = snap.power === 'running' ? now + ms(simulatedSeconds(config, ref.name, 'power')) : null;
+      // A snapshot without memory: the guest boots again from the disk it had, with the files it had then.
       db.update(simMachines)
-        .set({ power: snap.power, addressAt, readyAt: addressAt })
+        .set({
+          power: snap.power,
+          addressAt,
+          readyAt: addressAt,
+          guest: { files: snap.guest?.files ?? {}, loaded: [] },
+        })
         .where(and(eq(simMachines.platformId, platformId), eq(simMachines.id, m.id)))
         .run();
     },
 
-    async deleteSnapshot(ref, name) {
+    async deleteSnapshot(ref, name, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m) return;
       db.update(simMachines)
@@ -533,6 +606,7 @@ export function createSimulatorPlatform(
     },
 
     async destroyMachine(ref, opts) {
+      await call(opts?.signal);
       const m = machineRow(ref);
       if (!m) return;
       // A clone still running holds the lock; a hypervisor makes the delete wait for it.
@@ -543,7 +617,8 @@ export function createSimulatorPlatform(
         .run();
     },
 
-    async listOwned(deploymentId): Promise<OwnedResource[]> {
+    async listOwned(deploymentId, opts): Promise<OwnedResource[]> {
+      await call(opts?.signal);
       const machines = db
         .select()
         .from(simMachines)
@@ -560,45 +635,42 @@ export function createSimulatorPlatform(
       ];
     },
 
+    // One query over the whole inventory: the batch a hypervisor's list call would be.
+    async inventory(opts): Promise<InventoryMachine[]> {
+      await call(opts?.signal);
+      const wanted = opts?.deploymentIds ? new Set(opts.deploymentIds) : undefined;
+      const vlans = opts?.config ? new Map(q.vlans.all(platformId).map((n) => [n.id, n.vlan])) : undefined;
+      const now = Date.now();
+      const out: InventoryMachine[] = [];
+      for (const m of q.all.all(platformId)) {
+        if (wanted && !wanted.has(m.deploymentId)) continue;
+        const up = m.power === 'running' && m.addressAt !== null && m.addressAt <= now;
+        out.push({
+          id: m.id,
+          name: m.name,
+          deploymentId: m.deploymentId,
+          owner: 'tag',
+          power: m.power as InventoryMachine['power'],
+          cpus: m.cpus,
+          memoryMb: m.memoryMb,
+          cpuLoad: m.power === 'running' ? m.cpuLoad : 0,
+          // The modelled guest agent answers once the guest has booted, as the address it reports shows.
+          ...(opts?.guest ? { agent: up, addresses: up ? (JSON.parse(m.addresses) as string[]) : [] } : {}),
+          ...(vlans
+            ? {
+                nics: (JSON.parse(m.nics) as Array<{ network: string; mac: string }>).map((n) => {
+                  const vlan = vlans.get(n.network);
+                  return { network: n.network, mac: n.mac, ...(vlan == null ? {} : { vlan }) };
+                }),
+              }
+            : {}),
+        });
+      }
+      return out;
+    },
+
     async close() {},
   };
 }
 
-/**
- * The modelled guest answers the commands the executor verifies with, from the first-boot data it was given: a guest
- * that applied its user data holds the nftables file written there. Only `nft -j list ruleset` is modelled; anything
- * else is "not found", so a verification that needs more cannot pass by accident.
- */
-export function simulatedGuestCommand(userData: string | null, argv: string[]): GuestExecResult {
-  if (argv.join(' ') !== 'nft -j list ruleset')
-    return {
-      exitCode: 127,
-      stdout: '',
-      stderr: `sh: 1: ${argv[0] ?? ''}: not found (the simulator models only nft -j list ruleset)\n`,
-    };
-  const cloudConfig = (userData ? parseYaml(userData.replace(/^#cloud-config\n/, '')) : null) as {
-    write_files?: Array<{ path: string; content: string }>;
-  } | null;
-  const ruleset = cloudConfig?.write_files?.find((f) => f.path === '/etc/nftables.conf')?.content ?? '';
-  const objects: unknown[] = [{ metainfo: { version: '1.0.6', release_name: 'simulated', json_schema_version: 1 } }];
-  // Tables, chains (hook and policy) and rule comments, as nft lists them once the file is loaded.
-  let family = '';
-  let table = '';
-  let chain = '';
-  for (const raw of ruleset.split('\n')) {
-    const line = raw.trim();
-    const t = /^table (\w+) (\w+) \{$/.exec(line);
-    if (t) {
-      [family, table] = [t[1]!, t[2]!];
-      objects.push({ table: { family, name: table } });
-      continue;
-    }
-    const c = /^chain (\w+) \{$/.exec(line);
-    if (c) chain = c[1]!;
-    const hook = /^type \w+ hook (\w+) priority [^;]+; policy (\w+);$/.exec(line);
-    if (hook) objects.push({ chain: { family, table, name: chain, type: 'filter', hook: hook[1], policy: hook[2] } });
-    const comment = / comment "([^"]+)"$/.exec(line);
-    if (comment) objects.push({ rule: { family, table, chain, comment: comment[1] } });
-  }
-  return { exitCode: 0, stdout: JSON.stringify({ nftables: objects }), stderr: '' };
-}
+export { simulatedGuestCommand } from './simulated-guest.ts';

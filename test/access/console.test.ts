@@ -183,7 +183,7 @@ describe.skipIf(missing !== undefined)('browser console on Proxmox through the a
     await services.users.update(systemActor, ctx.users.trainee.id, { role: 'trainee' });
 
     const b = await open();
-    const destroyed = services.deployments.destroy(systemActor, id);
+    const destroyed = services.deployments.destroy(systemActor, id, { confirm: true });
     expect((await b.closed).reason).toMatch(
       /deployment \w+ is (being )?destroyed|has not been created \(or was destroyed\)/,
     );

@@ -145,6 +145,30 @@ export function testPlatform(
       expect(st.addresses.length).toBeGreaterThan(0);
     });
 
+    when('lists its machines in one inventory batch, with power, size, guest agent, addresses and NICs', async () => {
+      const p = t!.platform;
+      if (!p.inventory)
+        return lacks(
+          'lists its machines in one inventory batch, with power, size, guest agent, addresses and NICs',
+          'inventory',
+        );
+      const all = await p.inventory({ deploymentIds: [t!.deploymentId], guest: true, config: true });
+      const web = all.find((m) => m.name === spec('web').name);
+      expect(web, JSON.stringify(all)).toBeDefined();
+      expect(all.every((m) => m.deploymentId === t!.deploymentId)).toBe(true);
+      expect(web).toMatchObject({ deploymentId: t!.deploymentId, owner: 'tag', power: 'running', agent: true });
+      if (web!.cpus !== undefined) expect(web!.cpus).toBe(1);
+      if (web!.memoryMb !== undefined) expect(web!.memoryMb).toBe(1024);
+      expect(web!.addresses!.length).toBeGreaterThan(0);
+      expect(web!.nics).toHaveLength(1);
+      expect(web!.nics![0]!.network).toBe(net.id);
+      if (web!.nics![0]!.vlan !== undefined) expect(web!.nics![0]!.vlan).toBe(3001);
+      // Without the follow-ups the batch still has power; another deployment's filter finds nothing.
+      const light = await p.inventory({ deploymentIds: [t!.deploymentId] });
+      expect(light.find((m) => m.name === spec('web').name)?.power).toBe('running');
+      expect(await p.inventory({ deploymentIds: [`${t!.deploymentId}x`] })).toEqual([]);
+    });
+
     when('waits for the planned addresses it is given, and names those that never come', async () => {
       const ref = await t!.platform.createMachine(spec('web'));
       // Started here too: the case that starts it may be skipped on this stand-in (starting is idempotent).

@@ -55,6 +55,19 @@ const table: Record<string, Policy> = {
   'GET /deployments/:id/vpn': 'scoped',
   'GET /deployments/:id/vpn/:instance': 'scoped',
   'GET /deployments/:id/vpn/:instance/conf': 'scoped',
+  'GET /deployments/:id/range': 'scoped',
+  'POST /deployments/:id/range/lifecycle': 'scoped-staff',
+  'POST /deployments/:id/range/power': 'scoped-staff',
+  'POST /deployments/:id/range/instances/:instance/snapshots': 'scoped-staff',
+  'POST /deployments/:id/range/instances/:instance/snapshots/reset': 'scoped',
+  'POST /deployments/:id/range/instances/:instance/snapshots/delete': 'scoped-staff',
+  // Trainees: their own instance, where the deployment allows testing mode (this one does, see beforeAll).
+  'POST /deployments/:id/range/instances/:instance/testing': 'scoped',
+  'POST /deployments/:id/range/instances/:instance/testing/leave': 'scoped',
+  'GET /overseer': 'staff',
+  'POST /overseer/jobs/:name/run': 'staff',
+  'POST /overseer/policies/:platform': 'admin',
+  'POST /overseer/quotas/:user': 'admin',
   'GET /settings': 'admin',
   'GET /settings/platforms': 'admin',
   'POST /settings/platforms': 'admin',
@@ -110,6 +123,26 @@ const table: Record<string, Policy> = {
   'POST /api/v1/deployments/:id/machines/:key/console': 'scoped',
   'POST /api/v1/deployments/:id/machines/:key/terminal': 'scoped',
   'GET /api/v1/deployments/:id/vpn/:instance': 'scoped',
+  'GET /api/v1/overseer/jobs': 'staff',
+  'GET /api/v1/overseer/jobs/:name/runs': 'staff',
+  'POST /api/v1/overseer/jobs/:name/run': 'staff',
+  'GET /api/v1/overseer/findings': 'staff',
+  'GET /api/v1/overseer/policies': 'staff',
+  'PUT /api/v1/overseer/policies/:platform': 'admin',
+  'GET /api/v1/quotas': 'admin',
+  'PUT /api/v1/quotas/:user': 'admin',
+  'DELETE /api/v1/quotas/:user': 'admin',
+  'GET /api/v1/deployments/:id/health': 'scoped',
+  'GET /api/v1/deployments/:id/lifecycle': 'scoped-staff',
+  'PATCH /api/v1/deployments/:id/lifecycle': 'scoped-staff',
+  'POST /api/v1/deployments/:id/power': 'scoped-staff',
+  'GET /api/v1/deployments/:id/instances/:instance/snapshots': 'scoped',
+  'POST /api/v1/deployments/:id/instances/:instance/snapshots': 'scoped-staff',
+  'POST /api/v1/deployments/:id/instances/:instance/snapshots/:snapshot/reset': 'scoped',
+  'DELETE /api/v1/deployments/:id/instances/:instance/snapshots/:snapshot': 'scoped-staff',
+  'GET /api/v1/deployments/:id/instances/:instance/testing': 'scoped',
+  'PUT /api/v1/deployments/:id/instances/:instance/testing': 'scoped',
+  'POST /api/v1/deployments/:id/instances/:instance/testing/leave': 'scoped',
   'GET /api/v1/users': 'admin',
   'POST /api/v1/users': 'admin',
   'PATCH /api/v1/users/:id': 'admin',
@@ -199,6 +232,9 @@ describe('authorization', () => {
       await app.web.users.create(systemActor, { username: 'spare', password: 'spare password 1', role: 'trainee' })
     ).id;
     spareToken = app.web.tokens.create(systemActor, ctx.users.admin.id, 'spare').info.id;
+    // The range routes act on instance 1 (the trainee's), its snapshot "clean", and testing mode trainees may use.
+    app.web.lifecycle.update(systemActor, deploymentId, { traineeTestingMode: true });
+    await app.web.snapshots.take(systemActor, deploymentId, 1, 'clean');
   });
 
   it('has a row for every registered route, and no row for a route that does not exist', () => {
@@ -406,7 +442,11 @@ describe('authorization', () => {
         .replace(/tokens\/:id/, `tokens/${spareToken}`)
         .replace(':file', 'app.css')
         .replace(':instance', '1')
-        .replace(/research\/modules\/:id/, 'research/modules/weak-ssh-password');
+        .replace(/research\/modules\/:id/, 'research/modules/weak-ssh-password')
+        .replace(':snapshot', 'clean')
+        .replace(':name', 'idle')
+        .replace(':platform', 'simulator')
+        .replace(':user', spareUser);
     const failures: string[] = [];
     const anonymous = new Client(app);
     await anonymous.get('/login');

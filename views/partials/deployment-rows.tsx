@@ -22,13 +22,14 @@ export function DeploymentSummary({
   canManage,
   confirmError,
 }: {
-  model: Pick<DeploymentModel, 'head' | 'counts'>;
+  model: Pick<DeploymentModel, 'head' | 'counts'> & Partial<Pick<DeploymentModel, 'assigned'>>;
   csrf: string;
   canManage: boolean;
   /** The destroy confirmation was wrong: the form is shown open, with this beside its field. */
   confirmError?: string | undefined;
 }) {
   const { head, counts } = model;
+  const trainees = [...(model.assigned ?? new Map<number, { username: string }>())].sort(([a], [b]) => a - b);
   const base = `/deployments/${head.id}`;
   const removing = tearingDown.includes(head.state);
   return (
@@ -77,6 +78,11 @@ export function DeploymentSummary({
             Flags
           </a>
         )}
+        {head.state !== 'destroyed' && (
+          <a class="button" href={`${base}/range`}>
+            Range: health, snapshots, testing mode
+          </a>
+        )}
         {canManage && cancellable.includes(head.state) && (
           <ActionButton action={`${base}/cancel`} csrf={csrf} label="Cancel" />
         )}
@@ -92,6 +98,12 @@ export function DeploymentSummary({
                 This deletes every machine and network of this deployment on its platform. Type <code>{head.id}</code>{' '}
                 to confirm.
               </p>
+              {trainees.length > 0 && (
+                <p class="alert">
+                  Trainees work in it: {trainees.map(([i, a]) => `instance ${i}: ${a.username}`).join(', ')}. Destroying
+                  it ends their ranges.
+                </p>
+              )}
               <div class={`field${confirmError ? ' has-error' : ''}`}>
                 <input name="confirm" autocomplete="off" aria-label="Deployment id to confirm" />
                 {confirmError && <p class="error">{confirmError}</p>}

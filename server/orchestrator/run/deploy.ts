@@ -16,6 +16,7 @@ import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import { machinePasswords } from '../passwords.ts';
 import { onPremises } from '../planner.ts';
+import { quotaOfDeployment } from '../quotas.ts';
 import { checkBeforeCreating } from './gate-checks.ts';
 import { verifyMachine } from './verify.ts';
 import type { RunContext } from './run-context.ts';
@@ -51,7 +52,8 @@ export function createDeployer(rc: RunContext) {
     );
     if (created.size < plan.machines.length) {
       try {
-        for (const note of (await checkBeforeCreating(platform, plan, created, signal)).notes)
+        for (const note of (await checkBeforeCreating(platform, plan, created, signal, quotaOfDeployment(db, id)))
+          .notes)
           events.publish(id, 'log', note);
       } catch (e) {
         if (signal.aborted) throw e;

@@ -1,8 +1,11 @@
-// What is checked before a deployment creates anything: that the platform delivers the whole first-boot data to its
-// guests, and that it can hold what the plan still needs. A refusal names the platform, the numbers and the setting.
+// What is checked before a deployment creates anything: that its owner's quota holds it, that the platform delivers
+// the whole first-boot data to its guests, and that it can hold what the plan still needs. A refusal names the rule,
+// the numbers and the setting.
 import { AppError, errorMessage } from '../../errors.ts';
+import type { QuotaUsage } from '../../model/overseer.ts';
 import type { Plan } from '../../model/plan.ts';
 import type { Platform } from '../../platforms/platform.ts';
+import { planNeeds, quotaRefusals, type QuotaLimits } from '../quotas.ts';
 
 export interface GateResult {
   /** Lines for the deployment's log: how first boot reaches the guests, what capacity was seen. */
@@ -15,9 +18,23 @@ export async function checkBeforeCreating(
   plan: Plan,
   alreadyCreated: ReadonlySet<string>,
   signal: AbortSignal,
+  quota?: { owner: string; limits: QuotaLimits; used: QuotaUsage },
 ): Promise<GateResult> {
   const notes: string[] = [];
   const name = `[${platform.kind}]`;
+  if (quota) {
+    // The whole plan counts: the owner's other deployments are in `used`, this one is not.
+    const refusals = quotaRefusals(quota.limits, quota.used, planNeeds(plan));
+    if (refusals.length > 0)
+      throw new AppError(
+        'forbidden',
+        `Unable to deploy "${plan.scenario}": it would pass the quota of ${quota.owner}: ${refusals.join('; ')}`,
+        {
+          hint: 'Nothing was created. Destroy a deployment that is no longer needed, or ask an admin to raise the quota.',
+        },
+      );
+    notes.push(`quota of ${quota.owner}: within its limits`);
+  }
   if (platform.firstBootDelivery) {
     const delivery = await platform.firstBootDelivery({ signal });
     if (!delivery.complete)

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { and, eq, inArray, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
-import { deployments, steps } from '../../db/schema.ts';
+import { deployments, resources, steps } from '../../db/schema.ts';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
 import type { Ipam } from '../../ipam/pools.ts';
 import {
@@ -242,6 +242,28 @@ export function createRunner(opts: RunnerOptions) {
         .where(eq(deployments.id, id))
         .get();
       return !!row?.owner && row.owner !== owner && (row.until ?? 0) > Date.now();
+    },
+    /**
+     * Builds machines of a built deployment again from its plan (the overseer found them gone from the platform):
+     * their steps run again and create finds nothing of their name, so it makes them anew. Deploying until ready.
+     */
+    rebuild(id: string, machineKeys: string[]): Promise<DeploymentState> {
+      const s = stateOf(id);
+      if (s !== 'ready' && s !== 'failed')
+        throw new AppError('conflict', `Deployment ${id} is ${s}; only a built deployment can have machines rebuilt`);
+      if (machineKeys.length === 0) return Promise.resolve(s);
+      db.$client.transaction(() => {
+        db.update(steps)
+          .set({ state: 'pending', error: null, startedAt: null, endedAt: null })
+          .where(and(eq(steps.deploymentId, id), inArray(steps.target, machineKeys)))
+          .run();
+        db.update(resources)
+          .set({ state: 'deleted', updatedAt: now() })
+          .where(and(eq(resources.deploymentId, id), inArray(resources.key, machineKeys)))
+          .run();
+        setState(id, 'deploying');
+      })();
+      return launch(id, (c) => deploy(id, c));
     },
     /**
      * Stops a deployment in progress: in-flight calls are aborted, nothing new starts; what exists stays until

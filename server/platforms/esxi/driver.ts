@@ -22,6 +22,7 @@ import type {
 import { addressTimeout, missingAddresses } from '../shared/expected-addresses.ts';
 import { esxiConfigSchema, type EsxiConfig, type EsxiConfigInput } from './config.ts';
 import { createImageCache, qemuImgVersion } from './images.ts';
+import { inventoryFrom, inventoryPaths } from './inventory.ts';
 import { createMachineBuilder, type Inventory } from './machines.ts';
 import { asArray, connectVim, faultTypeOf, moRef, unwrap, type MoRef, type VimFault } from './soap.ts';
 import { unable as unableTo } from '../shared/unable.ts';
@@ -701,6 +702,21 @@ export function createEsxiPlatform(input: EsxiConfigInput, deps: EsxiDeps): Plat
         out.push({ kind: f.file.endsWith('-seed.iso') ? 'other' : 'disk', id: path, name: f.file });
       }
       return out;
+    },
+
+    async inventory(o) {
+      return attempt('read the inventory of', 'host', config.host, async () => {
+        const i = await inv();
+        const vms = await i.vim.list(
+          'VirtualMachine',
+          o?.config ? [...inventoryPaths, 'config.hardware.device'] : inventoryPaths,
+          o,
+        );
+        const vlans = o?.config
+          ? new Map((await portGroups(i, o)).portgroups.map((pg) => [pg.spec.name, Number(pg.spec.vlanId)]))
+          : new Map<string, number>();
+        return inventoryFrom(vms, o ?? {}, vlans);
+      });
     },
 
     async close() {

@@ -11,6 +11,7 @@ import { proxmoxConfigSchema, type ProxmoxConfig } from './config.ts';
 import { checkConnection } from './connection.ts';
 import { createFirstBoot, describeDelivery } from './first-boot.ts';
 import { createGuest } from './guest.ts';
+import { readInventory } from './inventory.ts';
 import { createMachines, unable, type VmRow } from './machines.ts';
 import { createNetworks } from './networks.ts';
 import { withRetry } from '../shared/retry.ts';
@@ -250,6 +251,14 @@ export function createProxmoxPlatform(config: ProxmoxConfig, deps: ProxmoxDeps):
         ];
       } catch (e) {
         throw unable('list resources of', deploymentId, e, 'deployment');
+      }
+    },
+
+    async inventory(opts) {
+      try {
+        return await readInventory(api, config, opts);
+      } catch (e) {
+        throw unable('read the inventory of', config.node, e, 'node');
       }
     },
 

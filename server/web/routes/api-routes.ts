@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AppError } from '../../errors.ts';
 import type { DeploymentEvent } from '../../model/events.ts';
 import { validateScenario } from '../../orchestrator/scenario/parse.ts';
-import { actorOf, isRole, type AppEnv, type WebDomain } from '../context.ts';
+import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
 import {
   deploymentModel,
   eventForScope,
@@ -18,6 +18,8 @@ import {
 import { holdOpen } from '../live.tsx';
 import { machineDetail, visibleMachine } from '../machine-model.ts';
 import { createApiBuilder } from '../openapi.ts';
+import * as o from '../overseer-schemas.ts';
+import { instanceRights, need, rangeModel } from '../range-model.ts';
 import * as s from '../schemas.ts';
 import { accessApi } from './access-api.ts';
 import { startAction } from './deployment-routes.tsx';
@@ -426,10 +428,21 @@ export function apiRoutes(web: WebDomain) {
         scoped: true,
         response: s.stateResponse,
         status: 202,
+        ...(action === 'destroy'
+          ? {
+              query: {
+                confirm: {
+                  description:
+                    'true: destroy it although trainees are assigned (refused with 409 otherwise, naming them)',
+                  type: 'string' as const,
+                },
+              },
+            }
+          : {}),
       },
       (c) => {
         const id = c.req.param('id')!;
-        startAction(c, web, action, id);
+        startAction(c, web, action, id, { confirm: c.req.query('confirm') === 'true' });
         return c.json({ id, state: deploymentModel(web, id, 'all').head.state }, 202);
       },
     );
@@ -554,6 +567,332 @@ export function apiRoutes(web: WebDomain) {
       visibleMachine(web, c.get('viewer')!, id, key);
       await web.machines.revert(actorOf(c), id, key, b.name);
       return c.json({ ok: true as const });
+    },
+  );
+
+  // ------------------------------------------------------------------------------------------------ the overseer
+  api.route(
+    {
+      method: 'get',
+      path: '/overseer/jobs',
+      summary: "The overseer's jobs: schedule, last run (start, duration, result, summary), skips, failures",
+      tag: 'overseer',
+      roles: [...staff],
+      response: z.array(o.jobStatus),
+    },
+    (c) => c.json(web.overseer.status()),
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/overseer/jobs/:name/runs',
+      summary: "A job's recent runs, newest first",
+      tag: 'overseer',
+      roles: [...staff],
+      query: { limit: { description: 'How many (default 20)', type: 'integer' } },
+      response: o.jobRuns,
+    },
+    (c) => {
+      const name = c.req.param('name')!;
+      if (!web.overseer.status().some((j) => j.name === name))
+        throw new AppError('not_found', `There is no overseer job "${name}"`);
+      return c.json(web.overseer.runs(name as never, Math.min(500, Number(c.req.query('limit')) || 20)));
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/overseer/jobs/:name/run',
+      summary: 'Run a job now and wait for it; skipped (and said so) while a run of it is going',
+      tag: 'overseer',
+      roles: [...staff],
+      response: o.tickResult,
+    },
+    async (c) => c.json(await web.overseer.run(actorOf(c), c.req.param('name')!)),
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/overseer/findings',
+      summary: 'What the overseer found, open first, with what it did about each',
+      tag: 'overseer',
+      roles: [...staff],
+      query: {
+        state: { description: 'open or resolved (default both)', type: 'string' },
+        deployment: { description: 'Only this deployment', type: 'string' },
+      },
+      response: z.array(o.finding),
+    },
+    (c) => {
+      const state = c.req.query('state');
+      if (state !== undefined && state !== 'open' && state !== 'resolved')
+        throw new AppError('invalid_input', `state is open or resolved, not "${state}"`);
+      const deployment = c.req.query('deployment');
+      return c.json(
+        web.overseer.findings.list({
+          ...(state ? { state } : {}),
+          ...(deployment ? { deploymentId: deployment } : {}),
+        }),
+      );
+    },
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/overseer/policies',
+      summary: 'The auto-fix policy of each platform (report only, or fix) and its orphan grace period',
+      tag: 'overseer',
+      roles: [...staff],
+      response: z.array(o.policy),
+    },
+    (c) => c.json(web.overseer.policies()),
+  );
+  api.route(
+    {
+      method: 'put',
+      path: '/overseer/policies/:platform',
+      summary: "Set a platform's auto-fix policy",
+      tag: 'overseer',
+      roles: ['admin'],
+      body: o.policySchema,
+      response: o.policy,
+    },
+    (c, b) => c.json(web.overseer.setPolicy(actorOf(c), c.req.param('platform')!, b)),
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/quotas',
+      summary: 'Quotas per user with what each uses now',
+      tag: 'overseer',
+      roles: ['admin'],
+      response: z.array(o.quota),
+    },
+    (c) => c.json(web.quotas.list()),
+  );
+  api.route(
+    {
+      method: 'put',
+      path: '/quotas/:user',
+      summary: "Set a user's quota (null: no limit); checked before each deployment starts",
+      tag: 'overseer',
+      roles: ['admin'],
+      body: o.quotaSchema,
+      response: o.quota,
+    },
+    (c, b) => {
+      const userId = c.req.param('user')!;
+      web.quotas.set(actorOf(c), userId, b);
+      return c.json(web.quotas.list().find((q) => q.userId === userId)!);
+    },
+  );
+  api.route(
+    {
+      method: 'delete',
+      path: '/quotas/:user',
+      summary: "Remove a user's quota",
+      tag: 'overseer',
+      roles: ['admin'],
+      status: 204,
+    },
+    (c) => {
+      web.quotas.clear(actorOf(c), c.req.param('user')!);
+      return c.body(null, 204);
+    },
+  );
+
+  // ------------------------------------------------------------------------------------------------ range care
+  api.route(
+    {
+      method: 'get',
+      path: '/deployments/:id/health',
+      summary: 'What the last health sweep saw of each machine, and the open findings',
+      tag: 'range',
+      roles: 'any',
+      scoped: true,
+      response: o.health,
+    },
+    async (c) => {
+      const m = await rangeModel(web, c.get('viewer')!, c.req.param('id')!);
+      return c.json({ machines: m.health, findings: m.findings });
+    },
+  );
+  api.route(
+    {
+      method: 'get',
+      path: '/deployments/:id/lifecycle',
+      summary: 'Idle shutdown, end date and where expiry is, activity, trainee testing mode',
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      response: o.lifecycle,
+    },
+    (c) => c.json(web.lifecycle.get(web.deployments.get(c.req.param('id')!).id)),
+  );
+  api.route(
+    {
+      method: 'patch',
+      path: '/deployments/:id/lifecycle',
+      summary:
+        'Change the idle shutdown, the end date (warned, stopped, destroyed after the grace), trainee testing mode',
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      body: o.lifecycleSchema,
+      response: o.lifecycle,
+    },
+    (c, b) => c.json(web.lifecycle.update(actorOf(c), c.req.param('id')!, b)),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: '/deployments/:id/power',
+      summary: 'Start or stop every machine of a deployment (the overseer keeps them so)',
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      body: o.deploymentPowerSchema,
+      response: o.powerResult,
+    },
+    async (c, b) =>
+      c.json(
+        await web.lifecycle.powerAll(
+          actorOf(c),
+          c.req.param('id')!,
+          b.action,
+          `${b.action} requested by ${c.get('viewer')!.user.username}`,
+        ),
+      ),
+  );
+  const ipath = '/deployments/:id/instances/:instance';
+  const rights = (c: Ctx) => instanceRights(web, c.get('viewer')!, c.req.param('id')!, Number(c.req.param('instance')));
+  api.route(
+    {
+      method: 'get',
+      path: `${ipath}/snapshots`,
+      summary: "An instance's snapshots",
+      tag: 'range',
+      roles: 'any',
+      scoped: true,
+      response: z.array(o.instanceSnapshot),
+    },
+    (c) => {
+      rights(c);
+      return c.json(web.snapshots.list(c.req.param('id')!, Number(c.req.param('instance'))));
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${ipath}/snapshots`,
+      summary: 'Snapshot every machine of a ready instance (all or nothing)',
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      body: o.instanceSnapshotSchema,
+      response: o.instanceSnapshot,
+      status: 201,
+    },
+    async (c, b) => {
+      need(rights(c), 'staff');
+      return c.json(
+        await web.snapshots.take(actorOf(c), c.req.param('id')!, Number(c.req.param('instance')), b.name),
+        201,
+      );
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${ipath}/snapshots/:snapshot/reset`,
+      summary: "Reset an instance (a trainee's range) to a snapshot; the instance's trainee may do it too",
+      tag: 'range',
+      roles: 'any',
+      scoped: true,
+      response: z.object({ machines: z.number() }),
+    },
+    async (c) => {
+      need(rights(c), 'reset');
+      return c.json(
+        await web.snapshots.reset(
+          actorOf(c),
+          c.req.param('id')!,
+          Number(c.req.param('instance')),
+          c.req.param('snapshot')!,
+        ),
+      );
+    },
+  );
+  api.route(
+    {
+      method: 'delete',
+      path: `${ipath}/snapshots/:snapshot`,
+      summary: "Delete an instance's snapshot from every machine",
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      status: 204,
+    },
+    async (c) => {
+      need(rights(c), 'staff');
+      await web.snapshots.remove(
+        actorOf(c),
+        c.req.param('id')!,
+        Number(c.req.param('instance')),
+        c.req.param('snapshot')!,
+      );
+      return c.body(null, 204);
+    },
+  );
+  api.route(
+    {
+      method: 'get',
+      path: `${ipath}/testing`,
+      summary: "An instance's testing mode: state, allow-list, snapshot, who switched it, how it was verified",
+      tag: 'range',
+      roles: 'any',
+      scoped: true,
+      response: o.testingState,
+    },
+    (c) => {
+      rights(c);
+      return c.json(web.testing.state(c.req.param('id')!, Number(c.req.param('instance'))));
+    },
+  );
+  api.route(
+    {
+      method: 'put',
+      path: `${ipath}/testing`,
+      summary:
+        'Enter testing mode (snapshot, router egress limited to the allow-list, verified) or change its allow-list',
+      tag: 'range',
+      roles: 'any',
+      scoped: true,
+      body: o.testingSchema,
+      response: o.testingState,
+    },
+    async (c, b) => {
+      need(rights(c), 'test');
+      return c.json(await web.testing.enter(actorOf(c), c.req.param('id')!, Number(c.req.param('instance')), b));
+    },
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${ipath}/testing/leave`,
+      summary:
+        "Leave testing mode: the router's egress back to the scenario's rules, optionally reverting to the snapshot",
+      tag: 'range',
+      roles: 'any',
+      scoped: true,
+      body: o.leaveTestingSchema,
+      response: o.testingState,
+    },
+    async (c, b) => {
+      need(rights(c), 'test');
+      return c.json(
+        await web.testing.leave(actorOf(c), c.req.param('id')!, Number(c.req.param('instance')), { revert: b.revert }),
+      );
     },
   );
 

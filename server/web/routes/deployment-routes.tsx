@@ -29,9 +29,19 @@ function machineWindow(c: Ctx): MachineWindow {
 
 export type DeploymentAction = 'cancel' | 'retry' | 'destroy';
 
-/** Starts an action in the background after the domain has checked (and recorded) it; shared with the API. */
-export function startAction(c: Ctx, web: WebDomain, action: DeploymentAction, id: string): void {
-  const done: Promise<DeploymentState> = web.deployments[action](actorOf(c), id);
+/**
+ * Starts an action in the background after the domain has checked (and recorded) it; shared with the API. A destroy
+ * of a deployment with trainees assigned needs `confirm`.
+ */
+export function startAction(
+  c: Ctx,
+  web: WebDomain,
+  action: DeploymentAction,
+  id: string,
+  opts: { confirm?: boolean } = {},
+): void {
+  const done: Promise<DeploymentState> =
+    action === 'destroy' ? web.deployments.destroy(actorOf(c), id, opts) : web.deployments[action](actorOf(c), id);
   inBackground(web, id, () => done);
 }
 
@@ -96,7 +106,8 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
         // A wrong id: the page again, the confirmation open with the error at its field (nothing destroyed).
         if (fields.confirm?.trim() !== id) return (c.status(422), page(c, `type ${id} exactly to destroy it`));
       }
-      startAction(c, web, action, id);
+      // Typing the id is the explicit confirmation, also when trainees are assigned (the page names them).
+      startAction(c, web, action, id, { confirm: action === 'destroy' });
       return c.redirect(`/deployments/${id}`, 303);
     });
   }

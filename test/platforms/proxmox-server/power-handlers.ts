@@ -174,6 +174,15 @@ const rollback: Handler = (ctx) => {
   if (vm.config.template === '1') throw dieError("you can't rollback if it's a template");
   checkLock(ctx, vm);
   return startTask(ctx, vm.node, 'qmrollback', String(vm.vmid), async (t) => {
+    // ZFSPoolPlugin's volume_rollback_is_possible, checked in the worker: a zvol rolls back only to its newest snapshot.
+    const newer = [...vm.snapshots.keys()].slice([...vm.snapshots.keys()].indexOf(snap.name) + 1);
+    if (newer.length > 0)
+      for (const [key, value] of Object.entries(vm.config)) {
+        if (!/^(scsi|virtio|sata|ide)\d+$/.test(key) || String(value).includes('media=cdrom')) continue;
+        const volid = String(value).split(',')[0]!;
+        if (ctx.sim.state.storages.get(volid.split(':')[0]!)?.type === 'zfspool')
+          throw dieError(`can't rollback, '${snap.name}' is not most recent snapshot on '${volid}'`);
+      }
     vm.config.lock = 'rollback';
     try {
       if (vm.status !== 'stopped') {

@@ -1,0 +1,44 @@
+// The fix for `guest-agent-missing`, wired: the finding's machine from its plan, the SSH target through its range's
+// router with the password first boot gave its sudo user, then fixGuestAgent (guest-agent.ts) does the work; each
+// step it reports goes to the deployment's event stream.
+import type { FixInput, FixOutcome } from './fix.ts';
+import { fixGuestAgent, guestAgentFindingKind } from './guest-agent.ts';
+
+export async function fixGuestAgentFinding({ finding, platform, ctx, signal }: FixInput): Promise<FixOutcome> {
+  const { deploymentId, machineKey, externalId, resourceName } = finding;
+  if (!deploymentId || !machineKey || !externalId) return { state: 'failed', detail: 'the finding names no machine' };
+  const machine = ctx.watch.plan(deploymentId)?.machines.find((m) => m.key === machineKey);
+  if (!machine) return { state: 'failed', detail: `machine ${machineKey} is not in its plan` };
+  const target = ctx.deps.access.target(deploymentId, machineKey);
+  if (!target.ok) return { state: 'failed', detail: `not fixable over SSH: ${target.reason}` };
+  const o = ctx.options;
+  const outcome = await fixGuestAgent({
+    finding: {
+      kind: guestAgentFindingKind,
+      machine: resourceName,
+      os: machine.os,
+      ref: { id: externalId, name: resourceName },
+    },
+    platform,
+    ssh: target.ssh,
+    sudoPassword: target.sudoPassword,
+    ...(o.packageCacheUrl ? { packageCacheUrl: o.packageCacheUrl } : {}),
+    ...(o.ssh ? { connect: o.ssh } : {}),
+    ...(o.guestAgentFix ?? {}),
+    signal,
+    onAttempt: (r) =>
+      ctx.publish(
+        deploymentId,
+        `guest-agent fix, attempt ${r.attempt} ${r.step}: ${r.ok ? 'ok' : 'failed'}: ${r.detail}`,
+        `${machineKey}:health`,
+      ),
+  });
+  switch (outcome.state) {
+    case 'already-working':
+      return { state: 'fixed', detail: 'the guest agent answers again; nothing was run' };
+    case 'fixed':
+      return { state: 'fixed', detail: `installed and started the guest agent over SSH (attempt ${outcome.attempts})` };
+    default:
+      return { state: 'failed', detail: outcome.reason };
+  }
+}
