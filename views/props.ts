@@ -11,7 +11,19 @@ export type Role = 'admin' | 'instructor' | 'trainee';
 /** Machines per page of a deployment; beyond that the page shows a window with previous/next links. */
 export const machinePageSize = 250;
 
-export type MachineModel = MachineStatus & { assignedTo: string | null };
+/**
+ * A built machine's power as last seen by the overseer's health sweep (or, before any sweep, as last asked), beside
+ * its deployment state: a ready machine someone stopped is still "ready" as a deployment, and says "stopped" here.
+ */
+export interface MachinePowerModel {
+  /** running, stopped, paused, missing; `unknown` before the first sweep when nothing was asked. */
+  state: string;
+  /** The appliance asked for it (a person, idle shutdown or expiry): stopped on purpose, not a problem. */
+  asked: boolean;
+  checkedAt: string | null;
+}
+
+export type MachineModel = MachineStatus & { assignedTo: string | null; power?: MachinePowerModel | undefined };
 
 export interface NetworkModel {
   key: string;

@@ -11,6 +11,7 @@ import {
   type DeploymentModel,
   type InstanceModel,
   type MachineModel,
+  type MachinePowerModel,
   type NetworkModel,
 } from '../../views/props.ts';
 import type { Viewer, WebDomain } from './context.ts';
@@ -80,6 +81,18 @@ export function eventForScope(e: DeploymentEvent, scope: Scope): DeploymentEvent
   return undefined;
 }
 
+/** Power is shown for machines that exist on the platform: built (ready), or failed after they were created. */
+function powerOf(
+  state: string,
+  seen: { power: string; checkedAt: string } | undefined,
+  desired: 'running' | 'stopped' | undefined,
+): MachinePowerModel | undefined {
+  if (state !== 'ready' && !(state === 'failed' && seen)) return undefined;
+  const asked = desired === 'stopped';
+  if (seen) return { state: seen.power, asked: asked && seen.power !== 'running', checkedAt: seen.checkedAt };
+  return { state: asked ? 'stopped' : 'unknown', asked, checkedAt: null };
+}
+
 /** Which machines a page shows: one instance, or a window of `limit` from `offset`. */
 export interface MachineWindow {
   instance?: number | undefined;
@@ -90,6 +103,8 @@ export interface MachineWindow {
 export function deploymentModel(web: WebDomain, id: string, scope: Scope, window?: MachineWindow): DeploymentModel {
   const view = web.deployments.get(id);
   const assigned = web.assignments.ofDeployment(id);
+  const health = new Map(web.overseer.health(id).map((h) => [h.key, h]));
+  const desired = web.lifecycle.desiredPower(id);
   const all: MachineModel[] = machineStatus(view)
     .filter((m) => inScope(scope, m.instance))
     .map((m) => ({
@@ -98,6 +113,7 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
         ? { steps: m.steps.map((s) => (s.error ? { ...s, error: concealedError } : s)) }
         : {}),
       assignedTo: assigned.get(m.instance)?.username ?? null,
+      power: powerOf(m.state, health.get(m.key), desired.get(m.key)),
     }));
   const byInstance = new Map<number, InstanceModel>();
   for (const m of all) {

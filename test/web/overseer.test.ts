@@ -53,6 +53,34 @@ describe('the overseer on the web', () => {
     expect((await api(app, 'POST', '/api/v1/overseer/jobs/nope/run', ctx.tokens.admin)).status).toBe(400);
   });
 
+  it("shows each built machine's power beside its state: on, stopped on purpose, or stopped behind its back", async () => {
+    const row = (html: string, key: string) => {
+      const start = html.indexOf(`id="m-${key.replace('.', '_')}"`);
+      expect(start, key).toBeGreaterThan(0);
+      return html.slice(start, html.indexOf('</tr>', start));
+    };
+    const stopped = await api(app, 'POST', `/api/v1/deployments/${id}/machines/i2.web-1/power`, ctx.tokens.instructor, {
+      action: 'stop',
+    });
+    expect(stopped.status).toBe(200);
+    // Stopped on the platform itself, as someone with the hypervisor's console would.
+    const db = app.web.deployments.get(id).resources.find((r) => r.key === 'i2.db')!;
+    const sim = await app.web.platforms.instance('simulator');
+    await sim.stopMachine({ id: db.externalId!, name: db.name }, { force: true });
+    expect((await api(app, 'POST', '/api/v1/overseer/jobs/health/run', ctx.tokens.instructor)).status).toBe(200);
+    const page = await ctx.clients.instructor.get(`/deployments/${id}?instance=2`);
+    expect(page.status).toBe(200);
+    // Still "ready" as a deployment, and the power says what the machine is doing now.
+    expect(row(page.text, 'i2.web-1')).toContain('state-ready');
+    expect(row(page.text, 'i2.web-1')).toMatch(/class="badge power power-asked"[^>]*>stopped on purpose</);
+    expect(row(page.text, 'i2.db')).toMatch(/class="badge power power-off"[^>]*>stopped</);
+    expect(row(page.text, 'i2.kali')).toMatch(/class="badge power power-on"[^>]*>powered on</);
+    await api(app, 'POST', `/api/v1/deployments/${id}/machines/i2.web-1/power`, ctx.tokens.instructor, {
+      action: 'start',
+    });
+    await sim.startMachine({ id: db.externalId!, name: db.name });
+  });
+
   it('lets an admin set a platform policy and a quota, both audited, and the quota refuses a deployment', async () => {
     const simulator = app.web.platforms.get('simulator').id;
     const saved = await ctx.clients.admin.post(`/overseer/policies/${simulator}`, {

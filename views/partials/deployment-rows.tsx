@@ -2,7 +2,7 @@
 // the summary (state, progress, actions), one row per network and per machine, and log lines.
 import type { DeploymentEvent } from '../../server/model/events.ts';
 import { activeDeploymentStates } from '../../server/model/states.ts';
-import type { DeploymentModel, InstanceModel, MachineModel, NetworkModel } from '../props.ts';
+import type { DeploymentModel, InstanceModel, MachineModel, MachinePowerModel, NetworkModel } from '../props.ts';
 import { ActionButton, Csrf } from '../components/form.tsx';
 import { Progress, StateBadge } from '../components/state.tsx';
 
@@ -121,6 +121,21 @@ export function DeploymentSummary({
 
 const stepKinds = ['create', 'start', 'address', 'ready'] as const;
 
+/** The machine's power beside its deployment state: unexpected stops stand out, stops asked for do not. */
+export function PowerBadge({ power }: { power: MachinePowerModel }) {
+  if (power.state === 'unknown') return null;
+  const when = power.checkedAt ? `seen ${power.checkedAt.replace('T', ' ').slice(0, 19)} UTC` : 'not checked yet';
+  const tone = power.state === 'running' ? 'on' : power.asked ? 'asked' : 'off';
+  return (
+    <span
+      class={`badge power power-${tone}`}
+      title={`Power: ${power.state}${power.asked ? ' (stopped on purpose)' : ''}, ${when}`}
+    >
+      {power.state === 'running' ? 'powered on' : power.asked ? `${power.state} on purpose` : power.state}
+    </span>
+  );
+}
+
 export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId: string }) {
   const failed = m.steps.find((s) => s.error);
   return (
@@ -152,6 +167,7 @@ export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId:
       </td>
       <td>
         <StateBadge state={m.state} />
+        {m.power && <PowerBadge power={m.power} />}
         {failed && <p class="error small">{failed.error}</p>}
       </td>
     </tr>
