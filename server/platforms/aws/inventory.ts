@@ -18,7 +18,7 @@ const powerOf: Record<string, PowerState> = {
   stopped: 'stopped',
 };
 
-/** EC2's limits: DescribeInstances pages of at most 1000, launch templates 200, 100 ids per status call, 200 values per filter. */
+/** EC2's limits: pages of 1000 instances and 200 launch templates, 100 ids a status call, 200 values a filter. */
 const instancePage = 1000;
 const templatePage = 200;
 const statusBatch = 100;

@@ -74,7 +74,7 @@ const callsSince = (t: AwsTarget, from: number) => {
 };
 
 describe('AWS inventory', () => {
-  test("reports tagged machines as owner 'tag', machines only named gd-<deployment>- as owner 'name', and nothing else", async (t) => {
+  test("reports tagged machines as owner 'tag', those only named gd-<deployment>- as 'name', no other", async (t) => {
     const p = t.platform();
     const nets = await ensureDmz(p, 'own1');
     const web = await p.createMachine(machineSpec('own1', 1, 'web-1', [{ network: nets.dmz!, ip: '10.30.1.20' }]));
@@ -197,7 +197,7 @@ describe('AWS inventory', () => {
     expect(callsSince(t, from).DescribeInstances).toBe(3);
   });
 
-  test('a machine terminated between the listing and its status read is still reported, with its guest unknown', async (t) => {
+  test('a machine terminated between the listing and its status read is reported, its guest unknown', async (t) => {
     const p = t.platform();
     const nets = await ensureDmz(p, 'gone1');
     const refs = await Promise.all(
@@ -320,26 +320,36 @@ describe('AWS inventory', () => {
         );
       }),
     );
-    // A fresh driver, as after a restart: nothing cached yet.
-    const p = t.platform();
-    const sweeps: Array<Record<string, number>> = [];
-    for (let i = 0; i < 3; i++) {
-      const from = t.proxy.calls.length;
-      const list = await p.inventory!({ deploymentIds: ['cnt1'], guest: true, config: true });
-      expect(list).toHaveLength(20);
-      expect(list.every((m) => m.power === 'running' && m.agent === true && m.nics?.length === 1)).toBe(true);
-      sweeps.push(callsSince(t, from));
-    }
-    console.log(`[aws inventory] API calls per sweep of 20 machines (guest + config): ${JSON.stringify(sweeps)}`);
-    expect(sweeps[0]).toEqual({
-      DescribeInstances: 1,
-      DescribeLaunchTemplates: 1,
-      DescribeInstanceTypes: 1,
-      DescribeInstanceStatus: 1,
-      DescribeSubnets: 1,
-    });
-    expect(sweeps[1]).toEqual({ DescribeInstances: 1, DescribeLaunchTemplates: 1, DescribeInstanceStatus: 1 });
-    expect(sweeps[2]).toEqual(sweeps[1]);
+    // As the overseer asks: the health sweep (guest) every minute, the drift sweep (config) every 5; each series on
+    // a fresh driver, as after a restart, with nothing cached yet.
+    const series = async (o: { guest?: boolean; config?: boolean }) => {
+      const p = t.platform();
+      const sweeps: Array<Record<string, number>> = [];
+      for (let i = 0; i < 3; i++) {
+        const from = t.proxy.calls.length;
+        const list = await p.inventory!({ deploymentIds: ['cnt1'], ...o });
+        expect(list).toHaveLength(20);
+        expect(list.every((m) => m.power === 'running' && m.addresses?.length === 1)).toBe(true);
+        if (o.guest) expect(list.every((m) => m.agent === true)).toBe(true);
+        if (o.config) expect(list.every((m) => m.nics?.length === 1)).toBe(true);
+        sweeps.push(callsSince(t, from));
+      }
+      console.log(
+        `[aws inventory] API calls per sweep of 20 machines, ${JSON.stringify(o)}: ${JSON.stringify(sweeps)}`,
+      );
+      expect(sweeps[2]).toEqual(sweeps[1]);
+      return sweeps;
+    };
+    const listings = { DescribeInstances: 1, DescribeLaunchTemplates: 1 };
+    const health = await series({ guest: true });
+    expect(health[0]).toEqual({ ...listings, DescribeInstanceTypes: 1, DescribeInstanceStatus: 1 });
+    expect(health[1]).toEqual({ ...listings, DescribeInstanceStatus: 1 });
+    const drift = await series({ config: true });
+    expect(drift[0]).toEqual({ ...listings, DescribeInstanceTypes: 1, DescribeSubnets: 1 });
+    expect(drift[1]).toEqual(listings);
+    const both = await series({ guest: true, config: true });
+    expect(both[0]).toEqual({ ...listings, DescribeInstanceTypes: 1, DescribeInstanceStatus: 1, DescribeSubnets: 1 });
+    expect(both[1]).toEqual({ ...listings, DescribeInstanceStatus: 1 });
   });
 
   test('an aborted sweep stops with the signal’s reason', async (t) => {
