@@ -119,7 +119,7 @@ describe.skipIf(armMissing !== undefined)('the overseer on Azure (ARM test serve
 });
 
 describe('the overseer on AWS (moto)', () => {
-  it('sweeps a healthy range with no finding, then finds an instance stopped, one terminated and an orphan', async (ctx) => {
+  it('sweeps a healthy range with no finding, then finds an instance stopped, one gone and an orphan', async (ctx) => {
     const t = await startAwsTarget();
     if ('skip' in t) {
       console.warn(`[skip] the overseer on AWS: ${t.skip}`);
