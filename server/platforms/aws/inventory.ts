@@ -1,8 +1,8 @@
 // The AWS inventory the overseer sweeps read: every instance and every machine not launched yet (its launch template)
-// whose tags or `gd-<deployment>-` name say it is Glassdome's, from one paginated DescribeInstances and one
-// DescribeLaunchTemplates; sizes from DescribeInstanceTypes (once per type); on request the instance status checks
-// (DescribeInstanceStatus, 100 instances a call) and the NICs' networks (each subnet's tag, read once).
-import type { Instance, InstanceStatus, LaunchTemplate, Tag } from '@aws-sdk/client-ec2';
+// whose tags or `gd-<deployment>-` name say it is Glassdome's, from two paginated DescribeInstances (by tag, by name)
+// and one DescribeLaunchTemplates; sizes from DescribeInstanceTypes (once per type); on request the instance status
+// checks (DescribeInstanceStatus, 100 instances a call) and the NICs' networks (each subnet's tag, read once).
+import type { Filter, Instance, InstanceStatus, LaunchTemplate, Tag } from '@aws-sdk/client-ec2';
 import { deploymentOfName, type InventoryMachine, type InventoryOptions, type PowerState } from '../platform.ts';
 import { describeAll, type Ec2 } from './client.ts';
 import { hasCode } from './errors.ts';
@@ -109,24 +109,30 @@ export function createInventory({ ec2, images }: InventoryDeps) {
     const o = signal ? { signal } : {};
     const wanted = opts.deploymentIds ? new Set(opts.deploymentIds) : undefined;
     if (wanted?.size === 0) return [];
-    // Every machine the driver makes carries its gd-<deployment>-... name as a tag value (Name, glassdome:machine) and
-    // as its launch template's name: one filter finds those marked by tag and those marked only by name.
-    const names = wanted && wanted.size <= filterValues ? [...wanted].map((d) => `gd-${d}-*`) : ['gd-*'];
-    const [reservations, templates] = await Promise.all([
+    const few = wanted && wanted.size <= filterValues;
+    const names = few ? [...wanted].map((d) => `gd-${d}-*`) : ['gd-*'];
+    // EC2 joins filters with AND, and its documented filters have no OR across tags: the instances marked by their
+    // deployment tag and those named gd-<deployment>-... (whose Name someone may have changed, or whose tags are gone)
+    // are two listings, merged. Terminated instances linger in listings for an hour; shutting-down ones are leaving.
+    const instances = (filter: Filter) =>
       describeAll(
         ec2,
         'DescribeInstances',
         {
-          Filters: [
-            { Name: 'tag-value', Values: names },
-            // Terminated instances linger in listings for an hour; shutting-down ones are on their way there.
-            { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
-          ],
+          Filters: [filter, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }],
           MaxResults: instancePage,
         },
         (r) => r.Reservations,
         o,
+      );
+    const [tagged, named, templates] = await Promise.all([
+      instances(
+        few
+          ? { Name: `tag:${tagKeys.deployment}`, Values: [...wanted] }
+          : { Name: 'tag-key', Values: [tagKeys.deployment] },
       ),
+      instances({ Name: 'tag:Name', Values: names }),
+      // A machine's launch template is named after it.
       describeAll(
         ec2,
         'DescribeLaunchTemplates',
@@ -135,9 +141,11 @@ export function createInventory({ ec2, images }: InventoryDeps) {
         o,
       ),
     ]);
+    const listed = new Map<string, Instance>();
+    for (const i of [...tagged, ...named].flatMap((r) => r.Instances ?? [])) listed.set(i.InstanceId!, i);
 
     const found = new Map<string, Found>();
-    for (const i of reservations.flatMap((r) => r.Instances ?? [])) {
+    for (const i of listed.values()) {
       const view = toView(i);
       const owner = ownerOf(i.Tags, view.name);
       if (!owner) continue;

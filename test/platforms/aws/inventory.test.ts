@@ -126,6 +126,20 @@ describe('AWS inventory', () => {
       nics: [{ network: nets.dmz!.id }],
     });
 
+    // Renamed in the console: its tags still say whose it is and which machine.
+    const webInstance = (
+      await t.ec2.send(
+        new E.DescribeInstancesCommand({ Filters: [{ Name: 'tag:glassdome:machine', Values: [web.name] }] }),
+      )
+    ).Reservations![0]!.Instances![0]!.InstanceId!;
+    await t.ec2.send(
+      new E.CreateTagsCommand({ Resources: [webInstance], Tags: [{ Key: 'Name', Value: 'web-server' }] }),
+    );
+    expect(byName(await p.inventory!({ deploymentIds: ['own1'] })).get(web.name)).toMatchObject({
+      owner: 'tag',
+      power: 'running',
+    });
+
     // Stopped outside the appliance: still listed, with no addresses and no guest answering.
     await p.stopMachine(web, { force: true });
     const after = byName(await p.inventory!({ deploymentIds: ['own1'], guest: true }));
@@ -150,10 +164,16 @@ describe('AWS inventory', () => {
     expect(await names(['flb', 'fla'])).toEqual(['gd-fla-i1-web-1', 'gd-flb-i1-web-1']);
     const from = t.proxy.calls.length;
     expect(await names(['fl'])).toEqual([]);
-    // The filter goes to EC2: the listing asks for that deployment's names only.
-    const listing = t.proxy.calls.slice(from).find((c) => c.action === 'DescribeInstances')!;
-    expect([...listing.params.entries()].filter(([k]) => /^Filter\.1\.Value/.test(k)).map(([, v]) => v)).toEqual([
-      'gd-fl-*',
+    // The filter goes to EC2: the listings ask for that deployment's tag and names only.
+    const filters = t.proxy.calls
+      .slice(from)
+      .filter((c) => c.action === 'DescribeInstances' || c.action === 'DescribeLaunchTemplates')
+      .map((c) => [c.action, c.params.get('Filter.1.Name'), c.params.get('Filter.1.Value.1')])
+      .sort();
+    expect(filters).toEqual([
+      ['DescribeInstances', 'tag:Name', 'gd-fl-*'],
+      ['DescribeInstances', 'tag:glassdome:deployment', 'fl'],
+      ['DescribeLaunchTemplates', 'launch-template-name', 'gd-fl-*'],
     ]);
     expect(await names()).toEqual(['gd-fla-i1-web-1', 'gd-flb-i1-web-1']);
     const before = t.proxy.calls.length;
@@ -193,8 +213,9 @@ describe('AWS inventory', () => {
     const list = await p.inventory!({ deploymentIds: ['pag1'] });
     expect(list.map((m) => m.id).sort()).toEqual([...ids].sort());
     expect(list.every((m) => m.owner === 'tag' && m.power === 'running')).toBe(true);
-    expect(asked).toEqual([1000, 1000, 1000]);
-    expect(callsSince(t, from).DescribeInstances).toBe(3);
+    // Two listings (by tag, by name) of the 12, each in 3 pages.
+    expect(asked).toEqual([1000, 1000, 1000, 1000, 1000, 1000]);
+    expect(callsSince(t, from).DescribeInstances).toBe(6);
   });
 
   test('a machine terminated between the listing and its status read is reported, its guest unknown', async (t) => {
@@ -340,7 +361,7 @@ describe('AWS inventory', () => {
       expect(sweeps[2]).toEqual(sweeps[1]);
       return sweeps;
     };
-    const listings = { DescribeInstances: 1, DescribeLaunchTemplates: 1 };
+    const listings = { DescribeInstances: 2, DescribeLaunchTemplates: 1 };
     const health = await series({ guest: true });
     expect(health[0]).toEqual({ ...listings, DescribeInstanceTypes: 1, DescribeInstanceStatus: 1 });
     expect(health[1]).toEqual({ ...listings, DescribeInstanceStatus: 1 });
