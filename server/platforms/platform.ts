@@ -166,6 +166,11 @@ export interface InventoryMachine {
   power: PowerState;
   cpus?: number;
   memoryMb?: number;
+  /**
+   * Clouds: the named size it runs as (an EC2 instance type, an Azure VM size), whose vCPUs and memory `cpus` and
+   * `memoryMb` are. The driver chose the smallest size that holds the plan, so they may be more than planned.
+   */
+  size?: string;
   /** Fraction of its vCPUs busy (0..1), where the platform reports it. */
   cpuLoad?: number;
   /** With `guest`: whether the guest agent answers; absent when it could not be told. */

@@ -202,6 +202,82 @@ describe.skipIf(missing !== undefined)('ARM test server protocol', () => {
     expect((await call(s, 'GET', rg(s, 'g1'))).status).toBe(404);
   });
 
+  it("lists the subscription's VMs in pages: models, or with statusOnly their statuses; $expand needs a $filter", async () => {
+    const s = await server({ pageSize: 2 });
+    const vmUrl = (rg: string, name: string) =>
+      `/subscriptions/${s.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}`;
+    for (const [i, power] of ['running', 'running', 'deallocated'].entries())
+      s.store.put({
+        id: vmUrl('g1', `vm${i}`),
+        type: 'Microsoft.Compute/virtualMachines',
+        name: `vm${i}`,
+        resourceGroup: 'g1',
+        location: 'westeurope',
+        tags: { team: 'red' },
+        properties: { provisioningState: 'Succeeded', hardwareProfile: { vmSize: 'Standard_B1s' } },
+        sim: { power },
+      });
+    const list = `/subscriptions/${s.subscriptionId}/providers/Microsoft.Compute/virtualMachines?api-version=2026-03-01`;
+    const all = async (url: string) => {
+      const items: any[] = [];
+      for (let next: string | undefined = url, pages = 0; next; pages++) {
+        expect(pages).toBeLessThan(5);
+        const a = await call(s, 'GET', next);
+        expect(a.status).toBe(200);
+        items.push(...a.body.value);
+        next = a.body.nextLink;
+      }
+      return items;
+    };
+    const models = await all(list);
+    expect(models.map((v) => v.name)).toEqual(['vm0', 'vm1', 'vm2']);
+    expect(models[0]).toMatchObject({
+      tags: { team: 'red' },
+      properties: { hardwareProfile: { vmSize: 'Standard_B1s' } },
+    });
+    expect(models[0].properties.instanceView).toBeUndefined();
+    const statuses = await all(`${list}&statusOnly=true`);
+    expect(statuses.map((v) => [v.name, v.properties.instanceView.statuses.map((x: any) => x.code)])).toEqual([
+      ['vm0', ['ProvisioningState/succeeded', 'PowerState/running']],
+      ['vm1', ['ProvisioningState/succeeded', 'PowerState/running']],
+      ['vm2', ['ProvisioningState/succeeded', 'PowerState/deallocated']],
+    ]);
+    expect(statuses[0].properties.hardwareProfile).toBeUndefined();
+    const expand = await call(s, 'GET', `${list}&$expand=instanceView`);
+    expect(expand.status).toBe(400);
+    expect(expand.body.error.code).toBe('InvalidParameter');
+  });
+
+  it('reports the VM Agent in the instance view: Not Ready while the guest boots, then Ready; none deallocated', async () => {
+    const s = await server({ speed: 100 });
+    const id = `/subscriptions/${s.subscriptionId}/resourceGroups/g1/providers/Microsoft.Compute/virtualMachines/vm0`;
+    const vm = {
+      id,
+      type: 'Microsoft.Compute/virtualMachines',
+      name: 'vm0',
+      resourceGroup: 'g1',
+      location: 'westeurope',
+      tags: {},
+      properties: { provisioningState: 'Succeeded' },
+      sim: { power: 'running' } as Record<string, any>,
+    };
+    s.store.put(vm);
+    s.store.groups.set('g1', { id: '', name: 'g1', location: 'westeurope', tags: {}, state: 'Succeeded' });
+    const agent = async () =>
+      (await call(s, 'GET', `${id}/instanceView?api-version=2026-03-01`)).body.vmAgent?.statuses?.[0];
+    s.guests.boot(vm);
+    expect(await agent()).toMatchObject({
+      displayStatus: 'Not Ready',
+      message: 'VM status blob is found but not yet populated.',
+    });
+    // The agent starts 7.8 simulated seconds into the boot: 78 ms at this speed.
+    await new Promise((r) => setTimeout(r, 120));
+    expect(await agent()).toMatchObject({ code: 'ProvisioningState/succeeded', displayStatus: 'Ready' });
+    vm.sim.power = 'deallocated';
+    s.guests.halt(vm);
+    expect(await agent()).toBeUndefined();
+  });
+
   it('issues tokens for the client credentials grant and refuses a wrong secret with AADSTS7000215', async () => {
     const s = await server();
     const form = (secret: string) =>

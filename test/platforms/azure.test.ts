@@ -109,8 +109,6 @@ testPlatform(
     };
   },
   {
-    'lists its machines in one inventory batch, with power, size, guest agent, addresses and NICs':
-      'not yet: the overseer reads these machines one by one (getMachineState) until the batched inventory lands',
     'reports what it can still hold':
       'not read yet: Azure quotas (compute usages per region) are checked when each VM is created, and a quota failure names the quota',
     'runs a program in the guest: exit code and output, a non-zero exit being a result':

@@ -21,10 +21,13 @@ export const builtStates: readonly DeploymentState[] = ['ready', 'failed'];
 
 export function configDrift(machine: PlannedMachine, expected: KnownMachine['nics'], seen: InventoryMachine): string[] {
   const out: string[] = [];
-  if (seen.memoryMb !== undefined && seen.memoryMb !== machine.size.memoryMb)
-    out.push(`memory ${seen.memoryMb} MiB, planned ${machine.size.memoryMb} MiB`);
-  if (seen.cpus !== undefined && seen.cpus !== machine.size.cpus)
-    out.push(`${seen.cpus} vCPUs, planned ${machine.size.cpus}`);
+  // A cloud machine runs as the smallest named size that holds its plan: more than planned is that size, not drift.
+  const differs = (have: number, planned: number) => (seen.size === undefined ? have !== planned : have < planned);
+  const as = seen.size === undefined ? '' : ` (${seen.size})`;
+  if (seen.memoryMb !== undefined && differs(seen.memoryMb, machine.size.memoryMb))
+    out.push(`memory ${seen.memoryMb} MiB${as}, planned ${machine.size.memoryMb} MiB`);
+  if (seen.cpus !== undefined && differs(seen.cpus, machine.size.cpus))
+    out.push(`${seen.cpus} vCPUs${as}, planned ${machine.size.cpus}`);
   if (seen.nics !== undefined) {
     if (seen.nics.length !== expected.length) out.push(`${seen.nics.length} NICs, planned ${expected.length}`);
     seen.nics.forEach((nic, i) => {

@@ -10,6 +10,7 @@ import { createEc2, createKeyedLock, describeAll } from './client.ts';
 import { awsConfigSchema, defaultImages, type AwsConfig, type AwsConfigInput } from './config.ts';
 import { hasCode } from './errors.ts';
 import { createImages } from './images.ts';
+import { createInventory } from './inventory.ts';
 import { regionLimiter, type RegionLimiter } from './limits.ts';
 import { createMachines, maxUserDataBytes } from './machines.ts';
 import { createNetworks } from './networks.ts';
@@ -62,6 +63,7 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
   const images = createImages(ec2, config);
   const watcher = createWatcher(ec2, config.poll.minMs);
   const machines = createMachines(ctx, ranges, networks, images, watcher);
+  const inventory = createInventory({ ec2, images });
   const deploymentOf = new Map<string, string>();
 
   /** The deployment a network name belongs to, as far as this process knows (its tags are what counts). */
@@ -295,6 +297,10 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
         if (!vpcNames.has(name)) out.push({ kind: 'other', id: g.InternetGatewayId!, name });
       }
       return out;
+    },
+
+    inventory(o) {
+      return attempt('read the inventory of', 'region', config.region, () => inventory(o));
     },
 
     async close() {

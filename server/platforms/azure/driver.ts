@@ -8,7 +8,7 @@ import type { CallOptions, DriverDeps, MachineRef, Platform } from '../platform.
 import { connectArm } from './clients.ts';
 import { azureConfigSchema, type AzureConfig } from './config.ts';
 import { checkConnection } from './connection.ts';
-import { listOwned } from './inventory.ts';
+import { createInventory, listOwned } from './inventory.ts';
 import { createMachines } from './machines.ts';
 import { createNetworks } from './networks.ts';
 import { createReadiness } from './readiness.ts';
@@ -28,6 +28,7 @@ export async function createAzurePlatform(config: AzureConfig, deps: AzureDeps):
   const networks = createNetworks(arm, config);
   const machines = createMachines(arm, config, region, lifetime.signal);
   const readiness = createReadiness(arm, config, machines);
+  const inventory = createInventory(arm, config, region);
   const noSnapshots = (ref: MachineRef): never => {
     throw new AppError(
       'invalid_input',
@@ -85,6 +86,7 @@ export async function createAzurePlatform(config: AzureConfig, deps: AzureDeps):
       await machines.destroy(ref, s(opts));
     },
     listOwned: (deploymentId, opts) => listOwned(arm, config, deploymentId, s(opts)),
+    inventory: (opts) => inventory(opts),
     createSnapshot: async (ref) => noSnapshots(ref),
     listSnapshots: async (ref) => noSnapshots(ref),
     revertSnapshot: async (ref) => noSnapshots(ref),

@@ -25,8 +25,6 @@ testPlatform(
     };
   },
   {
-    'lists its machines in one inventory batch, with power, size, guest agent, addresses and NICs':
-      'not yet: the overseer reads these machines one by one (getMachineState) until the batched inventory lands',
     'reports what it can still hold':
       'EC2 has no free-capacity figure to read; vCPU quotas and instance-type capacity are checked when each instance launches (and reported with the machine)',
     'runs a program in the guest: exit code and output, a non-zero exit being a result':

@@ -1,10 +1,11 @@
 // Microsoft.Compute: virtual machines (created from marketplace images onto existing NICs, with sizes, quotas,
-// plans and OS profiles checked as the compute provider does), their power actions, instance view, boot
+// plans and OS profiles checked as the compute provider does), their power actions, instance view (with the VM
+// Agent's status), the subscription's VM list (models, or with statusOnly their run-time statuses), boot
 // diagnostics and deletion with deleteOption; managed disks; and the region catalogue: SKUs, usages, images.
 import crypto from 'node:crypto';
 import { ArmError, armErrors, type ArmErrorBody } from './arm-error.ts';
 import { runningOn, startAction, startDelete, startPut } from './lro.ts';
-import { view, type Ctx, type ImageSpec, type Route, type Sim, type SkuSpec } from './routes.ts';
+import { page, view, type Ctx, type ImageSpec, type Route, type Sim, type SkuSpec } from './routes.ts';
 import { resourceId, type ArmResource } from './store.ts';
 
 const T = {
@@ -120,7 +121,44 @@ function quotaError(family: string, location: string, limit: number, current: nu
   );
 }
 
-function instanceView(vm: ArmResource): Record<string, unknown> {
+/**
+ * The VM Agent's part of an instance view, shaped as Azure reports it: Ready once the guest's agent reports, Not Ready
+ * while it has not yet or no longer does (a stopped VM's agent is unresponsive); absent while the VM is deallocated.
+ */
+function vmAgentView(sim: Sim, vm: ArmResource): Record<string, unknown> | undefined {
+  const power = vm.sim.power as string | undefined;
+  if (power === undefined || power === 'deallocated' || power === 'deallocating') return undefined;
+  const state = power === 'running' ? sim.guests.agent(vm) : power === 'starting' ? 'starting' : 'unresponsive';
+  const time = new Date(sim.clock.now()).toISOString();
+  if (state === 'ready')
+    return {
+      vmAgentVersion: '2.12.0.4',
+      statuses: [
+        {
+          code: 'ProvisioningState/succeeded',
+          level: 'Info',
+          displayStatus: 'Ready',
+          message: 'Guest Agent is running',
+          time,
+        },
+      ],
+      extensionHandlers: [],
+    };
+  return {
+    vmAgentVersion: 'Unknown',
+    statuses: [
+      {
+        code: 'ProvisioningState/Unavailable',
+        level: 'Warning',
+        displayStatus: 'Not Ready',
+        message: state === 'starting' ? 'VM status blob is found but not yet populated.' : 'VM Agent is unresponsive.',
+        time,
+      },
+    ],
+  };
+}
+
+function instanceView(sim: Sim, vm: ArmResource): Record<string, unknown> {
   const ps = String(vm.properties.provisioningState);
   const statuses: Array<Record<string, unknown>> = [];
   if (ps === 'Failed' && vm.sim.failure) {
@@ -148,18 +186,25 @@ function instanceView(vm: ArmResource): Record<string, unknown> {
   };
   if (vm.sim.power)
     statuses.push({ code: `PowerState/${vm.sim.power}`, level: 'Info', displayStatus: powerNames[vm.sim.power] });
+  const agent = vmAgentView(sim, vm);
   return {
     computerName: vm.sim.computerName,
     osName: vm.sim.os === 'Windows' ? 'Windows Server 2022 Datacenter Azure Edition' : 'ubuntu',
     osVersion: vm.sim.os === 'Windows' ? '10.0.20348' : '22.04',
+    ...(agent ? { vmAgent: agent } : {}),
     hyperVGeneration: 'V2',
     statuses,
   };
 }
 
-function vmView(vm: ArmResource, expand: boolean): Record<string, unknown> {
+/** The run-time statuses (provisioning, power) of an instance view: what a statusOnly list carries per VM. */
+function statusesOf(sim: Sim, vm: ArmResource): Record<string, unknown> {
+  return { statuses: instanceView(sim, vm).statuses };
+}
+
+function vmView(sim: Sim, vm: ArmResource, expand: boolean): Record<string, unknown> {
   const v = view(vm) as { properties: Record<string, unknown> };
-  return { ...v, properties: { ...v.properties, ...(expand ? { instanceView: instanceView(vm) } : {}) } };
+  return { ...v, properties: { ...v.properties, ...(expand ? { instanceView: instanceView(sim, vm) } : {}) } };
 }
 
 function validateOsProfile(p: any, os: 'Linux' | 'Windows') {
@@ -280,12 +325,49 @@ function power(ctx: Ctx, action: 'start' | 'powerOff' | 'deallocate' | 'restart'
 export const computeRoutes: Route[] = [
   {
     method: 'GET',
+    path: '/providers/Microsoft.Compute/virtualMachines',
+    api: 'compute',
+    action: 'Microsoft.Compute/virtualMachines/read',
+    handle(ctx) {
+      const { sim, query } = ctx;
+      // As documented for List All: $expand=instanceView only with a (scale set) $filter; statusOnly=true is the way
+      // to every VM's run-time status, and then each VM comes with that and its identity, not its model.
+      if (query.get('$expand') !== null && query.get('$filter') === null)
+        throw armErrors.invalidParameter(
+          "The $expand query option 'instanceView' can only be specified with a valid $filter option.",
+          '$expand',
+        );
+      if (query.get('$filter') !== null)
+        throw armErrors.invalidParameter(
+          `The $filter '${query.get('$filter')}' is not supported: the allowed value is 'virtualMachineScaleSet/id' eq '<scale set id>'.`,
+          '$filter',
+        );
+      const statusOnly = (query.get('statusOnly') ?? '').toLowerCase() === 'true';
+      const vms = [...sim.store.resources.values()].filter((r) => r.type === T.vm);
+      return page(
+        ctx,
+        vms.map((vm) =>
+          statusOnly
+            ? {
+                id: vm.id,
+                name: vm.name,
+                type: vm.type,
+                location: vm.location,
+                properties: { instanceView: statusesOf(sim, vm) },
+              }
+            : vmView(sim, vm, false),
+        ),
+      );
+    },
+  },
+  {
+    method: 'GET',
     path: '/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{name}',
     api: 'compute',
     action: 'Microsoft.Compute/virtualMachines/read',
     handle: (ctx) => ({
       status: 200,
-      body: vmView(existingVm(ctx), (ctx.query.get('$expand') ?? '').toLowerCase() === 'instanceview'),
+      body: vmView(ctx.sim, existingVm(ctx), (ctx.query.get('$expand') ?? '').toLowerCase() === 'instanceview'),
     }),
   },
   {
@@ -455,7 +537,7 @@ export const computeRoutes: Route[] = [
         created: !old,
         pending: creating ? 'Creating' : 'Updating',
         simMs: creating ? sim.clock.pick(sim.clock.timing.vmCreateMs) : 1000,
-        view: (x) => vmView(x, false),
+        view: (x) => vmView(sim, x, false),
         failed: (e) => {
           r.sim.failure = e;
           r.sim.failedAt = new Date().toISOString();
@@ -521,7 +603,7 @@ export const computeRoutes: Route[] = [
     path: '/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{name}/instanceView',
     api: 'compute',
     action: 'Microsoft.Compute/virtualMachines/instanceView/read',
-    handle: (ctx) => ({ status: 200, body: instanceView(existingVm(ctx)) }),
+    handle: (ctx) => ({ status: 200, body: instanceView(ctx.sim, existingVm(ctx)) }),
   },
   ...(['start', 'powerOff', 'deallocate', 'restart'] as const).map((action): Route => ({
     method: 'POST',

@@ -1,12 +1,15 @@
 // Injected failures of the ARM test server: each rule matches requests by method and path and fires a bounded
-// number of times: a 429 with Retry-After (throttling), an immediate ARM error, or an accepted long-running
-// operation that ends Failed with the given code and message.
+// number of times: a 429 with Retry-After (throttling), an immediate ARM error, an accepted long-running
+// operation that ends Failed with the given code and message, or a change someone else makes on Azure just before
+// the request is served (a VM deleted between a list and the read that follows it).
 import type { ArmErrorBody } from './arm-error.ts';
 
 export type FaultEffect =
   | { kind: 'throttle'; retryAfterSec: number }
   | { kind: 'error'; status: number; code: string; message: string }
-  | { kind: 'lroFail'; error: ArmErrorBody };
+  | { kind: 'lroFail'; error: ArmErrorBody }
+  /** Runs `change` (on the server's store), then serves the request as usual. */
+  | { kind: 'meanwhile'; change: () => void };
 
 export interface FaultRule {
   /** Only this method (default any). */

@@ -1,12 +1,15 @@
 // The guests of the test server's VMs, as far as Azure shows them: a serial console log (boot diagnostics) that a
-// VM writes while it boots. A guest whose VM got customData runs Glassdome's first boot and ends it with the line
-// server/model/first-boot.ts defines (GLASSDOME-READY / GLASSDOME-FAILED <vm name>); tests may script what it prints.
-// The log is served as a blob behind a SAS-style URL that expires, with Range support, like Azure Storage.
+// VM writes while it boots, and the Azure VM Agent in it, which reports Ready from early in the boot (when cloud-init's
+// init stage starts it) until the VM stops. A guest whose VM got customData runs Glassdome's first boot and ends it
+// with the line server/model/first-boot.ts defines (GLASSDOME-READY / GLASSDOME-FAILED <vm name>); tests may script
+// what it prints and break its agent. The log is served as a blob behind a SAS-style URL that expires, with Range
+// support, like Azure Storage.
 import crypto from 'node:crypto';
 import type { Clock } from './clock.ts';
 import type { ArmResource } from './store.ts';
 
-export type GuestBehaviour =
+/** What the guest prints on its serial console at each boot. */
+type Console =
   /** First boot succeeds: the ready line after `readyAfterMs` (simulated; default from the timing). */
   | { kind: 'ready'; readyAfterMs?: number }
   /** First boot stops with this reason. */
@@ -16,6 +19,17 @@ export type GuestBehaviour =
   /** Prints exactly these lines, one simulated second apart. */
   | { kind: 'lines'; lines: string[] };
 
+export type GuestBehaviour = Console & {
+  /** `unresponsive`: its VM Agent never reports (not installed, crashed, no route to the host); default `ready`. */
+  vmAgent?: 'ready' | 'unresponsive';
+};
+
+/** What the VM Agent of a running VM reports: Ready, not yet (booting), or nothing ever (unresponsive). */
+export type AgentState = 'ready' | 'starting' | 'unresponsive';
+
+/** When the agent first reports Ready after the VM starts running (simulated ms): cloud-init's init stage. */
+const agentReadyMs = 7_800;
+
 export interface GuestBook {
   /** What the guest of the VM named `vmName` prints from its next boot on; `*` sets the default. */
   script(vmName: string, behaviour: GuestBehaviour): void;
@@ -23,6 +37,8 @@ export interface GuestBook {
   boot(vm: ArmResource): void;
   /** The VM stopped now: what its guest had not printed yet is never printed. */
   halt(vm: ArmResource): void;
+  /** What the VM Agent of a VM that is running reports now. */
+  agent(vm: ArmResource): AgentState;
   /** The serial log so far, or undefined when the VM never booted. */
   serialLog(vm: ArmResource): string | undefined;
   /** A read-only SAS URL for the serial log blob, valid `minutes`. */
@@ -60,6 +76,7 @@ export function createGuestBook(clock: Clock): GuestBook {
       const firstBootDone = Boolean(vm.sim.firstBootDone);
       const push = (simMs: number, text: string) => log.push({ at: at(simMs), text });
       const b = scripts.get(vm.name.toLowerCase()) ?? scripts.get('*') ?? { kind: 'ready' };
+      vm.sim.agentAt = b.vmAgent === 'unresponsive' ? undefined : at(agentReadyMs);
       if (b.kind === 'lines') {
         b.lines.forEach((text, i) => push(1000 * i, text));
         return;
@@ -92,7 +109,12 @@ export function createGuestBook(clock: Clock): GuestBook {
       const now = clock.now();
       if (vm.sim.firstBootAt !== undefined && vm.sim.firstBootAt <= now) vm.sim.firstBootDone = true;
       vm.sim.firstBootAt = undefined;
+      vm.sim.agentAt = undefined;
       vm.sim.log = ((vm.sim.log ?? []) as Line[]).filter((l) => l.at <= now);
+    },
+    agent(vm) {
+      const at: number | undefined = vm.sim.agentAt;
+      return at === undefined ? 'unresponsive' : at <= clock.now() ? 'ready' : 'starting';
     },
     serialLog(vm) {
       const log: Line[] | undefined = vm.sim.log;

@@ -1,6 +1,7 @@
 // Microsoft.Network: virtual networks with their subnets, network security groups, public IP addresses and network
-// interfaces, validated as the network provider does (address ranges, rule priorities, addresses in use, references
-// that must exist, resources still in use) and provisioned through long-running operations.
+// interfaces (also listed for the whole subscription), validated as the network provider does (address ranges, rule
+// priorities, addresses in use, references that must exist, resources still in use) and provisioned through
+// long-running operations.
 import { armErrors } from './arm-error.ts';
 import { runningOn, startDelete, startPut } from './lro.ts';
 import {
@@ -8,6 +9,7 @@ import {
   cidrsOverlap,
   intToIp,
   ipToInt,
+  page,
   parseCidr,
   view,
   type Ctx,
@@ -597,6 +599,17 @@ export const networkRoutes: Route[] = [
     },
   },
   // ------------------------------------------------------------------ network interfaces
+  {
+    method: 'GET',
+    path: '/providers/Microsoft.Network/networkInterfaces',
+    api: 'network',
+    action: 'Microsoft.Network/networkInterfaces/read',
+    handle: (ctx) =>
+      page(
+        ctx,
+        [...ctx.sim.store.resources.values()].filter((r) => r.type === T.nic).map((r) => view(r)),
+      ),
+  },
   {
     method: 'GET',
     path: '/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/networkInterfaces/{name}',

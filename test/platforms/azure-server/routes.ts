@@ -1,6 +1,6 @@
 // What every handler of the ARM test server works with: the simulation, the parsed request, the answer, and the
 // route table entry (method, path template under /subscriptions/{subscriptionId}, api-version, RBAC action).
-import type { ArmErrorBody } from './arm-error.ts';
+import { armErrors, type ArmErrorBody } from './arm-error.ts';
 import type { Clock } from './clock.ts';
 import type { GuestBook } from './guest.ts';
 import type { OperationRegistry } from './operations.ts';
@@ -45,11 +45,15 @@ export interface Sim {
   quota: { cores: number; families: Record<string, number> };
   /** Lower-cased provider namespaces registered on the subscription. */
   registered: Set<string>;
+  /** Items per page of a list; the rest follow through `nextLink`. */
+  pageSize: number;
 }
 
 export interface Ctx {
   sim: Sim;
   method: string;
+  /** The request's path, from `/subscriptions/...`. */
+  path: string;
   params: Record<string, string>;
   query: URLSearchParams;
   body: any;
@@ -98,6 +102,23 @@ export function view(r: ArmResource): Record<string, unknown> {
     ...(r.plan ? { plan: r.plan } : {}),
     properties: r.properties,
   };
+}
+
+/**
+ * One page of a list, as ARM answers it: `value`, and while items are left a `nextLink` to the same list (with the
+ * request's query) and a `$skiptoken` saying where the next page starts.
+ */
+export function page(ctx: Ctx, items: unknown[]): Reply {
+  const token = ctx.query.get('$skiptoken');
+  const from = token === null ? 0 : Number(token);
+  if (!Number.isInteger(from) || from < 0 || from > items.length)
+    throw armErrors.badRequest('InvalidSkipToken', `The skip token '${token}' is not valid.`);
+  const to = from + ctx.sim.pageSize;
+  if (to >= items.length) return { status: 200, body: { value: items.slice(from) } };
+  const next = new URL(ctx.path, ctx.sim.base);
+  for (const [k, v] of ctx.query) if (k !== '$skiptoken') next.searchParams.append(k, v);
+  next.searchParams.set('$skiptoken', String(to));
+  return { status: 200, body: { value: items.slice(from, to), nextLink: next.toString() } };
 }
 
 export function ipToInt(ip: string): number | undefined {

@@ -53,6 +53,8 @@ export interface ArmServerOptions {
   lroRetryAfterSec?: number;
   /** What every guest prints by default (`ready`). */
   guest?: GuestBehaviour;
+  /** Items per page of the subscription-wide lists (VMs, NICs); default 100. */
+  pageSize?: number;
 }
 
 export interface RequestRecord {
@@ -154,6 +156,7 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
         (n) => !(opts.unregistered ?? []).some((u) => u.toLowerCase() === n),
       ),
     ),
+    pageSize: opts.pageSize ?? 100,
   };
   const requests: RequestRecord[] = [];
 
@@ -198,6 +201,7 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
     const ctx: Ctx = {
       sim,
       method,
+      path: url.pathname,
       params,
       query: url.searchParams,
       body: text ? JSON.parse(text) : undefined,
@@ -208,6 +212,7 @@ export async function startArmServer(opts: ArmServerOptions = {}): Promise<ArmSe
     if (fault?.kind === 'throttle') throw armErrors.throttled(fault.retryAfterSec);
     if (fault?.kind === 'error') throw new ArmError(fault.status, fault.code, fault.message);
     if (fault?.kind === 'lroFail') ctx.lroFailure = fault.error;
+    if (fault?.kind === 'meanwhile') fault.change();
     return route.handle(ctx);
   };
 
