@@ -96,6 +96,26 @@ describe.skipIf(armMissing !== undefined)('the overseer on Azure (ARM test serve
 
     const group = `/subscriptions/${arm.subscriptionId}/resourceGroups/gd-${id}-i1/providers`;
     const vm = (name: string) => arm.store.get(`${group}/Microsoft.Compute/virtualMachines/gd-${id}-i1-${name}`)!;
+    // A VM Agent that stops answering is found; under the fix policy nothing is run over SSH (the clouds' guest signal
+    // is their own), and the fix says so instead of claiming success and reopening the finding every sweep.
+    const web1 = vm('web-1');
+    web1.sim.agentAt = undefined;
+    s.overseer.setPolicy(systemActor, rec.id, { mode: 'fix', orphanGraceMinutes: 60 });
+    clock.advance(180_000); // past the agent's grace (2 min here)
+    await ran(s, 'health');
+    await s.overseer.settled();
+    const agent = s.overseer.findings.list({ state: 'open' }).find((f) => f.kind === 'guest-agent-missing');
+    expect(agent?.machineKey).toBe('i1.web-1');
+    expect(agent!.fix).toMatchObject({
+      state: 'failed',
+      detail: expect.stringMatching(/not fixable by the appliance on azure/),
+    });
+    s.overseer.setPolicy(systemActor, rec.id, { mode: 'report', orphanGraceMinutes: 60 });
+    web1.sim.agentAt = 0;
+    clock.advance(60_000);
+    await ran(s, 'health');
+    expect(s.overseer.findings.list({ state: 'open' })).toEqual([]);
+
     // Deallocated in the portal; deleted with its NIC; someone's copy tagged by a deployment this appliance never had.
     const db = vm('db');
     db.sim.power = 'deallocated';

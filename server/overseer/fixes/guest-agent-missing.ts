@@ -7,6 +7,13 @@ import { fixGuestAgent, guestAgentFindingKind } from './guest-agent.ts';
 export async function fixGuestAgentFinding({ finding, platform, ctx, signal }: FixInput): Promise<FixOutcome> {
   const { deploymentId, machineKey, externalId, resourceName } = finding;
   if (!deploymentId || !machineKey || !externalId) return { state: 'failed', detail: 'the finding names no machine' };
+  // On the clouds the guest signal is the platform's own (EC2's instance status check, Azure's VM Agent), not an
+  // agent the appliance installs: nothing to fix over SSH, and pretending to would reopen the finding every sweep.
+  if (platform.kind === 'aws' || platform.kind === 'azure')
+    return {
+      state: 'failed',
+      detail: `not fixable by the appliance on ${platform.kind}: the guest signal is the platform's own status check; look at the machine's console output`,
+    };
   const machine = ctx.watch.plan(deploymentId)?.machines.find((m) => m.key === machineKey);
   if (!machine) return { state: 'failed', detail: `machine ${machineKey} is not in its plan` };
   const target = ctx.deps.access.target(deploymentId, machineKey);
