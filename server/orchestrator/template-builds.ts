@@ -400,6 +400,13 @@ export function planTemplateBuild(
     commands,
     notes: [
       ...planned.notes,
+      `Keep the filled-in variables file private (chmod 600: it holds a password). The default place, ` +
+        `packer/${t}/build/, is in the install folder` +
+        (builder === 'proxmox-iso' && packerTemplates[t].windows
+          ? ", as are the CD and packer's download cache (packer_cache/)"
+          : '') +
+        ": where that folder is not yours to write (the appliance's /opt/glassdome/app belongs to root), that takes " +
+        'root, or pass another place (--vars-out FILE).',
       "The build signs in to the new VM with build_password, the template's default, which its answer files and " +
         'autoinstall data hold; packer/README-windows.md says how to change it.',
     ],
