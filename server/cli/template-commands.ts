@@ -11,7 +11,7 @@ export const templatesUsage = `  platforms templates NAME [TEMPLATE] [--vars-out
                                             packer template builds for a Proxmox VE or ESXi platform (TEMPLATE:
                                             windows-server-2022, ubuntu-22.04, ubuntu-24.04): uploads, the
                                             credential to fill in, the commands in order; --vars-out writes the
-                                            variables file (passwords left empty; - prints it), which the commands read`;
+                                            variables file the commands read (passwords left empty; - prints it)`;
 
 /** What the command needs of the domain or the API. */
 export interface TemplateBackend {
@@ -103,7 +103,8 @@ export async function templateCommand(
     print(
       varsFile
         ? `    - the variables file: wrote ${varsFile} (mode 0600)`
-        : `    - the variables file: glassdome platforms templates ${list.platform.name} ${b.template} --vars-out ${b.varsFile}`,
+        : `    - the variables file: glassdome platforms templates ${list.platform.name} ${b.template} ` +
+            `--vars-out ${b.varsFile}`,
     );
     for (const f of b.toFill) print(`    - fill in ${f.variable} there: ${f.what}`);
     print('  commands:');

@@ -76,9 +76,12 @@ const refusal: Record<PlatformKind, string | undefined> = {
   proxmox: undefined,
   esxi: undefined,
   simulator: 'The simulator models its templates: it needs no build.',
-  aws: 'On AWS machines start from AMIs (see server/platforms/aws/README.md); these packer templates are for Proxmox VE and ESXi.',
+  aws:
+    'On AWS, machines start from AMIs (see server/platforms/aws/README.md); these packer templates are for ' +
+    'Proxmox VE and ESXi.',
   azure:
-    'On Azure machines start from marketplace images (see server/platforms/azure/README.md); these packer templates are for Proxmox VE and ESXi.',
+    'On Azure, machines start from marketplace images (see server/platforms/azure/README.md); these packer ' +
+    'templates are for Proxmox VE and ESXi.',
 };
 
 /** Whether platforms of this kind build the packer templates (Proxmox VE and ESXi). */
@@ -89,7 +92,7 @@ function builderFor(p: PlatformRecord): PackerBuilder {
   if (p.kind === 'esxi') return 'vsphere-iso';
   throw new AppError(
     'invalid_input',
-    `Platform "${p.name}" is a ${p.kind} platform: the packer templates build on Proxmox VE and ESXi platforms only`,
+    `Platform "${p.name}" (${p.kind}) builds no packer templates: they build on Proxmox VE and ESXi platforms only`,
     { hint: refusal[p.kind] ?? 'Choose a Proxmox VE or ESXi platform.' },
   );
 }
@@ -179,7 +182,8 @@ function proxmoxPlan(p: PlatformRecord, cfg: ProxmoxConfig, t: PackerTemplateNam
   if (cfg.storage !== 'local-lvm')
     notes.push(
       `proxmox_storage_pool_type stays "${d.proxmox_storage_pool_type ?? 'lvm-thin'}" (the template's default): ` +
-        `set it in the variables file if storage "${cfg.storage}" is of another type (lvm, zfspool, dir, nfs, rbd, ...).`,
+        `set it in the variables file if storage "${cfg.storage}" is of another type ` +
+        '(lvm, zfspool, dir, nfs, rbd, ...).',
     );
   const buildEnv: string[] = [];
   if (cfg.tls.caFile) {
@@ -374,7 +378,8 @@ export function planTemplateBuild(
         purpose: 'Windows Setup reads Autounattend.xml from it; enable-winrm.ps1 opens WinRM for packer',
         command:
           `xorriso -as mkisofs -J -R -V GD_UNATTEND -graft-points -o packer/${t}/build/autounattend.iso ` +
-          `/Autounattend.xml=packer/${t}/proxmox/Autounattend.xml /enable-winrm.ps1=packer/${t}/scripts/enable-winrm.ps1`,
+          `/Autounattend.xml=packer/${t}/proxmox/Autounattend.xml ` +
+          `/enable-winrm.ps1=packer/${t}/scripts/enable-winrm.ps1`,
       },
     );
   commands.push(

@@ -109,7 +109,7 @@ describe('glassdome platforms templates', () => {
     const sim = await run('platforms', 'templates', 'simulator');
     expect(sim.code).toBe(2);
     expect(sim.err).toContain(
-      'Platform "simulator" is a simulator platform: the packer templates build on Proxmox VE and ESXi platforms only',
+      'Platform "simulator" (simulator) builds no packer templates: they build on Proxmox VE and ESXi platforms only',
     );
     expect((await run('platforms', 'templates')).code).toBe(2);
     const noTemplate = await run('platforms', 'templates', 'pve', '--vars-out', path.join(dir, 'x.json'));

@@ -267,11 +267,11 @@ describe('refusals', () => {
       expect(err).toBeInstanceOf(AppError);
       expect((err as AppError).code).toBe('invalid_input');
       expect((err as AppError).message).toBe(
-        `Platform "lab-${kind}" is a ${kind} platform: the packer templates build on Proxmox VE and ESXi platforms only`,
+        `Platform "lab-${kind}" (${kind}) builds no packer templates: they build on Proxmox VE and ESXi platforms only`,
       );
       expect((err as AppError).hint).toBeTruthy();
     }
-    expect(() => builds.list('simulator')).toThrow(/"simulator" is a simulator platform/);
+    expect(() => builds.list('simulator')).toThrow(/"simulator" \(simulator\) builds no packer templates/);
     expect(() => builds.variablesFile(systemActor, 'simulator', 'ubuntu-22.04')).toThrow(AppError);
     expect(() => builds.list('pve-lab', { template: 'windows-11' })).toThrow(
       /Packer template "windows-11" does not exist/,

@@ -134,7 +134,7 @@ describe('template builds on the web, the API and the remote CLI', () => {
     const sim = await api(app, 'GET', '/api/v1/platforms/simulator/template-builds', ctx.tokens.admin);
     expect(sim.status).toBe(400);
     expect(sim.body.error.message).toBe(
-      'Platform "simulator" is a simulator platform: the packer templates build on Proxmox VE and ESXi platforms only',
+      'Platform "simulator" (simulator) builds no packer templates: they build on Proxmox VE and ESXi platforms only',
     );
     const simVars = await api(
       app,
@@ -255,7 +255,7 @@ describe('template builds on the web, the API and the remote CLI', () => {
     expect(refused.code).toBe(1);
     const sim = await cli(['platforms', 'templates', 'simulator', '--server', url, '--token', ctx.tokens.admin]);
     expect(sim.code).toBe(2);
-    expect(sim.stderr).toContain('"simulator" is a simulator platform');
+    expect(sim.stderr).toContain('"simulator" (simulator) builds no packer templates');
   });
 
   it('never shows a stored secret in any of it', () => {

@@ -1,4 +1,5 @@
-// /settings: platforms (secrets kept unless a new one is typed), pools, users, API tokens, audit log, HTTPS certificate.
+// /settings: platforms (secrets kept unless a new one is typed; their packer template builds), pools, users,
+// API tokens, audit log, HTTPS certificate.
 import { Hono } from 'hono';
 import { AppError, isAppError } from '../../errors.ts';
 import type { PlatformKind } from '../../model/platform-kind.ts';
