@@ -1,7 +1,7 @@
 // Wires the domain once for a process (the server or the CLI): database, key, audit log, accounts, pools, platforms,
 // events, the executor, deployments, machines, their lifecycle, quotas, snapshots and testing mode, the scenario
-// library, flags, the knowledge base and CVE research, trainee access and the overseer. Pure construction: nothing
-// starts here (main.ts starts the runner's sweep, the overseer, the knowledge base and cve.db).
+// library, flags, the knowledge base and CVE research, trainee access, template builds and the overseer. Pure
+// construction: nothing starts here (main.ts starts the runner's sweep, the overseer, the knowledge base and cve.db).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +27,7 @@ import { createInstanceSnapshots } from './orchestrator/instance-snapshots.ts';
 import { createLifecycle } from './orchestrator/lifecycle.ts';
 import { createQuotas } from './orchestrator/quotas.ts';
 import { createRangeAccess } from './orchestrator/ssh-targets.ts';
+import { createTemplateBuilds } from './orchestrator/template-builds.ts';
 import { createTestingMode } from './orchestrator/testing-mode.ts';
 import { createLibrary } from './orchestrator/library.ts';
 import { createMachineActions } from './orchestrator/machine-actions.ts';
@@ -153,6 +154,7 @@ export function createServices(opts: ServiceOptions) {
     testing,
     overseer,
     machines: createMachineActions({ db, platforms, box, audit }),
+    templateBuilds: createTemplateBuilds({ platforms, audit }),
     access,
     library,
     flags: createDeploymentFlags({ db, box, audit }),

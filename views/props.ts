@@ -152,6 +152,23 @@ export interface PlatformRow {
   hasSecret: boolean;
 }
 
+/** One packer template build of a platform, as its Templates page shows it; the variables come by download only. */
+export interface TemplateBuildRow {
+  template: string;
+  title: string;
+  builder: string;
+  varsFile: string;
+  varsFileName: string;
+  /** Where the page downloads the variables file (an audited API route). */
+  varsUrl: string;
+  credential: string;
+  toFill: Array<{ variable: string; what: string }>;
+  uploads: Array<{ what: string; where: string; variable?: string | undefined; ready?: boolean | undefined }>;
+  commands: Array<{ purpose: string; command: string }>;
+  notes: string[];
+  after: string;
+}
+
 export interface UserRow {
   id: string;
   username: string;

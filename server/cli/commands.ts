@@ -18,6 +18,7 @@ import { platformKinds, type PlatformKind } from '../model/platform-kind.ts';
 import { createServices, type Services } from '../services.ts';
 import { kbCommands, kbUsage, runKbCommand } from './kb-commands.ts';
 import { localPlatforms, remotePlatforms } from './platform-commands.ts';
+import { templatesUsage } from './template-commands.ts';
 import { localUserBackend, remoteUserBackend, userCommand } from './user-commands.ts';
 import { accessLocal, accessUsage } from './access.ts';
 import { rangeCommand, rangeUsage } from './range-commands.ts';
@@ -68,6 +69,7 @@ Platforms
                                             stdin; or GLASSDOME_PLATFORM_SECRET); never a secret on the command line
   platforms test NAME                       run the driver's connection check (exit 1 when it fails)
   platforms remove NAME                     remove one whose deployments are all destroyed
+${templatesUsage}
 
 Users
   users [list]                              accounts, roles and whether they may sign in
@@ -126,6 +128,7 @@ export async function main(
         ca: { type: 'string' },
         name: { type: 'string' },
         config: { type: 'string' },
+        'vars-out': { type: 'string' },
         role: { type: 'string' },
         disable: { type: 'boolean', default: false },
         enable: { type: 'boolean', default: false },
@@ -242,7 +245,7 @@ export async function main(
         return await follow(domain(), id, domain().deployments.resume(cliActor(), id), print);
       }
       case 'platforms':
-        return await localPlatforms(domain().platforms, cliActor(), args, platformOptions(o), print);
+        return await localPlatforms(domain(), cliActor(), args, platformOptions(o), print);
       case 'users':
         return await userCommand(localUserBackend(domain().users, cliActor()), args, userOptions(o), print);
       case 'access':
@@ -274,8 +277,19 @@ function userOptions(o: {
   return { role: o.role, disable: o.disable, enable: o.enable, passwordStdin: o['password-stdin'], json: o.json };
 }
 
-function platformOptions(o: { name?: string | undefined; config?: string | undefined; json: boolean }) {
-  return { name: o.name, config: o.config, json: o.json, envSecret: process.env.GLASSDOME_PLATFORM_SECRET };
+function platformOptions(o: {
+  name?: string | undefined;
+  config?: string | undefined;
+  json: boolean;
+  'vars-out'?: string | undefined;
+}) {
+  return {
+    name: o.name,
+    config: o.config,
+    json: o.json,
+    envSecret: process.env.GLASSDOME_PLATFORM_SECRET,
+    varsOut: o['vars-out'],
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
-// `glassdome platforms [list | add KIND | test NAME | remove NAME]`, on the local database or a remote appliance.
+// `glassdome platforms [list | add KIND | test NAME | remove NAME | templates NAME]`, on the local database or a
+// remote appliance.
 // The config comes from a JSON or YAML file (`-` reads stdin) with the same fields as the web form; the secret only from
 // that file (`secret:`), stdin or GLASSDOME_PLATFORM_SECRET, never from the command line, so it is not in any history.
 import fs from 'node:fs';
@@ -7,8 +8,10 @@ import { AppError, errorMessage } from '../errors.ts';
 import type { Actor } from '../model/audit.ts';
 import type { ConnectionReport } from '../model/connection-report.ts';
 import { platformKinds } from '../model/platform-kind.ts';
+import type { TemplateBuilds } from '../orchestrator/template-builds.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { createRemote } from './remote.ts';
+import { localTemplateBackend, remoteTemplateBackend, templateCommand } from './template-commands.ts';
 
 export interface PlatformCommandOptions {
   name?: string | undefined;
@@ -18,6 +21,8 @@ export interface PlatformCommandOptions {
   envSecret?: string | undefined;
   /** Read when --config is `-`. */
   stdin?: () => string;
+  /** `templates NAME TEMPLATE --vars-out FILE`: where the variables file goes (`-`: stdout). */
+  varsOut?: string | undefined;
 }
 
 type Print = (s?: string) => void;
@@ -70,12 +75,13 @@ function checkKind(kind: string | undefined): string {
 
 /** On this machine's database. */
 export async function localPlatforms(
-  store: PlatformStore,
+  domain: { platforms: PlatformStore; templateBuilds: TemplateBuilds },
   actor: Actor,
   args: string[],
   o: PlatformCommandOptions,
   print: Print,
 ): Promise<number> {
+  const store = domain.platforms;
   const [sub = 'list', target] = args;
   switch (sub) {
     case 'list': {
@@ -110,8 +116,13 @@ export async function localPlatforms(
       );
       return 0;
     }
+    case 'templates':
+      return templateCommand(localTemplateBackend(domain.templateBuilds), args.slice(1), o, print);
     default:
-      throw new AppError('invalid_input', `unknown platforms command "${sub}"; expected list, add, test or remove`);
+      throw new AppError(
+        'invalid_input',
+        `unknown platforms command "${sub}"; expected list, add, test, remove or templates`,
+      );
   }
 }
 
@@ -163,7 +174,12 @@ export async function remotePlatforms(
       print(`removed platform ${p.name} from ${remote.origin}`);
       return 0;
     }
+    case 'templates':
+      return templateCommand(remoteTemplateBackend(remote), args.slice(1), o, print);
     default:
-      throw new AppError('invalid_input', `unknown platforms command "${sub}"; expected list, add, test or remove`);
+      throw new AppError(
+        'invalid_input',
+        `unknown platforms command "${sub}"; expected list, add, test, remove or templates`,
+      );
   }
 }

@@ -76,6 +76,7 @@ const table: Record<string, Policy> = {
   'POST /settings/platforms/:id': 'admin',
   'POST /settings/platforms/:id/test': 'admin',
   'POST /settings/platforms/:id/delete': 'admin',
+  'GET /settings/platforms/:id/templates': 'admin',
   'GET /settings/pools': 'admin',
   'POST /settings/pools/cidr': 'admin',
   'POST /settings/pools/vlan': 'admin',
@@ -99,6 +100,8 @@ const table: Record<string, Policy> = {
   'PATCH /api/v1/platforms/:id': 'admin',
   'POST /api/v1/platforms/:id/test': 'admin',
   'DELETE /api/v1/platforms/:id': 'admin',
+  'GET /api/v1/platforms/:id/template-builds': 'staff',
+  'GET /api/v1/platforms/:id/template-builds/:template/vars.json': 'staff',
   'GET /api/v1/pools': 'staff',
   'POST /api/v1/pools/cidr': 'admin',
   'POST /api/v1/pools/vlan': 'admin',
@@ -444,6 +447,7 @@ describe('authorization', () => {
         .replace(':instance', '1')
         .replace(/research\/modules\/:id/, 'research/modules/weak-ssh-password')
         .replace(':snapshot', 'clean')
+        .replace(':template', 'ubuntu-22.04')
         .replace(':name', 'idle')
         .replace(':platform', 'simulator')
         .replace(':user', spareUser);

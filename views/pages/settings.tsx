@@ -115,11 +115,19 @@ export function PlatformEditTab(p: {
   csrf: string;
   saved: boolean;
   builtIn: boolean;
+  /** The platform builds packer templates (Proxmox VE, ESXi): link its Templates page. */
+  templateBuilds?: boolean;
 }) {
   return (
     <SettingsFrame tab="platforms" admin>
       <Card title={`Platform ${p.platform.name}`}>
         {p.saved && <p class="notice">Saved.</p>}
+        {p.templateBuilds && (
+          <p>
+            <a href={`/settings/platforms/${p.platform.id}/templates`}>Templates</a>: build Windows Server 2022 and
+            Ubuntu templates on this platform with packer (commands and variables files).
+          </p>
+        )}
         <form method="post" action={`/settings/platforms/${p.platform.id}`} class="stack" id="platform-form">
           <Csrf token={p.csrf} />
           <FormMessage message={p.form.message} />

@@ -25,6 +25,7 @@ import { accessApi } from './access-api.ts';
 import { startAction } from './deployment-routes.tsx';
 import { kbApiRoutes } from './kb-api.ts';
 import { previewOf, startDeployment } from './scenario-routes.tsx';
+import { templateBuildApi } from './template-build-api.ts';
 
 export function apiRoutes(web: WebDomain) {
   const app = new Hono<AppEnv>();
@@ -1000,6 +1001,7 @@ export function apiRoutes(web: WebDomain) {
 
   accessApi(api, web); // consoles, terminals, VPN
   kbApiRoutes(api, web); // /knowledge, /research, /deployments/:id/flags and ctfd.csv
+  templateBuildApi(api, web); // /platforms/:id/template-builds
 
   return Object.assign(app, { operations: api.operations });
 }

@@ -1,4 +1,5 @@
-// /settings: platforms (secrets kept unless a new one is typed), pools, users, API tokens, audit log, HTTPS certificate.
+// /settings: platforms (secrets kept unless a new one is typed; their packer template builds), pools, users,
+// API tokens, audit log, HTTPS certificate.
 import { Hono } from 'hono';
 import { AppError, isAppError } from '../../errors.ts';
 import type { PlatformKind } from '../../model/platform-kind.ts';
@@ -11,7 +12,9 @@ import {
   TokensTab,
   UsersTab,
 } from '../../../views/pages/settings.tsx';
+import { TemplateBuildsPage } from '../../../views/pages/template-builds.tsx';
 import { ConnectionReportView } from '../../../views/partials/connection-report-view.tsx';
+import { buildsTemplates } from '../../orchestrator/template-builds.ts';
 import { actorOf, isRole, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
 import { emptyForm, formFields, formFromError, parseFields, type FormState } from '../forms.ts';
 import { configFromFields, fieldsFromConfig, platformKindForms } from '../platform-fields.ts';
@@ -103,11 +106,28 @@ export function settingsRoutes(web: WebDomain) {
         csrf={c.get('csrf')}
         saved={c.req.query('saved') === '1'}
         builtIn={web.platforms.isBuiltIn(platform)}
+        templateBuilds={buildsTemplates(platform.kind)}
       />,
       { title: platform.name },
     );
   };
   app.get('/platforms/:id', admin, (c) => editPage(c, c.req.param('id')));
+
+  // Packer template builds: commands and variables files (downloaded from the audited API route).
+  app.get('/platforms/:id/templates', admin, (c) => {
+    const list = web.templateBuilds.list(c.req.param('id'));
+    return c.render(
+      <TemplateBuildsPage
+        platform={list.platform}
+        installDir={list.installDir}
+        builds={list.builds.map((b) => ({
+          ...b,
+          varsUrl: `/api/v1/platforms/${list.platform.id}/template-builds/${b.template}/vars.json`,
+        }))}
+      />,
+      { title: `${list.platform.name}: templates` },
+    );
+  });
 
   app.post('/platforms/:id', admin, async (c) => {
     const id = c.req.param('id');
