@@ -75,7 +75,7 @@ fs.writeFileSync(
 );
 fs.writeFileSync(
   clientJs,
-  "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host);\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
+  "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host, () => s.write('GET /debian/Release HTTP/1.0\\r\\n\\r\\n'));\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out.split('\\r\\n')[0]); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
 );
 
 /** A TCP server in a namespace that answers every connection with `text`. */
@@ -90,7 +90,7 @@ async function listen(n: string, host: string, port: number, text: string): Prom
   });
 }
 
-/** What a TCP client in a namespace reads from host:port: the server's text, TIMEOUT, or ERR <code>. */
+/** What a client in a namespace asking host:port for the cache's Release reads: the first line, TIMEOUT, or ERR <code>. */
 function connect(n: string, host: string, port: number, ms = 2500): string {
   return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
 }
@@ -254,6 +254,24 @@ describe.skipIf(skip !== undefined)('the package cache through a range router, b
     const apt = aptState('target-apt-plain', false);
     const update = aptIn('t', apt.env, ['-o', 'Acquire::http::Timeout=2', '-o', 'Acquire::Retries=0', 'update']);
     expect(update.out).toMatch(/192\.168\.77\.99/);
+  });
+
+  it('owes the way to the cache to the gd:package-cache rule and its masquerade, each of them', () => {
+    expect(connect('t', '192.168.77.10', 3142)).toMatch(/^HTTP\/1\.0 200/);
+    const without = (table: string, chain: string, comment: string) => {
+      const listed = inNs('r', 'nft', '-a', 'list', 'chain', ...table.split(' '), chain);
+      const handle = new RegExp(`comment "${comment}" # handle (\\d+)`).exec(listed)?.[1];
+      expect(handle, listed).toBeDefined();
+      inNs('r', 'nft', 'delete', 'rule', ...table.split(' '), chain, 'handle', handle!);
+      try {
+        expect(connect('t', '192.168.77.10', 3142, 1500)).toBe('TIMEOUT');
+      } finally {
+        inNs('r', 'nft', '-f', path.join(dir, 'nftables.conf'));
+      }
+    };
+    without('inet glassdome', 'forward', 'gd:package-cache');
+    without('ip nat', 'postrouting', 'gd:package-cache-nat');
+    expect(connect('t', '192.168.77.10', 3142)).toMatch(/^HTTP\/1\.0 200/);
   });
 
   it('lets the Debian machine reach the cache address and port only, and the Kali machine nothing', () => {
