@@ -1,5 +1,6 @@
 // The files that make a Debian machine the router of one lab instance: an nftables ruleset (filtering between lab
-// networks, egress and NAT out of the uplink), IPv4 forwarding, and dnsmasq for DNS and DHCP on the lab networks.
+// networks, egress and NAT out of the uplink, the way to the appliance's package cache), IPv4 forwarding, and dnsmasq
+// for DNS and DHCP on the lab networks.
 // Also the changes made to a running router later (testing mode's egress allow-list), as data and as one script.
 import { AppError } from '../errors.ts';
 import { intToIp, ipToInt, lastAddress, netmask, parseSubnet, subnetSize } from '../ipam/cidr.ts';

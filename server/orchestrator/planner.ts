@@ -157,7 +157,7 @@ export function planDeployment(input: PlanInput): Plan {
   const uplinkBeforeCache = anyInternet || tunnel !== undefined;
   const uplink = uplinkBeforeCache || usesCache;
   const routerCache =
-    usesCache && cacheUsers.length > 0
+    cacheUsers.length > 0
       ? {
           address: cache!.address,
           port: cache!.port,
