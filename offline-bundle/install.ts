@@ -126,7 +126,9 @@ export async function installBundle(
       `embedding model ${f.meta.model ?? ''} in ${path.join(t.dataDir, destinations.model)} (transformers.js localModelPath, remote models off)`,
     );
   if (byPart('debian').length)
-    report.notes.push('package cache for ranges: deb [trusted=yes] http://<appliance address>:3142/debian/ ./');
+    report.notes.push(
+      "package cache for ranges: set GLASSDOME_PACKAGE_CACHE_URL=http://<this appliance's IPv4 address as the ranges' routers reach it>:3142 in /etc/glassdome/glassdome.env, then systemctl restart glassdome",
+    );
   for (const r of manifest.references)
     report.notes.push(`bring your own ${r.name} (${r.licence}): ${r.source}; put it at ${r.placeAt}`);
 

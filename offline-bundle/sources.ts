@@ -1,4 +1,5 @@
 // Where the collector takes each part of the offline bundle from, with the licence it ships under. Edited here only.
+import { defaultCatalogue, templatePackages } from '../server/reaper/catalogue.ts';
 
 /** Cloud images for template builds and ESXi image-file machines, keyed by the OS catalog's keys. */
 export const cloudImages = [
@@ -46,9 +47,16 @@ export const cveFeeds = {
   licence: 'NVD data: public domain (U.S. government work); see https://nvd.nist.gov/developers/terms-of-use',
 };
 
-/** What the agents install inside ranges (routers and guests), with every dependency, from Debian 12. */
+/**
+ * What first boot installs inside ranges from the package cache, with every dependency, from Debian 12: the guest
+ * agents (QEMU's, VMware Tools), a router's nftables and dnsmasq, a VPN router's wireguard-tools, and every package
+ * the reaper's vulnerability modules install on Debian 12 (reaper/catalogue.ts templatePackages).
+ */
 export const debianPackages = {
-  packages: ['qemu-guest-agent', 'nftables', 'dnsmasq', 'open-vm-tools'],
+  get packages(): string[] {
+    const agents = ['qemu-guest-agent', 'open-vm-tools', 'nftables', 'dnsmasq', 'wireguard-tools'];
+    return [...new Set([...agents, ...templatePackages(defaultCatalogue(), 'debian-12')])];
+  },
   release: 'bookworm',
   archives: [
     { uri: 'http://deb.debian.org/debian', suites: ['bookworm', 'bookworm-updates'] },

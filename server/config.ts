@@ -2,7 +2,9 @@
 // Nothing else reads process.env; everything else receives a Config.
 import path from 'node:path';
 import { z } from 'zod';
+import { parsePackageCacheUrl } from './agents/package-cache.ts';
 import { AppError } from './errors.ts';
+import type { PackageCache } from './model/plan.ts';
 
 const configSchema = z.object({
   GLASSDOME_DATA_DIR: z.string().min(1).default('./data'),
@@ -28,6 +30,21 @@ const configSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a folder name such as Xenova/all-MiniLM-L6-v2')
     .refine((s) => !s.split('/').includes('..'), 'expected a folder inside the model folder')
     .default('Xenova/all-MiniLM-L6-v2'),
+  /**
+   * The offline bundle's package cache as ranges reach it (glassdome-packages.service, port 3142): lab machines
+   * without internet install from it through their range router. Unset: their templates must hold their packages.
+   */
+  GLASSDOME_PACKAGE_CACHE_URL: z
+    .string()
+    .transform((text, ctx) => {
+      const r = parsePackageCacheUrl(text);
+      if ('error' in r) {
+        ctx.addIssue({ code: 'custom', message: `${r.error} (e.g. http://192.0.2.10:3142)` });
+        return z.NEVER;
+      }
+      return r;
+    })
+    .optional(),
 });
 
 export interface Config {
@@ -44,6 +61,8 @@ export interface Config {
   knowledge: { modelDir: string; model: string };
   /** CVE data: cve.db in the data folder; feed files an admin may import from the pages are looked for in feedsDir. */
   research: { feedsDir: string };
+  /** Where ranges without internet install packages from; absent when GLASSDOME_PACKAGE_CACHE_URL is unset. */
+  packageCache?: PackageCache;
 }
 
 const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -82,5 +101,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       model: c.GLASSDOME_MODEL,
     },
     research: { feedsDir: path.join(dataDir, 'cve') },
+    ...(c.GLASSDOME_PACKAGE_CACHE_URL ? { packageCache: c.GLASSDOME_PACKAGE_CACHE_URL } : {}),
   };
 }

@@ -13,6 +13,7 @@ import { createSessions } from './accounts/sessions.ts';
 import { createSetup } from './accounts/setup-state.ts';
 import { createTokens } from './accounts/tokens.ts';
 import { createUsers } from './accounts/users.ts';
+import { aptRepositoryUrl } from './agents/package-cache.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/client.ts';
 import { secureDataDir } from './db/data-dir.ts';
@@ -117,6 +118,7 @@ export function createServices(opts: ServiceOptions) {
     users,
     lifecycle,
     quotas,
+    packageCache: config.packageCache,
   });
   const overseer = createOverseer({
     db,
@@ -130,6 +132,11 @@ export function createServices(opts: ServiceOptions) {
     access: rangeAccess,
     channel,
     ...opts.overseer,
+    // The guest-agent fix installs from the cache a machine's plan names; this one is for machines planned without it.
+    options: {
+      ...(config.packageCache ? { packageCacheUrl: aptRepositoryUrl(config.packageCache) } : {}),
+      ...opts.overseer?.options,
+    },
   });
   return {
     config,

@@ -46,6 +46,7 @@ export const installers: Record<OsEntry['installer'], Installer> = {
             : qemuGuestAgent,
       ...(ctx.vulnerabilities ? { vulnerabilities: ctx.vulnerabilities } : {}),
       ...(ctx.vpnKeys ? { vpnKeys: ctx.vpnKeys } : {}),
+      ...(plan.packageCache ? { packageCache: plan.packageCache } : {}),
     }),
   }),
   'windows-unattend': (plan, machine, ctx) =>

@@ -3,12 +3,13 @@
 import { stringify } from 'yaml';
 import { AppError } from '../errors.ts';
 import { osCatalog } from '../model/catalog.ts';
-import type { PlannedMachine, PlannedNetwork } from '../model/plan.ts';
+import type { PackageCache, PlannedMachine, PlannedNetwork } from '../model/plan.ts';
 import type { RenderedVulnerability } from '../model/vulnerability.ts';
 import type { RouterVpnKeys } from '../model/vpn.ts';
 import { mergeVulnerabilities } from './vulnerabilities.ts';
 import { deriveSalt, hashPassword } from './credentials.ts';
 import { interfaceName, labDomain, routerSelfChecks, routerSetup } from './lab-router.ts';
+import { aptRepositoryUrl, cacheAptSection, cloudInitAptConf } from './package-cache.ts';
 import { failedMarker, readyMarker } from '../model/first-boot.ts';
 
 export interface CloudInitContext {
@@ -24,6 +25,8 @@ export interface CloudInitContext {
   vulnerabilities?: RenderedVulnerability[];
   /** A router of a deployment with a VPN: its WireGuard private key and its peers' public keys. */
   vpnKeys?: RouterVpnKeys;
+  /** The plan's package cache: a machine the plan marks `packageCache` installs its packages from it. */
+  packageCache?: PackageCache;
 }
 
 export interface GuestAgent {
@@ -101,13 +104,25 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
   ];
   // cloud-init runs `apt-get update` whenever `packages` is set (22.4, Debian 12's, does so whatever
   // package_update says), and on a machine with no way out that fails its whole first boot. So only a machine on a
-  // network with internet installs packages; an offline one checks that its template already has them, and its
-  // first boot fails naming any that is missing.
-  const online = machine.nics.some((nic) => ctx.networks.find((n) => n.key === nic.networkKey)?.internet === true);
+  // network with internet installs packages, or one the plan sends to the appliance's package cache (apt then reads
+  // the cache's list alone); any other checks that its template already has them, and its first boot fails naming
+  // any that is missing.
+  if (machine.packageCache && !ctx.packageCache)
+    throw fail('its plan installs its packages from the package cache, and no package cache was given');
+  const cache = machine.packageCache ? ctx.packageCache : undefined;
+  const online =
+    cache === undefined &&
+    machine.nics.some((nic) => ctx.networks.find((n) => n.key === nic.networkKey)?.internet === true);
+  const installs = online || cache !== undefined;
   // cloud-init runs runcmd as one `sh` script without -e: the check must end the script itself.
   const names = packages.map((p) => p.split('=')[0]!);
   const offlineCheck = `dpkg-query --show ${names.map(shellQuote).join(' ')} || { echo ${shellQuote(`glassdome: no internet here, so the image must already hold: ${names.join(' ')}`)} >&2; exit 1; }`;
-  const check = { path: firstBootCheckPath, content: firstBootCheck(machine, names), mode: '0755', owner: 'root:root' };
+  const check = {
+    path: firstBootCheckPath,
+    content: firstBootCheck(machine, names, cache ? { packageCache: aptRepositoryUrl(cache) } : {}),
+    mode: '0755',
+    owner: 'root:root',
+  };
   const files = [...ownFiles, ...vuln.files, check].map((f) => ({
     path: f.path,
     content: f.content,
@@ -126,12 +141,14 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
     manage_etc_hosts: true,
     users,
     ssh_pwauth: true,
-    ...(online ? { package_update: true, packages } : {}),
+    ...(cache ? { apt: cacheAptSection(cache) } : {}),
+    ...(installs ? { package_update: true, packages } : {}),
     ...(files.length > 0 ? { write_files: files } : {}),
     // Last: the check, which prints the console line (GLASSDOME-READY, or GLASSDOME-FAILED with why) and fails the
     // first boot when something is not as planned. Not final_message: cloud-init prints that even after a failure.
     runcmd: [
-      ...(online ? [] : [offlineCheck]),
+      ...(cache ? [`rm -f ${cloudInitAptConf}`] : []),
+      ...(installs ? [] : [offlineCheck]),
       ...(agent ? [`systemctl enable --now ${agent.service}`] : []),
       ...(router?.run ?? []),
       ...machine.run,
@@ -152,8 +169,12 @@ export function buildCloudInit(machine: PlannedMachine, ctx: CloudInitContext): 
  * ends the first boot with one console line, `GLASSDOME-READY <name>` or `GLASSDOME-FAILED <name>: <why>`, which the
  * drivers that can read a console wait for, and exits non-zero on a failure so cloud-init reports it too.
  */
-export function firstBootCheck(machine: PlannedMachine, packages: string[]): string {
+export function firstBootCheck(machine: PlannedMachine, packages: string[], o: { packageCache?: string } = {}): string {
   const name = machine.resourceName;
+  // The URL is checked to hold no shell or quote characters (package-cache.ts).
+  const from = o.packageCache
+    ? ` (not installed from the package cache ${o.packageCache}: does the range reach it?)`
+    : '';
   const lines = [
     '#!/bin/sh',
     '# Generated by Glassdome: checks that first boot did what the scenario says, then says so on the console.',
@@ -161,7 +182,7 @@ export function firstBootCheck(machine: PlannedMachine, packages: string[]): str
     `fail() { say "${failedMarker} ${name}: $1"; exit 1; }`,
     'missing=""',
     `for p in ${packages.map(shellQuote).join(' ')}; do dpkg-query --show "$p" >/dev/null 2>&1 || missing="$missing $p"; done`,
-    '[ -z "$missing" ] || fail "packages missing:$missing"',
+    `[ -z "$missing" ] || fail "packages missing:$missing${from}"`,
     ...(machine.role === 'router'
       ? routerSelfChecks(machine).map((c) => `${c.test} || fail ${shellQuote(c.failure)}`)
       : []),

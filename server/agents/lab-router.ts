@@ -1,5 +1,6 @@
 // The files that make a Debian machine the router of one lab instance: an nftables ruleset (filtering between lab
-// networks, egress and NAT out of the uplink), IPv4 forwarding, and dnsmasq for DNS and DHCP on the lab networks.
+// networks, egress and NAT out of the uplink, the way to the appliance's package cache), IPv4 forwarding, and dnsmasq
+// for DNS and DHCP on the lab networks.
 // Also the changes made to a running router later (testing mode's egress allow-list), as data and as one script.
 import { AppError } from '../errors.ts';
 import { intToIp, ipToInt, lastAddress, netmask, parseSubnet, subnetSize } from '../ipam/cidr.ts';
@@ -193,6 +194,17 @@ const anyAddress = '0.0.0.0/0';
 export const tableName = 'glassdome';
 const ruleComment = (i: number) => `gd:rule:${i + 1}`;
 const guardComments = { inbound: 'gd:uplink-in', outbound: 'gd:uplink-out', egress: 'gd:egress', nat: 'gd:nat' };
+const cacheComments = { forward: 'gd:package-cache', nat: 'gd:package-cache-nat', testing: 'gd:testing-package-cache' };
+
+/**
+ * What a rule to the appliance's package cache matches: out of the uplink, from the lab machines that install from
+ * it, to its address and TCP port. Undefined when no lab machine of the instance does (or the router has no uplink).
+ */
+function packageCacheMatch(router: RouterConfig, uplink: string | undefined): string | undefined {
+  const c = router.packageCache;
+  if (!c || !uplink || c.from.length === 0) return undefined;
+  return `oifname "${uplink}" ip saddr ${nftSet(c.from)} ip daddr ${c.address} tcp dport ${c.port}`;
+}
 
 function nftSet(items: string[]): string {
   return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
@@ -226,6 +238,7 @@ function renderNftables(
   const lanIfs = lans.map((l) => l.ifname);
   const dhcpIfs = lans.filter((l) => l.dhcp).map((l) => l.ifname);
   const nat = uplink ? router.nat : [];
+  const cache = packageCacheMatch(router, uplink);
 
   const input = [
     'ct state established,related accept',
@@ -252,6 +265,12 @@ function renderNftables(
       ? [
           '# Nothing outside starts a connection into the lab; only networks with internet access leave through the uplink.',
           `iifname "${uplink}" drop comment "${guardComments.inbound}"`,
+          ...(cache
+            ? [
+                "# The appliance's package cache, for the lab machines that install from it: its address and port only.",
+                `${cache} accept comment "${cacheComments.forward}"`,
+              ]
+            : []),
           nat.length > 0
             ? `oifname "${uplink}" ip saddr != ${nftSet(nat)} drop comment "${guardComments.outbound}"`
             : `oifname "${uplink}" drop comment "${guardComments.outbound}"`,
@@ -288,13 +307,20 @@ function renderNftables(
     '\t}',
     '}',
   ];
-  if (uplink && nat.length > 0) {
+  const masquerade = [
+    ...(uplink && nat.length > 0
+      ? [`oifname "${uplink}" ip saddr ${nftSet(nat)} masquerade comment "${guardComments.nat}"`]
+      : []),
+    // The cache needs no route back to the lab: it answers the router's uplink address.
+    ...(cache ? [`${cache} masquerade comment "${cacheComments.nat}"`] : []),
+  ];
+  if (masquerade.length > 0) {
     lines.push(
       '',
       'table ip nat {',
       '\tchain postrouting {',
       '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-      `\t\toifname "${uplink}" ip saddr ${nftSet(nat)} masquerade comment "${guardComments.nat}"`,
+      ...masquerade.map((l) => `\t\t${l}`),
       '\t}',
       '}',
     );
@@ -361,15 +387,18 @@ export interface RouterExpectation {
 export function routerExpectation(machine: PlannedMachine): RouterExpectation {
   const { router, uplink } = resolveInterfaces(machine);
   const nat = uplink ? router.nat : [];
+  const cache = packageCacheMatch(router, uplink) !== undefined;
   return {
     forwardPolicy: router.forwardDefault === 'allow' ? 'accept' : 'drop',
     forward: [
-      ...(uplink ? [guardComments.inbound, guardComments.outbound] : []),
+      ...(uplink ? [guardComments.inbound] : []),
+      ...(cache ? [cacheComments.forward] : []),
+      ...(uplink ? [guardComments.outbound] : []),
       ...vpnExpectation(router),
       ...router.rules.map((_, i) => ruleComment(i)),
       ...(uplink && nat.length > 0 ? [guardComments.egress] : []),
     ],
-    nat: uplink && nat.length > 0 ? [guardComments.nat] : [],
+    nat: [...(uplink && nat.length > 0 ? [guardComments.nat] : []), ...(cache ? [cacheComments.nat] : [])],
   };
 }
 
@@ -435,7 +464,21 @@ export function routerSelfChecks(machine: PlannedMachine): Array<{ test: string;
       test: `nft list ruleset | grep -qF 'comment "${c}"'`,
       failure: `firewall rule ${c} is not loaded`,
     })),
+    ...packageCacheSelfChecks(machine),
     ...vpnSelfChecks(machine),
+  ];
+}
+
+/** The package cache's rule lets out exactly the cache's address and port (nft lists the sources sorted, so not those). */
+function packageCacheSelfChecks(machine: PlannedMachine): Array<{ test: string; failure: string }> {
+  const { router, uplink } = resolveInterfaces(machine);
+  const c = router.packageCache;
+  if (!c || packageCacheMatch(router, uplink) === undefined) return [];
+  return [
+    {
+      test: `nft list chain inet ${tableName} forward | grep -qF 'ip daddr ${c.address} tcp dport ${c.port} accept comment "${cacheComments.forward}"'`,
+      failure: `firewall rule ${cacheComments.forward} does not lead to ${c.address}:${c.port} only`,
+    },
   ];
 }
 
@@ -500,6 +543,7 @@ export function testingModeChange(machine: PlannedMachine, allowList: TestingAll
       note: 'this instance has no internet egress: nothing leaves it, so its router needs no change',
     };
   const elements = allow.addresses.map((c) => (c.endsWith('/32') ? c.slice(0, -3) : c));
+  const cache = packageCacheMatch(machine.router!, uplink);
   const nft = [
     '#!/usr/sbin/nft -f',
     `# Generated by Glassdome: testing mode of router "${machine.key}". Only the allow-list leaves the uplink.`,
@@ -522,6 +566,8 @@ export function testingModeChange(machine: PlannedMachine, allowList: TestingAll
     '\t\ttype filter hook forward priority filter - 10; policy accept;',
     `\t\toifname "${uplink}" ip daddr @allow_addresses accept comment "${testingComments.allow}"`,
     `\t\toifname "${uplink}" ip daddr @allow_resolved accept comment "${testingComments.resolved}"`,
+    // The appliance's package cache is not the internet: lab machines keep reaching it (the guest-agent fix uses it).
+    ...(cache ? [`\t\t${cache} accept comment "${cacheComments.testing}"`] : []),
     `\t\toifname "${uplink}" drop comment "${testingComments.block}"`,
     '\t}',
     '}',
@@ -615,7 +661,11 @@ export function checkTestingRuleset(
   const comments = new Set(
     objects.flatMap((o) => (o.rule?.table === testingTable && o.rule.comment ? [o.rule.comment] : [])),
   );
-  const missing = Object.values(testingComments).filter((c) => !comments.has(c));
+  const wanted = [
+    ...Object.values(testingComments),
+    ...(packageCacheMatch(machine.router!, uplinkOf(machine)) ? [cacheComments.testing] : []),
+  ];
+  const missing = wanted.filter((c) => !comments.has(c));
   if (missing.length > 0) problems.push(`testing-mode rules missing: ${missing.join(', ')}`);
   const set = objects.find((o) => o.set?.table === testingTable && o.set.name === 'allow_addresses')?.set;
   const have = (set?.elem ?? []).map((e) =>

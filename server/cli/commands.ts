@@ -10,7 +10,7 @@ import { AppError, errorMessage, formatIssue, isAppError } from '../errors.ts';
 import { cliActor } from '../model/audit.ts';
 import { machineStatus } from '../orchestrator/deployment-reads.ts';
 import { previewPlan } from '../orchestrator/planner.ts';
-import type { Plan } from '../model/plan.ts';
+import type { PackageCache, Plan } from '../model/plan.ts';
 import { scenarioJsonSchema } from '../orchestrator/scenario/schema.ts';
 import { validateScenario } from '../orchestrator/scenario/parse.ts';
 import type { DeploymentState } from '../model/states.ts';
@@ -197,7 +197,7 @@ export async function main(
       case 'validate':
         return validate(args, print, err);
       case 'plan':
-        return planCommand(args, o.platform ?? 'simulator', instances, o.json, print, err);
+        return planCommand(args, o.platform ?? 'simulator', instances, o.json, print, err, config.packageCache);
       case 'schema': {
         const text = `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`;
         if (o.out) fs.writeFileSync(o.out, text);
@@ -351,6 +351,7 @@ function planCommand(
   json: boolean,
   print: (s?: string) => void,
   err: NodeJS.WritableStream,
+  packageCache: PackageCache | undefined,
 ): number {
   if (!(platformKinds as readonly string[]).includes(kind))
     throw new AppError('invalid_input', `unknown platform kind "${kind}"; expected one of ${platformKinds.join(', ')}`);
@@ -363,7 +364,7 @@ function planCommand(
   const scenario = r.scenario;
   const n = instances ?? scenario.instances;
   // A preview: pool subnets and VLANs are shown as the first ones a fresh appliance would give.
-  const plan = previewPlan(scenario, kind as PlatformKind, n);
+  const plan = previewPlan(scenario, kind as PlatformKind, n, { packageCache });
   if (json) print(JSON.stringify(plan, null, 2));
   else printPlan(plan, print);
   return 0;
@@ -381,8 +382,12 @@ function printPlan(plan: Plan, print: (s?: string) => void) {
       );
     for (const m of plan.machines.filter((x) => x.instance === i))
       print(
-        `  ${m.role === 'router' ? 'router ' : 'machine'} ${m.hostname.padEnd(14)} ${m.os.padEnd(20)} ${m.size.cpus} vCPU ${m.size.memoryMb} MiB  ${m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}${m.dependsOn.length ? `  after ${m.dependsOn.map((d) => d.split('.')[1]).join(', ')}` : ''}`,
+        `  ${m.role === 'router' ? 'router ' : 'machine'} ${m.hostname.padEnd(14)} ${m.os.padEnd(20)} ${m.size.cpus} vCPU ${m.size.memoryMb} MiB  ${m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}${m.dependsOn.length ? `  after ${m.dependsOn.map((d) => d.split('.')[1]).join(', ')}` : ''}${m.packageCache ? '  packages from the cache' : ''}`,
       );
+  }
+  if (plan.notes?.length) {
+    print('\nnotes');
+    for (const note of plan.notes) print(`  ${note}`);
   }
 }
 

@@ -22,6 +22,17 @@ export interface PlanInput {
   seed?: string;
   /** A per-trainee WireGuard VPN into each instance, ending on its range router (on-premises platforms only). */
   vpn?: boolean;
+  /** The appliance's package cache (GLASSDOME_PACKAGE_CACHE_URL): machines without internet may install from it. */
+  packageCache?: PackageCache;
+}
+
+/** The appliance's package cache: a flat APT repository at `${url}/debian/` (offline-bundle/README.md). */
+export interface PackageCache {
+  /** Its base URL without a trailing slash, e.g. `http://192.0.2.10:3142`. */
+  url: string;
+  /** The IPv4 address and TCP port behind the URL: all a range router lets lab machines reach of it. */
+  address: string;
+  port: number;
 }
 
 export interface PlannedNetwork {
@@ -92,6 +103,11 @@ export interface RouterConfig {
   nat: string[];
   /** The deployment's VPN, when it has one. */
   vpn?: RouterVpn;
+  /**
+   * Present when lab machines of this instance install from the package cache: the router forwards TCP from `from`
+   * (their addresses) to the cache's address and port only, out of the uplink and masqueraded.
+   */
+  packageCache?: { address: string; port: number; from: string[] };
 }
 
 export interface PlannedMachine {
@@ -116,6 +132,11 @@ export interface PlannedMachine {
   vulnerabilities: VulnerabilityInstance[];
   overrides: ScenarioMachine['platform'];
   router?: RouterConfig;
+  /**
+   * True when first boot installs the machine's packages from the plan's package cache (it has no internet; a range
+   * router leads to the cache). Absent: from the internet when a network of its has it, else its template must hold them.
+   */
+  packageCache?: boolean;
   /** Windows machines only; absent means a standalone machine with the default remote access. */
   windows?: PlannedWindows;
 }
@@ -153,4 +174,8 @@ export interface Plan {
   machines: PlannedMachine[];
   steps: PlannedStep[];
   vpn?: PlannedVpn;
+  /** The package cache machines install from (present when one does: PlannedMachine.packageCache). */
+  packageCache?: PackageCache;
+  /** What the plan decided that the scenario does not say, in words: which machines install from the package cache. */
+  notes?: string[];
 }

@@ -11,7 +11,7 @@ import { deployments } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { Ipam } from '../ipam/pools.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
-import type { Plan } from '../model/plan.ts';
+import type { PackageCache, Plan } from '../model/plan.ts';
 import { activeDeploymentStates, type DeploymentState, type StepState } from '../model/states.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
@@ -43,7 +43,8 @@ export function newDeploymentId(): string {
 }
 
 export function createDeployment(
-  deps: { db: Db; ipam: Ipam; platforms: PlatformStore; box: SecretBox },
+  /** `packageCache`: the appliance's (config.packageCache), which machines without internet install from. */
+  deps: { db: Db; ipam: Ipam; platforms: PlatformStore; box: SecretBox; packageCache?: PackageCache | undefined },
   input: CreateDeploymentInput,
   /** Run inside the transaction: `check` may refuse the plan (a quota), `stored` records more with the deployment. */
   hooks: { check?: (plan: Plan) => void; stored?: (id: string) => void } = {},
@@ -80,6 +81,7 @@ export function createDeployment(
         allocations,
         seed: scenario.seed ?? newSeed(),
         ...(input.vpn ? { vpn: true } : {}),
+        ...(deps.packageCache ? { packageCache: deps.packageCache } : {}),
       });
       // The ethics gate: no vulnerable machine on the appliance's own network or, unless the scenario says so, online.
       const refusals = checkPlanExposure(plan, {
@@ -131,6 +133,8 @@ export interface DeploymentDeps {
   users: Users;
   lifecycle: Lifecycle;
   quotas: Quotas;
+  /** The appliance's package cache (config.packageCache): machines without internet install from it. */
+  packageCache?: PackageCache | undefined;
 }
 
 export interface DestroyOptions {

@@ -2,10 +2,21 @@
 // machine and step of a deployment. Same input, same plan; no I/O and no secrets.
 import crypto from 'node:crypto';
 import { AppError } from '../errors.ts';
-import { intToIp, ipToInt, isUsableHost, lastAddress, overlaps, parseSubnet, type Subnet } from '../ipam/cidr.ts';
+import { packageCacheOs } from '../agents/package-cache.ts';
+import {
+  containsIp,
+  intToIp,
+  ipToInt,
+  isUsableHost,
+  lastAddress,
+  overlaps,
+  parseSubnet,
+  type Subnet,
+} from '../ipam/cidr.ts';
 import { osCatalog, routerOs, sizes } from '../model/catalog.ts';
 import type {
   FirewallRule,
+  PackageCache,
   Plan,
   PlanInput,
   PlannedMachine,
@@ -14,6 +25,7 @@ import type {
   PlannedStep,
   PlannedUser,
   PlannedVpn,
+  RouterConfig,
 } from '../model/plan.ts';
 import type { PlatformKind } from '../model/platform-kind.ts';
 import type { Scenario, ScenarioMachine } from '../model/scenario.ts';
@@ -129,8 +141,33 @@ export function planDeployment(input: PlanInput): Plan {
   const machines: PlannedMachine[] = [];
   const anyInternet = scenario.networks.some((n) => n.internet);
   const tunnel = input.vpn ? vpnTunnel(scenario, subnetOf) : undefined;
-  // The router's uplink carries internet egress and, with a VPN, the peers' UDP from the classroom.
-  const uplink = anyInternet || tunnel !== undefined;
+  const cache = input.packageCache;
+  const cacheBlocked = cache && packageCacheBlocked(cache, platform, withRouter, scenario, subnetOf, tunnel);
+  // Machines without internet install from the package cache through their router when the cache holds their OS.
+  const fromCache = (m: ScenarioMachine) =>
+    cache !== undefined &&
+    !cacheBlocked &&
+    packageCacheOs.includes(m.os) &&
+    !m.nics.some((nic) => scenario.networks.find((n) => n.name === nic.network)!.internet);
+  const routerFromCache = cache !== undefined && !cacheBlocked && withRouter && !anyInternet;
+  const cacheUsers = scenario.machines.filter(fromCache);
+  const usesCache = routerFromCache || cacheUsers.length > 0;
+  // The router's uplink carries internet egress, with a VPN the peers' UDP from the classroom, and the way to the
+  // package cache. A router with an uplink for the first two installs from the internet (as it always has).
+  const uplinkBeforeCache = anyInternet || tunnel !== undefined;
+  const uplink = uplinkBeforeCache || usesCache;
+  const routerCache =
+    cacheUsers.length > 0
+      ? {
+          address: cache!.address,
+          port: cache!.port,
+          from: cacheUsers.flatMap((m) =>
+            Array.from({ length: m.count }, (_, r) =>
+              m.nics.map((nic) => intToIp(addressing.get(`${m.name}#${r}#${nic.network}`)!)),
+            ).flat(),
+          ),
+        }
+      : undefined;
   if (withRouter && uplink) {
     networks.push({
       key: uplinkKey,
@@ -141,7 +178,8 @@ export function planDeployment(input: PlanInput): Plan {
       cidr: '0.0.0.0/0',
       gateway: '0.0.0.0',
       dhcp: true,
-      internet: true,
+      // An uplink only to the package cache is no way to the internet.
+      internet: uplinkBeforeCache,
     });
   }
 
@@ -170,7 +208,11 @@ export function planDeployment(input: PlanInput): Plan {
     }
 
     const routerKey = `${il}.router`;
-    if (withRouter) machines.push(planRouter(input, inst, subnetOf, addressing, uplink, mac, tunnel));
+    if (withRouter)
+      machines.push({
+        ...planRouter(input, inst, subnetOf, addressing, uplink, mac, tunnel, routerCache),
+        ...(routerFromCache ? { packageCache: true } : {}),
+      });
 
     for (const m of scenario.machines) {
       const names = replicaNames(m.name, m.count);
@@ -209,6 +251,7 @@ export function planDeployment(input: PlanInput): Plan {
           run: m.run,
           vulnerabilities: vulnerabilitiesOf(m, `${il}.${hostname}`, hostname, seed),
           overrides: m.platform,
+          ...(fromCache(m) ? { packageCache: true } : {}),
           ...(m.windows ? { windows: m.windows } : {}),
         });
       });
@@ -228,7 +271,72 @@ export function planDeployment(input: PlanInput): Plan {
     ...(tunnel
       ? { vpn: { port: vpnPort, cidr: tunnel.cidr, endpoint: vpnEndpoints[platform]! } satisfies PlannedVpn }
       : {}),
+    ...(usesCache ? { packageCache: cache } : {}),
+    ...(cache
+      ? notesOf(packageCacheNotes(scenario, cache, cacheBlocked, withRouter && !uplinkBeforeCache, routerFromCache))
+      : {}),
   };
+}
+
+function notesOf(notes: string[]): { notes?: string[] } {
+  return notes.length > 0 ? { notes } : {};
+}
+
+/** Why no range of this deployment can reach the package cache, or undefined when they can. */
+function packageCacheBlocked(
+  cache: PackageCache,
+  platform: PlatformKind,
+  withRouter: boolean,
+  scenario: Scenario,
+  subnetOf: SubnetMap,
+  tunnel: Subnet | undefined,
+): string | undefined {
+  if (!onPremises[platform]) return `${platform} deployments have no range router to reach the package cache through`;
+  if (!withRouter)
+    return 'the range has no router to reach the package cache through (one network, no internet, no VPN)';
+  const ip = ipToInt(cache.address)!;
+  for (const n of scenario.networks) {
+    const { sub } = subnetOf.get(n.name)!;
+    if (containsIp(sub, ip))
+      return `the package cache's address ${cache.address} is inside network "${n.name}" (${sub.cidr}), so the range cannot reach it`;
+  }
+  if (tunnel && containsIp(tunnel, ip))
+    return `the package cache's address ${cache.address} is inside the VPN's tunnel network (${tunnel.cidr})`;
+  return undefined;
+}
+
+/**
+ * In words, with a package cache configured: which machines without internet install from it, and which install
+ * nothing (their templates must hold their packages) and why. Machines are named as in the scenario: every instance
+ * is the same.
+ */
+function packageCacheNotes(
+  scenario: Scenario,
+  cache: PackageCache,
+  blocked: string | undefined,
+  offlineRouter: boolean,
+  routerFromCache: boolean,
+): string[] {
+  const internetOf = (network: string) => scenario.networks.find((n) => n.name === network)!.internet;
+  const offline = scenario.machines.filter(
+    (m) => osCatalog[m.os]?.installer === 'cloud-init' && !m.nics.some((nic) => internetOf(nic.network)),
+  );
+  const users = [
+    ...(routerFromCache ? ['router'] : []),
+    ...offline.filter((m) => !blocked && packageCacheOs.includes(m.os)).map((m) => m.name),
+  ];
+  const notes: string[] = [];
+  if (users.length > 0)
+    notes.push(
+      `${users.join(', ')} install${users.length === 1 ? 's' : ''} packages from the package cache ${cache.url} (no internet on ${users.length === 1 ? 'its networks' : 'their networks'}; the range router lets them reach ${cache.address}:${cache.port} only)`,
+    );
+  const others = offline.filter((m) => blocked || !packageCacheOs.includes(m.os));
+  const why = (os: string) =>
+    blocked ?? `${osCatalog[os]?.title ?? os} is not Debian 12, the release the package cache holds`;
+  if (offlineRouter && !routerFromCache) notes.push(`router installs nothing at first boot: ${why('debian-12')}`);
+  for (const m of others)
+    notes.push(`${m.name} installs nothing at first boot (its template must hold its packages): ${why(m.os)}`);
+  return notes;
 }
 
 function planUsers(users: ScenarioMachine['users']): PlannedUser[] {
@@ -290,6 +398,7 @@ function planRouter(
   uplink: boolean,
   mac: MacAllocator,
   tunnel: Subnet | undefined,
+  packageCache: RouterConfig['packageCache'],
 ): PlannedMachine {
   const { scenario, deploymentId } = input;
   const il = instanceLabel(inst);
@@ -341,6 +450,7 @@ function planRouter(
       forwardDefault: scenario.firewall.default,
       rules: resolveRules(scenario, subnetOf, addressing),
       nat: lans.filter((l) => l.internet).map((l) => l.cidr),
+      ...(packageCache ? { packageCache } : {}),
       // Router .1, the instructor .2, the instance's trainee .3: the same in every instance, which are isolated.
       ...(tunnel
         ? {
@@ -490,7 +600,7 @@ export function previewPlan(
   scenario: Scenario,
   platform: PlatformKind,
   instances = scenario.instances,
-  o: { vpn?: boolean } = {},
+  o: { vpn?: boolean; packageCache?: PackageCache | undefined } = {},
 ): Plan {
   const needs = allocationNeeds(scenario, platform, instances);
   const subnets = Object.fromEntries(needs.subnets.map((name, i) => [name, `10.200.${i}.0/24`]));
@@ -502,6 +612,7 @@ export function previewPlan(
     instances,
     allocations: { subnets, vlans },
     ...(o.vpn ? { vpn: true } : {}),
+    ...(o.packageCache ? { packageCache: o.packageCache } : {}),
   });
 }
 

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planDeployment } from '../../server/orchestrator/planner.ts';
-import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
+import type { PackageCache, Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
 
 export const aliceKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPk6bXl0ZXN0a2V5Zm9yZ2xhc3Nkb21lYWdlbnRz alice@lab';
@@ -55,13 +55,17 @@ machines:
   - { name: target, os: debian-12, networks: [blue] }
 `;
 
-export function planOf(text: string): Plan {
+/** The appliance's package cache as the tests configure it (GLASSDOME_PACKAGE_CACHE_URL=http://192.0.2.10:3142). */
+export const testCache: PackageCache = { url: 'http://192.0.2.10:3142', address: '192.0.2.10', port: 3142 };
+
+export function planOf(text: string, o: { packageCache?: PackageCache } = {}): Plan {
   return planDeployment({
     deploymentId: 'd1',
     scenario: parseScenario(text),
     platform: 'proxmox',
     instances: 1,
     allocations: { subnets: {}, vlans: {} },
+    ...(o.packageCache ? { packageCache: o.packageCache } : {}),
   });
 }
 

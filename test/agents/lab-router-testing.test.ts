@@ -15,10 +15,11 @@ import {
   testingNftPath,
 } from '../../server/agents/lab-router.ts';
 import { runSimulatedGuest } from '../../server/platforms/simulated-guest.ts';
-import { labScenario, machine, offlineScenario, planOf, probe, run, tempFile } from './lab-plan.ts';
+import { labScenario, machine, offlineScenario, planOf, probe, run, tempFile, testCache } from './lab-plan.ts';
 
 const router = machine(planOf(labScenario), 'i1.router');
 const offline = machine(planOf(offlineScenario), 'i1.router');
+const cacheRouter = machine(planOf(offlineScenario, { packageCache: testCache }), 'i1.router');
 const allow = { addresses: ['192.0.2.10', '198.51.100.0/24'], domains: ['Deb.Debian.org.', 'pypi.org'] };
 
 describe('the testing-mode change, as values', () => {
@@ -60,6 +61,16 @@ describe('the testing-mode change, as values', () => {
       '',
     ]);
     expect(change.commands).toEqual([`nft -f ${testingNftPath}`, 'systemctl restart dnsmasq']);
+  });
+
+  it("keeps the package cache's users reaching it: the cache is the appliance, not the internet", () => {
+    const nft = testingModeChange(cacheRouter, allow).files[0]!.content;
+    const lines = nft.split('\n').map((l) => l.trim());
+    const block = lines.indexOf('oifname "nic2" drop comment "gd:testing-block"');
+    expect(lines[block - 1]).toBe(
+      'oifname "nic2" ip saddr 172.16.1.10 ip daddr 192.0.2.10 tcp dport 3142 accept comment "gd:testing-package-cache"',
+    );
+    expect(testingModeChange(router, allow).files[0]!.content).not.toContain('package-cache');
   });
 
   it('changes nothing on a router without an uplink: nothing leaves that instance anyway', () => {
@@ -168,6 +179,22 @@ describe('the testing-mode change as the real tools read it', () => {
       expect(loadInNamespace([base, leaveTestingModeChange(router).files[0]!.content])).toHaveProperty('json');
     },
   );
+
+  it.skipIf('skip' in loaded)("expects the package cache's rule in testing mode where the router has one", () => {
+    const cacheBase = buildRouterFiles(cacheRouter).nftables;
+    const cacheEnter = testingModeChange(cacheRouter, allow).files[0]!.content;
+    const back = loadInNamespace([cacheBase, cacheEnter]);
+    expect(checkTestingRuleset(cacheRouter, allow, (back as { json: string }).json)).toEqual([]);
+    expect(checkRuleset(cacheRouter, (back as { json: string }).json)).toEqual([]);
+    const without = cacheEnter
+      .split('\n')
+      .filter((l) => !l.includes('gd:testing-package-cache'))
+      .join('\n');
+    const tampered = loadInNamespace([cacheBase, without]);
+    expect(checkTestingRuleset(cacheRouter, allow, (tampered as { json: string }).json)).toEqual([
+      'testing-mode rules missing: gd:testing-package-cache',
+    ]);
+  });
 
   it.skipIf('skip' in loaded)('names a testing table that lost its block rule in what the kernel holds', () => {
     const tampered = enter

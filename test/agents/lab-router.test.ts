@@ -6,14 +6,19 @@ import {
   dhcpRanges,
   renderRule,
   routerExpectation,
+  routerSelfChecks,
   rulesetReadback,
 } from '../../server/agents/lab-router.ts';
 import { AppError } from '../../server/errors.ts';
 import type { FirewallRule, PlannedMachine } from '../../server/model/plan.ts';
-import { labScenario, machine, offlineScenario, planOf, probe, run, tempFile } from './lab-plan.ts';
+import { labScenario, machine, offlineScenario, planOf, probe, run, tempFile, testCache } from './lab-plan.ts';
 
 const labRouter = machine(planOf(labScenario), 'i1.router');
 const offlineRouter = machine(planOf(offlineScenario), 'i1.router');
+// With the appliance's package cache: the offline lab's router gets an uplink for its Debian machine (10) only.
+const cacheRouter = machine(planOf(offlineScenario, { packageCache: testCache }), 'i1.router');
+// The lab with internet: its db (Debian, on dmz with internet) uses its mirrors; nobody needs the cache.
+const labCacheRouter = machine(planOf(labScenario, { packageCache: testCache }), 'i1.router');
 
 function withRouter(m: PlannedMachine, change: Partial<NonNullable<PlannedMachine['router']>>): PlannedMachine {
   return { ...m, router: { ...m.router!, ...change } };
@@ -158,6 +163,29 @@ describe('router nftables ruleset', () => {
     expect(chain(text, 'input')).toContain('iifname { "nic0", "nic1" } meta l4proto { tcp, udp } th dport 53 accept');
   });
 
+  it("lets the cache's users reach its address and port through the uplink, masqueraded, and nothing else out", () => {
+    const text = buildRouterFiles(cacheRouter).nftables;
+    expect(chain(text, 'forward').slice(4)).toEqual([
+      'iifname "nic2" drop',
+      'oifname "nic2" ip saddr 172.16.1.10 ip daddr 192.0.2.10 tcp dport 3142 accept',
+      'oifname "nic2" drop',
+    ]);
+    expect(text).toContain(
+      'oifname "nic2" ip saddr 172.16.1.10 ip daddr 192.0.2.10 tcp dport 3142 accept comment "gd:package-cache"',
+    );
+    expect(chain(text, 'postrouting')).toEqual([
+      'type nat hook postrouting priority srcnat; policy accept;',
+      'oifname "nic2" ip saddr 172.16.1.10 ip daddr 192.0.2.10 tcp dport 3142 masquerade',
+    ]);
+    // The uplink adds the SSH the appliance jumps through, as every uplink does, and no other way in.
+    expect(chain(text, 'input')).toContain('iifname "nic2" tcp dport 22 accept');
+  });
+
+  it('has no cache rule where no lab machine installs from the cache', () => {
+    expect(labCacheRouter.router!.packageCache).toBeUndefined();
+    expect(buildRouterFiles(labCacheRouter).nftables).toBe(buildRouterFiles(labRouter).nftables);
+  });
+
   it('refuses a machine that is not a router, naming it', () => {
     const web = machine(planOf(labScenario), 'i1.web');
     expect(() => buildRouterFiles(web)).toThrow(AppError);
@@ -210,6 +238,11 @@ describe('router files as the real tools read them', () => {
   const rulesets: Array<[string, PlannedMachine]> = [
     ['a router with internet and DHCP', labRouter],
     ['a router without internet', offlineRouter],
+    ['a router whose only uplink leads to the package cache', cacheRouter],
+    [
+      'a router with internet and two package cache users',
+      withRouter(labRouter, { packageCache: { address: '192.0.2.10', port: 80, from: ['10.0.2.5', '10.0.2.6'] } }),
+    ],
     ['a router with an allow default and no rules', withRouter(labRouter, { forwardDefault: 'allow', rules: [] })],
     [
       'a router with every rule form',
@@ -275,6 +308,18 @@ describe("reading a router's firewall back", () => {
       nat: ['gd:nat'],
     });
     expect(routerExpectation(offlineRouter).nat).toEqual([]);
+    expect(routerExpectation(cacheRouter)).toEqual({
+      forwardPolicy: 'accept',
+      forward: ['gd:uplink-in', 'gd:package-cache', 'gd:uplink-out'],
+      nat: ['gd:package-cache-nat'],
+    });
+  });
+
+  it("checks at first boot that the cache rule leads to the cache's address and port", () => {
+    expect(routerSelfChecks(cacheRouter).map((c) => c.test)).toContain(
+      `nft list chain inet glassdome forward | grep -qF 'ip daddr 192.0.2.10 tcp dport 3142 accept comment "gd:package-cache"'`,
+    );
+    expect(routerSelfChecks(offlineRouter).some((c) => c.test.includes('package-cache'))).toBe(false);
   });
 
   it.skipIf('skip' in loaded)('finds nothing wrong with the ruleset the router loaded from its own file', () => {

@@ -75,6 +75,40 @@ describe('glassdome CLI', () => {
     expect(new Set(vlans).size).toBe(vlans.length);
   });
 
+  it('says in the plan which machines install from the package cache when GLASSDOME_PACKAGE_CACHE_URL is set', async () => {
+    const file = path.join(dir, 'offline.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'glassdome: 1',
+        'name: offline',
+        'title: Offline',
+        'networks:',
+        '  - { name: lan, cidr: 10.9.0.0/24 }',
+        '  - { name: red, cidr: 10.9.1.0/24 }',
+        'machines:',
+        '  - { name: db, os: debian-12, networks: [lan] }',
+        '  - { name: kali, os: kali-rolling, networks: [red] }',
+        '',
+      ].join('\n'),
+    );
+    const without = await run('plan', file);
+    expect(without.out).not.toContain('package cache');
+    process.env.GLASSDOME_PACKAGE_CACHE_URL = 'http://192.0.2.10:3142';
+    try {
+      const r = await run('plan', file);
+      expect(r.code).toBe(0);
+      const lines = r.out.split('\n');
+      expect(lines.find((l) => l.includes(' db '))).toMatch(/packages from the cache$/);
+      expect(lines.find((l) => l.includes(' kali '))).not.toMatch(/packages from the cache/);
+      expect(r.out).toContain(
+        '\nnotes\n  router, db install packages from the package cache http://192.0.2.10:3142 (no internet on their networks; the range router lets them reach 192.0.2.10:3142 only)\n  kali installs nothing at first boot',
+      );
+    } finally {
+      delete process.env.GLASSDOME_PACKAGE_CACHE_URL;
+    }
+  });
+
   it.each(samples)(
     'deploys %s on the simulator, reports it, and destroys it leaving nothing behind',
     async (file) => {

@@ -163,6 +163,7 @@ describe.skipIf(!hasDpkg)('offline bundle install', () => {
       `ESXi platform images setting: debian-12 = ${path.join(t.dataDir, 'images/debian-12-genericcloud-amd64.qcow2')}`,
     );
     expect(r.stdout).toContain('bring your own VirtIO drivers for Windows ISO');
+    expect(r.stdout).toContain('package cache for ranges: set GLASSDOME_PACKAGE_CACHE_URL=http://');
     if (trace) {
       // Not one attempt at an Internet socket (UNIX sockets, e.g. to the name service cache, are not network).
       const calls = fs

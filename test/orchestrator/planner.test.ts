@@ -592,3 +592,130 @@ describe('allocationNeeds', () => {
     expect(allocationNeeds(s, platform, 5)).toEqual({ subnets: ['dmz'], vlans: [] });
   });
 });
+
+describe('the package cache in a plan', () => {
+  const cache = { url: 'http://192.0.2.10:3142', address: '192.0.2.10', port: 3142 };
+  /** Two networks without internet: a Debian pair and a db on lan (two NICs on db), Kali and Ubuntu on red. */
+  const offline = () =>
+    parseScenario(
+      yaml(
+        ...head,
+        'networks:',
+        '  - { name: lan, cidr: 10.0.2.0/24 }',
+        '  - { name: red, cidr: 10.0.3.0/24 }',
+        'machines:',
+        '  - { name: web, os: debian-12, count: 2, networks: [lan] }',
+        '  - { name: db, os: debian-12, networks: [lan, red] }',
+        '  - { name: kali, os: kali-rolling, networks: [red] }',
+        '  - { name: ubuntu, os: ubuntu-22.04, networks: [red] }',
+      ),
+    );
+
+  it('sends the routers and the Debian machines without internet to the cache, through an uplink to it only', () => {
+    const p = plan(offline(), 'proxmox', 2, { packageCache: cache });
+    expect(p.packageCache).toEqual(cache);
+    const uplink = p.networks.find((n) => n.kind === 'uplink');
+    expect(uplink).toMatchObject({ key: 'uplink', internet: false });
+    const fromCache = p.machines.filter((m) => m.packageCache).map((m) => m.key);
+    expect(fromCache).toEqual([
+      'i1.router',
+      'i1.web-1',
+      'i1.web-2',
+      'i1.db',
+      'i2.router',
+      'i2.web-1',
+      'i2.web-2',
+      'i2.db',
+    ]);
+    const router = p.machines.find((m) => m.key === 'i2.router')!;
+    expect(router.nics.map((n) => n.networkKey)).toEqual(['i2.lan', 'i2.red', 'uplink']);
+    expect(router.router).toMatchObject({
+      uplinkNic: 2,
+      nat: [],
+      packageCache: { address: '192.0.2.10', port: 3142, from: ['10.0.2.10', '10.0.2.11', '10.0.2.12', '10.0.3.10'] },
+    });
+    expect(p.notes).toEqual([
+      'router, web, db install packages from the package cache http://192.0.2.10:3142 (no internet on their networks; the range router lets them reach 192.0.2.10:3142 only)',
+      'kali installs nothing at first boot (its template must hold its packages): Kali Linux (rolling) is not Debian 12, the release the package cache holds',
+      'ubuntu installs nothing at first boot (its template must hold its packages): Ubuntu 22.04 LTS is not Debian 12, the release the package cache holds',
+    ]);
+  });
+
+  it('keeps machines with internet on their mirrors, and sends only the offline Debian ones to the cache', () => {
+    const s = parseScenario(
+      yaml(
+        ...head,
+        'networks:',
+        '  - { name: dmz, cidr: 10.0.1.0/24, internet: true }',
+        '  - { name: lan, cidr: 10.0.2.0/24 }',
+        'machines:',
+        '  - { name: web, os: debian-12, count: 2, networks: [dmz, lan] }',
+        '  - { name: db, os: debian-12, networks: [lan] }',
+      ),
+    );
+    const p = plan(s, 'proxmox', 1, { packageCache: cache });
+    // web has a NIC on dmz (internet); db is on lan only.
+    expect(p.machines.filter((m) => m.packageCache).map((m) => m.key)).toEqual(['i1.db']);
+    const router = p.machines.find((m) => m.role === 'router')!;
+    expect(router.packageCache).toBeUndefined();
+    expect(router.router!.packageCache).toEqual({ address: '192.0.2.10', port: 3142, from: ['10.0.2.12'] });
+    expect(router.router!.nat).toEqual(['10.0.1.0/24']);
+    expect(p.networks.find((n) => n.kind === 'uplink')!.internet).toBe(true);
+  });
+
+  it('changes nothing where every machine has internet, or no cache is configured', () => {
+    const s = parseScenario(
+      yaml(
+        ...head,
+        'networks:',
+        '  - { name: dmz, cidr: 10.0.1.0/24, internet: true }',
+        'machines:',
+        '  - { name: web, os: debian-12, networks: [dmz] }',
+      ),
+    );
+    expect(plan(s, 'proxmox', 1, { packageCache: cache })).toEqual(plan(s, 'proxmox', 1));
+    const without = plan(offline(), 'proxmox', 1);
+    expect(without.packageCache).toBeUndefined();
+    expect(without.notes).toBeUndefined();
+    expect(without.machines.some((m) => m.packageCache !== undefined)).toBe(false);
+    expect(without.networks.some((n) => n.kind === 'uplink')).toBe(false);
+  });
+
+  it('says why no machine can use the cache: no range router, a cloud, or the cache inside a lab network', () => {
+    const single = parseScenario(
+      yaml(
+        ...head,
+        'networks:',
+        '  - { name: lan, cidr: 10.0.2.0/24 }',
+        'machines:',
+        '  - { name: web, os: debian-12, networks: [lan] }',
+      ),
+    );
+    const alone = plan(single, 'proxmox', 1, { packageCache: cache });
+    expect(alone.machines.map((m) => [m.key, m.packageCache])).toEqual([['i1.web', undefined]]);
+    expect(alone.packageCache).toBeUndefined();
+    expect(alone.notes).toEqual([
+      'web installs nothing at first boot (its template must hold its packages): the range has no router to reach the package cache through (one network, no internet, no VPN)',
+    ]);
+    expect(plan(offline(), 'aws', 1, { packageCache: cache }).notes![0]).toBe(
+      'web installs nothing at first boot (its template must hold its packages): aws deployments have no range router to reach the package cache through',
+    );
+    const inside = plan(offline(), 'proxmox', 1, {
+      packageCache: { url: 'http://10.0.3.200:3142', address: '10.0.3.200', port: 3142 },
+    });
+    expect(inside.machines.some((m) => m.packageCache)).toBe(false);
+    expect(inside.networks.some((n) => n.kind === 'uplink')).toBe(false);
+    expect(inside.notes).toContain(
+      'router installs nothing at first boot: the package cache\'s address 10.0.3.200 is inside network "red" (10.0.3.0/24), so the range cannot reach it',
+    );
+  });
+
+  it('gives a VPN router without internet the cache too, on the uplink it already has', () => {
+    const p = plan(offline(), 'proxmox', 1, { packageCache: cache, vpn: true });
+    const router = p.machines.find((m) => m.role === 'router')!;
+    expect(router.packageCache).toBe(true);
+    expect(router.router!.vpn).toBeDefined();
+    // The uplink of a VPN is taken to reach the internet, as before the cache.
+    expect(p.networks.find((n) => n.kind === 'uplink')!.internet).toBe(true);
+  });
+});

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../server/model/audit.ts';
 import { api, setUpAppliance, waitForState, webTestApp, type TestApp } from './helpers.ts';
 
 /** Reads an SSE response until `until` says enough (or the time is up); returns the events read. */
@@ -58,6 +59,45 @@ describe('deployments in the browser', () => {
   beforeAll(async () => {
     ({ app } = webTestApp());
     ctx = await setUpAppliance(app);
+  });
+
+  it("previews which machines install from the appliance's package cache, on the deploy page and in the API", async () => {
+    const yaml = [
+      'glassdome: 1',
+      'name: offline-preview',
+      'title: Offline preview',
+      'networks:',
+      '  - { name: lan, cidr: 10.9.0.0/24 }',
+      '  - { name: red, cidr: 10.9.1.0/24 }',
+      'machines:',
+      '  - { name: db, os: debian-12, networks: [lan] }',
+      '  - { name: kali, os: kali-rolling, networks: [red] }',
+      '',
+    ].join('\n');
+    const added = app.web.library.add(systemActor, yaml, 'offline-preview.yaml');
+    const platform = app.web.platforms.get('simulator').id;
+    const preview = () =>
+      ctx.clients.instructor.post(
+        `/scenarios/${added.id}/plan`,
+        { platform, instances: '1' },
+        { headers: { 'HX-Request': 'true' } },
+      );
+    expect((await preview()).text).not.toContain('package cache');
+    app.web.config.packageCache = { url: 'http://192.0.2.10:3142', address: '192.0.2.10', port: 3142 };
+    try {
+      const html = (await preview()).text;
+      expect(html).toMatch(/<strong>db<\/strong> debian-12 .*packages from the appliance(&#39;|')s cache/);
+      expect(html).toContain('router, db install packages from the package cache http://192.0.2.10:3142');
+      const r = await api(app, 'POST', '/api/v1/plan', ctx.tokens.instructor, { yaml, platform });
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.packageCache).toEqual({ url: 'http://192.0.2.10:3142', address: '192.0.2.10', port: 3142 });
+      expect(r.body.machines.filter((m: { packageCache?: boolean }) => m.packageCache).map((m: any) => m.key)).toEqual([
+        'i1.router',
+        'i1.db',
+      ]);
+    } finally {
+      delete app.web.config.packageCache;
+    }
   });
 
   it('deploys a library scenario from the deploy page and streams every event to the page until it is ready', async () => {

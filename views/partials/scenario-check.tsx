@@ -169,6 +169,7 @@ export function PlanPreview({
                 <li>
                   {m.role} <strong>{m.hostname}</strong> {m.os}{' '}
                   <span class="mono">{m.nics.map((n) => n.ip ?? 'dhcp').join(', ')}</span>
+                  {m.packageCache && <span class="muted"> · packages from the appliance's cache</span>}
                 </li>
               ))}
           </ul>
@@ -176,6 +177,13 @@ export function PlanPreview({
       ))}
       {plan.instances > shown.length && (
         <p class="muted">…and {plan.instances - shown.length} more instances like it, each isolated.</p>
+      )}
+      {plan.notes && plan.notes.length > 0 && (
+        <ul class="plan-notes">
+          {plan.notes.map((n) => (
+            <li>{n}</li>
+          ))}
+        </ul>
       )}
       {trainees.length > 0 && (
         <fieldset class="assignments">

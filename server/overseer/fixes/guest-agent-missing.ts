@@ -1,6 +1,8 @@
 // The fix for `guest-agent-missing`, wired: the finding's machine from its plan, the SSH target through its range's
-// router with the password first boot gave its sudo user, then fixGuestAgent (guest-agent.ts) does the work; each
-// step it reports goes to the deployment's event stream.
+// router with the password first boot gave its sudo user, the package cache its plan names, then fixGuestAgent
+// (guest-agent.ts) does the work; each step it reports goes to the deployment's event stream.
+import { aptRepositoryUrl } from '../../agents/package-cache.ts';
+import type { Plan, PlannedMachine } from '../../model/plan.ts';
 import type { FixInput, FixOutcome } from './fix.ts';
 import { fixGuestAgent, guestAgentFindingKind } from './guest-agent.ts';
 
@@ -14,8 +16,9 @@ export async function fixGuestAgentFinding({ finding, platform, ctx, signal }: F
       state: 'failed',
       detail: `not fixable by the appliance on ${platform.kind}: the guest signal is the platform's own status check; look at the machine's console output`,
     };
-  const machine = ctx.watch.plan(deploymentId)?.machines.find((m) => m.key === machineKey);
-  if (!machine) return { state: 'failed', detail: `machine ${machineKey} is not in its plan` };
+  const plan = ctx.watch.plan(deploymentId);
+  const machine = plan?.machines.find((m) => m.key === machineKey);
+  if (!plan || !machine) return { state: 'failed', detail: `machine ${machineKey} is not in its plan` };
   const target = ctx.deps.access.target(deploymentId, machineKey);
   if (!target.ok) return { state: 'failed', detail: `not fixable over SSH: ${target.reason}` };
   const o = ctx.options;
@@ -29,7 +32,7 @@ export async function fixGuestAgentFinding({ finding, platform, ctx, signal }: F
     platform,
     ssh: target.ssh,
     sudoPassword: target.sudoPassword,
-    ...(o.packageCacheUrl ? { packageCacheUrl: o.packageCacheUrl } : {}),
+    ...packageCacheOf(plan, machine, o.packageCacheUrl),
     ...(o.ssh ? { connect: o.ssh } : {}),
     ...(o.guestAgentFix ?? {}),
     signal,
@@ -48,4 +51,18 @@ export async function fixGuestAgentFinding({ finding, platform, ctx, signal }: F
     default:
       return { state: 'failed', detail: outcome.reason };
   }
+}
+
+/**
+ * Where the fix installs from: the package cache the plan sent the machine to (the one its range router lets it
+ * reach); a machine with internet, its own sources; one without, the appliance's cache URL when one is configured.
+ */
+export function packageCacheOf(
+  plan: Plan,
+  machine: PlannedMachine,
+  configured: string | undefined,
+): { packageCacheUrl?: string } {
+  if (machine.packageCache && plan.packageCache) return { packageCacheUrl: aptRepositoryUrl(plan.packageCache) };
+  const online = machine.nics.some((nic) => plan.networks.find((n) => n.key === nic.networkKey)?.internet === true);
+  return !online && configured ? { packageCacheUrl: configured } : {};
 }

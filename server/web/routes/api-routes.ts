@@ -332,7 +332,13 @@ export function apiRoutes(web: WebDomain) {
           issues: [{ path: 'yaml', message: 'required without scenarioId' }],
         });
       return c.json(
-        previewOf(yaml, web.platforms.get(b.platform).kind, b.instances, b.vpn) as unknown as Record<string, unknown>,
+        previewOf(
+          yaml,
+          web.platforms.get(b.platform).kind,
+          b.instances,
+          b.vpn,
+          web.config.packageCache,
+        ) as unknown as Record<string, unknown>,
       );
     },
   );

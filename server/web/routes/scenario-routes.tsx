@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { AppError, isAppError } from '../../errors.ts';
 import type { InputIssue } from '../../model/issues.ts';
-import type { Plan } from '../../model/plan.ts';
+import type { PackageCache, Plan } from '../../model/plan.ts';
 import type { PlatformKind } from '../../model/platform-kind.ts';
 import { previewPlan } from '../../orchestrator/planner.ts';
 import { validateScenario } from '../../orchestrator/scenario/parse.ts';
@@ -14,12 +14,21 @@ import { errorsOf, formFields } from '../forms.ts';
 import { deployInputSchema } from '../schemas.ts';
 import { allow } from '../security.ts';
 
-/** A plan preview of a scenario's text; throws invalid_input with the scenario's problems. */
-export function previewOf(yaml: string, kind: PlatformKind, instances: number | undefined, vpn = false): Plan {
+/**
+ * A plan preview of a scenario's text, with the appliance's package cache as deployments get it; throws invalid_input
+ * with the scenario's problems.
+ */
+export function previewOf(
+  yaml: string,
+  kind: PlatformKind,
+  instances: number | undefined,
+  vpn = false,
+  packageCache?: PackageCache,
+): Plan {
   const r = validateScenario(yaml);
   if (!r.scenario)
     throw new AppError('invalid_input', 'The scenario has problems; fix them first', { issues: r.issues });
-  return previewPlan(r.scenario, kind, instances ?? r.scenario.instances, { vpn });
+  return previewPlan(r.scenario, kind, instances ?? r.scenario.instances, { vpn, packageCache });
 }
 
 /** Creates a deployment and starts it in the background; shared with the API. */
@@ -161,7 +170,7 @@ export function scenarioRoutes(web: WebDomain) {
         scenario,
         kindOf(platformId),
         Number.isInteger(instances) && instances >= 1 && instances <= 200 ? instances : scenario.instances,
-        { vpn: fields.vpn === 'on' },
+        { vpn: fields.vpn === 'on', packageCache: web.config.packageCache },
       );
     } catch (e) {
       planError = e instanceof Error ? e.message : String(e);
@@ -201,6 +210,7 @@ export function scenarioRoutes(web: WebDomain) {
         kindOf(fields.platform),
         Number.isInteger(n) && n >= 1 ? Math.min(n, 200) : undefined,
         fields.vpn === 'on',
+        web.config.packageCache,
       );
       return c.html(<PlanPreview plan={plan} trainees={trainees()} assignments={assignmentsOf(fields)} />);
     } catch (e) {
