@@ -16,7 +16,7 @@ import { ctfdChallengesCsv, instanceFlags } from '../../server/reaper/flags.ts';
 import { renderProbes } from '../../server/reaper/probes.ts';
 import { renderMachineVulnerabilities, renderVulnerability } from '../../server/reaper/render.ts';
 import { checkMachineRequests, resolveVulnerabilities } from '../../server/reaper/selection.ts';
-import { gppCpassword } from '../../server/reaper/template.ts';
+import { gppCpassword, renderTemplate } from '../../server/reaper/template.ts';
 import { planWithWindows } from '../agents/windows/ad-plan.ts';
 import { readPowerShell } from '../agents/windows/powershell-structure.ts';
 
@@ -225,6 +225,13 @@ describe('Windows modules in the first boot', () => {
     const plain = Buffer.concat([d.update(Buffer.from(padded, 'base64')), d.final()]).toString('utf16le');
     expect(plain).toBe('Gpp-Test.2024!');
     expect(gpp.script).toContain(`userName="${account.name}"`);
+  });
+
+  it('quotes PowerShell strings with the ps filter, typographic quotes included', () => {
+    expect(renderTemplate('Write-Host {{v|ps}}', { v: "it's \u2019quoted\u2019" })).toBe(
+      "Write-Host 'it''s \u2019\u2019quoted\u2019\u2019'",
+    );
+    expect(readPowerShell(renderTemplate('$x = {{v|ps}}', { v: "a'b" })).problems).toEqual([]);
   });
 
   it('matches the cpassword example Microsoft-key tools are tested with', () => {

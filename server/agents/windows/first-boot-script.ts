@@ -179,15 +179,14 @@ function windowsModules(
   own: string[],
   fail: (why: string) => AppError,
 ): WindowsFirstBootConfig['modules'] {
-  const taken = new Map<string, { module: string; password: string }>(
-    own.map((n) => [n.toLowerCase(), { module: '', password: '' }]),
-  );
+  const machineUsers = new Set(own.map((n) => n.toLowerCase()));
+  const taken = new Map<string, { module: string; password: string }>();
   return rendered.map((v) => {
     if (!v.windows) throw fail(`module "${v.module}" applies through cloud-init, not on Windows`);
     const users = v.users.flatMap((u) => {
-      const prev = taken.get(u.name.toLowerCase());
-      if (prev?.module === '')
+      if (machineUsers.has(u.name.toLowerCase()))
         throw fail(`module "${v.module}" creates user "${u.name}", which the machine already has`);
+      const prev = taken.get(u.name.toLowerCase());
       if (prev && prev.password !== u.password)
         throw fail(`modules "${prev.module}" and "${v.module}" both create user "${u.name}", differently`);
       if (prev) return [];
