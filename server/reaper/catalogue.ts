@@ -210,7 +210,8 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
   const windows = isWindowsModule(m);
   const inDomain = windows && moduleRoles(m).every((r) => r !== 'standalone');
 
-  // OS: keys or families of the catalog, installed with cloud-init (module steps are cloud-init and shell).
+  // OS: keys or families of the catalog, all installed with cloud-init (steps: cloud-init and shell) or all Windows
+  // (steps: PowerShell through the Windows installer).
   const families = new Set(Object.values(osCatalog).map((o) => o.family));
   m.os.forEach((entry, i) => {
     const os = osCatalog[entry];

@@ -94,6 +94,8 @@ export function renderVulnerability(
       hint: 'Check the module file and the parameters the scenario gives it.',
     });
   if (instance.module !== module.id) throw fail(`the instance is of module "${instance.module}"`);
+  if (!ctx.domain && isWindowsModule(module) && module.roles?.every((r) => r !== 'standalone'))
+    throw fail(`machine "${ctx.machineKey}" is in no domain; the module applies only in one`);
   const { flag, answer } = flagValue(module, instance, ctx);
   const values = templateValues(module, instance.params, ctx.os, {
     ...domainOf(ctx),

@@ -238,6 +238,21 @@ describe('Windows modules in the first boot', () => {
     expect(gppCpassword('Local*P4ssword!')).toBe('j1Uyj3Vx8TY9LtLZil2uAuZkFQA/4latT76ZwgdHdhw');
   });
 
+  it('refuses to render a domain module for a machine in no domain, naming both', () => {
+    const dc = machine('i1.dc01');
+    expect(() =>
+      renderMachineVulnerabilities(dc.vulnerabilities, {
+        os: dc.os,
+        machineKey: dc.key,
+        secret,
+        seed: plan.seed,
+        catalogue,
+      }),
+    ).toThrow(
+      `Unable to render vulnerability "i1.dc01/kerberoastable-service-account" (module kerberoastable-service-account): machine "i1.dc01" is in no domain; the module applies only in one`,
+    );
+  });
+
   it('has no password in the script outside the configuration line', () => {
     const withoutConfig = dc1.script.replace(/ConvertFrom-Json @'\r\n.*\r\n'@/, '');
     for (const m of dc1Config.modules) for (const u of m.users) expect(withoutConfig).not.toContain(u.password);
