@@ -349,11 +349,14 @@ function New-GdModuleUser($User) {
 function Invoke-GdModules {
   $modules = @($Config.modules)
   if ($modules.Count -eq 0) { return }
+  # Module passwords are weak on purpose, or derived without a digit: the complexity and length rules would refuse
+  # them. A controller's are the domain's; a member's local ones are turned off again, since the domain's policy
+  # reached it when it joined.
   if ($Config.domain -and $Config.domain.role -eq 'dc') {
     $domain = Wait-GdDirectory
-    # Module passwords are weak on purpose, or derived without a digit: the domain's complexity and length rules
-    # would refuse them, as the local ones would have (Set-GdPasswordPolicy).
     Set-ADDefaultDomainPasswordPolicy -Identity $domain.DNSRoot -ComplexityEnabled $false -MinPasswordLength 0
+  } else {
+    Set-GdPasswordPolicy
   }
   $i = 0
   foreach ($m in $modules) {
