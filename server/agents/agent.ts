@@ -55,6 +55,7 @@ export const installers: Record<OsEntry['installer'], Installer> = {
       secret: ctx.secret,
       instanceId: instanceId(plan, machine),
       ...(ctx.domainAdminPassword !== undefined ? { domainAdminPassword: ctx.domainAdminPassword } : {}),
+      ...(ctx.vulnerabilities ? { vulnerabilities: ctx.vulnerabilities } : {}),
     }),
 };
 

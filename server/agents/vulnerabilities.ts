@@ -36,6 +36,7 @@ export function mergeVulnerabilities(rendered: RenderedVulnerability[], target: 
   const runcmd: string[] = [];
 
   for (const v of rendered) {
+    if (v.windows) throw fail(`module "${v.module}" is a Windows module; it cannot apply through cloud-init`);
     for (const p of v.packages) if (!packages.includes(p)) packages.push(p);
     for (const u of v.users) {
       if (target.users.includes(u.name))

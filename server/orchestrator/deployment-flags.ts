@@ -44,6 +44,7 @@ export function createDeploymentFlags({ db, box, audit }: { db: Db; box: SecretB
         instance: m.instance,
         hostname: m.hostname,
         os: m.os,
+        ...(m.windows?.domain ? { domain: m.windows.domain } : {}),
         vulnerabilities: m.vulnerabilities,
       }));
     return { plan, rows: instanceFlags(machines, { secret, seed: plan.seed, catalogue: defaultCatalogue() }) };

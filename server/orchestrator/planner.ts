@@ -621,7 +621,14 @@ function vulnerabilitiesOf(m: ScenarioMachine, key: string, name: string, seed: 
   if (m.vulnerabilities.length === 0) return [];
   const r = resolveVulnerabilities(
     m.vulnerabilities,
-    { key, name, os: m.os, users: m.users.map((u) => u.name) },
+    {
+      key,
+      name,
+      os: m.os,
+      users: m.users.map((u) => u.name),
+      ...(m.windows?.domain ? { domainRole: m.windows.domain.role } : {}),
+      ...(m.windows ? { remote: m.windows.remote } : {}),
+    },
     { seed, catalogue: defaultCatalogue() },
   );
   if (r.issues.length > 0)

@@ -6,11 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { AppError, formatIssue } from '../errors.ts';
 import { osCatalog } from '../model/catalog.ts';
 import type { InputIssue } from '../model/issues.ts';
-import type { ParamValue } from '../model/vulnerability.ts';
+import type { WindowsRemoteAccess } from '../model/scenario.ts';
+import type { ParamValue, WindowsRole } from '../model/vulnerability.ts';
 import { moduleSchema, type Catalogue, type ParamSpec, type VulnerabilityModule } from './module-schema.ts';
 import { checkParamValue, defaultFor, defaultVar } from './params.ts';
 import { renderProbe } from './probes.ts';
-import { osVars, renderVulnerability, templateValues } from './render.ts';
+import { adValues, isWindowsModule, osVars, renderVulnerability, templateValues, type AdDomain } from './render.ts';
 import { parseTemplate, renderList } from './template.ts';
 import { joinPath, parseYaml, sortIssues, zodIssues, type Path, type YamlSource } from './yaml-issues.ts';
 
@@ -115,10 +116,12 @@ export function supportedOs(module: VulnerabilityModule): string[] {
   const cached = supportedCache.get(module);
   if (cached) return cached;
   const keys = new Set<string>();
-  // Module steps are cloud-init and shell: an OS installed otherwise is never supported (the loader says so).
+  // A module's steps are cloud-init and shell, or PowerShell through the Windows installer: never both (the loader
+  // refuses a mix), so an OS of the other installer is never supported.
+  const installer = isWindowsModule(module) ? 'windows-unattend' : 'cloud-init';
   for (const entry of module.os) {
     for (const os of Object.values(osCatalog))
-      if ((os.key === entry || os.family === entry) && os.installer === 'cloud-init') keys.add(os.key);
+      if ((os.key === entry || os.family === entry) && os.installer === installer) keys.add(os.key);
   }
   const list = [...keys].sort();
   supportedCache.set(module, list);
@@ -127,6 +130,43 @@ export function supportedOs(module: VulnerabilityModule): string[] {
 
 export function supportsOs(module: VulnerabilityModule, os: string): boolean {
   return supportedOs(module).includes(os);
+}
+
+/** The machine a module is asked on: its OS and, for Windows, its place in a domain and its remote access. */
+export interface ModuleTarget {
+  /** Catalog OS key. */
+  os: string;
+  /** Windows: `dc` or `member` of a domain; absent: standalone (or not Windows). */
+  domainRole?: 'dc' | 'member';
+  /** Windows: the remote access the machine opens (default ssh, winrm, rdp). */
+  remote?: readonly WindowsRemoteAccess[];
+}
+
+/** The Windows roles a module applies to (all three when it names none). */
+export function moduleRoles(module: VulnerabilityModule): WindowsRole[] {
+  return module.roles ?? ['standalone', 'member', 'dc'];
+}
+
+const roleWords: Record<WindowsRole, string> = {
+  standalone: 'a standalone machine',
+  member: 'a domain member',
+  dc: 'a domain controller',
+};
+
+/** Why a module cannot apply to a machine (its OS, its domain role, its remote access), or undefined when it can. */
+export function whyNotApplicable(module: VulnerabilityModule, target: ModuleTarget): string | undefined {
+  const os = osCatalog[target.os];
+  if (!supportsOs(module, target.os))
+    return `does not apply to ${os?.title ?? target.os}; it supports ${supportedOs(module).join(', ')}`;
+  if (!isWindowsModule(module)) return undefined;
+  const role: WindowsRole = target.domainRole ?? 'standalone';
+  const roles = moduleRoles(module);
+  if (!roles.includes(role))
+    return `applies only to ${roles.map((r) => roleWords[r]).join(' or ')}; this machine is ${roleWords[role]}${role === 'standalone' ? ' (give it windows: { domain: ... })' : ''}`;
+  const remote = target.remote ?? ['ssh', 'winrm', 'rdp'];
+  if (module.verify.some((p) => p.kind === 'ssh') && !remote.includes('ssh'))
+    return 'is verified over SSH, which this machine does not open; add ssh to its windows.remote';
+  return undefined;
 }
 
 /**
@@ -166,8 +206,12 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
   const found: Found[] = [];
   const add = (p: Path, message: string, offset?: number) =>
     found.push({ path: p, message, ...(offset === undefined ? {} : { offset }) });
+  // Which installer applies it is decided by its OS list; a Linux entry in a Windows module is reported below.
+  const windows = isWindowsModule(m);
+  const inDomain = windows && moduleRoles(m).every((r) => r !== 'standalone');
 
-  // OS: keys or families of the catalog, installed with cloud-init (module steps are cloud-init and shell).
+  // OS: keys or families of the catalog, all installed with cloud-init (steps: cloud-init and shell) or all Windows
+  // (steps: PowerShell through the Windows installer).
   const families = new Set(Object.values(osCatalog).map((o) => o.family));
   m.os.forEach((entry, i) => {
     const os = osCatalog[entry];
@@ -181,9 +225,18 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
       : Object.values(osCatalog)
           .filter((o) => o.family === entry)
           .map((o) => o.installer);
-    if (installers.some((x) => x !== 'cloud-init'))
-      add(['os', i], `"${entry}" is not installed with cloud-init; a module's steps are cloud-init and shell`);
+    const wanted = windows ? 'windows-unattend' : 'cloud-init';
+    if (installers.length > 0 && installers.some((x) => x !== wanted))
+      add(
+        ['os', i],
+        windows
+          ? `"${entry}" is not Windows; a Windows module's steps are PowerShell, another OS needs its own module`
+          : installers.includes('windows-unattend') && m.os.length > 1
+            ? `"${entry}" is not installed with cloud-init: a module applies through cloud-init or through the Windows installer, not both; give Windows its own module`
+            : `"${entry}" is not installed with cloud-init; a module's steps are cloud-init and shell`,
+      );
   });
+  checkTarget(m, windows, add);
   const keys = supportedOs(m);
   for (const k of Object.keys(m.vars)) {
     if (!m.os.includes(k) && !keys.includes(k))
@@ -233,6 +286,23 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
         else if (field.path[0] === 'apply') flagInApply = true;
       } else if (p.name === 'host') {
         if (!field.host) add(field.path, "{{host}} (the target's address) exists only in verify probes", p.offset);
+      } else if (p.name.startsWith('ad.')) {
+        if (field.path[0] === 'apply' && field.path[1] === 'users')
+          add(field.path, `a module's users may not depend on the domain ({{${p.name}}})`, p.offset);
+        else if (!inDomain)
+          add(
+            field.path,
+            `{{${p.name}}} needs a domain: only a Windows module whose roles are dc and/or member may use it`,
+            p.offset,
+          );
+        else if (!(p.name.slice(3) in adValues(sampleDomain)))
+          add(
+            field.path,
+            `unknown domain value "${p.name}"; expected one of ${Object.keys(adValues(sampleDomain))
+              .map((k) => `ad.${k}`)
+              .join(', ')}`,
+            p.offset,
+          );
       } else if (p.name.startsWith('os.')) {
         const v = p.name.slice(3);
         const missing = keys.filter((os) => osVars(m, os)[v] === undefined);
@@ -261,8 +331,15 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
       const params: Record<string, ParamValue> = {};
       for (const [name, spec] of Object.entries(m.parameters)) params[name] = sampleValue(m, spec, os);
       const instance = { key: `i1.target/${m.id}`, module: m.id, params, request: 0, selected: false };
+      const domain = inDomain ? { domain: sampleDomain } : {};
       try {
-        renderVulnerability(m, instance, { os, machineKey: 'i1.target', secret: 'dry-run', seed: 'dry-run' });
+        renderVulnerability(m, instance, {
+          os,
+          machineKey: 'i1.target',
+          secret: 'dry-run',
+          seed: 'dry-run',
+          ...domain,
+        });
         m.verify.forEach((probe, i) => {
           try {
             renderProbe(m, probe, instance, {
@@ -271,6 +348,7 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
               secret: 'dry-run',
               seed: 'dry-run',
               machineKey: 'i1.target',
+              ...domain,
             });
           } catch (e) {
             add(['verify', i], `on ${os} with default values: ${e instanceof Error ? e.message : String(e)}`);
@@ -282,6 +360,49 @@ function checkModule(m: VulnerabilityModule, _source: YamlSource): Found[] {
     }
   }
   return found;
+}
+
+const sampleDomain: AdDomain = { name: 'corp.lab', netbios: 'CORP' };
+
+/** What only one kind of module may use: cloud-init steps on Linux, PowerShell and domain roles on Windows. */
+function checkTarget(m: VulnerabilityModule, windows: boolean, add: (p: Path, message: string) => void): void {
+  if (windows) {
+    for (const key of ['packages', 'files', 'runcmd', 'afterBoot'] as const)
+      if (m.apply[key].length > 0)
+        add(
+          ['apply', key],
+          `a Windows module applies through apply.powershell (and apply.users); apply.${key} is for cloud-init`,
+        );
+    if (m.apply.users.some((u) => u.shell !== '/bin/bash'))
+      add(['apply', 'users'], 'Windows users have no login shell; leave out shell');
+    if (m.category === 'ad' && moduleRoles(m).includes('standalone'))
+      add(
+        m.roles ? ['roles'] : ['category'],
+        'an ad module applies only in a domain: give roles: [dc] (the controller) and/or member, without standalone',
+      );
+    const file = m.flag.file;
+    if (file) {
+      if (!/^[A-Za-z]:\\/.test(file.path)) add(['flag', 'file', 'path'], 'expected a Windows path such as C:\\...');
+      if (file.owner !== undefined || file.mode !== undefined)
+        add(['flag', 'file'], 'a Windows flag file has no owner or mode; name who may read it in readers');
+    }
+    m.verify.forEach((p, i) => {
+      if (p.kind === 'ssh' && p.shell !== 'powershell')
+        add(['verify', i, 'shell'], 'a Windows target runs PowerShell over SSH: set shell: powershell');
+      if (p.kind === 'nfs') add(['verify', i, 'kind'], 'Windows modules have no NFS probe');
+    });
+  } else {
+    if (m.apply.powershell.length > 0)
+      add(['apply', 'powershell'], 'apply.powershell is for Windows modules; this one applies through cloud-init');
+    if (m.roles) add(['roles'], 'roles are for Windows modules (where the machine stands in a domain)');
+    if (m.category === 'ad') add(['category'], 'an ad module needs Active Directory: its OS must be Windows');
+    if (m.flag.file?.readers)
+      add(['flag', 'file', 'readers'], 'readers are for Windows flag files; give owner and mode');
+    m.verify.forEach((p, i) => {
+      if (p.kind === 'ssh' && p.shell === 'powershell')
+        add(['verify', i, 'shell'], 'shell: powershell is for Windows targets');
+    });
+  }
 }
 
 function sampleValue(m: VulnerabilityModule, spec: ParamSpec, os: string): ParamValue {
@@ -324,6 +445,7 @@ function templateFields(m: VulnerabilityModule): TemplateField[] {
   if (m.flag.file) {
     text(['flag', 'file', 'path'], m.flag.file.path);
     text(['flag', 'file', 'owner'], m.flag.file.owner);
+    m.flag.file.readers?.forEach((r, i) => text(['flag', 'file', 'readers', i], r));
   }
   m.apply.packages.forEach((p, i) => text(['apply', 'packages', i], p));
   m.apply.users.forEach((u, i) => {
@@ -339,6 +461,7 @@ function templateFields(m: VulnerabilityModule): TemplateField[] {
   });
   m.apply.runcmd.forEach((c, i) => text(['apply', 'runcmd', i], c, true));
   m.apply.afterBoot.forEach((c, i) => text(['apply', 'afterBoot', i], c, true));
+  m.apply.powershell.forEach((c, i) => text(['apply', 'powershell', i], c, true));
   m.revert.forEach((c, i) => text(['revert', i], c));
   m.verify.forEach((probe, i) => {
     for (const [k, v] of Object.entries(probe)) {

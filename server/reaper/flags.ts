@@ -4,7 +4,7 @@
 import type { VulnerabilityInstance } from '../model/vulnerability.ts';
 import type { Catalogue } from './module-schema.ts';
 import { defaultPoints, type VulnerabilityModule } from './module-schema.ts';
-import { flagValue, renderVulnerability, templateValues } from './render.ts';
+import { flagValue, renderVulnerability, templateValues, type AdDomain } from './render.ts';
 import { renderTemplate } from './template.ts';
 
 export interface FlaggedMachine {
@@ -13,6 +13,8 @@ export interface FlaggedMachine {
   instance: number;
   hostname: string;
   os: string;
+  /** A Windows machine's domain, for modules that read {{ad.*}}. */
+  domain?: AdDomain;
   vulnerabilities: VulnerabilityInstance[];
 }
 
@@ -49,15 +51,17 @@ export function instanceFlags(
     for (const inst of m.vulnerabilities) {
       const mod = ctx.catalogue.modules.get(inst.module);
       if (!mod) continue;
-      const { flag, answer } = flagValue(mod, inst, { os: m.os, secret: ctx.secret, seed: ctx.seed });
+      const ad = m.domain ? { domain: m.domain } : {};
+      const { flag, answer } = flagValue(mod, inst, { os: m.os, secret: ctx.secret, seed: ctx.seed, ...ad });
       const value = flag ?? answer!;
-      const plain = templateValues(mod, inst.params, m.os);
-      const withFlag = templateValues(mod, inst.params, m.os, { flag: value });
+      const plain = templateValues(mod, inst.params, m.os, ad);
+      const withFlag = templateValues(mod, inst.params, m.os, { flag: value, ...ad });
       const rendered = renderVulnerability(mod, inst, {
         os: m.os,
         machineKey: m.key,
         secret: ctx.secret,
         seed: ctx.seed,
+        ...ad,
       });
       rows.push({
         instance: m.instance,

@@ -2,7 +2,12 @@
 // of each parameter type, and the types the rest of Reaper works with. catalogue/sudo-nopasswd-gtfobin.yaml is the
 // commented reference; catalogue.ts adds the checks a schema cannot express (templates, OS, defaults).
 import { z } from 'zod';
-import { vulnerabilityCategories, vulnerabilityDifficulties, type ParamValue } from '../model/vulnerability.ts';
+import {
+  vulnerabilityCategories,
+  vulnerabilityDifficulties,
+  windowsRoles,
+  type ParamValue,
+} from '../model/vulnerability.ts';
 
 export const moduleIdPattern = /^[a-z][a-z0-9-]{1,46}[a-z0-9]$/;
 const moduleId = z
@@ -185,6 +190,8 @@ export const probeSchema = z.discriminatedUnion(
       user: z.string().min(1),
       password: z.string().optional(),
       command: z.string().min(1),
+      /** `sh` (the command is fed to `sh -s`) or `powershell` (Windows: run with -EncodedCommand). */
+      shell: z.enum(['sh', 'powershell']).default('sh'),
     }),
     z.strictObject({
       kind: z.literal('ftp'),
@@ -201,6 +208,11 @@ export const probeSchema = z.discriminatedUnion(
       share: z.string().min(1),
       path: z.string().optional(),
       put: z.boolean().default(false),
+      /** Logs in as this user (omitted: a guest/anonymous session); its password defaults to the derived one. */
+      user: z.string().min(1).optional(),
+      password: z.string().optional(),
+      /** The user's domain or workgroup (Windows: the NetBIOS name, {{ad.netbios}}). */
+      domain: z.string().min(1).optional(),
     }),
     z.strictObject({
       kind: z.literal('redis'),
@@ -218,13 +230,26 @@ export const probeSchema = z.discriminatedUnion(
     }),
     z.strictObject({ kind: z.literal('nfs'), ...probeCommon }),
     z.strictObject({
+      kind: z.literal('impacket'),
+      ...probeCommon,
+      /** An Impacket example script, run as impacket-<tool> (Kali's impacket-scripts). */
+      tool: z.string().regex(/^[A-Za-z][A-Za-z0-9]{1,40}$/, 'expected an Impacket script name such as GetUserSPNs'),
+      /** Its target argument, e.g. "{{ad.domain}}/{{user}}" or "{{ad.domain}}/{{user}}@{{host}}". */
+      target: z.string().min(1),
+      /** Whose password the script is given (on its prompt, never on the command line); omitted: none. */
+      user: z.string().min(1).optional(),
+      /** Omitted with a user: the user's derived password. */
+      password: z.string().optional(),
+      args: z.array(z.string().min(1)).default([]),
+    }),
+    z.strictObject({
       kind: z.literal('shell'),
       ...probeCommon,
       script: z.string().min(1),
       requires: z.array(z.string().regex(/^[a-z0-9][a-z0-9._+-]*$/)).default([]),
     }),
   ],
-  { error: 'expected a kind: tcp, http, ssh, ftp, smb, redis, mysql, nfs or shell' },
+  { error: 'expected a kind: tcp, http, ssh, ftp, smb, redis, mysql, nfs, impacket or shell' },
 );
 export type Probe = z.output<typeof probeSchema>;
 export type ProbeKind = Probe['kind'];
@@ -248,6 +273,8 @@ export const moduleSchema = z.strictObject({
     .default({ cwe: [], cve: [], links: [] }),
   /** OS keys (ubuntu-22.04) or families (debian) of server/model/catalog.ts it applies to. */
   os: z.array(z.string().min(1)).min(1, 'name at least one OS key or family'),
+  /** Windows modules: where the machine must stand in a domain (default: anywhere). AD modules leave out standalone. */
+  roles: z.array(z.enum(windowsRoles)).min(1).optional(),
   /** Per-OS values (by OS key or family; a key wins over its family) that templates read as {{os.<name>}}. */
   vars: z.record(z.string(), z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/), varValue)).default({}),
   parameters: z.record(paramName, paramSpecSchema).default({}),
@@ -259,6 +286,8 @@ export const moduleSchema = z.strictObject({
     runcmd: z.array(z.string().min(1)).default([]),
     /** Shell lines run as root over SSH once the machine is ready, in one `sh -e` script. */
     afterBoot: z.array(z.string().min(1)).default([]),
+    /** Windows modules: PowerShell lines run as SYSTEM at first boot, after the domain steps, as one script. */
+    powershell: z.array(z.string().min(1)).default([]),
   }),
   verify: z.array(probeSchema).min(1, 'a module needs at least one verify probe'),
   /** Shell lines run as root over SSH that undo the module, where that is possible. */
@@ -266,9 +295,17 @@ export const moduleSchema = z.strictObject({
   flag: z.strictObject({
     /** Where the flag is, for the instructor. */
     location: z.string().min(1),
-    /** Glassdome writes the instance's flag to this file (with a trailing newline). */
+    /**
+     * Glassdome writes the instance's flag to this file (with a trailing newline). Linux: owner (root:root) and mode
+     * ("0600"). Windows: a C:\ path, readable by SYSTEM, Administrators and the `readers` only.
+     */
     file: z
-      .strictObject({ path: z.string().min(1), owner: owner.default('root:root'), mode: mode.default('0600') })
+      .strictObject({
+        path: z.string().min(1),
+        owner: owner.optional(),
+        mode: mode.optional(),
+        readers: z.array(z.string().min(1)).optional(),
+      })
       .optional(),
     /** A fixed answer instead of a planted flag, for challenges that ask to identify something (a CVE id). */
     answer: z.string().min(1).optional(),

@@ -5,7 +5,7 @@ import { derivePassword } from '../agents/credentials.ts';
 import { AppError } from '../errors.ts';
 import type { VulnerabilityInstance } from '../model/vulnerability.ts';
 import type { Probe, VulnerabilityModule } from './module-schema.ts';
-import { flagValue, templateValues } from './render.ts';
+import { flagValue, templateValues, type AdDomain } from './render.ts';
 import { filters, renderTemplate } from './template.ts';
 
 export interface ProbeContext {
@@ -15,6 +15,8 @@ export interface ProbeContext {
   secret: string;
   seed: string;
   machineKey: string;
+  /** The target's domain, for `{{ad.*}}` in a Windows module's probes. */
+  domain?: AdDomain;
 }
 
 export interface RenderedProbe {
@@ -48,8 +50,15 @@ export function renderProbe(
     new AppError('invalid_input', `Unable to render a verify probe of "${instance.key}" (module ${module.id}): ${why}`);
   if (!/^[0-9A-Za-z.:-]+$/.test(ctx.host)) throw fail(`"${ctx.host}" is not an address`);
   const { flag, answer } = flagValue(module, instance, ctx);
-  const plain = templateValues(module, instance.params, ctx.os, { host: ctx.host });
-  const withFlag = templateValues(module, instance.params, ctx.os, { host: ctx.host, flag: flag ?? answer ?? '' });
+  const ad = ctx.domain ? { domain: ctx.domain } : {};
+  const plain = templateValues(module, instance.params, ctx.os, { host: ctx.host, ...ad });
+  const withFlag = templateValues(module, instance.params, ctx.os, {
+    host: ctx.host,
+    flag: flag ?? answer ?? '',
+    ...ad,
+  });
+  const passwordOf = (user: string, given: string | undefined) =>
+    given === undefined ? derivePassword(ctx.secret, ctx.machineKey, user) : r(given);
   const r = (t: string) => renderTemplate(t, plain);
   const port = (p: number | string) => {
     const n = typeof p === 'number' ? p : Number(r(p));
@@ -108,16 +117,17 @@ export function renderProbe(
     }
     case 'ssh': {
       const user = r(probe.user);
-      const password =
-        probe.password === undefined ? derivePassword(ctx.secret, ctx.machineKey, user) : r(probe.password);
+      const password = passwordOf(user, probe.password);
       const command = r(probe.command);
-      if (command.split('\n').includes(heredoc)) throw fail(`the command may not contain a line "${heredoc}"`);
-      body = [
-        `export SSHPASS=${q(password)}`,
-        `timeout ${t} sshpass -e ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive -o NumberOfPasswordPrompts=1 -p ${port(probe.port)} ${q(user)}@"$host" sh -s <<'${heredoc}'`,
-        command.replace(/\n$/, ''),
-        heredoc,
-      ];
+      const ssh = `timeout ${t} sshpass -e ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive -o NumberOfPasswordPrompts=1 -p ${port(probe.port)} ${q(user)}@"$host"`;
+      if (probe.shell === 'powershell') {
+        // Windows' sshd hands the command line to its default shell; -EncodedCommand (base64 of UTF-16LE) carries
+        // the script through any shell's quoting unchanged.
+        body = [`export SSHPASS=${q(password)}`, `${ssh} ${powershellCommand(command)}`];
+      } else {
+        if (command.split('\n').includes(heredoc)) throw fail(`the command may not contain a line "${heredoc}"`);
+        body = [`export SSHPASS=${q(password)}`, `${ssh} sh -s <<'${heredoc}'`, command.replace(/\n$/, ''), heredoc];
+      }
       requires = ['sshpass', 'ssh', 'timeout'];
       break;
     }
@@ -135,13 +145,23 @@ export function renderProbe(
       if (probe.path !== undefined) commands.push(`get "${r(probe.path)}" -`);
       if (probe.put) commands.push('put glassdome-verify.txt', 'del glassdome-verify.txt');
       if (commands.length === 0) commands.push('ls');
+      const user = probe.user === undefined ? undefined : r(probe.user);
+      const auth = user !== undefined;
+      // A logged-in session reads its credentials from an authentication file (-A), never the command line.
+      const authFile =
+        user !== undefined
+          ? [
+              `printf 'username = %s\\npassword = %s\\n' ${q(user)} ${q(passwordOf(user, probe.password))} > "$dir/auth"`,
+              ...(probe.domain === undefined ? [] : [`printf 'domain = %s\\n' ${q(r(probe.domain))} >> "$dir/auth"`]),
+            ]
+          : [];
       body = [
-        ...(probe.put
-          ? ['dir=$(mktemp -d)', 'trap \'rm -rf "$dir"\' EXIT', 'cd "$dir"', 'echo glassdome > glassdome-verify.txt']
-          : []),
-        `timeout ${t} smbclient -N -p ${port(probe.port)} "//$host/"${q(share)} -c ${q(commands.join('; '))}`,
+        ...(probe.put || auth ? ['dir=$(mktemp -d)', 'trap \'rm -rf "$dir"\' EXIT'] : []),
+        ...authFile,
+        ...(probe.put ? ['cd "$dir"', 'echo glassdome > glassdome-verify.txt'] : []),
+        `timeout ${t} smbclient ${auth ? '-A "$dir/auth"' : '-N'} -p ${port(probe.port)} "//$host/"${q(share)} -c ${q(commands.join('; '))}`,
       ];
-      requires = ['smbclient', 'timeout', ...(probe.put ? ['mktemp'] : [])];
+      requires = ['smbclient', 'timeout', ...(probe.put || auth ? ['mktemp'] : [])];
       break;
     }
     case 'redis': {
@@ -168,6 +188,21 @@ export function renderProbe(
     case 'nfs': {
       body = [`timeout ${t} showmount -e "$host"`];
       requires = ['showmount', 'timeout'];
+      break;
+    }
+    case 'impacket': {
+      const tool = `impacket-${probe.tool}`;
+      const words = [q(r(probe.target)), ...probe.args.map((a) => q(r(a)))].join(' ');
+      if (probe.user === undefined) body = [`timeout ${t} ${tool} ${words}`];
+      else {
+        // Impacket asks for a missing password with Python's getpass, which reads standard input when the process
+        // has no terminal (setsid): the password stays off the command line.
+        body = [
+          `password=${q(passwordOf(r(probe.user), probe.password))}`,
+          `printf '%s\\n' "$password" | timeout ${t} setsid -w ${tool} ${words}`,
+        ];
+      }
+      requires = [tool, 'timeout', ...(probe.user === undefined ? [] : ['setsid'])];
       break;
     }
     case 'shell': {
@@ -232,6 +267,12 @@ export function judgeProbe(
   if (probe.expect.matches !== undefined && !new RegExp(probe.expect.matches, 'm').test(run.stdout))
     return { ok: false, reason: `the output does not match /${probe.expect.matches}/` };
   return { ok: true };
+}
+
+/** `powershell.exe ... -EncodedCommand <base64 of the UTF-16LE script>`, for a command line on a Windows target. */
+export function powershellCommand(script: string): string {
+  const encoded = Buffer.from(script, 'utf16le').toString('base64');
+  return `powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand ${encoded}`;
 }
 
 /** A bash $'...' string: exact bytes for CR/LF and quotes. */

@@ -10,7 +10,7 @@ import {
   type VulnerabilityInstance,
   type VulnerabilityRequest,
 } from '../model/vulnerability.ts';
-import { supportedOs, supportsOs } from './catalogue.ts';
+import { whyNotApplicable, type ModuleTarget } from './catalogue.ts';
 import type { Catalogue } from './module-schema.ts';
 import { createRandom, type Random } from './derive.ts';
 import { moduleIdPattern, type ParamSpec, type VulnerabilityModule } from './module-schema.ts';
@@ -85,9 +85,7 @@ export interface RequestIssue {
   message: string;
 }
 
-export interface MachineTarget {
-  /** Catalog OS key. */
-  os: string;
+export interface MachineTarget extends ModuleTarget {
   /** The machine's own user names: a module may not create one of them. */
   users?: string[];
 }
@@ -120,11 +118,8 @@ export function checkMachineRequests(
           message: `module "${m.id}" is already asked for at vulnerabilities[${explicit.get(m.id)}]; a machine takes a module once`,
         });
       else explicit.set(m.id, j);
-      if (os && !supportsOs(m, os.key))
-        issues.push({
-          path: at('module'),
-          message: `module "${m.id}" does not apply to ${os.title}; it supports ${supportedOs(m).join(', ')}`,
-        });
+      const why = os ? whyNotApplicable(m, machine) : undefined;
+      if (why) issues.push({ path: at('module'), message: `module "${m.id}" ${why}` });
       for (const [name, value] of Object.entries(req.params)) {
         const spec = m.parameters[name];
         if (!spec) {
@@ -169,7 +164,7 @@ export function checkMachineRequests(
   requests.forEach((raw, j) => {
     const s = normalizeRequest(raw as VulnerabilityRequestInput);
     if (!('select' in s) || !os) return;
-    const candidates = selectionCandidates(catalogue, s.select, os.key, new Set(explicit.keys()));
+    const candidates = selectionCandidates(catalogue, s.select, machine, new Set(explicit.keys()));
     if (candidates.length < s.select.count) {
       const what = [
         s.select.category && `category ${s.select.category.join('/')}`,
@@ -180,17 +175,26 @@ export function checkMachineRequests(
         .join(', ');
       issues.push({
         path: [j, 'select', 'count'],
-        message: `only ${candidates.length} module${candidates.length === 1 ? '' : 's'} ${what ? `with ${what} ` : ''}apply to ${os.title}${explicit.size ? ' besides those asked for explicitly' : ''}${candidates.length ? ` (${candidates.join(', ')})` : ''}; ask for at most ${candidates.length}`,
+        message: `only ${candidates.length} module${candidates.length === 1 ? '' : 's'} ${what ? `with ${what} ` : ''}apply to ${os.title}${domainWords(machine)}${explicit.size ? ' besides those asked for explicitly' : ''}${candidates.length ? ` (${candidates.join(', ')})` : ''}; ask for at most ${candidates.length}`,
       });
     }
   });
   return issues;
 }
 
+function domainWords(machine: ModuleTarget): string {
+  if (osCatalog[machine.os]?.family !== 'windows') return '';
+  return machine.domainRole === 'dc'
+    ? ' as a domain controller'
+    : machine.domainRole === 'member'
+      ? ' as a domain member'
+      : ' outside a domain';
+}
+
 function selectionCandidates(
   catalogue: Catalogue,
   s: Extract<VulnerabilityRequest, { select: unknown }>['select'],
-  os: string,
+  machine: ModuleTarget,
   exclude: Set<string>,
 ): string[] {
   return [...catalogue.modules.values()]
@@ -200,7 +204,7 @@ function selectionCandidates(
         (!s.difficulty || s.difficulty.includes(m.difficulty)) &&
         (!s.from || s.from.includes(m.id)),
     )
-    .filter((m) => supportsOs(m, os) && !exclude.has(m.id))
+    .filter((m) => !whyNotApplicable(m, machine) && !exclude.has(m.id))
     .map((m) => m.id)
     .sort();
 }
@@ -258,10 +262,9 @@ export function resolveVulnerabilities(
   normalized.forEach((req, j) => {
     if (!('module' in req)) return;
     const m = catalogue.modules.get(req.module);
-    if (!m || !supportsOs(m, machine.os)) {
-      issues.push(
-        `vulnerabilities[${j}]: module "${req.module}" ${m ? `does not apply to ${machine.os}` : 'is not in the catalogue'}`,
-      );
+    const why = m ? whyNotApplicable(m, machine) : 'is not in the catalogue';
+    if (!m || why) {
+      issues.push(`vulnerabilities[${j}]: module "${req.module}" ${why}`);
       return;
     }
     const params = resolveParams(m, req.params, machine, createRandom(seed, machine.key, 'module', String(j), m.id));
@@ -277,7 +280,7 @@ export function resolveVulnerabilities(
     const scope = req.select.per === 'deployment' ? machine.name : machine.key;
     const taken = new Set([...explicit, ...instances.map((i) => i.module)]);
     const order = createRandom(seed, scope, 'select', String(j)).shuffle(
-      selectionCandidates(catalogue, req.select, machine.os, taken),
+      selectionCandidates(catalogue, req.select, machine, taken),
     );
     let picked = 0;
     for (const id of order) {
@@ -353,8 +356,9 @@ class Claims {
     const values = templateValues(m, params, os);
     return {
       files: m.apply.files.filter((f) => !f.append).map((f) => renderTemplate(f.path, values)),
+      // Windows user names are case-insensitive; Unix ones are lowercase already.
       users: m.apply.users.map((u) => ({
-        name: renderTemplate(u.name, values),
+        name: renderTemplate(u.name, values).toLowerCase(),
         ...(u.password === undefined ? {} : { password: renderTemplate(u.password, values) }),
       })),
     };
@@ -374,7 +378,8 @@ class Claims {
     for (const f of c.files)
       if (this.files.has(f)) return `writes ${f}, which module "${this.files.get(f)}" writes too`;
     for (const u of c.users) {
-      if (this.machineUsers.includes(u.name)) return `creates user "${u.name}", one of the machine's own users`;
+      if (this.machineUsers.some((n) => n.toLowerCase() === u.name))
+        return `creates user "${u.name}", one of the machine's own users`;
       const other = this.users.get(u.name);
       if (other && other.password !== u.password)
         return `creates user "${u.name}" with another password than module "${other.module}" does`;

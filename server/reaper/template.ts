@@ -1,6 +1,18 @@
 // The placeholders of module files: `{{ name }}` and `{{ name | filter }}`, where name is a parameter, `os.<var>`,
-// `flag` or `host`. Parsing is separate from rendering so the loader can check every reference before any use.
+// `ad.<value>`, `flag` or `host`. Parsing is separate from rendering so the loader can check every reference before any use.
+import crypto from 'node:crypto';
 import type { ParamValue } from '../model/vulnerability.ts';
+
+// The AES-256 key every Group Policy Preferences cpassword is encrypted with, published by Microsoft in
+// [MS-GPPREF] 2.2.1.1.4: which is why a cpassword in SYSVOL is as good as the password itself.
+const gppKey = Buffer.from('4e9906e8fcb66cc9faf49310620ffee8f496e806cc057990209b09a433b66c1b', 'hex');
+
+/** A Group Policy Preferences cpassword: UTF-16LE, AES-256-CBC with a zero IV, base64 without its padding. */
+export function gppCpassword(plain: string): string {
+  const cipher = crypto.createCipheriv('aes-256-cbc', gppKey, Buffer.alloc(16));
+  const sealed = Buffer.concat([cipher.update(Buffer.from(plain, 'utf16le')), cipher.final()]);
+  return sealed.toString('base64').replace(/=+$/, '');
+}
 
 export const filters = {
   /** One shell word: single-quoted, a list as several words. */
@@ -19,6 +31,10 @@ export const filters = {
   url: (v: string) => encodeURIComponent(v),
   /** A literal inside a regular expression. */
   regex: (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+  /** One PowerShell single-quoted string (its typographic quotes are quotes too, so they are doubled as well). */
+  ps: (v: string) => `'${v.replace(/['\u2018\u2019\u201a\u201b]/g, '$&$&')}'`,
+  /** The Group Policy Preferences cpassword of a password (for a Groups.xml in SYSVOL). */
+  gpp: (v: string) => gppCpassword(v),
 } as const;
 export type FilterName = keyof typeof filters;
 
@@ -34,7 +50,7 @@ export interface Placeholder {
 export type ParsedTemplate = { placeholders: Placeholder[] } | { error: string; offset: number };
 
 const placeholderPattern = /\{\{([^{}]*)\}\}/g;
-const namePattern = /^(os\.[a-zA-Z][a-zA-Z0-9_]*|[a-zA-Z][a-zA-Z0-9_]*)$/;
+const namePattern = /^((os|ad)\.[a-zA-Z][a-zA-Z0-9_]*|[a-zA-Z][a-zA-Z0-9_]*)$/;
 
 export function parseTemplate(text: string): ParsedTemplate {
   const placeholders: Placeholder[] = [];
@@ -42,7 +58,7 @@ export function parseTemplate(text: string): ParsedTemplate {
     const [rawName, rawFilter, ...rest] = m[1]!.split('|').map((s) => s.trim());
     if (rest.length > 0) return { error: `"${m[0]}" has more than one filter`, offset: m.index };
     if (!rawName || !namePattern.test(rawName))
-      return { error: `"${m[0]}" does not name a parameter, os.<var>, flag or host`, offset: m.index };
+      return { error: `"${m[0]}" does not name a parameter, os.<var>, ad.<value>, flag or host`, offset: m.index };
     if (rawFilter !== undefined && !(rawFilter in filters))
       return {
         error: `unknown filter "${rawFilter}" in "${m[0]}"; expected one of ${Object.keys(filters).join(', ')}`,

@@ -3,7 +3,7 @@
 // side against the services the modules configured, aimed at the machine's non-loopback address.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultCatalogue } from '../../server/reaper/catalogue.ts';
+import { defaultCatalogue, supportsOs } from '../../server/reaper/catalogue.ts';
 import { judgeProbe, renderProbes } from '../../server/reaper/probes.ts';
 import { applyTo, secret, seed, type AppliedMachine } from './helpers.ts';
 import { locateSandbox, startSandbox, targetAddress, type RunResult, type Sandbox } from './sandbox.ts';
@@ -26,6 +26,10 @@ function runnable(): { ids: string[]; skipped: Record<string, string> } {
   const ids: string[] = [];
   for (const id of catalogue.modules.keys()) {
     if (skipped[id]) continue;
+    if (!supportsOs(catalogue.modules.get(id)!, os)) {
+      skipped[id] = 'a Windows module: no Windows here (structural tests only, test/reaper/windows-modules.test.ts)';
+      continue;
+    }
     const packages = applyTo(os, [id]).rendered[0]!.packages.map((p) => p.split('=')[0]!);
     const missing = packages.filter(
       (p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout !== 'install ok installed',

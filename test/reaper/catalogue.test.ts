@@ -47,19 +47,35 @@ describe('the bundled catalogue', () => {
     expect(module?.id).toBe(file.replace(/\.yaml$/, ''));
   });
 
-  it('has at least 15 modules, every one applicable to Ubuntu 22.04, Ubuntu 24.04 and Debian 12', () => {
+  it('has at least 15 Linux modules applicable to Ubuntu 22.04, Ubuntu 24.04 and Debian 12, and 6 Windows ones', () => {
     const { catalogue, issues } = loadCatalogue();
     expect(issues).toEqual([]);
-    expect(catalogue.modules.size).toBeGreaterThanOrEqual(15);
-    for (const m of catalogue.modules.values())
+    const modules = [...catalogue.modules.values()];
+    const windows = modules.filter((m) => supportedOs(m).some((os) => os.startsWith('windows-')));
+    const linux = modules.filter((m) => !windows.includes(m));
+    expect(linux.length).toBeGreaterThanOrEqual(15);
+    expect(windows.length).toBeGreaterThanOrEqual(6);
+    for (const m of linux)
       expect(supportedOs(m), m.id).toEqual(expect.arrayContaining(['debian-12', 'ubuntu-22.04', 'ubuntu-24.04']));
+    for (const m of windows) {
+      expect(supportedOs(m), m.id).toContain('windows-server-2022');
+      expect(
+        supportedOs(m).every((os) => os.startsWith('windows-')),
+        m.id,
+      ).toBe(true);
+    }
   });
 
-  it('covers every category but Active Directory (which needs Windows) and every difficulty', () => {
+  it('covers every category, Active Directory with Windows modules only, and every difficulty', () => {
     const modules = [...defaultCatalogue().modules.values()];
     expect(new Set(modules.map((m) => m.category))).toEqual(
-      new Set(['web', 'privilege-escalation', 'credentials', 'network-service', 'misconfiguration']),
+      new Set(['web', 'privilege-escalation', 'credentials', 'network-service', 'misconfiguration', 'ad']),
     );
+    for (const m of modules.filter((x) => x.category === 'ad'))
+      expect(
+        supportedOs(m).every((os) => os.startsWith('windows-')),
+        m.id,
+      ).toBe(true);
     expect(new Set(modules.map((m) => m.difficulty))).toEqual(new Set(['easy', 'medium', 'hard']));
   });
 
@@ -99,9 +115,9 @@ describe('the commented example module', () => {
 
   it('documents every field of the format, set or commented out', () => {
     for (const key of Object.keys(moduleSchema.shape)) expect(text, key).toMatch(new RegExp(`^#? ?${key}:`, 'm'));
-    for (const key of ['packages', 'users', 'files', 'runcmd', 'afterBoot'])
+    for (const key of ['packages', 'users', 'files', 'runcmd', 'afterBoot', 'powershell'])
       expect(text, key).toMatch(new RegExp(`^ {2}#? ?${key}:`, 'm'));
-    for (const kind of ['tcp', 'http', 'ssh', 'ftp', 'smb', 'redis', 'mysql', 'nfs', 'shell'])
+    for (const kind of ['tcp', 'http', 'ssh', 'ftp', 'smb', 'redis', 'mysql', 'nfs', 'impacket', 'shell'])
       expect(text).toMatch(new RegExp(`^#\\s+${kind}\\s`, 'm'));
   });
 

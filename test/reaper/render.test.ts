@@ -87,9 +87,11 @@ describe('verify probes', () => {
   it('never put a flag into a script for the attacker machine, for any module on any OS', () => {
     for (const m of catalogue.modules.values()) {
       for (const os of supportedOs(m)) {
+        // Windows modules go where they apply: a controller for the AD ones, a member for the rest.
+        const domainRole = m.roles?.includes('dc') ? ('dc' as const) : ('member' as const);
         const [inst] = resolveVulnerabilities(
           [m.id],
-          { key: 'i1.t', name: 't', os },
+          { key: 'i1.t', name: 't', os, domainRole },
           { seed: 's', catalogue },
         ).instances;
         const flag = deriveFlag('sec', 's', inst!.key);
@@ -99,6 +101,7 @@ describe('verify probes', () => {
           secret: 'sec',
           seed: 's',
           machineKey: 'i1.t',
+          domain: { name: 'corp.lab', netbios: 'CORP' },
         })) {
           expect(p.script, m.id).not.toContain(flag);
           expect(p.script, m.id).toContain("host='10.0.0.5'");

@@ -296,6 +296,85 @@ function Invoke-GdRunCommands {
   }
 }
 
+function Assert-GdNative([string]$What) {
+  if ($LASTEXITCODE -ne 0) { throw "$What failed with exit code $LASTEXITCODE" }
+}
+
+# For vulnerability modules: lets the lab's networks reach a TCP port, a range or RPC/RPCEPMap (once per name).
+function Open-GdLabPort([string]$Name, [string]$Port) {
+  if (Get-NetFirewallRule -Name "Glassdome-$Name" -ErrorAction SilentlyContinue) { return }
+  New-NetFirewallRule -Name "Glassdome-$Name" -DisplayName "Glassdome: $Name from the lab" -Direction Inbound -Protocol TCP -LocalPort $Port -RemoteAddress @($Config.labNetworks) -Action Allow | Out-Null
+}
+
+# For vulnerability modules: a flag file that only SYSTEM, Administrators and the named readers may read.
+function Set-GdFlagFile([string]$Path, [string]$Value, [string[]]$Readers) {
+  New-Item -ItemType Directory -Force -Path (Split-Path -Parent $Path) | Out-Null
+  Set-Content -LiteralPath $Path -Value $Value -Encoding Ascii
+  $grants = @('*S-1-5-18:F', '*S-1-5-32-544:F') + @($Readers | ForEach-Object { "$($_):R" })
+  icacls.exe $Path /inheritance:r /grant:r $grants | Out-Null
+  Assert-GdNative "icacls $Path"
+}
+
+# A module's account: a domain user on a controller, a local user elsewhere; groups by name or SID.
+function New-GdModuleUser($User) {
+  $secret = ConvertTo-GdSecret $User.password
+  if ($Config.domain -and $Config.domain.role -eq 'dc') {
+    $existing = Get-ADUser -Filter "SamAccountName -eq '$($User.name)'"
+    if ($existing) {
+      Set-ADAccountPassword -Identity $existing -Reset -NewPassword $secret
+      Enable-ADAccount -Identity $existing
+    } else {
+      New-ADUser -Name $User.name -SamAccountName $User.name -UserPrincipalName "$($User.name)@$($Config.domain.name)" -AccountPassword $secret -Enabled $true -PasswordNeverExpires $true
+    }
+    foreach ($group in @($User.groups)) { Add-ADGroupMember -Identity $group -Members $User.name }
+    return
+  }
+  $existing = Get-LocalUser -Name $User.name -ErrorAction SilentlyContinue
+  if ($existing) {
+    Set-LocalUser -InputObject $existing -Password $secret -PasswordNeverExpires $true
+    Enable-LocalUser -InputObject $existing
+  } else {
+    New-LocalUser -Name $User.name -Password $secret -PasswordNeverExpires -AccountNeverExpires | Out-Null
+  }
+  foreach ($group in @($User.groups)) {
+    if ($group -like 'S-1-*') { $local = Get-LocalGroup -SID $group } else { $local = Get-LocalGroup -Name $group }
+    if (-not (Get-LocalGroupMember -Group $local -ErrorAction SilentlyContinue | Where-Object { $_.Name -like "*\$($User.name)" })) {
+      Add-LocalGroupMember -Group $local -Member $User.name
+    }
+  }
+}
+
+# Vulnerability modules (server/reaper), after the domain steps: each at most once, like the run commands, its users
+# first and then its PowerShell; a module that fails ends the first boot naming it.
+function Invoke-GdModules {
+  $modules = @($Config.modules)
+  if ($modules.Count -eq 0) { return }
+  # Module passwords are weak on purpose, or derived without a digit: the complexity and length rules would refuse
+  # them. A controller's are the domain's; a member's local ones are turned off again, since the domain's policy
+  # reached it when it joined.
+  if ($Config.domain -and $Config.domain.role -eq 'dc') {
+    $domain = Wait-GdDirectory
+    Set-ADDefaultDomainPasswordPolicy -Identity $domain.DNSRoot -ComplexityEnabled $false -MinPasswordLength 0
+  } else {
+    Set-GdPasswordPolicy
+  }
+  $i = 0
+  foreach ($m in $modules) {
+    $step = "module-$i"
+    if (-not ((Get-GdDoneSteps) -contains $step)) {
+      Add-Content -LiteralPath $StepsFile -Value $step
+      Write-GdLog "vulnerability $($m.key)"
+      try {
+        foreach ($u in @($m.users)) { New-GdModuleUser $u }
+        if ($m.script) { & ([scriptblock]::Create($m.script)) }
+      } catch {
+        Stop-GdWithFailure "vulnerability $($m.key) did not apply: $($_.Exception.Message)"
+      }
+    }
+    $i++
+  }
+}
+
 function Test-GdFirstBoot {
   $problems = @()
   if ($env:COMPUTERNAME -ne $Config.hostname.ToUpperInvariant()) { $problems += "the computer name is $env:COMPUTERNAME, not $($Config.hostname)" }
@@ -351,6 +430,7 @@ try {
     if ($Config.domain.role -eq 'dc') { Invoke-GdStep 'domain-accounts' { Set-GdDomainAccounts } }
   }
   Invoke-GdRunCommands
+  Invoke-GdModules
   Test-GdFirstBoot
   Complete-GdFirstBoot
 } catch {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { AppError } from '../../errors.ts';
 import type { Plan, PlannedMachine } from '../../model/plan.ts';
 import type { WindowsRemoteAccess } from '../../model/scenario.ts';
+import type { RenderedVulnerability } from '../../model/vulnerability.ts';
 import { derivePassword } from '../credentials.ts';
 import { domainController, windowsOf } from './settings.ts';
 
@@ -39,6 +40,16 @@ export interface WindowsFirstBootConfig {
         joinUser: string;
         joinPassword: string;
       };
+  /**
+   * Vulnerability modules (server/reaper), applied after the domain steps and before `run`, each at most once: its
+   * users first (domain users on a controller, local ones elsewhere), then its PowerShell.
+   */
+  modules: Array<{
+    key: string;
+    module: string;
+    users: Array<{ name: string; password: string; groups: string[] }>;
+    script: string;
+  }>;
   run: string[];
   maxBoots: number;
   domainWaitSeconds: number;
@@ -51,6 +62,8 @@ export interface WindowsConfigContext {
   secret: string;
   /** A domain member's join password: the controller's administrator's (see domainJoinAccount). */
   domainAdminPassword?: string;
+  /** The machine's vulnerability modules, rendered by the reaper (Windows modules only). */
+  vulnerabilities?: RenderedVulnerability[];
 }
 
 /** Derived like a user's password, under a name no user can have (user names cannot start with "@"). */
@@ -118,6 +131,11 @@ export function windowsFirstBootConfig(
     }
   }
 
+  const modules = windowsModules(
+    ctx.vulnerabilities ?? [],
+    machine.users.map((u) => u.name),
+    fail,
+  );
   const clouds = plan.platform === 'aws' || plan.platform === 'azure';
   return {
     resource: machine.resourceName,
@@ -145,10 +163,38 @@ export function windowsFirstBootConfig(
     users: users.filter((u) => u !== builtin),
     administratorPassword: admin.password,
     ...(domain ? { domain } : {}),
+    modules,
     run: machine.run,
     maxBoots: 10,
     domainWaitSeconds: 1800,
   };
+}
+
+/**
+ * The modules' part of the configuration. A module may not create one of the machine's own users, and two modules
+ * create the same user only the same way (Windows names compare without case).
+ */
+function windowsModules(
+  rendered: RenderedVulnerability[],
+  own: string[],
+  fail: (why: string) => AppError,
+): WindowsFirstBootConfig['modules'] {
+  const machineUsers = new Set(own.map((n) => n.toLowerCase()));
+  const taken = new Map<string, { module: string; password: string }>();
+  return rendered.map((v) => {
+    if (!v.windows) throw fail(`module "${v.module}" applies through cloud-init, not on Windows`);
+    const users = v.users.flatMap((u) => {
+      if (machineUsers.has(u.name.toLowerCase()))
+        throw fail(`module "${v.module}" creates user "${u.name}", which the machine already has`);
+      const prev = taken.get(u.name.toLowerCase());
+      if (prev && prev.password !== u.password)
+        throw fail(`modules "${prev.module}" and "${v.module}" both create user "${u.name}", differently`);
+      if (prev) return [];
+      taken.set(u.name.toLowerCase(), { module: v.module, password: u.password });
+      return [{ name: u.name, password: u.password, groups: u.groups }];
+    });
+    return { key: v.key, module: v.module, users, script: v.applyScript ?? '' };
+  });
 }
 
 /** JSON with every non-ASCII character escaped, so the script stays ASCII whatever the names and passwords. */

@@ -338,6 +338,7 @@ export function createDeployer(rc: RunContext) {
               secret,
               seed: plan.seed,
               catalogue: defaultCatalogue(),
+              ...(m.windows?.domain ? { domain: m.windows.domain } : {}),
             }),
           }
         : {}),

@@ -57,7 +57,12 @@ export function checkMachines(input: CheckInput, nets: NetworkFacts, add: (i: Pa
     // Catalogue modules: known ids, for this OS, with parameters of the right type (reaper/selection.ts).
     for (const issue of checkMachineRequests(
       m.vulnerabilities,
-      { os: norm.os, users: norm.users.map((u) => u.name) },
+      {
+        os: norm.os,
+        users: norm.users.map((u) => u.name),
+        ...(norm.windows?.domain ? { domainRole: norm.windows.domain.role } : {}),
+        ...(norm.windows ? { remote: norm.windows.remote } : {}),
+      },
       defaultCatalogue(),
     ))
       add({ path: ['machines', i, 'vulnerabilities', ...issue.path], message: issue.message });
