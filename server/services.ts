@@ -131,6 +131,7 @@ export function createServices(opts: ServiceOptions) {
     testing,
     access: rangeAccess,
     channel,
+    knowledge,
     ...opts.overseer,
     // The guest-agent fix installs from the cache a machine's plan names; this one is for machines planned without it.
     options: {

@@ -342,9 +342,14 @@ export function createKnowledgeBase(deps: KnowledgeBaseDeps) {
     async similarFailures(reason: string, k = 3): Promise<Passage[]> {
       if (reason.trim() === '') return [];
       const r = await (await open()).search(reason.slice(0, maxQuestion), { k: k * 3, collections: ['deployments'] });
+      // A keyword hit on a common word ("the", "failed") is no repeat: half of the reason's words must be there.
+      const words = (t: string) => new Set(t.toLowerCase().match(/[a-z][a-z0-9_]{3,}/g) ?? []);
+      const asked = words(reason);
+      const needed = Math.max(2, Math.ceil(asked.size / 2));
+      const shared = (text: string) => [...words(text)].filter((w) => asked.has(w)).length;
       return r.passages
         .filter((p) => p.headings.includes('Failures'))
-        .filter((p) => p.scores.keywordRank !== null || (p.scores.vector ?? 0) >= 0.8)
+        .filter((p) => (p.scores.vector ?? 0) >= 0.8 || (p.scores.keywordRank !== null && shared(p.text) >= needed))
         .slice(0, k);
     },
 

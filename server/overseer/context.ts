@@ -14,6 +14,7 @@ import type { PlatformStore } from '../platforms/store.ts';
 import type { SshConnectOptions } from '../ssh/connection.ts';
 import type { Findings } from './findings.ts';
 import type { Watch } from './watch.ts';
+import type { FailureMemory } from './seen-before.ts';
 
 export interface OverseerOptions {
   /** How long a running guest has before a silent guest agent, a missing address or router becomes a finding. */
@@ -52,6 +53,8 @@ export interface OverseerDeps {
   testing: TestingMode;
   access: RangeAccess;
   channel: GuestChannel;
+  /** Earlier failures like a new one, for the "seen before" line on a failing deployment's stream. */
+  knowledge?: FailureMemory;
   /** The clock every job reads; tests inject one and never sleep. */
   now?: () => Date;
   /** Where job failures and skips are logged (default: console.error / console.log). */

@@ -22,6 +22,7 @@ import { fixes } from './fixes/index.ts';
 import { jobs } from './jobs.ts';
 import { createScheduler, type TickResult } from './scheduler.ts';
 import { createWatch } from './watch.ts';
+import { watchRepeatedFailures } from './seen-before.ts';
 
 /** How long after a failed fix the next attempt may come: 1, 2, 4... minutes, at most an hour. */
 function fixBackoffMs(attempts: number): number {
@@ -153,15 +154,32 @@ export function createOverseer(deps: OverseerDeps) {
     })),
   });
 
+  let seenBefore: ReturnType<typeof watchRepeatedFailures> | undefined;
+  /** Starts saying "seen before" on failing deployments' streams (with a knowledge base); idempotent. */
+  function watchFailures() {
+    if (deps.knowledge && !seenBefore)
+      seenBefore = watchRepeatedFailures({
+        subscribe: (listener) => deps.events.subscribe('*', listener),
+        publish: (id, message, stepKey) => deps.events.publish(id, 'overseer', message, stepKey),
+        knowledge: deps.knowledge,
+        log,
+      });
+    return seenBefore;
+  }
+
   return {
     scheduler,
-    /** Starts the schedules (main.ts, after interrupted runs are resumed). */
+    /** Starts the schedules and the failure watch (main.ts, after interrupted runs are resumed). */
     start(): void {
       scheduler.start();
+      watchFailures();
     },
+    watchFailures,
     /** Stops the schedules, aborts running jobs and waits for fixes in flight (shutdown). */
     async stop(): Promise<void> {
       await scheduler.stop();
+      await seenBefore?.stop();
+      seenBefore = undefined;
       await settled();
     },
     status() {
