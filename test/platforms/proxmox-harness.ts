@@ -91,16 +91,23 @@ export function mirrorSnippets(s: ProxmoxServer, dir: string): () => void {
     }
     for (const [volid, v] of vols)
       if (v.content === 'snippets' && !files.includes(volid.slice('local:snippets/'.length))) vols.delete(volid);
-    for (const f of files)
+    for (const f of files) {
+      let data: Buffer;
+      try {
+        // What the node reads: the modelled guest boots with this user-data.
+        data = readFileSync(path.join(dir, 'snippets', f));
+      } catch {
+        continue; // removed (by teardown) between the listing and the read: gone from the storage too
+      }
       vols.set(`local:snippets/${f}`, {
         volid: `local:snippets/${f}`,
         content: 'snippets',
         format: 'raw',
         size: 100,
         ctime: 0,
-        // What the node reads: the modelled guest boots with this user-data.
-        data: readFileSync(path.join(dir, 'snippets', f)),
+        data,
       });
+    }
   };
   const timer = setInterval(sync, 2);
   return () => clearInterval(timer);
