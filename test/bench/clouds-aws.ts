@@ -195,7 +195,20 @@ export async function benchAws(): Promise<CloudBenchRow[]> {
     const wallMs = performance.now() - t0;
     if (final !== 'ready') throw new Error(`deployment ended ${final}: ${services.deployments.get(id).error}`);
     const deployCalls = proxy.calls.slice(from);
-    if (process.env.BENCH_TRACE) trace(plan, services.deployments.get(id).steps, deployCalls, t0Wall, bootMs);
+    if (process.env.BENCH_TRACE) {
+      const steps = services.deployments.get(id).steps;
+      trace(plan, steps, deployCalls, t0Wall, bootMs);
+      // BENCH_TRACE=<file>.json: the steps and calls too, to look at afterwards.
+      if (process.env.BENCH_TRACE.endsWith('.json'))
+        fs.writeFileSync(
+          process.env.BENCH_TRACE,
+          JSON.stringify({
+            t0: t0Wall,
+            steps,
+            calls: deployCalls.map((c) => ({ ...c, params: Object.fromEntries(c.params) })),
+          }),
+        );
+    }
 
     // Lower bounds. Dependencies: a network takes two round trips at the least (VPC, then subnet), and each level of
     // the dependency chain a launch, the boot, and one console read. Concurrency: this run's calls, each a round
