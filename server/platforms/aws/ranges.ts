@@ -25,6 +25,25 @@ export interface Range {
   internetGatewayId?: string;
   /** The VPC's associated CIDR blocks, as far as this process has seen or made them. */
   blocks?: string[];
+  /**
+   * This process made the VPC, so nothing in it was made by anyone else, and a thing of the range not yet `asked`
+   * about (a network's subnet, a machine's template, the internet gateway) cannot exist: it is created without a look.
+   */
+  made?: boolean;
+  /** What has been asked about in this range since (see `firstAsk`): from then on it is looked for, as usual. */
+  asked?: Set<string>;
+}
+
+/**
+ * Whether `what` of the range cannot exist yet, because this process made the range's VPC and nothing has asked
+ * about `what` before; it counts as asked from now on, so a retry after a failed or lost create looks for it.
+ */
+export function firstAsk(r: Range | undefined, what: string): boolean {
+  if (!r?.made) return false;
+  r.asked ??= new Set();
+  if (r.asked.has(what)) return false;
+  r.asked.add(what);
+  return true;
 }
 
 export function createRanges(ctx: AwsContext) {
@@ -103,18 +122,21 @@ export function createRanges(ctx: AwsContext) {
 
   async function ensureInternetGateway(r: Range, o?: CallOptions): Promise<string> {
     if (r.internetGatewayId) return r.internetGatewayId;
+    let skipLook = firstAsk(r, 'internet-gateway');
     const igw = await findOrCreate(
       config,
       async () =>
-        (
-          await describeAll(
-            ec2,
-            'DescribeInternetGateways',
-            { Filters: [byTag('Name', r.name.name), byDeployment(r.name.deploymentId)] },
-            (x) => x.InternetGateways,
-            o,
-          )
-        )[0],
+        skipLook
+          ? ((skipLook = false), undefined)
+          : (
+              await describeAll(
+                ec2,
+                'DescribeInternetGateways',
+                { Filters: [byTag('Name', r.name.name), byDeployment(r.name.deploymentId)] },
+                (x) => x.InternetGateways,
+                o,
+              )
+            )[0],
       async () =>
         (
           await ec2.call(
@@ -152,15 +174,17 @@ export function createRanges(ctx: AwsContext) {
       want: { blocks: string[]; cidr: string; internet: boolean },
       o?: CallOptions,
     ): Promise<Range> {
-      return ctx.lock(
+      const range = await ctx.lock(
         rn.name,
         async () => {
           let r = known.get(rn.name);
           if (!r) {
+            let made = false;
             const vpc = await findOrCreate(
               config,
               () => findVpc(rn, o),
               async () => {
+                made = true;
                 const all = await zones(o);
                 if (all.length === 0)
                   throw new AppError('platform_error', `[aws] The region ${config.region} reports no available zone`);
@@ -187,6 +211,8 @@ export function createRanges(ctx: AwsContext) {
               );
             for (const b of want.blocks.slice(1)) await addBlock(vpcId, b, o);
             r = { name: rn, vpcId, zone: tagValue(vpc.Tags, tagKeys.zone) ?? (await zones(o))[0]! };
+            // A VPC made here (or found after a create whose answer was lost) holds the blocks just given it.
+            if (made) Object.assign(r, { made, blocks: [...want.blocks] });
             known.set(rn.name, r);
           }
           // A network outside every block (a network planned without its range) gets a block of its own.
@@ -199,15 +225,23 @@ export function createRanges(ctx: AwsContext) {
               r.blocks.push(want.cidr);
             }
           }
-          if (want.internet) await ensureInternetGateway(r, o);
           return r;
         },
         o?.signal,
       );
+      // Under a lock of its own: the range's other networks, without internet, need not wait for the gateway.
+      if (want.internet)
+        await ctx.lock(`${rn.name}/internet-gateway`, () => ensureInternetGateway(range, o), o?.signal);
+      return range;
     },
 
     /** The range's VPC if it exists (no creation). */
     find: findRange,
+
+    /** What this process knows of the range, without asking EC2. */
+    known(rangeName: string): Range | undefined {
+      return known.get(rangeName);
+    },
 
     forget(rangeName: string) {
       known.delete(rangeName);
