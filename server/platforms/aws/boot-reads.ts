@@ -29,23 +29,49 @@ export function nextReadIn(
   const tenth = Math.min(poll.maxMs, Math.max(poll.minMs, up / 10)) * (0.9 + random() * 0.2);
   if (copy === undefined || up + tenth < 0.9 * copy) return tenth;
   const step = Math.max(poll.minMs, copy / 50);
-  // Reads start at least minMs apart.
-  const earliest = Math.max(sent + poll.minMs, 0.9 * copy, up);
+  // Reads start minMs apart at the least; a read sent a little after its time (timers fire late) keeps the next on
+  // the grid instead of skipping a step.
+  const earliest = Math.max(sent + poll.minMs - 0.05 * step, 0.9 * copy, up);
   const at = copy + Math.ceil((earliest - copy) / step) * step;
   return at > 1.1 * copy ? tenth : at - up;
 }
 
-/** The quickest first boot seen per copyKey (ms from launch to the read that showed its end); the oldest keys go past `limit`. */
+/**
+ * The quickest first boot seen per copyKey (ms from launch to the read that showed its end); the oldest keys go past
+ * `limit`. Waiters on a key are woken when a quicker copy is seen, to time their next read on it.
+ */
 export function createCopyBoots(limit = 1000) {
   const quickest = new Map<string, number>();
+  const wakers = new Map<string, Set<() => void>>();
   return {
     get(key: string): number | undefined {
       return quickest.get(key);
     },
     seen(key: string, up: number): void {
       const before = quickest.get(key);
-      quickest.set(key, Math.min(before ?? up, up));
+      if (before !== undefined && before <= up) return;
+      quickest.set(key, up);
       if (before === undefined && quickest.size > limit) quickest.delete(quickest.keys().next().value!);
+      for (const wake of wakers.get(key) ?? []) wake();
+    },
+    /** Resolves after `ms` with false, or sooner with true when a quicker copy of `key` is seen; rejects on abort. */
+    wait(key: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return new Promise((resolve, reject) => {
+        const set = wakers.get(key) ?? new Set<() => void>();
+        wakers.set(key, set);
+        const end = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          set.delete(wake);
+          if (set.size === 0 && wakers.get(key) === set) wakers.delete(key);
+        };
+        const wake = () => (end(), resolve(true));
+        const onAbort = () => (end(), reject(signal!.reason));
+        const timer = setTimeout(() => (end(), resolve(false)), Math.max(0, ms));
+        set.add(wake);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
     },
   };
 }

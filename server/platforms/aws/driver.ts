@@ -211,6 +211,8 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
 
     async ensureNetwork(spec, o) {
       deploymentOf.set(spec.name, spec.deploymentId);
+      // Machines come after their networks: the instance types they will be given are asked for meanwhile.
+      images.warm(begun(o, 'machine'));
       return attempt('create', 'network', spec.name, () => networks.ensure(spec, begun(o, 'network')));
     },
 

@@ -191,6 +191,18 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
     describeTypes,
     regionOffers,
 
+    /** Asks for what every machine without its own type needs (the region's candidate types), so it is known by then. */
+    warm(o?: CallOptions): void {
+      regionOffers(o)
+        .then((have) =>
+          describeTypes(
+            config.instanceTypes.filter((t) => have.has(t)),
+            o,
+          ),
+        )
+        .catch(() => undefined);
+    },
+
     /** The image for the machine, checked against the architectures its instance type runs. */
     async image(spec: MachineSpec, type: TypeInfo, o?: CallOptions): Promise<ImageInfo> {
       const explicit = spec.template ?? (typeof spec.options?.ami === 'string' ? spec.options.ami : undefined);

@@ -396,8 +396,10 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         outcome = firstBootOutcome(await consoleText(v, o), ref.name);
         now = Date.now();
         if (outcome || now >= deadline) break;
-        const wait = nextReadIn(now - launched, sent - launched, config.poll, copyBoots.get(copies));
-        await sleep(Math.min(wait, deadline - now), o.signal);
+        const next = (t: number) => t + nextReadIn(t - launched, sent - launched, config.poll, copyBoots.get(copies));
+        // A copy seen ready meanwhile may bring the read forward.
+        for (let at = next(now); await copyBoots.wait(copies, Math.min(at, deadline) - Date.now(), o.signal);)
+          at = Math.min(at, next(Date.now()));
       }
       if (outcome?.state === 'ready') {
         if (mine !== undefined) copyBoots.seen(copies, now - mine);

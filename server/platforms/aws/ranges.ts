@@ -174,6 +174,8 @@ export function createRanges(ctx: AwsContext) {
       want: { blocks: string[]; cidr: string; internet: boolean },
       o?: CallOptions,
     ): Promise<Range> {
+      // A VPC to create needs the zones: asked while it is looked for (once; a failure is met again there).
+      if (!known.has(rn.name)) zones(o).catch(() => undefined);
       const range = await ctx.lock(
         rn.name,
         async () => {

@@ -42,6 +42,8 @@ describe('AWS console reads during a first boot', () => {
       25_035, 27_714, 30_662, 33_822,
     ]);
     for (let i = 1; i < r.length; i++) expect(r[i]! - r[i - 1]!).toBeGreaterThanOrEqual(1000);
+    // A read on the grid sent 20 ms late does not push the next one off it.
+    expect(nextReadIn(29_380, 29_220, poll, 30_200, noJitter)).toBe(820);
     // Past 110% of the copy's time, the tenth again.
     const after = r.filter((x) => x > 33_220);
     for (let i = 1; i < after.length; i++) expect(after[i]! - after[i - 1]!).toBeGreaterThan(3000);
@@ -82,5 +84,26 @@ describe('AWS console reads during a first boot', () => {
     boots.seen('c', 50_000);
     expect(boots.get('a')).toBeUndefined();
     expect([boots.get('b'), boots.get('c')]).toEqual([40_000, 50_000]);
+  });
+
+  it('wake a machine waiting for its next read when a quicker copy is seen, and only then', async () => {
+    const boots = createCopyBoots();
+    boots.seen('a', 31_000);
+    expect(await boots.wait('a', 20)).toBe(false);
+    const woken = boots.wait('a', 10_000);
+    const other = boots.wait('b', 30);
+    boots.seen('a', 32_000);
+    boots.seen('b', 1_000);
+    expect(await other).toBe(true);
+    let settled = false;
+    void woken.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    boots.seen('a', 30_500);
+    expect(await woken).toBe(true);
+    const ac = new AbortController();
+    const aborted = boots.wait('a', 10_000, ac.signal);
+    ac.abort(new Error('cancelled'));
+    await expect(aborted).rejects.toThrow('cancelled');
   });
 });
