@@ -73,6 +73,30 @@ export function createRanges(ctx: AwsContext) {
       }));
   }
 
+  /**
+   * Per deployment (the latest 50): its VPCs, listed once for the first look of all its ranges (one call instead of
+   * one a range), and the ranges that have had their first look (later looks ask for the range alone).
+   */
+  const listings = new Map<string, { vpcs: Promise<Vpc[]>; looked: Set<string> }>();
+
+  /**
+   * The range's VPC. Its first look in this process is answered from the listing of its deployment's VPCs: a range's
+   * VPC is made only after its own first look, so the listing, whenever it was asked, cannot have missed it.
+   */
+  async function firstLook(rn: RangeName, o?: CallOptions): Promise<Vpc | undefined> {
+    let l = listings.get(rn.deploymentId);
+    if (l?.looked.has(rn.name)) return findVpc(rn, o);
+    if (!l) {
+      const vpcs = describeAll(ec2, 'DescribeVpcs', { Filters: [byDeployment(rn.deploymentId)] }, (r) => r.Vpcs, o);
+      const mine = (l = { vpcs, looked: new Set<string>() });
+      vpcs.catch(() => listings.get(rn.deploymentId) === mine && listings.delete(rn.deploymentId));
+      listings.set(rn.deploymentId, l);
+      if (listings.size > 50) listings.delete(listings.keys().next().value!);
+    }
+    l.looked.add(rn.name);
+    return (await l.vpcs).find((v) => tagValue(v.Tags, 'Name') === rn.name);
+  }
+
   async function findVpc(rn: RangeName, o?: CallOptions): Promise<Vpc | undefined> {
     const vpcs = await describeAll(
       ec2,
@@ -184,7 +208,7 @@ export function createRanges(ctx: AwsContext) {
             let made = false;
             const vpc = await findOrCreate(
               config,
-              () => findVpc(rn, o),
+              () => firstLook(rn, o),
               async () => {
                 made = true;
                 const all = await zones(o);
@@ -213,8 +237,13 @@ export function createRanges(ctx: AwsContext) {
               );
             for (const b of want.blocks.slice(1)) await addBlock(vpcId, b, o);
             r = { name: rn, vpcId, zone: tagValue(vpc.Tags, tagKeys.zone) ?? (await zones(o))[0]! };
-            // A VPC made here (or found after a create whose answer was lost) holds the blocks just given it.
+            // A VPC made here (or found after a create whose answer was lost) holds the blocks just given it; one
+            // found holds those it was listed with (read again below if they do not cover the network).
             if (made) Object.assign(r, { made, blocks: [...want.blocks] });
+            else
+              r.blocks = (vpc.CidrBlockAssociationSet ?? [])
+                .filter((a) => a.CidrBlockState?.State === 'associated')
+                .map((a) => a.CidrBlock!);
             known.set(rn.name, r);
           }
           // A network outside every block (a network planned without its range) gets a block of its own.
@@ -362,6 +391,8 @@ export function createRanges(ctx: AwsContext) {
      */
     async teardownUnlocked(rn: RangeName, vpcId: string | undefined, o?: CallOptions): Promise<void> {
       known.delete(rn.name);
+      // Should the deployment's ranges be made again in this process, they are listed again.
+      listings.delete(rn.deploymentId);
       if (vpcId) await emptyVpc(ctx, rn, vpcId, o);
       const igws = await describeAll(
         ec2,

@@ -252,6 +252,24 @@ describe('AWS in an instance this process made, where nothing is looked for befo
       )
     ).SecurityGroups ?? [];
 
+  test("looks for all of a deployment's VPCs with one call, and for nothing in the VPCs it then makes", async (t) => {
+    const p = t.platform();
+    const from = t.proxy.calls.length;
+    await Promise.all([1, 2, 3].map((i) => Promise.all(webDmzNetworks('many', i).map((s) => p.ensureNetwork(s)))));
+    const calls = t.proxy.calls.slice(from).map((c) => c.action);
+    expect(calls.filter((a) => a === 'DescribeVpcs')).toEqual(['DescribeVpcs']);
+    expect(calls.filter((a) => a === 'CreateVpc')).toHaveLength(3);
+    expect(calls.filter((a) => /^Describe(Subnets|RouteTables|SecurityGroups|InternetGateways)$/.test(a))).toEqual([]);
+    expect(await vpcsOf(t, 'many')).toHaveLength(3);
+    // Another process (a resumed run) finds them all from its own single listing, and makes none again.
+    const q = t.platform();
+    const again = t.proxy.calls.length;
+    await Promise.all([1, 2, 3].map((i) => Promise.all(webDmzNetworks('many', i).map((s) => q.ensureNetwork(s)))));
+    expect(t.proxy.calls.slice(again).filter((c) => c.action === 'DescribeVpcs')).toHaveLength(1);
+    expect(t.proxy.calls.slice(again).filter((c) => /^Create/.test(c.action))).toEqual([]);
+    expect(await vpcsOf(t, 'many')).toHaveLength(3);
+  });
+
   test('a route table, group, gateway or template whose answer was lost is found, not made again', async (t) => {
     const lost = new Set<string>();
     const actions = ['CreateRouteTable', 'CreateSecurityGroup', 'CreateInternetGateway', 'CreateLaunchTemplate'];
