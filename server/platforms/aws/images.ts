@@ -191,7 +191,7 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
     describeTypes,
     regionOffers,
 
-    /** Asks for what every machine without its own type needs (the region's candidate types), so it is known by then. */
+    /** Asks ahead for what every machine without a type of its own needs: the region's candidate types. */
     warm(o?: CallOptions): void {
       regionOffers(o)
         .then((have) =>

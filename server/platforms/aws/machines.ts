@@ -397,8 +397,9 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         now = Date.now();
         if (outcome || now >= deadline) break;
         const next = (t: number) => t + nextReadIn(t - launched, sent - launched, config.poll, copyBoots.get(copies));
+        let at = next(now);
         // A copy seen ready meanwhile may bring the read forward.
-        for (let at = next(now); await copyBoots.wait(copies, Math.min(at, deadline) - Date.now(), o.signal);)
+        while (await copyBoots.wait(copies, Math.min(at, deadline) - Date.now(), o.signal))
           at = Math.min(at, next(Date.now()));
       }
       if (outcome?.state === 'ready') {

@@ -75,7 +75,7 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     );
   }
 
-  /** The network's subnet in its range's VPC (looked for first unless `fresh`), giving public addresses if it has internet. */
+  /** The network's subnet (looked for first unless `fresh`), giving public addresses if the network has internet. */
   async function ensureSubnet(
     spec: NetworkSpec,
     rn: RangeName,
@@ -221,7 +221,7 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     const existing = fresh ? [] : await groupsOf(spec.name, vpcId, o);
     const wanted = [{ address: '', rules: want.base }, ...want.hosts];
     const ids = new Map<string, string>();
-    await Promise.all(
+    await allOrFirstError(
       wanted.map(async (w) => {
         let g = existing.find((x) => (tagValue(x.Tags, tagKeys.address) ?? '') === w.address);
         if (!g) {
@@ -287,7 +287,7 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
         }
       }
     };
-    await Promise.all([sync('ingress'), sync('egress')]);
+    await allOrFirstError([sync('ingress'), sync('egress')]);
   }
 
   /** The network as machines need it: from memory, else from EC2 by its tags. */
@@ -363,9 +363,9 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       const fresh = firstAsk(range, `network:${spec.name}`);
       const subnetting = ensureSubnet(spec, rn, range, internet, fresh, o);
       if (!fresh) await subnetting;
-      const [subnet, , groups] = await Promise.all([
+      const [subnet, , groups] = await allOrFirstError([
         subnetting,
-        Promise.all([
+        allOrFirstError([
           subnetting,
           ensureRouteTable(spec, rn, range.vpcId, internet ? range.internetGatewayId : undefined, fresh, o),
         ]).then(([sn, table]) => associate(table, sn.SubnetId!, o)),
@@ -534,6 +534,22 @@ function currentPermissions(perms: IpPermission[] | undefined): { ours: Permissi
       });
   }
   return { ours, foreign };
+}
+
+/**
+ * Like Promise.all, but settles only once every promise has: a network step that fails has no create of its still
+ * in flight, which its retry could otherwise miss when it looks and then make twice.
+ */
+async function allOrFirstError<T extends readonly unknown[] | []>(
+  ps: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = (await Promise.allSettled(ps)) as PromiseSettledResult<unknown>[];
+  const values: unknown[] = [];
+  for (const r of results) {
+    if (r.status === 'rejected') throw r.reason;
+    values.push(r.value);
+  }
+  return values as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 /** The permissions narrowed to the entries (one CIDR each) whose key passes. */

@@ -6,7 +6,7 @@ import { copyKey, createCopyBoots, nextReadIn } from '../../../server/platforms/
 const poll = { minMs: 1000, maxMs: 3000 };
 const noJitter = () => 0.5;
 
-/** The uptimes at which a machine is read, from its first read at `first` until `until`, each read taking `takes` ms. */
+/** The uptimes at which a machine is read, from its first read at `first` until `until`, each read taking `takes`. */
 function reads(copy: number | undefined, until: number, first = 300, takes = 160): number[] {
   const out: number[] = [];
   for (let sent = first; sent < until;) {

@@ -328,4 +328,23 @@ describe('AWS in an instance this process made, where nothing is looked for befo
       expect.arrayContaining(['80 10.30.66.0/24', '443 10.30.66.0/24']),
     );
   });
+  test("a network whose subnet was refused leaves nothing behind once its deployment's resources are deleted", async (t) => {
+    t.proxy.options.fault = ({ action }) =>
+      action === 'CreateSubnet'
+        ? { status: 400, code: 'InvalidParameterValue', message: 'Refused by the test.' }
+        : undefined;
+    const p = t.platform();
+    const [dmz] = webDmzNetworks('orphan', 1);
+    await expect(p.ensureNetwork(dmz!)).rejects.toThrow(/Refused by the test/);
+    expect(await tablesOf(t, 'orphan')).toHaveLength(1);
+    expect(await groupsOf(t, 'orphan')).toHaveLength(1);
+    // Teardown deletes what the platform lists: here the VPC, with no network left in it, which takes the rest along.
+    const owned = await p.listOwned('orphan');
+    expect(owned.map((o) => [o.kind, o.name])).toEqual([['network', 'gd-orphan-i1']]);
+    for (const o of owned) await p.deleteNetwork({ id: o.id, name: o.name });
+    expect(await p.listOwned('orphan')).toEqual([]);
+    expect(await vpcsOf(t, 'orphan')).toEqual([]);
+    expect(await tablesOf(t, 'orphan')).toEqual([]);
+    expect(await groupsOf(t, 'orphan')).toEqual([]);
+  });
 });
