@@ -66,6 +66,93 @@ function byAction(calls: Ec2Call[]): string {
     .join(', ');
 }
 
+/** Where the time goes, per dependency level and along the critical chain (BENCH_TRACE=1), in s from the start. */
+function trace(
+  plan: Plan,
+  steps: Array<{ key: string; startedAt: string | null; endedAt: string | null }>,
+  calls: Ec2Call[],
+  t0: number,
+  bootMs: number,
+) {
+  const byKey = new Map(steps.map((s) => [s.key, s]));
+  const at = (k: string, e: 'startedAt' | 'endedAt') => (Date.parse(byKey.get(k)![e]!) - t0) / 1000;
+  const machineOf = (c: Ec2Call) => {
+    for (const [k, v] of c.params) if (v === 'glassdome:machine') return c.params.get(k.replace(/Key$/, 'Value'));
+    return undefined;
+  };
+  const runs = new Map<string, Ec2Call>();
+  for (const c of calls) if (c.action === 'RunInstances' && !c.fault) runs.set(machineOf(c) ?? '', c);
+  const reads = new Map<string, number>();
+  for (const c of calls)
+    if (c.action === 'GetConsoleOutput')
+      reads.set(c.params.get('InstanceId')!, (reads.get(c.params.get('InstanceId')!) ?? 0) + 1);
+  const machines = new Map(plan.machines.map((m) => [m.key, m]));
+  const memo = new Map<string, number>();
+  const level = (m: PlannedMachine): number =>
+    memo.get(m.key) ??
+    (memo.set(m.key, 1 + Math.max(0, ...m.dependsOn.map((k) => level(machines.get(k)!)))), memo.get(m.key)!);
+  const rows = plan.machines.map((m) => {
+    const run = runs.get(m.resourceName)!;
+    const startable = Math.max(
+      at(`${m.key}:create`, 'endedAt'),
+      ...m.dependsOn.map((d) => at(`${d}:ready`, 'endedAt')),
+    );
+    const launched = (run.answeredAt! - t0) / 1000;
+    const ready = at(`${m.key}:ready`, 'endedAt');
+    return {
+      m,
+      level: level(m),
+      nets: Math.max(...m.nics.map((n) => at(`net:${n.networkKey}`, 'endedAt'))),
+      created: at(`${m.key}:create`, 'endedAt'),
+      startable,
+      gate: at(`${m.key}:start`, 'startedAt') - startable,
+      toRun: (run.at - t0) / 1000 - at(`${m.key}:start`, 'startedAt'),
+      run: launched - (run.at - t0) / 1000,
+      launched,
+      overshoot: ready - launched - bootMs / 1000,
+      ready,
+      reads: reads.get(run.instanceIds![0]!) ?? 0,
+    };
+  });
+  const f = (x: number) => x.toFixed(2);
+  const stats = (xs: number[]) => `avg ${f(xs.reduce((a, b) => a + b, 0) / xs.length)} max ${f(Math.max(...xs))}`;
+  for (let l = 1; l <= Math.max(...rows.map((r) => r.level)); l++) {
+    const rs = rows.filter((r) => r.level === l);
+    console.log(
+      `level ${l} (${rs.length}): networks done ${stats(rs.map((r) => r.nets))}; created ${stats(rs.map((r) => r.created))}; startable ${stats(rs.map((r) => r.startable))}`,
+    );
+    console.log(
+      `  startable->start step ${stats(rs.map((r) => r.gate))}; ->RunInstances sent ${stats(rs.map((r) => r.toRun))}; RunInstances ${stats(rs.map((r) => r.run))}`,
+    );
+    console.log(
+      `  launched ${stats(rs.map((r) => r.launched))}; ready seen after boot ${stats(rs.map((r) => r.overshoot))}; console reads ${stats(rs.map((r) => r.reads))}`,
+    );
+  }
+  const last = rows.reduce((a, b) => (b.ready > a.ready ? b : a));
+  const byMachine = new Map(rows.map((r) => [r.m.key, r]));
+  const chain = [last];
+  while (chain[0]!.m.dependsOn.length > 0)
+    chain.unshift(chain[0]!.m.dependsOn.map((k) => byMachine.get(k)!).reduce((a, b) => (b.ready > a.ready ? b : a)));
+  console.log('critical chain:');
+  for (const r of chain)
+    console.log(
+      `  ${r.m.key}: networks ${f(r.nets)} created ${f(r.created)} startable ${f(r.startable)} +gate ${f(r.gate)} +to run ${f(r.toRun)} +run ${f(r.run)} launched ${f(r.launched)} ready ${f(r.ready)} (+${f(r.overshoot)} after boot, ${r.reads} reads)`,
+    );
+  // API calls per second in the first 15 s, by kind: how long the preparation keeps the region's call slots busy.
+  const kinds: Array<[string, RegExp]> = [
+    ['network', networkActions],
+    ['launch', /RunInstances/],
+    ['wait', /DescribeInstances|GetConsoleOutput/],
+    ['create', /LaunchTemplate|Image|InstanceType/],
+  ];
+  for (let sec = 0; sec < 15; sec++) {
+    const inSec = calls.filter((c) => c.at - t0 >= sec * 1000 && c.at - t0 < (sec + 1) * 1000);
+    console.log(
+      `  ${sec}-${sec + 1}s: ${inSec.length} calls (${kinds.map(([k, re]) => `${k} ${inSec.filter((c) => re.test(c.action)).length}`).join(', ')})`,
+    );
+  }
+}
+
 export async function benchAws(): Promise<CloudBenchRow[]> {
   const instances = Number(process.env.BENCH_INSTANCES ?? 20);
   const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 150);
@@ -110,26 +197,17 @@ export async function benchAws(): Promise<CloudBenchRow[]> {
     const deployCalls = proxy.calls.slice(from);
     if (process.env.BENCH_TRACE) {
       const steps = services.deployments.get(id).steps;
-      const t = (k: string, e: 'startedAt' | 'endedAt') =>
-        (Date.parse(steps.find((x) => x.key === k)![e]!) - t0Wall) / 1000;
-      for (const m of ['dc', 'fs', 'app', 'web', 'kali'])
-        console.log(
-          m,
-          ['create', 'start', 'address', 'ready']
-            .map((k) => `${k} ${t(`i1.${m}:${k}`, 'startedAt').toFixed(2)}-${t(`i1.${m}:${k}`, 'endedAt').toFixed(2)}`)
-            .join('  '),
+      trace(plan, steps, deployCalls, t0Wall, bootMs);
+      // BENCH_TRACE=<file>.json: the steps and calls too, to look at afterwards.
+      if (process.env.BENCH_TRACE.endsWith('.json'))
+        fs.writeFileSync(
+          process.env.BENCH_TRACE,
+          JSON.stringify({
+            t0: t0Wall,
+            steps,
+            calls: deployCalls.map((c) => ({ ...c, params: Object.fromEntries(c.params) })),
+          }),
         );
-      console.log(
-        deployCalls
-          .filter((c) => c.at - t0Wall < 12_000)
-          .map(
-            (c) =>
-              `${((c.at - t0Wall) / 1000).toFixed(2)} ${c.action}${c.params.get('Filter.1.Value.1') ? `(${c.params.get('Filter.1.Value.1')})` : ''}`,
-          )
-          .join('\n'),
-      );
-      for (const n of ['dmz', 'corp', 'attack'])
-        console.log(n, `${t(`net:i1.${n}`, 'startedAt').toFixed(2)}-${t(`net:i1.${n}`, 'endedAt').toFixed(2)}`);
     }
 
     // Lower bounds. Dependencies: a network takes two round trips at the least (VPC, then subnet), and each level of

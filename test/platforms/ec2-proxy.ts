@@ -15,6 +15,10 @@ export interface Ec2Call {
   accessKeyId?: string;
   /** The EC2 error code the proxy answered with, if it did. */
   fault?: string;
+  /** When the proxy finished answering (ms since the epoch). */
+  answeredAt?: number;
+  /** RunInstances: the instances its answer launched. */
+  instanceIds?: string[];
 }
 
 export interface Fault {
@@ -72,6 +76,7 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
     const keyId = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1];
     const call: Ec2Call = { action, params, at: Date.now(), ...(keyId ? { accessKeyId: keyId } : {}) };
     calls.push(call);
+    res.on('finish', () => (call.answeredAt = Date.now()));
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
     const fault = await options.fault?.({ action, params });
     if (fault) {
@@ -106,8 +111,10 @@ export async function startEc2Proxy(target: string, options: ProxyOptions = {}):
       up.on('data', (c: Buffer) => body.push(c));
       up.on('end', () => {
         const text = Buffer.concat(body);
-        for (const m of text.toString().matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g))
+        for (const m of text.toString().matchAll(/<instanceId>(i-[0-9a-f]+)<\/instanceId>/g)) {
           launches.set(m[1]!, Date.now());
+          (call.instanceIds ??= []).push(m[1]!);
+        }
         res.end(text);
       });
     });

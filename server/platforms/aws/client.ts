@@ -7,7 +7,7 @@ import { sleep } from '../shared/wait.ts';
 import type { CallOptions } from '../platform.ts';
 import { parseAwsSecret, type AwsConfig } from './config.ts';
 import { toAppError } from './errors.ts';
-import type { RegionLimiter } from './limits.ts';
+import type { CallOrder, RegionLimiter } from './limits.ts';
 
 type Sdk = typeof Ec2Sdk;
 type ActionOf<K> = K extends `${infer A}Command` ? (A extends '$' | '' ? never : A) : never;
@@ -22,6 +22,11 @@ export interface Ec2CallOptions extends CallOptions {
   retry?: boolean;
   /** Moves a machine along (a launch, a wait on it): served before calls that prepare others. */
   urgent?: boolean;
+  /**
+   * The operation this call is part of (its kind and when it began), which decides its place among waiting calls
+   * (limits.ts). The driver's entry points set it on the options they hand down; `urgent` ranks the call first.
+   */
+  order?: CallOrder;
 }
 
 export interface Ec2 {
@@ -73,7 +78,12 @@ export function createEc2(o: Ec2Options): Ec2 {
 
   async function once<A extends Action>(action: A, input: InputOf<A>, opts?: Ec2CallOptions): Promise<OutputOf<A>> {
     const { sdk, client } = await ready();
-    const release = await o.limiter.acquire(opts?.signal, opts?.urgent);
+    const release = await o.limiter.acquire(
+      opts?.signal,
+      opts?.urgent
+        ? { rank: 0, began: opts.order?.began ?? performance.now() }
+        : (opts?.order ?? { rank: 3, began: performance.now() }),
+    );
     const timeout = AbortSignal.timeout(config.timeouts.callMs);
     const signal = opts?.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     try {

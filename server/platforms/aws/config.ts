@@ -119,8 +119,9 @@ export const awsConfigSchema = z.strictObject({
     ),
   /**
    * Instance states are read for every waiting machine at once every minMs; a machine's console output after a tenth
-   * of the time it has been up, within minMs..maxMs, and no more than consoleReadsPerSec reads for the whole platform
-   * (GetConsoleOutput has no batch form, and EC2 refills its request tokens slowly).
+   * of the time it has been up, within minMs..maxMs (more often around the time a copy of it was seen ready:
+   * boot-reads.ts), and no more than consoleReadsPerSec reads for the whole platform (GetConsoleOutput has no batch
+   * form, and EC2 refills its request tokens slowly).
    */
   poll: z
     .strictObject({

@@ -11,7 +11,7 @@ import { awsConfigSchema, defaultImages, type AwsConfig, type AwsConfigInput } f
 import { hasCode } from './errors.ts';
 import { createImages } from './images.ts';
 import { createInventory } from './inventory.ts';
-import { regionLimiter, type RegionLimiter } from './limits.ts';
+import { regionLimiter, type CallOrder, type RegionLimiter } from './limits.ts';
 import { createMachines, maxUserDataBytes } from './machines.ts';
 import { createNetworks } from './networks.ts';
 import { createRanges } from './ranges.ts';
@@ -35,6 +35,14 @@ async function attempt<T>(action: string, kind: string, name: string, fn: () => 
     if (!(e instanceof AppError) || e.message.startsWith('[aws] Unable to')) throw e;
     throw unable('aws', action, kind, name, e);
   }
+}
+
+/**
+ * The options an operation hands down to its EC2 calls, stamped with its kind and when it began: a busy region serves
+ * machine operations before network ones, and earlier operations first (limits.ts).
+ */
+function begun<O extends CallOptions>(o: O | undefined, kind: 'machine' | 'network'): O & { order: CallOrder } {
+  return { ...o, order: { rank: kind === 'machine' ? 1 : 2, began: performance.now() } } as O & { order: CallOrder };
 }
 
 export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platform {
@@ -205,35 +213,41 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
 
     async ensureNetwork(spec, o) {
       deploymentOf.set(spec.name, spec.deploymentId);
-      return attempt('create', 'network', spec.name, () => networks.ensure(spec, o));
+      // Machines come after their networks: the instance types they will be given are asked for meanwhile.
+      images.warm(begun(o, 'machine'));
+      return attempt('create', 'network', spec.name, () => networks.ensure(spec, begun(o, 'network')));
     },
 
     async deleteNetwork(ref, o) {
-      await attempt('delete', 'network', ref.name, async () => networks.remove(ref, deploymentFor(ref), o));
+      await attempt('delete', 'network', ref.name, async () =>
+        networks.remove(ref, deploymentFor(ref), begun(o, 'network')),
+      );
     },
 
     async createMachine(spec, o) {
-      return attempt('create', 'VM', spec.name, () => machines.create(spec, o));
+      return attempt('create', 'VM', spec.name, () => machines.create(spec, begun(o, 'machine')));
     },
 
     async startMachine(ref, o) {
-      await attempt('start', 'VM', ref.name, () => machines.start(ref, o));
+      await attempt('start', 'VM', ref.name, () => machines.start(ref, begun(o, 'machine')));
     },
 
     async stopMachine(ref, o) {
-      await attempt('stop', 'VM', ref.name, () => machines.stop(ref, o?.force ?? false, o));
+      await attempt('stop', 'VM', ref.name, () => machines.stop(ref, o?.force ?? false, begun(o, 'machine')));
     },
 
     async getMachineState(ref, o) {
-      return attempt('read', 'VM', ref.name, () => machines.state(ref, o));
+      return attempt('read', 'VM', ref.name, () => machines.state(ref, begun(o, 'machine')));
     },
 
     waitForAddress(ref, o) {
-      return attempt('wait for the address of', 'VM', ref.name, () => machines.waitForAddress(ref, o));
+      return attempt('wait for the address of', 'VM', ref.name, () =>
+        machines.waitForAddress(ref, begun(o, 'machine')),
+      );
     },
 
     async waitForReady(ref, o) {
-      await attempt('wait for', 'VM', ref.name, () => machines.waitForReady(ref, o));
+      await attempt('wait for', 'VM', ref.name, () => machines.waitForReady(ref, begun(o, 'machine')));
     },
 
     async createSnapshot() {
@@ -250,7 +264,7 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
     },
 
     async destroyMachine(ref, o) {
-      await attempt('destroy', 'VM', ref.name, () => machines.destroy(ref, o));
+      await attempt('destroy', 'VM', ref.name, () => machines.destroy(ref, begun(o, 'machine')));
     },
 
     async listOwned(deploymentId, o) {

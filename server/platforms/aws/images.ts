@@ -191,6 +191,18 @@ export function createImages(ec2: Ec2, config: AwsConfig) {
     describeTypes,
     regionOffers,
 
+    /** Asks ahead for what every machine without a type of its own needs: the region's candidate types. */
+    warm(o?: CallOptions): void {
+      regionOffers(o)
+        .then((have) =>
+          describeTypes(
+            config.instanceTypes.filter((t) => have.has(t)),
+            o,
+          ),
+        )
+        .catch(() => undefined);
+    },
+
     /** The image for the machine, checked against the architectures its instance type runs. */
     async image(spec: MachineSpec, type: TypeInfo, o?: CallOptions): Promise<ImageInfo> {
       const explicit = spec.template ?? (typeof spec.options?.ami === 'string' ? spec.options.ami : undefined);

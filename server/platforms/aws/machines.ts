@@ -9,11 +9,12 @@ import { firstBootOutcome, readyMarker, type FirstBootOutcome } from '../../mode
 import type { CallOptions, MachineRef, MachineSpec, MachineState, PowerState } from '../platform.ts';
 import { backoffDelay, isTransient } from '../shared/retry.ts';
 import { sleep } from '../shared/wait.ts';
+import { copyKey, createCopyBoots, nextReadIn } from './boot-reads.ts';
 import { describeAll } from './client.ts';
 import { codeOf, hasCode, isCapacity, isNotFound } from './errors.ts';
 import type { Images } from './images.ts';
 import { groupFor, internetId, type Networks } from './networks.ts';
-import type { AwsContext, Ranges } from './ranges.ts';
+import { firstAsk, type AwsContext, type Ranges } from './ranges.ts';
 import { byTag, liveInstanceStates, rangeOf, tagKeys, tagSpec, tagsOf, tagValue } from './tags.ts';
 import { describeMachines, type InstanceView, type Watcher } from './watch.ts';
 
@@ -45,6 +46,10 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   const noLatest = new Set<string>();
   /** When the next console read of this platform may go (reads are spaced to poll.consoleReadsPerSec). */
   let nextRead = 0;
+  /** When this process saw RunInstances answer for machines whose first boot has not been seen to end yet. */
+  const launchedHere = new Map<string, number>();
+  /** When copies of machines were seen ready: their copies' reads are timed on it (boot-reads.ts). */
+  const copyBoots = createCopyBoots();
 
   async function findTemplate(ref: MachineRef, o?: CallOptions): Promise<Template | undefined> {
     const cached = templates.get(ref.name);
@@ -151,6 +156,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
     for (let attempt = 1; ; attempt++) {
       try {
         await ec2.call('RunInstances', params, { ...o, retry: false, urgent: true });
+        launchedHere.set(ref.name, Date.now());
         return;
       } catch (e) {
         if (!isTransient(e) || isCapacity(e) || attempt >= config.retry.attempts) throw e;
@@ -190,8 +196,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
   return {
     async create(spec: MachineSpec, o?: CallOptions): Promise<MachineRef> {
       // Whether it exists, and what it would be made of, asked at once: the second answer is cached for the next.
+      // In a VPC this process made, a machine asked for the first time cannot have a template yet.
+      const rn = rangeOf(spec.deploymentId, spec.name);
+      const unseen = firstAsk(ranges.known(rn.name), `machine:${spec.name}`);
       const [existing, typed] = await Promise.all([
-        exists(spec.name, o),
+        unseen ? undefined : exists(spec.name, o),
         images.instanceType(spec, o).then(
           (type) => ({ type }),
           (error: unknown) => ({ error }),
@@ -200,7 +209,6 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       if (existing) return { id: existing.id, name: spec.name };
       if ('error' in typed) throw typed.error;
       const { type } = typed;
-      const rn = rangeOf(spec.deploymentId, spec.name);
       const userData = spec.cloudInit?.userData;
       if (userData && Buffer.byteLength(userData) > maxUserDataBytes)
         throw new AppError(
@@ -377,26 +385,36 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
           `[aws] VM "${ref.name}" was not running within ${Math.round(o.timeoutMs / 1000)} s (${up.last ? up.last.state : 'no instance'})`,
         );
       const v = up.last;
-      const launched = Math.min(Date.now(), v.launchedAt?.getTime() ?? Date.now());
+      // EC2's LaunchTime is to the second: the time this process launched it is closer, when it did.
+      const mine = launchedHere.get(ref.name);
+      const launched = mine ?? Math.min(Date.now(), v.launchedAt?.getTime() ?? Date.now());
+      const copies = copyKey(ref.name, v.type, v.image);
       let outcome: FirstBootOutcome;
+      let now: number;
       for (;;) {
+        const sent = Date.now();
         outcome = firstBootOutcome(await consoleText(v, o), ref.name);
-        const now = Date.now();
+        now = Date.now();
         if (outcome || now >= deadline) break;
-        // The next read after a tenth of the time the machine has been up (within poll.minMs..maxMs): its first
-        // boot is seen at most about 10% after it ended, in a number of reads that grows with the log of its length.
-        const wait = Math.min(config.poll.maxMs, Math.max(config.poll.minMs, (now - launched) / 10));
-        await sleep(Math.min(wait * (0.9 + Math.random() * 0.2), deadline - now), o.signal);
+        const next = (t: number) => t + nextReadIn(t - launched, sent - launched, config.poll, copyBoots.get(copies));
+        let at = next(now);
+        // A copy seen ready meanwhile may bring the read forward.
+        while (await copyBoots.wait(copies, Math.min(at, deadline) - Date.now(), o.signal))
+          at = Math.min(at, next(Date.now()));
       }
-      if (outcome?.state === 'ready') return;
+      if (outcome?.state === 'ready') {
+        if (mine !== undefined) copyBoots.seen(copies, now - mine);
+        launchedHere.delete(ref.name);
+        return;
+      }
       if (outcome?.state === 'failed')
         throw new AppError('platform_error', `[aws] VM "${ref.name}" failed its first boot: ${outcome.reason}`, {
           hint: "The reason comes from the machine's own checks; its console output (EC2 > Get system log) has the details.",
         });
-      const now = await current(ref.name, o).catch(() => undefined);
+      const last = await current(ref.name, o).catch(() => undefined);
       throw new AppError(
         'timeout',
-        `[aws] VM "${ref.name}" did not report the end of its first boot within ${Math.round(o.timeoutMs / 1000)} s: its console output has no "${readyMarker} ${ref.name}" line (${v.id}, ${now?.state ?? 'gone'})`,
+        `[aws] VM "${ref.name}" did not report the end of its first boot within ${Math.round(o.timeoutMs / 1000)} s: its console output has no "${readyMarker} ${ref.name}" line (${v.id}, ${last?.state ?? 'gone'})`,
         {
           hint: "EC2 refreshes the console output of older (non-Nitro) instance types only every few minutes; otherwise check the machine's console output and cloud-init's log.",
         },
@@ -433,6 +451,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const t = await exists(ref.name, o);
       templates.delete(ref.name);
       unlaunched.delete(ref.name);
+      launchedHere.delete(ref.name);
       if (!t) return;
       try {
         await ec2.call('DeleteLaunchTemplate', { LaunchTemplateId: t.id }, o);

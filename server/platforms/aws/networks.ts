@@ -1,14 +1,22 @@
 // A scenario network on EC2: a subnet of its instance's VPC, a route table of its own (a route to the internet
 // gateway only when the network has internet), and its security groups written from the firewall. A network is
 // known by its name (the NetworkRef id), so its subnet may be recreated in another zone without anyone noticing.
-import type { IpPermission, SecurityGroup, Subnet } from '@aws-sdk/client-ec2';
+import type { IpPermission, RouteTable, SecurityGroup, Subnet } from '@aws-sdk/client-ec2';
 import { AppError, errorMessage } from '../../errors.ts';
 import type { CallOptions, FirewallPolicy, NetworkRef, NetworkSpec } from '../platform.ts';
 import { vpcBlocks } from './addressing.ts';
 import { describeAll, findOrCreate } from './client.ts';
 import { hasCode } from './errors.ts';
 import { networkSecurity, permissionKeys, type GroupRules, type Permission } from './firewall.ts';
-import { deleteGroups, ignoreNotFound, waitForNoInstances, type AwsContext, type Ranges } from './ranges.ts';
+import {
+  deleteGroups,
+  firstAsk,
+  ignoreNotFound,
+  waitForNoInstances,
+  type AwsContext,
+  type Range,
+  type Ranges,
+} from './ranges.ts';
 import {
   byDeployment,
   byTag,
@@ -67,16 +75,57 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     );
   }
 
+  /** The network's subnet (looked for first unless `fresh`), giving public addresses if the network has internet. */
+  async function ensureSubnet(
+    spec: NetworkSpec,
+    rn: RangeName,
+    range: Range,
+    internet: boolean,
+    fresh: boolean,
+    o?: CallOptions,
+  ): Promise<Subnet> {
+    let skipLook = fresh;
+    const subnet = await findOrCreate(
+      ctx.config,
+      async () => (skipLook ? ((skipLook = false), undefined) : findSubnet(spec.name, spec.deploymentId, o)),
+      async () =>
+        (
+          await ec2.call(
+            'CreateSubnet',
+            {
+              VpcId: range.vpcId,
+              CidrBlock: spec.cidr,
+              AvailabilityZone: range.zone,
+              TagSpecifications: [tagSpec('subnet', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))],
+            },
+            { ...o, retry: false },
+          )
+        ).Subnet!,
+      o?.signal,
+    );
+    if (subnet.VpcId !== range.vpcId)
+      throw new AppError(
+        'conflict',
+        `[aws] A subnet tagged for network "${spec.name}" exists outside its VPC ${range.vpcId}: ${subnet.SubnetId}`,
+        { hint: 'Delete that subnet, then retry.' },
+      );
+    if (internet && !subnet.MapPublicIpOnLaunch) {
+      await ec2.call('ModifySubnetAttribute', { SubnetId: subnet.SubnetId!, MapPublicIpOnLaunch: { Value: true } }, o);
+      subnet.MapPublicIpOnLaunch = true;
+    }
+    return subnet;
+  }
+
+  /** The network's route table, with a route to the internet gateway exactly when it is given one. */
   async function ensureRouteTable(
     spec: NetworkSpec,
     rn: RangeName,
     vpcId: string,
-    subnetId: string,
     internetGatewayId: string | undefined,
     fresh: boolean,
     o?: CallOptions,
-  ): Promise<void> {
-    // A fresh subnet has no table yet: the first look is skipped, a look after a lost answer is not.
+  ): Promise<RouteTable> {
+    // A fresh network has no table yet: the first look is skipped, a look after a lost answer is not.
     let skipLook = fresh;
     const find = async () => {
       if (skipLook) return ((skipLook = false), undefined);
@@ -128,6 +177,12 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     }
     if (!internetGatewayId && toInternet)
       await ignoreNotFound(ec2.call('DeleteRoute', { RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0' }, o));
+    return table;
+  }
+
+  /** Associates the subnet with the table (idempotent; a subnet associated with another table is moved to this one). */
+  async function associate(table: RouteTable, subnetId: string, o?: CallOptions): Promise<void> {
+    const id = table.RouteTableId!;
     if (table.Associations?.some((a) => a.SubnetId === subnetId)) return;
     try {
       await ec2.call('AssociateRouteTable', { RouteTableId: id, SubnetId: subnetId }, o);
@@ -166,7 +221,7 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     const existing = fresh ? [] : await groupsOf(spec.name, vpcId, o);
     const wanted = [{ address: '', rules: want.base }, ...want.hosts];
     const ids = new Map<string, string>();
-    await Promise.all(
+    await allOrFirstError(
       wanted.map(async (w) => {
         let g = existing.find((x) => (tagValue(x.Tags, tagKeys.address) ?? '') === w.address);
         if (!g) {
@@ -211,7 +266,8 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
   }
 
   async function syncPermissions(g: SecurityGroup, want: GroupRules, o?: CallOptions): Promise<void> {
-    for (const dir of ['ingress', 'egress'] as const) {
+    // Ingress and egress are separate lists of the group: both are written at once.
+    const sync = async (dir: 'ingress' | 'egress') => {
       const have = currentPermissions(dir === 'ingress' ? g.IpPermissions : g.IpPermissionsEgress);
       const haveKeys = new Set(permissionKeys(have.ours));
       const wantKeys = new Set(permissionKeys(want[dir]));
@@ -230,7 +286,8 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
           if (!hasCode(e, 'InvalidPermission.Duplicate')) throw e;
         }
       }
-    }
+    };
+    await allOrFirstError([sync('ingress'), sync('egress')]);
   }
 
   /** The network as machines need it: from memory, else from EC2 by its tags. */
@@ -300,42 +357,21 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       }
 
       const range = await ranges.ensure(rn, { blocks: blocks.blocks, cidr: spec.cidr, internet }, o);
-      // A network's route table and groups are made after its subnet and deleted before it: when the subnet has to
-      // be created, there are none to look for.
-      let fresh = false;
-      const subnet = await findOrCreate(
-        ctx.config,
-        () => findSubnet(spec.name, spec.deploymentId, o),
-        async () => (
-          (fresh = true),
-          (
-            await ec2.call(
-              'CreateSubnet',
-              {
-                VpcId: range.vpcId,
-                CidrBlock: spec.cidr,
-                AvailabilityZone: range.zone,
-                TagSpecifications: [tagSpec('subnet', tagsOf(rn, spec.name, { [tagKeys.network]: spec.name }))],
-              },
-              { ...o, retry: false },
-            )
-          ).Subnet!
-        ),
-        o?.signal,
-      );
-      if (subnet.VpcId !== range.vpcId)
-        throw new AppError(
-          'conflict',
-          `[aws] A subnet tagged for network "${spec.name}" exists outside its VPC ${range.vpcId}: ${subnet.SubnetId}`,
-          { hint: 'Delete that subnet, then retry.' },
-        );
-      const subnetId = subnet.SubnetId!;
-      if (internet && !subnet.MapPublicIpOnLaunch)
-        await ec2.call('ModifySubnetAttribute', { SubnetId: subnetId, MapPublicIpOnLaunch: { Value: true } }, o);
-      const [, groups] = await Promise.all([
-        ensureRouteTable(spec, rn, range.vpcId, subnetId, internet ? range.internetGatewayId : undefined, fresh, o),
+      // In a VPC this process made, a network asked for the first time has nothing to look for: its subnet, route
+      // table and groups are all created at once. Otherwise (a resumed run, a retry) each is looked for first, and
+      // the subnet comes first, so that one found outside the VPC stops the rest.
+      const fresh = firstAsk(range, `network:${spec.name}`);
+      const subnetting = ensureSubnet(spec, rn, range, internet, fresh, o);
+      if (!fresh) await subnetting;
+      const [subnet, , groups] = await allOrFirstError([
+        subnetting,
+        allOrFirstError([
+          subnetting,
+          ensureRouteTable(spec, rn, range.vpcId, internet ? range.internetGatewayId : undefined, fresh, o),
+        ]).then(([sn, table]) => associate(table, sn.SubnetId!, o)),
         ensureGroups(spec, rn, range.vpcId, security, fresh, o),
       ]);
+      const subnetId = subnet.SubnetId!;
       known.set(spec.name, {
         name: spec.name,
         range: rn,
@@ -498,6 +534,22 @@ function currentPermissions(perms: IpPermission[] | undefined): { ours: Permissi
       });
   }
   return { ours, foreign };
+}
+
+/**
+ * Like Promise.all, but settles only once every promise has: a network step that fails has no create of its still
+ * in flight, which its retry could otherwise miss when it looks and then make twice.
+ */
+async function allOrFirstError<T extends readonly unknown[] | []>(
+  ps: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = (await Promise.allSettled(ps)) as PromiseSettledResult<unknown>[];
+  const values: unknown[] = [];
+  for (const r of results) {
+    if (r.status === 'rejected') throw r.reason;
+    values.push(r.value);
+  }
+  return values as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 /** The permissions narrowed to the entries (one CIDR each) whose key passes. */

@@ -25,6 +25,25 @@ export interface Range {
   internetGatewayId?: string;
   /** The VPC's associated CIDR blocks, as far as this process has seen or made them. */
   blocks?: string[];
+  /**
+   * This process made the VPC, so nothing in it was made by anyone else, and a thing of the range not yet `asked`
+   * about (a network's subnet, a machine's template, the internet gateway) cannot exist: it is created without a look.
+   */
+  made?: boolean;
+  /** What has been asked about in this range since (see `firstAsk`): from then on it is looked for, as usual. */
+  asked?: Set<string>;
+}
+
+/**
+ * Whether `what` of the range cannot exist yet, because this process made the range's VPC and nothing has asked
+ * about `what` before; it counts as asked from now on, so a retry after a failed or lost create looks for it.
+ */
+export function firstAsk(r: Range | undefined, what: string): boolean {
+  if (!r?.made) return false;
+  r.asked ??= new Set();
+  if (r.asked.has(what)) return false;
+  r.asked.add(what);
+  return true;
 }
 
 export function createRanges(ctx: AwsContext) {
@@ -52,6 +71,30 @@ export function createRanges(ctx: AwsContext) {
         zoneList = undefined;
         throw e;
       }));
+  }
+
+  /**
+   * Per deployment (the latest 50): its VPCs, listed once for the first look of all its ranges (one call instead of
+   * one a range), and the ranges that have had their first look (later looks ask for the range alone).
+   */
+  const listings = new Map<string, { vpcs: Promise<Vpc[]>; looked: Set<string> }>();
+
+  /**
+   * The range's VPC. Its first look in this process is answered from the listing of its deployment's VPCs: a range's
+   * VPC is made only after its own first look, so the listing, whenever it was asked, cannot have missed it.
+   */
+  async function firstLook(rn: RangeName, o?: CallOptions): Promise<Vpc | undefined> {
+    let l = listings.get(rn.deploymentId);
+    if (l?.looked.has(rn.name)) return findVpc(rn, o);
+    if (!l) {
+      const vpcs = describeAll(ec2, 'DescribeVpcs', { Filters: [byDeployment(rn.deploymentId)] }, (r) => r.Vpcs, o);
+      const mine = (l = { vpcs, looked: new Set<string>() });
+      vpcs.catch(() => listings.get(rn.deploymentId) === mine && listings.delete(rn.deploymentId));
+      listings.set(rn.deploymentId, l);
+      if (listings.size > 50) listings.delete(listings.keys().next().value!);
+    }
+    l.looked.add(rn.name);
+    return (await l.vpcs).find((v) => tagValue(v.Tags, 'Name') === rn.name);
   }
 
   async function findVpc(rn: RangeName, o?: CallOptions): Promise<Vpc | undefined> {
@@ -103,18 +146,21 @@ export function createRanges(ctx: AwsContext) {
 
   async function ensureInternetGateway(r: Range, o?: CallOptions): Promise<string> {
     if (r.internetGatewayId) return r.internetGatewayId;
+    let skipLook = firstAsk(r, 'internet-gateway');
     const igw = await findOrCreate(
       config,
       async () =>
-        (
-          await describeAll(
-            ec2,
-            'DescribeInternetGateways',
-            { Filters: [byTag('Name', r.name.name), byDeployment(r.name.deploymentId)] },
-            (x) => x.InternetGateways,
-            o,
-          )
-        )[0],
+        skipLook
+          ? ((skipLook = false), undefined)
+          : (
+              await describeAll(
+                ec2,
+                'DescribeInternetGateways',
+                { Filters: [byTag('Name', r.name.name), byDeployment(r.name.deploymentId)] },
+                (x) => x.InternetGateways,
+                o,
+              )
+            )[0],
       async () =>
         (
           await ec2.call(
@@ -152,15 +198,19 @@ export function createRanges(ctx: AwsContext) {
       want: { blocks: string[]; cidr: string; internet: boolean },
       o?: CallOptions,
     ): Promise<Range> {
-      return ctx.lock(
+      // A VPC to create needs the zones: asked while it is looked for (once; a failure is met again there).
+      if (!known.has(rn.name)) zones(o).catch(() => undefined);
+      const range = await ctx.lock(
         rn.name,
         async () => {
           let r = known.get(rn.name);
           if (!r) {
+            let made = false;
             const vpc = await findOrCreate(
               config,
-              () => findVpc(rn, o),
+              () => firstLook(rn, o),
               async () => {
+                made = true;
                 const all = await zones(o);
                 if (all.length === 0)
                   throw new AppError('platform_error', `[aws] The region ${config.region} reports no available zone`);
@@ -187,6 +237,13 @@ export function createRanges(ctx: AwsContext) {
               );
             for (const b of want.blocks.slice(1)) await addBlock(vpcId, b, o);
             r = { name: rn, vpcId, zone: tagValue(vpc.Tags, tagKeys.zone) ?? (await zones(o))[0]! };
+            // A VPC made here (or found after a create whose answer was lost) holds the blocks just given it; one
+            // found holds those it was listed with (read again below if they do not cover the network).
+            if (made) Object.assign(r, { made, blocks: [...want.blocks] });
+            else
+              r.blocks = (vpc.CidrBlockAssociationSet ?? [])
+                .filter((a) => a.CidrBlockState?.State === 'associated')
+                .map((a) => a.CidrBlock!);
             known.set(rn.name, r);
           }
           // A network outside every block (a network planned without its range) gets a block of its own.
@@ -199,15 +256,23 @@ export function createRanges(ctx: AwsContext) {
               r.blocks.push(want.cidr);
             }
           }
-          if (want.internet) await ensureInternetGateway(r, o);
           return r;
         },
         o?.signal,
       );
+      // Under a lock of its own: the range's other networks, without internet, need not wait for the gateway.
+      if (want.internet)
+        await ctx.lock(`${rn.name}/internet-gateway`, () => ensureInternetGateway(range, o), o?.signal);
+      return range;
     },
 
     /** The range's VPC if it exists (no creation). */
     find: findRange,
+
+    /** What this process knows of the range, without asking EC2. */
+    known(rangeName: string): Range | undefined {
+      return known.get(rangeName);
+    },
 
     forget(rangeName: string) {
       known.delete(rangeName);
@@ -326,6 +391,8 @@ export function createRanges(ctx: AwsContext) {
      */
     async teardownUnlocked(rn: RangeName, vpcId: string | undefined, o?: CallOptions): Promise<void> {
       known.delete(rn.name);
+      // Should the deployment's ranges be made again in this process, they are listed again.
+      listings.delete(rn.deploymentId);
       if (vpcId) await emptyVpc(ctx, rn, vpcId, o);
       const igws = await describeAll(
         ec2,

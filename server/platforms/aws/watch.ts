@@ -13,6 +13,7 @@ export interface InstanceView {
   privateIps: string[];
   zone: string;
   type: string;
+  image: string;
   launchedAt?: Date;
 }
 
@@ -36,6 +37,7 @@ export function toView(i: Instance): InstanceView {
     privateIps: ips.length ? [...new Set(ips)] : i.PrivateIpAddress ? [i.PrivateIpAddress] : [],
     zone: i.Placement?.AvailabilityZone ?? '',
     type: i.InstanceType ?? '',
+    image: i.ImageId ?? '',
     ...(i.LaunchTime ? { launchedAt: i.LaunchTime } : {}),
   };
 }

@@ -237,3 +237,114 @@ describe('AWS after a crash', () => {
     expect(await instancesOf(t, 'lost')).toHaveLength(1);
   });
 });
+
+describe('AWS in an instance this process made, where nothing is looked for before it is created', () => {
+  const tablesOf = async (t: AwsTarget, dep: string) =>
+    (
+      await t.ec2.send(
+        new E.DescribeRouteTablesCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+      )
+    ).RouteTables ?? [];
+  const groupsOf = async (t: AwsTarget, dep: string) =>
+    (
+      await t.ec2.send(
+        new E.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+      )
+    ).SecurityGroups ?? [];
+
+  test("looks for all of a deployment's VPCs with one call, and for nothing in the VPCs it then makes", async (t) => {
+    const p = t.platform();
+    const from = t.proxy.calls.length;
+    await Promise.all([1, 2, 3].map((i) => Promise.all(webDmzNetworks('many', i).map((s) => p.ensureNetwork(s)))));
+    const calls = t.proxy.calls.slice(from).map((c) => c.action);
+    expect(calls.filter((a) => a === 'DescribeVpcs')).toEqual(['DescribeVpcs']);
+    expect(calls.filter((a) => a === 'CreateVpc')).toHaveLength(3);
+    expect(calls.filter((a) => /^Describe(Subnets|RouteTables|SecurityGroups|InternetGateways)$/.test(a))).toEqual([]);
+    expect(await vpcsOf(t, 'many')).toHaveLength(3);
+    // Another process (a resumed run) finds them all from its own single listing, and makes none again.
+    const q = t.platform();
+    const again = t.proxy.calls.length;
+    await Promise.all([1, 2, 3].map((i) => Promise.all(webDmzNetworks('many', i).map((s) => q.ensureNetwork(s)))));
+    expect(t.proxy.calls.slice(again).filter((c) => c.action === 'DescribeVpcs')).toHaveLength(1);
+    expect(t.proxy.calls.slice(again).filter((c) => /^Create/.test(c.action))).toEqual([]);
+    expect(await vpcsOf(t, 'many')).toHaveLength(3);
+  });
+
+  test('a route table, group, gateway or template whose answer was lost is found, not made again', async (t) => {
+    const lost = new Set<string>();
+    const actions = ['CreateRouteTable', 'CreateSecurityGroup', 'CreateInternetGateway', 'CreateLaunchTemplate'];
+    t.proxy.options.fault = ({ action }) => {
+      if (!actions.includes(action) || lost.has(action)) return undefined;
+      lost.add(action);
+      return { status: 500, code: 'InternalError', message: 'An internal error has occurred', afterForward: true };
+    };
+    const p = t.platform();
+    const [dmz] = webDmzNetworks('lost2', 1);
+    const ref = await p.ensureNetwork(dmz!);
+    await p.startMachine(await p.createMachine(machineSpec('lost2', 1, 'web-1', [{ network: ref, ip: '10.30.1.20' }])));
+    expect([...lost].sort()).toEqual([...actions].sort());
+    expect(await tablesOf(t, 'lost2')).toHaveLength(1);
+    expect(await groupsOf(t, 'lost2')).toHaveLength(1);
+    const igws = await t.ec2.send(
+      new E.DescribeInternetGatewaysCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: ['lost2'] }] }),
+    );
+    expect(igws.InternetGateways).toHaveLength(1);
+    const templates = await t.ec2.send(
+      new E.DescribeLaunchTemplatesCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: ['lost2'] }] }),
+    );
+    expect(templates.LaunchTemplates).toHaveLength(1);
+    expect(await instancesOf(t, 'lost2')).toHaveLength(1);
+  });
+
+  test('a network whose first attempt failed halfway is finished by the next, which makes nothing twice', async (t) => {
+    // The subnet is refused once: its route table and group, made at the same time, are there already.
+    let refused = false;
+    t.proxy.options.fault = ({ action }) => {
+      if (action !== 'CreateSubnet' || refused) return undefined;
+      refused = true;
+      return { status: 400, code: 'InvalidParameterValue', message: 'Refused once by the test.' };
+    };
+    const p = t.platform();
+    const [dmz] = webDmzNetworks('half', 1);
+    const err = await p.ensureNetwork(dmz!).catch((e: unknown) => e);
+    expect((err as AppError).message).toMatch(/Unable to create network "gd-half-i1-dmz": .*Refused once by the test/);
+    expect(await subnetsOf(t, 'half')).toHaveLength(0);
+    expect(await tablesOf(t, 'half')).toHaveLength(1);
+    expect(await groupsOf(t, 'half')).toHaveLength(1);
+
+    await p.ensureNetwork(dmz!);
+    const [subnet, ...moreSubnets] = await subnetsOf(t, 'half');
+    expect(moreSubnets).toEqual([]);
+    const [table, ...moreTables] = await tablesOf(t, 'half');
+    expect(moreTables).toEqual([]);
+    expect(table!.Associations?.map((a) => a.SubnetId)).toEqual([subnet!.SubnetId]);
+    expect(table!.Routes!.some((r) => r.DestinationCidrBlock === '0.0.0.0/0' && r.GatewayId?.startsWith('igw-'))).toBe(
+      true,
+    );
+    const [group, ...moreGroups] = await groupsOf(t, 'half');
+    expect(moreGroups).toEqual([]);
+    // Its firewall is written whole: the web ports from the attack network, and no egress to anywhere but the internet.
+    expect(group!.IpPermissions!.flatMap((x) => (x.IpRanges ?? []).map((r) => `${x.FromPort} ${r.CidrIp}`))).toEqual(
+      expect.arrayContaining(['80 10.30.66.0/24', '443 10.30.66.0/24']),
+    );
+  });
+  test("a network whose subnet was refused leaves nothing behind once its deployment's resources are deleted", async (t) => {
+    t.proxy.options.fault = ({ action }) =>
+      action === 'CreateSubnet'
+        ? { status: 400, code: 'InvalidParameterValue', message: 'Refused by the test.' }
+        : undefined;
+    const p = t.platform();
+    const [dmz] = webDmzNetworks('orphan', 1);
+    await expect(p.ensureNetwork(dmz!)).rejects.toThrow(/Refused by the test/);
+    expect(await tablesOf(t, 'orphan')).toHaveLength(1);
+    expect(await groupsOf(t, 'orphan')).toHaveLength(1);
+    // Teardown deletes what the platform lists: here the VPC, with no network left in it, which takes the rest along.
+    const owned = await p.listOwned('orphan');
+    expect(owned.map((o) => [o.kind, o.name])).toEqual([['network', 'gd-orphan-i1']]);
+    for (const o of owned) await p.deleteNetwork({ id: o.id, name: o.name });
+    expect(await p.listOwned('orphan')).toEqual([]);
+    expect(await vpcsOf(t, 'orphan')).toEqual([]);
+    expect(await tablesOf(t, 'orphan')).toEqual([]);
+    expect(await groupsOf(t, 'orphan')).toEqual([]);
+  });
+});
