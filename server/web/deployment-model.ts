@@ -2,9 +2,9 @@
 // the instances assigned to them (machines, networks, addresses, events); everyone else sees all of it. No SQL here:
 // the domain's reads (orchestrator/deployment-reads.ts) do the reading and caching.
 import { AppError } from '../errors.ts';
+import type { MachineStatus } from '../model/deployment.ts';
 import type { DeploymentEvent } from '../model/events.ts';
 import type { Plan } from '../model/plan.ts';
-import { machineStatus } from '../orchestrator/deployment-reads.ts';
 import {
   machinePageSize,
   type DashboardRow,
@@ -100,40 +100,90 @@ export interface MachineWindow {
   limit?: number;
 }
 
+// One model per machine state and trainee, shared by every read of the same version of a deployment: the rows
+// rendered from it are rendered once (views/partials/deployment-rows.tsx). Dropped with the version.
+// Its key holds what the model adds to the shared state: the trainee, whether failure texts are withheld, the power.
+const machineModels = new WeakMap<MachineStatus, { key: string; model: MachineModel }>();
+
+function machineModel(
+  m: MachineStatus,
+  assignedTo: string | null,
+  concealed: boolean,
+  power: MachinePowerModel | undefined,
+): MachineModel {
+  const key = `${assignedTo}|${concealed}|${power ? `${power.state}|${power.asked}|${power.checkedAt}` : ''}`;
+  const known = machineModels.get(m);
+  if (known?.key === key) return known.model;
+  const model: MachineModel = {
+    ...m,
+    ...(concealed ? { steps: m.steps.map((s) => (s.error ? { ...s, error: concealedError } : s)) } : {}),
+    assignedTo,
+    power,
+  };
+  machineModels.set(m, { key, model });
+  return model;
+}
+
 export function deploymentModel(web: WebDomain, id: string, scope: Scope, window?: MachineWindow): DeploymentModel {
-  const view = web.deployments.get(id);
+  // The machines' states are shared by every read of this version of the deployment; only the rows the page shows
+  // are copied (with their trainee), so a page of 250 rows out of thousands of machines builds 250.
+  const { view, machines: statuses } = web.deployments.withMachines(id);
   const assigned = web.assignments.ofDeployment(id);
   const health = new Map(web.overseer.health(id).map((h) => [h.key, h]));
   const desired = web.lifecycle.desiredPower(id);
-  const all: MachineModel[] = machineStatus(view)
-    .filter((m) => inScope(scope, m.instance))
-    .map((m) => ({
-      ...m,
-      ...(scope !== 'all' && scope.concealed.has(m.key)
-        ? { steps: m.steps.map((s) => (s.error ? { ...s, error: concealedError } : s)) }
-        : {}),
-      assignedTo: assigned.get(m.instance)?.username ?? null,
-      power: powerOf(m.state, health.get(m.key), desired.get(m.key)),
-    }));
   const byInstance = new Map<number, InstanceModel>();
-  for (const m of all) {
-    const i = byInstance.get(m.instance) ?? {
-      instance: m.instance,
-      assignedTo: m.assignedTo,
-      total: 0,
-      ready: 0,
-      failed: 0,
-    };
+  const inWindow: MachineStatus[] = [];
+  let machinesTotal = 0;
+  let machinesReady = 0;
+  let machinesFailed = 0;
+  let machinesDestroyed = 0;
+  for (const m of statuses) {
+    if (!inScope(scope, m.instance)) continue;
+    let i = byInstance.get(m.instance);
+    if (!i) {
+      i = {
+        instance: m.instance,
+        assignedTo: assigned.get(m.instance)?.username ?? null,
+        total: 0,
+        ready: 0,
+        failed: 0,
+      };
+      byInstance.set(m.instance, i);
+    }
     i.total++;
-    if (m.state === 'ready') i.ready++;
-    if (m.state === 'failed') i.failed++;
-    byInstance.set(m.instance, i);
+    machinesTotal++;
+    if (m.state === 'ready') (i.ready++, machinesReady++);
+    else if (m.state === 'failed') (i.failed++, machinesFailed++);
+    else if (m.state === 'destroyed') machinesDestroyed++;
+    if (window?.instance === undefined || m.instance === window.instance) inWindow.push(m);
   }
-  const inWindow = window?.instance !== undefined ? all.filter((m) => m.instance === window.instance) : all;
   const offset = window?.offset ?? 0;
-  const machines = window ? inWindow.slice(offset, offset + (window.limit ?? machinePageSize)) : inWindow;
-  const stepState = new Map(view.steps.map((s) => [s.key, s.state]));
-  const deleted = new Set(view.resources.filter((r) => r.state === 'deleted').map((r) => r.key));
+  const machines: MachineModel[] = (
+    window ? inWindow.slice(offset, offset + (window.limit ?? machinePageSize)) : inWindow
+  ).map((m) =>
+    machineModel(
+      m,
+      assigned.get(m.instance)?.username ?? null,
+      scope !== 'all' && scope.concealed.has(m.key),
+      powerOf(m.state, health.get(m.key), desired.get(m.key)),
+    ),
+  );
+  const networkState = new Map<string, string>();
+  let stepsTotal = 0;
+  let stepsDone = 0;
+  let stepsFailed = 0;
+  for (const s of view.steps) {
+    if (s.key.startsWith('net:')) networkState.set(s.key, s.state);
+    if (scope !== 'all') {
+      const i = instanceOfStep(s.key);
+      if (i !== undefined && !scope.has(i)) continue;
+    }
+    stepsTotal++;
+    if (s.state === 'done') stepsDone++;
+    else if (s.state === 'failed') stepsFailed++;
+  }
+  const deleted = new Set<string>();
+  for (const r of view.resources) if (r.state === 'deleted') deleted.add(r.key);
   const networks: NetworkModel[] = view.plan.networks
     .filter((n) => n.instance === 0 || inScope(scope, n.instance))
     .map((n) => ({
@@ -144,15 +194,8 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
       gateway: n.gateway,
       ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
       internet: n.internet,
-      state: deleted.has(n.key) ? 'destroyed' : (stepState.get(`net:${n.key}`) ?? 'pending'),
+      state: deleted.has(n.key) ? 'destroyed' : (networkState.get(`net:${n.key}`) ?? 'pending'),
     }));
-  const visibleSteps =
-    scope === 'all'
-      ? view.steps
-      : view.steps.filter((s) => {
-          const i = instanceOfStep(s.key);
-          return i === undefined || scope.has(i);
-        });
   const platform = web.platforms.list().find((p) => p.id === view.platformId);
   return {
     head: {
@@ -168,15 +211,7 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
       finishedAt: view.finishedAt,
       ...(view.plan.vpn ? { vpn: true } : {}),
     },
-    counts: {
-      stepsTotal: visibleSteps.length,
-      stepsDone: visibleSteps.filter((s) => s.state === 'done').length,
-      stepsFailed: visibleSteps.filter((s) => s.state === 'failed').length,
-      machinesTotal: all.length,
-      machinesReady: all.filter((m) => m.state === 'ready').length,
-      machinesFailed: all.filter((m) => m.state === 'failed').length,
-      machinesDestroyed: all.filter((m) => m.state === 'destroyed').length,
-    },
+    counts: { stepsTotal, stepsDone, stepsFailed, machinesTotal, machinesReady, machinesFailed, machinesDestroyed },
     machines,
     windowTotal: inWindow.length,
     windowOffset: offset,

@@ -1,6 +1,7 @@
 // Live deployment pages over SSE. One channel per followed deployment subscribes to the event bus once; events are
-// batched (at most every `flushMs`), the deployment is read once per batch and the partials are rendered once per
-// distinct viewer scope, then the same HTML goes to every subscriber of that scope: 100 followers cost one render.
+// batched (at most every `flushMs`), the deployment is read once per batch and the partials are rendered and encoded
+// once per distinct viewer scope, then the same bytes go to every subscriber of that scope: 100 followers cost one
+// render and one copy of the message, however many of them a slow client leaves queued.
 import type { SSEStreamingApi } from 'hono/streaming';
 import type { DeploymentEvent } from '../model/events.ts';
 import {
@@ -34,9 +35,18 @@ export async function holdOpen(stream: SSEStreamingApi, stop: () => void): Promi
 }
 
 export interface LiveMessage {
+  /** The last event the message covers: the page's Last-Event-ID once it has it. */
   id: number;
-  event: 'patch';
-  data: string;
+  /** The whole SSE message, encoded; shared by every subscriber it is sent to, so never written into. */
+  frame: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+/** A `patch` message in SSE's wire format (each line of the HTML its own `data:` line), encoded once. */
+export function patchMessage(id: number, html: string): LiveMessage {
+  const data = html.split(/\r\n|\r|\n/).join('\ndata: ');
+  return { id, frame: encoder.encode(`event: patch\ndata: ${data}\nid: ${id}\n\n`) };
 }
 
 interface Subscriber {
@@ -126,7 +136,9 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
     const groups = new Map<string, Subscriber[]>();
     for (const s of ch.subs) {
       const k = `${scopeKey(s.scope)}|${s.canManage}|${s.csrf}`;
-      groups.set(k, [...(groups.get(k) ?? []), s]);
+      const group = groups.get(k);
+      if (group) group.push(s);
+      else groups.set(k, [s]);
     }
     const models = new Map<string, DeploymentModel>();
     for (const subs of groups.values()) {
@@ -137,8 +149,11 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
       const visible = batch
         .map((e) => eventForScope(e, first.scope))
         .filter((e): e is DeploymentEvent => e !== undefined);
-      const data = await renderPatch(model, visible, { all: false, csrf: first.csrf, canManage: first.canManage });
-      for (const s of subs) s.send({ id: lastId, event: 'patch', data });
+      const message = patchMessage(
+        lastId,
+        await renderPatch(model, visible, { all: false, csrf: first.csrf, canManage: first.canManage }),
+      );
+      for (const s of subs) s.send(message);
     }
   }
 
@@ -180,16 +195,17 @@ export function createLive(web: WebDomain, opts: { flushMs?: number } = {}) {
       const missed = eventsAfter(web, id, afterId, sub.scope);
       if (missed.length > 0) {
         const model = deploymentModel(web, id, sub.scope);
-        sub.send({
-          id: missed.at(-1)!.id,
-          event: 'patch',
-          data: await renderPatch(model, missed, {
-            all: true,
-            csrf: sub.csrf,
-            canManage: sub.canManage,
-            window: sub.window,
-          }),
-        });
+        sub.send(
+          patchMessage(
+            missed.at(-1)!.id,
+            await renderPatch(model, missed, {
+              all: true,
+              csrf: sub.csrf,
+              canManage: sub.canManage,
+              window: sub.window,
+            }),
+          ),
+        );
       }
       return stop;
     },

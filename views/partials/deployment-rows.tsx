@@ -1,5 +1,7 @@
 // The pieces of the deployment page. Each renders on first load and again, identical, when pushed over SSE:
 // the summary (state, progress, actions), one row per network and per machine, and log lines.
+import { raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
 import type { DeploymentEvent } from '../../server/model/events.ts';
 import { activeDeploymentStates } from '../../server/model/states.ts';
 import type { DeploymentModel, InstanceModel, MachineModel, MachinePowerModel, NetworkModel } from '../props.ts';
@@ -136,7 +138,19 @@ export function PowerBadge({ power }: { power: MachinePowerModel }) {
   );
 }
 
+// A machine's row, by model: the server shares one model per machine per version of its deployment, so a page read
+// by many, or by one many times, between two changes renders each row once.
+const renderedRows = new WeakMap<MachineModel, { deploymentId: string; html: HtmlEscapedString }>();
+
 export function MachineRow({ m, deploymentId }: { m: MachineModel; deploymentId: string }) {
+  const known = renderedRows.get(m);
+  if (known?.deploymentId === deploymentId) return known.html;
+  const html = raw(String(<MachineRowOf m={m} deploymentId={deploymentId} />));
+  renderedRows.set(m, { deploymentId, html });
+  return html;
+}
+
+function MachineRowOf({ m, deploymentId }: { m: MachineModel; deploymentId: string }) {
   const failed = m.steps.find((s) => s.error);
   return (
     <tr id={domId('m', m.key)} data-state={m.state}>

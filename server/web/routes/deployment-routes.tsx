@@ -81,11 +81,9 @@ export function deploymentRoutes(web: WebDomain, live: Live) {
     const after = Number(c.req.header('Last-Event-ID') ?? c.req.query('after') ?? 0) || 0;
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
-      let queue = Promise.resolve();
+      let queue: Promise<unknown> = Promise.resolve();
       const send = (m: LiveMessage) => {
-        queue = queue
-          .then(() => stream.writeSSE({ id: String(m.id), event: m.event, data: m.data }))
-          .catch(() => undefined);
+        queue = queue.then(() => stream.write(m.frame)).catch(() => undefined);
       };
       const stop = await live.follow(id, after, {
         scope,
