@@ -481,10 +481,14 @@ function startWorker(dataDir: string, id: string): void {
   fs.mkdirSync(logDir, { recursive: true });
   const log = fs.openSync(path.join(logDir, `${id}.log`), 'a');
   const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
-  // --no-memory-reducer: a long run, see the README.
-  spawn(process.execPath, ['--no-memory-reducer', bin, 'resume', id], {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: process.env,
-  }).unref();
+  // The heap flags of `npm start`: a long run, see the README.
+  spawn(
+    process.execPath,
+    ['--no-memory-reducer', '--max-semi-space-size=8', '--max-old-space-size=1024', bin, 'resume', id],
+    {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: process.env,
+    },
+  ).unref();
 }

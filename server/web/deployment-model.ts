@@ -101,7 +101,7 @@ export interface MachineWindow {
 }
 
 // One model per machine state and trainee, shared by every read of the same version of a deployment: the rows
-// rendered from it are rendered once (views/partials/deployment-rows.tsx). Dropped with the version.
+// rendered from it are rendered once (MachineRow in views/partials/deployment-rows). Dropped with the version.
 // Its key holds what the model adds to the shared state: the trainee, whether failure texts are withheld, the power.
 const machineModels = new WeakMap<MachineStatus, { key: string; model: MachineModel }>();
 
