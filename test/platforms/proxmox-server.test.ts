@@ -474,7 +474,7 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
     });
 
     it('reports guest addresses after the agent and DHCP delays, with the MACs from net[n]', async () => {
-      const s = await start({ guest: { agentDelayMs: 150, addressDelayMs: 300 } });
+      const s = await start({ guest: { agentDelayMs: 1000, addressDelayMs: 3000 } });
       const call = api(s);
       await waitTask(s, (await call('POST', '/nodes/pve/qemu/9000/clone', { params: { newid: 500 } })).body?.data);
       await call('PUT', '/nodes/pve/qemu/500/config', {
@@ -486,7 +486,8 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect((await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).reason).toBe(
         'QEMU guest agent is not running',
       );
-      await sleep(150);
+      // Wide windows (agent after 1 s, DHCP after 3 s): a loaded CI host must not read past either by accident.
+      await sleep(1000);
       const early = (await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).body?.data as {
         result: Array<{ name: string; 'hardware-address': string; 'ip-addresses': Array<{ 'ip-address': string }> }>;
       };
@@ -495,7 +496,7 @@ describe.skipIf(missing !== undefined)('Proxmox test server', () => {
       expect(early.result.map((i) => i['hardware-address'])).toEqual(['00:00:00:00:00:00', ...macs]);
       expect(early.result[0]?.['ip-addresses'].map((a) => a['ip-address'])).toEqual(['127.0.0.1', '::1']);
       expect(early.result[1]?.['ip-addresses'].map((a) => a['ip-address'])).toEqual([expect.stringMatching(/^fe80::/)]);
-      await sleep(200);
+      await sleep(2000);
       const late = (await call('GET', '/nodes/pve/qemu/500/agent/network-get-interfaces')).body?.data as typeof early;
       expect(late.result[1]?.['ip-addresses'].map((a) => a['ip-address'])).toEqual([
         '10.20.0.5',

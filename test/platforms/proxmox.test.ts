@@ -131,12 +131,13 @@ describe.skipIf(missing !== undefined)('proxmox driver against the test server',
     const outcome = await services.runner.run(id);
     expect(
       outcome,
-      JSON.stringify(
-        services.deployments
+      JSON.stringify([
+        services.deployments.get(id).error,
+        ...services.deployments
           .get(id)
           .steps.filter((x) => x.error)
           .map((x) => x.error),
-      ),
+      ]),
     ).toBe('ready');
     const machines = machineStatus(services.deployments.get(id));
     expect(machines.map((m) => m.state)).toEqual(machines.map(() => 'ready'));
