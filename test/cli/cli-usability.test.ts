@@ -4,12 +4,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../server/cli/commands.ts';
 import { loadConfig } from '../../server/config.ts';
 import { createServices } from '../../server/services.ts';
+import { run } from './run-cli.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-cli-use-'));
 const bin = path.resolve('server/cli/bin.mjs');
@@ -22,19 +21,6 @@ afterAll(() => {
   process.env = saved;
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-async function run(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({ write: (chunk, _enc, cb) => (append(String(chunk)), cb()) });
-  const code = await main(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err };
-}
 
 const db = () => new Database(path.join(dir, 'glassdome.db'));
 

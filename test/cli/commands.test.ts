@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../server/cli/commands.ts';
+import { run } from './run-cli.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-cli-'));
 const saved = { ...process.env };
@@ -15,19 +14,6 @@ afterAll(() => {
   process.env = saved;
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-async function run(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({ write: (chunk, _enc, cb) => (append(String(chunk)), cb()) });
-  const code = await main(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err };
-}
 
 const samples = fs
   .readdirSync('server/scenarios')

@@ -5,12 +5,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../server/cli/commands.ts';
 import { systemActor } from '../../server/model/audit.ts';
 import { api, setUpAppliance, waitForState, webTestApp, type TestApp } from '../web/helpers.ts';
+import { run } from './run-cli.ts';
 
 const feed = 'test/fixtures/cve/nvd-2.0-feed.json';
 const badLine =
@@ -30,19 +29,6 @@ machines:
     networks: [lan]
     vulnerabilities: [weak-ssh-password]
 `;
-
-async function run(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({ write: (chunk, _enc, cb) => (append(String(chunk)), cb()) });
-  const code = await main(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err };
-}
 
 describe('on the local data folder', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'glassdome-kbcli-'));
