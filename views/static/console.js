@@ -3,30 +3,16 @@
 import RFB from '/static/vendor/novnc/core/rfb.js';
 import KeyTable from '/static/vendor/novnc/core/input/keysym.js';
 import keysyms from '/static/vendor/novnc/core/input/keysymdef.js';
+import { fetchLink, statusLine } from '/static/remote-session.js';
 
 const root = document.getElementById('console');
 const screen = document.getElementById('console-screen');
 const statusEl = document.getElementById('console-status');
 let rfb;
 
-function status(text, kind = '') {
-  statusEl.textContent = text;
-  statusEl.className = `remote-status ${kind}`;
-}
+const status = statusLine(statusEl);
 
-async function link() {
-  const r = await fetch(root.dataset.link, {
-    method: 'POST',
-    headers: { 'X-CSRF-Token': root.dataset.csrf, Accept: 'application/json' },
-    credentials: 'same-origin',
-  });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const e = body.error ?? {};
-    throw new Error(`${e.message ?? `HTTP ${r.status}`}${e.hint ? ` ${e.hint}` : ''}`);
-  }
-  return body;
-}
+const link = () => fetchLink(root);
 
 async function connect() {
   if (rfb) {

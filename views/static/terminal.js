@@ -2,6 +2,7 @@
 // messages, resizes as JSON; the appliance's JSON messages say why a session was refused or ended.
 import { Terminal } from '/static/vendor/xterm/xterm.mjs';
 import { FitAddon } from '/static/vendor/xterm/addon-fit.mjs';
+import { fetchLink, statusLine } from '/static/remote-session.js';
 
 const root = document.getElementById('terminal');
 const statusEl = document.getElementById('terminal-status');
@@ -13,24 +14,9 @@ fit.fit();
 const encoder = new TextEncoder();
 let ws;
 
-function status(text, kind = '') {
-  statusEl.textContent = text;
-  statusEl.className = `remote-status ${kind}`;
-}
+const status = statusLine(statusEl);
 
-async function link() {
-  const r = await fetch(root.dataset.link, {
-    method: 'POST',
-    headers: { 'X-CSRF-Token': root.dataset.csrf, Accept: 'application/json' },
-    credentials: 'same-origin',
-  });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const e = body.error ?? {};
-    throw new Error(`${e.message ?? `HTTP ${r.status}`}${e.hint ? ` ${e.hint}` : ''}`);
-  }
-  return body;
-}
+const link = () => fetchLink(root);
 
 const send = (data) => {
   if (ws?.readyState === WebSocket.OPEN) ws.send(data);
