@@ -108,8 +108,12 @@ describe.skipIf(!asRoot)('web terminal through the range router', () => {
     expect(l.status).toBe(200);
     expect(l.body.socket).toMatch(new RegExp(`^/deployments/${id}/machines/i1\\.web/terminal/socket\\?token=`));
     const t = await openSocket(server.base, `${l.body.socket}&cols=100&rows=30`, { client: ctx.clients.trainee });
+    const opened = services.lifecycle.get(id).lastActivityAt;
+    await new Promise((r) => setTimeout(r, 20));
     t.ws.send(Buffer.from('echo "hello-$((6*7)) $(id -un)"; stty size\n'));
     await t.waitFor(/hello-42 lab/);
+    // Typing is activity: idle shutdown waits for the range's users, not only for its pages.
+    expect(services.lifecycle.get(id).lastActivityAt! > (opened ?? '')).toBe(true);
     await t.waitFor(/^30 100\r?$/m);
     t.ws.send(JSON.stringify({ type: 'resize', cols: 132, rows: 40 }));
     await new Promise((r) => setTimeout(r, 200));

@@ -90,6 +90,10 @@ export function accessRoutes(web: WebDomain, upgradeWebSocket: Upgrade) {
                 rows: size('rows', 24, 500),
               });
           },
+          // Someone typing in a console or terminal is using the range: idle shutdown must not stop it under them.
+          onMessage() {
+            web.lifecycle.touch(id);
+          },
         };
       }),
     );
