@@ -24,7 +24,14 @@ export interface PlanInput {
   vpn?: boolean;
   /** The appliance's package cache (GLASSDOME_PACKAGE_CACHE_URL): machines without internet may install from it. */
   packageCache?: PackageCache;
+  /**
+   * AWS: how networks with internet reach it: through a range router instance per lab instance (the default, no
+   * extra charge) or a managed NAT gateway (billed per hour and per GB). The platform's `egress` setting.
+   */
+  cloudEgress?: CloudEgress;
 }
+
+export type CloudEgress = 'router' | 'nat-gateway';
 
 /** The appliance's package cache: a flat APT repository at `${url}/debian/` (offline-bundle/README.md). */
 export interface PackageCache {
@@ -49,6 +56,15 @@ export interface PlannedNetwork {
   vlan?: number;
   dhcp: boolean;
   internet: boolean;
+  /**
+   * AWS only, on networks with internet: `gateway` routes straight to the internet gateway and gives its machines
+   * public addresses (a firewall rule lets the internet in to it, or it is the instance's edge network that holds the
+   * router or NAT gateway); `router` sends its default route to the instance's range router; `nat-gateway` to the
+   * instance's NAT gateway. Absent: `gateway` (plans made before the range router existed on AWS).
+   */
+  egress?: 'gateway' | 'router' | 'nat-gateway';
+  /** AWS edge network with `cloudEgress: nat-gateway`: the instance's NAT gateway is made in it. */
+  natGateway?: boolean;
 }
 
 export interface PlannedNic {
@@ -103,6 +119,13 @@ export interface RouterConfig {
   nat: string[];
   /** The deployment's VPN, when it has one. */
   vpn?: RouterVpn;
+  /**
+   * Clouds: a one-armed router. Its single NIC (`uplinkNic` 0, on the instance's edge network) receives the traffic
+   * the cloud's route tables send it from the `nat` networks, and sends it to the internet masqueraded; `labCidrs`
+   * (every network of the instance) are never forwarded to, since the cloud routes between them itself. `lans` is
+   * empty: the router has no NIC on them, and serves no DNS or DHCP (the cloud does).
+   */
+  cloud?: { labCidrs: string[] };
   /**
    * Present when lab machines of this instance install from the package cache: the router forwards TCP from `from`
    * (their addresses) to the cache's address and port only, out of the uplink and masqueraded.

@@ -82,6 +82,7 @@ export function createDeployment(
         seed: scenario.seed ?? newSeed(),
         ...(input.vpn ? { vpn: true } : {}),
         ...(deps.packageCache ? { packageCache: deps.packageCache } : {}),
+        ...(platform.kind === 'aws' && platform.config.egress === 'nat-gateway' ? { cloudEgress: 'nat-gateway' } : {}),
       });
       // The ethics gate: no vulnerable machine on the appliance's own network or, unless the scenario says so, online.
       const refusals = checkPlanExposure(plan, {

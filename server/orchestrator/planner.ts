@@ -11,10 +11,12 @@ import {
   lastAddress,
   overlaps,
   parseSubnet,
+  subnetSize,
   type Subnet,
 } from '../ipam/cidr.ts';
 import { osCatalog, routerOs, sizes } from '../model/catalog.ts';
 import type {
+  CloudEgress,
   FirewallRule,
   PackageCache,
   Plan,
@@ -140,6 +142,8 @@ export function planDeployment(input: PlanInput): Plan {
   const networks: PlannedNetwork[] = [];
   const machines: PlannedMachine[] = [];
   const anyInternet = scenario.networks.some((n) => n.internet);
+  const rules = resolveRules(scenario, subnetOf, addressing);
+  const edge = platform === 'aws' ? planAwsEdge(scenario, subnetOf, rules, input.cloudEgress ?? 'router') : undefined;
   const tunnel = input.vpn ? vpnTunnel(scenario, subnetOf) : undefined;
   const cache = input.packageCache;
   const cacheBlocked = cache && packageCacheBlocked(cache, platform, withRouter, scenario, subnetOf, tunnel);
@@ -185,6 +189,20 @@ export function planDeployment(input: PlanInput): Plan {
 
   for (let inst = 1; inst <= instances; inst++) {
     const il = instanceLabel(inst);
+    if (edge)
+      networks.push({
+        key: `${il}.${uplinkKey}`,
+        instance: inst,
+        name: uplinkKey,
+        resourceName: resourceName(deploymentId, inst, uplinkKey),
+        kind: 'isolated',
+        cidr: edge.sub.cidr,
+        gateway: intToIp(edge.sub.base + 1),
+        dhcp: true,
+        internet: true,
+        egress: 'gateway',
+        ...(edge.mode === 'nat-gateway' ? { natGateway: true } : {}),
+      });
     for (const n of scenario.networks) {
       const { sub, gateway } = subnetOf.get(n.name)!;
       const vlan = onPremises[platform] ? (n.vlan ?? allocations.vlans[`${inst}/${n.name}`]) : undefined;
@@ -204,6 +222,7 @@ export function planDeployment(input: PlanInput): Plan {
         ...(vlan === undefined ? {} : { vlan }),
         dhcp: n.dhcp,
         internet: n.internet,
+        ...(platform === 'aws' && n.internet ? { egress: edge?.egress.get(n.name) ?? 'gateway' } : {}),
       });
     }
 
@@ -213,6 +232,11 @@ export function planDeployment(input: PlanInput): Plan {
         ...planRouter(input, inst, subnetOf, addressing, uplink, mac, tunnel, routerCache),
         ...(routerFromCache ? { packageCache: true } : {}),
       });
+    const cloudRouter = edge?.mode === 'router';
+    if (cloudRouter) machines.push(planCloudRouter(input, inst, subnetOf, edge, rules, mac));
+    // On a cloud, only the machines whose egress the router carries wait for it.
+    const waitsForRouter = (m: ScenarioMachine) =>
+      withRouter || (cloudRouter && m.nics.some((nic) => edge.egress.get(nic.network) === 'router'));
 
     for (const m of scenario.machines) {
       const names = replicaNames(m.name, m.count);
@@ -244,7 +268,7 @@ export function planDeployment(input: PlanInput): Plan {
           size: m.size,
           nics,
           dns: [nics[0]!.gateway!],
-          dependsOn: withRouter ? [routerKey, ...deps] : deps,
+          dependsOn: waitsForRouter(m) ? [routerKey, ...deps] : deps,
           users: planUsers(m.users),
           packages: m.packages,
           files: m.files,
@@ -264,7 +288,7 @@ export function planDeployment(input: PlanInput): Plan {
     platform,
     instances,
     seed,
-    firewall: { default: scenario.firewall.default, rules: resolveRules(scenario, subnetOf, addressing) },
+    firewall: { default: scenario.firewall.default, rules },
     networks,
     machines,
     steps: planSteps(networks, machines),
@@ -272,10 +296,96 @@ export function planDeployment(input: PlanInput): Plan {
       ? { vpn: { port: vpnPort, cidr: tunnel.cidr, endpoint: vpnEndpoints[platform]! } satisfies PlannedVpn }
       : {}),
     ...(usesCache ? { packageCache: cache } : {}),
-    ...(cache
-      ? notesOf(packageCacheNotes(scenario, cache, cacheBlocked, withRouter && !uplinkBeforeCache, routerFromCache))
-      : {}),
+    ...notesOf([
+      ...(cache
+        ? packageCacheNotes(scenario, cache, cacheBlocked, withRouter && !uplinkBeforeCache, routerFromCache)
+        : []),
+      ...(edge ? awsEgressNotes(edge) : []),
+    ]),
   };
+}
+
+/** AWS: how each network with internet reaches it, and the edge subnet that holds the router or NAT gateway. */
+interface AwsEdge {
+  mode: CloudEgress;
+  /** The edge subnet, the same in every instance: a /28 of the VPC outside every scenario network. */
+  sub: Subnet;
+  /** Scenario network -> its egress; only networks with internet. */
+  egress: Map<string, 'gateway' | 'router' | 'nat-gateway'>;
+}
+
+/**
+ * AWS egress: a network with internet routes straight to the internet gateway (its machines get public addresses)
+ * only when a firewall rule lets the internet in to it; the others go through the instance's range router (or NAT
+ * gateway), so no lab machine has a public address it does not need. Undefined when no network goes through one.
+ */
+function planAwsEdge(
+  scenario: Scenario,
+  subnetOf: SubnetMap,
+  rules: FirewallRule[],
+  mode: CloudEgress,
+): AwsEdge | undefined {
+  const inbound = rules.filter((r) => r.action === 'allow' && r.from.includes('0.0.0.0/0'));
+  const egress = new Map<string, 'gateway' | 'router' | 'nat-gateway'>();
+  for (const n of scenario.networks) {
+    if (!n.internet) continue;
+    const { sub } = subnetOf.get(n.name)!;
+    const reached = inbound.some((r) =>
+      r.to.some((c) => overlaps(parseSubnet(c.includes('/') ? c : `${c}/32`) as Subnet, sub)),
+    );
+    egress.set(n.name, reached ? 'gateway' : mode);
+  }
+  if (![...egress.values()].some((e) => e !== 'gateway')) return undefined;
+  return { mode, sub: edgeSubnet(scenario, subnetOf), egress };
+}
+
+/**
+ * The edge subnet's /28: the lowest one free inside the block that covers the scenario's networks, else in the /16 of
+ * the first network, else the next free /16 (a block of the VPC of its own). Pure, so every instance gets the same.
+ */
+function edgeSubnet(scenario: Scenario, subnetOf: SubnetMap): Subnet {
+  const subs = scenario.networks.map((n) => subnetOf.get(n.name)!.sub);
+  const free = (base: number) => {
+    const s = parseSubnet(`${intToIp(base)}/28`) as Subnet;
+    return subs.every((x) => !overlaps(s, x)) ? s : undefined;
+  };
+  const lo = Math.min(...subs.map((s) => s.base));
+  const hi = Math.max(...subs.map((s) => s.base + subnetSize(s) - 1));
+  let prefix = 32;
+  while (prefix > 16 && Math.floor(lo / 2 ** (32 - prefix)) !== Math.floor(hi / 2 ** (32 - prefix))) prefix--;
+  const cover = Math.floor(lo / 2 ** (32 - prefix)) * 2 ** (32 - prefix);
+  const first16 = Math.floor(subs[0]!.base / 65536) * 65536;
+  const scans: Array<[number, number]> = [
+    [cover, 2 ** (32 - prefix)],
+    [first16, 65536],
+  ];
+  for (const [start, size] of scans)
+    for (let b = start; b < start + size; b += 16) {
+      const s = free(b);
+      if (s) return s;
+    }
+  for (let k = 1; k < 256; k++) {
+    const s = free((first16 + k * 65536) >>> 0);
+    if (s) return s;
+  }
+  throw new AppError('invalid_input', `Unable to plan "${scenario.name}" on aws: no /28 is free for the range router`);
+}
+
+function awsEgressNotes(edge: AwsEdge): string[] {
+  const through = (e: string) => [...edge.egress].filter(([, x]) => x === e).map(([n]) => n);
+  const via =
+    edge.mode === 'router'
+      ? 'the range router (an instance per lab instance, source/destination check off)'
+      : 'a NAT gateway per lab instance (billed by AWS per hour and per GB)';
+  const notes = [
+    `${through(edge.mode).join(', ')} reach${through(edge.mode).length === 1 ? 'es' : ''} the internet through ${via}, from edge subnet ${edge.sub.cidr}; their machines get no public address`,
+  ];
+  const direct = through('gateway');
+  if (direct.length > 0)
+    notes.push(
+      `${direct.join(', ')} route${direct.length === 1 ? 's' : ''} to the internet gateway directly, and single-NIC machines there get public addresses: a firewall rule lets the internet in`,
+    );
+  return notes;
 }
 
 function notesOf(notes: string[]): { notes?: string[] } {
@@ -471,6 +581,59 @@ function planRouter(
 }
 
 /**
+ * AWS: the range router of one lab instance, one-armed. Its single NIC is on the instance's edge subnet (public
+ * address, route to the internet gateway); the route tables of the networks whose egress is `router` point their
+ * default route at it, and it forwards their traffic to the internet only, masqueraded, under the scenario's rules.
+ */
+function planCloudRouter(
+  input: PlanInput,
+  inst: number,
+  subnetOf: SubnetMap,
+  edge: AwsEdge,
+  rules: FirewallRule[],
+  mac: MacAllocator,
+): PlannedMachine {
+  const { scenario, deploymentId } = input;
+  const il = instanceLabel(inst);
+  const routed = scenario.networks.filter((n) => edge.egress.get(n.name) === 'router');
+  return {
+    key: `${il}.router`,
+    instance: inst,
+    source: 'router',
+    hostname: 'router',
+    resourceName: resourceName(deploymentId, inst, 'router'),
+    role: 'router',
+    os: routerOs,
+    size: { ...sizes.small, memoryMb: 1024, diskGb: Math.max(sizes.small.diskGb / 2, osCatalog[routerOs]!.minDiskGb) },
+    nics: [
+      {
+        networkKey: `${il}.${uplinkKey}`,
+        mac: mac(`${il}.router`, 0),
+        ip: intToIp(edge.sub.base + cloudReservedHosts),
+        prefix: edge.sub.prefix,
+        gateway: intToIp(edge.sub.base + 1),
+      },
+    ],
+    dns: [],
+    dependsOn: [],
+    users: planUsers([]),
+    packages: ['nftables'],
+    files: [],
+    run: [],
+    vulnerabilities: [],
+    overrides: {},
+    router: {
+      lans: [],
+      uplinkNic: 0,
+      forwardDefault: 'deny',
+      rules,
+      nat: routed.map((n) => subnetOf.get(n.name)!.sub.cidr),
+      cloud: { labCidrs: [...scenario.networks.map((n) => subnetOf.get(n.name)!.sub.cidr), edge.sub.cidr] },
+    },
+  };
+}
+
+/**
  * A stable MAC for a NIC. ESXi accepts manually set MACs only in 00:50:56:00:00:00-00:50:56:3f:ff:ff;
  * elsewhere a locally administered unicast address (02:...) cannot clash with a vendor's.
  */
@@ -578,7 +741,8 @@ function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): Plan
     key: `net:${n.key}`,
     kind: 'network',
     target: n.key,
-    dependsOn: [],
+    // A network routed to its instance's NAT gateway is made once that gateway is (on the edge network).
+    dependsOn: n.egress === 'nat-gateway' ? [`net:${instanceLabel(n.instance)}.${uplinkKey}`] : [],
   }));
   for (const m of machines) {
     const nets = [...new Set(m.nics.map((n) => `net:${n.networkKey}`))];

@@ -29,13 +29,27 @@ export interface NetworkSpec {
    * another network.
    */
   range?: RangeSpec;
+  /**
+   * Clouds, on networks with internet, how they reach it: `gateway` (the default) straight to the internet gateway,
+   * with public addresses for single-NIC machines; `router` through the instance's range router, whose machine
+   * (`MachineSpec.routesFor`) points the network's default route at itself when it starts; `nat-gateway` through the
+   * NAT gateway of the instance's network that has `natGateway`.
+   */
+  egress?: 'gateway' | 'router' | 'nat-gateway';
+  /** Clouds: make the instance's NAT gateway in this network (which has `egress: gateway`). */
+  natGateway?: boolean;
 }
 
 /** One lab instance's networks and firewall, as a cloud driver needs them to build its address space and filters. */
 export interface RangeSpec {
   /** Every isolated network of the instance, by platform name (the `name` of its NetworkSpec). */
-  networks: Array<{ name: string; cidr: string; internet: boolean }>;
+  networks: Array<{ name: string; cidr: string; internet: boolean; egress?: 'gateway' | 'router' | 'nat-gateway' }>;
   firewall: FirewallPolicy;
+  /**
+   * The instance's edge network (platform name), when it has one: it holds the range router or NAT gateway, and takes
+   * in the internet traffic of the networks whose egress is `router`. The scenario's rules do not apply to it.
+   */
+  edge?: string;
 }
 
 /**
@@ -91,6 +105,11 @@ export interface MachineSpec {
    * own mechanism (an EC2 key pair); the users of `cloudInit` are unaffected.
    */
   sshPublicKey?: string;
+  /**
+   * Clouds: the machine is its instance's range router. Its NIC does not check source and destination (it forwards
+   * others' traffic), and once it runs, the default route of these networks (platform names) goes through it.
+   */
+  routesFor?: string[];
 }
 
 export interface MachineRef {

@@ -15,7 +15,7 @@ import type { MachineRef, MachineSpec, NetworkRef, Platform, RangeSpec } from '.
 import { backoffDelay } from '../../platforms/shared/retry.ts';
 import { sleep } from '../../platforms/shared/wait.ts';
 import { machinePasswords } from '../passwords.ts';
-import { onPremises } from '../planner.ts';
+import { onPremises, uplinkKey } from '../planner.ts';
 import { quotaOfDeployment } from '../quotas.ts';
 import { checkBeforeCreating } from './gate-checks.ts';
 import { verifyMachine } from './verify.ts';
@@ -257,6 +257,8 @@ export function createDeployer(rc: RunContext) {
           gateway: n.gateway,
           ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
           internet: n.internet,
+          ...(n.egress ? { egress: n.egress } : {}),
+          ...(n.natGateway ? { natGateway: true } : {}),
           // Clouds filter natively: every network of an instance carries that instance's networks and firewall.
           ...(onPremises[plan.platform] || n.kind !== 'isolated' ? {} : { range: rangeOf(plan, n.instance) }),
         },
@@ -318,6 +320,7 @@ export function createDeployer(rc: RunContext) {
       })),
       cloudInit: measuredFirstBoot(plan, m, ctx.secret, id),
       options: overrides,
+      ...routesOf(plan, m),
     };
     ctx.specs.set(m.key, spec);
     return spec;
@@ -425,7 +428,29 @@ function rangeOf(plan: Plan, instance: number): RangeSpec {
   return {
     networks: plan.networks
       .filter((x) => x.instance === instance && x.kind === 'isolated')
-      .map((x) => ({ name: x.resourceName, cidr: x.cidr, internet: x.internet })),
+      .map((x) => ({
+        name: x.resourceName,
+        cidr: x.cidr,
+        internet: x.internet,
+        ...(x.egress ? { egress: x.egress } : {}),
+      })),
     firewall: plan.firewall,
+    ...edgeOf(plan, instance),
+  };
+}
+
+/** The instance's edge network (AWS: the range router's or NAT gateway's), by platform name. */
+function edgeOf(plan: Plan, instance: number): { edge?: string } {
+  const edge = plan.networks.find((x) => x.instance === instance && x.kind === 'isolated' && x.name === uplinkKey);
+  return edge ? { edge: edge.resourceName } : {};
+}
+
+/** A cloud's range router: the networks (platform names) whose default route goes through it. */
+function routesOf(plan: Plan, m: Plan['machines'][number]): { routesFor?: string[] } {
+  if (m.role !== 'router' || !m.router?.cloud) return {};
+  return {
+    routesFor: plan.networks
+      .filter((x) => x.instance === m.instance && x.egress === 'router')
+      .map((x) => x.resourceName),
   };
 }

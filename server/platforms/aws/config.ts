@@ -42,6 +42,15 @@ export const awsConfigSchema = z.strictObject({
       "Only for a private or EC2-compatible endpoint (a sovereign cloud, a test server). Empty: the region's " +
         'public endpoint.',
     ),
+  egress: z
+    .enum(['router', 'nat-gateway'])
+    .default('router')
+    .describe(
+      'How lab networks with internet reach it. router: a small range router instance per lab instance (Debian, ' +
+        'source/destination check off) masquerades their traffic, at the price of one t3.micro. nat-gateway: a ' +
+        'managed NAT gateway per lab instance instead, which AWS bills per hour and per GB. Networks a firewall rule ' +
+        'opens to the internet route to the internet gateway directly either way.',
+    ),
   assumeRole: z
     .strictObject({
       roleArn: z

@@ -9,6 +9,7 @@ export interface RangeNetwork {
   name: string;
   cidr: string;
   internet: boolean;
+  egress?: 'gateway' | 'router' | 'nat-gateway';
 }
 
 /** One EC2 permission: a protocol (`-1` is every protocol), a port range for tcp/udp, and the peer CIDRs. */
@@ -47,6 +48,20 @@ type Traffic = Record<Proto, Rect[]>;
 interface Clause {
   traffic: Traffic;
   allow: boolean;
+}
+
+/**
+ * The group of an instance's edge network (its range router's): in, everything the networks routed through the
+ * router send (it forwards their internet traffic); out, anywhere. Nothing else reaches it.
+ */
+export function edgeSecurity(routed: string[]): NetworkSecurity {
+  return {
+    base: {
+      ingress: routed.length > 0 ? [{ protocol: '-1', cidrs: [...routed].sort() }] : [],
+      egress: [{ protocol: '-1', cidrs: ['0.0.0.0/0'] }],
+    },
+    hosts: [],
+  };
 }
 
 /**

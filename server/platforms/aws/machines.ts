@@ -26,6 +26,8 @@ interface Template {
   deploymentId: string;
   /** The NICs' networks, in order. */
   networks: string[];
+  /** A range router's: the networks whose default route goes through it. */
+  routesFor: string[];
   data: RequestLaunchTemplateData | ResponseLaunchTemplateData;
 }
 
@@ -71,6 +73,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       id: found.LaunchTemplateId!,
       deploymentId: tagValue(found.Tags, tagKeys.deployment) ?? '',
       networks: (tagValue(found.Tags, tagKeys.networks) ?? '').split(',').filter(Boolean),
+      routesFor: (tagValue(found.Tags, tagKeys.routes) ?? '').split(',').filter(Boolean),
       data: v.LaunchTemplateVersions?.[0]?.LaunchTemplateData ?? {},
     };
     templates.set(ref.name, t);
@@ -119,6 +122,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const params = runParams(t, subnets);
       try {
         await ctx.lock(rn.name, () => runOnce(ref, params, o), o?.signal);
+        if (t.routesFor.length > 0) await routeThrough(ref, t.routesFor, o);
         return;
       } catch (e) {
         if (isCapacity(e)) {
@@ -145,6 +149,29 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       }
     }
     throw new AppError('platform_error', `[aws] Gave up launching after moving through every zone of ${config.region}`);
+  }
+
+  /**
+   * A range router, once launched: its interface stops checking source and destination (it forwards the lab's
+   * traffic), and the default route of the networks it serves points at that interface. Idempotent; done on every
+   * start the executor asks for, so a router launched again (a new interface) takes its routes back.
+   */
+  async function routeThrough(ref: MachineRef, routesFor: string[], o?: CallOptions): Promise<void> {
+    const seen = await watcher.until(ref.name, (v) => v?.primaryEni !== undefined, {
+      timeoutMs: config.timeouts.callMs,
+      ...(o?.signal ? { signal: o.signal } : {}),
+    });
+    const eni = seen.last?.primaryEni;
+    if (!eni)
+      throw new AppError('transient', `[aws] Range router "${ref.name}" has no network interface yet`, {
+        hint: 'EC2 attaches it at launch; the start is retried.',
+      });
+    await ec2.call(
+      'ModifyNetworkInterfaceAttribute',
+      { NetworkInterfaceId: eni, SourceDestCheck: { Value: false } },
+      { ...o, urgent: true },
+    );
+    await Promise.all(routesFor.map((n) => networks.routeVia(n, eni, o)));
   }
 
   /**
@@ -253,6 +280,12 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         TagSpecifications: (['instance', 'volume', 'network-interface'] as const).map((t) => tagSpec(t, tags)),
       };
       const networkNames = spec.nics.map((n) => n.network.name);
+      const routesFor = spec.routesFor ?? [];
+      if (routesFor.length > 0 && spec.nics.length !== 1)
+        throw new AppError(
+          'invalid_input',
+          '[aws] a range router has exactly one network interface, on its edge network',
+        );
       let id: string;
       try {
         const r = await ec2.call(
@@ -266,7 +299,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
               .slice(0, 64),
             LaunchTemplateData: data,
             TagSpecifications: [
-              tagSpec('launch-template', [...tags, { Key: tagKeys.networks, Value: networkNames.join(',') }]),
+              tagSpec('launch-template', [
+                ...tags,
+                { Key: tagKeys.networks, Value: networkNames.join(',') },
+                ...(routesFor.length > 0 ? [{ Key: tagKeys.routes, Value: routesFor.join(',') }] : []),
+              ]),
             ],
           },
           o,
@@ -278,12 +315,12 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         if (!again) throw e;
         return { id: again.id, name: spec.name };
       }
-      templates.set(spec.name, { id, deploymentId: spec.deploymentId, networks: networkNames, data });
+      templates.set(spec.name, { id, deploymentId: spec.deploymentId, networks: networkNames, routesFor, data });
       unlaunched.add(spec.name);
       return { id, name: spec.name };
     },
 
-    async start(ref: MachineRef, o?: CallOptions): Promise<void> {
+    async start(ref: MachineRef, o?: CallOptions & { spec?: MachineSpec }): Promise<void> {
       const cached = templates.get(ref.name);
       if (cached && unlaunched.has(ref.name)) {
         await launch(ref, cached, o);
@@ -291,6 +328,10 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         return;
       }
       const v = await current(ref.name, o);
+      // A resumed deployment's router may have launched without its routes being set: set them (idempotent).
+      const routes = o?.spec?.routesFor ?? [];
+      if (v && routes.length > 0 && (v.state === 'pending' || v.state === 'running'))
+        await routeThrough(ref, routes, o);
       if (v) {
         if (v.state === 'pending' || v.state === 'running') return;
         if (v.state === 'shutting-down')

@@ -7,7 +7,8 @@ import type { CallOptions, FirewallPolicy, NetworkRef, NetworkSpec } from '../pl
 import { vpcBlocks } from './addressing.ts';
 import { describeAll, findOrCreate } from './client.ts';
 import { hasCode } from './errors.ts';
-import { networkSecurity, permissionKeys, type GroupRules, type Permission } from './firewall.ts';
+import { ensureNatGateway, findNatGateway, removeNatGateways, setDefaultRoute, type DefaultRoute } from './egress.ts';
+import { edgeSecurity, networkSecurity, permissionKeys, type GroupRules, type Permission } from './firewall.ts';
 import {
   deleteGroups,
   firstAsk,
@@ -116,32 +117,23 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     return subnet;
   }
 
-  /** The network's route table, with a route to the internet gateway exactly when it is given one. */
+  /**
+   * The network's route table, with its default route as `route` says: to a target (the internet gateway, a NAT
+   * gateway), `router` (left to the range router, which points it at itself when it starts; any other goes), or none.
+   */
   async function ensureRouteTable(
     spec: NetworkSpec,
     rn: RangeName,
     vpcId: string,
-    internetGatewayId: string | undefined,
+    route: DefaultRoute | 'router' | undefined,
     fresh: boolean,
     o?: CallOptions,
   ): Promise<RouteTable> {
     // A fresh network has no table yet: the first look is skipped, a look after a lost answer is not.
     let skipLook = fresh;
-    const find = async () => {
-      if (skipLook) return ((skipLook = false), undefined);
-      return (
-        await describeAll(
-          ec2,
-          'DescribeRouteTables',
-          { Filters: [byTag(tagKeys.network, spec.name), { Name: 'vpc-id', Values: [vpcId] }] },
-          (r) => r.RouteTables,
-          o,
-        )
-      )[0];
-    };
     const table = await findOrCreate(
       ctx.config,
-      find,
+      async () => (skipLook ? ((skipLook = false), undefined) : routeTableOf(spec.name, vpcId, o)),
       async () =>
         (
           await ec2.call(
@@ -157,27 +149,22 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     );
     const id = table.RouteTableId!;
     const toInternet = table.Routes?.find((r) => r.DestinationCidrBlock === '0.0.0.0/0');
-    if (internetGatewayId && toInternet?.GatewayId !== internetGatewayId) {
-      try {
-        if (toInternet)
-          await ec2.call(
-            'ReplaceRoute',
-            { RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0', GatewayId: internetGatewayId },
-            o,
-          );
-        else
-          await ec2.call(
-            'CreateRoute',
-            { RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0', GatewayId: internetGatewayId },
-            o,
-          );
-      } catch (e) {
-        if (!hasCode(e, 'RouteAlreadyExists')) throw e;
-      }
-    }
-    if (!internetGatewayId && toInternet)
+    if (route && route !== 'router') await setDefaultRoute(ec2, table, route, o);
+    else if (toInternet && !(route === 'router' && toInternet.NetworkInterfaceId))
       await ignoreNotFound(ec2.call('DeleteRoute', { RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0' }, o));
     return table;
+  }
+
+  async function routeTableOf(name: string, vpcId: string | undefined, o?: CallOptions) {
+    return (
+      await describeAll(
+        ec2,
+        'DescribeRouteTables',
+        { Filters: [byTag(tagKeys.network, name), ...(vpcId ? [{ Name: 'vpc-id', Values: [vpcId] }] : [])] },
+        (r) => r.RouteTables,
+        o,
+      )
+    )[0];
   }
 
   /** Associates the subnet with the table (idempotent; a subnet associated with another table is moved to this one). */
@@ -332,13 +319,26 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       for (const [name, info] of known) if (info.range.name === rangeName) known.delete(name);
     },
 
+    /** Points the network's default route at a range router's network interface (when the router starts). */
+    async routeVia(name: string, networkInterfaceId: string, o?: CallOptions): Promise<void> {
+      const table = await routeTableOf(name, undefined, o);
+      if (!table)
+        throw new AppError('not_found', `[aws] Network "${name}" has no route table to send through the range router`, {
+          hint: 'Its network step has to run first; retry the deployment.',
+        });
+      await setDefaultRoute(ec2, table, { NetworkInterfaceId: networkInterfaceId }, o);
+    },
+
     async ensure(spec: NetworkSpec, o?: CallOptions): Promise<NetworkRef> {
       if (spec.kind === 'uplink') return { id: internetId, name: spec.name };
       const rn = rangeOf(spec.deploymentId, spec.name);
       const members = [...(spec.range?.networks ?? [])];
       if (!members.some((m) => m.name === spec.name))
         members.push({ name: spec.name, cidr: spec.cidr, internet: spec.internet ?? false });
-      const internet = spec.internet ?? members.find((m) => m.name === spec.name)!.internet;
+      const self = members.find((m) => m.name === spec.name)!;
+      const internet = spec.internet ?? self.internet;
+      const egress = internet ? (spec.egress ?? self.egress ?? 'gateway') : undefined;
+      const edge = spec.range?.edge;
       // Everything that can be refused is refused before anything is created.
       const blocks = vpcBlocks(members.map((m) => m.cidr));
       if ('error' in blocks)
@@ -347,7 +347,15 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
         });
       let security: ReturnType<typeof networkSecurity>;
       try {
-        security = networkSecurity(members, spec.range?.firewall ?? noFirewall, spec.name);
+        // The edge network is not the scenario's: it takes in what its networks send to the range router.
+        security =
+          spec.name === edge
+            ? edgeSecurity(members.filter((m) => m.egress === 'router').map((m) => m.cidr))
+            : networkSecurity(
+                members.filter((m) => m.name !== edge),
+                spec.range?.firewall ?? noFirewall,
+                spec.name,
+              );
       } catch (e) {
         throw new AppError(
           'invalid_input',
@@ -361,24 +369,31 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       // table and groups are all created at once. Otherwise (a resumed run, a retry) each is looked for first, and
       // the subnet comes first, so that one found outside the VPC stops the rest.
       const fresh = firstAsk(range, `network:${spec.name}`);
-      const subnetting = ensureSubnet(spec, rn, range, internet, fresh, o);
+      const publicAddresses = egress === 'gateway';
+      const subnetting = ensureSubnet(spec, rn, range, publicAddresses, fresh, o);
       if (!fresh) await subnetting;
+      const route: DefaultRoute | 'router' | undefined =
+        egress === 'gateway'
+          ? { GatewayId: range.internetGatewayId! }
+          : egress === 'nat-gateway'
+            ? { NatGatewayId: await findNatGateway(ctx, rn, o) }
+            : egress;
       const [subnet, , groups] = await allOrFirstError([
         subnetting,
-        allOrFirstError([
-          subnetting,
-          ensureRouteTable(spec, rn, range.vpcId, internet ? range.internetGatewayId : undefined, fresh, o),
-        ]).then(([sn, table]) => associate(table, sn.SubnetId!, o)),
+        allOrFirstError([subnetting, ensureRouteTable(spec, rn, range.vpcId, route, fresh, o)]).then(([sn, table]) =>
+          associate(table, sn.SubnetId!, o),
+        ),
         ensureGroups(spec, rn, range.vpcId, security, fresh, o),
       ]);
       const subnetId = subnet.SubnetId!;
+      if (spec.natGateway) await ensureNatGateway(ctx, rn, spec.name, subnetId, o);
       known.set(spec.name, {
         name: spec.name,
         range: rn,
         subnetId,
         vpcId: range.vpcId,
         zone: subnet.AvailabilityZone ?? range.zone,
-        publicAddresses: internet,
+        publicAddresses,
         baseGroupId: groups.get('')!,
         hostGroupIds: new Map([...groups].filter(([a]) => a !== '')),
       });
@@ -453,6 +468,8 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
             const live = instances.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
             if (live.length) await ec2.call('TerminateInstances', { InstanceIds: live }, o);
             if (instances.length) await waitForNoInstances(ctx, inSubnet, `the instances on network "${ref.name}"`, o);
+            // A NAT gateway holds an interface in its subnet until EC2 has deleted it.
+            await removeNatGateways(ctx, rn, subnet.SubnetId!, o);
             const enis = await describeAll(
               ec2,
               'DescribeNetworkInterfaces',

@@ -8,6 +8,7 @@ import { pollUntil } from '../shared/wait.ts';
 import { cidrInterval, containsInterval } from './addressing.ts';
 import { describeAll, findOrCreate, type Ec2, type KeyedLock } from './client.ts';
 import type { AwsConfig } from './config.ts';
+import { egressLeftovers, removeNatGateways } from './egress.ts';
 import { hasCode, isNotFound } from './errors.ts';
 import { byDeployment, byTag, liveInstanceStates, tagKeys, tagSpec, tagsOf, tagValue, type RangeName } from './tags.ts';
 
@@ -445,6 +446,8 @@ async function emptyVpc(ctx: AwsContext, rn: RangeName, vpcId: string, o?: CallO
   const running = instances.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
   if (running.length) await ec2.call('TerminateInstances', { InstanceIds: running }, o);
   if (instances.length) await waitForNoInstances(ctx, inVpc, `the instances of ${rn.name}`, o);
+  // A NAT gateway holds an interface in the edge subnet, and its Elastic IP stays billed, until deleted.
+  await removeNatGateways(ctx, rn, undefined, o);
   // The instance's machines that never ran (or whose instances just went) are launch templates: they go too.
   if (rn.instance > 0)
     for (const t of await describeAll(
@@ -577,7 +580,7 @@ export async function leftovers(ec2: Ec2, rn: RangeName, o?: CallOptions): Promi
   const ours = [byDeployment(rn.deploymentId), byTag(tagKeys.instance, String(rn.instance))];
   const named = (kind: string, tags: Tag[] | undefined, id: string | undefined) =>
     `${kind} ${tagValue(tags, 'Name') ?? id} (${id})`;
-  const [vpcs, subnets, groups, tables, igws, keys, templates] = await Promise.all([
+  const [vpcs, subnets, groups, tables, igws, keys, templates, egress] = await Promise.all([
     describeAll(
       ec2,
       'DescribeVpcs',
@@ -593,6 +596,7 @@ export async function leftovers(ec2: Ec2, rn: RangeName, o?: CallOptions): Promi
     rn.instance > 0
       ? describeAll(ec2, 'DescribeLaunchTemplates', { Filters: ours }, (r) => r.LaunchTemplates, o)
       : Promise.resolve([]),
+    egressLeftovers(ec2, rn, o),
   ]);
   // Only resources of this range: a range-less network's "instance" is 0 and its name is the range name.
   const mine = <T extends { Tags?: Tag[] }>(list: T[]) =>
@@ -607,6 +611,7 @@ export async function leftovers(ec2: Ec2, rn: RangeName, o?: CallOptions): Promi
     ...mine(igws).map((g) => named('internet gateway', g.Tags, g.InternetGatewayId)),
     ...mine(keys).map((k) => named('key pair', k.Tags, k.KeyPairId)),
     ...templates.map((t) => `launch template ${t.LaunchTemplateName} (${t.LaunchTemplateId})`),
+    ...egress,
   ];
 }
 

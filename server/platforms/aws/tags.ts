@@ -14,6 +14,8 @@ export const tagKeys = {
   address: 'glassdome:address',
   /** On a launch template: its NICs' network names, in order, so a start finds their subnets after a zone move. */
   networks: 'glassdome:networks',
+  /** On a range router's launch template: the networks whose default route goes through it. */
+  routes: 'glassdome:routes',
   /** On a VPC: the availability zone its subnets are in. */
   zone: 'glassdome:zone',
 } as const;

@@ -15,6 +15,10 @@ export interface InstanceView {
   type: string;
   image: string;
   launchedAt?: Date;
+  /** The network interface at device index 0, once EC2 has attached it. */
+  primaryEni?: string;
+  /** Whether that interface checks source and destination (EC2's default is true). */
+  sourceDestCheck?: boolean;
 }
 
 interface Waiter {
@@ -26,8 +30,10 @@ interface Waiter {
 }
 
 export function toView(i: Instance): InstanceView {
-  const ips = (i.NetworkInterfaces ?? [])
-    .sort((a, b) => (a.Attachment?.DeviceIndex ?? 0) - (b.Attachment?.DeviceIndex ?? 0))
+  const nics = (i.NetworkInterfaces ?? []).sort(
+    (a, b) => (a.Attachment?.DeviceIndex ?? 0) - (b.Attachment?.DeviceIndex ?? 0),
+  );
+  const ips = nics
     .flatMap((n) => (n.PrivateIpAddresses ?? [{ PrivateIpAddress: n.PrivateIpAddress }]).map((p) => p.PrivateIpAddress))
     .filter((ip): ip is string => !!ip);
   return {
@@ -39,6 +45,12 @@ export function toView(i: Instance): InstanceView {
     type: i.InstanceType ?? '',
     image: i.ImageId ?? '',
     ...(i.LaunchTime ? { launchedAt: i.LaunchTime } : {}),
+    ...(nics[0]?.NetworkInterfaceId
+      ? {
+          primaryEni: nics[0].NetworkInterfaceId,
+          sourceDestCheck: nics[0].SourceDestCheck ?? i.SourceDestCheck ?? true,
+        }
+      : {}),
   };
 }
 

@@ -2,6 +2,7 @@
 // platform pointed at moto. moto never shows a first-boot line on a console, so the first run stops at what moto can
 // show (networks, machines, launches, addresses) and its readiness steps time out; the second lets the proxy play
 // the guests' consoles and runs to ready. Both must leave moto as they found it.
+import * as E from '@aws-sdk/client-ec2';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -38,7 +39,7 @@ afterEach(async () => {
 });
 afterAll(async () => t?.stop());
 
-function services(readyMs: number): Services {
+function services(readyMs: number, extra: Record<string, unknown> = {}): Services {
   const svc = createServices({
     config: loadConfig({ GLASSDOME_DATA_DIR: '/nonexistent-test-dir' }),
     db: openDb(':memory:'),
@@ -52,6 +53,7 @@ function services(readyMs: number): Services {
       accessKeyId: 'AKIATESTTESTTEST0000',
       endpoint: t!.proxy.endpoint,
       poll: { minMs: 100, maxMs: 300 },
+      ...extra,
     },
     secret: 'test-secret',
   });
@@ -99,12 +101,120 @@ describe('web-dmz on AWS (moto), two instances, through the executor', () => {
     expect(await s.runner.run(id)).toBe('ready');
     const steps = stepsOf(s, id);
     const at = (key: string, end: 'startedAt' | 'endedAt') => steps.find((x) => x.key === key)![end]!;
-    for (const i of [1, 2]) expect(at(`i${i}.web-1:start`, 'startedAt') >= at(`i${i}.db:ready`, 'endedAt')).toBe(true);
+    for (const i of [1, 2]) {
+      expect(at(`i${i}.web-1:start`, 'startedAt') >= at(`i${i}.db:ready`, 'endedAt')).toBe(true);
+      // The DMZ's egress goes through the range router: its machines start once it is ready; db's does not.
+      expect(at(`i${i}.web-1:start`, 'startedAt') >= at(`i${i}.router:ready`, 'endedAt')).toBe(true);
+      expect(
+        stepsOf(s, id).find((x) => x.key === `i${i}.db:start`)!.startedAt! < at(`i${i}.router:ready`, 'endedAt'),
+      ).toBe(true);
+    }
     const owned = await (await s.platforms.instance('aws-moto')).listOwned(id);
-    expect(owned.filter((o) => o.kind === 'machine')).toHaveLength(8);
-    expect(owned.filter((o) => o.kind === 'network')).toHaveLength(6);
+    expect(owned.filter((o) => o.kind === 'machine')).toHaveLength(10);
+    expect(owned.filter((o) => o.kind === 'network')).toHaveLength(8);
+    for (const i of [1, 2]) {
+      const r = await routing(t.ec2, id, i);
+      // The router: one NIC on the edge subnet (a /28 outside the scenario's networks), public address, no
+      // source/destination check; the DMZ's default route goes to that NIC; the edge subnet's to the internet gateway.
+      expect(r.subnet('uplink').CidrBlock).toBe('10.30.0.0/28');
+      expect(r.instance('router').PrivateIpAddress).toBe('10.30.0.4');
+      expect(r.instance('router').PublicIpAddress).toBeTruthy();
+      const eni = r.instance('router').NetworkInterfaces![0]!.NetworkInterfaceId!;
+      expect(await sourceDestCheck(t.ec2, eni)).toBe(false);
+      expect(r.defaultRoute('dmz')).toEqual({ NetworkInterfaceId: eni });
+      expect(r.defaultRoute('uplink')).toEqual({ GatewayId: expect.stringMatching(/^igw-/) });
+      expect(r.defaultRoute('internal')).toBeUndefined();
+      expect(r.defaultRoute('attack')).toBeUndefined();
+      // No lab machine has a public address: the DMZ is not open to the internet, its egress is the router's.
+      for (const m of ['web-1', 'web-2', 'db', 'attacker']) expect(r.instance(m).PublicIpAddress).toBeUndefined();
+      // The router's group takes in what the DMZ sends, and nothing else.
+      expect(r.group('uplink').IpPermissions).toEqual([
+        expect.objectContaining({ IpProtocol: '-1', IpRanges: [expect.objectContaining({ CidrIp: '10.30.1.0/24' })] }),
+      ]);
+    }
 
     expect(await s.runner.destroy(id)).toBe('destroyed');
     expect(await motoState(t.ec2)).toEqual(baseline);
   });
+
+  it('with egress nat-gateway: a NAT gateway per instance instead of a router, released with its address at the end', async (ctx) => {
+    if (!t) return ctx.skip();
+    t.proxy.options.console = simulatedGuests(t.ec2, { bootMs: 300 });
+    s = services(20_000, { egress: 'nat-gateway' });
+    const { id } = createDeployment(s, { yaml, file: 'web-dmz.yaml', platform: 'aws-moto', instances: 2 });
+    const plan = s.deployments.get(id).plan;
+    expect(plan.machines.some((m) => m.role === 'router')).toBe(false);
+    expect(await s.runner.run(id)).toBe('ready');
+    const during = await motoState(t.ec2);
+    expect(during.natGateways).toHaveLength(baseline.natGateways.length + 2);
+    expect(during.elasticIps).toHaveLength(baseline.elasticIps.length + 2);
+    for (const i of [1, 2]) {
+      const r = await routing(t.ec2, id, i);
+      const nat = (
+        await t.ec2.send(
+          new E.DescribeNatGatewaysCommand({ Filter: [{ Name: 'subnet-id', Values: [r.subnet('uplink').SubnetId!] }] }),
+        )
+      ).NatGateways!.filter((g) => g.State === 'available');
+      expect(nat).toHaveLength(1);
+      expect(r.defaultRoute('dmz')).toEqual({ NatGatewayId: nat[0]!.NatGatewayId });
+      expect(r.defaultRoute('uplink')).toEqual({ GatewayId: expect.stringMatching(/^igw-/) });
+      for (const m of ['web-1', 'web-2']) expect(r.instance(m).PublicIpAddress).toBeUndefined();
+    }
+    expect(await s.runner.destroy(id)).toBe('destroyed');
+    expect(await motoState(t.ec2)).toEqual(baseline);
+  });
 });
+
+/** One instance's subnets, route tables, groups and instances in moto, by the scenario's names. */
+async function routing(ec2: E.EC2Client, id: string, instance: number) {
+  const name = (n: string) => `gd-${id}-i${instance}-${n}`;
+  const byNetwork = { Filters: [{ Name: 'tag:glassdome:deployment', Values: [id] }] };
+  const [subnets, tables, groups, reservations] = await Promise.all([
+    ec2.send(new E.DescribeSubnetsCommand(byNetwork)),
+    ec2.send(new E.DescribeRouteTablesCommand(byNetwork)),
+    ec2.send(new E.DescribeSecurityGroupsCommand(byNetwork)),
+    ec2.send(
+      new E.DescribeInstancesCommand({
+        Filters: [...byNetwork.Filters, { Name: 'instance-state-name', Values: ['pending', 'running'] }],
+      }),
+    ),
+  ]);
+  const tagged = <T extends { Tags?: E.Tag[] }>(xs: T[] | undefined, key: string, n: string) => {
+    const found = (xs ?? []).find((x) => x.Tags?.some((tg) => tg.Key === key && tg.Value === name(n)));
+    if (!found) throw new Error(`no ${key} ${name(n)} in moto`);
+    return found;
+  };
+  return {
+    subnet: (n: string) => tagged(subnets.Subnets, 'glassdome:network', n),
+    group: (n: string) =>
+      tagged(
+        groups.SecurityGroups?.filter((g) => !g.Tags?.some((tg) => tg.Key === 'glassdome:address')),
+        'glassdome:network',
+        n,
+      ),
+    instance: (m: string) =>
+      tagged(
+        reservations.Reservations?.flatMap((x) => x.Instances ?? []),
+        'glassdome:machine',
+        m,
+      ),
+    defaultRoute(n: string) {
+      const route = tagged(tables.RouteTables, 'glassdome:network', n).Routes?.find(
+        (x) => x.DestinationCidrBlock === '0.0.0.0/0',
+      );
+      if (!route) return undefined;
+      return Object.fromEntries(
+        (['GatewayId', 'NatGatewayId', 'NetworkInterfaceId'] as const).flatMap((k) =>
+          route[k] ? [[k, route[k]]] : [],
+        ),
+      );
+    },
+  };
+}
+
+async function sourceDestCheck(ec2: E.EC2Client, eni: string): Promise<boolean | undefined> {
+  const r = await ec2.send(
+    new E.DescribeNetworkInterfaceAttributeCommand({ NetworkInterfaceId: eni, Attribute: 'sourceDestCheck' }),
+  );
+  return r.SourceDestCheck?.Value;
+}

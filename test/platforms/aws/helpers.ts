@@ -153,6 +153,10 @@ export async function motoState(ec2: E.EC2Client) {
     launchTemplates: ((await ec2.send(new E.DescribeLaunchTemplatesCommand({}))).LaunchTemplates ?? []).map(
       (t) => t.LaunchTemplateName,
     ),
+    natGateways: ((await ec2.send(new E.DescribeNatGatewaysCommand({}))).NatGateways ?? [])
+      .filter((g) => g.State !== 'deleted')
+      .map((g) => g.NatGatewayId),
+    elasticIps: ((await ec2.send(new E.DescribeAddressesCommand({}))).Addresses ?? []).map((a) => a.AllocationId),
   };
 }
 

@@ -9,12 +9,20 @@ export interface NetworkFacts {
   fromPool: Set<string>;
 }
 
+/** Names the plan gives to networks it adds itself. */
+export const reservedNetworkNames = ['uplink'];
+
 export function checkNetworks(input: CheckInput, add: (i: PathIssue) => void): NetworkFacts {
   const facts: NetworkFacts = { subnets: new Map(), gateways: new Map(), fromPool: new Set() };
   const firstIndex = new Map<string, number>();
   for (const { index: i, net: n } of input.networks) {
     // A duplicate is reported, and is otherwise checked on its own: machines' NICs refer to the first definition.
     const first = !firstIndex.has(n.name);
+    if (reservedNetworkNames.includes(n.name))
+      add({
+        path: ['networks', i, 'name'],
+        message: `"${n.name}" is reserved for the outside network Glassdome adds (the range router's uplink); choose another name`,
+      });
     if (!first)
       add({
         path: ['networks', i, 'name'],
