@@ -45,8 +45,14 @@ interface Lan {
 
 export function buildRouterFiles(machine: PlannedMachine): RouterFiles {
   const { router, lans, uplink } = resolveInterfaces(machine);
-  // A cloud's router forwards egress only; the cloud serves DNS and DHCP.
-  if (router.cloud) return { nftables: renderCloudNftables(machine.key, router), sysctl: 'net.ipv4.ip_forward = 1\n' };
+  // A cloud's router forwards egress only; the cloud serves DNS and DHCP. It sends what it forwards out of the NIC it
+  // came in on, so it must not tell the senders (ICMP redirects) to go to the internet without it.
+  if (router.cloud)
+    return {
+      nftables: renderCloudNftables(machine.key, router),
+      sysctl:
+        'net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.send_redirects = 0\nnet.ipv4.conf.default.send_redirects = 0\n',
+    };
   // Every lab machine's resolver is its router (the plan sets it so), so DNS is always served; DHCP only where asked.
   const withDnsmasq = true;
   return {

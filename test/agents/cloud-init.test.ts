@@ -30,6 +30,13 @@ const lab = planOf(labScenario);
 const offline = planOf(offlineScenario);
 const cached = planOf(offlineScenario, { packageCache: testCache });
 const labCached = planOf(labScenario, { packageCache: testCache });
+const awsLab = planDeployment({
+  deploymentId: 'd1',
+  scenario: parseScenario(labScenario),
+  platform: 'aws',
+  instances: 1,
+  allocations: { subnets: {}, vlans: {} },
+});
 
 function ctxFor(plan: Plan, m: PlannedMachine, secret = 'deployment-secret'): CloudInitContext {
   return {
@@ -56,6 +63,7 @@ const cases = [
   { label: 'a Kali machine', plan: offline, key: 'i1.kali' },
   { label: 'a Debian machine installing from the package cache', plan: cached, key: 'i1.target' },
   { label: 'a router installing from the package cache', plan: cached, key: 'i1.router' },
+  { label: 'an AWS range router (one NIC, egress only)', plan: awsLab, key: 'i1.router' },
 ];
 
 describe('buildCloudInit user-data', () => {

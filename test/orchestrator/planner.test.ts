@@ -179,12 +179,142 @@ describe('planDeployment', () => {
       expect(machine(p, 'i1.router').nics.map((n) => n.networkKey)).toEqual(['i1.lan', 'uplink']);
     });
 
-    it.each(['aws', 'azure'] as const)('adds no router, no uplink and no VLANs on %s', (platform) => {
-      const p = plan(dmzScenario(), platform, 2);
+    it('adds no router, no uplink and no VLANs on azure', () => {
+      const p = plan(dmzScenario(), 'azure', 2);
       expect(p.machines.some((m) => m.role === 'router')).toBe(false);
       expect(p.networks.map((n) => n.key)).toEqual(['i1.dmz', 'i1.lan', 'i2.dmz', 'i2.lan']);
       expect(p.networks.every((n) => n.vlan === undefined)).toBe(true);
       expect(machine(p, 'i2.db').dependsOn).toEqual(['i2.web-1', 'i2.web-2']);
+    });
+  });
+
+  describe('AWS egress', () => {
+    const networksOf = (p: Plan, i = 1) =>
+      p.networks
+        .filter((n) => n.instance === i)
+        .map((n) => ({
+          key: n.key,
+          cidr: n.cidr,
+          egress: n.egress,
+          ...(n.natGateway ? { natGateway: true } : {}),
+        }));
+
+    it('routes a network with internet through a one-armed range router on an edge /28 outside the lab', () => {
+      const p = plan(dmzScenario(), 'aws', 2);
+      expect(networksOf(p, 2)).toEqual([
+        { key: 'i2.uplink', cidr: '10.0.0.0/28', egress: 'gateway' },
+        { key: 'i2.dmz', cidr: '10.0.1.0/24', egress: 'router' },
+        { key: 'i2.lan', cidr: '10.0.2.0/24', egress: undefined },
+      ]);
+      const r = machine(p, 'i2.router');
+      expect(r.nics).toEqual([
+        { networkKey: 'i2.uplink', mac: expect.any(String), ip: '10.0.0.4', prefix: 28, gateway: '10.0.0.1' },
+      ]);
+      expect(r.router).toMatchObject({
+        lans: [],
+        uplinkNic: 0,
+        forwardDefault: 'deny',
+        nat: ['10.0.1.0/24'],
+        cloud: { labCidrs: ['10.0.1.0/24', '10.0.2.0/24', '10.0.0.0/28'] },
+      });
+      expect(r.router!.rules).toEqual(p.firewall.rules);
+      // Machines on the DMZ wait for the router that carries their egress; db, on lan only, waits for web alone.
+      expect(machine(p, 'i2.web-1').dependsOn).toEqual(['i2.router']);
+      expect(machine(p, 'i2.db').dependsOn).toEqual(['i2.web-1', 'i2.web-2']);
+      expect(p.notes).toEqual([
+        'dmz reaches the internet through the range router (an instance per lab instance, source/destination check off), from edge subnet 10.0.0.0/28; their machines get no public address',
+      ]);
+    });
+
+    it('with egress nat-gateway: a NAT gateway on the edge network, which the routed networks wait for, and no router', () => {
+      const p = plan(dmzScenario(), 'aws', 1, { cloudEgress: 'nat-gateway' });
+      expect(networksOf(p)).toEqual([
+        { key: 'i1.uplink', cidr: '10.0.0.0/28', egress: 'gateway', natGateway: true },
+        { key: 'i1.dmz', cidr: '10.0.1.0/24', egress: 'nat-gateway' },
+        { key: 'i1.lan', cidr: '10.0.2.0/24', egress: undefined },
+      ]);
+      expect(p.machines.some((m) => m.role === 'router')).toBe(false);
+      expect(p.steps.find((s) => s.key === 'net:i1.dmz')!.dependsOn).toEqual(['net:i1.uplink']);
+      expect(machine(p, 'i1.web-1').dependsOn).toEqual([]);
+    });
+
+    it('keeps a network a rule opens to the internet on the internet gateway, and then needs no router', () => {
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - { name: dmz, cidr: 10.0.1.0/24, internet: true }',
+          '  - { name: lan, cidr: 10.0.2.0/24, internet: true }',
+          'firewall:',
+          '  rules:',
+          '    - { from: "*", to: web, protocol: tcp, ports: 443 }',
+          'machines:',
+          '  - { name: web, networks: [dmz] }',
+          '  - { name: app, networks: [lan] }',
+        ),
+      );
+      const p = plan(s, 'aws');
+      expect(networksOf(p).map((n) => [n.key, n.egress])).toEqual([
+        ['i1.uplink', 'gateway'],
+        ['i1.dmz', 'gateway'],
+        ['i1.lan', 'router'],
+      ]);
+      expect(machine(p, 'i1.router').router!.nat).toEqual(['10.0.2.0/24']);
+      expect(machine(p, 'i1.web').dependsOn).toEqual([]);
+      expect(machine(p, 'i1.app').dependsOn).toEqual(['i1.router']);
+
+      const open = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - { name: dmz, cidr: 10.0.1.0/24, internet: true }',
+          'firewall:',
+          '  rules:',
+          '    - { from: "*", to: dmz, protocol: tcp, ports: 80 }',
+          'machines:',
+          '  - { name: web, networks: [dmz] }',
+        ),
+      );
+      const q = plan(open, 'aws');
+      expect(q.machines.map((m) => m.key)).toEqual(['i1.web']);
+      expect(networksOf(q)).toEqual([{ key: 'i1.dmz', cidr: '10.0.1.0/24', egress: 'gateway' }]);
+    });
+
+    it('puts the edge /28 in the first free place: inside the lab block, else its /16, else the next /16', () => {
+      const edgeOf = (...nets: string[]) =>
+        plan(
+          parseScenario(
+            yaml(
+              ...head,
+              'networks:',
+              ...nets.map((c, i) => `  - { name: n${i}, cidr: ${c}, internet: true }`),
+              'machines:',
+              '  - { name: m, networks: [n0] }',
+            ),
+          ),
+          'aws',
+        ).networks.find((n) => n.name === 'uplink')!.cidr;
+      expect(edgeOf('192.168.56.0/24')).toBe('192.168.0.0/28');
+      expect(edgeOf('10.0.0.0/24', '10.0.2.0/24')).toBe('10.0.1.0/28');
+      expect(edgeOf('10.0.0.0/28', '10.0.0.32/28')).toBe('10.0.0.16/28');
+      expect(edgeOf('172.16.0.0/16')).toBe('172.17.0.0/28');
+    });
+
+    it('adds nothing where no network has internet', () => {
+      const p = plan(
+        parseScenario(
+          yaml(
+            ...head,
+            'networks:',
+            '  - { name: lan, cidr: 10.0.2.0/24 }',
+            'machines:',
+            '  - { name: m, networks: [lan] }',
+          ),
+        ),
+        'aws',
+      );
+      expect(p.machines.map((m) => m.key)).toEqual(['i1.m']);
+      expect(p.networks.map((n) => n.key)).toEqual(['i1.lan']);
     });
   });
 
@@ -367,7 +497,7 @@ describe('planDeployment', () => {
 
   describe('machines and steps', () => {
     it("names replicas web-1..web-n and keeps a single machine's name", () => {
-      const p = plan(dmzScenario(), 'aws', 2);
+      const p = plan(dmzScenario(), 'azure', 2);
       expect(p.machines.map((m) => m.key)).toEqual(['i1.web-1', 'i1.web-2', 'i1.db', 'i2.web-1', 'i2.web-2', 'i2.db']);
       expect(machine(p, 'i2.web-2')).toMatchObject({
         hostname: 'web-2',

@@ -905,6 +905,25 @@ describe('validateScenario: cross-field checks', () => {
     );
     expectOnlyIssue(text, { line: 7, column: 11, path: 'machines[0].name', message: /reserved for the router/ });
   });
+
+  it('rejects "uplink" as a network name, since the plan adds its own', () => {
+    const text = yaml(
+      'glassdome: 1',
+      'name: lab',
+      'title: Lab',
+      'networks:',
+      '  - name: uplink',
+      'machines:',
+      '  - name: m',
+      '    networks: [uplink]',
+    );
+    expectOnlyIssue(text, {
+      line: 5,
+      column: 11,
+      path: 'networks[0].name',
+      message: /"uplink" is reserved for the outside network/,
+    });
+  });
 });
 
 describe('validateScenario: every problem at once', () => {

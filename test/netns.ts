@@ -1,0 +1,83 @@
+// Network namespaces for packet tests: whether this machine can make them (root, the tools), namespaces named per
+// test run and removed at the end, commands run inside them, and a TCP server and client that say what they saw.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Why namespace tests cannot run here (not root, a tool missing, `ip netns` refused), or undefined when they can. */
+export function netnsUnavailable(
+  tools: ReadonlyArray<readonly [string, readonly string[], string]> = [],
+): string | undefined {
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  for (const [tool, args, pkg] of [['ip', ['-V'], 'iproute2'] as const, ...tools]) {
+    const r = spawnSync(tool, args, { encoding: 'utf8' });
+    if (r.error) return `${tool} is not installed (apt-get install ${pkg})`;
+  }
+  const probe = `gdprobe${crypto.randomBytes(2).toString('hex')}`;
+  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', probe]);
+  return undefined;
+}
+
+export function sh(args: string[]): string {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+/**
+ * A set of namespaces for one test file. `listen` starts a TCP server that answers every connection with the peer
+ * address it saw; `connect` prints that answer, TIMEOUT, or ERR <code>. `close` kills the servers and removes the
+ * namespaces and files.
+ */
+export function createNetns(tag: string) {
+  const sfx = crypto.randomBytes(2).toString('hex');
+  const made: string[] = [];
+  const children: ChildProcess[] = [];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gd-${tag}-ns-`));
+  const serverJs = path.join(dir, 'server.mjs');
+  const clientJs = path.join(dir, 'client.mjs');
+  fs.writeFileSync(
+    serverJs,
+    "import net from 'node:net';\nconst [host, port] = process.argv.slice(2);\nnet.createServer((s) => { s.on('error', () => {}); s.end(`peer ${s.remoteAddress}`); }).listen(Number(port), host, () => console.log('listening'));\n",
+  );
+  fs.writeFileSync(
+    clientJs,
+    "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host);\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
+  );
+  const ns = (n: string) => `gd${sfx}${n}`;
+  const inNs = (n: string, ...args: string[]) => sh(['ip', 'netns', 'exec', ns(n), ...args]);
+  return {
+    dir,
+    ns,
+    inNs,
+    add(...names: string[]) {
+      for (const n of names) {
+        sh(['ip', 'netns', 'add', ns(n)]);
+        made.push(n);
+        inNs(n, 'ip', 'link', 'set', 'lo', 'up');
+      }
+    },
+    async listen(n: string, host: string, port: number): Promise<void> {
+      const child = spawn('ip', ['netns', 'exec', ns(n), process.execPath, serverJs, host, String(port)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`server in ${n} did not start`)), 5000);
+        child.stdout!.once('data', () => (clearTimeout(t), resolve()));
+      });
+    },
+    connect(n: string, host: string, port: number, ms = 2500): string {
+      return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
+    },
+    close() {
+      for (const c of children) c.kill('SIGKILL');
+      for (const n of made) spawnSync('ip', ['netns', 'del', ns(n)]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
