@@ -244,6 +244,12 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
           { hint: 'Move large files out of the scenario (fetch them at first boot), or bake them into the image.' },
         );
       if (spec.nics.length === 0) throw new AppError('invalid_input', '[aws] a machine needs at least one network');
+      const routesFor = spec.routesFor ?? [];
+      if (routesFor.length > 0 && spec.nics.length !== 1)
+        throw new AppError(
+          'invalid_input',
+          '[aws] a range router has exactly one network interface, on its edge network',
+        );
       if (spec.nics.some((n) => n.network.id === internetId))
         throw new AppError(
           'invalid_input',
@@ -280,12 +286,6 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         TagSpecifications: (['instance', 'volume', 'network-interface'] as const).map((t) => tagSpec(t, tags)),
       };
       const networkNames = spec.nics.map((n) => n.network.name);
-      const routesFor = spec.routesFor ?? [];
-      if (routesFor.length > 0 && spec.nics.length !== 1)
-        throw new AppError(
-          'invalid_input',
-          '[aws] a range router has exactly one network interface, on its edge network',
-        );
       let id: string;
       try {
         const r = await ec2.call(
