@@ -95,12 +95,19 @@ function vpnTunnel(scenario: Scenario, subnetOf: SubnetMap): Subnet {
   throw new AppError('invalid_input', `Unable to plan the VPN of "${scenario.name}": its networks cover 100.64.0.0/10`);
 }
 
+/** Why a cloud's range (if any) cannot carry a VPN or reach the package cache. */
+function cloudRouterWhy(platform: PlatformKind): string {
+  return platform === 'aws'
+    ? 'the range router on aws carries internet egress only, with no uplink'
+    : `${platform} deployments have no range router`;
+}
+
 export function planDeployment(input: PlanInput): Plan {
   const { scenario, platform, instances, deploymentId, allocations } = input;
   if (input.vpn && !vpnEndpoints[platform])
     throw new AppError(
       'invalid_input',
-      `Unable to plan a VPN for "${scenario.name}" on ${platform}: the VPN ends on a range router with an uplink the classroom reaches, and ${platform} deployments have no range router`,
+      `Unable to plan a VPN for "${scenario.name}" on ${platform}: the VPN ends on a range router with an uplink the classroom reaches, and ${cloudRouterWhy(platform)}`,
       {
         issues: [{ path: 'vpn', message: `${platform} has no range router uplink` }],
         hint: 'Deploy on Proxmox (its uplink is the platform setting uplink.bridge) or ESXi (uplinkPortGroup), or without the VPN.',
@@ -401,7 +408,7 @@ function packageCacheBlocked(
   subnetOf: SubnetMap,
   tunnel: Subnet | undefined,
 ): string | undefined {
-  if (!onPremises[platform]) return `${platform} deployments have no range router to reach the package cache through`;
+  if (!onPremises[platform]) return `${cloudRouterWhy(platform)} to reach the package cache through`;
   if (!withRouter)
     return 'the range has no router to reach the package cache through (one network, no internet, no VPN)';
   const ip = ipToInt(cache.address)!;

@@ -112,7 +112,7 @@ describe('the VPN in the plan', () => {
     }
     expect(e).toBeInstanceOf(AppError);
     expect((e as AppError).message).toBe(
-      'Unable to plan a VPN for "vpn-lab" on aws: the VPN ends on a range router with an uplink the classroom reaches, and aws deployments have no range router',
+      'Unable to plan a VPN for "vpn-lab" on aws: the VPN ends on a range router with an uplink the classroom reaches, and the range router on aws carries internet egress only, with no uplink',
     );
     expect((e as AppError).hint).toContain('uplinkPortGroup');
     expect(plan(scenario, 'esxi').vpn!.endpoint).toContain('uplinkPortGroup');

@@ -828,7 +828,7 @@ describe('the package cache in a plan', () => {
       'web installs nothing at first boot (its template must hold its packages): the range has no router to reach the package cache through (one network, no internet, no VPN)',
     ]);
     expect(plan(offline(), 'aws', 1, { packageCache: cache }).notes![0]).toBe(
-      'web installs nothing at first boot (its template must hold its packages): aws deployments have no range router to reach the package cache through',
+      'web installs nothing at first boot (its template must hold its packages): the range router on aws carries internet egress only, with no uplink to reach the package cache through',
     );
     const inside = plan(offline(), 'proxmox', 1, {
       packageCache: { url: 'http://10.0.3.200:3142', address: '10.0.3.200', port: 3142 },
