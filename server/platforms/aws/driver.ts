@@ -81,16 +81,18 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
 
   /** Whether the credentials may do `action`, asked with DryRun (nothing is created): allowed, denied, or what EC2 said. */
   async function probe(
-    action: 'CreateVpc' | 'CreateInternetGateway' | 'CreateLaunchTemplate' | 'RunInstances',
+    action: 'CreateVpc' | 'CreateInternetGateway' | 'CreateLaunchTemplate' | 'RunInstances' | 'AllocateAddress',
     input: Record<string, unknown>,
     o?: CallOptions,
   ): Promise<string> {
     try {
       const out = (await ec2.call(action, { ...input, DryRun: true } as never, { ...o, retry: false })) as {
         Vpc?: { VpcId?: string };
+        AllocationId?: string;
       };
       // An endpoint that ignores DryRun (an emulator) really created it: take it away again.
       if (out.Vpc?.VpcId) await ec2.call('DeleteVpc', { VpcId: out.Vpc.VpcId }, o);
+      if (out.AllocationId) await ec2.call('ReleaseAddress', { AllocationId: out.AllocationId }, o);
       return 'allowed (the endpoint ignored DryRun)';
     } catch (e) {
       if (hasCode(e, 'DryRunOperation')) return 'allowed';
@@ -174,6 +176,10 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
             { LaunchTemplateName: 'glassdome-probe', LaunchTemplateData: { InstanceType: types[0] ?? 't3.micro' } },
             o,
           ),
+          // The NAT gateway's Elastic IP, when the platform's egress is one.
+          ...(config.egress === 'nat-gateway'
+            ? { AllocateAddress: await probe('AllocateAddress', { Domain: 'vpc' }, o) }
+            : {}),
           ...(image && types[0]
             ? {
                 RunInstances: await probe(
@@ -197,6 +203,16 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
                 .join(', ')}`,
         );
         for (const [k, v] of unclear) details.push(`DryRun of ec2:${k} answered: ${v}`);
+        // The overseer's health sweep reads instance status checks; a policy without this read blinds it.
+        try {
+          await ec2.call('DescribeInstanceStatus', { MaxResults: 5 }, { ...o, retry: false });
+        } catch (e) {
+          if (!(e instanceof AppError && e.code === 'forbidden')) throw e;
+          ok = false;
+          details.push(
+            "Missing permission: ec2:DescribeInstanceStatus (the overseer's health sweep reads the instances' status checks with it)",
+          );
+        }
         return {
           ok,
           product: 'AWS EC2',

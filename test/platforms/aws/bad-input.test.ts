@@ -42,6 +42,17 @@ beforeAll(async () => {
   authed = await startMoto(located.python);
   users.readOnly = await iamUser(authed, 'glassdome-ro', ['ec2:Describe*']);
   users.full = await iamUser(authed, 'glassdome-full', ['ec2:*']);
+  users.noStatus = await iamUser(authed, 'glassdome-nostatus', [
+    'ec2:DescribeAccountAttributes',
+    'ec2:DescribeVpcs',
+    'ec2:DescribeAvailabilityZones',
+    'ec2:DescribeInstanceTypeOfferings',
+    'ec2:DescribeInstanceTypes',
+    'ec2:DescribeImages',
+    'ec2:Create*',
+    'ec2:RunInstances',
+    'ec2:DeleteVpc',
+  ]);
   await authed.enforceAuthAfter(0);
 });
 afterAll(async () => {
@@ -107,6 +118,14 @@ describe('AWS credentials and permissions', () => {
     );
     expect(err!.hint).toMatch(/^Allow ec2:CreateVpc to the IAM user or role of this platform/);
     await p.close();
+    // Everything to deploy, but not the status read the overseer's health sweep needs: said, and not ok.
+    const blind = authedPlatform(users.noStatus!.id, users.noStatus!.secret);
+    const partial = await blind.testConnection();
+    expect(partial.details).toContain(
+      "Missing permission: ec2:DescribeInstanceStatus (the overseer's health sweep reads the instances' status checks with it)",
+    );
+    expect(partial.ok).toBe(false);
+    await blind.close();
     const full = authedPlatform(users.full!.id, users.full!.secret);
     const ok = await full.testConnection();
     expect(ok.ok, ok.details.join('\n')).toBe(true);

@@ -144,3 +144,15 @@ it('refuses a router with more than one network interface before creating anythi
   expect(templates.LaunchTemplates).toEqual([]);
   for (const r of refs.reverse()) await p.deleteNetwork(r);
 });
+
+it("checks with DryRun that a NAT gateway's Elastic IP may be allocated, when the platform's egress is one", async (ctx) => {
+  if (!t) return ctx.skip();
+  const before = (await t.ec2.send(new E.DescribeAddressesCommand({}))).Addresses ?? [];
+  const report = await t.platform({ egress: 'nat-gateway' }).testConnection();
+  expect(report.ok, report.details.join('\n')).toBe(true);
+  expect(report.details.join('\n')).toMatch(/Permissions checked with DryRun: .*ec2:AllocateAddress/);
+  const plain = await t.platform().testConnection();
+  expect(plain.details.join('\n')).not.toContain('AllocateAddress');
+  // Nothing is left allocated, whether the endpoint honoured DryRun or not.
+  expect((await t.ec2.send(new E.DescribeAddressesCommand({}))).Addresses ?? []).toHaveLength(before.length);
+});
