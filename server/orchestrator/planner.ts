@@ -754,11 +754,15 @@ function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): Plan
   for (const m of machines) {
     const nets = [...new Set(m.nics.map((n) => `net:${n.networkKey}`))];
     steps.push({ key: `${m.key}:create`, kind: 'create', target: m.key, dependsOn: nets });
+    // A cloud's range router points its networks' default route at itself when it starts: they must exist by then.
+    const routed = m.router?.cloud
+      ? networks.filter((n) => n.instance === m.instance && n.egress === 'router').map((n) => `net:${n.key}`)
+      : [];
     steps.push({
       key: `${m.key}:start`,
       kind: 'start',
       target: m.key,
-      dependsOn: [`${m.key}:create`, ...m.dependsOn.map((d) => `${d}:ready`)],
+      dependsOn: [`${m.key}:create`, ...routed, ...m.dependsOn.map((d) => `${d}:ready`)],
     });
     steps.push({ key: `${m.key}:address`, kind: 'address', target: m.key, dependsOn: [`${m.key}:start`] });
     steps.push({ key: `${m.key}:ready`, kind: 'ready', target: m.key, dependsOn: [`${m.key}:address`] });

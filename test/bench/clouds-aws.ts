@@ -193,7 +193,11 @@ export async function benchAws(): Promise<CloudBenchRow[]> {
     const t0Wall = Date.now();
     const final = await services.runner.run(id);
     const wallMs = performance.now() - t0;
-    if (final !== 'ready') throw new Error(`deployment ended ${final}: ${services.deployments.get(id).error}`);
+    if (final !== 'ready') {
+      const d = services.deployments.get(id);
+      const first = d.steps.find((x) => x.state === 'failed');
+      throw new Error(`deployment ended ${final}: ${d.error}${first ? `; ${first.key}: ${first.error}` : ''}`);
+    }
     const deployCalls = proxy.calls.slice(from);
     if (process.env.BENCH_TRACE) {
       const steps = services.deployments.get(id).steps;

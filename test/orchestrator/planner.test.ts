@@ -218,6 +218,9 @@ describe('planDeployment', () => {
         cloud: { labCidrs: ['10.0.1.0/24', '10.0.2.0/24', '10.0.0.0/28'] },
       });
       expect(r.router!.rules).toEqual(p.firewall.rules);
+      // It starts once the networks it serves exist: its start points their default route at it.
+      expect(p.steps.find((x) => x.key === 'i2.router:start')!.dependsOn).toEqual(['i2.router:create', 'net:i2.dmz']);
+      expect(p.steps.find((x) => x.key === 'i2.router:create')!.dependsOn).toEqual(['net:i2.uplink']);
       // Machines on the DMZ wait for the router that carries their egress; db, on lan only, waits for web alone.
       expect(machine(p, 'i2.web-1').dependsOn).toEqual(['i2.router']);
       expect(machine(p, 'i2.db').dependsOn).toEqual(['i2.web-1', 'i2.web-2']);
