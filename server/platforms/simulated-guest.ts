@@ -164,10 +164,13 @@ const wireguardFile = (ifname: string) => `/etc/wireguard/${ifname}.conf`;
 
 /**
  * The configuration of a running WireGuard interface: synced since boot, else what wg-quick read from the disk at
- * boot (a file written since, or first boot's). Undefined: the guest has no such interface.
+ * boot (a file written since, or first boot's). Undefined: the guest has no such interface (first boot enabled
+ * wg-quick only for the file it wrote).
  */
 function liveWireguard(userData: string | null, s: SimulatedGuestState, ifname: string): string | undefined {
-  return s.wireguard?.[ifname] ?? s.files[wireguardFile(ifname)] ?? bootFile(userData, wireguardFile(ifname));
+  const boot = bootFile(userData, wireguardFile(ifname));
+  if (boot === undefined) return undefined;
+  return s.wireguard?.[ifname] ?? s.files[wireguardFile(ifname)] ?? boot;
 }
 
 /** `wg show IFACE allowed-ips` of a wg-quick file: each peer's public key, a tab, its allowed addresses. */
