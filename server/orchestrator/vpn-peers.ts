@@ -123,7 +123,7 @@ export function createVpnPeers(deps: {
       ok = true;
       mark(id, instance, trainee, 'applied', detail);
     } catch (e) {
-      detail = `not applied: ${errorMessage(e)}. Until it is, a previous key may still connect to router "${router.key}"`;
+      detail = `not applied: ${errorMessage(e)}. Until it is, the key it replaced still works on router "${router.key}"`;
       mark(id, instance, trainee, 'pending', detail);
     }
     return { ok, detail, state: state(id, instance)! };

@@ -200,9 +200,12 @@ export const testingState = z.object({
   verified: z.string().nullable(),
 });
 
-/** Who works in an instance: a trainee's username or user id; null, or an empty form field, gives it to nobody. */
+/**
+ * Who works in an instance: a trainee's username or user id; null, or the form's empty choice, gives it to nobody.
+ * Required: a body that names no one is a mistake, not a request to unassign.
+ */
 export const assignmentSchema = z.object({
-  trainee: z.preprocess((v) => (v === '' || v === undefined ? null : v), z.string().trim().min(1).nullable()),
+  trainee: z.preprocess((v) => (v === '' ? null : v), z.string().trim().min(1).nullable()),
 });
 
 const person = z.object({ id: z.string(), username: z.string() });

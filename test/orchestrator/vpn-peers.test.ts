@@ -326,7 +326,7 @@ describe('a key change the router cannot take now', () => {
     const r = await s.deployments.reassign(teacher, id, 1, 'carol');
     expect(r).toMatchObject({ changed: true, rotated: true, vpn: { router: 'pending' } });
     expect(r.vpn!.detail).toMatch(
-      /^not applied: \[simulator\] Unable to run a command in VM "gd-\w+-i1-router": it is not running\. Until it is, a previous key may still connect to router "i1\.router"$/,
+      /^not applied: \[simulator\] Unable to run a command in VM "gd-\w+-i1-router": it is not running\. Until it is, the key it replaced still works on router "i1\.router"$/,
     );
     const newKey = r.vpn!.publicKey;
     const audit = s.audit.list().find((a) => a.action === 'instance.assign')!;
