@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import { peerPublicKeys, rotateTraineeKey, routerVpnKeys } from '../access/vpn-keys.ts';
 import { routerChangeScript, checkVpnPeers, vpnPeersChange, vpnPeersReadback } from '../agents/lab-router.ts';
 import type { Db } from '../db/client.ts';
-import { deployments, vpnKeys, vpnRotations } from '../db/schema.ts';
+import { deployments, resources, vpnKeys, vpnRotations } from '../db/schema.ts';
 import { AppError, errorMessage } from '../errors.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
 import type { Plan, PlannedMachine } from '../model/plan.ts';
@@ -96,6 +96,17 @@ export function createVpnPeers(deps: {
     const router = routerOf(planOf(id), id, instance);
     const keys = routerVpnKeys(db, box, id, instance);
     const trainee = keys.peers.trainee!;
+    const made = db
+      .select({ externalId: resources.externalId, state: resources.state })
+      .from(resources)
+      .where(and(eq(resources.deploymentId, id), eq(resources.key, router.key)))
+      .get();
+    if (!made?.externalId || made.state === 'deleted') {
+      // Its first boot reads the seat keys when the router is created: the new one. The sweep confirms it once it runs.
+      const detail = `router "${router.key}" is not created yet: its first boot takes the new key`;
+      mark(id, instance, trainee, 'pending', detail);
+      return { ok: false, detail, state: state(id, instance)! };
+    }
     let ok = false;
     let detail: string;
     try {

@@ -364,6 +364,40 @@ describe('a key change the router cannot take now', () => {
     expect(s.overseer.findings.list({ state: 'open', deploymentId: id })).toEqual([]);
   });
 
+  it("is taken by the router's first boot when the router is not created yet, and confirmed by the health sweep", async () => {
+    const { services: s, clock } = overseerServices();
+    cleanups.push(() => s.close());
+    const password = 'correct horse battery';
+    const alice = await s.users.create(systemActor, { username: 'alice', password, role: 'trainee' });
+    await s.users.create(systemActor, { username: 'bob', password, role: 'trainee' });
+    const { id } = s.deployments.create(systemActor, {
+      yaml: scenario,
+      file: 'vpn-seats.yaml',
+      platform: 'simulator',
+      instances: 1,
+      vpn: true,
+      assignments: { '1': alice.id },
+    });
+    const aliceKey = s.vpnPeers.expectedPeers(id, 1).trainee!;
+    const r = await s.deployments.reassign(teacher, id, 1, 'bob');
+    expect(r.vpn).toMatchObject({
+      router: 'pending',
+      detail: 'router "i1.router" is not created yet: its first boot takes the new key',
+    });
+    expect(await s.runner.run(id)).toBe('ready');
+    const peers = await routerPeers(s, id, 1);
+    expect(peers.get(r.vpn!.publicKey)).toBe('100.64.0.3/32');
+    expect(peers.has(aliceKey)).toBe(false);
+    await sweep(s);
+    clock.advance(3 * 60_000);
+    await sweep(s);
+    expect(s.deployments.assignment(id, 1).vpn).toMatchObject({
+      router: 'applied',
+      detail: 'peers read back by the health sweep and match',
+    });
+    expect(s.overseer.findings.list({ state: 'open', deploymentId: id })).toEqual([]);
+  });
+
   it('is applied by hand when asked, audited', async () => {
     const { s, id } = await vpnRange();
     const sim = await s.platforms.instance('simulator');
