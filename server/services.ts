@@ -1,6 +1,6 @@
 // Wires the domain once for a process (the server or the CLI): database, key, audit log, accounts, pools, platforms,
-// events, the executor, deployments, machines, their lifecycle, quotas, snapshots and testing mode, the scenario
-// library, flags, the knowledge base and CVE research, trainee access, template builds and the overseer. Pure
+// events, the executor, deployments, machines, their lifecycle, quotas, snapshots, testing mode and VPN peers, the
+// scenario library, flags, the knowledge base and CVE research, trainee access, template builds and the overseer. Pure
 // construction: nothing starts here (main.ts starts the runner's sweep, the overseer, the knowledge base and cve.db).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -30,6 +30,7 @@ import { createQuotas } from './orchestrator/quotas.ts';
 import { createRangeAccess } from './orchestrator/ssh-targets.ts';
 import { createTemplateBuilds } from './orchestrator/template-builds.ts';
 import { createTestingMode } from './orchestrator/testing-mode.ts';
+import { createVpnPeers } from './orchestrator/vpn-peers.ts';
 import { createLibrary } from './orchestrator/library.ts';
 import { createMachineActions } from './orchestrator/machine-actions.ts';
 import type { OverseerDeps } from './overseer/context.ts';
@@ -107,6 +108,7 @@ export function createServices(opts: ServiceOptions) {
   });
   const snapshots = createInstanceSnapshots({ db, platforms, audit, events, lifecycle });
   const testing = createTestingMode({ db, platforms, audit, events, snapshots, channel });
+  const vpnPeers = createVpnPeers({ db, box, audit, events, channel });
   const deployments = createDeployments({
     db,
     ipam,
@@ -118,6 +120,8 @@ export function createServices(opts: ServiceOptions) {
     users,
     lifecycle,
     quotas,
+    events,
+    vpnPeers,
     packageCache: config.packageCache,
   });
   const overseer = createOverseer({
@@ -129,6 +133,7 @@ export function createServices(opts: ServiceOptions) {
     deployments,
     lifecycle,
     testing,
+    vpnPeers,
     access: rangeAccess,
     channel,
     knowledge,
@@ -160,6 +165,7 @@ export function createServices(opts: ServiceOptions) {
     channel,
     snapshots,
     testing,
+    vpnPeers,
     overseer,
     machines: createMachineActions({ db, platforms, box, audit }),
     templateBuilds: createTemplateBuilds({ platforms, audit }),

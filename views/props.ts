@@ -5,6 +5,7 @@ import type { MachineStatus } from '../server/model/deployment.ts';
 import type { Plan } from '../server/model/plan.ts';
 import type { DeploymentState } from '../server/model/states.ts';
 import type { InstanceSnapshot, TestingModeState } from '../server/model/overseer.ts';
+import type { TraineeVpnState } from '../server/model/vpn.ts';
 
 export type Role = 'admin' | 'instructor' | 'trainee';
 
@@ -366,6 +367,8 @@ export interface QuotaRow {
 export interface RangeInstance {
   instance: number;
   assignedTo: string | null;
+  /** Its trainee's VPN seat (staff only; null without a VPN): whether the router holds the seat's current key. */
+  vpn: TraineeVpnState | null;
   snapshots: InstanceSnapshot[];
   testing: TestingModeState;
   /** The viewer may reset this instance (staff, or its trainee). */

@@ -1,7 +1,8 @@
 // The WireGuard keys of a deployment's VPN, made by the appliance when the deployment is created and kept sealed with
-// the appliance key: per instance the router's and its trainee seat's, and one instructor key on every router.
+// the appliance key: per instance the router's and its trainee seat's, and one instructor key on every router. A
+// trainee seat's key is made anew when its instance changes hands.
 import crypto from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { vpnKeys } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
@@ -66,4 +67,37 @@ export function routerVpnKeys(db: Db, box: SecretBox, deploymentId: string, inst
       instructor: vpnKey(db, box, deploymentId, instance, 'instructor').publicKey,
     },
   };
+}
+
+/**
+ * Replaces the trainee seat's key of one instance with a new one, sealed like the others; the old one is gone from
+ * the appliance (a configuration downloaded before still holds it, which is why the router must drop it). Returns
+ * both public keys. Throws not_found when the deployment has no VPN key for that instance.
+ */
+export function rotateTraineeKey(
+  db: Db,
+  box: SecretBox,
+  deploymentId: string,
+  instance: number,
+): { previous: string; next: string } {
+  const previous = vpnKey(db, box, deploymentId, instance, 'trainee').publicKey;
+  const k = generateWireguardKeys();
+  db.update(vpnKeys)
+    .set({ privateKey: box.seal(k.privateKey), publicKey: k.publicKey, createdAt: new Date().toISOString() })
+    .where(and(eq(vpnKeys.deploymentId, deploymentId), eq(vpnKeys.instance, instance), eq(vpnKeys.role, 'trainee')))
+    .run();
+  return { previous, next: k.publicKey };
+}
+
+/** The public keys a router's peers must have (what its WireGuard is checked against); nothing is opened. */
+export function peerPublicKeys(db: Db, deploymentId: string, instance: number): RouterVpnKeys['peers'] {
+  const rows = db
+    .select({ instance: vpnKeys.instance, role: vpnKeys.role, publicKey: vpnKeys.publicKey })
+    .from(vpnKeys)
+    .where(and(eq(vpnKeys.deploymentId, deploymentId), inArray(vpnKeys.instance, [0, instance])))
+    .all();
+  const of = (role: VpnRole, at: number) => rows.find((r) => r.role === role && r.instance === at)?.publicKey;
+  const trainee = of('trainee', instance);
+  const instructor = of('instructor', 0);
+  return { ...(trainee ? { trainee } : {}), ...(instructor ? { instructor } : {}) };
 }

@@ -31,6 +31,22 @@ export function createAssignments(db: Db) {
             .run();
       })();
     },
+    /** Sets or clears (null) the trainee of one instance, leaving the others as they are; checked by the caller. */
+    setInstance(deploymentId: string, instance: number, userId: string | null): void {
+      const where = and(
+        eq(deploymentAssignments.deploymentId, deploymentId),
+        eq(deploymentAssignments.instance, instance),
+      );
+      if (userId === null) db.delete(deploymentAssignments).where(where).run();
+      else
+        db.insert(deploymentAssignments)
+          .values({ deploymentId, instance, userId })
+          .onConflictDoUpdate({
+            target: [deploymentAssignments.deploymentId, deploymentAssignments.instance],
+            set: { userId },
+          })
+          .run();
+    },
     /** instance -> username for a deployment. */
     ofDeployment(deploymentId: string): Map<number, { userId: string; username: string }> {
       const rows = db

@@ -1,7 +1,8 @@
 // The files that make a Debian machine the router of one lab instance: an nftables ruleset (filtering between lab
 // networks, egress and NAT out of the uplink, the way to the appliance's package cache), IPv4 forwarding, and dnsmasq
 // for DNS and DHCP on the lab networks.
-// Also the changes made to a running router later (testing mode's egress allow-list), as data and as one script.
+// Also the changes made to a running router later (testing mode's egress allow-list, a VPN seat's new key), as data
+// and as one script.
 import { AppError } from '../errors.ts';
 import { intToIp, ipToInt, lastAddress, netmask, parseSubnet, subnetSize } from '../ipam/cidr.ts';
 import type { TestingAllowList } from '../model/overseer.ts';
@@ -582,7 +583,8 @@ const testingComments = { allow: 'gd:testing-allow', resolved: 'gd:testing-resol
 
 /** A change to a running router: files written (whole), files removed, then commands, in that order, as root. */
 export interface RouterChange {
-  files: Array<{ path: string; content: string }>;
+  /** `mode`: the file is made anew with it (owner root) before it is written, e.g. 0600 for one holding a key. */
+  files: Array<{ path: string; content: string; mode?: string }>;
   remove: string[];
   commands: string[];
   /** What the change amounts to, for the log (e.g. "no uplink: nothing leaves this instance anyway"). */
@@ -711,9 +713,10 @@ export function routerChangeScript(change: RouterChange): string {
   return [
     'set -eu',
     ...dirs.map((d) => `mkdir -p ${shellWord(d)}`),
-    ...change.files.map(
-      (f) => `printf '%s' ${shellWord(Buffer.from(f.content).toString('base64'))} | base64 -d > ${shellWord(f.path)}`,
-    ),
+    ...change.files.flatMap((f) => [
+      ...(f.mode ? [`install -m ${f.mode} /dev/null ${shellWord(f.path)}`] : []),
+      `printf '%s' ${shellWord(Buffer.from(f.content).toString('base64'))} | base64 -d > ${shellWord(f.path)}`,
+    ]),
     ...change.remove.map((p) => `rm -f ${shellWord(p)}`),
     ...change.commands,
     '',
@@ -774,5 +777,73 @@ export function checkTestingRuleset(
     problems.push(
       `the allowed addresses are not the allow-list's${absent.length ? ` (missing ${absent.join(', ')})` : ''}${extra.length ? ` (extra ${extra.join(', ')})` : ''}`,
     );
+  return problems;
+}
+
+// ------------------------------------------------------------------------------------------------ a VPN seat's new key
+
+function routerVpn(machine: PlannedMachine) {
+  const vpn = machine.router?.vpn;
+  if (!vpn) throw new AppError('internal', `Router "${machine.key}" has no VPN in its plan`);
+  return vpn;
+}
+
+/**
+ * What changes a running router's WireGuard peers to `keys` (a trainee seat given a new key): its wg-quick file
+ * rewritten whole, owner-only (it holds the router's private key), so a reboot keeps the change; then the running
+ * interface synced from it. `wg syncconf` removes every peer the file does not name (the old key) and leaves the
+ * sessions of the others (the instructor's) alone; the tunnel address of each seat stays the same.
+ */
+export function vpnPeersChange(machine: PlannedMachine, keys: RouterVpnKeys): RouterChange {
+  const vpn = routerVpn(machine);
+  const path = `${wireguardDir}/${vpn.ifname}.conf`;
+  return {
+    files: [{ path, content: renderRouterWireguard(machine, keys), mode: '0600' }],
+    remove: [],
+    commands: [
+      // Once alone: in a pipe, sh would not stop at a strip that fails, and syncconf fed nothing empties the interface.
+      `wg-quick strip ${path} > /dev/null`,
+      `wg-quick strip ${path} | wg syncconf ${vpn.ifname} /dev/stdin`,
+    ],
+    note: `WireGuard peers of ${vpn.ifname} set to the appliance's keys`,
+  };
+}
+
+/** The command that reads a router's WireGuard peers back: one line per peer, its public key and allowed addresses. */
+export function vpnPeersReadback(machine: PlannedMachine): string[] {
+  return ['wg', 'show', routerVpn(machine).ifname, 'allowed-ips'];
+}
+
+const shortKey = (k: string) => `${k.slice(0, 10)}…`;
+
+/**
+ * What is wrong with a router's WireGuard peers (what `wg show IFACE allowed-ips` printed) against the keys the
+ * appliance holds: a seat's key missing or allowed another address, and above all a peer the appliance does not know
+ * (a previous trainee's key, still able to connect). Empty when the router's peers are exactly the seats' keys.
+ */
+export function checkVpnPeers(machine: PlannedMachine, peers: RouterVpnKeys['peers'], wgShow: string): string[] {
+  const vpn = routerVpn(machine);
+  const seen = new Map<string, string[]>();
+  for (const line of wgShow.split('\n')) {
+    const [key, ips] = line.trim().split('\t');
+    if (!key) continue;
+    seen.set(key, !ips || ips === '(none)' ? [] : ips.split(' ').filter(Boolean));
+  }
+  const problems: string[] = [];
+  const wanted = new Set<string>();
+  for (const p of vpn.peers) {
+    const key = peers[p.role];
+    if (!key) continue;
+    wanted.add(key);
+    const ips = seen.get(key);
+    if (!ips) problems.push(`the ${p.role}'s key ${shortKey(key)} is not a peer of ${vpn.ifname}`);
+    else if (ips.length !== 1 || ips[0] !== `${p.address}/32`)
+      problems.push(`the ${p.role}'s peer is allowed ${ips.join(', ') || 'nothing'}, not ${p.address}/32`);
+  }
+  for (const [key, ips] of seen)
+    if (!wanted.has(key))
+      problems.push(
+        `peer ${shortKey(key)} (${ips.join(', ') || 'no address'}) is no longer the appliance's key and can still connect`,
+      );
   return problems;
 }

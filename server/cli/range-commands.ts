@@ -1,5 +1,6 @@
-// `glassdome overseer` (its jobs, a run now, its findings) and `glassdome instance` (snapshots, reset, testing mode of
-// one instance), run on this machine's database or, with --server, on a running appliance through its API.
+// `glassdome overseer` (its jobs, a run now, its findings) and `glassdome instance` (snapshots, reset, testing mode,
+// trainee and VPN seat of one instance), run on this machine's database or, with --server, on a running appliance
+// through its API.
 import { AppError } from '../errors.ts';
 import { cliActor } from '../model/audit.ts';
 import {
@@ -10,6 +11,7 @@ import {
   type JobStatus,
   type TestingModeState,
 } from '../model/overseer.ts';
+import type { InstanceAssignment, ReassignResult, TraineeVpnState } from '../model/vpn.ts';
 import type { Services } from '../services.ts';
 import type { createRemote } from './remote.ts';
 
@@ -25,7 +27,11 @@ export const rangeUsage = `Overseer and ranges
   instance ID N reset NAME                  reset instance N (a trainee's range) to a snapshot
   instance ID N delete-snapshot NAME        delete a snapshot of instance N
   instance ID N testing [on --allow LIST | off [--revert]]
-                                            testing mode: egress only to LIST (addresses, CIDRs, names)`;
+                                            testing mode: egress only to LIST (addresses, CIDRs, names)
+  instance ID N trainee                     who works in instance N, and whether its router holds the VPN seat's key
+  instance ID N assign USER | unassign      give instance N to another trainee (or nobody): on a VPN deployment its
+                                            seat key is made anew and the router changed (exit 1 if not applied yet)
+  instance ID N vpn-apply                   apply the VPN seat keys to the router again (exit 1 if it failed)`;
 
 const time = (iso: string | null | undefined) => (iso ? iso.replace('T', ' ').slice(0, 19) : '-');
 
@@ -54,6 +60,23 @@ function printTesting(t: TestingModeState, print: (s?: string) => void) {
       ? `instance ${t.instance}: testing mode on since ${time(t.switchedAt)} (by ${t.switchedBy}); allowed out: ${[...t.allow.addresses, ...t.allow.domains].join(', ') || 'nothing'}; snapshot ${t.snapshot ?? 'none'}; ${t.verified ?? ''}`
       : `instance ${t.instance}: testing mode off${t.switchedBy ? ` (switched by ${t.switchedBy}, ${time(t.switchedAt)})` : ''}${t.verified ? `; ${t.verified}` : ''}`,
   );
+}
+
+function printVpn(v: TraineeVpnState | null, print: (s?: string) => void) {
+  if (!v) return print('VPN: this deployment has none');
+  const key = `${v.publicKey.slice(0, 10)}…`;
+  if (v.router === 'first-boot') return print(`VPN seat key ${key}: the router's first-boot key, never changed`);
+  const made = `made anew ${time(v.rotatedAt)} by ${v.rotatedBy}`;
+  print(
+    v.router === 'applied'
+      ? `VPN seat key ${key} ${made}: on the router (${v.detail})`
+      : `VPN seat key ${key} ${made}: NOT on the router yet: ${v.detail}`,
+  );
+}
+
+function printAssignment(a: InstanceAssignment, print: (s?: string) => void) {
+  print(`instance ${a.instance}: ${a.trainee ? `given to ${a.trainee.username}` : 'given to nobody'}`);
+  printVpn(a.vpn, print);
 }
 
 /** Runs `overseer ...` or `instance ...`; returns the exit code (0 success, 1 failure, 2 invalid input). */
@@ -106,7 +129,10 @@ export async function rangeCommand(
   const instance = Number(need(args[1], 'N (the instance number)'));
   if (!Number.isInteger(instance) || instance < 1)
     throw new AppError('invalid_input', `the instance is a number from 1, not "${args[1]}"`);
-  const sub = need(args[2], 'snapshot, snapshots, reset, delete-snapshot or testing');
+  const sub = need(
+    args[2],
+    'snapshot, snapshots, reset, delete-snapshot, testing, trainee, assign, unassign or vpn-apply',
+  );
   const base = `/deployments/${encodeURIComponent(id)}/instances/${instance}`;
   switch (sub) {
     case 'snapshot': {
@@ -162,6 +188,40 @@ export async function rangeCommand(
       if (o.json) print(JSON.stringify(state, null, 2));
       else printTesting(state, print);
       return 0;
+    }
+    case 'trainee': {
+      const a = remote
+        ? await remote.call<InstanceAssignment>('GET', `${base}/assignment`)
+        : local().deployments.assignment(id, instance);
+      if (o.json) print(JSON.stringify(a, null, 2));
+      else printAssignment(a, print);
+      return 0;
+    }
+    case 'assign':
+    case 'unassign': {
+      const trainee = sub === 'assign' ? need(args[3], 'USER (a trainee)') : null;
+      const r = remote
+        ? await remote.call<ReassignResult>('PUT', `${base}/assignment`, { trainee })
+        : await local().deployments.reassign(actor, id, instance, trainee);
+      if (o.json) print(JSON.stringify(r, null, 2));
+      else {
+        if (!r.changed)
+          print(`instance ${instance}: already given to ${r.trainee?.username ?? 'nobody'}; nothing changed`);
+        else
+          print(
+            `instance ${instance}: given to ${r.trainee?.username ?? 'nobody'} (was ${r.previous?.username ?? 'nobody'})`,
+          );
+        printVpn(r.vpn, print);
+      }
+      return r.vpn?.router === 'pending' ? 1 : 0;
+    }
+    case 'vpn-apply': {
+      const v = remote
+        ? await remote.call<TraineeVpnState>('POST', `${base}/vpn/apply`)
+        : await local().vpnPeers.reapply(actor, id, instance);
+      if (o.json) print(JSON.stringify(v, null, 2));
+      else printVpn(v, print);
+      return v.router === 'pending' ? 1 : 0;
     }
     default:
       throw new AppError('invalid_input', `unknown instance command "${sub}"; see glassdome --help`);

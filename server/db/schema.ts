@@ -505,6 +505,30 @@ export const vpnKeys = sqliteTable(
   (t) => [primaryKey({ columns: [t.deploymentId, t.instance, t.role] })],
 );
 
+/**
+ * A trainee seat's key made anew after the deployment was created (its instance went to another trainee, or to
+ * nobody), and whether the instance's router holds it yet: until it does, the previous trainee's configuration still
+ * connects. `publicKey` names the key this row is about, so a check of an older key never marks a newer one applied.
+ */
+export const vpnRotations = sqliteTable(
+  'vpn_rotations',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    instance: integer('instance').notNull(),
+    publicKey: text('public_key').notNull(),
+    /** `applied` (read back on the router) or `pending` (the router may still hold the previous key). */
+    router: text('router').notNull(),
+    /** How it was read back, or why it is not applied yet. */
+    detail: text('detail').notNull(),
+    rotatedAt: text('rotated_at').notNull(),
+    rotatedBy: text('rotated_by').notNull(),
+    checkedAt: text('checked_at'),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.instance] })],
+);
+
 /** SSH host keys seen on first use of a machine (web terminals): later connections must present one of them. */
 export const hostKeys = sqliteTable(
   'host_keys',

@@ -45,6 +45,7 @@ export const findingKinds = [
   'router-unreachable',
   'router-firewall',
   'testing-mode-missing',
+  'vpn-peers-stale',
   'machine-missing',
   'orphan',
   'config-drift',
@@ -55,6 +56,7 @@ export const fixableFindingKinds = [
   'power-off',
   'guest-agent-missing',
   'testing-mode-missing',
+  'vpn-peers-stale',
   'machine-missing',
   'orphan',
 ] as const satisfies readonly FindingKind[];
@@ -68,6 +70,7 @@ export const findingTitles: Record<FindingKind, string> = {
   'router-unreachable': 'router unreachable',
   'router-firewall': "router firewall is not the scenario's",
   'testing-mode-missing': 'testing-mode egress block not loaded',
+  'vpn-peers-stale': "router VPN peers are not the appliance's keys",
   'machine-missing': 'machine missing on the platform',
   orphan: 'orphan machine',
   'config-drift': 'configuration drift',

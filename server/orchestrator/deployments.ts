@@ -1,6 +1,7 @@
 // Deployments as the domain offers them to every entry point (pages, API, CLI): created from a scenario (validated,
 // given its pools' subnets and VLANs, planned and stored with every step in one transaction, so a deployment either
-// exists whole or not at all), read, cancelled, retried and destroyed, each change recorded in the audit log.
+// exists whole or not at all), read, cancelled, retried and destroyed, their instances given to other trainees, each
+// change recorded in the audit log.
 import crypto from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Assignments } from '../accounts/assignments.ts';
@@ -12,10 +13,12 @@ import { AppError } from '../errors.ts';
 import type { Ipam } from '../ipam/pools.ts';
 import type { Actor, AuditSink } from '../model/audit.ts';
 import type { PackageCache, Plan } from '../model/plan.ts';
+import type { InstanceAssignment, ReassignResult } from '../model/vpn.ts';
 import { activeDeploymentStates, type DeploymentState, type StepState } from '../model/states.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SecretBox } from '../secret-box.ts';
 import { createDeploymentReads } from './deployment-reads.ts';
+import type { EventBus } from './event-bus.ts';
 import { newSeed } from '../reaper/derive.ts';
 import { checkPlanExposure } from '../reaper/ethics.ts';
 import { allocationNeeds, planDeployment } from './planner.ts';
@@ -23,6 +26,7 @@ import type { Lifecycle } from './lifecycle.ts';
 import type { Quotas } from './quotas.ts';
 import type { Runner } from './run/runner.ts';
 import { parseScenario } from './scenario/parse.ts';
+import type { VpnPeers } from './vpn-peers.ts';
 
 export interface CreateDeploymentInput {
   yaml: string;
@@ -134,6 +138,8 @@ export interface DeploymentDeps {
   users: Users;
   lifecycle: Lifecycle;
   quotas: Quotas;
+  events: EventBus;
+  vpnPeers: VpnPeers;
   /** The appliance's package cache (config.packageCache): machines without internet install from it. */
   packageCache?: PackageCache | undefined;
 }
@@ -238,6 +244,79 @@ export function createDeployments(deps: DeploymentDeps) {
       return runner.resume(id);
     },
     assignedTrainees,
+    /** Who works in one instance, and its VPN seat. */
+    assignment(id: string, instance: number): InstanceAssignment {
+      const d = reads.get(id);
+      if (!Number.isInteger(instance) || instance < 1 || instance > d.instances)
+        throw new AppError('not_found', `Deployment ${id} has no instance ${instance}; it has ${d.instances}`);
+      const a = deps.assignments.ofDeployment(id).get(instance);
+      return {
+        deploymentId: id,
+        instance,
+        trainee: a ? { id: a.userId, username: a.username } : null,
+        vpn: deps.vpnPeers.state(id, instance),
+      };
+    },
+    /**
+     * Gives an instance to another trainee (a user id or username), or to nobody (null). When it leaves a trainee on
+     * a deployment with a VPN, the seat's key is made anew and the router's peer replaced, so the configuration the
+     * previous trainee downloaded stops connecting; where the router cannot be changed now, the result says so
+     * (`vpn.router` pending, with why) and the health sweep holds the router to it. The same trainee again: nothing.
+     */
+    async reassign(actor: Actor, id: string, instance: number, trainee: string | null): Promise<ReassignResult> {
+      const d = reads.get(id);
+      if (d.state === 'destroying' || d.state === 'destroyed')
+        refuse(id, d.state, 'its instances can no longer be given to anyone');
+      if (!Number.isInteger(instance) || instance < 1 || instance > d.instances)
+        throw new AppError('not_found', `Deployment ${id} has no instance ${instance}; it has ${d.instances}`);
+      let next: { id: string; username: string } | null = null;
+      if (trainee !== null) {
+        const u =
+          deps.users.list().find((x) => x.id === trainee) ?? deps.users.list().find((x) => x.username === trainee);
+        if (!u || u.role !== 'trainee' || u.disabled)
+          throw new AppError(
+            'invalid_input',
+            `${u ? `User ${u.username}` : `User "${trainee}"`} is not an active trainee`,
+            {
+              issues: [{ path: 'trainee', message: u ? 'not an active trainee' : 'no such user' }],
+              hint: 'Only active users with the trainee role are given instances.',
+            },
+          );
+        next = { id: u.id, username: u.username };
+      }
+      const before = deps.assignments.ofDeployment(id).get(instance);
+      const previous = before ? { id: before.userId, username: before.username } : null;
+      if ((previous?.id ?? null) === (next?.id ?? null))
+        return { ...this.assignment(id, instance), changed: false, previous, rotated: false };
+      // The assignment and the seat's new key are stored together: no moment where one changed and not the other.
+      const keys = db.$client.transaction(() => {
+        deps.assignments.setInstance(id, instance, next?.id ?? null);
+        return previous ? deps.vpnPeers.rotateKey(actor, id, instance) : undefined;
+      })();
+      // Nobody held the seat's key (it was made anew when its last trainee left): a pending change is tried again.
+      const pending = !keys && deps.vpnPeers.state(id, instance)?.router === 'pending';
+      const vpn = keys || pending ? (await deps.vpnPeers.apply(id, instance)).state : deps.vpnPeers.state(id, instance);
+      const who = (u: { username: string } | null) => u?.username ?? 'nobody';
+      const vpnText = !vpn
+        ? ''
+        : keys
+          ? `; VPN key ${keys.previous.slice(0, 10)}… replaced by ${keys.next.slice(0, 10)}…: router ${vpn.router} (${vpn.detail})`
+          : pending
+            ? `; VPN key change still on the way: router ${vpn.router} (${vpn.detail})`
+            : '';
+      audit.record(
+        actor,
+        'instance.assign',
+        `instance:${id}/${instance}`,
+        `${who(previous)} -> ${who(next)}${vpnText}`,
+      );
+      deps.events.publish(
+        id,
+        'overseer',
+        `instance ${instance}: given to ${who(next)} by ${actor.username} (was ${who(previous)})${keys && vpn ? `; VPN key made anew, router ${vpn.router}` : ''}`,
+      );
+      return { deploymentId: id, instance, trainee: next, vpn, changed: true, previous, rotated: keys !== undefined };
+    },
     /**
      * Removes everything the deployment created, stopping its run first; resolves with the final state. Refused
      * without `confirm` while trainees are assigned to it, naming them.

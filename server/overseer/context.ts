@@ -10,6 +10,7 @@ import type { Lifecycle } from '../orchestrator/lifecycle.ts';
 import type { Runner } from '../orchestrator/run/runner.ts';
 import type { RangeAccess } from '../orchestrator/ssh-targets.ts';
 import type { TestingMode } from '../orchestrator/testing-mode.ts';
+import type { VpnPeers } from '../orchestrator/vpn-peers.ts';
 import type { PlatformStore } from '../platforms/store.ts';
 import type { SshConnectOptions } from '../ssh/connection.ts';
 import type { Findings } from './findings.ts';
@@ -51,6 +52,7 @@ export interface OverseerDeps {
   deployments: Deployments;
   lifecycle: Lifecycle;
   testing: TestingMode;
+  vpnPeers: VpnPeers;
   access: RangeAccess;
   channel: GuestChannel;
   /** Earlier failures like a new one, for the "seen before" line on a failing deployment's stream. */

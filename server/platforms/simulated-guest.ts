@@ -1,14 +1,19 @@
 // The simulator's modelled guest: what a Linux router answers through its guest agent. It applies the user data it
-// booted with (its /etc/nftables.conf), runs the router-change scripts Glassdome sends later (files written through
-// base64, files removed, `nft -f`, dnsmasq restarted) and lists the ruleset loaded from both. Only those forms are
-// modelled; any other command is "not modelled", so a check that needs more cannot pass by accident.
+// booted with (its /etc/nftables.conf, its WireGuard file), runs the router-change scripts Glassdome sends later (files
+// written through base64, files removed, `nft -f`, dnsmasq restarted, WireGuard synced from its file) and lists the
+// ruleset and the WireGuard peers loaded from both. Only those forms are modelled; any other command is "not
+// modelled", so a check that needs more cannot pass by accident.
 import { parse as parseYaml } from 'yaml';
 import type { GuestExecResult } from './platform.ts';
 
-/** What the guest was told after first boot: files it holds and rulesets loaded since it booted (lost at power-off). */
+/**
+ * What the guest was told after first boot: files it holds, and since it booted (lost at power-off) the rulesets
+ * loaded and each WireGuard interface's configuration synced (by interface name).
+ */
 export interface SimulatedGuestState {
   files: Record<string, string>;
   loaded: string[];
+  wireguard?: Record<string, string>;
 }
 
 interface NftChain {
@@ -147,18 +152,67 @@ function listRuleset(tables: Map<string, NftTable>): string {
   return JSON.stringify({ nftables: objects });
 }
 
-function bootRuleset(userData: string | null): string {
+/** A file as first boot wrote it from the user data. */
+function bootFile(userData: string | null, path: string): string | undefined {
   const cloudConfig = (userData ? parseYaml(userData.replace(/^#cloud-config\n/, '')) : null) as {
     write_files?: Array<{ path: string; content: string }>;
   } | null;
-  return cloudConfig?.write_files?.find((f) => f.path === '/etc/nftables.conf')?.content ?? '';
+  return cloudConfig?.write_files?.find((f) => f.path === path)?.content;
+}
+
+const wireguardFile = (ifname: string) => `/etc/wireguard/${ifname}.conf`;
+
+/**
+ * The configuration of a running WireGuard interface: synced since boot, else what wg-quick read from the disk at
+ * boot (a file written since, or first boot's). Undefined: the guest has no such interface (first boot enabled
+ * wg-quick only for the file it wrote).
+ */
+function liveWireguard(userData: string | null, s: SimulatedGuestState, ifname: string): string | undefined {
+  const boot = bootFile(userData, wireguardFile(ifname));
+  if (boot === undefined) return undefined;
+  return s.wireguard?.[ifname] ?? s.files[wireguardFile(ifname)] ?? boot;
+}
+
+/** `wg show IFACE allowed-ips` of a wg-quick file: each peer's public key, a tab, its allowed addresses. */
+function wireguardAllowedIps(conf: string): string {
+  const out: string[] = [];
+  let peer: { key?: string; ips: string[] } | undefined;
+  const flush = () => peer?.key && out.push(`${peer.key}\t${peer.ips.join(' ') || '(none)'}`);
+  for (const raw of conf.split('\n')) {
+    const line = raw.trim();
+    if (/^\[peer\]$/i.test(line)) {
+      flush();
+      peer = { ips: [] };
+      continue;
+    }
+    if (/^\[/.test(line)) {
+      flush();
+      peer = undefined;
+      continue;
+    }
+    const kv = /^(\w+)\s*=\s*(.*)$/.exec(line);
+    if (!peer || !kv) continue;
+    if (kv[1]!.toLowerCase() === 'publickey') peer.key = kv[2]!.trim();
+    if (kv[1]!.toLowerCase() === 'allowedips')
+      peer.ips.push(
+        ...kv[2]!
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      );
+  }
+  flush();
+  return out.map((l) => `${l}\n`).join('');
 }
 
 const unquote = (w: string) => (w.startsWith("'") && w.endsWith("'") ? w.slice(1, -1).replaceAll(`'\\''`, "'") : w);
 const word = `('(?:[^']|'\\\\'')*'|\\S+)`;
-const scriptLines: Array<[RegExp, (m: RegExpExecArray, s: SimulatedGuestState) => string | undefined]> = [
+const scriptLines: Array<
+  [RegExp, (m: RegExpExecArray, s: SimulatedGuestState, userData: string | null) => string | undefined]
+> = [
   [/^set -e?u?$/, () => undefined],
   [new RegExp(`^mkdir -p ${word}$`), () => undefined],
+  [new RegExp(`^install -m [0-7]{3,4} /dev/null ${word}$`), (m, s) => void (s.files[unquote(m[1]!)] = '')],
   [
     new RegExp(`^printf '%s' ${word} \\| base64 -d > ${word}$`),
     (m, s) => void (s.files[unquote(m[2]!)] = Buffer.from(unquote(m[1]!), 'base64').toString('utf8')),
@@ -174,6 +228,24 @@ const scriptLines: Array<[RegExp, (m: RegExpExecArray, s: SimulatedGuestState) =
     },
   ],
   [/^systemctl (?:try-)?restart dnsmasq$/, () => undefined],
+  [
+    new RegExp(`^wg-quick strip ${word} > /dev/null$`),
+    (m, s, userData) =>
+      s.files[unquote(m[1]!)] === undefined && bootFile(userData, unquote(m[1]!)) === undefined
+        ? `wg-quick: \`${unquote(m[1]!)}' does not exist`
+        : undefined,
+  ],
+  [
+    new RegExp(`^wg-quick strip ${word} \\| wg syncconf (\\S+) /dev/stdin$`),
+    (m, s, userData) => {
+      const ifname = m[2]!;
+      if (liveWireguard(userData, s, ifname) === undefined) return `Unable to access interface: No such device`;
+      const file = s.files[unquote(m[1]!)] ?? bootFile(userData, unquote(m[1]!));
+      if (file === undefined) return `wg-quick: \`${unquote(m[1]!)}' does not exist`;
+      s.wireguard = { ...s.wireguard, [ifname]: file };
+      return undefined;
+    },
+  ],
 ];
 
 /**
@@ -186,11 +258,21 @@ export function runSimulatedGuest(
   guest: SimulatedGuestState | null,
   argv: string[],
 ): { result: GuestExecResult; guest?: SimulatedGuestState } {
-  const state: SimulatedGuestState = { files: { ...(guest?.files ?? {}) }, loaded: [...(guest?.loaded ?? [])] };
+  const state: SimulatedGuestState = {
+    files: { ...(guest?.files ?? {}) },
+    loaded: [...(guest?.loaded ?? [])],
+    ...(guest?.wireguard ? { wireguard: { ...guest.wireguard } } : {}),
+  };
   if (argv.join(' ') === 'nft -j list ruleset') {
     const tables = new Map<string, NftTable>();
-    for (const text of [bootRuleset(userData), ...state.loaded]) loadNft(tables, text);
+    for (const text of [bootFile(userData, '/etc/nftables.conf') ?? '', ...state.loaded]) loadNft(tables, text);
     return { result: { exitCode: 0, stdout: listRuleset(tables), stderr: '' } };
+  }
+  if (argv.length === 4 && argv[0] === 'wg' && argv[1] === 'show' && argv[3] === 'allowed-ips') {
+    const conf = liveWireguard(userData, state, argv[2]!);
+    return conf === undefined
+      ? { result: { exitCode: 1, stdout: '', stderr: 'Unable to access interface: No such device\n' } }
+      : { result: { exitCode: 0, stdout: wireguardAllowedIps(conf), stderr: '' } };
   }
   if (argv.length === 3 && argv[0] === 'sh' && argv[1] === '-c') {
     for (const line of argv[2]!.split('\n').map((l) => l.trim())) {
@@ -205,8 +287,8 @@ export function runSimulatedGuest(
           },
           guest: state,
         };
-      const failure = hit[1](hit[0].exec(line)!, state);
-      if (failure && failure.startsWith('Error: Could not open')) {
+      const failure = hit[1](hit[0].exec(line)!, state, userData);
+      if (failure) {
         return { result: { exitCode: 1, stdout: '', stderr: `${failure}\n` }, guest: state };
       }
       // nft itself rejects a file it cannot parse, loading nothing of it.
@@ -224,7 +306,7 @@ export function runSimulatedGuest(
     result: {
       exitCode: 127,
       stdout: '',
-      stderr: `sh: 1: ${argv[0] ?? ''}: not found (the simulator models only nft -j list ruleset and router-change scripts)\n`,
+      stderr: `sh: 1: ${argv[0] ?? ''}: not found (the simulator models only nft -j list ruleset, wg show IFACE allowed-ips and router-change scripts)\n`,
     },
   };
 }

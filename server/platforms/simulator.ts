@@ -219,7 +219,7 @@ export function createSimulatorPlatform(
     setGuest: db.$client.prepare('UPDATE sim_machines SET guest = ? WHERE platform_id = ? AND id = ?'),
     // The guest forgets what was loaded after boot when it powers off; the files it wrote stay on its disk.
     forgetLoaded: db.$client.prepare(
-      "UPDATE sim_machines SET guest = json_set(guest, '$.loaded', json('[]')) WHERE platform_id = ? AND id = ? AND guest IS NOT NULL",
+      "UPDATE sim_machines SET guest = json_remove(json_set(guest, '$.loaded', json('[]')), '$.wireguard') WHERE platform_id = ? AND id = ? AND guest IS NOT NULL",
     ),
     draw: db.$client
       .prepare<[string, string], number>(

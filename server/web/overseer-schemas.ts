@@ -1,5 +1,5 @@
 // The input and response schemas of the overseer's pages and API: jobs, findings, policies, quotas, a deployment's
-// lifecycle and power, instance snapshots and testing mode.
+// lifecycle and power, instance snapshots, testing mode, and who works in an instance (with its VPN seat).
 import { z } from 'zod';
 import { findingKinds, overseerJobNames } from '../model/overseer.ts';
 import { snapshotNamePattern } from '../orchestrator/instance-snapshots.ts';
@@ -198,4 +198,38 @@ export const testingState = z.object({
   switchedBy: z.string(),
   switchedAt: z.string(),
   verified: z.string().nullable(),
+});
+
+/**
+ * Who works in an instance: a trainee's username or user id; null, or the form's empty choice, gives it to nobody.
+ * Required: a body that names no one is a mistake, not a request to unassign.
+ */
+export const assignmentSchema = z.object({
+  trainee: z.preprocess((v) => (v === '' ? null : v), z.string().trim().min(1).nullable()),
+});
+
+const person = z.object({ id: z.string(), username: z.string() });
+
+export const traineeVpnState = z.object({
+  deploymentId: z.string(),
+  instance: z.number(),
+  publicKey: z.string(),
+  router: z.enum(['first-boot', 'applied', 'pending']),
+  detail: z.string(),
+  rotatedAt: z.string().nullable(),
+  rotatedBy: z.string().nullable(),
+  checkedAt: z.string().nullable(),
+});
+
+export const instanceAssignment = z.object({
+  deploymentId: z.string(),
+  instance: z.number(),
+  trainee: person.nullable(),
+  vpn: traineeVpnState.nullable(),
+});
+
+export const reassignResult = instanceAssignment.extend({
+  changed: z.boolean(),
+  previous: person.nullable(),
+  rotated: z.boolean(),
 });

@@ -1,5 +1,6 @@
-// What a viewer may see and do on a deployment's range page and its API: staff everything; a trainee only their own
-// instances, resetting them, and switching testing mode where the deployment allows trainees to. No SQL here.
+// What a viewer may see and do on a deployment's range page and its API: staff everything (giving an instance to
+// another trainee too); a trainee only their own instances, resetting them, and switching testing mode where the
+// deployment allows trainees to. No SQL here.
 import { AppError } from '../errors.ts';
 import type { RangeInstance } from '../../views/props.ts';
 import { isRole, type Viewer, type WebDomain } from './context.ts';
@@ -52,6 +53,7 @@ export async function rangeModel(web: WebDomain, viewer: Viewer, id: string) {
     instances.push({
       instance: i,
       assignedTo: assigned.get(i)?.username ?? null,
+      vpn: staff ? web.vpnPeers.state(id, i) : null,
       snapshots: web.snapshots.list(id, i),
       testing: web.testing.state(id, i),
       canReset: true,
@@ -71,5 +73,12 @@ export async function rangeModel(web: WebDomain, viewer: Viewer, id: string) {
     findings: web.overseer.findings.list({ state: 'open', deploymentId: id }).filter((f) => visible(f.machineKey)),
     instances,
     canManage: staff,
+    // Whom staff may give an instance to: active trainees.
+    trainees: staff
+      ? web.users
+          .list()
+          .filter((u) => u.role === 'trainee' && !u.disabled)
+          .map((u) => ({ id: u.id, username: u.username }))
+      : [],
   };
 }

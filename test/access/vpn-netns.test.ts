@@ -1,7 +1,9 @@
 // The VPN as packets: network namespaces play two instances' range routers (the generated nftables ruleset loaded,
 // WireGuard from the generated files through Debian's userspace wireguard-go), their lab machines, a classroom
 // switch, two trainees and the instructor. Traffic passes only into the right instance, the lab can call a trainee
-// back, and default deny between the scenario's networks still holds. Needs root, iproute2, nft, wg, wireguard-go.
+// back, default deny between the scenario's networks still holds, and once the instance goes to another trainee the
+// router change the appliance sends (run here as the router's root shell would) leaves the old key unable to
+// handshake. Needs root, iproute2, nft, wg, wireguard-go.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -10,7 +12,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateWireguardKeys } from '../../server/access/vpn-keys.ts';
 import { renderPeerConfig } from '../../server/access/vpn.ts';
-import { buildRouterFiles, renderRouterWireguard } from '../../server/agents/lab-router.ts';
+import {
+  buildRouterFiles,
+  checkVpnPeers,
+  renderRouterWireguard,
+  routerChangeScript,
+  vpnPeersChange,
+  vpnPeersReadback,
+} from '../../server/agents/lab-router.ts';
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { planDeployment } from '../../server/orchestrator/planner.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
@@ -121,6 +130,7 @@ describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', ()
     r2: generateWireguardKeys(),
     alice: generateWireguardKeys(),
     bob: generateWireguardKeys(),
+    carol: generateWireguardKeys(),
   };
   const wgName = { r1: `gw${sfx}1`, r2: `gw${sfx}2`, t1: `gc${sfx}1`, t2: `gc${sfx}2`, t3: `gc${sfx}3` };
 
@@ -314,5 +324,36 @@ describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', ()
     expect(connect('a1', '100.64.0.3', 9090)).toBe('alice');
     expect(connect('a1', '10.60.2.10', 8080, 1500)).toBe('TIMEOUT');
     expect(connect('b1', '10.60.1.10', 8080, 1500)).toBe('TIMEOUT');
+  });
+
+  it("drops the previous trainee's key when the instance goes to another: it no longer handshakes, the new one does", () => {
+    const r1 = routerOf(1);
+    const ifname = wgName.r1;
+    const peers = { trainee: keys.carol.publicKey, instructor: keys.instructor.publicKey };
+    const change = vpnPeersChange(r1, { privateKey: keys.r1.privateKey, peers });
+    // The router's wg-quick file lives in this test's folder instead of /etc/wireguard; the script is otherwise the one
+    // the appliance sends through the guest channel.
+    const script = routerChangeScript(change).replaceAll('/etc/wireguard/', `${dir}/`);
+    expect(script).toContain(`wg syncconf ${ifname} /dev/stdin`);
+    inNs('r1', 'sh', '-c', script);
+    expect(fs.statSync(path.join(dir, `${ifname}.conf`)).mode & 0o777).toBe(0o600);
+    const shown = inNs('r1', ...vpnPeersReadback(r1));
+    expect(checkVpnPeers(r1, peers, shown), shown).toEqual([]);
+    expect(shown).not.toContain(keys.alice.publicKey);
+
+    const handshakes = () => inNs('r1', 'wg', 'show', ifname, 'latest-handshakes');
+    const aliceBefore = inNs('t1', 'wg', 'show', wgName.t1, 'latest-handshakes');
+    // Alice's configuration, unchanged on her computer: nothing gets through, and no handshake completes.
+    expect(connect('t1', '10.60.1.10', 8080, 3000)).toBe('TIMEOUT');
+    expect(handshakes()).not.toContain(keys.alice.publicKey);
+    expect(inNs('t1', 'wg', 'show', wgName.t1, 'latest-handshakes')).toBe(aliceBefore);
+    // The instructor's session was left alone.
+    expect(connect('t3', '10.60.1.10', 8080)).toBe('i1-lan');
+    // Carol's configuration (the new seat key, the same tunnel address) on the same computer gets in.
+    const carolKey = path.join(dir, 'carol.key');
+    fs.writeFileSync(carolKey, keys.carol.privateKey, { mode: 0o600 });
+    inNs('t1', 'wg', 'set', wgName.t1, 'private-key', carolKey);
+    expect(connect('t1', '10.60.1.10', 8080)).toBe('i1-lan');
+    expect(handshakes()).toMatch(new RegExp(`${keys.carol.publicKey.replace(/[+/]/g, '\\$&')}\\t[1-9]`));
   });
 });

@@ -64,6 +64,8 @@ const table: Record<string, Policy> = {
   // Trainees: their own instance, where the deployment allows testing mode (this one does, see beforeAll).
   'POST /deployments/:id/range/instances/:instance/testing': 'scoped',
   'POST /deployments/:id/range/instances/:instance/testing/leave': 'scoped',
+  'POST /deployments/:id/range/instances/:instance/assignment': 'scoped-staff',
+  'POST /deployments/:id/range/instances/:instance/vpn/apply': 'scoped-staff',
   'GET /overseer': 'staff',
   'POST /overseer/jobs/:name/run': 'staff',
   'POST /overseer/policies/:platform': 'admin',
@@ -146,6 +148,9 @@ const table: Record<string, Policy> = {
   'GET /api/v1/deployments/:id/instances/:instance/testing': 'scoped',
   'PUT /api/v1/deployments/:id/instances/:instance/testing': 'scoped',
   'POST /api/v1/deployments/:id/instances/:instance/testing/leave': 'scoped',
+  'GET /api/v1/deployments/:id/instances/:instance/assignment': 'scoped-staff',
+  'PUT /api/v1/deployments/:id/instances/:instance/assignment': 'scoped-staff',
+  'POST /api/v1/deployments/:id/instances/:instance/vpn/apply': 'scoped-staff',
   'GET /api/v1/users': 'admin',
   'POST /api/v1/users': 'admin',
   'PATCH /api/v1/users/:id': 'admin',

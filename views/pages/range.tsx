@@ -1,10 +1,12 @@
 // A deployment's care page: its lifecycle (idle shutdown, end date, trainee testing mode), starting or stopping it
-// whole, what the overseer last saw of each machine and what it found, and per instance the snapshots (take, reset,
-// delete) and testing mode (state, allow-list, who switched it and how the router was verified).
+// whole, what the overseer last saw of each machine and what it found, and per instance its trainee (given to another,
+// with whether the router holds the VPN seat's new key), the snapshots (take, reset, delete) and testing mode (state,
+// allow-list, who switched it and how the router was verified).
 import { findingTitles } from '../../server/model/overseer.ts';
 import { ActionButton, Card, Csrf, FormMessage } from '../components/form.tsx';
 import { StateBadge } from '../components/state.tsx';
 import type { DeploymentLifecycle, Finding, MachineHealth, RangeInstance } from '../props.ts';
+import type { TraineeVpnState } from '../../server/model/vpn.ts';
 
 export interface RangePageProps {
   deploymentId: string;
@@ -17,6 +19,8 @@ export interface RangePageProps {
   findings: Finding[];
   instances: RangeInstance[];
   canManage: boolean;
+  /** Active trainees staff may give an instance to. */
+  trainees: Array<{ id: string; username: string }>;
   csrf: string;
   message?: string | undefined;
 }
@@ -140,6 +144,26 @@ export function RangePage(p: RangePageProps) {
       </Card>
       {p.instances.map((i) => (
         <Card title={`Instance ${i.instance}${i.assignedTo ? ` (${i.assignedTo})` : ''}`}>
+          {p.canManage && (
+            <>
+              <h3>Trainee</h3>
+              <form method="post" action={`${base}/instances/${i.instance}/assignment`} class="inline-form">
+                <Csrf token={p.csrf} />
+                <select name="trainee" aria-label={`Trainee of instance ${i.instance}`}>
+                  <option value="" selected={i.assignedTo === null}>
+                    nobody
+                  </option>
+                  {p.trainees.map((t) => (
+                    <option value={t.id} selected={t.username === i.assignedTo}>
+                      {t.username}
+                    </option>
+                  ))}
+                </select>{' '}
+                <button type="submit">Give the instance to them</button>
+              </form>
+              {i.vpn && <VpnSeat vpn={i.vpn} action={`${base}/instances/${i.instance}/vpn/apply`} csrf={p.csrf} />}
+            </>
+          )}
           <h3>Snapshots</h3>
           {!p.supportsSnapshots ? (
             <p class="muted">
@@ -250,6 +274,35 @@ export function RangePage(p: RangePageProps) {
           )}
         </Card>
       ))}
+    </div>
+  );
+}
+
+/** The instance's VPN seat: which key the router holds, and, while a new key is not on it, that the old one connects. */
+function VpnSeat({ vpn, action, csrf }: { vpn: TraineeVpnState; action: string; csrf: string }) {
+  const key = <span class="mono">{vpn.publicKey.slice(0, 10)}…</span>;
+  if (vpn.router === 'first-boot')
+    return (
+      <p class="hint">
+        VPN seat key {key}: the one the router got at its first boot. Giving the instance to someone else makes it anew,
+        so the configuration the trainee downloaded stops working.
+      </p>
+    );
+  const made = `made anew ${time(vpn.rotatedAt)} by ${vpn.rotatedBy}`;
+  if (vpn.router === 'applied')
+    return (
+      <p class="notice">
+        VPN seat key {key} {made}; on the router: {vpn.detail} ({time(vpn.checkedAt)}).
+      </p>
+    );
+  return (
+    <div class="alert" role="alert">
+      <p>
+        VPN seat key {key} {made} is <strong>not on the router yet</strong>: {vpn.detail}
+        {vpn.checkedAt ? ` (${time(vpn.checkedAt)})` : ''}. The health sweep applies it once the router answers (fix
+        policy) or reports it.
+      </p>
+      <ActionButton action={action} csrf={csrf} label="Apply to the router now" />
     </div>
   );
 }

@@ -82,7 +82,7 @@ export function DeploymentSummary({
         )}
         {head.state !== 'destroyed' && (
           <a class="button" href={`${base}/range`}>
-            Range: health, snapshots, testing mode
+            Range: trainees, health, snapshots, testing mode
           </a>
         )}
         {canManage && cancellable.includes(head.state) && (

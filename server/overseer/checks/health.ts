@@ -1,6 +1,7 @@
 // The health check of one machine, as data: what the platform reported (power, guest agent, addresses, load) and, for
-// a router, what its firewall read back says, against what the plan and the appliance expect. Returns the machine's
-// health row and its findings; a guest that has just booted gets a grace period before its agent is held against it.
+// a router, what its firewall and WireGuard peers read back say, against what the plan and the appliance expect.
+// Returns the machine's health row and its findings; a guest that has just booted gets a grace period before its agent
+// is held against it.
 import type { AgentHealth, RouterHealth } from '../../model/overseer.ts';
 import type { PowerState } from '../../platforms/platform.ts';
 import type { FindingDraft } from '../findings.ts';
@@ -21,6 +22,8 @@ export interface RouterObservation {
   problems: string[];
   /** What its firewall lacks against testing mode (on or off). */
   testing: string[];
+  /** What its WireGuard peers lack against the seat keys the appliance holds (a router with a VPN). */
+  vpn?: string[];
 }
 
 export interface AssessedHealth {
@@ -80,6 +83,8 @@ export function assessHealth(
       );
     if (router && router.testing.length > 0)
       findings.push(draftFor(s, 'testing-mode-missing', `router ${who}: ${router.testing.join('; ')}`));
+    if (router?.vpn && router.vpn.length > 0)
+      findings.push(draftFor(s, 'vpn-peers-stale', `router ${who}: ${router.vpn.join('; ')}`));
   }
   return {
     power: seen.power,

@@ -8,6 +8,7 @@ import { rebuildMissingMachine } from './machine-missing.ts';
 import { destroyOrphan } from './orphan.ts';
 import { restartStoppedMachine } from './power-off.ts';
 import { reloadTestingMode } from './testing-mode-missing.ts';
+import { applyVpnPeers } from './vpn-peers-stale.ts';
 
 export type { FixInput, FixOutcome, Fixer } from './fix.ts';
 
@@ -15,6 +16,7 @@ export const fixes: Record<FixableFindingKind, Fixer> = {
   'power-off': restartStoppedMachine,
   'guest-agent-missing': fixGuestAgentFinding,
   'testing-mode-missing': reloadTestingMode,
+  'vpn-peers-stale': applyVpnPeers,
   'machine-missing': rebuildMissingMachine,
   orphan: destroyOrphan,
 };

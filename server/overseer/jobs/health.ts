@@ -1,7 +1,13 @@
 // The health job (every minute): for every machine of every built deployment, power, guest agent, addresses and
-// load from each platform's inventory in one batch, and each running router's firewall read back through the guest
-// channel. What changed becomes an event on the deployment; problems become findings, fixed by policy.
-import { checkRuleset, checkTestingRuleset, rulesetReadback } from '../../agents/lab-router.ts';
+// load from each platform's inventory in one batch, and each running router's firewall (and VPN peers) read back
+// through the guest channel. What changed becomes an event on the deployment; problems become findings, fixed by policy.
+import {
+  checkRuleset,
+  checkTestingRuleset,
+  checkVpnPeers,
+  rulesetReadback,
+  vpnPeersReadback,
+} from '../../agents/lab-router.ts';
 import { errorMessage } from '../../errors.ts';
 import type { FindingKind, TestingAllowList } from '../../model/overseer.ts';
 import { mapLimit } from '../../platforms/shared/retry.ts';
@@ -20,6 +26,7 @@ export const healthKinds: readonly FindingKind[] = [
   'router-unreachable',
   'router-firewall',
   'testing-mode-missing',
+  'vpn-peers-stale',
 ];
 
 interface HealthRow {
@@ -204,6 +211,7 @@ async function readRouter(
       state: problems.length > 0 ? 'firewall' : 'ok',
       problems,
       testing: checkTestingRuleset(router, allow, out.stdout),
+      ...(router.router?.vpn ? { vpn: await readVpnPeers(ctx, deploymentId, router, signal) } : {}),
     };
   } catch (e) {
     signal.throwIfAborted();
@@ -212,4 +220,25 @@ async function readRouter(
     if (/has no guest channel and/.test(message)) return { state: 'unchecked', problems: [message], testing: [] };
     return { state: 'unreachable', problems: [message], testing: [] };
   }
+}
+
+/**
+ * A VPN router's WireGuard peers read back and held against the seat keys the appliance holds; what the sweep saw is
+ * recorded on the seat (a pending key change the router now holds is applied). Returns what is wrong.
+ */
+async function readVpnPeers(
+  ctx: OverseerContext,
+  deploymentId: string,
+  router: WatchedDeployment['plan']['machines'][number],
+  signal: AbortSignal,
+): Promise<string[]> {
+  const peers = ctx.deps.vpnPeers.expectedPeers(deploymentId, router.instance);
+  const readback = vpnPeersReadback(router);
+  const out = await ctx.deps.channel.run(deploymentId, router.key, readback, { timeoutMs: 20_000, signal });
+  const problems =
+    out.exitCode === 0
+      ? checkVpnPeers(router, peers, out.stdout)
+      : [`\`${readback.join(' ')}\` exited ${out.exitCode}: ${(out.stderr || out.stdout).trim().slice(0, 200)}`];
+  if (peers.trainee) ctx.deps.vpnPeers.observed(deploymentId, router.instance, peers.trainee, problems);
+  return problems;
 }

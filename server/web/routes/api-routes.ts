@@ -902,6 +902,49 @@ export function apiRoutes(web: WebDomain) {
       );
     },
   );
+  api.route(
+    {
+      method: 'get',
+      path: `${ipath}/assignment`,
+      summary:
+        "Who works in an instance, and its VPN seat: the trainee key's state on the router (first-boot, applied or pending, with why)",
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      response: o.instanceAssignment,
+    },
+    (c) => c.json(web.deployments.assignment(c.req.param('id')!, Number(c.req.param('instance')))),
+  );
+  api.route(
+    {
+      method: 'put',
+      path: `${ipath}/assignment`,
+      summary:
+        "Give an instance to another trainee (username or id) or to nobody (null). On a VPN deployment the seat's key is made anew and the router's peer replaced, so the previous trainee's configuration stops connecting; `vpn.router` pending says the router could not be changed yet, and why",
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      body: o.assignmentSchema,
+      response: o.reassignResult,
+    },
+    async (c, b) =>
+      c.json(
+        await web.deployments.reassign(actorOf(c), c.req.param('id')!, Number(c.req.param('instance')), b.trainee),
+      ),
+  );
+  api.route(
+    {
+      method: 'post',
+      path: `${ipath}/vpn/apply`,
+      summary:
+        "Apply the seat keys to the instance's router again (a pending key change, the router back up), read back",
+      tag: 'range',
+      roles: [...staff],
+      scoped: true,
+      response: o.traineeVpnState,
+    },
+    async (c) => c.json(await web.vpnPeers.reapply(actorOf(c), c.req.param('id')!, Number(c.req.param('instance')))),
+  );
 
   // ------------------------------------------------------------------------------------------------ users, tokens, audit
   api.route(

@@ -1,6 +1,7 @@
 // /deployments/:id/range, a deployment's care page and its forms: lifecycle and whole-deployment power (staff),
-// instance snapshots (staff take and delete; staff and the instance's trainee reset), and testing mode (staff, and
-// the instance's trainee where the deployment allows it). The domain checks and audits; a refusal is shown on the page.
+// instance snapshots (staff take and delete; staff and the instance's trainee reset), testing mode (staff, and the
+// instance's trainee where the deployment allows it), and who works in each instance with its VPN seat (staff). The
+// domain checks and audits; a refusal is shown on the page.
 import { Hono } from 'hono';
 import type { z } from 'zod';
 import { AppError, errorMessage, isAppError } from '../../errors.ts';
@@ -8,6 +9,7 @@ import { RangePage } from '../../../views/pages/range.tsx';
 import { actorOf, type AppEnv, type Ctx, type WebDomain } from '../context.ts';
 import { formFields } from '../forms.ts';
 import {
+  assignmentSchema,
   deploymentPowerSchema,
   instanceSnapshotSchema,
   leaveTestingSchema,
@@ -98,6 +100,22 @@ export function rangeRoutes(web: WebDomain) {
     need(instanceRights(web, c.get('viewer')!, id(c), instance(c)), 'test');
     const { revert } = parse(leaveTestingSchema, await formFields(c));
     return act(c, 'leave testing mode', () => web.testing.leave(actorOf(c), id(c), instance(c), { revert }));
+  });
+
+  // Giving an instance to another trainee makes its VPN seat's key anew; the card then says whether the router has it.
+  app.post('/instances/:instance/assignment', allow('admin', 'instructor'), async (c) => {
+    need(instanceRights(web, c.get('viewer')!, id(c), instance(c)), 'staff');
+    const { trainee } = parse(assignmentSchema, await formFields(c));
+    return act(c, `give instance ${instance(c)} to ${trainee ?? 'nobody'}`, () =>
+      web.deployments.reassign(actorOf(c), id(c), instance(c), trainee),
+    );
+  });
+
+  app.post('/instances/:instance/vpn/apply', allow('admin', 'instructor'), async (c) => {
+    need(instanceRights(web, c.get('viewer')!, id(c), instance(c)), 'staff');
+    return act(c, `apply the VPN keys of instance ${instance(c)}`, () =>
+      web.vpnPeers.reapply(actorOf(c), id(c), instance(c)),
+    );
   });
 
   return app;
