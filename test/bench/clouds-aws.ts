@@ -46,7 +46,8 @@ machines:
     networks: [attack]
 `;
 
-const networkActions = /Vpc|Subnet|RouteTable|Route$|InternetGateway|SecurityGroup|AvailabilityZones|KeyPair|NatGateway|Address/;
+const networkActions =
+  /Vpc|Subnet|RouteTable|Route$|InternetGateway|SecurityGroup|AvailabilityZones|KeyPair|NatGateway|Address/;
 
 function levels(plan: Plan): number {
   const byKey = new Map(plan.machines.map((m) => [m.key, m]));
