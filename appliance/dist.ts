@@ -64,7 +64,7 @@ export function cliEntry(root = repoRoot): { bin: string; text: string } {
 }
 
 /** The start command and the entry every copy of the production build uses. */
-export const startCommand = 'node --no-memory-reducer server/main.js';
+export const startCommand = 'node --no-memory-reducer --max-semi-space-size=8 --max-old-space-size=1024 server/main.js';
 
 export interface BuildResult {
   outDir: string;

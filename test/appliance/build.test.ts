@@ -64,6 +64,22 @@ describe('npm run build', () => {
     expect(pkg.type).toBe('module');
   });
 
+  it("runs the appliance's unit and CLI wrapper with the heap flags npm start and the built package use", () => {
+    const flags = (cmd: string) => cmd.split(/\s+/).filter((w) => w.startsWith('--'));
+    const npmStart = (
+      JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
+    ).scripts.start;
+    const want = flags(npmStart).filter((f) => f !== '--import');
+    expect(want).toContain('--max-old-space-size=1024');
+    expect(flags(startCommand)).toEqual(want);
+    const unit = fs.readFileSync(path.join(repoRoot, 'appliance/rootfs/etc/systemd/system/glassdome.service'), 'utf8');
+    expect(flags(/^ExecStart=(.*)$/m.exec(unit)![1]!)).toEqual(want);
+    const wrapper = fs.readFileSync(path.join(repoRoot, 'appliance/rootfs/usr/local/bin/glassdome'), 'utf8');
+    const execs = wrapper.split('\n').filter((l) => l.includes('"$node"'));
+    expect(execs).toHaveLength(3);
+    for (const l of execs) expect(flags(l.slice(l.indexOf('"$node"')).split('"$cli"')[0]!)).toEqual(want);
+  });
+
   it('serves what npm start serves: the same pages, static files and API document', { timeout: 120_000 }, async () => {
     const [cmd, ...args] = startCommand.split(' ');
     const built = await startGlassdome(cmd === 'node' ? process.execPath : cmd!, args, { cwd: out });
