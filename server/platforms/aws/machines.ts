@@ -14,7 +14,7 @@ import { describeAll } from './client.ts';
 import { codeOf, hasCode, isCapacity, isNotFound } from './errors.ts';
 import type { Images } from './images.ts';
 import { groupFor, internetId, type Networks } from './networks.ts';
-import { firstAsk, type AwsContext, type Ranges } from './ranges.ts';
+import { firstAsk, waitForNoInstances, type AwsContext, type Ranges } from './ranges.ts';
 import { byTag, liveInstanceStates, rangeOf, tagKeys, tagSpec, tagsOf, tagValue } from './tags.ts';
 import { describeMachines, type InstanceView, type Watcher } from './watch.ts';
 
@@ -149,6 +149,41 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       }
     }
     throw new AppError('platform_error', `[aws] Gave up launching after moving through every zone of ${config.region}`);
+  }
+
+  /**
+   * Terminates an instance by its id, when it is live and its Name is still `ref.name` (the `gd-<deployment>-` name
+   * that made the inventory report it), and waits until EC2 has; anything else named so is left alone, and said.
+   */
+  async function destroyNamedOnly(ref: MachineRef, o?: CallOptions): Promise<void> {
+    const byId = { Filters: [{ Name: 'instance-id', Values: [ref.id] }] };
+    const inst = (
+      await describeAll(
+        ec2,
+        'DescribeInstances',
+        { ...byId, Filters: [...byId.Filters, liveInstanceStates] },
+        (r) => r.Reservations,
+        o,
+      )
+    ).flatMap((r) => r.Instances ?? [])[0];
+    if (!inst) return;
+    const name = tagValue(inst.Tags, 'Name');
+    if (name !== ref.name)
+      throw new AppError(
+        'conflict',
+        `[aws] Instance ${ref.id} is now named "${name ?? ''}", not "${ref.name}": left alone`,
+        {
+          hint: 'It was renamed since the inventory saw it; look at it in the EC2 console.',
+        },
+      );
+    if (inst.State?.Name !== 'shutting-down') {
+      try {
+        await ec2.call('TerminateInstances', { InstanceIds: [ref.id] }, o);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    await waitForNoInstances(ctx, byId.Filters, `Instance ${ref.id} ("${ref.name}")`, o);
   }
 
   /**
@@ -472,6 +507,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
           o,
         )
       ).flatMap((r) => r.Instances ?? []);
+      // An orphan only its Name says is Glassdome's (the inventory's owner 'name'), asked for by its instance id.
+      if (found.length === 0 && /^i-[0-9a-f]+$/.test(ref.id)) {
+        await destroyNamedOnly(ref, o);
+        return;
+      }
       const live = found.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
       if (live.length) {
         try {

@@ -145,6 +145,12 @@ describe('AWS inventory', () => {
     const after = byName(await p.inventory!({ deploymentIds: ['own1'], guest: true }));
     expect(after.get('gd-own1-i1-web-1')).toMatchObject({ power: 'stopped', addresses: [], agent: false });
     expect(after.get('gd-own1-i1-web-1')!.nics).toBeUndefined();
+    // The orphan fix destroys what the inventory reported: the one only its name marks goes too, by its id.
+    await p.destroyMachine({ id: stray!, name: 'gd-own1-i1-stray' });
+    const strayState = (await t.ec2.send(new E.DescribeInstancesCommand({ InstanceIds: [stray!] }))).Reservations![0]!
+      .Instances![0]!.State!.Name;
+    expect(strayState).toBe('terminated');
+    expect(byName(await p.inventory!({ deploymentIds: ['own1'] })).has('gd-own1-i1-stray')).toBe(false);
   });
 
   test('lists only the deployments asked for, and asks EC2 nothing for an empty list', async (t) => {
