@@ -171,7 +171,8 @@ export function whyNotApplicable(module: VulnerabilityModule, target: ModuleTarg
 
 /**
  * Every package the catalogue's modules install on an OS (with their default parameters): what a template for
- * machines without internet must already hold, since their first boot checks for packages and installs none.
+ * machines without internet must already hold when no package cache serves them (their first boot then checks for
+ * packages and installs none), and what the offline bundle's package cache collects for Debian 12.
  */
 export function templatePackages(catalogue: Catalogue, os: string): string[] {
   const out = new Set<string>();
