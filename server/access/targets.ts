@@ -75,7 +75,11 @@ export function routerOf(plan: Plan, instance: number): PlannedMachine | undefin
 
 /** A router's uplink address among the addresses it reports: the IPv4 one outside every lab network it routes. */
 export function uplinkAddress(router: PlannedMachine, addresses: string[]): string | undefined {
-  const lans = (router.router?.lans ?? []).map((l) => parseSubnet(l.cidr));
+  const cloud = router.router?.cloud;
+  const lans = [
+    ...(router.router?.lans ?? []).map((l) => l.cidr),
+    ...(cloud ? [...cloud.labCidrs, cloud.edgeCidr] : []),
+  ].map((c) => parseSubnet(c));
   return addresses.find((a) => {
     const ip = ipToInt(a);
     return ip !== undefined && !lans.some((s) => !('error' in s) && containsIp(s, ip));

@@ -48,7 +48,7 @@ export function instanceVpn(
 ): { router: PlannedMachine; address: string; allowedIps: string[] } {
   if (!plan.vpn)
     throw new AppError('invalid_input', `Deployment ${deploymentId} has no VPN: it was deployed without one`, {
-      hint: 'Deploy the scenario again with the VPN option (on Proxmox or ESXi, where each instance has a range router).',
+      hint: 'Deploy the scenario again with the VPN option (on Proxmox, ESXi or AWS, where each instance has a range router).',
     });
   if (!Number.isInteger(instance) || instance < 1 || instance > plan.instances)
     throw new AppError('not_found', `Deployment ${deploymentId} has no instance ${instance}`);
@@ -60,5 +60,7 @@ export function instanceVpn(
       `Deployment ${deploymentId} has a VPN but instance ${instance} has no router for it`,
     );
   const peer = vpn.peers.find((p) => p.role === role)!;
-  return { router, address: peer.address, allowedIps: router.router!.lans.map((l) => l.cidr) };
+  // A cloud's router has no NIC on the lab networks; the peers reach them all the same.
+  const cloud = router.router!.cloud;
+  return { router, address: peer.address, allowedIps: cloud ? cloud.labCidrs : router.router!.lans.map((l) => l.cidr) };
 }

@@ -343,13 +343,23 @@ function renderNftables(
  * under the scenario's rules; nothing to the instance's own networks (the cloud routes those) and nothing inbound.
  */
 function renderCloudNftables(key: string, router: RouterConfig): string {
-  const lab = nftSet(router.cloud!.labCidrs);
+  const { labCidrs, edgeCidr } = router.cloud!;
+  const lab = nftSet([...labCidrs, edgeCidr]);
   const nat = router.nat.length > 0 ? nftSet(router.nat) : undefined;
+  const vpn = router.vpn;
   const forward = [
     'ct state established,related accept',
     'ct state invalid drop',
     '# The lab is IPv4 only.',
     'meta nfproto ipv6 drop',
+    ...(vpn
+      ? [
+          '# VPN peers reach this instance only: its networks, not each other, not the internet.',
+          `iifname "${vpn.ifname}" ip saddr ${vpn.cidr} ip daddr ${nftSet(labCidrs)} accept comment "${vpnComments.in}"`,
+          `iifname "${vpn.ifname}" drop comment "${vpnComments.guard}"`,
+          `ip saddr ${nftSet(labCidrs)} oifname "${vpn.ifname}" ip daddr ${vpn.cidr} accept comment "${vpnComments.out}"`,
+        ]
+      : []),
     '# Only the networks the cloud routes here leave through this router; nothing outside starts a connection in.',
     nat ? `ip saddr != ${nat} drop comment "${guardComments.inbound}"` : `drop comment "${guardComments.inbound}"`,
     '# The cloud routes between the lab networks itself: nothing is forwarded to them here.',
@@ -370,6 +380,7 @@ function renderCloudNftables(key: string, router: RouterConfig): string {
     // The router's own DHCP client: unicast lease renewals arrive here.
     'udp sport 67 udp dport 68 accept',
     `tcp dport 22 accept comment "gd:ssh-uplink"`,
+    ...(vpn ? [`udp dport ${vpn.port} accept comment "${vpnComments.listen}"`] : []),
   ];
   return [
     '#!/usr/sbin/nft -f',
@@ -397,7 +408,8 @@ function renderCloudNftables(key: string, router: RouterConfig): string {
           'table ip nat {',
           '\tchain postrouting {',
           '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-          `\t\tip saddr ${nat} ip daddr != ${lab} masquerade comment "${guardComments.nat}"`,
+          // Not to the VPN's peers either: they see the lab's own addresses.
+          `\t\tip saddr ${nat} ip daddr != ${vpn ? nftSet([...labCidrs, edgeCidr, vpn.cidr]) : lab} masquerade comment "${guardComments.nat}"`,
           '\t}',
           '}',
         ]
@@ -469,6 +481,7 @@ export function routerExpectation(machine: PlannedMachine): RouterExpectation {
     return {
       forwardPolicy: 'drop',
       forward: [
+        ...vpnExpectation(router),
         guardComments.inbound,
         guardComments.outbound,
         ...router.rules.map((_, i) => ruleComment(i)),

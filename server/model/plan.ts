@@ -122,10 +122,11 @@ export interface RouterConfig {
   /**
    * Clouds: a one-armed router. Its single NIC (`uplinkNic` 0, on the instance's edge network) receives the traffic
    * the cloud's route tables send it from the `nat` networks, and sends it to the internet masqueraded; `labCidrs`
-   * (every network of the instance) are never forwarded to, since the cloud routes between them itself. `lans` is
-   * empty: the router has no NIC on them, and serves no DNS or DHCP (the cloud does).
+   * (the instance's scenario networks) and `edgeCidr` (its own) are never forwarded to, since the cloud routes between
+   * them itself, except from the VPN's peers into `labCidrs`. `lans` is empty: the router has no NIC on them, and
+   * serves no DNS or DHCP (the cloud does).
    */
-  cloud?: { labCidrs: string[] };
+  cloud?: { labCidrs: string[]; edgeCidr: string };
   /**
    * Present when lab machines of this instance install from the package cache: the router forwards TCP from `from`
    * (their addresses) to the cache's address and port only, out of the uplink and masqueraded.

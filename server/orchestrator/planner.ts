@@ -82,7 +82,7 @@ export const vpnEndpoints: Record<PlatformKind, string | undefined> = {
   esxi: 'the range router\'s DHCP address on the ESXi port group named by the platform setting uplinkPortGroup (default "VM Network")',
   simulator:
     "the range router's simulated uplink address (203.0.113.0/24, TEST-NET-3): the configuration shows the workflow but connects nowhere",
-  aws: undefined,
+  aws: "the range router's public IPv4 address, which EC2 gives it at launch (a router stopped and started gets another: download the configuration again then)",
   azure: undefined,
 };
 
@@ -110,7 +110,7 @@ export function planDeployment(input: PlanInput): Plan {
       `Unable to plan a VPN for "${scenario.name}" on ${platform}: the VPN ends on a range router with an uplink the classroom reaches, and ${cloudRouterWhy(platform)}`,
       {
         issues: [{ path: 'vpn', message: `${platform} has no range router uplink` }],
-        hint: 'Deploy on Proxmox (its uplink is the platform setting uplink.bridge) or ESXi (uplinkPortGroup), or without the VPN.',
+        hint: "Deploy on Proxmox (its uplink is the platform setting uplink.bridge), ESXi (uplinkPortGroup) or AWS (the router's public address), or without the VPN.",
       },
     );
   if (!Number.isInteger(instances) || instances < 1)
@@ -150,8 +150,9 @@ export function planDeployment(input: PlanInput): Plan {
   const machines: PlannedMachine[] = [];
   const anyInternet = scenario.networks.some((n) => n.internet);
   const rules = resolveRules(scenario, subnetOf, addressing);
-  const edge = platform === 'aws' ? planAwsEdge(scenario, subnetOf, rules, input.cloudEgress ?? 'router') : undefined;
   const tunnel = input.vpn ? vpnTunnel(scenario, subnetOf) : undefined;
+  const edge =
+    platform === 'aws' ? planAwsEdge(scenario, subnetOf, rules, input.cloudEgress ?? 'router', tunnel) : undefined;
   const cache = input.packageCache;
   const cacheBlocked = cache && packageCacheBlocked(cache, platform, withRouter, scenario, subnetOf, tunnel);
   // Machines without internet install from the package cache through their router when the cache holds their OS.
@@ -239,8 +240,8 @@ export function planDeployment(input: PlanInput): Plan {
         ...planRouter(input, inst, subnetOf, addressing, uplink, mac, tunnel, routerCache),
         ...(routerFromCache ? { packageCache: true } : {}),
       });
-    const cloudRouter = edge?.mode === 'router';
-    if (cloudRouter) machines.push(planCloudRouter(input, inst, subnetOf, edge, rules, mac));
+    const cloudRouter = edge?.router === true;
+    if (cloudRouter) machines.push(planCloudRouter(input, inst, subnetOf, edge, rules, mac, tunnel));
     // On a cloud, only the machines whose egress the router carries wait for it.
     const waitsForRouter = (m: ScenarioMachine) =>
       withRouter || (cloudRouter && m.nics.some((nic) => edge.egress.get(nic.network) === 'router'));
@@ -319,6 +320,8 @@ interface AwsEdge {
   sub: Subnet;
   /** Scenario network -> its egress; only networks with internet. */
   egress: Map<string, 'gateway' | 'router' | 'nat-gateway'>;
+  /** Whether each instance gets a range router: a network's egress goes through it, or the VPN ends on it. */
+  router: boolean;
 }
 
 /**
@@ -331,6 +334,7 @@ function planAwsEdge(
   subnetOf: SubnetMap,
   rules: FirewallRule[],
   mode: CloudEgress,
+  tunnel: Subnet | undefined,
 ): AwsEdge | undefined {
   const inbound = rules.filter((r) => r.action === 'allow' && r.from.includes('0.0.0.0/0'));
   const egress = new Map<string, 'gateway' | 'router' | 'nat-gateway'>();
@@ -342,19 +346,25 @@ function planAwsEdge(
     );
     egress.set(n.name, reached ? 'gateway' : mode);
   }
-  if (![...egress.values()].some((e) => e !== 'gateway')) return undefined;
-  return { mode, sub: edgeSubnet(scenario, subnetOf), egress };
+  const routed = [...egress.values()].some((e) => e !== 'gateway');
+  if (!routed && !tunnel) return undefined;
+  return {
+    mode,
+    sub: edgeSubnet(scenario, subnetOf, tunnel),
+    egress,
+    router: tunnel !== undefined || [...egress.values()].includes('router'),
+  };
 }
 
 /**
  * The edge subnet's /28: the lowest one free inside the block that covers the scenario's networks, else in the /16 of
  * the first network, else the next free /16 (a block of the VPC of its own). Pure, so every instance gets the same.
  */
-function edgeSubnet(scenario: Scenario, subnetOf: SubnetMap): Subnet {
+function edgeSubnet(scenario: Scenario, subnetOf: SubnetMap, tunnel: Subnet | undefined): Subnet {
   const subs = scenario.networks.map((n) => subnetOf.get(n.name)!.sub);
   const free = (base: number) => {
     const s = parseSubnet(`${intToIp(base)}/28`) as Subnet;
-    return subs.every((x) => !overlaps(s, x)) ? s : undefined;
+    return [...subs, ...(tunnel ? [tunnel] : [])].every((x) => !overlaps(s, x)) ? s : undefined;
   };
   const lo = Math.min(...subs.map((s) => s.base));
   const hi = Math.max(...subs.map((s) => s.base + subnetSize(s) - 1));
@@ -384,9 +394,13 @@ function awsEgressNotes(edge: AwsEdge): string[] {
     edge.mode === 'router'
       ? 'the range router (an instance per lab instance, source/destination check off)'
       : 'a NAT gateway per lab instance (billed by AWS per hour and per GB)';
-  const notes = [
-    `${through(edge.mode).join(', ')} reach${through(edge.mode).length === 1 ? 'es' : ''} the internet through ${via}, from edge subnet ${edge.sub.cidr}; their machines get no public address`,
-  ];
+  const served = through(edge.mode);
+  const notes =
+    served.length === 0
+      ? []
+      : [
+          `${through(edge.mode).join(', ')} reach${through(edge.mode).length === 1 ? 'es' : ''} the internet through ${via}, from edge subnet ${edge.sub.cidr}; their machines get no public address`,
+        ];
   const direct = through('gateway');
   if (direct.length > 0)
     notes.push(
@@ -568,22 +582,23 @@ function planRouter(
       rules: resolveRules(scenario, subnetOf, addressing),
       nat: lans.filter((l) => l.internet).map((l) => l.cidr),
       ...(packageCache ? { packageCache } : {}),
-      // Router .1, the instructor .2, the instance's trainee .3: the same in every instance, which are isolated.
-      ...(tunnel
-        ? {
-            vpn: {
-              ifname: `wg-i${inst}`,
-              port: vpnPort,
-              cidr: tunnel.cidr,
-              address: intToIp(tunnel.base + 1),
-              peers: [
-                { role: 'instructor' as const, address: intToIp(tunnel.base + 2) },
-                { role: 'trainee' as const, address: intToIp(tunnel.base + 3) },
-              ],
-            },
-          }
-        : {}),
+      ...(tunnel ? { vpn: routerVpn(inst, tunnel) } : {}),
     },
+  };
+}
+
+/** The WireGuard side of an instance's router. Router .1, the instructor .2, the instance's trainee .3: the same in
+ * every instance, which are isolated. */
+function routerVpn(inst: number, tunnel: Subnet): RouterConfig['vpn'] & object {
+  return {
+    ifname: `wg-i${inst}`,
+    port: vpnPort,
+    cidr: tunnel.cidr,
+    address: intToIp(tunnel.base + 1),
+    peers: [
+      { role: 'instructor', address: intToIp(tunnel.base + 2) },
+      { role: 'trainee', address: intToIp(tunnel.base + 3) },
+    ],
   };
 }
 
@@ -599,6 +614,7 @@ function planCloudRouter(
   edge: AwsEdge,
   rules: FirewallRule[],
   mac: MacAllocator,
+  tunnel: Subnet | undefined,
 ): PlannedMachine {
   const { scenario, deploymentId } = input;
   const il = instanceLabel(inst);
@@ -635,7 +651,8 @@ function planCloudRouter(
       forwardDefault: 'deny',
       rules,
       nat: routed.map((n) => subnetOf.get(n.name)!.sub.cidr),
-      cloud: { labCidrs: [...scenario.networks.map((n) => subnetOf.get(n.name)!.sub.cidr), edge.sub.cidr] },
+      cloud: { labCidrs: scenario.networks.map((n) => subnetOf.get(n.name)!.sub.cidr), edgeCidr: edge.sub.cidr },
+      ...(tunnel ? { vpn: routerVpn(inst, tunnel) } : {}),
     },
   };
 }
@@ -755,8 +772,15 @@ function planSteps(networks: PlannedNetwork[], machines: PlannedMachine[]): Plan
     const nets = [...new Set(m.nics.map((n) => `net:${n.networkKey}`))];
     steps.push({ key: `${m.key}:create`, kind: 'create', target: m.key, dependsOn: nets });
     // A cloud's range router points its networks' default route at itself when it starts: they must exist by then.
+    // With a VPN, every scenario network's table routes the tunnel network to it too.
     const routed = m.router?.cloud
-      ? networks.filter((n) => n.instance === m.instance && n.egress === 'router').map((n) => `net:${n.key}`)
+      ? networks
+          .filter(
+            (n) =>
+              n.instance === m.instance &&
+              (n.egress === 'router' || (m.router!.vpn !== undefined && n.name !== uplinkKey)),
+          )
+          .map((n) => `net:${n.key}`)
       : [];
     steps.push({
       key: `${m.key}:start`,

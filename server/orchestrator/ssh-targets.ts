@@ -88,6 +88,11 @@ export function createRangeAccess(deps: { db: Db; box: SecretBox }) {
           ok: false,
           reason: `instance ${machine.instance} has no router with an uplink: the appliance has no network path into it`,
         };
+      if (router.router.cloud)
+        return {
+          ok: false,
+          reason: `instance ${machine.instance}'s range router on ${plan.platform} takes no SSH from the appliance (its security group lets in only its networks' traffic and the VPN); reach the range through the VPN`,
+        };
       const uplink = uplinkAddress(plan, router, seenAddresses(db, deploymentId, router.key));
       if (!uplink)
         return { ok: false, reason: `the router ${router.key} has reported no address on the appliance's side` };

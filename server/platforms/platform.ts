@@ -50,6 +50,11 @@ export interface RangeSpec {
    * in the internet traffic of the networks whose egress is `router`. The scenario's rules do not apply to it.
    */
   edge?: string;
+  /**
+   * The instance's VPN, when it has one: its peers' tunnel network, which every network's route table sends to the
+   * range router (`MachineSpec.vpnCidr`), and the UDP port the router listens on.
+   */
+  vpn?: { cidr: string; port: number };
 }
 
 /**
@@ -110,6 +115,8 @@ export interface MachineSpec {
    * others' traffic), and once it runs, the default route of these networks (platform names) goes through it.
    */
   routesFor?: string[];
+  /** Clouds, on the range router: the VPN's tunnel network, which every network of its instance routes to it. */
+  vpnCidr?: string;
 }
 
 export interface MachineRef {

@@ -106,16 +106,17 @@ describe('the VPN in the plan', () => {
     expect(router(plan(single, 'proxmox', true, 1)).router!.vpn).toBeDefined();
     let e: unknown;
     try {
-      plan(scenario, 'aws');
+      plan(scenario, 'azure');
     } catch (x) {
       e = x;
     }
     expect(e).toBeInstanceOf(AppError);
     expect((e as AppError).message).toBe(
-      'Unable to plan a VPN for "vpn-lab" on aws: the VPN ends on a range router with an uplink the classroom reaches, and the range router on aws carries internet egress only, with no uplink',
+      'Unable to plan a VPN for "vpn-lab" on azure: the VPN ends on a range router with an uplink the classroom reaches, and azure deployments have no range router',
     );
     expect((e as AppError).hint).toContain('uplinkPortGroup');
     expect(plan(scenario, 'esxi').vpn!.endpoint).toContain('uplinkPortGroup');
+    expect(plan(scenario, 'aws').vpn!.endpoint).toContain("the range router's public IPv4 address");
   });
 });
 

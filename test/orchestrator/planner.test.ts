@@ -215,7 +215,7 @@ describe('planDeployment', () => {
         uplinkNic: 0,
         forwardDefault: 'deny',
         nat: ['10.0.1.0/24'],
-        cloud: { labCidrs: ['10.0.1.0/24', '10.0.2.0/24', '10.0.0.0/28'] },
+        cloud: { labCidrs: ['10.0.1.0/24', '10.0.2.0/24'], edgeCidr: '10.0.0.0/28' },
       });
       expect(r.router!.rules).toEqual(p.firewall.rules);
       // It starts once the networks it serves exist: its start points their default route at it.
@@ -301,6 +301,43 @@ describe('planDeployment', () => {
       expect(edgeOf('10.0.0.0/24', '10.0.2.0/24')).toBe('10.0.1.0/28');
       expect(edgeOf('10.0.0.0/28', '10.0.0.32/28')).toBe('10.0.0.16/28');
       expect(edgeOf('172.16.0.0/16')).toBe('172.17.0.0/28');
+    });
+
+    it('ends the VPN on the AWS range router: one even where no network needs it for egress', () => {
+      const lanOnly = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - { name: lan, cidr: 10.0.2.0/24 }',
+          'machines:',
+          '  - { name: m, networks: [lan] }',
+        ),
+      );
+      const p = plan(lanOnly, 'aws', 1, { vpn: true });
+      expect(p.networks.map((n) => [n.key, n.cidr, n.egress])).toEqual([
+        ['i1.uplink', '10.0.0.0/28', 'gateway'],
+        ['i1.lan', '10.0.2.0/24', undefined],
+      ]);
+      const r = machine(p, 'i1.router');
+      expect(r.router).toMatchObject({
+        nat: [],
+        cloud: { labCidrs: ['10.0.2.0/24'], edgeCidr: '10.0.0.0/28' },
+        vpn: { ifname: 'wg-i1', port: 51820, cidr: '100.64.0.0/24', address: '100.64.0.1' },
+      });
+      expect(p.vpn).toEqual({
+        port: 51820,
+        cidr: '100.64.0.0/24',
+        endpoint: expect.stringMatching(/public IPv4 address/),
+      });
+      // Its start waits for every network whose table routes the tunnel to it; the machine does not wait for it.
+      expect(p.steps.find((x) => x.key === 'i1.router:start')!.dependsOn).toEqual(['i1.router:create', 'net:i1.lan']);
+      expect(machine(p, 'i1.m').dependsOn).toEqual([]);
+      expect(p.notes).toBeUndefined();
+      // With nat-gateway egress the router is there for the VPN alone.
+      const q = plan(dmzScenario(), 'aws', 1, { vpn: true, cloudEgress: 'nat-gateway' });
+      expect(machine(q, 'i1.router').router!.nat).toEqual([]);
+      expect(q.networks.find((n) => n.key === 'i1.dmz')!.egress).toBe('nat-gateway');
+      expect(() => plan(dmzScenario(), 'azure', 1, { vpn: true })).toThrow(/azure deployments have no range router/);
     });
 
     it('adds nothing where no network has internet', () => {

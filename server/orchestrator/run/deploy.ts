@@ -436,6 +436,7 @@ function rangeOf(plan: Plan, instance: number): RangeSpec {
       })),
     firewall: plan.firewall,
     ...edgeOf(plan, instance),
+    ...(plan.vpn ? { vpn: { cidr: plan.vpn.cidr, port: plan.vpn.port } } : {}),
   };
 }
 
@@ -446,9 +447,10 @@ function edgeOf(plan: Plan, instance: number): { edge?: string } {
 }
 
 /** A cloud's range router: the networks (platform names) whose default route goes through it. */
-function routesOf(plan: Plan, m: Plan['machines'][number]): { routesFor?: string[] } {
+function routesOf(plan: Plan, m: Plan['machines'][number]): Pick<MachineSpec, 'routesFor' | 'vpnCidr'> {
   if (m.role !== 'router' || !m.router?.cloud) return {};
   return {
+    ...(m.router.vpn ? { vpnCidr: m.router.vpn.cidr } : {}),
     routesFor: plan.networks
       .filter((x) => x.instance === m.instance && x.egress === 'router')
       .map((x) => x.resourceName),

@@ -30,11 +30,20 @@ export type DefaultRoute = { GatewayId: string } | { NatGatewayId: string } | { 
 
 const anywhere = '0.0.0.0/0';
 
-/** Points the table's default route at `to` (created, or replaced when it goes elsewhere); idempotent. */
-export async function setDefaultRoute(ec2: Ec2, table: RouteTable, to: DefaultRoute, o?: CallOptions): Promise<void> {
-  const current = table.Routes?.find((r) => r.DestinationCidrBlock === anywhere);
+/**
+ * Points the table's route to `destination` (the default route unless said) at `to`: created, or replaced when it
+ * goes elsewhere or nowhere (a deleted target); idempotent.
+ */
+export async function setDefaultRoute(
+  ec2: Ec2,
+  table: RouteTable,
+  to: DefaultRoute,
+  o?: CallOptions,
+  destination = anywhere,
+): Promise<void> {
+  const current = table.Routes?.find((r) => r.DestinationCidrBlock === destination);
   if (current && current.State !== 'blackhole' && sameTarget(current, to)) return;
-  const input = { RouteTableId: table.RouteTableId!, DestinationCidrBlock: anywhere, ...to };
+  const input = { RouteTableId: table.RouteTableId!, DestinationCidrBlock: destination, ...to };
   if (current) {
     await ec2.call('ReplaceRoute', input, o);
     return;

@@ -54,14 +54,31 @@ interface Clause {
  * The group of an instance's edge network (its range router's): in, everything the networks routed through the
  * router send (it forwards their internet traffic); out, anywhere. Nothing else reaches it.
  */
-export function edgeSecurity(routed: string[]): NetworkSecurity {
+export function edgeSecurity(routed: string[], vpn?: { port: number; networks: string[] }): NetworkSecurity {
+  // With a VPN, the instance's networks answer (and call) its peers through the router, and the peers' UDP comes
+  // from anywhere (WireGuard answers nothing that is not signed by a peer's key).
+  const from = [...new Set([...routed, ...(vpn?.networks ?? [])])].sort();
   return {
     base: {
-      ingress: routed.length > 0 ? [{ protocol: '-1', cidrs: [...routed].sort() }] : [],
+      ingress: [
+        ...(from.length > 0 ? [{ protocol: '-1' as const, cidrs: from }] : []),
+        ...(vpn
+          ? [{ protocol: 'udp' as const, ports: [vpn.port, vpn.port] as [number, number], cidrs: ['0.0.0.0/0'] }]
+          : []),
+      ],
       egress: [{ protocol: '-1', cidrs: ['0.0.0.0/0'] }],
     },
     hosts: [],
   };
+}
+
+/** A network's groups with the VPN's peers let in and out (the router's own rules keep them to their instance). */
+export function withVpnPeers(security: NetworkSecurity, tunnel: string): NetworkSecurity {
+  const add = (r: GroupRules): GroupRules => ({
+    ingress: [...r.ingress, { protocol: '-1', cidrs: [tunnel] }],
+    egress: [...r.egress, { protocol: '-1', cidrs: [tunnel] }],
+  });
+  return { base: add(security.base), hosts: security.hosts.map((h) => ({ ...h, rules: add(h.rules) })) };
 }
 
 /**

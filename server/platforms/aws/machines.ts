@@ -28,6 +28,8 @@ interface Template {
   networks: string[];
   /** A range router's: the networks whose default route goes through it. */
   routesFor: string[];
+  /** A range router's: the VPN's tunnel network, which every network of its instance routes to it. */
+  vpnCidr?: string;
   data: RequestLaunchTemplateData | ResponseLaunchTemplateData;
 }
 
@@ -74,6 +76,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       deploymentId: tagValue(found.Tags, tagKeys.deployment) ?? '',
       networks: (tagValue(found.Tags, tagKeys.networks) ?? '').split(',').filter(Boolean),
       routesFor: (tagValue(found.Tags, tagKeys.routes) ?? '').split(',').filter(Boolean),
+      ...(tagValue(found.Tags, tagKeys.vpn) ? { vpnCidr: tagValue(found.Tags, tagKeys.vpn)! } : {}),
       data: v.LaunchTemplateVersions?.[0]?.LaunchTemplateData ?? {},
     };
     templates.set(ref.name, t);
@@ -122,7 +125,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const params = runParams(t, subnets);
       try {
         await ctx.lock(rn.name, () => runOnce(ref, params, o), o?.signal);
-        if (t.routesFor.length > 0) await routeThrough(ref, t.routesFor, o);
+        if (t.routesFor.length > 0 || t.vpnCidr) await routeThrough(ref, t, o);
         return;
       } catch (e) {
         if (isCapacity(e)) {
@@ -191,7 +194,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
    * traffic), and the default route of the networks it serves points at that interface. Idempotent; done on every
    * start the executor asks for, so a router launched again (a new interface) takes its routes back.
    */
-  async function routeThrough(ref: MachineRef, routesFor: string[], o?: CallOptions): Promise<void> {
+  async function routeThrough(
+    ref: MachineRef,
+    r: Pick<Template, 'deploymentId' | 'networks' | 'routesFor' | 'vpnCidr'>,
+    o?: CallOptions,
+  ): Promise<void> {
     const seen = await watcher.until(ref.name, (v) => v?.primaryEni !== undefined, {
       timeoutMs: config.timeouts.callMs,
       ...(o?.signal ? { signal: o.signal } : {}),
@@ -206,7 +213,12 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       { NetworkInterfaceId: eni, SourceDestCheck: { Value: false } },
       { ...o, urgent: true },
     );
-    await Promise.all(routesFor.map((n) => networks.routeVia(n, eni, o)));
+    await Promise.all(r.routesFor.map((n) => networks.routeVia(n, eni, o)));
+    const tunnel = r.vpnCidr;
+    if (!tunnel) return;
+    // The VPN's peers are answered through the router from every network of the instance but its own.
+    const all = await networks.rangeNetworks(rangeOf(r.deploymentId, ref.name), o);
+    await Promise.all(all.filter((n) => !r.networks.includes(n)).map((n) => networks.routeVia(n, eni, o, tunnel)));
   }
 
   /**
@@ -280,7 +292,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         );
       if (spec.nics.length === 0) throw new AppError('invalid_input', '[aws] a machine needs at least one network');
       const routesFor = spec.routesFor ?? [];
-      if (routesFor.length > 0 && spec.nics.length !== 1)
+      if ((routesFor.length > 0 || spec.vpnCidr) && spec.nics.length !== 1)
         throw new AppError(
           'invalid_input',
           '[aws] a range router has exactly one network interface, on its edge network',
@@ -338,6 +350,7 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
                 ...tags,
                 { Key: tagKeys.networks, Value: networkNames.join(',') },
                 ...(routesFor.length > 0 ? [{ Key: tagKeys.routes, Value: routesFor.join(',') }] : []),
+                ...(spec.vpnCidr ? [{ Key: tagKeys.vpn, Value: spec.vpnCidr }] : []),
               ]),
             ],
           },
@@ -350,7 +363,14 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
         if (!again) throw e;
         return { id: again.id, name: spec.name };
       }
-      templates.set(spec.name, { id, deploymentId: spec.deploymentId, networks: networkNames, routesFor, data });
+      templates.set(spec.name, {
+        id,
+        deploymentId: spec.deploymentId,
+        networks: networkNames,
+        routesFor,
+        ...(spec.vpnCidr ? { vpnCidr: spec.vpnCidr } : {}),
+        data,
+      });
       unlaunched.add(spec.name);
       return { id, name: spec.name };
     },
@@ -364,9 +384,18 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       }
       const v = await current(ref.name, o);
       // A resumed deployment's router may have launched without its routes being set: set them (idempotent).
-      const routes = o?.spec?.routesFor ?? [];
-      if (v && routes.length > 0 && (v.state === 'pending' || v.state === 'running'))
-        await routeThrough(ref, routes, o);
+      const spec = o?.spec;
+      if (v && spec && (spec.routesFor?.length || spec.vpnCidr) && (v.state === 'pending' || v.state === 'running'))
+        await routeThrough(
+          ref,
+          {
+            deploymentId: spec.deploymentId,
+            networks: spec.nics.map((n) => n.network.name),
+            routesFor: spec.routesFor ?? [],
+            ...(spec.vpnCidr ? { vpnCidr: spec.vpnCidr } : {}),
+          },
+          o,
+        );
       if (v) {
         if (v.state === 'pending' || v.state === 'running') return;
         if (v.state === 'shutting-down')
@@ -419,7 +448,11 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const v = await current(ref.name, o);
       if (v) {
         const power = powerOf[v.state] ?? 'stopped';
-        return { power, addresses: v.state === 'running' ? v.privateIps : [] };
+        // The public address too, where it has one: a VPN's peers reach the range router there.
+        return {
+          power,
+          addresses: v.state === 'running' ? [...v.privateIps, ...(v.publicIp ? [v.publicIp] : [])] : [],
+        };
       }
       return (await exists(ref.name, o)) ? { power: 'stopped', addresses: [] } : { power: 'missing', addresses: [] };
     },

@@ -8,7 +8,14 @@ import { vpcBlocks } from './addressing.ts';
 import { describeAll, findOrCreate } from './client.ts';
 import { hasCode } from './errors.ts';
 import { ensureNatGateway, findNatGateway, removeNatGateways, setDefaultRoute, type DefaultRoute } from './egress.ts';
-import { edgeSecurity, networkSecurity, permissionKeys, type GroupRules, type Permission } from './firewall.ts';
+import {
+  edgeSecurity,
+  networkSecurity,
+  permissionKeys,
+  withVpnPeers,
+  type GroupRules,
+  type Permission,
+} from './firewall.ts';
 import {
   deleteGroups,
   firstAsk,
@@ -319,14 +326,34 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       for (const [name, info] of known) if (info.range.name === rangeName) known.delete(name);
     },
 
-    /** Points the network's default route at a range router's network interface (when the router starts). */
-    async routeVia(name: string, networkInterfaceId: string, o?: CallOptions): Promise<void> {
+    /** Points the network's default route (or `destination`) at a range router's network interface. */
+    async routeVia(
+      name: string,
+      networkInterfaceId: string,
+      o?: CallOptions,
+      destination = '0.0.0.0/0',
+    ): Promise<void> {
       const table = await routeTableOf(name, undefined, o);
       if (!table)
         throw new AppError('not_found', `[aws] Network "${name}" has no route table to send through the range router`, {
           hint: 'Its network step has to run first; retry the deployment.',
         });
-      await setDefaultRoute(ec2, table, { NetworkInterfaceId: networkInterfaceId }, o);
+      await setDefaultRoute(ec2, table, { NetworkInterfaceId: networkInterfaceId }, o, destination);
+    },
+
+    /** The names of the instance's networks (by their route tables' tags), for routes every one of them needs. */
+    async rangeNetworks(rn: RangeName, o?: CallOptions): Promise<string[]> {
+      const tables = await describeAll(
+        ec2,
+        'DescribeRouteTables',
+        { Filters: [byDeployment(rn.deploymentId), byTag(tagKeys.instance, String(rn.instance))] },
+        (r) => r.RouteTables,
+        o,
+      );
+      return tables.flatMap((t) => {
+        const n = tagValue(t.Tags, tagKeys.network);
+        return n ? [n] : [];
+      });
     },
 
     async ensure(spec: NetworkSpec, o?: CallOptions): Promise<NetworkRef> {
@@ -348,14 +375,16 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
       let security: ReturnType<typeof networkSecurity>;
       try {
         // The edge network is not the scenario's: it takes in what its networks send to the range router.
+        const vpn = spec.range?.vpn;
+        const scenarioNets = members.filter((m) => m.name !== edge);
         security =
           spec.name === edge
-            ? edgeSecurity(members.filter((m) => m.egress === 'router').map((m) => m.cidr))
-            : networkSecurity(
-                members.filter((m) => m.name !== edge),
-                spec.range?.firewall ?? noFirewall,
-                spec.name,
-              );
+            ? edgeSecurity(
+                members.filter((m) => m.egress === 'router').map((m) => m.cidr),
+                vpn ? { port: vpn.port, networks: scenarioNets.map((m) => m.cidr) } : undefined,
+              )
+            : networkSecurity(scenarioNets, spec.range?.firewall ?? noFirewall, spec.name);
+        if (vpn && spec.name !== edge) security = withVpnPeers(security, vpn.cidr);
       } catch (e) {
         throw new AppError(
           'invalid_input',

@@ -16,6 +16,8 @@ export const tagKeys = {
   networks: 'glassdome:networks',
   /** On a range router's launch template: the networks whose default route goes through it. */
   routes: 'glassdome:routes',
+  /** On a range router's launch template: the VPN's tunnel network, routed to it from every network of its instance. */
+  vpn: 'glassdome:vpn',
   /** On a VPC: the availability zone its subnets are in. */
   zone: 'glassdome:zone',
 } as const;

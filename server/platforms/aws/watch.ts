@@ -17,6 +17,8 @@ export interface InstanceView {
   launchedAt?: Date;
   /** The network interface at device index 0, once EC2 has attached it. */
   primaryEni?: string;
+  /** The instance's public IPv4 address, when it has one. */
+  publicIp?: string;
   /** Whether that interface checks source and destination (EC2's default is true). */
   sourceDestCheck?: boolean;
 }
@@ -45,6 +47,7 @@ export function toView(i: Instance): InstanceView {
     type: i.InstanceType ?? '',
     image: i.ImageId ?? '',
     ...(i.LaunchTime ? { launchedAt: i.LaunchTime } : {}),
+    ...(i.PublicIpAddress ? { publicIp: i.PublicIpAddress } : {}),
     ...(nics[0]?.NetworkInterfaceId
       ? {
           primaryEni: nics[0].NetworkInterfaceId,

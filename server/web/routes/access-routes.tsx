@@ -111,7 +111,7 @@ export function accessRoutes(web: WebDomain, upgradeWebSocket: Upgrade) {
     const role: 'trainee' | 'instructor' = isRole(viewer, 'admin', 'instructor') ? 'instructor' : 'trainee';
     if (!d.plan.vpn)
       throw new AppError('invalid_input', `Deployment ${id} has no VPN: it was deployed without one`, {
-        hint: 'Deploy the scenario again with the VPN option (on Proxmox or ESXi, where each instance has a range router).',
+        hint: 'Deploy the scenario again with the VPN option (on Proxmox, ESXi or AWS, where each instance has a range router).',
       });
     return { id, d, instances, role, scope };
   };

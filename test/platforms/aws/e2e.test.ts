@@ -137,6 +137,47 @@ describe('web-dmz on AWS (moto), two instances, through the executor', () => {
     expect(await motoState(t.ec2)).toEqual(baseline);
   });
 
+  it('with the VPN: the router listens on its public address, every network answers the tunnel through it', async (ctx) => {
+    if (!t) return ctx.skip();
+    t.proxy.options.console = simulatedGuests(t.ec2, { bootMs: 300 });
+    s = services(20_000);
+    const { id } = createDeployment(s, { yaml, file: 'web-dmz.yaml', platform: 'aws-moto', instances: 1, vpn: true });
+    expect(await s.runner.run(id)).toBe('ready');
+    const r = await routing(t.ec2, id, 1);
+    const router = r.instance('router');
+    const eni = router.NetworkInterfaces![0]!.NetworkInterfaceId!;
+    for (const n of ['dmz', 'internal', 'attack']) {
+      expect(r.route(n, '100.64.0.0/24')).toEqual({ NetworkInterfaceId: eni });
+      // The peers reach every network's machines, and they may answer and call back.
+      const all = r.group(n).IpPermissions!.find((p) => p.IpProtocol === '-1');
+      expect(all?.IpRanges?.map((x) => x.CidrIp)).toContain('100.64.0.0/24');
+    }
+    expect(r.route('uplink', '100.64.0.0/24')).toBeUndefined();
+    // Only the DMZ's internet goes through the router; the other networks keep no default route.
+    expect(r.defaultRoute('internal')).toBeUndefined();
+    const edgeIn = r.group('uplink').IpPermissions!;
+    expect(edgeIn).toContainEqual(
+      expect.objectContaining({
+        IpProtocol: 'udp',
+        FromPort: 51820,
+        ToPort: 51820,
+        IpRanges: [expect.objectContaining({ CidrIp: '0.0.0.0/0' })],
+      }),
+    );
+    expect(
+      edgeIn
+        .find((p) => p.IpProtocol === '-1')!
+        .IpRanges!.map((x) => x.CidrIp)
+        .sort(),
+    ).toEqual(['10.30.1.0/24', '10.30.2.0/24', '10.30.66.0/24']);
+    // The trainee's configuration ends on the router's public address, and reaches the scenario's networks.
+    const conf = await s.access.vpnConfig(systemActor, 'trainee', id, 1);
+    expect(conf.config).toContain(`Endpoint = ${router.PublicIpAddress}:51820`);
+    expect(conf.config).toMatch(/AllowedIPs = 10\.30\.1\.0\/24, 10\.30\.2\.0\/24, 10\.30\.66\.0\/24/);
+    expect(await s.runner.destroy(id)).toBe('destroyed');
+    expect(await motoState(t.ec2)).toEqual(baseline);
+  });
+
   it('with egress nat-gateway: a NAT gateway per instance instead of a router, released with its address at the end', async (ctx) => {
     if (!t) return ctx.skip();
     t.proxy.options.console = simulatedGuests(t.ec2, { bootMs: 300 });
@@ -199,8 +240,11 @@ async function routing(ec2: E.EC2Client, id: string, instance: number) {
         m,
       ),
     defaultRoute(n: string) {
+      return this.route(n, '0.0.0.0/0');
+    },
+    route(n: string, destination: string) {
       const route = tagged(tables.RouteTables, 'glassdome:network', n).Routes?.find(
-        (x) => x.DestinationCidrBlock === '0.0.0.0/0',
+        (x) => x.DestinationCidrBlock === destination,
       );
       if (!route) return undefined;
       return Object.fromEntries(
