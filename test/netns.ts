@@ -74,6 +74,27 @@ export function createNetns(tag: string) {
     connect(n: string, host: string, port: number, ms = 2500): string {
       return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
     },
+    /** A WireGuard interface through wireguard-go (its process is ours), configured from a wg-quick file, addressed, up. */
+    async wireguard(n: string, ifname: string, wgQuickConf: string, address: string, routes: string[]): Promise<void> {
+      const child = spawn('ip', ['netns', 'exec', ns(n), 'wireguard-go', '-f', ifname], {
+        env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
+        stdio: 'ignore',
+      });
+      children.push(child);
+      const sock = `/var/run/wireguard/${ifname}.sock`;
+      for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!fs.existsSync(sock)) throw new Error(`wireguard-go did not create ${sock}`);
+      const file = path.join(dir, `${ifname}.conf`);
+      fs.writeFileSync(file, wgQuickConf, { mode: 0o600 });
+      const stripped = path.join(dir, `${ifname}.stripped`);
+      fs.writeFileSync(stripped, sh(['wg-quick', 'strip', file]), { mode: 0o600 });
+      inNs(n, 'wg', 'setconf', ifname, stripped);
+      inNs(n, 'ip', 'addr', 'add', address, 'dev', ifname);
+      inNs(n, 'ip', 'link', 'set', ifname, 'up');
+      for (const r of routes) inNs(n, 'ip', 'route', 'add', r, 'dev', ifname);
+    },
+    /** A name unique to this run, for interfaces whose control sockets all namespaces share (wireguard-go's). */
+    unique: (base: string) => `${base}${sfx}`,
     close() {
       for (const c of children) c.kill('SIGKILL');
       for (const n of made) spawnSync('ip', ['netns', 'del', ns(n)]);
