@@ -65,7 +65,9 @@ export async function terminalTarget(
       hostKey: knownHostKeys(db, t.deploymentId, m.key),
     };
   };
-  const router = routerOf(t.plan, t.machine.instance);
+  const found = routerOf(t.plan, t.machine.instance);
+  // A cloud's range router takes no SSH from the appliance: there the machine is dialled directly too.
+  const router = found?.router?.cloud ? undefined : found;
   if (!router) {
     // No router (clouds, a single network): the machine is dialled directly at its recorded or planned address.
     const host = t.addresses[0] ?? t.machine.nics.find((n) => n.ip)?.ip;
