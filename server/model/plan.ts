@@ -76,6 +76,11 @@ export interface PlannedNic {
   prefix: number;
   /** The default route goes through the first NIC that has a gateway. */
   gateway?: string;
+  /**
+   * Azure: the NIC gets a public address, because a firewall rule lets the internet in to it (`from: "*"`) and its
+   * network has internet. (AWS decides per network: see PlannedNetwork.egress.)
+   */
+  publicIp?: boolean;
 }
 
 export interface PlannedUser {

@@ -150,6 +150,7 @@ export function planDeployment(input: PlanInput): Plan {
   const machines: PlannedMachine[] = [];
   const anyInternet = scenario.networks.some((n) => n.internet);
   const rules = resolveRules(scenario, subnetOf, addressing);
+  const internetOf = (network: string) => scenario.networks.find((n) => n.name === network)!.internet;
   const tunnel = input.vpn ? vpnTunnel(scenario, subnetOf) : undefined;
   const edge =
     platform === 'aws' ? planAwsEdge(scenario, subnetOf, rules, input.cloudEgress ?? 'router', tunnel) : undefined;
@@ -259,6 +260,9 @@ export function planDeployment(input: PlanInput): Plan {
             ip: intToIp(ip),
             prefix: sub.prefix,
             ...(j === 0 ? { gateway: intToIp(gateway) } : {}),
+            ...(platform === 'azure' && internetOf(nic.network) && reachedFromInternet(rules, ip)
+              ? { publicIp: true }
+              : {}),
           };
         });
         const deps = m.dependsOn.flatMap((d) => {
@@ -311,6 +315,19 @@ export function planDeployment(input: PlanInput): Plan {
       ...(edge ? awsEgressNotes(edge) : []),
     ]),
   };
+}
+
+/** Whether an allow rule from anywhere (`from: "*"`) names this address, alone or in a network it names. */
+function reachedFromInternet(rules: FirewallRule[], ip: number): boolean {
+  return rules.some(
+    (r) =>
+      r.action === 'allow' &&
+      r.from.includes('0.0.0.0/0') &&
+      r.to.some((c) => {
+        const s = parseSubnet(c.includes('/') ? c : `${c}/32`);
+        return !('error' in s) && containsIp(s, ip);
+      }),
+  );
 }
 
 /** AWS: how each network with internet reaches it, and the edge subnet that holds the router or NAT gateway. */

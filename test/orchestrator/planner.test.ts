@@ -340,6 +340,33 @@ describe('planDeployment', () => {
       expect(() => plan(dmzScenario(), 'azure', 1, { vpn: true })).toThrow(/azure deployments have no range router/);
     });
 
+    it('gives an Azure NIC a public address only where a rule lets the internet in to it, on a network with internet', () => {
+      const s = parseScenario(
+        yaml(
+          ...head,
+          'networks:',
+          '  - { name: dmz, cidr: 10.0.1.0/24, internet: true }',
+          '  - { name: lan, cidr: 10.0.2.0/24 }',
+          'firewall:',
+          '  rules:',
+          '    - { from: "*", to: web, protocol: tcp, ports: 443 }',
+          '    - { from: "*", to: db, protocol: tcp, ports: 5432 }',
+          'machines:',
+          '  - { name: web, count: 2, networks: [dmz, lan] }',
+          '  - { name: app, networks: [dmz] }',
+          '  - { name: db, networks: [lan] }',
+        ),
+      );
+      const p = plan(s, 'azure');
+      const pub = (key: string) => machine(p, key).nics.map((n) => n.publicIp === true);
+      expect(pub('i1.web-1')).toEqual([true, false]);
+      expect(pub('i1.web-2')).toEqual([true, false]);
+      expect(pub('i1.app')).toEqual([false]);
+      // db is named by a rule from the internet, but lan has no internet: no public address.
+      expect(pub('i1.db')).toEqual([false]);
+      expect(plan(s, 'aws').machines.every((m) => m.nics.every((n) => n.publicIp === undefined))).toBe(true);
+    });
+
     it('adds nothing where no network has internet', () => {
       const p = plan(
         parseScenario(

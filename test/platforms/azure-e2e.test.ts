@@ -94,6 +94,29 @@ describe.skipIf(missing !== undefined)('azure end to end', () => {
     expect(s.createdTwice()).toEqual([]);
   });
 
+  it('gives public addresses to the NICs a rule opens to the internet, and to no other', async () => {
+    const { s, services, platformId } = await setup();
+    const open = webDmz.replace(
+      'firewall:\n  default: deny\n  rules:\n',
+      'firewall:\n  default: deny\n  rules:\n    - { from: "*", to: web, protocol: tcp, ports: [80, 443] }\n',
+    );
+    expect(open).not.toBe(webDmz);
+    const { id } = createDeployment(services, { yaml: open, file: 'web-dmz-open.yaml', platform: platformId });
+    expect(await services.runner.run(id)).toBe('ready');
+    const pips = s
+      .inventory()
+      .filter((x) => /publicIPAddresses\//.test(x))
+      .map((x) => x.split('/').pop())
+      .sort();
+    expect(pips).toEqual([`gd-${id}-i1-web-1-pip0`, `gd-${id}-i1-web-2-pip0`]);
+    const nic = s.store.get(
+      `/subscriptions/${s.subscriptionId}/resourceGroups/gd-${id}-i1/providers/Microsoft.Network/networkInterfaces/gd-${id}-i1-web-1-nic0`,
+    )!;
+    expect(nic.properties.ipConfigurations[0].properties.publicIPAddress.id).toMatch(/web-1-pip0$/);
+    expect(await services.runner.destroy(id)).toBe('destroyed');
+    expect(s.inventory()).toEqual([]);
+  });
+
   it("fails the machine whose VM creation fails, with Azure's code and message as its reason", async () => {
     const { services, platformId } = await setup({
       faults: [

@@ -317,6 +317,7 @@ export function createDeployer(rc: RunContext) {
         network: refOf(ctx, nic.networkKey, 'Network'),
         mac: nic.mac,
         ...(nic.ip ? { ip: nic.ip } : {}),
+        ...(nic.publicIp ? { publicIp: true } : {}),
       })),
       cloudInit: measuredFirstBoot(plan, m, ctx.secret, id),
       options: overrides,
