@@ -15,6 +15,8 @@ export function netnsUnavailable(
     const r = spawnSync(tool, args, { encoding: 'utf8' });
     if (r.error) return `${tool} is not installed (apt-get install ${pkg})`;
   }
+  if (tools.some(([t]) => t === 'wireguard-go') && !fs.existsSync('/dev/net/tun'))
+    return 'there is no /dev/net/tun for wireguard-go';
   const probe = `gdprobe${crypto.randomBytes(2).toString('hex')}`;
   const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
   if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
@@ -29,8 +31,8 @@ export function sh(args: string[]): string {
 }
 
 /**
- * A set of namespaces for one test file. `listen` starts a TCP server that answers every connection with the peer
- * address it saw; `connect` prints that answer, TIMEOUT, or ERR <code>. `close` kills the servers and removes the
+ * A set of namespaces for one test file. `listen` starts a TCP server that answers every connection with `text`, or
+ * else the peer address it saw; `connect` prints that answer, TIMEOUT, or ERR <code>. `close` kills the servers and removes the
  * namespaces and files.
  */
 export function createNetns(tag: string) {
@@ -42,11 +44,11 @@ export function createNetns(tag: string) {
   const clientJs = path.join(dir, 'client.mjs');
   fs.writeFileSync(
     serverJs,
-    "import net from 'node:net';\nconst [host, port] = process.argv.slice(2);\nnet.createServer((s) => { s.on('error', () => {}); s.end(`peer ${s.remoteAddress}`); }).listen(Number(port), host, () => console.log('listening'));\n",
+    "import net from 'node:net';\nconst [host, port, text] = process.argv.slice(2);\nnet.createServer((s) => { s.on('error', () => {}); s.end(text ?? `peer ${s.remoteAddress}`); }).listen(Number(port), host, () => console.log('listening'));\n",
   );
   fs.writeFileSync(
     clientJs,
-    "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host);\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
+    "import net from 'node:net';\nconst [host, port, ms, request] = process.argv.slice(2);\nconst s = net.connect(Number(port), host, () => request && s.write(request));\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out.split('\\r\\n')[0]); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
   );
   const ns = (n: string) => `gd${sfx}${n}`;
   const inNs = (n: string, ...args: string[]) => sh(['ip', 'netns', 'exec', ns(n), ...args]);
@@ -61,8 +63,9 @@ export function createNetns(tag: string) {
         inNs(n, 'ip', 'link', 'set', 'lo', 'up');
       }
     },
-    async listen(n: string, host: string, port: number): Promise<void> {
-      const child = spawn('ip', ['netns', 'exec', ns(n), process.execPath, serverJs, host, String(port)], {
+    async listen(n: string, host: string, port: number, text?: string): Promise<void> {
+      const args = [process.execPath, serverJs, host, String(port), ...(text === undefined ? [] : [text])];
+      const child = spawn('ip', ['netns', 'exec', ns(n), ...args], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
@@ -71,8 +74,16 @@ export function createNetns(tag: string) {
         child.stdout!.once('data', () => (clearTimeout(t), resolve()));
       });
     },
-    connect(n: string, host: string, port: number, ms = 2500): string {
-      return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
+    /** `request` is written once connected (an HTTP request line); the first line of the answer is printed. */
+    connect(n: string, host: string, port: number, ms = 2500, request?: string): string {
+      const args = [process.execPath, clientJs, host, String(port), String(ms), ...(request ? [request] : [])];
+      return inNs(n, ...args).trim();
+    },
+    /** A long-running command in a namespace, stopped by `close`. */
+    spawn(n: string, args: string[]): ChildProcess {
+      const child = spawn('ip', ['netns', 'exec', ns(n), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      return child;
     },
     /** A WireGuard interface through wireguard-go (its process is ours), configured from a wg-quick file, addressed, up. */
     async wireguard(n: string, ifname: string, wgQuickConf: string, address: string, routes: string[]): Promise<void> {
@@ -96,7 +107,8 @@ export function createNetns(tag: string) {
     /** A name unique to this run, for interfaces whose control sockets all namespaces share (wireguard-go's). */
     unique: (base: string) => `${base}${sfx}`,
     close() {
-      for (const c of children) c.kill('SIGKILL');
+      // SIGTERM: wireguard-go removes its control socket on the way out.
+      for (const c of children) if (c.pid && c.exitCode === null) c.kill('SIGTERM');
       for (const n of made) spawnSync('ip', ['netns', 'del', ns(n)]);
       fs.rmSync(dir, { recursive: true, force: true });
     },

@@ -4,10 +4,7 @@
 // back, default deny between the scenario's networks still holds, and once the instance goes to another trainee the
 // router change the appliance sends (run here as the router's root shell would) leaves the old key unable to
 // handshake. Needs root, iproute2, nft, wg, wireguard-go.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateWireguardKeys } from '../../server/access/vpn-keys.ts';
@@ -23,6 +20,7 @@ import {
 import type { Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { planDeployment } from '../../server/orchestrator/planner.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
+import { createNetns, netnsUnavailable, sh } from '../netns.ts';
 
 const scenario = `
 glassdome: 1
@@ -40,87 +38,18 @@ machines:
   - { name: kali, os: kali-rolling, networks: [dmz] }
 `;
 
-function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'network namespaces need root';
-  for (const [tool, args, pkg] of [
-    ['ip', ['-V'], 'iproute2'],
-    ['nft', ['--version'], 'nftables'],
-    ['wg', ['--version'], 'wireguard-tools'],
-    ['wireguard-go', ['--version'], 'wireguard-go'],
-  ] as const) {
-    const r = spawnSync(tool, args, { encoding: 'utf8' });
-    if (r.error) return `${tool} is not installed (apt-get install ${pkg})`;
-  }
-  if (!fs.existsSync('/dev/net/tun')) return 'there is no /dev/net/tun for wireguard-go';
-  const probe = `gdprobe${crypto.randomBytes(2).toString('hex')}`;
-  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', probe]);
-  return undefined;
-}
-
-const skip = unavailable();
+const skip = netnsUnavailable([
+  ['nft', ['--version'], 'nftables'],
+  ['wg', ['--version'], 'wireguard-tools'],
+  ['wireguard-go', ['--version'], 'wireguard-go'],
+]);
 if (skip) console.warn(`[skip] VPN packet tests: ${skip}`);
 
-const sfx = crypto.randomBytes(2).toString('hex');
-const ns = (n: string) => `gd${sfx}${n}`;
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gd-vpn-ns-'));
-const children: ChildProcess[] = [];
-
-function sh(args: string[]): string {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-const inNs = (n: string, ...args: string[]) => sh(['ip', 'netns', 'exec', ns(n), ...args]);
-
-const serverJs = path.join(dir, 'server.mjs');
-const clientJs = path.join(dir, 'client.mjs');
-fs.writeFileSync(
-  serverJs,
-  "import net from 'node:net';\nconst [port, text] = process.argv.slice(2);\nnet.createServer((s) => { s.on('error', () => {}); s.end(text); }).listen(Number(port), '0.0.0.0', () => console.log('listening'));\n",
-);
-fs.writeFileSync(
-  clientJs,
-  "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host);\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
-);
-
-/** A TCP server in a namespace that answers every connection with `text`. */
-async function listen(n: string, port: number, text: string): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns(n), process.execPath, serverJs, String(port), text], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server in ${n} did not start`)), 5000);
-    child.stdout!.once('data', () => (clearTimeout(t), resolve()));
-  });
-}
-
-/** What a TCP client in a namespace reads from host:port: the server's text, TIMEOUT, or ERR <code>. */
-function connect(n: string, host: string, port: number, ms = 2500): string {
-  return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
-}
-
-/** A WireGuard interface through wireguard-go (its process is ours), configured with a `wg` file, addressed, up. */
-async function wireguard(n: string, ifname: string, wgConf: string, address: string, routes: string[]): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns(n), 'wireguard-go', '-f', ifname], {
-    env: { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
-    stdio: 'ignore',
-  });
-  children.push(child);
-  const sock = `/var/run/wireguard/${ifname}.sock`;
-  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!fs.existsSync(sock)) throw new Error(`wireguard-go did not create ${sock}`);
-  const file = path.join(dir, `${ifname}.conf`);
-  fs.writeFileSync(file, wgConf, { mode: 0o600 });
-  const strippedFile = path.join(dir, `${ifname}.stripped`);
-  fs.writeFileSync(strippedFile, sh(['wg-quick', 'strip', file]), { mode: 0o600 });
-  inNs(n, 'wg', 'setconf', ifname, strippedFile);
-  inNs(n, 'ip', 'addr', 'add', address, 'dev', ifname);
-  inNs(n, 'ip', 'link', 'set', ifname, 'up');
-  for (const r of routes) inNs(n, 'ip', 'route', 'add', r, 'dev', ifname);
-}
+const net = createNetns('vpn');
+const { ns, inNs, dir } = net;
+const listen = (n: string, port: number, text: string) => net.listen(n, '0.0.0.0', port, text);
+const connect = net.connect;
+const wireguard = net.wireguard;
 
 describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', () => {
   let plan: Plan;
@@ -132,7 +61,8 @@ describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', ()
     bob: generateWireguardKeys(),
     carol: generateWireguardKeys(),
   };
-  const wgName = { r1: `gw${sfx}1`, r2: `gw${sfx}2`, t1: `gc${sfx}1`, t2: `gc${sfx}2`, t3: `gc${sfx}3` };
+  const [gw, gc] = [net.unique('gw'), net.unique('gc')];
+  const wgName = { r1: `${gw}1`, r2: `${gw}2`, t1: `${gc}1`, t2: `${gc}2`, t3: `${gc}3` };
 
   /** Instance i's router as planned, its interface named for this run (wireguard-go's sockets are shared). */
   const routerOf = (i: 1 | 2): PlannedMachine => {
@@ -163,10 +93,7 @@ describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', ()
       allocations: { subnets: {}, vlans: { '1/lan': 11, '1/dmz': 12, '2/lan': 21, '2/dmz': 22 } },
       vpn: true,
     });
-    for (const n of ['c', 'r1', 'r2', 'a1', 'b1', 'a2', 't1', 't2', 't3']) {
-      sh(['ip', 'netns', 'add', ns(n)]);
-      inNs(n, 'ip', 'link', 'set', 'lo', 'up');
-    }
+    net.add('c', 'r1', 'r2', 'a1', 'b1', 'a2', 't1', 't2', 't3');
     // The classroom: a switch with the routers' uplinks, the trainees' computers and one classroom host.
     inNs('c', 'ip', 'link', 'add', 'br0', 'type', 'bridge');
     inNs('c', 'ip', 'addr', 'add', '192.168.77.1/24', 'dev', 'br0');
@@ -237,11 +164,7 @@ describe.skipIf(skip !== undefined)('VPN traffic between network namespaces', ()
     await listen('c', 8081, 'classroom');
   }, 60_000);
 
-  afterAll(() => {
-    for (const c of children) if (c.pid && c.exitCode === null) process.kill(c.pid, 'SIGTERM');
-    for (const n of ['c', 'r1', 'r2', 'a1', 'b1', 'a2', 't1', 't2', 't3']) spawnSync('ip', ['netns', 'del', ns(n)]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => net.close());
 
   it("takes each trainee into their own instance's networks, the same addresses reaching different labs", () => {
     expect(connect('t1', '10.60.1.10', 8080)).toBe('i1-lan');

@@ -3,10 +3,8 @@
 // side of the uplink (the cache, served by python3's http.server as glassdome-packages.service does, and other
 // ports and hosts there). The Debian machine's apt, configured by first boot's apt section, installs a real .deb
 // through the router; nothing else reaches the uplink side. Needs root, iproute2, nft, python3, apt-get, dpkg-deb.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFlatRepo } from '../../offline-bundle/apt-repo.ts';
@@ -15,6 +13,7 @@ import { cacheAptSection, packageCacheList } from '../../server/agents/package-c
 import type { PackageCache, Plan, PlannedMachine } from '../../server/model/plan.ts';
 import { planDeployment } from '../../server/orchestrator/planner.ts';
 import { parseScenario } from '../../server/orchestrator/scenario/parse.ts';
+import { createNetns, netnsUnavailable, sh } from '../netns.ts';
 
 const scenario = `
 glassdome: 1
@@ -31,69 +30,22 @@ machines:
 `;
 const cache: PackageCache = { url: 'http://192.168.77.10:3142', address: '192.168.77.10', port: 3142 };
 
-function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'network namespaces need root';
-  for (const [tool, args, pkg] of [
-    ['ip', ['-V'], 'iproute2'],
-    ['nft', ['--version'], 'nftables'],
-    ['python3', ['--version'], 'python3'],
-    ['apt-get', ['--version'], 'apt'],
-    ['dpkg-deb', ['--version'], 'dpkg'],
-  ] as const) {
-    const r = spawnSync(tool, args, { encoding: 'utf8' });
-    if (r.error) return `${tool} is not installed (apt-get install ${pkg})`;
-  }
-  const probe = `gdprobe${crypto.randomBytes(2).toString('hex')}`;
-  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', probe]);
-  return undefined;
-}
-
-const skip = unavailable();
+const skip = netnsUnavailable([
+  ['nft', ['--version'], 'nftables'],
+  ['python3', ['--version'], 'python3'],
+  ['apt-get', ['--version'], 'apt'],
+  ['dpkg-deb', ['--version'], 'dpkg'],
+]);
 if (skip) console.warn(`[skip] package cache packet tests: ${skip}`);
 
-const sfx = crypto.randomBytes(2).toString('hex');
-const ns = (n: string) => `gd${sfx}${n}`;
+const net = createNetns('cache');
+const { ns, inNs, dir } = net;
 const names = ['c', 'r', 't', 'k'];
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gd-cache-ns-'));
-const children: ChildProcess[] = [];
 let httpLog = '';
-
-function sh(args: string[]): string {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-const inNs = (n: string, ...args: string[]) => sh(['ip', 'netns', 'exec', ns(n), ...args]);
-
-const serverJs = path.join(dir, 'server.mjs');
-const clientJs = path.join(dir, 'client.mjs');
-fs.writeFileSync(
-  serverJs,
-  "import net from 'node:net';\nconst [host, port, text] = process.argv.slice(2);\nnet.createServer((s) => { s.on('error', () => {}); s.end(text); }).listen(Number(port), host, () => console.log('listening'));\n",
-);
-fs.writeFileSync(
-  clientJs,
-  "import net from 'node:net';\nconst [host, port, ms] = process.argv.slice(2);\nconst s = net.connect(Number(port), host, () => s.write('GET /debian/Release HTTP/1.0\\r\\n\\r\\n'));\nlet out = '';\ns.setTimeout(Number(ms), () => { console.log('TIMEOUT'); process.exit(0); });\ns.on('data', (d) => (out += d));\ns.on('end', () => { console.log(out.split('\\r\\n')[0]); process.exit(0); });\ns.on('error', (e) => { console.log(`ERR ${e.code}`); process.exit(0); });\n",
-);
-
-/** A TCP server in a namespace that answers every connection with `text`. */
-async function listen(n: string, host: string, port: number, text: string): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns(n), process.execPath, serverJs, host, String(port), text], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server in ${n} did not start`)), 5000);
-    child.stdout!.once('data', () => (clearTimeout(t), resolve()));
-  });
-}
-
+const listen = net.listen;
 /** What a client in a namespace asking host:port for the cache's Release reads: the first line, TIMEOUT, or ERR <code>. */
-function connect(n: string, host: string, port: number, ms = 2500): string {
-  return inNs(n, process.execPath, clientJs, host, String(port), String(ms)).trim();
-}
+const connect = (n: string, host: string, port: number, ms = 2500) =>
+  net.connect(n, host, port, ms, 'GET /debian/Release HTTP/1.0\r\n\r\n');
 
 /** A tiny real Debian package, in a flat repository indexed as the offline bundle indexes it. */
 function buildRepo(repo: string): void {
@@ -161,10 +113,7 @@ describe.skipIf(skip !== undefined)('the package cache through a range router, b
       packageCache: cache,
     });
     router = plan.machines.find((m) => m.key === 'i1.router')!;
-    for (const n of names) {
-      sh(['ip', 'netns', 'add', ns(n)]);
-      inNs(n, 'ip', 'link', 'set', 'lo', 'up');
-    }
+    net.add(...names);
     // The appliance's side of the uplink: the cache's address and another host's, and no route back into the lab.
     sh(['ip', 'link', 'add', 'nic2', 'netns', ns('r'), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns('c')]);
     inNs('c', 'ip', 'addr', 'add', '192.168.77.10/24', 'dev', 'eth0');
@@ -193,24 +142,16 @@ describe.skipIf(skip !== undefined)('the package cache through a range router, b
     const repo = path.join(dir, 'cache', 'debian');
     buildRepo(repo);
     // The unit's command, bound to the cache's address in the appliance's namespace.
-    const http = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns('c'),
-        'python3',
-        '-m',
-        'http.server',
-        '3142',
-        '--bind',
-        '192.168.77.10',
-        '--directory',
-        path.dirname(repo),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(http);
+    const http = net.spawn('c', [
+      'python3',
+      '-m',
+      'http.server',
+      '3142',
+      '--bind',
+      '192.168.77.10',
+      '--directory',
+      path.dirname(repo),
+    ]);
     http.stderr!.on('data', (d: Buffer) => (httpLog += d.toString()));
     http.stdout!.on('data', (d: Buffer) => (httpLog += d.toString()));
     for (let i = 0; i < 50 && !httpLog.includes('Serving HTTP'); i++) await new Promise((r) => setTimeout(r, 100));
@@ -218,11 +159,7 @@ describe.skipIf(skip !== undefined)('the package cache through a range router, b
     await listen('c', '192.168.77.20', 3142, 'other-host-3142');
   }, 60_000);
 
-  afterAll(() => {
-    for (const c of children) if (c.pid && c.exitCode === null) process.kill(c.pid, 'SIGTERM');
-    for (const n of names) spawnSync('ip', ['netns', 'del', ns(n)]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => net.close());
 
   it('plans the router an uplink to the cache, from the Debian machine only', () => {
     expect(router.router!.uplinkNic).toBe(2);
