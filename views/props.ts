@@ -118,7 +118,8 @@ export interface TopologyInstance {
   width: number;
   height: number;
   uplink?: Box;
-  router?: Box & { hostname: string; state: string; key: string; addresses: string[] };
+  /** `sub`: the line under the router's name (a cloud's one-armed router says what it carries). */
+  router?: Box & { hostname: string; state: string; key: string; addresses: string[]; sub?: string };
   networks: Array<Box & { key: string; name: string; cidr: string; vlan?: number; internet: boolean }>;
   machines: Array<Box & { key: string; hostname: string; os: string; state: string; addresses: string[] }>;
   links: Array<{ x1: number; y1: number; x2: number; y2: number; kind: 'router' | 'primary' | 'secondary' | 'uplink' }>;

@@ -9,10 +9,18 @@ const margin = 20;
 export function topologyOf(model: DeploymentModel): TopologyInstance[] {
   const instances = [...new Set(model.machines.map((m) => m.instance))].sort((a, b) => a - b);
   return instances.map((inst) => {
-    const nets = model.networks.filter((n) => n.instance === inst);
-    const machines = model.machines.filter((m) => m.instance === inst && m.role !== 'router');
     const routerM = model.machines.find((m) => m.instance === inst && m.role === 'router');
     const planned = model.plan.machines.find((m) => m.instance === inst && m.role === 'router');
+    // A cloud's router is one-armed: its edge network is drawn as the router itself, linked to the networks it
+    // serves (their internet egress, or all of them with a VPN); the cloud routes between the others.
+    const cloud = planned?.router?.cloud !== undefined;
+    const edgeKey = cloud ? planned!.nics[0]?.networkKey : undefined;
+    const nets = model.networks.filter((n) => n.instance === inst && n.key !== edgeKey);
+    const served = (key: string) =>
+      !cloud ||
+      planned!.router!.vpn !== undefined ||
+      model.plan.networks.find((p) => p.key === key)?.egress === 'router';
+    const machines = model.machines.filter((m) => m.instance === inst && m.role !== 'router');
     const width = Math.max(nets.length * col + margin * 2, 460);
     const hasUplink = planned?.router?.uplinkNic !== undefined;
     // Room for the uplink above the router only when there is one.
@@ -43,8 +51,16 @@ export function topologyOf(model: DeploymentModel): TopologyInstance[] {
         state: routerM.state,
         key: routerM.key,
         addresses: routerM.plannedAddresses,
+        ...(cloud
+          ? {
+              sub: [
+                ...(planned!.router!.nat.length > 0 ? ['internet egress'] : []),
+                ...(planned!.router!.vpn ? ['VPN'] : []),
+              ].join(', '),
+            }
+          : {}),
       };
-      for (const n of networks)
+      for (const n of networks.filter((x) => served(x.key)))
         links.push({ x1: width / 2, y1: router.y + router.h, x2: n.x + n.w / 2, y2: n.y, kind: 'router' });
       if (hasUplink) {
         uplink = { x: width / 2 - 60, y: 8, w: 120, h: 30 };
@@ -90,7 +106,9 @@ export function topologyOf(model: DeploymentModel): TopologyInstance[] {
       const m = model.plan.machines.find((x) => x.instance === inst && x.nics.some((nic) => `${nic.ip}/32` === cidr));
       return m ? `${m.hostname} (${cidr.replace('/32', '')})` : cidr;
     };
-    const rules = (planned?.router?.rules ?? []).map((r: FirewallRule) => ({
+    // The scenario's firewall as the plan resolved it: the router enforces it on premises, security groups and NSGs on
+    // the clouds (a cloud's router adds its rules to the internet egress it carries).
+    const rules = model.plan.firewall.rules.map((r: FirewallRule) => ({
       from: r.from.map(nameOf).join(', '),
       to: r.to.map(nameOf).join(', '),
       protocol: r.protocol,
@@ -108,7 +126,7 @@ export function topologyOf(model: DeploymentModel): TopologyInstance[] {
       machines: machineBoxes,
       links,
       rules,
-      ...(planned?.router ? { forwardDefault: planned.router.forwardDefault } : {}),
+      forwardDefault: model.plan.firewall.default,
     };
   });
 }

@@ -49,7 +49,7 @@ function InstanceSvg({ t, deploymentId }: { t: TopologyInstance; deploymentId: s
               {t.router.hostname} (router)
             </text>
             <text x={String(t.router.x + t.router.w / 2)} y={String(t.router.y + 36)} text-anchor="middle" class="sub">
-              {t.forwardDefault ? `forward default: ${t.forwardDefault}` : ''}
+              {t.router.sub ?? (t.forwardDefault ? `forward default: ${t.forwardDefault}` : '')}
             </text>
           </g>
         </a>
