@@ -186,7 +186,8 @@ export async function findNatGateway(ctx: AwsContext, rn: RangeName, o?: CallOpt
 
 /**
  * Deletes the range's NAT gateways (those in `subnetId` only, when given), waits until EC2 has deleted them, then
- * releases the range's Elastic IPs: a gateway's address stays allocated, and billed, until released.
+ * releases their Elastic IPs (with no `subnetId`, every one of the range's): a gateway's address stays allocated,
+ * and billed, until released.
  */
 export async function removeNatGateways(
   ctx: AwsContext,
@@ -223,7 +224,10 @@ export async function removeNatGateways(
         { hint: 'Destroy again later; EC2 may take several minutes to delete a NAT gateway.' },
       );
   }
-  for (const a of await addresses(ec2, rn, o)) {
+  // A network's own teardown releases its gateways' addresses only; the range's releases every one it has.
+  const theirs = new Set(gws.flatMap((g) => (g.NatGatewayAddresses ?? []).map((x) => x.AllocationId)));
+  const release = (await addresses(ec2, rn, o)).filter((a) => !subnetId || theirs.has(a.AllocationId));
+  for (const a of release) {
     if (a.AssociationId) await ignoreNotFound(ec2.call('DisassociateAddress', { AssociationId: a.AssociationId }, o));
     try {
       await ec2.call('ReleaseAddress', { AllocationId: a.AllocationId! }, o);

@@ -156,3 +156,46 @@ it("checks with DryRun that a NAT gateway's Elastic IP may be allocated, when th
   // Nothing is left allocated, whether the endpoint honoured DryRun or not.
   expect((await t.ec2.send(new E.DescribeAddressesCommand({}))).Addresses ?? []).toHaveLength(before.length);
 });
+
+it("deletes a network routed to the NAT gateway without touching the gateway; the edge's deletion takes both", async (ctx) => {
+  if (!t) return ctx.skip();
+  const dep = 'egress3';
+  const p = t.platform();
+  const { networks } = rangeOf(dep);
+  const nat = networks.map((n): NetworkSpec =>
+    n.name.endsWith('-uplink')
+      ? { ...n, natGateway: true }
+      : n.egress === 'router'
+        ? { ...n, egress: 'nat-gateway' as const }
+        : n,
+  );
+  const refs = [];
+  for (const n of nat) refs.push(await p.ensureNetwork(n));
+  const gateways = async () =>
+    (
+      (
+        await t!.ec2.send(
+          new E.DescribeNatGatewaysCommand({ Filter: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+        )
+      ).NatGateways ?? []
+    ).filter((g) => g.State !== 'deleted');
+  const addresses = async () =>
+    (
+      await t!.ec2.send(
+        new E.DescribeAddressesCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+      )
+    ).Addresses ?? [];
+  const [gw] = await gateways();
+  expect(gw?.State).toBe('available');
+  expect((await defaultRoute(t.ec2, nat[1]!.name)).route?.NatGatewayId).toBe(gw!.NatGatewayId);
+  expect(await addresses()).toHaveLength(1);
+
+  await p.deleteNetwork(refs[1]!);
+  expect((await gateways()).map((g) => [g.NatGatewayId, g.State])).toEqual([[gw!.NatGatewayId, 'available']]);
+  expect((await addresses()).map((a) => a.AllocationId)).toEqual([gw!.NatGatewayAddresses![0]!.AllocationId]);
+
+  await p.deleteNetwork(refs[2]!);
+  await p.deleteNetwork(refs[0]!);
+  expect(await gateways()).toEqual([]);
+  expect(await addresses()).toEqual([]);
+});
