@@ -51,6 +51,15 @@ export const awsConfigSchema = z.strictObject({
         'managed NAT gateway per lab instance instead, which AWS bills per hour and per GB. Networks a firewall rule ' +
         'opens to the internet route to the internet gateway directly either way.',
     ),
+  routerAddress: z
+    .enum(['auto', 'elastic'])
+    .default('auto')
+    .describe(
+      "The range router's public address. auto: the one EC2 gives at launch, which changes when the router is " +
+        'stopped and started (idle shutdown does): VPN configurations must then be downloaded again. elastic: an ' +
+        "Elastic IP per router that stays, at the same hourly price, within the region's Elastic IP quota (5 unless " +
+        'raised).',
+    ),
   assumeRole: z
     .strictObject({
       roleArn: z

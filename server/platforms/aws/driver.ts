@@ -176,8 +176,8 @@ export function createAwsPlatform(input: AwsConfigInput, deps: AwsDeps): Platfor
             { LaunchTemplateName: 'glassdome-probe', LaunchTemplateData: { InstanceType: types[0] ?? 't3.micro' } },
             o,
           ),
-          // The NAT gateway's Elastic IP, when the platform's egress is one.
-          ...(config.egress === 'nat-gateway'
+          // An Elastic IP, when the platform's egress is a NAT gateway or its routers keep their address.
+          ...(config.egress === 'nat-gateway' || config.routerAddress === 'elastic'
             ? { AllocateAddress: await probe('AllocateAddress', { Domain: 'vpc' }, o) }
             : {}),
           ...(image && types[0]

@@ -237,6 +237,43 @@ export async function removeNatGateways(
   }
 }
 
+/**
+ * The range router's Elastic IP, allocated (tagged with the machine) when it has none and associated with its
+ * network interface when it is not already; idempotent, so a relaunched router takes its address back.
+ */
+export async function ensureRouterAddress(
+  ctx: AwsContext,
+  rn: RangeName,
+  machine: string,
+  networkInterfaceId: string,
+  o?: CallOptions,
+): Promise<string> {
+  const { ec2 } = ctx;
+  // What the interface shows now, not what the address says it is bound to (an emulator may give a new one at start).
+  const shown = (await ec2.call('DescribeNetworkInterfaces', { NetworkInterfaceIds: [networkInterfaceId] }, o))
+    .NetworkInterfaces?.[0]?.Association?.PublicIp;
+  const mine = (await addresses(ec2, rn, o)).find((a) => tagValue(a.Tags, tagKeys.machine) === machine);
+  const allocationId =
+    mine?.AllocationId ??
+    (
+      await ec2.call(
+        'AllocateAddress',
+        {
+          Domain: 'vpc',
+          TagSpecifications: [tagSpec('elastic-ip', tagsOf(rn, machine, { [tagKeys.machine]: machine }))],
+        },
+        { ...o, retry: false },
+      )
+    ).AllocationId!;
+  if (mine?.NetworkInterfaceId !== networkInterfaceId || shown !== mine.PublicIp)
+    await ec2.call(
+      'AssociateAddress',
+      { AllocationId: allocationId, NetworkInterfaceId: networkInterfaceId, AllowReassociation: true },
+      o,
+    );
+  return allocationId;
+}
+
 /** What of the range's egress is left after a teardown, for its report. */
 export async function egressLeftovers(ec2: Ec2, rn: RangeName, o?: CallOptions): Promise<string[]> {
   const [gws, eips] = await Promise.all([natGateways(ec2, rn, o), addresses(ec2, rn, o)]);

@@ -11,6 +11,7 @@ import { backoffDelay, isTransient } from '../shared/retry.ts';
 import { sleep } from '../shared/wait.ts';
 import { copyKey, createCopyBoots, nextReadIn } from './boot-reads.ts';
 import { describeAll } from './client.ts';
+import { ensureRouterAddress } from './egress.ts';
 import { codeOf, hasCode, isCapacity, isNotFound } from './errors.ts';
 import type { Images } from './images.ts';
 import { groupFor, internetId, type Networks } from './networks.ts';
@@ -214,6 +215,8 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       { ...o, urgent: true },
     );
     await Promise.all(r.routesFor.map((n) => networks.routeVia(n, eni, o)));
+    if (config.routerAddress === 'elastic')
+      await ensureRouterAddress(ctx, rangeOf(r.deploymentId, ref.name), ref.name, eni, o);
     const tunnel = r.vpnCidr;
     if (!tunnel) return;
     // The VPN's peers are answered through the router from every network of the instance but its own.
@@ -385,17 +388,16 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
       const v = await current(ref.name, o);
       // A resumed deployment's router may have launched without its routes being set: set them (idempotent).
       const spec = o?.spec;
-      if (v && spec && (spec.routesFor?.length || spec.vpnCidr) && (v.state === 'pending' || v.state === 'running'))
-        await routeThrough(
-          ref,
-          {
-            deploymentId: spec.deploymentId,
-            networks: spec.nics.map((n) => n.network.name),
-            routesFor: spec.routesFor ?? [],
-            ...(spec.vpnCidr ? { vpnCidr: spec.vpnCidr } : {}),
-          },
-          o,
-        );
+      const router =
+        spec && (spec.routesFor?.length || spec.vpnCidr)
+          ? {
+              deploymentId: spec.deploymentId,
+              networks: spec.nics.map((n) => n.network.name),
+              routesFor: spec.routesFor ?? [],
+              ...(spec.vpnCidr ? { vpnCidr: spec.vpnCidr } : {}),
+            }
+          : undefined;
+      if (v && router && (v.state === 'pending' || v.state === 'running')) await routeThrough(ref, router, o);
       if (v) {
         if (v.state === 'pending' || v.state === 'running') return;
         if (v.state === 'shutting-down')
@@ -411,6 +413,8 @@ export function createMachines(ctx: AwsContext, ranges: Ranges, networks: Networ
             cause: e,
           });
         }
+        // A router started again keeps its interface; its address and routes are checked all the same.
+        if (router) await routeThrough(ref, router, o);
         return;
       }
       const t = await findTemplate(ref, o);

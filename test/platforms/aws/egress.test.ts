@@ -199,3 +199,37 @@ it("deletes a network routed to the NAT gateway without touching the gateway; th
   expect(await gateways()).toEqual([]);
   expect(await addresses()).toEqual([]);
 });
+
+it('gives the router an Elastic IP that stays when it is stopped and started, with routerAddress: elastic', async (ctx) => {
+  if (!t) return ctx.skip();
+  const dep = 'egress4';
+  const p = t.platform({ routerAddress: 'elastic' });
+  const { networks } = rangeOf(dep);
+  const refs = [];
+  for (const n of networks) refs.push(await p.ensureNetwork(n));
+  const spec = machineSpec(dep, 1, 'router', [{ network: refs[0]!, ip: '10.40.0.4' }], {
+    routesFor: [networks[1]!.name],
+  });
+  const ref = await p.createMachine(spec);
+  await p.startMachine(ref, { spec });
+  const eips = async () =>
+    (
+      await t!.ec2.send(
+        new E.DescribeAddressesCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+      )
+    ).Addresses ?? [];
+  const [eip] = await eips();
+  const first = await routerEni(t.ec2, spec.name);
+  expect(eip?.NetworkInterfaceId).toBe(first.eni);
+  expect(first.instance.PublicIpAddress).toBe(eip!.PublicIp);
+  expect((await p.getMachineState(ref)).addresses).toContain(eip!.PublicIp);
+
+  await p.stopMachine(ref, { force: true });
+  await p.startMachine(ref, { spec });
+  expect((await routerEni(t.ec2, spec.name)).instance.PublicIpAddress).toBe(eip!.PublicIp);
+  expect(await eips()).toHaveLength(1);
+
+  await p.destroyMachine(ref);
+  for (const r of refs.reverse()) await p.deleteNetwork(r);
+  expect(await eips()).toEqual([]);
+});
