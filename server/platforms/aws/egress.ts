@@ -34,7 +34,7 @@ const anywhere = '0.0.0.0/0';
  * Points the table's route to `destination` (the default route unless said) at `to`: created, or replaced when it
  * goes elsewhere or nowhere (a deleted target); idempotent.
  */
-export async function setDefaultRoute(
+export async function setRoute(
   ec2: Ec2,
   table: RouteTable,
   to: DefaultRoute,

@@ -7,7 +7,7 @@ import type { CallOptions, FirewallPolicy, NetworkRef, NetworkSpec } from '../pl
 import { vpcBlocks } from './addressing.ts';
 import { describeAll, findOrCreate } from './client.ts';
 import { hasCode } from './errors.ts';
-import { ensureNatGateway, findNatGateway, removeNatGateways, setDefaultRoute, type DefaultRoute } from './egress.ts';
+import { ensureNatGateway, findNatGateway, removeNatGateways, setRoute, type DefaultRoute } from './egress.ts';
 import {
   edgeSecurity,
   networkSecurity,
@@ -156,7 +156,7 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
     );
     const id = table.RouteTableId!;
     const toInternet = table.Routes?.find((r) => r.DestinationCidrBlock === '0.0.0.0/0');
-    if (route && route !== 'router') await setDefaultRoute(ec2, table, route, o);
+    if (route && route !== 'router') await setRoute(ec2, table, route, o);
     else if (toInternet && !(route === 'router' && toInternet.NetworkInterfaceId))
       await ignoreNotFound(ec2.call('DeleteRoute', { RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0' }, o));
     return table;
@@ -338,7 +338,7 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
         throw new AppError('not_found', `[aws] Network "${name}" has no route table to send through the range router`, {
           hint: 'Its network step has to run first; retry the deployment.',
         });
-      await setDefaultRoute(ec2, table, { NetworkInterfaceId: networkInterfaceId }, o, destination);
+      await setRoute(ec2, table, { NetworkInterfaceId: networkInterfaceId }, o, destination);
     },
 
     /** The names of the instance's networks (by their route tables' tags), for routes every one of them needs. */
@@ -350,9 +350,13 @@ export function createNetworks(ctx: AwsContext, ranges: Ranges) {
         (r) => r.RouteTables,
         o,
       );
+      // The tags again here, should an endpoint ignore the filters: another instance's tables are not this one's.
       return tables.flatMap((t) => {
         const n = tagValue(t.Tags, tagKeys.network);
-        return n ? [n] : [];
+        const mine =
+          tagValue(t.Tags, tagKeys.deployment) === rn.deploymentId &&
+          tagValue(t.Tags, tagKeys.instance) === String(rn.instance);
+        return n && mine ? [n] : [];
       });
     },
 

@@ -141,11 +141,17 @@ describe('web-dmz on AWS (moto), two instances, through the executor', () => {
     if (!t) return ctx.skip();
     t.proxy.options.console = simulatedGuests(t.ec2, { bootMs: 300 });
     s = services(20_000);
-    const { id } = createDeployment(s, { yaml, file: 'web-dmz.yaml', platform: 'aws-moto', instances: 1, vpn: true });
+    const { id } = createDeployment(s, { yaml, file: 'web-dmz.yaml', platform: 'aws-moto', instances: 2, vpn: true });
     expect(await s.runner.run(id)).toBe('ready');
+    // Each instance's networks answer the tunnel through their own router (the same tunnel network in both).
+    const other = await routing(t.ec2, id, 2);
+    const otherEni = other.instance('router').NetworkInterfaces![0]!.NetworkInterfaceId!;
+    for (const n of ['dmz', 'internal', 'attack'])
+      expect(other.route(n, '100.64.0.0/24')).toEqual({ NetworkInterfaceId: otherEni });
     const r = await routing(t.ec2, id, 1);
     const router = r.instance('router');
     const eni = router.NetworkInterfaces![0]!.NetworkInterfaceId!;
+    expect(eni).not.toBe(otherEni);
     for (const n of ['dmz', 'internal', 'attack']) {
       expect(r.route(n, '100.64.0.0/24')).toEqual({ NetworkInterfaceId: eni });
       // The peers reach every network's machines, and they may answer and call back.
