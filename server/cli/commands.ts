@@ -378,7 +378,7 @@ function printPlan(plan: Plan, print: (s?: string) => void) {
     print(`\ninstance ${i}`);
     for (const n of plan.networks.filter((x) => x.instance === i))
       print(
-        `  network ${n.name.padEnd(14)} ${n.cidr.padEnd(18)} gw ${n.gateway}${n.vlan ? `  vlan ${n.vlan}` : ''}${n.internet ? '  internet' : ''}`,
+        `  network ${n.name.padEnd(14)} ${n.cidr.padEnd(18)} gw ${n.gateway}${n.vlan ? `  vlan ${n.vlan}` : ''}${n.internet ? `  internet${n.egress && n.egress !== 'gateway' ? ` via ${n.egress}` : ''}` : ''}`,
       );
     for (const m of plan.machines.filter((x) => x.instance === i))
       print(

@@ -61,6 +61,15 @@ describe('glassdome CLI', () => {
     expect(new Set(vlans).size).toBe(vlans.length);
   });
 
+  it('prints an AWS plan with the range router on its edge network and how each network reaches the internet', async () => {
+    const r = await run('plan', 'server/scenarios/web-dmz.yaml', '--platform', 'aws');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/network uplink\s+10\.30\.0\.0\/28\s+gw 10\.30\.0\.1  internet\n/);
+    expect(r.out).toMatch(/network dmz\s+10\.30\.1\.0\/24\s+gw 10\.30\.1\.1  internet via router\n/);
+    expect(r.out).toMatch(/router\s+router\s+debian-12 .* 10\.30\.0\.4/);
+    expect(r.out).toContain('dmz reaches the internet through the range router');
+  });
+
   it('says in the plan which machines install from the package cache when GLASSDOME_PACKAGE_CACHE_URL is set', async () => {
     const file = path.join(dir, 'offline.yaml');
     fs.writeFileSync(
