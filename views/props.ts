@@ -34,6 +34,8 @@ export interface NetworkModel {
   gateway: string;
   vlan?: number;
   internet: boolean;
+  /** AWS: how its internet goes, when not straight to the internet gateway (`router`, `nat-gateway`). */
+  egress?: string;
   /** The network's step: pending, running, done, failed; `destroyed` once teardown removed it. */
   state: string;
 }

@@ -194,6 +194,7 @@ export function deploymentModel(web: WebDomain, id: string, scope: Scope, window
       gateway: n.gateway,
       ...(n.vlan === undefined ? {} : { vlan: n.vlan }),
       internet: n.internet,
+      ...(n.egress && n.egress !== 'gateway' ? { egress: n.egress } : {}),
       state: deleted.has(n.key) ? 'destroyed' : (networkState.get(`net:${n.key}`) ?? 'pending'),
     }));
   const platform = web.platforms.list().find((p) => p.id === view.platformId);

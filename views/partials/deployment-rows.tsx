@@ -221,7 +221,7 @@ export function NetworkRow({ n }: { n: NetworkModel }) {
       <td class="mono">{uplink ? <span class="muted">the platform's network</span> : n.cidr}</td>
       <td class="mono">{uplink ? <span class="muted">its DHCP</span> : n.gateway}</td>
       <td>{n.vlan ?? ''}</td>
-      <td>{n.internet ? 'yes' : ''}</td>
+      <td>{n.internet ? (n.egress ? `via ${n.egress}` : 'yes') : ''}</td>
       <td>
         <StateBadge state={n.state} />
       </td>
