@@ -1,8 +1,8 @@
-// The AWS part of bench:clouds: 20 instances x 5 machines (four levels of dependencies) deployed and destroyed
-// through the executor on an AWS platform pointed at moto, behind the test proxy, which adds BENCH_LATENCY_MS (150)
-// to every call and plays the guests: each prints its first-boot line BENCH_BOOT_MS (30000) after its launch.
-// BENCH_INSTANCES changes the instance count. moto does not throttle, so console reads may go at 100/s here (the
-// driver's default is 10/s, for EC2's request limits).
+// The AWS part of bench:clouds: 20 instances x 5 machines (four levels of dependencies) and each instance's range
+// router (the DMZ's egress goes through it), deployed and destroyed through the executor on an AWS platform pointed
+// at moto, behind the test proxy, which adds BENCH_LATENCY_MS (150) to every call and plays the guests: each prints
+// its first-boot line BENCH_BOOT_MS (30000) after its launch. BENCH_INSTANCES changes the instance count. moto does
+// not throttle, so console reads may go at 100/s here (the driver's default is 10/s, for EC2's request limits).
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
