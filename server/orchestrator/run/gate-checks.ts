@@ -47,6 +47,7 @@ export async function checkBeforeCreating(
       );
     notes.push(`first-boot data reaches the machines by ${delivery.method}: ${delivery.detail}`);
   } else notes.push(`first-boot data reaches the machines as ${platform.kind} user data`);
+  notes.push(...(await checkPackageCache(platform, plan, alreadyCreated, signal)));
 
   if (platform.capacity) {
     const todo = plan.machines.filter((m) => !alreadyCreated.has(m.key));
@@ -80,3 +81,47 @@ export async function checkBeforeCreating(
   }
   return { notes };
 }
+
+/**
+ * When machines still to be made install from the package cache, it must answer: asked from the appliance for its
+ * index (`/debian/Release`) before anything is created, instead of failing every such machine's first boot. The
+ * simulator's guests fetch nothing, so it is not asked there.
+ */
+async function checkPackageCache(
+  platform: Platform,
+  plan: Plan,
+  alreadyCreated: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const cache = plan.packageCache;
+  const users = plan.machines.filter((m) => m.packageCache && !alreadyCreated.has(m.key));
+  if (!cache || users.length === 0 || platform.kind === 'simulator') return [];
+  const url = `${cache.url}/debian/Release`;
+  try {
+    const r = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(cacheProbeMs)]) });
+    await r.body?.cancel();
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  } catch (e) {
+    signal.throwIfAborted();
+    const names = [...new Set(users.map((m) => m.source))];
+    throw new AppError(
+      'invalid_input',
+      `Unable to deploy "${plan.scenario}": the package cache does not answer at ${url} (${fetchFailure(e)}); ${names.join(', ')} install${names.length === 1 ? 's' : ''} from it at first boot`,
+      {
+        hint: 'Nothing was created. Start the cache on the appliance (glassdome-packages.service) or correct GLASSDOME_PACKAGE_CACHE_URL, then deploy again.',
+      },
+    );
+  }
+  return [`package cache ${cache.url} answers (${users.length} machine(s) install from it)`];
+}
+
+/** Why a fetch failed, in words: undici hides the socket's error code (ECONNREFUSED...) in its cause. */
+function fetchFailure(e: unknown): string {
+  const code = e instanceof Error && (e.cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') return code;
+  if (e instanceof Error && e.name === 'TimeoutError') return `no answer within ${cacheProbeMs / 1000} s`;
+  return errorMessage(e);
+}
+
+/** How long the package cache has to answer the gate's probe. */
+const cacheProbeMs = 5000;
