@@ -412,12 +412,11 @@ function awsEgressNotes(edge: AwsEdge): string[] {
       ? 'the range router (an instance per lab instance, source/destination check off)'
       : 'a NAT gateway per lab instance (billed by AWS per hour and per GB)';
   const served = through(edge.mode);
-  const notes =
-    served.length === 0
-      ? []
-      : [
-          `${through(edge.mode).join(', ')} reach${through(edge.mode).length === 1 ? 'es' : ''} the internet through ${via}, from edge subnet ${edge.sub.cidr}; their machines get no public address`,
-        ];
+  const notes: string[] = [];
+  if (served.length > 0)
+    notes.push(
+      `${served.join(', ')} reach${served.length === 1 ? 'es' : ''} the internet through ${via}, from edge subnet ${edge.sub.cidr}; their machines get no public address`,
+    );
   const direct = through('gateway');
   if (direct.length > 0)
     notes.push(

@@ -3,7 +3,7 @@
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import { AppError } from '../../errors.ts';
 import { backoffDelay, isTransient } from '../shared/retry.ts';
-import { sleep } from '../shared/wait.ts';
+import { sleep, type PollOptions } from '../shared/wait.ts';
 import type { CallOptions } from '../platform.ts';
 import { parseAwsSecret, type AwsConfig } from './config.ts';
 import { toAppError } from './errors.ts';
@@ -247,6 +247,20 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> 
  * CreateInternetGateway), so a create whose answer was lost is not simply sent again: after a backoff the resource is
  * looked for first, and created only if it is still not there. `create` must call EC2 with `retry: false`.
  */
+/**
+ * How the driver polls its long waits (instances terminating, NAT gateways coming and going): at the platform's poll
+ * pace, with jitter, for at most timeouts.terminateMs.
+ */
+export function longWait(config: Pick<AwsConfig, 'timeouts' | 'poll'>, signal?: AbortSignal): PollOptions {
+  return {
+    deadline: Date.now() + config.timeouts.terminateMs,
+    minMs: config.poll.minMs,
+    maxMs: config.poll.maxMs,
+    jitterMs: 250,
+    ...(signal ? { signal } : {}),
+  };
+}
+
 export async function findOrCreate<T>(
   config: Pick<AwsConfig, 'retry'>,
   find: () => Promise<T | undefined>,

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { AppError } from '../../errors.ts';
 import type { CallOptions } from '../platform.ts';
 import { pollUntil } from '../shared/wait.ts';
-import { describeAll, type Ec2 } from './client.ts';
+import { describeAll, longWait, type Ec2 } from './client.ts';
 import type { AwsConfig } from './config.ts';
 import { hasCode, isNotFound } from './errors.ts';
 import { byDeployment, byTag, tagKeys, tagSpec, tagsOf, tagValue, type RangeName } from './tags.ts';
@@ -117,13 +117,7 @@ async function waitAvailable(ctx: AwsContext, id: string, o?: CallOptions): Prom
         );
       return last?.State === 'available' ? true : undefined;
     },
-    {
-      deadline: Date.now() + config.timeouts.terminateMs,
-      minMs: config.poll.minMs,
-      maxMs: config.poll.maxMs,
-      jitterMs: 250,
-      ...(o?.signal ? { signal: o.signal } : {}),
-    },
+    longWait(config, o?.signal),
   );
   if (!ok)
     throw new AppError(
@@ -150,7 +144,10 @@ export async function ensureNatGateway(
   );
   if (existing) return waitAvailable(ctx, existing.NatGatewayId!, o);
   const tags = tagsOf(rn, `${rn.name}-nat`, { [tagKeys.network]: network });
-  const free = (await addresses(ec2, rn, o)).find((a) => !a.AssociationId && !a.NetworkInterfaceId);
+  // An address left free by a gateway that failed or went; never a router's (tagged with its machine).
+  const free = (await addresses(ec2, rn, o)).find(
+    (a) => !a.AssociationId && !a.NetworkInterfaceId && !tagValue(a.Tags, tagKeys.machine),
+  );
   const allocationId =
     free?.AllocationId ??
     (
@@ -209,13 +206,7 @@ export async function removeNatGateways(
         ).filter((g) => g.State !== 'deleted');
         return left.length === 0 ? true : undefined;
       },
-      {
-        deadline: Date.now() + config.timeouts.terminateMs,
-        minMs: config.poll.minMs,
-        maxMs: config.poll.maxMs,
-        jitterMs: 250,
-        ...(o?.signal ? { signal: o.signal } : {}),
-      },
+      longWait(config, o?.signal),
     );
     if (!gone)
       throw new AppError(

@@ -6,7 +6,7 @@ import { AppError } from '../../errors.ts';
 import type { CallOptions } from '../platform.ts';
 import { pollUntil } from '../shared/wait.ts';
 import { cidrInterval, containsInterval } from './addressing.ts';
-import { describeAll, findOrCreate, type Ec2, type KeyedLock } from './client.ts';
+import { describeAll, findOrCreate, longWait, type Ec2, type KeyedLock } from './client.ts';
 import type { AwsConfig } from './config.ts';
 import { egressLeftovers, removeNatGateways } from './egress.ts';
 import { hasCode, isNotFound } from './errors.ts';
@@ -508,13 +508,7 @@ export async function waitForNoInstances(
       );
       return r.flatMap((x) => x.Instances ?? []).length === 0 ? true : undefined;
     },
-    {
-      deadline: Date.now() + config.timeouts.terminateMs,
-      minMs: config.poll.minMs,
-      maxMs: config.poll.maxMs,
-      jitterMs: 250,
-      ...(o?.signal ? { signal: o.signal } : {}),
-    },
+    longWait(config, o?.signal),
   );
   if (!done)
     throw new AppError(

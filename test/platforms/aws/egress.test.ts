@@ -233,3 +233,30 @@ it('gives the router an Elastic IP that stays when it is stopped and started, wi
   for (const r of refs.reverse()) await p.deleteNetwork(r);
   expect(await eips()).toEqual([]);
 });
+
+it("never hands a router's Elastic IP to the NAT gateway, even while the router's address is free", async (ctx) => {
+  if (!t) return ctx.skip();
+  const dep = 'egress5';
+  const p = t.platform();
+  const { networks } = rangeOf(dep);
+  const tags = [
+    { Key: 'glassdome:deployment', Value: dep },
+    { Key: 'glassdome:instance', Value: '1' },
+    { Key: 'glassdome:machine', Value: `gd-${dep}-i1-router` },
+  ];
+  const routerIp = await t.ec2.send(
+    new E.AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: [{ ResourceType: 'elastic-ip', Tags: tags }] }),
+  );
+  const edge = await p.ensureNetwork({ ...networks[0]!, natGateway: true });
+  const gw = (
+    await t.ec2.send(
+      new E.DescribeNatGatewaysCommand({ Filter: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+    )
+  ).NatGateways!.find((g) => g.State === 'available')!;
+  expect(gw.NatGatewayAddresses![0]!.AllocationId).not.toBe(routerIp.AllocationId);
+  await p.deleteNetwork(edge);
+  const left = await t.ec2.send(
+    new E.DescribeAddressesCommand({ Filters: [{ Name: 'tag:glassdome:deployment', Values: [dep] }] }),
+  );
+  expect((left.Addresses ?? []).map((a) => a.AllocationId)).toEqual([]);
+});
